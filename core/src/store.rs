@@ -1,0 +1,501 @@
+//! The shared state store.
+//!
+//! The organization configuration is one JSON document with a schema version
+//! and a revision number. Writers take an exclusive lock, read, change,
+//! validate, write a temporary file, fsync it, rename it over the document and
+//! fsync the directory; readers never lock and always see a whole revision.
+//! Private keys are separate files (0600 in a 0700 folder).
+//!
+//! [`Backend`] is the seam for other backends (a distributed store such as
+//! etcd later); cmdlets only see [`Store`].
+
+use crate::model::{OrgConfig, SCHEMA_VERSION};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why the store could not be read or written. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "store file {path} is corrupt: {message} (line {line}, column {column}); it was left untouched"
+    )]
+    Corrupt {
+        path: PathBuf,
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error(
+        "store file {path} was written by a newer xshell (schema {found}, this build understands {supported}); upgrade xshell"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "store file {path} uses the older schema {found}; run `xshell upgrade-store` to migrate it to schema {supported}"
+    )]
+    NeedsMigration {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("invalid key name '{0}'")]
+    BadKeyName(String),
+    #[error("private key '{0}' is missing from the store")]
+    MissingKey(String),
+}
+
+/// A consistent view of the configuration at one revision.
+pub type Snapshot = OrgConfig;
+
+/// An open write transaction: holds the backend's exclusive lock until it is
+/// committed or dropped.
+pub trait Transaction {
+    /// The configuration as it is under the lock.
+    fn current(&self) -> &OrgConfig;
+    /// Replace the configuration with `next` durably, then release the lock.
+    fn commit(self: Box<Self>, next: &OrgConfig) -> Result<(), StoreError>;
+}
+
+/// What a store backend must provide.
+pub trait Backend: Send + Sync {
+    /// Human-readable location, for messages.
+    fn describe(&self) -> String;
+    /// The latest committed configuration (the default one for a new store).
+    fn read(&self) -> Result<OrgConfig, StoreError>;
+    /// Begin a transaction (blocks until the lock is had).
+    fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
+    /// Write a secret (private key) under `name`; durable on return.
+    fn put_secret(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    fn get_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+    fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
+    /// A local folder the transport may use for its queue, mailboxes and logs.
+    fn state_dir(&self) -> Option<PathBuf>;
+}
+
+/// The outcome of an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new revision was committed.
+    Committed { revision: u64 },
+    /// The change left everything as it was: nothing was written.
+    Unchanged { revision: u64 },
+    /// -WhatIf: validated, nothing written.
+    DryRun,
+}
+
+/// The store as the cmdlets see it.
+pub struct Store {
+    backend: Box<dyn Backend>,
+}
+
+impl Store {
+    pub fn new(backend: Box<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// The embedded file store in `dir`.
+    pub fn open_dir(dir: impl Into<PathBuf>) -> Store {
+        Store::new(Box::new(FileBackend::new(dir)))
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.backend.read()
+    }
+
+    /// One transaction: `change` sees the current configuration under the
+    /// lock and edits a copy; if it succeeds and changed anything, the copy is
+    /// committed as the next revision. With `dry_run`, nothing is written.
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        dry_run: bool,
+        change: impl FnOnce(&mut OrgConfig) -> Result<T, E>,
+    ) -> Result<(T, Outcome), E> {
+        let tx = self.backend.begin()?;
+        let before = tx.current().clone();
+        let mut next = before.clone();
+        let value = change(&mut next)?;
+        next.revision = before.revision;
+        next.schema_version = SCHEMA_VERSION;
+        if dry_run {
+            return Ok((value, Outcome::DryRun));
+        }
+        if next == before {
+            return Ok((
+                value,
+                Outcome::Unchanged {
+                    revision: before.revision,
+                },
+            ));
+        }
+        next.revision = before.revision + 1;
+        tx.commit(&next)?;
+        Ok((
+            value,
+            Outcome::Committed {
+                revision: next.revision,
+            },
+        ))
+    }
+}
+
+/// The embedded default: a directory on disk.
+pub struct FileBackend {
+    dir: PathBuf,
+}
+
+pub const CONFIG_FILE: &str = "config.json";
+const LOCK_FILE: &str = "store.lock";
+const KEY_DIR: &str = "keys";
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl FileBackend {
+    pub fn new(dir: impl Into<PathBuf>) -> FileBackend {
+        FileBackend { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+
+    fn ensure_dir(&self, dir: &Path) -> Result<(), StoreError> {
+        if !dir.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err("create folder", dir))?;
+        }
+        Ok(())
+    }
+
+    /// Parses a configuration document, checking its schema version.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
+        // Look at the schema version first so that a newer document is
+        // refused as such, not as "unknown field".
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+                line: e.line(),
+                column: e.column(),
+            })?;
+        let found = value
+            .get("SchemaVersion")
+            .and_then(|v| v.as_u64())
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message: "SchemaVersion is missing or not a number".into(),
+                line: 1,
+                column: 1,
+            })?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+
+    fn read_config(&self) -> Result<OrgConfig, StoreError> {
+        let path = self.config_path();
+        match fs::read(&path) {
+            Ok(bytes) => Self::parse(&path, &bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OrgConfig::default()),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically: temporary file in the same folder,
+    /// fsync, rename, fsync the folder.
+    fn write_atomic(
+        &self,
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), StoreError> {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
+        let target = dir.join(name);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+                .map_err(io_err("create", &tmp))?;
+            f.write_all(bytes).map_err(io_err("write", &tmp))?;
+            f.sync_all().map_err(io_err("fsync", &tmp))?;
+            fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err("fsync folder", dir))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn key_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            || name.starts_with('.')
+        {
+            return Err(StoreError::BadKeyName(name.to_string()));
+        }
+        Ok(self.dir.join(KEY_DIR).join(name))
+    }
+}
+
+struct FileTransaction<'a> {
+    backend: &'a FileBackend,
+    current: OrgConfig,
+    // Holding the file keeps the lock; dropping it releases it.
+    _lock: File,
+}
+
+impl Transaction for FileTransaction<'_> {
+    fn current(&self) -> &OrgConfig {
+        &self.current
+    }
+
+    fn commit(self: Box<Self>, next: &OrgConfig) -> Result<(), StoreError> {
+        let mut bytes = serde_json::to_vec_pretty(next).map_err(|e| StoreError::Io {
+            action: "serialize",
+            path: self.backend.config_path(),
+            source: io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        self.backend
+            .write_atomic(&self.backend.dir, CONFIG_FILE, &bytes, 0o600)
+    }
+}
+
+impl Backend for FileBackend {
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn read(&self) -> Result<OrgConfig, StoreError> {
+        self.read_config()
+    }
+
+    fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        self.ensure_dir(&self.dir)?;
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        lock.lock().map_err(io_err("lock", &lock_path))?;
+        let current = self.read_config()?;
+        Ok(Box::new(FileTransaction {
+            backend: self,
+            current,
+            _lock: lock,
+        }))
+    }
+
+    fn put_secret(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.key_path(name)?;
+        let dir = self.dir.join(KEY_DIR);
+        self.ensure_dir(&self.dir)?;
+        self.ensure_dir(&dir)?;
+        // The folder may predate us with looser permissions: tighten it.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("set permissions on", &dir))?;
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| StoreError::BadKeyName(name.to_string()))?;
+        self.write_atomic(&dir, file, bytes, 0o600)
+    }
+
+    fn get_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.key_path(name)?;
+        fs::read(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                StoreError::MissingKey(name.to_string())
+            } else {
+                io_err("read", &path)(e)
+            }
+        })
+    }
+
+    fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.key_path(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+
+    fn state_dir(&self) -> Option<PathBuf> {
+        Some(self.dir.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SmtpDomain;
+
+    #[test]
+    fn fresh_store_reads_default_without_creating_anything() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("s");
+        let s = Store::open_dir(&dir);
+        assert_eq!(s.snapshot().unwrap().revision, 0);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn update_commits_and_bumps_revision_once() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(t.path());
+        let d: SmtpDomain = "a.tld".parse().unwrap();
+        let (_, o) = s
+            .update::<_, StoreError>(false, |c| {
+                c.transport_config
+                    .tls_receive_domain_secure_list
+                    .push(d.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(o, Outcome::Committed { revision: 1 });
+        // Same change again: nothing changes, nothing written.
+        let (_, o) = s
+            .update::<_, StoreError>(false, |c| {
+                c.transport_config.tls_receive_domain_secure_list = vec![d.clone()];
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(o, Outcome::Unchanged { revision: 1 });
+        let (_, o) = s
+            .update::<_, StoreError>(true, |c| {
+                c.transport_config.tls_receive_domain_secure_list.clear();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(o, Outcome::DryRun);
+        assert_eq!(
+            s.snapshot()
+                .unwrap()
+                .transport_config
+                .tls_receive_domain_secure_list,
+            vec![d]
+        );
+        let mode = fs::metadata(t.path().join(CONFIG_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn failed_change_writes_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(t.path());
+        let r = s.update::<(), StoreError>(false, |c| {
+            c.revision = 99;
+            Err(StoreError::BadKeyName("x".into()))
+        });
+        assert!(r.is_err());
+        assert!(!t.path().join(CONFIG_FILE).exists());
+    }
+
+    #[test]
+    fn corrupt_and_newer_files_are_refused_and_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(CONFIG_FILE);
+        fs::write(&p, b"{\n  \"SchemaVersion\": 1,\n  \"Revision\": oops\n}").unwrap();
+        let s = Store::open_dir(t.path());
+        let e = s.snapshot().unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("line 3"), "{e}");
+        assert!(s.update::<(), StoreError>(false, |_| Ok(())).is_err());
+        assert!(fs::read_to_string(&p).unwrap().contains("oops"));
+        fs::write(&p, b"{\"SchemaVersion\": 7, \"Revision\": 3}").unwrap();
+        let e = s.snapshot().unwrap_err().to_string();
+        assert!(e.contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_private() {
+        let t = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(t.path());
+        b.put_secret("abc.key", b"secret").unwrap();
+        assert_eq!(b.get_secret("abc.key").unwrap(), b"secret");
+        let f = fs::metadata(t.path().join("keys/abc.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        let d = fs::metadata(t.path().join("keys"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!((f & 0o777, d & 0o777), (0o600, 0o700));
+        assert!(b.put_secret("../x", b"no").is_err());
+        assert!(matches!(
+            b.get_secret("nope"),
+            Err(StoreError::MissingKey(_))
+        ));
+    }
+}

@@ -1,0 +1,859 @@
+//! The organization's configuration: what the administrator wrote with the
+//! cmdlets. The transport compiles it into runtime structures; it is never
+//! consulted raw inside an SMTP session.
+//!
+//! Property names serialize in Exchange's PascalCase so that the store file,
+//! the JSON output and the documentation all use the names users know.
+
+use crate::types::*;
+use serde::{Deserialize, Serialize};
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole organization configuration: one document, one revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct OrgConfig {
+    pub schema_version: u32,
+    /// Increases by one with every committed change.
+    pub revision: u64,
+    #[serde(default)]
+    pub transport_config: TransportConfig,
+    #[serde(default)]
+    pub transport_service: TransportService,
+    #[serde(default)]
+    pub accepted_domains: Vec<AcceptedDomain>,
+    #[serde(default)]
+    pub send_connectors: Vec<SendConnector>,
+    #[serde(default)]
+    pub receive_connectors: Vec<ReceiveConnector>,
+    #[serde(default)]
+    pub certificates: Vec<CertificateRecord>,
+    #[serde(default)]
+    pub trusted_roots: Vec<TrustedRoot>,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        OrgConfig {
+            schema_version: SCHEMA_VERSION,
+            revision: 0,
+            transport_config: TransportConfig::default(),
+            transport_service: TransportService::default(),
+            accepted_domains: Vec::new(),
+            send_connectors: Vec::new(),
+            receive_connectors: Vec::new(),
+            certificates: Vec::new(),
+            trusted_roots: Vec::new(),
+        }
+    }
+}
+
+/// A rule that a configuration object broke. `params` names the parameters
+/// in conflict, in the order the message mentions them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleViolation {
+    pub params: Vec<&'static str>,
+    pub message: String,
+}
+
+fn rule(params: &[&'static str], message: impl Into<String>) -> Result<(), RuleViolation> {
+    Err(RuleViolation {
+        params: params.to_vec(),
+        message: message.into(),
+    })
+}
+
+// ---------------------------------------------------------------- transport config
+
+/// Organization-wide transport settings (Set-TransportConfig).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TransportConfig {
+    #[serde(rename = "TLSReceiveDomainSecureList")]
+    pub tls_receive_domain_secure_list: Vec<SmtpDomain>,
+    #[serde(rename = "TLSSendDomainSecureList")]
+    pub tls_send_domain_secure_list: Vec<SmtpDomain>,
+    pub max_send_size: SizeLimit,
+    pub max_receive_size: SizeLimit,
+    pub max_recipient_envelope_limit: u32,
+    pub external_postmaster_address: Option<SmtpAddress>,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            tls_receive_domain_secure_list: Vec::new(),
+            tls_send_domain_secure_list: Vec::new(),
+            max_send_size: SizeLimit::mb(10),
+            max_receive_size: SizeLimit::mb(10),
+            max_recipient_envelope_limit: 500,
+            external_postmaster_address: None,
+        }
+    }
+}
+
+impl TransportConfig {
+    pub fn validate(&self) -> Result<(), RuleViolation> {
+        if self.max_recipient_envelope_limit == 0 {
+            return rule(
+                &["MaxRecipientEnvelopeLimit"],
+                "MaxRecipientEnvelopeLimit must be at least 1",
+            );
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- transport service
+
+/// Settings of this transport server (Set-TransportService).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TransportService {
+    pub name: String,
+    pub fqdn: Option<String>,
+    #[serde(rename = "ExternalDNSServers")]
+    pub external_dns_servers: Vec<HostPort>,
+    pub transient_failure_retry_interval: TimeSpan,
+    pub transient_failure_retry_attempts: u32,
+    pub outbound_connection_failure_retry_interval: TimeSpan,
+    pub message_retry_interval: TimeSpan,
+    pub message_expiration_timeout: TimeSpan,
+    pub delay_notification_timeout: TimeSpan,
+    pub max_connection_rate_per_minute: u32,
+    pub max_inbound_connection_per_source: u32,
+    pub message_tracking_log_enabled: bool,
+    pub message_tracking_log_path: Option<String>,
+    pub queue_database_path: Option<String>,
+    pub mailbox_root_path: Option<String>,
+}
+
+impl Default for TransportService {
+    fn default() -> Self {
+        TransportService {
+            name: "XSHELL01".into(),
+            fqdn: None,
+            external_dns_servers: Vec::new(),
+            transient_failure_retry_interval: TimeSpan::minutes(5),
+            transient_failure_retry_attempts: 6,
+            outbound_connection_failure_retry_interval: TimeSpan::minutes(10),
+            message_retry_interval: TimeSpan::minutes(15),
+            message_expiration_timeout: TimeSpan::days(2),
+            delay_notification_timeout: TimeSpan::hours(4),
+            max_connection_rate_per_minute: 1200,
+            max_inbound_connection_per_source: 20,
+            message_tracking_log_enabled: true,
+            message_tracking_log_path: None,
+            queue_database_path: None,
+            mailbox_root_path: None,
+        }
+    }
+}
+
+impl TransportService {
+    pub fn validate(&self) -> Result<(), RuleViolation> {
+        if self.name.trim().is_empty() {
+            return rule(&["Name"], "Name cannot be empty");
+        }
+        if self.message_expiration_timeout.as_secs() == 0 {
+            return rule(
+                &["MessageExpirationTimeout"],
+                "MessageExpirationTimeout must be longer than zero",
+            );
+        }
+        if self.delay_notification_timeout > self.message_expiration_timeout {
+            return rule(
+                &["DelayNotificationTimeout", "MessageExpirationTimeout"],
+                "DelayNotificationTimeout cannot be longer than MessageExpirationTimeout",
+            );
+        }
+        for (p, v) in [
+            (
+                "TransientFailureRetryInterval",
+                self.transient_failure_retry_interval,
+            ),
+            (
+                "OutboundConnectionFailureRetryInterval",
+                self.outbound_connection_failure_retry_interval,
+            ),
+            ("MessageRetryInterval", self.message_retry_interval),
+        ] {
+            if v.as_secs() == 0 {
+                return rule(&[p], format!("{p} must be longer than zero"));
+            }
+        }
+        if let Some(f) = &self.fqdn {
+            f.parse::<SmtpDomain>().map_err(|e| RuleViolation {
+                params: vec!["Fqdn"],
+                message: format!("Fqdn: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The FQDN this server uses in EHLO and to select its certificate.
+    pub fn effective_fqdn(&self) -> String {
+        self.fqdn
+            .clone()
+            .unwrap_or_else(|| self.name.to_ascii_lowercase())
+    }
+}
+
+// ---------------------------------------------------------------- accepted domains
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcceptedDomainType {
+    Authoritative,
+    InternalRelay,
+    ExternalRelay,
+}
+
+impl AcceptedDomainType {
+    pub const NAMES: &'static [&'static str] = &["Authoritative", "InternalRelay", "ExternalRelay"];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AcceptedDomain {
+    pub name: String,
+    pub domain_name: DomainPattern,
+    pub domain_type: AcceptedDomainType,
+    pub default: bool,
+}
+
+impl AcceptedDomain {
+    pub fn validate(&self) -> Result<(), RuleViolation> {
+        if self.domain_name.as_str() == "*" {
+            return rule(
+                &["DomainName"],
+                "DomainName '*' would accept mail for every domain (an open relay); name a domain or *.domain",
+            );
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- send connectors
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsAuthLevel {
+    EncryptionOnly,
+    CertificateValidation,
+    DomainValidation,
+}
+impl TlsAuthLevel {
+    pub const NAMES: &'static [&'static str] = &[
+        "EncryptionOnly",
+        "CertificateValidation",
+        "DomainValidation",
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendUsage {
+    Custom,
+    Internal,
+    Internet,
+    Partner,
+}
+impl SendUsage {
+    pub const NAMES: &'static [&'static str] = &["Custom", "Internal", "Internet", "Partner"];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SendConnector {
+    pub name: String,
+    pub address_spaces: Vec<AddressSpace>,
+    #[serde(rename = "DNSRoutingEnabled")]
+    pub dns_routing_enabled: bool,
+    pub smart_hosts: Vec<HostPort>,
+    pub port: u16,
+    pub fqdn: Option<String>,
+    #[serde(rename = "RequireTLS")]
+    pub require_tls: bool,
+    #[serde(rename = "IgnoreSTARTTLS")]
+    pub ignore_starttls: bool,
+    pub tls_auth_level: Option<TlsAuthLevel>,
+    pub tls_domain: Option<DomainPattern>,
+    pub tls_certificate_name: Option<String>,
+    pub domain_secure_enabled: bool,
+    pub enabled: bool,
+    pub max_message_size: SizeLimit,
+    pub usage: SendUsage,
+    pub connection_inactivity_timeout: TimeSpan,
+    pub comment: Option<String>,
+}
+
+impl SendConnector {
+    pub fn new(name: &str) -> SendConnector {
+        SendConnector {
+            name: name.to_string(),
+            address_spaces: Vec::new(),
+            dns_routing_enabled: true,
+            smart_hosts: Vec::new(),
+            port: 25,
+            fqdn: None,
+            require_tls: false,
+            ignore_starttls: false,
+            tls_auth_level: None,
+            tls_domain: None,
+            tls_certificate_name: None,
+            domain_secure_enabled: false,
+            enabled: true,
+            max_message_size: SizeLimit::mb(25),
+            usage: SendUsage::Custom,
+            connection_inactivity_timeout: TimeSpan::minutes(10),
+            comment: None,
+        }
+    }
+
+    /// Every rule Exchange enforces on a send connector, each naming the
+    /// parameters in conflict.
+    pub fn validate(&self) -> Result<(), RuleViolation> {
+        check_name(&self.name)?;
+        if self.address_spaces.is_empty() {
+            return rule(
+                &["AddressSpaces"],
+                "a send connector needs at least one address space (AddressSpaces)",
+            );
+        }
+        if !self.dns_routing_enabled && self.smart_hosts.is_empty() {
+            return rule(
+                &["DNSRoutingEnabled", "SmartHosts"],
+                "DNSRoutingEnabled is false but no SmartHosts are set: name the smart hosts or enable DNS routing",
+            );
+        }
+        if self.dns_routing_enabled && !self.smart_hosts.is_empty() {
+            return rule(
+                &["SmartHosts", "DNSRoutingEnabled"],
+                "SmartHosts cannot be used while DNSRoutingEnabled is true: pass -DNSRoutingEnabled:$false with -SmartHosts",
+            );
+        }
+        if self.domain_secure_enabled && !self.dns_routing_enabled {
+            return rule(
+                &["DomainSecureEnabled", "DNSRoutingEnabled"],
+                "DomainSecureEnabled requires DNS routing: Domain Security validates the partner's MX, not a smart host",
+            );
+        }
+        if self.domain_secure_enabled && self.ignore_starttls {
+            return rule(
+                &["DomainSecureEnabled", "IgnoreSTARTTLS"],
+                "DomainSecureEnabled cannot be combined with IgnoreSTARTTLS: Domain Security needs STARTTLS",
+            );
+        }
+        if self.require_tls && self.ignore_starttls {
+            return rule(
+                &["RequireTLS", "IgnoreSTARTTLS"],
+                "RequireTLS cannot be combined with IgnoreSTARTTLS",
+            );
+        }
+        if let Some(level) = self.tls_auth_level {
+            if !self.require_tls {
+                return rule(
+                    &["TlsAuthLevel", "RequireTLS"],
+                    format!("TlsAuthLevel {level:?} can only be set when RequireTLS is true"),
+                );
+            }
+            if self.ignore_starttls {
+                return rule(
+                    &["TlsAuthLevel", "IgnoreSTARTTLS"],
+                    "TlsAuthLevel cannot be set with IgnoreSTARTTLS",
+                );
+            }
+            if self.domain_secure_enabled {
+                return rule(
+                    &["TlsAuthLevel", "DomainSecureEnabled"],
+                    "TlsAuthLevel cannot be set together with DomainSecureEnabled: Domain Security already validates the partner domain",
+                );
+            }
+        }
+        if self.tls_domain.is_some() && self.tls_auth_level != Some(TlsAuthLevel::DomainValidation)
+        {
+            return rule(
+                &["TlsDomain", "TlsAuthLevel"],
+                "TlsDomain can only be set when TlsAuthLevel is DomainValidation",
+            );
+        }
+        if self.tls_auth_level == Some(TlsAuthLevel::DomainValidation)
+            && !self.dns_routing_enabled
+            && self.tls_domain.is_none()
+        {
+            return rule(
+                &["TlsAuthLevel", "TlsDomain"],
+                "TlsAuthLevel DomainValidation on a smart-host connector requires TlsDomain (the name the smart host's certificate must carry)",
+            );
+        }
+        if let Some(f) = &self.fqdn {
+            check_fqdn(f)?;
+        }
+        if let Some(n) = &self.tls_certificate_name {
+            check_tls_certificate_name(n)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- receive connectors
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiveUsage {
+    Custom,
+    Internet,
+    Internal,
+    Client,
+    Partner,
+}
+impl ReceiveUsage {
+    pub const NAMES: &'static [&'static str] =
+        &["Custom", "Internet", "Internal", "Client", "Partner"];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AuthMechanism {
+    None,
+    Tls,
+    Integrated,
+    BasicAuth,
+    BasicAuthRequireTLS,
+    ExchangeServer,
+    ExternalAuthoritative,
+}
+impl AuthMechanism {
+    pub const NAMES: &'static [&'static str] = &[
+        "None",
+        "Tls",
+        "Integrated",
+        "BasicAuth",
+        "BasicAuthRequireTLS",
+        "ExchangeServer",
+        "ExternalAuthoritative",
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PermissionGroup {
+    None,
+    AnonymousUsers,
+    ExchangeUsers,
+    ExchangeServers,
+    ExchangeLegacyServers,
+    Partners,
+    Custom,
+}
+impl PermissionGroup {
+    pub const NAMES: &'static [&'static str] = &[
+        "None",
+        "AnonymousUsers",
+        "ExchangeUsers",
+        "ExchangeServers",
+        "ExchangeLegacyServers",
+        "Partners",
+        "Custom",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ReceiveConnector {
+    pub name: String,
+    pub usage: ReceiveUsage,
+    pub bindings: Vec<Binding>,
+    #[serde(rename = "RemoteIPRanges")]
+    pub remote_ip_ranges: Vec<IpRange>,
+    pub permission_groups: Vec<PermissionGroup>,
+    pub auth_mechanism: Vec<AuthMechanism>,
+    pub banner: Option<String>,
+    pub fqdn: Option<String>,
+    #[serde(rename = "RequireTLS")]
+    pub require_tls: bool,
+    pub domain_secure_enabled: bool,
+    pub tls_certificate_name: Option<String>,
+    pub max_message_size: SizeLimit,
+    pub max_recipients_per_message: u32,
+    pub max_inbound_connection_per_source: u32,
+    pub enabled: bool,
+    pub connection_timeout: TimeSpan,
+    pub connection_inactivity_timeout: TimeSpan,
+    pub comment: Option<String>,
+}
+
+impl ReceiveConnector {
+    /// A connector with the defaults of a usage preset (the Exchange table:
+    /// Internet, Partner, Custom, Internal, Client).
+    pub fn with_usage(name: &str, usage: ReceiveUsage) -> ReceiveConnector {
+        use AuthMechanism as A;
+        use PermissionGroup as P;
+        let (bindings, ranges, perms, auth): (Vec<Binding>, Vec<IpRange>, Vec<P>, Vec<A>) =
+            match usage {
+                ReceiveUsage::Internet => (
+                    vec![],
+                    IpRange::all(),
+                    vec![P::AnonymousUsers],
+                    vec![A::Tls],
+                ),
+                ReceiveUsage::Partner => (vec![], vec![], vec![P::Partners], vec![A::Tls]),
+                ReceiveUsage::Custom => (vec![], vec![], vec![], vec![A::Tls]),
+                ReceiveUsage::Internal => (
+                    vec![Binding(std::net::SocketAddr::from(([0, 0, 0, 0], 25)))],
+                    vec![],
+                    vec![P::ExchangeServers],
+                    vec![A::Tls, A::ExchangeServer],
+                ),
+                ReceiveUsage::Client => (
+                    vec![Binding(std::net::SocketAddr::from(([0, 0, 0, 0], 587)))],
+                    vec![],
+                    vec![P::ExchangeUsers],
+                    vec![A::Tls, A::BasicAuth, A::BasicAuthRequireTLS],
+                ),
+            };
+        ReceiveConnector {
+            name: name.to_string(),
+            usage,
+            bindings,
+            remote_ip_ranges: ranges,
+            permission_groups: perms,
+            auth_mechanism: auth,
+            banner: None,
+            fqdn: None,
+            require_tls: false,
+            domain_secure_enabled: false,
+            tls_certificate_name: None,
+            max_message_size: SizeLimit::mb(36),
+            max_recipients_per_message: 200,
+            max_inbound_connection_per_source: 20,
+            enabled: true,
+            connection_timeout: TimeSpan::minutes(10),
+            connection_inactivity_timeout: TimeSpan::minutes(5),
+            comment: None,
+        }
+    }
+
+    pub fn has_auth(&self, m: AuthMechanism) -> bool {
+        self.auth_mechanism.contains(&m)
+    }
+
+    /// Every rule Exchange enforces on a receive connector.
+    pub fn validate(&self) -> Result<(), RuleViolation> {
+        use AuthMechanism as A;
+        check_name(&self.name)?;
+        if self.bindings.is_empty() {
+            return rule(
+                &["Bindings"],
+                "a receive connector needs at least one binding (Bindings, IP:port)",
+            );
+        }
+        if self.remote_ip_ranges.is_empty() {
+            return rule(
+                &["RemoteIPRanges"],
+                format!(
+                    "a {:?} receive connector needs RemoteIPRanges (single IP, first-last range, or CIDR)",
+                    self.usage
+                ),
+            );
+        }
+        let tls = self.has_auth(A::Tls);
+        if self.require_tls && !tls {
+            return rule(
+                &["RequireTLS", "AuthMechanism"],
+                "RequireTLS needs Tls in AuthMechanism",
+            );
+        }
+        if self.domain_secure_enabled && !tls {
+            return rule(
+                &["DomainSecureEnabled", "AuthMechanism"],
+                "DomainSecureEnabled needs Tls in AuthMechanism",
+            );
+        }
+        if self.domain_secure_enabled && self.has_auth(A::ExternalAuthoritative) {
+            return rule(
+                &["DomainSecureEnabled", "AuthMechanism"],
+                "DomainSecureEnabled cannot be combined with AuthMechanism ExternalAuthoritative",
+            );
+        }
+        if self.has_auth(A::BasicAuthRequireTLS) && (!tls || !self.has_auth(A::BasicAuth)) {
+            return rule(
+                &["AuthMechanism"],
+                "AuthMechanism BasicAuthRequireTLS needs both BasicAuth and Tls",
+            );
+        }
+        if self.has_auth(A::ExternalAuthoritative) {
+            if self
+                .auth_mechanism
+                .iter()
+                .any(|m| *m != A::ExternalAuthoritative && *m != A::Tls)
+            {
+                return rule(
+                    &["AuthMechanism"],
+                    "AuthMechanism ExternalAuthoritative can only be combined with Tls",
+                );
+            }
+            if !self
+                .permission_groups
+                .contains(&PermissionGroup::ExchangeServers)
+            {
+                return rule(
+                    &["AuthMechanism", "PermissionGroups"],
+                    "AuthMechanism ExternalAuthoritative requires the ExchangeServers permission group",
+                );
+            }
+        }
+        if self.auth_mechanism.contains(&A::None) && self.auth_mechanism.len() > 1 {
+            return rule(
+                &["AuthMechanism"],
+                "AuthMechanism None cannot be combined with other mechanisms",
+            );
+        }
+        if self.permission_groups.contains(&PermissionGroup::None)
+            && self.permission_groups.len() > 1
+        {
+            return rule(
+                &["PermissionGroups"],
+                "PermissionGroups None cannot be combined with other groups",
+            );
+        }
+        if let Some(b) = &self.banner {
+            if !b.starts_with("220") {
+                return rule(
+                    &["Banner"],
+                    format!("Banner must start with '220' (got '{b}')"),
+                );
+            }
+            if b.contains('\r') || b.contains('\n') || b.len() > 512 {
+                return rule(
+                    &["Banner"],
+                    "Banner must be one line of at most 512 characters",
+                );
+            }
+        }
+        if self.connection_inactivity_timeout > self.connection_timeout {
+            return rule(
+                &["ConnectionInactivityTimeout", "ConnectionTimeout"],
+                format!(
+                    "ConnectionInactivityTimeout ({}) cannot be longer than ConnectionTimeout ({})",
+                    self.connection_inactivity_timeout, self.connection_timeout
+                ),
+            );
+        }
+        if self.connection_timeout.as_secs() == 0
+            || self.connection_inactivity_timeout.as_secs() == 0
+        {
+            return rule(
+                &["ConnectionTimeout", "ConnectionInactivityTimeout"],
+                "timeouts must be longer than zero",
+            );
+        }
+        if let Some(f) = &self.fqdn {
+            check_fqdn(f)?;
+        }
+        if let Some(n) = &self.tls_certificate_name {
+            check_tls_certificate_name(n)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- certificates
+
+/// A certificate in the store. The certificate itself is public and kept in
+/// the configuration; its private key (if any) lives in a separate 0600 file
+/// named by `key_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CertificateRecord {
+    /// SHA-1 of the DER certificate, upper-case hex. For a pending request,
+    /// the SHA-1 of the request (as Exchange does).
+    pub thumbprint: String,
+    /// Base64 DER of the certificate; None while the request is pending.
+    pub certificate: Option<String>,
+    /// Base64 DER of the issuing chain as imported (intermediates, root).
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// Base64 DER of the PKCS#10 request while pending.
+    pub request: Option<String>,
+    /// Name of the private key file in the store's key folder.
+    pub key_id: Option<String>,
+    pub services: Vec<String>,
+    pub friendly_name: Option<String>,
+    pub private_key_exportable: bool,
+}
+
+/// A CA certificate the transport trusts for chain validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TrustedRoot {
+    pub thumbprint: String,
+    pub subject: String,
+    /// Base64 DER.
+    pub certificate: String,
+}
+
+// ---------------------------------------------------------------- shared checks
+
+/// Object names: 1-64 characters, printable, no control characters.
+pub fn check_name(name: &str) -> Result<(), RuleViolation> {
+    if name.trim().is_empty() {
+        return rule(&["Name"], "Name cannot be empty");
+    }
+    if name.chars().count() > 64 {
+        return rule(
+            &["Name"],
+            format!("Name '{name}' is longer than 64 characters"),
+        );
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return rule(&["Name"], "Name cannot contain control characters");
+    }
+    Ok(())
+}
+
+fn check_fqdn(f: &str) -> Result<(), RuleViolation> {
+    f.parse::<SmtpDomain>()
+        .map(|_| ())
+        .map_err(|e| RuleViolation {
+            params: vec!["Fqdn"],
+            message: format!("Fqdn: {e}"),
+        })
+}
+
+/// `<I>issuer<S>subject`, as Exchange writes TlsCertificateName.
+pub fn check_tls_certificate_name(n: &str) -> Result<(), RuleViolation> {
+    parse_tls_certificate_name(n)
+        .map(|_| ())
+        .ok_or_else(|| RuleViolation {
+            params: vec!["TlsCertificateName"],
+            message: format!("TlsCertificateName '{n}' must have the form <I>issuer<S>subject"),
+        })
+}
+
+/// Splits `<I>issuer<S>subject` into (issuer, subject).
+pub fn parse_tls_certificate_name(n: &str) -> Option<(&str, &str)> {
+    let rest = n.strip_prefix("<I>")?;
+    let (issuer, subject) = rest.split_once("<S>")?;
+    if issuer.trim().is_empty() || subject.trim().is_empty() {
+        return None;
+    }
+    Some((issuer, subject))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sc() -> SendConnector {
+        let mut c = SendConnector::new("Outbound");
+        c.address_spaces = vec!["*".parse().unwrap()];
+        c
+    }
+
+    #[test]
+    fn default_send_connector_is_valid() {
+        sc().validate().unwrap();
+    }
+
+    #[test]
+    fn send_connector_rules_name_their_parameters() {
+        let cases: Vec<(Box<dyn Fn(&mut SendConnector)>, Vec<&str>)> = vec![
+            (
+                Box::new(|c| c.address_spaces.clear()),
+                vec!["AddressSpaces"],
+            ),
+            (
+                Box::new(|c| c.dns_routing_enabled = false),
+                vec!["DNSRoutingEnabled", "SmartHosts"],
+            ),
+            (
+                Box::new(|c| {
+                    c.dns_routing_enabled = false;
+                    c.smart_hosts = vec!["relay.x.tld".parse().unwrap()];
+                    c.domain_secure_enabled = true;
+                }),
+                vec!["DomainSecureEnabled", "DNSRoutingEnabled"],
+            ),
+            (
+                Box::new(|c| {
+                    c.domain_secure_enabled = true;
+                    c.ignore_starttls = true;
+                }),
+                vec!["DomainSecureEnabled", "IgnoreSTARTTLS"],
+            ),
+            (
+                Box::new(|c| c.tls_auth_level = Some(TlsAuthLevel::EncryptionOnly)),
+                vec!["TlsAuthLevel", "RequireTLS"],
+            ),
+            (
+                Box::new(|c| {
+                    c.require_tls = true;
+                    c.tls_auth_level = Some(TlsAuthLevel::CertificateValidation);
+                    c.domain_secure_enabled = true;
+                }),
+                vec!["TlsAuthLevel", "DomainSecureEnabled"],
+            ),
+            (
+                Box::new(|c| {
+                    c.require_tls = true;
+                    c.tls_auth_level = Some(TlsAuthLevel::CertificateValidation);
+                    c.tls_domain = Some("x.tld".parse().unwrap());
+                }),
+                vec!["TlsDomain", "TlsAuthLevel"],
+            ),
+            (
+                Box::new(|c| {
+                    c.dns_routing_enabled = false;
+                    c.smart_hosts = vec!["relay.x.tld".parse().unwrap()];
+                    c.require_tls = true;
+                    c.tls_auth_level = Some(TlsAuthLevel::DomainValidation);
+                }),
+                vec!["TlsAuthLevel", "TlsDomain"],
+            ),
+        ];
+        for (mutate, params) in cases {
+            let mut c = sc();
+            mutate(&mut c);
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.params, params, "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn receive_presets() {
+        let c = ReceiveConnector::with_usage("Inbound", ReceiveUsage::Internet);
+        assert_eq!(c.permission_groups, vec![PermissionGroup::AnonymousUsers]);
+        assert!(c.remote_ip_ranges.len() == 2);
+        let mut c = ReceiveConnector::with_usage("Inbound", ReceiveUsage::Internet);
+        assert_eq!(c.validate().unwrap_err().params, vec!["Bindings"]);
+        c.bindings = vec!["0.0.0.0:25".parse().unwrap()];
+        c.validate().unwrap();
+        let mut p = ReceiveConnector::with_usage("P", ReceiveUsage::Partner);
+        p.bindings = c.bindings.clone();
+        assert_eq!(p.validate().unwrap_err().params, vec!["RemoteIPRanges"]);
+    }
+
+    #[test]
+    fn receive_rules() {
+        let base = {
+            let mut c = ReceiveConnector::with_usage("Inbound", ReceiveUsage::Internet);
+            c.bindings = vec!["0.0.0.0:25".parse().unwrap()];
+            c
+        };
+        let mut c = base.clone();
+        c.auth_mechanism = vec![AuthMechanism::None];
+        c.require_tls = true;
+        assert_eq!(
+            c.validate().unwrap_err().params,
+            vec!["RequireTLS", "AuthMechanism"]
+        );
+        let mut c = base.clone();
+        c.banner = Some("hello".into());
+        assert_eq!(c.validate().unwrap_err().params, vec!["Banner"]);
+        let mut c = base.clone();
+        c.connection_inactivity_timeout = TimeSpan::hours(1);
+        assert_eq!(
+            c.validate().unwrap_err().params,
+            vec!["ConnectionInactivityTimeout", "ConnectionTimeout"]
+        );
+    }
+}
