@@ -1,1 +1,74 @@
+//! xshell-cmdlets: the cmdlet catalogue.
+//!
+//! Every cmdlet is one `static DECL: CmdletDecl` in its own file, registered
+//! in [`CATALOGUE`]. The CLI, the shell language, `Get-Help` and the Markdown
+//! reference are generated from those declarations.
 
+pub mod bind;
+pub mod context;
+pub mod decl;
+pub mod docs;
+pub mod error;
+pub mod format;
+pub mod named;
+pub mod value;
+
+pub mod accepted_domain;
+pub mod receive_connector;
+pub mod send_connector;
+pub mod transport;
+
+pub use bind::{Arg, Bound};
+pub use context::{BatchHost, ConfirmFlag, Ctx, Host};
+pub use decl::CmdletDecl;
+pub use error::CmdletError;
+pub use value::{Object, Value};
+
+use xshell_core::store::Store;
+
+/// Every cmdlet, in reference order.
+pub static CATALOGUE: &[&CmdletDecl] = &[
+    &transport::get_config::DECL,
+    &transport::set_config::DECL,
+    &transport::get_service::DECL,
+    &transport::set_service::DECL,
+    &accepted_domain::new::DECL,
+    &accepted_domain::get::DECL,
+    &accepted_domain::set::DECL,
+    &accepted_domain::remove::DECL,
+    &send_connector::new::DECL,
+    &send_connector::get::DECL,
+    &send_connector::set::DECL,
+    &send_connector::remove::DECL,
+    &receive_connector::new::DECL,
+    &receive_connector::get::DECL,
+    &receive_connector::set::DECL,
+    &receive_connector::remove::DECL,
+];
+
+/// Finds a cmdlet by its name (`Set-SendConnector`), CLI command
+/// (`set-sendconnector`) or alias, case-insensitively.
+pub fn find(name: &str) -> Option<&'static CmdletDecl> {
+    CATALOGUE.iter().copied().find(|d| {
+        d.name.eq_ignore_ascii_case(name) || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Runs a bound cmdlet: applies the common parameters, then the cmdlet.
+pub fn invoke(
+    decl: &'static CmdletDecl,
+    store: &Store,
+    host: &mut dyn Host,
+    bound: &Bound,
+) -> Result<Vec<Value>, CmdletError> {
+    let mut ctx = Ctx::new(store, host, decl.name);
+    ctx.what_if = bound.switch("WhatIf");
+    ctx.force = bound.switch("Force");
+    ctx.high_impact = decl.impact == decl::Impact::High;
+    ctx.confirm = match bound.raw("Confirm") {
+        Some(Arg::Bool(true)) => ConfirmFlag::Ask,
+        Some(Arg::Bool(false)) => ConfirmFlag::DoNotAsk,
+        _ => ConfirmFlag::NotGiven,
+    };
+    (decl.run)(&mut ctx, bound)
+}

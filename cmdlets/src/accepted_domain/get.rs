@@ -1,0 +1,29 @@
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named;
+use crate::value::Value;
+use xshell_core::model::AcceptedDomain;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Get-AcceptedDomain",
+    aliases: &[],
+    synopsis: "List accepted domains.",
+    description: "Lists the accepted domains, or those whose name matches Identity (wildcards allowed).",
+    params: &[named::identity("Name or wildcard pattern.")],
+    sets: &[],
+    impact: Impact::None,
+    outputs: "AcceptedDomain objects.",
+    examples: &[Example {
+        title: "List accepted domains",
+        code: "Get-AcceptedDomain",
+        setup: &["New-AcceptedDomain OrgA -DomainName orga.example"],
+        expect: &["OrgA", "orga.example"],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    named::get::<AcceptedDomain>(ctx, b)
+}

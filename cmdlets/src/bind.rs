@@ -1,0 +1,766 @@
+//! Binding: from what the user typed (CLI flags or shell-language tokens) to
+//! typed, validated arguments. One binder for both front ends, driven by the
+//! declarations.
+
+use crate::decl::{COMMON_STATE_PARAMS, CmdletDecl, Kind, ParamDecl, Pipe};
+use crate::error::CmdletError;
+use crate::value::Value;
+use std::collections::BTreeMap;
+use xshell_core::types::*;
+
+/// A typed argument value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// `$null`: clears an optional property.
+    Null,
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Domain(SmtpDomain),
+    Pattern(DomainPattern),
+    AddressSpace(AddressSpace),
+    Host(HostPort),
+    Binding(Binding),
+    IpRange(IpRange),
+    Size(SizeLimit),
+    Span(TimeSpan),
+    Address(SmtpAddress),
+    Bytes(Vec<u8>),
+    List(Vec<Arg>),
+    /// `@{Add=...; Remove=...}` on a list parameter.
+    Edit {
+        add: Vec<Arg>,
+        remove: Vec<Arg>,
+    },
+}
+
+/// Conversion from a bound argument to a Rust value.
+pub trait FromArg: Sized {
+    fn from_arg(a: &Arg) -> Option<Self>;
+}
+
+macro_rules! from_arg {
+    ($t:ty, $v:ident) => {
+        impl FromArg for $t {
+            fn from_arg(a: &Arg) -> Option<Self> {
+                match a {
+                    Arg::$v(x) => Some(x.clone()),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+from_arg!(String, Str);
+from_arg!(i64, Int);
+from_arg!(bool, Bool);
+from_arg!(SmtpDomain, Domain);
+from_arg!(DomainPattern, Pattern);
+from_arg!(AddressSpace, AddressSpace);
+from_arg!(HostPort, Host);
+from_arg!(Binding, Binding);
+from_arg!(IpRange, IpRange);
+from_arg!(SizeLimit, Size);
+from_arg!(TimeSpan, Span);
+from_arg!(SmtpAddress, Address);
+from_arg!(Vec<u8>, Bytes);
+
+impl FromArg for u16 {
+    fn from_arg(a: &Arg) -> Option<Self> {
+        i64::from_arg(a).and_then(|i| u16::try_from(i).ok())
+    }
+}
+impl FromArg for u32 {
+    fn from_arg(a: &Arg) -> Option<Self> {
+        i64::from_arg(a).and_then(|i| u32::try_from(i).ok())
+    }
+}
+
+/// The bound arguments of one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    args: BTreeMap<&'static str, Arg>,
+    /// The parameter set in force.
+    pub set: Option<&'static str>,
+}
+
+impl Bound {
+    pub fn is_set(&self, name: &str) -> bool {
+        self.args.contains_key(name)
+    }
+
+    pub fn raw(&self, name: &str) -> Option<&Arg> {
+        self.args.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &&'static str> {
+        self.args.keys()
+    }
+
+    /// The value of a parameter, if given (and not `$null`).
+    pub fn get<T: FromArg>(&self, name: &str) -> Option<T> {
+        self.args.get(name).and_then(T::from_arg)
+    }
+
+    /// A switch or boolean: true when given as true.
+    pub fn switch(&self, name: &str) -> bool {
+        matches!(self.args.get(name), Some(Arg::Bool(true)))
+    }
+
+    /// A list parameter, if given, as plain values (an edit's additions).
+    pub fn list<T: FromArg>(&self, name: &str) -> Option<Vec<T>> {
+        match self.args.get(name)? {
+            Arg::List(items) => Some(items.iter().filter_map(T::from_arg).collect()),
+            Arg::Edit { add, .. } => Some(add.iter().filter_map(T::from_arg).collect()),
+            Arg::Null => Some(Vec::new()),
+            other => T::from_arg(other).map(|v| vec![v]),
+        }
+    }
+
+    /// Sets `target` when the parameter was given.
+    pub fn assign<T: FromArg>(&self, name: &str, target: &mut T) {
+        if let Some(v) = self.get(name) {
+            *target = v;
+        }
+    }
+
+    /// Sets an optional property: a value sets it, `$null` clears it.
+    pub fn assign_opt<T: FromArg>(&self, name: &str, target: &mut Option<T>) {
+        match self.args.get(name) {
+            Some(Arg::Null) => *target = None,
+            Some(a) => {
+                if let Some(v) = T::from_arg(a) {
+                    *target = Some(v);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Applies a list parameter: a list replaces, an edit adds and removes,
+    /// `$null` empties. Duplicates are dropped, order kept.
+    pub fn assign_list<T: FromArg + PartialEq>(&self, name: &str, target: &mut Vec<T>) {
+        let Some(arg) = self.args.get(name) else {
+            return;
+        };
+        match arg {
+            Arg::Null => target.clear(),
+            Arg::Edit { add, remove } => {
+                let remove: Vec<T> = remove.iter().filter_map(T::from_arg).collect();
+                target.retain(|x| !remove.contains(x));
+                for a in add.iter().filter_map(T::from_arg) {
+                    if !target.contains(&a) {
+                        target.push(a);
+                    }
+                }
+            }
+            Arg::List(items) => {
+                target.clear();
+                for a in items.iter().filter_map(T::from_arg) {
+                    if !target.contains(&a) {
+                        target.push(a);
+                    }
+                }
+            }
+            other => {
+                if let Some(v) = T::from_arg(other) {
+                    *target = vec![v];
+                }
+            }
+        }
+    }
+
+    /// For tests and front ends: insert an already-typed argument.
+    pub fn insert(&mut self, name: &'static str, arg: Arg) {
+        self.args.insert(name, arg);
+    }
+}
+
+/// Where raw values come from: CLI strings are split on commas for list
+/// parameters and may carry `@{...}` edit literals; shell values are already
+/// structured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cli,
+    Shell,
+}
+
+/// A token of a shell-language invocation, after its values were evaluated.
+#[derive(Debug, Clone)]
+pub enum Token {
+    /// `-Name`, or `-Name:value` when `value` is Some.
+    Param {
+        name: String,
+        value: Option<Value>,
+    },
+    Value(Value),
+}
+
+/// Finds a parameter by name or unambiguous prefix, case-insensitively.
+pub fn resolve_param(decl: &CmdletDecl, name: &str) -> Result<&'static ParamDecl, CmdletError> {
+    let all = decl.all_params();
+    if let Some(p) = all.iter().find(|p| p.is_named(name)) {
+        return Ok(p);
+    }
+    let lower = name.to_ascii_lowercase();
+    let hits: Vec<&&'static ParamDecl> = all
+        .iter()
+        .filter(|p| {
+            p.name.to_ascii_lowercase().starts_with(&lower)
+                || p.aliases
+                    .iter()
+                    .any(|a| a.to_ascii_lowercase().starts_with(&lower))
+        })
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(CmdletError::Usage(format!(
+            "{}: a parameter cannot be found that matches parameter name '{name}'",
+            decl.name
+        ))),
+        many => Err(CmdletError::Usage(format!(
+            "{}: parameter '{name}' is ambiguous; it could be {}",
+            decl.name,
+            many.iter()
+                .map(|p| format!("-{}", p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Turns shell tokens into named values: resolves names and prefixes, takes
+/// values for non-switch parameters, assigns positional values.
+pub fn name_tokens(
+    decl: &CmdletDecl,
+    tokens: Vec<Token>,
+) -> Result<Vec<(&'static ParamDecl, Value)>, CmdletError> {
+    let mut named: Vec<(&'static ParamDecl, Value)> = Vec::new();
+    let mut positional: Vec<Value> = Vec::new();
+    let mut it = tokens.into_iter().peekable();
+    while let Some(tok) = it.next() {
+        match tok {
+            Token::Value(v) => positional.push(v),
+            Token::Param { name, value } => {
+                let p = resolve_param(decl, &name)?;
+                let v = match (value, p.kind) {
+                    (Some(v), _) => v,
+                    (None, Kind::Switch) => Value::Bool(true),
+                    (None, Kind::Bool) => match it.peek() {
+                        Some(Token::Value(Value::Bool(_))) => match it.next() {
+                            Some(Token::Value(v)) => v,
+                            _ => Value::Bool(true),
+                        },
+                        _ => Value::Bool(true),
+                    },
+                    (None, _) => match it.next() {
+                        Some(Token::Value(v)) => v,
+                        _ => {
+                            return Err(CmdletError::Usage(format!(
+                                "{}: missing an argument for parameter '{}'; specify a value of type {}",
+                                decl.name,
+                                p.name,
+                                p.kind.placeholder()
+                            )));
+                        }
+                    },
+                };
+                if named.iter().any(|(q, _)| q.name == p.name) {
+                    return Err(CmdletError::Usage(format!(
+                        "{}: parameter '{}' was given more than once",
+                        decl.name, p.name
+                    )));
+                }
+                named.push((p, v));
+            }
+        }
+    }
+    assign_positional(decl, &mut named, positional)?;
+    Ok(named)
+}
+
+/// Gives positional values to the declared positions not yet bound by name.
+pub fn assign_positional(
+    decl: &CmdletDecl,
+    named: &mut Vec<(&'static ParamDecl, Value)>,
+    positional: Vec<Value>,
+) -> Result<(), CmdletError> {
+    let mut slots: Vec<&'static ParamDecl> = decl
+        .params
+        .iter()
+        .filter(|p| p.position.is_some() && !named.iter().any(|(q, _)| q.name == p.name))
+        .collect();
+    slots.sort_by_key(|p| p.position);
+    // Several parameters may share a position in different sets; keep the first.
+    slots.dedup_by_key(|p| p.position);
+    let mut slots = slots.into_iter();
+    for v in positional {
+        match slots.next() {
+            Some(p) => named.push((p, v)),
+            None => {
+                return Err(CmdletError::Usage(format!(
+                    "{}: a positional parameter cannot be found that accepts argument '{v}'",
+                    decl.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binds named values (and a pipeline input object) to typed arguments,
+/// checking types, parameter sets and mandatory parameters.
+pub fn bind(
+    decl: &CmdletDecl,
+    named: Vec<(&'static ParamDecl, Value)>,
+    input: Option<&Value>,
+    source: Source,
+) -> Result<Bound, CmdletError> {
+    let mut bound = Bound::default();
+    for (p, v) in named {
+        let arg = coerce(p, v, source)?;
+        bound.args.insert(p.name, arg);
+    }
+    if let Some(input) = input {
+        bind_pipeline(decl, &mut bound, input)?;
+    }
+    bound.set = resolve_set(decl, &bound)?;
+    for p in decl.params {
+        let in_set = match bound.set {
+            Some(s) => p.in_set(s),
+            None => true,
+        };
+        if p.mandatory && in_set && !bound.args.contains_key(p.name) {
+            return Err(CmdletError::Usage(format!(
+                "{}: missing mandatory parameter -{} (CLI: {})",
+                decl.name,
+                p.name,
+                if p.position.is_some() {
+                    format!("<{}>", p.name)
+                } else {
+                    format!("--{}", p.flag())
+                }
+            )));
+        }
+    }
+    Ok(bound)
+}
+
+fn bind_pipeline(decl: &CmdletDecl, bound: &mut Bound, input: &Value) -> Result<(), CmdletError> {
+    if let Value::Object(obj) = input {
+        let mut any = false;
+        for p in decl.params {
+            if !matches!(p.pipeline, Pipe::ByPropertyName | Pipe::Both)
+                || bound.args.contains_key(p.name)
+            {
+                continue;
+            }
+            let found = std::iter::once(p.name)
+                .chain(p.aliases.iter().copied())
+                .find_map(|n| obj.get(n).filter(|v| **v != Value::Null));
+            if let Some(v) = found {
+                bound
+                    .args
+                    .insert(p.name, coerce(p, v.clone(), Source::Shell)?);
+                any = true;
+            }
+        }
+        if any {
+            return Ok(());
+        }
+    }
+    match decl.params.iter().find(|p| {
+        matches!(p.pipeline, Pipe::ByValue | Pipe::Both) && !bound.args.contains_key(p.name)
+    }) {
+        Some(p) if !matches!(input, Value::Object(_)) => {
+            bound
+                .args
+                .insert(p.name, coerce(p, input.clone(), Source::Shell)?);
+            Ok(())
+        }
+        _ => Err(CmdletError::Usage(format!(
+            "{}: the input object cannot be bound to any parameter (it is a {})",
+            decl.name,
+            match input {
+                Value::Object(o) => o.type_name.clone(),
+                other => other.type_label().to_string(),
+            }
+        ))),
+    }
+}
+
+fn resolve_set(decl: &CmdletDecl, bound: &Bound) -> Result<Option<&'static str>, CmdletError> {
+    if decl.sets.is_empty() {
+        return Ok(None);
+    }
+    let used: Vec<&ParamDecl> = decl
+        .params
+        .iter()
+        .filter(|p| bound.args.contains_key(p.name))
+        .collect();
+    let candidates: Vec<&'static str> = decl
+        .sets
+        .iter()
+        .copied()
+        .filter(|s| used.iter().all(|p| p.in_set(s)))
+        .collect();
+    if candidates.is_empty() {
+        let specific: Vec<String> = used
+            .iter()
+            .filter(|p| !p.sets.is_empty())
+            .map(|p| format!("-{}", p.name))
+            .collect();
+        return Err(CmdletError::Usage(format!(
+            "{}: parameter set cannot be resolved: {} cannot be used together",
+            decl.name,
+            specific.join(" and ")
+        )));
+    }
+    // Prefer the set where a set-specific parameter was used, else the default.
+    let chosen = candidates
+        .iter()
+        .copied()
+        .find(|s| used.iter().any(|p| !p.sets.is_empty() && p.in_set(s)))
+        .or_else(|| {
+            decl.sets
+                .first()
+                .copied()
+                .filter(|d| candidates.contains(d))
+        })
+        .or_else(|| candidates.first().copied());
+    Ok(chosen)
+}
+
+fn value_text(param: &ParamDecl, v: &Value) -> Result<String, CmdletError> {
+    match v {
+        Value::Str(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Object(_) => Ok(v.to_string()),
+        other => Err(CmdletError::bad_value(
+            param.name,
+            format!(
+                "expected a {}, got a {}",
+                param.kind.placeholder(),
+                other.type_label()
+            ),
+        )),
+    }
+}
+
+fn parse_kind<T: std::str::FromStr<Err = ParseValueError>>(
+    param: &ParamDecl,
+    v: &Value,
+) -> Result<T, CmdletError> {
+    let s = value_text(param, v)?;
+    s.parse::<T>()
+        .map_err(|e| CmdletError::bad_value(param.name, e.0))
+}
+
+/// Normalizes a thumbprint: any case, spaces and colons ignored, 40 hex digits.
+pub fn normalize_thumbprint(s: &str) -> Option<String> {
+    let t: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':' && *c != '\u{200e}')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    (t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
+}
+
+/// Converts one value to the parameter's kind.
+pub fn coerce(param: &ParamDecl, v: Value, source: Source) -> Result<Arg, CmdletError> {
+    coerce_kind(param, &param.kind, v, source)
+}
+
+fn coerce_kind(
+    param: &ParamDecl,
+    kind: &Kind,
+    v: Value,
+    source: Source,
+) -> Result<Arg, CmdletError> {
+    if v == Value::Null {
+        return match kind {
+            Kind::Bool | Kind::Switch => Err(CmdletError::bad_value(
+                param.name,
+                "expects $true or $false, got $null",
+            )),
+            _ => Ok(Arg::Null),
+        };
+    }
+    let bad = |msg: String| CmdletError::bad_value(param.name, msg);
+    Ok(match kind {
+        Kind::List(inner) => {
+            let items: Vec<Value> = match v {
+                Value::List(items) => items,
+                Value::Map(entries) => return coerce_edit(param, inner, entries, source),
+                Value::Str(s) if source == Source::Cli => {
+                    let t = s.trim();
+                    if t.starts_with("@{") {
+                        let entries = parse_edit_literal(t).map_err(&bad)?;
+                        return coerce_edit(param, inner, entries, source);
+                    }
+                    if t.is_empty() {
+                        return Ok(Arg::List(Vec::new()));
+                    }
+                    t.split(',')
+                        .map(|x| Value::Str(x.trim().to_string()))
+                        .collect()
+                }
+                other => vec![other],
+            };
+            let mut out = Vec::new();
+            for item in items {
+                out.push(coerce_kind(param, inner, item, source)?);
+            }
+            Arg::List(out)
+        }
+        Kind::Str | Kind::Path => Arg::Str(value_text(param, &v)?),
+        Kind::Secret => Arg::Str(value_text(param, &v)?),
+        Kind::Int { min, max } => {
+            let n = match &v {
+                Value::Int(i) => *i,
+                other => {
+                    let s = value_text(param, other)?;
+                    s.trim()
+                        .parse::<i64>()
+                        .map_err(|_| bad(format!("'{s}' is not a whole number")))?
+                }
+            };
+            if n < *min || n > *max {
+                return Err(bad(format!("{n} is out of range ({min} to {max})")));
+            }
+            Arg::Int(n)
+        }
+        Kind::Bool | Kind::Switch => Arg::Bool(match &v {
+            Value::Bool(b) => *b,
+            Value::Int(0) => false,
+            Value::Int(1) => true,
+            other => {
+                let s = value_text(param, other)?;
+                match s
+                    .trim()
+                    .trim_start_matches('$')
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "true" | "yes" | "1" => true,
+                    "false" | "no" | "0" => false,
+                    _ => return Err(bad(format!("'{s}' is not a boolean; use $true or $false"))),
+                }
+            }
+        }),
+        Kind::Enum(names) => {
+            let s = value_text(param, &v)?;
+            let hit = names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(s.trim()))
+                .ok_or_else(|| bad(format!("'{s}' is not one of {}", names.join(", "))))?;
+            Arg::Str((*hit).to_string())
+        }
+        Kind::Domain => Arg::Domain(parse_kind(param, &v)?),
+        Kind::DomainPattern => Arg::Pattern(parse_kind(param, &v)?),
+        Kind::AddressSpace => Arg::AddressSpace(parse_kind(param, &v)?),
+        Kind::HostPort => Arg::Host(parse_kind(param, &v)?),
+        Kind::Binding => Arg::Binding(parse_kind(param, &v)?),
+        Kind::IpRange => Arg::IpRange(parse_kind(param, &v)?),
+        Kind::Size => Arg::Size(match &v {
+            Value::Int(i) => {
+                SizeLimit::Bytes(u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?)
+            }
+            _ => parse_kind(param, &v)?,
+        }),
+        Kind::TimeSpan => Arg::Span(parse_kind(param, &v)?),
+        Kind::Address => Arg::Address(parse_kind(param, &v)?),
+        Kind::Thumbprint => {
+            let s = value_text(param, &v)?;
+            Arg::Str(
+                normalize_thumbprint(&s).ok_or_else(|| {
+                    bad(format!("'{s}' is not a thumbprint (40 hexadecimal digits)"))
+                })?,
+            )
+        }
+        Kind::Bytes => match v {
+            Value::Str(s) => Arg::Bytes(s.into_bytes()),
+            Value::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    match i {
+                        Value::Int(b) if (0..=255).contains(&b) => out.push(b as u8),
+                        other => return Err(bad(format!("'{other}' is not a byte"))),
+                    }
+                }
+                Arg::Bytes(out)
+            }
+            other => return Err(bad(format!("expected bytes, got a {}", other.type_label()))),
+        },
+    })
+}
+
+fn coerce_edit(
+    param: &ParamDecl,
+    inner: &Kind,
+    entries: Vec<(String, Value)>,
+    source: Source,
+) -> Result<Arg, CmdletError> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    for (k, v) in entries {
+        let target = if k.eq_ignore_ascii_case("add") {
+            &mut add
+        } else if k.eq_ignore_ascii_case("remove") {
+            &mut remove
+        } else {
+            return Err(CmdletError::bad_value(
+                param.name,
+                format!("'{k}' is not a list edit; use @{{Add=...; Remove=...}}"),
+            ));
+        };
+        let items = match v {
+            Value::List(l) => l,
+            Value::Str(s) if source == Source::Cli => s
+                .split(',')
+                .map(|x| Value::Str(x.trim().to_string()))
+                .collect(),
+            other => vec![other],
+        };
+        for i in items {
+            target.push(coerce_kind(param, inner, i, source)?);
+        }
+    }
+    Ok(Arg::Edit { add, remove })
+}
+
+/// Parses the CLI form of a list edit: `@{Add="a","b"; Remove='c'}`.
+pub fn parse_edit_literal(s: &str) -> Result<Vec<(String, Value)>, String> {
+    let body = s
+        .trim()
+        .strip_prefix("@{")
+        .and_then(|b| b.strip_suffix('}'))
+        .ok_or_else(|| format!("'{s}' is not a list edit; use @{{Add=\"x\"; Remove=\"y\"}}"))?;
+    let mut out = Vec::new();
+    let chars: Vec<char> = body.chars().collect();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= chars.len() {
+            break;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_alphanumeric()) {
+            i += 1;
+        }
+        let key: String = chars[start..i].iter().collect();
+        skip_ws(&mut i);
+        if key.is_empty() || chars.get(i) != Some(&'=') {
+            return Err(format!("in '{s}': expected Key=value"));
+        }
+        i += 1;
+        let mut items = Vec::new();
+        loop {
+            skip_ws(&mut i);
+            let item = match chars.get(i) {
+                Some(&q) if q == '"' || q == '\'' => {
+                    i += 1;
+                    let st = i;
+                    while i < chars.len() && chars[i] != q {
+                        i += 1;
+                    }
+                    if i >= chars.len() {
+                        return Err(format!("in '{s}': unterminated string"));
+                    }
+                    let v: String = chars[st..i].iter().collect();
+                    i += 1;
+                    v
+                }
+                _ => {
+                    let st = i;
+                    while i < chars.len()
+                        && !matches!(chars[i], ',' | ';')
+                        && !chars[i].is_whitespace()
+                    {
+                        i += 1;
+                    }
+                    chars[st..i].iter().collect()
+                }
+            };
+            if item.is_empty() {
+                return Err(format!("in '{s}': empty value for {key}"));
+            }
+            items.push(Value::Str(item));
+            skip_ws(&mut i);
+            if chars.get(i) == Some(&',') {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        out.push((key, Value::List(items)));
+        skip_ws(&mut i);
+        match chars.get(i) {
+            Some(';') => i += 1,
+            None => break,
+            Some(c) => return Err(format!("in '{s}': unexpected '{c}'")),
+        }
+    }
+    Ok(out)
+}
+
+/// The parameters every state-changing cmdlet gets, by name.
+pub fn is_common(name: &str) -> bool {
+    COMMON_STATE_PARAMS.iter().any(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_literal() {
+        let e = parse_edit_literal(r#"@{Add="c.tld","d.tld"; Remove='a.tld'}"#).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].0, "Add");
+        assert_eq!(
+            e[0].1,
+            Value::List(vec![Value::str("c.tld"), Value::str("d.tld")])
+        );
+        assert!(parse_edit_literal("@{Add=}").is_err());
+        assert!(parse_edit_literal("@{Add=\"x}").is_err());
+    }
+
+    #[test]
+    fn thumbprints() {
+        let t = "ab cd ef 01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 01";
+        assert_eq!(
+            normalize_thumbprint(t).unwrap(),
+            "ABCDEF0123456789ABCDEF0123456789ABCDEF01"
+        );
+        assert!(normalize_thumbprint("xyz").is_none());
+    }
+}
+
+/// Model enums bind from their canonical names (the serde variant names).
+macro_rules! from_arg_enum {
+    ($($t:ty),*) => {$(
+        impl FromArg for $t {
+            fn from_arg(a: &Arg) -> Option<Self> {
+                match a {
+                    Arg::Str(s) => serde_json::from_value(serde_json::Value::String(s.clone())).ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+from_arg_enum!(
+    xshell_core::model::TlsAuthLevel,
+    xshell_core::model::SendUsage,
+    xshell_core::model::ReceiveUsage,
+    xshell_core::model::AuthMechanism,
+    xshell_core::model::PermissionGroup,
+    xshell_core::model::AcceptedDomainType
+);

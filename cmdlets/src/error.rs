@@ -1,0 +1,67 @@
+//! Cmdlet errors: each says who is at fault and names the parameter, value
+//! or file. Exit code 2 means the command itself is malformed (unknown or
+//! ambiguous parameter, missing argument, conflicting parameter sets); 1
+//! means a well-formed command failed (a value or a rule, a missing object,
+//! the store).
+
+use xshell_core::model::RuleViolation;
+use xshell_core::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdletError {
+    /// The command line or statement is malformed.
+    #[error("{0}")]
+    Usage(String),
+    /// A value given to a parameter is not acceptable.
+    #[error("cannot bind parameter '{param}': {message}")]
+    BadValue { param: String, message: String },
+    /// The resulting object breaks a rule.
+    #[error("{}", .0.message)]
+    Rule(RuleViolation),
+    #[error("{kind} '{identity}' was not found")]
+    NotFound {
+        kind: &'static str,
+        identity: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    /// A prompt was needed and could not be answered.
+    #[error("{0}")]
+    NeedsConfirmation(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else that went wrong while acting (file I/O, PKI).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CmdletError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CmdletError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn bad_value(param: &str, message: impl Into<String>) -> CmdletError {
+        CmdletError::BadValue {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The parameters this error is about, for structured output.
+    pub fn params(&self) -> Vec<String> {
+        match self {
+            CmdletError::BadValue { param, .. } => vec![param.clone()],
+            CmdletError::Rule(r) => r.params.iter().map(|p| p.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl From<RuleViolation> for CmdletError {
+    fn from(r: RuleViolation) -> Self {
+        CmdletError::Rule(r)
+    }
+}

@@ -1,0 +1,157 @@
+//! Output formatting: Exchange-like table (default), list, and JSON.
+
+use crate::value::{Object, Value, View};
+
+/// Output format chosen with `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    List,
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Ok(Format::Table),
+            "list" => Ok(Format::List),
+            "json" => Ok(Format::Json),
+            _ => Err(format!("'{s}' is not an output format (table, list, json)")),
+        }
+    }
+}
+
+/// Renders values in the chosen format. Table groups consecutive objects of
+/// one type under one header, as PowerShell does.
+pub fn render(values: &[Value], format: Format) -> String {
+    match format {
+        Format::Json => json(values),
+        Format::List => list(values, None),
+        Format::Table => {
+            let mut out = String::new();
+            let mut i = 0;
+            while i < values.len() {
+                match &values[i] {
+                    Value::Object(o) => {
+                        let mut j = i + 1;
+                        while j < values.len()
+                            && matches!(&values[j], Value::Object(p) if p.type_name == o.type_name)
+                        {
+                            j += 1;
+                        }
+                        match o.view {
+                            View::Table(cols) => out.push_str(&table(&values[i..j], cols)),
+                            View::List => out.push_str(&list(&values[i..j], None)),
+                        }
+                        i = j;
+                    }
+                    other => {
+                        out.push_str(&other.to_string());
+                        out.push('\n');
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// An array of objects with their PascalCase property names.
+pub fn json(values: &[Value]) -> String {
+    let arr = serde_json::Value::Array(values.iter().map(Value::to_json).collect());
+    serde_json::to_string_pretty(&arr).unwrap_or_else(|_| "[]".into()) + "\n"
+}
+
+fn objects(values: &[Value]) -> impl Iterator<Item = &Object> {
+    values.iter().filter_map(|v| match v {
+        Value::Object(o) => Some(o),
+        _ => None,
+    })
+}
+
+const MAX_CELL: usize = 60;
+
+fn cell(v: Option<&Value>) -> String {
+    let s = v.map(|v| v.to_string()).unwrap_or_default();
+    let s = s.replace(['\r', '\n'], " ");
+    if s.chars().count() > MAX_CELL {
+        let mut t: String = s.chars().take(MAX_CELL - 3).collect();
+        t.push_str("...");
+        t
+    } else {
+        s
+    }
+}
+
+/// A table of the given columns.
+pub fn table(values: &[Value], cols: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = objects(values)
+        .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(c.len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| -> String {
+        let n = cells.len();
+        let mut s = String::new();
+        for (i, c) in cells.into_iter().enumerate() {
+            if i + 1 == n {
+                s.push_str(&c);
+            } else {
+                s.push_str(&format!("{c:<w$} ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = String::from("\n");
+    out.push_str(&line(cols.iter().map(|c| c.to_string()).collect()));
+    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out.push('\n');
+    out
+}
+
+/// Every property (or the named ones), `Name : value`, one object after another.
+pub fn list(values: &[Value], props: Option<&[String]>) -> String {
+    let mut out = String::new();
+    for v in values {
+        match v {
+            Value::Object(o) => {
+                let selected: Vec<(&str, Option<&Value>)> = match props {
+                    Some(names) if !names.iter().any(|n| n == "*") => {
+                        names.iter().map(|n| (n.as_str(), o.get(n))).collect()
+                    }
+                    _ => o.props.iter().map(|(k, v)| (k.as_str(), Some(v))).collect(),
+                };
+                let w = selected.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                out.push('\n');
+                for (k, v) in selected {
+                    out.push_str(&format!(
+                        "{k:<w$} : {}\n",
+                        v.map(|v| v.to_string()).unwrap_or_default()
+                    ));
+                }
+            }
+            other => {
+                out.push_str(&other.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,256 @@
+//! Shared behaviour of named configuration objects (connectors, accepted
+//! domains): lookup by identity, listing with wildcards, creation, removal.
+
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::{Kind, ParamDecl, Pipe};
+use crate::error::CmdletError;
+use crate::value::{Object, Value};
+use xshell_core::model::{AcceptedDomain, OrgConfig, ReceiveConnector, SendConnector};
+
+/// A configuration object identified by its name.
+pub trait Named: Clone + serde::Serialize {
+    /// Used in messages: "send connector".
+    const KIND: &'static str;
+    /// Used in output objects and actions: "SendConnector".
+    const TYPE: &'static str;
+    fn name(&self) -> &str;
+    fn list(cfg: &OrgConfig) -> &Vec<Self>;
+    fn list_mut(cfg: &mut OrgConfig) -> &mut Vec<Self>;
+    fn validate(&self) -> Result<(), CmdletError>;
+    fn to_object(&self) -> Object;
+    /// Rules that involve other objects (e.g. a binding used twice).
+    fn check_against(&self, _cfg: &OrgConfig) -> Result<(), CmdletError> {
+        Ok(())
+    }
+}
+
+/// The Identity parameter of Get-/Set-/Remove- cmdlets.
+pub const fn identity(help: &'static str) -> ParamDecl {
+    ParamDecl::new("Identity", Kind::Str, help)
+        .position(0)
+        .pipeline(Pipe::Both)
+}
+
+/// Whether `name` matches an identity pattern (`*` and `?` wildcards, case-insensitive).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b) && go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Bound the work: identities are short; refuse absurd patterns.
+    if p.len() > 256 || n.len() > 256 {
+        return pattern.eq_ignore_ascii_case(name);
+    }
+    go(&p, &n)
+}
+
+pub fn find_index<T: Named>(cfg: &OrgConfig, identity: &str) -> Result<usize, CmdletError> {
+    T::list(cfg)
+        .iter()
+        .position(|x| x.name().eq_ignore_ascii_case(identity))
+        .ok_or_else(|| CmdletError::NotFound {
+            kind: T::KIND,
+            identity: identity.to_string(),
+        })
+}
+
+fn check<T: Named>(item: &T, cfg: &OrgConfig) -> Result<(), CmdletError> {
+    item.validate()?;
+    item.check_against(cfg)
+}
+
+/// Get-*: all, or those matching Identity (wildcards allowed; a plain name
+/// that matches nothing is an error, as in Exchange).
+pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let cfg = ctx.store.snapshot()?;
+    let items = T::list(&cfg);
+    let out: Vec<Value> = match b.get::<String>("Identity") {
+        None => items.iter().map(|x| Value::Object(x.to_object())).collect(),
+        Some(id) => {
+            let hits: Vec<Value> = items
+                .iter()
+                .filter(|x| wildcard_match(&id, x.name()))
+                .map(|x| Value::Object(x.to_object()))
+                .collect();
+            if hits.is_empty() && !id.contains(['*', '?']) {
+                return Err(CmdletError::NotFound {
+                    kind: T::KIND,
+                    identity: id,
+                });
+            }
+            hits
+        }
+    };
+    Ok(out)
+}
+
+/// New-*: builds the object with `build`, refuses a duplicate name, validates,
+/// commits.
+pub fn create<T: Named>(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    build: impl FnOnce() -> Result<T, CmdletError>,
+) -> Result<Vec<Value>, CmdletError> {
+    let item = build()?;
+    item.validate()?;
+    let action = format!("New {}", T::TYPE);
+    let created = ctx.commit(&action, name, |cfg| {
+        if T::list(cfg)
+            .iter()
+            .any(|x| x.name().eq_ignore_ascii_case(item.name()))
+        {
+            return Err(CmdletError::Conflict(format!(
+                "a {} named '{}' already exists; use Set-{} to change it",
+                T::KIND,
+                item.name(),
+                T::TYPE
+            )));
+        }
+        check(&item, cfg)?;
+        T::list_mut(cfg).push(item.clone());
+        Ok(item.to_object())
+    })?;
+    Ok(created.map(Value::Object).into_iter().collect())
+}
+
+/// Set-*: applies `edit` to the named object, validates, commits. Emits nothing
+/// (as Exchange's Set- cmdlets).
+pub fn update<T: Named>(
+    ctx: &mut Ctx<'_>,
+    b: &Bound,
+    edit: impl FnOnce(&mut T) -> Result<(), CmdletError>,
+) -> Result<Vec<Value>, CmdletError> {
+    let id = b
+        .get::<String>("Identity")
+        .ok_or_else(|| CmdletError::Usage("missing -Identity".into()))?;
+    let action = format!("Set {}", T::TYPE);
+    ctx.commit(&action, &id, |cfg| {
+        let i = find_index::<T>(cfg, &id)?;
+        let mut item = T::list(cfg)[i].clone();
+        edit(&mut item)?;
+        if !item.name().eq_ignore_ascii_case(&id)
+            && T::list(cfg)
+                .iter()
+                .any(|x| x.name().eq_ignore_ascii_case(item.name()))
+        {
+            return Err(CmdletError::Conflict(format!(
+                "cannot rename {} '{id}' to '{}': that name is taken",
+                T::KIND,
+                item.name()
+            )));
+        }
+        let mut others = cfg.clone();
+        T::list_mut(&mut others).remove(i);
+        check(&item, &others)?;
+        T::list_mut(cfg)[i] = item;
+        Ok(())
+    })?;
+    Ok(Vec::new())
+}
+
+/// Remove-*: removes the named object after confirmation; `guard` may refuse.
+pub fn remove<T: Named>(
+    ctx: &mut Ctx<'_>,
+    b: &Bound,
+    guard: impl FnOnce(&OrgConfig, &T) -> Result<(), CmdletError>,
+) -> Result<Vec<Value>, CmdletError> {
+    let id = b
+        .get::<String>("Identity")
+        .ok_or_else(|| CmdletError::Usage("missing -Identity".into()))?;
+    // Fail on a missing object before asking anything.
+    let snap = ctx.store.snapshot()?;
+    find_index::<T>(&snap, &id)?;
+    let action = format!("Remove {}", T::TYPE);
+    ctx.commit(&action, &id, |cfg| {
+        let i = find_index::<T>(cfg, &id)?;
+        guard(cfg, &T::list(cfg)[i])?;
+        T::list_mut(cfg).remove(i);
+        Ok(())
+    })?;
+    Ok(Vec::new())
+}
+
+/// The Force switch of Remove- cmdlets.
+pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask for confirmation.");
+
+macro_rules! named_model {
+    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr) => {
+        impl Named for $t {
+            const KIND: &'static str = $kind;
+            const TYPE: &'static str = $type;
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn list(cfg: &OrgConfig) -> &Vec<Self> {
+                &cfg.$field
+            }
+            fn list_mut(cfg: &mut OrgConfig) -> &mut Vec<Self> {
+                &mut cfg.$field
+            }
+            fn validate(&self) -> Result<(), CmdletError> {
+                Ok(<$t>::validate(self)?)
+            }
+            fn to_object(&self) -> Object {
+                Object::from_serde($type, $view, Some(&self.name), self)
+            }
+            fn check_against(&self, cfg: &OrgConfig) -> Result<(), CmdletError> {
+                let f: fn(&$t, &OrgConfig) -> Result<(), CmdletError> = $check;
+                f(self, cfg)
+            }
+        }
+    };
+}
+
+named_model!(
+    SendConnector,
+    "send connector",
+    "SendConnector",
+    send_connectors,
+    crate::value::View::Table(&[
+        "Identity",
+        "AddressSpaces",
+        "Enabled",
+        "DomainSecureEnabled"
+    ]),
+    |_, _| Ok(())
+);
+
+named_model!(
+    ReceiveConnector,
+    "receive connector",
+    "ReceiveConnector",
+    receive_connectors,
+    crate::value::View::Table(&["Identity", "Bindings", "Enabled", "DomainSecureEnabled"]),
+    crate::receive_connector::check_bindings
+);
+
+named_model!(
+    AcceptedDomain,
+    "accepted domain",
+    "AcceptedDomain",
+    accepted_domains,
+    crate::value::View::Table(&["Name", "DomainName", "DomainType", "Default"]),
+    crate::accepted_domain::check_unique_domain
+);
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("Out*", "Outbound"));
+        assert!(wildcard_match("*", "x"));
+        assert!(wildcard_match("o?tbound", "OUTBOUND"));
+        assert!(!wildcard_match("In*", "Outbound"));
+        assert!(wildcard_match("Outbound", "outbound"));
+    }
+}

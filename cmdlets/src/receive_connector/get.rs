@@ -1,0 +1,29 @@
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named;
+use crate::value::Value;
+use xshell_core::model::ReceiveConnector;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Get-ReceiveConnector",
+    aliases: &[],
+    synopsis: "List receive connectors.",
+    description: "Lists all receive connectors, or those whose name matches Identity (wildcards * and ? allowed).",
+    params: &[named::identity("Name or wildcard pattern.")],
+    sets: &[],
+    impact: Impact::None,
+    outputs: "ReceiveConnector objects.",
+    examples: &[Example {
+        title: "Show one connector",
+        code: "Get-ReceiveConnector Inbound",
+        setup: &["New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25"],
+        expect: &["Inbound", "0.0.0.0:25"],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    named::get::<ReceiveConnector>(ctx, b)
+}

@@ -1,0 +1,65 @@
+use super::{apply, receive_params};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named;
+use crate::value::Value;
+use xshell_core::model::{ReceiveConnector, ReceiveUsage};
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "New-ReceiveConnector",
+    aliases: &[],
+    synopsis: "Create a receive connector: where the transport listens and whom it accepts mail from.",
+    description: "Creates a receive connector. Usage picks Exchange's presets: Internet (all remote addresses, \
+AnonymousUsers, Tls), Partner (Partners, Tls; RemoteIPRanges required), Custom (Tls; RemoteIPRanges required), \
+Internal (0.0.0.0:25, ExchangeServers, Tls and ExchangeServer) and Client (0.0.0.0:587, ExchangeUsers, Tls and \
+BasicAuth). Parameters given override the preset. DomainSecureEnabled with Tls enforces Domain Security for the \
+senders in TLSReceiveDomainSecureList.",
+    params: receive_params![
+        ParamDecl::new("Name", Kind::Str, "The connector's name (unique).")
+            .position(0)
+            .mandatory(),
+        ParamDecl::new(
+            "Usage",
+            Kind::Enum(ReceiveUsage::NAMES),
+            "The preset to start from."
+        )
+        .default("Custom"),
+        ParamDecl::new(
+            "Bindings",
+            Kind::List(&Kind::Binding),
+            "Where to listen: IP:port, e.g. 0.0.0.0:25, [::]:25."
+        ),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "The new ReceiveConnector.",
+    examples: &[
+        Example {
+            title: "An Internet-facing connector on port 25",
+            code: "New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25",
+            setup: &[],
+            expect: &["Inbound", "0.0.0.0:25"],
+        },
+        Example {
+            title: "A partner connector for one network on port 2525",
+            code: "New-ReceiveConnector PartnerIn -Usage Partner -Bindings 127.0.0.1:2525 -RemoteIPRanges 127.0.0.0/8",
+            setup: &[],
+            expect: &["PartnerIn", "127.0.0.1:2525"],
+        },
+    ],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let name = b.get::<String>("Name").unwrap_or_default();
+    let usage = b
+        .get::<ReceiveUsage>("Usage")
+        .unwrap_or(ReceiveUsage::Custom);
+    named::create(ctx, &name, || {
+        let mut c = ReceiveConnector::with_usage(&name, usage);
+        apply(b, &mut c)?;
+        Ok(c)
+    })
+}

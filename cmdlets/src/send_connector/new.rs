@@ -1,0 +1,50 @@
+use super::{apply, send_params};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named;
+use crate::value::Value;
+use xshell_core::model::{SendConnector, SendUsage};
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "New-SendConnector",
+    aliases: &[],
+    synopsis: "Create a send connector: where mail for some domains goes, and with which TLS policy.",
+    description: "Creates a send connector. AddressSpaces say which recipient domains it serves; routing picks the \
+enabled connector with the most specific matching address space, then the lowest cost. Delivery uses DNS (MX) \
+unless SmartHosts are given with -DNSRoutingEnabled:$false. DomainSecureEnabled enforces mutual TLS for the \
+domains in TLSSendDomainSecureList (Set-TransportConfig).",
+    params: send_params![
+        ParamDecl::new("Name", Kind::Str, "The connector's name (unique).").position(0).mandatory(),
+        ParamDecl::new("AddressSpaces", Kind::List(&Kind::AddressSpace), "Recipient domains served: [SMTP:]domain[;cost], e.g. *, *.contoso.com, fabrikam.com;10.").mandatory(),
+        ParamDecl::new("Usage", Kind::Enum(SendUsage::NAMES), "The connector's purpose (documentation for now).").default("Custom"),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "The new SendConnector.",
+    examples: &[
+        Example {
+            title: "A connector for all Internet mail, sent by DNS",
+            code: "New-SendConnector Outbound -AddressSpaces * -Usage Internet",
+            setup: &[],
+            expect: &["Outbound", "SMTP:*;1"],
+        },
+        Example {
+            title: "A connector through a smart host on port 2525",
+            code: "New-SendConnector Relay -AddressSpaces fabrikam.com;5 -DNSRoutingEnabled:$false -SmartHosts relay.contoso.com:2525",
+            setup: &[],
+            expect: &["Relay", "SMTP:fabrikam.com;5"],
+        },
+    ],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let name = b.get::<String>("Name").unwrap_or_default();
+    named::create(ctx, &name, || {
+        let mut c = SendConnector::new(&name);
+        apply(b, &mut c)?;
+        Ok(c)
+    })
+}

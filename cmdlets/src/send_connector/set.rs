@@ -1,0 +1,50 @@
+use super::{apply, send_params};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named;
+use crate::value::Value;
+use xshell_core::model::SendConnector;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Set-SendConnector",
+    aliases: &[],
+    synopsis: "Change a send connector.",
+    description: "Changes the given properties of a send connector; the result must satisfy every rule New-SendConnector \
+checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector piped in binds by its Identity.",
+    params: send_params![
+        named::identity("The connector to change.").mandatory(),
+        ParamDecl::new("Name", Kind::Str, "A new name."),
+        ParamDecl::new(
+            "AddressSpaces",
+            Kind::List(&Kind::AddressSpace),
+            "Recipient domains served: [SMTP:]domain[;cost]."
+        ),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[
+        Example {
+            title: "Enable Domain Security on the connector named Outbound (walkthrough step 6)",
+            code: "Set-SendConnector Outbound -DomainSecureEnabled:$True",
+            setup: &["New-SendConnector Outbound -AddressSpaces *"],
+            expect: &[],
+        },
+        Example {
+            title: "Add an address space without replacing the others",
+            code: "Set-SendConnector Outbound -AddressSpaces @{Add=\"fabrikam.com;5\"}",
+            setup: &["New-SendConnector Outbound -AddressSpaces contoso.com"],
+            expect: &[],
+        },
+    ],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    named::update::<SendConnector>(ctx, b, |c| {
+        b.assign("Name", &mut c.name);
+        apply(b, c)
+    })
+}

@@ -1,0 +1,88 @@
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Set-TransportConfig",
+    aliases: &[],
+    synopsis: "Change the organization-wide transport settings, such as the Domain Security partner lists.",
+    description: "TLSReceiveDomainSecureList names the partner domains whose mail is accepted only over mutual TLS \
+with a valid certificate for that domain (on receive connectors with DomainSecureEnabled); TLSSendDomainSecureList \
+names the domains mail is sent to only that way (through send connectors with DomainSecureEnabled). Lists replace \
+(a.tld,b.tld) or edit (@{Add=\"c.tld\"; Remove=\"a.tld\"}); no wildcards.",
+    params: &[
+        ParamDecl::new(
+            "TLSReceiveDomainSecureList",
+            Kind::List(&Kind::Domain),
+            "Partner domains whose mail must arrive domain-secured.",
+        ),
+        ParamDecl::new(
+            "TLSSendDomainSecureList",
+            Kind::List(&Kind::Domain),
+            "Partner domains mail must be sent to domain-secured.",
+        ),
+        ParamDecl::new("MaxSendSize", Kind::Size, "Largest message sent.").default("10MB"),
+        ParamDecl::new("MaxReceiveSize", Kind::Size, "Largest message received.").default("10MB"),
+        ParamDecl::new(
+            "MaxRecipientEnvelopeLimit",
+            Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            "Recipients per message.",
+        )
+        .default("500"),
+        ParamDecl::new(
+            "ExternalPostmasterAddress",
+            Kind::Address,
+            "Sender of delivery status notifications.",
+        ),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[
+        Example {
+            title: "Require Domain Security for mail from domaene.tld (walkthrough step 5)",
+            code: "Set-TransportConfig -TLSReceiveDomainSecureList domaene.tld",
+            setup: &[],
+            expect: &[],
+        },
+        Example {
+            title: "Add a partner to the send list without replacing it",
+            code: "Set-TransportConfig -TLSSendDomainSecureList @{Add=\"c.tld\"; Remove=\"a.tld\"}",
+            setup: &["Set-TransportConfig -TLSSendDomainSecureList a.tld,b.tld"],
+            expect: &[],
+        },
+    ],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    ctx.commit("Set TransportConfig", "TransportConfig", |cfg| {
+        let t = &mut cfg.transport_config;
+        b.assign_list(
+            "TLSReceiveDomainSecureList",
+            &mut t.tls_receive_domain_secure_list,
+        );
+        b.assign_list(
+            "TLSSendDomainSecureList",
+            &mut t.tls_send_domain_secure_list,
+        );
+        b.assign("MaxSendSize", &mut t.max_send_size);
+        b.assign("MaxReceiveSize", &mut t.max_receive_size);
+        b.assign(
+            "MaxRecipientEnvelopeLimit",
+            &mut t.max_recipient_envelope_limit,
+        );
+        b.assign_opt(
+            "ExternalPostmasterAddress",
+            &mut t.external_postmaster_address,
+        );
+        t.validate()?;
+        Ok(())
+    })?;
+    Ok(Vec::new())
+}

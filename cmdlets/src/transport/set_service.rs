@@ -1,0 +1,177 @@
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Set-TransportService",
+    aliases: &[],
+    synopsis: "Change this transport server's settings: name, FQDN, DNS servers, retry and expiry.",
+    description: "The FQDN is used in EHLO and to select the server's certificate. ExternalDNSServers are the \
+resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
+connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
+delay notice and after MessageExpirationTimeout a non-delivery report.",
+    params: &[
+        ParamDecl::new(
+            "Identity",
+            Kind::Str,
+            "The server (there is one per store; accepted for Exchange compatibility).",
+        )
+        .position(0)
+        .pipeline(Pipe::Both),
+        ParamDecl::new("Name", Kind::Str, "The server's name."),
+        ParamDecl::new(
+            "Fqdn",
+            Kind::Str,
+            "The server's fully qualified domain name.",
+        ),
+        ParamDecl::new(
+            "ExternalDNSServers",
+            Kind::List(&Kind::HostPort),
+            "Resolvers for MX lookups, ip[:port]; empty means the system's.",
+        ),
+        ParamDecl::new(
+            "TransientFailureRetryInterval",
+            Kind::TimeSpan,
+            "Wait between quick retries.",
+        )
+        .default("00:05:00"),
+        ParamDecl::new(
+            "TransientFailureRetryAttempts",
+            Kind::Int { min: 0, max: 15 },
+            "Quick retries before the longer MessageRetryInterval.",
+        )
+        .default("6"),
+        ParamDecl::new(
+            "OutboundConnectionFailureRetryInterval",
+            Kind::TimeSpan,
+            "Wait after a connection failure.",
+        )
+        .default("00:10:00"),
+        ParamDecl::new(
+            "MessageRetryInterval",
+            Kind::TimeSpan,
+            "Wait between later retries.",
+        )
+        .default("00:15:00"),
+        ParamDecl::new(
+            "MessageExpirationTimeout",
+            Kind::TimeSpan,
+            "When an undeliverable message fails with a non-delivery report.",
+        )
+        .default("2.00:00:00"),
+        ParamDecl::new(
+            "DelayNotificationTimeout",
+            Kind::TimeSpan,
+            "When the sender is told of the delay.",
+        )
+        .default("04:00:00"),
+        ParamDecl::new(
+            "MaxConnectionRatePerMinute",
+            Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            "New connections accepted per minute.",
+        )
+        .default("1200"),
+        ParamDecl::new(
+            "MaxInboundConnectionPerSource",
+            Kind::Int {
+                min: 1,
+                max: 100_000,
+            },
+            "Simultaneous connections from one IP.",
+        )
+        .default("20"),
+        ParamDecl::new(
+            "MessageTrackingLogEnabled",
+            Kind::Bool,
+            "Write the tracking log.",
+        )
+        .default("$true"),
+        ParamDecl::new(
+            "MessageTrackingLogPath",
+            Kind::Path,
+            "Folder of the tracking log (default: <store>/log).",
+        ),
+        ParamDecl::new(
+            "QueueDatabasePath",
+            Kind::Path,
+            "Folder of the queue (default: <store>/queue).",
+        ),
+        ParamDecl::new(
+            "MailboxRootPath",
+            Kind::Path,
+            "Root of the Maildir mailboxes (default: <store>/mailboxes).",
+        ),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[Example {
+        title: "Name the server and use a DNS server on loopback for MX lookups",
+        code: "Set-TransportService -Fqdn mail.orga.example -ExternalDNSServers 127.0.0.1:5353",
+        setup: &[],
+        expect: &[],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let target = ctx.store.snapshot()?.transport_service.name;
+    if let Some(id) = b.get::<String>("Identity")
+        && !id.eq_ignore_ascii_case(&target)
+    {
+        return Err(CmdletError::NotFound {
+            kind: "transport service",
+            identity: id,
+        });
+    }
+    ctx.commit("Set TransportService", &target, |cfg| {
+        let s = &mut cfg.transport_service;
+        b.assign("Name", &mut s.name);
+        b.assign_opt("Fqdn", &mut s.fqdn);
+        b.assign_list("ExternalDNSServers", &mut s.external_dns_servers);
+        b.assign(
+            "TransientFailureRetryInterval",
+            &mut s.transient_failure_retry_interval,
+        );
+        b.assign(
+            "TransientFailureRetryAttempts",
+            &mut s.transient_failure_retry_attempts,
+        );
+        b.assign(
+            "OutboundConnectionFailureRetryInterval",
+            &mut s.outbound_connection_failure_retry_interval,
+        );
+        b.assign("MessageRetryInterval", &mut s.message_retry_interval);
+        b.assign(
+            "MessageExpirationTimeout",
+            &mut s.message_expiration_timeout,
+        );
+        b.assign(
+            "DelayNotificationTimeout",
+            &mut s.delay_notification_timeout,
+        );
+        b.assign(
+            "MaxConnectionRatePerMinute",
+            &mut s.max_connection_rate_per_minute,
+        );
+        b.assign(
+            "MaxInboundConnectionPerSource",
+            &mut s.max_inbound_connection_per_source,
+        );
+        b.assign(
+            "MessageTrackingLogEnabled",
+            &mut s.message_tracking_log_enabled,
+        );
+        b.assign_opt("MessageTrackingLogPath", &mut s.message_tracking_log_path);
+        b.assign_opt("QueueDatabasePath", &mut s.queue_database_path);
+        b.assign_opt("MailboxRootPath", &mut s.mailbox_root_path);
+        s.validate()?;
+        Ok(())
+    })?;
+    Ok(Vec::new())
+}

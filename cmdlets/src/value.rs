@@ -1,0 +1,206 @@
+//! Values and objects that flow through pipelines and out as output.
+
+use std::fmt;
+
+/// A value in the shell and in cmdlet output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    List(Vec<Value>),
+    /// A hashtable literal `@{Add="a"; Remove="b"}` (keys keep their case).
+    Map(Vec<(String, Value)>),
+    Object(Object),
+}
+
+/// How an object is shown by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// A table with these columns.
+    Table(&'static [&'static str]),
+    /// Every property, one per line.
+    List,
+}
+
+/// A typed object: a type name and ordered properties (PascalCase names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub type_name: String,
+    pub props: Vec<(String, Value)>,
+    pub view: View,
+}
+
+impl Object {
+    pub fn new(type_name: impl Into<String>, view: View) -> Object {
+        Object {
+            type_name: type_name.into(),
+            props: Vec::new(),
+            view,
+        }
+    }
+
+    /// A property by name, case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.props
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    pub fn with(mut self, name: &str, v: Value) -> Object {
+        self.set(name, v);
+        self
+    }
+
+    pub fn set(&mut self, name: &str, v: Value) {
+        match self
+            .props
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            Some(slot) => slot.1 = v,
+            None => self.props.push((name.to_string(), v)),
+        }
+    }
+
+    /// Builds an object from a serializable model value: its serde field
+    /// names (PascalCase) become the property names, so the store, the JSON
+    /// output and the documentation share one vocabulary.
+    pub fn from_serde<T: serde::Serialize>(
+        type_name: &str,
+        view: View,
+        identity: Option<&str>,
+        model: &T,
+    ) -> Object {
+        let mut o = Object::new(type_name, view);
+        if let Some(id) = identity {
+            o.props
+                .push(("Identity".into(), Value::Str(id.to_string())));
+        }
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(model) {
+            for (k, v) in map {
+                o.props.push((k, Value::from_json(&v)));
+            }
+        }
+        o
+    }
+}
+
+impl Value {
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub fn opt_str(s: Option<impl ToString>) -> Value {
+        s.map(|s| Value::Str(s.to_string())).unwrap_or(Value::Null)
+    }
+
+    pub fn list<T: ToString>(items: impl IntoIterator<Item = T>) -> Value {
+        Value::List(
+            items
+                .into_iter()
+                .map(|i| Value::Str(i.to_string()))
+                .collect(),
+        )
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Str(n.to_string()),
+            },
+            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
+            Value::Object(o) => serde_json::Value::Object(
+                o.props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// PowerShell truthiness.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Map(_) | Value::Object(_) => true,
+        }
+    }
+
+    pub fn type_label(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "number",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "hashtable",
+            Value::Object(_) => "object",
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The way a value shows in a table or list cell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => f.write_str(s),
+            Value::List(l) => {
+                f.write_str("{")?;
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Map(m) => {
+                f.write_str("@{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{k}={v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Object(o) => match o.get("Identity").or_else(|| o.get("Name")) {
+                Some(v) => write!(f, "{v}"),
+                None => f.write_str(&o.type_name),
+            },
+        }
+    }
+}

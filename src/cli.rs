@@ -1,0 +1,305 @@
+//! The argv front end: a clap command tree generated from the cmdlet
+//! declarations, global options, and the exit-code contract
+//! (0 success, 1 a cmdlet failed, 2 usage error).
+
+use crate::host::TerminalHost;
+use clap::{Arg as ClapArg, ArgAction, ArgMatches, Command};
+use std::path::{Path, PathBuf};
+use xshell_cmdlets::bind::{self, Source};
+use xshell_cmdlets::decl::{CmdletDecl, Kind};
+use xshell_cmdlets::format::{self, Format};
+use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Value};
+use xshell_core::store::Store;
+
+const ABOUT: &str = "Exchange-Management-Shell-style administration of SMTP Domain Security.\n\n\
+Every cmdlet is a subcommand: `xshell set-transportconfig --tls-receive-domain-secure-list a.tld`.\n\
+Exit codes: 0 success, 1 a cmdlet failed, 2 usage error.";
+
+fn positional_id(p: &str) -> String {
+    format!("{p}#pos")
+}
+
+/// The clap subcommand of one cmdlet, generated from its declaration.
+pub fn cmdlet_command(decl: &'static CmdletDecl) -> Command {
+    let mut c = Command::new(decl.command())
+        .about(decl.synopsis)
+        .long_about(format!("{}\n\n{}", decl.synopsis, decl.description))
+        .visible_aliases(decl.aliases.iter().copied())
+        .after_help(format!("More: xshell help {} --full", decl.name));
+    let mut positional: Vec<_> = decl
+        .params
+        .iter()
+        .filter(|p| p.position.is_some())
+        .collect();
+    positional.sort_by_key(|p| p.position);
+    positional.dedup_by_key(|p| p.position);
+    for (i, p) in positional.iter().enumerate() {
+        c = c.arg(
+            ClapArg::new(positional_id(p.name))
+                .index(i + 1)
+                .value_name(p.name)
+                .help(format!("{} (same as --{})", p.help, p.flag()))
+                .conflicts_with(p.name),
+        );
+    }
+    for p in decl.all_params() {
+        let mut a = ClapArg::new(p.name).long(p.flag()).help(p.help);
+        for alias in p.aliases {
+            a = a.alias(xshell_cmdlets::decl::kebab(alias));
+        }
+        a = match p.kind {
+            Kind::Switch | Kind::Bool => a
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .value_name("BOOL"),
+            Kind::List(_) => a
+                .action(ArgAction::Append)
+                .value_name(p.kind.placeholder().to_uppercase()),
+            _ => a.value_name(p.kind.placeholder().to_uppercase()),
+        };
+        if !p.kind.choices().is_empty() {
+            a = a.long_help(format!(
+                "{}\n[values: {}]",
+                p.help,
+                p.kind.choices().join(", ")
+            ));
+        }
+        c = c.arg(a);
+    }
+    c
+}
+
+pub fn build_cli() -> Command {
+    let mut cmd = Command::new("xshell")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .arg(
+            ClapArg::new("store")
+                .long("store")
+                .global(true)
+                .value_name("DIR")
+                .help("The store folder [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+        )
+        .arg(
+            ClapArg::new("output")
+                .long("output")
+                .short('o')
+                .global(true)
+                .value_name("FORMAT")
+                .value_parser(["table", "list", "json"])
+                .help("Output format"),
+        )
+        .subcommand(
+            Command::new("help")
+                .about("Show a cmdlet's help (Get-Help)")
+                .arg(ClapArg::new("cmdlet").value_name("CMDLET"))
+                .arg(ClapArg::new("full").long("full").action(ArgAction::SetTrue).help("Parameters and examples"))
+                .arg(ClapArg::new("examples").long("examples").action(ArgAction::SetTrue).help("Examples only")),
+        )
+        .subcommand(
+            Command::new("gen-docs")
+                .hide(true)
+                .about("Write docs/cmdlets/*.md from the declarations")
+                .arg(ClapArg::new("dir").value_name("DIR").default_value("docs/cmdlets")),
+        )
+        .disable_help_subcommand(true);
+    for decl in CATALOGUE {
+        cmd = cmd.subcommand(cmdlet_command(decl));
+    }
+    cmd
+}
+
+/// The default store folder.
+pub fn default_store_dir() -> PathBuf {
+    if let Some(s) = std::env::var_os("XSHELL_STORE").filter(|s| !s.is_empty()) {
+        return PathBuf::from(s);
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(x).join("xshell");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/xshell")
+}
+
+/// Lower-cases the subcommand word so `Set-SendConnector` and `SET-SENDCONNECTOR` work.
+fn normalize_argv(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    if let Some(prog) = it.next() {
+        out.push(prog);
+    }
+    let mut found = false;
+    let mut expect_value = false;
+    for a in it {
+        if !found && !expect_value && !a.starts_with('-') {
+            found = true;
+            let lower = a.to_ascii_lowercase();
+            match xshell_cmdlets::find(&a) {
+                Some(d) => out.push(if d.aliases.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+                    lower
+                } else {
+                    d.command()
+                }),
+                None => out.push(if lower == "help" || lower == "gen-docs" {
+                    lower
+                } else {
+                    a
+                }),
+            }
+            continue;
+        }
+        expect_value = !found && (a == "--store" || a == "--output" || a == "-o");
+        out.push(a);
+    }
+    out
+}
+
+/// Named values from clap matches, for the shared binder.
+fn named_values(
+    decl: &'static CmdletDecl,
+    m: &ArgMatches,
+) -> Vec<(&'static xshell_cmdlets::decl::ParamDecl, Value)> {
+    let mut named = Vec::new();
+    for p in decl.all_params() {
+        let vals: Option<Vec<String>> = m
+            .get_many::<String>(p.name)
+            .or_else(|| {
+                if p.position.is_some() {
+                    m.get_many::<String>(&positional_id(p.name))
+                } else {
+                    None
+                }
+            })
+            .map(|v| v.cloned().collect());
+        let Some(vals) = vals else { continue };
+        let value = match vals.as_slice() {
+            [one] => Value::Str(one.clone()),
+            many => Value::List(
+                many.iter()
+                    .flat_map(|v| {
+                        v.split(',')
+                            .map(|x| Value::Str(x.trim().to_string()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            ),
+        };
+        named.push((p, value));
+    }
+    named
+}
+
+fn print_error(e: &CmdletError, cmdlet: Option<&str>) {
+    match cmdlet {
+        Some(c) => eprintln!("error: {c}: {e}"),
+        None => eprintln!("error: {e}"),
+    }
+}
+
+fn write_docs(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for d in CATALOGUE {
+        let p = dir.join(format!("{}.md", d.name));
+        std::fs::write(&p, xshell_cmdlets::docs::markdown(d))
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    let idx = dir.join("README.md");
+    std::fs::write(&idx, xshell_cmdlets::docs::index(CATALOGUE))
+        .map_err(|e| format!("cannot write {}: {e}", idx.display()))
+}
+
+/// Runs xshell with these arguments; returns the process exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let args = normalize_argv(args);
+    let matches = match build_cli().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 2,
+                _ => 2,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let format: Format = matches
+        .get_one::<String>("output")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(Format::Table);
+    let store_dir = matches
+        .get_one::<String>("store")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_store_dir);
+    let Some((sub, sm)) = matches.subcommand() else {
+        let _ = build_cli().print_help();
+        return 2;
+    };
+    match sub {
+        "help" => {
+            let Some(name) = sm.get_one::<String>("cmdlet") else {
+                let _ = build_cli().print_long_help();
+                return 0;
+            };
+            match xshell_cmdlets::find(name) {
+                Some(d) => {
+                    print!(
+                        "{}",
+                        xshell_cmdlets::docs::help_text(
+                            d,
+                            sm.get_flag("full"),
+                            sm.get_flag("examples")
+                        )
+                    );
+                    0
+                }
+                None => {
+                    eprintln!("error: no cmdlet named '{name}'; `xshell --help` lists them");
+                    2
+                }
+            }
+        }
+        "gen-docs" => {
+            let dir = sm
+                .get_one::<String>("dir")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            match write_docs(&dir) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
+        }
+        _ => {
+            let Some(decl) = CATALOGUE
+                .iter()
+                .copied()
+                .find(|d| d.command() == sub || d.aliases.contains(&sub))
+            else {
+                eprintln!("error: unknown command '{sub}'");
+                return 2;
+            };
+            let store = Store::open_dir(&store_dir);
+            let mut host = TerminalHost::new();
+            let result = bind::bind(decl, named_values(decl, sm), None, Source::Cli)
+                .and_then(|b| xshell_cmdlets::invoke(decl, &store, &mut host as &mut dyn Host, &b));
+            match result {
+                Ok(values) => {
+                    if format == Format::Json || !values.is_empty() {
+                        print!("{}", format::render(&values, format));
+                    }
+                    0
+                }
+                Err(e) => {
+                    print_error(&e, Some(decl.name));
+                    e.exit_code()
+                }
+            }
+        }
+    }
+}
