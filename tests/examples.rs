@@ -1,0 +1,51 @@
+//! Every cmdlet's documented examples run as tests: each against a fresh
+//! store, setup statements first, then the example, whose output must contain
+//! the expected strings. Examples are written in the shell language; here they
+//! run through their generated CLI form.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use xshell_cmdlets::docs::example_cli;
+use xshell_cmdlets::CATALOGUE;
+
+fn run_statement(store: &std::path::Path, code: &str) -> std::process::Output {
+    let name = code.split_whitespace().next().unwrap();
+    let decl = xshell_cmdlets::find(name).unwrap_or_else(|| panic!("no cmdlet {name} in `{code}`"));
+    let argv = example_cli(decl, code).unwrap_or_else(|| panic!("example `{code}` has no CLI form"));
+    Command::cargo_bin("xshell")
+        .unwrap()
+        .arg("--store")
+        .arg(store)
+        .args(argv)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn documented_examples_run_and_show_what_they_promise() {
+    let mut count = 0;
+    for decl in CATALOGUE {
+        assert!(!decl.examples.is_empty(), "{} has no example", decl.name);
+        for ex in decl.examples {
+            let t = tempfile::tempdir().unwrap();
+            for s in ex.setup {
+                let out = run_statement(t.path(), s);
+                assert!(out.status.success(), "{}: setup `{s}` failed: {}", decl.name, String::from_utf8_lossy(&out.stderr));
+            }
+            let out = run_statement(t.path(), ex.code);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{}: example `{}` failed: {}",
+                decl.name,
+                ex.code,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for e in ex.expect {
+                assert!(stdout.contains(e), "{}: example `{}` output lacks {e:?}:\n{stdout}", decl.name, ex.code);
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= CATALOGUE.len());
+}
