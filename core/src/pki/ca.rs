@@ -37,7 +37,7 @@ fn check_days(days: u32) -> Result<i64> {
 }
 
 fn pem_cert(der: Vec<u8>) -> String {
-    pem::encode(&pem::Pem::new("CERTIFICATE", der))
+    super::pem_encode("CERTIFICATE", &der)
 }
 
 impl LabCa {

@@ -354,10 +354,7 @@ impl PrivateKey {
 
     /// PEM "PRIVATE KEY" (PKCS#8); wiped from memory when dropped.
     pub fn to_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(pem::encode(&pem::Pem::new(
-            "PRIVATE KEY",
-            self.pkcs8.to_vec(),
-        )))
+        Zeroizing::new(super::pem_encode("PRIVATE KEY", &self.pkcs8))
     }
 
     /// The key's algorithm and size.

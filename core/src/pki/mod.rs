@@ -24,3 +24,12 @@ pub mod validate;
 pub(crate) mod x509w;
 
 pub use error::{PkiError, Result};
+
+/// PEM-encodes DER bytes under `label` ("CERTIFICATE", "CERTIFICATE REQUEST",
+/// ...) with LF line endings and 64-column base64, as OpenSSL writes it.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}

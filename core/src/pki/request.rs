@@ -57,7 +57,7 @@ impl CertificateRequest {
 
     /// Base64 PEM: `-----BEGIN CERTIFICATE REQUEST-----`.
     pub fn pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", self.der.clone()))
+        super::pem_encode("CERTIFICATE REQUEST", &self.der)
     }
 
     /// Consumes the request, returning the DER bytes.
