@@ -360,16 +360,20 @@ impl SubjectName {
 }
 
 /// Quotes a value for display the way Windows does when it contains
-/// separators or leading/trailing spaces.
+/// separators or leading/trailing spaces (a `"` inside is doubled; a `\\` is
+/// escaped so that [`SubjectName::parse`] reads the display form back).
 pub(crate) fn display_value(value: &str) -> String {
     let needs_quotes = value.is_empty()
-        || value.starts_with(' ')
-        || value.ends_with(' ')
-        || value
-            .chars()
-            .any(|c| matches!(c, ',' | '+' | '=' | '"' | '\n' | '<' | '>' | '#' | ';'));
+        || value.starts_with(char::is_whitespace)
+        || value.ends_with(char::is_whitespace)
+        || value.chars().any(|c| {
+            matches!(
+                c,
+                ',' | '+' | '=' | '"' | '\\' | '\n' | '<' | '>' | '#' | ';'
+            )
+        });
     if needs_quotes {
-        format!("\"{}\"", value.replace('"', "\"\""))
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\"\""))
     } else {
         value.to_string()
     }
@@ -429,6 +433,11 @@ mod tests {
         assert_eq!(esc.get(DnAttr::O), Some("OrgA, Inc."));
         let q = SubjectName::parse(r#"O="Say ""hi"" \"now\"",CN=a.example"#).unwrap();
         assert_eq!(q.get(DnAttr::O), Some(r#"Say "hi" "now""#));
+        // the display form parses back to the same name
+        let b = SubjectName::parse(r#"O="back\\slash, ""q""",OU=\ lead,CN=a.example"#).unwrap();
+        assert_eq!(b.get(DnAttr::O), Some(r#"back\slash, "q""#));
+        assert_eq!(SubjectName::parse(&b.to_string()).unwrap(), b);
+        assert_eq!(SubjectName::parse(&q.to_string()).unwrap(), q);
         // an escaped trailing space survives trimming
         let sp = SubjectName::parse(r"O=OrgA\ ,CN=a.example").unwrap();
         assert_eq!(sp.get(DnAttr::O), Some("OrgA "));
