@@ -764,7 +764,7 @@ fn lab_ca_passes_openssl_verify() {
 #[test]
 #[ignore = "timing measurement, prints figures"]
 fn measure_rsa_2048_key_and_csr() {
-    const N: u32 = 10;
+    const N: u32 = 20;
     let lab = Lab::new();
     let t = Instant::now();
     for _ in 0..N {
