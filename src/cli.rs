@@ -3,7 +3,9 @@
 //! (0 success, 1 a cmdlet failed, 2 usage error).
 
 use crate::host::TerminalHost;
+use crate::shell::Shell;
 use clap::{Arg as ClapArg, ArgAction, ArgMatches, Command};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use xshell_cmdlets::bind::{self, Source};
 use xshell_cmdlets::decl::{CmdletDecl, Kind};
@@ -90,6 +92,21 @@ pub fn build_cli() -> Command {
                 .value_parser(["table", "list", "json"])
                 .help("Output format"),
         )
+        .arg(
+            ClapArg::new("command")
+                .short('c')
+                .long("command")
+                .value_name("STATEMENTS")
+                .help("Run statements in the shell language, e.g. -c 'Get-SendConnector | Format-List'"),
+        )
+        .arg(
+            ClapArg::new("file")
+                .short('f')
+                .long("file")
+                .value_name("SCRIPT")
+                .conflicts_with("command")
+                .help("Run a script file (.xsh, .ps1, ...); '-' reads standard input"),
+        )
         .subcommand(
             Command::new("help")
                 .about("Show a cmdlet's help (Get-Help)")
@@ -151,6 +168,10 @@ fn normalize_argv(args: Vec<String>) -> Vec<String> {
             }
             continue;
         }
+        if !found && matches!(a.as_str(), "-c" | "--command" | "-f" | "--file") {
+            // Everything after a script option is its value, not a subcommand.
+            found = true;
+        }
         expect_value = !found && (a == "--store" || a == "--output" || a == "-o");
         out.push(a);
     }
@@ -211,6 +232,29 @@ fn write_docs(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", idx.display()))
 }
 
+/// Parses a whole script, then runs it. Exit code 2 for a syntax error
+/// (nothing ran), the failing cmdlet's code for a runtime error.
+pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) -> i32 {
+    let script = match crate::lang::parse_script(src) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", e.render(name, src));
+            return 2;
+        }
+    };
+    let store = Store::open_dir(store_dir);
+    let mut host = TerminalHost::new();
+    let mut stdout = std::io::stdout();
+    let mut shell = Shell::new(&store, &mut host, &mut stdout, format);
+    match shell.run(&script, name, src) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}", e.render(name, src));
+            e.exit_code()
+        }
+    }
+}
+
 /// Runs xshell with these arguments; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
     let args = normalize_argv(args);
@@ -234,9 +278,48 @@ pub fn run(args: Vec<String>) -> i32 {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(default_store_dir);
-    let Some((sub, sm)) = matches.subcommand() else {
-        let _ = build_cli().print_help();
+    if matches.subcommand().is_some()
+        && (matches.contains_id("command") || matches.contains_id("file"))
+    {
+        eprintln!("error: -c/-f run a script; they cannot be combined with a subcommand");
         return 2;
+    }
+    if let Some(code) = matches.get_one::<String>("command") {
+        return run_script_text(&store_dir, format, "<command>", code);
+    }
+    if let Some(file) = matches.get_one::<String>("file") {
+        let (name, text) = if file == "-" {
+            let mut s = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                eprintln!("error: cannot read the script from standard input: {e}");
+                return 1;
+            }
+            ("<stdin>".to_string(), s)
+        } else {
+            match std::fs::read_to_string(file) {
+                Ok(t) => (file.clone(), t),
+                Err(e) => {
+                    eprintln!("error: cannot read script {file}: {e}");
+                    return 1;
+                }
+            }
+        };
+        return run_script_text(&store_dir, format, &name, &text);
+    }
+    let Some((sub, sm)) = matches.subcommand() else {
+        if std::io::stdin().is_terminal() {
+            let store = Store::open_dir(&store_dir);
+            let mut host = TerminalHost::new();
+            let mut stdout = std::io::stdout();
+            let mut shell = Shell::new(&store, &mut host, &mut stdout, format);
+            return crate::shell::prompt::run(&mut shell, Some(store_dir.join("history")));
+        }
+        let mut s = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+            eprintln!("error: cannot read the script from standard input: {e}");
+            return 1;
+        }
+        return run_script_text(&store_dir, format, "<stdin>", &s);
     };
     match sub {
         "help" => {

@@ -4,3 +4,4 @@
 pub mod cli;
 pub mod host;
 pub mod lang;
+pub mod shell;

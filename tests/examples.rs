@@ -5,13 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
-use xshell_cmdlets::docs::example_cli;
 use xshell_cmdlets::CATALOGUE;
+use xshell_cmdlets::docs::example_cli;
 
 fn run_statement(store: &std::path::Path, code: &str) -> std::process::Output {
     let name = code.split_whitespace().next().unwrap();
     let decl = xshell_cmdlets::find(name).unwrap_or_else(|| panic!("no cmdlet {name} in `{code}`"));
-    let argv = example_cli(decl, code).unwrap_or_else(|| panic!("example `{code}` has no CLI form"));
+    let argv =
+        example_cli(decl, code).unwrap_or_else(|| panic!("example `{code}` has no CLI form"));
     Command::cargo_bin("xshell")
         .unwrap()
         .arg("--store")
@@ -30,7 +31,12 @@ fn documented_examples_run_and_show_what_they_promise() {
             let t = tempfile::tempdir().unwrap();
             for s in ex.setup {
                 let out = run_statement(t.path(), s);
-                assert!(out.status.success(), "{}: setup `{s}` failed: {}", decl.name, String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}: setup `{s}` failed: {}",
+                    decl.name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             let out = run_statement(t.path(), ex.code);
             let stdout = String::from_utf8_lossy(&out.stdout);
@@ -42,7 +48,12 @@ fn documented_examples_run_and_show_what_they_promise() {
                 String::from_utf8_lossy(&out.stderr)
             );
             for e in ex.expect {
-                assert!(stdout.contains(e), "{}: example `{}` output lacks {e:?}:\n{stdout}", decl.name, ex.code);
+                assert!(
+                    stdout.contains(e),
+                    "{}: example `{}` output lacks {e:?}:\n{stdout}",
+                    decl.name,
+                    ex.code
+                );
             }
             count += 1;
         }

@@ -111,9 +111,8 @@ impl<'a> Ctx<'a> {
         }
         if !self.host.interactive() {
             return Err(CmdletError::NeedsConfirmation(format!(
-                "{} asks for confirmation before \"{action}\" on \"{target}\", and there is no terminal to ask on: \
-                 pass -Confirm:$false (CLI: --confirm=false) or -Force to go ahead",
-                self.cmdlet
+                "confirmation is needed before \"{action}\" on \"{target}\", and there is no terminal to ask on: \
+                 pass -Confirm:$false (CLI: --confirm=false) or -Force to go ahead"
             )));
         }
         let answer = self.host.confirm(

@@ -40,8 +40,12 @@ pub fn render(values: &[Value], format: Format) -> String {
                         {
                             j += 1;
                         }
-                        match o.view {
+                        match &o.view {
                             View::Table(cols) => out.push_str(&table(&values[i..j], cols)),
+                            View::Columns(cols) => {
+                                let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+                                out.push_str(&table(&values[i..j], &cols));
+                            }
                             View::List => out.push_str(&list(&values[i..j], None)),
                         }
                         i = j;

@@ -16,10 +16,12 @@ pub enum Value {
 }
 
 /// How an object is shown by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
     /// A table with these columns.
     Table(&'static [&'static str]),
+    /// A table with columns chosen at run time (Select-Object).
+    Columns(Vec<String>),
     /// Every property, one per line.
     List,
 }

@@ -4,8 +4,8 @@
 
 use crate::lang::{BinaryOp, CompareOp};
 use std::cmp::Ordering;
-use xshell_cmdlets::named::wildcard_match;
 use xshell_cmdlets::Value;
+use xshell_cmdlets::named::wildcard_match;
 
 fn text(v: &Value) -> String {
     super::display_in_string(v)
@@ -24,10 +24,18 @@ fn as_int(v: &Value) -> Option<i64> {
 fn order(l: &Value, r: &Value, cs: bool) -> Option<Ordering> {
     match l {
         Value::Int(a) => as_int(r).map(|b| a.cmp(&b)),
-        Value::Null => Some(if matches!(r, Value::Null) { Ordering::Equal } else { Ordering::Less }),
+        Value::Null => Some(if matches!(r, Value::Null) {
+            Ordering::Equal
+        } else {
+            Ordering::Less
+        }),
         _ => {
             let (a, b) = (text(l), text(r));
-            Some(if cs { a.cmp(&b) } else { a.to_lowercase().cmp(&b.to_lowercase()) })
+            Some(if cs {
+                a.cmp(&b)
+            } else {
+                a.to_lowercase().cmp(&b.to_lowercase())
+            })
         }
     }
 }
@@ -40,7 +48,11 @@ fn equal(l: &Value, r: &Value, cs: bool) -> bool {
         (Value::Int(a), other) => as_int(other) == Some(*a),
         _ => {
             let (a, b) = (text(l), text(r));
-            if cs { a == b } else { a.to_lowercase() == b.to_lowercase() }
+            if cs {
+                a == b
+            } else {
+                a.to_lowercase() == b.to_lowercase()
+            }
         }
     }
 }
@@ -49,7 +61,10 @@ fn like(l: &Value, r: &Value, cs: bool) -> bool {
     let (a, p) = (text(l), text(r));
     if cs {
         // wildcard_match is case-insensitive; check case separately for literal parts.
-        wildcard_match(&p, &a) && p.chars().filter(|c| *c != '*' && *c != '?').all(|c| a.contains(c))
+        wildcard_match(&p, &a)
+            && p.chars()
+                .filter(|c| *c != '*' && *c != '?')
+                .all(|c| a.contains(c))
     } else {
         wildcard_match(&p, &a)
     }
@@ -95,7 +110,10 @@ fn scalar(op: CompareOp, l: &Value, r: &Value, cs: bool) -> Result<bool, String>
 pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
     match op {
         BinaryOp::Compare { op, case_sensitive } => {
-            let set_op = matches!(op, CompareOp::Contains | CompareOp::NotContains | CompareOp::In | CompareOp::NotIn);
+            let set_op = matches!(
+                op,
+                CompareOp::Contains | CompareOp::NotContains | CompareOp::In | CompareOp::NotIn
+            );
             if let (Value::List(items), false) = (l, set_op) {
                 let mut out = Vec::new();
                 for i in items {
@@ -112,16 +130,27 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
         BinaryOp::Xor => Ok(Value::Bool(l.truthy() != r.truthy())),
         BinaryOp::Add => Ok(match (l, r) {
             (Value::Int(a), b) => Value::Int(
-                a.checked_add(as_int(b).ok_or_else(|| format!("cannot add '{}' to a number", text(b)))?)
-                    .ok_or("number too large")?,
+                a.checked_add(
+                    as_int(b).ok_or_else(|| format!("cannot add '{}' to a number", text(b)))?,
+                )
+                .ok_or("number too large")?,
             ),
             (Value::List(a), Value::List(b)) => Value::List(a.iter().chain(b).cloned().collect()),
-            (Value::List(a), b) => Value::List(a.iter().cloned().chain(std::iter::once(b.clone())).collect()),
+            (Value::List(a), b) => Value::List(
+                a.iter()
+                    .cloned()
+                    .chain(std::iter::once(b.clone()))
+                    .collect(),
+            ),
             (a, b) => Value::Str(text(a) + &text(b)),
         }),
         BinaryOp::Subtract | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Remainder => {
             let (Some(a), Some(b)) = (as_int(l), as_int(r)) else {
-                return Err(format!("arithmetic needs numbers, not '{}' and '{}'", text(l), text(r)));
+                return Err(format!(
+                    "arithmetic needs numbers, not '{}' and '{}'",
+                    text(l),
+                    text(r)
+                ));
             };
             let v = match op {
                 BinaryOp::Subtract => a.checked_sub(b),
@@ -129,7 +158,8 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
                 BinaryOp::Divide => a.checked_div(b),
                 _ => a.checked_rem(b),
             };
-            v.map(Value::Int).ok_or_else(|| "arithmetic overflow or division by zero".to_string())
+            v.map(Value::Int)
+                .ok_or_else(|| "arithmetic overflow or division by zero".to_string())
         }
     }
 }

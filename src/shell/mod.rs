@@ -7,8 +7,8 @@ mod compare;
 pub mod prompt;
 
 use crate::lang::{
-    self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement, Script, Span,
-    Statement, StatementKind, StringPart, UnaryOp,
+    self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement,
+    Script, Span, Statement, StatementKind, StringPart, UnaryOp,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,7 +36,11 @@ pub struct RuntimeError {
 
 impl RuntimeError {
     fn new(error: CmdletError, span: Span) -> RuntimeError {
-        RuntimeError { error, span, cmdlet: None }
+        RuntimeError {
+            error,
+            span,
+            cmdlet: None,
+        }
     }
     fn msg(message: impl Into<String>, span: Span) -> RuntimeError {
         RuntimeError::new(CmdletError::Failed(message.into()), span)
@@ -77,7 +81,12 @@ pub struct Shell<'a> {
 }
 
 impl<'a> Shell<'a> {
-    pub fn new(store: &'a Store, host: &'a mut dyn Host, out: &'a mut dyn Write, format: Format) -> Shell<'a> {
+    pub fn new(
+        store: &'a Store,
+        host: &'a mut dyn Host,
+        out: &'a mut dyn Write,
+        format: Format,
+    ) -> Shell<'a> {
         Shell {
             store,
             host,
@@ -102,9 +111,15 @@ impl<'a> Shell<'a> {
     /// Runs a parsed script: each top-level statement's output is written in
     /// the shell's format. Stops at the first error unless the statement says
     /// `-ErrorAction Continue` / `SilentlyContinue`.
-    pub fn run(&mut self, script: &Script, source_name: &str, source: &str) -> Result<(), RuntimeError> {
+    pub fn run(
+        &mut self,
+        script: &Script,
+        source_name: &str,
+        source: &str,
+    ) -> Result<(), RuntimeError> {
         self.source_name = source_name.to_string();
         self.source = source.to_string();
+        check_commands(script)?;
         for st in &script.statements {
             let action = statement_error_action(st);
             match self.statement(st) {
@@ -128,11 +143,12 @@ impl<'a> Shell<'a> {
             return;
         }
         // Text already formatted (Format-List, ConvertTo-Json) prints as is.
-        let text = if values.iter().all(|v| matches!(v, Value::Str(_))) && self.format != Format::Json {
-            values.iter().map(|v| format!("{v}\n")).collect::<String>()
-        } else {
-            format::render(values, self.format)
-        };
+        let text =
+            if values.iter().all(|v| matches!(v, Value::Str(_))) && self.format != Format::Json {
+                values.iter().map(|v| format!("{v}\n")).collect::<String>()
+            } else {
+                format::render(values, self.format)
+            };
         let _ = self.out.write_all(text.as_bytes());
         let _ = self.out.flush();
     }
@@ -146,7 +162,10 @@ impl<'a> Shell<'a> {
                 match &a.target.kind {
                     ExprKind::Variable { name } => {
                         if is_constant(name) {
-                            return Err(RuntimeError::msg(format!("cannot assign to ${name}"), a.target.span));
+                            return Err(RuntimeError::msg(
+                                format!("cannot assign to ${name}"),
+                                a.target.span,
+                            ));
                         }
                         self.set_var(name, v);
                         Ok(Vec::new())
@@ -177,7 +196,10 @@ impl<'a> Shell<'a> {
             let next = match el {
                 PipelineElement::Expression(e) => {
                     if current.is_some() {
-                        return Err(RuntimeError::msg("an expression can only be the first element of a pipeline", e.span));
+                        return Err(RuntimeError::msg(
+                            "an expression can only be the first element of a pipeline",
+                            e.span,
+                        ));
                     }
                     flatten(self.expr(e)?)
                 }
@@ -207,19 +229,28 @@ impl<'a> Shell<'a> {
                 c.name.span,
             ));
         };
-        let located = |e: CmdletError| RuntimeError { error: e, span: c.name.span, cmdlet: Some(decl.name.to_string()) };
+        let located = |e: CmdletError| RuntimeError {
+            error: e,
+            span: c.name.span,
+            cmdlet: Some(decl.name.to_string()),
+        };
         let tokens = self.tokens(c)?;
         let named = bind::name_tokens(decl, tokens).map_err(located)?;
         let mut out = Vec::new();
         match input {
             None => {
                 let b = bind::bind(decl, named, None, Source::Shell).map_err(located)?;
-                out.extend(xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?);
+                out.extend(
+                    xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?,
+                );
             }
             Some(items) => {
                 for item in items {
-                    let b = bind::bind(decl, named.clone(), Some(&item), Source::Shell).map_err(located)?;
-                    out.extend(xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?);
+                    let b = bind::bind(decl, named.clone(), Some(&item), Source::Shell)
+                        .map_err(located)?;
+                    out.extend(
+                        xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?,
+                    );
                 }
             }
         }
@@ -233,7 +264,9 @@ impl<'a> Shell<'a> {
         let mut skip_value = false;
         for a in &c.args {
             match a {
-                AstArg::Parameter { name, colon_value, .. } => {
+                AstArg::Parameter {
+                    name, colon_value, ..
+                } => {
                     if is_error_action(name) {
                         skip_value = colon_value.is_none();
                         continue;
@@ -242,7 +275,10 @@ impl<'a> Shell<'a> {
                         Some(e) => Some(self.expr(e)?),
                         None => None,
                     };
-                    tokens.push(Token::Param { name: name.clone(), value });
+                    tokens.push(Token::Param {
+                        name: name.clone(),
+                        value,
+                    });
                 }
                 AstArg::Value(e) => {
                     if skip_value {
@@ -281,13 +317,28 @@ impl<'a> Shell<'a> {
                 Value::Str(s)
             }
             ExprKind::Variable { name } => self.lookup(name, e.span)?,
-            ExprKind::Member { target, name, name_span } => {
+            ExprKind::Member {
+                target,
+                name,
+                name_span,
+            } => {
                 let t = self.expr(target)?;
                 member(&t, name).ok_or_else(|| {
-                    RuntimeError::msg(format!("property '{name}' cannot be found on this {}", t.type_label()), *name_span)
+                    RuntimeError::msg(
+                        format!(
+                            "property '{name}' cannot be found on this {}",
+                            t.type_label()
+                        ),
+                        *name_span,
+                    )
                 })?
             }
-            ExprKind::MethodCall { target, name, name_span, args } => {
+            ExprKind::MethodCall {
+                target,
+                name,
+                name_span,
+                args,
+            } => {
                 let t = self.expr(target)?;
                 let mut vals = Vec::new();
                 for a in args {
@@ -300,17 +351,34 @@ impl<'a> Shell<'a> {
                 let i = self.expr(index)?;
                 index_value(&t, &i)
             }
-            ExprKind::Unary { op, operand, op_span } => {
+            ExprKind::Unary {
+                op,
+                operand,
+                op_span,
+            } => {
                 let v = self.expr(operand)?;
                 match op {
                     UnaryOp::Not => Value::Bool(!v.truthy()),
                     UnaryOp::Negate => match v {
-                        Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(|| RuntimeError::msg("number too large", *op_span))?),
-                        other => return Err(RuntimeError::msg(format!("cannot negate a {}", other.type_label()), *op_span)),
+                        Value::Int(i) => Value::Int(
+                            i.checked_neg()
+                                .ok_or_else(|| RuntimeError::msg("number too large", *op_span))?,
+                        ),
+                        other => {
+                            return Err(RuntimeError::msg(
+                                format!("cannot negate a {}", other.type_label()),
+                                *op_span,
+                            ));
+                        }
                     },
                 }
             }
-            ExprKind::Binary { op, op_span, lhs, rhs } => {
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => {
                 // -and / -or short-circuit.
                 match op {
                     BinaryOp::And => {
@@ -373,13 +441,18 @@ impl<'a> Shell<'a> {
         }
         if let Some(env) = lower.strip_prefix("env:") {
             let _ = env;
-            return Ok(std::env::var(&name[4..]).map(Value::Str).unwrap_or(Value::Null));
+            return Ok(std::env::var(&name[4..])
+                .map(Value::Str)
+                .unwrap_or(Value::Null));
         }
         match self.vars.get(&lower) {
             Some(v) => Ok(v.clone()),
             // PowerShell yields $null for an unset variable; a typo then binds
             // nothing silently. Be stricter: scripts are provisioning code.
-            None => Err(RuntimeError::msg(format!("the variable '${name}' is not set"), span)),
+            None => Err(RuntimeError::msg(
+                format!("the variable '${name}' is not set"),
+                span,
+            )),
         }
     }
 
@@ -395,8 +468,92 @@ impl<'a> Shell<'a> {
     }
 }
 
+/// Resolves every command name in the script before anything runs, so that a
+/// typo on line 20 does not leave lines 1-19 applied.
+pub fn check_commands(root: &Script) -> R<()> {
+    fn script(s: &Script) -> R<()> {
+        s.statements.iter().try_for_each(statement)
+    }
+    fn statement(st: &Statement) -> R<()> {
+        match &st.kind {
+            StatementKind::Pipeline(p) => pipeline(p),
+            StatementKind::Assignment(a) => {
+                expr(&a.target)?;
+                pipeline(&a.value)
+            }
+        }
+    }
+    fn pipeline(p: &Pipeline) -> R<()> {
+        for el in &p.elements {
+            match el {
+                PipelineElement::Expression(e) => expr(e)?,
+                PipelineElement::Command(c) => {
+                    if builtins::find(&c.name.text).is_none()
+                        && xshell_cmdlets::find(&c.name.text).is_none()
+                    {
+                        return Err(RuntimeError::new(
+                            CmdletError::Usage(format!(
+                                "the term '{}' is not recognized as a cmdlet; Get-Command lists them (nothing was run)",
+                                c.name.text
+                            )),
+                            c.name.span,
+                        ));
+                    }
+                    for a in &c.args {
+                        match a {
+                            AstArg::Parameter {
+                                colon_value: Some(e),
+                                ..
+                            }
+                            | AstArg::Value(e) => expr(e)?,
+                            AstArg::Parameter { .. } => {}
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn expr(e: &Expr) -> R<()> {
+        match &e.kind {
+            ExprKind::Expandable { parts, .. } => parts.iter().try_for_each(|p| match p {
+                StringPart::Expr(x) => expr(x),
+                StringPart::Literal(_) => Ok(()),
+            }),
+            ExprKind::Member { target, .. } => expr(target),
+            ExprKind::MethodCall { target, args, .. } => {
+                expr(target)?;
+                args.iter().try_for_each(expr)
+            }
+            ExprKind::Index { target, index } => {
+                expr(target)?;
+                expr(index)
+            }
+            ExprKind::Unary { operand, .. } => expr(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                expr(lhs)?;
+                expr(rhs)
+            }
+            ExprKind::Array(items) => items.iter().try_for_each(expr),
+            ExprKind::ArraySubexpression(s)
+            | ExprKind::Subexpression(s)
+            | ExprKind::ScriptBlock(s) => script(s),
+            ExprKind::Paren(st) => statement(st),
+            ExprKind::Hashtable(entries) => entries.iter().try_for_each(|en| {
+                expr(&en.key)?;
+                pipeline(&en.value)
+            }),
+            _ => Ok(()),
+        }
+    }
+    script(root)
+}
+
 fn is_constant(name: &str) -> bool {
-    matches!(name.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "_")
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "true" | "false" | "null" | "_"
+    )
 }
 
 fn is_error_action(name: &str) -> bool {
@@ -413,7 +570,9 @@ fn statement_error_action(st: &Statement) -> ErrorAction {
         if let PipelineElement::Command(c) = el {
             let mut it = c.args.iter();
             while let Some(a) = it.next() {
-                if let AstArg::Parameter { name, colon_value, .. } = a
+                if let AstArg::Parameter {
+                    name, colon_value, ..
+                } = a
                     && is_error_action(name)
                 {
                     let v = match colon_value {
@@ -423,7 +582,11 @@ fn statement_error_action(st: &Statement) -> ErrorAction {
                             _ => None,
                         },
                     };
-                    if let Some(Expr { kind: ExprKind::String { value, .. }, .. }) = v {
+                    if let Some(Expr {
+                        kind: ExprKind::String { value, .. },
+                        ..
+                    }) = v
+                    {
                         match value.to_ascii_lowercase().as_str() {
                             "continue" => return ErrorAction::Continue,
                             "silentlycontinue" | "ignore" => return ErrorAction::SilentlyContinue,
@@ -458,7 +621,11 @@ pub fn flatten(v: Value) -> Vec<Value> {
 /// How a value reads inside a double-quoted string.
 pub fn display_in_string(v: &Value) -> String {
     match v {
-        Value::List(items) => items.iter().map(display_in_string).collect::<Vec<_>>().join(" "),
+        Value::List(items) => items
+            .iter()
+            .map(display_in_string)
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }
@@ -467,10 +634,14 @@ pub fn display_in_string(v: &Value) -> String {
 /// a list, `Count`/`Length`.
 pub fn member(v: &Value, name: &str) -> Option<Value> {
     match v {
-        Value::Object(o) => o.get(name).cloned().or_else(|| {
-            name.eq_ignore_ascii_case("Count").then_some(Value::Int(1))
-        }),
-        Value::Map(m) => m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()),
+        Value::Object(o) => o
+            .get(name)
+            .cloned()
+            .or_else(|| name.eq_ignore_ascii_case("Count").then_some(Value::Int(1))),
+        Value::Map(m) => m
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone()),
         Value::List(items) => {
             if name.eq_ignore_ascii_case("Count") || name.eq_ignore_ascii_case("Length") {
                 return Some(Value::Int(items.len() as i64));
@@ -478,7 +649,9 @@ pub fn member(v: &Value, name: &str) -> Option<Value> {
             let vals: Vec<Value> = items.iter().filter_map(|i| member(i, name)).collect();
             Some(collapse(vals))
         }
-        Value::Str(s) if name.eq_ignore_ascii_case("Length") => Some(Value::Int(s.chars().count() as i64)),
+        Value::Str(s) if name.eq_ignore_ascii_case("Length") => {
+            Some(Value::Int(s.chars().count() as i64))
+        }
         Value::Null => Some(Value::Null),
         _ => None,
     }
@@ -494,7 +667,10 @@ fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, String> {
         ("contains", [x]) => Ok(Value::Bool(s().contains(&display_in_string(x)))),
         ("startswith", [x]) => Ok(Value::Bool(s().starts_with(&display_in_string(x)))),
         ("endswith", [x]) => Ok(Value::Bool(s().ends_with(&display_in_string(x)))),
-        _ => Err(format!("method '{name}' with {} argument(s) is not supported by xshell", args.len())),
+        _ => Err(format!(
+            "method '{name}' with {} argument(s) is not supported by xshell",
+            args.len()
+        )),
     }
 }
 
@@ -503,9 +679,15 @@ fn index_value(t: &Value, i: &Value) -> Value {
         (Value::List(items), Value::Int(n)) => {
             let len = items.len() as i64;
             let k = if *n < 0 { len + n } else { *n };
-            usize::try_from(k).ok().and_then(|k| items.get(k)).cloned().unwrap_or(Value::Null)
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| items.get(k))
+                .cloned()
+                .unwrap_or(Value::Null)
         }
-        (Value::Map(_) | Value::Object(_), key) => member(t, &display_in_string(key)).unwrap_or(Value::Null),
+        (Value::Map(_) | Value::Object(_), key) => {
+            member(t, &display_in_string(key)).unwrap_or(Value::Null)
+        }
         (other, Value::Int(0)) => other.clone(),
         _ => Value::Null,
     }

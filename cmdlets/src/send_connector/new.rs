@@ -32,7 +32,7 @@ domains in TLSSendDomainSecureList (Set-TransportConfig).",
         },
         Example {
             title: "A connector through a smart host on port 2525",
-            code: "New-SendConnector Relay -AddressSpaces fabrikam.com;5 -DNSRoutingEnabled:$false -SmartHosts relay.contoso.com:2525",
+            code: "New-SendConnector Relay -AddressSpaces \"fabrikam.com;5\" -DNSRoutingEnabled:$false -SmartHosts relay.contoso.com:2525",
             setup: &[],
             expect: &["Relay", "SMTP:fabrikam.com;5"],
         },

@@ -1,0 +1,140 @@
+//! The interactive prompt, driven through a real terminal (tmux): tab
+//! completion of cmdlet and parameter names and enum values, a multi-line
+//! pipeline, and history recall.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(store: &std::path::Path) -> Tmux {
+        let name = format!("xshell-test-{}", std::process::id());
+        let bin = assert_cmd::cargo::cargo_bin("xshell");
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-x", "160", "-y", "50", "-s", &name])
+            .arg(format!("{} --store {}", bin.display(), store.display()))
+            .env("TERM", "xterm")
+            .status()
+            .expect("tmux must be installed (the CI installs it)");
+        assert!(status.success());
+        let t = Tmux { name };
+        t.wait_for("[PS] xshell>");
+        t
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits (at most 10 s) until the screen contains `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last prompt line on the screen.
+    fn current_line(&self) -> String {
+        self.screen()
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("[PS] xshell>"))
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn wait_line(t: &Tmux, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.current_line().trim_end() != want {
+        assert!(
+            Instant::now() < deadline,
+            "prompt line is {:?}, want {want:?}\n{}",
+            t.current_line(),
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn completion_multiline_pipeline_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(dir.path());
+
+    // Cmdlet name.
+    t.keys(&["New-SendC", "Tab"]);
+    wait_line(&t, "[PS] xshell> New-SendConnector");
+    // Parameter name, then enum value.
+    t.keys(&[" Outbound -AddressS", "Tab"]);
+    wait_line(&t, "[PS] xshell> New-SendConnector Outbound -AddressSpaces");
+    t.keys(&[" * -Usa", "Tab"]);
+    wait_line(
+        &t,
+        "[PS] xshell> New-SendConnector Outbound -AddressSpaces * -Usage",
+    );
+    t.keys(&[" Interne", "Tab"]);
+    wait_line(
+        &t,
+        "[PS] xshell> New-SendConnector Outbound -AddressSpaces * -Usage Internet",
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("SMTP:*;1");
+
+    // A pipeline over two lines: a trailing | asks for more.
+    t.keys(&["Get-SendConnector |", "Enter"]);
+    t.keys(&["Format-List Name,Usage", "Enter"]);
+    t.wait_for("Usage : Internet");
+
+    // History: Up recalls the previous entry (the two-line pipeline).
+    t.keys(&["C-l"]);
+    t.keys(&["Up"]);
+    t.wait_for("Format-List Name,Usage");
+    t.keys(&["C-c"]);
+    t.keys(&["C-d"]);
+    // History persisted in the store folder.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.path().join("history").exists() {
+        assert!(Instant::now() < deadline, "no history file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let h = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    assert!(
+        h.contains("New-SendConnector Outbound -AddressSpaces * -Usage Internet"),
+        "{h}"
+    );
+}
