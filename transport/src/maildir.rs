@@ -1,0 +1,1 @@
+//! Maildir delivery (to come).
