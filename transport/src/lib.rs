@@ -1,0 +1,19 @@
+//! xshell-transport: the transport engine that pairs with the `xshell`
+//! management shell.
+//!
+//! This crate is built in layers, each usable and testable on its own:
+//!
+//! - [`smtp`]: the SMTP server protocol as a pure, sans-IO state machine
+//!   (bytes in, replies and decisions out). No sockets, no async, no TLS
+//!   library: the network layer drives it.
+//! - [`queue`]: the durable spool. A message is on disk and the directory
+//!   entry is fsynced before the `250` after DATA may be sent.
+//! - [`maildir`]: final delivery into per-recipient Maildir folders.
+//!
+//! The network layer (listeners, rustls, connector selection, the config
+//! compiler that turns store objects into [`smtp::SessionConfig`] and
+//! policy) builds on these and comes next.
+
+pub mod maildir;
+pub mod queue;
+pub mod smtp;

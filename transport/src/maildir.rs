@@ -1,0 +1,369 @@
+//! Final delivery into Maildir folders.
+//!
+//! A recipient `local@domain` of an authoritative accepted domain is
+//! delivered to `<root>/<domain>/<local>/Maildir/`, with the standard
+//! protocol: write a uniquely named file in `tmp/`, fsync it, rename it into
+//! `new/`, fsync `new/`. A reader never sees a partial message, and once
+//! [`deliver`] returns the message survives a crash.
+//!
+//! Unique names follow the usual convention,
+//! `<seconds>.M<microseconds>P<pid>Q<counter>.<host>`, with `/` and `:` in
+//! the host name escaped as `\057` and `\072`.
+//!
+//! # Path safety
+//! Domain and local part become path components, so both are checked
+//! before anything touches the disk: the domain must be LDH labels; the
+//! local part is lower-cased and refused when empty, longer than 64
+//! octets, starting with a dot, containing `..`, `/`, `\`, NUL or any
+//! control or non-ASCII octet. Existing components under the root that are
+//! symbolic links are refused too, so a planted link cannot redirect
+//! delivery outside the root. Folders are created with mode 0700, files
+//! with 0600.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a delivery failed. Invalid names are permanent (the address can
+/// never be delivered here); I/O errors are transient.
+#[derive(Debug, thiserror::Error)]
+pub enum MaildirError {
+    #[error("local part '{local_part}' cannot be used as a mailbox name: {reason}")]
+    InvalidLocalPart {
+        local_part: String,
+        reason: &'static str,
+    },
+    #[error("domain '{domain}' cannot be used as a folder name: {reason}")]
+    InvalidDomain {
+        domain: String,
+        reason: &'static str,
+    },
+    #[error("'{0}' is a symbolic link; refusing to deliver through it")]
+    Symlink(PathBuf),
+    #[error("maildir: cannot {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl MaildirError {
+    /// True when retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, MaildirError::Io { .. })
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MaildirError + 'a {
+    move |source| MaildirError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checks and lower-cases a local part for use as a folder name.
+pub fn sanitize_local_part(local_part: &str) -> Result<String, MaildirError> {
+    let refuse = |reason| {
+        Err(MaildirError::InvalidLocalPart {
+            local_part: local_part.escape_debug().to_string(),
+            reason,
+        })
+    };
+    if local_part.is_empty() {
+        return refuse("it is empty");
+    }
+    if local_part.len() > 64 {
+        return refuse("it is longer than 64 octets");
+    }
+    if local_part.starts_with('.') {
+        return refuse("it starts with a dot");
+    }
+    if local_part.contains("..") {
+        return refuse("it contains '..'");
+    }
+    if local_part.contains(['/', '\\']) {
+        return refuse("it contains a slash");
+    }
+    if local_part.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return refuse("it contains a NUL, control or non-ASCII character");
+    }
+    Ok(local_part.to_ascii_lowercase())
+}
+
+/// Checks and lower-cases a domain for use as a folder name.
+pub fn sanitize_domain(domain: &str) -> Result<String, MaildirError> {
+    let refuse = |reason| {
+        Err(MaildirError::InvalidDomain {
+            domain: domain.escape_debug().to_string(),
+            reason,
+        })
+    };
+    if domain.is_empty() || domain.len() > 253 {
+        return refuse("it is empty or longer than 253 octets");
+    }
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return refuse("it is not a host name (letters, digits, hyphens, dots)");
+        }
+    }
+    Ok(domain.to_ascii_lowercase())
+}
+
+/// The Maildir folder of `local_part@domain` under `root` (checked, not
+/// created).
+pub fn mailbox_path(root: &Path, domain: &str, local_part: &str) -> Result<PathBuf, MaildirError> {
+    let domain = sanitize_domain(domain)?;
+    let local = sanitize_local_part(local_part)?;
+    Ok(root.join(domain).join(local).join("Maildir"))
+}
+
+/// Delivers `bytes` to `local_part@domain`; returns the path of the new
+/// file in `new/`. Durable on return.
+pub fn deliver(
+    root: &Path,
+    domain: &str,
+    local_part: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, MaildirError> {
+    let domain = sanitize_domain(domain)?;
+    let local = sanitize_local_part(local_part)?;
+    let mut dir = root.to_path_buf();
+    for part in [domain.as_str(), local.as_str(), "Maildir"] {
+        dir.push(part);
+        ensure_dir(&dir)?;
+    }
+    for sub in ["tmp", "new", "cur"] {
+        ensure_dir(&dir.join(sub))?;
+    }
+    let name = unique_name();
+    let tmp = dir.join("tmp").join(&name);
+    let new = dir.join("new").join(&name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err("write", &tmp));
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &new).map_err(io_err("rename into", &new))?;
+    let new_dir = dir.join("new");
+    File::open(&new_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync", &new_dir))?;
+    Ok(new)
+}
+
+/// Creates `dir` (0700) if missing and makes its entry durable; refuses a
+/// symbolic link.
+fn ensure_dir(dir: &Path) -> Result<(), MaildirError> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(MaildirError::Symlink(dir.to_path_buf())),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(io_err("use as a folder", dir)(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "not a directory",
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {}
+                // Another delivery created it meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return ensure_dir(dir),
+                Err(e) => return Err(io_err("create folder", dir)(e)),
+            }
+            if let Some(parent) = dir.parent() {
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err("fsync", parent))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_err("inspect", dir)(e)),
+    }
+}
+
+static DELIVERIES: AtomicU64 = AtomicU64::new(0);
+
+fn host_name() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let raw = if raw.is_empty() {
+            "localhost".to_string()
+        } else {
+            raw
+        };
+        raw.chars()
+            .map(|c| match c {
+                '/' => "\\057".to_string(),
+                ':' => "\\072".to_string(),
+                c if c.is_ascii_graphic() => c.to_string(),
+                _ => "_".to_string(),
+            })
+            .collect()
+    })
+}
+
+/// `<seconds>.M<micros>P<pid>Q<n>.<host>`.
+fn unique_name() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let q = DELIVERIES.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}.M{}P{}Q{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        q,
+        host_name()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn delivers_exact_bytes_into_new() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let bytes = b"Subject: hi\r\n\r\nbody \x00\xff\r\n";
+        let path = deliver(root.path(), "Contoso.com", "Bob.Smith", bytes).expect("deliver");
+        let maildir = root.path().join("contoso.com/bob.smith/Maildir");
+        assert_eq!(path.parent(), Some(maildir.join("new").as_path()));
+        assert_eq!(fs::read(&path).expect("read"), bytes);
+        for sub in ["tmp", "cur"] {
+            assert_eq!(
+                fs::read_dir(maildir.join(sub)).expect("dir").count(),
+                0,
+                "{sub}"
+            );
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        let parts: Vec<&str> = name.splitn(3, '.').collect();
+        assert!(parts[0].bytes().all(|b| b.is_ascii_digit()), "{name}");
+        assert!(
+            parts[1].starts_with('M') && parts[1].contains('P') && parts[1].contains('Q'),
+            "{name}"
+        );
+        assert!(!name.contains('/') && !name.contains(':'));
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&maildir), 0o700);
+        assert_eq!(mode(&maildir.join("new")), 0o700);
+        assert_eq!(mode(&root.path().join("contoso.com")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut paths: Vec<PathBuf> = (0..50)
+            .map(|i| {
+                deliver(root.path(), "contoso.com", "a", format!("{i}").as_bytes())
+                    .expect("deliver")
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), 50);
+    }
+
+    #[test]
+    fn path_traversal_is_refused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for local in [
+            "..",
+            "../../etc",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "a..b",
+            "",
+            "a\0b",
+            "a\nb",
+            "jörg",
+            &"x".repeat(65),
+        ] {
+            let e = deliver(root.path(), "contoso.com", local, b"x").expect_err(local);
+            assert!(
+                matches!(e, MaildirError::InvalidLocalPart { .. }),
+                "{local:?}: {e}"
+            );
+            assert!(!e.is_transient());
+        }
+        for domain in [
+            "..",
+            "../x",
+            "a/b",
+            ".contoso.com",
+            "contoso..com",
+            "",
+            "[1.2.3.4]",
+            "-a.com",
+            "a\0.com",
+        ] {
+            let e = deliver(root.path(), domain, "bob", b"x").expect_err(domain);
+            assert!(
+                matches!(e, MaildirError::InvalidDomain { .. }),
+                "{domain:?}: {e}"
+            );
+        }
+        assert_eq!(
+            fs::read_dir(root.path()).expect("dir").count(),
+            0,
+            "nothing was created"
+        );
+    }
+
+    #[test]
+    fn symlinked_mailbox_is_refused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(root.path().join("contoso.com")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path(), root.path().join("contoso.com/bob"))
+            .expect("symlink");
+        let e = deliver(root.path(), "contoso.com", "bob", b"x").expect_err("symlink");
+        assert!(matches!(e, MaildirError::Symlink(_)), "{e}");
+        assert_eq!(fs::read_dir(outside.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn sanitizers() {
+        assert_eq!(
+            sanitize_local_part("Bob.Smith+tag").expect("ok"),
+            "bob.smith+tag"
+        );
+        assert_eq!(
+            sanitize_domain("Mail.Contoso.COM").expect("ok"),
+            "mail.contoso.com"
+        );
+        assert_eq!(
+            mailbox_path(Path::new("/var/mail"), "contoso.com", "Bob").expect("ok"),
+            Path::new("/var/mail/contoso.com/bob/Maildir")
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Group commit: many enqueues, one directory fsync.
+//!
+//! Each caller does the per-message work itself (write, fsync its two
+//! files, rename them into `active/`), then asks the committer thread for
+//! a directory fsync and blocks until it is done. The committer takes the
+//! first waiting request, optionally lingers `window` to gather more, takes
+//! everything else already waiting, issues **one** fsync of `active/` and
+//! answers the whole batch. Because every request is sent after its
+//! renames, and the fsync starts after the request is received, each
+//! caller returns only when its own files are durable.
+//!
+//! No async runtime is involved: std threads and channels, so a tokio
+//! server calls it from `spawn_blocking`.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::{Envelope, MessageId, Queue, QueueError};
+
+/// Largest batch answered by one fsync.
+const MAX_BATCH: usize = 4096;
+
+type SyncResult = Result<u64, (io::ErrorKind, String)>;
+
+struct Request {
+    done: SyncSender<SyncResult>,
+}
+
+/// Shares directory fsyncs between concurrent enqueues. Dropping it stops
+/// the committer thread after it has answered every request sent.
+#[derive(Debug)]
+pub struct GroupCommitter {
+    queue: Arc<Queue>,
+    tx: Option<Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GroupCommitter {
+    /// Starts the committer thread. `window` is how long the committer
+    /// waits after the first request for others to join the batch
+    /// (`Duration::ZERO`: only those already waiting).
+    pub fn new(queue: Arc<Queue>, window: Duration) -> Result<Self, QueueError> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let q = Arc::clone(&queue);
+        let thread = thread::Builder::new()
+            .name("queue-group-commit".into())
+            .spawn(move || committer(&q, &rx, window))
+            .map_err(|source| QueueError::Io {
+                op: "start the group committer for",
+                path: queue.root().to_path_buf(),
+                source,
+            })?;
+        Ok(GroupCommitter {
+            queue,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The queue this committer writes to.
+    pub fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    /// Stores a message; returns once it is durable (its files fsynced and
+    /// a directory fsync issued after its renames has completed).
+    pub fn enqueue(&self, envelope: &Envelope, message: &[u8]) -> Result<MessageId, QueueError> {
+        self.enqueue_with_sync(envelope, message).map(|(id, _)| id)
+    }
+
+    /// Like [`GroupCommitter::enqueue`], also returning the number of the
+    /// directory fsync that made the message durable.
+    pub fn enqueue_with_sync(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(MessageId, u64), QueueError> {
+        let id = self.queue.stage(envelope, message)?;
+        let sync = self.sync()?;
+        Ok((id, sync))
+    }
+
+    /// Waits for a directory fsync that starts after this call; returns its
+    /// number. For callers that renamed something into `active/` themselves.
+    pub fn sync(&self) -> Result<u64, QueueError> {
+        let tx = self.tx.as_ref().ok_or(QueueError::CommitterStopped)?;
+        let (done, wait) = mpsc::sync_channel(1);
+        tx.send(Request { done })
+            .map_err(|_| QueueError::CommitterStopped)?;
+        match wait.recv() {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err((kind, msg))) => Err(QueueError::Io {
+                op: "fsync directory",
+                path: self.queue.root().join("active"),
+                source: io::Error::new(kind, msg),
+            }),
+            Err(_) => Err(QueueError::CommitterStopped),
+        }
+    }
+}
+
+impl Drop for GroupCommitter {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            // A panicking committer already answered nobody; nothing to do.
+            let _ = t.join();
+        }
+    }
+}
+
+fn committer(queue: &Queue, rx: &Receiver<Request>, window: Duration) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        if !window.is_zero() {
+            let deadline = Instant::now() + window;
+            while batch.len() < MAX_BATCH {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(r) => batch.push(r),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let result: SyncResult = queue.sync_active_dir().map_err(|e| match e {
+            QueueError::Io { source, .. } => (source.kind(), source.to_string()),
+            other => (io::ErrorKind::Other, other.to_string()),
+        });
+        for r in batch {
+            // A waiter that went away does not need its answer.
+            let _ = r.done.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The durable spool.
+//!
+//! # Layout
+//! ```text
+//! <dir>/tmp/                     files being written (cleared at open)
+//! <dir>/active/<id>.eml          the message, exactly as received
+//! <dir>/active/<id>.json         the envelope: the commit record
+//! <dir>/active/<id>.json.corrupt an envelope that failed to parse (set aside)
+//! ```
+//!
+//! # Durability protocol
+//! [`Queue::enqueue`] writes the message and the envelope to `tmp/`, fsyncs
+//! both files, renames the message into `active/`, then the envelope, and
+//! fsyncs `active/` **before returning**; the SMTP server sends `250` only
+//! after that. The envelope is the commit record: a message file without
+//! its envelope (a crash between the two renames) is removed by
+//! [`Queue::load_all`]; an envelope always has its message, because the
+//! message was renamed first and one directory fsync covers both renames.
+//!
+//! State changes ([`Queue::defer`]) write a new envelope to `tmp/`, fsync
+//! it, rename it over the old one and fsync the directory, so a crash
+//! leaves either the old or the new state. [`Queue::complete`] removes the
+//! envelope first (the commit), then the message.
+//!
+//! # Group commit
+//! The directory fsync is the expensive, shareable part. [`GroupCommitter`]
+//! lets many threads enqueue at once: each writes, fsyncs and renames its
+//! own files, then waits for one directory fsync issued after its rename;
+//! a committer thread batches every waiter that arrived meanwhile into one
+//! fsync (optionally lingering a short window to gather more).
+//!
+//! # Failures
+//! Every error is a [`QueueError`] naming the operation and path; the
+//! session turns any of them into one transient reply (`451 4.3.0`), so a
+//! client retries rather than loses mail.
+
+mod group;
+mod id;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use group::GroupCommitter;
+pub use id::{InvalidMessageId, MessageId};
+
+use crate::smtp::TlsFacts;
+
+/// Envelope file format version.
+const VERSION: u32 = 1;
+
+/// What happened to one recipient so far. Temporary and permanent failures
+/// are distinct states, decided once by whoever classified the error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RecipientStatus {
+    /// Not yet attempted.
+    Pending,
+    /// Delivered (locally or accepted by the next hop).
+    Delivered { at_ms: u64, detail: String },
+    /// Temporary failure: retried at the envelope's `next_retry_ms`.
+    Deferred { reason: String },
+    /// Permanent failure: a DSN is due.
+    Failed { reason: String },
+}
+
+impl RecipientStatus {
+    /// True when nothing more will be attempted for this recipient.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            RecipientStatus::Delivered { .. } | RecipientStatus::Failed { .. }
+        )
+    }
+}
+
+/// One recipient and its status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Recipient {
+    pub address: String,
+    pub status: RecipientStatus,
+}
+
+/// How the sending side was authenticated (for stamping and tracking).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthFacts {
+    /// `Partner`, `Internal`, `Anonymous`, `External`.
+    pub auth_as: String,
+    /// e.g. `MutualTLS`, `DirectTrustTLS`.
+    pub mechanism: Option<String>,
+    /// The partner domain proved by Domain Security.
+    pub domain: Option<String>,
+}
+
+/// Everything the queue keeps about a message besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    /// The reverse path; empty for the null sender.
+    pub sender: String,
+    pub recipients: Vec<Recipient>,
+    /// Milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+    pub client_ip: Option<IpAddr>,
+    pub helo: Option<String>,
+    /// The receive connector that accepted the message.
+    pub connector: Option<String>,
+    pub tls: Option<TlsFacts>,
+    pub auth: Option<AuthFacts>,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When to try again (milliseconds since the Unix epoch).
+    #[serde(default)]
+    pub next_retry_ms: Option<u64>,
+}
+
+impl Envelope {
+    /// An envelope received now, every recipient pending.
+    pub fn new(sender: impl Into<String>, recipients: impl IntoIterator<Item = String>) -> Self {
+        Envelope {
+            sender: sender.into(),
+            recipients: recipients
+                .into_iter()
+                .map(|address| Recipient {
+                    address,
+                    status: RecipientStatus::Pending,
+                })
+                .collect(),
+            received_at_ms: now_ms(),
+            client_ip: None,
+            helo: None,
+            connector: None,
+            tls: None,
+            auth: None,
+            attempts: 0,
+            next_retry_ms: None,
+        }
+    }
+
+    /// The queue envelope for what an SMTP session accepted.
+    pub fn from_smtp(env: &crate::smtp::Envelope) -> Self {
+        let mut e = Envelope::new(
+            env.mail_from.to_string(),
+            env.rcpt_to.iter().map(ToString::to_string),
+        );
+        e.helo = Some(env.helo.clone());
+        e.tls = env.tls.clone();
+        e
+    }
+}
+
+/// A message in the queue, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedMessage {
+    pub version: u32,
+    pub id: MessageId,
+    /// Size of the message file in octets.
+    pub size: u64,
+    pub envelope: Envelope,
+}
+
+/// A queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue: cannot {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("queue: envelope {path} is not valid: {source}")]
+    Envelope {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("queue: message {0} is not in the queue")]
+    NotFound(MessageId),
+    #[error("queue: the group committer has stopped")]
+    CommitterStopped,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> QueueError + 'a {
+    move |source| QueueError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// fsyncs a directory so that renames and unlinks in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), QueueError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
+}
+
+/// Writes `bytes` to a new file at `path` (mode 0600) and fsyncs it.
+pub(crate) fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("create", path))?;
+    f.write_all(bytes).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("fsync", path))
+}
+
+fn create_dir(path: &Path) -> Result<(), QueueError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io_err("create directory", path))
+}
+
+/// The spool directory.
+#[derive(Debug)]
+pub struct Queue {
+    root: PathBuf,
+    tmp: PathBuf,
+    active: PathBuf,
+    dir_syncs: AtomicU64,
+    tmp_seq: AtomicU64,
+}
+
+impl Queue {
+    /// Opens (creating if needed) the queue at `dir` and clears `tmp/`
+    /// (leftovers of writes that never committed).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Queue, QueueError> {
+        let root = dir.as_ref().to_path_buf();
+        let tmp = root.join("tmp");
+        let active = root.join("active");
+        create_dir(&tmp)?;
+        create_dir(&active)?;
+        for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))? {
+            let path = entry.map_err(io_err("list", &tmp))?.path();
+            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+        sync_dir(&root)?;
+        Ok(Queue {
+            root,
+            tmp,
+            active,
+            dir_syncs: AtomicU64::new(0),
+            tmp_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The queue directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// How many times `active/` has been fsynced since open.
+    pub fn dir_fsyncs(&self) -> u64 {
+        self.dir_syncs.load(Ordering::SeqCst)
+    }
+
+    /// Path of a queued message's bytes.
+    pub fn message_path(&self, id: &MessageId) -> PathBuf {
+        self.active.join(format!("{id}.eml"))
+    }
+
+    fn envelope_path(&self, id: &MessageId) -> PathBuf {
+        self.active.join(format!("{id}.json"))
+    }
+
+    fn tmp_path(&self, id: &MessageId, ext: &str) -> PathBuf {
+        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("{id}.{seq}.{ext}"))
+    }
+
+    /// Stores a message and returns once it is durable.
+    pub fn enqueue(&self, envelope: &Envelope, message: &[u8]) -> Result<MessageId, QueueError> {
+        let id = self.stage(envelope, message)?;
+        self.sync_active_dir()?;
+        Ok(id)
+    }
+
+    /// Writes and fsyncs both files and renames them into `active/`; the
+    /// renames are durable only after the next [`Queue::sync_active_dir`].
+    pub(crate) fn stage(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<MessageId, QueueError> {
+        let id = MessageId::generate();
+        let record = QueuedMessage {
+            version: VERSION,
+            id: id.clone(),
+            size: message.len() as u64,
+            envelope: envelope.clone(),
+        };
+        let json = to_json(&record, &self.envelope_path(&id))?;
+        let tmp_msg = self.tmp_path(&id, "eml");
+        let tmp_env = self.tmp_path(&id, "json");
+        write_durable(&tmp_msg, message)?;
+        write_durable(&tmp_env, &json)?;
+        let msg = self.message_path(&id);
+        fs::rename(&tmp_msg, &msg).map_err(io_err("rename into", &msg))?;
+        let env = self.envelope_path(&id);
+        fs::rename(&tmp_env, &env).map_err(io_err("rename into", &env))?;
+        Ok(id)
+    }
+
+    /// fsyncs `active/`; returns the number of this sync (1, 2, ...).
+    pub fn sync_active_dir(&self) -> Result<u64, QueueError> {
+        // Everything renamed before this call is covered once it returns.
+        sync_dir(&self.active)?;
+        Ok(self.dir_syncs.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Every queued message, in id (arrival) order. Message files without
+    /// an envelope are removed; envelopes that do not parse are renamed to
+    /// `<id>.json.corrupt` and skipped.
+    pub fn load_all(&self) -> Result<Vec<QueuedMessage>, QueueError> {
+        let mut envelopes = Vec::new();
+        let mut messages = Vec::new();
+        for entry in fs::read_dir(&self.active).map_err(io_err("list", &self.active))? {
+            let path = entry.map_err(io_err("list", &self.active))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(stem) = name.strip_suffix(".json") {
+                if let Ok(id) = stem.parse::<MessageId>() {
+                    envelopes.push(id);
+                }
+            } else if let Some(stem) = name.strip_suffix(".eml")
+                && let Ok(id) = stem.parse::<MessageId>()
+            {
+                messages.push(id);
+            }
+        }
+        envelopes.sort();
+        let mut out = Vec::with_capacity(envelopes.len());
+        let mut changed = false;
+        for id in &envelopes {
+            let path = self.envelope_path(id);
+            match self.read_envelope(id) {
+                Ok(m) if self.message_path(id).exists() => out.push(m),
+                Ok(_) | Err(QueueError::Envelope { .. }) => {
+                    let aside = self.active.join(format!("{id}.json.corrupt"));
+                    fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
+                    changed = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for id in messages {
+            if envelopes.binary_search(&id).is_err() {
+                let path = self.message_path(&id);
+                fs::remove_file(&path).map_err(io_err("remove orphan", &path))?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.sync_active_dir()?;
+        }
+        Ok(out)
+    }
+
+    fn read_envelope(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
+        let path = self.envelope_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::NotFound(id.clone()));
+            }
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| QueueError::Envelope { path, source })
+    }
+
+    /// The current state of one message.
+    pub fn get(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
+        self.read_envelope(id)
+    }
+
+    /// The bytes of one message.
+    pub fn read_message(&self, id: &MessageId) -> Result<Vec<u8>, QueueError> {
+        let path = self.message_path(id);
+        fs::read(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                QueueError::NotFound(id.clone())
+            } else {
+                io_err("read", &path)(e)
+            }
+        })
+    }
+
+    /// Removes a message whose recipients are all final. The envelope goes
+    /// first (the commit), then the message; durable on return.
+    pub fn complete(&self, id: &MessageId) -> Result<(), QueueError> {
+        let env = self.envelope_path(id);
+        match fs::remove_file(&env) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::NotFound(id.clone()));
+            }
+            Err(e) => return Err(io_err("remove", &env)(e)),
+        }
+        let msg = self.message_path(id);
+        match fs::remove_file(&msg) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &msg)(e)),
+        }
+        self.sync_active_dir().map(|_| ())
+    }
+
+    /// Records the outcome of a delivery attempt: per-recipient statuses
+    /// (by address; unknown addresses are ignored), one more attempt, and
+    /// the next retry time. Atomic (new envelope renamed over the old) and
+    /// durable on return. Returns the new state.
+    pub fn defer(
+        &self,
+        id: &MessageId,
+        results: &[(String, RecipientStatus)],
+        next_retry_ms: u64,
+    ) -> Result<QueuedMessage, QueueError> {
+        let mut m = self.read_envelope(id)?;
+        for (address, status) in results {
+            for r in m.envelope.recipients.iter_mut() {
+                if r.address.eq_ignore_ascii_case(address) {
+                    r.status = status.clone();
+                }
+            }
+        }
+        m.envelope.attempts = m.envelope.attempts.saturating_add(1);
+        m.envelope.next_retry_ms = Some(next_retry_ms);
+        let env = self.envelope_path(id);
+        let json = to_json(&m, &env)?;
+        let tmp = self.tmp_path(id, "json");
+        write_durable(&tmp, &json)?;
+        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
+        self.sync_active_dir()?;
+        Ok(m)
+    }
+}
+
+fn to_json(m: &QueuedMessage, path: &Path) -> Result<Vec<u8>, QueueError> {
+    serde_json::to_vec_pretty(m).map_err(|source| QueueError::Envelope {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

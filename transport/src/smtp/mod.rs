@@ -1,0 +1,197 @@
+//! SMTP server protocol, sans-IO (RFC 5321, 3207 STARTTLS, 1870 SIZE,
+//! 2920 PIPELINING, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES).
+//!
+//! Nothing in this module performs I/O, spawns, sleeps or reads a clock:
+//! bytes go in through [`Session::feed`], replies come out of
+//! [`Session::take_output`], and every decision that needs the outside world
+//! (sender policy and Domain Security at MAIL, relay permission at RCPT,
+//! durable queueing after DATA, the TLS handshake) is returned as an
+//! [`Action`] and answered by the embedding server. That keeps the protocol
+//! unit-testable byte by byte and fuzzable ([`fuzz_session`]).
+//!
+//! - [`command`]: the command-line parser ([`parse_command`]).
+//! - [`data`]: the DATA reader (dot-unstuffing, strict CRLF, limits).
+//! - [`reply`]: replies and their wire form.
+//! - [`session`]: the state machine and its driving protocol.
+
+pub mod command;
+pub mod data;
+pub mod reply;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use command::{
+    AddressError, Body, Command, ForwardPath, MailParams, Mailbox, ParseError, ReversePath,
+    parse_command,
+};
+pub use data::{DataError, DataReader};
+pub use reply::Reply;
+pub use session::{
+    Action, ClientCertificate, Envelope, Session, SessionConfig, SessionError, TlsFacts, Verdict,
+};
+
+/// What [`fuzz_session`] observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FuzzTranscript {
+    /// Everything the session wrote.
+    pub output: Vec<u8>,
+    /// Messages handed over for delivery.
+    pub delivered: Vec<Vec<u8>>,
+    /// Broken invariants (empty when all is well). A fuzz target asserts
+    /// this is empty; the session itself never panics.
+    pub violations: Vec<&'static str>,
+}
+
+/// A tiny deterministic generator (xorshift64*), for chunking decisions.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// Drives one session with arbitrary input, for fuzzing. The first byte
+/// picks the configuration, the second seeds the chunking; the rest is what
+/// the client sends. Policy: recipients whose local part starts with `x`
+/// are refused, everything else accepted; STARTTLS is completed with dummy
+/// facts and the remaining input continues over "TLS".
+pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
+    let (flags, seed, input) = match data {
+        [f, s, rest @ ..] => (*f, *s, rest),
+        _ => (0, 0, &[][..]),
+    };
+    let mut config = SessionConfig::new("mx.fuzz.example");
+    config.offer_starttls = flags & 1 != 0;
+    config.require_tls = flags & 2 != 0;
+    config.max_message_size = if flags & 4 != 0 { 64 } else { 4096 };
+    config.max_recipients = if flags & 8 != 0 { 2 } else { 100 };
+    config.max_errors = u32::from(flags >> 4);
+    let max_size = config.max_message_size;
+    let require_tls = config.require_tls;
+    let config = Arc::new(config);
+
+    let mut t = FuzzTranscript::default();
+    let mut rng = XorShift::new(u64::from(seed));
+    let mut session = Session::new(config, None);
+    let mut at = 0;
+    // Bounded: every iteration either consumes input, answers a decision or
+    // ends; the cap guards against a livelock bug turning into a hang.
+    for _ in 0..(input.len() * 4 + 64) {
+        let action = session.poll();
+        t.output.extend_from_slice(&session.take_output());
+        let verdict = match action {
+            Action::NeedInput => {
+                if at >= input.len() {
+                    break;
+                }
+                let n = 1 + rng.below(64);
+                let end = (at + n).min(input.len());
+                session.feed(&input[at..end]);
+                at = end;
+                continue;
+            }
+            Action::CheckMail { .. } => Verdict::Accept,
+            Action::CheckRcpt { to } => {
+                if to.local_part.starts_with(['x', 'X']) {
+                    Verdict::Reject(Reply::new(550, (5, 7, 1), "Relay denied"))
+                } else {
+                    Verdict::Accept
+                }
+            }
+            Action::Deliver { envelope, message } => {
+                check_message(&message, max_size, &mut t.violations);
+                if require_tls && envelope.tls.is_none() {
+                    t.violations
+                        .push("message accepted without TLS under RequireTLS");
+                }
+                if envelope.rcpt_to.is_empty() {
+                    t.violations.push("message delivered without recipients");
+                }
+                t.delivered.push(message);
+                Verdict::Accept
+            }
+            Action::StartTls { .. } => {
+                let facts = TlsFacts {
+                    protocol: "TLSv1.3".into(),
+                    cipher: "TLS13_AES_128_GCM_SHA256".into(),
+                    sni: None,
+                    client_certificate: None,
+                };
+                session = match session.into_tls(facts) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        t.violations.push("into_tls refused after StartTls");
+                        break;
+                    }
+                };
+                continue;
+            }
+            Action::Close => break,
+            Action::AwaitingDecision => {
+                t.violations
+                    .push("AwaitingDecision without a decision asked");
+                break;
+            }
+        };
+        if session.decide(verdict).is_err() {
+            t.violations.push("decide refused a pending decision");
+            break;
+        }
+    }
+    check_output(&t.output, &mut t.violations);
+    t
+}
+
+fn check_message(m: &[u8], max: u64, v: &mut Vec<&'static str>) {
+    if m.len() as u64 > max {
+        v.push("delivered message larger than the limit");
+    }
+    if !m.is_empty() && !m.ends_with(b"\r\n") {
+        v.push("delivered message does not end with CRLF");
+    }
+    for (i, &b) in m.iter().enumerate() {
+        let bare_cr = b == b'\r' && m.get(i + 1) != Some(&b'\n');
+        let bare_lf = b == b'\n' && (i == 0 || m[i - 1] != b'\r');
+        if bare_cr || bare_lf {
+            v.push("bare CR or LF in a delivered message");
+            return;
+        }
+    }
+}
+
+fn check_output(out: &[u8], v: &mut Vec<&'static str>) {
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        v.push("output does not end with CRLF");
+    }
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let ok = line.len() >= 5
+            && line[..3].iter().all(u8::is_ascii_digit)
+            && (line[3] == b' ' || line[3] == b'-')
+            && line.ends_with(b"\r")
+            && !line[..line.len() - 1].contains(&b'\r');
+        if !ok {
+            v.push("malformed reply line");
+            return;
+        }
+    }
+}

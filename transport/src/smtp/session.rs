@@ -1,0 +1,720 @@
+//! The server side of one SMTP connection, as a sans-IO state machine.
+//!
+//! # Driving protocol
+//! ```text
+//! let mut s = Session::new(config, None);       // 220 greeting is queued
+//! loop {
+//!     let action = s.poll();                     // run as far as possible
+//!     write_all(&s.take_output());               // replies, in order
+//!     match action {
+//!         NeedInput        => { let n = read(&mut buf)?; if n == 0 { break } s.feed(&buf[..n]); }
+//!         CheckMail{..}    => s.decide(policy.mail(..))?,   // Domain Security, RequireTLS, ...
+//!         CheckRcpt{..}    => s.decide(policy.rcpt(..))?,   // relay permission, recipient limits
+//!         Deliver{envelope, message}
+//!                          => s.decide(match queue.enqueue(..) {   // durable first,
+//!                                 Ok(id) => Verdict::AcceptWith(queued(id)),   // then 250
+//!                                 Err(_) => Verdict::Reject(451 ...) })?,
+//!         StartTls{..}     => { let tls = handshake(socket)?; s = s.into_tls(facts(tls))?; }
+//!         Close            => break,
+//!         AwaitingDecision => unreachable in a correct driver (decide first),
+//!     }
+//! }
+//! ```
+//! - [`Session::feed`] only buffers; all work happens in [`Session::poll`],
+//!   which processes buffered commands one by one (so pipelined commands
+//!   are answered in order, RFC 2920) and stops at the first decision the
+//!   embedding server must make. Nothing after that command is processed
+//!   until [`Session::decide`] is called.
+//! - Replies accumulate in an output buffer; [`Session::take_output`] hands
+//!   them over. Writing after every `poll` flushes a pipelined batch when the
+//!   input runs dry, as RFC 2920 asks.
+//! - Policy is never decided here: the session only enforces protocol
+//!   rules (sequence, syntax, limits, RequireTLS). What a sender or
+//!   recipient may do is answered by the server with a [`Verdict`].
+//!
+//! # STARTTLS
+//! On an accepted `STARTTLS` the session queues `220 2.0.0 Ready to start
+//! TLS`, **discards every byte buffered after the STARTTLS line** and every
+//! byte fed later (STARTTLS command injection, CVE-2011-0411), and returns
+//! [`Action::StartTls`]. After the handshake the server calls
+//! [`Session::into_tls`], which consumes the plaintext session and returns
+//! a fresh one: no HELO name, no transaction, no buffered input, and EHLO
+//! required again. Plaintext state cannot leak across the boundary because
+//! the old value no longer exists.
+//!
+//! # DATA
+//! After `354` the bytes go to a [`DataReader`]; at `CRLF.CRLF` the session
+//! either refuses the message (one reply, transaction reset) or returns
+//! [`Action::Deliver`] with the envelope and the unstuffed message. The
+//! server makes the message durable and only then answers with
+//! [`Verdict::Accept`] / [`Verdict::AcceptWith`], which queues the `250`.
+
+use std::sync::Arc;
+
+use super::command::{
+    Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, ReversePath,
+    parse_command,
+};
+use super::data::DataReader;
+use super::reply::Reply;
+
+/// Static settings of a session, compiled from a receive connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our FQDN: in the greeting, the EHLO reply and `<postmaster>`.
+    pub hostname: String,
+    /// Greeting text after `220 ` (a leading `220 ` is tolerated and
+    /// removed, as Exchange banners include it). `None`: a default text.
+    pub banner: Option<String>,
+    /// Largest message accepted, in octets (advertised as `SIZE`).
+    pub max_message_size: u64,
+    /// Most recipients per transaction (`452 4.5.3` beyond).
+    pub max_recipients: usize,
+    /// Whether STARTTLS is offered (a certificate was selected).
+    pub offer_starttls: bool,
+    /// RequireTLS: MAIL is refused with `530 5.7.0` until TLS is active.
+    pub require_tls: bool,
+    /// After this many protocol errors the session answers `421` and
+    /// closes. 0 disables the limit.
+    pub max_errors: u32,
+}
+
+impl SessionConfig {
+    /// Defaults close to Exchange's: 36 MB, 500 recipients, STARTTLS
+    /// offered, TLS not required, 20 errors.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        SessionConfig {
+            hostname: hostname.into(),
+            banner: None,
+            max_message_size: 36 * 1024 * 1024,
+            max_recipients: 500,
+            offer_starttls: true,
+            require_tls: false,
+            max_errors: 20,
+        }
+    }
+}
+
+/// What the TLS layer established, as facts the policy decides on and the
+/// tracking log / Received header record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TlsFacts {
+    /// e.g. `TLSv1.3`.
+    pub protocol: String,
+    /// e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: String,
+    /// The server name the client asked for (SNI), if any.
+    pub sni: Option<String>,
+    /// The client certificate, when one was presented.
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// Facts about a presented client certificate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientCertificate {
+    pub subject: String,
+    pub issuer: String,
+    /// SHA-1 thumbprint, upper-case hex.
+    pub thumbprint: String,
+    /// SAN DNS names, then the subject CN.
+    pub names: Vec<String>,
+    /// The chain verified to a trusted root.
+    pub chain_verified: bool,
+    /// The certificate is one of this organization's own (Direct Trust).
+    pub direct_trust: bool,
+}
+
+/// The envelope of a received message, as the session saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The EHLO/HELO name.
+    pub helo: String,
+    /// True after EHLO, false after HELO.
+    pub esmtp: bool,
+    pub mail_from: ReversePath,
+    pub params: MailParams,
+    /// Accepted recipients, in order (`<postmaster>` resolved to
+    /// `postmaster@<hostname>`).
+    pub rcpt_to: Vec<Mailbox>,
+    /// TLS facts when the message came over TLS.
+    pub tls: Option<TlsFacts>,
+}
+
+/// What the session needs from the embedding server after [`Session::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// All buffered input is processed: write the output, read, `feed`.
+    NeedInput,
+    /// Decide whether this sender may send (Domain Security is decided
+    /// here); answer with [`Session::decide`].
+    CheckMail {
+        from: ReversePath,
+        params: MailParams,
+    },
+    /// Decide whether this recipient is accepted (relay permission);
+    /// answer with [`Session::decide`].
+    CheckRcpt { to: Mailbox },
+    /// Make the message durable, then answer with [`Session::decide`].
+    Deliver {
+        envelope: Box<Envelope>,
+        message: Vec<u8>,
+    },
+    /// Write the output (the `220`), run the TLS handshake, then call
+    /// [`Session::into_tls`]. `discarded` plaintext octets followed the
+    /// STARTTLS line (non-zero means an injection attempt: log it).
+    StartTls { discarded: usize },
+    /// Write the output, then close the connection.
+    Close,
+    /// A decision is outstanding: call [`Session::decide`] first.
+    AwaitingDecision,
+}
+
+/// The server's answer to a pending decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accept with the standard reply.
+    Accept,
+    /// Accept with this (2yz) reply, e.g. `250 2.0.0 Queued as <id>`.
+    AcceptWith(Reply),
+    /// Refuse with this (4yz/5yz) reply. A `421` also closes the session.
+    Reject(Reply),
+}
+
+/// API misuse by the embedding server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no decision is pending")]
+    NoDecisionPending,
+    #[error("an accepting verdict needs a 2yz reply and a rejecting one a 4yz/5yz reply")]
+    InconsistentVerdict,
+    #[error("the session is not waiting for a TLS handshake")]
+    NotAwaitingTls,
+    #[error("the output (the 220 reply) must be written before the TLS handshake")]
+    UnflushedOutput,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    from: ReversePath,
+    params: MailParams,
+    rcpts: Vec<Mailbox>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Command,
+    Data(DataReader),
+    StartTls { discarded: usize },
+    Closed,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Mail {
+        from: ReversePath,
+        params: MailParams,
+    },
+    Rcpt(Mailbox),
+    Deliver,
+}
+
+/// Compact the input buffer once this many consumed octets lie before the
+/// read position.
+const COMPACT_AT: usize = 8 * 1024;
+
+/// One SMTP server session. See the module documentation for the driving
+/// protocol.
+#[derive(Debug)]
+pub struct Session {
+    config: Arc<SessionConfig>,
+    tls: Option<TlsFacts>,
+    input: Vec<u8>,
+    pos: usize,
+    output: Vec<u8>,
+    helo: Option<(String, bool)>,
+    txn: Option<Transaction>,
+    mode: Mode,
+    pending: Option<Pending>,
+    discarding_line: bool,
+    errors: u32,
+}
+
+impl Session {
+    /// A new session; the `220` greeting is queued. `tls` is `Some` for an
+    /// implicit-TLS listener (the handshake already happened), in which case
+    /// STARTTLS is not offered.
+    pub fn new(config: Arc<SessionConfig>, tls: Option<TlsFacts>) -> Self {
+        let text = match &config.banner {
+            Some(b) => b.strip_prefix("220 ").unwrap_or(b).to_string(),
+            None => format!("{} ESMTP xshell-transport ready", config.hostname),
+        };
+        let mut s = Session::fresh(config, tls, 0);
+        s.reply(&Reply::plain(220, text));
+        s
+    }
+
+    fn fresh(config: Arc<SessionConfig>, tls: Option<TlsFacts>, errors: u32) -> Self {
+        Session {
+            config,
+            tls,
+            input: Vec::new(),
+            pos: 0,
+            output: Vec::new(),
+            helo: None,
+            txn: None,
+            mode: Mode::Command,
+            pending: None,
+            discarding_line: false,
+            errors,
+        }
+    }
+
+    /// The configuration this session runs with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// TLS facts, when TLS is active.
+    pub fn tls(&self) -> Option<&TlsFacts> {
+        self.tls.as_ref()
+    }
+
+    /// The EHLO/HELO name, once given.
+    pub fn helo(&self) -> Option<&str> {
+        self.helo.as_ref().map(|(h, _)| h.as_str())
+    }
+
+    /// The sender of the current transaction.
+    pub fn sender(&self) -> Option<&ReversePath> {
+        self.txn.as_ref().map(|t| &t.from)
+    }
+
+    /// Recipients accepted so far in the current transaction.
+    pub fn recipients(&self) -> &[Mailbox] {
+        self.txn.as_ref().map_or(&[], |t| t.rcpts.as_slice())
+    }
+
+    /// True once the session has closed (after QUIT, a 421, or
+    /// [`Session::abort`]).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.mode, Mode::Closed)
+    }
+
+    /// Buffers bytes received from the client. During a STARTTLS handoff or
+    /// after close, bytes are discarded.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        match &mut self.mode {
+            Mode::StartTls { discarded } => *discarded += bytes.len(),
+            Mode::Closed => {}
+            Mode::Command | Mode::Data(_) => self.input.extend_from_slice(bytes),
+        }
+    }
+
+    /// Takes the replies queued so far (to be written in order).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// True when replies are waiting to be written.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Ends the session with a final reply (e.g. `421 4.4.2 timeout` or a
+    /// shutdown notice). Any pending decision is dropped.
+    pub fn abort(&mut self, reply: &Reply) {
+        if !self.is_closed() {
+            self.reply(reply);
+        }
+        self.pending = None;
+        self.close();
+    }
+
+    /// Runs the session over the buffered input until it needs something
+    /// from the server.
+    pub fn poll(&mut self) -> Action {
+        loop {
+            if self.pending.is_some() {
+                return Action::AwaitingDecision;
+            }
+            match &mut self.mode {
+                Mode::Closed => return Action::Close,
+                Mode::StartTls { discarded } => {
+                    return Action::StartTls {
+                        discarded: *discarded,
+                    };
+                }
+                Mode::Data(reader) => {
+                    let n = reader.feed(&self.input[self.pos..]);
+                    self.pos += n;
+                    if !reader.is_done() {
+                        self.compact();
+                        return Action::NeedInput;
+                    }
+                    let Mode::Data(reader) = std::mem::replace(&mut self.mode, Mode::Command)
+                    else {
+                        continue;
+                    };
+                    match (reader.finish(), self.envelope()) {
+                        (Ok(message), Some(envelope)) => {
+                            self.pending = Some(Pending::Deliver);
+                            return Action::Deliver {
+                                envelope: Box::new(envelope),
+                                message,
+                            };
+                        }
+                        (Err(e), _) => {
+                            self.txn = None;
+                            self.reply(&e.reply());
+                        }
+                        (Ok(_), None) => {
+                            // DATA is only entered with a HELO name and a
+                            // transaction; never reached.
+                            self.txn = None;
+                            self.reply(&Reply::new(451, (4, 3, 0), "Internal error"));
+                        }
+                    }
+                }
+                Mode::Command => match self.next_line() {
+                    None => {
+                        self.compact();
+                        return Action::NeedInput;
+                    }
+                    Some(parsed) => {
+                        if let Some(action) = self.handle(parsed) {
+                            return action;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Answers the pending decision.
+    pub fn decide(&mut self, verdict: Verdict) -> Result<(), SessionError> {
+        let consistent = match &verdict {
+            Verdict::Accept => true,
+            Verdict::AcceptWith(r) => r.is_positive(),
+            Verdict::Reject(r) => r.is_transient() || r.is_permanent(),
+        };
+        if !consistent {
+            return Err(SessionError::InconsistentVerdict);
+        }
+        let pending = self.pending.take().ok_or(SessionError::NoDecisionPending)?;
+        let custom = match verdict {
+            Verdict::Accept => None,
+            Verdict::AcceptWith(r) => Some(r),
+            Verdict::Reject(r) => {
+                if matches!(pending, Pending::Deliver) {
+                    self.txn = None;
+                }
+                self.reply(&r);
+                if r.code == 421 {
+                    self.close();
+                }
+                return Ok(());
+            }
+        };
+        let standard = match pending {
+            Pending::Mail { from, params } => {
+                self.txn = Some(Transaction {
+                    from,
+                    params,
+                    rcpts: Vec::new(),
+                });
+                Reply::new(250, (2, 1, 0), "Sender OK")
+            }
+            Pending::Rcpt(mb) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.rcpts.push(mb);
+                }
+                Reply::new(250, (2, 1, 5), "Recipient OK")
+            }
+            Pending::Deliver => {
+                self.txn = None;
+                Reply::new(250, (2, 0, 0), "Message accepted for delivery")
+            }
+        };
+        self.reply(&custom.unwrap_or(standard));
+        Ok(())
+    }
+
+    /// Consumes the session after the TLS handshake that followed
+    /// [`Action::StartTls`] and returns the post-TLS session: EHLO is
+    /// required again, nothing from before survives but the configuration
+    /// (and the error count).
+    pub fn into_tls(self, facts: TlsFacts) -> Result<Session, SessionError> {
+        if !matches!(self.mode, Mode::StartTls { .. }) {
+            return Err(SessionError::NotAwaitingTls);
+        }
+        if !self.output.is_empty() {
+            return Err(SessionError::UnflushedOutput);
+        }
+        Ok(Session::fresh(self.config, Some(facts), self.errors))
+    }
+
+    // ---- internals ----
+
+    fn reply(&mut self, r: &Reply) {
+        r.write_to(&mut self.output);
+    }
+
+    fn close(&mut self) {
+        self.mode = Mode::Closed;
+        self.input = Vec::new();
+        self.pos = 0;
+        self.txn = None;
+    }
+
+    fn compact(&mut self) {
+        if self.pos == self.input.len() {
+            self.input.clear();
+            self.pos = 0;
+        } else if self.pos >= COMPACT_AT && self.pos * 2 >= self.input.len() {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    fn envelope(&self) -> Option<Envelope> {
+        let (helo, esmtp) = self.helo.clone()?;
+        let t = self.txn.as_ref()?;
+        Some(Envelope {
+            helo,
+            esmtp,
+            mail_from: t.from.clone(),
+            params: t.params.clone(),
+            rcpt_to: t.rcpts.clone(),
+            tls: self.tls.clone(),
+        })
+    }
+
+    /// Takes the next complete command line from the input and parses it.
+    /// Over-long lines are discarded up to their end and answered once.
+    fn next_line(&mut self) -> Option<Result<Command, ParseError>> {
+        loop {
+            let rest = &self.input[self.pos..];
+            let lf = rest.iter().position(|&b| b == b'\n');
+            if self.discarding_line {
+                match lf {
+                    Some(i) => {
+                        self.pos += i + 1;
+                        self.discarding_line = false;
+                        return Some(Err(ParseError::LineTooLong));
+                    }
+                    None => {
+                        self.pos = self.input.len();
+                        return None;
+                    }
+                }
+            }
+            match lf {
+                Some(i) => {
+                    let line = &rest[..=i];
+                    let result = if line.len() > MAX_COMMAND_LINE {
+                        Err(ParseError::LineTooLong)
+                    } else if !line.ends_with(b"\r\n") {
+                        Err(ParseError::BareLf)
+                    } else {
+                        parse_command(line)
+                    };
+                    self.pos += i + 1;
+                    return Some(result);
+                }
+                None if rest.len() >= MAX_COMMAND_LINE => {
+                    // Cannot become a valid line: drop it and keep dropping
+                    // until its end.
+                    self.discarding_line = true;
+                    self.pos = self.input.len();
+                    continue;
+                }
+                None => return None,
+            }
+        }
+    }
+
+    /// A protocol error: reply, count, maybe close.
+    fn error(&mut self, r: &Reply) -> Option<Action> {
+        self.reply(r);
+        self.errors = self.errors.saturating_add(1);
+        if self.config.max_errors > 0 && self.errors >= self.config.max_errors {
+            let bye = Reply::new(
+                421,
+                (4, 7, 0),
+                format!(
+                    "{} Too many errors, closing connection",
+                    self.config.hostname
+                ),
+            );
+            self.reply(&bye);
+            self.close();
+            return Some(Action::Close);
+        }
+        None
+    }
+
+    fn sequence_error(&mut self, text: &str) -> Option<Action> {
+        self.error(&Reply::new(503, (5, 5, 1), text))
+    }
+
+    fn handle(&mut self, parsed: Result<Command, ParseError>) -> Option<Action> {
+        let cmd = match parsed {
+            Ok(c) => c,
+            Err(e) => return self.error(&e.reply()),
+        };
+        match cmd {
+            Command::Ehlo(name) => {
+                self.txn = None;
+                let mut lines = vec![
+                    format!("{} Hello {name}", self.config.hostname),
+                    "PIPELINING".to_string(),
+                    format!("SIZE {}", self.config.max_message_size),
+                    "8BITMIME".to_string(),
+                    "ENHANCEDSTATUSCODES".to_string(),
+                ];
+                if self.config.offer_starttls && self.tls.is_none() {
+                    lines.push("STARTTLS".to_string());
+                }
+                self.helo = Some((name, true));
+                self.reply(&Reply::multiline(250, lines));
+                None
+            }
+            Command::Helo(name) => {
+                self.txn = None;
+                self.helo = Some((name, false));
+                let text = self.config.hostname.clone();
+                self.reply(&Reply::plain(250, text));
+                None
+            }
+            Command::Mail { from, params } => {
+                let Some((_, esmtp)) = &self.helo else {
+                    return self.sequence_error("Send EHLO/HELO first");
+                };
+                if self.config.require_tls && self.tls.is_none() {
+                    self.reply(&Reply::new(
+                        530,
+                        (5, 7, 0),
+                        "Must issue a STARTTLS command first",
+                    ));
+                    return None;
+                }
+                if self.txn.is_some() {
+                    return self.sequence_error("Sender already specified");
+                }
+                if !esmtp && !params.is_empty() {
+                    return self.error(&Reply::new(
+                        555,
+                        (5, 5, 4),
+                        "MAIL parameters are not allowed after HELO",
+                    ));
+                }
+                if params
+                    .size
+                    .is_some_and(|n| n > self.config.max_message_size)
+                {
+                    self.reply(&Reply::new(
+                        552,
+                        (5, 3, 4),
+                        "Message size exceeds fixed maximum message size",
+                    ));
+                    return None;
+                }
+                self.pending = Some(Pending::Mail {
+                    from: from.clone(),
+                    params: params.clone(),
+                });
+                Some(Action::CheckMail { from, params })
+            }
+            Command::Rcpt { to } => {
+                let Some(t) = &self.txn else {
+                    return self.sequence_error("Need MAIL before RCPT");
+                };
+                if t.rcpts.len() >= self.config.max_recipients {
+                    self.reply(&Reply::new(452, (4, 5, 3), "Too many recipients"));
+                    return None;
+                }
+                let mb = match to {
+                    ForwardPath::Mailbox(m) => m,
+                    ForwardPath::Postmaster => Mailbox {
+                        local_part: "postmaster".into(),
+                        domain: self.config.hostname.to_ascii_lowercase(),
+                    },
+                };
+                self.pending = Some(Pending::Rcpt(mb.clone()));
+                Some(Action::CheckRcpt { to: mb })
+            }
+            Command::Data => {
+                match &self.txn {
+                    None => return self.sequence_error("Need MAIL command"),
+                    Some(t) if t.rcpts.is_empty() => {
+                        return self.sequence_error("Need RCPT command (no valid recipients)");
+                    }
+                    Some(_) => {}
+                }
+                self.reply(&Reply::plain(
+                    354,
+                    "Start mail input; end with <CRLF>.<CRLF>",
+                ));
+                self.mode = Mode::Data(DataReader::new(self.config.max_message_size));
+                None
+            }
+            Command::Rset => {
+                self.txn = None;
+                self.reply(&Reply::new(250, (2, 0, 0), "OK"));
+                None
+            }
+            Command::Noop => {
+                self.reply(&Reply::new(250, (2, 0, 0), "OK"));
+                None
+            }
+            Command::Quit => {
+                let text = format!("{} closing connection", self.config.hostname);
+                self.reply(&Reply::new(221, (2, 0, 0), text));
+                self.close();
+                Some(Action::Close)
+            }
+            Command::Vrfy(_) => {
+                self.reply(&Reply::new(
+                    252,
+                    (2, 5, 0),
+                    "Cannot VRFY user, but will accept message and attempt delivery",
+                ));
+                None
+            }
+            Command::Expn(_) => {
+                self.reply(&Reply::new(502, (5, 5, 1), "EXPN not available"));
+                None
+            }
+            Command::Help(_) => {
+                self.reply(&Reply {
+                    code: 214,
+                    enhanced: Some((2, 0, 0)),
+                    lines: vec![
+                        "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"
+                            .into(),
+                        "End of HELP info".into(),
+                    ],
+                });
+                None
+            }
+            Command::StartTls => {
+                if self.tls.is_some() {
+                    return self.sequence_error("TLS already active");
+                }
+                if !self.config.offer_starttls {
+                    return self.error(&Reply::new(502, (5, 5, 1), "STARTTLS not available"));
+                }
+                if self.helo.is_none() {
+                    return self.sequence_error("Send EHLO first");
+                }
+                self.reply(&Reply::new(220, (2, 0, 0), "Ready to start TLS"));
+                let discarded = self.input.len() - self.pos;
+                self.input = Vec::new();
+                self.pos = 0;
+                self.txn = None;
+                self.mode = Mode::StartTls { discarded };
+                Some(Action::StartTls { discarded })
+            }
+        }
+    }
+}
