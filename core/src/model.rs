@@ -756,7 +756,8 @@ mod tests {
 
     #[test]
     fn send_connector_rules_name_their_parameters() {
-        let cases: Vec<(Box<dyn Fn(&mut SendConnector)>, Vec<&str>)> = vec![
+        type Case = (Box<dyn Fn(&mut SendConnector)>, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             (
                 Box::new(|c| c.address_spaces.clear()),
                 vec!["AddressSpaces"],
