@@ -34,7 +34,8 @@ pub enum StatementKind {
 /// `target = value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
-    /// A [`ExprKind::Variable`], [`ExprKind::Member`] or [`ExprKind::Index`].
+    /// A [`ExprKind::Variable`], [`ExprKind::Member`] or [`ExprKind::Index`]; or
+    /// [`ExprKind::Null`] for the `$null = Command` idiom, which discards the output.
     pub target: Expr,
     /// Span of the `=`.
     pub op_span: Span,
