@@ -34,7 +34,8 @@ pub enum StatementKind {
 /// `target = value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
-    /// A [`ExprKind::Variable`], [`ExprKind::Member`] or [`ExprKind::Index`].
+    /// A [`ExprKind::Variable`], [`ExprKind::Member`] or [`ExprKind::Index`]; or
+    /// [`ExprKind::Null`] for the `$null = Command` idiom, which discards the output.
     pub target: Expr,
     /// Span of the `=`.
     pub op_span: Span,
@@ -212,9 +213,10 @@ pub enum StringStyle {
 pub enum StringPart {
     /// Literal text, escapes applied.
     Literal(String),
-    /// `$var` (a [`ExprKind::Variable`], or [`ExprKind::Bool`]/[`ExprKind::Null`] for
-    /// `$true`...), `$(...)` (a [`ExprKind::Subexpression`]); in a bareword also a leading
-    /// `$var.Member`/`$var[0]` (e.g. `$cert.Thumbprint.txt` is not expanded that way in strings).
+    /// An expansion: `$var` or `${name}` (a [`ExprKind::Variable`], or [`ExprKind::Bool`] /
+    /// [`ExprKind::Null`] for `$true`...), or `$(...)` (a [`ExprKind::Subexpression`]). In
+    /// a bareword such as `$cert.Name\x`, the leading value may also carry members and
+    /// indexes (`$cert.Name`); in double quotes it never does (`"$x.Name"` is `$x` + `.Name`).
     Expr(Expr),
 }
 

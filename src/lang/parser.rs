@@ -165,7 +165,10 @@ fn ident_len(s: &str) -> usize {
 fn is_assignable(e: &Expr) -> bool {
     matches!(
         e.kind,
-        ExprKind::Variable { .. } | ExprKind::Member { .. } | ExprKind::Index { .. }
+        ExprKind::Variable { .. }
+            | ExprKind::Member { .. }
+            | ExprKind::Index { .. }
+            | ExprKind::Null
     )
 }
 

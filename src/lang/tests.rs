@@ -958,6 +958,11 @@ fn assignments() {
     assert_eq!(a.value.elements.len(), 2);
     let s = parse("$x =\n  Get-X");
     assert!(matches!(s.statements[0].kind, StatementKind::Assignment(_)));
+    let s = parse("$null = Get-X");
+    let StatementKind::Assignment(a) = &s.statements[0].kind else {
+        panic!()
+    };
+    assert_eq!(a.target.kind, ExprKind::Null);
     let s = parse("($x = 5)");
     assert!(
         matches!(&expr_stmt(&s).kind, ExprKind::Paren(st) if matches!(st.kind, StatementKind::Assignment(_)))
@@ -1258,6 +1263,22 @@ fn nesting_up_to_the_cap_parses() {
     parse(&src);
     let src = format!("1{}", " -or 1".repeat(MAX_DEPTH - 2));
     parse(&src);
+    // exactly at the cap, mixing every recursive construct (and within the default test
+    // thread's stack)
+    let openers = ["(", "{ ", "$(", "@(", "@{a=", "\"$(", "-not ", "!"];
+    let closers = [")", " }", ")", ")", "}", ")\"", "", ""];
+    let mut src = String::new();
+    for i in 0..MAX_DEPTH {
+        src.push_str(openers[i % openers.len()]);
+    }
+    src.push('1');
+    for i in (0..MAX_DEPTH).rev() {
+        src.push_str(closers[i % closers.len()]);
+    }
+    parse(&src);
+    src.insert(0, '(');
+    src.push(')');
+    assert!(err(&src).message.starts_with("nesting is too deep"));
 }
 
 #[test]

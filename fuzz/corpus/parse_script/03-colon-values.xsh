@@ -1,0 +1,2 @@
+Set-SendConnector Outbound -DomainSecureEnabled:$True
+Set-ReceiveConnector Inbound -DomainSecureEnabled:$True -AuthMechanism TLS

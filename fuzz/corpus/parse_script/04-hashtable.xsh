@@ -1,0 +1,1 @@
+Set-TransportConfig -TLSSendDomainSecureList @{Add="c.tld"; Remove="a.tld","b.tld"}

@@ -1,0 +1,1 @@
+$cert = New-ExchangeCertificate -DomainName a.tld; Enable-ExchangeCertificate -Thumbprint $cert.Thumbprint -Services SMTP

@@ -1,0 +1,1 @@
+Set-X “smart quotes” –Name ‘value’ -Unicode Grüße,😀
