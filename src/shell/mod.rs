@@ -160,6 +160,8 @@ impl<'a> Shell<'a> {
                 let values = self.pipeline(&a.value)?;
                 let v = collapse(values);
                 match &a.target.kind {
+                    // `$null = ...` discards the output.
+                    ExprKind::Null => Ok(Vec::new()),
                     ExprKind::Variable { name } => {
                         if is_constant(name) {
                             return Err(RuntimeError::msg(
