@@ -493,9 +493,14 @@ pub fn check_commands(root: &Script) -> R<()> {
                     if builtins::find(&c.name.text).is_none()
                         && xshell_cmdlets::find(&c.name.text).is_none()
                     {
+                        let hint = if c.name.text.contains('.') || !c.name.text.contains('-') {
+                            format!(" (to pass text, quote it: \"{}\")", c.name.text)
+                        } else {
+                            String::new()
+                        };
                         return Err(RuntimeError::new(
                             CmdletError::Usage(format!(
-                                "the term '{}' is not recognized as a cmdlet; Get-Command lists them (nothing was run)",
+                                "the term '{}' is not recognized as a cmdlet; Get-Command lists them{hint} (nothing was run)",
                                 c.name.text
                             )),
                             c.name.span,
