@@ -2,7 +2,7 @@
 //! this guards it against drifting. Regenerate with `cargo run -- gen-docs`.
 #![allow(clippy::unwrap_used)]
 
-use xshell_cmdlets::{docs, CATALOGUE};
+use xshell_cmdlets::{CATALOGUE, docs};
 
 #[test]
 fn cmdlet_reference_is_current() {
@@ -18,7 +18,10 @@ fn cmdlet_reference_is_current() {
     if std::fs::read_to_string(&idx).ok().as_deref() != Some(docs::index(CATALOGUE).as_str()) {
         stale.push(idx.display().to_string());
     }
-    assert!(stale.is_empty(), "stale generated docs (run `cargo run -- gen-docs`): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "stale generated docs (run `cargo run -- gen-docs`): {stale:?}"
+    );
 }
 
 #[test]
@@ -26,8 +29,18 @@ fn every_parameter_is_documented_and_flags_are_unique() {
     for d in CATALOGUE {
         let mut flags = std::collections::HashSet::new();
         for p in d.all_params() {
-            assert!(!p.help.trim().is_empty(), "{} -{} has no help", d.name, p.name);
-            assert!(flags.insert(p.flag()), "{}: duplicate flag --{}", d.name, p.flag());
+            assert!(
+                !p.help.trim().is_empty(),
+                "{} -{} has no help",
+                d.name,
+                p.name
+            );
+            assert!(
+                flags.insert(p.flag()),
+                "{}: duplicate flag --{}",
+                d.name,
+                p.flag()
+            );
         }
     }
 }
