@@ -33,7 +33,8 @@ fn documented_examples_run_and_show_what_they_promise() {
         assert!(!decl.examples.is_empty(), "{} has no example", decl.name);
         for ex in decl.examples {
             let t = tempfile::tempdir().unwrap();
-            let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
+            let samples =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
             for f in std::fs::read_dir(samples).unwrap() {
                 let f = f.unwrap();
                 std::fs::copy(f.path(), t.path().join(f.file_name())).unwrap();
