@@ -1,22 +1,26 @@
 //! Every cmdlet's documented examples run as tests: each against a fresh
 //! store, setup statements first, then the example, whose output must contain
 //! the expected strings. Examples are written in the shell language; here they
-//! run through their generated CLI form.
+//! run through their generated CLI form, in a fresh folder holding copies of
+//! the sample files in tests/data/examples (so file-based examples such as
+//! `Import-ExchangeCertificate -Path orga.pfx` run, and write nowhere else).
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
 use xshell_cmdlets::CATALOGUE;
 use xshell_cmdlets::docs::example_cli;
 
-fn run_statement(store: &std::path::Path, code: &str) -> std::process::Output {
+fn run_statement(dir: &std::path::Path, code: &str) -> std::process::Output {
     let name = code.split_whitespace().next().unwrap();
     let decl = xshell_cmdlets::find(name).unwrap_or_else(|| panic!("no cmdlet {name} in `{code}`"));
     let argv =
         example_cli(decl, code).unwrap_or_else(|| panic!("example `{code}` has no CLI form"));
     Command::cargo_bin("xshell")
         .unwrap()
+        .current_dir(dir)
+        .env_remove("XSHELL_PFX_PASSWORD")
         .arg("--store")
-        .arg(store)
+        .arg(dir.join("store"))
         .args(argv)
         .output()
         .unwrap()
@@ -29,6 +33,12 @@ fn documented_examples_run_and_show_what_they_promise() {
         assert!(!decl.examples.is_empty(), "{} has no example", decl.name);
         for ex in decl.examples {
             let t = tempfile::tempdir().unwrap();
+            let samples =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
+            for f in std::fs::read_dir(samples).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), t.path().join(f.file_name())).unwrap();
+            }
             for s in ex.setup {
                 let out = run_statement(t.path(), s);
                 assert!(

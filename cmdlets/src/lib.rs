@@ -14,6 +14,7 @@ pub mod named;
 pub mod value;
 
 pub mod accepted_domain;
+pub mod certificate;
 pub mod receive_connector;
 pub mod send_connector;
 pub mod transport;
@@ -44,6 +45,18 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &receive_connector::get::DECL,
     &receive_connector::set::DECL,
     &receive_connector::remove::DECL,
+    &certificate::import_root::DECL,
+    &certificate::get_root::DECL,
+    &certificate::remove_root::DECL,
+    &certificate::new::DECL,
+    &certificate::request::DECL,
+    &certificate::import::DECL,
+    &certificate::enable::DECL,
+    &certificate::get::DECL,
+    &certificate::export::DECL,
+    &certificate::remove::DECL,
+    &certificate::lab_ca_new::DECL,
+    &certificate::lab_ca_sign::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

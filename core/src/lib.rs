@@ -1,6 +1,7 @@
 //! xshell-core: the organization model, the state store and PKI.
 //! Shared by the `xshell` management shell and the `xshell-transport` engine.
 
+pub mod certificates;
 pub mod model;
 pub mod pki;
 pub mod store;

@@ -676,9 +676,16 @@ pub struct CertificateRecord {
     pub request: Option<String>,
     /// Name of the private key file in the store's key folder.
     pub key_id: Option<String>,
+    /// Enabled services, canonical names in IPUWSFC order: IMAP, POP, UM,
+    /// IIS, SMTP, Federation, UMCallRouter.
     pub services: Vec<String>,
     pub friendly_name: Option<String>,
     pub private_key_exportable: bool,
+    /// The default SMTP certificate: the one Enable-ExchangeCertificate
+    /// -Services SMTP last made the default (Exchange asks before replacing
+    /// it). At most one record has it; it cannot be removed while marked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_smtp: bool,
 }
 
 /// A CA certificate the transport trusts for chain validation.

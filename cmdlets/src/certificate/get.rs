@@ -1,0 +1,88 @@
+//! Get-ExchangeCertificate: list certificates, or those that serve a name.
+
+use super::{cert_object, find_record};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use time::OffsetDateTime;
+use xshell_core::certificates as certs;
+use xshell_core::pki::dns::validate_dns_name;
+use xshell_core::pki::select::{SelectOptions, select_certificates};
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Get-ExchangeCertificate",
+    aliases: &[],
+    synopsis: "List the certificates in the store, with their status.",
+    description: "Lists every certificate (or the one with -Thumbprint). The table shows Thumbprint, Services \
+(IPUWSFC: IMAP, POP, UM, IIS, SMTP, Federation, UMCallRouter; `.` when not enabled) and Subject; `-o list` and \
+`-o json` add Issuer, CertificateDomains, HasPrivateKey, IsSelfSigned, NotAfter, NotBefore (RFC 3339), \
+PublicKeySize, RootCAType, SerialNumber, Status, FriendlyName, PrivateKeyExportable, KeyAlgorithm and \
+IsDefaultSmtpCertificate. Status is computed now against the trusted root store (Import-Certificate) and the \
+chain imported with the certificate: Valid, DateInvalid, Untrusted, PendingRequest, Invalid. With -DomainName, \
+only certificates with a private key whose names match (SAN DNS names, else the CN; exact or wildcard) are \
+listed, best first: the first is the certificate the transport selects for that name (the same selection \
+function, on the same candidates, ignoring whether SMTP is enabled). No output contains key material.",
+    params: &[
+        super::thumbprint_param("Only this certificate."),
+        ParamDecl::new(
+            "DomainName",
+            Kind::Str,
+            "Only certificates that serve this name, best first.",
+        ),
+    ],
+    sets: &[],
+    impact: Impact::None,
+    outputs: "ExchangeCertificate objects.",
+    examples: &[Example {
+        title: "Which certificate serves mail.orga.example?",
+        code: "Get-ExchangeCertificate -DomainName mail.orga.example",
+        setup: &["Import-ExchangeCertificate -Path orga.pfx -PasswordFile orga.pass"],
+        expect: &[
+            super::EXAMPLE_THUMBPRINT,
+            "CN=mail.orga.example, O=OrgA, C=DE",
+        ],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let cfg = ctx.store.snapshot()?;
+    let now = OffsetDateTime::now_utc();
+    let roots = certs::trusted_root_ders(&cfg);
+    let tp = b.get::<String>("Thumbprint");
+    if let Some(tp) = &tp {
+        find_record(&cfg, tp)?;
+    }
+    let wanted: Vec<usize> = match b.get::<String>("DomainName") {
+        Some(name) => {
+            let name = validate_dns_name(&name)
+                .map_err(|e| CmdletError::bad_value("DomainName", e.to_string()))?;
+            let cands = certs::candidates(&cfg, now);
+            select_certificates(
+                &cands,
+                &name,
+                SelectOptions {
+                    require_smtp: false,
+                },
+            )
+            .into_iter()
+            .filter_map(|c| certs::find(&cfg, &c.thumbprint))
+            .collect()
+        }
+        None => (0..cfg.certificates.len()).collect(),
+    };
+    let mut out = Vec::new();
+    for i in wanted {
+        let rec = &cfg.certificates[i];
+        if tp.as_ref().is_some_and(|t| *t != rec.thumbprint) {
+            continue;
+        }
+        match cert_object(rec, &roots, now) {
+            Ok(o) => out.push(Value::Object(o)),
+            Err(e) => ctx.warn(&e.to_string()),
+        }
+    }
+    Ok(out)
+}

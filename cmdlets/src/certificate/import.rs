@@ -1,0 +1,256 @@
+//! Import-ExchangeCertificate: a PFX with its key, or an issued certificate
+//! (PEM, DER, PKCS#7) that completes a pending request.
+
+use super::{
+    PASSWORD, PASSWORD_FILE, commit_with_key, failed, friendly_name, given_password, object_for,
+    prompt_password, read_file,
+};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use time::OffsetDateTime;
+use xshell_core::certificates as certs;
+use xshell_core::model::{CertificateRecord, OrgConfig};
+use xshell_core::pki::PkiError;
+use xshell_core::pki::cert::parse_certificate;
+use xshell_core::pki::import::{Imported, import_bytes};
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Import-ExchangeCertificate",
+    aliases: &[],
+    synopsis: "Import a certificate: a PFX with its private key, or the certificate a CA issued for a pending request.",
+    description: "Reads PKCS#12 (.pfx/.p12, AES or legacy 3DES/RC2), PKCS#7 (.p7b/.p7c), PEM or DER from -Path or \
+-FileData. A PFX password comes from -Password, -PasswordFile, the environment variable XSHELL_PFX_PASSWORD, or a \
+hidden prompt on a terminal; it is never echoed or logged. A certificate without a key whose public key matches a \
+pending request completes that request: it keeps the request's key, the request is dropped and the thumbprint \
+becomes the certificate's. A certificate with no key matching no request is imported without a private key \
+(HasPrivateKey False, with a warning): it cannot be enabled. Importing a certificate that is already in the store \
+changes nothing and warns (so provisioning scripts can run again), except that a PFX adds the private key to a \
+stored certificate that had none. Expired certificates are imported (Status DateInvalid) with a warning. Emits \
+the certificate, so `Import-ExchangeCertificate ... | Enable-ExchangeCertificate -Services SMTP` works.",
+    params: &[
+        ParamDecl::new("Path", Kind::Path, "The certificate file.")
+            .aliases(&["FileName"])
+            .position(0),
+        ParamDecl::new(
+            "FileData",
+            Kind::Bytes,
+            "The certificate file's bytes (instead of -Path).",
+        ),
+        PASSWORD,
+        PASSWORD_FILE,
+        ParamDecl::new(
+            "PrivateKeyExportable",
+            Kind::Switch,
+            "Allow Export-ExchangeCertificate to export the imported private key.",
+        ),
+        ParamDecl::new(
+            "FriendlyName",
+            Kind::Str,
+            "A display name (fewer than 64 characters).",
+        ),
+    ],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "The imported ExchangeCertificate.",
+    examples: &[
+        Example {
+            title: "Import a PFX with its private key, password from a file",
+            code: "Import-ExchangeCertificate -Path orga.pfx -PasswordFile orga.pass -PrivateKeyExportable",
+            setup: &[],
+            expect: &[crate::certificate::EXAMPLE_THUMBPRINT],
+        },
+        Example {
+            title: "Complete a pending request with the certificate the CA issued (walkthrough step 4)",
+            code: "Import-ExchangeCertificate -Path orga.cer",
+            setup: &[
+                "New-LabCA -Name \"OrgA Lab CA\" -Path labca",
+                "New-ExchangeCertificate -GenerateRequest -SubjectName \"C=DE,O=OrgA,CN=mail.orga.example\" -DomainName orga.example -Path orga.req",
+                "Invoke-LabCASign -CA labca -RequestFile orga.req -Path orga.cer",
+            ],
+            expect: &["CN=mail.orga.example, O=OrgA, C=DE"],
+        },
+    ],
+    run,
+};
+
+/// What the import will do, decided on a snapshot and checked again under the lock.
+enum Plan {
+    /// Already stored (and nothing to add).
+    Present(String),
+    /// A new certificate with its key.
+    WithKey,
+    /// Add the key to a stored certificate that had none.
+    AddKey,
+    /// Complete the pending request with this thumbprint.
+    Complete(String),
+    /// A certificate without a key.
+    NoKey,
+}
+
+fn plan(cfg: &OrgConfig, tp: &str, imported: &Imported, spki: &[u8]) -> Plan {
+    if let Some(i) = certs::find(cfg, tp) {
+        return if imported.key.is_some() && cfg.certificates[i].key_id.is_none() {
+            Plan::AddKey
+        } else {
+            Plan::Present(tp.to_string())
+        };
+    }
+    if imported.key.is_some() {
+        return Plan::WithKey;
+    }
+    match certs::find_pending_for(cfg, spki) {
+        Some(i) => Plan::Complete(cfg.certificates[i].thumbprint.clone()),
+        None => Plan::NoKey,
+    }
+}
+
+fn same_plan(a: &Plan, b: &Plan) -> bool {
+    match (a, b) {
+        (Plan::Complete(x), Plan::Complete(y)) => x == y,
+        (Plan::Present(_), Plan::Present(_)) => true,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let (data, source) = match (b.get::<String>("Path"), b.get::<Vec<u8>>("FileData")) {
+        (Some(_), Some(_)) => {
+            return Err(CmdletError::Usage(
+                "Import-ExchangeCertificate: give either -Path or -FileData, not both".into(),
+            ));
+        }
+        (Some(p), None) => (read_file("Path", &p)?, p),
+        (None, Some(d)) => (d, "-FileData".to_string()),
+        (None, None) => {
+            return Err(CmdletError::Usage(
+                "Import-ExchangeCertificate: missing -Path (CLI: <Path> or --path) or -FileData"
+                    .into(),
+            ));
+        }
+    };
+    let friendly = friendly_name(b)?;
+    let exportable = b.switch("PrivateKeyExportable");
+    let password = given_password(b)?;
+    let imported = match import_bytes(&data, password.as_ref().map(|p| p.as_str())) {
+        Err(PkiError::PasswordRequired) if password.is_none() => {
+            let p = prompt_password(ctx, &format!("Password for {source}"))?;
+            import_bytes(&data, Some(&p))
+        }
+        other => other,
+    }
+    .map_err(|e| CmdletError::Failed(format!("cannot import {source}: {e}")))?;
+    let info = parse_certificate(&imported.leaf)
+        .map_err(|e| CmdletError::Failed(format!("cannot import {source}: {e}")))?;
+    let tp = info.thumbprint.clone();
+
+    let snapshot = ctx.store.snapshot()?;
+    let planned = plan(&snapshot, &tp, &imported, &info.spki_der);
+    if let Plan::Present(tp) = &planned {
+        ctx.warn(&format!(
+            "certificate {tp} is already in the store; nothing was changed"
+        ));
+        return Ok(vec![Value::Object(object_for(&snapshot, tp)?)]);
+    }
+
+    let now = OffsetDateTime::now_utc();
+    if now > info.not_after {
+        ctx.warn(&format!(
+            "certificate {tp} expired on {}; it is imported with Status DateInvalid",
+            certs::rfc3339(info.not_after)
+        ));
+    } else if now < info.not_before {
+        ctx.warn(&format!(
+            "certificate {tp} is not valid before {}",
+            certs::rfc3339(info.not_before)
+        ));
+    }
+    match &planned {
+        Plan::NoKey => ctx.warn(&format!(
+            "certificate {tp} has no private key and matches no pending request: it is imported \
+             without a private key (HasPrivateKey False) and cannot be enabled for a service"
+        )),
+        Plan::Complete(req) => ctx.host.info(&format!(
+            "The certificate completes pending request {req}; its thumbprint is now {tp}."
+        )),
+        _ => {}
+    }
+
+    let key_pem = imported.key.as_ref().map(|k| k.to_pem());
+    let key_id = match &imported.key {
+        Some(k) => Some(certs::new_key_id(k).map_err(failed)?),
+        None => None,
+    };
+    let key = match (&key_id, &key_pem) {
+        (Some(id), Some(pem)) => Some((id.as_str(), pem.as_bytes())),
+        _ => None,
+    };
+    let cert_b64 = certs::b64_encode(&imported.leaf);
+    let chain: Vec<String> = imported
+        .chain
+        .iter()
+        .map(|c| certs::b64_encode(c))
+        .collect();
+    let target = info.subject.clone();
+    let done = commit_with_key(
+        ctx,
+        "Import certificate",
+        &target,
+        key,
+        || Ok(()),
+        |cfg| {
+            let now_plan = plan(cfg, &tp, &imported, &info.spki_der);
+            if !same_plan(&planned, &now_plan) {
+                return Err(CmdletError::Conflict(
+                    "the store changed while importing; run the command again".into(),
+                ));
+            }
+            match now_plan {
+                Plan::Present(_) => {}
+                Plan::AddKey => {
+                    if let Some(i) = certs::find(cfg, &tp) {
+                        let rec = &mut cfg.certificates[i];
+                        rec.key_id = key_id.clone();
+                        rec.private_key_exportable = exportable;
+                        if chain.len() > rec.chain.len() {
+                            rec.chain = chain.clone();
+                        }
+                        if friendly.is_some() {
+                            rec.friendly_name = friendly.clone();
+                        }
+                    }
+                }
+                Plan::Complete(req_tp) => {
+                    if let Some(i) = certs::find(cfg, &req_tp) {
+                        let rec = &mut cfg.certificates[i];
+                        rec.thumbprint = tp.clone();
+                        rec.certificate = Some(cert_b64.clone());
+                        rec.chain = chain.clone();
+                        rec.request = None;
+                        if friendly.is_some() {
+                            rec.friendly_name = friendly.clone();
+                        }
+                        if exportable {
+                            rec.private_key_exportable = true;
+                        }
+                    }
+                }
+                Plan::WithKey | Plan::NoKey => cfg.certificates.push(CertificateRecord {
+                    thumbprint: tp.clone(),
+                    certificate: Some(cert_b64.clone()),
+                    chain: chain.clone(),
+                    request: None,
+                    key_id: key_id.clone(),
+                    services: Vec::new(),
+                    friendly_name: friendly.clone(),
+                    private_key_exportable: exportable && key_id.is_some(),
+                    default_smtp: false,
+                }),
+            }
+            object_for(cfg, &tp)
+        },
+    )?;
+    Ok(done.map(Value::Object).into_iter().collect())
+}

@@ -1,0 +1,233 @@
+//! New-ExchangeCertificate: a self-signed certificate, or a key and a PKCS#10
+//! request (-GenerateRequest) for a CA to sign.
+
+use super::{SERVICE_NAMES, bad, cert_object, commit_with_key, failed, friendly_name, write_file};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use time::OffsetDateTime;
+use xshell_core::certificates::{self as certs, DEFAULT_SELF_SIGNED_SERVICES};
+use xshell_core::model::CertificateRecord;
+use xshell_core::pki::cert::thumbprint;
+use xshell_core::pki::dn::SubjectName;
+use xshell_core::pki::keys::{KeyAlgorithm, generate};
+use xshell_core::pki::request::{create_request, san_names};
+use xshell_core::pki::selfsigned::create_self_signed;
+
+/// The parameters New- and Request-ExchangeCertificate share, after the ones given.
+macro_rules! shared_params {
+    ($($first:expr),* $(,)?) => {
+        &[
+            $($first,)*
+            ParamDecl::new("SubjectName", Kind::Str, "X.500 name: [C=,S=,L=,O=,OU=,]CN=. The CN is also added to the DNS names. Default: CN=<first DomainName>."),
+            ParamDecl::new("DomainName", Kind::List(&Kind::Str), "DNS names for the subject alternative name extension (mail.contoso.com, *.contoso.com)."),
+            ParamDecl::new("FriendlyName", Kind::Str, "A display name (fewer than 64 characters)."),
+            ParamDecl::new("KeySize", Kind::Int { min: 256, max: 16384 }, "RSA key size: 2048, 3072 or 4096 (1024 is refused as insecure).").default("2048"),
+            ParamDecl::new("KeyAlgorithm", Kind::Enum(&["RSA", "ECDSA-P256", "ECDSA-P384"]), "Key algorithm (xshell extra).").default("RSA"),
+            ParamDecl::new("PrivateKeyExportable", Kind::Switch, "Allow Export-ExchangeCertificate to export the private key."),
+            ParamDecl::new("Force", Kind::Switch, "Self-signed with SMTP: become the default SMTP certificate even if there is one."),
+        ]
+    };
+}
+pub(crate) use shared_params;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "New-ExchangeCertificate",
+    aliases: &[],
+    synopsis: "Create a self-signed certificate, or a key and a certificate request for a CA.",
+    description: "Without -GenerateRequest: creates a key and a self-signed certificate valid for 5 years, enabled for \
+-Services (default IMAP, POP, IIS, SMTP: IP.WS..); with SMTP and no default SMTP certificate yet, it becomes the \
+default (with -Force it replaces the default). A self-signed SMTP certificate serves opportunistic TLS and Direct \
+Trust, not partner mutual TLS. With -GenerateRequest (or -RequestFile/-Path or -BinaryEncoded, which belong to \
+the request set): creates a key and a PKCS#10 request with extendedKeyUsage serverAuth and clientAuth, written \
+to -RequestFile as base64 PEM (DER with -BinaryEncoded), or printed when no file is given. The key stays in the \
+store; the certificate shows Status PendingRequest (its thumbprint is the SHA-1 of the request) until \
+Import-ExchangeCertificate imports the certificate the CA issued. Request-ExchangeCertificate (CLI: \
+request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is the first DomainName.",
+    params: shared_params![
+        ParamDecl::new(
+            "Services",
+            Kind::List(&Kind::Enum(SERVICE_NAMES)),
+            "Services to enable the self-signed certificate for."
+        )
+        .sets(&["Certificate"])
+        .default("IMAP,POP,IIS,SMTP"),
+        ParamDecl::new(
+            "GenerateRequest",
+            Kind::Switch,
+            "Create a certificate request instead of a self-signed certificate."
+        )
+        .sets(&["Request"]),
+        ParamDecl::new(
+            "BinaryEncoded",
+            Kind::Switch,
+            "Write the request as DER instead of base64 PEM."
+        )
+        .sets(&["Request"]),
+        ParamDecl::new(
+            "RequestFile",
+            Kind::Path,
+            "Where to write the request; printed when not given."
+        )
+        .aliases(&["Path"])
+        .sets(&["Request"]),
+    ],
+    sets: &["Certificate", "Request"],
+    impact: Impact::Medium,
+    outputs: "The new ExchangeCertificate; with -GenerateRequest and no -RequestFile, the request text.",
+    examples: &[
+        Example {
+            title: "A self-signed certificate for SMTP (opportunistic TLS, Direct Trust)",
+            code: "New-ExchangeCertificate -SubjectName \"C=DE,O=OrgA,CN=mail.orga.example\" -DomainName orga.example -Services SMTP -KeyAlgorithm ECDSA-P256",
+            setup: &[],
+            expect: &["....S..", "CN=mail.orga.example, O=OrgA, C=DE"],
+        },
+        Example {
+            title: "Request a certificate for the SMTP service (walkthrough step 2)",
+            code: "New-ExchangeCertificate -GenerateRequest -SubjectName \"C=DE,O=OrgA,CN=mail.orga.example\" -DomainName mail.orga.example,orga.example -Path orga.req",
+            setup: &[],
+            expect: &["CN=mail.orga.example, O=OrgA, C=DE"],
+        },
+    ],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    create(ctx, b, b.set == Some("Request"))
+}
+
+/// New-ExchangeCertificate in either set (Request-ExchangeCertificate calls
+/// it with `request` true).
+pub(crate) fn create(
+    ctx: &mut Ctx<'_>,
+    b: &Bound,
+    request: bool,
+) -> Result<Vec<Value>, CmdletError> {
+    // Bind and check everything before generating anything.
+    let domains: Vec<String> = b.list::<String>("DomainName").unwrap_or_default();
+    let subject = match b.get::<String>("SubjectName") {
+        Some(s) => SubjectName::parse(&s).map_err(|e| bad("SubjectName", e))?,
+        None => match domains.first() {
+            Some(first) => SubjectName::from_cn(first).map_err(|e| bad("DomainName", e))?,
+            None => {
+                return Err(CmdletError::Usage(format!(
+                    "{}: give -SubjectName (CN=...) or -DomainName",
+                    ctx.cmdlet
+                )));
+            }
+        },
+    };
+    san_names(&subject, &domains).map_err(|e| bad("DomainName", e))?;
+    let size = b
+        .get::<i64>("KeySize")
+        .map(|s| u32::try_from(s).unwrap_or(0));
+    let alg = KeyAlgorithm::from_params(b.get::<String>("KeyAlgorithm").as_deref(), size)
+        .map_err(|e| bad("KeySize", e))?;
+    let friendly = friendly_name(b)?;
+    let exportable = b.switch("PrivateKeyExportable");
+    let binary = b.switch("BinaryEncoded");
+    let file = b.get::<String>("RequestFile");
+    if binary && file.is_none() {
+        return Err(CmdletError::Usage(format!(
+            "{}: -BinaryEncoded needs -RequestFile (DER is not printable)",
+            ctx.cmdlet
+        )));
+    }
+    let services = match b.list::<String>("Services") {
+        Some(s) if s.iter().any(|x| x == "None") && s.len() > 1 => {
+            return Err(CmdletError::bad_value(
+                "Services",
+                "None cannot be combined with other services",
+            ));
+        }
+        Some(s) => certs::normalize_services(&s),
+        None => certs::normalize_services(&DEFAULT_SELF_SIGNED_SERVICES),
+    };
+
+    let key = generate(alg).map_err(failed)?;
+    let key_id = certs::new_key_id(&key).map_err(failed)?;
+    let key_pem = key.to_pem();
+    let force = ctx.force;
+
+    if request {
+        let req = create_request(&subject, &domains, &key).map_err(failed)?;
+        let tp = thumbprint(req.der());
+        let rec = CertificateRecord {
+            thumbprint: tp.clone(),
+            certificate: None,
+            chain: Vec::new(),
+            request: Some(certs::b64_encode(req.der())),
+            key_id: Some(key_id.clone()),
+            services: Vec::new(),
+            friendly_name: friendly,
+            private_key_exportable: exportable,
+            default_smtp: false,
+        };
+        let pem = req.pem();
+        let out_file = file.clone();
+        let req_bytes: Vec<u8> = if binary {
+            req.der().to_vec()
+        } else {
+            pem.clone().into_bytes()
+        };
+        let done = commit_with_key(
+            ctx,
+            "New certificate request",
+            &subject.to_string(),
+            Some((&key_id, key_pem.as_bytes())),
+            || match &out_file {
+                Some(path) => write_file("RequestFile", path, &req_bytes, false),
+                None => Ok(()),
+            },
+            |cfg| {
+                cfg.certificates.push(rec.clone());
+                cert_object(&rec, &[], OffsetDateTime::now_utc())
+            },
+        )?;
+        return Ok(match (done, file) {
+            (None, _) => Vec::new(),
+            (Some(obj), Some(_)) => vec![Value::Object(obj)],
+            (Some(_), None) => {
+                ctx.host
+                    .info(&format!("Pending request {tp}; the key is in the store."));
+                vec![Value::Str(pem)]
+            }
+        });
+    }
+
+    let der = create_self_signed(&subject, &domains, &key).map_err(failed)?;
+    let tp = thumbprint(&der);
+    let smtp = services.iter().any(|s| s == "SMTP");
+    let rec = CertificateRecord {
+        thumbprint: tp,
+        certificate: Some(certs::b64_encode(&der)),
+        chain: Vec::new(),
+        request: None,
+        key_id: Some(key_id.clone()),
+        services,
+        friendly_name: friendly,
+        private_key_exportable: exportable,
+        default_smtp: false,
+    };
+    let done = commit_with_key(
+        ctx,
+        "New self-signed certificate",
+        &subject.to_string(),
+        Some((&key_id, key_pem.as_bytes())),
+        || Ok(()),
+        |cfg| {
+            let mut rec = rec.clone();
+            if smtp && (force || certs::default_smtp(cfg).is_none()) {
+                for c in &mut cfg.certificates {
+                    c.default_smtp = false;
+                }
+                rec.default_smtp = true;
+            }
+            cfg.certificates.push(rec.clone());
+            cert_object(&rec, &[], OffsetDateTime::now_utc())
+        },
+    )?;
+    Ok(done.map(Value::Object).into_iter().collect())
+}
