@@ -178,6 +178,19 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
+/// A parse error of the store file. serde_json's message ends with the
+/// position, which [`StoreError::Corrupt`] shows on its own: strip it.
+fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: text.strip_suffix(&at).unwrap_or(&text).to_string(),
+        line: e.line(),
+        column: e.column(),
+    }
+}
+
 impl FileBackend {
     pub fn new(dir: impl Into<PathBuf>) -> FileBackend {
         FileBackend { dir: dir.into() }
@@ -207,12 +220,7 @@ impl FileBackend {
         // Look at the schema version first so that a newer document is
         // refused as such, not as "unknown field".
         let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-                line: e.line(),
-                column: e.column(),
-            })?;
+            serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))?;
         let found = value
             .get("SchemaVersion")
             .and_then(|v| v.as_u64())
@@ -237,12 +245,7 @@ impl FileBackend {
                 supported: SCHEMA_VERSION,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        })
+        serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))
     }
 
     fn read_config(&self) -> Result<OrgConfig, StoreError> {
