@@ -214,10 +214,32 @@ fn named_values(
 }
 
 fn print_error(e: &CmdletError, cmdlet: Option<&str>) {
+    let text = e.to_string();
     match cmdlet {
-        Some(c) => eprintln!("error: {c}: {e}"),
-        None => eprintln!("error: {e}"),
+        // The binder's messages already start with the cmdlet's name.
+        Some(c) if !text.starts_with(&format!("{c}:")) => eprintln!("error: {c}: {text}"),
+        _ => eprintln!("error: {text}"),
     }
+}
+
+/// A clap usage error as one line: the error and its tips, without the
+/// usage block, so scripts see one line per failure as for cmdlet errors.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty());
+    let mut line = parts
+        .next()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("error: {}", e.kind()));
+    for more in parts {
+        line.push_str(&format!(" ({more})"));
+    }
+    line.push_str("; see --help");
+    line
 }
 
 fn write_docs(dir: &Path) -> Result<(), String> {
@@ -261,13 +283,21 @@ pub fn run(args: Vec<String>) -> i32 {
     let matches = match build_cli().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 2,
-                _ => 2,
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    0
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    2
+                }
+                _ => {
+                    eprintln!("{}", one_line_usage_error(&e));
+                    2
+                }
             };
-            let _ = e.print();
-            return code;
         }
     };
     let format: Format = matches

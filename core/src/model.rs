@@ -336,7 +336,7 @@ impl SendConnector {
         if self.domain_secure_enabled && !self.dns_routing_enabled {
             return rule(
                 &["DomainSecureEnabled", "DNSRoutingEnabled"],
-                "DomainSecureEnabled requires DNS routing: Domain Security validates the partner's MX, not a smart host",
+                "DomainSecureEnabled requires DNSRoutingEnabled: Domain Security validates the partner's MX, not a smart host",
             );
         }
         if self.domain_secure_enabled && self.ignore_starttls {
@@ -597,7 +597,7 @@ impl ReceiveConnector {
             {
                 return rule(
                     &["AuthMechanism", "PermissionGroups"],
-                    "AuthMechanism ExternalAuthoritative requires the ExchangeServers permission group",
+                    "AuthMechanism ExternalAuthoritative requires ExchangeServers in PermissionGroups",
                 );
             }
         }

@@ -178,6 +178,19 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
+/// A parse error of the store file. serde_json's message ends with the
+/// position, which [`StoreError::Corrupt`] shows on its own: strip it.
+fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: text.strip_suffix(&at).unwrap_or(&text).to_string(),
+        line: e.line(),
+        column: e.column(),
+    }
+}
+
 impl FileBackend {
     pub fn new(dir: impl Into<PathBuf>) -> FileBackend {
         FileBackend { dir: dir.into() }
@@ -207,12 +220,7 @@ impl FileBackend {
         // Look at the schema version first so that a newer document is
         // refused as such, not as "unknown field".
         let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-                line: e.line(),
-                column: e.column(),
-            })?;
+            serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))?;
         let found = value
             .get("SchemaVersion")
             .and_then(|v| v.as_u64())
@@ -237,12 +245,7 @@ impl FileBackend {
                 supported: SCHEMA_VERSION,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        })
+        serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))
     }
 
     fn read_config(&self) -> Result<OrgConfig, StoreError> {
@@ -286,6 +289,28 @@ impl FileBackend {
         result
     }
 
+    /// Removes the temporary files of writers of `name` that died between
+    /// creating them and the rename (killed, power loss). Only called under
+    /// the store lock, which every writer of `name` holds, so any such file
+    /// is a leftover: left alone they would pile up and, once a process id
+    /// is reused, make `create_new` fail for every later write.
+    fn remove_stale_temp_files(&self, name: &str) {
+        let prefix = format!(".{name}.tmp.");
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
+                // Best effort: a file we cannot remove only costs space.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     fn key_path(&self, name: &str) -> Result<PathBuf, StoreError> {
         if name.is_empty()
             || name.len() > 128
@@ -319,6 +344,7 @@ impl Transaction for FileTransaction<'_> {
             source: io::Error::other(e),
         })?;
         bytes.push(b'\n');
+        self.backend.remove_stale_temp_files(CONFIG_FILE);
         self.backend
             .write_atomic(&self.backend.dir, CONFIG_FILE, &bytes, 0o600)
     }
@@ -475,6 +501,34 @@ mod tests {
         fs::write(&p, b"{\"SchemaVersion\": 7, \"Revision\": 3}").unwrap();
         let e = s.snapshot().unwrap_err().to_string();
         assert!(e.contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn leftover_temp_files_of_dead_writers_do_not_block_a_write() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open_dir(t.path());
+        // A writer killed between creating its temporary file and the rename
+        // leaves the file behind, and a later writer may get the same
+        // process id: plant what this process would name its next files.
+        let next = TMP_COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 64 {
+            let stray = format!(".{CONFIG_FILE}.tmp.{}.{n}", std::process::id());
+            fs::write(t.path().join(stray), b"{ \"half").unwrap();
+        }
+        s.update::<_, StoreError>(false, |c| {
+            c.transport_config.max_recipient_envelope_limit = 7;
+            Ok(())
+        })
+        .unwrap();
+        let cfg = s.snapshot().unwrap();
+        assert_eq!(cfg.transport_config.max_recipient_envelope_limit, 7);
+        let left: Vec<_> = fs::read_dir(t.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
