@@ -44,7 +44,7 @@ pub enum StoreError {
         supported: u32,
     },
     #[error(
-        "store file {path} uses the older schema {found}; run `xshell upgrade-store` to migrate it to schema {supported}"
+        "store file {path} uses schema {found}, older than this build's {supported}, and no migration from it exists; it was left untouched"
     )]
     NeedsMigration {
         path: PathBuf,
