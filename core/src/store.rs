@@ -83,6 +83,11 @@ pub trait Backend: Send + Sync {
     fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
     /// A local folder the transport may use for its queue, mailboxes and logs.
     fn state_dir(&self) -> Option<PathBuf>;
+    /// The latest committed revision; cheap enough to poll. A backend with
+    /// native change notification (etcd's watch) can answer from it.
+    fn revision(&self) -> Result<u64, StoreError> {
+        self.read().map(|c| c.revision)
+    }
 }
 
 /// The outcome of an update.
@@ -121,6 +126,28 @@ impl Store {
 
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.backend.read()
+    }
+
+    /// Waits until a revision newer than `since` is committed, or `timeout`
+    /// passes (checking every `poll`); returns the new snapshot, if any. This
+    /// is the watch the transport uses to pick up changes.
+    pub fn wait_for_change(
+        &self,
+        since: u64,
+        timeout: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.backend.revision()? > since {
+                return self.backend.read().map(Some);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(poll.min(deadline - now));
+        }
     }
 
     /// One transaction: `change` sees the current configuration under the
@@ -529,6 +556,30 @@ mod tests {
             .filter(|n| n.to_string_lossy().contains(".tmp."))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn watch_sees_a_commit_from_another_writer() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().to_path_buf();
+        let s = Store::open_dir(&dir);
+        let ms = std::time::Duration::from_millis;
+        assert!(s.wait_for_change(0, ms(50), ms(10)).unwrap().is_none());
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(ms(100));
+            Store::open_dir(&dir)
+                .update::<_, StoreError>(false, |c| {
+                    c.transport_service.name = "EDGE01".into();
+                    Ok(())
+                })
+                .unwrap();
+        });
+        let snap = s.wait_for_change(0, ms(5000), ms(10)).unwrap().unwrap();
+        assert_eq!(
+            (snap.revision, snap.transport_service.name.as_str()),
+            (1, "EDGE01")
+        );
+        writer.join().unwrap();
     }
 
     #[test]
