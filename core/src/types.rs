@@ -17,6 +17,36 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ParseValueError> {
     Err(ParseValueError(msg.into()))
 }
 
+/// The text conversions every value type here shares: serde goes through
+/// `FromStr` and `Display`, so the store holds what an administrator types.
+macro_rules! text_value {
+    ($($t:ty),* $(,)?) => {$(
+        impl TryFrom<String> for $t {
+            type Error = ParseValueError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.to_string()
+            }
+        }
+    )*};
+}
+
+text_value!(
+    SmtpDomain,
+    DomainPattern,
+    AddressSpace,
+    HostPort,
+    Binding,
+    IpRange,
+    SizeLimit,
+    TimeSpan,
+    SmtpAddress
+);
+
 /// Checks one DNS label: letters, digits and hyphens, 1-63 octets, no
 /// leading or trailing hyphen.
 fn check_label(label: &str, whole: &str) -> Result<(), ParseValueError> {
@@ -81,17 +111,6 @@ impl FromStr for SmtpDomain {
     }
 }
 
-impl TryFrom<String> for SmtpDomain {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<SmtpDomain> for String {
-    fn from(d: SmtpDomain) -> String {
-        d.0
-    }
-}
 impl fmt::Display for SmtpDomain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -155,17 +174,6 @@ impl FromStr for DomainPattern {
         Ok(DomainPattern(d.0))
     }
 }
-impl TryFrom<String> for DomainPattern {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<DomainPattern> for String {
-    fn from(d: DomainPattern) -> String {
-        d.0
-    }
-}
 impl fmt::Display for DomainPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -213,17 +221,6 @@ impl FromStr for AddressSpace {
             .parse::<DomainPattern>()
             .map_err(|e| ParseValueError(format!("address space '{t}': {e}")))?;
         Ok(AddressSpace { domain, cost })
-    }
-}
-impl TryFrom<String> for AddressSpace {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<AddressSpace> for String {
-    fn from(a: AddressSpace) -> String {
-        a.to_string()
     }
 }
 impl fmt::Display for AddressSpace {
@@ -299,17 +296,6 @@ impl FromStr for HostPort {
         Ok(HostPort { host: d.0, port })
     }
 }
-impl TryFrom<String> for HostPort {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<HostPort> for String {
-    fn from(h: HostPort) -> String {
-        h.to_string()
-    }
-}
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v6 = self.host.contains(':');
@@ -349,17 +335,6 @@ impl FromStr for Binding {
                 ))
             }
         }
-    }
-}
-impl TryFrom<String> for Binding {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<Binding> for String {
-    fn from(b: Binding) -> String {
-        b.to_string()
     }
 }
 impl fmt::Display for Binding {
@@ -479,17 +454,6 @@ impl FromStr for IpRange {
         Ok(IpRange::Single(ip(t)?))
     }
 }
-impl TryFrom<String> for IpRange {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<IpRange> for String {
-    fn from(r: IpRange) -> String {
-        r.to_string()
-    }
-}
 impl fmt::Display for IpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -575,17 +539,6 @@ impl FromStr for SizeLimit {
             (f * mult as f64).round() as u64
         };
         Ok(SizeLimit::Bytes(value))
-    }
-}
-impl TryFrom<String> for SizeLimit {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<SizeLimit> for String {
-    fn from(s: SizeLimit) -> String {
-        s.to_string()
     }
 }
 
@@ -692,17 +645,6 @@ impl FromStr for TimeSpan {
             .ok_or_else(bad)
     }
 }
-impl TryFrom<String> for TimeSpan {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<TimeSpan> for String {
-    fn from(t: TimeSpan) -> String {
-        t.to_string()
-    }
-}
 impl fmt::Display for TimeSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
@@ -748,17 +690,6 @@ impl FromStr for SmtpAddress {
             .parse()
             .map_err(|e| ParseValueError(format!("'{t}' is not an SMTP address: {e}")))?;
         Ok(SmtpAddress(format!("{local}@{d}")))
-    }
-}
-impl TryFrom<String> for SmtpAddress {
-    type Error = ParseValueError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-impl From<SmtpAddress> for String {
-    fn from(a: SmtpAddress) -> String {
-        a.0
     }
 }
 impl fmt::Display for SmtpAddress {
