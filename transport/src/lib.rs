@@ -19,6 +19,7 @@
 //! compiler that turns store objects into [`smtp::SessionConfig`] and
 //! policy) builds on these and comes next.
 
+pub mod dns;
 pub mod maildir;
 pub mod queue;
 pub mod routing;
