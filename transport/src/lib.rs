@@ -21,6 +21,7 @@
 
 pub mod dns;
 pub mod maildir;
+pub mod outbound;
 pub mod queue;
 pub mod routing;
 pub mod smtp;
