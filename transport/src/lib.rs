@@ -23,5 +23,6 @@ pub mod dns;
 pub mod maildir;
 pub mod outbound;
 pub mod queue;
+pub mod retry;
 pub mod routing;
 pub mod smtp;
