@@ -20,6 +20,7 @@
 //! policy) builds on these and comes next.
 
 pub mod dns;
+pub mod dsn;
 pub mod maildir;
 pub mod outbound;
 pub mod queue;
