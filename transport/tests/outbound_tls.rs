@@ -6,6 +6,8 @@
 //! in plaintext when TLS is required; and that opportunistic TLS works
 //! against plaintext and self-signed servers.
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
