@@ -687,11 +687,11 @@ async fn require_tls_levels_against_real_servers() {
 
 #[tokio::test]
 async fn failover_to_the_next_host_and_connection_failures() {
-    // a port nobody listens on: bind, learn the port, drop the listener
-    let dead = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    // a port bound but not listening: connections are refused, and no
+    // other test can take the port meanwhile
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = reserved.local_addr().unwrap();
     let (live, _) = start(ServerSetup::default()).await;
     let hosts = vec![
         Host {
