@@ -16,8 +16,9 @@
 //! | TCP connect refused / unreachable / timed out | temporary `451 4.4.1` |
 //! | greeting or EHLO/HELO refused, server closing (421), protocol error | temporary `451 4.4.0` (the reply is kept) |
 //! | STARTTLS required but not offered or refused | temporary `451 5.7.3 STARTTLS is required to send mail` |
-//! | TLS handshake or certificate failure, verified policy | temporary `454 4.7.5 Certificate validation failure` |
-//! | TLS handshake failure, opportunistic | temporary `451 4.4.0`; the host goes plaintext next time |
+//! | TLS handshake or certificate failure, chain-validating policy (Domain Security, CertificateValidation, DomainValidation) | temporary `454 4.7.5 Certificate validation failure` |
+//! | TLS handshake failure, EncryptionOnly or opportunistic | temporary `451 4.4.0`; opportunistic: the host goes plaintext next time |
+//! | a policy that needs TLS given no TLS configuration | temporary `451 4.7.0` (fails closed, nothing is sent) |
 //! | connection lost or timed out during a transaction | temporary `451 4.4.2` |
 //! | server reply 4yz at MAIL, RCPT, DATA or after the dot | temporary, that reply |
 //! | server reply 5yz at RCPT | permanent for that recipient, that reply |
@@ -397,6 +398,14 @@ impl Connection {
     /// Connects to `addr` and sets the session up: greeting, EHLO, STARTTLS
     /// under `opts.policy`, EHLO again over TLS.
     pub async fn open(host: &str, addr: SocketAddr, opts: &SendOptions) -> Result<Self, Cause> {
+        // Fail closed: a policy that needs TLS without a TLS configuration
+        // must never fall through to plaintext.
+        let mode = opts.policy.starttls();
+        if mode != super::client::StartTlsMode::Never && opts.tls.is_none() {
+            return Err(Cause::TlsSetup(
+                "the TLS policy needs STARTTLS but no TLS configuration was given".into(),
+            ));
+        }
         let connect_err = |detail: String| Cause::Connect {
             host: host.to_string(),
             detail,
@@ -408,11 +417,6 @@ impl Connection {
             Err(_) => return Err(connect_err(format!("{addr}: connection timed out"))),
         };
         let _ = tcp.set_nodelay(true);
-        let mode = if opts.tls.is_some() {
-            opts.policy.starttls()
-        } else {
-            super::client::StartTlsMode::Never
-        };
         let mut conn = Connection {
             stream: Stream::Plain(tcp),
             session: ClientSession::new(ClientConfig {
@@ -450,11 +454,7 @@ impl Connection {
     }
 
     async fn start_tls(&mut self, opts: &SendOptions) -> Result<(), Cause> {
-        let verified = opts.policy.name_check().is_some()
-            || matches!(
-                opts.policy,
-                TlsPolicy::DomainSecure { .. } | TlsPolicy::Required { .. }
-            );
+        let verified = opts.policy.validates_chain();
         let fail = |detail: String| Cause::TlsHandshake {
             host: self.host.clone(),
             detail,
@@ -690,6 +690,27 @@ mod tests {
             stage,
             reply: reply(code, ((code / 100) as u8, 0, 0)),
         }
+    }
+
+    #[tokio::test]
+    async fn a_tls_policy_without_a_tls_configuration_fails_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let opts = SendOptions {
+            helo_name: "a.example".into(),
+            policy: TlsPolicy::DomainSecure {
+                domain: "b.example".into(),
+            },
+            tls: None,
+            timeouts: Timeouts::default(),
+        };
+        let err = Connection::open("mx.b.example", addr, &opts)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Cause::TlsSetup(_)), "{err:?}");
+        // it never even connected
+        let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+        assert!(accepted.is_err());
     }
 
     #[test]
