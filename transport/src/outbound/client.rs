@@ -1,0 +1,1015 @@
+//! The SMTP client protocol as a sans-IO state machine (RFC 5321, 3207
+//! STARTTLS, 1870 SIZE, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES).
+//!
+//! The driver ([`super::deliver`]) moves bytes; this module decides what to
+//! send and what the replies mean:
+//!
+//! ```text
+//! loop {
+//!     match session.poll() {
+//!         Event::NeedInput => { write(session.take_output()); session.feed(read()) }
+//!         Event::StartTls => { handshake on the raw socket; session.tls_established() }
+//!         Event::Ready => session.send(transaction) or session.quit(),
+//!         Event::Done(result) => record it; next transaction or quit,
+//!         Event::Failed(f) => { write(session.take_output()); close }
+//!         Event::Closed => close,
+//!     }
+//! }
+//! ```
+//!
+//! The order of a connection: greeting, `EHLO` (or `HELO` when EHLO is
+//! refused with 5yz), `STARTTLS` per [`StartTlsMode`], a new `EHLO` over
+//! TLS, then for each transaction `RSET` (except the first), `MAIL FROM`
+//! (with `SIZE=` when advertised, `BODY=8BITMIME` for 8-bit content when
+//! advertised), one `RCPT TO` per recipient, `DATA` and the dot-stuffed
+//! body when at least one recipient was accepted; finally `QUIT`.
+//! Commands are sent in lock-step (no PIPELINING yet).
+//!
+//! # STARTTLS injection (client side)
+//! After the server's `220` to STARTTLS, anything else already received is
+//! **discarded**: it arrived in plaintext and must not be read as a reply
+//! inside the TLS session (CVE-2011-0411 class). Outside STARTTLS, bytes
+//! the server sends before we asked for a reply are a protocol error.
+//!
+//! # Addresses
+//! Addresses come from our own queue, but a CR, LF, NUL, `<` or `>` in one
+//! could inject a command; such an address is never sent: the recipient
+//! gets a local `501 5.1.3` (the sender: every recipient gets `501 5.1.7`).
+
+use crate::smtp::Reply;
+
+use super::reply::{ReplyError, ReplyParser};
+
+/// Largest amount of unparsed input kept (a reply larger than this is an error).
+const MAX_INPUT: usize = 1 << 20;
+
+/// When to use STARTTLS (decided by the TLS policy, [`super::tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTlsMode {
+    /// Never (IgnoreSTARTTLS, or plaintext after a failed handshake).
+    Never,
+    /// When the server offers it; otherwise continue in plaintext.
+    IfOffered,
+    /// Must happen; without it the session fails before MAIL.
+    Required,
+}
+
+/// Settings of one client session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Our name in EHLO/HELO.
+    pub helo_name: String,
+    pub starttls: StartTlsMode,
+}
+
+/// What the server advertised in its EHLO reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// EHLO succeeded (false after the HELO fallback).
+    pub esmtp: bool,
+    pub starttls: bool,
+    /// `SIZE` advertised; `Some(0)` means no fixed limit.
+    pub size: Option<u64>,
+    pub pipelining: bool,
+    pub eight_bit_mime: bool,
+    pub enhanced_status_codes: bool,
+}
+
+impl Extensions {
+    /// Reads the extension lines of an EHLO reply (the first line is the
+    /// server's name).
+    pub fn from_ehlo(reply: &Reply) -> Self {
+        let mut e = Extensions {
+            esmtp: true,
+            ..Extensions::default()
+        };
+        for line in reply.lines.iter().skip(1) {
+            let mut words = line.split_ascii_whitespace();
+            let Some(kw) = words.next() else { continue };
+            match kw.to_ascii_uppercase().as_str() {
+                "STARTTLS" => e.starttls = true,
+                "SIZE" => e.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+                "PIPELINING" => e.pipelining = true,
+                "8BITMIME" => e.eight_bit_mime = true,
+                "ENHANCEDSTATUSCODES" => e.enhanced_status_codes = true,
+                _ => {}
+            }
+        }
+        e
+    }
+}
+
+/// One message to send: the envelope and the message as spooled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// The reverse path without brackets; empty for the null sender.
+    pub sender: String,
+    /// Forward paths without brackets.
+    pub recipients: Vec<String>,
+    /// The message (header and body), CRLF line ends, not dot-stuffed.
+    pub message: Vec<u8>,
+}
+
+/// Which step produced a recipient's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Decided here without sending (invalid address, too large).
+    Local,
+    Mail,
+    Rcpt,
+    /// The reply to `DATA` itself (not 354).
+    Data,
+    /// The reply after the final `.`.
+    DataEnd,
+}
+
+/// The reply that decided one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientReply {
+    pub address: String,
+    pub stage: Stage,
+    pub reply: Reply,
+}
+
+impl RecipientReply {
+    /// Accepted by the server after the message was transferred.
+    pub fn delivered(&self) -> bool {
+        self.stage == Stage::DataEnd && self.reply.is_positive()
+    }
+}
+
+/// The outcome of one transaction: one entry per recipient, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionResult {
+    pub recipients: Vec<RecipientReply>,
+}
+
+/// Why the session could not reach (or stay in) the ready state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionFailure {
+    #[error("greeting refused: {0}")]
+    Greeting(Reply),
+    #[error("EHLO/HELO refused: {0}")]
+    Ehlo(Reply),
+    #[error("the server does not offer STARTTLS")]
+    StartTlsNotOffered,
+    #[error("STARTTLS refused: {0}")]
+    StartTlsRefused(Reply),
+    #[error("RSET refused: {0}")]
+    Rset(Reply),
+    #[error("the server is closing the connection: {0}")]
+    ServiceClosing(Reply),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// What the driver must do next (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Write the pending output, read, then [`ClientSession::feed`].
+    NeedInput,
+    /// Run the TLS handshake on the connection, then call
+    /// [`ClientSession::tls_established`]. Plaintext input received after
+    /// the `220` has already been discarded.
+    StartTls,
+    /// Ready for [`ClientSession::send`] or [`ClientSession::quit`].
+    Ready,
+    /// A transaction finished; the session is ready again (or closed, when
+    /// the server answered 421).
+    Done(TransactionResult),
+    /// The session cannot go on: write the output (a courtesy QUIT), close.
+    Failed(SessionFailure),
+    /// QUIT was answered (or the server closed with 421): close.
+    Closed,
+}
+
+/// API misuse by the driver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("the session is not ready for a transaction")]
+    NotReady,
+    #[error("the session is not waiting for a TLS handshake")]
+    NotAwaitingTls,
+    #[error("a transaction needs at least one recipient")]
+    NoRecipients,
+}
+
+#[derive(Debug)]
+struct Tx {
+    tx: Transaction,
+    /// Decided replies, per recipient.
+    results: Vec<Option<RecipientReply>>,
+    /// Index of the RCPT awaiting its reply.
+    rcpt_at: usize,
+    /// Recipients accepted at RCPT.
+    accepted: Vec<usize>,
+}
+
+#[derive(Debug)]
+enum State {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    AwaitTls,
+    Ready,
+    Rset(Box<Tx>),
+    Mail(Box<Tx>),
+    Rcpt(Box<Tx>),
+    Data(Box<Tx>),
+    DataEnd(Box<Tx>),
+    Quit,
+    Closed,
+    Failed(SessionFailure),
+}
+
+/// One SMTP client connection's protocol state (see the module docs).
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    state: State,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    extensions: Extensions,
+    tls: bool,
+    transactions: u32,
+    /// Plaintext octets discarded after the STARTTLS `220`.
+    discarded: usize,
+    /// A finished transaction not yet returned by `poll`.
+    done: Option<TransactionResult>,
+}
+
+/// An address that may be put between `<` and `>`.
+pub fn address_is_safe(a: &str) -> bool {
+    !a.bytes()
+        .any(|b| b.is_ascii_control() || matches!(b, b'<' | b'>'))
+}
+
+/// The DATA payload: line ends normalized to CRLF (a lone CR or LF becomes
+/// CRLF), lines starting with `.` doubled (RFC 5321 4.5.2), a final CRLF
+/// added when missing, then the terminating `.` line.
+pub fn encode_data(message: &[u8], out: &mut Vec<u8>) {
+    out.reserve(message.len() + message.len() / 64 + 5);
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < message.len() {
+        let b = message[i];
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        match b {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if message.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                at_line_start = true;
+            }
+            b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                at_line_start = true;
+            }
+            _ => {
+                out.push(b);
+                at_line_start = false;
+            }
+        }
+        i += 1;
+    }
+    if !at_line_start {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
+fn local(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
+    Reply::new(code, enhanced, text)
+}
+
+impl ClientSession {
+    /// A session on a fresh connection, waiting for the greeting.
+    pub fn new(config: ClientConfig) -> Self {
+        ClientSession {
+            config,
+            state: State::Greeting,
+            input: Vec::new(),
+            output: Vec::new(),
+            extensions: Extensions::default(),
+            tls: false,
+            transactions: 0,
+            discarded: 0,
+            done: None,
+        }
+    }
+
+    /// What the server advertised (after the TLS EHLO when TLS is active).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// True once [`ClientSession::tls_established`] was called.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Plaintext octets discarded after the STARTTLS `220` (non-zero means
+    /// the server, or someone on the path, injected data: log it).
+    pub fn discarded_after_starttls(&self) -> usize {
+        self.discarded
+    }
+
+    /// Bytes received from the server.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Bytes to write to the server.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// True when there is output to write.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    fn command(&mut self, line: &str) {
+        self.output.extend_from_slice(line.as_bytes());
+        self.output.extend_from_slice(b"\r\n");
+    }
+
+    fn fail(&mut self, f: SessionFailure) -> Event {
+        // A courtesy QUIT unless the server already said goodbye.
+        if !matches!(
+            f,
+            SessionFailure::ServiceClosing(_) | SessionFailure::Protocol(_)
+        ) {
+            self.command("QUIT");
+        }
+        self.state = State::Failed(f.clone());
+        Event::Failed(f)
+    }
+
+    /// The TLS handshake after [`Event::StartTls`] succeeded: the session
+    /// starts over with EHLO over TLS. Any input is dropped.
+    pub fn tls_established(&mut self) -> Result<(), ClientError> {
+        if !matches!(self.state, State::AwaitTls) {
+            return Err(ClientError::NotAwaitingTls);
+        }
+        self.input.clear();
+        self.tls = true;
+        self.extensions = Extensions::default();
+        let ehlo = format!("EHLO {}", self.config.helo_name);
+        self.command(&ehlo);
+        self.state = State::Ehlo;
+        Ok(())
+    }
+
+    /// Starts a transaction (after [`Event::Ready`]).
+    pub fn send(&mut self, tx: Transaction) -> Result<(), ClientError> {
+        if !matches!(self.state, State::Ready) {
+            return Err(ClientError::NotReady);
+        }
+        if tx.recipients.is_empty() {
+            return Err(ClientError::NoRecipients);
+        }
+        let n = tx.recipients.len();
+        let mut t = Box::new(Tx {
+            tx,
+            results: vec![None; n],
+            rcpt_at: 0,
+            accepted: Vec::new(),
+        });
+        // Local checks: nothing unsafe is ever put on the wire.
+        let sender_ok = address_is_safe(&t.tx.sender);
+        let too_big =
+            matches!(self.extensions.size, Some(max) if max > 0 && t.tx.message.len() as u64 > max);
+        for i in 0..n {
+            let r = if !sender_ok {
+                Some(local(501, (5, 1, 7), "invalid sender address (not sent)"))
+            } else if too_big {
+                Some(local(
+                    552,
+                    (5, 3, 4),
+                    "message size exceeds the remote server's fixed maximum (not sent)",
+                ))
+            } else if !address_is_safe(&t.tx.recipients[i]) || t.tx.recipients[i].is_empty() {
+                Some(local(
+                    501,
+                    (5, 1, 3),
+                    "invalid recipient address (not sent)",
+                ))
+            } else {
+                None
+            };
+            t.results[i] = r.map(|reply| RecipientReply {
+                address: t.tx.recipients[i].clone(),
+                stage: Stage::Local,
+                reply,
+            });
+        }
+        if t.results.iter().all(Option::is_some) {
+            self.finish(*t);
+            return Ok(());
+        }
+        if self.transactions > 0 {
+            self.command("RSET");
+            self.state = State::Rset(t);
+        } else {
+            self.send_mail(t);
+        }
+        self.transactions += 1;
+        Ok(())
+    }
+
+    /// Ends the session politely.
+    pub fn quit(&mut self) {
+        match self.state {
+            State::Closed | State::Failed(_) | State::Quit => {}
+            _ => {
+                self.command("QUIT");
+                self.state = State::Quit;
+            }
+        }
+    }
+
+    fn send_mail(&mut self, t: Box<Tx>) {
+        let mut line = format!("MAIL FROM:<{}>", t.tx.sender);
+        if self.extensions.size.is_some() {
+            line.push_str(&format!(" SIZE={}", t.tx.message.len()));
+        }
+        if self.extensions.eight_bit_mime && t.tx.message.iter().any(|b| *b >= 0x80) {
+            line.push_str(" BODY=8BITMIME");
+        }
+        self.command(&line);
+        self.state = State::Mail(t);
+    }
+
+    /// Sends the next RCPT still undecided, or moves on to DATA.
+    fn next_rcpt(&mut self, mut t: Box<Tx>) {
+        while t.rcpt_at < t.results.len() && t.results[t.rcpt_at].is_some() {
+            t.rcpt_at += 1;
+        }
+        if t.rcpt_at < t.results.len() {
+            let line = format!("RCPT TO:<{}>", t.tx.recipients[t.rcpt_at]);
+            self.command(&line);
+            self.state = State::Rcpt(t);
+        } else if t.accepted.is_empty() {
+            self.finish(*t);
+        } else {
+            self.command("DATA");
+            self.state = State::Data(t);
+        }
+    }
+
+    /// Gives every undecided recipient (of `which`) this reply.
+    fn decide_all(t: &mut Tx, stage: Stage, reply: &Reply, only_accepted: bool) {
+        for i in 0..t.results.len() {
+            if t.results[i].is_none() && (!only_accepted || t.accepted.contains(&i)) {
+                t.results[i] = Some(RecipientReply {
+                    address: t.tx.recipients[i].clone(),
+                    stage,
+                    reply: reply.clone(),
+                });
+            }
+        }
+    }
+
+    fn finish(&mut self, t: Tx) {
+        let recipients =
+            t.tx.recipients
+                .iter()
+                .zip(t.results)
+                .map(|(a, r)| {
+                    r.unwrap_or_else(|| RecipientReply {
+                        address: a.clone(),
+                        stage: Stage::Local,
+                        reply: local(451, (4, 3, 0), "transaction ended without a reply"),
+                    })
+                })
+                .collect();
+        self.done = Some(TransactionResult { recipients });
+        self.state = State::Ready;
+    }
+
+    /// Takes the next complete reply from the input.
+    fn next_reply(&mut self) -> Result<Option<Reply>, SessionFailure> {
+        match ReplyParser::parse(&self.input) {
+            Ok(Some((reply, used))) => {
+                self.input.drain(..used);
+                Ok(Some(reply))
+            }
+            Ok(None) if self.input.len() > MAX_INPUT => {
+                Err(SessionFailure::Protocol("reply too large".into()))
+            }
+            Ok(None) => Ok(None),
+            Err(e @ (ReplyError::Syntax(_) | ReplyError::MixedCodes { .. })) => {
+                Err(SessionFailure::Protocol(e.to_string()))
+            }
+            Err(e) => Err(SessionFailure::Protocol(e.to_string())),
+        }
+    }
+
+    /// Advances the session with the input so far (see [`Event`]).
+    pub fn poll(&mut self) -> Event {
+        loop {
+            if let Some(r) = self.done.take() {
+                return Event::Done(r);
+            }
+            match &self.state {
+                State::Ready => {
+                    if !self.input.is_empty() {
+                        // Unsolicited: only a 421 is legitimate.
+                        return match self.next_reply() {
+                            Ok(Some(r)) if r.code == 421 => {
+                                self.fail(SessionFailure::ServiceClosing(r))
+                            }
+                            Ok(None) => Event::Ready,
+                            Ok(Some(r)) => self
+                                .fail(SessionFailure::Protocol(format!("unsolicited reply: {r}"))),
+                            Err(f) => self.fail(f),
+                        };
+                    }
+                    return Event::Ready;
+                }
+                State::AwaitTls => return Event::StartTls,
+                State::Closed => return Event::Closed,
+                State::Failed(f) => return Event::Failed(f.clone()),
+                _ => {}
+            }
+            let reply = match self.next_reply() {
+                Ok(Some(r)) => r,
+                Ok(None) => return Event::NeedInput,
+                Err(f) => return self.fail(f),
+            };
+            if let Some(ev) = self.on_reply(reply) {
+                return ev;
+            }
+        }
+    }
+
+    /// Handles one reply; `Some` when it produces an event by itself.
+    fn on_reply(&mut self, reply: Reply) -> Option<Event> {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        match state {
+            State::Greeting => {
+                if reply.code != 220 {
+                    return Some(self.fail(SessionFailure::Greeting(reply)));
+                }
+                let ehlo = format!("EHLO {}", self.config.helo_name);
+                self.command(&ehlo);
+                self.state = State::Ehlo;
+            }
+            State::Ehlo if reply.is_positive() => {
+                self.extensions = Extensions::from_ehlo(&reply);
+                return self.after_hello();
+            }
+            State::Ehlo if reply.is_permanent() && reply.code != 421 && !self.tls => {
+                let helo = format!("HELO {}", self.config.helo_name);
+                self.command(&helo);
+                self.state = State::Helo;
+            }
+            State::Ehlo | State::Helo if reply.code == 421 => {
+                return Some(self.fail(SessionFailure::ServiceClosing(reply)));
+            }
+            State::Ehlo => return Some(self.fail(SessionFailure::Ehlo(reply))),
+            State::Helo if reply.is_positive() => {
+                self.extensions = Extensions::default();
+                return self.after_hello();
+            }
+            State::Helo => return Some(self.fail(SessionFailure::Ehlo(reply))),
+            State::StartTls if reply.code == 220 => {
+                // Injection defence: nothing received in plaintext after
+                // the 220 may be read inside the TLS session.
+                self.discarded += self.input.len();
+                self.input.clear();
+                self.state = State::AwaitTls;
+                return Some(Event::StartTls);
+            }
+            State::StartTls if reply.code == 421 => {
+                return Some(self.fail(SessionFailure::ServiceClosing(reply)));
+            }
+            State::StartTls => {
+                if self.config.starttls == StartTlsMode::Required {
+                    return Some(self.fail(SessionFailure::StartTlsRefused(reply)));
+                }
+                // Opportunistic: carry on in plaintext.
+                self.state = State::Ready;
+            }
+            State::Rset(t) => {
+                if reply.code == 421 {
+                    return Some(self.fail(SessionFailure::ServiceClosing(reply)));
+                }
+                if !reply.is_positive() {
+                    return Some(self.fail(SessionFailure::Rset(reply)));
+                }
+                self.send_mail(t);
+            }
+            State::Mail(mut t) => {
+                if reply.is_positive() {
+                    self.next_rcpt(t);
+                } else {
+                    Self::decide_all(&mut t, Stage::Mail, &reply, false);
+                    self.finish_or_close(*t, &reply);
+                }
+            }
+            State::Rcpt(mut t) => {
+                let i = t.rcpt_at;
+                if reply.is_positive() {
+                    t.accepted.push(i);
+                } else if reply.code == 421 {
+                    Self::decide_all(&mut t, Stage::Rcpt, &reply, false);
+                    self.finish_or_close(*t, &reply);
+                    return None;
+                } else {
+                    t.results[i] = Some(RecipientReply {
+                        address: t.tx.recipients[i].clone(),
+                        stage: Stage::Rcpt,
+                        reply,
+                    });
+                }
+                t.rcpt_at += 1;
+                self.next_rcpt(t);
+            }
+            State::Data(mut t) => {
+                if reply.code == 354 {
+                    let mut out = std::mem::take(&mut self.output);
+                    encode_data(&t.tx.message, &mut out);
+                    self.output = out;
+                    self.state = State::DataEnd(t);
+                } else {
+                    Self::decide_all(&mut t, Stage::Data, &reply, true);
+                    // Everyone else already has an RCPT reply.
+                    self.finish_or_close(*t, &reply);
+                }
+            }
+            State::DataEnd(mut t) => {
+                Self::decide_all(&mut t, Stage::DataEnd, &reply, true);
+                self.finish_or_close(*t, &reply);
+            }
+            State::Quit => self.state = State::Closed,
+            s @ (State::Ready | State::AwaitTls | State::Closed | State::Failed(_)) => {
+                self.state = s;
+            }
+        }
+        None
+    }
+
+    /// After a transaction's last reply: ready again, or closed after 421.
+    fn finish_or_close(&mut self, t: Tx, reply: &Reply) {
+        self.finish(t);
+        if reply.code == 421 {
+            self.state = State::Closed;
+        }
+    }
+
+    /// EHLO/HELO accepted: STARTTLS, or ready.
+    fn after_hello(&mut self) -> Option<Event> {
+        if self.tls {
+            self.state = State::Ready;
+            return None;
+        }
+        match (self.config.starttls, self.extensions.starttls) {
+            (StartTlsMode::Never, _) | (StartTlsMode::IfOffered, false) => {
+                self.state = State::Ready;
+                None
+            }
+            (StartTlsMode::Required, false) => Some(self.fail(SessionFailure::StartTlsNotOffered)),
+            (_, true) => {
+                self.command("STARTTLS");
+                self.state = State::StartTls;
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(mode: StartTlsMode) -> ClientSession {
+        ClientSession::new(ClientConfig {
+            helo_name: "mail.orga.example".into(),
+            starttls: mode,
+        })
+    }
+
+    fn out(s: &mut ClientSession) -> String {
+        String::from_utf8(s.take_output()).unwrap()
+    }
+
+    /// Feeds `reply`, polls, returns what was written and the event.
+    fn step(s: &mut ClientSession, reply: &str) -> (String, Event) {
+        s.feed(reply.as_bytes());
+        let ev = s.poll();
+        (out(s), ev)
+    }
+
+    fn tx(rcpts: &[&str], msg: &str) -> Transaction {
+        Transaction {
+            sender: "alice@orga.example".into(),
+            recipients: rcpts.iter().map(|s| s.to_string()).collect(),
+            message: msg.as_bytes().to_vec(),
+        }
+    }
+
+    const EHLO: &str = "250-mx.orgb.example\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n";
+
+    fn ready_plain(mode: StartTlsMode, ehlo: &str) -> ClientSession {
+        let mut s = cfg(mode);
+        assert_eq!(s.poll(), Event::NeedInput);
+        let (o, _) = step(&mut s, "220 mx.orgb.example ESMTP\r\n");
+        assert_eq!(o, "EHLO mail.orga.example\r\n");
+        let (o, ev) = step(&mut s, ehlo);
+        assert_eq!(ev, Event::Ready, "{o}");
+        s
+    }
+
+    #[test]
+    fn full_transaction_with_size_and_per_recipient_results() {
+        let mut s = ready_plain(StartTlsMode::Never, EHLO);
+        assert_eq!(s.extensions().size, Some(1000));
+        assert!(s.extensions().starttls && s.extensions().enhanced_status_codes);
+        s.send(tx(
+            &["b@orgb.example", "x@orgb.example"],
+            "Subject: hi\r\n\r\n.dot\r\n",
+        ))
+        .unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example> SIZE=21\r\n");
+        let (o, _) = step(&mut s, "250 2.1.0 ok\r\n");
+        assert_eq!(o, "RCPT TO:<b@orgb.example>\r\n");
+        let (o, _) = step(&mut s, "250 2.1.5 ok\r\n");
+        assert_eq!(o, "RCPT TO:<x@orgb.example>\r\n");
+        let (o, _) = step(&mut s, "550 5.1.1 no such user\r\n");
+        assert_eq!(o, "DATA\r\n");
+        let (o, _) = step(&mut s, "354 go ahead\r\n");
+        assert_eq!(o, "Subject: hi\r\n\r\n..dot\r\n.\r\n");
+        let (_, ev) = step(&mut s, "250 2.0.0 queued\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(r.recipients[0].delivered());
+        assert_eq!(r.recipients[1].stage, Stage::Rcpt);
+        assert_eq!(r.recipients[1].reply.code, 550);
+        assert_eq!(r.recipients[1].reply.enhanced, Some((5, 1, 1)));
+        assert_eq!(s.poll(), Event::Ready);
+
+        // a second message on the same connection: RSET first
+        s.send(tx(&["b@orgb.example"], "x\r\n")).unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "RSET\r\n");
+        let (o, _) = step(&mut s, "250 2.0.0 reset\r\n");
+        assert_eq!(o, "MAIL FROM:<alice@orga.example> SIZE=3\r\n");
+        // MAIL refused: every recipient gets that reply, no RCPT sent
+        let (o, ev) = step(&mut s, "452 4.3.1 out of storage\r\n");
+        assert_eq!(o, "");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].stage, Stage::Mail);
+        assert_eq!(r.recipients[0].reply.code, 452);
+
+        s.quit();
+        assert_eq!(out(&mut s), "QUIT\r\n");
+        let (_, ev) = step(&mut s, "221 bye\r\n");
+        assert_eq!(ev, Event::Closed);
+    }
+
+    #[test]
+    fn all_recipients_refused_means_no_data() {
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        s.send(tx(&["a@b.example"], "x\r\n")).unwrap();
+        s.poll();
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
+        step(&mut s, "250 ok\r\n");
+        let (o, ev) = step(&mut s, "450 4.2.0 greylisted\r\n");
+        assert_eq!(o, "");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].reply.code, 450);
+    }
+
+    #[test]
+    fn data_refusals_apply_to_accepted_recipients() {
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        s.send(tx(&["a@b.example", "c@b.example"], "x\r\n"))
+            .unwrap();
+        s.poll();
+        out(&mut s);
+        step(&mut s, "250 ok\r\n");
+        step(&mut s, "250 ok\r\n");
+        step(&mut s, "250 ok\r\n");
+        let (_, ev) = step(&mut s, "554 5.6.0 content rejected\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(
+            r.recipients
+                .iter()
+                .all(|x| x.stage == Stage::Data && x.reply.code == 554)
+        );
+        // final reply refusal
+        s.send(tx(&["a@b.example"], "x\r\n")).unwrap();
+        s.poll();
+        for rep in ["250 ok\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
+            step(&mut s, rep);
+        }
+        let (_, ev) = step(&mut s, "451 4.3.0 try later\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].stage, Stage::DataEnd);
+        assert!(!r.recipients[0].delivered());
+    }
+
+    #[test]
+    fn starttls_discards_injected_plaintext_and_re_ehlos() {
+        let mut s = ready_plain_until_starttls();
+        // the server pipelines a fake reply after its 220
+        let (o, ev) = step(&mut s, "220 ready\r\n250 fake\r\n");
+        assert_eq!(o, "");
+        assert_eq!(ev, Event::StartTls);
+        assert_eq!(s.discarded_after_starttls(), "250 fake\r\n".len());
+        s.tls_established().unwrap();
+        assert!(s.is_tls());
+        assert_eq!(out(&mut s), "EHLO mail.orga.example\r\n");
+        // The fake 250 must not answer our EHLO: nothing parsed yet.
+        assert_eq!(s.poll(), Event::NeedInput);
+        let (o, ev) = step(&mut s, "250-mx.orgb.example\r\n250 SIZE 0\r\n");
+        assert_eq!((o.as_str(), ev), ("", Event::Ready));
+        assert!(!s.extensions().starttls);
+        assert_eq!(s.extensions().size, Some(0));
+    }
+
+    fn ready_plain_until_starttls() -> ClientSession {
+        let mut s = cfg(StartTlsMode::Required);
+        step(&mut s, "220 mx\r\n");
+        let (o, ev) = step(&mut s, EHLO);
+        assert_eq!((o.as_str(), ev), ("STARTTLS\r\n", Event::NeedInput));
+        s
+    }
+
+    #[test]
+    fn required_starttls_missing_or_refused_fails_before_mail() {
+        let mut s = cfg(StartTlsMode::Required);
+        step(&mut s, "220 mx\r\n");
+        let (o, ev) = step(&mut s, "250-mx\r\n250 SIZE\r\n");
+        assert_eq!(ev, Event::Failed(SessionFailure::StartTlsNotOffered));
+        assert_eq!(o, "QUIT\r\n");
+        assert_eq!(
+            s.send(tx(&["a@b.example"], "x")),
+            Err(ClientError::NotReady)
+        );
+
+        let mut s = ready_plain_until_starttls();
+        let (_, ev) = step(&mut s, "454 4.7.0 TLS not available\r\n");
+        assert!(matches!(
+            ev,
+            Event::Failed(SessionFailure::StartTlsRefused(_))
+        ));
+
+        // HELO fallback cannot offer STARTTLS either
+        let mut s = cfg(StartTlsMode::Required);
+        step(&mut s, "220 mx\r\n");
+        let (o, _) = step(&mut s, "502 5.5.1 EHLO not implemented\r\n");
+        assert_eq!(o, "HELO mail.orga.example\r\n");
+        let (_, ev) = step(&mut s, "250 mx\r\n");
+        assert_eq!(ev, Event::Failed(SessionFailure::StartTlsNotOffered));
+    }
+
+    #[test]
+    fn opportunistic_continues_when_starttls_is_refused_or_absent() {
+        let mut s = cfg(StartTlsMode::IfOffered);
+        step(&mut s, "220 mx\r\n");
+        let (o, _) = step(&mut s, EHLO);
+        assert_eq!(o, "STARTTLS\r\n");
+        let (_, ev) = step(&mut s, "454 4.7.0 not now\r\n");
+        assert_eq!(ev, Event::Ready);
+        assert!(!s.is_tls());
+        let s = ready_plain(StartTlsMode::IfOffered, "250 mx\r\n");
+        assert!(!s.is_tls());
+    }
+
+    #[test]
+    fn helo_fallback_and_greeting_failures() {
+        let mut s = cfg(StartTlsMode::IfOffered);
+        step(&mut s, "220 mx\r\n");
+        step(&mut s, "500 what\r\n");
+        let (_, ev) = step(&mut s, "250 mx\r\n");
+        assert_eq!(ev, Event::Ready);
+        assert!(!s.extensions().esmtp);
+        s.send(tx(&["a@b.example"], "x")).unwrap();
+        s.poll();
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
+
+        let mut s = cfg(StartTlsMode::IfOffered);
+        let (o, ev) = step(&mut s, "554 5.7.1 go away\r\n");
+        assert!(matches!(ev, Event::Failed(SessionFailure::Greeting(_))));
+        assert_eq!(o, "QUIT\r\n");
+
+        let mut s = cfg(StartTlsMode::IfOffered);
+        step(&mut s, "220 mx\r\n");
+        let (_, ev) = step(&mut s, "421 4.3.2 shutting down\r\n");
+        assert!(matches!(
+            ev,
+            Event::Failed(SessionFailure::ServiceClosing(_))
+        ));
+
+        let mut s = cfg(StartTlsMode::IfOffered);
+        let (_, ev) = step(&mut s, "hello there\r\n");
+        assert!(matches!(ev, Event::Failed(SessionFailure::Protocol(_))));
+    }
+
+    #[test]
+    fn unsafe_addresses_are_never_sent() {
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        s.send(tx(
+            &["ok@b.example", "evil@b.example>\r\nRCPT TO:<x@y", "a<b@c"],
+            "x\r\n",
+        ))
+        .unwrap();
+        s.poll();
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
+        let (o, _) = step(&mut s, "250 ok\r\n");
+        assert_eq!(o, "RCPT TO:<ok@b.example>\r\n");
+        let (o, _) = step(&mut s, "250 ok\r\n");
+        assert_eq!(o, "DATA\r\n");
+        step(&mut s, "354 go\r\n");
+        let (_, ev) = step(&mut s, "250 ok\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(r.recipients[0].delivered());
+        for bad in &r.recipients[1..] {
+            assert_eq!((bad.stage, bad.reply.code), (Stage::Local, 501));
+        }
+
+        // bad sender: nothing at all is sent
+        let mut t = tx(&["ok@b.example"], "x");
+        t.sender = "a\r\nDATA".into();
+        s.send(t).unwrap();
+        let ev = s.poll();
+        assert_eq!(out(&mut s), "");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].reply.enhanced, Some((5, 1, 7)));
+    }
+
+    #[test]
+    fn oversized_message_is_refused_locally() {
+        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 SIZE 10\r\n");
+        s.send(tx(&["a@b.example"], "0123456789abc")).unwrap();
+        let ev = s.poll();
+        assert_eq!(out(&mut s), "");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].reply.code, 552);
+    }
+
+    #[test]
+    fn null_sender_and_8bit() {
+        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 8BITMIME\r\n");
+        let mut t = tx(&["a@b.example"], "caf\u{e9}\r\n");
+        t.sender.clear();
+        s.send(t).unwrap();
+        s.poll();
+        assert_eq!(out(&mut s), "MAIL FROM:<> BODY=8BITMIME\r\n");
+    }
+
+    #[test]
+    fn unsolicited_input_when_idle() {
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        let (_, ev) = step(&mut s, "421 4.4.2 idle timeout\r\n");
+        assert!(matches!(
+            ev,
+            Event::Failed(SessionFailure::ServiceClosing(_))
+        ));
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        let (_, ev) = step(&mut s, "250 surprise\r\n");
+        assert!(matches!(ev, Event::Failed(SessionFailure::Protocol(_))));
+    }
+
+    #[test]
+    fn rcpt_421_closes_after_the_transaction() {
+        let mut s = ready_plain(StartTlsMode::Never, "250 mx\r\n");
+        s.send(tx(&["a@b.example", "c@b.example"], "x")).unwrap();
+        s.poll();
+        step(&mut s, "250 ok\r\n");
+        let (_, ev) = step(&mut s, "421 4.3.2 bye\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(r.recipients.iter().all(|x| x.reply.code == 421));
+        assert_eq!(s.poll(), Event::Closed);
+    }
+
+    #[test]
+    fn replies_split_across_reads() {
+        let mut s = cfg(StartTlsMode::Never);
+        for b in "220 mx\r\n".bytes() {
+            s.feed(&[b]);
+            let _ = s.poll();
+        }
+        assert_eq!(out(&mut s), "EHLO mail.orga.example\r\n");
+    }
+
+    #[test]
+    fn data_encoding() {
+        let mut o = Vec::new();
+        encode_data(b".a\r\nb\n.c\rd", &mut o);
+        assert_eq!(o, b"..a\r\nb\r\n..c\r\nd\r\n.\r\n");
+        let mut o = Vec::new();
+        encode_data(b"", &mut o);
+        assert_eq!(o, b".\r\n");
+        let mut o = Vec::new();
+        encode_data(b"x\r\n.\r\n", &mut o);
+        assert_eq!(o, b"x\r\n..\r\n.\r\n");
+    }
+}

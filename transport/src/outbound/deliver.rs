@@ -1,0 +1,800 @@
+//! The connection driver: connects to the next hop's hosts in order, runs
+//! the [`ClientSession`] over TCP and TLS (tokio-rustls), and turns what
+//! happened into one [`Outcome`] per recipient.
+//!
+//! # Classification, once
+//! Everything that can go wrong is a [`Cause`]; [`classify`] is the only
+//! place that decides temporary or permanent:
+//!
+//! | cause | outcome |
+//! |---|---|
+//! | no send connector for the domain | temporary `451 4.4.4` (held until the configuration changes; expires) |
+//! | DNS: NXDOMAIN, no MX/A/AAAA, null MX, no address for any MX | permanent `550 5.1.2` / `556 5.1.10` (null MX) |
+//! | DNS: SERVFAIL, timeout | temporary `451 4.4.3` |
+//! | next hop in TLSSendDomainSecureList, connector DomainSecureEnabled off | temporary `451 4.7.3` |
+//! | our TLS material missing (no client certificate, no roots) | temporary `451 4.7.0` |
+//! | TCP connect refused / unreachable / timed out | temporary `451 4.4.1` |
+//! | greeting or EHLO/HELO refused, server closing (421), protocol error | temporary `451 4.4.0` (the reply is kept) |
+//! | STARTTLS required but not offered or refused | temporary `451 5.7.3 STARTTLS is required to send mail` |
+//! | TLS handshake or certificate failure, chain-validating policy (Domain Security, CertificateValidation, DomainValidation) | temporary `454 4.7.5 Certificate validation failure` |
+//! | TLS handshake failure, EncryptionOnly or opportunistic | temporary `451 4.4.0`; opportunistic: the host goes plaintext next time |
+//! | a policy that needs TLS given no TLS configuration | temporary `451 4.7.0` (fails closed, nothing is sent) |
+//! | connection lost or timed out during a transaction | temporary `451 4.4.2` |
+//! | server reply 4yz at MAIL, RCPT, DATA or after the dot | temporary, that reply |
+//! | server reply 5yz at RCPT | permanent for that recipient, that reply |
+//! | server reply 5yz at MAIL, DATA or after the dot | permanent for every recipient of the transaction |
+//! | local refusal before sending (unsafe address, larger than SIZE) | permanent, the local reply |
+//! | larger than the connector's MaxMessageSize | permanent `552 5.3.4` |
+//!
+//! A failure at MAIL or DATA applies to every recipient of that
+//! transaction; a failure before MAIL (connection, TLS, greeting) makes the
+//! driver try the next address and host, and when all fail every recipient
+//! gets the last host's cause.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::dns::{DnsError, Host};
+use crate::routing::RouteError;
+use crate::smtp::Reply;
+
+use super::client::{
+    ClientConfig, ClientSession, Event, SessionFailure, Stage, Transaction, TransactionResult,
+};
+use super::tls::{PolicyRefusal, TlsOutcome, TlsPolicy};
+
+/// Time limits (RFC 5321 4.5.3.2 gives the classic values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Any reply before DATA, and the TLS handshake.
+    pub command: Duration,
+    /// The reply after the final dot (and writing the message).
+    pub data_end: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(60),
+            command: Duration::from_secs(300),
+            data_end: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How to talk to one next hop.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// EHLO name (the connector's Fqdn, else the server's).
+    pub helo_name: String,
+    pub policy: TlsPolicy,
+    /// From [`super::tls::client_config`]; `None` only with
+    /// [`TlsPolicy::Plaintext`] (STARTTLS is then never attempted).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub timeouts: Timeouts,
+}
+
+/// Where a failure came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The remote server said so (`host` answered with the reply).
+    Remote { host: String },
+    /// Decided here (the reply is synthesized).
+    Local,
+}
+
+/// A classified failure: the reply that goes into the DSN's
+/// Diagnostic-Code and the queue's LastError, and a detail for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reply: Reply,
+    pub origin: Origin,
+    pub detail: String,
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered { host: String, reply: Reply },
+    Temporary(Failure),
+    Permanent(Failure),
+}
+
+impl Outcome {
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Outcome::Delivered { .. })
+    }
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Outcome::Temporary(_))
+    }
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Outcome::Permanent(_))
+    }
+    /// The reply (remote or synthesized).
+    pub fn reply(&self) -> &Reply {
+        match self {
+            Outcome::Delivered { reply, .. } => reply,
+            Outcome::Temporary(f) | Outcome::Permanent(f) => &f.reply,
+        }
+    }
+}
+
+/// Every way a delivery can fail (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    NoRoute(RouteError),
+    Dns(DnsError),
+    Policy(PolicyRefusal),
+    /// Our TLS configuration could not be built.
+    TlsSetup(String),
+    Connect {
+        host: String,
+        detail: String,
+    },
+    /// The session failed before MAIL.
+    Session {
+        host: String,
+        failure: SessionFailure,
+    },
+    /// The TLS handshake failed. `verified`: the policy validates
+    /// certificates (Domain Security, RequireTLS beyond EncryptionOnly).
+    /// `opportunistic`: plaintext next time.
+    TlsHandshake {
+        host: String,
+        detail: String,
+        verified: bool,
+        opportunistic: bool,
+    },
+    /// Connection lost or timed out after the session was set up.
+    Lost {
+        host: String,
+        detail: String,
+    },
+    /// The server's reply at MAIL/RCPT/DATA/after the dot (or a local
+    /// refusal, [`Stage::Local`]).
+    Reply {
+        host: String,
+        stage: Stage,
+        reply: Reply,
+    },
+    /// Larger than the connector's MaxMessageSize.
+    TooBig {
+        size: u64,
+        limit: u64,
+    },
+}
+
+fn r(code: u16, e: (u8, u16, u16), text: impl Into<String>) -> Reply {
+    Reply::new(code, e, text)
+}
+
+/// The one classification (see the table in the module docs).
+pub fn classify(cause: &Cause) -> Outcome {
+    let local = |reply: Reply, detail: String| Failure {
+        reply,
+        origin: Origin::Local,
+        detail,
+    };
+    match cause {
+        Cause::NoRoute(e) => Outcome::Temporary(local(
+            r(451, (4, 4, 4), "Unable to route: no send connector"),
+            e.to_string(),
+        )),
+        Cause::Dns(e @ DnsError::NullMx { .. }) => Outcome::Permanent(local(
+            r(
+                556,
+                (5, 1, 10),
+                "Recipient domain does not accept mail (null MX)",
+            ),
+            e.to_string(),
+        )),
+        Cause::Dns(e) if e.is_permanent() => Outcome::Permanent(local(
+            r(550, (5, 1, 2), "Recipient domain not found in DNS"),
+            e.to_string(),
+        )),
+        Cause::Dns(e) => {
+            Outcome::Temporary(local(r(451, (4, 4, 3), "DNS lookup failed"), e.to_string()))
+        }
+        Cause::Policy(e @ PolicyRefusal::DomainSecureDisabled { .. }) => Outcome::Temporary(local(
+            r(
+                451,
+                (4, 7, 3),
+                "The admin has temporarily disallowed this secure domain",
+            ),
+            e.to_string(),
+        )),
+        Cause::TlsSetup(d) => Outcome::Temporary(local(
+            r(451, (4, 7, 0), "Local TLS configuration error"),
+            d.clone(),
+        )),
+        Cause::Connect { host, detail } => Outcome::Temporary(local(
+            r(451, (4, 4, 1), "Connection to the remote server failed"),
+            format!("{host}: {detail}"),
+        )),
+        Cause::Session { host, failure } => {
+            let reply = match failure {
+                SessionFailure::StartTlsNotOffered | SessionFailure::StartTlsRefused(_) => {
+                    r(451, (5, 7, 3), "STARTTLS is required to send mail")
+                }
+                SessionFailure::Greeting(rep)
+                | SessionFailure::Ehlo(rep)
+                | SessionFailure::Rset(rep)
+                | SessionFailure::ServiceClosing(rep) => r(
+                    451,
+                    (4, 4, 0),
+                    format!("Remote server responded with: {rep}"),
+                ),
+                SessionFailure::Protocol(_) => r(451, (4, 4, 0), "SMTP protocol error"),
+            };
+            Outcome::Temporary(local(reply, format!("{host}: {failure}")))
+        }
+        Cause::TlsHandshake {
+            host,
+            detail,
+            verified,
+            opportunistic,
+        } => {
+            let reply = if *verified {
+                r(454, (4, 7, 5), "Certificate validation failure")
+            } else {
+                r(451, (4, 4, 0), "TLS negotiation failed")
+            };
+            let next = if *opportunistic {
+                "; the next attempt to this host is in plaintext"
+            } else {
+                ""
+            };
+            Outcome::Temporary(local(reply, format!("{host}: {detail}{next}")))
+        }
+        Cause::Lost { host, detail } => Outcome::Temporary(local(
+            r(451, (4, 4, 2), "Connection to the remote server lost"),
+            format!("{host}: {detail}"),
+        )),
+        Cause::Reply { host, stage, reply } => {
+            let failure = Failure {
+                reply: reply.clone(),
+                origin: if *stage == Stage::Local {
+                    Origin::Local
+                } else {
+                    Origin::Remote { host: host.clone() }
+                },
+                detail: format!("{stage:?}"),
+            };
+            if *stage == Stage::DataEnd && reply.is_positive() {
+                Outcome::Delivered {
+                    host: host.clone(),
+                    reply: reply.clone(),
+                }
+            } else if reply.is_permanent() {
+                Outcome::Permanent(failure)
+            } else {
+                // 4yz, and anything odd (a 2yz at the wrong step cannot
+                // mean delivered)
+                Outcome::Temporary(failure)
+            }
+        }
+        Cause::TooBig { size, limit } => Outcome::Permanent(local(
+            r(
+                552,
+                (5, 3, 4),
+                "Message size exceeds the send connector's limit",
+            ),
+            format!("{size} octets, limit {limit}"),
+        )),
+    }
+}
+
+/// One connection attempt that did not lead to a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub host: String,
+    pub addr: SocketAddr,
+    pub cause: Cause,
+}
+
+/// Per-recipient outcomes of one message, in the transaction's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageReport {
+    pub recipients: Vec<(String, Outcome)>,
+}
+
+/// What a delivery run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// One per message, in order.
+    pub messages: Vec<MessageReport>,
+    /// The host and address that took the session, if any.
+    pub host: Option<(String, SocketAddr)>,
+    /// The TLS facts of that session (None: plaintext).
+    pub tls: Option<TlsOutcome>,
+    /// Failed attempts before (or instead of) the session.
+    pub attempts: Vec<Attempt>,
+    /// No host could be reached: retry after
+    /// OutboundConnectionFailureRetryInterval.
+    pub connection_failed: bool,
+    /// Hosts whose opportunistic TLS handshake failed: record them and
+    /// pass `plaintext_fallback` for them next time.
+    pub plaintext_next_time: Vec<String>,
+    /// Plaintext octets the client discarded after STARTTLS's 220.
+    pub discarded_after_starttls: usize,
+}
+
+impl DeliveryReport {
+    /// Every recipient of every message gets `outcome`.
+    fn all(messages: &[Transaction], outcome: &Outcome) -> Vec<MessageReport> {
+        messages
+            .iter()
+            .map(|m| MessageReport {
+                recipients: m
+                    .recipients
+                    .iter()
+                    .map(|a| (a.clone(), outcome.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// A report for a delivery that failed before any connection (DNS, no
+    /// route, policy): every recipient gets `cause`, classified.
+    pub fn failed(messages: &[Transaction], cause: &Cause) -> Self {
+        DeliveryReport {
+            messages: Self::all(messages, &classify(cause)),
+            connection_failed: matches!(cause, Cause::Dns(e) if !e.is_permanent()),
+            ..DeliveryReport::default()
+        }
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+/// An established SMTP session (after greeting, EHLO and STARTTLS).
+pub struct Connection {
+    stream: Stream,
+    session: ClientSession,
+    host: String,
+    addr: SocketAddr,
+    tls: Option<TlsOutcome>,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+fn server_name(host: &str, addr: SocketAddr) -> ServerName<'static> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ServerName::IpAddress(ip.into());
+    }
+    ServerName::try_from(host.to_string()).unwrap_or(ServerName::IpAddress(addr.ip().into()))
+}
+
+/// The text of a TLS error, and whether it is about the certificate.
+fn tls_error_detail(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(c)) => format!("server certificate refused: {c:?}"),
+        Some(other) => format!("TLS: {other}"),
+        None => format!("TLS: {e}"),
+    }
+}
+
+impl Connection {
+    /// Connects to `addr` and sets the session up: greeting, EHLO, STARTTLS
+    /// under `opts.policy`, EHLO again over TLS.
+    pub async fn open(host: &str, addr: SocketAddr, opts: &SendOptions) -> Result<Self, Cause> {
+        // Fail closed: a policy that needs TLS without a TLS configuration
+        // must never fall through to plaintext.
+        let mode = opts.policy.starttls();
+        if mode != super::client::StartTlsMode::Never && opts.tls.is_none() {
+            return Err(Cause::TlsSetup(
+                "the TLS policy needs STARTTLS but no TLS configuration was given".into(),
+            ));
+        }
+        let connect_err = |detail: String| Cause::Connect {
+            host: host.to_string(),
+            detail,
+        };
+        let tcp = match tokio::time::timeout(opts.timeouts.connect, TcpStream::connect(addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(connect_err(format!("{addr}: {e}"))),
+            Err(_) => return Err(connect_err(format!("{addr}: connection timed out"))),
+        };
+        let _ = tcp.set_nodelay(true);
+        let mut conn = Connection {
+            stream: Stream::Plain(tcp),
+            session: ClientSession::new(ClientConfig {
+                helo_name: opts.helo_name.clone(),
+                starttls: mode,
+            }),
+            host: host.to_string(),
+            addr,
+            tls: None,
+            timeouts: opts.timeouts,
+        };
+        loop {
+            match conn.drive(opts.timeouts.command).await? {
+                Event::Ready => return Ok(conn),
+                Event::StartTls => conn.start_tls(opts).await?,
+                Event::Failed(failure) => {
+                    return Err(Cause::Session {
+                        host: host.to_string(),
+                        failure,
+                    });
+                }
+                Event::Closed | Event::Done(_) | Event::NeedInput => {
+                    return Err(Cause::Session {
+                        host: host.to_string(),
+                        failure: SessionFailure::Protocol("session closed during setup".into()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The TLS facts (None: plaintext).
+    pub fn tls(&self) -> Option<&TlsOutcome> {
+        self.tls.as_ref()
+    }
+
+    async fn start_tls(&mut self, opts: &SendOptions) -> Result<(), Cause> {
+        let verified = opts.policy.validates_chain();
+        let fail = |detail: String| Cause::TlsHandshake {
+            host: self.host.clone(),
+            detail,
+            verified,
+            opportunistic: opts.policy.is_opportunistic(),
+        };
+        let Some(config) = opts.tls.clone() else {
+            return Err(fail("no TLS configuration".into()));
+        };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(fail(
+                "STARTTLS on a connection that is not plaintext".into(),
+            ));
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let handshake = connector.connect(server_name(&self.host, self.addr), tcp);
+        let tls = match tokio::time::timeout(opts.timeouts.command, handshake).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(fail(tls_error_detail(&e))),
+            Err(_) => return Err(fail("TLS handshake timed out".into())),
+        };
+        self.tls = Some(TlsOutcome::from_connection(&opts.policy, tls.get_ref().1));
+        self.stream = Stream::Tls(Box::new(tls));
+        self.session
+            .tls_established()
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(())
+    }
+
+    fn lost(&self, detail: impl Into<String>) -> Cause {
+        Cause::Lost {
+            host: self.host.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), Cause> {
+        let fut = async {
+            match &mut self.stream {
+                Stream::Plain(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Tls(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Gone => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.lost(format!("write: {e}"))),
+            Err(_) => Err(self.lost("write timed out")),
+        }
+    }
+
+    async fn read(&mut self, timeout: Duration) -> Result<(), Cause> {
+        let mut buf = [0u8; 8192];
+        let fut = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.read(&mut buf).await,
+                Stream::Tls(s) => s.read(&mut buf).await,
+                Stream::Gone => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(0)) => Err(self.lost("the server closed the connection")),
+            Ok(Ok(n)) => {
+                self.session.feed(&buf[..n]);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.lost(format!("read: {e}"))),
+            Err(_) => Err(self.lost("no reply in time")),
+        }
+    }
+
+    /// Polls the session, writing its output and reading input, until it
+    /// needs the caller.
+    async fn drive(&mut self, timeout: Duration) -> Result<Event, Cause> {
+        loop {
+            let ev = self.session.poll();
+            let out = self.session.take_output();
+            if !out.is_empty() {
+                // After a failure the output is a courtesy QUIT: best effort.
+                let res = self.write(&out, timeout).await;
+                if !matches!(ev, Event::Failed(_)) {
+                    res?;
+                }
+            }
+            match ev {
+                Event::NeedInput => self.read(timeout).await?,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Sends one message; the session stays usable for the next.
+    pub async fn send(&mut self, tx: Transaction) -> Result<TransactionResult, Cause> {
+        self.session
+            .send(tx)
+            .map_err(|e| self.lost(e.to_string()))?;
+        match self.drive(self.timeouts.data_end).await? {
+            Event::Done(r) => Ok(r),
+            Event::Failed(f) => Err(self.lost(f.to_string())),
+            other => Err(self.lost(format!("unexpected session state {other:?}"))),
+        }
+    }
+
+    /// Sends QUIT and waits briefly for the reply.
+    pub async fn quit(mut self) {
+        self.session.quit();
+        let _ =
+            tokio::time::timeout(self.timeouts.command, self.drive(self.timeouts.command)).await;
+        if let Stream::Tls(mut s) = std::mem::replace(&mut self.stream, Stream::Gone) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
+        }
+    }
+
+    /// Classifies a transaction's replies.
+    pub fn outcomes(&self, result: &TransactionResult) -> Vec<(String, Outcome)> {
+        result
+            .recipients
+            .iter()
+            .map(|rr| {
+                (
+                    rr.address.clone(),
+                    classify(&Cause::Reply {
+                        host: self.host.clone(),
+                        stage: rr.stage,
+                        reply: rr.reply.clone(),
+                    }),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Delivers `messages` to the first of `hosts` (and their addresses, in
+/// order) that sets up a session, then sends them one after the other on
+/// that connection.
+pub async fn deliver(
+    hosts: &[Host],
+    opts: &SendOptions,
+    messages: Vec<Transaction>,
+) -> DeliveryReport {
+    let mut report = DeliveryReport::default();
+    let mut conn = None;
+    'hosts: for host in hosts {
+        for addr in &host.addrs {
+            match Connection::open(&host.name, *addr, opts).await {
+                Ok(c) => {
+                    conn = Some(c);
+                    break 'hosts;
+                }
+                Err(cause) => {
+                    if let Cause::TlsHandshake {
+                        opportunistic: true,
+                        ..
+                    } = cause
+                        && !report.plaintext_next_time.contains(&host.name)
+                    {
+                        report.plaintext_next_time.push(host.name.clone());
+                    }
+                    report.attempts.push(Attempt {
+                        host: host.name.clone(),
+                        addr: *addr,
+                        cause,
+                    });
+                }
+            }
+        }
+    }
+    let Some(mut conn) = conn else {
+        let cause = report
+            .attempts
+            .last()
+            .map(|a| a.cause.clone())
+            .unwrap_or(Cause::Connect {
+                host: String::new(),
+                detail: "no host to connect to".into(),
+            });
+        report.messages = DeliveryReport::all(&messages, &classify(&cause));
+        report.connection_failed = true;
+        return report;
+    };
+    report.host = Some((conn.host.clone(), conn.addr));
+    report.tls = conn.tls.clone();
+    let mut broken: Option<Cause> = None;
+    for tx in messages {
+        if let Some(cause) = &broken {
+            report.messages.extend(DeliveryReport::all(
+                std::slice::from_ref(&tx),
+                &classify(cause),
+            ));
+            continue;
+        }
+        let addresses = tx.recipients.clone();
+        match conn.send(tx).await {
+            Ok(result) => report.messages.push(MessageReport {
+                recipients: conn.outcomes(&result),
+            }),
+            Err(cause) => {
+                let outcome = classify(&cause);
+                report.messages.push(MessageReport {
+                    recipients: addresses
+                        .into_iter()
+                        .map(|a| (a, outcome.clone()))
+                        .collect(),
+                });
+                broken = Some(cause);
+            }
+        }
+    }
+    report.discarded_after_starttls = conn.session.discarded_after_starttls();
+    if broken.is_none() {
+        conn.quit().await;
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16, e: (u8, u16, u16)) -> Reply {
+        Reply::new(code, e, "x")
+    }
+
+    fn at(stage: Stage, code: u16) -> Cause {
+        Cause::Reply {
+            host: "mx".into(),
+            stage,
+            reply: reply(code, ((code / 100) as u8, 0, 0)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_policy_without_a_tls_configuration_fails_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let opts = SendOptions {
+            helo_name: "a.example".into(),
+            policy: TlsPolicy::DomainSecure {
+                domain: "b.example".into(),
+            },
+            tls: None,
+            timeouts: Timeouts::default(),
+        };
+        let err = Connection::open("mx.b.example", addr, &opts)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Cause::TlsSetup(_)), "{err:?}");
+        // it never even connected
+        let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+        assert!(accepted.is_err());
+    }
+
+    #[test]
+    fn the_classification_table() {
+        assert!(classify(&at(Stage::DataEnd, 250)).is_delivered());
+        assert!(classify(&at(Stage::Rcpt, 250)).is_temporary());
+        for s in [Stage::Mail, Stage::Rcpt, Stage::Data, Stage::DataEnd] {
+            assert!(classify(&at(s, 451)).is_temporary());
+            assert!(classify(&at(s, 550)).is_permanent());
+        }
+        let o = classify(&at(Stage::Rcpt, 550));
+        let Outcome::Permanent(f) = o else { panic!() };
+        assert_eq!(f.origin, Origin::Remote { host: "mx".into() });
+        assert!(classify(&at(Stage::Local, 501)).is_permanent());
+
+        let nx = Cause::Dns(DnsError::NxDomain { name: "x".into() });
+        assert_eq!(classify(&nx).reply().code, 550);
+        assert!(classify(&nx).is_permanent());
+        let null = Cause::Dns(DnsError::NullMx { domain: "x".into() });
+        assert_eq!(classify(&null).reply().enhanced, Some((5, 1, 10)));
+        let sf = Cause::Dns(DnsError::Temporary {
+            name: "x".into(),
+            detail: "SERVFAIL".into(),
+        });
+        assert!(classify(&sf).is_temporary());
+
+        let ds = classify(&Cause::Policy(PolicyRefusal::DomainSecureDisabled {
+            domain: "d".into(),
+            connector: "c".into(),
+        }));
+        assert!(ds.is_temporary());
+        assert_eq!(
+            ds.reply().to_string(),
+            "451 4.7.3 The admin has temporarily disallowed this secure domain"
+        );
+
+        let st = classify(&Cause::Session {
+            host: "mx".into(),
+            failure: SessionFailure::StartTlsNotOffered,
+        });
+        assert!(st.is_temporary());
+        assert_eq!(
+            st.reply().to_string(),
+            "451 5.7.3 STARTTLS is required to send mail"
+        );
+
+        let cert = classify(&Cause::TlsHandshake {
+            host: "mx".into(),
+            detail: "d".into(),
+            verified: true,
+            opportunistic: false,
+        });
+        assert_eq!(
+            cert.reply().to_string(),
+            "454 4.7.5 Certificate validation failure"
+        );
+        assert!(cert.is_temporary());
+        let opp = classify(&Cause::TlsHandshake {
+            host: "mx".into(),
+            detail: "d".into(),
+            verified: false,
+            opportunistic: true,
+        });
+        let Outcome::Temporary(f) = opp else { panic!() };
+        assert!(f.detail.contains("plaintext"), "{}", f.detail);
+
+        for c in [
+            Cause::Connect {
+                host: "mx".into(),
+                detail: "refused".into(),
+            },
+            Cause::Lost {
+                host: "mx".into(),
+                detail: "eof".into(),
+            },
+            Cause::TlsSetup("no cert".into()),
+            Cause::NoRoute(RouteError::NoConnector("x".into())),
+            Cause::Session {
+                host: "mx".into(),
+                failure: SessionFailure::Greeting(reply(554, (5, 7, 1))),
+            },
+        ] {
+            assert!(classify(&c).is_temporary(), "{c:?}");
+        }
+        assert!(classify(&Cause::TooBig { size: 2, limit: 1 }).is_permanent());
+    }
+}

@@ -1,0 +1,205 @@
+//! The sending side against a real SMTP peer: Postfix's `smtp-sink` on a
+//! loopback port. smtp-sink has no TLS, so this covers plaintext delivery
+//! (opportunistic policy, STARTTLS not offered), two messages on one
+//! connection, and hard rejections at RCPT. Skipped with a message when
+//! smtp-sink is not installed (`.ci/run` installs postfix).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xshell_transport::dns::Host;
+use xshell_transport::outbound::client::Transaction;
+use xshell_transport::outbound::deliver::{SendOptions, Timeouts, deliver};
+use xshell_transport::outbound::tls::{TlsMaterial, TlsPolicy, client_config};
+
+fn smtp_sink() -> Option<PathBuf> {
+    ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+struct Sink {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when an SMTP server greets on `addr`.
+fn greets(addr: SocketAddr) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 64];
+    matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if n >= 3 && buf.starts_with(b"220"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts smtp-sink with `extra` options, dumping into `dump`.
+fn start_sink(bin: &Path, dump: &Path, extra: &[&str]) -> Sink {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cmd = Command::new(bin);
+    // root must drop privileges (-u); the dump folder is world-writable
+    let root = std::env::var("USER").map(|u| u == "root").unwrap_or(true);
+    if root {
+        cmd.args(["-u", "nobody"]);
+    }
+    cmd.arg("-D")
+        .arg(dump)
+        .args(extra)
+        .arg(addr.to_string())
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait for smtp-sink's own banner: a bare connect could reach another
+    // test's short-lived port probe on the same port.
+    while !greets(addr) {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("smtp-sink {extra:?} exited: {status}: {err}");
+        }
+        assert!(Instant::now() < deadline, "smtp-sink did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Sink { child, addr }
+}
+
+fn options() -> SendOptions {
+    let policy = TlsPolicy::Opportunistic;
+    SendOptions {
+        helo_name: "mail.orga.example".into(),
+        tls: Some(client_config(&policy, &TlsMaterial::default()).unwrap()),
+        policy,
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            command: Duration::from_secs(10),
+            data_end: Duration::from_secs(10),
+        },
+    }
+}
+
+fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
+    Transaction {
+        sender: "alice@orga.example".into(),
+        recipients: rcpts.iter().map(|s| s.to_string()).collect(),
+        message: format!(
+            "From: alice@orga.example\r\nSubject: {subject}\r\n\r\n.dot line\r\nbody\r\n"
+        )
+        .into_bytes(),
+    }
+}
+
+fn host(addr: SocketAddr) -> Vec<Host> {
+    vec![Host {
+        name: "sink.orgc.example".into(),
+        preference: 0,
+        addrs: vec![addr],
+    }]
+}
+
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn plaintext_delivery_to_smtp_sink() {
+    let Some(bin) = smtp_sink() else {
+        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        return;
+    };
+    let dir = workdir();
+    let dump = dir.path().join("dump");
+    let sink = start_sink(&bin, &dump, &[]);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        deliver(
+            &host(sink.addr),
+            &options(),
+            vec![
+                tx("first", &["bob@orgc.example", "carol@orgc.example"]),
+                tx("second", &["dave@orgc.example"]),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(report.tls.is_none(), "smtp-sink offers no STARTTLS");
+    for m in &report.messages {
+        for (a, o) in &m.recipients {
+            assert!(o.is_delivered(), "{a}: {o:?}");
+        }
+    }
+    drop(sink);
+    let dumped = std::fs::read(&dump).unwrap();
+    let text = String::from_utf8_lossy(&dumped);
+    assert!(text.contains("Subject: first"), "{text}");
+    assert!(text.contains("Subject: second"), "{text}");
+    // the dot-stuffed line arrived unstuffed
+    assert!(text.contains("\n.dot line"), "{text}");
+    assert!(!text.contains("..dot line"), "{text}");
+}
+
+#[tokio::test]
+async fn rejections_at_rcpt_are_classified_by_the_reply() {
+    let Some(bin) = smtp_sink() else {
+        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        return;
+    };
+    let dir = workdir();
+    // -r rejects with a soft reply (450 4.3.0), -f with a hard one (-B sets it)
+    for (extra, permanent, code) in [
+        (vec!["-r", "RCPT"], false, 450),
+        (
+            vec!["-f", "RCPT", "-B", "550 5.1.1 No such user"],
+            true,
+            550,
+        ),
+    ] {
+        let sink = start_sink(&bin, &dir.path().join("dump"), &extra);
+        let report = tokio::time::timeout(
+            Duration::from_secs(30),
+            deliver(
+                &host(sink.addr),
+                &options(),
+                vec![tx("x", &["bob@orgc.example"])],
+            ),
+        )
+        .await
+        .unwrap();
+        let (_, o) = &report.messages[0].recipients[0];
+        assert_eq!(o.is_permanent(), permanent, "{o:?}");
+        assert_eq!(o.is_temporary(), !permanent, "{o:?}");
+        assert_eq!(o.reply().code, code);
+    }
+}
