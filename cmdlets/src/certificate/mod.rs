@@ -168,9 +168,8 @@ pub fn given_password(b: &Bound) -> Result<Option<Zeroizing<String>>, CmdletErro
 pub fn prompt_password(ctx: &mut Ctx<'_>, prompt: &str) -> Result<Zeroizing<String>, CmdletError> {
     if !ctx.host.interactive() {
         return Err(CmdletError::NeedsConfirmation(format!(
-            "{} needs a PFX password and there is no terminal to ask on: pass -Password, \
-             -PasswordFile FILE (CLI: --password-file) or set {PASSWORD_ENV}",
-            ctx.cmdlet
+            "a PFX password is needed and there is no terminal to ask on: pass -Password, \
+             -PasswordFile FILE (CLI: --password-file) or set {PASSWORD_ENV}"
         )));
     }
     Ok(Zeroizing::new(ctx.host.read_secret(prompt)?))
@@ -186,7 +185,7 @@ pub fn commit_with_key<T>(
     target: &str,
     key: Option<(&str, &[u8])>,
     before: impl FnOnce() -> Result<(), CmdletError>,
-    change: impl FnOnce(&mut OrgConfig) -> Result<T, CmdletError>,
+    change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
 ) -> Result<Option<T>, CmdletError> {
     if ctx.what_if {
         return ctx.commit(action, target, change);
