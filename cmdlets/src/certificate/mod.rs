@@ -187,24 +187,52 @@ pub fn commit_with_key<T>(
     before: impl FnOnce() -> Result<(), CmdletError>,
     change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
 ) -> Result<Option<T>, CmdletError> {
+    let keys: Vec<(&str, &[u8])> = key.into_iter().collect();
+    commit_with_keys(ctx, action, target, &keys, before, change)
+}
+
+/// [`commit_with_key`] for any number of new keys (one transaction).
+pub fn commit_with_keys<T>(
+    ctx: &mut Ctx<'_>,
+    action: &str,
+    target: &str,
+    keys: &[(&str, &[u8])],
+    before: impl FnOnce() -> Result<(), CmdletError>,
+    change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
+) -> Result<Option<T>, CmdletError> {
     if ctx.what_if {
         return ctx.commit(action, target, change);
     }
     if !ctx.should_process(action, target)? {
         return Ok(None);
     }
-    if let Some((id, bytes)) = key {
-        ctx.store.backend().put_secret(id, bytes)?;
+    let mut written = Vec::new();
+    let mut result = Ok(());
+    for (id, bytes) in keys {
+        result = ctx
+            .store
+            .backend()
+            .put_secret(id, bytes)
+            .map_err(CmdletError::from);
+        if result.is_err() {
+            break;
+        }
+        written.push(*id);
     }
-    let saved = ctx.confirm;
-    ctx.confirm = ConfirmFlag::DoNotAsk;
-    let result = before().and_then(|()| ctx.commit(action, target, change));
-    ctx.confirm = saved;
-    if let (Err(e), Some((id, _))) = (&result, key) {
+    let result = result.and_then(|()| {
+        let saved = ctx.confirm;
+        ctx.confirm = ConfirmFlag::DoNotAsk;
+        let r = before().and_then(|()| ctx.commit(action, target, change));
+        ctx.confirm = saved;
+        r
+    });
+    if let Err(e) = &result {
         // A store error may come after the new revision reached the disk:
-        // keep the key then (an orphan file at worst, never a dangling record).
-        if !matches!(e, CmdletError::Store(_)) {
-            let _ = ctx.store.backend().delete_secret(id);
+        // keep the keys then (orphan files at worst, never a dangling record).
+        if !matches!(e, CmdletError::Store(_)) || written.len() < keys.len() {
+            for id in written {
+                let _ = ctx.store.backend().delete_secret(id);
+            }
         }
     }
     result
