@@ -489,10 +489,21 @@ pub fn run(args: Vec<String>) -> i32 {
             }
         }
         "completions" => {
-            if let Some(shell) = sm.get_one::<clap_complete::Shell>("shell") {
-                clap_complete::generate(*shell, &mut build_cli(), "xshell", &mut std::io::stdout());
+            let Some(shell) = sm.get_one::<clap_complete::Shell>("shell") else {
+                return 2;
+            };
+            // Into a buffer first: clap_complete panics when its writer fails
+            // (a closed pipe, `| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut build_cli(), "xshell", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    eprintln!("error: cannot write the completion script: {e}");
+                    1
+                }
             }
-            0
         }
         "man" => {
             let dir = sm
