@@ -75,7 +75,8 @@ pub fn cmdlet_command(decl: &'static CmdletDecl) -> Command {
 pub fn build_cli() -> Command {
     let mut cmd = Command::new("xshell")
         .version(env!("CARGO_PKG_VERSION"))
-        .about(ABOUT)
+        .about("Exchange-Management-Shell-style administration of SMTP Domain Security")
+        .long_about(ABOUT)
         .arg(
             ClapArg::new("store")
                 .long("store")
@@ -120,7 +121,36 @@ pub fn build_cli() -> Command {
                 .about("Write docs/cmdlets/*.md from the declarations")
                 .arg(ClapArg::new("dir").value_name("DIR").default_value("docs/cmdlets")),
         )
-        .disable_help_subcommand(true);
+        .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script (bash, zsh, fish, powershell, elvish)")
+                .long_about(
+                    "Print a shell completion script for xshell's subcommands and flags, generated from the \
+                     cmdlet declarations.\n\n\
+                     bash:  xshell completions bash > ~/.local/share/bash-completion/completions/xshell\n\
+                     zsh:   xshell completions zsh > \"${fpath[1]}/_xshell\"\n\
+                     fish:  xshell completions fish > ~/.config/fish/completions/xshell.fish",
+                )
+                .arg(
+                    ClapArg::new("shell")
+                        .value_name("SHELL")
+                        .required(true)
+                        .value_parser(clap::value_parser!(clap_complete::Shell)),
+                ),
+        )
+        .subcommand(
+            Command::new("man")
+                .about("Write man pages: xshell.1 and one xshell-<command>.1 per subcommand")
+                .arg(
+                    ClapArg::new("out")
+                        .long("out")
+                        .value_name("DIR")
+                        .required(true)
+                        .help("The folder to write the pages to (created if missing)"),
+                ),
+        )
+        .disable_help_subcommand(true)
+        .infer_long_args(true);
     for decl in CATALOGUE {
         cmd = cmd.subcommand(cmdlet_command(decl));
     }
@@ -141,6 +171,9 @@ pub fn default_store_dir() -> PathBuf {
     home.join(".local/share/xshell")
 }
 
+/// Subcommands that are not cmdlets.
+const BUILTIN_COMMANDS: &[&str] = &["help", "gen-docs", "completions", "man"];
+
 /// Lower-cases the subcommand word so `Set-SendConnector` and `SET-SENDCONNECTOR` work.
 fn normalize_argv(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
@@ -160,7 +193,7 @@ fn normalize_argv(args: Vec<String>) -> Vec<String> {
                 } else {
                     d.command()
                 }),
-                None => out.push(if lower == "help" || lower == "gen-docs" {
+                None => out.push(if BUILTIN_COMMANDS.contains(&lower.as_str()) {
                     lower
                 } else {
                     a
@@ -242,6 +275,81 @@ fn one_line_usage_error(e: &clap::Error) -> String {
     line
 }
 
+/// Long flags may be shortened to any unambiguous prefix (clap's
+/// `infer_long_args`, as parameter names in the shell language). Clap
+/// reports an ambiguous prefix only as an unexpected argument; this finds
+/// one first and names the candidates.
+fn ambiguous_flag(cli: &Command, args: &[String]) -> Option<String> {
+    let sub = args
+        .iter()
+        .skip(1)
+        .take_while(|a| !matches!(a.as_str(), "-c" | "--command" | "-f" | "--file"))
+        .find_map(|a| cli.find_subcommand(a))?;
+    // Each flag once, with every name it answers to.
+    let mut flags: Vec<(String, Vec<String>)> = vec![("help".into(), vec!["help".into()])];
+    for a in cli.get_arguments().chain(sub.get_arguments()) {
+        if let Some(long) = a.get_long() {
+            let mut names = vec![long.to_string()];
+            names.extend(
+                a.get_all_aliases()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| n.to_string()),
+            );
+            flags.push((long.to_string(), names));
+        }
+    }
+    for arg in args.iter().skip(1) {
+        if arg == "--" {
+            break;
+        }
+        let Some(name) = arg.strip_prefix("--") else {
+            continue;
+        };
+        let name = name.split('=').next().unwrap_or_default();
+        if name.is_empty() || flags.iter().any(|(_, ns)| ns.iter().any(|n| n == name)) {
+            continue;
+        }
+        let candidates: Vec<String> = flags
+            .iter()
+            .filter(|(_, ns)| ns.iter().any(|n| n.starts_with(name)))
+            .map(|(long, _)| format!("--{long}"))
+            .collect();
+        if candidates.len() > 1 {
+            return Some(format!(
+                "error: '--{name}' is ambiguous: it could be {}; see --help",
+                candidates.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// `xshell man --out DIR`: the main page and one per subcommand.
+fn write_man_pages(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut cli = build_cli();
+    cli.build();
+    let write = |cmd: Command, name: &str| -> Result<(), String> {
+        let path = dir.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut buf)
+            .map_err(|e| format!("cannot render {}: {e}", path.display()))?;
+        std::fs::write(&path, buf).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("xshell-{}", sub.get_name());
+        write(
+            sub.clone()
+                .name(&name)
+                .bin_name(format!("xshell {}", sub.get_name())),
+            &name,
+        )?;
+    }
+    write(cli, "xshell")
+}
+
 fn write_docs(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for d in CATALOGUE {
@@ -280,7 +388,12 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
 /// Runs xshell with these arguments; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
     let args = normalize_argv(args);
-    let matches = match build_cli().try_get_matches_from(args) {
+    let cli = build_cli();
+    if let Some(line) = ambiguous_flag(&cli, &args) {
+        eprintln!("{line}");
+        return 2;
+    }
+    let matches = match cli.try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -372,6 +485,36 @@ pub fn run(args: Vec<String>) -> i32 {
                 None => {
                     eprintln!("error: no cmdlet named '{name}'; `xshell --help` lists them");
                     2
+                }
+            }
+        }
+        "completions" => {
+            let Some(shell) = sm.get_one::<clap_complete::Shell>("shell") else {
+                return 2;
+            };
+            // Into a buffer first: clap_complete panics when its writer fails
+            // (a closed pipe, `| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut build_cli(), "xshell", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    eprintln!("error: cannot write the completion script: {e}");
+                    1
+                }
+            }
+        }
+        "man" => {
+            let dir = sm
+                .get_one::<String>("out")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            match write_man_pages(&dir) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
                 }
             }
         }

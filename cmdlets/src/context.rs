@@ -110,9 +110,17 @@ impl<'a> Ctx<'a> {
             return Ok(all);
         }
         if !self.host.interactive() {
+            // The error is shown after the cmdlet's name, which says what
+            // the action is: name only the target and the way out.
+            let force = crate::find(self.cmdlet).is_some_and(|d| d.param("Force").is_some());
+            let or_force = if force {
+                " or -Force (CLI: --force)"
+            } else {
+                ""
+            };
             return Err(CmdletError::NeedsConfirmation(format!(
-                "confirmation is needed before \"{action}\" on \"{target}\", and there is no terminal to ask on: \
-                 pass -Confirm:$false (CLI: --confirm=false) or -Force to go ahead"
+                "nothing was done to '{target}': this needs a confirmation and there is no \
+                 terminal to ask on; pass -Confirm:$false (CLI: --confirm=false){or_force} to go ahead"
             )));
         }
         let answer = self.host.confirm(
@@ -141,7 +149,7 @@ impl<'a> Ctx<'a> {
         &mut self,
         action: &str,
         target: &str,
-        change: impl FnOnce(&mut OrgConfig) -> Result<T, CmdletError>,
+        change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
     ) -> Result<Option<T>, CmdletError> {
         if self.what_if {
             self.store.update(true, change)?;

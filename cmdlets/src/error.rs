@@ -28,6 +28,15 @@ pub enum CmdletError {
     /// A prompt was needed and could not be answered.
     #[error("{0}")]
     NeedsConfirmation(String),
+    /// A file the cmdlet reads (a provisioning file) is malformed: the
+    /// position is 1-based, as editors show it.
+    #[error("{path}:{line}:{column}: {message}")]
+    BadFile {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Anything else that went wrong while acting (file I/O, PKI).

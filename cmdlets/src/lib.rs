@@ -15,6 +15,7 @@ pub mod value;
 
 pub mod accepted_domain;
 pub mod certificate;
+pub mod organization;
 pub mod receive_connector;
 pub mod send_connector;
 pub mod transport;
@@ -57,6 +58,8 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &certificate::remove::DECL,
     &certificate::lab_ca_new::DECL,
     &certificate::lab_ca_sign::DECL,
+    &organization::export::DECL,
+    &organization::sync::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

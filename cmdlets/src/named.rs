@@ -126,7 +126,7 @@ pub fn create<T: Named>(
 pub fn update<T: Named>(
     ctx: &mut Ctx<'_>,
     b: &Bound,
-    edit: impl FnOnce(&mut T) -> Result<(), CmdletError>,
+    mut edit: impl FnMut(&mut T) -> Result<(), CmdletError>,
 ) -> Result<Vec<Value>, CmdletError> {
     let id = b
         .get::<String>("Identity")
@@ -160,7 +160,7 @@ pub fn update<T: Named>(
 pub fn remove<T: Named>(
     ctx: &mut Ctx<'_>,
     b: &Bound,
-    guard: impl FnOnce(&OrgConfig, &T) -> Result<(), CmdletError>,
+    mut guard: impl FnMut(&OrgConfig, &T) -> Result<(), CmdletError>,
 ) -> Result<Vec<Value>, CmdletError> {
     let id = b
         .get::<String>("Identity")

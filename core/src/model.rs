@@ -550,7 +550,7 @@ impl ReceiveConnector {
             return rule(
                 &["RemoteIPRanges"],
                 format!(
-                    "a {:?} receive connector needs RemoteIPRanges (single IP, first-last range, or CIDR)",
+                    "a receive connector with Usage {:?} needs RemoteIPRanges (single IP, first-last range, or CIDR)",
                     self.usage
                 ),
             );

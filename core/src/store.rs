@@ -150,23 +150,44 @@ impl Store {
         }
     }
 
-    /// One transaction: `change` sees the current configuration under the
-    /// lock and edits a copy; if it succeeds and changed anything, the copy is
-    /// committed as the next revision. With `dry_run`, nothing is written.
+    /// One transaction: `change` edits a copy of the configuration; if it
+    /// succeeds and changed anything, the copy is committed as the next
+    /// revision. With `dry_run`, nothing is written.
+    ///
+    /// `change` runs first on a snapshot, without the lock: a change that
+    /// fails, changes nothing or is a dry run never takes the lock, so it
+    /// creates nothing (not even the store folder of a fresh store). Only a
+    /// real change takes the lock and runs `change` again on the
+    /// configuration as it is under the lock, so concurrent writers still
+    /// never lose an update. `change` must therefore be repeatable (no side
+    /// effects outside the configuration it is given).
     pub fn update<T, E: From<StoreError>>(
         &self,
         dry_run: bool,
-        change: impl FnOnce(&mut OrgConfig) -> Result<T, E>,
+        mut change: impl FnMut(&mut OrgConfig) -> Result<T, E>,
     ) -> Result<(T, Outcome), E> {
-        let tx = self.backend.begin()?;
-        let before = tx.current().clone();
-        let mut next = before.clone();
-        let value = change(&mut next)?;
-        next.revision = before.revision;
-        next.schema_version = SCHEMA_VERSION;
+        let snapshot = self.backend.read()?;
+        let (value, next) = apply_change(&snapshot, &mut change)?;
         if dry_run {
             return Ok((value, Outcome::DryRun));
         }
+        if next == snapshot {
+            return Ok((
+                value,
+                Outcome::Unchanged {
+                    revision: snapshot.revision,
+                },
+            ));
+        }
+        let tx = self.backend.begin()?;
+        let before = tx.current().clone();
+        let (value, mut next) = if before == snapshot {
+            (value, next)
+        } else {
+            // Another writer committed since the snapshot: redo the change
+            // on what is there now.
+            apply_change(&before, &mut change)?
+        };
         if next == before {
             return Ok((
                 value,
@@ -184,6 +205,19 @@ impl Store {
             },
         ))
     }
+}
+
+/// Runs `change` on a copy of `before`; the copy keeps `before`'s revision
+/// and this build's schema version.
+fn apply_change<T, E>(
+    before: &OrgConfig,
+    change: &mut impl FnMut(&mut OrgConfig) -> Result<T, E>,
+) -> Result<(T, OrgConfig), E> {
+    let mut next = before.clone();
+    let value = change(&mut next)?;
+    next.revision = before.revision;
+    next.schema_version = SCHEMA_VERSION;
+    Ok((value, next))
 }
 
 /// The embedded default: a directory on disk.
@@ -513,6 +547,35 @@ mod tests {
         });
         assert!(r.is_err());
         assert!(!t.path().join(CONFIG_FILE).exists());
+    }
+
+    #[test]
+    fn dry_runs_failures_and_no_ops_create_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("a/s");
+        let s = Store::open_dir(&dir);
+        let (_, o) = s
+            .update::<_, StoreError>(true, |c| {
+                c.transport_service.name = "X".into();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(o, Outcome::DryRun);
+        assert!(
+            s.update::<(), StoreError>(false, |_| Err(StoreError::BadKeyName("x".into())))
+                .is_err()
+        );
+        let (_, o) = s.update::<_, StoreError>(false, |_| Ok(())).unwrap();
+        assert_eq!(o, Outcome::Unchanged { revision: 0 });
+        assert!(!t.path().join("a").exists());
+        let (_, o) = s
+            .update::<_, StoreError>(false, |c| {
+                c.transport_service.name = "X".into();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(o, Outcome::Committed { revision: 1 });
+        assert!(dir.join(LOCK_FILE).exists());
     }
 
     #[test]

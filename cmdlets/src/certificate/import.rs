@@ -2,7 +2,7 @@
 //! (PEM, DER, PKCS#7) that completes a pending request.
 
 use super::{
-    PASSWORD, PASSWORD_FILE, commit_with_key, failed, friendly_name, given_password, object_for,
+    PASSWORD, PASSWORD_FILE, commit_with_keys, friendly_name, given_password, object_for,
     prompt_password, read_file,
 };
 use crate::bind::Bound;
@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 use xshell_core::certificates as certs;
 use xshell_core::model::{CertificateRecord, OrgConfig};
 use xshell_core::pki::PkiError;
-use xshell_core::pki::cert::parse_certificate;
+use xshell_core::pki::cert::{CertInfo, parse_certificate};
 use xshell_core::pki::import::{Imported, import_bytes};
+use zeroize::Zeroizing;
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Import-ExchangeCertificate",
@@ -76,8 +77,9 @@ the certificate, so `Import-ExchangeCertificate ... | Enable-ExchangeCertificate
     run,
 };
 
-/// What the import will do, decided on a snapshot and checked again under the lock.
-enum Plan {
+/// What an import will do, decided on a snapshot and checked again under the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
     /// Already stored (and nothing to add).
     Present(String),
     /// A new certificate with its key.
@@ -90,28 +92,138 @@ enum Plan {
     NoKey,
 }
 
-fn plan(cfg: &OrgConfig, tp: &str, imported: &Imported, spki: &[u8]) -> Plan {
-    if let Some(i) = certs::find(cfg, tp) {
-        return if imported.key.is_some() && cfg.certificates[i].key_id.is_none() {
-            Plan::AddKey
-        } else {
-            Plan::Present(tp.to_string())
-        };
-    }
-    if imported.key.is_some() {
-        return Plan::WithKey;
-    }
-    match certs::find_pending_for(cfg, spki) {
-        Some(i) => Plan::Complete(cfg.certificates[i].thumbprint.clone()),
-        None => Plan::NoKey,
+impl Plan {
+    /// Whether two plans do the same thing (any "already present" is the same).
+    pub fn same_as(&self, other: &Plan) -> bool {
+        match (self, other) {
+            (Plan::Present(_), Plan::Present(_)) => true,
+            _ => self == other,
+        }
     }
 }
 
-fn same_plan(a: &Plan, b: &Plan) -> bool {
-    match (a, b) {
-        (Plan::Complete(x), Plan::Complete(y)) => x == y,
-        (Plan::Present(_), Plan::Present(_)) => true,
-        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+/// A certificate file, decoded and ready to be added to a configuration:
+/// the import logic Import-ExchangeCertificate and Sync-OrganizationConfig
+/// share. The private key (if any) is written to the store by the caller
+/// ([`Prepared::key`], see `commit_with_keys`) before the configuration that
+/// names it is committed.
+pub struct Prepared {
+    pub info: CertInfo,
+    pub has_key: bool,
+    key_id: Option<String>,
+    key_pem: Option<Zeroizing<String>>,
+    cert_b64: String,
+    chain: Vec<String>,
+}
+
+impl Prepared {
+    /// Decodes `data`: PFX, PKCS#7, PEM or DER.
+    pub fn decode(data: &[u8], password: Option<&str>) -> Result<Prepared, PkiError> {
+        Self::from_imported(import_bytes(data, password)?)
+    }
+
+    fn from_imported(imported: Imported) -> Result<Prepared, PkiError> {
+        let info = parse_certificate(&imported.leaf)?;
+        let key_id = match &imported.key {
+            Some(k) => Some(certs::new_key_id(k)?),
+            None => None,
+        };
+        Ok(Prepared {
+            has_key: imported.key.is_some(),
+            key_pem: imported.key.as_ref().map(|k| k.to_pem()),
+            key_id,
+            cert_b64: certs::b64_encode(&imported.leaf),
+            chain: imported
+                .chain
+                .iter()
+                .map(|c| certs::b64_encode(c))
+                .collect(),
+            info,
+        })
+    }
+
+    pub fn thumbprint(&self) -> &str {
+        &self.info.thumbprint
+    }
+
+    /// The key file to write before committing: (key id, PEM).
+    pub fn key(&self) -> Option<(&str, &[u8])> {
+        match (&self.key_id, &self.key_pem) {
+            (Some(id), Some(pem)) => Some((id.as_str(), pem.as_bytes())),
+            _ => None,
+        }
+    }
+
+    /// What importing into `cfg` would do.
+    pub fn plan(&self, cfg: &OrgConfig) -> Plan {
+        let tp = self.thumbprint();
+        if let Some(i) = certs::find(cfg, tp) {
+            return if self.has_key && cfg.certificates[i].key_id.is_none() {
+                Plan::AddKey
+            } else {
+                Plan::Present(tp.to_string())
+            };
+        }
+        if self.has_key {
+            return Plan::WithKey;
+        }
+        match certs::find_pending_for(cfg, &self.info.spki_der) {
+            Some(i) => Plan::Complete(cfg.certificates[i].thumbprint.clone()),
+            None => Plan::NoKey,
+        }
+    }
+
+    /// Carries out `plan` on `cfg`.
+    pub fn apply(
+        &self,
+        cfg: &mut OrgConfig,
+        plan: &Plan,
+        friendly: Option<&String>,
+        exportable: bool,
+    ) {
+        let tp = self.thumbprint();
+        match plan {
+            Plan::Present(_) => {}
+            Plan::AddKey => {
+                if let Some(i) = certs::find(cfg, tp) {
+                    let rec = &mut cfg.certificates[i];
+                    rec.key_id = self.key_id.clone();
+                    rec.private_key_exportable = exportable;
+                    if self.chain.len() > rec.chain.len() {
+                        rec.chain = self.chain.clone();
+                    }
+                    if let Some(f) = friendly {
+                        rec.friendly_name = Some(f.clone());
+                    }
+                }
+            }
+            Plan::Complete(req_tp) => {
+                if let Some(i) = certs::find(cfg, req_tp) {
+                    let rec = &mut cfg.certificates[i];
+                    rec.thumbprint = tp.to_string();
+                    rec.certificate = Some(self.cert_b64.clone());
+                    rec.chain = self.chain.clone();
+                    rec.request = None;
+                    if let Some(f) = friendly {
+                        rec.friendly_name = Some(f.clone());
+                    }
+                    if exportable {
+                        rec.private_key_exportable = true;
+                    }
+                }
+            }
+            Plan::WithKey | Plan::NoKey => cfg.certificates.push(CertificateRecord {
+                thumbprint: tp.to_string(),
+                certificate: Some(self.cert_b64.clone()),
+                chain: self.chain.clone(),
+                request: None,
+                key_id: self.key_id.clone(),
+                services: Vec::new(),
+                friendly_name: friendly.cloned(),
+                private_key_exportable: exportable && self.key_id.is_some(),
+                default_smtp: false,
+            }),
+        }
     }
 }
 
@@ -134,20 +246,19 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let friendly = friendly_name(b)?;
     let exportable = b.switch("PrivateKeyExportable");
     let password = given_password(b)?;
-    let imported = match import_bytes(&data, password.as_ref().map(|p| p.as_str())) {
+    let prepared = match Prepared::decode(&data, password.as_ref().map(|p| p.as_str())) {
         Err(PkiError::PasswordRequired) if password.is_none() => {
             let p = prompt_password(ctx, &format!("Password for {source}"))?;
-            import_bytes(&data, Some(&p))
+            Prepared::decode(&data, Some(&p))
         }
         other => other,
     }
     .map_err(|e| CmdletError::Failed(format!("cannot import {source}: {e}")))?;
-    let info = parse_certificate(&imported.leaf)
-        .map_err(|e| CmdletError::Failed(format!("cannot import {source}: {e}")))?;
+    let info = &prepared.info;
     let tp = info.thumbprint.clone();
 
     let snapshot = ctx.store.snapshot()?;
-    let planned = plan(&snapshot, &tp, &imported, &info.spki_der);
+    let planned = prepared.plan(&snapshot);
     if let Plan::Present(tp) = &planned {
         ctx.warn(&format!(
             "certificate {tp} is already in the store; nothing was changed"
@@ -178,77 +289,22 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         _ => {}
     }
 
-    let key_pem = imported.key.as_ref().map(|k| k.to_pem());
-    let key_id = match &imported.key {
-        Some(k) => Some(certs::new_key_id(k).map_err(failed)?),
-        None => None,
-    };
-    let key = match (&key_id, &key_pem) {
-        (Some(id), Some(pem)) => Some((id.as_str(), pem.as_bytes())),
-        _ => None,
-    };
-    let cert_b64 = certs::b64_encode(&imported.leaf);
-    let chain: Vec<String> = imported
-        .chain
-        .iter()
-        .map(|c| certs::b64_encode(c))
-        .collect();
     let target = info.subject.clone();
-    let done = commit_with_key(
+    let keys: Vec<(&str, &[u8])> = prepared.key().into_iter().collect();
+    let done = commit_with_keys(
         ctx,
         "Import certificate",
         &target,
-        key,
+        &keys,
         || Ok(()),
         |cfg| {
-            let now_plan = plan(cfg, &tp, &imported, &info.spki_der);
-            if !same_plan(&planned, &now_plan) {
+            let now_plan = prepared.plan(cfg);
+            if !planned.same_as(&now_plan) {
                 return Err(CmdletError::Conflict(
                     "the store changed while importing; run the command again".into(),
                 ));
             }
-            match now_plan {
-                Plan::Present(_) => {}
-                Plan::AddKey => {
-                    if let Some(i) = certs::find(cfg, &tp) {
-                        let rec = &mut cfg.certificates[i];
-                        rec.key_id = key_id.clone();
-                        rec.private_key_exportable = exportable;
-                        if chain.len() > rec.chain.len() {
-                            rec.chain = chain.clone();
-                        }
-                        if friendly.is_some() {
-                            rec.friendly_name = friendly.clone();
-                        }
-                    }
-                }
-                Plan::Complete(req_tp) => {
-                    if let Some(i) = certs::find(cfg, &req_tp) {
-                        let rec = &mut cfg.certificates[i];
-                        rec.thumbprint = tp.clone();
-                        rec.certificate = Some(cert_b64.clone());
-                        rec.chain = chain.clone();
-                        rec.request = None;
-                        if friendly.is_some() {
-                            rec.friendly_name = friendly.clone();
-                        }
-                        if exportable {
-                            rec.private_key_exportable = true;
-                        }
-                    }
-                }
-                Plan::WithKey | Plan::NoKey => cfg.certificates.push(CertificateRecord {
-                    thumbprint: tp.clone(),
-                    certificate: Some(cert_b64.clone()),
-                    chain: chain.clone(),
-                    request: None,
-                    key_id: key_id.clone(),
-                    services: Vec::new(),
-                    friendly_name: friendly.clone(),
-                    private_key_exportable: exportable && key_id.is_some(),
-                    default_smtp: false,
-                }),
-            }
+            prepared.apply(cfg, &now_plan, friendly.as_ref(), exportable);
             object_for(cfg, &tp)
         },
     )?;

@@ -168,9 +168,8 @@ pub fn given_password(b: &Bound) -> Result<Option<Zeroizing<String>>, CmdletErro
 pub fn prompt_password(ctx: &mut Ctx<'_>, prompt: &str) -> Result<Zeroizing<String>, CmdletError> {
     if !ctx.host.interactive() {
         return Err(CmdletError::NeedsConfirmation(format!(
-            "{} needs a PFX password and there is no terminal to ask on: pass -Password, \
-             -PasswordFile FILE (CLI: --password-file) or set {PASSWORD_ENV}",
-            ctx.cmdlet
+            "a PFX password is needed and there is no terminal to ask on: pass -Password, \
+             -PasswordFile FILE (CLI: --password-file) or set {PASSWORD_ENV}"
         )));
     }
     Ok(Zeroizing::new(ctx.host.read_secret(prompt)?))
@@ -186,7 +185,20 @@ pub fn commit_with_key<T>(
     target: &str,
     key: Option<(&str, &[u8])>,
     before: impl FnOnce() -> Result<(), CmdletError>,
-    change: impl FnOnce(&mut OrgConfig) -> Result<T, CmdletError>,
+    change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
+) -> Result<Option<T>, CmdletError> {
+    let keys: Vec<(&str, &[u8])> = key.into_iter().collect();
+    commit_with_keys(ctx, action, target, &keys, before, change)
+}
+
+/// [`commit_with_key`] for any number of new keys (one transaction).
+pub fn commit_with_keys<T>(
+    ctx: &mut Ctx<'_>,
+    action: &str,
+    target: &str,
+    keys: &[(&str, &[u8])],
+    before: impl FnOnce() -> Result<(), CmdletError>,
+    change: impl FnMut(&mut OrgConfig) -> Result<T, CmdletError>,
 ) -> Result<Option<T>, CmdletError> {
     if ctx.what_if {
         return ctx.commit(action, target, change);
@@ -194,18 +206,33 @@ pub fn commit_with_key<T>(
     if !ctx.should_process(action, target)? {
         return Ok(None);
     }
-    if let Some((id, bytes)) = key {
-        ctx.store.backend().put_secret(id, bytes)?;
+    let mut written = Vec::new();
+    let mut result = Ok(());
+    for (id, bytes) in keys {
+        result = ctx
+            .store
+            .backend()
+            .put_secret(id, bytes)
+            .map_err(CmdletError::from);
+        if result.is_err() {
+            break;
+        }
+        written.push(*id);
     }
-    let saved = ctx.confirm;
-    ctx.confirm = ConfirmFlag::DoNotAsk;
-    let result = before().and_then(|()| ctx.commit(action, target, change));
-    ctx.confirm = saved;
-    if let (Err(e), Some((id, _))) = (&result, key) {
+    let result = result.and_then(|()| {
+        let saved = ctx.confirm;
+        ctx.confirm = ConfirmFlag::DoNotAsk;
+        let r = before().and_then(|()| ctx.commit(action, target, change));
+        ctx.confirm = saved;
+        r
+    });
+    if let Err(e) = &result {
         // A store error may come after the new revision reached the disk:
-        // keep the key then (an orphan file at worst, never a dangling record).
-        if !matches!(e, CmdletError::Store(_)) {
-            let _ = ctx.store.backend().delete_secret(id);
+        // keep the keys then (orphan files at worst, never a dangling record).
+        if !matches!(e, CmdletError::Store(_)) || written.len() < keys.len() {
+            for id in written {
+                let _ = ctx.store.backend().delete_secret(id);
+            }
         }
     }
     result
