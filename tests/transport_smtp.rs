@@ -90,7 +90,7 @@ fn starttls_injection_is_not_executed() {
 
     let mut raw = Raw::connect(port);
     assert!(raw.reply().starts_with("220 "));
-    assert!(raw.cmd("EHLO client.test").contains("250-STARTTLS"));
+    assert!(raw.cmd("EHLO client.test").contains("250 STARTTLS"));
     // STARTTLS and an injected command in one write
     raw.send(b"STARTTLS\r\nRSET\r\nMAIL FROM:<injected@evil.example>\r\n");
     let r = raw.reply();
