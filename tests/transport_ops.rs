@@ -253,7 +253,27 @@ fn connection_limit_per_source_and_inactivity_timeout() {
         "--connection-inactivity-timeout",
         "2s",
     ]);
-    let _engine = lab.start_engine(port);
+    // a connector that serves only 127.0.0.2
+    let narrow_port = free_port();
+    let narrow = format!("127.0.0.1:{narrow_port}");
+    lab.xshell(&[
+        "new-receiveconnector",
+        "Narrow",
+        "--usage",
+        "custom",
+        "--bindings",
+        &narrow,
+        "--remote-ip-ranges",
+        "127.0.0.2",
+    ]);
+    let engine = lab.start_engine(port);
+    assert!(wait_until(Duration::from_secs(5), || engine
+        .log_text()
+        .contains(&format!("listening addr={narrow}"))));
+    let mut nobody = Raw::connect(narrow_port);
+    let r = nobody.reply();
+    assert!(r.starts_with("421 4.3.2"), "{r}");
+
     let mut first = Raw::connect(port);
     assert!(first.reply().starts_with("220"));
     let mut second = Raw::connect(port);
