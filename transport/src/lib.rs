@@ -14,16 +14,29 @@
 //!   session, TLS policy, connection driver and the one failure
 //!   classification), [`retry`] (retry schedule, expiry, delay notices)
 //!   and [`dsn`] (RFC 3464 delivery status notifications).
+//! - [`config`]: the config compiler: store objects in, an immutable
+//!   [`config::RuntimeConfig`] out (connectors with their session settings
+//!   and rustls configurations, accepted domains, trust material).
+//! - [`tls`]: our certificates and keys as rustls types, the STARTTLS
+//!   server configuration and the opportunistic client-certificate check.
+//! - [`server`]: the receiving engine: listeners, connections, the policy
+//!   at MAIL/RCPT (Domain Security, Direct Trust, relay), stamping, queueing
+//!   before `250`, hot reload and graceful shutdown.
+//! - [`delivery`]: the local delivery worker (queue to Maildir).
+//! - [`tracking`]: the message tracking log.
 //!
-//! The network layer (listeners, rustls, connector selection, the config
-//! compiler that turns store objects into [`smtp::SessionConfig`] and
-//! policy) builds on these and comes next.
+//! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).
 
 pub mod dns;
 pub mod dsn;
+pub mod config;
+pub mod delivery;
 pub mod maildir;
 pub mod outbound;
 pub mod queue;
 pub mod retry;
 pub mod routing;
+pub mod server;
 pub mod smtp;
+pub mod tls;
+pub mod tracking;

@@ -452,6 +452,34 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Records per-recipient statuses (by address) without counting a
+    /// delivery attempt or touching the retry time: the local delivery
+    /// worker marks the recipients it delivered and leaves the others
+    /// `Pending` for the sending side. Atomic and durable on return.
+    pub fn update_recipients(
+        &self,
+        id: &MessageId,
+        results: &[(String, RecipientStatus)],
+    ) -> Result<QueuedMessage, QueueError> {
+        let mut m = self.read_envelope(id)?;
+        for (address, status) in results {
+            for r in m.envelope.recipients.iter_mut() {
+                if r.address.eq_ignore_ascii_case(address) {
+                    r.status = status.clone();
+                }
+            }
+        }
+        let env = self.envelope_path(id);
+        let json = to_json(&m, &env)?;
+        let tmp = self.tmp_path(id, "json");
+        write_durable(&tmp, &json)?;
+        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
+        self.sync_active_dir()?;
+        Ok(m)
+    }
+}
+
 fn to_json(m: &QueuedMessage, path: &Path) -> Result<Vec<u8>, QueueError> {
     serde_json::to_vec_pretty(m).map_err(|source| QueueError::Envelope {
         path: path.to_path_buf(),

@@ -1,0 +1,461 @@
+//! Shared helpers for the transport end-to-end tests: a provisioned store
+//! (with `xshell`), certificates made with openssl, the engine as a child
+//! process on free loopback ports (killed on drop), swaks and raw clients.
+//! Every wait is bounded.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ORG_FQDN: &str = "mail.orga.example";
+
+pub fn xshell_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xshell"))
+}
+
+pub fn engine_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xshell-transport"))
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A certificate and its key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A test lab: a store folder and a work folder.
+pub struct Lab {
+    _tmp: tempfile::TempDir,
+    pub store: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        let work = tmp.path().join("work");
+        fs::create_dir_all(&work).unwrap();
+        Lab {
+            _tmp: tmp,
+            store,
+            work,
+        }
+    }
+
+    /// Runs xshell against the store; panics on failure; returns stdout.
+    pub fn xshell(&self, args: &[&str]) -> String {
+        let out = Command::new(xshell_bin())
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .env_remove("XSHELL_STORE")
+            .env("NO_COLOR", "1")
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "xshell {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Organization A: FQDN, accepted domain orga.example, a self-signed
+    /// SMTP certificate for mail.orga.example, partner.example on the
+    /// Domain Security receive list, and an Internet receive connector
+    /// `Inbound` on 127.0.0.1:`port` with DomainSecureEnabled.
+    pub fn provision(&self, port: u16) {
+        self.xshell(&["set-transportservice", "--fqdn", ORG_FQDN]);
+        self.xshell(&[
+            "new-accepteddomain",
+            "OrgA",
+            "--domain-name",
+            "orga.example",
+        ]);
+        self.xshell(&[
+            "new-exchangecertificate",
+            "--domain-name",
+            ORG_FQDN,
+            "--services",
+            "SMTP",
+            "--force",
+        ]);
+        self.xshell(&[
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            "partner.example",
+        ]);
+        let binding = format!("127.0.0.1:{port}");
+        self.xshell(&[
+            "new-receiveconnector",
+            "Inbound",
+            "--usage",
+            "internet",
+            "--bindings",
+            &binding,
+            "--domain-secure-enabled",
+            "--auth-mechanism",
+            "tls",
+            "--fqdn",
+            ORG_FQDN,
+        ]);
+    }
+
+    /// Trusts a CA certificate (PEM) as a root in the store.
+    pub fn trust(&self, ca_pem: &Path) {
+        let cmd = format!(
+            "Import-Certificate -FilePath '{}' -CertStoreLocation Cert:\\LocalMachine\\Root",
+            ca_pem.display()
+        );
+        self.xshell(&["-c", &cmd]);
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA made with openssl (EC P-256).
+    pub fn ca(&self, name: &str, cn: &str) -> CertFiles {
+        let cert = self.work.join(format!("{name}.pem"));
+        let key = self.work.join(format!("{name}.key"));
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        CertFiles { cert, key }
+    }
+
+    /// A client/server certificate for `cn` with `sans`, signed by `ca`.
+    pub fn issue(&self, name: &str, ca: &CertFiles, cn: &str, sans: &[&str]) -> CertFiles {
+        let cert = self.work.join(format!("{name}.pem"));
+        let key = self.work.join(format!("{name}.key"));
+        let csr = self.work.join(format!("{name}.csr"));
+        let ext = self.work.join(format!("{name}.ext"));
+        let san: Vec<String> = sans.iter().map(|s| format!("DNS:{s}")).collect();
+        fs::write(
+            &ext,
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={}\n",
+                san.join(",")
+            ),
+        )
+        .unwrap();
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            csr.to_str().unwrap(),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            csr.to_str().unwrap(),
+            "-CA",
+            ca.cert.to_str().unwrap(),
+            "-CAkey",
+            ca.key.to_str().unwrap(),
+            "-CAcreateserial",
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "30",
+            "-extfile",
+            ext.to_str().unwrap(),
+        ]);
+        CertFiles { cert, key }
+    }
+
+    /// A self-signed certificate for `cn`.
+    pub fn self_signed(&self, name: &str, cn: &str) -> CertFiles {
+        let cert = self.work.join(format!("{name}.pem"));
+        let key = self.work.join(format!("{name}.key"));
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{cn}"),
+        ]);
+        CertFiles { cert, key }
+    }
+
+    pub fn mailboxes(&self) -> PathBuf {
+        self.store.join("mailboxes")
+    }
+
+    pub fn tracking_log(&self) -> PathBuf {
+        self.store.join("log").join("tracking.jsonl")
+    }
+
+    /// The messages in `local@domain`'s Maildir/new.
+    pub fn maildir(&self, domain: &str, local: &str) -> Vec<String> {
+        let dir = self
+            .mailboxes()
+            .join(domain)
+            .join(local)
+            .join("Maildir")
+            .join("new");
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .filter_map(|e| fs::read(e.ok()?.path()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Messages still in the queue (envelope files).
+    pub fn queued_envelopes(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.store.join("queue").join("active")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                (p.extension()? == "json").then(|| fs::read_to_string(p).ok())?
+            })
+            .collect()
+    }
+
+    /// Starts the engine and waits until it listens on `port`.
+    pub fn start_engine(&self, port: u16) -> Engine {
+        let log = self.work.join(format!("engine-{}.log", next_number()));
+        let child = Command::new(engine_bin())
+            .arg("--store")
+            .arg(&self.store)
+            .arg("--grace")
+            .arg("5")
+            .env("RUST_LOG", "info")
+            .env_remove("XSHELL_STORE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let e = Engine { child, log };
+        let needle = format!("listening addr=127.0.0.1:{port}");
+        assert!(
+            wait_until(Duration::from_secs(20), || e.log_text().contains(&needle)),
+            "the engine did not listen on {port}:\n{}",
+            e.log_text()
+        );
+        e
+    }
+}
+
+fn next_number() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The engine child process; killed on drop.
+pub struct Engine {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Engine {
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends a signal (by number) to the engine.
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits (bounded) for the engine to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs swaks against 127.0.0.1:`port` with `args`; returns the transcript
+/// (stdout and stderr).
+pub fn swaks(port: u16, args: &[&str]) -> String {
+    let out: Output = Command::new("timeout")
+        .arg("60")
+        .arg("swaks")
+        .arg("--server")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--helo")
+        .arg("client.test")
+        .arg("--timeout")
+        .arg("20")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A raw plaintext SMTP client with bounded reads.
+pub struct Raw {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Raw { stream, reader }
+    }
+
+    /// Reads one whole reply (all lines); empty at EOF.
+    pub fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return all,
+                Ok(_) => {}
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a command line and returns the reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// The rest of the stream until EOF or a read timeout.
+    pub fn drain(&mut self) -> String {
+        let mut s = String::new();
+        let _ = self.reader.read_to_string(&mut s);
+        s
+    }
+}
+
+/// Tracking log lines (parsed).
+pub fn tracking_lines(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

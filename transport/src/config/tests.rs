@@ -1,0 +1,170 @@
+use super::*;
+use xshell_core::certificates::{b64_encode, new_key_id};
+use xshell_core::model::{CertificateRecord, ReceiveUsage};
+use xshell_core::pki::cert::thumbprint;
+use xshell_core::pki::dn::SubjectName;
+use xshell_core::pki::keys::{KeyAlgorithm, generate};
+use xshell_core::pki::selfsigned::create_self_signed;
+use xshell_core::store::Store;
+
+fn connector(name: &str, binding: &str, ranges: &[&str]) -> ReceiveConnector {
+    let mut c = ReceiveConnector::with_usage(name, ReceiveUsage::Internet);
+    c.bindings = vec![binding.parse().unwrap()];
+    if !ranges.is_empty() {
+        c.remote_ip_ranges = ranges.iter().map(|r| r.parse().unwrap()).collect();
+    }
+    c
+}
+
+/// A store with a self-signed SMTP certificate for mail.orga.example.
+fn store_with_cert(dir: &Path) -> (Store, OrgConfig) {
+    let store = Store::open_dir(dir);
+    let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let der = create_self_signed(
+        &SubjectName::parse("CN=mail.orga.example").unwrap(),
+        &["mail.orga.example".to_string()],
+        &key,
+    )
+    .unwrap();
+    let key_id = new_key_id(&key).unwrap();
+    store
+        .backend()
+        .put_secret(&key_id, key.to_pem().as_bytes())
+        .unwrap();
+    let mut cfg = OrgConfig::default();
+    cfg.transport_service.fqdn = Some("mail.orga.example".into());
+    cfg.certificates.push(CertificateRecord {
+        thumbprint: thumbprint(&der),
+        certificate: Some(b64_encode(&der)),
+        chain: vec![],
+        request: None,
+        key_id: Some(key_id),
+        services: vec!["SMTP".into()],
+        friendly_name: None,
+        private_key_exportable: false,
+        default_smtp: true,
+    });
+    (store, cfg)
+}
+
+#[test]
+fn certificate_selection_limits_and_client_certificate_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mut cfg) = store_with_cert(tmp.path());
+    let mut a = connector("A", "127.0.0.1:2525", &[]);
+    a.domain_secure_enabled = true;
+    let mut b = connector("B", "127.0.0.1:2526", &[]);
+    b.fqdn = Some("mx.other.example".into());
+    let mut disabled = connector("C", "127.0.0.1:2527", &[]);
+    disabled.enabled = false;
+    cfg.receive_connectors = vec![a, b, disabled];
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc());
+    assert_eq!(rt.connectors.len(), 2);
+    let (a, b) = (&rt.connectors[0], &rt.connectors[1]);
+    assert!(a.tls.is_some() && a.session.offer_starttls);
+    assert_eq!(
+        a.certificate.as_deref(),
+        Some(cfg.certificates[0].thumbprint.as_str())
+    );
+    // the receive list is empty: no client certificate request
+    assert!(!a.requests_client_certificate);
+    assert!(b.tls.is_none() && !b.session.offer_starttls);
+    assert!(
+        rt.notes
+            .iter()
+            .any(|n| n.contains("'B'") && n.contains("mx.other.example")),
+        "{:?}",
+        rt.notes
+    );
+    // MaxMessageSize 36 MB vs MaxReceiveSize 10 MB; 200 vs 500 recipients
+    assert_eq!(a.session.max_message_size, 10 * 1024 * 1024);
+    assert_eq!(a.session.max_recipients, 200);
+    assert_eq!(a.session.hostname, "mail.orga.example");
+
+    cfg.transport_config.tls_receive_domain_secure_list = vec!["partner.example".parse().unwrap()];
+    cfg.transport_config.max_receive_size = SizeLimit::Unlimited;
+    cfg.transport_config.max_recipient_envelope_limit = 5;
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc());
+    assert!(rt.connectors[0].requests_client_certificate);
+    assert!(!rt.connectors[1].requests_client_certificate);
+    assert_eq!(rt.connectors[0].session.max_message_size, 36 * 1024 * 1024);
+    assert_eq!(rt.connectors[0].session.max_recipients, 5);
+    assert!(rt.is_domain_secure_sender("PARTNER.example"));
+    assert!(!rt.is_domain_secure_sender("sub.partner.example"));
+    assert!(
+        rt.trust
+            .own_thumbprints
+            .contains(&cfg.certificates[0].thumbprint)
+    );
+}
+
+#[test]
+fn a_missing_key_means_no_starttls_and_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mut cfg) = store_with_cert(tmp.path());
+    cfg.certificates[0].key_id = Some("gone.key".into());
+    cfg.receive_connectors = vec![connector("A", "127.0.0.1:2525", &[])];
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc());
+    assert!(rt.connectors[0].tls.is_none());
+    assert!(
+        rt.notes
+            .iter()
+            .any(|n| n.contains("STARTTLS is not offered"))
+    );
+}
+
+#[test]
+fn connector_by_binding_then_most_specific_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(tmp.path());
+    let cfg = OrgConfig {
+        receive_connectors: vec![
+            connector("All", "0.0.0.0:25", &[]),
+            connector("Lan", "0.0.0.0:25", &["127.0.0.0/8"]),
+            connector("Host", "127.0.0.1:25", &["127.0.0.5"]),
+            connector("Other", "127.0.0.1:26", &["127.0.0.0-127.0.0.9"]),
+        ],
+        ..OrgConfig::default()
+    };
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc());
+    let pick = |local: &str, peer: &str| {
+        rt.select_connector(local.parse().unwrap(), peer.parse().unwrap())
+            .map(|c| c.name.clone())
+    };
+    assert_eq!(pick("127.0.0.1:25", "127.0.0.5").as_deref(), Some("Host"));
+    assert_eq!(pick("127.0.0.1:25", "127.0.0.6").as_deref(), Some("Lan"));
+    assert_eq!(pick("127.0.0.2:25", "127.0.0.5").as_deref(), Some("Lan"));
+    assert_eq!(
+        pick("127.0.0.1:25", "::ffff:127.0.0.7").as_deref(),
+        Some("Lan")
+    );
+    assert_eq!(pick("127.0.0.1:25", "10.1.1.1").as_deref(), Some("All"));
+    assert_eq!(pick("127.0.0.1:26", "127.0.0.9").as_deref(), Some("Other"));
+    assert_eq!(pick("127.0.0.1:26", "127.0.0.10"), None);
+    assert_eq!(pick("127.0.0.1:27", "127.0.0.1"), None);
+    let addrs: Vec<String> = rt.listen_addrs().iter().map(|a| a.to_string()).collect();
+    assert_eq!(addrs, ["0.0.0.0:25", "127.0.0.1:25", "127.0.0.1:26"]);
+}
+
+#[test]
+fn default_paths_and_overrides() {
+    let mut cfg = OrgConfig::default();
+    let p = Paths::resolve(&cfg, Path::new("/s"));
+    assert_eq!(p.queue, PathBuf::from("/s/queue"));
+    assert_eq!(p.mailboxes, PathBuf::from("/s/mailboxes"));
+    assert_eq!(p.tracking_log, Some(PathBuf::from("/s/log/tracking.jsonl")));
+    cfg.transport_service.queue_database_path = Some("/q".into());
+    cfg.transport_service.mailbox_root_path = Some("/m".into());
+    cfg.transport_service.message_tracking_log_path = Some("/l".into());
+    let p = Paths::resolve(&cfg, Path::new("/s"));
+    assert_eq!(
+        (p.queue, p.mailboxes, p.tracking_log),
+        (
+            PathBuf::from("/q"),
+            PathBuf::from("/m"),
+            Some(PathBuf::from("/l/tracking.jsonl"))
+        )
+    );
+    cfg.transport_service.message_tracking_log_enabled = false;
+    assert_eq!(Paths::resolve(&cfg, Path::new("/s")).tracking_log, None);
+}

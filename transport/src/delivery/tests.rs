@@ -1,0 +1,84 @@
+use std::time::Instant;
+
+use super::*;
+use crate::queue::Envelope;
+use xshell_core::model::{AcceptedDomain, AcceptedDomainType, OrgConfig};
+use xshell_core::store::Store;
+
+#[test]
+fn local_recipients_are_delivered_and_the_others_stay_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(tmp.path().join("store"));
+    let mut cfg = OrgConfig::default();
+    cfg.accepted_domains.push(AcceptedDomain {
+        name: "OrgA".into(),
+        domain_name: "orga.example".parse().unwrap(),
+        domain_type: AcceptedDomainType::Authoritative,
+        default: true,
+    });
+    let rt = RuntimeConfig::compile(
+        &cfg,
+        store.backend(),
+        tmp.path(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let config = Arc::new(ArcSwap::from_pointee(rt));
+    let queue = Arc::new(Queue::open(tmp.path().join("queue")).unwrap());
+    let mailboxes = tmp.path().join("mailboxes");
+    std::fs::create_dir_all(&mailboxes).unwrap();
+    let log_path = tmp.path().join("tracking.jsonl");
+    let tracking = Arc::new(TrackingLog::open(Some(&log_path)).unwrap());
+
+    let msg = b"Message-ID: <m1@x>\r\nSubject: t\r\n\r\nhi\r\n";
+    let mixed = queue
+        .enqueue(
+            &Envelope::new(
+                "a@x.example",
+                [
+                    "bob@orga.example".to_string(),
+                    "carol@remote.example".to_string(),
+                ],
+            ),
+            msg,
+        )
+        .unwrap();
+    let local = queue
+        .enqueue(
+            &Envelope::new("a@x.example", ["Dave@OrgA.example".to_string()]),
+            msg,
+        )
+        .unwrap();
+
+    // queued before the worker starts: picked up by the start-up scan
+    let worker = DeliveryWorker::spawn(
+        Arc::clone(&queue),
+        config,
+        mailboxes.clone(),
+        tracking,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.get(&local).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.stop();
+
+    assert!(matches!(queue.get(&local), Err(QueueError::NotFound(_))));
+    let m = queue.get(&mixed).unwrap();
+    assert!(matches!(
+        m.envelope.recipients[0].status,
+        RecipientStatus::Delivered { .. }
+    ));
+    assert_eq!(m.envelope.recipients[1].status, RecipientStatus::Pending);
+    assert_eq!(m.envelope.attempts, 0);
+    for who in ["bob", "dave"] {
+        let dir = mailboxes.join("orga.example").join(who).join("Maildir/new");
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 1, "{who}");
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let delivers = log.lines().filter(|l| l.contains("\"DELIVER\"")).count();
+    assert_eq!(delivers, 2, "{log}");
+    assert!(log.contains("<m1@x>"));
+}

@@ -1,0 +1,384 @@
+//! One SMTP connection: the sans-IO session driven over TCP, then rustls.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::config::{ConnectorRuntime, RuntimeConfig, canonical_ip};
+use crate::queue;
+use crate::smtp::{Action, Reply, Session, Verdict};
+use crate::tls;
+use crate::tracking::{EventId, TrackingEvent};
+
+use super::Shared;
+use super::policy::{self, Auth};
+use super::stamp::{self, TraceInfo};
+
+const READ_BUFFER: usize = 16 * 1024;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+        };
+    }
+}
+
+/// Handles one accepted connection with the configuration `rt` (current
+/// at accept time; kept for the whole session).
+pub async fn handle(
+    sock: TcpStream,
+    peer: SocketAddr,
+    rt: Arc<RuntimeConfig>,
+    shared: Arc<Shared>,
+) {
+    let _active = shared.active.enter();
+    let _ = sock.set_nodelay(true);
+    let local = match sock.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "connection without a local address");
+            return;
+        }
+    };
+    let mut stream = Stream::Plain(sock);
+    let ip = canonical_ip(peer.ip());
+    let Some(connector) = rt.select_connector(local, ip).cloned() else {
+        tracing::warn!(%peer, %local, "no receive connector accepts this client: refused");
+        let r = Reply::new(
+            421,
+            (4, 3, 2),
+            format!(
+                "{} No receive connector accepts connections from {ip}",
+                rt.server_fqdn
+            ),
+        );
+        let _ = write_reply(&mut stream, &r).await;
+        stream.shutdown().await;
+        return;
+    };
+    let Some(_source) = shared
+        .per_source
+        .try_acquire(ip, connector.max_inbound_connection_per_source)
+    else {
+        tracing::warn!(%peer, connector = %connector.name, limit = connector.max_inbound_connection_per_source, "too many connections from this address: refused");
+        let r = Reply::new(
+            421,
+            (4, 7, 0),
+            format!(
+                "{} Too many connections from your address, try again later",
+                connector.session.hostname
+            ),
+        );
+        let _ = write_reply(&mut stream, &r).await;
+        stream.shutdown().await;
+        return;
+    };
+    tracing::info!(%peer, %local, connector = %connector.name, revision = rt.revision, "connection accepted");
+    let mut c = Conn {
+        peer,
+        rt,
+        connector,
+        shared,
+        auth: None,
+        deadline: Instant::now(),
+    };
+    c.deadline = Instant::now() + c.connector.connection_timeout;
+    match c.run(stream).await {
+        Ok(()) => tracing::info!(%peer, "connection closed"),
+        Err(e) => tracing::info!(%peer, error = %e, "connection ended"),
+    }
+}
+
+async fn write_reply(stream: &mut Stream, r: &Reply) -> io::Result<()> {
+    let mut out = Vec::new();
+    r.write_to(&mut out);
+    timeout(Duration::from_secs(10), stream.write_all(&out))
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+struct Conn {
+    peer: SocketAddr,
+    rt: Arc<RuntimeConfig>,
+    connector: Arc<ConnectorRuntime>,
+    shared: Arc<Shared>,
+    /// How the current transaction's sender was authenticated.
+    auth: Option<Auth>,
+    deadline: Instant,
+}
+
+enum Input {
+    Data(usize),
+    Eof,
+    TimedOut,
+    Shutdown,
+}
+
+impl Conn {
+    async fn run(&mut self, mut stream: Stream) -> io::Result<()> {
+        let mut session = Session::new(Arc::clone(&self.connector.session), None);
+        let mut buf = vec![0u8; READ_BUFFER];
+        loop {
+            let action = session.poll();
+            let out = session.take_output();
+            if !out.is_empty() {
+                self.write(&mut stream, &out).await?;
+            }
+            match action {
+                Action::NeedInput => match self.read(&mut stream, &mut buf).await? {
+                    Input::Data(n) => session.feed(&buf[..n]),
+                    Input::Eof => break,
+                    Input::TimedOut => {
+                        let r = Reply::new(
+                            421,
+                            (4, 4, 2),
+                            format!("{} Connection timed out", self.connector.session.hostname),
+                        );
+                        session.abort(&r);
+                    }
+                    Input::Shutdown => {
+                        let r = Reply::new(
+                            421,
+                            (4, 3, 2),
+                            format!("{} Service shutting down", self.connector.session.hostname),
+                        );
+                        session.abort(&r);
+                    }
+                },
+                Action::CheckMail { from, .. } => {
+                    let verdict = match policy::check_mail(
+                        &self.rt,
+                        &self.connector,
+                        session.tls(),
+                        &from,
+                    ) {
+                        Ok(auth) => {
+                            tracing::debug!(peer = %self.peer, sender = %from, auth_as = auth.auth_as(), "sender accepted");
+                            self.auth = Some(auth);
+                            Verdict::Accept
+                        }
+                        Err(reply) => {
+                            tracing::info!(peer = %self.peer, sender = %from, code = reply.code, reply = ?reply.lines, "sender refused");
+                            self.auth = None;
+                            Verdict::Reject(reply)
+                        }
+                    };
+                    decide(&mut session, verdict)?;
+                }
+                Action::CheckRcpt { to } => {
+                    let auth = self.auth.clone().unwrap_or(Auth::Anonymous);
+                    let verdict = match policy::check_rcpt(&self.rt, &auth, &to) {
+                        Ok(()) => Verdict::Accept,
+                        Err(reply) => {
+                            tracing::info!(peer = %self.peer, recipient = %to, code = reply.code, "recipient refused");
+                            Verdict::Reject(reply)
+                        }
+                    };
+                    decide(&mut session, verdict)?;
+                }
+                Action::Deliver { envelope, message } => {
+                    let verdict = self.accept_message(&envelope, &message).await;
+                    decide(&mut session, verdict)?;
+                }
+                Action::StartTls { discarded } => {
+                    if discarded > 0 {
+                        tracing::warn!(peer = %self.peer, discarded, "plaintext pipelined after STARTTLS discarded (command injection attempt)");
+                    }
+                    let Some(server_config) = self.connector.tls.clone() else {
+                        break;
+                    };
+                    let Stream::Plain(tcp) = stream else {
+                        break;
+                    };
+                    let wait = self.wait_time();
+                    let tls_stream = match timeout(
+                        wait,
+                        TlsAcceptor::from(server_config).accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                            return Ok(());
+                        }
+                    };
+                    let facts = tls::facts(tls_stream.get_ref().1, &self.rt.trust);
+                    tracing::info!(
+                        peer = %self.peer,
+                        protocol = %facts.protocol,
+                        cipher = %facts.cipher,
+                        client_certificate = ?facts.client_certificate.as_ref().map(|c| &c.subject),
+                        verified = facts.client_certificate.as_ref().is_some_and(|c| c.chain_verified),
+                        direct_trust = facts.client_certificate.as_ref().is_some_and(|c| c.direct_trust),
+                        "TLS established"
+                    );
+                    session = session
+                        .into_tls(facts)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    self.auth = None;
+                    stream = Stream::Tls(Box::new(tls_stream));
+                }
+                Action::Close => break,
+                Action::AwaitingDecision => {
+                    return Err(io::Error::other(
+                        "session awaits a decision that was not asked",
+                    ));
+                }
+            }
+        }
+        stream.shutdown().await;
+        Ok(())
+    }
+
+    /// Time left for the next read or write: the inactivity timeout,
+    /// bounded by the connection timeout.
+    fn wait_time(&self) -> Duration {
+        self.connector
+            .connection_inactivity_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
+    async fn write(&self, stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+        let wait = self.wait_time().max(Duration::from_secs(1));
+        match timeout(wait, stream.write_all(bytes)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    async fn read(&self, stream: &mut Stream, buf: &mut [u8]) -> io::Result<Input> {
+        let wait = self.wait_time();
+        if wait.is_zero() {
+            return Ok(Input::TimedOut);
+        }
+        let mut hard_stop = self.shared.hard_stop.clone();
+        if *hard_stop.borrow() {
+            return Ok(Input::Shutdown);
+        }
+        tokio::select! {
+            r = timeout(wait, stream.read(buf)) => match r {
+                Ok(Ok(0)) => Ok(Input::Eof),
+                Ok(Ok(n)) => Ok(Input::Data(n)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(Input::TimedOut),
+            },
+            _ = hard_stop.changed() => Ok(Input::Shutdown),
+        }
+    }
+
+    /// Stamps the message and makes it durable; the verdict carries the
+    /// `250` (or a transient refusal).
+    async fn accept_message(&self, envelope: &crate::smtp::Envelope, message: &[u8]) -> Verdict {
+        let auth = self.auth.clone().unwrap_or(Auth::Anonymous);
+        let ip = canonical_ip(self.peer.ip());
+        let trace = TraceInfo {
+            helo: &envelope.helo,
+            esmtp: envelope.esmtp,
+            client_ip: ip,
+            by: &self.connector.session.hostname,
+            tls: envelope.tls.as_ref(),
+            single_recipient: (envelope.rcpt_to.len() == 1)
+                .then(|| envelope.rcpt_to.first().map(ToString::to_string))
+                .flatten(),
+            now: OffsetDateTime::now_utc(),
+        };
+        let stamped = stamp::stamp(
+            message,
+            &stamp::received_header(&trace),
+            &stamp::org_headers(&auth, &self.rt.server_fqdn),
+        );
+        let message_id = stamp::header_value(&stamped, "Message-ID");
+        let mut qenv = queue::Envelope::from_smtp(envelope);
+        qenv.client_ip = Some(ip);
+        qenv.connector = Some(self.connector.name.clone());
+        qenv.auth = Some(auth.facts());
+        let committer = Arc::clone(&self.shared.committer);
+        let record = qenv.clone();
+        let result =
+            tokio::task::spawn_blocking(move || committer.enqueue(&record, &stamped)).await;
+        let id = match result {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => {
+                tracing::error!(peer = %self.peer, error = %e, "cannot queue a message");
+                return Verdict::Reject(Reply::new(
+                    451,
+                    (4, 3, 0),
+                    "Temporary failure: the message could not be queued, try again later",
+                ));
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer, error = %e, "queue task failed");
+                return Verdict::Reject(Reply::new(
+                    451,
+                    (4, 3, 0),
+                    "Temporary failure: the message could not be queued, try again later",
+                ));
+            }
+        };
+        let mut ev = TrackingEvent::new(EventId::Receive, id.to_string(), qenv.tls.as_ref());
+        ev.message_id = message_id;
+        ev.sender = qenv.sender.clone();
+        ev.recipients = qenv.recipients.iter().map(|r| r.address.clone()).collect();
+        ev.client_ip = Some(ip);
+        ev.connector = qenv.connector.clone();
+        ev.auth_as = Some(auth.auth_as().to_string());
+        ev.auth_domain = auth.domain().map(str::to_string);
+        if let Err(e) = self.shared.tracking.write(&ev) {
+            tracing::error!(error = %e, "cannot write the tracking log");
+        }
+        tracing::info!(
+            peer = %self.peer,
+            id = %id,
+            sender = %qenv.sender,
+            recipients = qenv.recipients.len(),
+            auth_as = auth.auth_as(),
+            tls = ?qenv.tls.as_ref().map(|t| &t.protocol),
+            "message queued"
+        );
+        self.shared.delivery.queued(id.clone());
+        Verdict::AcceptWith(Reply::new(250, (2, 0, 0), format!("Queued as {id}")))
+    }
+}
+
+fn decide(session: &mut Session, verdict: Verdict) -> io::Result<()> {
+    session
+        .decide(verdict)
+        .map_err(|e| io::Error::other(e.to_string()))
+}

@@ -1,0 +1,439 @@
+//! The receiving side of the engine: listeners, connections, policy,
+//! stamping and hot reload.
+//!
+//! - [`Engine::run`]: loads the store, compiles it ([`RuntimeConfig`]),
+//!   opens the queue, the tracking log and the local delivery worker,
+//!   listens on every enabled receive connector's Bindings, and polls the
+//!   store revision. A new revision is compiled and swapped in atomically
+//!   ([`ArcSwap`]); listeners for added bindings start and those for
+//!   removed bindings stop; sessions keep the configuration they were
+//!   accepted with. A store that cannot be read (corrupt, too new) keeps
+//!   the last good configuration, and the reason is logged.
+//! - [`conn`]: one connection: connector selection, per-source connection
+//!   limit, timeouts, the sans-IO [`crate::smtp::Session`] driven over TCP
+//!   and rustls, policy at MAIL/RCPT ([`policy`]), stamping ([`stamp`])
+//!   and queueing before `250`.
+//! - Shutdown: listeners close at once; sessions in progress get a grace
+//!   period to finish, then are told `421 4.3.2` and closed; the delivery
+//!   worker finishes what it was given. Every message that got `250` is in
+//!   the queue already.
+
+pub mod conn;
+pub mod policy;
+pub mod stamp;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use xshell_core::store::{Store, StoreError};
+
+use crate::config::RuntimeConfig;
+use crate::delivery::{DeliveryNotifier, DeliveryWorker};
+use crate::queue::{GroupCommitter, Queue, QueueError};
+use crate::tracking::{TrackingError, TrackingLog};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot read the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the store {0} has no local folder for the queue, mailboxes and log")]
+    NoStateDir(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
+    #[error("cannot start the local delivery worker: {0}")]
+    Worker(#[source] std::io::Error),
+    #[error("cannot create the mailbox root {path}: {source}")]
+    Mailboxes {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal task failed: {0}")]
+    Join(String),
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The store folder.
+    pub store_dir: PathBuf,
+    /// How long sessions in progress may take to finish at shutdown.
+    pub grace: Duration,
+    /// How often the store revision is checked.
+    pub reload_poll: Duration,
+    /// How often the delivery worker rescans the whole queue.
+    pub rescan: Duration,
+}
+
+impl EngineOptions {
+    pub fn new(store_dir: impl Into<PathBuf>) -> Self {
+        EngineOptions {
+            store_dir: store_dir.into(),
+            grace: Duration::from_secs(10),
+            reload_poll: Duration::from_millis(250),
+            rescan: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counts connections per client address.
+#[derive(Debug, Default)]
+pub struct PerSource(Mutex<HashMap<IpAddr, u32>>);
+
+/// One counted connection; the count drops with it.
+#[derive(Debug)]
+pub struct SourceGuard {
+    table: Arc<PerSource>,
+    ip: IpAddr,
+}
+
+impl PerSource {
+    /// Counts a connection from `ip` unless `limit` are open already
+    /// (0: no limit).
+    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr, limit: u32) -> Option<SourceGuard> {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = t.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(SourceGuard {
+            table: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = t.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts sessions in progress.
+#[derive(Debug, Default)]
+pub struct Active(AtomicUsize);
+
+/// One session in progress.
+#[derive(Debug)]
+pub struct ActiveGuard(Arc<Active>);
+
+impl Active {
+    pub fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(Arc::clone(self))
+    }
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Arc<ArcSwap<RuntimeConfig>>,
+    pub committer: Arc<GroupCommitter>,
+    pub tracking: Arc<TrackingLog>,
+    pub delivery: DeliveryNotifier,
+    pub per_source: Arc<PerSource>,
+    pub active: Arc<Active>,
+    /// Becomes true when the grace period is over: sessions close.
+    pub hard_stop: watch::Receiver<bool>,
+}
+
+struct Listener {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The receiving engine.
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// Runs until `shutdown` completes, then drains and returns.
+    pub async fn run(
+        opts: EngineOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        let store = Arc::new(Store::open_dir(opts.store_dir.clone()));
+        let state_dir = store
+            .backend()
+            .state_dir()
+            .ok_or_else(|| EngineError::NoStateDir(store.describe()))?;
+        let first = {
+            let store = Arc::clone(&store);
+            let state_dir = state_dir.clone();
+            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, StoreError> {
+                let snap = store.snapshot()?;
+                Ok(RuntimeConfig::compile(
+                    &snap,
+                    store.backend(),
+                    &state_dir,
+                    OffsetDateTime::now_utc(),
+                ))
+            })
+            .await
+            .map_err(|e| EngineError::Join(e.to_string()))??
+        };
+        log_compiled(&first);
+        let paths = first.paths.clone();
+        tracing::info!(
+            queue = %paths.queue.display(),
+            mailboxes = %paths.mailboxes.display(),
+            tracking_log = ?paths.tracking_log,
+            "state folders"
+        );
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&paths.mailboxes)
+                .map_err(|source| EngineError::Mailboxes {
+                    path: paths.mailboxes.clone(),
+                    source,
+                })?;
+        }
+        let queue = Arc::new(Queue::open(&paths.queue)?);
+        let committer = Arc::new(GroupCommitter::new(Arc::clone(&queue), Duration::ZERO)?);
+        let tracking = Arc::new(TrackingLog::open(paths.tracking_log.as_deref())?);
+        let config = Arc::new(ArcSwap::from_pointee(first));
+        let worker = DeliveryWorker::spawn(
+            Arc::clone(&queue),
+            Arc::clone(&config),
+            paths.mailboxes.clone(),
+            Arc::clone(&tracking),
+            opts.rescan,
+        )
+        .map_err(EngineError::Worker)?;
+        let (hard_tx, hard_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config: Arc::clone(&config),
+            committer,
+            tracking,
+            delivery: worker.notifier(),
+            per_source: Arc::new(PerSource::default()),
+            active: Arc::new(Active::default()),
+            hard_stop: hard_rx,
+        });
+
+        let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
+        let mut bind_errors: HashMap<SocketAddr, String> = HashMap::new();
+        reconcile(&shared, &mut listeners, &mut bind_errors).await;
+
+        let mut last_store_error: Option<String> = None;
+        let mut tick = tokio::time::interval(opts.reload_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = tick.tick() => {
+                    let current = config.load().revision;
+                    match reload(&store, &state_dir, current).await {
+                        Ok(Some(rt)) => {
+                            last_store_error = None;
+                            let started = Instant::now();
+                            log_compiled(&rt);
+                            if rt.paths != paths {
+                                tracing::warn!("queue, mailbox or tracking log paths changed in the store: they take effect at the next start");
+                            }
+                            config.store(Arc::new(rt));
+                            reconcile(&shared, &mut listeners, &mut bind_errors).await;
+                            tracing::info!(revision = config.load().revision, elapsed_ms = started.elapsed().as_millis() as u64, "configuration reloaded");
+                        }
+                        Ok(None) => {
+                            if last_store_error.take().is_some() {
+                                tracing::info!("the store is readable again");
+                            }
+                            // retry bindings that failed
+                            if !bind_errors.is_empty() {
+                                reconcile(&shared, &mut listeners, &mut bind_errors).await;
+                            }
+                        }
+                        Err(e) => {
+                            let text = e.to_string();
+                            if last_store_error.as_deref() != Some(text.as_str()) {
+                                tracing::error!(error = %text, revision = current, "the store cannot be read; keeping the last good configuration");
+                                last_store_error = Some(text);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        tracing::info!(
+            sessions = shared.active.count(),
+            "shutting down: no new connections"
+        );
+        for (_, l) in listeners.drain() {
+            let _ = l.stop.send(true);
+            let _ = l.task.await;
+        }
+        let deadline = Instant::now() + opts.grace;
+        while shared.active.count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if shared.active.count() > 0 {
+            tracing::warn!(
+                sessions = shared.active.count(),
+                "grace period over: closing sessions in progress"
+            );
+            let _ = hard_tx.send(true);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while shared.active.count() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        drop(shared);
+        tokio::task::spawn_blocking(move || worker.stop())
+            .await
+            .map_err(|e| EngineError::Join(e.to_string()))?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn log_compiled(rt: &RuntimeConfig) {
+    for note in &rt.notes {
+        tracing::warn!(revision = rt.revision, "{note}");
+    }
+    for c in &rt.connectors {
+        tracing::info!(
+            revision = rt.revision,
+            connector = %c.name,
+            bindings = ?c.bindings,
+            starttls = c.tls.is_some(),
+            certificate = ?c.certificate,
+            require_tls = c.session.require_tls,
+            domain_secure = c.domain_secure_enabled,
+            client_certificates = c.requests_client_certificate,
+            "receive connector"
+        );
+    }
+}
+
+/// A newer compiled configuration, if the store changed.
+async fn reload(
+    store: &Arc<Store>,
+    state_dir: &std::path::Path,
+    current: u64,
+) -> Result<Option<RuntimeConfig>, StoreError> {
+    let store = Arc::clone(store);
+    let state_dir = state_dir.to_path_buf();
+    let joined =
+        tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, StoreError> {
+            if store.backend().revision()? == current {
+                return Ok(None);
+            }
+            let snap = store.snapshot()?;
+            if snap.revision == current {
+                return Ok(None);
+            }
+            Ok(Some(RuntimeConfig::compile(
+                &snap,
+                store.backend(),
+                &state_dir,
+                OffsetDateTime::now_utc(),
+            )))
+        })
+        .await;
+    match joined {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reload task failed");
+            Ok(None)
+        }
+    }
+}
+
+/// Starts listeners for new bindings and stops those no longer wanted.
+async fn reconcile(
+    shared: &Arc<Shared>,
+    listeners: &mut HashMap<SocketAddr, Listener>,
+    bind_errors: &mut HashMap<SocketAddr, String>,
+) {
+    let wanted: HashSet<SocketAddr> = shared.config.load().listen_addrs().into_iter().collect();
+    let gone: Vec<SocketAddr> = listeners
+        .keys()
+        .filter(|a| !wanted.contains(a))
+        .copied()
+        .collect();
+    for addr in gone {
+        if let Some(l) = listeners.remove(&addr) {
+            let _ = l.stop.send(true);
+            let _ = l.task.await;
+            tracing::info!(%addr, "stopped listening");
+        }
+    }
+    bind_errors.retain(|a, _| wanted.contains(a));
+    for addr in wanted {
+        if listeners.contains_key(&addr) {
+            continue;
+        }
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                bind_errors.remove(&addr);
+                let (stop, stop_rx) = watch::channel(false);
+                let task = tokio::spawn(accept_loop(listener, Arc::clone(shared), stop_rx));
+                listeners.insert(addr, Listener { stop, task });
+                tracing::info!(%addr, "listening");
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if bind_errors.get(&addr) != Some(&text) {
+                    tracing::error!(%addr, error = %text, "cannot listen (retrying)");
+                    bind_errors.insert(addr, text);
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => {
+                    let rt = shared.config.load_full();
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        conn::handle(sock, peer, rt, shared).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Session policy, decided from the compiled configuration and the TLS
+//! facts: who the client is (at MAIL FROM) and where it may send (at RCPT).
+//! Pure functions, so every rule is unit-tested without sockets.
+//!
+//! # MAIL FROM (in this order)
+//! 1. **Direct Trust**: the client presented one of our own certificates
+//!    (by thumbprint) → `Internal`, AuthMechanism `11`.
+//! 2. **Domain Security**: the sender's domain is in
+//!    TLSReceiveDomainSecureList (exact, case-insensitive):
+//!    connector DomainSecureEnabled false → `451 4.7.3`; STARTTLS not
+//!    offered on the connector → `454 4.7.0`; offered but not used →
+//!    `530 5.7.1 Not authenticated`; no client certificate → `530 5.7.1`;
+//!    chain not verified to a trusted root, or no certificate name matches
+//!    the sender's domain (SAN DNS names, else the CN; subdomain and
+//!    wildcard matches allowed) → `454 4.7.5 Certificate validation
+//!    failure`; else `Partner`, AuthMechanism `02`, AuthDomain = the domain.
+//! 3. Otherwise `Anonymous`, refused with `530 5.7.1` when the connector
+//!    does not grant AnonymousUsers.
+//!
+//! RequireTLS (`530 5.7.0` before STARTTLS) is enforced by the session
+//! itself, before this check.
+//!
+//! # RCPT (relay)
+//! - A recipient in any accepted domain (Authoritative, InternalRelay,
+//!   ExternalRelay) is accepted from anyone the MAIL check let in. In an
+//!   Authoritative domain every local part that can name a mailbox folder
+//!   is accepted (there is no recipient directory yet); one that cannot
+//!   (`/`, `..`, control characters...) gets `550 5.1.1`.
+//! - Any other domain is relay: only `Internal` sessions (Direct Trust,
+//!   i.e. the ExchangeServers permission) may relay; `Anonymous` and
+//!   `Partner` get `550 5.7.54 Unable to relay recipient in non-accepted
+//!   domain`.
+
+use xshell_core::model::AcceptedDomainType;
+use xshell_core::pki::dns::name_matches;
+
+use crate::config::{ConnectorRuntime, RuntimeConfig};
+use crate::maildir;
+use crate::queue::AuthFacts;
+use crate::smtp::{Mailbox, Reply, ReversePath, TlsFacts};
+
+/// How the session's sender was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    Anonymous,
+    /// Domain Security (mutual TLS) for this partner domain.
+    Partner {
+        domain: String,
+    },
+    /// Direct Trust: the peer holds one of our own certificates.
+    Internal,
+}
+
+impl Auth {
+    /// `X-MS-Exchange-Organization-AuthAs`.
+    pub fn auth_as(&self) -> &'static str {
+        match self {
+            Auth::Anonymous => "Anonymous",
+            Auth::Partner { .. } => "Partner",
+            Auth::Internal => "Internal",
+        }
+    }
+
+    /// `X-MS-Exchange-Organization-AuthMechanism`: two hex digits.
+    pub fn mechanism_code(&self) -> Option<&'static str> {
+        match self {
+            Auth::Anonymous => None,
+            Auth::Partner { .. } => Some("02"),
+            Auth::Internal => Some("11"),
+        }
+    }
+
+    /// The mechanism's name (tracking, queue).
+    pub fn mechanism_name(&self) -> Option<&'static str> {
+        match self {
+            Auth::Anonymous => None,
+            Auth::Partner { .. } => Some("MutualTLS"),
+            Auth::Internal => Some("DirectTrustTLS"),
+        }
+    }
+
+    /// The partner domain proved by Domain Security.
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            Auth::Partner { domain } => Some(domain),
+            _ => None,
+        }
+    }
+
+    /// Whether this sender may relay to domains that are not accepted.
+    pub fn may_relay(&self) -> bool {
+        matches!(self, Auth::Internal)
+    }
+
+    /// As recorded in the queue envelope.
+    pub fn facts(&self) -> AuthFacts {
+        AuthFacts {
+            auth_as: self.auth_as().to_string(),
+            mechanism: self.mechanism_name().map(str::to_string),
+            domain: self.domain().map(str::to_string),
+        }
+    }
+}
+
+/// Decides MAIL FROM: the sender's authentication, or the refusal.
+pub fn check_mail(
+    rt: &RuntimeConfig,
+    conn: &ConnectorRuntime,
+    tls: Option<&TlsFacts>,
+    from: &ReversePath,
+) -> Result<Auth, Reply> {
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    if cert.is_some_and(|c| c.direct_trust) {
+        return Ok(Auth::Internal);
+    }
+    if let Some(domain) = from.mailbox().map(|m| m.domain.to_ascii_lowercase())
+        && rt.is_domain_secure_sender(&domain)
+    {
+        if !conn.domain_secure_enabled {
+            return Err(Reply::new(
+                451,
+                (4, 7, 3),
+                "Secure domain: the administrator has temporarily disallowed this secure domain on this connector",
+            ));
+        }
+        if !conn.session.offer_starttls {
+            return Err(Reply::new(
+                454,
+                (4, 7, 0),
+                "Secure domain: STARTTLS is not available on this connector",
+            ));
+        }
+        let Some(_) = tls else {
+            return Err(Reply::new(530, (5, 7, 1), "Not authenticated"));
+        };
+        let Some(cert) = cert else {
+            return Err(Reply::new(
+                530,
+                (5, 7, 1),
+                "Not authenticated: a client certificate is required for this secure domain",
+            ));
+        };
+        if !cert.chain_verified || !name_matches(&cert.names, None, &domain, true) {
+            return Err(Reply::new(454, (4, 7, 5), "Certificate validation failure"));
+        }
+        return Ok(Auth::Partner { domain });
+    }
+    if !conn.anonymous_allowed {
+        return Err(Reply::new(530, (5, 7, 1), "Client was not authenticated"));
+    }
+    Ok(Auth::Anonymous)
+}
+
+/// Decides RCPT TO for a sender authenticated as `auth`.
+pub fn check_rcpt(rt: &RuntimeConfig, auth: &Auth, to: &Mailbox) -> Result<(), Reply> {
+    match rt.accepted_domain(&to.domain) {
+        Some(AcceptedDomainType::Authoritative) => {
+            if maildir::sanitize_local_part(&to.local_part).is_err() {
+                return Err(Reply::new(
+                    550,
+                    (5, 1, 1),
+                    "Recipient address rejected: not a valid mailbox name",
+                ));
+            }
+            Ok(())
+        }
+        Some(_) => Ok(()),
+        None if auth.may_relay() => Ok(()),
+        None => Err(Reply::new(
+            550,
+            (5, 7, 54),
+            "SMTP; Unable to relay recipient in non-accepted domain",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

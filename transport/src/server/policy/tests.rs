@@ -1,0 +1,203 @@
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::config::Paths;
+use crate::smtp::{ClientCertificate, SessionConfig};
+use crate::tls::TrustContext;
+
+fn rt() -> RuntimeConfig {
+    RuntimeConfig {
+        revision: 1,
+        server_fqdn: "mail.orga.example".into(),
+        connectors: Vec::new(),
+        accepted_domains: vec![
+            (
+                "orga.example".parse().unwrap(),
+                AcceptedDomainType::Authoritative,
+            ),
+            (
+                "*.relay.example".parse().unwrap(),
+                AcceptedDomainType::InternalRelay,
+            ),
+        ],
+        domain_secure_receive: HashSet::from(["partner.example".to_string()]),
+        trust: Arc::new(TrustContext::default()),
+        paths: Paths {
+            queue: PathBuf::from("q"),
+            mailboxes: PathBuf::from("m"),
+            tracking_log: None,
+        },
+        notes: Vec::new(),
+    }
+}
+
+fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
+    let mut s = SessionConfig::new("mail.orga.example");
+    s.offer_starttls = starttls;
+    ConnectorRuntime {
+        name: "Inbound".into(),
+        bindings: vec![],
+        remote_ip_ranges: vec![],
+        session: Arc::new(s),
+        tls: None,
+        certificate: None,
+        requests_client_certificate: domain_secure,
+        domain_secure_enabled: domain_secure,
+        anonymous_allowed: true,
+        max_inbound_connection_per_source: 20,
+        connection_timeout: Duration::from_secs(600),
+        connection_inactivity_timeout: Duration::from_secs(300),
+    }
+}
+
+fn cert(names: &[&str], verified: bool, direct: bool) -> ClientCertificate {
+    ClientCertificate {
+        subject: format!("CN={}", names.first().copied().unwrap_or("x")),
+        issuer: "CN=Partner CA".into(),
+        thumbprint: "AB".into(),
+        names: names.iter().map(|s| s.to_string()).collect(),
+        chain_verified: verified,
+        direct_trust: direct,
+    }
+}
+
+fn tls(c: Option<ClientCertificate>) -> TlsFacts {
+    TlsFacts {
+        protocol: "TLSv1.3".into(),
+        cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        sni: None,
+        client_certificate: c,
+    }
+}
+
+fn from(a: &str) -> ReversePath {
+    let (l, d) = a.split_once('@').unwrap();
+    ReversePath::Mailbox(Mailbox {
+        local_part: l.into(),
+        domain: d.into(),
+    })
+}
+
+fn code(r: Result<Auth, Reply>) -> (u16, (u8, u16, u16)) {
+    let r = r.unwrap_err();
+    (r.code, r.enhanced.unwrap())
+}
+
+#[test]
+fn domain_security_refusals_in_the_reference_order() {
+    let rt = rt();
+    let sender = from("alice@Partner.Example");
+    let good = tls(Some(cert(&["mail.partner.example"], true, false)));
+    assert_eq!(
+        code(check_mail(&rt, &conn(false, true), Some(&good), &sender)),
+        (451, (4, 7, 3))
+    );
+    assert_eq!(
+        code(check_mail(&rt, &conn(true, false), None, &sender)),
+        (454, (4, 7, 0))
+    );
+    assert_eq!(
+        code(check_mail(&rt, &conn(true, true), None, &sender)),
+        (530, (5, 7, 1))
+    );
+    assert_eq!(
+        code(check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&tls(None)),
+            &sender
+        )),
+        (530, (5, 7, 1))
+    );
+    let untrusted = tls(Some(cert(&["mail.partner.example"], false, false)));
+    assert_eq!(
+        code(check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&untrusted),
+            &sender
+        )),
+        (454, (4, 7, 5))
+    );
+    let other = tls(Some(cert(&["mail.other.example"], true, false)));
+    assert_eq!(
+        code(check_mail(&rt, &conn(true, true), Some(&other), &sender)),
+        (454, (4, 7, 5))
+    );
+    assert_eq!(
+        check_mail(&rt, &conn(true, true), Some(&good), &sender).unwrap(),
+        Auth::Partner {
+            domain: "partner.example".into()
+        }
+    );
+    let wildcard = tls(Some(cert(&["*.partner.example"], true, false)));
+    assert!(matches!(
+        check_mail(&rt, &conn(true, true), Some(&wildcard), &sender),
+        Ok(Auth::Partner { .. })
+    ));
+}
+
+#[test]
+fn direct_trust_opportunistic_and_anonymous() {
+    let rt = rt();
+    let own = tls(Some(cert(&["mail.orga.example"], false, true)));
+    assert_eq!(
+        check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&own),
+            &from("x@partner.example")
+        )
+        .unwrap(),
+        Auth::Internal
+    );
+    // a self-signed certificate from a domain not on the list: anonymous
+    let selfsigned = tls(Some(cert(&["mx.random.example"], false, false)));
+    assert_eq!(
+        check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&selfsigned),
+            &from("a@random.example")
+        )
+        .unwrap(),
+        Auth::Anonymous
+    );
+    assert_eq!(
+        check_mail(&rt, &conn(true, true), None, &ReversePath::Null).unwrap(),
+        Auth::Anonymous
+    );
+    let mut closed = conn(true, true);
+    closed.anonymous_allowed = false;
+    assert_eq!(
+        code(check_mail(&rt, &closed, None, &from("a@random.example"))),
+        (530, (5, 7, 1))
+    );
+}
+
+#[test]
+fn relay_needs_internal() {
+    let rt = rt();
+    let to = |a: &str| {
+        let (l, d) = a.split_once('@').unwrap();
+        Mailbox {
+            local_part: l.into(),
+            domain: d.into(),
+        }
+    };
+    let partner = Auth::Partner {
+        domain: "partner.example".into(),
+    };
+    for auth in [&Auth::Anonymous, &partner] {
+        assert!(check_rcpt(&rt, auth, &to("bob@orga.example")).is_ok());
+        assert!(check_rcpt(&rt, auth, &to("bob@BOB.relay.example")).is_ok());
+        let r = check_rcpt(&rt, auth, &to("bob@elsewhere.example")).unwrap_err();
+        assert_eq!((r.code, r.enhanced), (550, Some((5, 7, 54))));
+    }
+    assert!(check_rcpt(&rt, &Auth::Internal, &to("bob@elsewhere.example")).is_ok());
+    let r = check_rcpt(&rt, &Auth::Anonymous, &to("../etc@orga.example")).unwrap_err();
+    assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))));
+}

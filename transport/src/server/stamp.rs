@@ -1,0 +1,264 @@
+//! Stamping a received message: organization headers arriving from outside
+//! are removed, a trace header and our authentication headers are added.
+//!
+//! The header section is parsed as RFC 5322 lays it out: it ends at the
+//! first empty line; a field starts with `name:` and continues over the
+//! following lines that begin with a space or tab (folding); a line that is
+//! neither ends the header section too (a malformed message: the rest is
+//! body, and an empty line is inserted so it stays body). Nothing after the
+//! header section is looked at, so a header-looking line in the body is
+//! never removed or trusted.
+
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use crate::smtp::TlsFacts;
+
+use super::policy::Auth;
+
+/// Headers with this prefix are set only by us; copies from the client are
+/// always removed.
+pub const ORG_PREFIX: &str = "X-MS-Exchange-Organization-";
+
+#[derive(Debug)]
+struct Field<'a> {
+    name: &'a [u8],
+    /// The whole field: every line with its line ending.
+    raw: &'a [u8],
+}
+
+#[derive(Debug)]
+struct Parsed<'a> {
+    fields: Vec<Field<'a>>,
+    /// Where the body starts (after the empty line, if there is one).
+    body: &'a [u8],
+    /// The header section ended with an empty line.
+    separator: bool,
+}
+
+fn field_name(line: &[u8]) -> Option<&[u8]> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = &line[..colon];
+    // obsolete syntax allows white space before the colon
+    let trimmed_len = name
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let name = &name[..trimmed_len];
+    (!name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b) && b != b':')).then_some(name)
+}
+
+fn finish<'a>(
+    msg: &'a [u8],
+    fields: &mut Vec<Field<'a>>,
+    cur: Option<(usize, &'a [u8])>,
+    end: usize,
+) {
+    if let Some((start, name)) = cur
+        && let Some(raw) = msg.get(start..end)
+    {
+        fields.push(Field { name, raw });
+    }
+}
+
+fn parse(msg: &[u8]) -> Parsed<'_> {
+    let mut fields: Vec<Field<'_>> = Vec::new();
+    let mut pos = 0;
+    // (start of the current field, its name)
+    let mut current: Option<(usize, &[u8])> = None;
+    while pos < msg.len() {
+        let rest = &msg[pos..];
+        let len = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let line = &rest[..len];
+        let content = line
+            .strip_suffix(b"\n")
+            .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
+        if content.is_empty() {
+            finish(msg, &mut fields, current.take(), pos);
+            return Parsed {
+                fields,
+                body: &msg[pos + len..],
+                separator: true,
+            };
+        }
+        if content[0] == b' ' || content[0] == b'\t' {
+            if current.is_some() {
+                pos += len;
+                continue;
+            }
+            break;
+        }
+        match field_name(content) {
+            Some(name) => {
+                finish(msg, &mut fields, current.take(), pos);
+                current = Some((pos, name));
+                pos += len;
+            }
+            None => break,
+        }
+    }
+    finish(msg, &mut fields, current.take(), pos);
+    Parsed {
+        fields,
+        body: &msg[pos..],
+        separator: false,
+    }
+}
+
+fn is_org_header(name: &[u8]) -> bool {
+    name.len() >= ORG_PREFIX.len()
+        && name[..ORG_PREFIX.len()].eq_ignore_ascii_case(ORG_PREFIX.as_bytes())
+}
+
+/// The unfolded, trimmed value of the first header field `name`.
+pub fn header_value(msg: &[u8], name: &str) -> Option<String> {
+    let p = parse(msg);
+    let f = p
+        .fields
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))?;
+    let colon = f.raw.iter().position(|&b| b == b':')?;
+    let value: Vec<u8> = f.raw[colon + 1..]
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    Some(String::from_utf8_lossy(&value).trim().to_string())
+}
+
+/// Removes every `X-MS-Exchange-Organization-*` field, prepends
+/// `received` and appends `org_headers` to the header section. Each of
+/// `received` and `org_headers` is one complete field without the final
+/// CRLF (folded lines use CRLF + tab).
+pub fn stamp(msg: &[u8], received: &str, org_headers: &[(String, String)]) -> Vec<u8> {
+    let p = parse(msg);
+    let mut out = Vec::with_capacity(msg.len() + 1024);
+    out.extend_from_slice(received.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for f in p.fields.iter().filter(|f| !is_org_header(f.name)) {
+        out.extend_from_slice(f.raw);
+        if !f.raw.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    for (name, value) in org_headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    if p.separator || !p.body.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(p.body);
+    out
+}
+
+/// Makes untrusted text (HELO name, certificate names) safe inside a
+/// header comment or quoted string: printable ASCII only, no quotes,
+/// backslashes or parentheses.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .take(256)
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '(' | ')') || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// The common name in a Windows-style DN (`CN=a, O=b`), else the whole DN.
+fn common_name(dn: &str) -> &str {
+    dn.split(", ")
+        .find_map(|part| part.strip_prefix("CN="))
+        .unwrap_or(dn)
+}
+
+/// What the Received header records.
+#[derive(Debug)]
+pub struct TraceInfo<'a> {
+    pub helo: &'a str,
+    pub esmtp: bool,
+    pub client_ip: IpAddr,
+    pub by: &'a str,
+    pub tls: Option<&'a TlsFacts>,
+    /// The single recipient, when there is exactly one.
+    pub single_recipient: Option<String>,
+    pub now: OffsetDateTime,
+}
+
+/// A Postfix-style Received header:
+/// `Received: from helo (unknown [ip]) (using TLSv1.3 with cipher X)
+/// (Client CN "..", Issuer ".." (verified OK)) by fqdn (xshell-transport)
+/// with ESMTPS for <rcpt>; date`.
+pub fn received_header(t: &TraceInfo<'_>) -> String {
+    let mut h = format!(
+        "Received: from {} (unknown [{}])",
+        clean(t.helo),
+        crate::config::canonical_ip(t.client_ip)
+    );
+    if let Some(tls) = t.tls {
+        h.push_str(&format!(
+            "\r\n\t(using {} with cipher {})",
+            clean(&tls.protocol),
+            clean(&tls.cipher)
+        ));
+        match &tls.client_certificate {
+            Some(c) => h.push_str(&format!(
+                "\r\n\t(Client CN \"{}\", Issuer \"{}\" ({}))",
+                clean(common_name(&c.subject)),
+                clean(common_name(&c.issuer)),
+                if c.chain_verified {
+                    "verified OK"
+                } else if c.direct_trust {
+                    "Direct Trust"
+                } else {
+                    "not verified"
+                }
+            )),
+            None => h.push_str("\r\n\t(No client certificate presented)"),
+        }
+    }
+    let with = match (t.esmtp, t.tls.is_some()) {
+        (true, true) => "ESMTPS",
+        (true, false) => "ESMTP",
+        (false, true) => "SMTPS",
+        (false, false) => "SMTP",
+    };
+    h.push_str(&format!(
+        "\r\n\tby {} (xshell-transport) with {with}",
+        clean(t.by)
+    ));
+    if let Some(r) = &t.single_recipient {
+        h.push_str(&format!("\r\n\tfor <{}>", clean(r)));
+    }
+    let date = t
+        .now
+        .format(&Rfc2822)
+        .unwrap_or_else(|_| t.now.unix_timestamp().to_string());
+    h.push_str(&format!("; {date}"));
+    h
+}
+
+/// Our organization headers for a sender authenticated as `auth`.
+pub fn org_headers(auth: &Auth, auth_source: &str) -> Vec<(String, String)> {
+    let mut v = vec![
+        (format!("{ORG_PREFIX}AuthSource"), clean(auth_source)),
+        (format!("{ORG_PREFIX}AuthAs"), auth.auth_as().to_string()),
+    ];
+    if let Some(code) = auth.mechanism_code() {
+        v.push((format!("{ORG_PREFIX}AuthMechanism"), code.to_string()));
+    }
+    if let Some(d) = auth.domain() {
+        v.push((format!("{ORG_PREFIX}AuthDomain"), clean(d)));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! TLS for the transport: our certificates and keys from the store as
+//! rustls types, the inbound (STARTTLS) server configuration, and the
+//! opportunistic client-certificate verifier.
+//!
+//! # Client certificates
+//! An MX cannot let the handshake decide about client certificates: a
+//! client that offers an untrusted certificate must still be able to send
+//! mail anonymously (opportunistic TLS), and only the sender's domain at
+//! MAIL FROM says whether Domain Security applies. So the handshake only
+//! proves possession of the key ([`OpportunisticClientVerifier`] checks the
+//! CertificateVerify signature and accepts any chain), and
+//! [`assess_client_certificate`] evaluates the chain afterwards: verified
+//! against the store's trusted roots (`chain_verified`), or one of our own
+//! certificates (`direct_trust`). The policy at MAIL FROM decides on those
+//! facts.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::ServerConfig;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConnection, SignatureScheme};
+use time::OffsetDateTime;
+use xshell_core::certificates::{self, RecordError};
+use xshell_core::model::CertificateRecord;
+use xshell_core::pki::cert::parse_certificate;
+use xshell_core::pki::keys::PrivateKey;
+use xshell_core::pki::validate::{CertStatus, RootCaType, validate_certificate};
+use xshell_core::store::{Backend, StoreError};
+
+use crate::smtp::{ClientCertificate, TlsFacts};
+
+/// Why one of our certificates cannot be used for TLS.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("certificate {0} has no certificate data (a pending request)")]
+    NoCertificate(String),
+    #[error("certificate {0} has no private key")]
+    NoKey(String),
+    #[error("cannot read the private key of certificate {thumbprint}: {source}")]
+    KeyRead {
+        thumbprint: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("the private key of certificate {thumbprint} is not usable: {message}")]
+    KeyParse { thumbprint: String, message: String },
+    #[error("rustls refused certificate {thumbprint}: {source}")]
+    Rustls {
+        thumbprint: String,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// The crypto provider used everywhere (aws-lc-rs; `ring` is not linked).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// One of our certificates, ready for rustls.
+#[derive(Debug)]
+pub struct OwnCertificate {
+    pub thumbprint: String,
+    pub subject: String,
+    /// Leaf first, then the chain imported with it (self-signed roots left
+    /// out: a peer must have them anyway).
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// Loads a stored certificate and its private key (PKCS#8 PEM in the
+/// store's secrets).
+pub fn load_own(
+    rec: &CertificateRecord,
+    secrets: &dyn Backend,
+) -> Result<OwnCertificate, TlsError> {
+    let tp = || rec.thumbprint.clone();
+    let der = certificates::certificate_der(rec)?.ok_or_else(|| TlsError::NoCertificate(tp()))?;
+    let info = parse_certificate(&der).map_err(|e| TlsError::KeyParse {
+        thumbprint: tp(),
+        message: format!("the certificate does not parse: {e}"),
+    })?;
+    let key_id = rec.key_id.as_deref().ok_or_else(|| TlsError::NoKey(tp()))?;
+    let pem = secrets
+        .get_secret(key_id)
+        .map_err(|source| TlsError::KeyRead {
+            thumbprint: tp(),
+            source,
+        })?;
+    let text = String::from_utf8(pem).map_err(|_| TlsError::KeyParse {
+        thumbprint: tp(),
+        message: "the key file is not PEM text".into(),
+    })?;
+    let key = PrivateKey::from_pem(&text).map_err(|e| TlsError::KeyParse {
+        thumbprint: tp(),
+        message: e.to_string(),
+    })?;
+    let mut chain = vec![CertificateDer::from(der)];
+    for c in certificates::chain_der(rec)? {
+        let self_signed = parse_certificate(&c).is_ok_and(|i| i.is_self_signed);
+        if !self_signed {
+            chain.push(CertificateDer::from(c));
+        }
+    }
+    Ok(OwnCertificate {
+        thumbprint: rec.thumbprint.clone(),
+        subject: info.subject,
+        chain,
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec())),
+    })
+}
+
+/// The STARTTLS configuration of a receive connector: TLS 1.2 and 1.3
+/// only, our certificate, and (when `request_client_cert`) an optional
+/// client-certificate request that accepts any certificate.
+pub fn server_config(
+    own: OwnCertificate,
+    request_client_cert: bool,
+    root_hints: Vec<DistinguishedName>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let thumbprint = own.thumbprint.clone();
+    let rustls_err = |source| TlsError::Rustls {
+        thumbprint: thumbprint.clone(),
+        source,
+    };
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(rustls_err)?;
+    let builder = if request_client_cert {
+        builder.with_client_cert_verifier(Arc::new(OpportunisticClientVerifier {
+            hints: root_hints,
+            algorithms: provider.signature_verification_algorithms,
+        }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
+        .with_single_cert(own.chain, own.key)
+        .map_err(rustls_err)?;
+    // Session resumption would skip the client certificate on a resumed
+    // session; every session authenticates afresh.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+/// Subjects (DER) of the trusted roots, sent as acceptable CA hints.
+pub fn root_hints(trusted_roots: &[Vec<u8>]) -> Vec<DistinguishedName> {
+    trusted_roots
+        .iter()
+        .filter_map(|r| parse_certificate(r).ok())
+        .map(|i| DistinguishedName::from(i.subject_der))
+        .collect()
+}
+
+/// Requests a client certificate but never requires one, accepts any
+/// chain at handshake time, and verifies the handshake signature (proof
+/// that the client holds the certificate's key).
+#[derive(Debug)]
+pub struct OpportunisticClientVerifier {
+    hints: Vec<DistinguishedName>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for OpportunisticClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Decided after the handshake (assess_client_certificate).
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// What the policy needs to know about the peer's certificates.
+#[derive(Debug, Clone, Default)]
+pub struct TrustContext {
+    /// The store's trusted roots (DER).
+    pub trusted_roots: Vec<Vec<u8>>,
+    /// Thumbprints of our own certificates (Direct Trust).
+    pub own_thumbprints: HashSet<String>,
+}
+
+/// Evaluates a presented client chain (leaf first) after the handshake.
+/// `None` when no certificate was presented or the leaf does not parse.
+pub fn assess_client_certificate(
+    peer_chain: &[CertificateDer<'_>],
+    trust: &TrustContext,
+    now: OffsetDateTime,
+) -> Option<ClientCertificate> {
+    let (leaf, intermediates) = peer_chain.split_first()?;
+    let info = parse_certificate(leaf.as_ref()).ok()?;
+    let intermediates: Vec<Vec<u8>> = intermediates.iter().map(|c| c.as_ref().to_vec()).collect();
+    let v = validate_certificate(leaf.as_ref(), &intermediates, &trust.trusted_roots, now);
+    let chain_verified = v.status == CertStatus::Valid
+        && v.root_ca_type == RootCaType::Registry
+        && info.has_client_auth;
+    let names = if info.dns_names.is_empty() {
+        info.subject_cn.iter().cloned().collect()
+    } else {
+        info.dns_names.clone()
+    };
+    Some(ClientCertificate {
+        direct_trust: trust.own_thumbprints.contains(&info.thumbprint),
+        subject: info.subject,
+        issuer: info.issuer,
+        thumbprint: info.thumbprint,
+        names,
+        chain_verified,
+    })
+}
+
+/// The facts of an established server-side TLS connection.
+pub fn facts(conn: &ServerConnection, trust: &TrustContext) -> TlsFacts {
+    let protocol = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_string(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map_or_else(|| "unknown".to_string(), |s| format!("{:?}", s.suite()));
+    let client_certificate = conn
+        .peer_certificates()
+        .and_then(|chain| assess_client_certificate(chain, trust, OffsetDateTime::now_utc()));
+    TlsFacts {
+        protocol,
+        cipher,
+        sni: conn.server_name().map(str::to_string),
+        client_certificate,
+    }
+}
+
+#[cfg(test)]
+mod tests;

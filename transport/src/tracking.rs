@@ -1,0 +1,174 @@
+//! The message tracking log: one JSON object per line, per event
+//! (`RECEIVE`, `DELIVER`, `FAIL`), with the TLS facts that prove how a
+//! message moved.
+//!
+//! The file is opened with `O_APPEND` and every line is written with one
+//! `write` call, so lines from concurrent writers (threads, or a second
+//! process) never interleave.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::smtp::TlsFacts;
+
+/// A tracking event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventId {
+    #[serde(rename = "RECEIVE")]
+    Receive,
+    #[serde(rename = "DELIVER")]
+    Deliver,
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackingEvent {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub event_id: EventId,
+    /// The queue id.
+    pub internal_message_id: String,
+    /// The Message-ID header, if the message has one.
+    pub message_id: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub client_ip: Option<IpAddr>,
+    pub connector: Option<String>,
+    pub tls_version: Option<String>,
+    pub tls_cipher: Option<String>,
+    /// The client certificate's subject, if one was presented.
+    pub peer_certificate_subject: Option<String>,
+    pub peer_certificate_issuer: Option<String>,
+    /// The client certificate chains to a trusted root.
+    pub peer_certificate_verified: bool,
+    pub direct_trust: bool,
+    pub auth_as: Option<String>,
+    pub auth_domain: Option<String>,
+    /// Where it went (DELIVER: the Maildir file) or why not (FAIL).
+    pub detail: Option<String>,
+}
+
+impl TrackingEvent {
+    /// An event stamped now, TLS facts filled from `tls`.
+    pub fn new(event_id: EventId, internal_message_id: String, tls: Option<&TlsFacts>) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let cert = tls.and_then(|t| t.client_certificate.as_ref());
+        TrackingEvent {
+            time: now.format(&Rfc3339).unwrap_or_else(|_| now.to_string()),
+            event_id,
+            internal_message_id,
+            message_id: None,
+            sender: String::new(),
+            recipients: Vec::new(),
+            client_ip: None,
+            connector: None,
+            tls_version: tls.map(|t| t.protocol.clone()),
+            tls_cipher: tls.map(|t| t.cipher.clone()),
+            peer_certificate_subject: cert.map(|c| c.subject.clone()),
+            peer_certificate_issuer: cert.map(|c| c.issuer.clone()),
+            peer_certificate_verified: cert.is_some_and(|c| c.chain_verified),
+            direct_trust: cert.is_some_and(|c| c.direct_trust),
+            auth_as: None,
+            auth_domain: None,
+            detail: None,
+        }
+    }
+}
+
+/// Why the log could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingError {
+    #[error("tracking log: cannot {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("tracking log: cannot encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The open log (or a disabled one).
+#[derive(Debug)]
+pub struct TrackingLog {
+    path: Option<PathBuf>,
+    file: Option<Mutex<File>>,
+}
+
+impl TrackingLog {
+    /// Opens (creating) the log at `path`; `None` disables tracking.
+    pub fn open(path: Option<&Path>) -> Result<TrackingLog, TrackingError> {
+        let Some(path) = path else {
+            return Ok(TrackingLog {
+                path: None,
+                file: None,
+            });
+        };
+        let io = |op, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| TrackingError::Io {
+                op,
+                path: p,
+                source,
+            }
+        };
+        if let Some(parent) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(io("create folder", parent))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io("open", path))?;
+        Ok(TrackingLog {
+            path: Some(path.to_path_buf()),
+            file: Some(Mutex::new(file)),
+        })
+    }
+
+    /// The log file, if tracking is on.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Appends one event as one line (one `write`).
+    pub fn write(&self, event: &TrackingEvent) -> Result<(), TrackingError> {
+        let (Some(file), Some(path)) = (&self.file, &self.path) else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        let f = file.lock().unwrap_or_else(|p| p.into_inner());
+        // O_APPEND: the offset is the end of file at each write; a regular
+        // file write of this size is complete or fails.
+        let n = (&*f).write(&line).map_err(|source| TrackingError::Io {
+            op: "append to",
+            path: path.clone(),
+            source,
+        })?;
+        if n != line.len() {
+            return Err(TrackingError::Io {
+                op: "append to",
+                path: path.clone(),
+                source: io::Error::new(io::ErrorKind::WriteZero, "short write"),
+            });
+        }
+        Ok(())
+    }
+}
