@@ -27,10 +27,10 @@
 //!
 //! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).
 
-pub mod dns;
-pub mod dsn;
 pub mod config;
 pub mod delivery;
+pub mod dns;
+pub mod dsn;
 pub mod maildir;
 pub mod outbound;
 pub mod queue;
