@@ -1,0 +1,439 @@
+//! Postfix as the partner organization (`postfix.example`), a real Postfix
+//! started by the test from its own configuration folder on 127.0.0.3
+//! (see tests/common/postfix.rs for how, and its pitfalls).
+//!
+//! - Postfix sends to us with `smtp_tls_security_level = secure`,
+//!   verifying our CA-issued certificate, and presents its client
+//!   certificate: our engine accepts the mail as a Domain Security
+//!   Partner.
+//! - Postfix requires a client certificate from our CA
+//!   (`smtpd_tls_req_ccert`) and accepts the mail our engine relays to it.
+//!
+//! Both run as root (Postfix must be started as root); as another user
+//! they say so and pass without running.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/dnsmasq.rs"]
+mod dnsmasq;
+#[path = "common/postfix.rs"]
+mod postfix;
+mod transport_support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use dnsmasq::Dnsmasq;
+use postfix::{Postfix, PostfixConfig, Smtpd};
+use transport_support::*;
+
+const PARTNER: &str = "postfix.example";
+const PARTNER_FQDN: &str = "mail.postfix.example";
+const PARTNER_IP: &str = "127.0.0.3";
+
+fn skip() -> bool {
+    match postfix::unavailable() {
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// Our organization, provisioned with xshell as the walkthrough does:
+/// a lab CA issues our certificate (request, sign, import | enable), the
+/// partner's root is trusted, postfix.example is on both Domain Security
+/// lists, Inbound (127.0.0.1:`port`) has DomainSecureEnabled, Outbound
+/// sends postfix.example mail to port `partner_port` with Domain
+/// Security, and Submission (127.0.0.1:`submit_port`, ExternalAuthoritative)
+/// takes mail from our own servers. Returns our CA certificate (PEM).
+fn provision_orga(
+    lab: &Lab,
+    ports: (u16, u16, u16),
+    partner_ca: &CertFiles,
+    dns: Option<&str>,
+) -> PathBuf {
+    let (port, submit_port, partner_port) = ports;
+    lab.xshell(&["ca-new", "--name", "OrgA Root CA", "--path", "orga-ca"]);
+    lab.trust(&lab.work.join("orga-ca").join("ca.pem"));
+    lab.trust(&partner_ca.cert);
+    lab.xshell(&[
+        "request-cert",
+        "--subject-name",
+        "C=DE,O=OrgA,CN=mail.orga.example",
+        "--domain-name",
+        "mail.orga.example,orga.example",
+        "--private-key-exportable",
+        "--path",
+        "orga.req",
+    ]);
+    lab.xshell(&[
+        "ca-sign",
+        "--ca",
+        "orga-ca",
+        "--request-file",
+        "orga.req",
+        "--path",
+        "orga.cer",
+    ]);
+    lab.xshell(&[
+        "-c",
+        "Import-ExchangeCertificate -Path orga.cer | Enable-ExchangeCertificate -Services SMTP",
+    ]);
+    let mut service = vec!["set-transportservice", "--fqdn", ORG_FQDN];
+    if let Some(dns) = dns {
+        service.extend(["--external-dns-servers", dns]);
+    }
+    lab.xshell(&service);
+    lab.xshell(&[
+        "new-accepteddomain",
+        "OrgA",
+        "--domain-name",
+        "orga.example",
+    ]);
+    lab.xshell(&[
+        "-c",
+        &format!(
+            "Set-TransportConfig -TLSReceiveDomainSecureList {PARTNER} -TLSSendDomainSecureList {PARTNER}"
+        ),
+    ]);
+    lab.xshell(&[
+        "-c",
+        &format!("New-SendConnector Outbound -AddressSpaces {PARTNER} -Port {partner_port}"),
+    ]);
+    lab.xshell(&[
+        "-c",
+        "Set-SendConnector Outbound -DomainSecureEnabled:$True",
+    ]);
+    lab.xshell(&[
+        "-c",
+        &format!("New-ReceiveConnector Inbound -Usage Internet -Bindings 127.0.0.1:{port}"),
+    ]);
+    lab.xshell(&[
+        "-c",
+        "Set-ReceiveConnector Inbound -DomainSecureEnabled:$True -AuthMechanism TLS",
+    ]);
+    lab.xshell(&[
+        "-c",
+        &format!(
+            "New-ReceiveConnector Submission -Usage Custom -Bindings 127.0.0.1:{submit_port} -RemoteIPRanges 127.0.0.1 -PermissionGroups ExchangeServers -AuthMechanism ExternalAuthoritative"
+        ),
+    ]);
+    lab.work.join("orga-ca").join("ca.pem")
+}
+
+/// swaks to `ip:port` (plaintext); the transcript.
+fn swaks_to(ip: &str, port: u16, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("swaks")
+        .arg("--server")
+        .arg(format!("{ip}:{port}"))
+        .arg("--timeout")
+        .arg("20")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn accepted(transcript: &str) -> bool {
+    transcript.lines().any(|l| {
+        l.trim_start_matches(['<', '-', '~', '*', ' '])
+            .starts_with("250 2.0.0")
+    })
+}
+
+#[test]
+fn postfix_sends_to_us_with_secure_tls_and_is_accepted_as_a_partner() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::new();
+    let (port, submit_port, inject_port) = (free_port(), free_port(), free_port());
+    let partner_ca = lab.ca("postfix-ca", "Postfix Example CA");
+    let partner = lab.issue(
+        "postfix",
+        &partner_ca,
+        PARTNER_FQDN,
+        &[PARTNER_FQDN, PARTNER],
+    );
+    let our_ca = provision_orga(&lab, (port, submit_port, 25), &partner_ca, None);
+    let engine = lab.start_engine(port);
+
+    // Postfix relays everything to our Inbound connector, insisting on a
+    // verified certificate naming orga.example, and presents its own.
+    let pf = Postfix::start(&PostfixConfig {
+        hostname: PARTNER_FQDN.into(),
+        cert: partner.cert.clone(),
+        key: partner.key.clone(),
+        ca_file: our_ca,
+        relayhost: Some(("127.0.0.1".into(), port)),
+        tls_policy: vec![format!("[127.0.0.1]:{port} secure match=orga.example")],
+        main_extra: vec!["smtp_tls_security_level = secure".into()],
+        services: vec![Smtpd {
+            addr: PARTNER_IP.into(),
+            port: inject_port,
+            overrides: vec![],
+        }],
+        ..Default::default()
+    });
+
+    let t = swaks_to(
+        PARTNER_IP,
+        inject_port,
+        &[
+            "--helo",
+            "client.postfix.example",
+            "--from",
+            "alice@postfix.example",
+            "--to",
+            "bob@orga.example",
+            "--header",
+            "Subject: from postfix over domain security",
+        ],
+    );
+    assert!(accepted(&t), "postfix did not take the message:\n{t}");
+
+    let arrived = wait_until(Duration::from_secs(30), || {
+        !lab.maildir("orga.example", "bob").is_empty()
+    });
+    assert!(
+        arrived,
+        "postfix's message did not arrive\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+        pf.maillog(),
+        engine.log_text()
+    );
+    let m = &lab.maildir("orga.example", "bob")[0];
+    for want in [
+        "Received: from mail.postfix.example (unknown [127.0.0.1])",
+        "(Client CN \"mail.postfix.example\", Issuer \"Postfix Example CA\" (verified OK))",
+        "by mail.orga.example (xshell-transport) with ESMTPS",
+        "X-MS-Exchange-Organization-AuthAs: Partner\r\n",
+        "X-MS-Exchange-Organization-AuthMechanism: 02\r\n",
+        "X-MS-Exchange-Organization-AuthDomain: postfix.example\r\n",
+        "by mail.postfix.example (Postfix) with ESMTP",
+        "Subject: from postfix over domain security",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in:\n{m}");
+    }
+
+    // Postfix verified us; its log says so.
+    let log = pf.maillog();
+    assert!(
+        log.contains(&format!(
+            "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{port}"
+        )),
+        "postfix did not verify our certificate:\n{log}"
+    );
+    assert!(
+        log.contains("status=sent (250 2.0.0 Queued as"),
+        "postfix's delivery status:\n{log}"
+    );
+
+    // Our tracking log: RECEIVE from a verified Partner.
+    let lines = tracking_lines(&lab.tracking_log());
+    let r = lines
+        .iter()
+        .find(|l| l["event_id"] == "RECEIVE")
+        .unwrap_or_else(|| panic!("no RECEIVE in {lines:?}"));
+    assert_eq!(r["peer_certificate_subject"], "CN=mail.postfix.example");
+    assert_eq!(r["peer_certificate_verified"], true, "{r}");
+    assert_eq!(r["auth_as"], "Partner", "{r}");
+    assert_eq!(r["auth_domain"], PARTNER, "{r}");
+    assert_eq!(r["sender"], "alice@postfix.example", "{r}");
+}
+
+/// Postfix as a partner that requires a client certificate from our CA,
+/// with our organization provisioned to send to it (DNS from dnsmasq).
+struct StrictPartner {
+    lab: Lab,
+    port: u16,
+    submit_port: u16,
+    partner_port: u16,
+    // dropped in this order: Postfix, then DNS, then the lab folders
+    pf: Postfix,
+    dns: Dnsmasq,
+}
+
+fn strict_partner() -> StrictPartner {
+    let lab = Lab::new();
+    let (port, submit_port, partner_port) = (free_port(), free_port(), free_port());
+    let partner_ca = lab.ca("postfix-ca", "Postfix Example CA");
+    let partner = lab.issue(
+        "postfix",
+        &partner_ca,
+        PARTNER_FQDN,
+        &[PARTNER_FQDN, PARTNER],
+    );
+    let dns = Dnsmasq::start(&[(PARTNER, PARTNER_FQDN, PARTNER_IP)]);
+    let our_ca = provision_orga(
+        &lab,
+        (port, submit_port, partner_port),
+        &partner_ca,
+        Some(&dns.server()),
+    );
+    // Postfix's smtpd on 127.0.0.3 takes mail only over TLS with a client
+    // certificate that chains to our CA.
+    let pf = Postfix::start(&PostfixConfig {
+        hostname: PARTNER_FQDN.into(),
+        mailboxes: vec![(PARTNER.into(), vec!["alice".into()])],
+        cert: partner.cert.clone(),
+        key: partner.key.clone(),
+        ca_file: our_ca,
+        services: vec![Smtpd {
+            addr: PARTNER_IP.into(),
+            port: partner_port,
+            overrides: vec![
+                ("smtpd_tls_security_level".into(), "encrypt".into()),
+                ("smtpd_tls_ask_ccert".into(), "yes".into()),
+                ("smtpd_tls_req_ccert".into(), "yes".into()),
+            ],
+        }],
+        ..Default::default()
+    });
+    StrictPartner {
+        lab,
+        port,
+        submit_port,
+        partner_port,
+        pf,
+        dns,
+    }
+}
+
+/// Postfix's checks on its side of the partnership, with our certificate
+/// (made by the xshell flow, exported from the store) presented by swaks:
+/// refused without a certificate, accepted and stamped "verified OK" with it.
+#[test]
+fn postfix_requiring_a_client_certificate_from_our_ca_accepts_our_certificate() {
+    if skip() {
+        return;
+    }
+    let p = strict_partner();
+    let lab = &p.lab;
+    std::fs::write(lab.work.join("pfx.pass"), "lab only\n").unwrap();
+    lab.xshell(&[
+        "-c",
+        "Get-ExchangeCertificate -DomainName mail.orga.example | Export-ExchangeCertificate -Path orga.pfx -PasswordFile pfx.pass",
+    ]);
+    let pem = lab.work.join("orga-with-key.pem");
+    let st = Command::new("openssl")
+        .args(["pkcs12", "-nodes", "-passin"])
+        .arg(format!("file:{}", lab.work.join("pfx.pass").display()))
+        .arg("-in")
+        .arg(lab.work.join("orga.pfx"))
+        .arg("-out")
+        .arg(&pem)
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl cannot read the exported PFX");
+    let pem = pem.to_str().unwrap();
+    let base = [
+        "--helo",
+        ORG_FQDN,
+        "--from",
+        "bob@orga.example",
+        "--to",
+        "alice@postfix.example",
+    ];
+
+    let mut a = base.to_vec();
+    a.extend(["--tls", "--header", "Subject: no certificate"]);
+    let t = swaks_to(PARTNER_IP, p.partner_port, &a);
+    assert!(
+        !accepted(&t),
+        "postfix took mail without a certificate:\n{t}"
+    );
+
+    let mut a = base.to_vec();
+    a.extend([
+        "--tls",
+        "--tls-cert",
+        pem,
+        "--tls-key",
+        pem,
+        "--header",
+        "Subject: with our certificate",
+    ]);
+    let t = swaks_to(PARTNER_IP, p.partner_port, &a);
+    assert!(
+        accepted(&t),
+        "postfix refused our certificate:\n{t}\n{}",
+        p.pf.maillog()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || !p
+            .pf
+            .maildir(PARTNER, "alice")
+            .is_empty()),
+        "not delivered by postfix:\n{}",
+        p.pf.maillog()
+    );
+    let m = &p.pf.maildir(PARTNER, "alice")[0];
+    for want in [
+        "(Client CN \"mail.orga.example\", Issuer \"OrgA Root CA\" (verified OK))",
+        "by mail.postfix.example (Postfix) with ESMTPS",
+        "Subject: with our certificate",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in:\n{m}");
+    }
+}
+
+#[test]
+#[ignore = "needs the outbound runner"]
+fn postfix_requiring_our_client_certificate_accepts_what_we_relay() {
+    if skip() {
+        return;
+    }
+    let p = strict_partner();
+    let lab = &p.lab;
+    let engine = lab.start_engine(p.port);
+
+    let t = swaks_to(
+        "127.0.0.1",
+        p.submit_port,
+        &[
+            "--helo",
+            "client.orga.example",
+            "--from",
+            "bob@orga.example",
+            "--to",
+            "alice@postfix.example",
+            "--header",
+            "Subject: to postfix over domain security",
+        ],
+    );
+    assert!(accepted(&t), "our Submission connector:\n{t}");
+
+    let arrived = wait_until(Duration::from_secs(30), || {
+        !p.pf.maildir(PARTNER, "alice").is_empty()
+    });
+    assert!(
+        arrived,
+        "our message did not reach postfix\n--- postfix maillog:\n{}\n--- engine log:\n{}\n--- dns:\n{}",
+        p.pf.maillog(),
+        engine.log_text(),
+        p.dns.text()
+    );
+    let m = &p.pf.maildir(PARTNER, "alice")[0];
+    for want in [
+        "(Client CN \"mail.orga.example\", Issuer \"OrgA Root CA\" (verified OK))",
+        "by mail.postfix.example (Postfix) with ESMTPS",
+        "Subject: to postfix over domain security",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in:\n{m}");
+    }
+    let lines = tracking_lines(&lab.tracking_log());
+    let send = lines
+        .iter()
+        .find(|l| l["event_id"] == "SEND")
+        .unwrap_or_else(|| panic!("no SEND in {lines:?}"));
+    assert_eq!(send["domain_secured"], true, "{send}");
+}
