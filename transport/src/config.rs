@@ -35,6 +35,9 @@ use xshell_core::types::{DomainPattern, IpRange, SizeLimit};
 use crate::smtp::SessionConfig;
 use crate::tls::{self, TrustContext};
 
+mod send;
+pub use send::{SendConnectorRuntime, SendRuntime};
+
 /// Largest message when every limit says Unlimited (the session holds a
 /// message in memory).
 pub const UNLIMITED_MESSAGE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
@@ -89,6 +92,10 @@ pub struct ConnectorRuntime {
     /// PermissionGroups has AnonymousUsers: unauthenticated senders may
     /// submit.
     pub anonymous_allowed: bool,
+    /// AuthMechanism ExternalAuthoritative with the ExchangeServers
+    /// permission: the connection is secured by external means (a trusted
+    /// network), every session on it is Internal and may relay.
+    pub externally_secured: bool,
     pub max_inbound_connection_per_source: u32,
     pub connection_timeout: Duration,
     pub connection_inactivity_timeout: Duration,
@@ -152,6 +159,9 @@ pub struct RuntimeConfig {
     pub domain_secure_receive: HashSet<String>,
     pub trust: Arc<TrustContext>,
     pub paths: Paths,
+    /// The sending side: send connectors, TLS client configurations, retry
+    /// schedule, DNS servers.
+    pub send: Arc<SendRuntime>,
     /// Things the administrator should know (logged at each compile).
     pub notes: Vec<String>,
 }
@@ -251,6 +261,10 @@ impl RuntimeConfig {
                 anonymous_allowed: rc
                     .permission_groups
                     .contains(&PermissionGroup::AnonymousUsers),
+                externally_secured: rc.has_auth(AuthMechanism::ExternalAuthoritative)
+                    && rc
+                        .permission_groups
+                        .contains(&PermissionGroup::ExchangeServers),
                 max_inbound_connection_per_source: rc.max_inbound_connection_per_source,
                 connection_timeout: Duration::from_secs(rc.connection_timeout.as_secs().max(1)),
                 connection_inactivity_timeout: Duration::from_secs(
@@ -259,6 +273,13 @@ impl RuntimeConfig {
             }));
         }
 
+        let send = Arc::new(SendRuntime::compile(
+            cfg,
+            secrets,
+            &server_fqdn,
+            now,
+            &mut notes,
+        ));
         RuntimeConfig {
             revision: cfg.revision,
             server_fqdn,
@@ -271,6 +292,7 @@ impl RuntimeConfig {
             domain_secure_receive,
             trust,
             paths: Paths::resolve(cfg, state_dir),
+            send,
             notes,
         }
     }

@@ -36,6 +36,7 @@ pub mod outbound;
 pub mod queue;
 pub mod retry;
 pub mod routing;
+pub mod runner;
 pub mod server;
 pub mod smtp;
 pub mod tls;

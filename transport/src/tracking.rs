@@ -1,6 +1,15 @@
 //! The message tracking log: one JSON object per line, per event
-//! (`RECEIVE`, `DELIVER`, `FAIL`), with the TLS facts that prove how a
-//! message moved.
+//! (`RECEIVE`, `DELIVER`, `SEND`, `DEFER`, `FAIL`, `DSN`), with the TLS
+//! facts that prove how a message moved.
+//!
+//! Inbound events carry the client's TLS facts (`peer_certificate_*` is the
+//! client certificate). Outbound events (`SEND`, `DEFER`, `FAIL` from the
+//! queue runner) carry the next hop's: `remote_host`, `reply`, the TLS
+//! version and cipher, `peer_certificate_*` for the server certificate,
+//! `verified_name` (the name the server certificate was verified against)
+//! and `domain_secured` (delivered under Domain Security: mutual TLS, chain
+//! to a trusted root, the partner domain verified). `DSN` names the
+//! notification's own queue id in `detail`.
 //!
 //! The file is opened with `O_APPEND` and every line is written with one
 //! `write` call, so lines from concurrent writers (threads, or a second
@@ -28,6 +37,12 @@ pub enum EventId {
     Deliver,
     #[serde(rename = "FAIL")]
     Fail,
+    #[serde(rename = "SEND")]
+    Send,
+    #[serde(rename = "DEFER")]
+    Defer,
+    #[serde(rename = "DSN")]
+    Dsn,
 }
 
 /// One line of the log.
@@ -56,6 +71,27 @@ pub struct TrackingEvent {
     pub auth_domain: Option<String>,
     /// Where it went (DELIVER: the Maildir file) or why not (FAIL).
     pub detail: Option<String>,
+    /// Outbound: the send connector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_connector: Option<String>,
+    /// Outbound: the next-hop domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_hop_domain: Option<String>,
+    /// Outbound: the host (and address) that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
+    /// Outbound: the reply that decided (remote or synthesized).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Outbound: the name the server certificate was verified against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_name: Option<String>,
+    /// Outbound: sent under Domain Security.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_secured: Option<bool>,
+    /// Outbound: delivery attempts so far, this one included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 impl TrackingEvent {
@@ -81,6 +117,13 @@ impl TrackingEvent {
             auth_as: None,
             auth_domain: None,
             detail: None,
+            send_connector: None,
+            next_hop_domain: None,
+            remote_host: None,
+            reply: None,
+            verified_name: None,
+            domain_secured: None,
+            attempts: None,
         }
     }
 }

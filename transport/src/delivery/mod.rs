@@ -17,6 +17,11 @@
 //! queue. One with a `Failed` recipient stays (a delivery status
 //! notification is due; that is the sending side's job).
 //!
+//! The runner ([`crate::runner`]) is told about every id this worker was
+//! handed, after local delivery; it takes the remote recipients and the
+//! failure reports from there. Both update envelopes with
+//! [`crate::queue::Queue::update`] under the message's lock.
+//!
 //! # Crash safety
 //! Delivery is at least once: a crash between the Maildir rename and the
 //! status update delivers that recipient again after restart. Nothing is
@@ -38,7 +43,10 @@ use arc_swap::ArcSwap;
 
 use crate::config::RuntimeConfig;
 use crate::maildir;
-use crate::queue::{MessageId, Queue, QueueError, QueuedMessage, RecipientStatus, now_ms};
+use crate::queue::{
+    Disposition, MessageId, Queue, QueueError, QueuedMessage, RecipientStatus, now_ms,
+};
+use crate::runner::RunnerNotifier;
 use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
 
@@ -84,6 +92,7 @@ impl DeliveryWorker {
         mailboxes: PathBuf,
         tracking: Arc<TrackingLog>,
         rescan: Duration,
+        runner: Option<RunnerNotifier>,
     ) -> std::io::Result<DeliveryWorker> {
         let (tx, rx) = mpsc::channel();
         let worker = Worker {
@@ -98,7 +107,14 @@ impl DeliveryWorker {
                 worker.scan();
                 loop {
                     match rx.recv_timeout(rescan) {
-                        Ok(Msg::Queued(id)) => worker.process_id(&id),
+                        Ok(Msg::Queued(id)) => {
+                            worker.process_id(&id);
+                            // What is left (remote recipients, failures to
+                            // report) is the queue runner's.
+                            if let Some(r) = &runner {
+                                r.queued(id);
+                            }
+                        }
                         Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                         Err(RecvTimeoutError::Timeout) => worker.scan(),
                     }
@@ -207,18 +223,19 @@ impl Worker {
         if results.is_empty() {
             return;
         }
-        let all_delivered = m.envelope.recipients.iter().all(|r| {
-            matches!(r.status, RecipientStatus::Delivered { .. })
-                || results.iter().any(|(a, s)| {
-                    a.eq_ignore_ascii_case(&r.address)
-                        && matches!(s, RecipientStatus::Delivered { .. })
-                })
+        // Decided on the envelope as it is now (under the message's lock):
+        // the queue runner may have finished the remote recipients meanwhile.
+        let saved = self.queue.update(&m.id, |e| {
+            e.apply(&results);
+            if e.recipients
+                .iter()
+                .all(|r| matches!(r.status, RecipientStatus::Delivered { .. }))
+            {
+                Disposition::Remove
+            } else {
+                Disposition::Keep
+            }
         });
-        let saved = if all_delivered {
-            self.queue.complete(&m.id)
-        } else {
-            self.queue.update_recipients(&m.id, &results).map(|_| ())
-        };
         if let Err(e) = saved {
             tracing::error!(id = %m.id, error = %e, "local delivery: cannot record the result");
         }

@@ -56,6 +56,7 @@ fn local_recipients_are_delivered_and_the_others_stay_pending() {
         mailboxes.clone(),
         tracking,
         Duration::from_secs(60),
+        None,
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

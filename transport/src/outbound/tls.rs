@@ -34,19 +34,19 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use time::OffsetDateTime;
-use xshell_core::model::{CertificateRecord, OrgConfig, SendConnector, TlsAuthLevel};
+use xshell_core::model::{SendConnector, TlsAuthLevel};
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::dns::name_matches;
-use xshell_core::pki::select::{SelectOptions, select_certificates};
-use xshell_core::store::Backend;
 use xshell_core::types::SmtpDomain;
 
 use super::client::StartTlsMode;
+/// Our client certificate: selected and loaded with the receiving side's
+/// certificates, in [`crate::tls`].
+pub use crate::tls::ClientIdentity;
 
 /// The name a server certificate must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,23 +172,6 @@ impl TlsPolicy {
     }
 }
 
-/// Our client certificate and key.
-#[derive(Debug)]
-pub struct ClientIdentity {
-    /// The certificate first, then its chain.
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
-}
-
-impl Clone for ClientIdentity {
-    fn clone(&self) -> Self {
-        ClientIdentity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
-    }
-}
-
 /// What the TLS configurations are built from.
 #[derive(Debug, Clone, Default)]
 pub struct TlsMaterial {
@@ -207,10 +190,6 @@ pub enum TlsSetupError {
     NoClientCertificate(String),
     #[error("no trusted root certificates are configured")]
     NoTrustedRoots,
-    #[error("certificate {thumbprint}: {detail}")]
-    Certificate { thumbprint: String, detail: String },
-    #[error("cannot read the private key of certificate {thumbprint}: {detail}")]
-    Key { thumbprint: String, detail: String },
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -390,121 +369,6 @@ impl TlsOutcome {
     }
 }
 
-// ------------------------------------------------------------ our certificate
-//
-// Loading our client certificate belongs with the config compiler (the
-// receiving side selects its STARTTLS certificate the same way); these two
-// functions are here until that is consolidated.
-
-/// The name our client certificate is selected by: TlsCertificateName,
-/// else the connector's Fqdn, else the server FQDN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateName {
-    /// `<I>issuer<S>subject`.
-    Explicit {
-        issuer: String,
-        subject: String,
-    },
-    Fqdn(String),
-}
-
-impl CertificateName {
-    pub fn for_connector(connector: &SendConnector, server_fqdn: &str) -> Self {
-        if let Some((i, s)) = connector
-            .tls_certificate_name
-            .as_deref()
-            .and_then(xshell_core::model::parse_tls_certificate_name)
-        {
-            return CertificateName::Explicit {
-                issuer: i.trim().to_string(),
-                subject: s.trim().to_string(),
-            };
-        }
-        CertificateName::Fqdn(
-            connector
-                .fqdn
-                .clone()
-                .unwrap_or_else(|| server_fqdn.to_string()),
-        )
-    }
-}
-
-/// Our SMTP certificate for `name` (see the reference: exact before
-/// wildcard; a CA-issued valid certificate before a self-signed one; newest).
-pub fn select_client_certificate<'a>(
-    cfg: &'a OrgConfig,
-    name: &CertificateName,
-    now: OffsetDateTime,
-) -> Option<&'a CertificateRecord> {
-    let candidates = xshell_core::certificates::candidates(cfg, now);
-    let thumbprint = match name {
-        CertificateName::Fqdn(fqdn) => {
-            select_certificates(&candidates, fqdn, SelectOptions::default())
-                .first()
-                .map(|c| c.thumbprint.clone())?
-        }
-        CertificateName::Explicit { issuer, subject } => {
-            let mut matching: Vec<(&CertificateRecord, OffsetDateTime)> = cfg
-                .certificates
-                .iter()
-                .filter(|r| r.key_id.is_some())
-                .filter_map(|r| {
-                    let der = xshell_core::certificates::certificate_der(r).ok()??;
-                    let info = parse_certificate(&der).ok()?;
-                    (info.issuer.eq_ignore_ascii_case(issuer)
-                        && info.subject.eq_ignore_ascii_case(subject))
-                    .then_some((r, info.not_before))
-                })
-                .collect();
-            matching.sort_by_key(|m| std::cmp::Reverse(m.1));
-            return matching.first().map(|(r, _)| *r);
-        }
-    };
-    cfg.certificates.iter().find(|r| r.thumbprint == thumbprint)
-}
-
-/// Reads a certificate record and its private key (PKCS#8 PEM in the store).
-pub fn load_client_identity(
-    rec: &CertificateRecord,
-    backend: &dyn Backend,
-) -> Result<ClientIdentity, TlsSetupError> {
-    let cert_err = |detail: String| TlsSetupError::Certificate {
-        thumbprint: rec.thumbprint.clone(),
-        detail,
-    };
-    let key_err = |detail: String| TlsSetupError::Key {
-        thumbprint: rec.thumbprint.clone(),
-        detail,
-    };
-    let der = xshell_core::certificates::certificate_der(rec)
-        .map_err(|e| cert_err(e.to_string()))?
-        .ok_or_else(|| cert_err("is a pending request".to_string()))?;
-    let mut chain = vec![CertificateDer::from(der)];
-    for c in xshell_core::certificates::chain_der(rec).map_err(|e| cert_err(e.to_string()))? {
-        chain.push(CertificateDer::from(c));
-    }
-    let key_id = rec
-        .key_id
-        .as_deref()
-        .ok_or_else(|| key_err("the certificate has no private key".to_string()))?;
-    let pem = backend
-        .get_secret(key_id)
-        .map_err(|e| key_err(e.to_string()))?;
-    let text = String::from_utf8(pem).map_err(|_| key_err("not PEM text".to_string()))?;
-    let key =
-        xshell_core::pki::keys::PrivateKey::from_pem(&text).map_err(|e| key_err(e.to_string()))?;
-    let key = PrivateKeyDer::Pkcs8(key.pkcs8_der().to_vec().into());
-    Ok(ClientIdentity { chain, key })
-}
-
-/// The store's trusted roots, for [`TlsMaterial::roots`].
-pub fn trusted_roots(cfg: &OrgConfig) -> Vec<CertificateDer<'static>> {
-    xshell_core::certificates::trusted_root_ders(cfg)
-        .into_iter()
-        .map(CertificateDer::from)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,121 +454,6 @@ mod tests {
             decide("x.example", &c, &[], false).unwrap().starttls(),
             StartTlsMode::Never
         );
-    }
-
-    #[test]
-    fn our_certificate_is_selected_and_loaded_from_the_store() {
-        use xshell_core::certificates::b64_encode;
-        use xshell_core::model::TrustedRoot;
-        use xshell_core::pki::ca::LabCa;
-        use xshell_core::pki::cert::thumbprint;
-        use xshell_core::pki::dn::SubjectName;
-        use xshell_core::pki::keys::{KeyAlgorithm, generate};
-        use xshell_core::pki::request::create_request;
-        use xshell_core::pki::selfsigned::create_self_signed;
-        use xshell_core::store::FileBackend;
-
-        let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::new(dir.path());
-        let ca = LabCa::create_with("Lab Root", 30, KeyAlgorithm::EcdsaP256).unwrap();
-        let ca_der = ca.cert_der().unwrap();
-        let mut cfg = OrgConfig::default();
-        cfg.trusted_roots.push(TrustedRoot {
-            thumbprint: thumbprint(&ca_der),
-            subject: "CN=Lab Root".into(),
-            certificate: b64_encode(&ca_der),
-        });
-        let mut add = |cn: &str, self_signed: bool| -> String {
-            let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
-            let subject = SubjectName::from_cn(cn).unwrap();
-            let der = if self_signed {
-                create_self_signed(&subject, &[], &key).unwrap()
-            } else {
-                let csr = create_request(&subject, &[], &key).unwrap();
-                let now = OffsetDateTime::now_utc();
-                ca.sign_csr_between(
-                    csr.der(),
-                    now - time::Duration::hours(1),
-                    now + time::Duration::days(10),
-                )
-                .unwrap()
-            };
-            let tp = thumbprint(&der);
-            let key_id = format!("{}.key", tp.to_ascii_lowercase());
-            backend
-                .put_secret(&key_id, key.to_pem().as_bytes())
-                .unwrap();
-            cfg.certificates.push(CertificateRecord {
-                thumbprint: tp.clone(),
-                certificate: Some(b64_encode(&der)),
-                chain: vec![],
-                request: None,
-                key_id: Some(key_id),
-                services: vec!["SMTP".into()],
-                friendly_name: None,
-                private_key_exportable: false,
-                default_smtp: false,
-            });
-            tp
-        };
-        let self_signed = add("mail.orga.example", true);
-        let wildcard = add("*.orga.example", false);
-        let exact = add("mail.orga.example", false);
-        let now = OffsetDateTime::now_utc();
-
-        // connector Fqdn: a CA-issued exact name beats the wildcard and the self-signed one
-        let mut c = conn();
-        c.fqdn = Some("mail.orga.example".into());
-        let name = CertificateName::for_connector(&c, "server.orga.example");
-        assert_eq!(name, CertificateName::Fqdn("mail.orga.example".into()));
-        let rec = select_client_certificate(&cfg, &name, now).unwrap();
-        assert_eq!(rec.thumbprint, exact);
-        // no Fqdn: the server's name; only the wildcard covers it
-        let name = CertificateName::for_connector(&conn(), "smtp.orga.example");
-        assert_eq!(
-            select_client_certificate(&cfg, &name, now)
-                .unwrap()
-                .thumbprint,
-            wildcard
-        );
-        // TlsCertificateName picks explicitly
-        c.tls_certificate_name = Some("<I>CN=mail.orga.example<S>CN=mail.orga.example".into());
-        let name = CertificateName::for_connector(&c, "x");
-        assert_eq!(
-            select_client_certificate(&cfg, &name, now)
-                .unwrap()
-                .thumbprint,
-            self_signed
-        );
-        assert!(
-            select_client_certificate(&cfg, &CertificateName::Fqdn("other.example".into()), now)
-                .is_none()
-        );
-
-        // loaded with its key, it makes a Domain Security configuration
-        let rec = cfg
-            .certificates
-            .iter()
-            .find(|r| r.thumbprint == exact)
-            .unwrap();
-        let id = load_client_identity(rec, &backend).unwrap();
-        assert_eq!(id.chain.len(), 1);
-        let material = TlsMaterial {
-            roots: trusted_roots(&cfg),
-            client: Some(id),
-        };
-        let policy = TlsPolicy::DomainSecure {
-            domain: "orgb.example".into(),
-        };
-        let config = client_config(&policy, &material).unwrap();
-        assert!(config.client_auth_cert_resolver.has_certs());
-        // a missing key file is a typed error
-        let mut broken = rec.clone();
-        broken.key_id = Some("missing.key".into());
-        assert!(matches!(
-            load_client_identity(&broken, &backend),
-            Err(TlsSetupError::Key { .. })
-        ));
     }
 
     #[test]

@@ -43,6 +43,7 @@ use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use group::GroupCommitter;
@@ -83,6 +84,34 @@ impl RecipientStatus {
 pub struct Recipient {
     pub address: String,
     pub status: RecipientStatus,
+    /// The last reply about this recipient (remote or synthesized), e.g.
+    /// `454 4.7.5 Certificate validation failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply: Option<String>,
+    /// The server that gave `last_reply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
+    /// A delivery status notification reported this recipient's failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dsn_sent: bool,
+}
+
+impl Recipient {
+    /// A recipient not yet attempted.
+    pub fn pending(address: impl Into<String>) -> Self {
+        Recipient {
+            address: address.into(),
+            status: RecipientStatus::Pending,
+            last_reply: None,
+            remote_host: None,
+            dsn_sent: false,
+        }
+    }
+
+    /// A failed recipient whose failure has not been reported yet.
+    pub fn needs_dsn(&self) -> bool {
+        matches!(self.status, RecipientStatus::Failed { .. }) && !self.dsn_sent
+    }
 }
 
 /// How the sending side was authenticated (for stamping and tracking).
@@ -116,6 +145,12 @@ pub struct Envelope {
     /// When to try again (milliseconds since the Unix epoch).
     #[serde(default)]
     pub next_retry_ms: Option<u64>,
+    /// The last temporary failure (Get-Queue's LastError).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The (single) delay notification was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delay_notified: bool,
 }
 
 impl Envelope {
@@ -123,13 +158,7 @@ impl Envelope {
     pub fn new(sender: impl Into<String>, recipients: impl IntoIterator<Item = String>) -> Self {
         Envelope {
             sender: sender.into(),
-            recipients: recipients
-                .into_iter()
-                .map(|address| Recipient {
-                    address,
-                    status: RecipientStatus::Pending,
-                })
-                .collect(),
+            recipients: recipients.into_iter().map(Recipient::pending).collect(),
             received_at_ms: now_ms(),
             client_ip: None,
             helo: None,
@@ -138,6 +167,8 @@ impl Envelope {
             auth: None,
             attempts: 0,
             next_retry_ms: None,
+            last_error: None,
+            delay_notified: false,
         }
     }
 
@@ -235,6 +266,30 @@ pub struct Queue {
     active: PathBuf,
     dir_syncs: AtomicU64,
     tmp_seq: AtomicU64,
+    /// Per-message locks (striped): every read-modify-write of an envelope
+    /// holds its message's lock, so the local delivery worker and the
+    /// queue runner never lose each other's updates.
+    locks: Vec<Mutex<()>>,
+}
+
+/// Number of lock stripes.
+const LOCK_STRIPES: usize = 64;
+
+/// What [`Queue::update`] does with the message after the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Write the new envelope.
+    Keep,
+    /// Every recipient is final and reported: remove the message.
+    Remove,
+}
+
+/// The result of [`Queue::update`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updated {
+    /// The state after the change (as written, or as it was when removed).
+    pub message: QueuedMessage,
+    pub removed: bool,
 }
 
 impl Queue {
@@ -257,6 +312,7 @@ impl Queue {
             active,
             dir_syncs: AtomicU64::new(0),
             tmp_seq: AtomicU64::new(0),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
 
@@ -405,6 +461,11 @@ impl Queue {
     /// Removes a message whose recipients are all final. The envelope goes
     /// first (the commit), then the message; durable on return.
     pub fn complete(&self, id: &MessageId) -> Result<(), QueueError> {
+        let _guard = self.lock(id);
+        self.complete_locked(id)
+    }
+
+    fn complete_locked(&self, id: &MessageId) -> Result<(), QueueError> {
         let env = self.envelope_path(id);
         match fs::remove_file(&env) {
             Ok(()) => {}
@@ -422,6 +483,51 @@ impl Queue {
         self.sync_active_dir().map(|_| ())
     }
 
+    /// The lock of one message (see [`Queue::update`]).
+    fn lock(&self, id: &MessageId) -> MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let i = (h.finish() as usize) % self.locks.len().max(1);
+        // A panic while holding the lock left no partial state on disk
+        // (every write is a rename): the lock is still good.
+        self.locks[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Read-modify-write of one message under its lock: `f` sees the
+    /// current envelope on disk and says whether to keep (the new
+    /// envelope is written atomically) or remove the message. Durable on
+    /// return.
+    pub fn update(
+        &self,
+        id: &MessageId,
+        f: impl FnOnce(&mut Envelope) -> Disposition,
+    ) -> Result<Updated, QueueError> {
+        let _guard = self.lock(id);
+        let mut m = self.read_envelope(id)?;
+        match f(&mut m.envelope) {
+            Disposition::Remove => {
+                self.complete_locked(id)?;
+                Ok(Updated {
+                    message: m,
+                    removed: true,
+                })
+            }
+            Disposition::Keep => {
+                let env = self.envelope_path(id);
+                let json = to_json(&m, &env)?;
+                let tmp = self.tmp_path(id, "json");
+                write_durable(&tmp, &json)?;
+                fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
+                self.sync_active_dir()?;
+                Ok(Updated {
+                    message: m,
+                    removed: false,
+                })
+            }
+        }
+    }
+
     /// Records the outcome of a delivery attempt: per-recipient statuses
     /// (by address; unknown addresses are ignored), one more attempt, and
     /// the next retry time. Atomic (new envelope renamed over the old) and
@@ -432,27 +538,15 @@ impl Queue {
         results: &[(String, RecipientStatus)],
         next_retry_ms: u64,
     ) -> Result<QueuedMessage, QueueError> {
-        let mut m = self.read_envelope(id)?;
-        for (address, status) in results {
-            for r in m.envelope.recipients.iter_mut() {
-                if r.address.eq_ignore_ascii_case(address) {
-                    r.status = status.clone();
-                }
-            }
-        }
-        m.envelope.attempts = m.envelope.attempts.saturating_add(1);
-        m.envelope.next_retry_ms = Some(next_retry_ms);
-        let env = self.envelope_path(id);
-        let json = to_json(&m, &env)?;
-        let tmp = self.tmp_path(id, "json");
-        write_durable(&tmp, &json)?;
-        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
-        self.sync_active_dir()?;
-        Ok(m)
+        self.update(id, |e| {
+            e.apply(results);
+            e.attempts = e.attempts.saturating_add(1);
+            e.next_retry_ms = Some(next_retry_ms);
+            Disposition::Keep
+        })
+        .map(|u| u.message)
     }
-}
 
-impl Queue {
     /// Records per-recipient statuses (by address) without counting a
     /// delivery attempt or touching the retry time: the local delivery
     /// worker marks the recipients it delivered and leaves the others
@@ -462,21 +556,33 @@ impl Queue {
         id: &MessageId,
         results: &[(String, RecipientStatus)],
     ) -> Result<QueuedMessage, QueueError> {
-        let mut m = self.read_envelope(id)?;
+        self.update(id, |e| {
+            e.apply(results);
+            Disposition::Keep
+        })
+        .map(|u| u.message)
+    }
+}
+
+impl Envelope {
+    /// Sets the status of each listed recipient (by address,
+    /// case-insensitive; unknown addresses are ignored).
+    pub fn apply(&mut self, results: &[(String, RecipientStatus)]) {
         for (address, status) in results {
-            for r in m.envelope.recipients.iter_mut() {
+            for r in self.recipients.iter_mut() {
                 if r.address.eq_ignore_ascii_case(address) {
                     r.status = status.clone();
                 }
             }
         }
-        let env = self.envelope_path(id);
-        let json = to_json(&m, &env)?;
-        let tmp = self.tmp_path(id, "json");
-        write_durable(&tmp, &json)?;
-        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
-        self.sync_active_dir()?;
-        Ok(m)
+    }
+
+    /// Every recipient is final and every failure was reported (or needs
+    /// no report: null sender).
+    pub fn is_finished(&self) -> bool {
+        self.recipients
+            .iter()
+            .all(|r| r.status.is_final() && (self.sender.is_empty() || !r.needs_dsn()))
     }
 }
 

@@ -275,3 +275,91 @@ fn committer_stops_cleanly_and_serves_sequential_callers() {
     drop(gc);
     assert_eq!(q.load_all().expect("load").len(), 5);
 }
+
+#[test]
+fn concurrent_updates_of_one_message_are_never_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Arc::new(Queue::open(dir.path()).expect("open"));
+    let rcpts: Vec<String> = (0..16).map(|i| format!("r{i}@contoso.com")).collect();
+    let id = q
+        .enqueue(&Envelope::new("s@fabrikam.com", rcpts.clone()), b"x")
+        .expect("enqueue");
+    // 16 writers (think: the local worker and the runner), each finishing
+    // its own recipient with a read-modify-write
+    let barrier = Arc::new(Barrier::new(rcpts.len()));
+    let handles: Vec<_> = rcpts
+        .iter()
+        .cloned()
+        .map(|r| {
+            let (q, id, barrier) = (Arc::clone(&q), id.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                q.update(&id, |e| {
+                    e.apply(&[(
+                        r,
+                        RecipientStatus::Delivered {
+                            at_ms: 1,
+                            detail: "d".into(),
+                        },
+                    )]);
+                    if e.is_finished() {
+                        Disposition::Remove
+                    } else {
+                        Disposition::Keep
+                    }
+                })
+                .expect("update")
+                .removed
+            })
+        })
+        .collect();
+    let removed = handles
+        .into_iter()
+        .map(|h| h.join().expect("join"))
+        .filter(|r| *r)
+        .count();
+    // exactly the last writer saw every recipient final and removed it
+    assert_eq!(removed, 1);
+    assert!(matches!(q.get(&id), Err(QueueError::NotFound(_))));
+}
+
+#[test]
+fn envelopes_written_before_the_sending_side_fields_still_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let id = q.enqueue(&envelope(1), b"x").expect("enqueue");
+    // strip the new fields, as an older version wrote it
+    let path = dir.path().join("active").join(format!("{id}.json"));
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    let env = v["envelope"].as_object_mut().expect("object");
+    env.remove("last_error");
+    env.remove("delay_notified");
+    for r in env["recipients"].as_array_mut().expect("array") {
+        let r = r.as_object_mut().expect("object");
+        r.remove("last_reply");
+        r.remove("remote_host");
+        r.remove("dsn_sent");
+        assert_eq!(r.len(), 2, "{r:?}");
+    }
+    fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    let m = q.get(&id).expect("loads");
+    assert!(!m.envelope.delay_notified && m.envelope.last_error.is_none());
+    assert!(m.envelope.recipients.iter().all(|r| !r.dsn_sent));
+    // a failure needs a report, except for a null sender
+    let mut e = m.envelope.clone();
+    e.apply(&[(
+        "a@contoso.com".into(),
+        RecipientStatus::Failed { reason: "x".into() },
+    )]);
+    e.apply(&[(
+        "b@contoso.com".into(),
+        RecipientStatus::Delivered {
+            at_ms: 1,
+            detail: "d".into(),
+        },
+    )]);
+    assert!(!e.is_finished());
+    e.sender.clear();
+    assert!(e.is_finished());
+}

@@ -13,6 +13,7 @@
 //!   limit, timeouts, the sans-IO [`crate::smtp::Session`] driven over TCP
 //!   and rustls, policy at MAIL/RCPT ([`policy`]), stamping ([`stamp`])
 //!   and queueing before `250`.
+//! - The queue runner ([`crate::runner`]) delivers what is not local.
 //! - Shutdown: listeners close at once; sessions in progress get a grace
 //!   period to finish, then are told `421 4.3.2` and closed; the delivery
 //!   worker finishes what it was given. Every message that got `250` is in
@@ -40,6 +41,7 @@ use xshell_core::store::{Store, StoreError};
 use crate::config::RuntimeConfig;
 use crate::delivery::{DeliveryNotifier, DeliveryWorker};
 use crate::queue::{GroupCommitter, Queue, QueueError};
+use crate::runner::{self, Runner, RunnerOptions};
 use crate::tracking::{TrackingError, TrackingLog};
 
 /// Why the engine could not start.
@@ -224,14 +226,30 @@ impl Engine {
         let committer = Arc::new(GroupCommitter::new(Arc::clone(&queue), Duration::ZERO)?);
         let tracking = Arc::new(TrackingLog::open(paths.tracking_log.as_deref())?);
         let config = Arc::new(ArcSwap::from_pointee(first));
+        let (to_runner, runner_inbox) = runner::channel();
         let worker = DeliveryWorker::spawn(
             Arc::clone(&queue),
             Arc::clone(&config),
             paths.mailboxes.clone(),
             Arc::clone(&tracking),
             opts.rescan,
+            Some(to_runner.clone()),
         )
         .map_err(EngineError::Worker)?;
+        let (runner_stop, runner_stop_rx) = watch::channel(false);
+        let runner = Runner::spawn(
+            runner_inbox,
+            to_runner,
+            Arc::clone(&queue),
+            Arc::clone(&config),
+            Arc::clone(&tracking),
+            Some(worker.notifier()),
+            RunnerOptions {
+                grace: opts.grace,
+                ..RunnerOptions::default()
+            },
+            runner_stop_rx,
+        );
         let (hard_tx, hard_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
@@ -293,6 +311,8 @@ impl Engine {
             sessions = shared.active.count(),
             "shutting down: no new connections"
         );
+        // The runner lets its deliveries finish meanwhile.
+        let _ = runner_stop.send(true);
         for (_, l) in listeners.drain() {
             let _ = l.stop.send(true);
             let _ = l.task.await;
@@ -313,6 +333,7 @@ impl Engine {
             }
         }
         drop(shared);
+        let _ = runner.await;
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;

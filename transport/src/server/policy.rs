@@ -5,6 +5,12 @@
 //! # MAIL FROM (in this order)
 //! 1. **Direct Trust**: the client presented one of our own certificates
 //!    (by thumbprint) → `Internal`, AuthMechanism `11`.
+//! 1. **Externally secured**: the receive connector has AuthMechanism
+//!    ExternalAuthoritative (with the ExchangeServers permission, which
+//!    validation requires): the administrator vouches for the network
+//!    (e.g. a submission port reachable only by internal clients), so every
+//!    session is `Internal` and may relay, as in Exchange. No
+//!    AuthMechanism header is stamped (no certificate proved anything).
 //! 2. **Domain Security**: the sender's domain is in
 //!    TLSReceiveDomainSecureList (exact, case-insensitive):
 //!    connector DomainSecureEnabled false → `451 4.7.3`; STARTTLS not
@@ -27,7 +33,7 @@
 //!   is accepted (there is no recipient directory yet); one that cannot
 //!   (`/`, `..`, control characters...) gets `550 5.1.1`.
 //! - Any other domain is relay: only `Internal` sessions (Direct Trust,
-//!   i.e. the ExchangeServers permission) may relay; `Anonymous` and
+//!   or an externally secured connector) may relay; `Anonymous` and
 //!   `Partner` get `550 5.7.54 Unable to relay recipient in non-accepted
 //!   domain`.
 
@@ -49,6 +55,8 @@ pub enum Auth {
     },
     /// Direct Trust: the peer holds one of our own certificates.
     Internal,
+    /// The receive connector is externally secured (ExternalAuthoritative).
+    ExternallySecured,
 }
 
 impl Auth {
@@ -57,14 +65,14 @@ impl Auth {
         match self {
             Auth::Anonymous => "Anonymous",
             Auth::Partner { .. } => "Partner",
-            Auth::Internal => "Internal",
+            Auth::Internal | Auth::ExternallySecured => "Internal",
         }
     }
 
     /// `X-MS-Exchange-Organization-AuthMechanism`: two hex digits.
     pub fn mechanism_code(&self) -> Option<&'static str> {
         match self {
-            Auth::Anonymous => None,
+            Auth::Anonymous | Auth::ExternallySecured => None,
             Auth::Partner { .. } => Some("02"),
             Auth::Internal => Some("11"),
         }
@@ -76,6 +84,7 @@ impl Auth {
             Auth::Anonymous => None,
             Auth::Partner { .. } => Some("MutualTLS"),
             Auth::Internal => Some("DirectTrustTLS"),
+            Auth::ExternallySecured => Some("ExternalAuthoritative"),
         }
     }
 
@@ -89,7 +98,7 @@ impl Auth {
 
     /// Whether this sender may relay to domains that are not accepted.
     pub fn may_relay(&self) -> bool {
-        matches!(self, Auth::Internal)
+        matches!(self, Auth::Internal | Auth::ExternallySecured)
     }
 
     /// As recorded in the queue envelope.
@@ -112,6 +121,9 @@ pub fn check_mail(
     let cert = tls.and_then(|t| t.client_certificate.as_ref());
     if cert.is_some_and(|c| c.direct_trust) {
         return Ok(Auth::Internal);
+    }
+    if conn.externally_secured {
+        return Ok(Auth::ExternallySecured);
     }
     if let Some(domain) = from.mailbox().map(|m| m.domain.to_ascii_lowercase())
         && rt.is_domain_secure_sender(&domain)

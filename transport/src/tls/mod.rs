@@ -1,6 +1,10 @@
 //! TLS for the transport: our certificates and keys from the store as
-//! rustls types, the inbound (STARTTLS) server configuration, and the
-//! opportunistic client-certificate verifier.
+//! rustls types (for STARTTLS as a server, [`load_own`], and as the
+//! client certificate of outbound connections, [`select_client_certificate`]
+//! and [`ClientIdentity`]), the inbound (STARTTLS) server configuration,
+//! and the opportunistic client-certificate verifier. This is the one place
+//! that reads certificates and keys; the config compiler calls it once per
+//! store revision.
 //!
 //! # Client certificates
 //! An MX cannot let the handshake decide about client certificates: a
@@ -25,9 +29,10 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConnection, SignatureScheme};
 use time::OffsetDateTime;
 use xshell_core::certificates::{self, RecordError};
-use xshell_core::model::CertificateRecord;
+use xshell_core::model::{CertificateRecord, OrgConfig, SendConnector, parse_tls_certificate_name};
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::keys::PrivateKey;
+use xshell_core::pki::select::{SelectOptions, select_certificates};
 use xshell_core::pki::validate::{CertStatus, RootCaType, validate_certificate};
 use xshell_core::store::{Backend, StoreError};
 
@@ -114,6 +119,108 @@ pub fn load_own(
         chain,
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec())),
     })
+}
+
+/// Our certificate and key as the TLS client certificate of outbound
+/// connections.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    /// The certificate first, then its chain.
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for ClientIdentity {
+    fn clone(&self) -> Self {
+        ClientIdentity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl From<OwnCertificate> for ClientIdentity {
+    fn from(own: OwnCertificate) -> Self {
+        ClientIdentity {
+            chain: own.chain,
+            key: own.key,
+        }
+    }
+}
+
+/// The name our client certificate is selected by: TlsCertificateName,
+/// else the send connector's Fqdn, else the server FQDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateName {
+    /// `<I>issuer<S>subject`.
+    Explicit {
+        issuer: String,
+        subject: String,
+    },
+    Fqdn(String),
+}
+
+impl CertificateName {
+    pub fn for_connector(connector: &SendConnector, server_fqdn: &str) -> Self {
+        if let Some((i, s)) = connector
+            .tls_certificate_name
+            .as_deref()
+            .and_then(parse_tls_certificate_name)
+        {
+            return CertificateName::Explicit {
+                issuer: i.trim().to_string(),
+                subject: s.trim().to_string(),
+            };
+        }
+        CertificateName::Fqdn(
+            connector
+                .fqdn
+                .clone()
+                .unwrap_or_else(|| server_fqdn.to_string()),
+        )
+    }
+}
+
+/// Our SMTP certificate for `name` (the reference: exact before wildcard;
+/// a CA-issued valid certificate before a self-signed one; newest).
+pub fn select_client_certificate<'a>(
+    cfg: &'a OrgConfig,
+    name: &CertificateName,
+    now: OffsetDateTime,
+) -> Option<&'a CertificateRecord> {
+    let candidates = certificates::candidates(cfg, now);
+    let thumbprint = match name {
+        CertificateName::Fqdn(fqdn) => {
+            select_certificates(&candidates, fqdn, SelectOptions::default())
+                .first()
+                .map(|c| c.thumbprint.clone())?
+        }
+        CertificateName::Explicit { issuer, subject } => {
+            let mut matching: Vec<(&CertificateRecord, OffsetDateTime)> = cfg
+                .certificates
+                .iter()
+                .filter(|r| r.key_id.is_some())
+                .filter_map(|r| {
+                    let der = certificates::certificate_der(r).ok()??;
+                    let info = parse_certificate(&der).ok()?;
+                    (info.issuer.eq_ignore_ascii_case(issuer)
+                        && info.subject.eq_ignore_ascii_case(subject))
+                    .then_some((r, info.not_before))
+                })
+                .collect();
+            matching.sort_by_key(|m| std::cmp::Reverse(m.1));
+            return matching.first().map(|(r, _)| *r);
+        }
+    };
+    cfg.certificates.iter().find(|r| r.thumbprint == thumbprint)
+}
+
+/// The store's trusted roots as rustls certificates.
+pub fn trusted_roots(cfg: &OrgConfig) -> Vec<CertificateDer<'static>> {
+    certificates::trusted_root_ders(cfg)
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect()
 }
 
 /// The STARTTLS configuration of a receive connector: TLS 1.2 and 1.3

@@ -62,3 +62,114 @@ fn chain_verification_and_direct_trust_are_decided_after_the_handshake() {
     assert!(!c.direct_trust && !c.chain_verified);
     assert!(assess_client_certificate(&[], &untrusted, now).is_none());
 }
+
+#[test]
+fn our_certificate_is_selected_and_loaded_from_the_store() {
+    use xshell_core::certificates::b64_encode;
+    use xshell_core::model::TrustedRoot;
+    use xshell_core::pki::cert::thumbprint;
+    use xshell_core::store::Backend as _;
+    use xshell_core::store::FileBackend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = FileBackend::new(dir.path());
+    let ca = LabCa::create_with("Lab Root", 30, KeyAlgorithm::EcdsaP256).unwrap();
+    let ca_der = ca.cert_der().unwrap();
+    let mut cfg = OrgConfig::default();
+    cfg.trusted_roots.push(TrustedRoot {
+        thumbprint: thumbprint(&ca_der),
+        subject: "CN=Lab Root".into(),
+        certificate: b64_encode(&ca_der),
+    });
+    let mut add = |cn: &str, self_signed: bool| -> String {
+        let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let subject = SubjectName::from_cn(cn).unwrap();
+        let der = if self_signed {
+            create_self_signed(&subject, &[], &key).unwrap()
+        } else {
+            let csr = create_request(&subject, &[], &key).unwrap();
+            let now = OffsetDateTime::now_utc();
+            ca.sign_csr_between(
+                csr.der(),
+                now - time::Duration::hours(1),
+                now + time::Duration::days(10),
+            )
+            .unwrap()
+        };
+        let tp = thumbprint(&der);
+        let key_id = format!("{}.key", tp.to_ascii_lowercase());
+        backend
+            .put_secret(&key_id, key.to_pem().as_bytes())
+            .unwrap();
+        cfg.certificates.push(CertificateRecord {
+            thumbprint: tp.clone(),
+            certificate: Some(b64_encode(&der)),
+            chain: vec![],
+            request: None,
+            key_id: Some(key_id),
+            services: vec!["SMTP".into()],
+            friendly_name: None,
+            private_key_exportable: false,
+            default_smtp: false,
+        });
+        tp
+    };
+    let self_signed = add("mail.orga.example", true);
+    let wildcard = add("*.orga.example", false);
+    let exact = add("mail.orga.example", false);
+    let now = OffsetDateTime::now_utc();
+
+    // connector Fqdn: a CA-issued exact name beats the wildcard and the self-signed one
+    let mut c = SendConnector::new("Out");
+    c.fqdn = Some("mail.orga.example".into());
+    let name = CertificateName::for_connector(&c, "server.orga.example");
+    assert_eq!(name, CertificateName::Fqdn("mail.orga.example".into()));
+    let rec = select_client_certificate(&cfg, &name, now).unwrap();
+    assert_eq!(rec.thumbprint, exact);
+    // no Fqdn: the server's name; only the wildcard covers it
+    let name = CertificateName::for_connector(&SendConnector::new("Out"), "smtp.orga.example");
+    assert_eq!(
+        select_client_certificate(&cfg, &name, now)
+            .unwrap()
+            .thumbprint,
+        wildcard
+    );
+    // TlsCertificateName picks explicitly
+    c.tls_certificate_name = Some("<I>CN=mail.orga.example<S>CN=mail.orga.example".into());
+    let name = CertificateName::for_connector(&c, "x");
+    assert_eq!(
+        select_client_certificate(&cfg, &name, now)
+            .unwrap()
+            .thumbprint,
+        self_signed
+    );
+    assert!(
+        select_client_certificate(&cfg, &CertificateName::Fqdn("other.example".into()), now)
+            .is_none()
+    );
+
+    // loaded with its key, it makes a Domain Security configuration
+    let rec = cfg
+        .certificates
+        .iter()
+        .find(|r| r.thumbprint == exact)
+        .unwrap();
+    let id = ClientIdentity::from(load_own(rec, &backend).unwrap());
+    assert_eq!(id.chain.len(), 1);
+    let material = crate::outbound::tls::TlsMaterial {
+        roots: trusted_roots(&cfg),
+        client: Some(id),
+    };
+    let policy = crate::outbound::tls::TlsPolicy::DomainSecure {
+        domain: "orgb.example".into(),
+    };
+    let config = crate::outbound::tls::client_config(&policy, &material).unwrap();
+    assert!(config.client_auth_cert_resolver.has_certs());
+    // a missing key file is a typed error
+    let mut broken = rec.clone();
+    broken.key_id = Some("missing.key".into());
+    assert!(matches!(
+        load_own(&broken, &backend),
+        Err(TlsError::KeyRead { .. })
+    ));
+}

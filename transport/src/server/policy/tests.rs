@@ -30,6 +30,7 @@ fn rt() -> RuntimeConfig {
             mailboxes: PathBuf::from("m"),
             tracking_log: None,
         },
+        send: Arc::new(crate::config::SendRuntime::default()),
         notes: Vec::new(),
     }
 }
@@ -47,6 +48,7 @@ fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
         requests_client_certificate: domain_secure,
         domain_secure_enabled: domain_secure,
         anonymous_allowed: true,
+        externally_secured: false,
         max_inbound_connection_per_source: 20,
         connection_timeout: Duration::from_secs(600),
         connection_inactivity_timeout: Duration::from_secs(300),
@@ -200,4 +202,37 @@ fn relay_needs_internal() {
     assert!(check_rcpt(&rt, &Auth::Internal, &to("bob@elsewhere.example")).is_ok());
     let r = check_rcpt(&rt, &Auth::Anonymous, &to("../etc@orga.example")).unwrap_err();
     assert_eq!((r.code, r.enhanced), (550, Some((5, 1, 1))));
+}
+
+#[test]
+fn an_externally_secured_connector_makes_every_session_internal() {
+    let rt = rt();
+    let mut c = conn(false, false);
+    c.anonymous_allowed = false;
+    c.externally_secured = true;
+    // plaintext, no certificate, any sender (even one on the Domain
+    // Security list: the connector is trusted by configuration)
+    for sender in ["alice@orga.example", "bob@partner.example"] {
+        let auth = check_mail(&rt, &c, None, &from(sender)).unwrap();
+        assert_eq!(auth, Auth::ExternallySecured);
+        assert_eq!(auth.auth_as(), "Internal");
+        assert_eq!(auth.mechanism_code(), None);
+        assert!(auth.may_relay());
+    }
+    let auth = Auth::ExternallySecured;
+    let to = Mailbox {
+        local_part: "carol".into(),
+        domain: "orgb.example".into(),
+    };
+    assert!(check_rcpt(&rt, &auth, &to).is_ok());
+    // the same connector without the switch: refused, and no relay
+    c.externally_secured = false;
+    assert_eq!(
+        code(check_mail(&rt, &c, None, &from("alice@orga.example"))),
+        (530, (5, 7, 1))
+    );
+    assert_eq!(
+        check_rcpt(&rt, &Auth::Anonymous, &to).unwrap_err().code,
+        550
+    );
 }

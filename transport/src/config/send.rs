@@ -1,0 +1,186 @@
+//! The sending side of the compiled configuration: per send connector the
+//! EHLO name, timeouts, size limit, our client certificate (loaded once per
+//! store revision) and the rustls client configurations per TLS policy;
+//! organization-wide the Domain Security send list, the retry schedule, the
+//! DNS servers and the postmaster address.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use time::OffsetDateTime;
+use xshell_core::model::{OrgConfig, SendConnector, TransportService};
+use xshell_core::store::Backend;
+use xshell_core::types::{HostPort, SmtpDomain};
+
+use crate::dsn::postmaster_address;
+use crate::outbound::deliver::Timeouts;
+use crate::outbound::tls::{TlsMaterial, TlsPolicy, TlsSetupError, client_config};
+use crate::retry::Schedule;
+use crate::tls::{self, CertificateName, ClientIdentity};
+
+/// Longest wait for a TCP connection, whatever the inactivity timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One send connector, compiled.
+#[derive(Debug)]
+pub struct SendConnectorRuntime {
+    /// The store object (routing and [`crate::outbound::tls::decide`] take it).
+    pub connector: SendConnector,
+    /// The connector's Fqdn, else the server's.
+    pub helo_name: String,
+    /// The store's roots and our client certificate.
+    pub material: TlsMaterial,
+    /// Thumbprint of our client certificate, if one was selected.
+    pub client_certificate: Option<String>,
+    /// ConnectionInactivityTimeout applied to every read and write.
+    pub timeouts: Timeouts,
+    /// The smaller of the connector's MaxMessageSize and MaxSendSize
+    /// (`None`: unlimited).
+    pub max_message_size: Option<u64>,
+    /// Client configurations by policy, built once per revision.
+    configs: Mutex<HashMap<String, Arc<ClientConfig>>>,
+}
+
+impl SendConnectorRuntime {
+    /// The rustls configuration enforcing `policy` (`None` for plaintext),
+    /// built at most once per compiled configuration.
+    pub fn client_config(
+        &self,
+        policy: &TlsPolicy,
+    ) -> Result<Option<Arc<ClientConfig>>, TlsSetupError> {
+        if *policy == TlsPolicy::Plaintext {
+            return Ok(None);
+        }
+        let key = format!("{policy:?}");
+        let mut cache = self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(&key) {
+            return Ok(Some(Arc::clone(c)));
+        }
+        let c = client_config(policy, &self.material)?;
+        cache.insert(key, Arc::clone(&c));
+        Ok(Some(c))
+    }
+}
+
+/// Everything the queue runner needs from the configuration.
+#[derive(Debug)]
+pub struct SendRuntime {
+    /// The send connectors as stored (for [`crate::routing`]).
+    pub connectors: Vec<SendConnector>,
+    /// Compiled, by connector name.
+    pub compiled: HashMap<String, Arc<SendConnectorRuntime>>,
+    /// TLSSendDomainSecureList.
+    pub secure_list: Vec<SmtpDomain>,
+    pub schedule: Schedule,
+    /// ExternalDNSServers (empty: the system's resolvers).
+    pub dns_servers: Vec<HostPort>,
+    /// Where delivery status notifications come from.
+    pub postmaster: String,
+}
+
+impl Default for SendRuntime {
+    fn default() -> Self {
+        SendRuntime {
+            connectors: Vec::new(),
+            compiled: HashMap::new(),
+            secure_list: Vec::new(),
+            schedule: Schedule::from_service(&TransportService::default()),
+            dns_servers: Vec::new(),
+            postmaster: "postmaster@localhost".into(),
+        }
+    }
+}
+
+fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+impl SendRuntime {
+    /// Compiles the send connectors of `cfg`; what the administrator should
+    /// know goes to `notes`.
+    pub fn compile(
+        cfg: &OrgConfig,
+        secrets: &dyn Backend,
+        server_fqdn: &str,
+        now: OffsetDateTime,
+        notes: &mut Vec<String>,
+    ) -> SendRuntime {
+        let tc = &cfg.transport_config;
+        let roots = tls::trusted_roots(cfg);
+        let secure_list = tc.tls_send_domain_secure_list.clone();
+        let mut compiled = HashMap::new();
+        for sc in cfg.send_connectors.iter().filter(|c| c.enabled) {
+            let name = CertificateName::for_connector(sc, server_fqdn);
+            let (client, client_certificate) = match tls::select_client_certificate(cfg, &name, now)
+            {
+                Some(rec) => match tls::load_own(rec, secrets) {
+                    Ok(own) => (
+                        Some(ClientIdentity::from(own)),
+                        Some(rec.thumbprint.clone()),
+                    ),
+                    Err(e) => {
+                        notes.push(format!(
+                            "send connector '{}': our client certificate cannot be used: {e}",
+                            sc.name
+                        ));
+                        (None, None)
+                    }
+                },
+                None => {
+                    if sc.domain_secure_enabled && !secure_list.is_empty() {
+                        notes.push(format!(
+                                "send connector '{}': no certificate with a private key matches {name:?}: Domain Security deliveries will be deferred",
+                                sc.name
+                            ));
+                    }
+                    (None, None)
+                }
+            };
+            let inactivity = Duration::from_secs(sc.connection_inactivity_timeout.as_secs().max(1));
+            let rt = SendConnectorRuntime {
+                connector: sc.clone(),
+                helo_name: sc.fqdn.clone().unwrap_or_else(|| server_fqdn.to_string()),
+                material: TlsMaterial {
+                    roots: roots.clone(),
+                    client,
+                },
+                client_certificate,
+                timeouts: Timeouts {
+                    connect: inactivity.min(CONNECT_TIMEOUT),
+                    command: inactivity,
+                    data_end: inactivity,
+                },
+                max_message_size: min_limit(sc.max_message_size.bytes(), tc.max_send_size.bytes()),
+                configs: Mutex::new(HashMap::new()),
+            };
+            // Build the configurations known in advance now, so that a
+            // problem shows at compile time.
+            let mut policies = vec![TlsPolicy::Opportunistic];
+            if sc.domain_secure_enabled {
+                policies.extend(secure_list.iter().map(|d| TlsPolicy::DomainSecure {
+                    domain: d.as_str().trim_end_matches('.').to_ascii_lowercase(),
+                }));
+            }
+            for p in &policies {
+                if let Err(e) = rt.client_config(p) {
+                    notes.push(format!("send connector '{}': {p:?}: {e}", sc.name));
+                }
+            }
+            compiled.insert(sc.name.clone(), Arc::new(rt));
+        }
+        SendRuntime {
+            connectors: cfg.send_connectors.clone(),
+            compiled,
+            secure_list,
+            schedule: Schedule::from_service(&cfg.transport_service),
+            dns_servers: cfg.transport_service.external_dns_servers.clone(),
+            postmaster: postmaster_address(tc, server_fqdn),
+        }
+    }
+}

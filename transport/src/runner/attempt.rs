@@ -1,0 +1,338 @@
+//! One batch: group the due messages' remote recipients by next hop,
+//! deliver each group (bounded concurrency), then record every message.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::config::{RuntimeConfig, SendConnectorRuntime};
+use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
+use crate::outbound::client::Transaction;
+use crate::outbound::deliver::{Cause, DeliveryReport, Outcome, SendOptions, classify, deliver};
+use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
+use crate::queue::QueuedMessage;
+use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
+
+use super::Ctx;
+use super::record;
+
+/// Where a recipient's outcome came from (for the tracking log).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HopFacts {
+    pub connector: Option<String>,
+    pub next_hop_domain: Option<String>,
+    /// `name [ip:port]` of the host that took the session.
+    pub host: Option<String>,
+    pub tls: Option<TlsOutcome>,
+}
+
+/// The outcomes of one message in this batch.
+#[derive(Debug, Default)]
+pub(crate) struct MessageResult {
+    /// (recipient, outcome, facts of its next hop).
+    pub outcomes: Vec<(String, Outcome, Arc<HopFacts>)>,
+    /// No host of some next hop could be reached or set up.
+    pub connection_failed: bool,
+}
+
+/// One message of the batch, with its bytes.
+pub(crate) struct Item {
+    pub message: QueuedMessage,
+    pub bytes: Option<Arc<Vec<u8>>>,
+}
+
+/// The recipients of `m` the runner delivers: not final, outside the
+/// Authoritative domains.
+fn remote_recipients(rt: &RuntimeConfig, m: &QueuedMessage) -> Vec<String> {
+    m.envelope
+        .recipients
+        .iter()
+        .filter(|r| {
+            !r.status.is_final()
+                && recipient_domain(&r.address).is_none_or(|d| !rt.is_authoritative(&d))
+        })
+        .map(|r| r.address.clone())
+        .collect()
+}
+
+/// A group across messages: one next hop, the recipients of each message.
+struct Hop {
+    connector: String,
+    next_hop_domain: String,
+    targets: Targets,
+    /// (index in the batch, recipients).
+    parts: Vec<(usize, Vec<String>)>,
+}
+
+/// Runs one batch; returns the earliest retry time it scheduled.
+pub(crate) async fn batch(
+    ctx: &Arc<Ctx>,
+    rt: Arc<RuntimeConfig>,
+    messages: Vec<QueuedMessage>,
+) -> Option<u64> {
+    // Read the bytes (the transactions and the DSNs need them).
+    let queue = Arc::clone(&ctx.queue);
+    let items: Vec<Item> = tokio::task::spawn_blocking(move || {
+        messages
+            .into_iter()
+            .map(|m| {
+                let bytes = match queue.read_message(&m.id) {
+                    Ok(b) => Some(Arc::new(b)),
+                    Err(e) => {
+                        tracing::error!(id = %m.id, error = %e, "queue runner: cannot read a queued message");
+                        None
+                    }
+                };
+                Item { message: m, bytes }
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+
+    let mut results: Vec<MessageResult> = items.iter().map(|_| MessageResult::default()).collect();
+    let mut hops: Vec<Hop> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if item.bytes.is_none() {
+            continue;
+        }
+        let rcpts = remote_recipients(&rt, &item.message);
+        if rcpts.is_empty() {
+            continue;
+        }
+        let (groups, unroutable) = group_recipients(&rcpts, &rt.send.connectors);
+        for (address, e) in unroutable {
+            let facts = Arc::new(HopFacts {
+                next_hop_domain: recipient_domain(&address),
+                ..HopFacts::default()
+            });
+            results[i]
+                .outcomes
+                .push((address, classify(&Cause::NoRoute(e)), facts));
+        }
+        for RouteGroup {
+            connector,
+            next_hop_domain,
+            targets,
+            recipients,
+        } in groups
+        {
+            match hops
+                .iter_mut()
+                .find(|h| h.connector == connector && h.next_hop_domain == next_hop_domain)
+            {
+                Some(h) => h.parts.push((i, recipients)),
+                None => hops.push(Hop {
+                    connector,
+                    next_hop_domain,
+                    targets,
+                    parts: vec![(i, recipients)],
+                }),
+            }
+        }
+    }
+
+    let mut tasks: JoinSet<(Hop, DeliveryReport, Arc<HopFacts>)> = JoinSet::new();
+    for hop in hops {
+        let ctx = Arc::clone(ctx);
+        let rt = Arc::clone(&rt);
+        let txs: Vec<(usize, Transaction)> = hop
+            .parts
+            .iter()
+            .filter_map(|(i, rcpts)| {
+                let item = &items[*i];
+                Some((
+                    *i,
+                    Transaction {
+                        sender: item.message.envelope.sender.clone(),
+                        recipients: rcpts.clone(),
+                        message: item.bytes.as_ref()?.as_ref().clone(),
+                    },
+                ))
+            })
+            .collect();
+        tasks.spawn(async move {
+            let _permit = ctx.permits.clone().acquire_owned().await;
+            let (report, facts) = deliver_hop(&ctx, &rt, &hop, txs).await;
+            (hop, report, facts)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let Ok((hop, report, facts)) = done else {
+            continue;
+        };
+        if report.connection_failed {
+            for (i, _) in &hop.parts {
+                results[*i].connection_failed = true;
+            }
+        }
+        // report.messages is in the order of hop.parts
+        for ((i, _), mr) in hop.parts.iter().zip(report.messages) {
+            for (address, outcome) in mr.recipients {
+                results[*i]
+                    .outcomes
+                    .push((address, outcome, Arc::clone(&facts)));
+            }
+        }
+    }
+
+    let ctx2 = Arc::clone(ctx);
+    let rt2 = Arc::clone(&rt);
+    tokio::task::spawn_blocking(move || {
+        let mut earliest: Option<u64> = None;
+        for (item, result) in items.iter().zip(results) {
+            if let Some(t) = record::record(&ctx2, &rt2, item, result) {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        }
+        earliest
+    })
+    .await
+    .unwrap_or(None)
+}
+
+/// Delivers the messages of one next hop; the report has one entry per
+/// transaction, in order.
+async fn deliver_hop(
+    ctx: &Ctx,
+    rt: &RuntimeConfig,
+    hop: &Hop,
+    txs: Vec<(usize, Transaction)>,
+) -> (DeliveryReport, Arc<HopFacts>) {
+    let mut facts = HopFacts {
+        connector: Some(hop.connector.clone()),
+        next_hop_domain: Some(hop.next_hop_domain.clone()),
+        ..HopFacts::default()
+    };
+    let all: Vec<Transaction> = txs.iter().map(|(_, t)| t.clone()).collect();
+    let failed =
+        |cause: Cause, facts: HopFacts| (DeliveryReport::failed(&all, &cause), Arc::new(facts));
+    let Some(conn) = rt.send.compiled.get(&hop.connector) else {
+        return failed(
+            Cause::NoRoute(crate::routing::RouteError::NoConnector(
+                hop.next_hop_domain.clone(),
+            )),
+            facts,
+        );
+    };
+    let mut policy = match decide(
+        &hop.next_hop_domain,
+        &conn.connector,
+        &rt.send.secure_list,
+        false,
+    ) {
+        Ok(p) => p,
+        Err(e) => return failed(Cause::Policy(e), facts),
+    };
+    let hosts = match resolve(ctx, rt, hop).await {
+        Ok(h) => h,
+        Err(cause) => return failed(cause, facts),
+    };
+    if policy.is_opportunistic()
+        && hosts
+            .first()
+            .is_some_and(|h| ctx.plaintext_next_time(&h.name))
+    {
+        match decide(
+            &hop.next_hop_domain,
+            &conn.connector,
+            &rt.send.secure_list,
+            true,
+        ) {
+            Ok(p) => policy = p,
+            Err(e) => return failed(Cause::Policy(e), facts),
+        }
+    }
+    let tls = match conn.client_config(&policy) {
+        Ok(c) => c,
+        Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
+    };
+    // MaxMessageSize: too large is permanent, and never sent.
+    let mut sizes: Vec<Option<Outcome>> = Vec::with_capacity(txs.len());
+    let mut sendable = Vec::new();
+    for (_, t) in &txs {
+        let size = t.message.len() as u64;
+        match conn.max_message_size {
+            Some(limit) if size > limit => {
+                sizes.push(Some(classify(&Cause::TooBig { size, limit })))
+            }
+            _ => {
+                sizes.push(None);
+                sendable.push(t.clone());
+            }
+        }
+    }
+    let report = if sendable.is_empty() {
+        DeliveryReport::default()
+    } else {
+        deliver(&hosts, &send_options(conn, policy, tls), sendable).await
+    };
+    for h in &report.plaintext_next_time {
+        ctx.remember_plaintext(h);
+    }
+    facts.host = report
+        .host
+        .as_ref()
+        .map(|(name, addr)| format!("{name} [{addr}]"));
+    facts.tls = report.tls.clone();
+    // Put the size refusals back in place.
+    let mut delivered = report.messages.into_iter();
+    let mut messages = Vec::with_capacity(txs.len());
+    for ((_, t), refused) in txs.iter().zip(sizes) {
+        match refused {
+            Some(outcome) => messages.push(crate::outbound::deliver::MessageReport {
+                recipients: t
+                    .recipients
+                    .iter()
+                    .map(|a| (a.clone(), outcome.clone()))
+                    .collect(),
+            }),
+            None => messages.extend(delivered.next()),
+        }
+    }
+    let out = DeliveryReport {
+        messages,
+        host: report.host,
+        tls: report.tls,
+        attempts: report.attempts,
+        connection_failed: report.connection_failed,
+        plaintext_next_time: report.plaintext_next_time,
+        discarded_after_starttls: report.discarded_after_starttls,
+    };
+    (out, Arc::new(facts))
+}
+
+fn send_options(
+    conn: &SendConnectorRuntime,
+    policy: TlsPolicy,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> SendOptions {
+    SendOptions {
+        helo_name: conn.helo_name.clone(),
+        policy,
+        tls,
+        timeouts: conn.timeouts,
+    }
+}
+
+async fn resolve(ctx: &Ctx, rt: &RuntimeConfig, hop: &Hop) -> Result<Vec<Host>, Cause> {
+    let resolver = ctx.resolver(&rt.send.dns_servers).map_err(|e| {
+        Cause::Dns(crate::dns::DnsError::Temporary {
+            name: hop.next_hop_domain.clone(),
+            detail: e.to_string(),
+        })
+    })?;
+    let r = match &hop.targets {
+        Targets::Mx { port } => {
+            resolve_mx(
+                &resolver,
+                &hop.next_hop_domain,
+                *port,
+                crate::dns::random_seed(),
+            )
+            .await
+        }
+        Targets::SmartHosts { hosts, port } => resolve_smart_hosts(&resolver, hosts, *port).await,
+    };
+    r.map_err(Cause::Dns)
+}

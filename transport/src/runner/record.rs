@@ -1,0 +1,409 @@
+//! Recording one message after a batch: statuses, retry, expiry, DSNs,
+//! delay notice, removal, tracking. One [`crate::queue::Queue::update`]
+//! under the message's lock.
+
+use std::sync::Arc;
+
+use crate::config::RuntimeConfig;
+use crate::dsn::{self, Action};
+use crate::outbound::deliver::{Origin, Outcome};
+use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, now_ms};
+use crate::retry::{Decision, FailureKind};
+use crate::server::stamp::header_value;
+use crate::smtp::Reply;
+use crate::tracking::{EventId, TrackingEvent};
+
+use super::Ctx;
+use super::attempt::{HopFacts, Item, MessageResult};
+
+/// `454 4.7.5 Certificate validation failure` back into a [`Reply`].
+pub(crate) fn parse_reply(line: &str) -> Option<Reply> {
+    let line = line.trim();
+    let code: u16 = line.get(..3)?.parse().ok()?;
+    let rest = line.get(3..).unwrap_or("").trim_start();
+    let (first, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let parts: Vec<&str> = first.split('.').collect();
+    if let [c, s, d] = parts.as_slice()
+        && let (Ok(c), Ok(s), Ok(d)) = (c.parse::<u8>(), s.parse::<u16>(), d.parse::<u16>())
+    {
+        return Some(Reply::new(code, (c, s, d), text));
+    }
+    Some(Reply::plain(code, rest))
+}
+
+/// What one recipient's outcome did, for the tracking log.
+struct Tracked {
+    event: EventId,
+    address: String,
+    reply: String,
+    facts: Arc<HopFacts>,
+    detail: Option<String>,
+}
+
+fn remote_host(outcome: &Outcome, facts: &HopFacts) -> Option<String> {
+    if let Some(h) = &facts.host {
+        return Some(h.clone());
+    }
+    match outcome {
+        Outcome::Delivered { host, .. } => Some(host.clone()),
+        Outcome::Temporary(f) | Outcome::Permanent(f) => match &f.origin {
+            Origin::Remote { host } => Some(host.clone()),
+            Origin::Local => None,
+        },
+    }
+}
+
+/// Applies this batch's outcomes to the envelope `e` (see the module docs);
+/// returns what to track and the replies as typed values.
+fn apply_outcomes(
+    e: &mut Envelope,
+    result: &MessageResult,
+    now: u64,
+    tracked: &mut Vec<Tracked>,
+    replies: &mut Vec<(String, Reply)>,
+) -> Option<String> {
+    let mut last_error = None;
+    for (address, outcome, facts) in &result.outcomes {
+        let Some(r) = e
+            .recipients
+            .iter_mut()
+            .find(|r| r.address.eq_ignore_ascii_case(address))
+        else {
+            continue;
+        };
+        if r.status.is_final() {
+            continue;
+        }
+        let reply = outcome.reply().clone();
+        r.last_reply = Some(reply.to_string());
+        r.remote_host = remote_host(outcome, facts);
+        replies.push((r.address.clone(), reply.clone()));
+        let (event, detail) = match outcome {
+            Outcome::Delivered { .. } => {
+                r.status = RecipientStatus::Delivered {
+                    at_ms: now,
+                    detail: format!("{}: {}", r.remote_host.clone().unwrap_or_default(), reply),
+                };
+                (EventId::Send, None)
+            }
+            Outcome::Temporary(f) => {
+                r.status = RecipientStatus::Deferred {
+                    reason: reply.to_string(),
+                };
+                let text = format!("{reply} ({})", f.detail);
+                if last_error.is_none() {
+                    last_error = Some(text.clone());
+                }
+                (EventId::Defer, Some(text))
+            }
+            Outcome::Permanent(f) => {
+                r.status = RecipientStatus::Failed {
+                    reason: format!("{reply} ({})", f.detail),
+                };
+                (EventId::Fail, Some(f.detail.clone()))
+            }
+        };
+        tracked.push(Tracked {
+            event,
+            address: r.address.clone(),
+            reply: reply.to_string(),
+            facts: Arc::clone(facts),
+            detail,
+        });
+    }
+    last_error
+}
+
+/// The report about `e`'s recipients that need one (`failed`), or about
+/// the deferred ones (`delayed`).
+fn dsn_for(
+    rt: &RuntimeConfig,
+    e: &Envelope,
+    original: &[u8],
+    replies: &[(String, Reply)],
+    action: Action,
+    now: u64,
+) -> Option<dsn::Dsn> {
+    let recipients: Vec<dsn::Recipient> = e
+        .recipients
+        .iter()
+        .filter(|r| match action {
+            Action::Failed => r.needs_dsn(),
+            Action::Delayed => matches!(r.status, RecipientStatus::Deferred { .. }),
+        })
+        .map(|r| {
+            let reply = replies
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(&r.address))
+                .map(|(_, rep)| rep.clone())
+                .or_else(|| r.last_reply.as_deref().and_then(parse_reply));
+            let detail = match &r.status {
+                RecipientStatus::Failed { reason } => Some(reason.clone()),
+                RecipientStatus::Deferred { reason } => Some(reason.clone()),
+                _ => None,
+            };
+            dsn::Recipient {
+                address: r.address.clone(),
+                action,
+                reply,
+                remote_mta: r
+                    .remote_host
+                    .as_deref()
+                    .and_then(|h| h.split_whitespace().next())
+                    .map(str::to_string),
+                detail,
+                will_retry_until_ms: (action == Action::Delayed)
+                    .then(|| rt.send.schedule.expires_at(e.received_at_ms)),
+                last_attempt_ms: Some(now),
+            }
+        })
+        .collect();
+    dsn::build(&dsn::Request {
+        reporting_mta: &rt.server_fqdn,
+        postmaster: &rt.send.postmaster,
+        original_sender: &e.sender,
+        arrival_ms: e.received_at_ms,
+        now_ms: now,
+        recipients,
+        original,
+    })
+}
+
+/// Records one message; returns its next retry time, if it has one.
+pub(crate) fn record(
+    ctx: &Ctx,
+    rt: &RuntimeConfig,
+    item: &Item,
+    result: MessageResult,
+) -> Option<u64> {
+    let id = &item.message.id;
+    let original: &[u8] = item.bytes.as_ref().map_or(&[], |b| b.as_slice());
+    let schedule = rt.send.schedule;
+    let now = now_ms();
+    let mut tracked: Vec<Tracked> = Vec::new();
+    let mut replies: Vec<(String, Reply)> = Vec::new();
+    let mut dsns: Vec<(MessageId, Action, Vec<String>)> = Vec::new();
+    let mut expired: Vec<String> = Vec::new();
+    let updated = ctx.queue.update(id, |e| {
+        let attempted = !result.outcomes.is_empty();
+        let last_error = apply_outcomes(e, &result, now, &mut tracked, &mut replies);
+        if attempted {
+            e.attempts = e.attempts.saturating_add(1);
+        }
+        let remote_open = |e: &Envelope| {
+            e.recipients.iter().any(|r| {
+                !r.status.is_final()
+                    && crate::routing::recipient_domain(&r.address)
+                        .is_none_or(|d| !rt.is_authoritative(&d))
+            })
+        };
+        if last_error.is_some() {
+            e.last_error = last_error;
+            let kind = if result.connection_failed {
+                FailureKind::Connection
+            } else {
+                FailureKind::Message
+            };
+            match schedule.after_failure(e.received_at_ms, e.attempts, kind, now) {
+                Decision::RetryAt(t) => e.next_retry_ms = Some(t),
+                Decision::Expired => {
+                    for r in e.recipients.iter_mut() {
+                        if let RecipientStatus::Deferred { reason } = &r.status {
+                            let reason = format!(
+                                "message expired after {} attempts; last error: {reason}",
+                                e.attempts
+                            );
+                            r.status = RecipientStatus::Failed { reason };
+                            expired.push(r.address.clone());
+                        }
+                    }
+                    e.next_retry_ms = None;
+                }
+            }
+        } else if attempted && !remote_open(e) {
+            e.next_retry_ms = None;
+            e.last_error = None;
+        }
+        // Failures not reported yet (ours, or the local worker's).
+        if e.recipients.iter().any(|r| r.needs_dsn()) {
+            let reported: Vec<String> = e
+                .recipients
+                .iter()
+                .filter(|r| r.needs_dsn())
+                .map(|r| r.address.clone())
+                .collect();
+            let sent = match dsn_for(rt, e, original, &replies, Action::Failed, now) {
+                // null sender: nothing to send
+                None => true,
+                Some(d) => match enqueue_dsn(ctx, &d) {
+                    Some(dsn_id) => {
+                        dsns.push((dsn_id, Action::Failed, reported.clone()));
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if sent {
+                for r in e.recipients.iter_mut() {
+                    if reported.contains(&r.address) {
+                        r.dsn_sent = true;
+                    }
+                }
+            }
+        }
+        // One delay notice.
+        if remote_open(e) && schedule.delay_notice_due(e.received_at_ms, now, e.delay_notified) {
+            match dsn_for(rt, e, original, &replies, Action::Delayed, now) {
+                None => e.delay_notified = true,
+                Some(d) => {
+                    if let Some(dsn_id) = enqueue_dsn(ctx, &d) {
+                        let delayed = e
+                            .recipients
+                            .iter()
+                            .filter(|r| matches!(r.status, RecipientStatus::Deferred { .. }))
+                            .map(|r| r.address.clone())
+                            .collect();
+                        dsns.push((dsn_id, Action::Delayed, delayed));
+                        e.delay_notified = true;
+                    }
+                }
+            }
+        }
+        if e.is_finished() {
+            Disposition::Remove
+        } else {
+            Disposition::Keep
+        }
+    });
+    let updated = match updated {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(id = %id, error = %e, "queue runner: cannot record a delivery attempt");
+            return None;
+        }
+    };
+    let env = &updated.message.envelope;
+    track(ctx, item, env, &tracked, &expired, &dsns);
+    for (dsn_id, _, _) in dsns {
+        match &ctx.delivery {
+            Some(d) => d.queued(dsn_id),
+            None => ctx.myself.queued(dsn_id),
+        }
+    }
+    if updated.removed {
+        None
+    } else {
+        env.next_retry_ms.filter(|_| {
+            env.recipients.iter().any(|r| {
+                !r.status.is_final()
+                    && crate::routing::recipient_domain(&r.address)
+                        .is_none_or(|d| !rt.is_authoritative(&d))
+            })
+        })
+    }
+}
+
+/// Queues a DSN (from `<>`); its id, or `None` (logged) when it could not
+/// be queued (retried at the next pass).
+fn enqueue_dsn(ctx: &Ctx, d: &dsn::Dsn) -> Option<MessageId> {
+    let env = Envelope::new(d.envelope_sender.clone(), [d.envelope_recipient.clone()]);
+    match ctx.queue.enqueue(&env, &d.message) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(error = %e, "queue runner: cannot queue a delivery status notification");
+            None
+        }
+    }
+}
+
+fn track(
+    ctx: &Ctx,
+    item: &Item,
+    env: &Envelope,
+    tracked: &[Tracked],
+    expired: &[String],
+    dsns: &[(MessageId, Action, Vec<String>)],
+) {
+    let id = item.message.id.to_string();
+    let message_id = item
+        .bytes
+        .as_ref()
+        .and_then(|b| header_value(b, "Message-ID"));
+    let base = |event: EventId| {
+        let mut ev = TrackingEvent::new(event, id.clone(), None);
+        ev.message_id = message_id.clone();
+        ev.sender = env.sender.clone();
+        ev.attempts = Some(env.attempts);
+        ev
+    };
+    let write = |ev: &TrackingEvent| {
+        if let Err(e) = ctx.tracking.write(ev) {
+            tracing::error!(error = %e, "cannot write the tracking log");
+        }
+    };
+    // One line per (event, next hop, reply).
+    let mut done = vec![false; tracked.len()];
+    for i in 0..tracked.len() {
+        if done[i] {
+            continue;
+        }
+        let t = &tracked[i];
+        let mut ev = base(t.event);
+        for (j, u) in tracked.iter().enumerate().skip(i) {
+            if !done[j]
+                && u.event == t.event
+                && Arc::ptr_eq(&u.facts, &t.facts)
+                && u.reply == t.reply
+            {
+                ev.recipients.push(u.address.clone());
+                done[j] = true;
+            }
+        }
+        let f = &t.facts;
+        ev.send_connector = f.connector.clone();
+        ev.next_hop_domain = f.next_hop_domain.clone();
+        ev.remote_host = f.host.clone();
+        ev.reply = Some(t.reply.clone());
+        ev.detail = t.detail.clone();
+        if let Some(tls) = &f.tls {
+            ev.tls_version = Some(tls.protocol.clone());
+            ev.tls_cipher = Some(tls.cipher.clone());
+            ev.peer_certificate_subject = tls.server_subject.clone();
+            ev.peer_certificate_issuer = tls.server_issuer.clone();
+            ev.peer_certificate_verified = tls.verified_name.is_some();
+            ev.verified_name = tls.verified_name.clone();
+        }
+        ev.domain_secured = Some(f.tls.as_ref().is_some_and(|t| t.domain_secured));
+        tracing::info!(
+            id = %id,
+            event = ?t.event,
+            recipients = ?ev.recipients,
+            remote_host = ?ev.remote_host,
+            reply = %t.reply,
+            tls = ?ev.tls_version,
+            domain_secured = ?ev.domain_secured,
+            "outbound"
+        );
+        write(&ev);
+    }
+    if !expired.is_empty() {
+        let mut ev = base(EventId::Fail);
+        ev.recipients = expired.to_vec();
+        ev.detail = Some("message expired (MessageExpirationTimeout)".into());
+        ev.reply = env.last_error.clone();
+        write(&ev);
+    }
+    for (dsn_id, action, rcpts) in dsns {
+        let mut ev = base(EventId::Dsn);
+        ev.recipients = rcpts.clone();
+        ev.detail = Some(format!(
+            "{} notification queued as {dsn_id} to <{}>",
+            match action {
+                Action::Failed => "non-delivery",
+                Action::Delayed => "delay",
+            },
+            env.sender
+        ));
+        write(&ev);
+    }
+}
