@@ -221,8 +221,9 @@ jfield() { grep -o "\"$1\":\\(\"[^\"]*\"\\|[^,}]*\\)" <<<"$2" | head -n1 | cut -
 # One tracking line, condensed.
 show_tracking() {
   local line=$1 f out="" v
-  for f in event_id client_ip connector tls_version peer_certificate_subject peer_certificate_issuer \
-    peer_certificate_verified auth_as auth_domain recipients next_hop remote_host domain_secured detail; do
+  for f in event_id client_ip connector send_connector next_hop_domain remote_host recipients tls_version \
+    peer_certificate_subject peer_certificate_issuer peer_certificate_verified verified_name \
+    auth_as auth_domain domain_secured reply; do
     v=$(jfield "$f" "$line")
     if [ -n "$v" ] && [ "$v" != null ]; then out="$out $f=$v"; fi
   done
@@ -288,13 +289,13 @@ for r in a b; do
   echo "  ${NAME[$s]} -> ${NAME[$r]} without a client certificate (must be refused):"
   show swaks --server "${IP[$r]}:$PORT" --tls "${common[@]}"
   t=$(swaks_to "${IP[$r]}" "$PORT" --tls "${common[@]}" --header "Subject: must be refused")
-  grep -E '^<[~*]* +530 5\.7\.1' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not refuse ${DOMAIN[$s]} without a certificate:
+  grep -E '^<[-~*]* +530 5\.7\.1' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not refuse ${DOMAIN[$s]} without a certificate:
 $t"
   echo "  ${NAME[$s]} -> ${NAME[$r]} with ${NAME[$s]}'s certificate:"
   cert="$(dir "$s")/smtp-with-key.pem"
   show swaks --server "${IP[$r]}:$PORT" --tls --tls-cert "${cert#"$LAB"/}" --tls-key "${cert#"$LAB"/}" "${common[@]}" --header "Subject: $subject"
   t=$(swaks_to "${IP[$r]}" "$PORT" --tls --tls-cert "$cert" --tls-key "$cert" "${common[@]}" --header "Subject: $subject")
-  grep -E '^<[~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not accept ${NAME[$s]}'s domain-secured message:
+  grep -E '^<[-~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not accept ${NAME[$s]}'s domain-secured message:
 $t"
   check_received "$r" inbound "$subject" "$s" "inbound-${NAME[$r],,}"
 done
@@ -312,7 +313,7 @@ else
     args=(--local-interface "${IP[$s]}" --helo "client.${DOMAIN[$s]}" --from "user@${DOMAIN[$s]}" --to "relay@${DOMAIN[$r]}" --header "Subject: $subject")
     show swaks --server "${IP[$s]}:$SUBMIT_PORT" "${args[@]}"
     t=$(swaks_to "${IP[$s]}" "$SUBMIT_PORT" "${args[@]}")
-    if ! grep -E '^<[~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /'; then
+    if ! grep -E '^<[-~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /'; then
       if grep -q -E '5\.7\.54|Client was not authenticated' <<<"$t"; then
         die "${NAME[$s]}'s Submission connector (ExternalAuthoritative, ExchangeServers) refused the message: this engine does not treat such sessions as Internal, so it cannot relay (is the outbound queue runner in this build?). LAB_OUTBOUND=0 checks the inbound side only.
 $(grep -E '^<' <<<"$t" | tail -n 3)"
