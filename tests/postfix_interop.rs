@@ -387,7 +387,6 @@ fn postfix_requiring_a_client_certificate_from_our_ca_accepts_our_certificate() 
 }
 
 #[test]
-#[ignore = "needs the outbound runner"]
 fn postfix_requiring_our_client_certificate_accepts_what_we_relay() {
     if skip() {
         return;
@@ -436,4 +435,20 @@ fn postfix_requiring_our_client_certificate_accepts_what_we_relay() {
         .find(|l| l["event_id"] == "SEND")
         .unwrap_or_else(|| panic!("no SEND in {lines:?}"));
     assert_eq!(send["domain_secured"], true, "{send}");
+    assert_eq!(send["next_hop_domain"], PARTNER, "{send}");
+    assert_eq!(send["peer_certificate_subject"], "CN=mail.postfix.example");
+    assert_eq!(send["peer_certificate_verified"], true, "{send}");
+    assert!(
+        send["remote_host"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{PARTNER_IP}:{}", p.partner_port)),
+        "{send}"
+    );
+    // Postfix verified our client certificate against our CA.
+    let log = p.pf.maillog();
+    assert!(
+        log.contains("Trusted TLS connection established from"),
+        "{log}"
+    );
 }
