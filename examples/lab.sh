@@ -81,7 +81,8 @@ SUBMIT_PORT=${LAB_SUBMIT_PORT:-$(free_port)}
 used_ports="$used_ports$SUBMIT_PORT "
 DNS_PORT=${LAB_DNS_PORT:-$(free_port)}
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' CYAN=$'\033[36m' OFF=$'\033[0m'; else BOLD='' CYAN='' OFF=''; fi
+step() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$OFF"; }
 # Prints a command as an administrator would type it (arguments with
 # spaces or shell characters single-quoted).
 show() {
@@ -106,7 +107,7 @@ store() { echo "$LAB/${NAME[$1]}/store"; }
 x() {
   local o=$1
   shift
-  printf '\033[36m[%s]$ %s\033[0m\n' "${NAME[$o]}" "$(show xshell "$@")"
+  printf '%s[%s]$ %s%s\n' "$CYAN" "${NAME[$o]}" "$(show xshell "$@")" "$OFF"
   if ! (cd "$(dir "$o")" && XSHELL_STORE="$(store "$o")" NO_COLOR=1 "$XSHELL_BIN" "$@" </dev/null) 2>&1 | sed 's/^/    /'; then
     die "${NAME[$o]}: xshell $* failed"
   fi
