@@ -328,7 +328,13 @@ $t"
     subject="lab relay ${NAME[$s]} to ${NAME[$r]}"
     echo "  ${NAME[$s]} -> ${NAME[$r]}:"
     check_received "$r" relay "$subject" "$s" "relay-${NAME[$r],,}"
-    line=$(grep -F '"event_id":"SEND"' "$(tracking "$s")" | grep -F "relay@${DOMAIN[$r]}" | tail -n1 || true)
+    # The partner may have stored the message before our side logged SEND: wait (at most 10 s).
+    line=
+    for _ in $(seq 100); do
+      line=$(grep -F '"event_id":"SEND"' "$(tracking "$s")" 2>/dev/null | grep -F "relay@${DOMAIN[$r]}" | tail -n1 || true)
+      [ -n "$line" ] && break
+      sleep 0.1
+    done
     [ -n "$line" ] || die "${NAME[$s]}: no SEND line for relay@${DOMAIN[$r]} in $(tracking "$s")"
     echo "    ${NAME[$s]} tracking log:"
     show_tracking "$line"

@@ -429,6 +429,13 @@ fn postfix_requiring_our_client_certificate_accepts_what_we_relay() {
     ] {
         assert!(m.contains(want), "missing {want:?} in:\n{m}");
     }
+    // Postfix may have the message in its Maildir before our side has read
+    // the final 250 and logged SEND: wait (bounded) for the line.
+    wait_until(Duration::from_secs(10), || {
+        tracking_lines(&lab.tracking_log())
+            .iter()
+            .any(|l| l["event_id"] == "SEND")
+    });
     let lines = tracking_lines(&lab.tracking_log());
     let send = lines
         .iter()
