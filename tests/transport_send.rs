@@ -301,7 +301,7 @@ fn opportunistic_delivery_in_plaintext_and_to_a_self_signed_server() {
 }
 
 #[test]
-fn a_destination_that_comes_up_gets_the_message_and_expiry_sends_a_dsn() {
+fn a_destination_that_comes_up_gets_the_message_after_a_restart_and_expiry_sends_a_dsn() {
     let dns = dns_server(&[("later.example", LOCAL), ("never.example", LOCAL)]);
     let a = Org::new("orga.example", "127.0.0.1", dns);
     // reserved, closed ports
@@ -309,9 +309,9 @@ fn a_destination_that_comes_up_gets_the_message_and_expiry_sends_a_dsn() {
     let never_port = listener().1;
     a.send_connector("Later", "later.example", later_port, false);
     a.send_connector("Never", "never.example", never_port, false);
-    let _e = a.start();
+    let e = a.start();
 
-    // 1. retried until the destination comes up
+    // 1. retried until the destination comes up (across a restart)
     let t = a.submit("alice@orga.example", "x@later.example", "eventually");
     assert!(queued_ok(&t), "{t}");
     assert!(
@@ -325,8 +325,10 @@ fn a_destination_that_comes_up_gets_the_message_and_expiry_sends_a_dsn() {
     let env = a.queue()[0]["envelope"].clone();
     let err = env["last_error"].as_str().unwrap();
     assert!(err.starts_with("451 4.4.1"), "{err}");
+    drop(e); // SIGKILL: the queue survives, the next engine resumes
     let l = std::net::TcpListener::bind(("127.0.0.1", later_port)).unwrap();
     let rec = fake_server(l, None);
+    let _e = a.start();
     assert!(wait_until(WAIT, || a.queue().is_empty()), "{:?}", a.queue());
     assert_eq!(
         rec.lock().unwrap().delivered.len(),
