@@ -23,6 +23,8 @@
 //!   at MAIL/RCPT (Domain Security, Direct Trust, relay), stamping, queueing
 //!   before `250`, hot reload and graceful shutdown.
 //! - [`delivery`]: the local delivery worker (queue to Maildir).
+//! - [`runner`]: the queue runner: remote recipients, grouped by next hop,
+//!   delivered under the TLS policy, retried, expired and reported.
 //! - [`tracking`]: the message tracking log.
 //!
 //! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).

@@ -7,7 +7,7 @@
 //! Among the **enabled** connectors, every address space that matches the
 //! recipient domain is a candidate. The most specific address space wins
 //! (an exact domain, then the wildcard with the most labels, `*` last; see
-//! [`DomainPattern::specificity`]), then the lowest cost, then the connector
+//! [`xshell_core::types::DomainPattern::specificity`]), then the lowest cost, then the connector
 //! name (case-insensitive) so that the choice never depends on the order of
 //! the store.
 //!

@@ -41,9 +41,13 @@ pub(crate) struct Item {
     pub bytes: Option<Arc<Vec<u8>>>,
 }
 
-/// The recipients of `m` the runner delivers: not final, outside the
-/// Authoritative domains.
-fn remote_recipients(rt: &RuntimeConfig, m: &QueuedMessage) -> Vec<String> {
+/// The recipients of `m` the runner delivers now: not final, outside the
+/// Authoritative domains, retry time reached (a message can be in a batch
+/// only to report a failure).
+fn remote_recipients(rt: &RuntimeConfig, m: &QueuedMessage, now: u64) -> Vec<String> {
+    if m.envelope.next_retry_ms.is_some_and(|t| t > now) {
+        return Vec::new();
+    }
     m.envelope
         .recipients
         .iter()
@@ -90,13 +94,14 @@ pub(crate) async fn batch(
     .await
     .unwrap_or_default();
 
+    let now = crate::queue::now_ms();
     let mut results: Vec<MessageResult> = items.iter().map(|_| MessageResult::default()).collect();
     let mut hops: Vec<Hop> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         if item.bytes.is_none() {
             continue;
         }
-        let rcpts = remote_recipients(&rt, &item.message);
+        let rcpts = remote_recipients(&rt, &item.message, now);
         if rcpts.is_empty() {
             continue;
         }

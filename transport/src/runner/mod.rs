@@ -10,7 +10,7 @@
 //! hands over a newly queued id ([`RunnerNotifier`]).
 //!
 //! # One pass ("batch")
-//! The messages due at one moment form a batch ([`attempt`]): their remote
+//! The messages due at one moment form a batch (`attempt`): their remote
 //! recipients are grouped by (send connector, next-hop domain)
 //! ([`crate::routing::group_recipients`]), across messages, so that one
 //! connection carries every message for the same next hop. For each group:
@@ -23,7 +23,7 @@
 //! [`RunnerOptions::concurrency`] next hops are in progress at once.
 //!
 //! # Recording
-//! Each message of the batch is then recorded once ([`record`]) with
+//! Each message of the batch is then recorded once (`record`) with
 //! [`crate::queue::Queue::update`], under the message's lock and on the
 //! envelope as it is on disk, so the local delivery worker's updates are
 //! never lost: recipient statuses and last replies, one more attempt, the

@@ -223,6 +223,11 @@ pub(crate) fn record(
         } else if attempted && !remote_open(e) {
             e.next_retry_ms = None;
             e.last_error = None;
+        } else if !attempted && remote_open(e) && e.next_retry_ms.is_none_or(|t| t <= now) {
+            // Due but not attempted (the message could not be read): not
+            // again at once.
+            e.next_retry_ms =
+                Some(now.saturating_add(schedule.message_retry_interval_ms.max(1000)));
         }
         // Failures not reported yet (ours, or the local worker's).
         if e.recipients.iter().any(|r| r.needs_dsn()) {
@@ -405,5 +410,22 @@ fn track(
             env.sender
         ));
         write(&ev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_kept_as_text_parse_back() {
+        let r = parse_reply("454 4.7.5 Certificate validation failure").unwrap();
+        assert_eq!(
+            r,
+            Reply::new(454, (4, 7, 5), "Certificate validation failure")
+        );
+        let r = parse_reply("421 closing").unwrap();
+        assert_eq!((r.code, r.enhanced), (421, None));
+        assert!(parse_reply("oops").is_none());
     }
 }

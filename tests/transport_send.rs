@@ -1,0 +1,394 @@
+//! The sending side of xshell-transport, end to end on loopback: two
+//! xshell organizations exchanging domain-secured mail both ways; Domain
+//! Security failures that keep the message queued and never send
+//! plaintext; opportunistic delivery; retry until a destination comes up;
+//! expiry with a delay notice and a non-delivery report.
+#![allow(clippy::unwrap_used)]
+
+mod transport_send_support;
+mod transport_support;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use mail_parser::MimeHeaders;
+use serde_json::Value;
+use transport_send_support::*;
+use transport_support::{tracking_lines, wait_until};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const WAIT: Duration = Duration::from_secs(30);
+
+fn events(org: &Org, id: &str) -> Vec<Value> {
+    tracking_lines(&org.lab.tracking_log())
+        .into_iter()
+        .filter(|e| e["event_id"] == id)
+        .collect()
+}
+
+fn queued_ok(t: &str) -> bool {
+    t.lines().any(|l| l.contains("250 2.0.0 Queued as"))
+}
+
+#[test]
+fn domain_security_both_ways_between_two_organizations() {
+    let dns = dns_server(&[
+        ("orga.example", LOCAL),
+        ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let b = Org::new("orgb.example", "127.0.0.2", dns);
+    a.trust(&b.ca_pem);
+    b.trust(&a.ca_pem);
+    a.secure_partner("orgb.example", b.port);
+    b.secure_partner("orga.example", a.port);
+    let _ea = a.start();
+    let _eb = b.start();
+
+    // Relay needs the submission connector: the Internet one refuses it.
+    let t = swaks_at(
+        &format!("127.0.0.1:{}", a.port),
+        &["--from", "alice@orga.example", "--to", "bob@orgb.example"],
+    );
+    assert!(t.contains("550 5.7.54"), "relay on Inbound:\n{t}");
+
+    let t = a.submit("alice@orga.example", "bob@orgb.example", "A to B");
+    assert!(queued_ok(&t), "submission to A:\n{t}");
+    let t = b.submit("bob@orgb.example", "alice@orga.example", "B to A");
+    assert!(queued_ok(&t), "submission to B:\n{t}");
+
+    assert!(
+        wait_until(WAIT, || b.lab.maildir("orgb.example", "bob").len() == 1
+            && a.lab.maildir("orga.example", "alice").len() == 1),
+        "not delivered both ways; A's queue {:?}\nB's queue {:?}",
+        a.queue(),
+        b.queue()
+    );
+    for (got, from) in [
+        (&b.lab.maildir("orgb.example", "bob")[0], "orga.example"),
+        (&a.lab.maildir("orga.example", "alice")[0], "orgb.example"),
+    ] {
+        for want in [
+            "X-MS-Exchange-Organization-AuthAs: Partner\r\n".to_string(),
+            "X-MS-Exchange-Organization-AuthMechanism: 02\r\n".to_string(),
+            format!("X-MS-Exchange-Organization-AuthDomain: {from}\r\n"),
+            format!("(Client CN \"mail.{from}\""),
+            "(verified OK)".to_string(),
+        ] {
+            assert!(got.contains(&want), "missing {want:?} in:\n{got}");
+        }
+    }
+    // Submission was Internal on the sending side; that header never leaves.
+    assert!(!b.lab.maildir("orgb.example", "bob")[0].contains("AuthAs: Internal"));
+
+    for (sender, receiver, partner) in [(&a, &b, "orgb.example"), (&b, &a, "orga.example")] {
+        assert!(
+            wait_until(WAIT, || sender.queue().is_empty()
+                && events(sender, "SEND").len() == 1),
+            "{} still queues {:?}",
+            sender.domain,
+            sender.queue()
+        );
+        let send = events(sender, "SEND");
+        assert_eq!(send.len(), 1, "{send:?}");
+        let s = &send[0];
+        assert_eq!(s["domain_secured"], true, "{s}");
+        assert_eq!(s["verified_name"], partner, "{s}");
+        assert_eq!(s["next_hop_domain"], partner);
+        assert_eq!(s["tls_version"], "TLSv1.3");
+        assert!(s["reply"].as_str().unwrap().starts_with("250"), "{s}");
+        assert!(
+            s["remote_host"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("mail.{partner} [{}:", receiver.ip)),
+            "{s}"
+        );
+        assert_eq!(s["attempts"], 1);
+        let recv = events(receiver, "RECEIVE");
+        let r = recv
+            .iter()
+            .find(|e| e["auth_as"] == "Partner")
+            .unwrap_or_else(|| panic!("no Partner RECEIVE in {recv:?}"));
+        assert_eq!(r["auth_domain"], sender.domain);
+        assert_eq!(r["peer_certificate_verified"], true);
+        assert_eq!(
+            r["peer_certificate_subject"],
+            format!("CN=mail.{}", sender.domain)
+        );
+    }
+}
+
+/// Every Domain Security failure: deferred with the reference's reply,
+/// LastError and a retry time, nothing in plaintext.
+#[test]
+fn domain_security_failures_keep_the_message_queued_and_never_send_plaintext() {
+    let cases = [
+        "untrusted.example",
+        "wrongname.example",
+        "expired.example",
+        "nostarttls.example",
+        "stripped.example",
+    ];
+    let zone: Vec<(&str, Ipv4Addr)> = cases.iter().map(|d| (*d, LOCAL)).collect();
+    let dns = dns_server(&zone);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let partner_ca = pki::ca("Partner CA");
+    let rogue_ca = pki::ca("Partner CA");
+    a.trust(&pki::ca_file(&partner_ca, &a.lab.work, "partner-ca"));
+
+    let mut servers = Vec::new();
+    let mut add = |domain: &str, cert: Option<Issued>| {
+        let (l, port) = listener();
+        let rec = fake_server(l, cert);
+        servers.push((domain.to_string(), rec));
+        port
+    };
+    let p_untrusted = add(
+        "untrusted.example",
+        Some(pki::issue(
+            &rogue_ca,
+            &["mail.untrusted.example", "untrusted.example"],
+        )),
+    );
+    let p_wrong = add(
+        "wrongname.example",
+        Some(pki::issue(
+            &partner_ca,
+            &["mail.other.example", "other.example"],
+        )),
+    );
+    let p_expired = add(
+        "expired.example",
+        Some(pki::expired(
+            &partner_ca,
+            &["mail.expired.example", "expired.example"],
+        )),
+    );
+    let p_nostarttls = add("nostarttls.example", None);
+    let p_upstream = add(
+        "stripped.example",
+        Some(pki::issue(
+            &partner_ca,
+            &["mail.stripped.example", "stripped.example"],
+        )),
+    );
+    let (p_stripped, proxy_saw_mail) = stripping_proxy(p_upstream);
+    for (d, p) in [
+        ("untrusted.example", p_untrusted),
+        ("wrongname.example", p_wrong),
+        ("expired.example", p_expired),
+        ("nostarttls.example", p_nostarttls),
+        ("stripped.example", p_stripped),
+    ] {
+        a.secure_partner(d, p);
+    }
+    let _e = a.start();
+    let rcpts: Vec<String> = cases.iter().map(|d| format!("user@{d}")).collect();
+    let t = swaks_at(
+        &format!("127.0.0.1:{}", a.submission),
+        &[
+            "--from",
+            "alice@orga.example",
+            "--to",
+            &rcpts.join(","),
+            "--header",
+            "Subject: must not leak",
+        ],
+    );
+    assert!(queued_ok(&t), "{t}");
+
+    // two attempts each (the retry interval is one second)
+    assert!(
+        wait_until(WAIT, || a
+            .queue()
+            .first()
+            .is_some_and(|m| m["envelope"]["attempts"].as_u64() >= Some(2))),
+        "{:?}",
+        a.queue()
+    );
+    let q = a.queue();
+    assert_eq!(q.len(), 1);
+    let env = &q[0]["envelope"];
+    assert!(env["next_retry_ms"].as_u64().is_some(), "{env}");
+    assert!(env["last_error"].as_str().is_some(), "{env}");
+    let reply_of = |d: &str| {
+        env["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == format!("user@{d}"))
+            .map(|r| {
+                assert_eq!(r["status"]["state"], "deferred", "{r}");
+                r["last_reply"].as_str().unwrap().to_string()
+            })
+            .unwrap()
+    };
+    for d in ["untrusted.example", "wrongname.example", "expired.example"] {
+        assert_eq!(
+            reply_of(d),
+            "454 4.7.5 Certificate validation failure",
+            "{d}"
+        );
+    }
+    for d in ["nostarttls.example", "stripped.example"] {
+        assert_eq!(
+            reply_of(d),
+            "451 5.7.3 STARTTLS is required to send mail",
+            "{d}"
+        );
+    }
+    for (d, rec) in &servers {
+        let seen = rec.lock().unwrap().clone();
+        assert!(seen.connections >= 1, "{d}: {seen:?}");
+        assert!(!seen.plain_mail, "{d}: MAIL FROM in plaintext");
+        assert!(seen.delivered.is_empty(), "{d}: {seen:?}");
+        assert_eq!(seen.tls_sessions, 0, "{d}: a TLS session was accepted");
+    }
+    assert!(
+        !*proxy_saw_mail.lock().unwrap(),
+        "MAIL FROM went through the stripping proxy"
+    );
+    let defers = events(&a, "DEFER");
+    assert!(defers.len() >= cases.len(), "{defers:?}");
+    assert!(defers.iter().all(|e| e["domain_secured"] == false));
+    assert!(events(&a, "SEND").is_empty());
+}
+
+#[test]
+fn opportunistic_delivery_in_plaintext_and_to_a_self_signed_server() {
+    let Some(sink) = sink_bin() else {
+        eprintln!("SKIPPED: smtp-sink is not installed (postfix)");
+        return;
+    };
+    let dns = dns_server(&[("plain.example", LOCAL), ("selfsigned.example", LOCAL)]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let sink_port = listener().1;
+    let dump = a.lab.work.join("sink");
+    let _sink = start_sink(&sink, sink_port, &dump);
+    let (l, self_port) = listener();
+    let rec = fake_server(l, Some(pki::self_signed("mail.selfsigned.example")));
+    a.send_connector("Plain", "plain.example", sink_port, false);
+    a.send_connector("SelfSigned", "selfsigned.example", self_port, false);
+    let _e = a.start();
+    let t = a.submit(
+        "alice@orga.example",
+        "p@plain.example,s@selfsigned.example",
+        "opportunistic",
+    );
+    assert!(queued_ok(&t), "{t}");
+    assert!(wait_until(WAIT, || a.queue().is_empty()), "{:?}", a.queue());
+    assert!(wait_until(WAIT, || events(&a, "SEND").len() == 2));
+    let send = events(&a, "SEND");
+    let by = |d: &str| send.iter().find(|e| e["next_hop_domain"] == d).unwrap();
+    let plain = by("plain.example");
+    assert!(plain["tls_version"].is_null(), "{plain}");
+    assert_eq!(plain["domain_secured"], false);
+    let tls = by("selfsigned.example");
+    assert_eq!(tls["tls_version"], "TLSv1.3", "{tls}");
+    assert_eq!(tls["domain_secured"], false);
+    assert_eq!(
+        tls["peer_certificate_subject"],
+        "CN=mail.selfsigned.example"
+    );
+    assert_eq!(rec.lock().unwrap().delivered, vec![true]);
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_dir(&dump)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)),
+        "smtp-sink got nothing"
+    );
+}
+
+#[test]
+fn a_destination_that_comes_up_gets_the_message_after_a_restart_and_expiry_sends_a_dsn() {
+    let dns = dns_server(&[("later.example", LOCAL), ("never.example", LOCAL)]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    // reserved, closed ports
+    let later_port = listener().1;
+    let never_port = listener().1;
+    a.send_connector("Later", "later.example", later_port, false);
+    a.send_connector("Never", "never.example", never_port, false);
+    let e = a.start();
+
+    // 1. retried until the destination comes up (across a restart)
+    let t = a.submit("alice@orga.example", "x@later.example", "eventually");
+    assert!(queued_ok(&t), "{t}");
+    assert!(
+        wait_until(WAIT, || a
+            .queue()
+            .first()
+            .is_some_and(|m| m["envelope"]["attempts"].as_u64() >= Some(2))),
+        "{:?}",
+        a.queue()
+    );
+    let env = a.queue()[0]["envelope"].clone();
+    let err = env["last_error"].as_str().unwrap();
+    assert!(err.starts_with("451 4.4.1"), "{err}");
+    drop(e); // SIGKILL: the queue survives, the next engine resumes
+    let l = std::net::TcpListener::bind(("127.0.0.1", later_port)).unwrap();
+    let rec = fake_server(l, None);
+    let _e = a.start();
+    assert!(wait_until(WAIT, || a.queue().is_empty()), "{:?}", a.queue());
+    assert_eq!(
+        rec.lock().unwrap().delivered.len(),
+        1,
+        "{:?}",
+        tracking_lines(&a.lab.tracking_log())
+    );
+    // the tracking line follows the queue update
+    assert!(wait_until(WAIT, || events(&a, "SEND").len() == 1));
+    let send = events(&a, "SEND");
+    assert!(send[0]["attempts"].as_u64().unwrap() >= 3, "{}", send[0]);
+    assert!(events(&a, "DEFER").len() >= 2);
+
+    // 2. expiry: a delay notice after 2 s, a non-delivery report at 6 s
+    a.xshell(&[
+        "set-transportservice",
+        "--message-expiration-timeout",
+        "00:00:06",
+        "--delay-notification-timeout",
+        "00:00:02",
+    ]);
+    std::thread::sleep(Duration::from_millis(600)); // hot reload (250 ms poll)
+    let t = a.submit("alice@orga.example", "y@never.example", "doomed");
+    assert!(queued_ok(&t), "{t}");
+    assert!(
+        wait_until(WAIT, || a.lab.maildir("orga.example", "alice").len() == 2
+            && a.queue().is_empty()),
+        "reports: {:?}\nqueue: {:?}",
+        a.lab.maildir("orga.example", "alice"),
+        a.queue()
+    );
+    let reports: Vec<String> = a.lab.maildir("orga.example", "alice");
+    let mut actions = Vec::new();
+    for raw in &reports {
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        let ct = m.content_type().unwrap();
+        assert_eq!(ct.ctype(), "multipart");
+        assert_eq!(ct.subtype(), Some("report"));
+        assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
+        assert!(
+            raw.contains("Final-Recipient: rfc822; y@never.example"),
+            "{raw}"
+        );
+        let action = if raw.contains("Action: failed") {
+            assert!(raw.contains("Status: 5.4.1"), "{raw}");
+            "failed"
+        } else {
+            assert!(raw.contains("Action: delayed"), "{raw}");
+            "delayed"
+        };
+        actions.push(action);
+    }
+    actions.sort();
+    assert_eq!(actions, ["delayed", "failed"]);
+    assert!(
+        wait_until(WAIT, || events(&a, "DSN").len() == 2),
+        "{:?}",
+        events(&a, "DSN")
+    );
+    assert!(!events(&a, "FAIL").is_empty());
+}
