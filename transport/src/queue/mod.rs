@@ -306,14 +306,16 @@ impl Queue {
             fs::remove_file(&path).map_err(io_err("remove", &path))?;
         }
         sync_dir(&root)?;
-        Ok(Queue {
+        let queue = Queue {
             root,
             tmp,
             active,
             dir_syncs: AtomicU64::new(0),
             tmp_seq: AtomicU64::new(0),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        })
+        };
+        queue.recover()?;
+        Ok(queue)
     }
 
     /// The queue directory.
@@ -384,6 +386,41 @@ impl Queue {
     /// an envelope are removed; envelopes that do not parse are renamed to
     /// `<id>.json.corrupt` and skipped.
     pub fn load_all(&self) -> Result<Vec<QueuedMessage>, QueueError> {
+        // Read-only and tolerant of concurrent writers: a session may be
+        // between renaming its message and its envelope, and the runner may
+        // be completing a message we just listed. Only `open` (at start,
+        // before anything else writes) cleans up what a crash left behind.
+        let mut envelopes = Vec::new();
+        for entry in fs::read_dir(&self.active).map_err(io_err("list", &self.active))? {
+            let path = entry.map_err(io_err("list", &self.active))?.path();
+            if let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|stem| stem.parse::<MessageId>().ok())
+            {
+                envelopes.push(id);
+            }
+        }
+        envelopes.sort();
+        let mut out = Vec::with_capacity(envelopes.len());
+        for id in &envelopes {
+            match self.read_envelope(id) {
+                Ok(m) if self.message_path(id).exists() => out.push(m),
+                // Completed (or set aside) since the listing, or unreadable
+                // until the next start's recovery: not ours to touch now.
+                Ok(_) | Err(QueueError::NotFound(_)) | Err(QueueError::Envelope { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Crash recovery, run by `open` before anything else uses the queue: a
+    /// message file without an envelope (a crash between the two renames of
+    /// `enqueue`, so no `250` was sent) is removed; an envelope that does not
+    /// parse or has lost its message is set aside as `<id>.json.corrupt`.
+    fn recover(&self) -> Result<(), QueueError> {
         let mut envelopes = Vec::new();
         let mut messages = Vec::new();
         for entry in fs::read_dir(&self.active).map_err(io_err("list", &self.active))? {
@@ -402,12 +439,11 @@ impl Queue {
             }
         }
         envelopes.sort();
-        let mut out = Vec::with_capacity(envelopes.len());
         let mut changed = false;
         for id in &envelopes {
             let path = self.envelope_path(id);
             match self.read_envelope(id) {
-                Ok(m) if self.message_path(id).exists() => out.push(m),
+                Ok(_) if self.message_path(id).exists() => {}
                 Ok(_) | Err(QueueError::Envelope { .. }) => {
                     let aside = self.active.join(format!("{id}.json.corrupt"));
                     fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
@@ -426,7 +462,7 @@ impl Queue {
         if changed {
             self.sync_active_dir()?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn read_envelope(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {

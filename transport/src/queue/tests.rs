@@ -134,6 +134,27 @@ fn crash_leftovers_are_cleaned() {
 }
 
 #[test]
+fn scanning_while_a_session_enqueues_loses_nothing() {
+    // A session between its two renames has a message file and no envelope
+    // yet. A scan at that moment (the delivery worker's periodic load_all)
+    // must leave it alone; only recovery at open treats it as a leftover.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let id = q.enqueue(&envelope(1), b"in flight\r\n").expect("enqueue");
+    let envelope_file = dir.path().join(format!("active/{id}.json"));
+    let bytes = fs::read(&envelope_file).expect("read");
+    fs::remove_file(&envelope_file).expect("remove");
+    assert!(q.load_all().expect("load").is_empty());
+    assert!(
+        q.message_path(&id).exists(),
+        "a scan deleted a message being enqueued"
+    );
+    // The session's envelope rename lands: the message is whole and loads.
+    fs::write(&envelope_file, bytes).expect("write");
+    assert_eq!(q.load_all().expect("load").len(), 1);
+}
+
+#[test]
 fn defer_updates_state_atomically() {
     let dir = tempfile::tempdir().expect("tempdir");
     let q = Queue::open(dir.path()).expect("open");
