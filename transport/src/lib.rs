@@ -24,10 +24,12 @@
 //!   before `250`, hot reload and graceful shutdown.
 //! - [`delivery`]: the local delivery worker (queue to Maildir).
 //! - [`tracking`]: the message tracking log.
+//! - [`control`]: the control socket the queue cmdlets talk to.
 //!
 //! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).
 
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;
