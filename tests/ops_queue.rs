@@ -89,6 +89,33 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     assert!(wait_until(Duration::from_secs(10), || sock.exists()));
     let mode = fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "control socket mode");
+    // the protocol: versioned lines; a newer client or a garbled line gets
+    // a typed error, and the connection keeps answering
+    {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut ask = |line: &str| {
+            s.write_all(format!("{line}\n").as_bytes()).unwrap();
+            let mut reply = String::new();
+            r.read_line(&mut reply).unwrap();
+            serde_json::from_str::<Value>(&reply).unwrap()
+        };
+        let pong = ask(r#"{"version":1,"request":{"op":"ping"}}"#);
+        assert_eq!(
+            pong["outcome"]["answer"]["data"]["server"], "XSHELL01",
+            "{pong}"
+        );
+        let v = ask(r#"{"version":99,"request":{"op":"ping"}}"#);
+        assert_eq!(v["outcome"]["kind"], "unsupported_version", "{v}");
+        let v = ask(r#"{"version":1,"request":{"op":"frobnicate"}}"#);
+        assert_eq!(v["outcome"]["kind"], "bad_request", "{v}");
+        let v = ask("not json");
+        assert_eq!(v["outcome"]["kind"], "bad_request", "{v}");
+        let v = ask(r#"{"version":1,"request":{"op":"get_queue"}}"#);
+        assert_eq!(v["outcome"]["answer"]["type"], "queues", "{v}");
+    }
 
     // one message for a remote domain and a local mailbox: the local copy
     // is delivered, the remote recipient waits in the relay.example queue
