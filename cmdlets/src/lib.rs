@@ -16,8 +16,10 @@ pub mod value;
 pub mod accepted_domain;
 pub mod certificate;
 pub mod organization;
+pub mod queue;
 pub mod receive_connector;
 pub mod send_connector;
+pub mod tracking;
 pub mod transport;
 
 pub use bind::{Arg, Bound};
@@ -60,6 +62,14 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &certificate::lab_ca_sign::DECL,
     &organization::export::DECL,
     &organization::sync::DECL,
+    &queue::get::DECL,
+    &queue::get_message::DECL,
+    &queue::retry::DECL,
+    &queue::suspend::DECL,
+    &queue::resume::DECL,
+    &queue::remove_message::DECL,
+    &tracking::get_log::DECL,
+    &tracking::test_smtp::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

@@ -2,6 +2,7 @@
 //! Shared by the `xshell` management shell and the `xshell-transport` engine.
 
 pub mod certificates;
+pub mod control;
 pub mod model;
 pub mod pki;
 pub mod store;

@@ -26,10 +26,12 @@
 //! - [`runner`]: the queue runner: remote recipients, grouped by next hop,
 //!   delivered under the TLS policy, retried, expired and reported.
 //! - [`tracking`]: the message tracking log.
+//! - [`control`]: the control socket the queue cmdlets talk to.
 //!
 //! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).
 
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;

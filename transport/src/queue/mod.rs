@@ -622,6 +622,27 @@ impl Envelope {
     }
 }
 
+impl Queue {
+    /// Sets the retry time without counting an attempt or touching the
+    /// recipients (Retry-Queue: `Some(now)` makes the message due).
+    /// Atomic and durable on return.
+    pub fn set_next_retry(
+        &self,
+        id: &MessageId,
+        next_retry_ms: Option<u64>,
+    ) -> Result<QueuedMessage, QueueError> {
+        let mut m = self.read_envelope(id)?;
+        m.envelope.next_retry_ms = next_retry_ms;
+        let env = self.envelope_path(id);
+        let json = to_json(&m, &env)?;
+        let tmp = self.tmp_path(id, "json");
+        write_durable(&tmp, &json)?;
+        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
+        self.sync_active_dir()?;
+        Ok(m)
+    }
+}
+
 fn to_json(m: &QueuedMessage, path: &Path) -> Result<Vec<u8>, QueueError> {
     serde_json::to_vec_pretty(m).map_err(|source| QueueError::Envelope {
         path: path.to_path_buf(),

@@ -63,6 +63,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     #[error("internal task failed: {0}")]
     Join(String),
 }
@@ -261,6 +263,20 @@ impl Engine {
             hard_stop: hard_rx,
         });
 
+        let control = crate::control::ControlServer::start(
+            xshell_core::control::socket_path(&state_dir),
+            Arc::new(crate::control::ControlContext {
+                store: Arc::clone(&store),
+                queue: Arc::clone(&queue),
+                committer: Arc::clone(&shared.committer),
+                config: Arc::clone(&config),
+                tracking: Arc::clone(&shared.tracking),
+                delivery: worker.notifier(),
+                actions: Default::default(),
+            }),
+        )
+        .await?;
+
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         let mut bind_errors: HashMap<SocketAddr, String> = HashMap::new();
         reconcile(&shared, &mut listeners, &mut bind_errors).await;
@@ -332,6 +348,7 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        control.stop().await;
         drop(shared);
         let _ = runner.await;
         tokio::task::spawn_blocking(move || worker.stop())

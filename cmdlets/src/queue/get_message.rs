@@ -1,0 +1,121 @@
+//! Get-Message.
+
+use super::{ask, message_object, read_disk, site};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::named::wildcard_match;
+use crate::value::Value;
+use xshell_core::control::{Answer, Op, spool, view};
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Get-Message",
+    aliases: &[],
+    synopsis: "List queued messages with their sender, recipients and status.",
+    description: "Lists the messages in the queues, one object per message and queue (a message whose recipients \
+go to two next hops is in two queues, as in Exchange): Identity `<server>\\<next hop>\\<id>`, sender, the \
+recipients of that queue with their status (Ready, Retry) and last error, size, subject, Message-ID, retry count \
+and next retry time. -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
+Asks the running xshell-transport; when it is not running, reads the queue folder directly and warns.",
+    params: &[
+        ParamDecl::new(
+            "Identity",
+            Kind::Str,
+            "A message: `<server>\\<next hop>\\<id>` or the id (26 hex digits).",
+        )
+        .position(0)
+        .pipeline(Pipe::ByPropertyName)
+        .sets(&["Identity"]),
+        ParamDecl::new(
+            "Queue",
+            Kind::Str,
+            "Only the messages of this queue (`<server>\\<next hop>` or `<next hop>`; wildcards allowed).",
+        )
+        .sets(&["Queue"]),
+    ],
+    sets: &["Identity", "Queue"],
+    impact: Impact::None,
+    outputs: "Message objects.",
+    examples: &[Example {
+        title: "The messages waiting for one domain",
+        code: "Get-Message -Queue partner.example",
+        setup: &[],
+        expect: &[],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let site = site(ctx)?;
+    let id = b.get::<String>("Identity");
+    let queue = b.get::<String>("Queue");
+    let wanted_id = id.as_deref().map(view::message_id_of).map(str::to_string);
+    if let Some(w) = &wanted_id
+        && !spool::is_message_id(w)
+    {
+        return Err(CmdletError::bad_value(
+            "Identity",
+            format!(
+                "'{}' is not a message identity (`<server>\\<next hop>\\<id>`, id: 26 hex digits)",
+                id.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let op = Op::GetMessage {
+        id: wanted_id.clone(),
+        queue: None,
+    };
+    let messages = match ask(ctx, &site, op) {
+        Ok(Some(Answer::Messages(m))) => m,
+        Ok(Some(other)) => {
+            return Err(CmdletError::Failed(format!(
+                "unexpected answer from xshell-transport: {other:?}"
+            )));
+        }
+        Ok(None) => {
+            let (spool, state) = read_disk(ctx, &site)?;
+            let msgs: Vec<_> = spool
+                .messages
+                .into_iter()
+                .filter(|m| wanted_id.as_deref().is_none_or(|w| m.id == w))
+                .collect();
+            view::messages(
+                &site.cfg,
+                &site.server,
+                &msgs,
+                &state,
+                super::now_ms(),
+                |id| spool::read_headers(&site.queue_dir, id),
+            )
+        }
+        Err(CmdletError::Failed(m)) if id.is_some() && m.contains("was not found") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let out: Vec<Value> = messages
+        .iter()
+        .filter(|m| {
+            id.as_deref()
+                .is_none_or(|i| !i.contains('\\') || i.eq_ignore_ascii_case(&m.identity))
+        })
+        .filter(|m| {
+            queue.as_deref().is_none_or(|q| {
+                wildcard_match(q, &m.queue)
+                    || view::hop_key(q, &site.server).is_some_and(|k| {
+                        view::hop_key(&m.queue, &site.server)
+                            .is_some_and(|mk| wildcard_match(&k, &mk))
+                    })
+            })
+        })
+        .map(message_object)
+        .collect();
+    if out.is_empty()
+        && let Some(id) = id
+    {
+        return Err(CmdletError::NotFound {
+            kind: "message",
+            identity: id,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,208 @@
+//! The queue cmdlets: Get-Queue, Get-Message, Retry-Queue, Suspend-Queue,
+//! Resume-Queue, Remove-Message.
+//!
+//! They talk to a running `xshell-transport` over its control socket
+//! (`<store>/control.sock`, protocol in [`xshell_core::control`]); this
+//! crate does not depend on the transport. With the engine stopped, the
+//! Get- cmdlets read the queue folder directly (read-only) and say so in a
+//! warning; the action cmdlets fail and change nothing.
+
+pub mod get;
+pub mod get_message;
+pub mod remove_message;
+pub mod resume;
+pub mod retry;
+pub mod suspend;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use xshell_core::control::{self, Answer, ClientError, ErrorKind, Op, QueueState, spool, view};
+use xshell_core::model::OrgConfig;
+
+use crate::context::Ctx;
+use crate::decl::{Kind, ParamDecl, Pipe};
+use crate::error::CmdletError;
+use crate::value::{Object, Value, View};
+
+/// How long one request may take (an NDR is queued durably, with fsyncs).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Identity parameter of the queue action cmdlets.
+pub const fn queue_identity(help: &'static str) -> ParamDecl {
+    ParamDecl::new("Identity", Kind::Str, help)
+        .position(0)
+        .mandatory()
+        .pipeline(Pipe::Both)
+}
+
+/// Where the engine and its queue are for this store.
+pub struct Site {
+    pub cfg: OrgConfig,
+    pub server: String,
+    pub socket: PathBuf,
+    pub queue_dir: PathBuf,
+}
+
+pub fn site(ctx: &Ctx<'_>) -> Result<Site, CmdletError> {
+    let cfg = ctx.store.snapshot()?;
+    let state_dir = ctx.store.backend().state_dir().ok_or_else(|| {
+        CmdletError::Failed(format!(
+            "the store {} has no local folder: the queue cmdlets run on the transport server",
+            ctx.store.describe()
+        ))
+    })?;
+    Ok(Site {
+        server: cfg.transport_service.name.clone(),
+        socket: control::socket_path(&state_dir),
+        queue_dir: control::queue_dir(&cfg, &state_dir),
+        cfg,
+    })
+}
+
+fn remote(e: ClientError) -> CmdletError {
+    match e {
+        ClientError::Remote {
+            kind: ErrorKind::NotFound,
+            message,
+        } => CmdletError::Failed(message),
+        ClientError::Remote {
+            kind: ErrorKind::Refused,
+            message,
+        } => CmdletError::Conflict(message),
+        other => CmdletError::Failed(other.to_string()),
+    }
+}
+
+/// Asks the engine; `None` when it is not running (the caller reads the
+/// disk instead, after this has warned).
+pub fn ask(ctx: &mut Ctx<'_>, site: &Site, op: Op) -> Result<Option<Answer>, CmdletError> {
+    match control::call(&site.socket, op, TIMEOUT) {
+        Ok(a) => Ok(Some(a)),
+        Err(ClientError::NotRunning { .. }) => {
+            ctx.warn(&format!(
+                "xshell-transport is not running (nothing answers on {}): showing the queue folder {} as \
+                 last written; statuses and retry times may be out of date",
+                site.socket.display(),
+                site.queue_dir.display()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(remote(e)),
+    }
+}
+
+/// Reads the queue folder (engine stopped).
+pub fn read_disk(
+    ctx: &mut Ctx<'_>,
+    site: &Site,
+) -> Result<(spool::Spool, QueueState), CmdletError> {
+    let spool = spool::read(&site.queue_dir).map_err(|e| {
+        CmdletError::Failed(format!(
+            "cannot read the queue folder {}: {e}",
+            site.queue_dir.display()
+        ))
+    })?;
+    if spool.unreadable > 0 {
+        ctx.warn(&format!(
+            "{} queued envelope(s) in {} could not be read and are not shown",
+            spool.unreadable,
+            site.queue_dir.display()
+        ));
+    }
+    let state =
+        QueueState::load(&site.queue_dir).map_err(|e| CmdletError::Failed(e.to_string()))?;
+    Ok((spool, state))
+}
+
+/// An action: describes it under -WhatIf, asks when needed, then sends it
+/// to the running engine. Returns the engine's answer (None: not done).
+pub fn act(
+    ctx: &mut Ctx<'_>,
+    action: &str,
+    target: &str,
+    op: Op,
+) -> Result<Option<Answer>, CmdletError> {
+    let site = site(ctx)?;
+    if ctx.what_if {
+        ctx.host.info(&format!(
+            "What if: Performing the operation \"{action}\" on target \"{target}\"."
+        ));
+        return Ok(None);
+    }
+    if !ctx.should_process(action, target)? {
+        return Ok(None);
+    }
+    match control::call(&site.socket, op, TIMEOUT) {
+        Ok(a) => {
+            if let Answer::Done { message, .. } = &a {
+                ctx.host.info(message);
+            }
+            Ok(Some(a))
+        }
+        Err(ClientError::NotRunning { .. }) => Err(CmdletError::Failed(format!(
+            "xshell-transport is not running (nothing answers on {}); nothing was done to '{target}'. \
+             Start the engine and try again",
+            site.socket.display()
+        ))),
+        Err(e) => Err(remote(e)),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn queue_object(q: &view::QueueInfo) -> Value {
+    Value::Object(Object::from_serde(
+        "Queue",
+        View::Table(&[
+            "Identity",
+            "DeliveryType",
+            "Status",
+            "MessageCount",
+            "NextHopDomain",
+        ]),
+        None,
+        q,
+    ))
+}
+
+pub fn message_object(m: &view::MessageInfo) -> Value {
+    let mut o = Object::from_serde(
+        "Message",
+        View::Table(&["Identity", "FromAddress", "Status", "Size", "Subject"]),
+        None,
+        m,
+    );
+    // Recipients read better as "address (Status)" in tables; JSON keeps them structured.
+    if let Some(Value::List(rs)) = o.get("Recipients").cloned() {
+        let shown: Vec<Value> = rs
+            .into_iter()
+            .map(|r| match r {
+                Value::Map(kv) => {
+                    let get = |k: &str| {
+                        kv.iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or_default()
+                    };
+                    let mut m = vec![
+                        ("Address".to_string(), Value::Str(get("Address"))),
+                        ("Status".to_string(), Value::Str(get("Status"))),
+                    ];
+                    let err = get("LastError");
+                    if !err.is_empty() {
+                        m.push(("LastError".into(), Value::Str(err)));
+                    }
+                    Value::Map(m)
+                }
+                other => other,
+            })
+            .collect();
+        o.set("Recipients", Value::List(shown));
+    }
+    Value::Object(o)
+}

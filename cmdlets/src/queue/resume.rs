@@ -1,0 +1,43 @@
+//! Resume-Queue.
+
+use super::{act, queue_identity};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use xshell_core::control::Op;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Resume-Queue",
+    aliases: &[],
+    synopsis: "Resume a suspended queue.",
+    description: "Resumes a queue suspended with Suspend-Queue and hands its messages to the delivery side. Needs a \
+running xshell-transport.",
+    params: &[queue_identity(
+        "The queue: `<server>\\<next hop>` or `<next hop>`.",
+    )],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[Example {
+        title: "Show what resuming a partner's queue would do",
+        code: "Resume-Queue partner.example -WhatIf",
+        setup: &[],
+        expect: &[],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let identity = b.get::<String>("Identity").unwrap_or_default();
+    act(
+        ctx,
+        "Resume queue",
+        &identity,
+        Op::ResumeQueue {
+            identity: identity.clone(),
+        },
+    )?;
+    Ok(Vec::new())
+}

@@ -1,0 +1,43 @@
+//! Retry-Queue.
+
+use super::{act, queue_identity};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use xshell_core::control::Op;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Retry-Queue",
+    aliases: &[],
+    synopsis: "Retry a queue now instead of at its next retry time.",
+    description: "Makes every message of the queue that waits for a retry due now and hands the queue to the \
+delivery side. A suspended queue must be resumed first. Needs a running xshell-transport.",
+    params: &[queue_identity(
+        "The queue: `<server>\\<next hop>` or `<next hop>`.",
+    )],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[Example {
+        title: "Show what retrying a partner's queue would do",
+        code: "Retry-Queue partner.example -WhatIf",
+        setup: &[],
+        expect: &[],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let identity = b.get::<String>("Identity").unwrap_or_default();
+    act(
+        ctx,
+        "Retry queue",
+        &identity,
+        Op::RetryQueue {
+            identity: identity.clone(),
+        },
+    )?;
+    Ok(Vec::new())
+}

@@ -1,0 +1,44 @@
+//! Suspend-Queue.
+
+use super::{act, queue_identity};
+use crate::bind::Bound;
+use crate::context::Ctx;
+use crate::decl::*;
+use crate::error::CmdletError;
+use crate::value::Value;
+use xshell_core::control::Op;
+
+pub static DECL: CmdletDecl = CmdletDecl {
+    name: "Suspend-Queue",
+    aliases: &[],
+    synopsis: "Stop delivering to a queue's next hop until Resume-Queue.",
+    description: "Suspends a queue: nothing is delivered to its next hop, and new messages for it wait, until \
+Resume-Queue. The suspension is kept in the queue folder (queue-state.json) and survives restarts. The local \
+delivery queue cannot be suspended. Needs a running xshell-transport.",
+    params: &[queue_identity(
+        "The queue: `<server>\\<next hop>` or `<next hop>`.",
+    )],
+    sets: &[],
+    impact: Impact::Medium,
+    outputs: "Nothing.",
+    examples: &[Example {
+        title: "Show what suspending a partner's queue would do",
+        code: "Suspend-Queue partner.example -WhatIf",
+        setup: &[],
+        expect: &[],
+    }],
+    run,
+};
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let identity = b.get::<String>("Identity").unwrap_or_default();
+    act(
+        ctx,
+        "Suspend queue",
+        &identity,
+        Op::SuspendQueue {
+            identity: identity.clone(),
+        },
+    )?;
+    Ok(Vec::new())
+}

@@ -1,0 +1,302 @@
+//! A read-only reader of the transport's queue folder.
+//!
+//! The engine owns the queue (`transport/src/queue`); this reader knows
+//! just enough of its format to show it: `<queue>/active/<id>.json`
+//! envelopes (`{"version","id","size","envelope":{"sender","recipients":
+//! [{"address","status":{"state",...}}],"received_at_ms","attempts",
+//! "next_retry_ms",...}}`) and `<id>.eml` messages. It never writes,
+//! renames or removes anything, so it is safe while the engine runs and
+//! while it is stopped: an envelope that vanishes between listing and
+//! reading is skipped, one that does not parse is counted in
+//! [`Spool::unreadable`]. Unknown fields are ignored, so the engine may
+//! add fields freely. tests/ops_queue.rs checks it against envelopes the
+//! engine's queue wrote.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A recipient's state, as the engine recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientState {
+    Pending,
+    Delivered,
+    Deferred(String),
+    Failed(String),
+    /// A state this reader does not know.
+    Other(String),
+}
+
+impl RecipientState {
+    /// Nothing more will be attempted.
+    pub fn is_final(&self) -> bool {
+        matches!(self, RecipientState::Delivered | RecipientState::Failed(_))
+    }
+}
+
+/// One queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolMessage {
+    /// The queue id (26 hex digits).
+    pub id: String,
+    pub size: u64,
+    /// The reverse path; empty for the null sender.
+    pub sender: String,
+    pub recipients: Vec<(String, RecipientState)>,
+    pub received_at_ms: u64,
+    pub attempts: u32,
+    pub next_retry_ms: Option<u64>,
+    /// The receive connector that accepted it.
+    pub connector: Option<String>,
+}
+
+/// What the queue folder holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spool {
+    /// In id (arrival) order.
+    pub messages: Vec<SpoolMessage>,
+    /// Envelopes that could not be parsed (or read).
+    pub unreadable: usize,
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    id: String,
+    #[serde(default)]
+    size: u64,
+    envelope: RawEnvelope,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    recipients: Vec<RawRecipient>,
+    #[serde(default)]
+    received_at_ms: u64,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    next_retry_ms: Option<u64>,
+    #[serde(default)]
+    connector: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRecipient {
+    address: String,
+    status: RawStatus,
+}
+
+#[derive(Deserialize)]
+struct RawStatus {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl From<RawStatus> for RecipientState {
+    fn from(s: RawStatus) -> Self {
+        let reason = s.reason.unwrap_or_default();
+        match s.state.as_str() {
+            "pending" => RecipientState::Pending,
+            "delivered" => RecipientState::Delivered,
+            "deferred" => RecipientState::Deferred(reason),
+            "failed" => RecipientState::Failed(reason),
+            _ => RecipientState::Other(s.state),
+        }
+    }
+}
+
+/// Whether `s` is a queue id (26 lower-case hex digits): safe as a file name.
+pub fn is_message_id(s: &str) -> bool {
+    s.len() == 26 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn active(queue_dir: &Path) -> PathBuf {
+    queue_dir.join("active")
+}
+
+/// Reads every envelope in `<queue_dir>/active`. A missing folder is an
+/// empty queue.
+pub fn read(queue_dir: &Path) -> io::Result<Spool> {
+    let dir = active(queue_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Spool::default()),
+        Err(e) => return Err(e),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name();
+        if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json"))
+            && is_message_id(stem)
+        {
+            ids.push(stem.to_string());
+        }
+    }
+    ids.sort();
+    let mut spool = Spool::default();
+    for id in ids {
+        match read_one(queue_dir, &id) {
+            Ok(Some(m)) => spool.messages.push(m),
+            Ok(None) => {}
+            Err(_) => spool.unreadable += 1,
+        }
+    }
+    Ok(spool)
+}
+
+/// One envelope by id; `None` when it is not (or no longer) queued.
+pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> {
+    if !is_message_id(id) {
+        return Ok(None);
+    }
+    let path = active(queue_dir).join(format!("{id}.json"));
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let raw: RawRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if raw.id != id {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} names message {}", path.display(), raw.id),
+        ));
+    }
+    let e = raw.envelope;
+    Ok(Some(SpoolMessage {
+        id: raw.id,
+        size: raw.size,
+        sender: e.sender,
+        recipients: e
+            .recipients
+            .into_iter()
+            .map(|r| (r.address, r.status.into()))
+            .collect(),
+        received_at_ms: e.received_at_ms,
+        attempts: e.attempts,
+        next_retry_ms: e.next_retry_ms,
+        connector: e.connector,
+    }))
+}
+
+/// Headers worth showing, from the start of a queued message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageHeaders {
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// How much of a message is read for its headers.
+const HEADER_LIMIT: u64 = 64 * 1024;
+
+/// Subject and Message-ID of `<queue>/active/<id>.eml` (unfolded, raw:
+/// encoded words are not decoded). Missing file: no headers.
+pub fn read_headers(queue_dir: &Path, id: &str) -> MessageHeaders {
+    if !is_message_id(id) {
+        return MessageHeaders::default();
+    }
+    let path = active(queue_dir).join(format!("{id}.eml"));
+    let mut buf = Vec::new();
+    let ok = File::open(&path)
+        .and_then(|f| f.take(HEADER_LIMIT).read_to_end(&mut buf))
+        .is_ok();
+    if !ok {
+        return MessageHeaders::default();
+    }
+    parse_headers(&buf)
+}
+
+/// Subject and Message-ID from a message's header section.
+pub fn parse_headers(message: &[u8]) -> MessageHeaders {
+    let text = String::from_utf8_lossy(message);
+    let mut out = MessageHeaders::default();
+    let mut current: Option<(String, String)> = None;
+    let finish = |h: Option<(String, String)>, out: &mut MessageHeaders| {
+        if let Some((name, value)) = h {
+            let value = value.trim().to_string();
+            if name.eq_ignore_ascii_case("subject") && out.subject.is_none() {
+                out.subject = Some(value);
+            } else if name.eq_ignore_ascii_case("message-id") && out.message_id.is_none() {
+                out.message_id = Some(value);
+            }
+        }
+    };
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = current.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        finish(current.take(), &mut out);
+        current = line
+            .split_once(':')
+            .map(|(n, v)| (n.trim().to_string(), v.to_string()));
+    }
+    finish(current, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const ID: &str = "0192a3b4c5d6000001deadbeef";
+
+    #[test]
+    fn reads_envelopes_and_skips_what_it_cannot() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(read(t.path()).unwrap(), Spool::default());
+        let a = t.path().join("active");
+        fs::create_dir_all(&a).unwrap();
+        fs::write(
+            a.join(format!("{ID}.json")),
+            format!(
+                r#"{{"version":1,"id":"{ID}","size":12,"envelope":{{"sender":"a@x.example",
+                "recipients":[{{"address":"b@y.example","status":{{"state":"pending"}}}},
+                {{"address":"c@y.example","status":{{"state":"deferred","reason":"451 busy"}}}},
+                {{"address":"d@y.example","status":{{"state":"delivered","at_ms":1,"detail":"x"}}}}],
+                "received_at_ms":5,"attempts":2,"next_retry_ms":99,"future_field":true}}}}"#
+            ),
+        )
+        .unwrap();
+        fs::write(a.join("0192a3b4c5d6000002deadbeef.json"), "{not json").unwrap();
+        fs::write(a.join("notes.json"), "ignored").unwrap();
+        let s = read(t.path()).unwrap();
+        assert_eq!(s.unreadable, 1);
+        assert_eq!(s.messages.len(), 1);
+        let m = &s.messages[0];
+        assert_eq!(m.sender, "a@x.example");
+        assert_eq!(m.attempts, 2);
+        assert_eq!(m.next_retry_ms, Some(99));
+        assert_eq!(
+            m.recipients[1].1,
+            RecipientState::Deferred("451 busy".into())
+        );
+        assert!(m.recipients[2].1.is_final());
+        assert_eq!(read_one(t.path(), "../../etc/passwd").unwrap(), None);
+    }
+
+    #[test]
+    fn headers_are_unfolded_and_stop_at_the_body() {
+        let h = parse_headers(
+            b"From: a@x\r\nSubject: hello\r\n  world\r\nMessage-ID: <1@x>\r\n\r\nSubject: body\r\n",
+        );
+        assert_eq!(h.subject.as_deref(), Some("hello world"));
+        assert_eq!(h.message_id.as_deref(), Some("<1@x>"));
+        assert_eq!(parse_headers(b"\r\nSubject: x").subject, None);
+    }
+}

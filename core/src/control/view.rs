@@ -1,0 +1,531 @@
+//! Queues as the administrator sees them, derived from the queued
+//! envelopes: every recipient that is not final belongs to the queue of
+//! its next hop.
+//!
+//! - A recipient in an **Authoritative** accepted domain goes to the local
+//!   delivery queue (`<server>\LocalDelivery`, SmtpDeliveryToMailbox).
+//! - Any other recipient goes to the queue of its domain
+//!   (`<server>\<domain>`), delivered by the send connector chosen as
+//!   `transport::routing::select_connector` chooses (most specific address
+//!   space, then lowest cost, then name): DnsConnectorDelivery or
+//!   SmartHostConnectorDelivery. tests/ops_queue.rs checks both choose alike.
+//! - A recipient no enabled connector covers goes to `<server>\Unreachable`.
+//!
+//! Status: **Suspended** when the hop is in [`QueueState`]; **Retry** when
+//! every message in it waits for a retry time in the future; otherwise
+//! **Ready**. (**Active**, a delivery in progress, is only known to the
+//! delivery side and is not reported yet.)
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::QueueState;
+use super::spool::{MessageHeaders, RecipientState, SpoolMessage};
+use crate::model::{AcceptedDomainType, OrgConfig, SendConnector};
+
+/// The local delivery queue's next hop.
+pub const LOCAL_HOP: &str = "LocalDelivery";
+/// The next hop of recipients without a route.
+pub const UNREACHABLE_HOP: &str = "Unreachable";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DeliveryType {
+    SmtpDeliveryToMailbox,
+    DnsConnectorDelivery,
+    SmartHostConnectorDelivery,
+    Unreachable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueStatus {
+    Active,
+    Ready,
+    Retry,
+    Suspended,
+}
+
+/// Where a recipient goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// Lower-case next hop: the queue's key (and its [`QueueState`] key).
+    pub key: String,
+    /// As shown: the recipient domain, [`LOCAL_HOP`] or [`UNREACHABLE_HOP`].
+    pub next_hop_domain: String,
+    pub delivery_type: DeliveryType,
+    /// The send connector that carries it.
+    pub connector: Option<String>,
+    /// The name the next hop's certificate must carry: the domain itself
+    /// when it is in TLSSendDomainSecureList (Domain Security), else the
+    /// connector's TlsDomain.
+    pub tls_domain: Option<String>,
+}
+
+impl Hop {
+    fn fixed(name: &str, delivery_type: DeliveryType) -> Hop {
+        Hop {
+            key: name.to_ascii_lowercase(),
+            next_hop_domain: name.to_string(),
+            delivery_type,
+            connector: None,
+            tls_domain: None,
+        }
+    }
+}
+
+/// The enabled connector for `domain` (lower-case), as the engine picks it.
+pub fn select_connector<'a>(
+    domain: &str,
+    connectors: &'a [SendConnector],
+) -> Option<&'a SendConnector> {
+    connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .filter_map(|c| {
+            let best = c
+                .address_spaces
+                .iter()
+                .filter(|s| s.domain.matches(domain))
+                .max_by(|a, b| {
+                    a.domain
+                        .specificity()
+                        .cmp(&b.domain.specificity())
+                        .then(b.cost.cmp(&a.cost))
+                })?;
+            Some((c, best))
+        })
+        .min_by(|(ca, sa), (cb, sb)| {
+            sb.domain
+                .specificity()
+                .cmp(&sa.domain.specificity())
+                .then(sa.cost.cmp(&sb.cost))
+                .then_with(|| {
+                    ca.name
+                        .to_ascii_lowercase()
+                        .cmp(&cb.name.to_ascii_lowercase())
+                })
+                .then_with(|| ca.name.cmp(&cb.name))
+        })
+        .map(|(c, _)| c)
+}
+
+/// The next hop of one recipient address.
+pub fn route(cfg: &OrgConfig, address: &str) -> Hop {
+    let Some(domain) = address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+    else {
+        return Hop::fixed(UNREACHABLE_HOP, DeliveryType::Unreachable);
+    };
+    let accepted = cfg
+        .accepted_domains
+        .iter()
+        .filter(|a| a.domain_name.matches(&domain))
+        .max_by_key(|a| a.domain_name.specificity());
+    if accepted.is_some_and(|a| a.domain_type == AcceptedDomainType::Authoritative) {
+        return Hop::fixed(LOCAL_HOP, DeliveryType::SmtpDeliveryToMailbox);
+    }
+    let Some(c) = select_connector(&domain, &cfg.send_connectors) else {
+        return Hop::fixed(UNREACHABLE_HOP, DeliveryType::Unreachable);
+    };
+    let delivery_type = if c.dns_routing_enabled || c.smart_hosts.is_empty() {
+        DeliveryType::DnsConnectorDelivery
+    } else {
+        DeliveryType::SmartHostConnectorDelivery
+    };
+    let secure = cfg
+        .transport_config
+        .tls_send_domain_secure_list
+        .iter()
+        .any(|d| {
+            d.as_str()
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&domain)
+        });
+    let tls_domain = if secure {
+        Some(domain.clone())
+    } else {
+        c.tls_domain.as_ref().map(|p| p.as_str().to_string())
+    };
+    Hop {
+        key: domain.clone(),
+        next_hop_domain: domain,
+        delivery_type,
+        connector: Some(c.name.clone()),
+        tls_domain,
+    }
+}
+
+/// `<server>\<next hop>`.
+pub fn queue_identity(server: &str, next_hop: &str) -> String {
+    format!("{server}\\{next_hop}")
+}
+
+/// The hop key a queue identity names: `<server>\<hop>` (the server must
+/// be this one) or `<hop>`; case-insensitive. `None`: another server.
+pub fn hop_key(identity: &str, server: &str) -> Option<String> {
+    match identity.rsplit_once('\\') {
+        Some((srv, hop)) if srv.eq_ignore_ascii_case(server) => Some(hop.to_ascii_lowercase()),
+        Some(_) => None,
+        None => Some(identity.to_ascii_lowercase()),
+    }
+}
+
+/// The message id in a message identity: `<server>\<hop>\<id>` or `<id>`.
+pub fn message_id_of(identity: &str) -> &str {
+    identity.rsplit('\\').next().unwrap_or(identity)
+}
+
+/// One queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueInfo {
+    pub identity: String,
+    pub delivery_type: DeliveryType,
+    pub status: QueueStatus,
+    pub message_count: u32,
+    pub next_hop_domain: String,
+    #[serde(rename = "TlsDomain")]
+    pub tls_domain: Option<String>,
+    pub next_hop_connector: Option<String>,
+    pub last_error: Option<String>,
+    /// RFC 3339, UTC.
+    pub next_retry_time: Option<String>,
+}
+
+/// One recipient of a message in a queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecipientInfo {
+    pub address: String,
+    /// Ready (not yet tried), Retry (a temporary failure), or the state
+    /// the engine recorded.
+    pub status: String,
+    pub last_error: Option<String>,
+}
+
+/// One message in one queue (a message whose recipients go to two next
+/// hops is in two queues, as in Exchange).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageInfo {
+    /// `<server>\<next hop>\<queue id>`.
+    pub identity: String,
+    /// The queue id (26 hex digits).
+    pub internal_message_id: String,
+    /// The queue's identity.
+    pub queue: String,
+    pub from_address: String,
+    pub recipients: Vec<RecipientInfo>,
+    pub status: QueueStatus,
+    pub size: u64,
+    pub subject: Option<String>,
+    /// The Message-ID header.
+    pub internet_message_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub date_received: Option<String>,
+    pub retry_count: u32,
+    pub last_error: Option<String>,
+    pub next_retry_time: Option<String>,
+}
+
+/// RFC 3339 (UTC) for milliseconds since the Unix epoch.
+pub fn rfc3339_ms(ms: u64) -> Option<String> {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    t.format(&Rfc3339).ok()
+}
+
+struct Part<'a> {
+    hop: Hop,
+    msg: &'a SpoolMessage,
+    recipients: Vec<(&'a str, &'a RecipientState)>,
+}
+
+impl Part<'_> {
+    fn last_error(&self) -> Option<String> {
+        self.recipients.iter().find_map(|(_, s)| match s {
+            RecipientState::Deferred(r) if !r.is_empty() => Some(r.clone()),
+            _ => None,
+        })
+    }
+    /// Waiting for a retry time in the future.
+    fn waiting(&self, now_ms: u64) -> Option<u64> {
+        self.msg.next_retry_ms.filter(|t| *t > now_ms)
+    }
+    fn status(&self, suspended: bool, now_ms: u64) -> QueueStatus {
+        if suspended {
+            QueueStatus::Suspended
+        } else if self.waiting(now_ms).is_some() {
+            QueueStatus::Retry
+        } else {
+            QueueStatus::Ready
+        }
+    }
+}
+
+fn parts<'a>(cfg: &OrgConfig, spool: &'a [SpoolMessage]) -> Vec<Part<'a>> {
+    let mut out = Vec::new();
+    for msg in spool {
+        let mut by_hop: Vec<Part<'a>> = Vec::new();
+        for (address, state) in &msg.recipients {
+            if state.is_final() {
+                continue;
+            }
+            let hop = route(cfg, address);
+            match by_hop.iter_mut().find(|p| p.hop.key == hop.key) {
+                Some(p) => p.recipients.push((address, state)),
+                None => by_hop.push(Part {
+                    hop,
+                    msg,
+                    recipients: vec![(address, state)],
+                }),
+            }
+        }
+        out.extend(by_hop);
+    }
+    out
+}
+
+/// The queues: one per next hop with messages, plus suspended ones (even
+/// empty, so they can be resumed). Local first, then by next hop,
+/// Unreachable last.
+pub fn queues(
+    cfg: &OrgConfig,
+    server: &str,
+    spool: &[SpoolMessage],
+    state: &QueueState,
+    now_ms: u64,
+) -> Vec<QueueInfo> {
+    let mut groups: BTreeMap<(u8, String), (Hop, Vec<Part<'_>>)> = BTreeMap::new();
+    let rank = |h: &Hop| match h.delivery_type {
+        DeliveryType::SmtpDeliveryToMailbox => 0u8,
+        DeliveryType::Unreachable => 2,
+        _ => 1,
+    };
+    for p in parts(cfg, spool) {
+        groups
+            .entry((rank(&p.hop), p.hop.key.clone()))
+            .or_insert_with(|| (p.hop.clone(), Vec::new()))
+            .1
+            .push(p);
+    }
+    for key in &state.suspended {
+        if groups.keys().any(|(_, k)| k == key) {
+            continue;
+        }
+        let hop = if key == &LOCAL_HOP.to_ascii_lowercase() {
+            Hop::fixed(LOCAL_HOP, DeliveryType::SmtpDeliveryToMailbox)
+        } else if key == &UNREACHABLE_HOP.to_ascii_lowercase() {
+            Hop::fixed(UNREACHABLE_HOP, DeliveryType::Unreachable)
+        } else {
+            route(cfg, &format!("postmaster@{key}"))
+        };
+        groups.insert((rank(&hop), key.clone()), (hop, Vec::new()));
+    }
+    groups
+        .into_values()
+        .map(|(hop, parts)| {
+            let suspended = state.is_suspended(&hop.key);
+            let status = if suspended {
+                QueueStatus::Suspended
+            } else if !parts.is_empty() && parts.iter().all(|p| p.waiting(now_ms).is_some()) {
+                QueueStatus::Retry
+            } else {
+                QueueStatus::Ready
+            };
+            let next_retry = parts.iter().filter_map(|p| p.waiting(now_ms)).min();
+            QueueInfo {
+                identity: queue_identity(server, &hop.next_hop_domain),
+                delivery_type: hop.delivery_type,
+                status,
+                message_count: parts.len() as u32,
+                next_hop_domain: hop.next_hop_domain.clone(),
+                tls_domain: hop.tls_domain.clone(),
+                next_hop_connector: hop.connector.clone(),
+                last_error: parts.iter().rev().find_map(Part::last_error),
+                next_retry_time: next_retry.and_then(rfc3339_ms),
+            }
+        })
+        .collect()
+}
+
+/// The messages, one per (message, queue), in arrival order. `headers`
+/// gives a message's Subject and Message-ID (read from the queue folder).
+pub fn messages(
+    cfg: &OrgConfig,
+    server: &str,
+    spool: &[SpoolMessage],
+    state: &QueueState,
+    now_ms: u64,
+    mut headers: impl FnMut(&str) -> MessageHeaders,
+) -> Vec<MessageInfo> {
+    parts(cfg, spool)
+        .into_iter()
+        .map(|p| {
+            let suspended = state.is_suspended(&p.hop.key);
+            let queue = queue_identity(server, &p.hop.next_hop_domain);
+            let h = headers(&p.msg.id);
+            MessageInfo {
+                identity: format!("{queue}\\{}", p.msg.id),
+                internal_message_id: p.msg.id.clone(),
+                queue,
+                from_address: p.msg.sender.clone(),
+                recipients: p
+                    .recipients
+                    .iter()
+                    .map(|(a, s)| RecipientInfo {
+                        address: (*a).to_string(),
+                        status: match s {
+                            RecipientState::Pending => "Ready".into(),
+                            RecipientState::Deferred(_) => "Retry".into(),
+                            RecipientState::Delivered => "Delivered".into(),
+                            RecipientState::Failed(_) => "Failed".into(),
+                            RecipientState::Other(o) => o.clone(),
+                        },
+                        last_error: match s {
+                            RecipientState::Deferred(r) | RecipientState::Failed(r)
+                                if !r.is_empty() =>
+                            {
+                                Some(r.clone())
+                            }
+                            _ => None,
+                        },
+                    })
+                    .collect(),
+                status: p.status(suspended, now_ms),
+                size: p.msg.size,
+                subject: h.subject,
+                internet_message_id: h.message_id,
+                date_received: rfc3339_ms(p.msg.received_at_ms),
+                retry_count: p.msg.attempts,
+                last_error: p.last_error(),
+                next_retry_time: p.waiting(now_ms).and_then(rfc3339_ms),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::{AcceptedDomain, SendConnector};
+
+    fn cfg() -> OrgConfig {
+        let mut c = OrgConfig::default();
+        c.accepted_domains.push(AcceptedDomain {
+            name: "A".into(),
+            domain_name: "orga.example".parse().unwrap(),
+            domain_type: AcceptedDomainType::Authoritative,
+            default: true,
+        });
+        c.accepted_domains.push(AcceptedDomain {
+            name: "R".into(),
+            domain_name: "relay.example".parse().unwrap(),
+            domain_type: AcceptedDomainType::ExternalRelay,
+            default: false,
+        });
+        let mut out = SendConnector::new("Out");
+        out.address_spaces = vec!["*".parse().unwrap()];
+        out.dns_routing_enabled = true;
+        let mut sh = SendConnector::new("Partner");
+        sh.address_spaces = vec!["partner.example".parse().unwrap()];
+        sh.dns_routing_enabled = false;
+        sh.smart_hosts = vec!["10.0.0.1".parse().unwrap()];
+        c.send_connectors = vec![out, sh];
+        c.transport_config.tls_send_domain_secure_list = vec!["partner.example".parse().unwrap()];
+        c
+    }
+
+    fn msg(id: &str, rcpts: &[(&str, RecipientState)], next: Option<u64>) -> SpoolMessage {
+        SpoolMessage {
+            id: id.into(),
+            size: 10,
+            sender: "s@orga.example".into(),
+            recipients: rcpts
+                .iter()
+                .map(|(a, s)| ((*a).to_string(), s.clone()))
+                .collect(),
+            received_at_ms: 1_700_000_000_000,
+            attempts: u32::from(next.is_some()),
+            next_retry_ms: next,
+            connector: None,
+        }
+    }
+
+    #[test]
+    fn routes_like_exchange() {
+        let c = cfg();
+        let h = route(&c, "u@Orga.Example");
+        assert_eq!(h.delivery_type, DeliveryType::SmtpDeliveryToMailbox);
+        let h = route(&c, "u@partner.example");
+        assert_eq!(h.delivery_type, DeliveryType::SmartHostConnectorDelivery);
+        assert_eq!(h.tls_domain.as_deref(), Some("partner.example"));
+        let h = route(&c, "u@relay.example");
+        assert_eq!(h.delivery_type, DeliveryType::DnsConnectorDelivery);
+        assert_eq!(h.connector.as_deref(), Some("Out"));
+        assert_eq!(
+            route(&c, "nodomain").delivery_type,
+            DeliveryType::Unreachable
+        );
+        assert_eq!(
+            hop_key("MAIL\\Relay.example", "mail").as_deref(),
+            Some("relay.example")
+        );
+        assert_eq!(
+            hop_key("relay.example", "mail").as_deref(),
+            Some("relay.example")
+        );
+        assert_eq!(hop_key("OTHER\\relay.example", "mail"), None);
+        assert_eq!(message_id_of("MAIL\\x\\abc"), "abc");
+    }
+
+    #[test]
+    fn groups_recipients_by_next_hop() {
+        let c = cfg();
+        let now = 1_800_000_000_000;
+        let spool = vec![
+            msg(
+                "01",
+                &[
+                    ("a@relay.example", RecipientState::Pending),
+                    (
+                        "b@partner.example",
+                        RecipientState::Deferred("451 x".into()),
+                    ),
+                    ("c@orga.example", RecipientState::Delivered),
+                ],
+                Some(now + 60_000),
+            ),
+            msg("02", &[("d@relay.example", RecipientState::Pending)], None),
+        ];
+        let mut state = QueueState::default();
+        let q = queues(&c, "MAIL", &spool, &state, now);
+        let ids: Vec<&str> = q.iter().map(|q| q.identity.as_str()).collect();
+        assert_eq!(ids, ["MAIL\\partner.example", "MAIL\\relay.example"]);
+        assert_eq!(q[0].status, QueueStatus::Retry);
+        assert_eq!(q[0].last_error.as_deref(), Some("451 x"));
+        assert!(q[0].next_retry_time.is_some());
+        assert_eq!(q[1].message_count, 2);
+        assert_eq!(q[1].status, QueueStatus::Ready);
+
+        state.suspended.insert("relay.example".into());
+        state.suspended.insert("idle.example".into());
+        let q = queues(&c, "MAIL", &spool, &state, now);
+        assert_eq!(q.len(), 3);
+        assert!(
+            q.iter()
+                .any(|q| q.next_hop_domain == "idle.example" && q.message_count == 0)
+        );
+        let m = messages(&c, "MAIL", &spool, &state, now, |_| {
+            MessageHeaders::default()
+        });
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].identity, "MAIL\\relay.example\\01");
+        assert_eq!(m[0].status, QueueStatus::Suspended);
+        assert_eq!(m[1].recipients[0].status, "Retry");
+    }
+}
