@@ -392,3 +392,35 @@ fn a_destination_that_comes_up_gets_the_message_after_a_restart_and_expiry_sends
     );
     assert!(!events(&a, "FAIL").is_empty());
 }
+
+#[test]
+fn a_suspended_queue_holds_its_mail_until_resumed() {
+    let Some(sink) = sink_bin() else {
+        eprintln!("SKIPPED: smtp-sink is not installed (postfix)");
+        return;
+    };
+    let dns = dns_server(&[("held.example", LOCAL)]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let sink_port = listener().1;
+    let dump = a.lab.work.join("held-sink");
+    a.send_connector("Held", "held.example", sink_port, false);
+    let _e = a.start();
+    // Nothing listens yet: the first attempt fails and the message waits.
+    let t = a.submit("alice@orga.example", "h@held.example", "held");
+    assert!(queued_ok(&t), "{t}");
+    assert!(wait_until(WAIT, || !events(&a, "DEFER").is_empty()));
+    a.xshell(&["suspend-queue", "held.example"]);
+    // The destination comes up, retries are due every second: while the
+    // queue is suspended nothing is sent.
+    let _sink = start_sink(&sink, sink_port, &dump);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(events(&a, "SEND").is_empty(), "sent from a suspended queue");
+    assert_eq!(a.queue().len(), 1);
+    a.xshell(&["resume-queue", "held.example"]);
+    assert!(
+        wait_until(WAIT, || events(&a, "SEND").len() == 1),
+        "not delivered after Resume-Queue: {:?}",
+        a.queue()
+    );
+    assert!(wait_until(WAIT, || a.queue().is_empty()));
+}

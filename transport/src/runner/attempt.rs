@@ -12,6 +12,7 @@ use crate::outbound::deliver::{Cause, DeliveryReport, Outcome, SendOptions, clas
 use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
+use xshell_core::control::QueueState;
 
 use super::Ctx;
 use super::record;
@@ -42,9 +43,15 @@ pub(crate) struct Item {
 }
 
 /// The recipients of `m` the runner delivers now: not final, outside the
-/// Authoritative domains, retry time reached (a message can be in a batch
-/// only to report a failure).
-fn remote_recipients(rt: &RuntimeConfig, m: &QueuedMessage, now: u64) -> Vec<String> {
+/// Authoritative domains, retry time reached, and not in a queue an
+/// administrator suspended (Suspend-Queue; the queue of a remote recipient is
+/// its domain). A message can be in a batch only to report a failure.
+fn remote_recipients(
+    rt: &RuntimeConfig,
+    m: &QueuedMessage,
+    now: u64,
+    suspended: &QueueState,
+) -> Vec<String> {
     if m.envelope.next_retry_ms.is_some_and(|t| t > now) {
         return Vec::new();
     }
@@ -53,7 +60,8 @@ fn remote_recipients(rt: &RuntimeConfig, m: &QueuedMessage, now: u64) -> Vec<Str
         .iter()
         .filter(|r| {
             !r.status.is_final()
-                && recipient_domain(&r.address).is_none_or(|d| !rt.is_authoritative(&d))
+                && recipient_domain(&r.address)
+                    .is_none_or(|d| !rt.is_authoritative(&d) && !suspended.is_suspended(&d))
         })
         .map(|r| r.address.clone())
         .collect()
@@ -74,10 +82,20 @@ pub(crate) async fn batch(
     rt: Arc<RuntimeConfig>,
     messages: Vec<QueuedMessage>,
 ) -> Option<u64> {
-    // Read the bytes (the transactions and the DSNs need them).
+    // Read the bytes (the transactions and the DSNs need them) and which
+    // queues are suspended.
     let queue = Arc::clone(&ctx.queue);
-    let items: Vec<Item> = tokio::task::spawn_blocking(move || {
-        messages
+    let loaded = tokio::task::spawn_blocking(move || {
+        let suspended = match QueueState::load(queue.root()) {
+            Ok(s) => s,
+            Err(e) => {
+                // Deliver nothing rather than ignore a suspension; the next
+                // scan tries again.
+                tracing::error!(error = %e, "queue runner: cannot read the suspended queues; holding this batch");
+                return None;
+            }
+        };
+        let items: Vec<Item> = messages
             .into_iter()
             .map(|m| {
                 let bytes = match queue.read_message(&m.id) {
@@ -89,10 +107,15 @@ pub(crate) async fn batch(
                 };
                 Item { message: m, bytes }
             })
-            .collect()
+            .collect();
+        Some((items, suspended))
     })
     .await
-    .unwrap_or_default();
+    .ok()
+    .flatten();
+    let Some((items, suspended)) = loaded else {
+        return None;
+    };
 
     let now = crate::queue::now_ms();
     let mut results: Vec<MessageResult> = items.iter().map(|_| MessageResult::default()).collect();
@@ -101,7 +124,7 @@ pub(crate) async fn batch(
         if item.bytes.is_none() {
             continue;
         }
-        let rcpts = remote_recipients(&rt, &item.message, now);
+        let rcpts = remote_recipients(&rt, &item.message, now, &suspended);
         if rcpts.is_empty() {
             continue;
         }
