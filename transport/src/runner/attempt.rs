@@ -113,9 +113,7 @@ pub(crate) async fn batch(
     .await
     .ok()
     .flatten();
-    let Some((items, suspended)) = loaded else {
-        return None;
-    };
+    let (items, suspended) = loaded?;
 
     let now = crate::queue::now_ms();
     let mut results: Vec<MessageResult> = items.iter().map(|_| MessageResult::default()).collect();
