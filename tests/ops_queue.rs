@@ -77,7 +77,20 @@ fn lab_with_relay() -> (Lab, u16) {
         "--domain-type",
         "ExternalRelay",
     ]);
-    lab.xshell(&["new-sendconnector", "Outbound", "--address-spaces", "*"]);
+    // The next hop is down: a smart host on a loopback port nobody listens
+    // on (no DNS, so nothing leaves the machine). Connection failures are
+    // retried after OutboundConnectionFailureRetryInterval (10 minutes), so
+    // the message stays in the Retry queue for the whole test.
+    let down = format!("127.0.0.1:{}", free_port());
+    lab.xshell(&[
+        "new-sendconnector",
+        "Outbound",
+        "--address-spaces",
+        "*",
+        "--dns-routing-enabled=false",
+        "--smart-hosts",
+        &down,
+    ]);
     (lab, port)
 }
 
@@ -130,15 +143,19 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     assert!(
         wait_until(Duration::from_secs(10), || {
             queues = json(&lab, &["get-queue"]).1;
-            queue(&queues, "relay.example").is_some_and(|q| q["MessageCount"] == 1)
+            queue(&queues, "relay.example")
+                .is_some_and(|q| q["MessageCount"] == 1 && q["Status"] == "Retry")
                 && lab.maildir("orga.example", "bob").len() == 1
         }),
         "{queues:#}"
     );
     let q = queue(&queues, "relay.example").unwrap();
     assert_eq!(q["Identity"], "XSHELL01\\relay.example");
-    assert_eq!(q["DeliveryType"], "DnsConnectorDelivery");
-    assert_eq!(q["Status"], "Ready");
+    assert_eq!(q["DeliveryType"], "SmartHostConnectorDelivery");
+    assert_eq!(q["Status"], "Retry");
+    let last_error = q["LastError"].as_str().unwrap_or_default();
+    assert!(last_error.contains("4.4.1"), "LastError: {q:#}");
+    assert!(!q["NextRetryTime"].is_null(), "{q:#}");
     assert_eq!(q["NextHopConnector"], "Outbound");
     assert!(
         queue(&queues, "LocalDelivery").is_none(),
@@ -158,7 +175,7 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     let rcpts = m["Recipients"].as_array().unwrap();
     assert_eq!(rcpts.len(), 1, "{rcpts:?}");
     assert_eq!(rcpts[0]["Address"], "user@relay.example");
-    assert_eq!(rcpts[0]["Status"], "Ready");
+    assert_eq!(rcpts[0]["Status"], "Retry");
     let identity = m["Identity"].as_str().unwrap().to_string();
     let id = m["InternalMessageId"].as_str().unwrap().to_string();
     assert!(identity.ends_with(&id));
@@ -187,7 +204,10 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     let (code, _, err) = xsh(&lab, &["resume-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     let queues = json(&lab, &["get-queue", "relay.example"]).1;
-    assert_eq!(queues[0]["Status"], "Ready");
+    assert_eq!(
+        queues[0]["Status"], "Retry",
+        "resumed: back to waiting for its retry time"
+    );
     let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
 
