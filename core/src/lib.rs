@@ -5,5 +5,6 @@ pub mod certificates;
 pub mod control;
 pub mod model;
 pub mod pki;
+pub mod routing;
 pub mod store;
 pub mod types;

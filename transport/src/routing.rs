@@ -21,7 +21,7 @@
 //! sent under another domain's policy.
 
 use xshell_core::model::SendConnector;
-use xshell_core::types::{AddressSpace, HostPort};
+use xshell_core::types::HostPort;
 
 /// Where a delivery goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,43 +62,7 @@ pub fn recipient_domain(address: &str) -> Option<String> {
     (!d.is_empty()).then_some(d)
 }
 
-/// The best-matching address space of `c` for `domain`, if any.
-fn best_space<'a>(c: &'a SendConnector, domain: &str) -> Option<&'a AddressSpace> {
-    c.address_spaces
-        .iter()
-        .filter(|s| s.domain.matches(domain))
-        .max_by(|a, b| {
-            a.domain
-                .specificity()
-                .cmp(&b.domain.specificity())
-                .then(b.cost.cmp(&a.cost))
-        })
-}
-
-/// The enabled connector for `domain` (see the module docs), if any.
-pub fn select_connector<'a>(
-    domain: &str,
-    connectors: &'a [SendConnector],
-) -> Option<&'a SendConnector> {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    connectors
-        .iter()
-        .filter(|c| c.enabled)
-        .filter_map(|c| best_space(c, &domain).map(|s| (c, s)))
-        .min_by(|(ca, sa), (cb, sb)| {
-            sb.domain
-                .specificity()
-                .cmp(&sa.domain.specificity())
-                .then(sa.cost.cmp(&sb.cost))
-                .then_with(|| {
-                    ca.name
-                        .to_ascii_lowercase()
-                        .cmp(&cb.name.to_ascii_lowercase())
-                })
-                .then_with(|| ca.name.cmp(&cb.name))
-        })
-        .map(|(c, _)| c)
-}
+pub use xshell_core::routing::select_connector;
 
 /// Where a connector sends.
 pub fn targets(c: &SendConnector) -> Targets {

@@ -6,7 +6,7 @@
 //!   delivery queue (`<server>\LocalDelivery`, SmtpDeliveryToMailbox).
 //! - Any other recipient goes to the queue of its domain
 //!   (`<server>\<domain>`), delivered by the send connector chosen as
-//!   `transport::routing::select_connector` chooses (most specific address
+//!   `xshell_core::routing::select_connector` chooses (most specific address
 //!   space, then lowest cost, then name): DnsConnectorDelivery or
 //!   SmartHostConnectorDelivery. tests/ops_queue.rs checks both choose alike.
 //! - A recipient no enabled connector covers goes to `<server>\Unreachable`.
@@ -24,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::QueueState;
 use super::spool::{MessageHeaders, RecipientState, SpoolMessage};
-use crate::model::{AcceptedDomainType, OrgConfig, SendConnector};
+use crate::model::{AcceptedDomainType, OrgConfig};
 
 /// The local delivery queue's next hop.
 pub const LOCAL_HOP: &str = "LocalDelivery";
@@ -75,41 +75,7 @@ impl Hop {
     }
 }
 
-/// The enabled connector for `domain` (lower-case), as the engine picks it.
-pub fn select_connector<'a>(
-    domain: &str,
-    connectors: &'a [SendConnector],
-) -> Option<&'a SendConnector> {
-    connectors
-        .iter()
-        .filter(|c| c.enabled)
-        .filter_map(|c| {
-            let best = c
-                .address_spaces
-                .iter()
-                .filter(|s| s.domain.matches(domain))
-                .max_by(|a, b| {
-                    a.domain
-                        .specificity()
-                        .cmp(&b.domain.specificity())
-                        .then(b.cost.cmp(&a.cost))
-                })?;
-            Some((c, best))
-        })
-        .min_by(|(ca, sa), (cb, sb)| {
-            sb.domain
-                .specificity()
-                .cmp(&sa.domain.specificity())
-                .then(sa.cost.cmp(&sb.cost))
-                .then_with(|| {
-                    ca.name
-                        .to_ascii_lowercase()
-                        .cmp(&cb.name.to_ascii_lowercase())
-                })
-                .then_with(|| ca.name.cmp(&cb.name))
-        })
-        .map(|(c, _)| c)
-}
+pub use crate::routing::select_connector;
 
 /// The next hop of one recipient address.
 pub fn route(cfg: &OrgConfig, address: &str) -> Hop {
