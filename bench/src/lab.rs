@@ -168,10 +168,14 @@ impl Lab {
             "--port",
             &sink_port.to_string(),
         ])?;
+        // the organization-wide limit (Exchange's 10 MB default) would
+        // refuse the sweep's 10 MB messages with their headers
         self.xshell(&[
             "set-transportconfig",
             "--tls-receive-domain-secure-list",
             PARTNER_DOMAIN,
+            "--max-receive-size",
+            "64MB",
         ])?;
         let cmd = format!(
             "Import-Certificate -FilePath '{}' -CertStoreLocation Cert:\\LocalMachine\\Root",

@@ -186,7 +186,7 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
             };
             let _ = writeln!(
                 o,
-                "| {what} ≥ 3× Postfix (by analogy with relay) | {} | {met} |",
+                "| {what} ≥ 3× Postfix (reference only: the issue states the relay target) | {} | {met} |",
                 ratio(x, p)
             );
         }
