@@ -93,6 +93,7 @@ impl Watch {
                 }
                 if w.delivered_at.is_none() {
                     w.delivered = dest.count();
+                    w.ended_at = start.elapsed();
                     if w.delivered >= t.load(Ordering::Relaxed) {
                         w.delivered_at = Some(start.elapsed());
                         d.store(true, Ordering::Relaxed);
