@@ -1,0 +1,729 @@
+//! The scenarios of issue 8, each run against xshell-transport and then
+//! Postfix with the same load, plus a calibration run straight into a sink
+//! (smtp-sink, or our rustls sink for TLS) to show the load generator is
+//! not the bottleneck. Every run is bounded by a count and a deadline.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::cli::{self, CliFigure};
+use crate::client::{self, Load, Outcome, Tls};
+use crate::lab::{Bins, LOCAL_DOMAIN, Lab, PARTNER_DOMAIN, RELAY_DOMAIN};
+use crate::measure::{Destination, Watch, Watched};
+use crate::servers::{Engine, Postfix, Server, Sink, TlsSink, free_port, wait_until};
+
+/// Counts and bounds for one run of the harness.
+pub struct Plan {
+    pub quick: bool,
+    pub sections: Vec<String>,
+    /// Messages of the 20-session plaintext and TLS scenarios.
+    pub messages: usize,
+    pub sessions: usize,
+    pub size: usize,
+    /// Messages of the one-message-per-connection scenarios.
+    pub per_connection: usize,
+    /// Sessions of the handshake-only runs.
+    pub handshakes: usize,
+    /// The sweep: at most this many messages and this many bytes per cell.
+    pub sweep_sessions: Vec<usize>,
+    pub sweep_sizes: Vec<usize>,
+    pub sweep_cap: usize,
+    pub sweep_bytes: usize,
+    /// No new message after this long (per run).
+    pub deadline: Duration,
+    /// How long delivery may take after the load ends.
+    pub drain: Duration,
+    /// The same for sweep cells (acceptance is what the sweep is about).
+    pub sweep_drain: Duration,
+    pub cli_runs: usize,
+    pub client_threads: usize,
+}
+
+impl Plan {
+    pub fn new(quick: bool, sections: Vec<String>) -> Plan {
+        Plan {
+            quick,
+            sections,
+            messages: if quick { 2_000 } else { 20_000 },
+            sessions: 20,
+            size: 4096,
+            per_connection: if quick { 500 } else { 3_000 },
+            handshakes: if quick { 500 } else { 3_000 },
+            sweep_sessions: vec![1, 10, 50, 200],
+            sweep_sizes: vec![1024, 100 * 1024, 10 * 1024 * 1024],
+            sweep_cap: if quick { 600 } else { 2_000 },
+            sweep_bytes: if quick { 60 << 20 } else { 200 << 20 },
+            deadline: Duration::from_secs(if quick { 30 } else { 60 }),
+            drain: Duration::from_secs(if quick { 45 } else { 60 }),
+            sweep_drain: Duration::from_secs(if quick { 10 } else { 20 }),
+            cli_runs: if quick { 5 } else { 11 },
+            client_threads: 2,
+        }
+    }
+
+    pub fn has(&self, s: &str) -> bool {
+        self.sections.iter().any(|x| x == s)
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub target: String,
+    pub outcome: Outcome,
+    pub watched: Watched,
+    /// Whether the end-to-end time is meaningful (something is delivered).
+    pub delivers: bool,
+    pub note: String,
+}
+
+impl Row {
+    /// Messages delivered per second from the start of the load: all of
+    /// them by the time the last arrived or, when delivery did not finish
+    /// within the drain time, those delivered by then (a partial figure).
+    pub fn e2e_rate(&self) -> Option<f64> {
+        if !self.delivers {
+            return None;
+        }
+        let (n, t) = match self.watched.delivered_at {
+            Some(t) => (self.outcome.accepted, t),
+            None => (self.watched.delivered, self.watched.ended_at),
+        };
+        let t = t.as_secs_f64();
+        (t > 0.0).then(|| n as f64 / t)
+    }
+    pub fn e2e_partial(&self) -> bool {
+        self.delivers && self.watched.delivered_at.is_none()
+    }
+    pub fn p(&self, q: f64) -> Option<f64> {
+        let mut l = self.outcome.latencies_us.clone();
+        l.sort_unstable();
+        client::percentile_ms(&l, q)
+    }
+    pub fn rss_mb(&self) -> f64 {
+        self.watched.peak_rss_kb as f64 / 1024.0
+    }
+    pub fn pss_mb(&self) -> f64 {
+        self.watched.peak_pss_kb as f64 / 1024.0
+    }
+}
+
+/// A scenario and its rows (xshell, Postfix, calibration).
+pub struct Scenario {
+    pub title: String,
+    pub load: String,
+    pub rows: Vec<Row>,
+    pub unavailable: Option<String>,
+}
+
+pub struct SweepCell {
+    pub sessions: usize,
+    pub size: usize,
+    pub messages: usize,
+    pub xshell: Row,
+    pub postfix: Row,
+}
+
+pub struct Results {
+    pub scenarios: Vec<Scenario>,
+    pub sweep: Vec<SweepCell>,
+    pub cli: Vec<CliFigure>,
+    pub loadavg_start: String,
+    pub loadavg_end: String,
+    pub postfix_version: String,
+    pub relay_available: bool,
+}
+
+/// How a load is generated.
+enum Driver {
+    /// Postfix's smtp-source (plaintext only).
+    Source {
+        sessions: usize,
+        messages: usize,
+        size: usize,
+        reuse: bool,
+        from: String,
+        to: String,
+    },
+    Client(Load),
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+struct Env<'a> {
+    plan: &'a Plan,
+    bins: &'a Bins,
+    engine: &'a Engine,
+    postfix: &'a Postfix,
+    sink: &'a Sink,
+    tls_sink: &'a TlsSink,
+    tls: Tls,
+    next_mailbox: std::cell::Cell<usize>,
+}
+
+/// What a run is aimed at.
+struct Target<'a> {
+    name: String,
+    port: u16,
+    root_pid: u32,
+    server: Option<&'a dyn Server>,
+}
+
+impl Env<'_> {
+    fn targets(&self) -> [Target<'_>; 2] {
+        let x: &dyn Server = self.engine;
+        let p: &dyn Server = self.postfix;
+        [x, p].map(|s| Target {
+            name: s.name().to_string(),
+            port: s.port(),
+            root_pid: s.pids().first().copied().unwrap_or(0),
+            server: Some(s),
+        })
+    }
+
+    fn smtp_sink(&self) -> Target<'_> {
+        Target {
+            name: "smtp-sink (calibration)".into(),
+            port: self.sink.port,
+            root_pid: self.sink.pid(),
+            server: None,
+        }
+    }
+
+    fn rustls_sink(&self) -> Target<'_> {
+        Target {
+            name: "rustls sink (calibration)".into(),
+            port: self.tls_sink.port,
+            root_pid: self.tls_sink.pid(),
+            server: None,
+        }
+    }
+
+    fn mailbox(&self) -> String {
+        let n = self.next_mailbox.get();
+        self.next_mailbox.set(n + 1);
+        format!("box{n}")
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn load(&self, port: u16, sessions: usize, messages: usize, size: usize, to: &str) -> Load {
+        let from = "loadgen@client.example".to_string();
+        Load {
+            addr: Self::addr(port),
+            sessions,
+            messages,
+            per_connection: false,
+            tls: None,
+            handshake_only: false,
+            data: Arc::new(client::message(&from, to, size)),
+            from,
+            to: to.to_string(),
+            deadline: self.plan.deadline,
+        }
+    }
+
+    fn tls_load(&self, port: u16, sessions: usize, messages: usize, to: &str) -> Load {
+        let mut l = self.load(port, sessions, messages, self.plan.size, to);
+        l.from = format!("alice@{PARTNER_DOMAIN}");
+        l.data = Arc::new(client::message(&l.from, to, self.plan.size));
+        l.tls = Some(self.tls.clone());
+        l
+    }
+
+    /// Runs `driver` against `target`, watching memory and, where the
+    /// target is a server and `dest` is given, delivery.
+    fn measure(&self, target: &Target<'_>, driver: Driver, dest: Destination) -> Result<Row> {
+        self.measure_drain(target, driver, dest, self.plan.drain)
+    }
+
+    fn measure_drain(
+        &self,
+        target: &Target<'_>,
+        driver: Driver,
+        dest: Destination,
+        drain: Duration,
+    ) -> Result<Row> {
+        let expected = match &driver {
+            Driver::Source { messages, .. } => *messages,
+            Driver::Client(l) => l.messages,
+        };
+        let mut delivers = !matches!(dest, Destination::None);
+        eprintln!("  {} ...", target.name);
+        let start = Instant::now();
+        let watch = Watch::start(target.root_pid, dest, start, expected);
+        let outcome = match driver {
+            Driver::Source {
+                sessions,
+                messages,
+                size,
+                reuse,
+                from,
+                to,
+            } => self.smtp_source(
+                target.port,
+                sessions,
+                messages,
+                size,
+                reuse,
+                &from,
+                &to,
+                start,
+            )?,
+            Driver::Client(mut l) => {
+                l.addr = Self::addr(target.port);
+                client::run(&l, self.plan.client_threads)?
+            }
+        };
+        // nothing accepted: nothing to deliver
+        delivers &= outcome.accepted > 0;
+        let watched = watch.finish(delivers.then_some(outcome.accepted), drain);
+        let mut note = String::new();
+        if outcome.accepted < expected {
+            note.push_str(&format!(
+                "{} of {expected} sent (deadline or errors); ",
+                outcome.accepted
+            ));
+        }
+        if outcome.failed > 0 {
+            note.push_str(&format!(
+                "{} failed, first: {}; ",
+                outcome.failed,
+                outcome.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if delivers && watched.delivered_at.is_none() {
+            note.push_str(&format!(
+                "end-to-end partial: {} of {} delivered {:.0} s after the start (drain limit {} s), then the backlog was dropped (restart on an empty queue); ",
+                watched.delivered,
+                outcome.accepted,
+                watched.ended_at.as_secs_f64(),
+                drain.as_secs()
+            ));
+            if let Some(s) = target.server {
+                s.reset()?;
+            }
+        }
+        let row = Row {
+            target: target.name.clone(),
+            outcome,
+            watched,
+            delivers,
+            note: note.trim_end_matches("; ").to_string(),
+        };
+        eprintln!(
+            "    accepted {} in {:.2} s = {:.0}/s; e2e {}; p50 {} p99 {}; peak RSS {:.1} MB, PSS {:.1} MB {}",
+            row.outcome.accepted,
+            row.outcome.elapsed.as_secs_f64(),
+            row.outcome.rate(),
+            row.e2e_rate().map_or("-".into(), |r| format!("{r:.0}/s")),
+            row.p(50.0).map_or("-".into(), |v| format!("{v:.2} ms")),
+            row.p(99.0).map_or("-".into(), |v| format!("{v:.2} ms")),
+            row.rss_mb(),
+            row.pss_mb(),
+            row.note
+        );
+        Ok(row)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn smtp_source(
+        &self,
+        port: u16,
+        sessions: usize,
+        messages: usize,
+        size: usize,
+        reuse: bool,
+        from: &str,
+        to: &str,
+        start: Instant,
+    ) -> Result<Outcome> {
+        let mut cmd = Command::new("timeout");
+        cmd.arg(self.plan.deadline.as_secs().to_string())
+            .arg(&self.bins.smtp_source);
+        if reuse {
+            cmd.arg("-d");
+        }
+        cmd.args(["-s", &sessions.to_string()])
+            .args(["-m", &messages.to_string()])
+            .args(["-l", &size.to_string()])
+            .args(["-f", from, "-t", to, "-M", "client.bench.example"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let out = cmd.output().context("running smtp-source")?;
+        let elapsed = start.elapsed();
+        let ok = out.status.success();
+        Ok(Outcome {
+            accepted: if ok { messages } else { 0 },
+            failed: if ok { 0 } else { 1 },
+            first_error: (!ok).then(|| {
+                format!(
+                    "smtp-source {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            }),
+            elapsed,
+            latencies_us: Vec::new(),
+        })
+    }
+
+    fn to_local(&self, target: &Target<'_>) -> (String, Destination) {
+        let mb = self.mailbox();
+        let dest = match target.server {
+            Some(s) => Destination::Maildir(s.maildir_new(&mb)),
+            None => Destination::None,
+        };
+        (format!("{mb}@{LOCAL_DOMAIN}"), dest)
+    }
+
+    fn sink_dest(&self) -> Destination {
+        let c = self.sink.counter();
+        let base = c.load(std::sync::atomic::Ordering::Relaxed);
+        Destination::Sink(c, base)
+    }
+}
+
+pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
+    let loadavg_start = loadavg();
+    let bins = Bins::find()?;
+    let mut tmp = Some(tempfile::Builder::new().prefix("xshell-bench-").tempdir()?);
+    let work = tmp.as_ref().context("work folder")?.path().to_path_buf();
+    if keep {
+        if let Some(t) = tmp.take() {
+            let _ = t.keep();
+        }
+        eprintln!("work folder (kept): {}", work.display());
+    }
+    let postfix_version =
+        crate::lab::run(Command::new("postconf").args(["-d", "-h", "mail_version"]))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+    let needs_servers = ["smtp", "tls", "relay", "handshake", "sweep"]
+        .iter()
+        .any(|s| plan.has(s));
+    let mut results = Results {
+        scenarios: Vec::new(),
+        sweep: Vec::new(),
+        cli: Vec::new(),
+        loadavg_start,
+        loadavg_end: String::new(),
+        postfix_version,
+        relay_available: false,
+    };
+    if needs_servers {
+        eprintln!("provisioning (work folder {})", work.display());
+        let lab = Lab::new(bins.clone(), &work)?;
+        let sink = Sink::start(&bins, free_port()?)?;
+        let xport = free_port()?;
+        lab.provision(xport, sink.port)?;
+        let engine = Engine::start(&bins, &lab.store, xport, work.join("engine.log"))?;
+        let postfix = Postfix::start(
+            &bins,
+            &work.join("postfix"),
+            free_port()?,
+            sink.port,
+            &lab.server,
+            &lab.ca_pem(),
+        )
+        .context("starting the private Postfix instance (needs root and the postfix user)")?;
+        let tls_sink = TlsSink::start(&lab.server, &lab.ca_pem(), free_port()?)?;
+        let env = Env {
+            plan,
+            bins: &bins,
+            engine: &engine,
+            postfix: &postfix,
+            sink: &sink,
+            tls_sink: &tls_sink,
+            tls: lab.client_tls()?,
+            next_mailbox: std::cell::Cell::new(0),
+        };
+        warm_up(&env)?;
+        results.relay_available = relay_probe(&env)?;
+        if plan.has("smtp") {
+            results.scenarios.extend(smtp(&env)?);
+        }
+        if plan.has("tls") {
+            results.scenarios.extend(tls(&env)?);
+        }
+        if plan.has("relay") {
+            results
+                .scenarios
+                .push(relay(&env, results.relay_available)?);
+        }
+        if plan.has("handshake") {
+            results.scenarios.push(handshakes(&env)?);
+        }
+        if plan.has("sweep") {
+            results.sweep = sweep(&env)?;
+        }
+    }
+    if plan.has("cli") {
+        eprintln!("CLI figures");
+        results.cli = cli::figures(&bins, &work, 1000, plan.cli_runs)?;
+    }
+    results.loadavg_end = loadavg();
+    drop(tmp);
+    Ok(results)
+}
+
+/// One message to each server first (connection set-up, lazy start of
+/// Postfix's daemons, page cache), not measured.
+fn warm_up(env: &Env<'_>) -> Result<()> {
+    eprintln!("warm-up");
+    for t in env.targets() {
+        let (to, dest) = env.to_local(&t);
+        let l = env.load(t.port, 1, 1, 1024, &to);
+        let o = client::run(&l, 1)?;
+        if o.accepted != 1 {
+            anyhow::bail!(
+                "{} refused the warm-up message: {:?}",
+                t.name,
+                o.first_error
+            );
+        }
+        if !wait_until(Duration::from_secs(30), || dest.count() == 1) {
+            anyhow::bail!(
+                "{} did not deliver the warm-up message to its Maildir",
+                t.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Does xshell-transport relay to the sink yet (the outbound queue runner)?
+fn relay_probe(env: &Env<'_>) -> Result<bool> {
+    let before = env.sink.messages();
+    let to = format!("probe@{RELAY_DOMAIN}");
+    let l = env.load(env.engine.port(), 1, 1, 1024, &to);
+    let o = client::run(&l, 1)?;
+    if o.accepted != 1 {
+        eprintln!("relay probe refused: {:?}", o.first_error);
+        return Ok(false);
+    }
+    let ok = wait_until(Duration::from_secs(15), || env.sink.messages() > before);
+    eprintln!(
+        "relay probe: xshell-transport {} relay to the sink",
+        if ok { "does" } else { "does not (yet)" }
+    );
+    Ok(ok)
+}
+
+fn smtp(env: &Env<'_>) -> Result<Vec<Scenario>> {
+    let p = env.plan;
+    let mut out = Vec::new();
+
+    let title = "Plaintext, smtp-source, connections reused";
+    let load = format!(
+        "{} × {} B over {} sessions (`smtp-source -d`), Maildir delivery",
+        p.messages, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
+        let (to, dest) = env.to_local(&t);
+        let d = Driver::Source {
+            sessions: p.sessions,
+            messages: p.messages,
+            size: p.size,
+            reuse: true,
+            from: "loadgen@client.example".into(),
+            to,
+        };
+        rows.push(env.measure(&t, d, dest)?);
+    }
+    out.push(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    });
+
+    let title = "Plaintext, xshell-bench client, connections reused";
+    let load = format!(
+        "{} × {} B over {} sessions, Maildir delivery; latency MAIL → 250 after DATA",
+        p.messages, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
+        let (to, dest) = env.to_local(&t);
+        let l = env.load(t.port, p.sessions, p.messages, p.size, &to);
+        rows.push(env.measure(&t, Driver::Client(l), dest)?);
+    }
+    out.push(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    });
+
+    let title = "Plaintext, one message per connection (smtp-source)";
+    let load = format!(
+        "{} × {} B, {} sessions, a new connection per message",
+        p.per_connection, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
+        let (to, dest) = env.to_local(&t);
+        let d = Driver::Source {
+            sessions: p.sessions,
+            messages: p.per_connection,
+            size: p.size,
+            reuse: false,
+            from: "loadgen@client.example".into(),
+            to,
+        };
+        rows.push(env.measure(&t, d, dest)?);
+    }
+    out.push(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    });
+    Ok(out)
+}
+
+fn tls(env: &Env<'_>) -> Result<Vec<Scenario>> {
+    let p = env.plan;
+    let mut out = Vec::new();
+    let title = "STARTTLS + client certificate (Domain Security), connections reused";
+    let load = format!(
+        "{} × {} B over {} sessions from partner.example (one mutual-TLS handshake per session), Maildir delivery",
+        p.messages, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
+        let (to, dest) = env.to_local(&t);
+        let l = env.tls_load(t.port, p.sessions, p.messages, &to);
+        rows.push(env.measure(&t, Driver::Client(l), dest)?);
+    }
+    out.push(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    });
+
+    let title = "STARTTLS + client certificate, one message per connection";
+    let load = format!(
+        "{} × {} B, {} sessions, a full mutual-TLS handshake per message (no resumption), Maildir delivery",
+        p.per_connection, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
+        let (to, dest) = env.to_local(&t);
+        let mut l = env.tls_load(t.port, p.sessions, p.per_connection, &to);
+        l.per_connection = true;
+        rows.push(env.measure(&t, Driver::Client(l), dest)?);
+    }
+    out.push(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    });
+    Ok(out)
+}
+
+fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
+    let p = env.plan;
+    let title = "Relay to the next hop (smtp-sink), end to end";
+    let load = format!(
+        "{} × {} B over {} sessions (`smtp-source -d`) to relay.example, relayed to smtp-sink",
+        p.messages, p.size, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    let mut unavailable = None;
+    for t in env.targets() {
+        if t.name == "xshell" && !available {
+            unavailable = Some(
+                "xshell-transport: not available — this build accepts and queues relay mail but has no outbound queue runner (branch `runner`); the probe message never reached the sink".to_string(),
+            );
+            eprintln!("  xshell: not available (no relay in this build)");
+            continue;
+        }
+        let d = Driver::Source {
+            sessions: p.sessions,
+            messages: p.messages,
+            size: p.size,
+            reuse: true,
+            from: "loadgen@client.example".into(),
+            to: format!("r@{RELAY_DOMAIN}"),
+        };
+        rows.push(env.measure(&t, d, env.sink_dest())?);
+    }
+    Ok(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable,
+    })
+}
+
+fn handshakes(env: &Env<'_>) -> Result<Scenario> {
+    let p = env.plan;
+    let title = "Mutual-TLS handshakes only";
+    let load = format!(
+        "{} sessions of EHLO, STARTTLS, handshake with a client certificate, EHLO, QUIT; {} in parallel",
+        p.handshakes, p.sessions
+    );
+    eprintln!("{title}: {load}");
+    let mut rows = Vec::new();
+    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
+        let mut l = env.tls_load(t.port, p.sessions, p.handshakes, "nobody@orga.example");
+        l.handshake_only = true;
+        rows.push(env.measure(&t, Driver::Client(l), Destination::None)?);
+    }
+    Ok(Scenario {
+        title: title.into(),
+        load,
+        rows,
+        unavailable: None,
+    })
+}
+
+fn sweep(env: &Env<'_>) -> Result<Vec<SweepCell>> {
+    let p = env.plan;
+    let mut out = Vec::new();
+    eprintln!("sweep (plaintext, xshell-bench client, connections reused)");
+    for &size in &p.sweep_sizes {
+        for &sessions in &p.sweep_sessions {
+            let messages = (p.sweep_bytes / size).clamp(1, p.sweep_cap);
+            eprintln!("  {sessions} sessions × {size} B: {messages} messages");
+            let mut rows = Vec::new();
+            for t in env.targets() {
+                let (to, dest) = env.to_local(&t);
+                let l = env.load(t.port, sessions, messages, size, &to);
+                rows.push(env.measure_drain(&t, Driver::Client(l), dest, p.sweep_drain)?);
+            }
+            let postfix = rows.pop().context("no Postfix row")?;
+            let xshell = rows.pop().context("no xshell row")?;
+            out.push(SweepCell {
+                sessions,
+                size,
+                messages,
+                xshell,
+                postfix,
+            });
+        }
+    }
+    Ok(out)
+}
