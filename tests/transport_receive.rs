@@ -286,16 +286,16 @@ fn direct_trust_authenticates_our_own_certificate_as_internal() {
         ],
     );
     assert!(reply_line(&t, "250 2.0.0 Queued as").is_some(), "{t}");
-    // not local: it stays queued, Pending, for the sending side
+    // Not local: it stays queued for the sending side. There is no send
+    // connector, so the runner (if it got to it already) defers it with
+    // 451 4.4.4; either way it is queued, not delivered, not bounced.
     let q = lab.queued_envelopes();
     assert_eq!(q.len(), 1);
     let env: serde_json::Value = serde_json::from_str(&q[0]).unwrap();
     assert_eq!(env["envelope"]["auth"]["auth_as"], "Internal");
     assert_eq!(env["envelope"]["auth"]["mechanism"], "DirectTrustTLS");
-    assert_eq!(
-        env["envelope"]["recipients"][0]["status"]["state"],
-        "pending"
-    );
+    let state = &env["envelope"]["recipients"][0]["status"]["state"];
+    assert!(state == "pending" || state == "deferred", "{state}");
 }
 
 fn s_client(port: u16, extra: &[&str]) -> String {
