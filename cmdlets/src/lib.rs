@@ -70,6 +70,7 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &queue::remove_message::DECL,
     &tracking::get_log::DECL,
     &tracking::test_smtp::DECL,
+    &transport::test_domain_security::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

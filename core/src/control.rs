@@ -130,6 +130,10 @@ pub enum Op {
     /// Remove a message from the queue, optionally telling its sender
     /// with a non-delivery report.
     RemoveMessage { id: String, with_ndr: bool },
+    /// Test-DomainSecurity: route `domain` like a message, connect to its
+    /// first reachable next hop, EHLO, STARTTLS under the TLS policy, QUIT;
+    /// never sends a message ([`Answer::DomainSecurity`]).
+    ProbeDomain { domain: String },
 }
 
 /// A reply line.
@@ -179,6 +183,65 @@ pub enum Answer {
         affected: u32,
         message: String,
     },
+    /// The result of [`Op::ProbeDomain`].
+    DomainSecurity(Box<DomainSecurityReport>),
+}
+
+/// What Test-DomainSecurity found (field names are the cmdlet's
+/// properties).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DomainSecurityReport {
+    pub domain: String,
+    /// Mail to the domain would go out Domain Secured (mutual TLS, chain
+    /// to our roots, name matched) right now.
+    pub domain_secured: bool,
+    /// Why (or why not), one sentence.
+    pub reason: String,
+    /// What to change, when something is wrong.
+    #[serde(default)]
+    pub fix: Option<String>,
+    #[serde(default)]
+    pub send_connector: Option<String>,
+    #[serde(default)]
+    pub address_space: Option<String>,
+    /// DomainSecure, Required, Opportunistic or Plaintext.
+    #[serde(default)]
+    pub tls_policy: Option<String>,
+    /// Why that policy.
+    #[serde(default)]
+    pub policy_reason: Option<String>,
+    pub in_secure_list: bool,
+    pub domain_secure_enabled: bool,
+    /// `name [ip, ...]` per next hop, in order.
+    #[serde(default)]
+    pub next_hops: Vec<String>,
+    /// `name [ip:port]` of the host probed.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub banner: Option<String>,
+    pub starttls_offered: bool,
+    pub client_certificate_presented: bool,
+    #[serde(default)]
+    pub tls_version: Option<String>,
+    #[serde(default)]
+    pub cipher: Option<String>,
+    #[serde(default)]
+    pub server_subject: Option<String>,
+    #[serde(default)]
+    pub server_issuer: Option<String>,
+    #[serde(default)]
+    pub server_thumbprint: Option<String>,
+    /// The server's chain reaches one of our trusted roots.
+    #[serde(default)]
+    pub chain_valid: Option<bool>,
+    /// The server certificate names the domain.
+    #[serde(default)]
+    pub name_matched: Option<bool>,
+    /// Every step, in order, `step: result`.
+    #[serde(default)]
+    pub steps: Vec<String>,
 }
 
 /// Whose fault a failed request is.

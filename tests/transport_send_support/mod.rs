@@ -414,6 +414,8 @@ pub struct Seen {
     pub tls_sessions: usize,
     /// Messages accepted (after the final dot), and whether over TLS.
     pub delivered: Vec<bool>,
+    /// Every command verb received (upper-case, first four letters).
+    pub commands: Vec<String>,
 }
 
 pub type Rec = Arc<Mutex<Seen>>;
@@ -473,6 +475,7 @@ fn dialogue(s: &mut (impl Read + Write), tls: bool, offer: bool, rec: &Rec) -> b
             return false;
         };
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        rec.lock().unwrap().commands.push(verb.clone());
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => {
                 if offer && !tls {

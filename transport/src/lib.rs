@@ -37,6 +37,7 @@ pub mod dns;
 pub mod dsn;
 pub mod maildir;
 pub mod outbound;
+pub mod probe;
 pub mod queue;
 pub mod retry;
 pub mod routing;

@@ -312,6 +312,20 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
             })
         }
         Op::GetQueue => Ok(Answer::Queues(snapshot(ctx)?.queues())),
+        Op::ProbeDomain { domain } => {
+            if domain.trim().is_empty() || domain.contains('@') {
+                return Err(Failure(
+                    ErrorKind::BadRequest,
+                    format!("'{domain}' is not a domain"),
+                ));
+            }
+            // Handlers run on the blocking pool; the probe is async I/O.
+            let rt = ctx.config.load_full();
+            let handle = tokio::runtime::Handle::try_current().map_err(failed)?;
+            Ok(Answer::DomainSecurity(Box::new(
+                handle.block_on(crate::probe::probe_domain(&rt, &domain)),
+            )))
+        }
         Op::GetMessage { id, queue } => {
             let s = snapshot(ctx)?;
             let key = match &queue {

@@ -365,6 +365,8 @@ pub struct Connection {
     host: String,
     addr: SocketAddr,
     tls: Option<TlsOutcome>,
+    /// The server's end-entity certificate (DER), after STARTTLS.
+    peer_certificate: Option<Vec<u8>>,
     timeouts: Timeouts,
 }
 
@@ -426,6 +428,7 @@ impl Connection {
             host: host.to_string(),
             addr,
             tls: None,
+            peer_certificate: None,
             timeouts: opts.timeouts,
         };
         loop {
@@ -453,6 +456,16 @@ impl Connection {
         self.tls.as_ref()
     }
 
+    /// The server's end-entity certificate (DER), once TLS is up.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
+    }
+
+    /// What the server's last EHLO reply offered.
+    pub fn extensions(&self) -> &super::client::Extensions {
+        self.session.extensions()
+    }
+
     async fn start_tls(&mut self, opts: &SendOptions) -> Result<(), Cause> {
         let verified = opts.policy.validates_chain();
         let fail = |detail: String| Cause::TlsHandshake {
@@ -477,6 +490,12 @@ impl Connection {
             Err(_) => return Err(fail("TLS handshake timed out".into())),
         };
         self.tls = Some(TlsOutcome::from_connection(&opts.policy, tls.get_ref().1));
+        self.peer_certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref().to_vec());
         self.stream = Stream::Tls(Box::new(tls));
         self.session
             .tls_established()

@@ -1,0 +1,224 @@
+//! Test-DomainSecurity end to end on loopback: between two xshell
+//! organizations configured for Domain Security (DomainSecured true), and
+//! against fake partner servers that fail it (untrusted CA, no STARTTLS),
+//! with the reason and the fix; the probe never sends MAIL.
+#![allow(clippy::unwrap_used)]
+
+mod transport_send_support;
+mod transport_support;
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use transport_send_support::*;
+use transport_support::xshell_bin;
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+fn probe(org: &Org, domain: &str) -> Value {
+    let out = org.xshell(&[
+        "test-domainsecurity",
+        "--domain",
+        domain,
+        "--output",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    match v {
+        Value::Array(mut a) => {
+            assert_eq!(a.len(), 1, "{a:?}");
+            a.remove(0)
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn domain_secured_between_two_organizations() {
+    let dns = dns_server(&[
+        ("orga.example", LOCAL),
+        ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let b = Org::new("orgb.example", "127.0.0.2", dns);
+    a.trust(&b.ca_pem);
+    b.trust(&a.ca_pem);
+    a.secure_partner("orgb.example", b.port);
+    b.secure_partner("orga.example", a.port);
+
+    // Engine stopped: exit code 1 and a clear message.
+    let out = Command::new(xshell_bin())
+        .arg("--store")
+        .arg(&a.lab.store)
+        .args(["test-domainsecurity", "--domain", "orgb.example"])
+        .env_remove("XSHELL_STORE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("xshell-transport is not running") && err.contains("Start xshell-transport"),
+        "{err}"
+    );
+
+    let _ea = a.start();
+    let _eb = b.start();
+    let r = probe(&a, "orgb.example");
+    assert_eq!(r["DomainSecured"], true, "{r:#}");
+    assert_eq!(r["Domain"], "orgb.example");
+    assert_eq!(r["SendConnector"], "To orgb.example", "{r:#}");
+    assert_eq!(r["TlsPolicy"], "DomainSecure", "{r:#}");
+    assert_eq!(r["InSecureList"], true);
+    assert_eq!(r["DomainSecureEnabled"], true);
+    assert_eq!(r["StarttlsOffered"], true);
+    assert_eq!(r["ClientCertificatePresented"], true);
+    assert_eq!(r["TlsVersion"], "TLSv1.3", "{r:#}");
+    assert_eq!(r["ServerSubject"], "CN=mail.orgb.example", "{r:#}");
+    assert_eq!(r["ChainValid"], true);
+    assert_eq!(r["NameMatched"], true);
+    assert!(r["ServerThumbprint"].as_str().unwrap().len() == 40, "{r:#}");
+    assert!(
+        r["Host"]
+            .as_str()
+            .unwrap()
+            .starts_with("mail.orgb.example [127.0.0.2:"),
+        "{r:#}"
+    );
+    assert!(r["Fix"].is_null(), "{r:#}");
+
+    // The list view shows the steps.
+    let text = a.xshell(&["test-domainsecurity", "--domain", "orgb.example"]);
+    for want in ["DomainSecured", "True", "TLSv1.3", "Verdict"] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // Nothing was queued or delivered by the probes.
+    assert!(b.lab.maildir("orgb.example", "bob").is_empty());
+}
+
+#[test]
+fn failures_name_the_reason_and_never_send_mail() {
+    let dns = dns_server(&[
+        ("untrusted.example", LOCAL),
+        ("nostarttls.example", LOCAL),
+        ("notlisted.example", LOCAL),
+    ]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let partner_ca = pki::ca("Partner CA");
+    let rogue_ca = pki::ca("Rogue CA");
+    a.trust(&pki::ca_file(&partner_ca, &a.lab.work, "partner-ca"));
+
+    let (l, p_untrusted) = listener();
+    let untrusted = fake_server(
+        l,
+        Some(pki::issue(
+            &rogue_ca,
+            &["mail.untrusted.example", "untrusted.example"],
+        )),
+    );
+    let (l, p_nostarttls) = listener();
+    let nostarttls = fake_server(l, None);
+    let (l, p_notlisted) = listener();
+    let notlisted = fake_server(
+        l,
+        Some(pki::issue(
+            &partner_ca,
+            &["mail.notlisted.example", "notlisted.example"],
+        )),
+    );
+    a.secure_partner("untrusted.example", p_untrusted);
+    a.secure_partner("nostarttls.example", p_nostarttls);
+    // A good partner, but neither listed nor DomainSecureEnabled.
+    a.send_connector(
+        "To notlisted.example",
+        "notlisted.example",
+        p_notlisted,
+        false,
+    );
+    let _e = a.start();
+
+    let r = probe(&a, "untrusted.example");
+    assert_eq!(r["DomainSecured"], false, "{r:#}");
+    assert_eq!(r["ChainValid"], false, "{r:#}");
+    assert_eq!(r["StarttlsOffered"], true, "{r:#}");
+    let reason = r["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("trusted root") && reason.contains("UnknownIssuer"),
+        "{r:#}"
+    );
+    assert!(
+        r["Fix"].as_str().unwrap().contains("Import-Certificate"),
+        "{r:#}"
+    );
+    assert!(
+        r["ServerIssuer"].as_str().unwrap().contains("Rogue CA"),
+        "{r:#}"
+    );
+
+    let r = probe(&a, "nostarttls.example");
+    assert_eq!(r["DomainSecured"], false, "{r:#}");
+    assert_eq!(r["StarttlsOffered"], false, "{r:#}");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not offer STARTTLS"),
+        "{r:#}"
+    );
+    assert!(r["TlsVersion"].is_null(), "{r:#}");
+
+    let r = probe(&a, "notlisted.example");
+    assert_eq!(r["DomainSecured"], false, "{r:#}");
+    assert_eq!(r["TlsPolicy"], "Opportunistic", "{r:#}");
+    assert_eq!(r["ChainValid"], true, "{r:#}");
+    assert_eq!(r["NameMatched"], true, "{r:#}");
+    assert!(
+        r["Fix"]
+            .as_str()
+            .unwrap()
+            .contains("Set-TransportConfig -TLSSendDomainSecureList @{Add='notlisted.example'}"),
+        "{r:#}"
+    );
+
+    for (name, rec) in [
+        ("untrusted", &untrusted),
+        ("nostarttls", &nostarttls),
+        ("notlisted", &notlisted),
+    ] {
+        let seen = rec.lock().unwrap().clone();
+        assert!(seen.connections >= 1, "{name}: {seen:?}");
+        assert!(
+            !seen
+                .commands
+                .iter()
+                .any(|c| c == "MAIL" || c == "RCPT" || c == "DATA"),
+            "{name}: the probe sent {:?}",
+            seen.commands
+        );
+        assert!(
+            seen.commands.iter().any(|c| c == "EHLO"),
+            "{name}: {seen:?}"
+        );
+        assert!(
+            seen.delivered.is_empty() && !seen.plain_mail,
+            "{name}: {seen:?}"
+        );
+    }
+    // QUIT ended the sessions that got that far.
+    assert!(
+        nostarttls
+            .lock()
+            .unwrap()
+            .commands
+            .contains(&"QUIT".to_string())
+    );
+    assert!(
+        notlisted
+            .lock()
+            .unwrap()
+            .commands
+            .contains(&"QUIT".to_string())
+    );
+}
