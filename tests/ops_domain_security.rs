@@ -70,6 +70,7 @@ fn domain_secured_between_two_organizations() {
     assert_eq!(r["DomainSecured"], true, "{r:#}");
     assert_eq!(r["Domain"], "orgb.example");
     assert_eq!(r["SendConnector"], "To orgb.example", "{r:#}");
+    assert_eq!(r["AddressSpace"], "SMTP:orgb.example;1", "{r:#}");
     assert_eq!(r["TlsPolicy"], "DomainSecure", "{r:#}");
     assert_eq!(r["InSecureList"], true);
     assert_eq!(r["DomainSecureEnabled"], true);
@@ -88,6 +89,10 @@ fn domain_secured_between_two_organizations() {
         "{r:#}"
     );
     assert!(r["Fix"].is_null(), "{r:#}");
+    assert!(
+        r["Banner"].as_str().is_some_and(|b| b.starts_with("220 ")),
+        "{r:#}"
+    );
 
     // The list view shows the steps.
     let text = a.xshell(&["test-domainsecurity", "--domain", "orgb.example"]);
@@ -104,6 +109,7 @@ fn failures_name_the_reason_and_never_send_mail() {
         ("untrusted.example", LOCAL),
         ("nostarttls.example", LOCAL),
         ("notlisted.example", LOCAL),
+        ("wrongname.example", LOCAL),
     ]);
     let a = Org::new("orga.example", "127.0.0.1", dns);
     let partner_ca = pki::ca("Partner CA");
@@ -128,6 +134,15 @@ fn failures_name_the_reason_and_never_send_mail() {
             &["mail.notlisted.example", "notlisted.example"],
         )),
     );
+    let (l, p_wrongname) = listener();
+    let wrongname = fake_server(
+        l,
+        Some(pki::issue(
+            &partner_ca,
+            &["mail.other.example", "other.example"],
+        )),
+    );
+    a.secure_partner("wrongname.example", p_wrongname);
     a.secure_partner("untrusted.example", p_untrusted);
     a.secure_partner("nostarttls.example", p_nostarttls);
     // A good partner, but neither listed nor DomainSecureEnabled.
@@ -152,8 +167,21 @@ fn failures_name_the_reason_and_never_send_mail() {
         r["Fix"].as_str().unwrap().contains("Import-Certificate"),
         "{r:#}"
     );
+    assert_eq!(r["Banner"], "220 fake.test ESMTP", "{r:#}");
     assert!(
         r["ServerIssuer"].as_str().unwrap().contains("Rogue CA"),
+        "{r:#}"
+    );
+
+    let r = probe(&a, "wrongname.example");
+    assert_eq!(r["DomainSecured"], false, "{r:#}");
+    assert_eq!(r["ChainValid"], true, "{r:#}");
+    assert_eq!(r["NameMatched"], false, "{r:#}");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not name wrongname.example"),
         "{r:#}"
     );
 
@@ -186,6 +214,7 @@ fn failures_name_the_reason_and_never_send_mail() {
         ("untrusted", &untrusted),
         ("nostarttls", &nostarttls),
         ("notlisted", &notlisted),
+        ("wrongname", &wrongname),
     ] {
         let seen = rec.lock().unwrap().clone();
         assert!(seen.connections >= 1, "{name}: {seen:?}");

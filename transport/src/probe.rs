@@ -79,12 +79,14 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
         .connector
         .address_spaces
         .iter()
-        .map(|a| a.to_string())
-        .find(|a| {
-            let a = a.to_ascii_lowercase();
-            a == "*" || a == domain || a.strip_prefix("*.").is_some_and(|s| domain.ends_with(s))
+        .filter(|a| a.domain.matches(&domain))
+        .max_by(|a, b| {
+            a.domain
+                .specificity()
+                .cmp(&b.domain.specificity())
+                .then(b.cost.cmp(&a.cost))
         })
-        .or_else(|| conn.connector.address_spaces.first().map(|a| a.to_string()));
+        .map(|a| a.to_string());
     r.steps.push(format!(
         "Send connector: {} (address space {}, DomainSecureEnabled {})",
         group.connector,
@@ -197,8 +199,11 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
         Some((label, c)) => {
             r.host = Some(label.clone());
             r.starttls_offered = c.extensions().starttls || c.tls().is_some();
-            r.steps
-                .push(format!("Connect {label}: banner and EHLO accepted"));
+            r.banner = c.greeting();
+            r.steps.push(format!(
+                "Connect {label}: banner {}; EHLO accepted",
+                r.banner.as_deref().unwrap_or("?")
+            ));
             r.steps.push("STARTTLS: offered".into());
             if let Some(t) = c.tls() {
                 r.tls_version = Some(t.protocol.clone());
@@ -339,6 +344,7 @@ async fn inspect(
         return;
     };
     if let Ok(c) = Connection::open(&h.name, addr, &opts).await {
+        r.banner = c.greeting();
         if let Some(der) = c.peer_certificate()
             && let Ok(info) = parse_certificate(der)
         {

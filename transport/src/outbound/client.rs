@@ -237,6 +237,8 @@ pub struct ClientSession {
     discarded: usize,
     /// A finished transaction not yet returned by `poll`.
     done: Option<TransactionResult>,
+    /// The server's greeting (banner), once received.
+    greeting: Option<Reply>,
 }
 
 /// An address that may be put between `<` and `>`.
@@ -299,7 +301,13 @@ impl ClientSession {
             transactions: 0,
             discarded: 0,
             done: None,
+            greeting: None,
         }
+    }
+
+    /// The server's greeting (banner), once received.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
     }
 
     /// What the server advertised (after the TLS EHLO when TLS is active).
@@ -553,6 +561,7 @@ impl ClientSession {
         let state = std::mem::replace(&mut self.state, State::Closed);
         match state {
             State::Greeting => {
+                self.greeting = Some(reply.clone());
                 if reply.code != 220 {
                     return Some(self.fail(SessionFailure::Greeting(reply)));
                 }

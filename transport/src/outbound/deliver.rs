@@ -461,6 +461,11 @@ impl Connection {
         self.peer_certificate.as_deref()
     }
 
+    /// The server's greeting (banner).
+    pub fn greeting(&self) -> Option<String> {
+        self.session.greeting().map(|r| r.to_string())
+    }
+
     /// What the server's last EHLO reply offered.
     pub fn extensions(&self) -> &super::client::Extensions {
         self.session.extensions()
