@@ -379,6 +379,41 @@ impl Env<'_> {
         })
     }
 
+    /// One scenario: the same load, built for each target by `drive`, measured
+    /// on each target in turn.
+    fn scenario<'t>(
+        &self,
+        title: &str,
+        load: String,
+        targets: impl IntoIterator<Item = Target<'t>>,
+        mut drive: impl FnMut(&Target<'t>) -> (Driver, Destination),
+    ) -> Result<Scenario> {
+        eprintln!("{title}: {load}");
+        let mut rows = Vec::new();
+        for t in targets {
+            let (driver, dest) = drive(&t);
+            rows.push(self.measure(&t, driver, dest)?);
+        }
+        Ok(Scenario {
+            title: title.into(),
+            load,
+            rows,
+            unavailable: None,
+        })
+    }
+
+    /// `smtp-source` with the plan's sessions and message size.
+    fn source(&self, messages: usize, reuse: bool, to: String) -> Driver {
+        Driver::Source {
+            sessions: self.plan.sessions,
+            messages,
+            size: self.plan.size,
+            reuse,
+            from: "loadgen@client.example".into(),
+            to,
+        }
+    }
+
     fn to_local(&self, target: &Target<'_>) -> (String, Destination) {
         let mb = self.mailbox();
         let dest = match target.server {
@@ -523,123 +558,80 @@ fn relay_probe(env: &Env<'_>) -> Result<bool> {
 
 fn smtp(env: &Env<'_>) -> Result<Vec<Scenario>> {
     let p = env.plan;
-    let mut out = Vec::new();
-
-    let title = "Plaintext, smtp-source, connections reused";
-    let load = format!(
-        "{} × {} B over {} sessions (`smtp-source -d`), Maildir delivery",
-        p.messages, p.size, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
-        let (to, dest) = env.to_local(&t);
-        let d = Driver::Source {
-            sessions: p.sessions,
-            messages: p.messages,
-            size: p.size,
-            reuse: true,
-            from: "loadgen@client.example".into(),
-            to,
-        };
-        rows.push(env.measure(&t, d, dest)?);
-    }
-    out.push(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    });
-
-    let title = "Plaintext, xshell-bench client, connections reused";
-    let load = format!(
-        "{} × {} B over {} sessions, Maildir delivery; latency MAIL → 250 after DATA",
-        p.messages, p.size, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
-        let (to, dest) = env.to_local(&t);
-        let l = env.load(t.port, p.sessions, p.messages, p.size, &to);
-        rows.push(env.measure(&t, Driver::Client(l), dest)?);
-    }
-    out.push(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    });
-
-    let title = "Plaintext, one message per connection (smtp-source)";
-    let load = format!(
-        "{} × {} B, {} sessions, a new connection per message",
-        p.per_connection, p.size, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.smtp_sink()]) {
-        let (to, dest) = env.to_local(&t);
-        let d = Driver::Source {
-            sessions: p.sessions,
-            messages: p.per_connection,
-            size: p.size,
-            reuse: false,
-            from: "loadgen@client.example".into(),
-            to,
-        };
-        rows.push(env.measure(&t, d, dest)?);
-    }
-    out.push(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    });
-    Ok(out)
+    let calibrated = || env.targets().into_iter().chain([env.smtp_sink()]);
+    Ok(vec![
+        env.scenario(
+            "Plaintext, smtp-source, connections reused",
+            format!(
+                "{} × {} B over {} sessions (`smtp-source -d`), Maildir delivery",
+                p.messages, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                (env.source(p.messages, true, to), dest)
+            },
+        )?,
+        env.scenario(
+            "Plaintext, xshell-bench client, connections reused",
+            format!(
+                "{} × {} B over {} sessions, Maildir delivery; latency MAIL → 250 after DATA",
+                p.messages, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                let l = env.load(t.port, p.sessions, p.messages, p.size, &to);
+                (Driver::Client(l), dest)
+            },
+        )?,
+        env.scenario(
+            "Plaintext, one message per connection (smtp-source)",
+            format!(
+                "{} × {} B, {} sessions, a new connection per message",
+                p.per_connection, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                (env.source(p.per_connection, false, to), dest)
+            },
+        )?,
+    ])
 }
 
 fn tls(env: &Env<'_>) -> Result<Vec<Scenario>> {
     let p = env.plan;
-    let mut out = Vec::new();
-    let title = "STARTTLS + client certificate (Domain Security), connections reused";
-    let load = format!(
-        "{} × {} B over {} sessions from partner.example (one mutual-TLS handshake per session), Maildir delivery",
-        p.messages, p.size, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
-        let (to, dest) = env.to_local(&t);
-        let l = env.tls_load(t.port, p.sessions, p.messages, &to);
-        rows.push(env.measure(&t, Driver::Client(l), dest)?);
-    }
-    out.push(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    });
-
-    let title = "STARTTLS + client certificate, one message per connection";
-    let load = format!(
-        "{} × {} B, {} sessions, a full mutual-TLS handshake per message (no resumption), Maildir delivery",
-        p.per_connection, p.size, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
-        let (to, dest) = env.to_local(&t);
-        let mut l = env.tls_load(t.port, p.sessions, p.per_connection, &to);
-        l.per_connection = true;
-        rows.push(env.measure(&t, Driver::Client(l), dest)?);
-    }
-    out.push(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    });
-    Ok(out)
+    let calibrated = || env.targets().into_iter().chain([env.rustls_sink()]);
+    Ok(vec![
+        env.scenario(
+            "STARTTLS + client certificate (Domain Security), connections reused",
+            format!(
+                "{} × {} B over {} sessions from partner.example (one mutual-TLS handshake per session), Maildir delivery",
+                p.messages, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                let l = env.tls_load(t.port, p.sessions, p.messages, &to);
+                (Driver::Client(l), dest)
+            },
+        )?,
+        env.scenario(
+            "STARTTLS + client certificate, one message per connection",
+            format!(
+                "{} × {} B, {} sessions, a full mutual-TLS handshake per message (no resumption), Maildir delivery",
+                p.per_connection, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                let mut l = env.tls_load(t.port, p.sessions, p.per_connection, &to);
+                l.per_connection = true;
+                (Driver::Client(l), dest)
+            },
+        )?,
+    ])
 }
 
 fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
@@ -660,14 +652,7 @@ fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
             eprintln!("  xshell: not available (no relay in this build)");
             continue;
         }
-        let d = Driver::Source {
-            sessions: p.sessions,
-            messages: p.messages,
-            size: p.size,
-            reuse: true,
-            from: "loadgen@client.example".into(),
-            to: format!("r@{RELAY_DOMAIN}"),
-        };
+        let d = env.source(p.messages, true, format!("r@{RELAY_DOMAIN}"));
         rows.push(env.measure(&t, d, env.sink_dest())?);
     }
     Ok(Scenario {
@@ -680,24 +665,19 @@ fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
 
 fn handshakes(env: &Env<'_>) -> Result<Scenario> {
     let p = env.plan;
-    let title = "Mutual-TLS handshakes only";
-    let load = format!(
-        "{} sessions of EHLO, STARTTLS, handshake with a client certificate, EHLO, QUIT; {} in parallel",
-        p.handshakes, p.sessions
-    );
-    eprintln!("{title}: {load}");
-    let mut rows = Vec::new();
-    for t in env.targets().into_iter().chain([env.rustls_sink()]) {
-        let mut l = env.tls_load(t.port, p.sessions, p.handshakes, "nobody@orga.example");
-        l.handshake_only = true;
-        rows.push(env.measure(&t, Driver::Client(l), Destination::None)?);
-    }
-    Ok(Scenario {
-        title: title.into(),
-        load,
-        rows,
-        unavailable: None,
-    })
+    env.scenario(
+        "Mutual-TLS handshakes only",
+        format!(
+            "{} sessions of EHLO, STARTTLS, handshake with a client certificate, EHLO, QUIT; {} in parallel",
+            p.handshakes, p.sessions
+        ),
+        env.targets().into_iter().chain([env.rustls_sink()]),
+        |t| {
+            let mut l = env.tls_load(t.port, p.sessions, p.handshakes, "nobody@orga.example");
+            l.handshake_only = true;
+            (Driver::Client(l), Destination::None)
+        },
+    )
 }
 
 fn sweep(env: &Env<'_>) -> Result<Vec<SweepCell>> {
