@@ -686,6 +686,18 @@ impl<'a> Parser<'a> {
     /// A command-mode value, possibly a comma list (`a.tld,b.tld,"c d"`).
     fn parse_command_value(&mut self) -> PResult<Expr> {
         let first = self.parse_command_element()?;
+        self.comma_list(first, Self::at_arg_end, Self::parse_command_element)
+    }
+
+    /// The rest of a comma list after its first element: `, element` while a
+    /// comma follows; a comma with nothing after it (`at_end`) is an error.
+    /// One element stays itself; several make an array.
+    fn comma_list(
+        &mut self,
+        first: Expr,
+        at_end: fn(&Self) -> bool,
+        element: fn(&mut Self) -> PResult<Expr>,
+    ) -> PResult<Expr> {
         let mut items = vec![first];
         loop {
             let save = self.pos;
@@ -697,10 +709,10 @@ impl<'a> Parser<'a> {
             let comma = self.char_span();
             self.bump();
             self.skip_ws_nl()?;
-            if self.at_arg_end() {
+            if at_end(self) {
                 return Err(self.missing_after(",", comma));
             }
-            items.push(self.parse_command_element()?);
+            items.push(element(self)?);
         }
         if items.len() == 1
             && let Some(only) = items.pop()
@@ -1077,35 +1089,7 @@ impl<'a> Parser<'a> {
         if !allow_comma {
             return Ok(first);
         }
-        let mut items = vec![first];
-        loop {
-            let save = self.pos;
-            self.skip_hspace()?;
-            if self.peek() != Some(',') {
-                self.pos = save;
-                break;
-            }
-            let comma = self.char_span();
-            self.bump();
-            self.skip_ws_nl()?;
-            if self.at_expr_end() {
-                return Err(self.missing_after(",", comma));
-            }
-            items.push(self.parse_unary()?);
-        }
-        if items.len() == 1
-            && let Some(only) = items.pop()
-        {
-            return Ok(only);
-        }
-        let span = match (items.first(), items.last()) {
-            (Some(a), Some(b)) => a.span.to(b.span),
-            _ => Span::new(self.pos, self.pos),
-        };
-        Ok(Expr {
-            kind: ExprKind::Array(items),
-            span,
-        })
+        self.comma_list(first, Self::at_expr_end, Self::parse_unary)
     }
 
     /// `-not x`, `!x`, `-x`, or a primary with postfix operators.
