@@ -216,6 +216,17 @@ pub enum QueueError {
     CommitterStopped,
 }
 
+impl QueueError {
+    /// True when the filesystem holding the queue is full or over quota
+    /// (ENOSPC, EDQUOT): the SMTP server answers `452 4.3.1`.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, QueueError::Io { source, .. } if matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ))
+    }
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> QueueError + 'a {
     move |source| QueueError::Io {
         op,

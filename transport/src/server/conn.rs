@@ -337,19 +337,11 @@ impl Conn {
             Ok(Ok(id)) => id,
             Ok(Err(e)) => {
                 tracing::error!(peer = %self.peer, error = %e, "cannot queue a message");
-                return Verdict::Reject(Reply::new(
-                    451,
-                    (4, 3, 0),
-                    "Temporary failure: the message could not be queued, try again later",
-                ));
+                return Verdict::Reject(queue_failure_reply(Some(&e)));
             }
             Err(e) => {
                 tracing::error!(peer = %self.peer, error = %e, "queue task failed");
-                return Verdict::Reject(Reply::new(
-                    451,
-                    (4, 3, 0),
-                    "Temporary failure: the message could not be queued, try again later",
-                ));
+                return Verdict::Reject(queue_failure_reply(None));
             }
         };
         let mut ev = TrackingEvent::new(EventId::Receive, id.to_string(), qenv.tls.as_ref());
@@ -377,8 +369,95 @@ impl Conn {
     }
 }
 
+/// The transient reply for a message that could not be made durable:
+/// `452 4.3.1` when the queue's filesystem is full or over quota (RFC 3463
+/// "mail system full", as Postfix answers), `451 4.3.0` for any other
+/// error (`None`: the queue task itself failed). Never a `250`.
+fn queue_failure_reply(error: Option<&queue::QueueError>) -> Reply {
+    if error.is_some_and(queue::QueueError::is_out_of_space) {
+        Reply::new(
+            452,
+            (4, 3, 1),
+            "Insufficient system storage: the message could not be queued, try again later",
+        )
+    } else {
+        Reply::new(
+            451,
+            (4, 3, 0),
+            "Temporary failure: the message could not be queued, try again later",
+        )
+    }
+}
+
 fn decide(session: &mut Session, verdict: Verdict) -> io::Result<()> {
     session
         .decide(verdict)
         .map_err(|e| io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use super::queue_failure_reply;
+    use crate::queue::QueueError;
+
+    fn io_error(kind: io::ErrorKind) -> QueueError {
+        QueueError::Io {
+            op: "write",
+            path: PathBuf::from("/q/tmp/x.eml"),
+            source: io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_452_4_3_1_and_anything_else_451_4_3_0() {
+        for kind in [io::ErrorKind::StorageFull, io::ErrorKind::QuotaExceeded] {
+            let e = io_error(kind);
+            assert!(e.is_out_of_space(), "{kind:?}");
+            let r = queue_failure_reply(Some(&e)).to_string();
+            assert!(r.starts_with("452 4.3.1 "), "{kind:?}: {r}");
+        }
+        // ENOSPC and EDQUOT as the OS reports them
+        for errno in [28, 122] {
+            let e = QueueError::Io {
+                op: "write",
+                path: PathBuf::from("/q"),
+                source: io::Error::from_raw_os_error(errno),
+            };
+            assert!(e.is_out_of_space(), "errno {errno}");
+            assert!(
+                queue_failure_reply(Some(&e))
+                    .to_string()
+                    .starts_with("452 4.3.1 ")
+            );
+        }
+        // the group committer's fsync error keeps the kind
+        let e = QueueError::Io {
+            op: "fsync directory",
+            path: PathBuf::from("/q/active"),
+            source: io::Error::new(io::ErrorKind::StorageFull, "No space left on device"),
+        };
+        assert!(
+            queue_failure_reply(Some(&e))
+                .to_string()
+                .starts_with("452 4.3.1 ")
+        );
+        for e in [
+            io_error(io::ErrorKind::PermissionDenied),
+            io_error(io::ErrorKind::Other),
+            io_error(io::ErrorKind::NotFound),
+            QueueError::CommitterStopped,
+        ] {
+            assert!(!e.is_out_of_space(), "{e}");
+            let r = queue_failure_reply(Some(&e)).to_string();
+            assert!(r.starts_with("451 4.3.0 "), "{e}: {r}");
+        }
+        assert!(
+            queue_failure_reply(None)
+                .to_string()
+                .starts_with("451 4.3.0 ")
+        );
+    }
 }
