@@ -21,6 +21,7 @@ mod transport_send_support;
 mod transport_support;
 
 use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -296,6 +297,12 @@ fn a_full_tracking_log_disk_does_not_stop_mail() {
 /// 3 s, plus `extra` flags); retry intervals long enough that only
 /// Retry-Queue retries within the test.
 fn relay_lab(peer: u16, extra: &[&str]) -> (Lab, u16) {
+    relay_lab_via(peer, extra, None)
+}
+
+/// [`relay_lab`], routed by DNS (MX relay.example -> mail.relay.example
+/// -> 127.0.0.1 from `dns`, port `peer`) when `dns` is given.
+fn relay_lab_via(peer: u16, extra: &[&str], dns: Option<SocketAddr>) -> (Lab, u16) {
     let lab = Lab::new();
     let port = free_port();
     lab.provision(port);
@@ -317,17 +324,23 @@ fn relay_lab(peer: u16, extra: &[&str]) -> (Lab, u16) {
         "00:05:00",
     ]);
     let smart = format!("127.0.0.1:{peer}");
+    let port_text = peer.to_string();
     let mut args = vec![
         "new-sendconnector",
         "Outbound",
         "--address-spaces",
         "relay.example",
-        "--dns-routing-enabled=false",
-        "--smart-hosts",
-        &smart,
         "--connection-inactivity-timeout",
         "00:00:03",
     ];
+    let dns_text = dns.map(|d| d.to_string());
+    match &dns_text {
+        Some(d) => {
+            lab.xshell(&["set-transportservice", "--external-dns-servers", d]);
+            args.extend(["--port", &port_text]);
+        }
+        None => args.extend(["--dns-routing-enabled=false", "--smart-hosts", &smart]),
+    }
     args.extend_from_slice(extra);
     lab.xshell(&args);
     (lab, port)
@@ -360,7 +373,9 @@ fn wait_deferred(lab: &Lab, peer: &Peer, engine: &mut Engine, want: &[&str]) -> 
     let mut q = Value::Null;
     let ok = wait_until(WAIT, || {
         q = queue_named(lab, "relay.example").unwrap_or(Value::Null);
-        peer.log().faults >= 1 && q["LastError"].as_str().is_some_and(|e| !e.is_empty())
+        peer.log().faults >= 1
+            && q["LastError"].as_str().is_some_and(|e| !e.is_empty())
+            && q["Status"] == "Retry"
     });
     assert!(
         ok,
@@ -430,7 +445,11 @@ fn plain_fault(fault: Fault, msgid: &str, want: &[&str]) -> String {
 
 #[test]
 fn peer_resets_the_connection_in_the_middle_of_the_message() {
-    plain_fault(Fault::ResetInData, "reset@sender.example", &["4.4.2"]);
+    plain_fault(
+        Fault::ResetInData,
+        "reset@sender.example",
+        &["451 4.4.2", "Connection reset by peer"],
+    );
 }
 
 #[test]
@@ -439,7 +458,7 @@ fn peer_stalls_after_the_banner_and_the_inactivity_timeout_fires() {
     plain_fault(
         Fault::StallAfterBanner,
         "stall-ehlo@sender.example",
-        &["4.4.2"],
+        &["451 4.4.2", "no reply in time"],
     );
     // the 3 s ConnectionInactivityTimeout, not the 10 minute default
     assert!(started.elapsed() < Duration::from_secs(120));
@@ -450,18 +469,26 @@ fn peer_stalls_after_the_final_dot_and_the_inactivity_timeout_fires() {
     plain_fault(
         Fault::StallAfterData,
         "stall-dot@sender.example",
-        &["4.4.2"],
+        &["451 4.4.2", "no reply in time"],
     );
 }
 
 #[test]
 fn peer_answers_http_instead_of_a_banner() {
-    plain_fault(Fault::GarbageBanner, "http@sender.example", &["4.4.0"]);
+    plain_fault(
+        Fault::GarbageBanner,
+        "http@sender.example",
+        &["451 4.4.0", "protocol error", "HTTP/1.1 400 Bad Request"],
+    );
 }
 
 #[test]
 fn peer_answers_binary_garbage_to_ehlo() {
-    plain_fault(Fault::GarbageEhlo, "garbage@sender.example", &["4.4.0"]);
+    plain_fault(
+        Fault::GarbageEhlo,
+        "garbage@sender.example",
+        &["451 4.4.0", "protocol error"],
+    );
 }
 
 #[test]
@@ -475,7 +502,15 @@ fn starttls_broken_opportunistic_falls_back_to_plaintext() {
         let (lab, port) = relay_lab(peer.port, &[]);
         let mut engine = lab.start_engine(port);
         send_relay(port, msgid);
-        let e = wait_deferred(&lab, &peer, &mut engine, &["4.4.0"]);
+        let e = wait_deferred(
+            &lab,
+            &peer,
+            &mut engine,
+            &[
+                "451 4.4.0 TLS negotiation failed",
+                "next attempt to this host is in plaintext",
+            ],
+        );
         eprintln!("{fault:?} (opportunistic): {e}");
         assert_eq!(peer.log().plain_mail, 0, "nothing sent before the retry");
         let tls = retry_and_deliver_once(&lab, &peer, &mut engine, msgid);
@@ -495,13 +530,25 @@ fn starttls_broken_with_require_tls_never_sends_in_plaintext() {
     );
     let mut engine = lab.start_engine(port);
     send_relay(port, "require-tls@sender.example");
-    let e = wait_deferred(&lab, &peer, &mut engine, &["4.4.0"]);
+    let e = wait_deferred(
+        &lab,
+        &peer,
+        &mut engine,
+        &["451 4.4.0 TLS negotiation failed"],
+    );
+    assert!(!e.contains("plaintext"), "{e}");
     eprintln!("StartTlsClose (RequireTLS): {e}");
     // a retry against the still broken peer: still no plaintext
     let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     assert!(wait_until(WAIT, || peer.log().faults >= 2));
-    wait_deferred(&lab, &peer, &mut engine, &["4.4.0"]);
+    let e = wait_deferred(
+        &lab,
+        &peer,
+        &mut engine,
+        &["451 4.4.0 TLS negotiation failed"],
+    );
+    assert!(!e.contains("plaintext"), "{e}");
     assert_eq!(peer.log().plain_mail, 0, "{:?}", peer.log());
     peer.heal();
     let over_tls = retry_and_deliver_once(&lab, &peer, &mut engine, "require-tls@sender.example");
@@ -515,7 +562,9 @@ fn starttls_broken_with_domain_security_never_sends_in_plaintext() {
     let cert = pki::issue(&ca, &["mail.relay.example", "relay.example"]);
     let tls = server_tls(cert.chain, cert.key);
     let peer = Peer::start(Fault::StartTlsMidHandshake, Some(Arc::clone(&tls)));
-    let (lab, port) = relay_lab(peer.port, &["--domain-secure-enabled"]);
+    // Domain Security validates the partner's MX: route by (loopback) DNS
+    let dns = transport_send_support::dns_server(&[("relay.example", Ipv4Addr::LOCALHOST)]);
+    let (lab, port) = relay_lab_via(peer.port, &["--domain-secure-enabled"], Some(dns));
     let ca_pem = pki::ca_file(&ca, &lab.work, "relay-ca");
     lab.xshell(&["import-certificate", ca_pem.to_str().unwrap()]);
     lab.xshell(&[
@@ -526,6 +575,7 @@ fn starttls_broken_with_domain_security_never_sends_in_plaintext() {
     let mut engine = lab.start_engine(port);
     send_relay(port, "domain-secure@sender.example");
     let e = wait_deferred(&lab, &peer, &mut engine, &["454 4.7.5"]);
+    assert!(!e.contains("plaintext"), "{e}");
     eprintln!("StartTlsMidHandshake (Domain Security): {e}");
     let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");

@@ -87,10 +87,13 @@ fn apply_outcomes(
                 (EventId::Send, None)
             }
             Outcome::Temporary(f) => {
-                r.status = RecipientStatus::Deferred {
-                    reason: reply.to_string(),
-                };
+                // The reason (Get-Queue/Get-Message LastError) says what
+                // went wrong, not only the reply: "connection lost" alone
+                // does not tell a reset from a timeout.
                 let text = format!("{reply} ({})", f.detail);
+                r.status = RecipientStatus::Deferred {
+                    reason: text.clone(),
+                };
                 if last_error.is_none() {
                     last_error = Some(text.clone());
                 }
