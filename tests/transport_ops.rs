@@ -103,15 +103,51 @@ fn hot_reload_of_bindings_and_require_tls_keeps_open_sessions() {
     .is_err()));
 
     // a corrupt store keeps the last good configuration
-    std::fs::write(lab.store.join("config.json"), b"{ not json").unwrap();
+    let config_json = lab.store.join("config.json");
+    let good = std::fs::read(&config_json).unwrap();
+    std::fs::write(&config_json, b"{ not json").unwrap();
     assert!(wait_until(Duration::from_secs(3), || engine
         .log_text()
         .contains("keeping the last good configuration")));
+    // ... and logs why: the parse error, naming the file
+    let log = engine.log_text();
+    let why = log
+        .lines()
+        .find(|l| l.contains("keeping the last good configuration"))
+        .unwrap();
+    assert!(
+        why.contains(&config_json.display().to_string())
+            && why.contains("is corrupt")
+            && why.contains("line 1, column"),
+        "{why}"
+    );
     let mut r = Raw::connect(port);
     assert!(r.reply().starts_with("220"));
     r.cmd("EHLO client.test");
     let reply = send_one(&mut r, "erin@orga.example", "while corrupt");
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
+
+    // the store is fixed: the engine says so, and the next change applies
+    std::fs::write(&config_json, &good).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || engine
+            .log_text()
+            .contains("the store is readable again")),
+        "{}",
+        engine.log_text()
+    );
+    lab.xshell(&["set-receiveconnector", "Inbound", "--require-tls"]);
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            let mut r = Raw::connect(port);
+            r.reply();
+            r.cmd("EHLO client.test");
+            r.cmd("MAIL FROM:<a@random.example>")
+                .starts_with("530 5.7.0")
+        }),
+        "the change after the repair was not applied:\n{}",
+        engine.log_text()
+    );
 }
 
 #[test]
