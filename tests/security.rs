@@ -684,6 +684,9 @@ enum Relay {
     Relayed,
 }
 
+/// (connector, client, expected, got, swaks transcript)
+type Outcome = (String, Client, Relay, Relay, String);
+
 struct Rc {
     name: &'static str,
     groups: &'static str,
@@ -809,7 +812,7 @@ fn open_relay_from_every_permission_group() {
             .contains(&needle)));
     }
 
-    let results: Mutex<Vec<(String, Client, Relay, Relay, String)>> = Mutex::default();
+    let results: Mutex<Vec<Outcome>> = Mutex::default();
     std::thread::scope(|scope| {
         for rc in &rcs {
             let (results, partner, stranger, own) = (&results, &partner, &stranger, &own);
