@@ -92,6 +92,10 @@ pub struct ConnectorRuntime {
     /// PermissionGroups has AnonymousUsers: unauthenticated senders may
     /// submit.
     pub anonymous_allowed: bool,
+    /// Direct Trust may authenticate a client on this connector (it grants
+    /// ExchangeServers or offers ExchangeServer authentication). Elsewhere
+    /// our own certificate, presented by a client, grants nothing.
+    pub direct_trust: bool,
     /// AuthMechanism ExternalAuthoritative with the ExchangeServers
     /// permission: the connection is secured by external means (a trusted
     /// network), every session on it is Internal and may relay.
@@ -261,6 +265,7 @@ impl RuntimeConfig {
                 anonymous_allowed: rc
                     .permission_groups
                     .contains(&PermissionGroup::AnonymousUsers),
+                direct_trust: direct_trust_applies(rc),
                 externally_secured: rc.has_auth(AuthMechanism::ExternalAuthoritative)
                     && rc
                         .permission_groups

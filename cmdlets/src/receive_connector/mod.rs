@@ -15,7 +15,7 @@ macro_rules! receive_params {
         &[
             $($first,)*
             $crate::decl::ParamDecl::new("RemoteIPRanges", $crate::decl::Kind::List(&$crate::decl::Kind::IpRange), "Clients this connector serves: single IPs, first-last ranges or CIDR. When connectors share a binding, the most specific match takes the connection."),
-            $crate::decl::ParamDecl::new("PermissionGroups", $crate::decl::Kind::List(&$crate::decl::Kind::Enum(xshell_core::model::PermissionGroup::NAMES)), "Who may use the connector and how (relay needs ExchangeServers or Partners)."),
+            $crate::decl::ParamDecl::new("PermissionGroups", $crate::decl::Kind::List(&$crate::decl::Kind::Enum(xshell_core::model::PermissionGroup::NAMES)), "Who may use the connector and how (relay needs ExchangeServers authenticated by Direct Trust, or ExternalAuthoritative; Partners and anonymous senders may not relay)."),
             $crate::decl::ParamDecl::new("AuthMechanism", $crate::decl::Kind::List(&$crate::decl::Kind::Enum(xshell_core::model::AuthMechanism::NAMES)), "Offered mechanisms; Tls enables STARTTLS."),
             $crate::decl::ParamDecl::new("Banner", $crate::decl::Kind::Str, "The greeting; must start with 220."),
             $crate::decl::ParamDecl::new("Fqdn", $crate::decl::Kind::Str, "Name in the greeting and EHLO reply, and the name our certificate is selected by."),

@@ -7,8 +7,9 @@
 //!    `TLSSendDomainSecureList` (exact, case-insensitive). The connector
 //!    must have DomainSecureEnabled (else `451 4.7.3`, retried); STARTTLS is
 //!    required (`451 5.7.3` without it); the server's chain must reach one
-//!    of the store's trusted roots and one of its names (SAN DNS names,
-//!    else CN; subdomain and wildcard allowed) must match the **next-hop
+//!    of the store's trusted roots and one of its SAN DNS names (the CN
+//!    is never consulted: a CN-only certificate proves no domain; subdomain
+//!    and wildcard allowed) must match the **next-hop
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
@@ -276,7 +277,8 @@ impl ServerCertVerifier for PolicyVerifier {
                 .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
             if !name_matches(
                 &info.dns_names,
-                info.subject_cn.as_deref(),
+                // SAN DNS names only: a CN-only certificate proves no domain
+                None,
                 &check.name,
                 check.allow_subdomain,
             ) {

@@ -296,6 +296,13 @@ async fn deliver_hop(
     for h in &report.plaintext_next_time {
         ctx.remember_plaintext(h);
     }
+    if report.discarded_after_starttls > 0 {
+        tracing::warn!(
+            next_hop = %hop.next_hop_domain,
+            discarded = report.discarded_after_starttls,
+            "discarded plaintext received after the next hop's STARTTLS 220 (reply injection attempt)"
+        );
+    }
     facts.host = report
         .host
         .as_ref()

@@ -4,7 +4,11 @@
 //!
 //! # MAIL FROM (in this order)
 //! 1. **Direct Trust**: the client presented one of our own certificates
-//!    (by thumbprint) → `Internal`, AuthMechanism `11`.
+//!    (by thumbprint) on a connector that grants ExchangeServers (or
+//!    offers ExchangeServer authentication) → `Internal`, AuthMechanism
+//!    `11`. On any other connector (an Internet or Partner one) the
+//!    certificate is just an opportunistic one and grants nothing: relay
+//!    rights never come from a connector that does not grant them.
 //! 1. **Externally secured**: the receive connector has AuthMechanism
 //!    ExternalAuthoritative (with the ExchangeServers permission, which
 //!    validation requires): the administrator vouches for the network
@@ -17,7 +21,7 @@
 //!    offered on the connector → `454 4.7.0`; offered but not used →
 //!    `530 5.7.1 Not authenticated`; no client certificate → `530 5.7.1`;
 //!    chain not verified to a trusted root, or no certificate name matches
-//!    the sender's domain (SAN DNS names, else the CN; subdomain and
+//!    the sender's domain (SAN DNS names only, never the CN; subdomain and
 //!    wildcard matches allowed) → `454 4.7.5 Certificate validation
 //!    failure`; else `Partner`, AuthMechanism `02`, AuthDomain = the domain.
 //! 3. Otherwise `Anonymous`, refused with `530 5.7.1` when the connector
@@ -119,7 +123,7 @@ pub fn check_mail(
     from: &ReversePath,
 ) -> Result<Auth, Reply> {
     let cert = tls.and_then(|t| t.client_certificate.as_ref());
-    if cert.is_some_and(|c| c.direct_trust) {
+    if conn.direct_trust && cert.is_some_and(|c| c.direct_trust) {
         return Ok(Auth::Internal);
     }
     if conn.externally_secured {

@@ -116,7 +116,7 @@ pub struct ClientCertificate {
     pub issuer: String,
     /// SHA-1 thumbprint, upper-case hex.
     pub thumbprint: String,
-    /// SAN DNS names, then the subject CN.
+    /// SAN DNS names only (a CN-only certificate names no domain).
     pub names: Vec<String>,
     /// The chain verified to a trusted root.
     pub chain_verified: bool,

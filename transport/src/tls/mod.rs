@@ -345,11 +345,10 @@ pub fn assess_client_certificate(
     let chain_verified = v.status == CertStatus::Valid
         && v.root_ca_type == RootCaType::Registry
         && info.has_client_auth;
-    let names = if info.dns_names.is_empty() {
-        info.subject_cn.iter().cloned().collect()
-    } else {
-        info.dns_names.clone()
-    };
+    // Only subjectAltName DNS names authenticate a peer: a certificate
+    // without them (CN only) proves no domain (RFC 9525; webpki, which
+    // checks the outbound chain, ignores the CN too).
+    let names = info.dns_names.clone();
     Some(ClientCertificate {
         direct_trust: trust.own_thumbprints.contains(&info.thumbprint),
         subject: info.subject,

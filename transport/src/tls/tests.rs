@@ -173,3 +173,31 @@ fn our_certificate_is_selected_and_loaded_from_the_store() {
         Err(TlsError::KeyRead { .. })
     ));
 }
+
+/// A CN-only certificate (no subjectAltName), chain-valid to a trusted
+/// root, names no domain: Domain Security cannot authenticate it
+/// (fixtures made with openssl, valid for 100 years).
+#[test]
+fn a_cn_only_certificate_names_no_domain() {
+    let ca = der(include_str!("testdata/cn-only-ca.pem"));
+    let leaf = der(include_str!("testdata/cn-only-leaf.pem"));
+    let trust = TrustContext {
+        trusted_roots: vec![ca],
+        own_thumbprints: HashSet::new(),
+    };
+    let c = assess_client_certificate(
+        &[CertificateDer::from(leaf)],
+        &trust,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    assert!(c.chain_verified);
+    assert_eq!(c.subject, "CN=partner.example");
+    assert!(c.names.is_empty(), "{:?}", c.names);
+    assert!(!xshell_core::pki::dns::name_matches(
+        &c.names,
+        None,
+        "partner.example",
+        true
+    ));
+}

@@ -48,6 +48,7 @@ fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
         requests_client_certificate: domain_secure,
         domain_secure_enabled: domain_secure,
         anonymous_allowed: true,
+        direct_trust: false,
         externally_secured: false,
         max_inbound_connection_per_source: 20,
         connection_timeout: Duration::from_secs(600),
@@ -146,15 +147,32 @@ fn domain_security_refusals_in_the_reference_order() {
 fn direct_trust_opportunistic_and_anonymous() {
     let rt = rt();
     let own = tls(Some(cert(&["mail.orga.example"], false, true)));
+    let mut servers = conn(true, true);
+    servers.direct_trust = true;
+    assert_eq!(
+        check_mail(&rt, &servers, Some(&own), &from("x@partner.example")).unwrap(),
+        Auth::Internal
+    );
+    // on a connector without ExchangeServers our own certificate grants
+    // nothing: anonymous (no relay), and no partner either
     assert_eq!(
         check_mail(
             &rt,
             &conn(true, true),
             Some(&own),
-            &from("x@partner.example")
+            &from("app@orga.example")
         )
         .unwrap(),
-        Auth::Internal
+        Auth::Anonymous
+    );
+    assert_eq!(
+        code(check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&own),
+            &from("x@partner.example")
+        )),
+        (454, (4, 7, 5))
     );
     // a self-signed certificate from a domain not on the list: anonymous
     let selfsigned = tls(Some(cert(&["mx.random.example"], false, false)));
