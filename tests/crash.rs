@@ -29,7 +29,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -150,24 +150,37 @@ type Received = Arc<Mutex<Vec<Vec<u8>>>>;
 /// A minimal recording SMTP server on 127.0.0.1 (no STARTTLS, no
 /// extensions). It records a message before it answers `250`, so an
 /// engine killed after the `250` delivers it again: a duplicate, counted.
-fn start_sink() -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// Once it holds `hold_from` messages, it reads the next message but does
+/// not answer it until `hold_from` is raised (at most 60 s), then closes.
+struct Sink {
+    port: u16,
+    got: Received,
+    hold_from: Arc<AtomicUsize>,
+}
+
+fn start_sink(port: u16) -> Sink {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let got: Received = Arc::new(Mutex::new(Vec::new()));
-    let g = Arc::clone(&got);
+    let hold_from = Arc::new(AtomicUsize::new(usize::MAX));
+    let (g, h) = (Arc::clone(&got), Arc::clone(&hold_from));
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let g = Arc::clone(&g);
+            let (g, h) = (Arc::clone(&g), Arc::clone(&h));
             std::thread::spawn(move || {
-                let _ = sink_session(conn, &g);
+                let _ = sink_session(conn, &g, &h);
             });
         }
     });
-    (port, got)
+    Sink {
+        port,
+        got,
+        hold_from,
+    }
 }
 
-fn sink_session(conn: TcpStream, got: &Received) -> io::Result<()> {
+fn sink_session(conn: TcpStream, got: &Received, hold_from: &AtomicUsize) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
@@ -198,6 +211,13 @@ fn sink_session(conn: TcpStream, got: &Received) -> io::Result<()> {
                     &line[..]
                 };
                 data.extend_from_slice(l);
+            }
+            let held = got.lock().unwrap().len();
+            if held >= hold_from.load(Ordering::SeqCst) {
+                wait_until(Duration::from_secs(60), || {
+                    hold_from.load(Ordering::SeqCst) > held
+                });
+                return Ok(()); // never answered: not accepted
             }
             got.lock().unwrap().push(data);
             b"250 2.0.0 accepted\r\n"
@@ -421,27 +441,10 @@ fn tracking(path: &Path) -> (Vec<serde_json::Value>, Vec<String>) {
 
 // ------------------------------------------------------------------ test
 
-#[test]
-fn sigkill_under_load_loses_no_acknowledged_message() {
-    let total = env_u64("CRASH_MESSAGES", 4000) as u32;
-    let senders = env_u64("CRASH_SENDERS", 6).max(1) as u32;
-    let rounds = env_u64("CRASH_ROUNDS", 6) as u32;
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!(
-        "crash: seed {seed} (CRASH_SEED={seed} reproduces the kill schedule), \
-         {total} messages, {senders} senders, {rounds} kill rounds"
-    );
-    let mut rng = Rng(seed);
-    let t0 = Instant::now();
-
-    let (sink_port, got) = start_sink();
+/// Organization A (local mailboxes in orga.example) plus relay.example
+/// (ExternalRelay) sent to the smart host 127.0.0.1:`smart_port`;
+/// retries every second. Returns the lab and the receive port.
+fn relay_lab(smart_port: u16) -> (Lab, u16) {
     let lab = Lab::new();
     let port = free_port();
     lab.provision(port);
@@ -467,7 +470,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         "--domain-type",
         "ExternalRelay",
     ]);
-    let smart = format!("127.0.0.1:{sink_port}");
+    let smart = format!("127.0.0.1:{smart_port}");
     lab.xshell(&[
         "new-sendconnector",
         "ToSink",
@@ -477,6 +480,32 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         "--smart-hosts",
         &smart,
     ]);
+    (lab, port)
+}
+
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_message() {
+    let total = env_u64("CRASH_MESSAGES", 4000) as u32;
+    let senders = env_u64("CRASH_SENDERS", 6).max(1) as u32;
+    let rounds = env_u64("CRASH_ROUNDS", 6) as u32;
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!(
+        "crash: seed {seed} (CRASH_SEED={seed} reproduces the kill schedule), \
+         {total} messages, {senders} senders, {rounds} kill rounds"
+    );
+    let mut rng = Rng(seed);
+    let t0 = Instant::now();
+
+    let sink = start_sink(0);
+    let (sink_port, got) = (sink.port, Arc::clone(&sink.got));
+    let (lab, port) = relay_lab(sink_port);
     let mut engine = lab.start_engine(port);
 
     // Kill when the number of acknowledged messages passes each threshold
@@ -681,5 +710,86 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         ledger.acked.len() as u32 >= total / 2,
         "too few messages acknowledged: {}",
         ledger.acked.len()
+    );
+}
+
+/// The queue runner records each relayed message as soon as the next hop
+/// accepted it, not when the whole session (batch) is over: with three
+/// messages in one batch and the next hop holding its answer to the third,
+/// the first two are already out of the queue and tracked as SEND; a
+/// SIGKILL then re-sends only the third (no duplicate).
+#[test]
+fn relayed_messages_are_recorded_one_by_one_so_a_kill_resends_only_the_unanswered() {
+    let sink_port = free_port();
+    let (lab, port) = relay_lab(sink_port);
+    // Queued while the next hop is down: each is deferred (retry in 1 s).
+    let mut engine = lab.start_engine(port);
+    let mut c = Client::connect(port).unwrap();
+    // ids of kind 1: relay.example only
+    for id in [1, 4, 7] {
+        assert!(matches!(send_message(&mut c, id), Ok(Outcome::Acked(_))));
+    }
+    let _ = c.expect("QUIT\r\n", "221");
+    let deferred = |lab: &Lab| {
+        tracking_lines(&lab.tracking_log())
+            .iter()
+            .filter(|e| e["event_id"] == "DEFER")
+            .filter_map(|e| e["internal_message_id"].as_str().map(str::to_string))
+            .collect::<HashSet<String>>()
+            .len()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || deferred(&lab) >= 3),
+        "not deferred:\n{}",
+        engine.log_text()
+    );
+    engine.signal("KILL");
+    assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(-1));
+
+    // The next hop comes up and will hold its answer to the third message;
+    // the restarted engine's first scan takes all three in one batch.
+    let sink = start_sink(sink_port);
+    sink.hold_from.store(2, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(2)); // all three due
+    let mut engine = lab.start_engine(port);
+    assert!(
+        wait_until(Duration::from_secs(20), || sink.got.lock().unwrap().len()
+            == 2),
+        "the sink did not get two messages:\n{}",
+        engine.log_text()
+    );
+    let sends = |lab: &Lab| {
+        tracking_lines(&lab.tracking_log())
+            .iter()
+            .filter(|e| e["event_id"] == "SEND")
+            .count()
+    };
+    let recorded = wait_until(Duration::from_secs(10), || {
+        queue_files(&lab, ".json") == 1 && sends(&lab) == 2
+    });
+    assert!(
+        recorded,
+        "the accepted messages are still queued while the session waits for the third \
+         ({} envelopes, {} SEND events):\n{}",
+        queue_files(&lab, ".json"),
+        sends(&lab),
+        engine.log_text()
+    );
+
+    engine.signal("KILL");
+    assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(-1));
+    sink.hold_from.store(usize::MAX, Ordering::SeqCst);
+    let _engine = lab.start_engine(port);
+    assert!(wait_until(Duration::from_secs(20), || queue_files(
+        &lab, ".json"
+    ) == 0));
+    let (counts, corrupt) = relay_copies(&sink.got);
+    assert!(corrupt.is_empty(), "{corrupt:?}");
+    let mut ids: Vec<(u32, u32)> = counts.into_iter().collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [(1, 1), (4, 1), (7, 1)],
+        "one copy each at the next hop"
     );
 }
