@@ -4,7 +4,8 @@
 //! messages per session; an id counts as acknowledged only once the `250`
 //! after DATA was read. Meanwhile the engine is SIGKILLed at seeded random
 //! moments (spread over the load by the number of acknowledged messages),
-//! and restarted each time; the senders reconnect with backoff. A third of
+//! and restarted each time (one round in three kills it again right after
+//! it listens, while it recovers); the senders reconnect with backoff. A third of
 //! the messages go to local Maildir mailboxes (the local delivery worker),
 //! a third to a relay domain whose smart host is a small recording SMTP
 //! sink on loopback (the queue runner), and a third to both (the two share
@@ -17,6 +18,10 @@
 //! - every delivered copy carries the exact header lines and body sent;
 //! - no `.corrupt` envelope, and the tracking log is JSONL except at most
 //!   one torn line per kill.
+//!
+//! A second test shows that the queue runner records each relayed message
+//! as soon as the next hop accepted it, so a kill in the middle of a long
+//! session re-sends only what was not yet recorded.
 //!
 //! Sizing and reproduction: `CRASH_MESSAGES` (default 4000),
 //! `CRASH_SENDERS` (6), `CRASH_ROUNDS` (6), `CRASH_SEED` (random; printed).
@@ -527,6 +532,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
 
     let acked_now = || ledger.lock().unwrap().acked.len();
     let mut kills = 0;
+    let mut quick_kills = 0;
     let mut last_kill_at = 0;
     for (round, &at) in thresholds.iter().enumerate() {
         // Each round lets the restarted engine accept some messages first.
@@ -555,6 +561,20 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         );
         std::thread::sleep(Duration::from_millis(rng.range(0, 400)));
         engine = lab.start_engine(port);
+        // One round in three also kills the engine again right after it
+        // listens: while it recovers the queue and starts over on it.
+        if rng.range(0, 3) == 0 {
+            std::thread::sleep(Duration::from_millis(rng.range(0, 60)));
+            let queued = queue_files(&lab, ".json");
+            engine.signal("KILL");
+            assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(-1));
+            quick_kills += 1;
+            eprintln!(
+                "crash: round {}: SIGKILL again right after the restart, {queued} envelopes queued",
+                round + 1
+            );
+            engine = lab.start_engine(port);
+        }
     }
 
     let finished = wait_until(Duration::from_secs(240), || {
@@ -656,7 +676,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         corrupt.len()
     );
     eprintln!(
-        "crash: kill rounds {kills}; .corrupt envelopes {corrupt_envelopes}; leftover .eml \
+        "crash: kill rounds {kills} (+{quick_kills} right after a restart); .corrupt envelopes {corrupt_envelopes}; leftover .eml \
          {leftover_eml}; queue/tmp {queue_tmp}; Maildir tmp leftovers {tmp_leftovers}; \
          tracking: {} events, {} torn lines, {no_receive} acked without RECEIVE",
         events.len(),
@@ -696,6 +716,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
     assert_eq!(corrupt_envelopes, 0, ".corrupt envelopes in the queue");
     assert_eq!(leftover_eml, 0, "message files without envelope left");
     assert_eq!(kills, rounds);
+    let kills = kills + quick_kills;
     assert!(
         torn.len() <= kills as usize,
         "{} torn tracking lines for {kills} kills: {torn:?}",
