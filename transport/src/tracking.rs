@@ -142,6 +142,24 @@ pub enum TrackingError {
     Encode(#[from] serde_json::Error),
 }
 
+/// A process killed inside its `write` can leave a last line without its
+/// newline; the next line appended would then be glued to it and lost to
+/// every reader. Ends such a line, so only the torn event is unreadable.
+fn terminate_torn_line(mut file: &File) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        // O_APPEND: this goes to the end whatever the offset.
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// The open log (or a disabled one).
 #[derive(Debug)]
 pub struct TrackingLog {
@@ -176,9 +194,11 @@ impl TrackingLog {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .mode(0o600)
             .open(path)
             .map_err(io("open", path))?;
+        terminate_torn_line(&file).map_err(io("repair the last line of", path))?;
         Ok(TrackingLog {
             path: Some(path.to_path_buf()),
             file: Some(Mutex::new(file)),
@@ -213,5 +233,46 @@ impl TrackingLog {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> TrackingEvent {
+        TrackingEvent::new(EventId::Receive, id.to_string(), None)
+    }
+
+    #[test]
+    fn a_torn_last_line_does_not_swallow_the_next_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log").join("tracking.jsonl");
+        let log = TrackingLog::open(Some(&path)).expect("open");
+        log.write(&event("first")).expect("write");
+        drop(log);
+        // a process killed in the middle of its write
+        let mut f = OpenOptions::new().append(true).open(&path).expect("reopen");
+        f.write_all(br#"{"time":"2026-01-01T00:00:00Z","event_id":"REC"#)
+            .expect("torn");
+        drop(f);
+
+        let log = TrackingLog::open(Some(&path)).expect("open again");
+        log.write(&event("second")).expect("write");
+        let text = fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let ids: Vec<String> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["internal_message_id"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(ids, ["first", "second"], "{text}");
+
+        // an intact log is left alone
+        drop(log);
+        let before = fs::read(&path).expect("read");
+        TrackingLog::open(Some(&path)).expect("open intact");
+        assert_eq!(fs::read(&path).expect("read"), before);
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use xshell_transport::dns::Host;
 use xshell_transport::outbound::client::Transaction;
-use xshell_transport::outbound::deliver::{SendOptions, Timeouts, deliver};
+use xshell_transport::outbound::deliver::{
+    Progress, SendOptions, Timeouts, deliver, deliver_with_progress,
+};
 use xshell_transport::outbound::tls::{TlsMaterial, TlsPolicy, client_config};
 
 fn smtp_sink() -> Option<PathBuf> {
@@ -201,5 +203,55 @@ async fn rejections_at_rcpt_are_classified_by_the_reply() {
         assert_eq!(o.is_permanent(), permanent, "{o:?}");
         assert_eq!(o.is_temporary(), !permanent, "{o:?}");
         assert_eq!(o.reply().code, code);
+    }
+}
+
+#[tokio::test]
+async fn progress_reports_each_message_as_its_transaction_ends() {
+    let Some(bin) = smtp_sink() else {
+        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        return;
+    };
+    let dir = workdir();
+    let sink = start_sink(&bin, &dir.path().join("dump"), &[]);
+    // capacity 1: the session waits for the reader between messages
+    let (progress, mut rx) = tokio::sync::mpsc::channel::<Progress>(1);
+    let send = async {
+        let report = deliver_with_progress(
+            &host(sink.addr),
+            &options(),
+            vec![
+                tx("one", &["bob@orgc.example"]),
+                tx("two", &["carol@orgc.example", "dave@orgc.example"]),
+                tx("three", &["erin@orgc.example"]),
+            ],
+            Some(&progress),
+        )
+        .await;
+        drop(progress);
+        report
+    };
+    let read = async {
+        let mut seen: Vec<Progress> = Vec::new();
+        while let Some(p) = rx.recv().await {
+            seen.push(p);
+        }
+        seen
+    };
+    let (report, seen) =
+        tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(send, read) })
+            .await
+            .unwrap();
+    assert_eq!(report.messages.len(), 3);
+    let indexes: Vec<usize> = seen.iter().map(|p| p.index).collect();
+    assert_eq!(indexes, [0, 1, 2], "once per message, in order");
+    for p in &seen {
+        assert_eq!(p.report, report.messages[p.index], "the final outcome");
+        assert!(
+            p.report.recipients.iter().all(|(_, o)| o.is_delivered()),
+            "{p:?}"
+        );
+        assert_eq!(p.host, ("sink.orgc.example".to_string(), sink.addr));
+        assert!(p.tls.is_none());
     }
 }

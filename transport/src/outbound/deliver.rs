@@ -625,6 +625,35 @@ pub async fn deliver(
     opts: &SendOptions,
     messages: Vec<Transaction>,
 ) -> DeliveryReport {
+    deliver_with_progress(hosts, opts, messages, None).await
+}
+
+/// One message's outcome, sent by [`deliver_with_progress`] as soon as its
+/// transaction is over.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The message's position in `messages`.
+    pub index: usize,
+    pub report: MessageReport,
+    /// The host and address of the session.
+    pub host: (String, SocketAddr),
+    pub tls: Option<TlsOutcome>,
+}
+
+/// [`deliver`], also sending each message's outcome to `progress` as soon
+/// as its transaction is over (or given up with the session), so that the
+/// caller can record what the next hop accepted without waiting for the
+/// whole run: a crash later in a long session then re-sends only what was
+/// not recorded. The next message is sent only once `progress` took the
+/// outcome, so a bounded channel bounds how far sending runs ahead of the
+/// caller. Messages that never reached a session (no host, setup failure)
+/// are only in the returned report, like everything else.
+pub async fn deliver_with_progress(
+    hosts: &[Host],
+    opts: &SendOptions,
+    messages: Vec<Transaction>,
+    progress: Option<&tokio::sync::mpsc::Sender<Progress>>,
+) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let mut conn = None;
     'hosts: for host in hosts {
@@ -668,29 +697,42 @@ pub async fn deliver(
     report.host = Some((conn.host.clone(), conn.addr));
     report.tls = conn.tls.clone();
     let mut broken: Option<Cause> = None;
-    for tx in messages {
+    for (index, tx) in messages.into_iter().enumerate() {
         if let Some(cause) = &broken {
             report.messages.extend(DeliveryReport::all(
                 std::slice::from_ref(&tx),
                 &classify(cause),
             ));
-            continue;
-        }
-        let addresses = tx.recipients.clone();
-        match conn.send(tx).await {
-            Ok(result) => report.messages.push(MessageReport {
-                recipients: conn.outcomes(&result),
-            }),
-            Err(cause) => {
-                let outcome = classify(&cause);
-                report.messages.push(MessageReport {
-                    recipients: addresses
-                        .into_iter()
-                        .map(|a| (a, outcome.clone()))
-                        .collect(),
-                });
-                broken = Some(cause);
+        } else {
+            let addresses = tx.recipients.clone();
+            match conn.send(tx).await {
+                Ok(result) => report.messages.push(MessageReport {
+                    recipients: conn.outcomes(&result),
+                }),
+                Err(cause) => {
+                    let outcome = classify(&cause);
+                    report.messages.push(MessageReport {
+                        recipients: addresses
+                            .into_iter()
+                            .map(|a| (a, outcome.clone()))
+                            .collect(),
+                    });
+                    broken = Some(cause);
+                }
             }
+        }
+        if let (Some(progress), Some(host), Some(last)) =
+            (progress, &report.host, report.messages.last())
+        {
+            // A caller that stopped listening still gets the whole report.
+            let _ = progress
+                .send(Progress {
+                    index,
+                    report: last.clone(),
+                    host: host.clone(),
+                    tls: report.tls.clone(),
+                })
+                .await;
         }
     }
     report.discarded_after_starttls = conn.session.discarded_after_starttls();

@@ -1,14 +1,19 @@
 //! One batch: group the due messages' remote recipients by next hop,
-//! deliver each group (bounded concurrency), then record every message.
+//! deliver each group (bounded concurrency), and record each message as
+//! soon as every next hop it is in has answered for it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::config::{RuntimeConfig, SendConnectorRuntime};
 use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
 use crate::outbound::client::Transaction;
-use crate::outbound::deliver::{Cause, DeliveryReport, Outcome, SendOptions, classify, deliver};
+use crate::outbound::deliver::{
+    Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
+};
 use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
@@ -158,10 +163,24 @@ pub(crate) async fn batch(
         }
     }
 
-    let mut tasks: JoinSet<(Hop, DeliveryReport, Arc<HopFacts>)> = JoinSet::new();
-    for hop in hops {
+    // Each message is recorded as soon as every hop it is in has reported
+    // on it (per message, as the next hop answers, when a session was
+    // open), not when the whole batch is over: a crash then re-sends only
+    // what was not yet recorded, not a whole batch.
+    let mut pending: Vec<usize> = vec![0; items.len()];
+    for hop in &hops {
+        for (i, _) in &hop.parts {
+            pending[*i] += 1;
+        }
+    }
+    let items = Arc::new(items);
+    let mut results: Vec<Option<MessageResult>> = results.into_iter().map(Some).collect();
+    let (progress, mut sent) = mpsc::channel::<Sent>(RECORD_LAG);
+    let mut tasks: JoinSet<(usize, Hop, DeliveryReport, Arc<HopFacts>)> = JoinSet::new();
+    for (h, hop) in hops.into_iter().enumerate() {
         let ctx = Arc::clone(ctx);
         let rt = Arc::clone(&rt);
+        let progress = progress.clone();
         let txs: Vec<(usize, Transaction)> = hop
             .parts
             .iter()
@@ -179,36 +198,138 @@ pub(crate) async fn batch(
             .collect();
         tasks.spawn(async move {
             let _permit = ctx.permits.clone().acquire_owned().await;
-            let (report, facts) = deliver_hop(&ctx, &rt, &hop, txs).await;
-            (hop, report, facts)
+            let (report, facts) = deliver_hop(&ctx, &rt, &hop, txs, h, &progress).await;
+            (h, hop, report, facts)
         });
     }
-    while let Some(done) = tasks.join_next().await {
-        let Ok((hop, report, facts)) = done else {
-            continue;
-        };
-        if report.connection_failed {
-            for (i, _) in &hop.parts {
-                results[*i].connection_failed = true;
+    drop(progress);
+
+    // (hop, part) already reported through `progress`.
+    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    let mut earliest: Option<u64> = None;
+    loop {
+        let mut ready = Vec::new();
+        tokio::select! {
+            Some(first) = sent.recv() => {
+                take(first, &mut results, &mut reported, &mut pending, &mut ready);
+                while let Ok(more) = sent.try_recv() {
+                    take(more, &mut results, &mut reported, &mut pending, &mut ready);
+                }
+            }
+            done = tasks.join_next() => {
+                let Some(done) = done else { break };
+                // What that hop reported before it ended comes first.
+                while let Ok(more) = sent.try_recv() {
+                    take(more, &mut results, &mut reported, &mut pending, &mut ready);
+                }
+                // A task that panicked reported nothing more; its messages
+                // are recorded (as not attempted) after the loop.
+                let Ok((h, hop, report, facts)) = done else { continue };
+                // report.messages is in the order of hop.parts
+                let mut messages = report.messages.into_iter();
+                for (j, (i, _)) in hop.parts.iter().enumerate() {
+                    let mr = messages.next();
+                    if reported.contains(&(h, j)) {
+                        continue;
+                    }
+                    if let Some(r) = results.get_mut(*i).and_then(Option::as_mut) {
+                        r.connection_failed |= report.connection_failed;
+                        for (address, outcome) in mr.into_iter().flat_map(|m| m.recipients) {
+                            r.outcomes.push((address, outcome, Arc::clone(&facts)));
+                        }
+                    }
+                    reported.insert((h, j));
+                    done_with(&mut pending, *i, &mut ready);
+                }
             }
         }
-        // report.messages is in the order of hop.parts
-        for ((i, _), mr) in hop.parts.iter().zip(report.messages) {
-            for (address, outcome) in mr.recipients {
-                results[*i]
-                    .outcomes
-                    .push((address, outcome, Arc::clone(&facts)));
-            }
+        let now: Vec<(usize, MessageResult)> = ready
+            .into_iter()
+            .filter_map(|i| Some((i, results.get_mut(i)?.take()?)))
+            .collect();
+        earliest = min_time(earliest, record_now(ctx, &rt, &items, now).await);
+    }
+    // Messages no hop was for (unroutable, nothing due) or whose hop task
+    // failed.
+    let rest: Vec<(usize, MessageResult)> = results
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r.take()?)))
+        .collect();
+    min_time(earliest, record_now(ctx, &rt, &items, rest).await)
+}
+
+/// How many messages the sessions of a batch may have delivered beyond
+/// those being recorded: at most this many more (per batch, plus those
+/// being recorded) are sent again after a crash. Recording (one envelope
+/// removal and directory fsync each) is slower than a fast next hop, so
+/// sending further ahead would only widen that window, not finish sooner.
+const RECORD_LAG: usize = 16;
+
+/// One message's outcomes on one hop, sent while the hop's session goes on.
+struct Sent {
+    hop: usize,
+    /// Position in the hop's parts.
+    part: usize,
+    /// Position in the batch.
+    index: usize,
+    recipients: Vec<(String, Outcome)>,
+    facts: Arc<HopFacts>,
+}
+
+/// Adds what a hop reported on one message during its session.
+fn take(
+    s: Sent,
+    results: &mut [Option<MessageResult>],
+    reported: &mut HashSet<(usize, usize)>,
+    pending: &mut [usize],
+    ready: &mut Vec<usize>,
+) {
+    if !reported.insert((s.hop, s.part)) {
+        return;
+    }
+    if let Some(r) = results.get_mut(s.index).and_then(Option::as_mut) {
+        for (address, outcome) in s.recipients {
+            r.outcomes.push((address, outcome, Arc::clone(&s.facts)));
         }
     }
+    done_with(pending, s.index, ready);
+}
 
-    let ctx2 = Arc::clone(ctx);
-    let rt2 = Arc::clone(&rt);
+/// One hop less to wait for on message `i`; `ready` when none is left.
+fn done_with(pending: &mut [usize], i: usize, ready: &mut Vec<usize>) {
+    if let Some(p) = pending.get_mut(i) {
+        *p = p.saturating_sub(1);
+        if *p == 0 {
+            ready.push(i);
+        }
+    }
+}
+
+fn min_time(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Records these messages (off the async threads); the earliest retry
+/// time they got.
+async fn record_now(
+    ctx: &Arc<Ctx>,
+    rt: &Arc<RuntimeConfig>,
+    items: &Arc<Vec<Item>>,
+    done: Vec<(usize, MessageResult)>,
+) -> Option<u64> {
+    if done.is_empty() {
+        return None;
+    }
+    let (ctx, rt, items) = (Arc::clone(ctx), Arc::clone(rt), Arc::clone(items));
     tokio::task::spawn_blocking(move || {
         let mut earliest: Option<u64> = None;
-        for (item, result) in items.iter().zip(results) {
-            if let Some(t) = record::record(&ctx2, &rt2, item, result) {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+        for (i, result) in done {
+            if let Some(item) = items.get(i) {
+                earliest = min_time(earliest, record::record(&ctx, &rt, item, result));
             }
         }
         earliest
@@ -224,6 +345,8 @@ async fn deliver_hop(
     rt: &RuntimeConfig,
     hop: &Hop,
     txs: Vec<(usize, Transaction)>,
+    h: usize,
+    progress: &mpsc::Sender<Sent>,
 ) -> (DeliveryReport, Arc<HopFacts>) {
     let mut facts = HopFacts {
         connector: Some(hop.connector.clone()),
@@ -276,7 +399,9 @@ async fn deliver_hop(
     // MaxMessageSize: too large is permanent, and never sent.
     let mut sizes: Vec<Option<Outcome>> = Vec::with_capacity(txs.len());
     let mut sendable = Vec::new();
-    for (_, t) in &txs {
+    // (part, batch index) of each sendable transaction.
+    let mut sendable_at = Vec::new();
+    for (j, (i, t)) in txs.iter().enumerate() {
         let size = t.message.len() as u64;
         match conn.max_message_size {
             Some(limit) if size > limit => {
@@ -285,13 +410,49 @@ async fn deliver_hop(
             _ => {
                 sizes.push(None);
                 sendable.push(t.clone());
+                sendable_at.push((j, *i));
             }
         }
     }
     let report = if sendable.is_empty() {
         DeliveryReport::default()
     } else {
-        deliver(&hosts, &send_options(conn, policy, tls), sendable).await
+        // The session's outcomes, forwarded to the batch as they come; the
+        // session waits while the batch is behind (bounded channels).
+        let (tx, mut rx) = mpsc::channel::<Progress>(1);
+        let opts = send_options(conn, policy, tls);
+        let send = async {
+            let report = deliver_with_progress(&hosts, &opts, sendable, Some(&tx)).await;
+            drop(tx);
+            report
+        };
+        let forward = async {
+            let mut session_facts: Option<Arc<HopFacts>> = None;
+            while let Some(p) = rx.recv().await {
+                let Some(&(part, index)) = sendable_at.get(p.index) else {
+                    continue;
+                };
+                let facts = session_facts.get_or_insert_with(|| {
+                    Arc::new(HopFacts {
+                        host: Some(format!("{} [{}]", p.host.0, p.host.1)),
+                        tls: p.tls.clone(),
+                        ..facts.clone()
+                    })
+                });
+                // A batch that stopped listening (shutdown) is fine: the
+                // final report carries everything.
+                let _ = progress
+                    .send(Sent {
+                        hop: h,
+                        part,
+                        index,
+                        recipients: p.report.recipients,
+                        facts: Arc::clone(facts),
+                    })
+                    .await;
+            }
+        };
+        tokio::join!(send, forward).0
     };
     for h in &report.plaintext_next_time {
         ctx.remember_plaintext(h);

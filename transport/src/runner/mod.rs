@@ -23,7 +23,11 @@
 //! [`RunnerOptions::concurrency`] next hops are in progress at once.
 //!
 //! # Recording
-//! Each message of the batch is then recorded once (`record`) with
+//! Each message of the batch is recorded once (`record`), as soon as every
+//! next hop it is in has answered for it: the sessions report each message
+//! as it is done ([`crate::outbound::deliver::deliver_with_progress`]), so
+//! a crash in the middle of a long session re-sends only the messages not
+//! yet recorded, not the whole batch. Recording uses
 //! [`crate::queue::Queue::update`], under the message's lock and on the
 //! envelope as it is on disk, so the local delivery worker's updates are
 //! never lost: recipient statuses and last replies, one more attempt, the
