@@ -49,6 +49,13 @@ fn scan(port: u16, json: &std::path::Path, work: &std::path::Path) -> (Vec<Findi
         ])
         .arg(json)
         .arg(format!("127.0.0.1:{port}"))
+        // testssl's pauses after each socket write/read (default 0.1/0.2 s)
+        // sized for the Internet; on loopback these cut the scan from about
+        // 110 s to 80 s with the same findings. A reply read too early can
+        // only look like "not offered", which the assertions on TLS 1.2/1.3
+        // and the strong ciphers would catch.
+        .env("USLEEP_SND", "0.02")
+        .env("USLEEP_REC", "0.05")
         .current_dir(work)
         .stdin(Stdio::null())
         .output()
@@ -133,7 +140,6 @@ fn testssl_finds_no_weak_protocol_cipher_or_vulnerability_on_starttls() {
         );
     }
     let offered = |id: &str| get(id).finding.starts_with("offered");
-    assert!(offered("TLS1_2") || offered("TLS1_3"), "{}", all());
     assert!(offered("TLS1_2") && offered("TLS1_3"), "{}", all());
 
     // cipher categories
@@ -150,6 +156,11 @@ fn testssl_finds_no_weak_protocol_cipher_or_vulnerability_on_starttls() {
             all()
         );
     }
+    assert!(
+        get("cipherlist_STRONG").finding.starts_with("offered"),
+        "{}",
+        all()
+    );
     assert!(
         get("RC4").finding.starts_with("not vulnerable"),
         "{}",
