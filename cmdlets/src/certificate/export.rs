@@ -24,7 +24,8 @@ pub static DECL: CmdletDecl = CmdletDecl {
 (always binary; -Path is required, key material is never printed), with its chain, AES-256 encrypted, or 3DES \
 with -LegacyEncryption for old importers (Windows Server 2016 and earlier). It is refused unless the key was \
 created or imported with -PrivateKeyExportable. The password comes from -Password, -PasswordFile, \
-XSHELL_PFX_PASSWORD or a hidden prompt. A pending request exports its PKCS#10 request, a certificate without a \
+XSHELL_PFX_PASSWORD or a hidden prompt (prefer the file or the environment variable to -Password: command-line \
+arguments are visible to other local users in the process list). A pending request exports its PKCS#10 request, a certificate without a \
 private key the certificate: base64 PEM, or DER with -BinaryEncoded, to -Path, or printed when no -Path is given.",
     params: &[
         thumbprint_param("The certificate to export.").mandatory(),

@@ -24,7 +24,8 @@ pub static DECL: CmdletDecl = CmdletDecl {
     synopsis: "Import a certificate: a PFX with its private key, or the certificate a CA issued for a pending request.",
     description: "Reads PKCS#12 (.pfx/.p12, AES or legacy 3DES/RC2), PKCS#7 (.p7b/.p7c), PEM or DER from -Path or \
 -FileData. A PFX password comes from -Password, -PasswordFile, the environment variable XSHELL_PFX_PASSWORD, or a \
-hidden prompt on a terminal; it is never echoed or logged. A certificate without a key whose public key matches a \
+hidden prompt on a terminal; it is never echoed or logged. Prefer -PasswordFile or XSHELL_PFX_PASSWORD to \
+-Password: command-line arguments are visible to other local users in the process list. A certificate without a key whose public key matches a \
 pending request completes that request: it keeps the request's key, the request is dropped and the thumbprint \
 becomes the certificate's. A certificate with no key matching no request is imported without a private key \
 (HasPrivateKey False, with a warning): it cannot be enabled. Importing a certificate that is already in the store \

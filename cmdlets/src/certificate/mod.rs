@@ -71,12 +71,12 @@ pub const fn thumbprint_param(help: &'static str) -> ParamDecl {
 pub const PASSWORD: ParamDecl = ParamDecl::new(
     "Password",
     Kind::Secret,
-    "The PFX password. Prefer -PasswordFile or XSHELL_PFX_PASSWORD in scripts (a command line is visible to other users).",
+    "The PFX password. Prefer -PasswordFile or XSHELL_PFX_PASSWORD: command-line arguments are visible to other local users in the process list (ps, /proc).",
 );
 pub const PASSWORD_FILE: ParamDecl = ParamDecl::new(
     "PasswordFile",
     Kind::Path,
-    "A file holding the PFX password (first line).",
+    "A file holding the PFX password (first line); the preferred form (keep the file mode 0600).",
 );
 
 /// A PKI error about a parameter's value.

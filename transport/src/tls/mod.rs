@@ -251,6 +251,11 @@ pub fn server_config(
     let mut config = builder
         .with_single_cert(own.chain, own.key)
         .map_err(rustls_err)?;
+    // The server picks the suite: the first of the provider's list (AES-256-GCM,
+    // AES-128-GCM, ChaCha20-Poly1305; all AEAD with ECDHE) that the client
+    // offers, not the client's first choice, so a peer cannot steer the
+    // session to its preference (testssl.sh: "cipher order", tests/tls_scan.rs).
+    config.ignore_client_order = true;
     // Session resumption would skip the client certificate on a resumed
     // session; every session authenticates afresh.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});

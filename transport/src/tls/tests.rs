@@ -201,3 +201,88 @@ fn a_cn_only_certificate_names_no_domain() {
         true
     ));
 }
+
+/// Moves every pending TLS record from one side to the other.
+fn pump(from: &mut dyn FnMut(&mut Vec<u8>) -> bool, to: &mut dyn FnMut(&mut &[u8])) {
+    let mut buf = Vec::new();
+    while from(&mut buf) {}
+    let mut rd = buf.as_slice();
+    while !rd.is_empty() {
+        to(&mut rd);
+    }
+}
+
+#[test]
+fn the_server_chooses_the_cipher_suite_not_the_client() {
+    use rustls::{CipherSuite, ClientConfig, ClientConnection, RootCertStore};
+    let ca = LabCa::create_with("Lab Root", 30, KeyAlgorithm::EcdsaP256).unwrap();
+    let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let dn = SubjectName::parse("CN=mail.orga.example").unwrap();
+    let csr = create_request(&dn, &["mail.orga.example".to_string()], &key).unwrap();
+    let leaf = der(&ca.sign_csr(csr.der(), 30).unwrap());
+    let own = OwnCertificate {
+        thumbprint: "T".into(),
+        subject: "CN=mail.orga.example".into(),
+        chain: vec![CertificateDer::from(leaf)],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec())),
+    };
+    let server = server_config(own, true, vec![]).unwrap();
+    let cases = [
+        (
+            &rustls::version::TLS13,
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+        ),
+        (
+            &rustls::version::TLS12,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+    ];
+    for (version, client_first, expected) in cases {
+        // a client that prefers AES-128 (its list reordered)
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider
+            .cipher_suites
+            .sort_by_key(|s| s.suite() != client_first);
+        assert_eq!(provider.cipher_suites[0].suite(), client_first);
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca.cert_der().unwrap()))
+            .unwrap();
+        let client = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut c =
+            ClientConnection::new(Arc::new(client), "mail.orga.example".try_into().unwrap())
+                .unwrap();
+        let mut s = ServerConnection::new(Arc::clone(&server)).unwrap();
+        for _ in 0..10 {
+            if !c.is_handshaking() && !s.is_handshaking() {
+                break;
+            }
+            pump(
+                &mut |b| c.wants_write() && c.write_tls(b).unwrap() > 0,
+                &mut |r| {
+                    s.read_tls(r).unwrap();
+                    s.process_new_packets().unwrap();
+                },
+            );
+            pump(
+                &mut |b| s.wants_write() && s.write_tls(b).unwrap() > 0,
+                &mut |r| {
+                    c.read_tls(r).unwrap();
+                    c.process_new_packets().unwrap();
+                },
+            );
+        }
+        assert!(!c.is_handshaking() && !s.is_handshaking());
+        assert_eq!(
+            s.negotiated_cipher_suite().unwrap().suite(),
+            expected,
+            "{version:?}"
+        );
+    }
+}
