@@ -20,7 +20,11 @@
 //! State changes ([`Queue::defer`]) write a new envelope to `tmp/`, fsync
 //! it, rename it over the old one and fsync the directory, so a crash
 //! leaves either the old or the new state. [`Queue::complete`] removes the
-//! envelope first (the commit), then the message.
+//! envelope first (the commit), then the message, and fsyncs the
+//! directory. A removal through [`Queue::update`] (every recipient final:
+//! delivered, or failed and reported) skips that directory fsync: a crash
+//! before the next one may bring the message back, which at worst delivers
+//! it again; it never loses a message.
 //!
 //! # Group commit
 //! The directory fsync is the expensive, shareable part. [`GroupCommitter`]
@@ -502,6 +506,14 @@ impl Queue {
     }
 
     fn complete_locked(&self, id: &MessageId) -> Result<(), QueueError> {
+        self.remove_files(id)?;
+        self.sync_active_dir().map(|_| ())
+    }
+
+    /// Removes a message's files without fsyncing `active/`: until the
+    /// next directory fsync a crash may bring the message back, which at
+    /// worst delivers it again (never loses it).
+    fn remove_files(&self, id: &MessageId) -> Result<(), QueueError> {
         let env = self.envelope_path(id);
         match fs::remove_file(&env) {
             Ok(()) => {}
@@ -516,7 +528,7 @@ impl Queue {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &msg)(e)),
         }
-        self.sync_active_dir().map(|_| ())
+        Ok(())
     }
 
     /// The lock of one message (see [`Queue::update`]).
@@ -534,7 +546,30 @@ impl Queue {
     /// current envelope on disk and says whether to keep (the new
     /// envelope is written atomically) or remove the message. Durable on
     /// return.
+    ///
+    /// Removal does not fsync `active/` (see [`Queue::update_unsynced`]):
+    /// every recipient is final, so a crash that brings the message back
+    /// at worst delivers it again.
     pub fn update(
+        &self,
+        id: &MessageId,
+        f: impl FnOnce(&mut Envelope) -> Disposition,
+    ) -> Result<Updated, QueueError> {
+        let u = self.update_unsynced(id, f)?;
+        if !u.removed {
+            self.sync_active_dir()?;
+        }
+        Ok(u)
+    }
+
+    /// [`Queue::update`] without any directory fsync, for callers that
+    /// update many messages and then call [`Queue::sync_active_dir`] once:
+    /// a kept envelope is written, fsynced and renamed over the old one
+    /// (a crash leaves the old or the new one, never a torn one) but the
+    /// rename is durable only after that fsync; a removal may be undone
+    /// by a crash before the next directory fsync (the message is then
+    /// delivered again, never lost).
+    pub fn update_unsynced(
         &self,
         id: &MessageId,
         f: impl FnOnce(&mut Envelope) -> Disposition,
@@ -543,7 +578,7 @@ impl Queue {
         let mut m = self.read_envelope(id)?;
         match f(&mut m.envelope) {
             Disposition::Remove => {
-                self.complete_locked(id)?;
+                self.remove_files(id)?;
                 Ok(Updated {
                     message: m,
                     removed: true,
@@ -555,7 +590,6 @@ impl Queue {
                 let tmp = self.tmp_path(id, "json");
                 write_durable(&tmp, &json)?;
                 fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
-                self.sync_active_dir()?;
                 Ok(Updated {
                     message: m,
                     removed: false,
