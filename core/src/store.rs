@@ -279,11 +279,24 @@ impl FileBackend {
     /// Parses a configuration document, checking its schema version.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
         // Look at the schema version first so that a newer document is
-        // refused as such, not as "unknown field".
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))?;
-        let found = value
-            .get("SchemaVersion")
+        // refused as such, not as "unknown field". Only that field is
+        // kept (the rest is skipped without building a tree); a document
+        // that is not even an object is read whole for the error.
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            #[serde(rename = "SchemaVersion", default)]
+            version: Option<serde_json::Value>,
+        }
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let version = match serde_json::from_slice::<Probe>(bytes) {
+            Ok(p) if object => p.version,
+            _ => serde_json::from_slice::<serde_json::Value>(bytes)
+                .map_err(|e| corrupt(path, &e))?
+                .get("SchemaVersion")
+                .cloned(),
+        };
+        let found = version
+            .as_ref()
             .and_then(|v| v.as_u64())
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| StoreError::Corrupt {
