@@ -67,9 +67,9 @@ use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
 
 /// Messages written at the same time within a batch.
-pub const PARALLEL: usize = 16;
+pub const PARALLEL: usize = 64;
 /// Most ids in one batch.
-pub const MAX_BATCH: usize = 256;
+pub const MAX_BATCH: usize = 1024;
 
 enum Msg {
     Queued(MessageId),
