@@ -67,7 +67,7 @@ use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
 
 /// Messages written at the same time within a batch.
-pub const PARALLEL: usize = 64;
+pub const PARALLEL: usize = 32;
 /// Most ids in one batch.
 pub const MAX_BATCH: usize = 1024;
 
