@@ -82,8 +82,9 @@ impl Object {
                 .push(("Identity".into(), Value::Str(id.to_string())));
         }
         if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(model) {
+            o.props.reserve(map.len());
             for (k, v) in map {
-                o.props.push((k, Value::from_json(&v)));
+                o.props.push((k, Value::from_json_owned(v)));
             }
         }
         o
@@ -123,6 +124,22 @@ impl Value {
                     .map(|(k, v)| (k.clone(), Value::from_json(v)))
                     .collect(),
             ),
+        }
+    }
+
+    /// [`Value::from_json`], moving the strings instead of copying them.
+    pub fn from_json_owned(v: serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::String(s) => Value::Str(s),
+            serde_json::Value::Array(a) => {
+                Value::List(a.into_iter().map(Value::from_json_owned).collect())
+            }
+            serde_json::Value::Object(m) => Value::Map(
+                m.into_iter()
+                    .map(|(k, v)| (k, Value::from_json_owned(v)))
+                    .collect(),
+            ),
+            other => Value::from_json(&other),
         }
     }
 

@@ -223,6 +223,10 @@ fn apply_change<T, E>(
 /// The embedded default: a directory on disk.
 pub struct FileBackend {
     dir: PathBuf,
+    /// The bytes last read and what they parsed to: a transaction reads
+    /// the file again under the lock, and when nobody wrote it meanwhile
+    /// (the same bytes) the parse is not repeated.
+    last: std::sync::Mutex<Option<(Vec<u8>, OrgConfig)>>,
 }
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -254,7 +258,10 @@ fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
 
 impl FileBackend {
     pub fn new(dir: impl Into<PathBuf>) -> FileBackend {
-        FileBackend { dir: dir.into() }
+        FileBackend {
+            dir: dir.into(),
+            last: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -279,11 +286,24 @@ impl FileBackend {
     /// Parses a configuration document, checking its schema version.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
         // Look at the schema version first so that a newer document is
-        // refused as such, not as "unknown field".
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))?;
-        let found = value
-            .get("SchemaVersion")
+        // refused as such, not as "unknown field". Only that field is
+        // kept (the rest is skipped without building a tree); a document
+        // that is not even an object is read whole for the error.
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            #[serde(rename = "SchemaVersion", default)]
+            version: Option<serde_json::Value>,
+        }
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let version = match serde_json::from_slice::<Probe>(bytes) {
+            Ok(p) if object => p.version,
+            _ => serde_json::from_slice::<serde_json::Value>(bytes)
+                .map_err(|e| corrupt(path, &e))?
+                .get("SchemaVersion")
+                .cloned(),
+        };
+        let found = version
+            .as_ref()
             .and_then(|v| v.as_u64())
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| StoreError::Corrupt {
@@ -312,7 +332,17 @@ impl FileBackend {
     fn read_config(&self) -> Result<OrgConfig, StoreError> {
         let path = self.config_path();
         match fs::read(&path) {
-            Ok(bytes) => Self::parse(&path, &bytes),
+            Ok(bytes) => {
+                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((b, cfg)) = last.as_ref()
+                    && *b == bytes
+                {
+                    return Ok(cfg.clone());
+                }
+                let cfg = Self::parse(&path, &bytes)?;
+                *last = Some((bytes, cfg.clone()));
+                Ok(cfg)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OrgConfig::default()),
             Err(e) => Err(io_err("read", &path)(e)),
         }
@@ -535,6 +565,37 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_cached_parse_never_hides_another_writers_change() {
+        let t = tempfile::tempdir().unwrap();
+        let a = Store::open_dir(t.path());
+        let b = Store::open_dir(t.path());
+        let d: SmtpDomain = "fabrikam.com".parse().unwrap();
+        let set = |s: &Store, list: Vec<SmtpDomain>| {
+            s.update::<_, StoreError>(false, |c| {
+                c.transport_config.tls_receive_domain_secure_list = list.clone();
+                Ok(())
+            })
+            .unwrap()
+            .1
+        };
+        assert_eq!(set(&a, vec![d.clone()]), Outcome::Committed { revision: 1 });
+        assert_eq!(a.snapshot().unwrap().revision, 1);
+        // b writes behind a's back; a's next read and transaction see it
+        assert_eq!(set(&b, vec![]), Outcome::Committed { revision: 2 });
+        let snap = a.snapshot().unwrap();
+        assert_eq!(snap.revision, 2);
+        assert!(
+            snap.transport_config
+                .tls_receive_domain_secure_list
+                .is_empty()
+        );
+        assert_eq!(set(&a, vec![d]), Outcome::Committed { revision: 3 });
+        // a damaged file is reported, not replaced by the cached copy
+        fs::write(t.path().join(CONFIG_FILE), b"{ not json").unwrap();
+        assert!(a.snapshot().is_err());
     }
 
     #[test]

@@ -286,15 +286,28 @@ impl Lab {
         out
     }
 
-    /// Messages still in the queue (envelope files).
+    /// Messages still in the queue: their current envelope JSON.
     pub fn queued_envelopes(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(self.store.join("queue").join("active")) else {
+        use xshell_core::control::spool::{STATE_SUFFIX, is_message_id, read_record_head};
+        let active = self.store.join("queue").join("active");
+        let Ok(entries) = fs::read_dir(&active) else {
             return Vec::new();
         };
-        entries
-            .filter_map(|e| {
-                let p = e.ok()?.path();
-                (p.extension()? == "json").then(|| fs::read_to_string(p).ok())?
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| is_message_id(n))
+            .collect();
+        ids.sort();
+        // One record per message; its current envelope is the state file
+        // when there is one, else the envelope in the record.
+        ids.iter()
+            .filter_map(|id| {
+                fs::read_to_string(active.join(format!("{id}{STATE_SUFFIX}")))
+                    .ok()
+                    .or_else(|| {
+                        let head = read_record_head(&active.join(id)).ok()?;
+                        String::from_utf8(head.envelope).ok()
+                    })
             })
             .collect()
     }

@@ -139,6 +139,31 @@ pub fn deliver(
     local_part: &str,
     bytes: &[u8],
 ) -> Result<PathBuf, MaildirError> {
+    let staged = deliver_unsynced(root, domain, local_part, bytes)?;
+    sync_folder(&staged.new_dir)?;
+    Ok(staged.path)
+}
+
+/// A message written, fsynced and renamed into `new/`, whose rename is
+/// not durable yet: see [`sync_folder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    /// The file in `new/`.
+    pub path: PathBuf,
+    /// The `new/` folder to fsync.
+    pub new_dir: PathBuf,
+}
+
+/// The first half of [`deliver`]: the file is written, fsynced and renamed
+/// into `new/` (so readers see it whole), but the rename survives a crash
+/// only once [`sync_folder`] has fsynced `new/`. Deliveries into the same
+/// folder share that one fsync.
+pub fn deliver_unsynced(
+    root: &Path,
+    domain: &str,
+    local_part: &str,
+    bytes: &[u8],
+) -> Result<Staged, MaildirError> {
     let domain = sanitize_domain(domain)?;
     let local = sanitize_local_part(local_part)?;
     let mut dir = root.to_path_buf();
@@ -151,7 +176,8 @@ pub fn deliver(
     }
     let name = unique_name();
     let tmp = dir.join("tmp").join(&name);
-    let new = dir.join("new").join(&name);
+    let new_dir = dir.join("new");
+    let new = new_dir.join(&name);
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -168,11 +194,15 @@ pub fn deliver(
         return Err(e);
     }
     fs::rename(&tmp, &new).map_err(io_err("rename into", &new))?;
-    let new_dir = dir.join("new");
-    File::open(&new_dir)
+    Ok(Staged { path: new, new_dir })
+}
+
+/// fsyncs a Maildir's `new/` folder: every rename into it before this call
+/// is durable on return.
+pub fn sync_folder(new_dir: &Path) -> Result<(), MaildirError> {
+    File::open(new_dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync", &new_dir))?;
-    Ok(new)
+        .map_err(io_err("fsync", new_dir))
 }
 
 /// Creates `dir` (0700) if missing and makes its entry durable; refuses a

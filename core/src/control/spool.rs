@@ -1,10 +1,15 @@
 //! A read-only reader of the transport's queue folder.
 //!
 //! The engine owns the queue (`transport/src/queue`); this reader knows
-//! just enough of its format to show it: `<queue>/active/<id>.json`
-//! envelopes (`{"version","id","size","envelope":{"sender","recipients":
+//! just enough of its format to show it, and defines that format (the
+//! engine writes it with [`record_header`]): one file per message,
+//! `<queue>/active/<id>`, holding a header line
+//! `xshell-queue 1 <envelope length>\n`, the envelope as it was at
+//! acceptance (`{"version","id","size","envelope":{"sender","recipients":
 //! [{"address","status":{"state",...}}],"received_at_ms","attempts",
-//! "next_retry_ms",...}}`) and `<id>.eml` messages. It never writes,
+//! "next_retry_ms",...}}`), then the message bytes; and, once the state
+//! changed, `<id>.state` holding the current envelope (same JSON), which
+//! takes precedence. It never writes,
 //! renames or removes anything, so it is safe while the engine runs and
 //! while it is stopped: an envelope that vanishes between listing and
 //! reading is skipped, one that does not parse is counted in
@@ -13,7 +18,7 @@
 //! engine's queue wrote.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -120,6 +125,79 @@ fn active(queue_dir: &Path) -> PathBuf {
     queue_dir.join("active")
 }
 
+/// What a queue record's header line starts with.
+pub const RECORD_MAGIC: &[u8] = b"xshell-queue 1 ";
+/// The suffix of a message's state file (`<id>.state`).
+pub const STATE_SUFFIX: &str = ".state";
+/// Longest header line accepted.
+const RECORD_HEADER_MAX: usize = 64;
+
+/// The header line of a record whose envelope is `envelope_len` octets.
+pub fn record_header(envelope_len: usize) -> Vec<u8> {
+    let mut h = RECORD_MAGIC.to_vec();
+    h.extend_from_slice(envelope_len.to_string().as_bytes());
+    h.push(b'\n');
+    h
+}
+
+/// Parses the header line at the start of `head`: the header's length and
+/// the envelope's, or `None` when `head` does not start with one.
+pub fn parse_record_header(head: &[u8]) -> Option<(usize, usize)> {
+    let rest = head.strip_prefix(RECORD_MAGIC)?;
+    let window = &rest[..rest.len().min(RECORD_HEADER_MAX)];
+    let nl = window.iter().position(|&b| b == b'\n')?;
+    let digits = &window[..nl];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((RECORD_MAGIC.len() + nl + 1, len))
+}
+
+/// The start of a record file: its envelope JSON and where the message
+/// bytes begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHead {
+    pub envelope: Vec<u8>,
+    /// Offset of the message bytes in the file.
+    pub body_offset: u64,
+    /// Length of the whole file.
+    pub file_len: u64,
+}
+
+fn invalid(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {what}", path.display()),
+    )
+}
+
+/// Reads the header and envelope of a record file (not the message).
+pub fn read_record_head(path: &Path) -> io::Result<RecordHead> {
+    let mut f = File::open(path)?;
+    let file_len = f.metadata()?.len();
+    let mut buf = Vec::with_capacity(4096);
+    (&mut f).take(4096).read_to_end(&mut buf)?;
+    let (header, len) =
+        parse_record_header(&buf).ok_or_else(|| invalid(path, "not a queue record"))?;
+    let end = header
+        .checked_add(len)
+        .filter(|&e| e as u64 <= file_len)
+        .ok_or_else(|| invalid(path, "shorter than its envelope (torn)"))?;
+    if buf.len() < end {
+        let have = buf.len();
+        buf.resize(end, 0);
+        f.read_exact(&mut buf[have..])?;
+    }
+    buf.truncate(end);
+    buf.drain(..header);
+    Ok(RecordHead {
+        envelope: buf,
+        body_offset: end as u64,
+        file_len,
+    })
+}
+
 /// Reads every envelope in `<queue_dir>/active`. A missing folder is an
 /// empty queue.
 pub fn read(queue_dir: &Path) -> io::Result<Spool> {
@@ -132,10 +210,10 @@ pub fn read(queue_dir: &Path) -> io::Result<Spool> {
     let mut ids = Vec::new();
     for entry in entries {
         let name = entry?.file_name();
-        if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json"))
-            && is_message_id(stem)
+        if let Some(name) = name.to_str()
+            && is_message_id(name)
         {
-            ids.push(stem.to_string());
+            ids.push(name.to_string());
         }
     }
     ids.sort();
@@ -155,12 +233,21 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
     if !is_message_id(id) {
         return Ok(None);
     }
-    let path = active(queue_dir).join(format!("{id}.json"));
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let record = active(queue_dir).join(id);
+    let state = active(queue_dir).join(format!("{id}{STATE_SUFFIX}"));
+    let (path, bytes) = match fs::read(&state) {
+        Ok(b) => (state, b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match read_record_head(&record) {
+            Ok(h) => (record.clone(), h.envelope),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        },
         Err(e) => return Err(e),
     };
+    if !record.exists() {
+        // completed since (its state file goes last)
+        return Ok(None);
+    }
     let raw: RawRecord = serde_json::from_slice(&bytes)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     if raw.id != id {
@@ -196,16 +283,20 @@ pub struct MessageHeaders {
 /// How much of a message is read for its headers.
 const HEADER_LIMIT: u64 = 64 * 1024;
 
-/// Subject and Message-ID of `<queue>/active/<id>.eml` (unfolded, raw:
+/// Subject and Message-ID of the message in `<queue>/active/<id>` (unfolded, raw:
 /// encoded words are not decoded). Missing file: no headers.
 pub fn read_headers(queue_dir: &Path, id: &str) -> MessageHeaders {
     if !is_message_id(id) {
         return MessageHeaders::default();
     }
-    let path = active(queue_dir).join(format!("{id}.eml"));
+    let path = active(queue_dir).join(id);
     let mut buf = Vec::new();
-    let ok = File::open(&path)
-        .and_then(|f| f.take(HEADER_LIMIT).read_to_end(&mut buf))
+    let ok = read_record_head(&path)
+        .and_then(|h| {
+            let mut f = File::open(&path)?;
+            f.seek(SeekFrom::Start(h.body_offset))?;
+            f.take(HEADER_LIMIT).read_to_end(&mut buf)
+        })
         .is_ok();
     if !ok {
         return MessageHeaders::default();
@@ -262,8 +353,9 @@ mod tests {
         assert_eq!(read(t.path()).unwrap(), Spool::default());
         let a = t.path().join("active");
         fs::create_dir_all(&a).unwrap();
+        fs::write(a.join(ID), record(ID, b"Subject: s\r\n\r\nx")).unwrap();
         fs::write(
-            a.join(format!("{ID}.json")),
+            a.join(format!("{ID}.state")),
             format!(
                 r#"{{"version":1,"id":"{ID}","size":12,"envelope":{{"sender":"a@x.example",
                 "recipients":[{{"address":"b@y.example","status":{{"state":"pending"}}}},
@@ -273,8 +365,13 @@ mod tests {
             ),
         )
         .unwrap();
-        fs::write(a.join("0192a3b4c5d6000002deadbeef.json"), "{not json").unwrap();
+        fs::write(
+            a.join("0192a3b4c5d6000002deadbeef"),
+            [&record_header(9)[..], b"{not json"].concat(),
+        )
+        .unwrap();
         fs::write(a.join("notes.json"), "ignored").unwrap();
+        fs::write(a.join("0192a3b4c5d6000003deadbeef.state"), "{}").unwrap();
         let s = read(t.path()).unwrap();
         assert_eq!(s.unreadable, 1);
         assert_eq!(s.messages.len(), 1);
@@ -288,6 +385,57 @@ mod tests {
         );
         assert!(m.recipients[2].1.is_final());
         assert_eq!(read_one(t.path(), "../../etc/passwd").unwrap(), None);
+        assert_eq!(
+            read_headers(t.path(), ID).subject.as_deref(),
+            Some("s"),
+            "headers come from after the envelope"
+        );
+    }
+
+    fn record(id: &str, body: &[u8]) -> Vec<u8> {
+        let env = format!(
+            r#"{{"version":1,"id":"{id}","size":{},"envelope":{{"sender":"old@x.example","recipients":[]}}}}"#,
+            body.len()
+        );
+        let mut r = record_header(env.len());
+        r.extend_from_slice(env.as_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn record_headers_parse_back_and_torn_records_are_refused() {
+        let h = record_header(123);
+        assert_eq!(h, b"xshell-queue 1 123\n");
+        assert_eq!(parse_record_header(&h), Some((h.len(), 123)));
+        for bad in [
+            &b"xshell-queue 1 \n"[..],
+            b"xshell-queue 1 12x\n",
+            b"xshell-queue 2 12\n",
+            b"xshell-queue 1 12",
+            b"",
+        ] {
+            assert_eq!(parse_record_header(bad), None, "{bad:?}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("r");
+        let mut whole = record_header(4);
+        whole.extend_from_slice(b"{}{}body");
+        fs::write(&p, &whole).unwrap();
+        let head = read_record_head(&p).unwrap();
+        assert_eq!(head.envelope, b"{}{}");
+        assert_eq!(head.body_offset as usize, whole.len() - 4);
+        fs::write(&p, &whole[..whole.len() - 6]).unwrap();
+        assert_eq!(
+            read_record_head(&p).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        // a big envelope (more than the first read) is read whole
+        let big = format!("{{\"x\":\"{}\"}}", "y".repeat(10_000));
+        let mut r = record_header(big.len());
+        r.extend_from_slice(big.as_bytes());
+        fs::write(&p, &r).unwrap();
+        assert_eq!(read_record_head(&p).unwrap().envelope, big.as_bytes());
     }
 
     #[test]

@@ -27,28 +27,49 @@
 //! status update delivers that recipient again after restart. Nothing is
 //! lost: the queue entry is only removed after every copy is durable.
 //!
+//! # Batches
+//! Deliveries run in batches: every id handed over while the previous
+//! batch was busy (at most [`MAX_BATCH`]) forms the next one. Within a
+//! batch, up to [`PARALLEL`] messages are written at once (each Maildir
+//! file written, fsynced and renamed into `new/` by its own thread, so
+//! the file system can merge their journal commits); then every `new/`
+//! folder touched is fsynced **once** for the whole batch; only then are
+//! the queue entries updated: a message whose recipients are now all
+//! delivered is removed straight away (no intermediate envelope rewrite,
+//! no directory fsync of its own, see [`crate::queue::Queue::update`]);
+//! the others get their new envelope, and one fsync of the queue
+//! directory covers them all. So a message leaves the queue only after
+//! its Maildir copies are durable; a crash may at worst deliver twice.
+//!
 //! # Scheduling
 //! The SMTP server hands each newly queued id over a channel; at start,
 //! and every `rescan` interval, the whole queue is scanned (messages
 //! queued before a crash, deferred recipients, domains that became
 //! Authoritative).
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use crate::config::RuntimeConfig;
-use crate::maildir;
+use crate::maildir::{self, MaildirError};
 use crate::queue::{
     Disposition, MessageId, Queue, QueueError, QueuedMessage, RecipientStatus, now_ms,
 };
 use crate::runner::RunnerNotifier;
 use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
+
+/// Messages written at the same time within a batch.
+pub const PARALLEL: usize = 32;
+/// Most ids in one batch.
+pub const MAX_BATCH: usize = 1024;
 
 enum Msg {
     Queued(MessageId),
@@ -108,11 +129,17 @@ impl DeliveryWorker {
                 loop {
                     match rx.recv_timeout(rescan) {
                         Ok(Msg::Queued(id)) => {
-                            worker.process_id(&id);
+                            let (ids, stop) = more(id, &rx);
+                            let left = worker.process_ids(&ids);
                             // What is left (remote recipients, failures to
                             // report) is the queue runner's.
                             if let Some(r) = &runner {
-                                r.queued(id);
+                                for id in left {
+                                    r.queued(id);
+                                }
+                            }
+                            if stop {
+                                break;
                             }
                         }
                         Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -151,95 +178,249 @@ fn split_address(address: &str) -> Option<(&str, &str)> {
     Some((&address[..at], &address[at + 1..]))
 }
 
+/// `first` and every id already waiting (at most [`MAX_BATCH`]); true
+/// when a stop request was among them.
+fn more(first: MessageId, rx: &Receiver<Msg>) -> (Vec<MessageId>, bool) {
+    let mut ids = vec![first];
+    while ids.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(Msg::Queued(id)) => ids.push(id),
+            Ok(Msg::Stop) => return (ids, true),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    (ids, false)
+}
+
+/// Runs `f` on every item with up to `threads` threads; results in item
+/// order. Falls back to fewer threads (at worst this one) when a thread
+/// cannot be started.
+fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            out.push((i, f(item)));
+        }
+        out
+    };
+    let mut done: Vec<(usize, R)> = Vec::with_capacity(items.len());
+    thread::scope(|s| {
+        let handles: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                thread::Builder::new()
+                    .name("local-delivery-io".into())
+                    .spawn_scoped(s, work)
+                    .ok()
+            })
+            .collect();
+        done.extend(work());
+        for h in handles {
+            match h.join() {
+                Ok(part) => done.extend(part),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One message's local deliveries, before the folders are fsynced.
+struct Written {
+    bytes: Option<Vec<u8>>,
+    /// Per recipient address: the staged file, or why it failed.
+    staged: Vec<(String, Result<maildir::Staged, MaildirError>)>,
+}
+
 impl Worker {
     fn scan(&self) {
         match self.queue.load_all() {
             Ok(all) => {
-                for m in all {
-                    self.process(m);
+                let mut all = all.into_iter().peekable();
+                while all.peek().is_some() {
+                    let batch: Vec<QueuedMessage> = all.by_ref().take(MAX_BATCH).collect();
+                    self.process(batch);
                 }
             }
             Err(e) => tracing::error!(error = %e, "local delivery: cannot scan the queue"),
         }
     }
 
-    fn process_id(&self, id: &MessageId) {
-        match self.queue.get(id) {
-            Ok(m) => self.process(m),
-            Err(QueueError::NotFound(_)) => {}
-            Err(e) => {
-                tracing::error!(id = %id, error = %e, "local delivery: cannot read a queued message")
+    /// Delivers the local recipients of `ids`; returns the ids still in
+    /// the queue.
+    fn process_ids(&self, ids: &[MessageId]) -> Vec<MessageId> {
+        let mut msgs = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.queue.get(id) {
+                Ok(m) => msgs.push(m),
+                Err(QueueError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::error!(id = %id, error = %e, "local delivery: cannot read a queued message")
+                }
             }
+        }
+        let removed = self.process(msgs);
+        ids.iter()
+            .filter(|id| !removed.contains(*id))
+            .cloned()
+            .collect()
+    }
+
+    /// The local recipients of `m` (pending or deferred, in an
+    /// Authoritative domain).
+    fn local_recipients<'a>(rt: &RuntimeConfig, m: &'a QueuedMessage) -> Vec<&'a str> {
+        m.envelope
+            .recipients
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    RecipientStatus::Pending | RecipientStatus::Deferred { .. }
+                )
+            })
+            .filter(|r| split_address(&r.address).is_some_and(|(_, d)| rt.is_authoritative(d)))
+            .map(|r| r.address.as_str())
+            .collect()
+    }
+
+    /// Writes one message to the Maildir of each of its local recipients
+    /// (not durable until the folders are fsynced).
+    fn write(&self, m: &QueuedMessage, recipients: &[&str]) -> Written {
+        let bytes = match self.queue.read_message(&m.id) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(id = %m.id, error = %e, "local delivery: cannot read the message");
+                return Written {
+                    bytes: None,
+                    staged: Vec::new(),
+                };
+            }
+        };
+        let staged = recipients
+            .iter()
+            .filter_map(|address| {
+                let (local, domain) = split_address(address)?;
+                Some((
+                    (*address).to_string(),
+                    maildir::deliver_unsynced(&self.mailboxes, domain, local, &bytes),
+                ))
+            })
+            .collect();
+        Written {
+            bytes: Some(bytes),
+            staged,
         }
     }
 
-    fn process(&self, m: QueuedMessage) {
+    /// Delivers a batch (see the module docs); returns the ids removed
+    /// from the queue.
+    fn process(&self, msgs: Vec<QueuedMessage>) -> HashSet<MessageId> {
+        let mut removed = HashSet::new();
         let rt = self.config.load();
-        let mut bytes: Option<Vec<u8>> = None;
-        let mut results: Vec<(String, RecipientStatus)> = Vec::new();
-        for r in &m.envelope.recipients {
-            if !matches!(
-                r.status,
-                RecipientStatus::Pending | RecipientStatus::Deferred { .. }
-            ) {
+        let work: Vec<(&QueuedMessage, Vec<&str>)> = msgs
+            .iter()
+            .map(|m| (m, Self::local_recipients(&rt, m)))
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
+        if work.is_empty() {
+            return removed;
+        }
+        let written = parallel(&work, PARALLEL, |(m, rcpts)| self.write(m, rcpts));
+        // One fsync per folder for the whole batch.
+        let folders: BTreeMap<PathBuf, ()> = written
+            .iter()
+            .flat_map(|w| w.staged.iter())
+            .filter_map(|(_, s)| s.as_ref().ok().map(|s| (s.new_dir.clone(), ())))
+            .collect();
+        let folders: Vec<PathBuf> = folders.into_keys().collect();
+        let synced: BTreeMap<PathBuf, Option<String>> = folders
+            .iter()
+            .cloned()
+            .zip(parallel(&folders, PARALLEL, |dir| {
+                maildir::sync_folder(dir).err().map(|e| e.to_string())
+            }))
+            .collect();
+        let mut kept = false;
+        let mut to_track = Vec::new();
+        for ((m, _), w) in work.iter().zip(written) {
+            let results: Vec<(String, RecipientStatus)> = w
+                .staged
+                .into_iter()
+                .map(|(address, staged)| {
+                    let status = match staged {
+                        Ok(s) => match synced.get(&s.new_dir) {
+                            Some(None) => RecipientStatus::Delivered {
+                                at_ms: now_ms(),
+                                detail: s.path.display().to_string(),
+                            },
+                            Some(Some(reason)) => {
+                                tracing::warn!(id = %m.id, recipient = %address, error = %reason, "local delivery deferred");
+                                RecipientStatus::Deferred {
+                                    reason: reason.clone(),
+                                }
+                            }
+                            None => RecipientStatus::Deferred {
+                                reason: "maildir folder not synced".into(),
+                            },
+                        },
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(id = %m.id, recipient = %address, error = %e, "local delivery deferred");
+                            RecipientStatus::Deferred {
+                                reason: e.to_string(),
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(id = %m.id, recipient = %address, error = %e, "local delivery failed");
+                            RecipientStatus::Failed {
+                                reason: e.to_string(),
+                            }
+                        }
+                    };
+                    (address, status)
+                })
+                .collect();
+            if results.is_empty() {
                 continue;
             }
-            let Some((local, domain)) = split_address(&r.address) else {
-                continue;
-            };
-            if !rt.is_authoritative(domain) {
-                continue;
-            }
-            if bytes.is_none() {
-                match self.queue.read_message(&m.id) {
-                    Ok(b) => bytes = Some(b),
-                    Err(e) => {
-                        tracing::error!(id = %m.id, error = %e, "local delivery: cannot read the message");
-                        return;
-                    }
+            // Decided on the envelope as it is now (under the message's
+            // lock): the queue runner may have finished the remote
+            // recipients meanwhile.
+            let saved = self.queue.update_unsynced(&m.id, |e| {
+                e.apply(&results);
+                if e.recipients
+                    .iter()
+                    .all(|r| matches!(r.status, RecipientStatus::Delivered { .. }))
+                {
+                    Disposition::Remove
+                } else {
+                    Disposition::Keep
                 }
-            }
-            let body = bytes.as_deref().unwrap_or_default();
-            let status = match maildir::deliver(&self.mailboxes, domain, local, body) {
-                Ok(path) => RecipientStatus::Delivered {
-                    at_ms: now_ms(),
-                    detail: path.display().to_string(),
-                },
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(id = %m.id, recipient = %r.address, error = %e, "local delivery deferred");
-                    RecipientStatus::Deferred {
-                        reason: e.to_string(),
-                    }
+            });
+            match saved {
+                Ok(u) if u.removed => {
+                    removed.insert(m.id.clone());
                 }
+                Ok(_) => kept = true,
                 Err(e) => {
-                    tracing::warn!(id = %m.id, recipient = %r.address, error = %e, "local delivery failed");
-                    RecipientStatus::Failed {
-                        reason: e.to_string(),
-                    }
+                    tracing::error!(id = %m.id, error = %e, "local delivery: cannot record the result")
                 }
-            };
-            results.push((r.address.clone(), status));
-        }
-        if results.is_empty() {
-            return;
-        }
-        // Decided on the envelope as it is now (under the message's lock):
-        // the queue runner may have finished the remote recipients meanwhile.
-        let saved = self.queue.update(&m.id, |e| {
-            e.apply(&results);
-            if e.recipients
-                .iter()
-                .all(|r| matches!(r.status, RecipientStatus::Delivered { .. }))
-            {
-                Disposition::Remove
-            } else {
-                Disposition::Keep
             }
-        });
-        if let Err(e) = saved {
-            tracing::error!(id = %m.id, error = %e, "local delivery: cannot record the result");
+            to_track.push((m, w.bytes, results));
         }
-        self.track(&m, bytes.as_deref(), &results);
+        if kept && let Err(e) = self.queue.sync_active_dir() {
+            tracing::error!(error = %e, "local delivery: cannot record the results");
+        }
+        for (m, bytes, results) in to_track {
+            self.track(m, bytes.as_deref(), &results);
+        }
+        removed
     }
 
     fn track(

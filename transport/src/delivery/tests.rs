@@ -83,3 +83,104 @@ fn local_recipients_are_delivered_and_the_others_stay_pending() {
     assert_eq!(delivers, 2, "{log}");
     assert!(log.contains("<m1@x>"));
 }
+
+#[test]
+fn parallel_keeps_item_order() {
+    let items: Vec<usize> = (0..100).collect();
+    let out = parallel(&items, 7, |i| i * 2);
+    assert_eq!(out, (0..100).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(parallel(&items[..1], 7, |i| *i), vec![0]);
+    assert!(parallel(&items[..0], 7, |i| *i).is_empty());
+}
+
+#[test]
+fn a_burst_is_delivered_in_batches_and_leaves_the_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(tmp.path().join("store"));
+    let mut cfg = OrgConfig::default();
+    cfg.accepted_domains.push(AcceptedDomain {
+        name: "OrgA".into(),
+        domain_name: "orga.example".parse().unwrap(),
+        domain_type: AcceptedDomainType::Authoritative,
+        default: true,
+    });
+    let rt = RuntimeConfig::compile(
+        &cfg,
+        store.backend(),
+        tmp.path(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let config = Arc::new(ArcSwap::from_pointee(rt));
+    let queue = Arc::new(Queue::open(tmp.path().join("queue")).unwrap());
+    let mailboxes = tmp.path().join("mailboxes");
+    std::fs::create_dir_all(&mailboxes).unwrap();
+    let log_path = tmp.path().join("tracking.jsonl");
+    let tracking = Arc::new(TrackingLog::open(Some(&log_path)).unwrap());
+    let (to_runner, mut inbox) = crate::runner::channel();
+    let worker = DeliveryWorker::spawn(
+        Arc::clone(&queue),
+        config,
+        mailboxes.clone(),
+        tracking,
+        Duration::from_secs(60),
+        Some(to_runner),
+    )
+    .unwrap();
+    let notifier = worker.notifier();
+    let mut local = Vec::new();
+    let mut mixed = Vec::new();
+    for i in 0..60 {
+        let who = ["ann", "bob", "cid"][i % 3];
+        let mut rcpts = vec![format!("{who}@orga.example")];
+        if i % 10 == 0 {
+            rcpts.push("far@remote.example".to_string());
+        }
+        let msg = format!("Message-ID: <b{i}@x>\r\n\r\nbody {i}\r\n");
+        let id = queue
+            .enqueue(&Envelope::new("a@x.example", rcpts), msg.as_bytes())
+            .unwrap();
+        if i % 10 == 0 {
+            mixed.push(id.clone());
+        } else {
+            local.push(id.clone());
+        }
+        notifier.queued(id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while local.iter().any(|id| queue.get(id).is_ok()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.stop();
+    for id in &local {
+        assert!(
+            matches!(queue.get(id), Err(QueueError::NotFound(_))),
+            "{id}"
+        );
+    }
+    for id in &mixed {
+        let m = queue.get(id).unwrap();
+        assert!(matches!(
+            m.envelope.recipients[0].status,
+            RecipientStatus::Delivered { .. }
+        ));
+        assert_eq!(m.envelope.recipients[1].status, RecipientStatus::Pending);
+    }
+    for who in ["ann", "bob", "cid"] {
+        let dir = mailboxes.join("orga.example").join(who).join("Maildir/new");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 20, "{who}");
+    }
+    // The runner hears only about what is left for it: the mixed messages.
+    let mut told = Vec::new();
+    while let Some(id) = inbox.try_recv_for_tests() {
+        told.push(id);
+    }
+    told.sort();
+    told.dedup();
+    mixed.sort();
+    assert_eq!(told, mixed);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("\"DELIVER\"")).count(),
+        60
+    );
+}

@@ -1,7 +1,7 @@
 //! Group commit: many enqueues, one directory fsync.
 //!
-//! Each caller does the per-message work itself (write, fsync its two
-//! files, rename them into `active/`), then asks the committer thread for
+//! Each caller does the per-message work itself (write, fsync its
+//! record, rename it into `active/`), then asks the committer thread for
 //! a directory fsync and blocks until it is done. The committer takes the
 //! first waiting request, optionally lingers `window` to gather more, takes
 //! everything else already waiting, issues **one** fsync of `active/` and

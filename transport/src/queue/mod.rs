@@ -2,25 +2,44 @@
 //!
 //! # Layout
 //! ```text
-//! <dir>/tmp/                     files being written (cleared at open)
-//! <dir>/active/<id>.eml          the message, exactly as received
-//! <dir>/active/<id>.json         the envelope: the commit record
-//! <dir>/active/<id>.json.corrupt an envelope that failed to parse (set aside)
+//! <dir>/tmp/                   files being written (cleared at open)
+//! <dir>/active/<id>            the record: header line, initial envelope, message
+//! <dir>/active/<id>.state      the current envelope, once it changed
+//! <dir>/active/<id>.corrupt    a record that failed to parse (set aside)
+//! <dir>/active/<id>.state.corrupt  a state file that failed to parse
 //! ```
+//! The record format is defined in [`xshell_core::control::spool`]
+//! (which `xshell get-queue` reads): `xshell-queue 1 <envelope length>\n`,
+//! the envelope JSON as at acceptance, then the message exactly as
+//! received. One file per message: acceptance creates, fsyncs and renames
+//! one file; the fast path (every recipient delivered at the first
+//! attempt) never writes the state file.
 //!
 //! # Durability protocol
-//! [`Queue::enqueue`] writes the message and the envelope to `tmp/`, fsyncs
-//! both files, renames the message into `active/`, then the envelope, and
-//! fsyncs `active/` **before returning**; the SMTP server sends `250` only
-//! after that. The envelope is the commit record: a message file without
-//! its envelope (a crash between the two renames) is removed by
-//! [`Queue::load_all`]; an envelope always has its message, because the
-//! message was renamed first and one directory fsync covers both renames.
+//! [`Queue::enqueue`] writes the record to `tmp/`, fsyncs it, renames it
+//! into `active/` and fsyncs `active/` **before returning**; the SMTP
+//! server sends `250` only after that. The rename is the commit: a crash
+//! before it leaves only a file in `tmp/`, cleared at the next open. A
+//! record is checked at open (header, envelope, and the message length the
+//! envelope records): one that does not match is set aside as
+//! `<id>.corrupt`.
 //!
-//! State changes ([`Queue::defer`]) write a new envelope to `tmp/`, fsync
-//! it, rename it over the old one and fsync the directory, so a crash
-//! leaves either the old or the new state. [`Queue::complete`] removes the
-//! envelope first (the commit), then the message.
+//! State changes ([`Queue::defer`], [`Queue::update`]) write the whole new
+//! envelope to `tmp/`, fsync it, rename it over `<id>.state` and fsync the
+//! directory, so a crash leaves either the old or the new state. A state
+//! file without its record (a crash during removal) is removed at open; one
+//! that does not parse is set aside and the message falls back to its
+//! initial envelope (recipients may be delivered again, never lost).
+//!
+//! Removal deletes the record first (the commit), then the state file.
+//! [`Queue::complete`] then fsyncs the directory. A removal through
+//! [`Queue::update`] (every recipient final: delivered, or failed and
+//! reported) skips that directory fsync: a crash before the next one may
+//! bring the message back, which at worst delivers it again; it never
+//! loses a message.
+//!
+//! Queues written by earlier versions (`<id>.eml` with `<id>.json`) are
+//! converted at open.
 //!
 //! # Group commit
 //! The directory fsync is the expensive, shareable part. [`GroupCommitter`]
@@ -48,6 +67,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use group::GroupCommitter;
 pub use id::{InvalidMessageId, MessageId};
+
+use xshell_core::control::spool::{
+    STATE_SUFFIX, parse_record_header, read_record_head, record_header,
+};
 
 use crate::smtp::TlsFacts;
 
@@ -261,6 +284,21 @@ pub(crate) fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), QueueError>
     f.sync_all().map_err(io_err("fsync", path))
 }
 
+/// Writes `parts` one after the other to a new file at `path` (mode
+/// 0600) and fsyncs it.
+pub(crate) fn write_durable_parts(path: &Path, parts: &[&[u8]]) -> Result<(), QueueError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("create", path))?;
+    for p in parts {
+        f.write_all(p).map_err(io_err("write", path))?;
+    }
+    f.sync_all().map_err(io_err("fsync", path))
+}
+
 fn create_dir(path: &Path) -> Result<(), QueueError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -339,13 +377,14 @@ impl Queue {
         self.dir_syncs.load(Ordering::SeqCst)
     }
 
-    /// Path of a queued message's bytes.
+    /// Path of a queued message's record (header, initial envelope, then
+    /// the message bytes).
     pub fn message_path(&self, id: &MessageId) -> PathBuf {
-        self.active.join(format!("{id}.eml"))
+        self.active.join(id.to_string())
     }
 
-    fn envelope_path(&self, id: &MessageId) -> PathBuf {
-        self.active.join(format!("{id}.json"))
+    fn state_path(&self, id: &MessageId) -> PathBuf {
+        self.active.join(format!("{id}{STATE_SUFFIX}"))
     }
 
     fn tmp_path(&self, id: &MessageId, ext: &str) -> PathBuf {
@@ -360,8 +399,8 @@ impl Queue {
         Ok(id)
     }
 
-    /// Writes and fsyncs both files and renames them into `active/`; the
-    /// renames are durable only after the next [`Queue::sync_active_dir`].
+    /// Writes and fsyncs the record and renames it into `active/`; the
+    /// rename is durable only after the next [`Queue::sync_active_dir`].
     pub(crate) fn stage(
         &self,
         envelope: &Envelope,
@@ -374,15 +413,11 @@ impl Queue {
             size: message.len() as u64,
             envelope: envelope.clone(),
         };
-        let json = to_json(&record, &self.envelope_path(&id))?;
-        let tmp_msg = self.tmp_path(&id, "eml");
-        let tmp_env = self.tmp_path(&id, "json");
-        write_durable(&tmp_msg, message)?;
-        write_durable(&tmp_env, &json)?;
-        let msg = self.message_path(&id);
-        fs::rename(&tmp_msg, &msg).map_err(io_err("rename into", &msg))?;
-        let env = self.envelope_path(&id);
-        fs::rename(&tmp_env, &env).map_err(io_err("rename into", &env))?;
+        let path = self.message_path(&id);
+        let json = to_json(&record, &path)?;
+        let tmp = self.tmp_path(&id, "rec");
+        write_durable_parts(&tmp, &[&record_header(json.len()), &json, message])?;
+        fs::rename(&tmp, &path).map_err(io_err("rename into", &path))?;
         Ok(id)
     }
 
@@ -393,80 +428,105 @@ impl Queue {
         Ok(self.dir_syncs.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    /// Every queued message, in id (arrival) order. Message files without
-    /// an envelope are removed; envelopes that do not parse are renamed to
-    /// `<id>.json.corrupt` and skipped.
+    /// Every queued message, in id (arrival) order. Records that cannot
+    /// be read are skipped (recovery at the next open sets them aside).
     pub fn load_all(&self) -> Result<Vec<QueuedMessage>, QueueError> {
-        // Read-only and tolerant of concurrent writers: a session may be
-        // between renaming its message and its envelope, and the runner may
-        // be completing a message we just listed. Only `open` (at start,
+        // Read-only and tolerant of concurrent writers: the runner may be
+        // completing a message we just listed. Only `open` (at start,
         // before anything else writes) cleans up what a crash left behind.
-        let mut envelopes = Vec::new();
+        let mut ids = Vec::new();
         for entry in fs::read_dir(&self.active).map_err(io_err("list", &self.active))? {
             let path = entry.map_err(io_err("list", &self.active))?.path();
             if let Some(id) = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|stem| stem.parse::<MessageId>().ok())
+                .and_then(|n| n.parse::<MessageId>().ok())
             {
-                envelopes.push(id);
+                ids.push(id);
             }
         }
-        envelopes.sort();
-        let mut out = Vec::with_capacity(envelopes.len());
-        for id in &envelopes {
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
             match self.read_envelope(id) {
-                Ok(m) if self.message_path(id).exists() => out.push(m),
-                // Completed (or set aside) since the listing, or unreadable
-                // until the next start's recovery: not ours to touch now.
-                Ok(_) | Err(QueueError::NotFound(_)) | Err(QueueError::Envelope { .. }) => {}
+                Ok(m) => out.push(m),
+                // Completed since the listing, or unreadable until the
+                // next start's recovery: not ours to touch now.
+                Err(QueueError::NotFound(_)) | Err(QueueError::Envelope { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(out)
     }
 
-    /// Crash recovery, run by `open` before anything else uses the queue: a
-    /// message file without an envelope (a crash between the two renames of
-    /// `enqueue`, so no `250` was sent) is removed; an envelope that does not
-    /// parse or has lost its message is set aside as `<id>.json.corrupt`.
+    /// Crash recovery, run by `open` before anything else uses the queue:
+    /// converts an older version's files, sets aside records and state
+    /// files that do not parse, removes state files without a record.
     fn recover(&self) -> Result<(), QueueError> {
-        let mut envelopes = Vec::new();
-        let mut messages = Vec::new();
+        let mut records = Vec::new();
+        let mut states = Vec::new();
+        let mut legacy_envelopes = Vec::new();
+        let mut legacy_messages = Vec::new();
         for entry in fs::read_dir(&self.active).map_err(io_err("list", &self.active))? {
             let path = entry.map_err(io_err("list", &self.active))?.path();
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if let Some(stem) = name.strip_suffix(".json") {
-                if let Ok(id) = stem.parse::<MessageId>() {
-                    envelopes.push(id);
-                }
-            } else if let Some(stem) = name.strip_suffix(".eml")
-                && let Ok(id) = stem.parse::<MessageId>()
-            {
-                messages.push(id);
+            let (stem, list) = if let Some(stem) = name.strip_suffix(STATE_SUFFIX) {
+                (stem, &mut states)
+            } else if let Some(stem) = name.strip_suffix(".json") {
+                (stem, &mut legacy_envelopes)
+            } else if let Some(stem) = name.strip_suffix(".eml") {
+                (stem, &mut legacy_messages)
+            } else {
+                (name, &mut records)
+            };
+            if let Ok(id) = stem.parse::<MessageId>() {
+                list.push(id);
             }
         }
-        envelopes.sort();
         let mut changed = false;
-        for id in &envelopes {
-            let path = self.envelope_path(id);
-            match self.read_envelope(id) {
-                Ok(_) if self.message_path(id).exists() => {}
-                Ok(_) | Err(QueueError::Envelope { .. }) => {
-                    let aside = self.active.join(format!("{id}.json.corrupt"));
-                    fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
-                    changed = true;
-                }
-                Err(e) => return Err(e),
+        legacy_messages.sort();
+        for id in &legacy_envelopes {
+            if legacy_messages.binary_search(id).is_ok() {
+                changed |= self.convert_legacy(id)?;
+                records.push(id.clone());
+            } else {
+                let path = self.active.join(format!("{id}.json"));
+                let aside = self.active.join(format!("{id}.json.corrupt"));
+                fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
+                changed = true;
             }
         }
-        for id in messages {
-            if envelopes.binary_search(&id).is_err() {
-                let path = self.message_path(&id);
+        legacy_envelopes.sort();
+        for id in &legacy_messages {
+            if legacy_envelopes.binary_search(id).is_err() {
+                // A crash between the two renames of the old format: no
+                // 250 was sent.
+                let path = self.active.join(format!("{id}.eml"));
                 fs::remove_file(&path).map_err(io_err("remove orphan", &path))?;
+                changed = true;
+            }
+        }
+        records.sort();
+        records.dedup();
+        for id in &records {
+            if let Err(QueueError::Envelope { .. }) = self.read_record(id) {
+                let path = self.message_path(id);
+                let aside = self.active.join(format!("{id}.corrupt"));
+                fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
+                changed = true;
+            }
+        }
+        for id in &states {
+            let path = self.state_path(id);
+            if records.binary_search(id).is_err() || !self.message_path(id).exists() {
+                // A crash between the two removals of a completion.
+                fs::remove_file(&path).map_err(io_err("remove orphan", &path))?;
+                changed = true;
+            } else if let Err(QueueError::Envelope { .. }) = self.read_state(id) {
+                let aside = self.active.join(format!("{id}{STATE_SUFFIX}.corrupt"));
+                fs::rename(&path, &aside).map_err(io_err("set aside", &path))?;
                 changed = true;
             }
         }
@@ -476,16 +536,77 @@ impl Queue {
         Ok(())
     }
 
-    fn read_envelope(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
-        let path = self.envelope_path(id);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+    /// Rewrites an older version's `<id>.json` + `<id>.eml` as one record
+    /// (durably), then removes them. An envelope that does not parse is
+    /// set aside instead. Returns whether anything changed.
+    fn convert_legacy(&self, id: &MessageId) -> Result<bool, QueueError> {
+        let env_path = self.active.join(format!("{id}.json"));
+        let msg_path = self.active.join(format!("{id}.eml"));
+        let json = fs::read(&env_path).map_err(io_err("read", &env_path))?;
+        let parsed: Result<QueuedMessage, _> = serde_json::from_slice(&json);
+        let Ok(mut m) = parsed else {
+            let aside = self.active.join(format!("{id}.json.corrupt"));
+            fs::rename(&env_path, &aside).map_err(io_err("set aside", &env_path))?;
+            return Ok(true);
+        };
+        let message = fs::read(&msg_path).map_err(io_err("read", &msg_path))?;
+        m.size = message.len() as u64;
+        let path = self.message_path(id);
+        let json = to_json(&m, &path)?;
+        let tmp = self.tmp_path(id, "rec");
+        write_durable_parts(&tmp, &[&record_header(json.len()), &json, &message])?;
+        fs::rename(&tmp, &path).map_err(io_err("rename into", &path))?;
+        self.sync_active_dir()?;
+        fs::remove_file(&env_path).map_err(io_err("remove", &env_path))?;
+        fs::remove_file(&msg_path).map_err(io_err("remove", &msg_path))?;
+        Ok(true)
+    }
+
+    /// The initial envelope, from the record; checks the record's length.
+    fn read_record(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
+        let path = self.message_path(id);
+        let head = match read_record_head(&path) {
+            Ok(h) => h,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(QueueError::NotFound(id.clone()));
             }
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(envelope_err(&path, e.to_string()));
+            }
             Err(e) => return Err(io_err("read", &path)(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|source| QueueError::Envelope { path, source })
+        let m: QueuedMessage =
+            serde_json::from_slice(&head.envelope).map_err(|source| QueueError::Envelope {
+                path: path.clone(),
+                source,
+            })?;
+        if head.body_offset.checked_add(m.size) != Some(head.file_len) || m.id != *id {
+            return Err(envelope_err(
+                &path,
+                "the message length or id does not match the envelope (torn record)".into(),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// The state file, if the state changed since acceptance.
+    fn read_state(&self, id: &MessageId) -> Result<Option<QueuedMessage>, QueueError> {
+        let path = self.state_path(id);
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| QueueError::Envelope { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
+    fn read_envelope(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
+        match self.read_state(id)? {
+            Some(m) if self.message_path(id).exists() => Ok(m),
+            Some(_) => Err(QueueError::NotFound(id.clone())),
+            None => self.read_record(id),
+        }
     }
 
     /// The current state of one message.
@@ -496,13 +617,21 @@ impl Queue {
     /// The bytes of one message.
     pub fn read_message(&self, id: &MessageId) -> Result<Vec<u8>, QueueError> {
         let path = self.message_path(id);
-        fs::read(&path).map_err(|e| {
+        let mut bytes = fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 QueueError::NotFound(id.clone())
             } else {
                 io_err("read", &path)(e)
             }
-        })
+        })?;
+        let (header, len) = parse_record_header(&bytes)
+            .ok_or_else(|| envelope_err(&path, "not a queue record".into()))?;
+        let start = header
+            .checked_add(len)
+            .filter(|&s| s <= bytes.len())
+            .ok_or_else(|| envelope_err(&path, "shorter than its envelope (torn)".into()))?;
+        bytes.drain(..start);
+        Ok(bytes)
     }
 
     /// Removes a message whose recipients are all final. The envelope goes
@@ -513,21 +642,39 @@ impl Queue {
     }
 
     fn complete_locked(&self, id: &MessageId) -> Result<(), QueueError> {
-        let env = self.envelope_path(id);
-        match fs::remove_file(&env) {
+        self.remove_files(id)?;
+        self.sync_active_dir().map(|_| ())
+    }
+
+    /// Removes a message's files without fsyncing `active/`: until the
+    /// next directory fsync a crash may bring the message back, which at
+    /// worst delivers it again (never loses it).
+    fn remove_files(&self, id: &MessageId) -> Result<(), QueueError> {
+        let record = self.message_path(id);
+        match fs::remove_file(&record) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(QueueError::NotFound(id.clone()));
             }
-            Err(e) => return Err(io_err("remove", &env)(e)),
+            Err(e) => return Err(io_err("remove", &record)(e)),
         }
-        let msg = self.message_path(id);
-        match fs::remove_file(&msg) {
+        let state = self.state_path(id);
+        match fs::remove_file(&state) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &msg)(e)),
+            Err(e) => return Err(io_err("remove", &state)(e)),
         }
-        self.sync_active_dir().map(|_| ())
+        Ok(())
+    }
+
+    /// Writes `m` as the message's state file (atomically: tmp, fsync,
+    /// rename); durable after the next directory fsync.
+    fn write_state(&self, m: &QueuedMessage) -> Result<(), QueueError> {
+        let path = self.state_path(&m.id);
+        let json = to_json(m, &path)?;
+        let tmp = self.tmp_path(&m.id, "state");
+        write_durable(&tmp, &json)?;
+        fs::rename(&tmp, &path).map_err(io_err("rename over", &path))
     }
 
     /// The lock of one message (see [`Queue::update`]).
@@ -545,7 +692,30 @@ impl Queue {
     /// current envelope on disk and says whether to keep (the new
     /// envelope is written atomically) or remove the message. Durable on
     /// return.
+    ///
+    /// Removal does not fsync `active/` (see [`Queue::update_unsynced`]):
+    /// every recipient is final, so a crash that brings the message back
+    /// at worst delivers it again.
     pub fn update(
+        &self,
+        id: &MessageId,
+        f: impl FnOnce(&mut Envelope) -> Disposition,
+    ) -> Result<Updated, QueueError> {
+        let u = self.update_unsynced(id, f)?;
+        if !u.removed {
+            self.sync_active_dir()?;
+        }
+        Ok(u)
+    }
+
+    /// [`Queue::update`] without any directory fsync, for callers that
+    /// update many messages and then call [`Queue::sync_active_dir`] once:
+    /// a kept envelope is written, fsynced and renamed over the old one
+    /// (a crash leaves the old or the new one, never a torn one) but the
+    /// rename is durable only after that fsync; a removal may be undone
+    /// by a crash before the next directory fsync (the message is then
+    /// delivered again, never lost).
+    pub fn update_unsynced(
         &self,
         id: &MessageId,
         f: impl FnOnce(&mut Envelope) -> Disposition,
@@ -554,19 +724,14 @@ impl Queue {
         let mut m = self.read_envelope(id)?;
         match f(&mut m.envelope) {
             Disposition::Remove => {
-                self.complete_locked(id)?;
+                self.remove_files(id)?;
                 Ok(Updated {
                     message: m,
                     removed: true,
                 })
             }
             Disposition::Keep => {
-                let env = self.envelope_path(id);
-                let json = to_json(&m, &env)?;
-                let tmp = self.tmp_path(id, "json");
-                write_durable(&tmp, &json)?;
-                fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
-                self.sync_active_dir()?;
+                self.write_state(&m)?;
                 Ok(Updated {
                     message: m,
                     removed: false,
@@ -642,23 +807,27 @@ impl Queue {
         id: &MessageId,
         next_retry_ms: Option<u64>,
     ) -> Result<QueuedMessage, QueueError> {
-        let mut m = self.read_envelope(id)?;
-        m.envelope.next_retry_ms = next_retry_ms;
-        let env = self.envelope_path(id);
-        let json = to_json(&m, &env)?;
-        let tmp = self.tmp_path(id, "json");
-        write_durable(&tmp, &json)?;
-        fs::rename(&tmp, &env).map_err(io_err("rename over", &env))?;
-        self.sync_active_dir()?;
-        Ok(m)
+        self.update(id, |e| {
+            e.next_retry_ms = next_retry_ms;
+            Disposition::Keep
+        })
+        .map(|u| u.message)
     }
 }
 
 fn to_json(m: &QueuedMessage, path: &Path) -> Result<Vec<u8>, QueueError> {
-    serde_json::to_vec_pretty(m).map_err(|source| QueueError::Envelope {
+    serde_json::to_vec(m).map_err(|source| QueueError::Envelope {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A record that is not what the envelope says (bad header, torn file).
+fn envelope_err(path: &Path, what: String) -> QueueError {
+    QueueError::Envelope {
+        path: path.to_path_buf(),
+        source: <serde_json::Error as serde::de::Error>::custom(what),
+    }
 }
 
 #[cfg(test)]

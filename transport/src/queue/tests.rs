@@ -40,10 +40,7 @@ fn enqueue_is_durable_and_loads_back() {
     let msg = b"Subject: hi\r\n\r\nbody\r\n";
     let id = q.enqueue(&envelope(1), msg).expect("enqueue");
     assert_eq!(q.dir_fsyncs(), 1);
-    assert_eq!(
-        names(&dir.path().join("active")),
-        [format!("{id}.eml"), format!("{id}.json")]
-    );
+    assert_eq!(names(&dir.path().join("active")), [id.to_string()]);
     assert!(names(&dir.path().join("tmp")).is_empty());
     let all = q.load_all().expect("load");
     assert_eq!(all.len(), 1);
@@ -54,11 +51,14 @@ fn enqueue_is_durable_and_loads_back() {
         envelope(1).clone_with_time(all[0].envelope.received_at_ms)
     );
     assert_eq!(q.read_message(&id).expect("read"), msg);
-    // The envelope is readable JSON with the documented fields.
-    let json: serde_json::Value = serde_json::from_slice(
-        &fs::read(dir.path().join(format!("active/{id}.json"))).expect("read"),
-    )
-    .expect("json");
+    // One file: header line, envelope JSON with the documented fields,
+    // then the message exactly as received.
+    let record = fs::read(dir.path().join(format!("active/{id}"))).expect("read");
+    let (header, len) = parse_record_header(&record).expect("header");
+    assert!(record.starts_with(b"xshell-queue 1 "));
+    assert_eq!(&record[header + len..], msg);
+    let json: serde_json::Value =
+        serde_json::from_slice(&record[header..header + len]).expect("json");
     assert_eq!(json["version"], 1);
     assert_eq!(
         json["envelope"]["recipients"][0]["status"]["state"],
@@ -103,55 +103,146 @@ fn restart_loads_every_message_in_order() {
     }
 }
 
+fn record_bytes(id: &MessageId, body: &[u8]) -> Vec<u8> {
+    let m = QueuedMessage {
+        version: VERSION,
+        id: id.clone(),
+        size: body.len() as u64,
+        envelope: envelope(9),
+    };
+    let json = serde_json::to_vec(&m).expect("json");
+    [&record_header(json.len())[..], &json, body].concat()
+}
+
 #[test]
 fn crash_leftovers_are_cleaned() {
     let dir = tempfile::tempdir().expect("tempdir");
     let q = Queue::open(dir.path()).expect("open");
     let id = q.enqueue(&envelope(1), b"ok\r\n").expect("enqueue");
-    // A crash between the two renames leaves a message without envelope;
-    // a crash before the renames leaves files in tmp/; a damaged envelope.
-    let orphan = MessageId::generate();
-    fs::write(q.message_path(&orphan), b"orphan").expect("write");
-    fs::write(dir.path().join("tmp/half-written.json"), b"{").expect("write");
-    let broken = MessageId::generate();
-    fs::write(q.message_path(&broken), b"x").expect("write");
+    // A crash before the rename leaves a file in tmp/; a crash between the
+    // two removals of a completion leaves a state file without record;
+    // damaged records: not a record, bad JSON, torn (shorter than the
+    // envelope says), a damaged state file.
+    fs::write(dir.path().join("tmp/half-written.rec"), b"xshell").expect("write");
+    let orphan_state = MessageId::generate();
+    fs::write(q.state_path(&orphan_state), b"{}").expect("write");
+    let garbage = MessageId::generate();
+    fs::write(q.message_path(&garbage), b"x").expect("write");
+    let bad_json = MessageId::generate();
     fs::write(
-        dir.path().join(format!("active/{broken}.json")),
-        b"{not json",
+        q.message_path(&bad_json),
+        [&record_header(9)[..], b"{not json", b"body"].concat(),
     )
     .expect("write");
+    let torn = MessageId::generate();
+    let whole = record_bytes(&torn, b"a long enough message body\r\n");
+    fs::write(q.message_path(&torn), &whole[..whole.len() - 5]).expect("write");
+    let bad_state = MessageId::generate();
+    fs::write(
+        q.message_path(&bad_state),
+        record_bytes(&bad_state, b"kept\r\n"),
+    )
+    .expect("write");
+    fs::write(q.state_path(&bad_state), b"{").expect("write");
     drop(q);
 
     let q = Queue::open(dir.path()).expect("reopen");
     assert!(names(&dir.path().join("tmp")).is_empty());
     let all = q.load_all().expect("load");
-    assert_eq!(all.iter().map(|m| &m.id).collect::<Vec<_>>(), [&id]);
+    // the message with a damaged state file falls back to its initial
+    // envelope (delivered again rather than lost)
+    let mut want = vec![&id, &bad_state];
+    want.sort();
+    assert_eq!(all.iter().map(|m| &m.id).collect::<Vec<_>>(), want);
+    assert_eq!(q.read_message(&bad_state).expect("read"), b"kept\r\n");
     let active = names(&dir.path().join("active"));
-    assert!(!active.contains(&format!("{orphan}.eml")));
-    assert!(active.contains(&format!("{broken}.json.corrupt")));
-    // Loading again is stable.
-    assert_eq!(q.load_all().expect("load").len(), 1);
+    assert!(
+        !active.contains(&format!("{orphan_state}.state")),
+        "{active:?}"
+    );
+    for set_aside in [
+        format!("{garbage}.corrupt"),
+        format!("{bad_json}.corrupt"),
+        format!("{torn}.corrupt"),
+        format!("{bad_state}.state.corrupt"),
+    ] {
+        assert!(active.contains(&set_aside), "{set_aside}: {active:?}");
+    }
+    // Loading and reopening again is stable.
+    assert_eq!(q.load_all().expect("load").len(), 2);
+    drop(q);
+    let q = Queue::open(dir.path()).expect("reopen");
+    assert_eq!(names(&dir.path().join("active")), active);
+    assert_eq!(q.load_all().expect("load").len(), 2);
 }
 
 #[test]
-fn scanning_while_a_session_enqueues_loses_nothing() {
-    // A session between its two renames has a message file and no envelope
-    // yet. A scan at that moment (the delivery worker's periodic load_all)
-    // must leave it alone; only recovery at open treats it as a leftover.
+fn a_queue_of_the_two_file_format_is_converted_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let active = dir.path().join("active");
+    fs::create_dir_all(&active).expect("mkdir");
+    let old = MessageId::generate();
+    let m = QueuedMessage {
+        version: VERSION,
+        id: old.clone(),
+        size: 6,
+        envelope: envelope(3),
+    };
+    fs::write(
+        active.join(format!("{old}.json")),
+        serde_json::to_vec_pretty(&m).expect("json"),
+    )
+    .expect("write");
+    fs::write(active.join(format!("{old}.eml")), b"old\r\n").expect("write");
+    // a message file without envelope (no 250 was sent), an envelope
+    // without message
+    let orphan = MessageId::generate();
+    fs::write(active.join(format!("{orphan}.eml")), b"orphan").expect("write");
+    let lost = MessageId::generate();
+    fs::write(
+        active.join(format!("{lost}.json")),
+        serde_json::to_vec(&m).expect("json"),
+    )
+    .expect("write");
+    let q = Queue::open(dir.path()).expect("open");
+    assert_eq!(
+        names(&active),
+        [old.to_string(), format!("{lost}.json.corrupt")]
+    );
+    let all = q.load_all().expect("load");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].envelope.sender, "sender3@fabrikam.com");
+    assert_eq!(q.read_message(&old).expect("read"), b"old\r\n");
+}
+
+#[test]
+fn state_changes_go_to_a_side_file_and_removal_takes_both() {
     let dir = tempfile::tempdir().expect("tempdir");
     let q = Queue::open(dir.path()).expect("open");
-    let id = q.enqueue(&envelope(1), b"in flight\r\n").expect("enqueue");
-    let envelope_file = dir.path().join(format!("active/{id}.json"));
-    let bytes = fs::read(&envelope_file).expect("read");
-    fs::remove_file(&envelope_file).expect("remove");
-    assert!(q.load_all().expect("load").is_empty());
-    assert!(
-        q.message_path(&id).exists(),
-        "a scan deleted a message being enqueued"
+    let id = q.enqueue(&envelope(1), b"m\r\n").expect("enqueue");
+    let record = fs::read(q.message_path(&id)).expect("read");
+    q.set_next_retry(&id, Some(77)).expect("retry");
+    // the record is never rewritten; the state file holds the new state
+    assert_eq!(fs::read(q.message_path(&id)).expect("read"), record);
+    assert_eq!(
+        names(&dir.path().join("active")),
+        [id.to_string(), format!("{id}.state")]
     );
-    // The session's envelope rename lands: the message is whole and loads.
-    fs::write(&envelope_file, bytes).expect("write");
-    assert_eq!(q.load_all().expect("load").len(), 1);
+    assert_eq!(q.get(&id).expect("get").envelope.next_retry_ms, Some(77));
+    // a state file that vanished (as if never written): the initial envelope
+    fs::remove_file(q.state_path(&id)).expect("rm");
+    assert_eq!(q.get(&id).expect("get").envelope.next_retry_ms, None);
+    q.set_next_retry(&id, Some(78)).expect("retry");
+    q.complete(&id).expect("complete");
+    assert!(names(&dir.path().join("active")).is_empty());
+    // The fast path: removal at the first update never writes a state file.
+    let id = q.enqueue(&envelope(2), b"m\r\n").expect("enqueue");
+    let u = q
+        .update_unsynced(&id, |_| Disposition::Remove)
+        .expect("update");
+    assert!(u.removed);
+    assert!(names(&dir.path().join("active")).is_empty());
+    assert!(names(&dir.path().join("tmp")).is_empty());
 }
 
 #[test]
@@ -350,7 +441,8 @@ fn envelopes_written_before_the_sending_side_fields_still_load() {
     let q = Queue::open(dir.path()).expect("open");
     let id = q.enqueue(&envelope(1), b"x").expect("enqueue");
     // strip the new fields, as an older version wrote it
-    let path = dir.path().join("active").join(format!("{id}.json"));
+    q.set_next_retry(&id, None).expect("state file");
+    let path = q.state_path(&id);
     let mut v: serde_json::Value =
         serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
     let env = v["envelope"].as_object_mut().expect("object");

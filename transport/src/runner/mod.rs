@@ -109,6 +109,14 @@ pub fn channel() -> (RunnerNotifier, RunnerInbox) {
     (RunnerNotifier(tx), RunnerInbox(rx))
 }
 
+#[cfg(test)]
+impl RunnerInbox {
+    /// The next id already sent, if any.
+    pub(crate) fn try_recv_for_tests(&mut self) -> Option<MessageId> {
+        self.0.try_recv().ok()
+    }
+}
+
 /// What every batch shares.
 pub(crate) struct Ctx {
     pub queue: Arc<Queue>,
