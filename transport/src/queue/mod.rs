@@ -50,8 +50,10 @@
 //!
 //! # Failures
 //! Every error is a [`QueueError`] naming the operation and path; the
-//! session turns any of them into one transient reply (`451 4.3.0`), so a
-//! client retries rather than loses mail.
+//! session turns any of them into one transient reply, so a client retries
+//! rather than loses mail: `452 4.3.1` when the filesystem is full or over
+//! quota ([`QueueError::is_out_of_space`]), `451 4.3.0` otherwise. A file
+//! that could not be written whole is removed at once.
 
 mod group;
 mod id;
@@ -293,10 +295,17 @@ pub(crate) fn write_durable_parts(path: &Path, parts: &[&[u8]]) -> Result<(), Qu
         .mode(0o600)
         .open(path)
         .map_err(io_err("create", path))?;
-    for p in parts {
-        f.write_all(p).map_err(io_err("write", path))?;
+    let written = parts
+        .iter()
+        .try_for_each(|p| f.write_all(p).map_err(io_err("write", path)))
+        .and_then(|()| f.sync_all().map_err(io_err("fsync", path)));
+    if written.is_err() {
+        // A half-written file is of no use to anyone (typically the disk
+        // is full): give its space back now rather than at the next open.
+        drop(f);
+        let _ = fs::remove_file(path);
     }
-    f.sync_all().map_err(io_err("fsync", path))
+    written
 }
 
 fn create_dir(path: &Path) -> Result<(), QueueError> {
@@ -417,7 +426,10 @@ impl Queue {
         let json = to_json(&record, &path)?;
         let tmp = self.tmp_path(&id, "rec");
         write_durable_parts(&tmp, &[&record_header(json.len()), &json, message])?;
-        fs::rename(&tmp, &path).map_err(io_err("rename into", &path))?;
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("rename into", &path)(e));
+        }
         Ok(id)
     }
 
