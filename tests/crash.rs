@@ -417,6 +417,11 @@ fn relay_copies(got: &Received) -> (HashMap<u32, u32>, Vec<String>) {
     (counts, corrupt)
 }
 
+/// Messages in the queue (one record file each, whatever their state).
+fn queued_count(lab: &Lab) -> usize {
+    lab.queued_envelopes().len()
+}
+
 fn queue_files(lab: &Lab, suffix: &str) -> usize {
     fs::read_dir(lab.store.join("queue").join("active"))
         .map(|entries| {
@@ -546,7 +551,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
             acked_now()
         );
         std::thread::sleep(Duration::from_millis(rng.range(0, 300)));
-        let queued = queue_files(&lab, ".json");
+        let queued = queued_count(&lab);
         let delivered_so_far = got.lock().unwrap().len();
         last_kill_at = acked_now();
         engine.signal("KILL");
@@ -565,7 +570,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         // listens: while it recovers the queue and starts over on it.
         if rng.range(0, 3) == 0 {
             std::thread::sleep(Duration::from_millis(rng.range(0, 60)));
-            let queued = queue_files(&lab, ".json");
+            let queued = queued_count(&lab);
             engine.signal("KILL");
             assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(-1));
             quick_kills += 1;
@@ -598,7 +603,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
 
     // Drain: the queue empties (cheap to poll); then every acknowledged
     // copy must be there, else it is lost.
-    let drained = wait_until(Duration::from_secs(180), || queue_files(&lab, ".json") == 0);
+    let drained = wait_until(Duration::from_secs(180), || queued_count(&lab) == 0);
     let drain_time = t0.elapsed() - load_time;
 
     let (local, mut corrupt, tmp_leftovers) = local_copies(&lab);
@@ -632,7 +637,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
     let delivered_ids: HashSet<u32> = local.keys().chain(relay.keys()).copied().collect();
     let copies: u32 = local.values().chain(relay.values()).sum();
     let corrupt_envelopes = queue_files(&lab, ".corrupt");
-    let leftover_eml = queue_files(&lab, ".eml");
+    let leftover_state = queue_files(&lab, ".state");
     let queue_tmp = fs::read_dir(lab.store.join("queue").join("tmp"))
         .map(|e| e.count())
         .unwrap_or(0);
@@ -676,8 +681,8 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         corrupt.len()
     );
     eprintln!(
-        "crash: kill rounds {kills} (+{quick_kills} right after a restart); .corrupt envelopes {corrupt_envelopes}; leftover .eml \
-         {leftover_eml}; queue/tmp {queue_tmp}; Maildir tmp leftovers {tmp_leftovers}; \
+        "crash: kill rounds {kills} (+{quick_kills} right after a restart); .corrupt envelopes {corrupt_envelopes}; leftover .state \
+         {leftover_state}; queue/tmp {queue_tmp}; Maildir tmp leftovers {tmp_leftovers}; \
          tracking: {} events, {} torn lines, {no_receive} acked without RECEIVE",
         events.len(),
         torn.len()
@@ -714,7 +719,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         "unexpected deliveries: {unexpected:?}"
     );
     assert_eq!(corrupt_envelopes, 0, ".corrupt envelopes in the queue");
-    assert_eq!(leftover_eml, 0, "message files without envelope left");
+    assert_eq!(leftover_state, 0, "state files left in a drained queue");
     assert_eq!(kills, rounds);
     let kills = kills + quick_kills;
     assert!(
@@ -786,13 +791,13 @@ fn relayed_messages_are_recorded_one_by_one_so_a_kill_resends_only_the_unanswere
             .count()
     };
     let recorded = wait_until(Duration::from_secs(10), || {
-        queue_files(&lab, ".json") == 1 && sends(&lab) == 2
+        queued_count(&lab) == 1 && sends(&lab) == 2
     });
     assert!(
         recorded,
         "the accepted messages are still queued while the session waits for the third \
          ({} envelopes, {} SEND events):\n{}",
-        queue_files(&lab, ".json"),
+        queued_count(&lab),
         sends(&lab),
         engine.log_text()
     );
@@ -801,9 +806,7 @@ fn relayed_messages_are_recorded_one_by_one_so_a_kill_resends_only_the_unanswere
     assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(-1));
     sink.hold_from.store(usize::MAX, Ordering::SeqCst);
     let _engine = lab.start_engine(port);
-    assert!(wait_until(Duration::from_secs(20), || queue_files(
-        &lab, ".json"
-    ) == 0));
+    assert!(wait_until(Duration::from_secs(20), || queued_count(&lab) == 0));
     let (counts, corrupt) = relay_copies(&sink.got);
     assert!(corrupt.is_empty(), "{corrupt:?}");
     let mut ids: Vec<(u32, u32)> = counts.into_iter().collect();

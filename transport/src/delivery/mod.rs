@@ -29,17 +29,19 @@
 //!
 //! # Batches
 //! Deliveries run in batches: every id handed over while the previous
-//! batch was busy (at most [`MAX_BATCH`]) forms the next one. Within a
-//! batch, up to [`PARALLEL`] messages are written at once (each Maildir
-//! file written, fsynced and renamed into `new/` by its own thread, so
-//! the file system can merge their journal commits); then every `new/`
-//! folder touched is fsynced **once** for the whole batch; only then are
+//! batch was busy (at most [`MAX_BATCH`]) forms the next one, processed
+//! in chunks of [`CHUNK`]. Within a chunk, up to [`PARALLEL`] messages are
+//! written at once (each Maildir file written, fsynced and renamed into
+//! `new/` by its own thread, so the file system can merge their journal
+//! commits); then every `new/` folder touched is fsynced **once** for the
+//! whole chunk; only then are
 //! the queue entries updated: a message whose recipients are now all
 //! delivered is removed straight away (no intermediate envelope rewrite,
 //! no directory fsync of its own, see [`crate::queue::Queue::update`]);
 //! the others get their new envelope, and one fsync of the queue
 //! directory covers them all. So a message leaves the queue only after
-//! its Maildir copies are durable; a crash may at worst deliver twice.
+//! its Maildir copies are durable; a crash may at worst deliver one chunk
+//! twice.
 //!
 //! # Scheduling
 //! The SMTP server hands each newly queued id over a channel; at start,
@@ -70,6 +72,11 @@ use crate::tracking::{EventId, TrackingEvent, TrackingLog};
 pub const PARALLEL: usize = 32;
 /// Most ids in one batch.
 pub const MAX_BATCH: usize = 1024;
+/// Messages written, synced and recorded together within a batch. A crash
+/// between a chunk's Maildir fsync and its queue update delivers that chunk
+/// again, so this bounds the duplicates a crash can cause; four rounds of
+/// [`PARALLEL`] writers still share each folder fsync.
+pub const CHUNK: usize = 4 * PARALLEL;
 
 enum Msg {
     Queued(MessageId),
@@ -319,9 +326,19 @@ impl Worker {
         }
     }
 
-    /// Delivers a batch (see the module docs); returns the ids removed
-    /// from the queue.
+    /// Delivers a batch (see the module docs) in chunks of [`CHUNK`]
+    /// messages; returns the ids removed from the queue.
     fn process(&self, msgs: Vec<QueuedMessage>) -> HashSet<MessageId> {
+        let mut removed = HashSet::new();
+        for chunk in msgs.chunks(CHUNK) {
+            removed.extend(self.process_chunk(chunk));
+        }
+        removed
+    }
+
+    /// Writes a chunk, fsyncs each folder it touched once, then records
+    /// the results: a crash repeats at most one chunk's deliveries.
+    fn process_chunk(&self, msgs: &[QueuedMessage]) -> HashSet<MessageId> {
         let mut removed = HashSet::new();
         let rt = self.config.load();
         let work: Vec<(&QueuedMessage, Vec<&str>)> = msgs
