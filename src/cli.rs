@@ -73,7 +73,17 @@ pub fn cmdlet_command(decl: &'static CmdletDecl) -> Command {
 }
 
 pub fn build_cli() -> Command {
-    let mut cmd = Command::new("xshell")
+    let mut cmd = root_command();
+    for decl in CATALOGUE {
+        cmd = cmd.subcommand(cmdlet_command(decl));
+    }
+    cmd
+}
+
+/// The command tree without the cmdlets' subcommands: global options and
+/// the built-in subcommands.
+fn root_command() -> Command {
+    Command::new("xshell")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Exchange-Management-Shell-style administration of SMTP Domain Security")
         .long_about(ABOUT)
@@ -150,11 +160,7 @@ pub fn build_cli() -> Command {
                 ),
         )
         .disable_help_subcommand(true)
-        .infer_long_args(true);
-    for decl in CATALOGUE {
-        cmd = cmd.subcommand(cmdlet_command(decl));
-    }
-    cmd
+        .infer_long_args(true)
 }
 
 /// The default store folder.
@@ -175,8 +181,10 @@ pub fn default_store_dir() -> PathBuf {
 const BUILTIN_COMMANDS: &[&str] = &["help", "gen-docs", "completions", "man"];
 
 /// Lower-cases the subcommand word so `Set-SendConnector` and `SET-SENDCONNECTOR` work.
-fn normalize_argv(args: Vec<String>) -> Vec<String> {
+/// Also returns the cmdlet named where the subcommand stands, if any.
+fn normalize_argv(args: Vec<String>) -> (Vec<String>, Option<&'static CmdletDecl>) {
     let mut out = Vec::with_capacity(args.len());
+    let mut cmdlet = None;
     let mut it = args.into_iter();
     if let Some(prog) = it.next() {
         out.push(prog);
@@ -188,10 +196,13 @@ fn normalize_argv(args: Vec<String>) -> Vec<String> {
             found = true;
             let lower = a.to_ascii_lowercase();
             match xshell_cmdlets::find(&a) {
-                Some(d) => out.push(if d.aliases.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
-                    lower
-                } else {
-                    d.command()
+                Some(d) => out.push({
+                    cmdlet = Some(d);
+                    if d.aliases.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+                        lower
+                    } else {
+                        d.command()
+                    }
                 }),
                 None => out.push(if BUILTIN_COMMANDS.contains(&lower.as_str()) {
                     lower
@@ -208,7 +219,21 @@ fn normalize_argv(args: Vec<String>) -> Vec<String> {
         expect_value = !found && (a == "--store" || a == "--output" || a == "-o");
         out.push(a);
     }
-    out
+    (out, cmdlet)
+}
+
+/// Parses a cmdlet's command line against a tree that holds only that
+/// cmdlet's subcommand: building all of them costs more than running a
+/// Get- cmdlet. The extra subcommands cannot change how a line that parses
+/// here parses, so a success is final; anything else (help, a usage error)
+/// gives None and is parsed again against the whole tree, whose messages
+/// are the ones users see.
+fn parse_one_cmdlet(decl: &'static CmdletDecl, args: &[String]) -> Option<ArgMatches> {
+    let cli = root_command().subcommand(cmdlet_command(decl));
+    if ambiguous_flag(&cli, args).is_some() {
+        return None;
+    }
+    cli.try_get_matches_from(args).ok()
 }
 
 /// Named values from clap matches, for the shared binder.
@@ -387,7 +412,10 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
 
 /// Runs xshell with these arguments; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
-    let args = normalize_argv(args);
+    let (args, cmdlet) = normalize_argv(args);
+    if let Some(m) = cmdlet.and_then(|d| parse_one_cmdlet(d, &args)) {
+        return run_matches(&m);
+    }
     let cli = build_cli();
     if let Some(line) = ambiguous_flag(&cli, &args) {
         eprintln!("{line}");
@@ -413,6 +441,11 @@ pub fn run(args: Vec<String>) -> i32 {
             };
         }
     };
+    run_matches(&matches)
+}
+
+/// Runs what a parsed command line asks for.
+fn run_matches(matches: &ArgMatches) -> i32 {
     let format: Format = matches
         .get_one::<String>("output")
         .and_then(|s| s.parse().ok())
@@ -549,6 +582,11 @@ pub fn run(args: Vec<String>) -> i32 {
                     if format == Format::Json || !values.is_empty() {
                         print!("{}", format::render(&values, format));
                     }
+                    // The process ends next: freeing thousands of small
+                    // allocations one by one (a Get- of 1,000 objects) costs
+                    // more than rendering them, so they go with the process.
+                    std::mem::forget(values);
+                    std::mem::forget(store);
                     0
                 }
                 Err(e) => {

@@ -77,21 +77,50 @@ fn objects(values: &[Value]) -> impl Iterator<Item = &Object> {
 
 const MAX_CELL: usize = 60;
 
-fn cell(v: Option<&Value>) -> String {
-    let s = v.map(|v| v.to_string()).unwrap_or_default();
-    let s = s.replace(['\r', '\n'], " ");
-    if s.chars().count() > MAX_CELL {
+/// A cell's text and its width in characters.
+fn cell(v: Option<&Value>) -> (String, usize) {
+    let mut s = match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Str(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    if s.contains(['\r', '\n']) {
+        s = s.replace(['\r', '\n'], " ");
+    }
+    let n = s.chars().count();
+    if n > MAX_CELL {
         let mut t: String = s.chars().take(MAX_CELL - 3).collect();
         t.push_str("...");
-        t
+        (t, MAX_CELL)
     } else {
-        s
+        (s, n)
     }
+}
+
+/// One table line: every cell but the last padded to its column's width
+/// and followed by a space; trailing white space trimmed.
+fn push_line<'a>(
+    out: &mut String,
+    cells: impl Iterator<Item = (&'a str, usize)>,
+    widths: &[usize],
+) {
+    let start = out.len();
+    let n = widths.len();
+    for (i, (c, chars)) in cells.enumerate() {
+        out.push_str(c);
+        if i + 1 < n {
+            let pad = widths[i].saturating_sub(chars) + 1;
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
+    out.push('\n');
 }
 
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
-    let rows: Vec<Vec<String>> = objects(values)
+    let rows: Vec<Vec<(String, usize)>> = objects(values)
         .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
         .collect();
     let widths: Vec<usize> = cols
@@ -99,29 +128,28 @@ pub fn table(values: &[Value], cols: &[&str]) -> String {
         .enumerate()
         .map(|(i, c)| {
             rows.iter()
-                .map(|r| r[i].chars().count())
+                .map(|r| r[i].1)
                 .chain(std::iter::once(c.len()))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let line = |cells: Vec<String>| -> String {
-        let n = cells.len();
-        let mut s = String::new();
-        for (i, c) in cells.into_iter().enumerate() {
-            if i + 1 == n {
-                s.push_str(&c);
-            } else {
-                s.push_str(&format!("{c:<w$} ", w = widths[i]));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = String::from("\n");
-    out.push_str(&line(cols.iter().map(|c| c.to_string()).collect()));
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    for r in rows {
-        out.push_str(&line(r));
+    let cap: usize = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
+    let mut out = String::with_capacity(cap * (rows.len() + 2) + 2);
+    out.push('\n');
+    push_line(
+        &mut out,
+        cols.iter().map(|c| (*c, c.chars().count())),
+        &widths,
+    );
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    push_line(
+        &mut out,
+        dashes.iter().map(|d| (d.as_str(), d.len())),
+        &widths,
+    );
+    for r in &rows {
+        push_line(&mut out, r.iter().map(|(s, n)| (s.as_str(), *n)), &widths);
     }
     out.push('\n');
     out

@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod named;
 pub mod value;
+pub mod value_ser;
 
 pub mod accepted_domain;
 pub mod certificate;

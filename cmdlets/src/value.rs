@@ -81,11 +81,10 @@ impl Object {
             o.props
                 .push(("Identity".into(), Value::Str(id.to_string())));
         }
-        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(model) {
+        // Straight into values, without a serde_json tree in between.
+        if let Ok(Value::Map(map)) = crate::value_ser::to_value(model) {
             o.props.reserve(map.len());
-            for (k, v) in map {
-                o.props.push((k, Value::from_json_owned(v)));
-            }
+            o.props.extend(map);
         }
         o
     }

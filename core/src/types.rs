@@ -542,16 +542,27 @@ impl FromStr for SizeLimit {
     }
 }
 
-fn group_thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
+/// Writes `n` with a comma between groups of three digits (`26,214,400`).
+fn write_thousands(f: &mut fmt::Formatter<'_>, n: u64) -> fmt::Result {
+    // u64::MAX has 20 digits and 6 commas.
+    let mut buf = [0u8; 27];
+    let mut i = buf.len();
+    let mut n = n;
+    let mut digits = 0;
+    loop {
+        if digits > 0 && digits % 3 == 0 {
+            i -= 1;
+            buf[i] = b',';
         }
-        out.push(c);
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        digits += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    out
+    f.write_str(std::str::from_utf8(&buf[i..]).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for SizeLimit {
@@ -566,19 +577,20 @@ impl fmt::Display for SizeLimit {
                     ("MB", 1 << 20),
                     ("KB", 1 << 10),
                 ];
-                let short = units
-                    .iter()
-                    .find(|(_, m)| b >= *m)
-                    .map(|(u, m)| {
+                match units.iter().find(|(_, m)| b >= *m) {
+                    Some((u, m)) => {
                         let v = b as f64 / *m as f64;
                         if (v - v.round()).abs() < 1e-9 {
-                            format!("{} {u}", v.round() as u64)
+                            write!(f, "{} {u}", v.round() as u64)?;
                         } else {
-                            format!("{v:.3} {u}")
+                            write!(f, "{v:.3} {u}")?;
                         }
-                    })
-                    .unwrap_or_else(|| format!("{b} B"));
-                write!(f, "{short} ({} bytes)", group_thousands(b))
+                    }
+                    None => write!(f, "{b} B")?,
+                }
+                f.write_str(" (")?;
+                write_thousands(f, b)?;
+                f.write_str(" bytes)")
             }
         }
     }
@@ -793,6 +805,17 @@ mod tests {
             SizeLimit::Unlimited
         );
         assert_eq!(SizeLimit::mb(25).to_string(), "25 MB (26,214,400 bytes)");
+        for (b, text) in [
+            (0, "0 B (0 bytes)"),
+            (999, "999 B (999 bytes)"),
+            (1000, "1000 B (1,000 bytes)"),
+            (1536, "1.500 KB (1,536 bytes)"),
+            (100_000, "97.656 KB (100,000 bytes)"),
+            (1 << 40, "1 TB (1,099,511,627,776 bytes)"),
+            (u64::MAX, "16777216 TB (18,446,744,073,709,551,615 bytes)"),
+        ] {
+            assert_eq!(SizeLimit::Bytes(b).to_string(), text);
+        }
         assert_eq!(
             "25 MB (26,214,400 bytes)".parse::<SizeLimit>().unwrap(),
             SizeLimit::mb(25)
