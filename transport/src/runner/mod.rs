@@ -13,7 +13,10 @@
 //! The messages due at one moment form a batch (`attempt`): their remote
 //! recipients are grouped by (send connector, next-hop domain)
 //! ([`crate::routing::group_recipients`]), across messages, so that one
-//! connection carries every message for the same next hop. For each group:
+//! connection carries every message for the same next hop. A batch holds at
+//! most 100 messages and 32 MB, and at most 8 batches run at once; due
+//! messages beyond that wait in line (envelopes only), so the runner's
+//! memory stays bounded whatever the backlog. For each group:
 //! the TLS policy ([`crate::outbound::tls::decide`] with
 //! TLSSendDomainSecureList, the connector, and the per-host "plaintext next
 //! time" memory after a failed opportunistic handshake), MX or smart-host
@@ -46,7 +49,7 @@
 mod attempt;
 mod record;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +64,17 @@ use crate::dns::HickoryResolver;
 use crate::queue::{MessageId, Queue, QueuedMessage, now_ms};
 use crate::routing::recipient_domain;
 use crate::tracking::TrackingLog;
+
+/// Most messages in one batch: a next hop's session carries at most this
+/// many before the runner opens the next one.
+const BATCH_MESSAGES: usize = 100;
+/// Most message bytes one batch reads into memory (a single larger message
+/// still forms a batch of its own).
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Batches in progress at once. With [`BATCH_BYTES`] this bounds the
+/// runner's memory whatever the size of the backlog: due messages beyond it
+/// wait in line (their envelopes only) until a batch ends.
+const MAX_BATCHES: usize = 8;
 
 /// How the runner runs.
 #[derive(Debug, Clone)]
@@ -237,6 +251,9 @@ async fn run(
     // Notified while in flight: looked at again when the batch ends.
     let mut again: HashSet<MessageId> = HashSet::new();
     let mut batches: JoinSet<(Vec<MessageId>, Option<u64>)> = JoinSet::new();
+    // Due messages waiting for a batch slot, oldest first.
+    let mut backlog: VecDeque<QueuedMessage> = VecDeque::new();
+    let mut backlogged: HashSet<MessageId> = HashSet::new();
     let mut next_scan = tokio::time::Instant::now();
     loop {
         let mut wanted: Option<Option<Vec<MessageId>>> = None;
@@ -267,6 +284,7 @@ async fn run(
                         wanted = Some(Some(redo));
                     }
                 }
+                start_batches(&ctx, &mut backlog, &mut backlogged, &mut in_flight, &mut batches);
             }
         }
         let Some(ids) = wanted else { continue };
@@ -289,7 +307,7 @@ async fn run(
         let mut due = Vec::new();
         let mut earliest: Option<u64> = None;
         for m in msgs {
-            if in_flight.contains(&m.id) {
+            if in_flight.contains(&m.id) || backlogged.contains(&m.id) {
                 continue;
             }
             match due_at(&rt, &m) {
@@ -307,15 +325,17 @@ async fn run(
         if due.is_empty() {
             continue;
         }
-        for m in &due {
-            in_flight.insert(m.id.clone());
+        for m in due {
+            backlogged.insert(m.id.clone());
+            backlog.push_back(m);
         }
-        let ids: Vec<MessageId> = due.iter().map(|m| m.id.clone()).collect();
-        let ctx = Arc::clone(&ctx);
-        batches.spawn(async move {
-            let next = attempt::batch(&ctx, rt, due).await;
-            (ids, next)
-        });
+        start_batches(
+            &ctx,
+            &mut backlog,
+            &mut backlogged,
+            &mut in_flight,
+            &mut batches,
+        );
     }
     // Shutdown: let deliveries in progress finish, within the grace period.
     let deadline = tokio::time::Instant::now() + opts.grace;
@@ -335,8 +355,102 @@ async fn run(
     }
 }
 
+/// Starts batches from the backlog while fewer than [`MAX_BATCHES`] are in
+/// progress, each at most [`BATCH_MESSAGES`] messages and [`BATCH_BYTES`].
+fn start_batches(
+    ctx: &Arc<Ctx>,
+    backlog: &mut VecDeque<QueuedMessage>,
+    backlogged: &mut HashSet<MessageId>,
+    in_flight: &mut HashSet<MessageId>,
+    batches: &mut JoinSet<(Vec<MessageId>, Option<u64>)>,
+) {
+    while batches.len() < MAX_BATCHES && !backlog.is_empty() {
+        let due = take_batch(backlog);
+        for m in &due {
+            backlogged.remove(&m.id);
+            in_flight.insert(m.id.clone());
+        }
+        let ids: Vec<MessageId> = due.iter().map(|m| m.id.clone()).collect();
+        let ctx = Arc::clone(ctx);
+        let rt = ctx.config.load_full();
+        batches.spawn(async move {
+            let next = attempt::batch(&ctx, rt, due).await;
+            (ids, next)
+        });
+    }
+}
+
+/// The next batch from the front of the backlog: at least one message, at
+/// most [`BATCH_MESSAGES`], and no more than [`BATCH_BYTES`] unless a single
+/// message is larger.
+fn take_batch(backlog: &mut VecDeque<QueuedMessage>) -> Vec<QueuedMessage> {
+    let mut due = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(m) = backlog.front() {
+        if !due.is_empty()
+            && (due.len() >= BATCH_MESSAGES || bytes.saturating_add(m.size) > BATCH_BYTES)
+        {
+            break;
+        }
+        let Some(m) = backlog.pop_front() else { break };
+        bytes = bytes.saturating_add(m.size);
+        due.push(m);
+    }
+    due
+}
+
 /// The tokio instant of a wall-clock time (milliseconds since the epoch).
 fn deadline_at(t_ms: u64) -> tokio::time::Instant {
     let wait = t_ms.saturating_sub(now_ms());
     tokio::time::Instant::now() + Duration::from_millis(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Envelope;
+
+    fn queued(size: u64) -> QueuedMessage {
+        QueuedMessage {
+            version: 1,
+            id: MessageId::generate(),
+            size,
+            envelope: Envelope::new("a@orga.example", ["b@relay.example".to_string()]),
+        }
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes_whatever_the_backlog() {
+        let mut backlog: VecDeque<QueuedMessage> = (0..250).map(|_| queued(4096)).collect();
+        let sizes: Vec<usize> =
+            std::iter::from_fn(|| (!backlog.is_empty()).then(|| take_batch(&mut backlog).len()))
+                .collect();
+        assert_eq!(sizes, [100, 100, 50]);
+
+        // Oldest first.
+        let mut backlog: VecDeque<QueuedMessage> = (0..3).map(|_| queued(10)).collect();
+        let ids: Vec<MessageId> = backlog.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(
+            take_batch(&mut backlog)
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>(),
+            ids
+        );
+
+        // 10 MB messages: three fit in 32 MB, the fourth starts the next batch.
+        let mut backlog: VecDeque<QueuedMessage> =
+            (0..7).map(|_| queued(10 * 1024 * 1024)).collect();
+        assert_eq!(take_batch(&mut backlog).len(), 3);
+        assert_eq!(take_batch(&mut backlog).len(), 3);
+        assert_eq!(take_batch(&mut backlog).len(), 1);
+
+        // A single message over the limit still goes, alone.
+        let mut backlog: VecDeque<QueuedMessage> = [queued(100 * 1024 * 1024), queued(10)]
+            .into_iter()
+            .collect();
+        assert_eq!(take_batch(&mut backlog).len(), 1);
+        assert_eq!(take_batch(&mut backlog).len(), 1);
+        assert!(backlog.is_empty());
+    }
 }
