@@ -205,6 +205,49 @@ pub fn sync_folder(new_dir: &Path) -> Result<(), MaildirError> {
         .map_err(io_err("fsync", new_dir))
 }
 
+/// How old a file in a Maildir's `tmp/` must be before
+/// [`remove_stale_tmp`] removes it: the Maildir convention's 36 hours.
+pub const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
+
+/// Removes files older than `older_than` from every `tmp/` folder under
+/// `root` (`<root>/<domain>/<local>/Maildir/tmp/`): deliveries that were
+/// killed between creating the file and renaming it into `new/`. Readers
+/// never see them, but they take space. Symbolic links are neither followed
+/// nor removed. Returns how many files were removed; a folder that cannot
+/// be read is skipped.
+pub fn remove_stale_tmp(root: &Path, older_than: std::time::Duration) -> usize {
+    fn dirs(p: &Path) -> Vec<PathBuf> {
+        fs::read_dir(p)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    let Some(cutoff) = SystemTime::now().checked_sub(older_than) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for domain in dirs(root) {
+        for mailbox in dirs(&domain) {
+            let tmp = mailbox.join("Maildir").join("tmp");
+            let Ok(entries) = fs::read_dir(&tmp) else {
+                continue;
+            };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let Ok(meta) = entry.metadata() else { continue };
+                let stale = meta.modified().is_ok_and(|m| m < cutoff);
+                if meta.file_type().is_file() && stale && fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    removed
+}
+
 /// Creates `dir` (0700) if missing and makes its entry durable; refuses a
 /// symbolic link.
 fn ensure_dir(dir: &Path) -> Result<(), MaildirError> {
@@ -306,6 +349,44 @@ mod tests {
         assert_eq!(mode(&maildir.join("new")), 0o700);
         assert_eq!(mode(&root.path().join("contoso.com")), 0o700);
         assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn stale_tmp_files_are_removed_and_fresh_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        deliver(root.path(), "orga.example", "bob", b"x\r\n").unwrap();
+        let tmp = root.path().join("orga.example/bob/Maildir/tmp");
+        let old = tmp.join("1.M1P1Q1.killed");
+        let fresh = tmp.join("2.M2P2Q2.writing");
+        fs::write(&old, b"partial").unwrap();
+        fs::write(&fresh, b"partial").unwrap();
+        let two_days = SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days)
+            .unwrap();
+        // A stale symlink is left alone (and not followed).
+        let target = root.path().join("outside");
+        fs::write(&target, b"keep").unwrap();
+        File::options()
+            .write(true)
+            .open(&target)
+            .unwrap()
+            .set_modified(two_days)
+            .unwrap();
+        std::os::unix::fs::symlink(&target, tmp.join("link")).unwrap();
+
+        assert_eq!(remove_stale_tmp(root.path(), STALE_TMP), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        assert!(target.exists());
+        assert!(tmp.join("link").symlink_metadata().is_ok());
+        // The delivered message is untouched.
+        let new = root.path().join("orga.example/bob/Maildir/new");
+        assert_eq!(fs::read_dir(new).unwrap().count(), 1);
+        assert_eq!(remove_stale_tmp(&root.path().join("missing"), STALE_TMP), 0);
     }
 
     #[test]

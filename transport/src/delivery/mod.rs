@@ -132,6 +132,13 @@ impl DeliveryWorker {
         let thread = thread::Builder::new()
             .name("local-delivery".into())
             .spawn(move || {
+                let stale = maildir::remove_stale_tmp(&worker.mailboxes, maildir::STALE_TMP);
+                if stale > 0 {
+                    tracing::info!(
+                        files = stale,
+                        "local delivery: removed files older than 36 hours from Maildir tmp/ folders (deliveries interrupted by a crash)"
+                    );
+                }
                 worker.scan();
                 loop {
                     match rx.recv_timeout(rescan) {
