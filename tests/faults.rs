@@ -477,6 +477,29 @@ fn peer_stalls_after_the_final_dot_and_the_inactivity_timeout_fires() {
     );
 }
 
+/// While the runner waits for the stalled next hop, Get-Queue and
+/// Get-Message say Active (a delivery is working on it); once the attempt
+/// has failed they say Retry.
+#[test]
+fn a_queue_being_delivered_is_active() {
+    let peer = Peer::start(Fault::StallAfterData, None);
+    let (lab, port) = relay_lab(peer.port, &[]);
+    let mut engine = lab.start_engine(port);
+    send_relay(port, "active@sender.example");
+    let status = |lab: &Lab| queue_named(lab, "relay.example").map(|q| q["Status"].clone());
+    assert!(
+        wait_until(Duration::from_secs(20), || status(&lab)
+            == Some(Value::from("Active"))),
+        "never Active: {:?}\n{}",
+        queue_named(&lab, "relay.example"),
+        engine.log_text()
+    );
+    let msgs = json(&lab, &["get-message", "--queue", "relay.example"]);
+    assert_eq!(msgs[0]["Status"], "Active", "{msgs}");
+    wait_deferred(&lab, &peer, &mut engine, &["451 4.4.2", "no reply in time"]);
+    assert_eq!(status(&lab), Some(Value::from("Retry")));
+}
+
 #[test]
 fn peer_answers_http_instead_of_a_banner() {
     plain_fault(

@@ -17,8 +17,8 @@ pub static DECL: CmdletDecl = CmdletDecl {
 every recipient not yet delivered belongs to the queue of its next hop, `<server>\\<domain>` for remote domains \
 (DeliveryType DnsConnectorDelivery or SmartHostConnectorDelivery, after the send connector that carries it), \
 `<server>\\LocalDelivery` for Authoritative accepted domains (SmtpDeliveryToMailbox), and `<server>\\Unreachable` \
-for recipients no enabled send connector covers. Status is Suspended (Suspend-Queue), Retry (every message waits \
-for its next retry) or Ready. TlsDomain is the name the next hop's certificate must carry: the domain itself when \
+for recipients no enabled send connector covers. Status is Suspended (Suspend-Queue), Active (a delivery is working \
+on one of its messages), Retry (every message waits for its next retry) or Ready. TlsDomain is the name the next hop's certificate must carry: the domain itself when \
 it is in TLSSendDomainSecureList (Domain Security). Asks the running xshell-transport; when it is not running, \
 reads the queue folder directly and warns.",
     params: &[named::identity(
@@ -52,6 +52,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                 &site.server,
                 &spool.messages,
                 &state,
+                &Default::default(),
                 super::now_ms(),
             )
         }

@@ -85,6 +85,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                 &site.server,
                 &msgs,
                 &state,
+                &Default::default(),
                 super::now_ms(),
                 |id| spool::read_headers(&site.queue_dir, id),
             )

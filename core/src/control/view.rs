@@ -13,10 +13,10 @@
 //!
 //! Status: **Suspended** when the hop is in [`QueueState`]; **Retry** when
 //! every message in it waits for a retry time in the future; otherwise
-//! **Ready**. (**Active**, a delivery in progress, is only known to the
-//! delivery side and is not reported yet.)
+//! **Ready**; **Active** (before Retry and Ready) while a delivery is working
+//! on one of its messages, which only the running engine knows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -221,9 +221,11 @@ impl Part<'_> {
     fn waiting(&self, now_ms: u64) -> Option<u64> {
         self.msg.next_retry_ms.filter(|t| *t > now_ms)
     }
-    fn status(&self, suspended: bool, now_ms: u64) -> QueueStatus {
+    fn status(&self, suspended: bool, active: bool, now_ms: u64) -> QueueStatus {
         if suspended {
             QueueStatus::Suspended
+        } else if active {
+            QueueStatus::Active
         } else if self.waiting(now_ms).is_some() {
             QueueStatus::Retry
         } else {
@@ -257,12 +259,14 @@ fn parts<'a>(cfg: &OrgConfig, spool: &'a [SpoolMessage]) -> Vec<Part<'a>> {
 
 /// The queues: one per next hop with messages, plus suspended ones (even
 /// empty, so they can be resumed). Local first, then by next hop,
-/// Unreachable last.
+/// Unreachable last. `active` holds the ids of the messages a delivery is
+/// working on now (only the engine knows; empty when it is not running).
 pub fn queues(
     cfg: &OrgConfig,
     server: &str,
     spool: &[SpoolMessage],
     state: &QueueState,
+    active: &HashSet<String>,
     now_ms: u64,
 ) -> Vec<QueueInfo> {
     let mut groups: BTreeMap<(u8, String), (Hop, Vec<Part<'_>>)> = BTreeMap::new();
@@ -297,6 +301,8 @@ pub fn queues(
             let suspended = state.is_suspended(&hop.key);
             let status = if suspended {
                 QueueStatus::Suspended
+            } else if parts.iter().any(|p| active.contains(&p.msg.id)) {
+                QueueStatus::Active
             } else if !parts.is_empty() && parts.iter().all(|p| p.waiting(now_ms).is_some()) {
                 QueueStatus::Retry
             } else {
@@ -325,6 +331,7 @@ pub fn messages(
     server: &str,
     spool: &[SpoolMessage],
     state: &QueueState,
+    active: &HashSet<String>,
     now_ms: u64,
     mut headers: impl FnMut(&str) -> MessageHeaders,
 ) -> Vec<MessageInfo> {
@@ -361,7 +368,7 @@ pub fn messages(
                         },
                     })
                     .collect(),
-                status: p.status(suspended, now_ms),
+                status: p.status(suspended, active.contains(&p.msg.id), now_ms),
                 size: p.msg.size,
                 subject: h.subject,
                 internet_message_id: h.message_id,
@@ -469,7 +476,8 @@ mod tests {
             msg("02", &[("d@relay.example", RecipientState::Pending)], None),
         ];
         let mut state = QueueState::default();
-        let q = queues(&c, "MAIL", &spool, &state, now);
+        let none = HashSet::new();
+        let q = queues(&c, "MAIL", &spool, &state, &none, now);
         let ids: Vec<&str> = q.iter().map(|q| q.identity.as_str()).collect();
         assert_eq!(ids, ["MAIL\\partner.example", "MAIL\\relay.example"]);
         assert_eq!(q[0].status, QueueStatus::Retry);
@@ -478,15 +486,36 @@ mod tests {
         assert_eq!(q[1].message_count, 2);
         assert_eq!(q[1].status, QueueStatus::Ready);
 
+        // A delivery working on message 01 makes both its queues Active
+        // (even the one waiting for a retry) and the message too.
+        let busy: HashSet<String> = ["01".to_string()].into();
+        let q = queues(&c, "MAIL", &spool, &state, &busy, now);
+        assert_eq!(q[0].status, QueueStatus::Active);
+        assert_eq!(q[1].status, QueueStatus::Active);
+        let m = messages(&c, "MAIL", &spool, &state, &busy, now, |_| {
+            MessageHeaders::default()
+        });
+        let status = |id: &str| {
+            m.iter()
+                .filter(|m| m.internal_message_id == id)
+                .map(|m| m.status)
+                .collect::<Vec<_>>()
+        };
+        assert!(status("01").iter().all(|s| *s == QueueStatus::Active));
+        assert_eq!(status("02"), [QueueStatus::Ready]);
+
         state.suspended.insert("relay.example".into());
         state.suspended.insert("idle.example".into());
-        let q = queues(&c, "MAIL", &spool, &state, now);
+        let q = queues(&c, "MAIL", &spool, &state, &busy, now);
+        // Suspended wins over Active.
+        assert!(q.iter().any(|q| q.next_hop_domain == "relay.example" && q.status == QueueStatus::Suspended));
+        let q = queues(&c, "MAIL", &spool, &state, &none, now);
         assert_eq!(q.len(), 3);
         assert!(
             q.iter()
                 .any(|q| q.next_hop_domain == "idle.example" && q.message_count == 0)
         );
-        let m = messages(&c, "MAIL", &spool, &state, now, |_| {
+        let m = messages(&c, "MAIL", &spool, &state, &none, now, |_| {
             MessageHeaders::default()
         });
         assert_eq!(m.len(), 3);

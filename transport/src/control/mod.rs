@@ -258,6 +258,8 @@ struct Snapshot {
     server: String,
     spool: spool::Spool,
     state: QueueState,
+    /// Messages a delivery is working on (Status Active).
+    active: std::collections::HashSet<String>,
 }
 
 fn snapshot(ctx: &ControlContext) -> Result<Snapshot, Failure> {
@@ -271,6 +273,7 @@ fn snapshot(ctx: &ControlContext) -> Result<Snapshot, Failure> {
         server,
         spool,
         state,
+        active: ctx.queue.active_ids(),
     })
 }
 
@@ -281,6 +284,7 @@ impl Snapshot {
             &self.server,
             &self.spool.messages,
             &self.state,
+            &self.active,
             now_ms(),
         )
     }
@@ -341,9 +345,15 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
                 .filter(|m| wanted.is_none_or(|w| m.id == w))
                 .cloned()
                 .collect();
-            let all = view::messages(&s.cfg, &s.server, &spool, &s.state, now_ms(), |id| {
-                spool::read_headers(dir, id)
-            });
+            let all = view::messages(
+                &s.cfg,
+                &s.server,
+                &spool,
+                &s.state,
+                &s.active,
+                now_ms(),
+                |id| spool::read_headers(dir, id),
+            );
             let out: Vec<_> = all
                 .into_iter()
                 .filter(|m| {

@@ -347,6 +347,9 @@ impl Worker {
     /// the results: a crash repeats at most one chunk's deliveries.
     fn process_chunk(&self, msgs: &[QueuedMessage]) -> HashSet<MessageId> {
         let mut removed = HashSet::new();
+        let _active = self
+            .queue
+            .track_active(msgs.iter().map(|m| m.id.clone()).collect());
         let rt = self.config.load();
         let work: Vec<(&QueuedMessage, Vec<&str>)> = msgs
             .iter()

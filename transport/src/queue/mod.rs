@@ -328,6 +328,9 @@ pub struct Queue {
     /// holds its message's lock, so the local delivery worker and the
     /// queue runner never lose each other's updates.
     locks: Vec<Mutex<()>>,
+    /// Messages a delivery (queue runner or local delivery) is working on
+    /// now: Get-Queue's and Get-Message's Status Active.
+    in_flight: Mutex<std::collections::HashSet<MessageId>>,
 }
 
 /// Number of lock stripes.
@@ -371,6 +374,7 @@ impl Queue {
             dir_syncs: AtomicU64::new(0),
             tmp_seq: AtomicU64::new(0),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            in_flight: Mutex::new(std::collections::HashSet::new()),
         };
         queue.recover()?;
         Ok(queue)
@@ -689,6 +693,20 @@ impl Queue {
         fs::rename(&tmp, &path).map_err(io_err("rename over", &path))
     }
 
+    /// Marks `ids` as being delivered until the guard is dropped (also on
+    /// a panic or when the delivery task is aborted).
+    pub fn track_active(&self, ids: Vec<MessageId>) -> ActiveGuard<'_> {
+        let mut active = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        active.extend(ids.iter().cloned());
+        ActiveGuard { queue: self, ids }
+    }
+
+    /// The messages a delivery is working on now.
+    pub fn active_ids(&self) -> std::collections::HashSet<String> {
+        let active = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        active.iter().map(ToString::to_string).collect()
+    }
+
     /// The lock of one message (see [`Queue::update`]).
     fn lock(&self, id: &MessageId) -> MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
@@ -824,6 +842,26 @@ impl Queue {
             Disposition::Keep
         })
         .map(|u| u.message)
+    }
+}
+
+/// See [`Queue::track_active`].
+#[derive(Debug)]
+pub struct ActiveGuard<'a> {
+    queue: &'a Queue,
+    ids: Vec<MessageId>,
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        let mut active = self
+            .queue
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for id in &self.ids {
+            active.remove(id);
+        }
     }
 }
 

@@ -374,6 +374,7 @@ fn start_batches(
         let ctx = Arc::clone(ctx);
         let rt = ctx.config.load_full();
         batches.spawn(async move {
+            let _active = ctx.queue.track_active(ids.clone());
             let next = attempt::batch(&ctx, rt, due).await;
             (ids, next)
         });
