@@ -347,9 +347,6 @@ impl Worker {
     /// the results: a crash repeats at most one chunk's deliveries.
     fn process_chunk(&self, msgs: &[QueuedMessage]) -> HashSet<MessageId> {
         let mut removed = HashSet::new();
-        let _active = self
-            .queue
-            .track_active(msgs.iter().map(|m| m.id.clone()).collect());
         let rt = self.config.load();
         let work: Vec<(&QueuedMessage, Vec<&str>)> = msgs
             .iter()
@@ -359,6 +356,10 @@ impl Worker {
         if work.is_empty() {
             return removed;
         }
+        // Only the messages with local recipients are being delivered here.
+        let _active = self
+            .queue
+            .track_active(work.iter().map(|(m, _)| m.id.clone()).collect());
         let written = parallel(&work, PARALLEL, |(m, rcpts)| self.write(m, rcpts));
         // One fsync per folder for the whole batch.
         let folders: BTreeMap<PathBuf, ()> = written
