@@ -5,10 +5,18 @@ use crate::queue::Envelope;
 use xshell_core::model::{AcceptedDomain, AcceptedDomainType, OrgConfig};
 use xshell_core::store::Store;
 
-#[test]
-fn local_recipients_are_delivered_and_the_others_stay_pending() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(tmp.path().join("store"));
+/// A queue, mailboxes and tracking log under `dir`, with orga.example
+/// Authoritative.
+struct Fixture {
+    config: Arc<ArcSwap<RuntimeConfig>>,
+    queue: Arc<Queue>,
+    mailboxes: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+    tracking: Arc<TrackingLog>,
+}
+
+fn fixture(dir: &std::path::Path) -> Fixture {
+    let store = Store::open_dir(dir.join("store"));
     let mut cfg = OrgConfig::default();
     cfg.accepted_domains.push(AcceptedDomain {
         name: "OrgA".into(),
@@ -16,18 +24,29 @@ fn local_recipients_are_delivered_and_the_others_stay_pending() {
         domain_type: AcceptedDomainType::Authoritative,
         default: true,
     });
-    let rt = RuntimeConfig::compile(
-        &cfg,
-        store.backend(),
-        tmp.path(),
-        time::OffsetDateTime::now_utc(),
-    );
-    let config = Arc::new(ArcSwap::from_pointee(rt));
-    let queue = Arc::new(Queue::open(tmp.path().join("queue")).unwrap());
-    let mailboxes = tmp.path().join("mailboxes");
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), dir, time::OffsetDateTime::now_utc());
+    let mailboxes = dir.join("mailboxes");
     std::fs::create_dir_all(&mailboxes).unwrap();
-    let log_path = tmp.path().join("tracking.jsonl");
-    let tracking = Arc::new(TrackingLog::open(Some(&log_path)).unwrap());
+    let log_path = dir.join("tracking.jsonl");
+    Fixture {
+        config: Arc::new(ArcSwap::from_pointee(rt)),
+        queue: Arc::new(Queue::open(dir.join("queue")).unwrap()),
+        mailboxes,
+        tracking: Arc::new(TrackingLog::open(Some(&log_path)).unwrap()),
+        log_path,
+    }
+}
+
+#[test]
+fn local_recipients_are_delivered_and_the_others_stay_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Fixture {
+        config,
+        queue,
+        mailboxes,
+        log_path,
+        tracking,
+    } = fixture(tmp.path());
 
     let msg = b"Message-ID: <m1@x>\r\nSubject: t\r\n\r\nhi\r\n";
     let mixed = queue
@@ -96,26 +115,13 @@ fn parallel_keeps_item_order() {
 #[test]
 fn a_burst_is_delivered_in_batches_and_leaves_the_queue() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(tmp.path().join("store"));
-    let mut cfg = OrgConfig::default();
-    cfg.accepted_domains.push(AcceptedDomain {
-        name: "OrgA".into(),
-        domain_name: "orga.example".parse().unwrap(),
-        domain_type: AcceptedDomainType::Authoritative,
-        default: true,
-    });
-    let rt = RuntimeConfig::compile(
-        &cfg,
-        store.backend(),
-        tmp.path(),
-        time::OffsetDateTime::now_utc(),
-    );
-    let config = Arc::new(ArcSwap::from_pointee(rt));
-    let queue = Arc::new(Queue::open(tmp.path().join("queue")).unwrap());
-    let mailboxes = tmp.path().join("mailboxes");
-    std::fs::create_dir_all(&mailboxes).unwrap();
-    let log_path = tmp.path().join("tracking.jsonl");
-    let tracking = Arc::new(TrackingLog::open(Some(&log_path)).unwrap());
+    let Fixture {
+        config,
+        queue,
+        mailboxes,
+        log_path,
+        tracking,
+    } = fixture(tmp.path());
     let (to_runner, mut inbox) = crate::runner::channel();
     let worker = DeliveryWorker::spawn(
         Arc::clone(&queue),
