@@ -22,7 +22,6 @@ mod transport_support;
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,28 +32,9 @@ use transport_support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// `xshell --store <lab> args` (exit code, stdout, stderr), never panicking.
-fn xsh(lab: &Lab, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(xshell_bin())
-        .arg("--store")
-        .arg(&lab.store)
-        .args(args)
-        .env_remove("XSHELL_STORE")
-        .env("NO_COLOR", "1")
-        .current_dir(&lab.work)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `xshell ... --output json`, parsed (an empty answer is an empty list).
 fn json(lab: &Lab, args: &[&str]) -> Value {
-    let (code, out, err) = xsh(lab, &[args, &["--output", "json"]].concat());
+    let (code, out, err) = lab.try_xshell(&[args, &["--output", "json"]].concat());
     assert_eq!(code, 0, "xshell {args:?}: {err}");
     if out.trim().is_empty() {
         return Value::Array(Vec::new());
@@ -222,7 +202,7 @@ fn a_full_mailbox_disk_defers_local_delivery_and_delivers_once_space_returns() {
 
     // space returns; Retry-Queue hands the message to local delivery again
     disk.free();
-    let (code, _, err) = xsh(&lab, &["retry-queue", "LocalDelivery"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "LocalDelivery"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_until(WAIT, || lab.maildir("orga.example", "bob").len() == 1
@@ -410,7 +390,7 @@ fn wait_deferred(lab: &Lab, peer: &Peer, engine: &mut Engine, want: &[&str]) -> 
 /// Retry-Queue, then waits for exactly one delivery to the peer; returns
 /// whether it went over TLS.
 fn retry_and_deliver_once(lab: &Lab, peer: &Peer, engine: &mut Engine, msgid: &str) -> bool {
-    let (code, _, err) = xsh(lab, &["retry-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_until(WAIT, || peer.log().received.len() == 1
@@ -566,7 +546,7 @@ fn starttls_broken_with_require_tls_never_sends_in_plaintext() {
     assert!(!e.contains("plaintext"), "{e}");
     eprintln!("StartTlsClose (RequireTLS): {e}");
     // a retry against the still broken peer: still no plaintext
-    let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     assert!(wait_until(WAIT, || peer.log().faults >= 2));
     let e = wait_deferred(
@@ -604,7 +584,7 @@ fn starttls_broken_with_domain_security_never_sends_in_plaintext() {
     let e = wait_deferred(&lab, &peer, &mut engine, &["454 4.7.5"]);
     assert!(!e.contains("plaintext"), "{e}");
     eprintln!("StartTlsMidHandshake (Domain Security): {e}");
-    let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     assert!(wait_until(WAIT, || peer.log().faults >= 2));
     wait_deferred(&lab, &peer, &mut engine, &["454 4.7.5"]);

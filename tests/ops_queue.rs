@@ -9,7 +9,6 @@ mod transport_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -17,32 +16,13 @@ use transport_support::*;
 
 /// `xshell --store <lab> args --output json` (exit code, parsed stdout, stderr).
 fn json(lab: &Lab, args: &[&str]) -> (i32, Value, String) {
-    let (code, out, err) = xsh(lab, &[args, &["--output", "json"]].concat());
+    let (code, out, err) = lab.try_xshell(&[args, &["--output", "json"]].concat());
     let v = if out.trim().is_empty() {
         Value::Array(Vec::new())
     } else {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
     };
     (code, v, err)
-}
-
-/// `xshell --store <lab> args`, never panicking on failure.
-fn xsh(lab: &Lab, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(xshell_bin())
-        .arg("--store")
-        .arg(&lab.store)
-        .args(args)
-        .env_remove("XSHELL_STORE")
-        .env("NO_COLOR", "1")
-        .current_dir(&lab.work)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn queue<'a>(queues: &'a Value, hop: &str) -> Option<&'a Value> {
@@ -180,12 +160,12 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     let id = m["InternalMessageId"].as_str().unwrap().to_string();
     assert!(identity.ends_with(&id));
     // by identity, in the table form too
-    let (code, table, _) = xsh(&lab, &["get-message", &identity]);
+    let (code, table, _) = lab.try_xshell(&["get-message", &identity]);
     assert_eq!(code, 0);
     assert!(table.contains("alice@sender.example"), "{table}");
 
     // Suspend-Queue / Resume-Queue change Status, persisted in the queue folder
-    let (code, _, err) = xsh(&lab, &["-c", "Suspend-Queue 'XSHELL01\\relay.example'"]);
+    let (code, _, err) = lab.try_xshell(&["-c", "Suspend-Queue 'XSHELL01\\relay.example'"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("suspended"), "{err}");
     let queues = json(&lab, &["get-queue", "relay.example"]).1;
@@ -195,38 +175,35 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     let msgs = json(&lab, &["get-message", &id]).1;
     assert_eq!(msgs[0]["Status"], "Suspended");
     // retrying a suspended queue is refused; an unknown queue is not found
-    let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 1);
     assert!(err.contains("suspended"), "{err}");
-    let (code, _, err) = xsh(&lab, &["suspend-queue", "nowhere.example"]);
+    let (code, _, err) = lab.try_xshell(&["suspend-queue", "nowhere.example"]);
     assert_eq!(code, 1);
     assert!(err.contains("was not found"), "{err}");
-    let (code, _, err) = xsh(&lab, &["resume-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["resume-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     let queues = json(&lab, &["get-queue", "relay.example"]).1;
     assert_eq!(
         queues[0]["Status"], "Retry",
         "resumed: back to waiting for its retry time"
     );
-    let (code, _, err) = xsh(&lab, &["retry-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
 
     // Remove-Message needs a confirmation; without one nothing happens
-    let (code, _, err) = xsh(&lab, &["remove-message", &identity, "--with-ndr=false"]);
+    let (code, _, err) = lab.try_xshell(&["remove-message", &identity, "--with-ndr=false"]);
     assert_eq!(code, 1);
     assert!(err.contains("confirmation"), "{err}");
     assert_eq!(json(&lab, &["get-message"]).1.as_array().unwrap().len(), 1);
-    let (code, _, err) = xsh(
-        &lab,
-        &[
-            "-c",
-            &format!("Remove-Message '{identity}' -WithNDR $false -Confirm:$false"),
-        ],
-    );
+    let (code, _, err) = lab.try_xshell(&[
+        "-c",
+        &format!("Remove-Message '{identity}' -WithNDR $false -Confirm:$false"),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(queue(&json(&lab, &["get-queue"]).1, "relay.example").is_none());
     assert!(lab.queued_envelopes().is_empty());
-    let (code, _, err) = xsh(&lab, &["get-message", &id]);
+    let (code, _, err) = lab.try_xshell(&["get-message", &id]);
     assert_eq!(code, 1, "a removed message is not found");
     assert!(err.contains("not found"), "{err}");
 
@@ -244,10 +221,7 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
         msgs.as_array().unwrap().len() == 1
     }));
     let id2 = msgs[0]["InternalMessageId"].as_str().unwrap().to_string();
-    let (code, _, err) = xsh(
-        &lab,
-        &["remove-message", &id2, "--with-ndr", "--confirm=false"],
-    );
+    let (code, _, err) = lab.try_xshell(&["remove-message", &id2, "--with-ndr", "--confirm=false"]);
     assert_eq!(code, 0, "{err}");
     assert!(wait_until(Duration::from_secs(10), || lab
         .maildir("orga.example", "carol")
@@ -370,7 +344,7 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     assert!(wait_until(Duration::from_secs(10), || {
         queue(&json(&lab, &["get-queue"]).1, "relay.example").is_some()
     }));
-    let (code, _, err) = xsh(&lab, &["suspend-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["suspend-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
     engine.signal("TERM");
     assert_eq!(engine.wait_exit(Duration::from_secs(20)), Some(0));
@@ -387,21 +361,18 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     assert_eq!(code, 0);
     assert!(err.contains("not running"), "{err}");
     assert_eq!(msgs[0]["Subject"], "ops test three");
-    let (code, _, err) = xsh(&lab, &["resume-queue", "relay.example"]);
+    let (code, _, err) = lab.try_xshell(&["resume-queue", "relay.example"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("not running") && err.contains("nothing was done"),
         "{err}"
     );
     let env_before = lab.queued_envelopes();
-    let (code, _, _) = xsh(
-        &lab,
-        &[
-            "remove-message",
-            msgs[0]["Identity"].as_str().unwrap(),
-            "--confirm=false",
-        ],
-    );
+    let (code, _, _) = lab.try_xshell(&[
+        "remove-message",
+        msgs[0]["Identity"].as_str().unwrap(),
+        "--confirm=false",
+    ]);
     assert_eq!(code, 1);
     assert_eq!(
         lab.queued_envelopes(),
@@ -457,7 +428,7 @@ fn test_smtp_connectivity_reports_starttls_certificate_and_failures() {
             .unwrap()
             .contains("cannot connect")
     );
-    let (code, _, err) = xsh(&lab, &["test-smtpconnectivity", "NoSuchConnector"]);
+    let (code, _, err) = lab.try_xshell(&["test-smtpconnectivity", "NoSuchConnector"]);
     assert_eq!(code, 1);
     assert!(err.contains("not found"), "{err}");
 }

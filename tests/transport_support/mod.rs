@@ -73,6 +73,14 @@ impl Lab {
 
     /// Runs xshell against the store; panics on failure; returns stdout.
     pub fn xshell(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.try_xshell(args);
+        assert!(code == 0, "xshell {args:?} failed:\n{out}\n{err}");
+        out
+    }
+
+    /// Runs xshell against the store: (exit code, stdout, stderr), never
+    /// panicking on failure.
+    pub fn try_xshell(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(xshell_bin())
             .arg("--store")
             .arg(&self.store)
@@ -83,13 +91,11 @@ impl Lab {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "xshell {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Organization A: FQDN, accepted domain orga.example, a self-signed
