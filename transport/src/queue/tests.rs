@@ -557,10 +557,12 @@ fn the_free_pool_is_bounded_and_emptied_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let q = Queue::open(dir.path()).expect("open");
     let n = FREE_MAX + 5;
-    let ids: Vec<MessageId> = (0..n)
-        .map(|i| q.stage(&envelope(i), b"x\r\n").expect("stage"))
+    let staged: Vec<Staged> = (0..n)
+        .map(|i| q.stage_unsynced(&envelope(i), b"x\r\n").expect("stage"))
         .collect();
-    q.sync_active_dir().expect("sync");
+    let (results, synced) = q.commit(staged);
+    synced.expect("sync");
+    let ids: Vec<MessageId> = results.into_iter().map(|r| r.expect("commit")).collect();
     for id in &ids {
         q.update_unsynced(id, |_| Disposition::Remove)
             .expect("remove");
@@ -574,4 +576,40 @@ fn the_free_pool_is_bounded_and_emptied_at_open() {
     let q = Queue::open(dir.path()).expect("reopen");
     assert_eq!(q.free_records(), 0);
     assert!(names(&dir.path().join("free")).is_empty());
+}
+
+#[test]
+fn a_staged_record_enters_active_only_at_its_group_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    // one recycled file and new ones in the same batch
+    let old = q.enqueue(&envelope(0), b"old\r\n").expect("enqueue");
+    q.complete(&old).expect("complete");
+    let syncs = q.dir_fsyncs();
+    let staged: Vec<Staged> = (1..=3)
+        .map(|i| {
+            q.stage_unsynced(&envelope(i), format!("message {i}\r\n").as_bytes())
+                .expect("stage")
+        })
+        .collect();
+    // written, not committed: invisible to the queue and to a restart
+    assert!(names(&dir.path().join("active")).is_empty());
+    assert!(q.load_all().expect("load").is_empty());
+    assert_eq!(names(&dir.path().join("tmp")).len(), 2);
+    let (results, synced) = q.commit(staged);
+    assert_eq!(synced.expect("synced"), syncs + 1, "one directory fsync");
+    let ids: Vec<MessageId> = results.into_iter().map(|r| r.expect("committed")).collect();
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    assert!(names(&dir.path().join("free")).is_empty());
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(
+            q.read_message(id).expect("read"),
+            format!("message {}\r\n", i + 1).as_bytes()
+        );
+    }
+    // a staged record given up leaves nothing behind
+    let s = q.stage_unsynced(&envelope(9), b"never\r\n").expect("stage");
+    s.discard();
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    assert_eq!(q.load_all().expect("load").len(), 3);
 }
