@@ -267,6 +267,120 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Creates the staging file of a new record (mode 0600).
+fn create_record_file(tmp: &Path) -> Result<File, QueueError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(io_err("create", tmp))
+}
+
+/// A record being written: see [`Queue::begin_record`].
+#[derive(Debug)]
+pub struct RecordWriter {
+    /// `None` once finished or after a failed write (the file is gone).
+    file: Option<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    record: QueuedMessage,
+    envelope_at: u64,
+    envelope_len: usize,
+    /// Message octets written so far.
+    size: u64,
+}
+
+impl RecordWriter {
+    /// The id the message will have.
+    pub fn id(&self) -> &MessageId {
+        &self.record.id
+    }
+
+    /// Message octets written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends message bytes. A failed write (typically a full disk)
+    /// removes the file at once; every later call fails too.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), QueueError> {
+        self.write_raw(bytes)?;
+        self.size = self.size.saturating_add(bytes.len() as u64);
+        Ok(())
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), QueueError> {
+        let Some(f) = self.file.as_mut() else {
+            return Err(self.gone());
+        };
+        if let Err(e) = f.write_all(bytes) {
+            self.discard();
+            return Err(io_err("write", &self.tmp)(e));
+        }
+        Ok(())
+    }
+
+    fn gone(&self) -> QueueError {
+        QueueError::Io {
+            op: "write",
+            path: self.tmp.clone(),
+            source: io::Error::other("an earlier write failed; the file was removed"),
+        }
+    }
+
+    /// Removes the staging file (a half-written file is of no use to
+    /// anyone: give its space back now rather than at the next open).
+    fn discard(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+
+    /// Writes the envelope with the message size, fsyncs the file and
+    /// renames it into `active/`; the rename is durable only after the
+    /// next directory fsync.
+    pub fn finish(mut self) -> Result<MessageId, QueueError> {
+        match self.seal() {
+            Ok(()) => {
+                // Renamed: nothing is left to remove on drop.
+                self.file = None;
+                Ok(self.record.id.clone())
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    fn seal(&mut self) -> Result<(), QueueError> {
+        use std::os::unix::fs::FileExt;
+        let Some(f) = self.file.as_ref() else {
+            return Err(self.gone());
+        };
+        self.record.size = self.size;
+        let mut json = to_json(&self.record, &self.path)?;
+        if json.len() > self.envelope_len {
+            return Err(envelope_err(
+                &self.path,
+                "the envelope outgrew its reserved space".into(),
+            ));
+        }
+        json.resize(self.envelope_len, b' ');
+        f.write_all_at(&json, self.envelope_at)
+            .map_err(io_err("write", &self.tmp))?;
+        f.sync_all().map_err(io_err("fsync", &self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io_err("rename into", &self.path))
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
 /// fsyncs a directory so that renames and unlinks in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), QueueError> {
     File::open(dir)
@@ -419,22 +533,48 @@ impl Queue {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<MessageId, QueueError> {
+        let mut w = self.begin_record(envelope)?;
+        w.write(message)?;
+        w.finish()
+    }
+
+    /// Starts a record for a message whose bytes are not known yet: they
+    /// are appended with [`RecordWriter::write`] as they arrive, and
+    /// [`RecordWriter::finish`] fills in the size, fsyncs the file and
+    /// renames it into `active/` (durable after the next directory fsync,
+    /// e.g. [`GroupCommitter::sync`]). Dropping the writer unfinished
+    /// removes the file.
+    ///
+    /// The envelope's place is reserved at the start of the file, sized
+    /// for the largest `size` (20 digits); at the end the envelope with
+    /// the real size is written over it, padded with spaces (JSON
+    /// white space, which every reader skips). The file keeps version 1
+    /// of the format, so older readers load it too.
+    pub fn begin_record(&self, envelope: &Envelope) -> Result<RecordWriter, QueueError> {
         let id = MessageId::generate();
         let record = QueuedMessage {
             version: VERSION,
-            id: id.clone(),
-            size: message.len() as u64,
+            id,
+            size: u64::MAX,
             envelope: envelope.clone(),
         };
-        let path = self.message_path(&id);
-        let json = to_json(&record, &path)?;
-        let tmp = self.tmp_path(&id, "rec");
-        write_durable_parts(&tmp, &[&record_header(json.len()), &json, message])?;
-        if let Err(e) = fs::rename(&tmp, &path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err("rename into", &path)(e));
-        }
-        Ok(id)
+        let path = self.message_path(&record.id);
+        let reserved = to_json(&record, &path)?;
+        let header = record_header(reserved.len());
+        let tmp = self.tmp_path(&record.id, "rec");
+        let file = create_record_file(&tmp)?;
+        let mut w = RecordWriter {
+            file: Some(file),
+            tmp,
+            path,
+            record,
+            envelope_at: header.len() as u64,
+            envelope_len: reserved.len(),
+            size: 0,
+        };
+        w.write_raw(&header)?;
+        w.write_raw(&reserved)?;
+        Ok(w)
     }
 
     /// fsyncs `active/`; returns the number of this sync (1, 2, ...).
