@@ -59,7 +59,7 @@ mod group;
 mod id;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -378,6 +378,104 @@ impl RecordWriter {
 impl Drop for RecordWriter {
     fn drop(&mut self) {
         self.discard();
+    }
+}
+
+/// A queued message opened for reading (see [`Queue::open_message`]):
+/// delivery copies it in pieces rather than loading it whole. The file
+/// stays readable while open even if the message is completed meanwhile.
+#[derive(Debug)]
+pub struct MessageFile {
+    file: File,
+    path: PathBuf,
+    body_offset: u64,
+    size: u64,
+}
+
+/// How much of a message [`MessageFile::head`] reads at most.
+pub const HEAD_LIMIT: usize = 64 * 1024;
+
+impl MessageFile {
+    /// The message size in octets.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// A reader of the message bytes from the start (a fresh one each
+    /// call; readers share the file's position, so use one at a time).
+    pub fn reader(&self) -> io::Result<io::Take<&File>> {
+        let mut f = &self.file;
+        f.seek(io::SeekFrom::Start(self.body_offset))?;
+        Ok(f.take(self.size))
+    }
+
+    /// Copies the whole message to `out` (in the kernel when it can:
+    /// `io::copy` between files uses `copy_file_range`).
+    pub fn copy_to(&self, out: &mut File) -> io::Result<u64> {
+        let copied = io::copy(&mut self.reader()?, out)?;
+        if copied != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: the message is shorter than recorded",
+                    self.path.display()
+                ),
+            ));
+        }
+        Ok(copied)
+    }
+
+    /// Reads up to `buf.len()` message octets from `offset` (positional:
+    /// does not move the shared position). 0 at the end.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.size.saturating_sub(offset);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.file
+            .read_at(&mut buf[..n], self.body_offset.saturating_add(offset))
+    }
+
+    /// The start of the message, at most [`HEAD_LIMIT`] octets: enough for
+    /// its header section (Message-ID, the header quoted in a DSN).
+    pub fn head(&self) -> io::Result<Vec<u8>> {
+        let n = usize::try_from(self.size)
+            .unwrap_or(usize::MAX)
+            .min(HEAD_LIMIT);
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.read_at(got as u64, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Whether the message has an octet above 127 (`BODY=8BITMIME`);
+    /// reads it through once, in pieces.
+    pub fn has_8bit(&self) -> io::Result<bool> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut at = 0u64;
+        loop {
+            match self.read_at(at, &mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    if buf[..n].iter().any(|&b| b >= 0x80) {
+                        return Ok(true);
+                    }
+                    at += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -770,24 +868,53 @@ impl Queue {
         self.read_envelope(id)
     }
 
-    /// The bytes of one message.
+    /// The bytes of one message, whole (tests and small messages; delivery
+    /// reads through [`Queue::open_message`]).
     pub fn read_message(&self, id: &MessageId) -> Result<Vec<u8>, QueueError> {
+        let m = self.open_message(id)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(m.size()).unwrap_or(0));
+        m.reader()
+            .and_then(|mut r| r.read_to_end(&mut bytes))
+            .map_err(io_err("read", &m.path))?;
+        Ok(bytes)
+    }
+
+    /// Opens one message's bytes for reading in pieces.
+    pub fn open_message(&self, id: &MessageId) -> Result<MessageFile, QueueError> {
+        use std::os::unix::fs::FileExt;
         let path = self.message_path(id);
-        let mut bytes = fs::read(&path).map_err(|e| {
+        let file = File::open(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 QueueError::NotFound(id.clone())
             } else {
-                io_err("read", &path)(e)
+                io_err("open", &path)(e)
             }
         })?;
-        let (header, len) = parse_record_header(&bytes)
+        let file_len = file.metadata().map_err(io_err("stat", &path))?.len();
+        // The header line is short: one read of its largest size.
+        let mut head = [0u8; 96];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read_at(&mut head[got..], got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("read", &path)(e)),
+            }
+        }
+        let (header, len) = parse_record_header(&head[..got])
             .ok_or_else(|| envelope_err(&path, "not a queue record".into()))?;
-        let start = header
+        let body_offset = header
             .checked_add(len)
-            .filter(|&s| s <= bytes.len())
+            .map(|s| s as u64)
+            .filter(|&s| s <= file_len)
             .ok_or_else(|| envelope_err(&path, "shorter than its envelope (torn)".into()))?;
-        bytes.drain(..start);
-        Ok(bytes)
+        Ok(MessageFile {
+            file,
+            path,
+            body_offset,
+            size: file_len - body_offset,
+        })
     }
 
     /// Removes a message whose recipients are all final. The envelope goes
