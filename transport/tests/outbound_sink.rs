@@ -112,7 +112,8 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         message: format!(
             "From: alice@orga.example\r\nSubject: {subject}\r\n\r\n.dot line\r\nbody\r\n"
         )
-        .into_bytes(),
+        .into_bytes()
+        .into(),
     }
 }
 

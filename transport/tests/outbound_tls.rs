@@ -324,7 +324,8 @@ fn message(rcpts: &[&str]) -> Transaction {
         recipients: rcpts.iter().map(|s| s.to_string()).collect(),
         message:
             b"From: alice@orga.example\r\nSubject: partner mail\r\n\r\n.leading dot\r\nbody\r\n"
-                .to_vec(),
+                .to_vec()
+                .into(),
     }
 }
 
