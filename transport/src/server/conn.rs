@@ -474,7 +474,7 @@ impl Incoming {
 
     /// Appends `bytes` to the staging record (on a blocking thread).
     async fn store(&mut self, bytes: Vec<u8>) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || self.writer.is_err() {
             return;
         }
         let Ok(mut w) = std::mem::replace(&mut self.writer, Err(Failure::Task)) else {
