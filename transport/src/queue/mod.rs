@@ -15,10 +15,23 @@
 //! one file; the fast path (every recipient delivered at the first
 //! attempt) never writes the state file.
 //!
+//! # Streaming
+//! The SMTP server does not hold a message: [`Queue::begin_record`] gives
+//! a [`RecordWriter`] that appends the message to a file in `tmp/` as it
+//! arrives. The envelope's size is only known at the end, so its place is
+//! reserved at the start (the JSON with the largest size, 20 digits) and
+//! [`RecordWriter::finish`] writes the real envelope over it, padded with
+//! spaces, before the fsync: the record stays version 1 (JSON readers
+//! skip trailing white space), records without padding load as before,
+//! and the check at open (start of the message + size = file length)
+//! still catches a torn file. Delivery reads through
+//! [`Queue::open_message`] in pieces.
+//!
 //! # Durability protocol
-//! [`Queue::enqueue`] writes the record to `tmp/`, fsyncs it, renames it
-//! into `active/` and fsyncs `active/` **before returning**; the SMTP
-//! server sends `250` only after that. The rename is the commit: a crash
+//! [`Queue::enqueue`] (and [`RecordWriter::finish`] followed by a
+//! directory fsync, [`GroupCommitter::sync`]) writes the record to `tmp/`,
+//! fsyncs it, renames it into `active/` and fsyncs `active/` **before
+//! returning**; the SMTP server sends `250` only after that. The rename is the commit: a crash
 //! before it leaves only a file in `tmp/`, cleared at the next open. A
 //! record is checked at open (header, envelope, and the message length the
 //! envelope records): one that does not match is set aside as

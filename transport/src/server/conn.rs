@@ -215,7 +215,7 @@ impl Conn {
                 Action::MessageData(chunk) => {
                     let mut incoming = match self.incoming.take() {
                         Some(i) => i,
-                        None => self.begin_message(&session).await,
+                        None => self.begin_message(&session),
                     };
                     incoming.push(chunk).await;
                     self.incoming = Some(incoming);
@@ -229,7 +229,7 @@ impl Conn {
                 Action::Deliver { .. } => {
                     let incoming = match self.incoming.take() {
                         Some(i) => i,
-                        None => self.begin_message(&session).await,
+                        None => self.begin_message(&session),
                     };
                     let verdict = self.accept_message(incoming).await;
                     decide(&mut session, verdict)?;
@@ -325,10 +325,9 @@ impl Conn {
         }
     }
 
-    /// Starts receiving a message: its stamper and its staging record
-    /// in the queue's `tmp/` (a failure to create it is remembered and
-    /// answered at the end of DATA).
-    async fn begin_message(&self, session: &Session) -> Incoming {
+    /// Starts receiving a message: its stamper; the staging record is
+    /// created once there is more to store than [`STAGE_BUFFER`].
+    fn begin_message(&self, session: &Session) -> Incoming {
         let auth = self.auth.clone().unwrap_or(Auth::Anonymous);
         let ip = canonical_ip(self.peer.ip());
         // DATA is only entered with a HELO name and a transaction; without
@@ -362,22 +361,17 @@ impl Conn {
         qenv.client_ip = Some(ip);
         qenv.connector = Some(self.connector.name.clone());
         qenv.auth = Some(auth.facts());
-        let queue = Arc::clone(self.shared.committer.queue());
-        let record = qenv.clone();
-        let writer = if missing {
-            Err(Failure::Task)
-        } else {
-            match tokio::task::spawn_blocking(move || queue.begin_record(&record)).await {
-                Ok(Ok(w)) => Ok(w),
-                Ok(Err(e)) => Err(Failure::Queue(e)),
-                Err(_) => Err(Failure::Task),
-            }
-        };
         Incoming {
-            qenv,
+            queue: Arc::clone(self.shared.committer.queue()),
+            qenv: Arc::new(qenv),
             auth,
             stamper,
-            writer,
+            buffered: Vec::new(),
+            writer: if missing {
+                Err(Failure::Task)
+            } else {
+                Ok(None)
+            },
         }
     }
 
@@ -389,9 +383,11 @@ impl Conn {
             Err(e) => incoming.fail(Failure::Refuse(e.reply())),
         }
         let Incoming {
+            queue,
             qenv,
             auth,
             stamper,
+            buffered,
             writer,
         } = incoming;
         let writer = match writer {
@@ -399,10 +395,17 @@ impl Conn {
             Err(f) => return self.refuse(f),
         };
         let committer = Arc::clone(&self.shared.committer);
+        let record = Arc::clone(&qenv);
+        // Write what is left (a small message: all of it, in one go),
         // fsync and rename the record, then wait for the group-committed
         // directory fsync: durable before the 250.
         let result = tokio::task::spawn_blocking(move || {
-            let id = writer.finish()?;
+            let mut w = match writer {
+                Some(w) => w,
+                None => queue.begin_record(&record)?,
+            };
+            w.write(&buffered)?;
+            let id = w.finish()?;
             committer.sync().map(|_| id)
         })
         .await;
@@ -449,15 +452,25 @@ enum Failure {
     Refuse(Reply),
 }
 
+/// Stamped octets an [`Incoming`] collects before it writes them: a
+/// message smaller than this is written in one go at the end of DATA (with
+/// its fsync and rename, as one blocking task); a larger one streams to
+/// its staging record in pieces of about this size.
+const STAGE_BUFFER: usize = 64 * 1024;
+
 /// The message being received: what stamps it and the staging record it
-/// is streamed to. Dropping it removes the staging file.
+/// is streamed to. Dropping it removes the staging file. It holds at most
+/// [`STAGE_BUFFER`] plus one chunk, besides the stamper's header section.
 struct Incoming {
-    qenv: queue::Envelope,
+    queue: Arc<queue::Queue>,
+    qenv: Arc<queue::Envelope>,
     auth: Auth,
     stamper: Stamper,
-    /// The staging record, or why the message will not be queued (the
-    /// file is gone then; later chunks are dropped).
-    writer: Result<queue::RecordWriter, Failure>,
+    /// Stamped octets not yet written.
+    buffered: Vec<u8>,
+    /// The staging record (`None`: not created yet), or why the message
+    /// will not be queued (the file is gone then; later chunks are dropped).
+    writer: Result<Option<queue::RecordWriter>, Failure>,
 }
 
 impl Incoming {
@@ -472,16 +485,37 @@ impl Incoming {
         }
     }
 
-    /// Appends `bytes` to the staging record (on a blocking thread).
+    /// Collects `bytes`; past [`STAGE_BUFFER`], writes what was collected
+    /// to the staging record (created now if needed) on a blocking thread.
     async fn store(&mut self, bytes: Vec<u8>) {
         if bytes.is_empty() || self.writer.is_err() {
             return;
         }
-        let Ok(mut w) = std::mem::replace(&mut self.writer, Err(Failure::Task)) else {
+        if self.buffered.is_empty() {
+            self.buffered = bytes;
+        } else {
+            self.buffered.extend_from_slice(&bytes);
+        }
+        if self.buffered.len() < STAGE_BUFFER {
+            return;
+        }
+        let Ok(writer) = std::mem::replace(&mut self.writer, Err(Failure::Task)) else {
             return;
         };
-        self.writer = match tokio::task::spawn_blocking(move || w.write(&bytes).map(|()| w)).await {
-            Ok(Ok(w)) => Ok(w),
+        let buf = std::mem::take(&mut self.buffered);
+        let queue = Arc::clone(&self.queue);
+        let record = Arc::clone(&self.qenv);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut w = match writer {
+                Some(w) => w,
+                None => queue.begin_record(&record)?,
+            };
+            w.write(&buf)?;
+            Ok(w)
+        })
+        .await;
+        self.writer = match written {
+            Ok(Ok(w)) => Ok(Some(w)),
             // The writer removed its file.
             Ok(Err(e)) => Err(Failure::Queue(e)),
             Err(_) => Err(Failure::Task),
@@ -490,7 +524,8 @@ impl Incoming {
 
     /// The message will not be queued: its staging file is removed now.
     fn fail(&mut self, failure: Failure) {
-        if let Ok(w) = std::mem::replace(&mut self.writer, Err(failure)) {
+        self.buffered = Vec::new();
+        if let Ok(Some(w)) = std::mem::replace(&mut self.writer, Err(failure)) {
             drop_blocking(w);
         }
     }
