@@ -454,9 +454,13 @@ enum Failure {
 
 /// Stamped octets an [`Incoming`] collects before it writes them: a
 /// message smaller than this is written in one go at the end of DATA (with
-/// its fsync and rename, as one blocking task); a larger one streams to
-/// its staging record in pieces of about this size.
-const STAGE_BUFFER: usize = 64 * 1024;
+/// its fsync and rename, as one blocking task: no extra thread hop for the
+/// common sizes); a larger one streams to its staging record in pieces of
+/// about this size. Per session that bounds what is held of a message to
+/// this plus one [`crate::smtp::DATA_CHUNK`] here, one more in the session
+/// and the read buffer (about 270 KB), plus the header section while it is
+/// stamped.
+const STAGE_BUFFER: usize = 128 * 1024;
 
 /// The message being received: what stamps it and the staging record it
 /// is streamed to. Dropping it removes the staging file. It holds at most
