@@ -175,8 +175,18 @@ fn invalid(path: &Path, what: &str) -> io::Error {
 }
 
 /// Reads the header and envelope of a record file (not the message).
+///
+/// Holds a shared lock on the file while reading: the engine reuses the
+/// files of removed records for new ones, and never while a reader holds
+/// one (a reader still checks the id in the envelope, as the file may have
+/// been reused before it was opened).
 pub fn read_record_head(path: &Path) -> io::Result<RecordHead> {
-    let mut f = File::open(path)?;
+    let f = File::open(path)?;
+    f.lock_shared()?;
+    read_record_head_from(path, f)
+}
+
+fn read_record_head_from(path: &Path, mut f: File) -> io::Result<RecordHead> {
     let file_len = f.metadata()?.len();
     let mut buf = Vec::with_capacity(4096);
     (&mut f).take(4096).read_to_end(&mut buf)?;
@@ -293,11 +303,17 @@ pub fn read_headers(queue_dir: &Path, id: &str) -> MessageHeaders {
     }
     let path = active(queue_dir).join(id);
     let mut buf = Vec::new();
-    let ok = read_record_head(&path)
-        .and_then(|h| {
-            let mut f = File::open(&path)?;
-            f.seek(SeekFrom::Start(h.body_offset))?;
-            f.take(HEADER_LIMIT).read_to_end(&mut buf)
+    let ok = File::open(&path)
+        .and_then(|f| {
+            f.lock_shared()?;
+            let mut again = f.try_clone()?;
+            let h = read_record_head_from(&path, f)?;
+            let named = serde_json::from_slice::<RawRecord>(&h.envelope).is_ok_and(|r| r.id == id);
+            if !named {
+                return Err(invalid(&path, "names another message"));
+            }
+            again.seek(SeekFrom::Start(h.body_offset))?;
+            again.take(HEADER_LIMIT).read_to_end(&mut buf)
         })
         .is_ok();
     if !ok {

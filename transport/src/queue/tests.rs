@@ -559,3 +559,149 @@ fn an_unfinished_record_leaves_nothing_behind() {
     assert!(names(&dir.path().join("tmp")).is_empty());
     assert_eq!(names(&dir.path().join("active")), [format!("{id}.corrupt")]);
 }
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).expect("stat").ino()
+}
+
+#[test]
+fn a_removed_record_is_recycled_for_the_next_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let big = vec![b'x'; 20_000];
+    let first = q.enqueue(&envelope(1), &big).expect("enqueue");
+    let first_inode = inode(&q.message_path(&first));
+    q.complete(&first).expect("complete");
+    assert_eq!(q.free_records(), 1);
+    assert_eq!(names(&dir.path().join("free")).len(), 1);
+    assert!(names(&dir.path().join("active")).is_empty());
+
+    // A shorter message is written over the same inode, cut to its length.
+    let msg = b"Subject: second\r\n\r\nshort\r\n";
+    let second = q.enqueue(&envelope(2), msg).expect("enqueue");
+    assert_eq!(inode(&q.message_path(&second)), first_inode);
+    assert_eq!(q.free_records(), 0);
+    assert!(names(&dir.path().join("free")).is_empty());
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    assert_eq!(q.read_message(&second).expect("read"), msg);
+    let all = q.load_all().expect("load");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, second);
+    assert_eq!(all[0].size, msg.len() as u64);
+    // The old id is gone for good.
+    assert!(matches!(
+        q.read_message(&first),
+        Err(QueueError::NotFound(_))
+    ));
+
+    // Recovery accepts the recycled record (its length matches).
+    drop(q);
+    let q = Queue::open(dir.path()).expect("reopen");
+    assert_eq!(q.read_message(&second).expect("read"), msg);
+    assert!(
+        names(&dir.path().join("active"))
+            .iter()
+            .all(|n| !n.ends_with(".corrupt"))
+    );
+}
+
+#[test]
+fn a_record_being_read_is_never_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let old = b"Subject: old\r\n\r\nread by someone\r\n";
+    let id = q.enqueue(&envelope(1), old).expect("enqueue");
+    // A reader (the CLI's Get-Message, a delivery) holds the record.
+    let reader = open_record(&q.message_path(&id))
+        .expect("open")
+        .expect("present");
+    let held_inode = {
+        use std::os::unix::fs::MetadataExt;
+        reader.metadata().expect("stat").ino()
+    };
+    q.complete(&id).expect("complete");
+    assert_eq!(q.free_records(), 1);
+    let new = q
+        .enqueue(&envelope(2), b"Subject: new\r\n\r\nother\r\n")
+        .expect("enqueue");
+    // The held file was not written over: deleted from free/ instead, and
+    // the new message got a new file.
+    assert_ne!(inode(&q.message_path(&new)), held_inode);
+    assert!(names(&dir.path().join("free")).is_empty());
+    let mut content = Vec::new();
+    let mut r = &reader;
+    r.read_to_end(&mut content).expect("read");
+    assert!(content.ends_with(old));
+}
+
+#[test]
+fn the_free_pool_is_bounded_and_emptied_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let n = FREE_MAX + 5;
+    let ids: Vec<MessageId> = (0..n)
+        .map(|i| q.stage(&envelope(i), b"x\r\n").expect("stage"))
+        .collect();
+    q.sync_active_dir().expect("sync");
+    for id in &ids {
+        q.update_unsynced(id, |_| Disposition::Remove)
+            .expect("remove");
+    }
+    assert_eq!(q.free_records(), FREE_MAX);
+    assert_eq!(names(&dir.path().join("free")).len(), FREE_MAX);
+    assert!(names(&dir.path().join("active")).is_empty());
+    drop(q);
+    // After a crash a free file could also be linked in active/: never
+    // reuse what an earlier run left.
+    let q = Queue::open(dir.path()).expect("reopen");
+    assert_eq!(q.free_records(), 0);
+    assert!(names(&dir.path().join("free")).is_empty());
+}
+
+#[test]
+fn streamed_records_use_recycled_files_and_open_messages_are_not_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let big = vec![b'x'; 300_000];
+    let first = q.enqueue(&envelope(1), &big).expect("enqueue");
+    let first_inode = inode(&q.message_path(&first));
+    q.complete(&first).expect("complete");
+    // A shorter streamed message goes over the same inode, cut to length.
+    let msg = b"Subject: streamed\r\n\r\nin pieces\r\n".repeat(100);
+    let mut w = q.begin_record(&envelope(2)).expect("begin");
+    for piece in msg.chunks(7) {
+        w.write(piece).expect("write");
+    }
+    let second = w.finish().expect("finish");
+    assert_eq!(inode(&q.message_path(&second)), first_inode);
+    assert_eq!(q.read_message(&second).expect("read"), msg);
+    assert_eq!(q.get(&second).expect("get").size, msg.len() as u64);
+
+    // A message open for delivery is not written over once removed.
+    let open = q.open_message(&second).expect("open");
+    q.complete(&second).expect("complete");
+    let third = q.enqueue(&envelope(3), b"third\r\n").expect("enqueue");
+    assert_ne!(inode(&q.message_path(&third)), first_inode);
+    assert!(
+        open.head().expect("head") == msg,
+        "the open message changed"
+    );
+    drop(open);
+
+    // An unfinished record over a recycled file leaves nothing behind.
+    q.complete(&third).expect("complete");
+    assert_eq!(q.free_records(), 1);
+    let mut w = q.begin_record(&envelope(4)).expect("begin");
+    w.write(b"half").expect("write");
+    drop(w);
+    assert_eq!(q.free_records(), 0);
+    for sub in ["free", "tmp", "active"] {
+        assert!(names(&dir.path().join(sub)).is_empty(), "{sub}");
+    }
+    // The old id of a reused file is not found through open_message.
+    assert!(matches!(
+        q.open_message(&first),
+        Err(QueueError::NotFound(_))
+    ));
+}
