@@ -349,3 +349,107 @@ fn openssl_sees_tls13_and_our_certificate_and_old_versions_are_refused() {
         engine.log_text()
     );
 }
+
+/// A field of `/proc/<pid>/status` in kB (VmHWM, VmRSS).
+fn proc_kb(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Three 30 MB messages at once through real sockets: the engine streams
+/// DATA to its queue and copies the queue file to the Maildir, so its peak
+/// memory grows by far less than one message (it held each message
+/// several times over before: 3 x 30 MB x 2-3 copies).
+#[test]
+fn large_messages_are_streamed_not_held_in_memory() {
+    const MESSAGE: usize = 30 * 1024 * 1024;
+    const SENDERS: usize = 3;
+    let lab = Lab::new();
+    let port = free_port();
+    lab.provision(port);
+    lab.xshell(&[
+        "set-receiveconnector",
+        "Inbound",
+        "--max-message-size",
+        "35MB",
+    ]);
+    lab.xshell(&["set-transportconfig", "--max-receive-size", "35MB"]);
+    let engine = lab.start_engine(port);
+    let pid = engine.pid();
+    // Settled: one small message through the whole path first.
+    let t = swaks(
+        port,
+        &["--from", "alice@sender.example", "--to", "bob@orga.example"],
+    );
+    assert!(t.contains("250 2.0.0 Queued"), "{t}");
+    assert!(wait_until(Duration::from_secs(30), || lab
+        .maildir("orga.example", "bob")
+        .len()
+        == 1));
+    let before = proc_kb(pid, "VmHWM");
+    assert!(before > 0, "no VmHWM for the engine");
+
+    let line = format!("{}\r\n", "0123456789".repeat(7)); // 72 octets
+    let body: Vec<u8> = line.as_bytes().repeat(MESSAGE / line.len());
+    let body = std::sync::Arc::new(body);
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|i| {
+            let body = std::sync::Arc::clone(&body);
+            std::thread::spawn(move || {
+                let mut raw = Raw::connect(port);
+                raw.stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                assert!(raw.reply().starts_with("220"));
+                raw.cmd("EHLO client.test");
+                let r = raw.cmd(&format!("MAIL FROM:<big{i}@sender.example> SIZE={MESSAGE}"));
+                assert!(r.starts_with("250"), "{r}");
+                assert!(raw.cmd("RCPT TO:<bob@orga.example>").starts_with("250"));
+                assert!(raw.cmd("DATA").starts_with("354"));
+                raw.send(
+                    format!("Subject: big {i}\r\nMessage-ID: <big{i}@sender.example>\r\n\r\n")
+                        .as_bytes(),
+                );
+                for piece in body.chunks(1 << 20) {
+                    raw.send(piece);
+                }
+                let r = raw.cmd(".");
+                assert!(r.starts_with("250 2.0.0 Queued"), "{r}");
+                raw.cmd("QUIT");
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(120), || lab
+            .maildir("orga.example", "bob")
+            .len()
+            == 1 + SENDERS),
+        "the large messages were not delivered:\n{}",
+        engine.log_text()
+    );
+    let after = proc_kb(pid, "VmHWM");
+    let grown_mb = after.saturating_sub(before) / 1024;
+    eprintln!("engine VmHWM {before} kB -> {after} kB (+{grown_mb} MB)");
+    assert!(
+        grown_mb < 16,
+        "peak memory grew by {grown_mb} MB for {SENDERS} messages of 30 MB"
+    );
+    // Delivered whole and stamped.
+    for m in lab.maildir("orga.example", "bob") {
+        if !m.contains("Subject: big") {
+            continue;
+        }
+        assert!(m.starts_with("Received: from client.test"), "{}", &m[..200]);
+        assert!(m.contains("X-MS-Exchange-Organization-AuthAs: Anonymous\r\n"));
+        let (_, b) = m.split_once("\r\n\r\n").unwrap();
+        assert_eq!(b.len(), body.len());
+        assert!(b.as_bytes() == body.as_slice());
+    }
+}

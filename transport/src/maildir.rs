@@ -164,6 +164,17 @@ pub fn deliver_unsynced(
     local_part: &str,
     bytes: &[u8],
 ) -> Result<Staged, MaildirError> {
+    deliver_unsynced_with(root, domain, local_part, |f| f.write_all(bytes))
+}
+
+/// [`deliver_unsynced`] with the file's content written by `write` (e.g.
+/// copied from the queue file in pieces, never held whole).
+pub fn deliver_unsynced_with(
+    root: &Path,
+    domain: &str,
+    local_part: &str,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<Staged, MaildirError> {
     let domain = sanitize_domain(domain)?;
     let local = sanitize_local_part(local_part)?;
     let mut dir = root.to_path_buf();
@@ -184,8 +195,7 @@ pub fn deliver_unsynced(
         .mode(0o600)
         .open(&tmp)
         .map_err(io_err("create", &tmp))?;
-    let written = f
-        .write_all(bytes)
+    let written = write(&mut f)
         .and_then(|()| f.sync_all())
         .map_err(io_err("write", &tmp));
     drop(f);

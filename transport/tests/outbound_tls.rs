@@ -172,6 +172,7 @@ async fn serve(tcp: TcpStream, setup: Arc<ServerSetup>, rec: Record) {
     let mut session = Session::new(Arc::new(cfg), None);
     let mut io = Io::Plain(tcp);
     let mut buf = vec![0u8; 16384];
+    let mut message = Vec::new();
     loop {
         let action = session.poll();
         let out = session.take_output();
@@ -205,10 +206,18 @@ async fn serve(tcp: TcpStream, setup: Arc<ServerSetup>, rec: Record) {
                     Verdict::Accept
                 }
             }
-            Action::Deliver { envelope, message } => {
+            Action::MessageData(chunk) => {
+                message.extend_from_slice(&chunk);
+                continue;
+            }
+            Action::MessageRefused => {
+                message.clear();
+                continue;
+            }
+            Action::Deliver { envelope } => {
                 rec.lock().unwrap().delivered.push((
                     envelope.rcpt_to.iter().map(ToString::to_string).collect(),
-                    message,
+                    std::mem::take(&mut message),
                     envelope.tls.clone(),
                 ));
                 Verdict::Accept
@@ -315,7 +324,8 @@ fn message(rcpts: &[&str]) -> Transaction {
         recipients: rcpts.iter().map(|s| s.to_string()).collect(),
         message:
             b"From: alice@orga.example\r\nSubject: partner mail\r\n\r\n.leading dot\r\nbody\r\n"
-                .to_vec(),
+                .to_vec()
+                .into(),
     }
 }
 

@@ -7,7 +7,9 @@
 //! `xshell-queue 1 <envelope length>\n`, the envelope as it was at
 //! acceptance (`{"version","id","size","envelope":{"sender","recipients":
 //! [{"address","status":{"state",...}}],"received_at_ms","attempts",
-//! "next_retry_ms",...}}`), then the message bytes; and, once the state
+//! "next_retry_ms",...}}`, possibly followed by spaces: the engine
+//! reserves the envelope's place while it streams the message and writes
+//! the envelope over it at the end), then the message bytes; and, once the state
 //! changed, `<id>.state` holding the current envelope (same JSON), which
 //! takes precedence. It never writes,
 //! renames or removes anything, so it is safe while the engine runs and

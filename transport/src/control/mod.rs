@@ -514,7 +514,18 @@ fn remove_message(ctx: &ControlContext, id: &str, with_ndr: bool) -> Result<Answ
         let rt = ctx.config.load();
         let cfg = ctx.store.snapshot().map_err(failed)?;
         let postmaster = dsn::postmaster_address(&cfg.transport_config, &rt.server_fqdn);
-        let original = ctx.queue.read_message(&mid).map_err(failed)?;
+        // The report quotes only the header section.
+        let original = ctx
+            .queue
+            .open_message(&mid)
+            .and_then(|f| {
+                f.head().map_err(|source| crate::queue::QueueError::Io {
+                    op: "read",
+                    path: ctx.queue.message_path(&mid),
+                    source,
+                })
+            })
+            .map_err(failed)?;
         let now = now_ms();
         let req = dsn::Request {
             reporting_mta: &rt.server_fqdn,

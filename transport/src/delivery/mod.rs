@@ -248,7 +248,8 @@ fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R +
 
 /// One message's local deliveries, before the folders are fsynced.
 struct Written {
-    bytes: Option<Vec<u8>>,
+    /// The message's Message-ID (for the tracking log).
+    message_id: Option<String>,
     /// Per recipient address: the staged file, or why it failed.
     staged: Vec<(String, Result<maildir::Staged, MaildirError>)>,
 }
@@ -306,31 +307,38 @@ impl Worker {
 
     /// Writes one message to the Maildir of each of its local recipients
     /// (not durable until the folders are fsynced).
+    ///
+    /// The message is copied from the queue file to each Maildir file in
+    /// pieces (in the kernel where it can), never loaded whole; only its
+    /// head is read, for the Message-ID.
     fn write(&self, m: &QueuedMessage, recipients: &[&str]) -> Written {
-        let bytes = match self.queue.read_message(&m.id) {
-            Ok(b) => b,
+        let file = match self.queue.open_message(&m.id) {
+            Ok(f) => f,
             Err(e) => {
                 tracing::error!(id = %m.id, error = %e, "local delivery: cannot read the message");
                 return Written {
-                    bytes: None,
+                    message_id: None,
                     staged: Vec::new(),
                 };
             }
         };
+        let message_id = file
+            .head()
+            .ok()
+            .and_then(|h| header_value(&h, "Message-ID"));
         let staged = recipients
             .iter()
             .filter_map(|address| {
                 let (local, domain) = split_address(address)?;
                 Some((
                     (*address).to_string(),
-                    maildir::deliver_unsynced(&self.mailboxes, domain, local, &bytes),
+                    maildir::deliver_unsynced_with(&self.mailboxes, domain, local, |out| {
+                        file.copy_to(out).map(|_| ())
+                    }),
                 ))
             })
             .collect();
-        Written {
-            bytes: Some(bytes),
-            staged,
-        }
+        Written { message_id, staged }
     }
 
     /// Delivers a batch (see the module docs) in chunks of [`CHUNK`]
@@ -440,13 +448,13 @@ impl Worker {
                     tracing::error!(id = %m.id, error = %e, "local delivery: cannot record the result")
                 }
             }
-            to_track.push((m, w.bytes, results));
+            to_track.push((m, w.message_id, results));
         }
         if kept && let Err(e) = self.queue.sync_active_dir() {
             tracing::error!(error = %e, "local delivery: cannot record the results");
         }
-        for (m, bytes, results) in to_track {
-            self.track(m, bytes.as_deref(), &results);
+        for (m, message_id, results) in to_track {
+            self.track(m, message_id, &results);
         }
         removed
     }
@@ -454,10 +462,9 @@ impl Worker {
     fn track(
         &self,
         m: &QueuedMessage,
-        bytes: Option<&[u8]>,
+        message_id: Option<String>,
         results: &[(String, RecipientStatus)],
     ) {
-        let message_id = bytes.and_then(|b| header_value(b, "Message-ID"));
         for (event, pick) in [(EventId::Deliver, true), (EventId::Fail, false)] {
             let chosen: Vec<&(String, RecipientStatus)> = results
                 .iter()

@@ -10,6 +10,8 @@
 //!         Event::NeedInput => { write(session.take_output()); session.feed(read()) }
 //!         Event::StartTls => { handshake on the raw socket; session.tls_established() }
 //!         Event::Ready => session.send(transaction) or session.quit(),
+//!         Event::SendBody => { write(session.take_output()); stream the spooled
+//!                              message through a DataEncoder; session.body_sent() }
 //!         Event::Done(result) => record it; next transaction or quit,
 //!         Event::Failed(f) => { write(session.take_output()); close }
 //!         Event::Closed => close,
@@ -107,8 +109,61 @@ pub struct Transaction {
     /// Forward paths without brackets.
     pub recipients: Vec<String>,
     /// The message (header and body), CRLF line ends, not dot-stuffed.
-    pub message: Vec<u8>,
+    pub message: Content,
 }
+
+/// The message of a [`Transaction`].
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// In memory: the session dot-stuffs it into its output itself.
+    Bytes(Vec<u8>),
+    /// In the queue: after the `354` the driver streams it in pieces
+    /// through a [`DataEncoder`] ([`Event::SendBody`]); the session never
+    /// holds it.
+    Spooled {
+        file: std::sync::Arc<crate::queue::MessageFile>,
+        /// It has octets above 127 (`BODY=8BITMIME`).
+        eight_bit: bool,
+    },
+}
+
+impl Content {
+    /// The size in octets (before dot-stuffing).
+    pub fn size(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Spooled { file, .. } => file.size(),
+        }
+    }
+
+    /// It has octets above 127.
+    pub fn eight_bit(&self) -> bool {
+        match self {
+            Content::Bytes(b) => b.iter().any(|&c| c >= 0x80),
+            Content::Spooled { eight_bit, .. } => *eight_bit,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(b: Vec<u8>) -> Self {
+        Content::Bytes(b)
+    }
+}
+
+impl PartialEq for Content {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Content::Bytes(a), Content::Bytes(b)) => a == b,
+            (Content::Spooled { file: a, .. }, Content::Spooled { file: b, .. }) => {
+                std::sync::Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Content {}
 
 /// Which step produced a recipient's reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +229,12 @@ pub enum Event {
     StartTls,
     /// Ready for [`ClientSession::send`] or [`ClientSession::quit`].
     Ready,
+    /// The server answered `354` for a [`Content::Spooled`] message: write
+    /// the output, then the message through a [`DataEncoder`] (its
+    /// `finish` adds the final `.` line), then call
+    /// [`ClientSession::body_sent`]. A driver that cannot send it whole
+    /// must close the connection without the final `.`.
+    SendBody,
     /// A transaction finished; the session is ready again (or closed, when
     /// the server answered 421).
     Done(TransactionResult),
@@ -192,6 +253,8 @@ pub enum ClientError {
     NotAwaitingTls,
     #[error("a transaction needs at least one recipient")]
     NoRecipients,
+    #[error("the session is not waiting for a message body")]
+    NotSendingBody,
 }
 
 #[derive(Debug)]
@@ -217,6 +280,8 @@ enum State {
     Mail(Box<Tx>),
     Rcpt(Box<Tx>),
     Data(Box<Tx>),
+    /// The driver streams a spooled message.
+    Body(Box<Tx>),
     DataEnd(Box<Tx>),
     Quit,
     Closed,
@@ -252,36 +317,76 @@ pub fn address_is_safe(a: &str) -> bool {
 /// added when missing, then the terminating `.` line.
 pub fn encode_data(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
-    let mut at_line_start = true;
-    let mut i = 0;
-    while i < message.len() {
-        let b = message[i];
-        if at_line_start && b == b'.' {
-            out.push(b'.');
+    let mut e = DataEncoder::new();
+    e.encode(message, out);
+    e.finish(out);
+}
+
+/// [`encode_data`] over a message that comes in pieces: the output is the
+/// same however the message is split.
+#[derive(Debug, Clone)]
+pub struct DataEncoder {
+    at_line_start: bool,
+    /// The last octet was a CR (already written as CRLF): an LF right
+    /// after it is that line end's.
+    after_cr: bool,
+}
+
+impl Default for DataEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataEncoder {
+    pub fn new() -> Self {
+        DataEncoder {
+            at_line_start: true,
+            after_cr: false,
         }
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if message.get(i + 1) == Some(&b'\n') {
+    }
+
+    /// Appends the encoding of the next piece to `out`.
+    pub fn encode(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < piece.len() {
+            let b = piece[i];
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                i += 1;
+                continue;
+            }
+            if self.at_line_start && b == b'.' {
+                out.push(b'.');
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    self.after_cr = b == b'\r';
                     i += 1;
                 }
-                at_line_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_line_start = true;
-            }
-            _ => {
-                out.push(b);
-                at_line_start = false;
+                _ => {
+                    // The rest of the line in one copy.
+                    let rest = &piece[i..];
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(rest.len());
+                    out.extend_from_slice(&rest[..run]);
+                    self.at_line_start = false;
+                    i += run;
+                }
             }
         }
-        i += 1;
     }
-    if !at_line_start {
-        out.extend_from_slice(b"\r\n");
+
+    /// Ends the payload: a final CRLF when missing, then `.` CRLF.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
     }
-    out.extend_from_slice(b".\r\n");
 }
 
 fn local(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
@@ -391,7 +496,7 @@ impl ClientSession {
         // Local checks: nothing unsafe is ever put on the wire.
         let sender_ok = address_is_safe(&t.tx.sender);
         let too_big =
-            matches!(self.extensions.size, Some(max) if max > 0 && t.tx.message.len() as u64 > max);
+            matches!(self.extensions.size, Some(max) if max > 0 && t.tx.message.size() > max);
         for i in 0..n {
             let r = if !sender_ok {
                 Some(local(501, (5, 1, 7), "invalid sender address (not sent)"))
@@ -430,6 +535,21 @@ impl ClientSession {
         Ok(())
     }
 
+    /// The driver wrote the whole spooled message and its final `.` line
+    /// (after [`Event::SendBody`]): the reply to it is awaited next.
+    pub fn body_sent(&mut self) -> Result<(), ClientError> {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Body(t) => {
+                self.state = State::DataEnd(t);
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err(ClientError::NotSendingBody)
+            }
+        }
+    }
+
     /// Ends the session politely.
     pub fn quit(&mut self) {
         match self.state {
@@ -444,9 +564,9 @@ impl ClientSession {
     fn send_mail(&mut self, t: Box<Tx>) {
         let mut line = format!("MAIL FROM:<{}>", t.tx.sender);
         if self.extensions.size.is_some() {
-            line.push_str(&format!(" SIZE={}", t.tx.message.len()));
+            line.push_str(&format!(" SIZE={}", t.tx.message.size()));
         }
-        if self.extensions.eight_bit_mime && t.tx.message.iter().any(|b| *b >= 0x80) {
+        if self.extensions.eight_bit_mime && t.tx.message.eight_bit() {
             line.push_str(" BODY=8BITMIME");
         }
         self.command(&line);
@@ -541,6 +661,7 @@ impl ClientSession {
                     return Event::Ready;
                 }
                 State::AwaitTls => return Event::StartTls,
+                State::Body(_) => return Event::SendBody,
                 State::Closed => return Event::Closed,
                 State::Failed(f) => return Event::Failed(f.clone()),
                 _ => {}
@@ -642,10 +763,18 @@ impl ClientSession {
             }
             State::Data(mut t) => {
                 if reply.code == 354 {
-                    let mut out = std::mem::take(&mut self.output);
-                    encode_data(&t.tx.message, &mut out);
-                    self.output = out;
-                    self.state = State::DataEnd(t);
+                    match &t.tx.message {
+                        Content::Bytes(message) => {
+                            let mut out = std::mem::take(&mut self.output);
+                            encode_data(message, &mut out);
+                            self.output = out;
+                            self.state = State::DataEnd(t);
+                        }
+                        Content::Spooled { .. } => {
+                            self.state = State::Body(t);
+                            return Some(Event::SendBody);
+                        }
+                    }
                 } else {
                     Self::decide_all(&mut t, Stage::Data, &reply, true);
                     // Everyone else already has an RCPT reply.
@@ -657,7 +786,11 @@ impl ClientSession {
                 self.finish_or_close(*t, &reply);
             }
             State::Quit => self.state = State::Closed,
-            s @ (State::Ready | State::AwaitTls | State::Closed | State::Failed(_)) => {
+            s @ (State::Ready
+            | State::AwaitTls
+            | State::Body(_)
+            | State::Closed
+            | State::Failed(_)) => {
                 self.state = s;
             }
         }
@@ -719,7 +852,7 @@ mod tests {
         Transaction {
             sender: "alice@orga.example".into(),
             recipients: rcpts.iter().map(|s| s.to_string()).collect(),
-            message: msg.as_bytes().to_vec(),
+            message: msg.as_bytes().to_vec().into(),
         }
     }
 
@@ -1020,5 +1153,79 @@ mod tests {
         let mut o = Vec::new();
         encode_data(b"x\r\n.\r\n", &mut o);
         assert_eq!(o, b"x\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn streamed_encoding_is_the_same_at_every_split() {
+        let samples: [&[u8]; 5] = [
+            b".a\r\nb\n.c\rd",
+            b"x\r\n.\r\n..\r\r\n\n\n.",
+            b"\r",
+            b"no line end",
+            b".\r\n.\n.\r.",
+        ];
+        for m in samples {
+            let mut whole = Vec::new();
+            encode_data(m, &mut whole);
+            for step in 1..=m.len().max(1) {
+                let mut e = DataEncoder::new();
+                let mut o = Vec::new();
+                for piece in m.chunks(step) {
+                    e.encode(piece, &mut o);
+                }
+                e.finish(&mut o);
+                assert_eq!(o, whole, "step {step} of {m:?}");
+            }
+            // every cut in two
+            for cut in 0..=m.len() {
+                let mut e = DataEncoder::new();
+                let mut o = Vec::new();
+                e.encode(&m[..cut], &mut o);
+                e.encode(&m[cut..], &mut o);
+                e.finish(&mut o);
+                assert_eq!(o, whole, "cut {cut} of {m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_spooled_message_is_left_to_the_driver_after_354() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = crate::queue::Queue::open(dir.path()).unwrap();
+        let msg = b"Subject: \xe9t\xe9\r\n\r\n.dot\r\n";
+        let id = q
+            .enqueue(&crate::queue::Envelope::new("a@b", vec!["c@d".into()]), msg)
+            .unwrap();
+        let file = q.open_message(&id).unwrap();
+        let eight_bit = file.has_8bit().unwrap();
+        assert!(eight_bit);
+        let mut s = ready_plain(StartTlsMode::Never, EHLO);
+        assert_eq!(s.body_sent(), Err(ClientError::NotSendingBody));
+        s.send(Transaction {
+            sender: "alice@orga.example".into(),
+            recipients: vec!["b@orgb.example".into()],
+            message: Content::Spooled {
+                file: std::sync::Arc::new(file),
+                eight_bit,
+            },
+        })
+        .unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(
+            out(&mut s),
+            "MAIL FROM:<alice@orga.example> SIZE=22 BODY=8BITMIME\r\n"
+        );
+        step(&mut s, "250 ok\r\n");
+        step(&mut s, "250 ok\r\n");
+        let (o, ev) = step(&mut s, "354 go\r\n");
+        assert_eq!((o.as_str(), ev), ("", Event::SendBody));
+        // the session holds nothing of the message and waits
+        assert_eq!(s.poll(), Event::SendBody);
+        assert!(!s.has_output());
+        s.body_sent().unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        let (_, ev) = step(&mut s, "250 2.0.0 queued\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(r.recipients[0].delivered());
     }
 }

@@ -41,13 +41,18 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::dns::{DnsError, Host};
+use crate::queue::MessageFile;
 use crate::routing::RouteError;
 use crate::smtp::Reply;
 
 use super::client::{
-    ClientConfig, ClientSession, Event, SessionFailure, Stage, Transaction, TransactionResult,
+    ClientConfig, ClientSession, Content, DataEncoder, Event, SessionFailure, Stage, Transaction,
+    TransactionResult,
 };
 use super::tls::{PolicyRefusal, TlsOutcome, TlsPolicy};
+
+/// How much of a spooled message is read and written at a time.
+pub const BODY_PIECE: usize = 64 * 1024;
 
 /// Time limits (RFC 5321 4.5.3.2 gives the classic values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,7 +446,7 @@ impl Connection {
                         failure,
                     });
                 }
-                Event::Closed | Event::Done(_) | Event::NeedInput => {
+                Event::Closed | Event::Done(_) | Event::NeedInput | Event::SendBody => {
                     return Err(Cause::Session {
                         host: host.to_string(),
                         failure: SessionFailure::Protocol("session closed during setup".into()),
@@ -578,14 +583,68 @@ impl Connection {
 
     /// Sends one message; the session stays usable for the next.
     pub async fn send(&mut self, tx: Transaction) -> Result<TransactionResult, Cause> {
+        let spooled = match &tx.message {
+            Content::Spooled { file, .. } => Some(Arc::clone(file)),
+            Content::Bytes(_) => None,
+        };
         self.session
             .send(tx)
             .map_err(|e| self.lost(e.to_string()))?;
-        match self.drive(self.timeouts.data_end).await? {
-            Event::Done(r) => Ok(r),
-            Event::Failed(f) => Err(self.lost(f.to_string())),
-            other => Err(self.lost(format!("unexpected session state {other:?}"))),
+        loop {
+            match self.drive(self.timeouts.data_end).await? {
+                Event::Done(r) => return Ok(r),
+                Event::SendBody => {
+                    let Some(file) = &spooled else {
+                        return Err(self.lost("no message to send"));
+                    };
+                    self.send_body(file).await?;
+                    self.session
+                        .body_sent()
+                        .map_err(|e| self.lost(e.to_string()))?;
+                }
+                Event::Failed(f) => return Err(self.lost(f.to_string())),
+                other => return Err(self.lost(format!("unexpected session state {other:?}"))),
+            }
         }
+    }
+
+    /// Streams a spooled message, dot-stuffed, in pieces of
+    /// [`BODY_PIECE`] (read on a blocking thread), then the final `.`
+    /// line. If the message cannot be read whole the connection is given
+    /// up without the final `.`, so the server never takes a cut message.
+    async fn send_body(&mut self, file: &Arc<MessageFile>) -> Result<(), Cause> {
+        let mut encoder = DataEncoder::new();
+        let mut buf = vec![0u8; BODY_PIECE];
+        let mut out = Vec::with_capacity(BODY_PIECE + BODY_PIECE / 8 + 8);
+        let mut at = 0u64;
+        while at < file.size() {
+            let f = Arc::clone(file);
+            let read = tokio::task::spawn_blocking(move || {
+                let r = f.read_at(at, &mut buf);
+                (buf, r)
+            })
+            .await;
+            let n = match read {
+                Ok((b, Ok(n))) if n > 0 => {
+                    buf = b;
+                    n
+                }
+                Ok((_, Ok(_))) => {
+                    return Err(self.lost("the queued message is shorter than recorded"));
+                }
+                Ok((_, Err(e))) => {
+                    return Err(self.lost(format!("cannot read the queued message: {e}")));
+                }
+                Err(e) => return Err(self.lost(format!("cannot read the queued message: {e}"))),
+            };
+            out.clear();
+            encoder.encode(&buf[..n], &mut out);
+            self.write(&out, self.timeouts.data_end).await?;
+            at += n as u64;
+        }
+        out.clear();
+        encoder.finish(&mut out);
+        self.write(&out, self.timeouts.data_end).await
     }
 
     /// Sends QUIT and waits briefly for the reply.

@@ -92,6 +92,17 @@ impl GroupCommitter {
         Ok((id, sync))
     }
 
+    /// Commits a record written with [`super::RecordWriter`]: returns once it
+    /// is durable (its bytes synced, renamed into `active/`, and the
+    /// directory fsynced), sharing the syncs with every record committed
+    /// meanwhile.
+    pub fn commit_record(&self, w: super::RecordWriter) -> Result<MessageId, QueueError> {
+        let staged = w.seal_unsynced()?;
+        let id = staged.id.clone();
+        self.request(Some(staged))?;
+        Ok(id)
+    }
+
     /// Waits for a directory fsync that starts after this call; returns its
     /// number. For callers that renamed something into `active/` themselves.
     pub fn sync(&self) -> Result<u64, QueueError> {

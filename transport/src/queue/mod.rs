@@ -16,10 +16,23 @@
 //! one file; the fast path (every recipient delivered at the first
 //! attempt) never writes the state file.
 //!
+//! # Streaming
+//! The SMTP server does not hold a message: [`Queue::begin_record`] gives
+//! a [`RecordWriter`] that appends the message to a file in `tmp/` as it
+//! arrives. The envelope's size is only known at the end, so its place is
+//! reserved at the start (the JSON with the largest size, 20 digits) and
+//! [`RecordWriter::finish`] writes the real envelope over it, padded with
+//! spaces, before the fsync: the record stays version 1 (JSON readers
+//! skip trailing white space), records without padding load as before,
+//! and the check at open (start of the message + size = file length)
+//! still catches a torn file. Delivery reads through
+//! [`Queue::open_message`] in pieces.
+//!
 //! # Durability protocol
-//! [`Queue::enqueue`] writes the record to `tmp/`, fsyncs it, renames it
-//! into `active/` and fsyncs `active/` **before returning**; the SMTP
-//! server sends `250` only after that. The rename is the commit: a crash
+//! [`Queue::enqueue`] (and [`RecordWriter::finish`] followed by a
+//! directory fsync, [`GroupCommitter::sync`]) writes the record to `tmp/`,
+//! fsyncs it, renames it into `active/` and fsyncs `active/` **before
+//! returning**; the SMTP server sends `250` only after that. The rename is the commit: a crash
 //! before it leaves only a file in `tmp/`, cleared at the next open. A
 //! record is checked at open (header, envelope, and the message length the
 //! envelope records): one that does not match is set aside as
@@ -78,7 +91,7 @@ mod group;
 mod id;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -288,6 +301,283 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Creates the staging file of a new record (mode 0600).
+fn create_record_file(tmp: &Path) -> Result<File, QueueError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(io_err("create", tmp))
+}
+
+/// A record being written: see [`Queue::begin_record`].
+#[derive(Debug)]
+pub struct RecordWriter {
+    /// `None` once finished or after a failed write (the file is gone).
+    file: Option<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    record: QueuedMessage,
+    /// Written over a recycled file: cut it to length at the end.
+    recycled: bool,
+    envelope_at: u64,
+    envelope_len: usize,
+    /// Message octets written so far.
+    size: u64,
+}
+
+impl RecordWriter {
+    /// The id the message will have.
+    pub fn id(&self) -> &MessageId {
+        &self.record.id
+    }
+
+    /// Message octets written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends message bytes. A failed write (typically a full disk)
+    /// removes the file at once; every later call fails too.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), QueueError> {
+        self.write_raw(bytes)?;
+        self.size = self.size.saturating_add(bytes.len() as u64);
+        Ok(())
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), QueueError> {
+        let Some(f) = self.file.as_mut() else {
+            return Err(self.gone());
+        };
+        if let Err(e) = f.write_all(bytes) {
+            self.discard();
+            return Err(io_err("write", &self.tmp)(e));
+        }
+        Ok(())
+    }
+
+    fn gone(&self) -> QueueError {
+        QueueError::Io {
+            op: "write",
+            path: self.tmp.clone(),
+            source: io::Error::other("an earlier write failed; the file was removed"),
+        }
+    }
+
+    /// Removes the staging file (a half-written file is of no use to
+    /// anyone: give its space back now rather than at the next open).
+    fn discard(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+
+    /// Writes the envelope with the message size, fsyncs the file and
+    /// renames it into `active/`; the rename is durable only after the
+    /// next directory fsync.
+    pub fn finish(mut self) -> Result<MessageId, QueueError> {
+        match self.seal() {
+            Ok(()) => {
+                // Renamed: nothing is left to remove on drop.
+                self.file = None;
+                Ok(self.record.id.clone())
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the envelope with the message size and cuts a recycled file
+    /// to length, without fsyncing or renaming: the record is handed to a
+    /// group commit ([`Queue::commit`], through
+    /// [`GroupCommitter::commit_record`]) that makes many records durable
+    /// with one `syncfs`. The exclusive lock of a recycled file goes with it.
+    pub fn seal_unsynced(mut self) -> Result<Staged, QueueError> {
+        match self.write_envelope() {
+            Ok(()) => {
+                let hold = self.file.take();
+                Ok(Staged {
+                    id: self.record.id.clone(),
+                    src: std::mem::take(&mut self.tmp),
+                    dst: std::mem::take(&mut self.path),
+                    hold,
+                })
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the final envelope over its reserved place and cuts a
+    /// recycled file to the record's length.
+    fn write_envelope(&mut self) -> Result<(), QueueError> {
+        use std::os::unix::fs::FileExt;
+        let Some(f) = self.file.as_ref() else {
+            return Err(self.gone());
+        };
+        self.record.size = self.size;
+        let mut json = to_json(&self.record, &self.path)?;
+        if json.len() > self.envelope_len {
+            return Err(envelope_err(
+                &self.path,
+                "the envelope outgrew its reserved space".into(),
+            ));
+        }
+        json.resize(self.envelope_len, b' ');
+        f.write_all_at(&json, self.envelope_at)
+            .map_err(io_err("write", &self.tmp))?;
+        if self.recycled {
+            let len = self.envelope_at + self.envelope_len as u64 + self.size;
+            let was = f.metadata().map_err(io_err("stat", &self.tmp))?.len();
+            if was > len {
+                f.set_len(len).map_err(io_err("truncate", &self.tmp))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self) -> Result<(), QueueError> {
+        self.write_envelope()?;
+        let Some(f) = self.file.as_ref() else {
+            return Err(self.gone());
+        };
+        if self.recycled {
+            // the data and the size: the inode's times need not be durable
+            f.sync_data().map_err(io_err("fsync", &self.tmp))?;
+        } else {
+            f.sync_all().map_err(io_err("fsync", &self.tmp))?;
+        }
+        // The exclusive lock of a recycled file is held until after the
+        // rename (the file is closed by `finish`).
+        fs::rename(&self.tmp, &self.path).map_err(io_err("rename into", &self.path))
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends;
+/// returns how much was read.
+fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A queued message opened for reading (see [`Queue::open_message`]):
+/// delivery copies it in pieces rather than loading it whole. The file
+/// stays readable while open even if the message is completed meanwhile.
+#[derive(Debug)]
+pub struct MessageFile {
+    file: File,
+    path: PathBuf,
+    body_offset: u64,
+    size: u64,
+}
+
+/// How much of a message [`MessageFile::head`] reads at most.
+pub const HEAD_LIMIT: usize = 64 * 1024;
+
+impl MessageFile {
+    /// The message size in octets.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// A reader of the message bytes from the start (a fresh one each
+    /// call; readers share the file's position, so use one at a time).
+    pub fn reader(&self) -> io::Result<io::Take<&File>> {
+        let mut f = &self.file;
+        f.seek(io::SeekFrom::Start(self.body_offset))?;
+        Ok(f.take(self.size))
+    }
+
+    /// Copies the whole message to `out` (in the kernel when it can:
+    /// `io::copy` between files uses `copy_file_range`).
+    pub fn copy_to(&self, out: &mut File) -> io::Result<u64> {
+        let copied = io::copy(&mut self.reader()?, out)?;
+        if copied != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: the message is shorter than recorded",
+                    self.path.display()
+                ),
+            ));
+        }
+        Ok(copied)
+    }
+
+    /// Reads up to `buf.len()` message octets from `offset` (positional:
+    /// does not move the shared position). 0 at the end.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.size.saturating_sub(offset);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.file
+            .read_at(&mut buf[..n], self.body_offset.saturating_add(offset))
+    }
+
+    /// The start of the message, at most [`HEAD_LIMIT`] octets: enough for
+    /// its header section (Message-ID, the header quoted in a DSN).
+    pub fn head(&self) -> io::Result<Vec<u8>> {
+        let n = usize::try_from(self.size)
+            .unwrap_or(usize::MAX)
+            .min(HEAD_LIMIT);
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.read_at(got as u64, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Whether the message has an octet above 127 (`BODY=8BITMIME`);
+    /// reads it through once, in pieces.
+    pub fn has_8bit(&self) -> io::Result<bool> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut at = 0u64;
+        loop {
+            match self.read_at(at, &mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    if buf[..n].iter().any(|&b| b >= 0x80) {
+                        return Ok(true);
+                    }
+                    at += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// fsyncs a directory so that renames and unlinks in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), QueueError> {
     File::open(dir)
@@ -329,90 +619,6 @@ pub(crate) fn write_durable_parts(path: &Path, parts: &[&[u8]]) -> Result<(), Qu
     written
 }
 
-/// What [`overwrite_durable_parts`] did with a recycled file.
-enum Overwrite {
-    /// Written and fsynced; the exclusive lock is held until the handle
-    /// is dropped (after the rename into `active/`).
-    Written(File),
-    /// A reader holds the file: not reusable (it was deleted).
-    Busy,
-}
-
-/// Writes `parts` over the recycled file at `path` from its start, cuts it
-/// to their length and fsyncs its data, holding its exclusive lock. A file
-/// that cannot be written is deleted.
-fn overwrite_durable_parts(path: &Path, parts: &[&[u8]]) -> Result<Overwrite, QueueError> {
-    overwrite_parts(path, parts, true)
-}
-
-/// [`overwrite_durable_parts`], fsyncing only when `durable`.
-fn overwrite_parts(path: &Path, parts: &[&[u8]], durable: bool) -> Result<Overwrite, QueueError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io_err("open", path))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            drop(f);
-            let _ = fs::remove_file(path);
-            return Ok(Overwrite::Busy);
-        }
-        Err(TryLockError::Error(e)) => {
-            drop(f);
-            let _ = fs::remove_file(path);
-            return Err(io_err("lock", path)(e));
-        }
-    }
-    let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-    let written = parts
-        .iter()
-        .try_for_each(|p| f.write_all(p).map_err(io_err("write", path)))
-        .and_then(|()| f.metadata().map_err(io_err("stat", path)))
-        .and_then(|m| {
-            if m.len() > len {
-                f.set_len(len).map_err(io_err("truncate", path))
-            } else {
-                Ok(())
-            }
-        })
-        // the data and the size: the inode's times need not be durable
-        .and_then(|()| {
-            if durable {
-                f.sync_data().map_err(io_err("fsync", path))
-            } else {
-                Ok(())
-            }
-        });
-    match written {
-        Ok(()) => Ok(Overwrite::Written(f)),
-        Err(e) => {
-            drop(f);
-            let _ = fs::remove_file(path);
-            Err(e)
-        }
-    }
-}
-
-/// Writes `parts` to a new file at `path` (mode 0600) without fsyncing
-/// it; a file that cannot be written whole is removed.
-fn write_parts(path: &Path, parts: &[&[u8]]) -> Result<(), QueueError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err("create", path))?;
-    let written = parts
-        .iter()
-        .try_for_each(|p| f.write_all(p).map_err(io_err("write", path)));
-    if written.is_err() {
-        drop(f);
-        let _ = fs::remove_file(path);
-    }
-    written
-}
-
 /// Makes durable everything written so far to the filesystem that holds
 /// `dir`, data and metadata of every file: one `syncfs(2)` and one cache
 /// flush for a whole batch, where an fsync per file costs a flush each.
@@ -426,7 +632,7 @@ pub(crate) fn sync_filesystem(dir: &Path) -> Result<(), QueueError> {
 /// A record written but not yet durable, waiting for its group commit
 /// ([`Queue::commit`]).
 #[derive(Debug)]
-pub(crate) struct Staged {
+pub struct Staged {
     pub id: MessageId,
     /// Where it was written (in `tmp/`, or a recycled file in `free/`).
     src: PathBuf,
@@ -438,7 +644,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Gives up a record that will not be committed.
-    pub(crate) fn discard(self) {
+    pub fn discard(self) {
         let _ = fs::remove_file(&self.src);
     }
 }
@@ -579,51 +785,79 @@ impl Queue {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<MessageId, QueueError> {
+        let mut w = self.begin_record(envelope)?;
+        w.write(message)?;
+        w.finish()
+    }
+
+    /// Starts a record for a message whose bytes are not known yet: they
+    /// are appended with [`RecordWriter::write`] as they arrive, and
+    /// [`RecordWriter::finish`] fills in the size, fsyncs the file and
+    /// renames it into `active/` (durable after the next directory fsync,
+    /// e.g. [`GroupCommitter::sync`]). Dropping the writer unfinished
+    /// removes the file.
+    ///
+    /// The envelope's place is reserved at the start of the file, sized
+    /// for the largest `size` (20 digits); at the end the envelope with
+    /// the real size is written over it, padded with spaces (JSON
+    /// white space, which every reader skips). The file keeps version 1
+    /// of the format, so older readers load it too.
+    pub fn begin_record(&self, envelope: &Envelope) -> Result<RecordWriter, QueueError> {
         let id = MessageId::generate();
         let record = QueuedMessage {
             version: VERSION,
-            id: id.clone(),
-            size: message.len() as u64,
+            id,
+            size: u64::MAX,
             envelope: envelope.clone(),
         };
-        let path = self.message_path(&id);
-        let json = to_json(&record, &path)?;
-        self.write_record(&path, &[&record_header(json.len()), &json, message])?;
-        Ok(id)
+        let path = self.message_path(&record.id);
+        let reserved = to_json(&record, &path)?;
+        let header = record_header(reserved.len());
+        let (file, tmp, recycled) = self.record_file(&record.id)?;
+        let mut w = RecordWriter {
+            file: Some(file),
+            tmp,
+            path,
+            record,
+            recycled,
+            envelope_at: header.len() as u64,
+            envelope_len: reserved.len(),
+            size: 0,
+        };
+        w.write_raw(&header)?;
+        w.write_raw(&reserved)?;
+        Ok(w)
     }
 
-    /// Writes a record durably (over a recycled file when there is one,
-    /// else as a new file in `tmp/`) and renames it to `path` in
-    /// `active/`; the rename is durable after the next directory fsync.
-    fn write_record(&self, path: &Path, parts: &[&[u8]]) -> Result<(), QueueError> {
-        let mut held = None;
-        let mut src = None;
+    /// The file a new record is written to, locked exclusively: a
+    /// recycled one from `free/` when there is one (written over from its
+    /// start, cut to length at the end; one a reader holds is deleted
+    /// instead), else a new file in `tmp/`. Returns the file, its path and
+    /// whether it was recycled. The one place where record files come from.
+    fn record_file(&self, id: &MessageId) -> Result<(File, PathBuf, bool), QueueError> {
         while let Some(free) = self.take_free() {
-            if let Overwrite::Written(f) = overwrite_durable_parts(&free, parts)? {
-                held = Some(f);
-                src = Some(free);
-                break;
+            let f = match OpenOptions::new().write(true).open(&free) {
+                Ok(f) => f,
+                Err(_) => {
+                    let _ = fs::remove_file(&free);
+                    continue;
+                }
+            };
+            match f.try_lock() {
+                Ok(()) => return Ok((f, free, true)),
+                Err(TryLockError::WouldBlock) => {
+                    drop(f);
+                    let _ = fs::remove_file(&free);
+                }
+                Err(TryLockError::Error(e)) => {
+                    drop(f);
+                    let _ = fs::remove_file(&free);
+                    return Err(io_err("lock", &free)(e));
+                }
             }
         }
-        let src = match src {
-            Some(p) => p,
-            None => {
-                let tmp = self.tmp.join(format!(
-                    "new.{}.rec",
-                    self.tmp_seq.fetch_add(1, Ordering::Relaxed)
-                ));
-                write_durable_parts(&tmp, parts)?;
-                tmp
-            }
-        };
-        let renamed = fs::rename(&src, path);
-        // the exclusive lock of a reused file ends here
-        drop(held);
-        if let Err(e) = renamed {
-            let _ = fs::remove_file(&src);
-            return Err(io_err("rename into", path)(e));
-        }
-        Ok(())
+        let tmp = self.tmp_path(id, "rec");
+        Ok((create_record_file(&tmp)?, tmp, false))
     }
 
     /// Writes a record without fsyncing it, for a group commit
@@ -633,37 +867,9 @@ impl Queue {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Staged, QueueError> {
-        let id = MessageId::generate();
-        let record = QueuedMessage {
-            version: VERSION,
-            id: id.clone(),
-            size: message.len() as u64,
-            envelope: envelope.clone(),
-        };
-        let dst = self.message_path(&id);
-        let json = to_json(&record, &dst)?;
-        let parts: [&[u8]; 3] = [&record_header(json.len()), &json, message];
-        while let Some(free) = self.take_free() {
-            if let Overwrite::Written(f) = overwrite_parts(&free, &parts, false)? {
-                return Ok(Staged {
-                    id,
-                    src: free,
-                    dst,
-                    hold: Some(f),
-                });
-            }
-        }
-        let src = self.tmp.join(format!(
-            "new.{}.rec",
-            self.tmp_seq.fetch_add(1, Ordering::Relaxed)
-        ));
-        write_parts(&src, &parts)?;
-        Ok(Staged {
-            id,
-            src,
-            dst,
-            hold: None,
-        })
+        let mut w = self.begin_record(envelope)?;
+        w.write(message)?;
+        w.seal_unsynced()
     }
 
     /// The group commit of staged records: one `syncfs` makes their data
@@ -930,26 +1136,49 @@ impl Queue {
         self.read_envelope(id)
     }
 
-    /// The bytes of one message.
+    /// The bytes of one message, whole (tests and small messages; delivery
+    /// reads through [`Queue::open_message`]).
     pub fn read_message(&self, id: &MessageId) -> Result<Vec<u8>, QueueError> {
+        let m = self.open_message(id)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(m.size()).unwrap_or(0));
+        m.reader()
+            .and_then(|mut r| r.read_to_end(&mut bytes))
+            .map_err(io_err("read", &m.path))?;
+        Ok(bytes)
+    }
+
+    /// Opens one message's bytes for reading in pieces.
+    pub fn open_message(&self, id: &MessageId) -> Result<MessageFile, QueueError> {
         let path = self.message_path(id);
-        let Some(mut f) = open_record(&path)? else {
+        // A shared lock: the file is not reused for another message while
+        // it is open here (see "Recycled record files").
+        let Some(file) = open_record(&path)? else {
             return Err(QueueError::NotFound(id.clone()));
         };
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).map_err(io_err("read", &path))?;
-        let (header, len) = parse_record_header(&bytes)
+        let file_len = file.metadata().map_err(io_err("stat", &path))?.len();
+        // The header line is short: one read of its largest size.
+        let mut head = [0u8; 96];
+        let got = read_full_at(&file, &mut head, 0).map_err(io_err("read", &path))?;
+        let (header, len) = parse_record_header(&head[..got])
             .ok_or_else(|| envelope_err(&path, "not a queue record".into()))?;
-        let start = header
+        let body_offset = header
             .checked_add(len)
-            .filter(|&s| s <= bytes.len())
+            .map(|s| s as u64)
+            .filter(|&s| s <= file_len)
             .ok_or_else(|| envelope_err(&path, "shorter than its envelope (torn)".into()))?;
-        if !record_names(&bytes[header..start], id) {
+        let mut envelope = vec![0u8; len];
+        let got =
+            read_full_at(&file, &mut envelope, header as u64).map_err(io_err("read", &path))?;
+        if got < len || !record_names(&envelope, id) {
             // removed and reused for another message since we opened it
             return Err(QueueError::NotFound(id.clone()));
         }
-        bytes.drain(..start);
-        Ok(bytes)
+        Ok(MessageFile {
+            file,
+            path,
+            body_offset,
+            size: file_len - body_offset,
+        })
     }
 
     /// Removes a message whose recipients are all final. The envelope goes

@@ -477,6 +477,89 @@ fn envelopes_written_before_the_sending_side_fields_still_load() {
     assert!(e.is_finished());
 }
 
+#[test]
+fn a_streamed_record_is_the_record_enqueue_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let msg: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("line {i}\r\n").into_bytes())
+        .collect();
+    for step in [1usize, 3, 4096, 65_536, 1_000_003, msg.len()] {
+        let mut w = q.begin_record(&envelope(step)).expect("begin");
+        if step == 1 {
+            // byte by byte over the first lines only (slow otherwise)
+            for b in &msg[..5000] {
+                w.write(std::slice::from_ref(b)).expect("write");
+            }
+            w.write(&msg[5000..]).expect("write");
+        } else {
+            for piece in msg.chunks(step) {
+                w.write(piece).expect("write");
+            }
+        }
+        assert_eq!(w.size(), msg.len() as u64);
+        let id = w.finish().expect("finish");
+        q.sync_active_dir().expect("sync");
+        // Loads back with its size; the bytes are the message.
+        let m = q.get(&id).expect("get");
+        assert_eq!(m.size, msg.len() as u64);
+        assert_eq!(m.envelope.sender, envelope(step).sender);
+        assert!(q.read_message(&id).expect("read") == msg, "step {step}");
+        // The record is version 1: the core reader (Get-Queue) reads it.
+        let spool = xshell_core::control::spool::read_one(dir.path(), &id.to_string())
+            .expect("spool")
+            .expect("listed");
+        assert_eq!(spool.size, msg.len() as u64);
+        let f = q.open_message(&id).expect("open");
+        assert_eq!(f.size(), msg.len() as u64);
+        assert_eq!(f.head().expect("head"), &msg[..HEAD_LIMIT]);
+        let mut part = [0u8; 10];
+        assert_eq!(f.read_at(msg.len() as u64 - 4, &mut part).expect("read"), 4);
+        assert_eq!(&part[..4], &msg[msg.len() - 4..]);
+        assert!(!f.has_8bit().expect("scan"));
+        let out_path = dir.path().join("copy");
+        let mut out = File::create(&out_path).expect("create");
+        assert_eq!(f.copy_to(&mut out).expect("copy"), msg.len() as u64);
+        assert!(fs::read(&out_path).expect("read") == msg);
+    }
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    drop(q);
+    // Records written with padding pass the recovery check at open.
+    let q = Queue::open(dir.path()).expect("reopen");
+    assert_eq!(q.load_all().expect("load").len(), 6);
+    assert!(
+        !names(&dir.path().join("active"))
+            .iter()
+            .any(|n| n.ends_with(".corrupt"))
+    );
+}
+
+#[test]
+fn an_unfinished_record_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let mut w = q.begin_record(&envelope(1)).expect("begin");
+    w.write(b"Subject: half\r\n").expect("write");
+    assert_eq!(names(&dir.path().join("tmp")).len(), 1);
+    drop(w);
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    assert!(names(&dir.path().join("active")).is_empty());
+    // A crash before finish: the staging file is cleared at open, and a
+    // record torn after the rename (shorter than its size) is set aside.
+    let mut w = q.begin_record(&envelope(2)).expect("begin");
+    w.write(b"Subject: x\r\n\r\nbody\r\n").expect("write");
+    let id = w.finish().expect("finish");
+    let path = q.message_path(&id);
+    let whole = fs::read(&path).expect("read");
+    fs::write(&path, &whole[..whole.len() - 3]).expect("write");
+    let w = q.begin_record(&envelope(3)).expect("begin");
+    std::mem::forget(w);
+    drop(q);
+    let _q = Queue::open(dir.path()).expect("reopen");
+    assert!(names(&dir.path().join("tmp")).is_empty());
+    assert_eq!(names(&dir.path().join("active")), [format!("{id}.corrupt")]);
+}
+
 fn inode(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     fs::metadata(path).expect("stat").ino()
@@ -612,4 +695,51 @@ fn a_staged_record_enters_active_only_at_its_group_commit() {
     s.discard();
     assert!(names(&dir.path().join("tmp")).is_empty());
     assert_eq!(q.load_all().expect("load").len(), 3);
+}
+
+#[test]
+fn streamed_records_use_recycled_files_and_open_messages_are_not_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = Queue::open(dir.path()).expect("open");
+    let big = vec![b'x'; 300_000];
+    let first = q.enqueue(&envelope(1), &big).expect("enqueue");
+    let first_inode = inode(&q.message_path(&first));
+    q.complete(&first).expect("complete");
+    // A shorter streamed message goes over the same inode, cut to length.
+    let msg = b"Subject: streamed\r\n\r\nin pieces\r\n".repeat(100);
+    let mut w = q.begin_record(&envelope(2)).expect("begin");
+    for piece in msg.chunks(7) {
+        w.write(piece).expect("write");
+    }
+    let second = w.finish().expect("finish");
+    assert_eq!(inode(&q.message_path(&second)), first_inode);
+    assert_eq!(q.read_message(&second).expect("read"), msg);
+    assert_eq!(q.get(&second).expect("get").size, msg.len() as u64);
+
+    // A message open for delivery is not written over once removed.
+    let open = q.open_message(&second).expect("open");
+    q.complete(&second).expect("complete");
+    let third = q.enqueue(&envelope(3), b"third\r\n").expect("enqueue");
+    assert_ne!(inode(&q.message_path(&third)), first_inode);
+    assert!(
+        open.head().expect("head") == msg,
+        "the open message changed"
+    );
+    drop(open);
+
+    // An unfinished record over a recycled file leaves nothing behind.
+    q.complete(&third).expect("complete");
+    assert_eq!(q.free_records(), 1);
+    let mut w = q.begin_record(&envelope(4)).expect("begin");
+    w.write(b"half").expect("write");
+    drop(w);
+    assert_eq!(q.free_records(), 0);
+    for sub in ["free", "tmp", "active"] {
+        assert!(names(&dir.path().join(sub)).is_empty(), "{sub}");
+    }
+    // The old id of a reused file is not found through open_message.
+    assert!(matches!(
+        q.open_message(&first),
+        Err(QueueError::NotFound(_))
+    ));
 }

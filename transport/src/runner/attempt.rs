@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{RuntimeConfig, SendConnectorRuntime};
 use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
-use crate::outbound::client::Transaction;
+use crate::outbound::client::{Content, Transaction};
 use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
@@ -41,10 +41,33 @@ pub(crate) struct MessageResult {
     pub connection_failed: bool,
 }
 
-/// One message of the batch, with its bytes.
+/// One message of the batch: its file, opened for streaming, and its head
+/// (the Message-ID and the header a DSN quotes). The message itself is
+/// never held in memory.
 pub(crate) struct Item {
     pub message: QueuedMessage,
-    pub bytes: Option<Arc<Vec<u8>>>,
+    /// `None` when the message could not be read.
+    pub content: Option<Content>,
+    /// The first [`crate::queue::HEAD_LIMIT`] octets of the message.
+    pub head: Vec<u8>,
+}
+
+/// Opens a queued message for sending: its file, whether it has 8-bit
+/// octets (read through once, in pieces) and its head.
+fn open_item(
+    queue: &crate::queue::Queue,
+    m: &QueuedMessage,
+) -> std::io::Result<(Content, Vec<u8>)> {
+    let file = queue.open_message(&m.id).map_err(std::io::Error::other)?;
+    let head = file.head()?;
+    let eight_bit = file.has_8bit()?;
+    Ok((
+        Content::Spooled {
+            file: Arc::new(file),
+            eight_bit,
+        },
+        head,
+    ))
 }
 
 /// The recipients of `m` the runner delivers now: not final, outside the
@@ -102,15 +125,20 @@ pub(crate) async fn batch(
         };
         let items: Vec<Item> = messages
             .into_iter()
-            .map(|m| {
-                let bytes = match queue.read_message(&m.id) {
-                    Ok(b) => Some(Arc::new(b)),
-                    Err(e) => {
-                        tracing::error!(id = %m.id, error = %e, "queue runner: cannot read a queued message");
-                        None
+            .map(|m| match open_item(&queue, &m) {
+                Ok((content, head)) => Item {
+                    message: m,
+                    content: Some(content),
+                    head,
+                },
+                Err(e) => {
+                    tracing::error!(id = %m.id, error = %e, "queue runner: cannot read a queued message");
+                    Item {
+                        message: m,
+                        content: None,
+                        head: Vec::new(),
                     }
-                };
-                Item { message: m, bytes }
+                }
             })
             .collect();
         Some((items, suspended))
@@ -124,7 +152,7 @@ pub(crate) async fn batch(
     let mut results: Vec<MessageResult> = items.iter().map(|_| MessageResult::default()).collect();
     let mut hops: Vec<Hop> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if item.bytes.is_none() {
+        if item.content.is_none() {
             continue;
         }
         let rcpts = remote_recipients(&rt, &item.message, now, &suspended);
@@ -191,7 +219,7 @@ pub(crate) async fn batch(
                     Transaction {
                         sender: item.message.envelope.sender.clone(),
                         recipients: rcpts.clone(),
-                        message: item.bytes.as_ref()?.as_ref().clone(),
+                        message: item.content.clone()?,
                     },
                 ))
             })
@@ -402,7 +430,7 @@ async fn deliver_hop(
     // (part, batch index) of each sendable transaction.
     let mut sendable_at = Vec::new();
     for (j, (i, t)) in txs.iter().enumerate() {
-        let size = t.message.len() as u64;
+        let size = t.message.size();
         match conn.max_message_size {
             Some(limit) if size > limit => {
                 sizes.push(Some(classify(&Cause::TooBig { size, limit })))

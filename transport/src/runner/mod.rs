@@ -68,12 +68,14 @@ use crate::tracking::TrackingLog;
 /// Most messages in one batch: a next hop's session carries at most this
 /// many before the runner opens the next one.
 const BATCH_MESSAGES: usize = 100;
-/// Most message bytes one batch reads into memory (a single larger message
-/// still forms a batch of its own).
+/// Most message bytes in one batch (a single larger message still forms a
+/// batch of its own). Messages are streamed from their files, not held,
+/// so this bounds the work of a batch (how much a slow hop holds up), not
+/// memory.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
-/// Batches in progress at once. With [`BATCH_BYTES`] this bounds the
-/// runner's memory whatever the size of the backlog: due messages beyond it
-/// wait in line (their envelopes only) until a batch ends.
+/// Batches in progress at once. Memory per batch is its envelopes, the
+/// first 64 KB of each message and one piece per session being sent; due
+/// messages beyond these batches wait in line (their envelopes only).
 const MAX_BATCHES: usize = 8;
 
 /// How the runner runs.

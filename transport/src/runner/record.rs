@@ -180,7 +180,7 @@ pub(crate) fn record(
     result: MessageResult,
 ) -> Option<u64> {
     let id = &item.message.id;
-    let original: &[u8] = item.bytes.as_ref().map_or(&[], |b| b.as_slice());
+    let original: &[u8] = &item.head;
     let schedule = rt.send.schedule;
     let now = now_ms();
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -333,10 +333,7 @@ fn track(
     dsns: &[(MessageId, Action, Vec<String>)],
 ) {
     let id = item.message.id.to_string();
-    let message_id = item
-        .bytes
-        .as_ref()
-        .and_then(|b| header_value(b, "Message-ID"));
+    let message_id = header_value(&item.head, "Message-ID");
     let base = |event: EventId| {
         let mut ev = TrackingEvent::new(event, id.clone(), None);
         ev.message_id = message_id.clone();

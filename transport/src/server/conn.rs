@@ -20,7 +20,7 @@ use crate::tracking::{EventId, TrackingEvent};
 
 use super::Shared;
 use super::policy::{self, Auth};
-use super::stamp::{self, TraceInfo};
+use super::stamp::{self, Stamper, TraceInfo};
 
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -113,6 +113,7 @@ pub async fn handle(
         shared,
         auth: None,
         deadline: Instant::now(),
+        incoming: None,
     };
     c.deadline = Instant::now() + c.connector.connection_timeout;
     match c.run(stream).await {
@@ -137,6 +138,9 @@ struct Conn {
     /// How the current transaction's sender was authenticated.
     auth: Option<Auth>,
     deadline: Instant,
+    /// The message being received (between the first chunk and the end
+    /// of DATA).
+    incoming: Option<Incoming>,
 }
 
 enum Input {
@@ -208,8 +212,26 @@ impl Conn {
                     };
                     decide(&mut session, verdict)?;
                 }
-                Action::Deliver { envelope, message } => {
-                    let verdict = self.accept_message(&envelope, &message).await;
+                Action::MessageData(chunk) => {
+                    let mut incoming = match self.incoming.take() {
+                        Some(i) => i,
+                        None => self.begin_message(&session),
+                    };
+                    incoming.push(chunk).await;
+                    self.incoming = Some(incoming);
+                }
+                Action::MessageRefused => {
+                    // The staging file goes with the writer.
+                    if let Some(i) = self.incoming.take() {
+                        drop_blocking(i);
+                    }
+                }
+                Action::Deliver { .. } => {
+                    let incoming = match self.incoming.take() {
+                        Some(i) => i,
+                        None => self.begin_message(&session),
+                    };
+                    let verdict = self.accept_message(incoming).await;
                     decide(&mut session, verdict)?;
                 }
                 Action::StartTls { discarded } => {
@@ -303,11 +325,23 @@ impl Conn {
         }
     }
 
-    /// Stamps the message and makes it durable; the verdict carries the
-    /// `250` (or a transient refusal).
-    async fn accept_message(&self, envelope: &crate::smtp::Envelope, message: &[u8]) -> Verdict {
+    /// Starts receiving a message: its stamper; the staging record is
+    /// created once there is more to store than [`STAGE_BUFFER`].
+    fn begin_message(&self, session: &Session) -> Incoming {
         let auth = self.auth.clone().unwrap_or(Auth::Anonymous);
         let ip = canonical_ip(self.peer.ip());
+        // DATA is only entered with a HELO name and a transaction; without
+        // them (never) nothing is queued.
+        let known = session.envelope();
+        let missing = known.is_none();
+        let envelope = known.unwrap_or_else(|| crate::smtp::Envelope {
+            helo: String::new(),
+            esmtp: false,
+            mail_from: crate::smtp::ReversePath::Null,
+            params: Default::default(),
+            rcpt_to: Vec::new(),
+            tls: None,
+        });
         let trace = TraceInfo {
             helo: &envelope.helo,
             esmtp: envelope.esmtp,
@@ -319,31 +353,69 @@ impl Conn {
                 .flatten(),
             now: OffsetDateTime::now_utc(),
         };
-        let stamped = stamp::stamp(
-            message,
-            &stamp::received_header(&trace),
-            &stamp::org_headers(&auth, &self.rt.server_fqdn),
+        let stamper = Stamper::new(
+            stamp::received_header(&trace),
+            stamp::org_headers(&auth, &self.rt.server_fqdn),
         );
-        let message_id = stamp::header_value(&stamped, "Message-ID");
-        let mut qenv = queue::Envelope::from_smtp(envelope);
+        let mut qenv = queue::Envelope::from_smtp(&envelope);
         qenv.client_ip = Some(ip);
         qenv.connector = Some(self.connector.name.clone());
         qenv.auth = Some(auth.facts());
+        Incoming {
+            queue: Arc::clone(self.shared.committer.queue()),
+            qenv: Arc::new(qenv),
+            auth,
+            stamper,
+            buffered: Vec::new(),
+            writer: if missing {
+                Err(Failure::Task)
+            } else {
+                Ok(None)
+            },
+        }
+    }
+
+    /// Makes the received message durable; the verdict carries the `250`
+    /// (or the refusal).
+    async fn accept_message(&self, mut incoming: Incoming) -> Verdict {
+        match incoming.stamper.finish() {
+            Ok(rest) => incoming.store(rest).await,
+            Err(e) => incoming.fail(Failure::Refuse(e.reply())),
+        }
+        let Incoming {
+            queue,
+            qenv,
+            auth,
+            stamper,
+            buffered,
+            writer,
+        } = incoming;
+        let writer = match writer {
+            Ok(w) => w,
+            Err(f) => return self.refuse(f),
+        };
         let committer = Arc::clone(&self.shared.committer);
-        let record = qenv.clone();
-        let result =
-            tokio::task::spawn_blocking(move || committer.enqueue(&record, &stamped)).await;
+        let record = Arc::clone(&qenv);
+        // Write what is left (a small message: all of it, in one go),
+        // then wait for the group commit that makes the record durable
+        // (one syncfs, the rename into active/, one directory fsync for
+        // every record committed at once): durable before the 250.
+        let result = tokio::task::spawn_blocking(move || {
+            let mut w = match writer {
+                Some(w) => w,
+                None => queue.begin_record(&record)?,
+            };
+            w.write(&buffered)?;
+            committer.commit_record(w)
+        })
+        .await;
         let id = match result {
             Ok(Ok(id)) => id,
-            Ok(Err(e)) => {
-                tracing::error!(peer = %self.peer, error = %e, "cannot queue a message");
-                return Verdict::Reject(queue_failure_reply(Some(&e)));
-            }
-            Err(e) => {
-                tracing::error!(peer = %self.peer, error = %e, "queue task failed");
-                return Verdict::Reject(queue_failure_reply(None));
-            }
+            Ok(Err(e)) => return self.refuse(Failure::Queue(e)),
+            Err(_) => return self.refuse(Failure::Task),
         };
+        let ip = canonical_ip(self.peer.ip());
+        let message_id = stamper.message_id().map(str::to_string);
         let mut ev = TrackingEvent::new(EventId::Receive, id.to_string(), qenv.tls.as_ref());
         ev.message_id = message_id;
         ev.sender = qenv.sender.clone();
@@ -366,6 +438,125 @@ impl Conn {
         );
         self.shared.delivery.queued(id.clone());
         Verdict::AcceptWith(Reply::new(250, (2, 0, 0), format!("Queued as {id}")))
+    }
+}
+
+/// Why a message being received will not be queued.
+#[derive(Debug)]
+enum Failure {
+    /// The queue could not store it (see [`queue_failure_reply`]).
+    Queue(queue::QueueError),
+    /// A blocking queue task failed.
+    Task,
+    /// The message itself is refused (its header section is too large).
+    Refuse(Reply),
+}
+
+/// Stamped octets an [`Incoming`] collects before it writes them: a
+/// message smaller than this is written in one go at the end of DATA (with
+/// its fsync and rename, as one blocking task: no extra thread hop for the
+/// common sizes); a larger one streams to its staging record in pieces of
+/// about this size. Per session that bounds what is held of a message to
+/// this plus one [`crate::smtp::DATA_CHUNK`] here, one more in the session
+/// and the read buffer (about 270 KB), plus the header section while it is
+/// stamped.
+const STAGE_BUFFER: usize = 128 * 1024;
+
+/// The message being received: what stamps it and the staging record it
+/// is streamed to. Dropping it removes the staging file. It holds at most
+/// [`STAGE_BUFFER`] plus one chunk, besides the stamper's header section.
+struct Incoming {
+    queue: Arc<queue::Queue>,
+    qenv: Arc<queue::Envelope>,
+    auth: Auth,
+    stamper: Stamper,
+    /// Stamped octets not yet written.
+    buffered: Vec<u8>,
+    /// The staging record (`None`: not created yet), or why the message
+    /// will not be queued (the file is gone then; later chunks are dropped).
+    writer: Result<Option<queue::RecordWriter>, Failure>,
+}
+
+impl Incoming {
+    /// Stamps and stores the next unstuffed chunk.
+    async fn push(&mut self, chunk: Vec<u8>) {
+        if self.writer.is_err() {
+            return;
+        }
+        match self.stamper.push(chunk) {
+            Ok(bytes) => self.store(bytes).await,
+            Err(e) => self.fail(Failure::Refuse(e.reply())),
+        }
+    }
+
+    /// Collects `bytes`; past [`STAGE_BUFFER`], writes what was collected
+    /// to the staging record (created now if needed) on a blocking thread.
+    async fn store(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() || self.writer.is_err() {
+            return;
+        }
+        if self.buffered.is_empty() {
+            self.buffered = bytes;
+        } else {
+            self.buffered.extend_from_slice(&bytes);
+        }
+        if self.buffered.len() < STAGE_BUFFER {
+            return;
+        }
+        let Ok(writer) = std::mem::replace(&mut self.writer, Err(Failure::Task)) else {
+            return;
+        };
+        let buf = std::mem::take(&mut self.buffered);
+        let queue = Arc::clone(&self.queue);
+        let record = Arc::clone(&self.qenv);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut w = match writer {
+                Some(w) => w,
+                None => queue.begin_record(&record)?,
+            };
+            w.write(&buf)?;
+            Ok(w)
+        })
+        .await;
+        self.writer = match written {
+            Ok(Ok(w)) => Ok(Some(w)),
+            // The writer removed its file.
+            Ok(Err(e)) => Err(Failure::Queue(e)),
+            Err(_) => Err(Failure::Task),
+        };
+    }
+
+    /// The message will not be queued: its staging file is removed now.
+    fn fail(&mut self, failure: Failure) {
+        self.buffered = Vec::new();
+        if let Ok(Some(w)) = std::mem::replace(&mut self.writer, Err(failure)) {
+            drop_blocking(w);
+        }
+    }
+}
+
+/// Drops `value` (a staging file to remove) on a blocking thread.
+fn drop_blocking<T: Send + 'static>(value: T) {
+    drop(tokio::task::spawn_blocking(move || drop(value)));
+}
+
+impl Conn {
+    /// The refusal for a message that was not queued.
+    fn refuse(&self, failure: Failure) -> Verdict {
+        match failure {
+            Failure::Queue(e) => {
+                tracing::error!(peer = %self.peer, error = %e, "cannot queue a message");
+                Verdict::Reject(queue_failure_reply(Some(&e)))
+            }
+            Failure::Task => {
+                tracing::error!(peer = %self.peer, "queue task failed");
+                Verdict::Reject(queue_failure_reply(None))
+            }
+            Failure::Refuse(reply) => {
+                tracing::info!(peer = %self.peer, code = reply.code, reply = ?reply.lines, "message refused");
+                Verdict::Reject(reply)
+            }
+        }
     }
 }
 

@@ -156,6 +156,155 @@ pub fn stamp(msg: &[u8], received: &str, org_headers: &[(String, String)]) -> Ve
     out
 }
 
+/// The largest header section [`Stamper`] accepts (its fields, before the
+/// line that ends it). Past it the message is refused (see
+/// [`HeaderTooLarge`]); a stamper holds at most this plus one chunk.
+pub const HEADER_SECTION_LIMIT: usize = 1024 * 1024;
+
+/// The header section is larger than [`HEADER_SECTION_LIMIT`].
+///
+/// The message is refused (`552 5.3.4`) rather than cut: a header section
+/// cut at the limit would either let fields past the limit through
+/// unstamped (an `X-MS-Exchange-Organization-*` field smuggled after a
+/// megabyte of padding) or turn them into body, altering the message. No
+/// real message has a header section this large (Postfix keeps 100 KB by
+/// default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message header section larger than {HEADER_SECTION_LIMIT} octets")]
+pub struct HeaderTooLarge;
+
+impl HeaderTooLarge {
+    /// The reply refusing the message.
+    pub fn reply(&self) -> crate::smtp::Reply {
+        crate::smtp::Reply::new(
+            552,
+            (5, 3, 4),
+            "Message header section exceeds the maximum size (1 MB)",
+        )
+    }
+}
+
+#[derive(Debug)]
+enum StampState {
+    /// Buffering the header section; `scanned` octets of `buf` are
+    /// complete lines of it; `in_field` when the last one was a field or
+    /// its continuation.
+    Header {
+        buf: Vec<u8>,
+        scanned: usize,
+        in_field: bool,
+    },
+    /// The stamped header section went out: the rest passes through.
+    Body,
+    TooLarge,
+}
+
+/// [`stamp`] over a message that arrives in chunks: buffers the header
+/// section (at most [`HEADER_SECTION_LIMIT`]), stamps it as soon as its end
+/// is seen, then passes the body through untouched. The output is exactly
+/// what [`stamp`] gives for the whole message, however it was chunked.
+#[derive(Debug)]
+pub struct Stamper {
+    received: String,
+    org_headers: Vec<(String, String)>,
+    state: StampState,
+    message_id: Option<String>,
+}
+
+impl Stamper {
+    /// A stamper adding `received` and `org_headers` (see [`stamp`]).
+    pub fn new(received: String, org_headers: Vec<(String, String)>) -> Self {
+        Stamper {
+            received,
+            org_headers,
+            state: StampState::Header {
+                buf: Vec::new(),
+                scanned: 0,
+                in_field: false,
+            },
+            message_id: None,
+        }
+    }
+
+    /// The message's Message-ID, once the header section was stamped.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// Takes the next octets of the message; returns what to store next
+    /// (nothing while the header section is being buffered).
+    pub fn push(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, HeaderTooLarge> {
+        let StampState::Header {
+            buf,
+            scanned,
+            in_field,
+        } = &mut self.state
+        else {
+            return match self.state {
+                StampState::TooLarge => Err(HeaderTooLarge),
+                _ => Ok(chunk),
+            };
+        };
+        if buf.is_empty() {
+            *buf = chunk;
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+        let ended = header_section_ends(buf, scanned, in_field);
+        if ended && *scanned <= HEADER_SECTION_LIMIT {
+            return Ok(self.emit());
+        }
+        if ended || buf.len() > HEADER_SECTION_LIMIT {
+            self.state = StampState::TooLarge;
+            return Err(HeaderTooLarge);
+        }
+        Ok(Vec::new())
+    }
+
+    /// The end of the message: returns what is left to store.
+    pub fn finish(&mut self) -> Result<Vec<u8>, HeaderTooLarge> {
+        match self.state {
+            StampState::Header { .. } => Ok(self.emit()),
+            StampState::Body => Ok(Vec::new()),
+            StampState::TooLarge => Err(HeaderTooLarge),
+        }
+    }
+
+    /// Stamps the buffered header section (and the body octets after it).
+    fn emit(&mut self) -> Vec<u8> {
+        let StampState::Header { buf, .. } = std::mem::replace(&mut self.state, StampState::Body)
+        else {
+            return Vec::new();
+        };
+        let out = stamp(&buf, &self.received, &self.org_headers);
+        self.message_id = header_value(&out, "Message-ID");
+        out
+    }
+}
+
+/// Scans the complete lines of `buf` from `scanned` with [`parse`]'s rules;
+/// true once a line ends the header section (an empty line, or one that is
+/// neither a field nor the continuation of one).
+fn header_section_ends(buf: &[u8], scanned: &mut usize, in_field: &mut bool) -> bool {
+    while let Some(nl) = buf[*scanned..].iter().position(|&b| b == b'\n') {
+        let line = &buf[*scanned..*scanned + nl + 1];
+        let content = line
+            .strip_suffix(b"\n")
+            .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
+        let more = match content.first() {
+            None => false,
+            Some(b' ' | b'\t') => *in_field,
+            Some(_) => field_name(content).is_some(),
+        };
+        if !more {
+            return true;
+        }
+        *in_field = true;
+        *scanned += line.len();
+    }
+    false
+}
+
 /// Makes untrusted text (HELO name, certificate names) safe inside a
 /// header comment or quoted string: printable ASCII only, no quotes,
 /// backslashes or parentheses.

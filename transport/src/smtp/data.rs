@@ -3,9 +3,20 @@
 //! [`DataReader`] is a byte-level state machine. Feed it chunks of any size
 //! (a chunk may end anywhere, including inside `\r\n.\r\n`); it consumes
 //! bytes up to and including the terminator and stops, so the caller knows
-//! where pipelined commands after the message begin. Work and memory are
-//! linear in the message size: bytes are appended once to the message
-//! buffer, runs of ordinary octets are copied in bulk.
+//! where pipelined commands after the message begin. Work is linear in the
+//! message size: runs of ordinary octets are copied in bulk, once.
+//!
+//! # Memory
+//! Unstuffed bytes collect in a pending buffer that the caller drains with
+//! [`DataReader::take_pending`] as it goes (the session hands them out as
+//! [`crate::smtp::Action::MessageData`] chunks), so the reader holds only
+//! what was fed since the last drain, whatever the message size. The
+//! unstuffed output of a feed is at most one octet longer than its input
+//! (a CR held back from the previous feed), so feeding at most `n` octets
+//! grows the pending buffer by at most `n + 1`. Once the message
+//! is known to be refused the pending bytes are dropped and nothing more is
+//! kept; bytes drained before that point belong to a message that
+//! [`DataReader::finish`] will refuse, and the caller discards them then.
 //!
 //! # End of data
 //! Only `CRLF "." CRLF` ends the data (the DATA command's own CRLF counts as
@@ -206,7 +217,20 @@ impl DataReader {
         i
     }
 
-    /// The message, or the one reason it is refused.
+    /// Unstuffed octets not yet taken with [`DataReader::take_pending`].
+    pub fn pending_len(&self) -> usize {
+        self.message.len()
+    }
+
+    /// Takes the unstuffed octets read since the last call (empty once
+    /// the message is known to be refused).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.message)
+    }
+
+    /// The octets not yet taken with [`DataReader::take_pending`] (the
+    /// whole message when nothing was taken), or the one reason the
+    /// message is refused.
     pub fn finish(self) -> Result<Vec<u8>, DataError> {
         if !self.done {
             return Err(DataError::Incomplete);
@@ -397,6 +421,42 @@ mod tests {
             }
             assert_eq!((n, r.finish()), (n0, r0));
         }
+    }
+
+    #[test]
+    fn drained_chunks_concatenate_to_the_message() {
+        let inputs: [&[u8]; 3] = [
+            b"Subject: x\r\n\r\n..dot\r\nline\r\n.\r\nNOOP\r\n",
+            b".\r\n",
+            b"a\r\n\r\n\r\n.x\r\n..\r\n.\r\n",
+        ];
+        for input in inputs {
+            let (n0, whole) = read(input, 1000);
+            let whole = whole.unwrap_or_default();
+            for step in 1..=input.len() {
+                let mut r = DataReader::new(1000);
+                let mut got = Vec::new();
+                let mut n = 0;
+                for piece in input.chunks(step) {
+                    if r.is_done() {
+                        break;
+                    }
+                    n += r.feed(piece);
+                    assert!(r.pending_len() <= piece.len() + 1, "output too long");
+                    got.extend_from_slice(&r.take_pending());
+                }
+                got.extend_from_slice(&r.finish().unwrap_or_default());
+                assert_eq!((n, &got), (n0, &whole), "step {step} of {input:?}");
+            }
+        }
+        // A violation after a drain: finish refuses, nothing more is kept.
+        let mut r = DataReader::new(1000);
+        r.feed(b"good line\r\n");
+        assert_eq!(r.take_pending(), b"good line\r\n");
+        r.feed(b"bad\nline\r\nmore\r\n");
+        assert_eq!(r.pending_len(), 0);
+        r.feed(b".\r\n");
+        assert_eq!(r.finish(), Err(DataError::BareCrLf));
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub use command::{
 pub use data::{DataError, DataReader};
 pub use reply::Reply;
 pub use session::{
-    Action, ClientCertificate, Envelope, Session, SessionConfig, SessionError, TlsFacts, Verdict,
+    Action, ClientCertificate, DATA_CHUNK, Envelope, Session, SessionConfig, SessionError,
+    TlsFacts, Verdict,
 };
 
 /// What [`fuzz_session`] observed.
@@ -91,6 +92,8 @@ pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
     let config = Arc::new(config);
 
     let mut t = FuzzTranscript::default();
+    // The message being received, from its MessageData chunks.
+    let mut current: Vec<u8> = Vec::new();
     let mut rng = XorShift::new(u64::from(seed));
     let mut session = Session::new(config, None);
     let mut at = 0;
@@ -118,7 +121,22 @@ pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
                     Verdict::Accept
                 }
             }
-            Action::Deliver { envelope, message } => {
+            Action::MessageData(chunk) => {
+                if chunk.len() > DATA_CHUNK {
+                    t.violations.push("message chunk larger than DATA_CHUNK");
+                }
+                if chunk.is_empty() {
+                    t.violations.push("empty message chunk");
+                }
+                current.extend_from_slice(&chunk);
+                continue;
+            }
+            Action::MessageRefused => {
+                current.clear();
+                continue;
+            }
+            Action::Deliver { envelope } => {
+                let message = std::mem::take(&mut current);
                 check_message(&message, max_size, &mut t.violations);
                 if require_tls && envelope.tls.is_none() {
                     t.violations

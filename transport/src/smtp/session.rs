@@ -10,8 +10,10 @@
 //!         NeedInput        => { let n = read(&mut buf)?; if n == 0 { break } s.feed(&buf[..n]); }
 //!         CheckMail{..}    => s.decide(policy.mail(..))?,   // Domain Security, RequireTLS, ...
 //!         CheckRcpt{..}    => s.decide(policy.rcpt(..))?,   // relay permission, recipient limits
-//!         Deliver{envelope, message}
-//!                          => s.decide(match queue.enqueue(..) {   // durable first,
+//!         MessageData(chunk) => staging.write(&chunk)?,    // to a file, not memory
+//!         MessageRefused   => drop(staging),                 // the 5yz is queued
+//!         Deliver{envelope}
+//!                          => s.decide(match staging.commit(..) {  // durable first,
 //!                                 Ok(id) => Verdict::AcceptWith(queued(id)),   // then 250
 //!                                 Err(_) => Verdict::Reject(451 ...) })?,
 //!         StartTls{..}     => { let tls = handshake(socket)?; s = s.into_tls(facts(tls))?; }
@@ -43,11 +45,17 @@
 //! the old value no longer exists.
 //!
 //! # DATA
-//! After `354` the bytes go to a [`DataReader`]; at `CRLF.CRLF` the session
-//! either refuses the message (one reply, transaction reset) or returns
-//! [`Action::Deliver`] with the envelope and the unstuffed message. The
-//! server makes the message durable and only then answers with
-//! [`Verdict::Accept`] / [`Verdict::AcceptWith`], which queues the `250`.
+//! After `354` the bytes go to a [`DataReader`]. The unstuffed message is
+//! handed out as it arrives, in [`Action::MessageData`] chunks of at most
+//! [`DATA_CHUNK`] octets, so a session holds a bounded amount of the
+//! message whatever its size (the server streams the chunks to a staging
+//! file). At `CRLF.CRLF` the session either refuses the message (one reply,
+//! transaction reset, [`Action::MessageRefused`]: the server discards what
+//! it stored) or returns [`Action::Deliver`] with the envelope, after the
+//! last chunk. The server makes the message durable and only then answers
+//! with [`Verdict::Accept`] / [`Verdict::AcceptWith`], which queues the
+//! `250`. Chunks may belong to a message that is refused in the end (a bare
+//! LF after the first chunk); nothing is delivered before `Deliver`.
 
 use std::sync::Arc;
 
@@ -154,11 +162,16 @@ pub enum Action {
     /// Decide whether this recipient is accepted (relay permission);
     /// answer with [`Session::decide`].
     CheckRcpt { to: Mailbox },
-    /// Make the message durable, then answer with [`Session::decide`].
-    Deliver {
-        envelope: Box<Envelope>,
-        message: Vec<u8>,
-    },
+    /// The next unstuffed octets of the message being received (at most
+    /// [`DATA_CHUNK`]): store them after the previous ones, then `poll`
+    /// again. No decision is asked.
+    MessageData(Vec<u8>),
+    /// The message being received is refused (its reply is queued):
+    /// discard every [`Action::MessageData`] chunk of it, then `poll` again.
+    MessageRefused,
+    /// Every chunk of the message has been handed out: make the message
+    /// durable, then answer with [`Session::decide`].
+    Deliver { envelope: Box<Envelope> },
     /// Write the output (the `220`), run the TLS handshake, then call
     /// [`Session::into_tls`]. `discarded` plaintext octets followed the
     /// STARTTLS line (non-zero means an injection attempt: log it).
@@ -217,6 +230,10 @@ enum Pending {
     Rcpt(Mailbox),
     Deliver,
 }
+
+/// The largest [`Action::MessageData`] chunk: what a session holds of a
+/// message being received, besides its input buffer.
+pub const DATA_CHUNK: usize = 64 * 1024;
 
 /// Compact the input buffer once this many consumed octets lie before the
 /// read position.
@@ -310,6 +327,16 @@ impl Session {
         }
     }
 
+    /// Octets of client input and message data the session holds now
+    /// (input not yet processed plus message data not yet handed out).
+    pub fn buffered(&self) -> usize {
+        let pending = match &self.mode {
+            Mode::Data(reader) => reader.pending_len(),
+            _ => 0,
+        };
+        self.input.len() + pending
+    }
+
     /// Takes the replies queued so far (to be written in order).
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)
@@ -345,9 +372,20 @@ impl Session {
                     };
                 }
                 Mode::Data(reader) => {
-                    let n = reader.feed(&self.input[self.pos..]);
-                    self.pos += n;
+                    let pending = reader.pending_len();
+                    if pending >= DATA_CHUNK - 1 || (reader.is_done() && pending > 0) {
+                        return Action::MessageData(reader.take_pending());
+                    }
                     if !reader.is_done() {
+                        // A feed's output is at most one octet longer than
+                        // its input: the chunk stays within DATA_CHUNK.
+                        let room = DATA_CHUNK - 1 - pending;
+                        let end = self.input.len().min(self.pos.saturating_add(room));
+                        let n = reader.feed(&self.input[self.pos..end]);
+                        self.pos += n;
+                        if reader.is_done() || self.pos < self.input.len() {
+                            continue;
+                        }
                         self.compact();
                         return Action::NeedInput;
                     }
@@ -356,22 +394,24 @@ impl Session {
                         continue;
                     };
                     match (reader.finish(), self.envelope()) {
-                        (Ok(message), Some(envelope)) => {
+                        (Ok(_), Some(envelope)) => {
+                            // Nothing is pending: taken just above.
                             self.pending = Some(Pending::Deliver);
                             return Action::Deliver {
                                 envelope: Box::new(envelope),
-                                message,
                             };
                         }
                         (Err(e), _) => {
                             self.txn = None;
                             self.reply(&e.reply());
+                            return Action::MessageRefused;
                         }
                         (Ok(_), None) => {
                             // DATA is only entered with a HELO name and a
                             // transaction; never reached.
                             self.txn = None;
                             self.reply(&Reply::new(451, (4, 3, 0), "Internal error"));
+                            return Action::MessageRefused;
                         }
                     }
                 }
@@ -476,7 +516,9 @@ impl Session {
         }
     }
 
-    fn envelope(&self) -> Option<Envelope> {
+    /// The envelope of the current transaction (HELO name, sender,
+    /// recipients accepted so far, TLS facts), once there is one.
+    pub fn envelope(&self) -> Option<Envelope> {
         let (helo, esmtp) = self.helo.clone()?;
         let t = self.txn.as_ref()?;
         Some(Envelope {

@@ -77,6 +77,7 @@ fn drive(
     let mut s = Session::new(Arc::new(config), None);
     let mut at = 0;
     let mut queued = 0;
+    let mut current = Vec::new();
     for _ in 0..100_000 {
         let action = s.poll();
         t.output
@@ -108,6 +109,14 @@ fn drive(
                 return t;
             }
             Action::AwaitingDecision => panic!("AwaitingDecision"),
+            Action::MessageData(chunk) => {
+                assert!(chunk.len() <= DATA_CHUNK, "chunk of {}", chunk.len());
+                current.extend_from_slice(&chunk);
+            }
+            Action::MessageRefused => {
+                t.log.push("REFUSED".to_string());
+                current.clear();
+            }
             other => {
                 let v = policy(&other, &mut queued);
                 match other {
@@ -115,7 +124,8 @@ fn drive(
                         t.log.push(format!("MAIL <{from}> {params:?}"));
                     }
                     Action::CheckRcpt { to } => t.log.push(format!("RCPT <{to}>")),
-                    Action::Deliver { envelope, message } => {
+                    Action::Deliver { envelope } => {
+                        let message = std::mem::take(&mut current);
                         t.log.push(format!("DELIVER {} octets", message.len()));
                         t.delivered.push((envelope, message));
                     }
@@ -381,6 +391,7 @@ fn deliver_rejection_resets_the_transaction() {
     loop {
         match s.poll() {
             Action::Deliver { .. } => break,
+            Action::MessageData(_) => {}
             Action::NeedInput => panic!("stalled"),
             _ => s.decide(Verdict::Accept).expect("accept"),
         }
@@ -545,6 +556,7 @@ fn pipelined_commands_stop_at_each_decision() {
     assert_eq!(s.recipients().len(), 1);
     // Message and the next commands in one segment.
     s.feed(b"hello\r\n.\r\nMAIL FROM:<c@b.example>\r\nQUIT\r\n");
+    assert_eq!(s.poll(), Action::MessageData(b"hello\r\n".to_vec()));
     assert!(matches!(s.poll(), Action::Deliver { .. }));
     assert!(!s.has_output(), "no 250 before the message is durable");
     s.decide(Verdict::Accept).expect("deliver");
@@ -855,4 +867,80 @@ fn fuzz_session_on_raw_bytes_and_edge_cases() {
         let input: Vec<u8> = (0..len).map(|_| (rng.next_u64() & 0xff) as u8).collect();
         assert!(fuzz_session(&input).violations.is_empty());
     }
+}
+
+/// A message far larger than a chunk, fed in pieces of every size the
+/// driver might use: the session never hands out more than DATA_CHUNK nor
+/// holds more than DATA_CHUNK plus one fed piece; the chunks concatenate to
+/// the message.
+#[test]
+fn large_messages_are_handed_out_in_bounded_chunks() {
+    let mut c = config();
+    c.max_message_size = 4 * 1024 * 1024;
+    let line = format!("..{}\r\n", "z".repeat(70));
+    let body = line.repeat(30_000); // about 2.2 MB on the wire
+    let expected: Vec<u8> = body.replace("\r\n..", "\r\n.").into_bytes();
+    let expected = [&b"."[..], &expected[2..]].concat();
+    for piece in [1usize, 7, 1000, 16 * 1024, 100_000, 3_000_000] {
+        let mut s = Session::new(Arc::new(c.clone()), None);
+        s.feed(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@contoso.com>\r\nDATA\r\n");
+        let mut input = body.as_bytes().to_vec();
+        input.extend_from_slice(b".\r\nQUIT\r\n");
+        let mut at = 0;
+        let mut got = Vec::new();
+        let mut delivered = false;
+        for _ in 0..10_000_000 {
+            match s.poll() {
+                Action::NeedInput => {
+                    assert!(at < input.len(), "stalled");
+                    let end = (at + piece).min(input.len());
+                    s.feed(&input[at..end]);
+                    at = end;
+                }
+                Action::MessageData(chunk) => {
+                    assert!(!chunk.is_empty() && chunk.len() <= DATA_CHUNK);
+                    got.extend_from_slice(&chunk);
+                }
+                Action::Deliver { .. } => {
+                    delivered = true;
+                    s.decide(Verdict::Accept).expect("deliver");
+                }
+                Action::Close => break,
+                Action::MessageRefused => panic!("refused"),
+                _ => s.decide(Verdict::Accept).expect("accept"),
+            }
+            assert!(
+                s.buffered() <= DATA_CHUNK + piece.max(64),
+                "{} octets held with pieces of {piece}",
+                s.buffered()
+            );
+        }
+        assert!(delivered, "pieces of {piece}");
+        assert_eq!(got.len(), expected.len(), "pieces of {piece}");
+        assert!(got == expected, "pieces of {piece}");
+    }
+}
+
+#[test]
+fn a_refused_message_is_announced_after_its_chunks() {
+    let mut s = Session::new(Arc::new(config()), None);
+    s.feed(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@contoso.com>\r\nDATA\r\nbad\nline\r\n.\r\nNOOP\r\n");
+    let mut actions = Vec::new();
+    for _ in 0..100 {
+        match s.poll() {
+            Action::NeedInput | Action::Close => break,
+            a @ (Action::CheckMail { .. } | Action::CheckRcpt { .. }) => {
+                actions.push(format!("{a:?}").chars().take(9).collect::<String>());
+                s.decide(Verdict::Accept).expect("accept");
+            }
+            a => actions.push(format!("{a:?}")),
+        }
+    }
+    assert_eq!(actions.last().map(String::as_str), Some("MessageRefused"));
+    assert!(!actions.iter().any(|a| a.starts_with("Deliver")));
+    let out = String::from_utf8_lossy(&s.take_output()).into_owned();
+    assert!(
+        out.ends_with("550 5.6.11 bare CR or LF in message data\r\n250 2.0.0 OK\r\n"),
+        "{out}"
+    );
 }

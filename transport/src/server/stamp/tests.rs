@@ -157,3 +157,84 @@ fn org_headers_per_authentication() {
         ["X-MS-Exchange-Organization-AuthAs: Anonymous"]
     );
 }
+
+/// Feeds `msg` to a [`Stamper`] in pieces of `step` octets.
+fn stamp_streamed(msg: &[u8], step: usize) -> Result<Vec<u8>, HeaderTooLarge> {
+    let mut st = Stamper::new(
+        "Received: x".into(),
+        vec![(
+            "X-MS-Exchange-Organization-AuthAs".into(),
+            "Anonymous".into(),
+        )],
+    );
+    let mut out = Vec::new();
+    for piece in msg.chunks(step.max(1)) {
+        out.extend_from_slice(&st.push(piece.to_vec())?);
+    }
+    out.extend_from_slice(&st.finish()?);
+    Ok(out)
+}
+
+#[test]
+fn streamed_stamping_matches_whole_stamping_at_every_chunk_size() {
+    let org = [(
+        "X-MS-Exchange-Organization-AuthAs".to_string(),
+        "Anonymous".to_string(),
+    )];
+    let messages: [&[u8]; 8] = [
+        b"Subject: hi\r\nX-MS-Exchange-Organization-AuthAs: Partner\r\nFrom: a@b\r\n\r\nX-MS-Exchange-Organization-AuthAs: body\r\n",
+        b"Subject: folded\r\n\tmore\r\nX-MS-Exchange-Organization-X:\r\n two\r\n\r\n",
+        b"no header line at all\r\nX-MS-Exchange-Organization-AuthAs: Partner\r\n",
+        b"\r\nbody only\r\n",
+        b"",
+        b"Subject: no body\r\n",
+        b"Subject: x\r\n continuation\r\n\tagain\r\nnot a field\r\nX-MS-Exchange-Organization-A: b\r\n",
+        b" leading continuation\r\nSubject: x\r\n\r\n",
+    ];
+    for msg in messages {
+        let whole = stamp(msg, "Received: x", &org);
+        for step in 1..=msg.len().max(1) {
+            assert_eq!(
+                stamp_streamed(msg, step).map(|o| s(&o)),
+                Ok(s(&whole)),
+                "step {step} of {}",
+                s(msg)
+            );
+        }
+    }
+    let mut st = Stamper::new("Received: x".into(), Vec::new());
+    st.push(b"Message-ID: <1@x>\r\nSubj".to_vec()).unwrap();
+    assert_eq!(st.message_id(), None);
+    let out = st.push(b"ect: y\r\n\r\nbody".to_vec()).unwrap();
+    assert_eq!(st.message_id(), Some("<1@x>"));
+    assert!(s(&out).ends_with("\r\n\r\nbody"));
+    // the body passes through as is
+    assert_eq!(st.push(b"more body".to_vec()).unwrap(), b"more body");
+}
+
+#[test]
+fn a_header_section_over_the_limit_refuses_the_message() {
+    // An organization header smuggled after a megabyte of header fields.
+    let mut msg = Vec::new();
+    while msg.len() <= HEADER_SECTION_LIMIT {
+        msg.extend_from_slice(format!("X-Pad: {}\r\n", "p".repeat(900)).as_bytes());
+    }
+    msg.extend_from_slice(b"X-MS-Exchange-Organization-AuthAs: Partner\r\n\r\nbody\r\n");
+    for step in [1000, 65_536, msg.len()] {
+        assert_eq!(
+            stamp_streamed(&msg, step),
+            Err(HeaderTooLarge),
+            "step {step}"
+        );
+    }
+    // Just under the limit is stamped, the smuggled field removed.
+    let mut msg = Vec::new();
+    while msg.len() < HEADER_SECTION_LIMIT - 2000 {
+        msg.extend_from_slice(format!("X-Pad: {}\r\n", "p".repeat(900)).as_bytes());
+    }
+    msg.extend_from_slice(b"X-MS-Exchange-Organization-AuthAs: Partner\r\n\r\nbody\r\n");
+    let out = stamp_streamed(&msg, 65_536).unwrap();
+    assert!(!s(&out).contains("AuthAs: Partner"));
+    assert!(s(&out).ends_with("AuthAs: Anonymous\r\n\r\nbody\r\n"));
+    assert_eq!(HeaderTooLarge.reply().code, 552);
+}
