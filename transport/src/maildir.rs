@@ -175,6 +175,78 @@ pub fn deliver_unsynced_with(
     local_part: &str,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<Staged, MaildirError> {
+    let (mut f, pending) = create_in_tmp(root, domain, local_part)?;
+    let written = write(&mut f)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err("write", &pending.tmp));
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&pending.tmp);
+        return Err(e);
+    }
+    pending.publish()
+}
+
+/// A message written to a Maildir's `tmp/`, not yet durable nor visible:
+/// see [`write_unsynced_with`].
+#[derive(Debug)]
+pub struct Pending {
+    tmp: PathBuf,
+    new: PathBuf,
+    new_dir: PathBuf,
+}
+
+impl Pending {
+    /// Renames the file into `new/`, where readers see it. Call it only
+    /// once the file's bytes are durable ([`sync_filesystem`]); the rename
+    /// is durable after the next sync of the folder or the filesystem.
+    pub fn publish(self) -> Result<Staged, MaildirError> {
+        if let Err(e) = fs::rename(&self.tmp, &self.new) {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(io_err("rename into", &self.new)(e));
+        }
+        Ok(Staged {
+            path: self.new,
+            new_dir: self.new_dir,
+        })
+    }
+
+    /// Gives up the delivery: the file is removed from `tmp/`.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// Writes a message into `tmp/` of `local_part@domain`'s Maildir without
+/// fsyncing it, for a group commit: many deliveries are made durable by
+/// one [`sync_filesystem`], then [`Pending::publish`]ed, then one more
+/// sync makes the renames durable. A file that cannot be written whole is
+/// removed.
+pub fn write_unsynced_with(
+    root: &Path,
+    domain: &str,
+    local_part: &str,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<Pending, MaildirError> {
+    let (mut f, pending) = create_in_tmp(root, domain, local_part)?;
+    let written = write(&mut f).map_err(io_err("write", &pending.tmp));
+    drop(f);
+    match written {
+        Ok(()) => Ok(pending),
+        Err(e) => {
+            pending.discard();
+            Err(e)
+        }
+    }
+}
+
+/// Creates the Maildir if needed and a uniquely named new file in its
+/// `tmp/`.
+fn create_in_tmp(
+    root: &Path,
+    domain: &str,
+    local_part: &str,
+) -> Result<(File, Pending), MaildirError> {
     let domain = sanitize_domain(domain)?;
     let local = sanitize_local_part(local_part)?;
     let mut dir = root.to_path_buf();
@@ -189,22 +261,22 @@ pub fn deliver_unsynced_with(
     let tmp = dir.join("tmp").join(&name);
     let new_dir = dir.join("new");
     let new = new_dir.join(&name);
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(io_err("create", &tmp))?;
-    let written = write(&mut f)
-        .and_then(|()| f.sync_all())
-        .map_err(io_err("write", &tmp));
-    drop(f);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, &new).map_err(io_err("rename into", &new))?;
-    Ok(Staged { path: new, new_dir })
+    Ok((f, Pending { tmp, new, new_dir }))
+}
+
+/// Makes durable everything written so far to the filesystem holding
+/// `root` (one `syncfs(2)`, one disk flush for a whole batch of
+/// deliveries, where an fsync per file costs one each).
+pub fn sync_filesystem(root: &Path) -> Result<(), MaildirError> {
+    File::open(root)
+        .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
+        .map_err(io_err("syncfs", root))
 }
 
 /// fsyncs a Maildir's `new/` folder: every rename into it before this call
@@ -330,6 +402,37 @@ fn unique_name() -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_group_committed_delivery_is_visible_only_once_published() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let maildir = root.path().join("contoso.com/bob/Maildir");
+        let count = |sub: &str| fs::read_dir(maildir.join(sub)).expect("list").count();
+        let pending: Vec<Pending> = (0..3)
+            .map(|i| {
+                write_unsynced_with(root.path(), "contoso.com", "bob", |f| {
+                    f.write_all(format!("message {i}\r\n").as_bytes())
+                })
+                .expect("write")
+            })
+            .collect();
+        // written, not visible to a reader of new/
+        assert_eq!((count("tmp"), count("new")), (3, 0));
+        sync_filesystem(root.path()).expect("syncfs");
+        let mut pending = pending.into_iter();
+        let given_up = pending.next().expect("one");
+        given_up.discard();
+        let staged: Vec<Staged> = pending.map(|p| p.publish().expect("publish")).collect();
+        sync_filesystem(root.path()).expect("syncfs");
+        assert_eq!((count("tmp"), count("new")), (0, 2));
+        assert_eq!(fs::read(&staged[1].path).expect("read"), b"message 2\r\n");
+        // a write that fails leaves nothing behind
+        let failed = write_unsynced_with(root.path(), "contoso.com", "bob", |_| {
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!((count("tmp"), count("new")), (0, 2));
+    }
 
     #[test]
     fn delivers_exact_bytes_into_new() {

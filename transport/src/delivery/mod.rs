@@ -30,11 +30,14 @@
 //! # Batches
 //! Deliveries run in batches: every id handed over while the previous
 //! batch was busy (at most [`MAX_BATCH`]) forms the next one, processed
-//! in chunks of [`CHUNK`]. Within a chunk, up to [`PARALLEL`] messages are
-//! written at once (each Maildir file written, fsynced and renamed into
-//! `new/` by its own thread, so the file system can merge their journal
-//! commits); then every `new/` folder touched is fsynced **once** for the
-//! whole chunk; only then are
+//! in chunks of [`CHUNK`]. A chunk is a group commit: every Maildir file
+//! of the chunk is written to its `tmp/` without an fsync; **one**
+//! `syncfs` makes all their bytes durable; they are renamed into `new/`
+//! (so a reader never sees a file whose bytes are not on disk); **one**
+//! more `syncfs` makes the renames durable. Two disk flushes for the whole
+//! chunk, where an fsync per file and per folder cost one each (128 files
+//! here: 38-65 ms with 32 threads fsyncing, 5-9 ms written then synced
+//! once). Only then are
 //! the queue entries updated: a message whose recipients are now all
 //! delivered is removed straight away (no intermediate envelope rewrite,
 //! no directory fsync of its own, see [`crate::queue::Queue::update`]);
@@ -49,10 +52,9 @@
 //! queued before a crash, deferred recipients, domains that became
 //! Authoritative).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -68,15 +70,12 @@ use crate::runner::RunnerNotifier;
 use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
 
-/// Messages written at the same time within a batch.
-pub const PARALLEL: usize = 32;
 /// Most ids in one batch.
 pub const MAX_BATCH: usize = 1024;
 /// Messages written, synced and recorded together within a batch. A crash
-/// between a chunk's Maildir fsync and its queue update delivers that chunk
-/// again, so this bounds the duplicates a crash can cause; four rounds of
-/// [`PARALLEL`] writers still share each folder fsync.
-pub const CHUNK: usize = 4 * PARALLEL;
+/// between a chunk's Maildir sync and its queue update delivers that chunk
+/// again, so this bounds the duplicates a crash can cause.
+pub const CHUNK: usize = 128;
 
 enum Msg {
     Queued(MessageId),
@@ -206,52 +205,28 @@ fn more(first: MessageId, rx: &Receiver<Msg>) -> (Vec<MessageId>, bool) {
     (ids, false)
 }
 
-/// Runs `f` on every item with up to `threads` threads; results in item
-/// order. Falls back to fewer threads (at worst this one) when a thread
-/// cannot be started.
-fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items.iter().map(&f).collect();
+/// The kind of a sync error, kept for each recipient it defers.
+fn sync_error_kind(e: &MaildirError) -> std::io::ErrorKind {
+    match e {
+        MaildirError::Io { source, .. } => source.kind(),
+        _ => std::io::ErrorKind::Other,
     }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { break };
-            out.push((i, f(item)));
-        }
-        out
-    };
-    let mut done: Vec<(usize, R)> = Vec::with_capacity(items.len());
-    thread::scope(|s| {
-        let handles: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                thread::Builder::new()
-                    .name("local-delivery-io".into())
-                    .spawn_scoped(s, work)
-                    .ok()
-            })
-            .collect();
-        done.extend(work());
-        for h in handles {
-            match h.join() {
-                Ok(part) => done.extend(part),
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
+
+/// One message's Message-ID and, per recipient, its file in `new/` or why
+/// it failed.
+type Published = (
+    Option<String>,
+    Vec<(String, Result<maildir::Staged, MaildirError>)>,
+);
 
 /// One message's local deliveries, before the folders are fsynced.
 struct Written {
     /// The message's Message-ID (for the tracking log).
     message_id: Option<String>,
-    /// Per recipient address: the staged file, or why it failed.
-    staged: Vec<(String, Result<maildir::Staged, MaildirError>)>,
+    /// Per recipient address: the file written to the Maildir's `tmp/`,
+    /// or why it failed.
+    staged: Vec<(String, Result<maildir::Pending, MaildirError>)>,
 }
 
 impl Worker {
@@ -305,8 +280,8 @@ impl Worker {
             .collect()
     }
 
-    /// Writes one message to the Maildir of each of its local recipients
-    /// (not durable until the folders are fsynced).
+    /// Writes one message to the `tmp/` of each of its local recipients'
+    /// Maildirs (not durable, not visible: see [`Worker::process_chunk`]).
     ///
     /// The message is copied from the queue file to each Maildir file in
     /// pieces (in the kernel where it can), never loaded whole; only its
@@ -332,7 +307,7 @@ impl Worker {
                 let (local, domain) = split_address(address)?;
                 Some((
                     (*address).to_string(),
-                    maildir::deliver_unsynced_with(&self.mailboxes, domain, local, |out| {
+                    maildir::write_unsynced_with(&self.mailboxes, domain, local, |out| {
                         file.copy_to(out).map(|_| ())
                     }),
                 ))
@@ -368,43 +343,56 @@ impl Worker {
         let _active = self
             .queue
             .track_active(work.iter().map(|(m, _)| m.id.clone()).collect());
-        let written = parallel(&work, PARALLEL, |(m, rcpts)| self.write(m, rcpts));
-        // One fsync per folder for the whole batch.
-        let folders: BTreeMap<PathBuf, ()> = written
-            .iter()
-            .flat_map(|w| w.staged.iter())
-            .filter_map(|(_, s)| s.as_ref().ok().map(|s| (s.new_dir.clone(), ())))
+        let written: Vec<Written> = work.iter().map(|(m, rcpts)| self.write(m, rcpts)).collect();
+        // The group commit: one syncfs for every file's bytes, the renames
+        // into new/, one syncfs for the renames.
+        let data_synced = maildir::sync_filesystem(&self.mailboxes);
+        let written: Vec<Published> = written
+            .into_iter()
+            .map(|w| {
+                let staged = w
+                    .staged
+                    .into_iter()
+                    .map(|(address, pending)| {
+                        let published = match (pending, &data_synced) {
+                            (Ok(p), Ok(())) => p.publish(),
+                            (Ok(p), Err(e)) => {
+                                p.discard();
+                                Err(MaildirError::Io {
+                                    op: "syncfs",
+                                    path: self.mailboxes.clone(),
+                                    source: std::io::Error::new(sync_error_kind(e), e.to_string()),
+                                })
+                            }
+                            (Err(e), _) => Err(e),
+                        };
+                        (address, published)
+                    })
+                    .collect();
+                (w.message_id, staged)
+            })
             .collect();
-        let folders: Vec<PathBuf> = folders.into_keys().collect();
-        let synced: BTreeMap<PathBuf, Option<String>> = folders
-            .iter()
-            .cloned()
-            .zip(parallel(&folders, PARALLEL, |dir| {
-                maildir::sync_folder(dir).err().map(|e| e.to_string())
-            }))
-            .collect();
+        let names_synced = maildir::sync_filesystem(&self.mailboxes)
+            .err()
+            .map(|e| e.to_string());
         let mut kept = false;
         let mut to_track = Vec::new();
-        for ((m, _), w) in work.iter().zip(written) {
-            let results: Vec<(String, RecipientStatus)> = w
-                .staged
+        for ((m, _), (message_id, staged)) in work.iter().zip(written) {
+            let results: Vec<(String, RecipientStatus)> = staged
                 .into_iter()
                 .map(|(address, staged)| {
                     let status = match staged {
-                        Ok(s) => match synced.get(&s.new_dir) {
-                            Some(None) => RecipientStatus::Delivered {
+                        Ok(s) => match &names_synced {
+                            None => RecipientStatus::Delivered {
                                 at_ms: now_ms(),
                                 detail: s.path.display().to_string(),
                             },
-                            Some(Some(reason)) => {
+                            Some(reason) => {
                                 tracing::warn!(id = %m.id, recipient = %address, error = %reason, "local delivery deferred");
                                 RecipientStatus::Deferred {
                                     reason: reason.clone(),
                                 }
                             }
-                            None => RecipientStatus::Deferred {
-                                reason: "maildir folder not synced".into(),
-                            },
                         },
                         Err(e) if e.is_transient() => {
                             tracing::warn!(id = %m.id, recipient = %address, error = %e, "local delivery deferred");
@@ -448,7 +436,7 @@ impl Worker {
                     tracing::error!(id = %m.id, error = %e, "local delivery: cannot record the result")
                 }
             }
-            to_track.push((m, w.message_id, results));
+            to_track.push((m, message_id, results));
         }
         if kept && let Err(e) = self.queue.sync_active_dir() {
             tracing::error!(error = %e, "local delivery: cannot record the results");

@@ -104,15 +104,6 @@ fn local_recipients_are_delivered_and_the_others_stay_pending() {
 }
 
 #[test]
-fn parallel_keeps_item_order() {
-    let items: Vec<usize> = (0..100).collect();
-    let out = parallel(&items, 7, |i| i * 2);
-    assert_eq!(out, (0..100).map(|i| i * 2).collect::<Vec<_>>());
-    assert_eq!(parallel(&items[..1], 7, |i| *i), vec![0]);
-    assert!(parallel(&items[..0], 7, |i| *i).is_empty());
-}
-
-#[test]
 fn a_burst_is_delivered_in_batches_and_leaves_the_queue() {
     let tmp = tempfile::tempdir().unwrap();
     let Fixture {
