@@ -66,7 +66,8 @@
 //! A reader could hold a record open while it is removed and reused for
 //! another message, so every reader of a record takes a shared `flock` and
 //! checks the id in the envelope, and a writer reuses a free file only if
-//! it gets the exclusive lock at once (otherwise that file is deleted).
+//! it gets the exclusive lock at once (otherwise that file goes back to the
+//! end of the pool and an older one is tried).
 //! `free/` is emptied at open: after a crash a file could be linked in both
 //! `free/` and `active/`, and must never be reused then.
 //!
@@ -678,7 +679,7 @@ pub struct Queue {
     active: PathBuf,
     free_dir: PathBuf,
     /// Removed records waiting to be reused (see "Recycled record files").
-    free: Mutex<Vec<PathBuf>>,
+    free: Mutex<std::collections::VecDeque<PathBuf>>,
     dir_syncs: AtomicU64,
     tmp_seq: AtomicU64,
     /// Per-message locks (striped): every read-modify-write of an envelope
@@ -695,6 +696,8 @@ const LOCK_STRIPES: usize = 64;
 
 /// Most removed records kept in `free/` for reuse; more are deleted.
 pub const FREE_MAX: usize = 1024;
+/// Free files tried (oldest first) before a new record file is created.
+const FREE_TRIES: usize = 8;
 
 /// What [`Queue::update`] does with the message after the change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -736,7 +739,7 @@ impl Queue {
             tmp,
             active,
             free_dir,
-            free: Mutex::new(Vec::new()),
+            free: Mutex::new(std::collections::VecDeque::new()),
             dir_syncs: AtomicU64::new(0),
             tmp_seq: AtomicU64::new(0),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -835,7 +838,11 @@ impl Queue {
     /// instead), else a new file in `tmp/`. Returns the file, its path and
     /// whether it was recycled. The one place where record files come from.
     fn record_file(&self, id: &MessageId) -> Result<(File, PathBuf, bool), QueueError> {
-        while let Some(free) = self.take_free() {
+        // The oldest free files first: a reader may still hold one retired
+        // a moment ago (the queue runner keeps a batch's files open until
+        // the batch ends). A held one goes back to the end of the line.
+        for _ in 0..FREE_TRIES {
+            let Some(free) = self.take_free() else { break };
             let f = match OpenOptions::new().write(true).open(&free) {
                 Ok(f) => f,
                 Err(_) => {
@@ -847,7 +854,7 @@ impl Queue {
                 Ok(()) => return Ok((f, free, true)),
                 Err(TryLockError::WouldBlock) => {
                     drop(f);
-                    let _ = fs::remove_file(&free);
+                    self.return_free(free);
                 }
                 Err(TryLockError::Error(e)) => {
                     drop(f);
@@ -918,9 +925,24 @@ impl Queue {
         (results, self.sync_active_dir())
     }
 
-    /// A recycled record file to write over, if any.
+    /// The oldest recycled record file, if any.
     fn take_free(&self) -> Option<PathBuf> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    /// Puts back a free file a reader still holds (deleted if the pool
+    /// filled up meanwhile).
+    fn return_free(&self, path: PathBuf) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < FREE_MAX {
+            free.push_back(path);
+        } else {
+            drop(free);
+            let _ = fs::remove_file(&path);
+        }
     }
 
     /// Takes a removed record out of `active/`: into `free/` for reuse
@@ -934,7 +956,7 @@ impl Queue {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let to = self.free_dir.join(format!("{seq}"));
         fs::rename(record, &to)?;
-        free.push(to);
+        free.push_back(to);
         Ok(())
     }
 

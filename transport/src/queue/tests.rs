@@ -625,14 +625,20 @@ fn a_record_being_read_is_never_reused() {
     let new = q
         .enqueue(&envelope(2), b"Subject: new\r\n\r\nother\r\n")
         .expect("enqueue");
-    // The held file was not written over: deleted from free/ instead, and
-    // the new message got a new file.
+    // The held file was not written over: it stays in the pool, and the
+    // new message got a new file.
     assert_ne!(inode(&q.message_path(&new)), held_inode);
-    assert!(names(&dir.path().join("free")).is_empty());
+    assert_eq!(q.free_records(), 1);
     let mut content = Vec::new();
     let mut r = &reader;
     r.read_to_end(&mut content).expect("read");
     assert!(content.ends_with(old));
+    // Once the reader lets go, the file is reused.
+    drop(reader);
+    let later = q.enqueue(&envelope(3), b"later\r\n").expect("enqueue");
+    assert_eq!(inode(&q.message_path(&later)), held_inode);
+    assert_eq!(q.free_records(), 0);
+    assert_eq!(q.read_message(&later).expect("read"), b"later\r\n");
 }
 
 #[test]
@@ -729,6 +735,10 @@ fn streamed_records_use_recycled_files_and_open_messages_are_not_reused() {
 
     // An unfinished record over a recycled file leaves nothing behind.
     q.complete(&third).expect("complete");
+    assert_eq!(q.free_records(), 2);
+    let mut w = q.begin_record(&envelope(4)).expect("begin");
+    w.write(b"half").expect("write");
+    drop(w);
     assert_eq!(q.free_records(), 1);
     let mut w = q.begin_record(&envelope(4)).expect("begin");
     w.write(b"half").expect("write");
