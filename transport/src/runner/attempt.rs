@@ -52,14 +52,24 @@ pub(crate) struct Item {
     pub head: Vec<u8>,
 }
 
+/// Messages up to this size are sent from memory: their head is the whole
+/// message, already read. Sending one from its file would cost a blocking
+/// task per piece, and keep the file from being recycled until the batch
+/// ends. At most a batch's worth of them is held at once.
+const INLINE_MAX: u64 = 16 * 1024;
+
 /// Opens a queued message for sending: its file, whether it has 8-bit
-/// octets (read through once, in pieces) and its head.
+/// octets (read through once, in pieces) and its head; a small message is
+/// read whole instead ([`INLINE_MAX`]).
 fn open_item(
     queue: &crate::queue::Queue,
     m: &QueuedMessage,
 ) -> std::io::Result<(Content, Vec<u8>)> {
     let file = queue.open_message(&m.id).map_err(std::io::Error::other)?;
     let head = file.head()?;
+    if file.size() <= INLINE_MAX && head.len() as u64 == file.size() {
+        return Ok((Content::Bytes(head.clone()), head));
+    }
     let eight_bit = file.has_8bit()?;
     Ok((
         Content::Spooled {
