@@ -75,11 +75,15 @@
 //! converted at open.
 //!
 //! # Group commit
-//! The directory fsync is the expensive, shareable part. [`GroupCommitter`]
-//! lets many threads enqueue at once: each writes, fsyncs and renames its
-//! own files, then waits for one directory fsync issued after its rename;
-//! a committer thread batches every waiter that arrived meanwhile into one
-//! fsync (optionally lingering a short window to gather more).
+//! A disk flush is the expensive part, and it costs the same for one file
+//! or a hundred. [`GroupCommitter`] (what the SMTP server uses) lets many
+//! threads enqueue at once: each writes its record without an fsync and
+//! hands it over; a committer thread takes every record that arrived
+//! meanwhile and commits them together ([`Queue::commit`]): one `syncfs`
+//! for their bytes, their renames into `active/` (so a record never appears
+//! there before its bytes are on disk), one fsync of `active/`, then every
+//! caller gets its answer. [`Queue::enqueue`] alone (one message, tests and
+//! tools) fsyncs its own file and the directory.
 //!
 //! # Failures
 //! Every error is a [`QueueError`] naming the operation and path; the
