@@ -211,6 +211,14 @@ impl Pending {
         })
     }
 
+    /// fsyncs the file's bytes (instead of a [`sync_filesystem`], for a
+    /// small batch).
+    pub fn sync(&self) -> Result<(), MaildirError> {
+        File::open(&self.tmp)
+            .and_then(|f| f.sync_data())
+            .map_err(io_err("fsync", &self.tmp))
+    }
+
     /// Gives up the delivery: the file is removed from `tmp/`.
     pub fn discard(self) {
         let _ = fs::remove_file(&self.tmp);

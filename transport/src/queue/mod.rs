@@ -634,6 +634,29 @@ pub(crate) fn sync_filesystem(dir: &Path) -> Result<(), QueueError> {
     rustix::fs::syncfs(&d).map_err(|e| io_err("syncfs", dir)(io::Error::from(e)))
 }
 
+/// Batches up to this many records are synced file by file; larger ones
+/// with one `syncfs`. `syncfs` goes through the kernel's writeback worker,
+/// one call at a time, and also writes whatever else is dirty on the
+/// filesystem: for one or two files (one SMTP session) an fdatasync each
+/// is quicker.
+pub const SYNCFS_FROM: usize = 3;
+
+/// Makes the bytes of `staged` durable: an fdatasync each for a small
+/// batch, else one `syncfs` of the filesystem holding `root`.
+fn sync_records(root: &Path, staged: &[Staged]) -> Result<(), QueueError> {
+    if staged.len() >= SYNCFS_FROM {
+        return sync_filesystem(root);
+    }
+    for s in staged {
+        match &s.hold {
+            Some(f) => f.sync_data(),
+            None => File::open(&s.src).and_then(|f| f.sync_data()),
+        }
+        .map_err(io_err("fsync", &s.src))?;
+    }
+    Ok(())
+}
+
 /// A record written but not yet durable, waiting for its group commit
 /// ([`Queue::commit`]).
 #[derive(Debug)]
@@ -893,7 +916,7 @@ impl Queue {
         &self,
         staged: Vec<Staged>,
     ) -> (Vec<Result<MessageId, QueueError>>, Result<u64, QueueError>) {
-        if let Err(e) = sync_filesystem(&self.root) {
+        if let Err(e) = sync_records(&self.root, &staged) {
             let kind = match &e {
                 QueueError::Io { source, .. } => source.kind(),
                 _ => io::ErrorKind::Other,
