@@ -175,13 +175,9 @@ pub fn deliver_unsynced_with(
     local_part: &str,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<Staged, MaildirError> {
-    let (mut f, pending) = create_in_tmp(root, domain, local_part)?;
-    let written = write(&mut f)
-        .and_then(|()| f.sync_all())
-        .map_err(io_err("write", &pending.tmp));
-    drop(f);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&pending.tmp);
+    let pending = write_unsynced_with(root, domain, local_part, write)?;
+    if let Err(e) = pending.sync() {
+        pending.discard();
         return Err(e);
     }
     pending.publish()
