@@ -173,27 +173,79 @@ fn committer(queue: &Queue, rx: &Receiver<Request>, window: Duration) {
             }
             waiters.push((r.done, has));
         }
-        let (mut records, synced) = if staged.is_empty() {
-            (Vec::new().into_iter(), queue.sync_active_dir())
+        let (records, synced) = if staged.is_empty() {
+            (Vec::new(), queue.sync_active_dir())
         } else {
-            let (records, synced) = queue.commit(staged);
-            (records.into_iter(), synced)
+            queue.commit(staged)
         };
         let synced: SyncResult = synced.map_err(|e| flat(&e));
-        for (done, has) in waiters {
-            let answer = match (has, records.next()) {
-                (true, Some(Err(e))) => Err(flat(&e)),
-                _ => synced.clone(),
-            };
+        let has: Vec<bool> = waiters.iter().map(|(_, h)| *h).collect();
+        for ((done, _), answer) in waiters.into_iter().zip(answers(&has, records, &synced)) {
             // A waiter that went away does not need its answer.
             let _ = done.send(answer);
         }
     }
 }
 
+/// Each waiter's answer: a waiter that handed over a record (`has`) gets
+/// its record's error if it failed, else the directory fsync's result;
+/// `records` holds the results of those waiters only, in their order.
+fn answers(
+    has: &[bool],
+    records: Vec<Result<MessageId, QueueError>>,
+    synced: &SyncResult,
+) -> Vec<SyncResult> {
+    let mut records = records.into_iter();
+    has.iter()
+        .map(|&h| {
+            let record = if h { records.next() } else { None };
+            match record {
+                Some(Err(e)) => Err(flat(&e)),
+                _ => synced.clone(),
+            }
+        })
+        .collect()
+}
+
 fn flat(e: &QueueError) -> (io::ErrorKind, String) {
     match e {
         QueueError::Io { source, .. } => (source.kind(), source.to_string()),
         other => (io::ErrorKind::Other, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_waiter_gets_its_own_records_answer() {
+        let failed = || {
+            Err(QueueError::Io {
+                op: "rename into",
+                path: "/q/active/x".into(),
+                source: io::Error::from(io::ErrorKind::StorageFull),
+            })
+        };
+        let ok = || Ok(MessageId::generate());
+        // record, directory only, record (failed), record
+        let has = [true, false, true, true];
+        let out = answers(&has, vec![ok(), failed(), ok()], &Ok(7));
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0], Ok(7));
+        assert_eq!(out[1], Ok(7));
+        assert!(
+            matches!(&out[2], Err((io::ErrorKind::StorageFull, _))),
+            "{:?}",
+            out[2]
+        );
+        assert_eq!(out[3], Ok(7));
+        // a failed directory fsync fails everyone whose record was renamed
+        let out = answers(
+            &[true, false],
+            vec![ok()],
+            &Err((io::ErrorKind::Other, "x".into())),
+        );
+        assert!(out.iter().all(Result::is_err));
     }
 }
