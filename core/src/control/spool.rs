@@ -183,13 +183,17 @@ fn invalid(path: &Path, what: &str) -> io::Error {
 pub fn read_record_head(path: &Path) -> io::Result<RecordHead> {
     let f = File::open(path)?;
     f.lock_shared()?;
-    read_record_head_from(path, f)
+    read_record_head_of(path, &f)
 }
 
-fn read_record_head_from(path: &Path, mut f: File) -> io::Result<RecordHead> {
+/// [`read_record_head`] of a record the caller has opened (and locked),
+/// read from its start; `path` only names it in errors.
+pub fn read_record_head_of(path: &Path, file: &File) -> io::Result<RecordHead> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
     let file_len = f.metadata()?.len();
     let mut buf = Vec::with_capacity(4096);
-    (&mut f).take(4096).read_to_end(&mut buf)?;
+    f.take(4096).read_to_end(&mut buf)?;
     let (header, len) =
         parse_record_header(&buf).ok_or_else(|| invalid(path, "not a queue record"))?;
     let end = header
@@ -306,14 +310,14 @@ pub fn read_headers(queue_dir: &Path, id: &str) -> MessageHeaders {
     let ok = File::open(&path)
         .and_then(|f| {
             f.lock_shared()?;
-            let mut again = f.try_clone()?;
-            let h = read_record_head_from(&path, f)?;
+            let h = read_record_head_of(&path, &f)?;
             let named = serde_json::from_slice::<RawRecord>(&h.envelope).is_ok_and(|r| r.id == id);
             if !named {
                 return Err(invalid(&path, "names another message"));
             }
-            again.seek(SeekFrom::Start(h.body_offset))?;
-            again.take(HEADER_LIMIT).read_to_end(&mut buf)
+            let mut r = &f;
+            r.seek(SeekFrom::Start(h.body_offset))?;
+            r.take(HEADER_LIMIT).read_to_end(&mut buf)
         })
         .is_ok();
     if !ok {

@@ -29,10 +29,11 @@
 //! [`Queue::open_message`] in pieces.
 //!
 //! # Durability protocol
-//! [`Queue::enqueue`] (and [`RecordWriter::finish`] followed by a
-//! directory fsync, [`GroupCommitter::sync`]) writes the record to `tmp/`,
-//! fsyncs it, renames it into `active/` and fsyncs `active/` **before
-//! returning**; the SMTP server sends `250` only after that. The rename is the commit: a crash
+//! [`Queue::enqueue`] writes the record to `tmp/`, fsyncs it, renames it
+//! into `active/` and fsyncs `active/` **before returning**; the SMTP
+//! server's records take the same steps batched by the group commit
+//! ([`GroupCommitter::commit_record`], below) and it sends `250` only after
+//! them. The rename is the commit: a crash
 //! before it leaves only a file in `tmp/`, cleared at the next open. A
 //! record is checked at open (header, envelope, and the message length the
 //! envelope records): one that does not match is set aside as
@@ -95,7 +96,7 @@
 mod group;
 mod id;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -104,13 +105,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::fs::TryLockError;
-
 pub use group::GroupCommitter;
 pub use id::{InvalidMessageId, MessageId};
 
 use xshell_core::control::spool::{
-    STATE_SUFFIX, parse_record_header, read_record_head, record_header,
+    STATE_SUFFIX, read_record_head, read_record_head_of, record_header,
 };
 
 use crate::smtp::TlsFacts;
@@ -549,15 +548,7 @@ impl MessageFile {
             .unwrap_or(usize::MAX)
             .min(HEAD_LIMIT);
         let mut buf = vec![0u8; n];
-        let mut got = 0;
-        while got < n {
-            match self.read_at(got as u64, &mut buf[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = read_full_at(&self.file, &mut buf, self.body_offset)?;
         buf.truncate(got);
         Ok(buf)
     }
@@ -824,8 +815,9 @@ impl Queue {
     /// are appended with [`RecordWriter::write`] as they arrive, and
     /// [`RecordWriter::finish`] fills in the size, fsyncs the file and
     /// renames it into `active/` (durable after the next directory fsync,
-    /// e.g. [`GroupCommitter::sync`]). Dropping the writer unfinished
-    /// removes the file.
+    /// e.g. [`GroupCommitter::sync`]), or [`GroupCommitter::commit_record`]
+    /// does all that for many records at once. Dropping the writer
+    /// unfinished removes the file.
     ///
     /// The envelope's place is reserved at the start of the file, sized
     /// for the largest `size` (20 digits); at the end the envelope with
@@ -861,8 +853,8 @@ impl Queue {
 
     /// The file a new record is written to, locked exclusively: a
     /// recycled one from `free/` when there is one (written over from its
-    /// start, cut to length at the end; one a reader holds is deleted
-    /// instead), else a new file in `tmp/`. Returns the file, its path and
+    /// start, cut to length at the end; one a reader holds goes back to
+    /// the pool), else a new file in `tmp/`. Returns the file, its path and
     /// whether it was recycled. The one place where record files come from.
     fn record_file(&self, id: &MessageId) -> Result<(File, PathBuf, bool), QueueError> {
         // The oldest free files first: a reader may still hold one retired
@@ -1136,16 +1128,7 @@ impl Queue {
     /// The initial envelope, from the record; checks the record's length.
     fn read_record(&self, id: &MessageId) -> Result<QueuedMessage, QueueError> {
         let path = self.message_path(id);
-        let head = match read_record_head(&path) {
-            Ok(h) => h,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(QueueError::NotFound(id.clone()));
-            }
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return Err(envelope_err(&path, e.to_string()));
-            }
-            Err(e) => return Err(io_err("read", &path)(e)),
-        };
+        let head = read_record_head(&path).map_err(|e| head_err(id, &path, e))?;
         let m: QueuedMessage =
             serde_json::from_slice(&head.envelope).map_err(|source| QueueError::Envelope {
                 path: path.clone(),
@@ -1204,29 +1187,16 @@ impl Queue {
         let Some(file) = open_record(&path)? else {
             return Err(QueueError::NotFound(id.clone()));
         };
-        let file_len = file.metadata().map_err(io_err("stat", &path))?.len();
-        // The header line is short: one read of its largest size.
-        let mut head = [0u8; 96];
-        let got = read_full_at(&file, &mut head, 0).map_err(io_err("read", &path))?;
-        let (header, len) = parse_record_header(&head[..got])
-            .ok_or_else(|| envelope_err(&path, "not a queue record".into()))?;
-        let body_offset = header
-            .checked_add(len)
-            .map(|s| s as u64)
-            .filter(|&s| s <= file_len)
-            .ok_or_else(|| envelope_err(&path, "shorter than its envelope (torn)".into()))?;
-        let mut envelope = vec![0u8; len];
-        let got =
-            read_full_at(&file, &mut envelope, header as u64).map_err(io_err("read", &path))?;
-        if got < len || !record_names(&envelope, id) {
+        let head = read_record_head_of(&path, &file).map_err(|e| head_err(id, &path, e))?;
+        if !record_names(&head.envelope, id) {
             // removed and reused for another message since we opened it
             return Err(QueueError::NotFound(id.clone()));
         }
         Ok(MessageFile {
             file,
             path,
-            body_offset,
-            size: file_len - body_offset,
+            body_offset: head.body_offset,
+            size: head.file_len - head.body_offset,
         })
     }
 
@@ -1450,6 +1420,15 @@ fn to_json(m: &QueuedMessage, path: &Path) -> Result<Vec<u8>, QueueError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The error for a record whose header and envelope could not be read.
+fn head_err(id: &MessageId, path: &Path, e: io::Error) -> QueueError {
+    match e.kind() {
+        io::ErrorKind::NotFound => QueueError::NotFound(id.clone()),
+        io::ErrorKind::InvalidData => envelope_err(path, e.to_string()),
+        _ => io_err("read", path)(e),
+    }
 }
 
 /// True when the envelope JSON `envelope` is that of message `id`.

@@ -2,6 +2,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use super::*;
+use xshell_core::control::spool::parse_record_header;
 
 fn envelope(n: usize) -> Envelope {
     let mut e = Envelope::new(

@@ -401,12 +401,7 @@ impl Conn {
         // (one syncfs, the rename into active/, one directory fsync for
         // every record committed at once): durable before the 250.
         let result = tokio::task::spawn_blocking(move || {
-            let mut w = match writer {
-                Some(w) => w,
-                None => queue.begin_record(&record)?,
-            };
-            w.write(&buffered)?;
-            committer.commit_record(w)
+            committer.commit_record(write_staging(&queue, &record, writer, &buffered)?)
         })
         .await;
         let id = match result {
@@ -509,15 +504,8 @@ impl Incoming {
         let buf = std::mem::take(&mut self.buffered);
         let queue = Arc::clone(&self.queue);
         let record = Arc::clone(&self.qenv);
-        let written = tokio::task::spawn_blocking(move || {
-            let mut w = match writer {
-                Some(w) => w,
-                None => queue.begin_record(&record)?,
-            };
-            w.write(&buf)?;
-            Ok(w)
-        })
-        .await;
+        let written =
+            tokio::task::spawn_blocking(move || write_staging(&queue, &record, writer, &buf)).await;
         self.writer = match written {
             Ok(Ok(w)) => Ok(Some(w)),
             // The writer removed its file.
@@ -533,6 +521,22 @@ impl Incoming {
             drop_blocking(w);
         }
     }
+}
+
+/// Appends `bytes` to the staging record, creating it first when there is
+/// none yet (blocking I/O).
+fn write_staging(
+    queue: &queue::Queue,
+    envelope: &queue::Envelope,
+    writer: Option<queue::RecordWriter>,
+    bytes: &[u8],
+) -> Result<queue::RecordWriter, queue::QueueError> {
+    let mut w = match writer {
+        Some(w) => w,
+        None => queue.begin_record(envelope)?,
+    };
+    w.write(bytes)?;
+    Ok(w)
 }
 
 /// Drops `value` (a staging file to remove) on a blocking thread.
