@@ -773,7 +773,12 @@ fn open_relay_from_every_permission_group() {
         ("ExternalAuth", "ExchangeServers", true, false),
     ];
     for (name, groups, ext, ds) in custom {
-        let p = free_port();
+        // Two connectors on one port would share a listener, and the one
+        // with the narrower remote range would answer for both.
+        let p = (0..100)
+            .map(|_| free_port())
+            .find(|p| rcs.iter().all(|rc| rc.port != *p))
+            .expect("a port no other connector of this test uses");
         let binding = format!("127.0.0.1:{p}");
         let auth = if ext { "ExternalAuthoritative" } else { "Tls" };
         let mut args = vec![
