@@ -21,13 +21,24 @@ pub fn engine_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_xshell-transport"))
 }
 
-/// A free loopback port (bound, then released).
+/// A free loopback port (bound, then released), never handed out twice in
+/// this test process: the kernel may give a released port again, and two
+/// connectors (or a connector and a "closed" next hop) on one port send
+/// mail where a test does not expect it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+    panic!("no unused loopback port after 1000 tries");
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.

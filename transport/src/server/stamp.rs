@@ -158,29 +158,51 @@ pub fn stamp(msg: &[u8], received: &str, org_headers: &[(String, String)]) -> Ve
 
 /// The largest header section [`Stamper`] accepts (its fields, before the
 /// line that ends it). Past it the message is refused (see
-/// [`HeaderTooLarge`]); a stamper holds at most this plus one chunk.
+/// [`Refusal::HeaderTooLarge`]); a stamper holds at most this plus one chunk.
 pub const HEADER_SECTION_LIMIT: usize = 1024 * 1024;
 
-/// The header section is larger than [`HEADER_SECTION_LIMIT`].
-///
-/// The message is refused (`552 5.3.4`) rather than cut: a header section
-/// cut at the limit would either let fields past the limit through
-/// unstamped (an `X-MS-Exchange-Organization-*` field smuggled after a
-/// megabyte of padding) or turn them into body, altering the message. No
-/// real message has a header section this large (Postfix keeps 100 KB by
-/// default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("message header section larger than {HEADER_SECTION_LIMIT} octets")]
-pub struct HeaderTooLarge;
+/// The most `Received:` fields a message may arrive with: one that has
+/// been through this many hops is refused as a mail loop (`554 5.4.6`).
+/// RFC 5321 section 6.3 recommends counting them; Postfix's
+/// `hopcount_limit` has the same default. Without it, a next hop that leads
+/// back to this server (an MX or smart host pointing at ourselves) would
+/// pass the message around for ever, a little longer each time.
+pub const MAX_HOPS: usize = 50;
 
-impl HeaderTooLarge {
+/// Why [`Stamper`] refuses a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The header section is larger than [`HEADER_SECTION_LIMIT`].
+    ///
+    /// The message is refused (`552 5.3.4`) rather than cut: a header
+    /// section cut at the limit would either let fields past the limit
+    /// through unstamped (an `X-MS-Exchange-Organization-*` field smuggled
+    /// after a megabyte of padding) or turn them into body, altering the
+    /// message. No real message has a header section this large (Postfix
+    /// keeps 100 KB by default).
+    #[error("message header section larger than {HEADER_SECTION_LIMIT} octets")]
+    HeaderTooLarge,
+    /// The message already has [`MAX_HOPS`] `Received:` fields: a mail
+    /// loop (`554 5.4.6`, which bounces it to its sender).
+    #[error("{MAX_HOPS} or more Received header fields (a mail loop)")]
+    TooManyHops,
+}
+
+impl Refusal {
     /// The reply refusing the message.
     pub fn reply(&self) -> crate::smtp::Reply {
-        crate::smtp::Reply::new(
-            552,
-            (5, 3, 4),
-            "Message header section exceeds the maximum size (1 MB)",
-        )
+        match self {
+            Refusal::HeaderTooLarge => crate::smtp::Reply::new(
+                552,
+                (5, 3, 4),
+                "Message header section exceeds the maximum size (1 MB)",
+            ),
+            Refusal::TooManyHops => crate::smtp::Reply::new(
+                554,
+                (5, 4, 6),
+                format!("Too many hops: {MAX_HOPS} or more Received header fields (mail loop)"),
+            ),
+        }
     }
 }
 
@@ -188,20 +210,22 @@ impl HeaderTooLarge {
 enum StampState {
     /// Buffering the header section; `scanned` octets of `buf` are
     /// complete lines of it; `in_field` when the last one was a field or
-    /// its continuation.
+    /// its continuation; `hops` the `Received:` fields among them.
     Header {
         buf: Vec<u8>,
         scanned: usize,
         in_field: bool,
+        hops: usize,
     },
     /// The stamped header section went out: the rest passes through.
     Body,
-    TooLarge,
+    Refused(Refusal),
 }
 
 /// [`stamp`] over a message that arrives in chunks: buffers the header
-/// section (at most [`HEADER_SECTION_LIMIT`]), stamps it as soon as its end
-/// is seen, then passes the body through untouched. The output is exactly
+/// section (at most [`HEADER_SECTION_LIMIT`], and fewer than [`MAX_HOPS`]
+/// `Received:` fields), stamps it as soon as its end is seen, then passes
+/// the body through untouched. The output is exactly
 /// what [`stamp`] gives for the whole message, however it was chunked.
 #[derive(Debug)]
 pub struct Stamper {
@@ -221,6 +245,7 @@ impl Stamper {
                 buf: Vec::new(),
                 scanned: 0,
                 in_field: false,
+                hops: 0,
             },
             message_id: None,
         }
@@ -233,15 +258,16 @@ impl Stamper {
 
     /// Takes the next octets of the message; returns what to store next
     /// (nothing while the header section is being buffered).
-    pub fn push(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, HeaderTooLarge> {
+    pub fn push(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         let StampState::Header {
             buf,
             scanned,
             in_field,
+            hops,
         } = &mut self.state
         else {
             return match self.state {
-                StampState::TooLarge => Err(HeaderTooLarge),
+                StampState::Refused(r) => Err(r),
                 _ => Ok(chunk),
             };
         };
@@ -250,23 +276,30 @@ impl Stamper {
         } else {
             buf.extend_from_slice(&chunk);
         }
-        let ended = header_section_ends(buf, scanned, in_field);
-        if ended && *scanned <= HEADER_SECTION_LIMIT {
-            return Ok(self.emit());
+        let ended = header_section_ends(buf, scanned, in_field, hops);
+        let refusal = if *hops >= MAX_HOPS {
+            Some(Refusal::TooManyHops)
+        } else if *scanned > HEADER_SECTION_LIMIT || (!ended && buf.len() > HEADER_SECTION_LIMIT) {
+            Some(Refusal::HeaderTooLarge)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            self.state = StampState::Refused(r);
+            return Err(r);
         }
-        if ended || buf.len() > HEADER_SECTION_LIMIT {
-            self.state = StampState::TooLarge;
-            return Err(HeaderTooLarge);
+        if ended {
+            return Ok(self.emit());
         }
         Ok(Vec::new())
     }
 
     /// The end of the message: returns what is left to store.
-    pub fn finish(&mut self) -> Result<Vec<u8>, HeaderTooLarge> {
+    pub fn finish(&mut self) -> Result<Vec<u8>, Refusal> {
         match self.state {
             StampState::Header { .. } => Ok(self.emit()),
             StampState::Body => Ok(Vec::new()),
-            StampState::TooLarge => Err(HeaderTooLarge),
+            StampState::Refused(r) => Err(r),
         }
     }
 
@@ -284,8 +317,14 @@ impl Stamper {
 
 /// Scans the complete lines of `buf` from `scanned` with [`parse`]'s rules;
 /// true once a line ends the header section (an empty line, or one that is
-/// neither a field nor the continuation of one).
-fn header_section_ends(buf: &[u8], scanned: &mut usize, in_field: &mut bool) -> bool {
+/// neither a field nor the continuation of one). Counts the `Received:`
+/// fields in `hops`, and stops scanning at [`MAX_HOPS`].
+fn header_section_ends(
+    buf: &[u8],
+    scanned: &mut usize,
+    in_field: &mut bool,
+    hops: &mut usize,
+) -> bool {
     while let Some(nl) = buf[*scanned..].iter().position(|&b| b == b'\n') {
         let line = &buf[*scanned..*scanned + nl + 1];
         let content = line
@@ -294,13 +333,24 @@ fn header_section_ends(buf: &[u8], scanned: &mut usize, in_field: &mut bool) -> 
         let more = match content.first() {
             None => false,
             Some(b' ' | b'\t') => *in_field,
-            Some(_) => field_name(content).is_some(),
+            Some(_) => match field_name(content) {
+                Some(name) => {
+                    if name.eq_ignore_ascii_case(b"Received") {
+                        *hops += 1;
+                    }
+                    true
+                }
+                None => false,
+            },
         };
         if !more {
             return true;
         }
         *in_field = true;
         *scanned += line.len();
+        if *hops >= MAX_HOPS {
+            return false;
+        }
     }
     false
 }

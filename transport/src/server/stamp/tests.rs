@@ -159,7 +159,7 @@ fn org_headers_per_authentication() {
 }
 
 /// Feeds `msg` to a [`Stamper`] in pieces of `step` octets.
-fn stamp_streamed(msg: &[u8], step: usize) -> Result<Vec<u8>, HeaderTooLarge> {
+fn stamp_streamed(msg: &[u8], step: usize) -> Result<Vec<u8>, Refusal> {
     let mut st = Stamper::new(
         "Received: x".into(),
         vec![(
@@ -223,7 +223,7 @@ fn a_header_section_over_the_limit_refuses_the_message() {
     for step in [1000, 65_536, msg.len()] {
         assert_eq!(
             stamp_streamed(&msg, step),
-            Err(HeaderTooLarge),
+            Err(Refusal::HeaderTooLarge),
             "step {step}"
         );
     }
@@ -236,5 +236,51 @@ fn a_header_section_over_the_limit_refuses_the_message() {
     let out = stamp_streamed(&msg, 65_536).unwrap();
     assert!(!s(&out).contains("AuthAs: Partner"));
     assert!(s(&out).ends_with("AuthAs: Anonymous\r\n\r\nbody\r\n"));
-    assert_eq!(HeaderTooLarge.reply().code, 552);
+    assert_eq!(Refusal::HeaderTooLarge.reply().code, 552);
+}
+
+/// A message with `n` Received fields (one folded, some in other cases).
+fn with_hops(n: usize) -> Vec<u8> {
+    let mut msg = Vec::new();
+    for i in 0..n {
+        let name = ["Received", "received", "RECEIVED"][i % 3];
+        msg.extend_from_slice(
+            format!(
+                "{name}: from h{i}.example\r\n\tby mx.example; Thu, 3 Dec 2026 10:00:00 +0000\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    msg.extend_from_slice(b"Subject: loop\r\n\r\nReceived: in the body is not a hop\r\n");
+    msg
+}
+
+#[test]
+fn a_message_with_too_many_received_fields_is_refused_as_a_loop() {
+    // MAX_HOPS - 1 hops is stamped (the body's Received line is not a hop).
+    let msg = with_hops(MAX_HOPS - 1);
+    for step in [1, 7, 100, msg.len()] {
+        let out = stamp_streamed(&msg, step).unwrap();
+        assert!(s(&out).starts_with("Received: x\r\n"), "step {step}");
+    }
+    let mut bodies = with_hops(MAX_HOPS - 1);
+    bodies.extend_from_slice(&b"Received: body\r\n".repeat(100));
+    assert!(stamp_streamed(&bodies, 64).is_ok());
+    // MAX_HOPS hops is a loop, however the message is chunked.
+    let msg = with_hops(MAX_HOPS);
+    for step in [1, 7, 100, msg.len()] {
+        assert_eq!(
+            stamp_streamed(&msg, step),
+            Err(Refusal::TooManyHops),
+            "step {step}"
+        );
+    }
+    // The stamper stops buffering at the limit: later chunks are refused too.
+    let mut st = Stamper::new("Received: x".into(), Vec::new());
+    assert_eq!(st.push(with_hops(MAX_HOPS + 10)), Err(Refusal::TooManyHops));
+    assert_eq!(st.push(b"more".to_vec()), Err(Refusal::TooManyHops));
+    assert_eq!(st.finish(), Err(Refusal::TooManyHops));
+    let reply = Refusal::TooManyHops.reply();
+    assert_eq!(reply.code, 554);
+    assert!(reply.to_string().contains("5.4.6"), "{reply}");
 }
