@@ -7,6 +7,7 @@ use crate::decl::{Kind, ParamDecl, Pipe};
 use crate::error::CmdletError;
 use crate::value::{Object, Value};
 use xshell_core::model::{AcceptedDomain, OrgConfig, ReceiveConnector, SendConnector};
+use xshell_core::store::Sections;
 
 /// A configuration object identified by its name.
 pub trait Named: Clone + serde::Serialize {
@@ -14,6 +15,8 @@ pub trait Named: Clone + serde::Serialize {
     const KIND: &'static str;
     /// Used in output objects and actions: "SendConnector".
     const TYPE: &'static str;
+    /// The store section [`Named::list`] reads.
+    const SECTION: Sections;
     fn name(&self) -> &str;
     fn list(cfg: &OrgConfig) -> &Vec<Self>;
     fn list_mut(cfg: &mut OrgConfig) -> &mut Vec<Self>;
@@ -70,7 +73,9 @@ fn check<T: Named>(item: &T, cfg: &OrgConfig) -> Result<(), CmdletError> {
 /// Get-*: all, or those matching Identity (wildcards allowed; a plain name
 /// that matches nothing is an error, as in Exchange).
 pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx.store.snapshot()?;
+    // Only this section is built: the others (a thousand send connectors
+    // when listing accepted domains) are skipped.
+    let cfg = ctx.store.snapshot_of(T::SECTION)?;
     let items = T::list(&cfg);
     let out: Vec<Value> = match b.get::<String>("Identity") {
         None => items.iter().map(|x| Value::Object(x.to_object())).collect(),
@@ -182,10 +187,11 @@ pub fn remove<T: Named>(
 pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask for confirmation.");
 
 macro_rules! named_model {
-    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr) => {
+    ($t:ty, $kind:literal, $type:literal, $field:ident, $section:expr, $view:expr, $check:expr) => {
         impl Named for $t {
             const KIND: &'static str = $kind;
             const TYPE: &'static str = $type;
+            const SECTION: Sections = $section;
             fn name(&self) -> &str {
                 &self.name
             }
@@ -214,6 +220,7 @@ named_model!(
     "send connector",
     "SendConnector",
     send_connectors,
+    Sections::SEND_CONNECTORS,
     crate::value::View::Table(&[
         "Identity",
         "AddressSpaces",
@@ -228,6 +235,7 @@ named_model!(
     "receive connector",
     "ReceiveConnector",
     receive_connectors,
+    Sections::RECEIVE_CONNECTORS,
     crate::value::View::Table(&["Identity", "Bindings", "Enabled", "DomainSecureEnabled"]),
     crate::receive_connector::check_bindings
 );
@@ -237,6 +245,7 @@ named_model!(
     "accepted domain",
     "AcceptedDomain",
     accepted_domains,
+    Sections::ACCEPTED_DOMAINS,
     crate::value::View::Table(&["Name", "DomainName", "DomainType", "Default"]),
     crate::accepted_domain::check_unique_domain
 );

@@ -60,6 +60,32 @@ pub enum StoreError {
 /// A consistent view of the configuration at one revision.
 pub type Snapshot = OrgConfig;
 
+/// The parts of the configuration a read-only caller needs: see
+/// [`Store::snapshot_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections(u8);
+
+impl Sections {
+    pub const TRANSPORT_CONFIG: Sections = Sections(1);
+    pub const TRANSPORT_SERVICE: Sections = Sections(1 << 1);
+    pub const ACCEPTED_DOMAINS: Sections = Sections(1 << 2);
+    pub const SEND_CONNECTORS: Sections = Sections(1 << 3);
+    pub const RECEIVE_CONNECTORS: Sections = Sections(1 << 4);
+    pub const CERTIFICATES: Sections = Sections(1 << 5);
+    pub const TRUSTED_ROOTS: Sections = Sections(1 << 6);
+    pub const ALL: Sections = Sections((1 << 7) - 1);
+
+    /// Both sets.
+    pub const fn and(self, other: Sections) -> Sections {
+        Sections(self.0 | other.0)
+    }
+
+    /// Whether every section of `other` is in this set.
+    pub const fn has(self, other: Sections) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
 /// An open write transaction: holds the backend's exclusive lock until it is
 /// committed or dropped.
 pub trait Transaction {
@@ -75,6 +101,12 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
     /// The latest committed configuration (the default one for a new store).
     fn read(&self) -> Result<OrgConfig, StoreError>;
+    /// [`Backend::read`] of `sections` only; the others are left empty. A
+    /// backend that cannot read part of the configuration reads it all.
+    fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
+        let _ = sections;
+        self.read()
+    }
     /// Begin a transaction (blocks until the lock is had).
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
     /// Write a secret (private key) under `name`; durable on return.
@@ -126,6 +158,21 @@ impl Store {
 
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.backend.read()
+    }
+
+    /// A snapshot holding only `sections` (plus the revision); the other
+    /// sections are empty. For read-only callers (the Get- cmdlets) on a
+    /// large store: the file store skips the other sections' text without
+    /// building them, so `Get-TransportConfig` does not pay for a thousand
+    /// send connectors. Never write it back (a change goes through
+    /// [`Store::update`], which reads everything under the lock). A section
+    /// that was skipped is only checked to be well-formed JSON; a fault in
+    /// it surfaces when it is read.
+    pub fn snapshot_of(&self, sections: Sections) -> Result<Snapshot, StoreError> {
+        if sections == Sections::ALL {
+            return self.backend.read();
+        }
+        self.backend.read_sections(sections)
     }
 
     /// Waits until a revision newer than `since` is committed, or `timeout`
@@ -254,6 +301,137 @@ fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
         line: e.line(),
         column: e.column(),
     }
+}
+
+/// The top-level fields of the document, in [`Sections`] bit order after
+/// the two scalars.
+const SECTION_KEYS: [&str; 7] = [
+    "TransportConfig",
+    "TransportService",
+    "AcceptedDomains",
+    "SendConnectors",
+    "ReceiveConnectors",
+    "Certificates",
+    "TrustedRoots",
+];
+
+/// `cfg` with the sections not in `sections` emptied.
+fn keep_sections(cfg: OrgConfig, sections: Sections) -> OrgConfig {
+    let empty = OrgConfig::default();
+    let pick = |s: Sections| sections.has(s);
+    OrgConfig {
+        schema_version: cfg.schema_version,
+        revision: cfg.revision,
+        transport_config: if pick(Sections::TRANSPORT_CONFIG) {
+            cfg.transport_config
+        } else {
+            empty.transport_config
+        },
+        transport_service: if pick(Sections::TRANSPORT_SERVICE) {
+            cfg.transport_service
+        } else {
+            empty.transport_service
+        },
+        accepted_domains: if pick(Sections::ACCEPTED_DOMAINS) {
+            cfg.accepted_domains
+        } else {
+            Vec::new()
+        },
+        send_connectors: if pick(Sections::SEND_CONNECTORS) {
+            cfg.send_connectors
+        } else {
+            Vec::new()
+        },
+        receive_connectors: if pick(Sections::RECEIVE_CONNECTORS) {
+            cfg.receive_connectors
+        } else {
+            Vec::new()
+        },
+        certificates: if pick(Sections::CERTIFICATES) {
+            cfg.certificates
+        } else {
+            Vec::new()
+        },
+        trusted_roots: if pick(Sections::TRUSTED_ROOTS) {
+            cfg.trusted_roots
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The quick path of [`FileBackend::read_sections`]: builds the wanted
+/// sections and skips the text of the others. `None` for anything but a
+/// well-formed document of this schema whose wanted sections parse, with
+/// no unknown or repeated field (what the full parse would refuse).
+fn parse_sections(bytes: &[u8], sections: Sections) -> Option<OrgConfig> {
+    use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+
+    struct Partial(Sections);
+
+    impl<'de> DeserializeSeed<'de> for Partial {
+        type Value = OrgConfig;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<OrgConfig, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Partial {
+        type Value = OrgConfig;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the configuration document")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrgConfig, A::Error> {
+            let mut cfg = OrgConfig::default();
+            let (mut version, mut revision) = (None, None);
+            let mut seen = 0u16;
+            // Keys with escapes are not borrowed: the full parse takes them.
+            while let Some(key) = map.next_key::<&str>()? {
+                let bit = match key {
+                    "SchemaVersion" => 1 << 7,
+                    "Revision" => 1 << 8,
+                    _ => match SECTION_KEYS.iter().position(|k| *k == key) {
+                        Some(i) => 1 << i,
+                        None => return Err(A::Error::custom("unknown field")),
+                    },
+                };
+                if seen & bit != 0 {
+                    return Err(A::Error::custom("repeated field"));
+                }
+                seen |= bit;
+                let wanted = bit < (1 << 7) && u16::from(self.0.0) & bit != 0;
+                match key {
+                    "SchemaVersion" => version = Some(map.next_value::<u32>()?),
+                    "Revision" => revision = Some(map.next_value::<u64>()?),
+                    _ if !wanted => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    "TransportConfig" => cfg.transport_config = map.next_value()?,
+                    "TransportService" => cfg.transport_service = map.next_value()?,
+                    "AcceptedDomains" => cfg.accepted_domains = map.next_value()?,
+                    "SendConnectors" => cfg.send_connectors = map.next_value()?,
+                    "ReceiveConnectors" => cfg.receive_connectors = map.next_value()?,
+                    "Certificates" => cfg.certificates = map.next_value()?,
+                    "TrustedRoots" => cfg.trusted_roots = map.next_value()?,
+                    _ => return Err(A::Error::custom("unknown field")),
+                }
+            }
+            if version != Some(SCHEMA_VERSION) {
+                return Err(A::Error::custom("another schema"));
+            }
+            cfg.revision = revision.ok_or_else(|| A::Error::missing_field("Revision"))?;
+            Ok(cfg)
+        }
+    }
+
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let cfg = Partial(sections).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(cfg)
 }
 
 impl FileBackend {
@@ -462,6 +640,21 @@ impl Backend for FileBackend {
         self.read_config()
     }
 
+    fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
+        let path = self.config_path();
+        match fs::read(&path) {
+            // Anything the quick path does not take (a document of another
+            // schema, a syntax error, a fault in a wanted section) is
+            // parsed whole, for the error message the full read gives.
+            Ok(bytes) => match parse_sections(&bytes, sections) {
+                Some(cfg) => Ok(cfg),
+                None => Self::parse(&path, &bytes).map(|cfg| keep_sections(cfg, sections)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OrgConfig::default()),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
         self.ensure_dir(&self.dir)?;
         let lock_path = self.dir.join(LOCK_FILE);
@@ -649,6 +842,117 @@ mod tests {
             .unwrap();
         assert_eq!(o, Outcome::Committed { revision: 1 });
         assert!(dir.join(LOCK_FILE).exists());
+    }
+
+    /// A store with something in every section.
+    fn full_store(dir: &Path) -> Store {
+        let s = Store::open_dir(dir);
+        s.update::<_, StoreError>(false, |c| {
+            c.transport_config
+                .tls_receive_domain_secure_list
+                .push("a.tld".parse().unwrap());
+            c.transport_service.name = "EDGE1".into();
+            c.accepted_domains.push(crate::model::AcceptedDomain {
+                name: "A".into(),
+                domain_name: "a.tld".parse().unwrap(),
+                domain_type: crate::model::AcceptedDomainType::Authoritative,
+                default: true,
+            });
+            for i in 0..3 {
+                let mut sc = crate::model::SendConnector::new(&format!("S{i}"));
+                sc.address_spaces = vec![format!("s{i}.example").parse().unwrap()];
+                c.send_connectors.push(sc);
+            }
+            c.receive_connectors
+                .push(crate::model::ReceiveConnector::with_usage(
+                    "R",
+                    crate::model::ReceiveUsage::Internet,
+                ));
+            c.trusted_roots.push(crate::model::TrustedRoot {
+                thumbprint: "AB".into(),
+                subject: "CN=Root".into(),
+                certificate: "MA==".into(),
+            });
+            Ok(())
+        })
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn a_partial_snapshot_holds_its_sections_as_the_full_one_does() {
+        let t = tempfile::tempdir().unwrap();
+        let s = full_store(t.path());
+        let full = s.snapshot().unwrap();
+        let bits = [
+            Sections::TRANSPORT_CONFIG,
+            Sections::TRANSPORT_SERVICE,
+            Sections::ACCEPTED_DOMAINS,
+            Sections::SEND_CONNECTORS,
+            Sections::RECEIVE_CONNECTORS,
+            Sections::CERTIFICATES,
+            Sections::TRUSTED_ROOTS,
+        ];
+        for (i, one) in bits.iter().enumerate() {
+            let want = if i == 0 { *one } else { one.and(bits[i - 1]) };
+            let quick = parse_sections(&fs::read(t.path().join(CONFIG_FILE)).unwrap(), want)
+                .expect("the quick path takes a document this build wrote");
+            assert_eq!(quick, keep_sections(full.clone(), want), "{want:?}");
+            assert_eq!(s.snapshot_of(want).unwrap(), quick);
+        }
+        let sc = s.snapshot_of(Sections::SEND_CONNECTORS).unwrap();
+        assert_eq!(sc.send_connectors, full.send_connectors);
+        assert_eq!(sc.revision, full.revision);
+        assert!(sc.accepted_domains.is_empty() && sc.trusted_roots.is_empty());
+        assert_eq!(sc.transport_service, OrgConfig::default().transport_service);
+        assert_eq!(s.snapshot_of(Sections::ALL).unwrap(), full);
+        // A fresh store reads as the default, creating nothing.
+        let fresh = t.path().join("fresh");
+        let f = Store::open_dir(&fresh);
+        assert_eq!(
+            f.snapshot_of(Sections::SEND_CONNECTORS).unwrap(),
+            OrgConfig::default()
+        );
+        assert!(!fresh.exists());
+    }
+
+    #[test]
+    fn a_partial_snapshot_refuses_what_the_full_read_refuses() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(CONFIG_FILE);
+        let s = Store::open_dir(t.path());
+        let sc = Sections::SEND_CONNECTORS;
+        let bad: [(&[u8], &str); 5] = [
+            (b"{\"SchemaVersion\": 1, \"Revision\": oops}", "line 1"),
+            (b"{\"SchemaVersion\": 7, \"Revision\": 3}", "newer"),
+            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"Extra\": 1}", "unknown field"),
+            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"SendConnectors\": [], \"SendConnectors\": []}", "duplicate field"),
+            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"SendConnectors\": [{\"Name\": 5}]}", "invalid type"),
+        ];
+        for (text, says) in bad {
+            fs::write(&p, text).unwrap();
+            assert!(
+                parse_sections(text, sc).is_none(),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            let e = s.snapshot_of(sc).unwrap_err().to_string();
+            assert!(e.contains("config.json") && e.contains(says), "{e}");
+        }
+        // A skipped section is only checked to be well-formed: a fault in
+        // it shows when that section is read.
+        let text =
+            b"{\"SchemaVersion\": 1, \"Revision\": 3, \"AcceptedDomains\": [{\"Bogus\": true}]}";
+        fs::write(&p, text).unwrap();
+        assert_eq!(s.snapshot_of(sc).unwrap().revision, 3);
+        assert!(s.snapshot_of(Sections::ACCEPTED_DOMAINS).is_err());
+        assert!(s.snapshot().is_err());
+        fs::write(
+            &p,
+            b"{\"SchemaVersion\": 1, \"Revision\": 3, \"AcceptedDomains\": [}",
+        )
+        .unwrap();
+        assert!(s.snapshot_of(sc).is_err());
     }
 
     #[test]

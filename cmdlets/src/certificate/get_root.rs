@@ -33,7 +33,9 @@ use Get-ChildItem Cert:\\LocalMachine\\Root.)",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx.store.snapshot()?;
+    let cfg = ctx
+        .store
+        .snapshot_of(xshell_core::store::Sections::TRUSTED_ROOTS)?;
     let tp = b.get::<String>("Thumbprint");
     let out: Vec<Value> = cfg
         .trusted_roots
