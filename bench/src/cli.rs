@@ -46,7 +46,9 @@ fn figure(what: &str, runs: usize, f: impl FnMut(usize) -> Result<()>) -> Result
     })
 }
 
-/// The figures, in order: apply (once), get, set, request-cert, openssl req.
+/// The figures, in order: apply (once), get-sendconnector,
+/// get-transportconfig, the process-start floor (`true`, `xshell --version`),
+/// set, request-cert, openssl req.
 pub fn figures(bins: &Bins, work: &Path, connectors: usize, runs: usize) -> Result<Vec<CliFigure>> {
     let store = work.join("cli-store");
     let mut yaml = String::from("SchemaVersion: 1\nSendConnectors:\n");
@@ -68,6 +70,21 @@ pub fn figures(bins: &Bins, work: &Path, connectors: usize, runs: usize) -> Resu
         &format!("`xshell get-sendconnector` ({connectors} connectors, table)"),
         runs,
         |_| xshell(bins, &store, &["get-sendconnector"]).map(drop),
+    )?);
+    out.push(figure(
+        &format!("`xshell get-transportconfig` ({connectors} connectors in the store, list)"),
+        runs,
+        |_| xshell(bins, &store, &["get-transportconfig"]).map(drop),
+    )?);
+    // The floor under every figure above: starting a process at all, and
+    // starting xshell without reading a store.
+    out.push(figure("`/bin/true` (starting any process)", runs, |_| {
+        run(&mut Command::new("true")).map(drop)
+    })?);
+    out.push(figure(
+        "`xshell --version` (starting xshell, no store)",
+        runs,
+        |_| xshell(bins, &store, &["--version"]).map(drop),
     )?);
     let mid = format!("Connector{:04}", connectors / 2);
     out.push(figure(
