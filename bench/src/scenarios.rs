@@ -60,7 +60,7 @@ impl Plan {
             deadline: Duration::from_secs(if quick { 30 } else { 60 }),
             drain: Duration::from_secs(if quick { 45 } else { 60 }),
             sweep_drain: Duration::from_secs(if quick { 10 } else { 20 }),
-            cli_runs: if quick { 5 } else { 11 },
+            cli_runs: if quick { 5 } else { 31 },
             client_threads: 2,
         }
     }
