@@ -90,24 +90,7 @@ pub struct Org {
 }
 
 fn free_port_on(ip: &str) -> u16 {
-    unique_listener(ip).1
-}
-
-/// A listener on a port no other call in this test process got: the
-/// kernel may hand out a port again once it was released, and a "closed"
-/// port of one test that became another connector's (or its own engine's)
-/// sends mail where it must not go (a self-loop, found in CI).
-fn unique_listener(ip: &str) -> (TcpListener, u16) {
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    for _ in 0..1000 {
-        let l = TcpListener::bind((ip, 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        if GIVEN.lock().unwrap().insert(port) {
-            return (l, port);
-        }
-    }
-    panic!("no unused port on {ip} after 1000 tries");
+    crate::transport_support::unique_listener(ip).1
 }
 
 impl Org {
@@ -462,7 +445,7 @@ pub fn fake_server(listener: TcpListener, cert: Option<Issued>) -> Rec {
 /// A listener on a loopback port handed out once in this process (its
 /// port alone, the listener dropped, is a closed port).
 pub fn listener() -> (TcpListener, u16) {
-    unique_listener("127.0.0.1")
+    crate::transport_support::unique_listener("127.0.0.1")
 }
 
 fn read_line(s: &mut impl Read) -> Option<String> {

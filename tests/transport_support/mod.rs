@@ -26,19 +26,24 @@ pub fn engine_bin() -> PathBuf {
 /// connectors (or a connector and a "closed" next hop) on one port send
 /// mail where a test does not expect it.
 pub fn free_port() -> u16 {
+    unique_listener("127.0.0.1").1
+}
+
+/// A listener on `ip` whose port no other call in this test process got
+/// (its port alone, the listener dropped, is a free or a closed port). A
+/// "closed" next hop that became the engine's own submission port once
+/// made a test's message loop (the failure that led to the hop limit).
+pub fn unique_listener(ip: &str) -> (TcpListener, u16) {
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
     for _ in 0..1000 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
         if GIVEN.lock().unwrap().insert(port) {
-            return port;
+            return (l, port);
         }
     }
-    panic!("no unused loopback port after 1000 tries");
+    panic!("no unused port on {ip} after 1000 tries");
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
