@@ -316,48 +316,31 @@ const SECTION_KEYS: [&str; 7] = [
 ];
 
 /// `cfg` with the sections not in `sections` emptied.
-fn keep_sections(cfg: OrgConfig, sections: Sections) -> OrgConfig {
+fn keep_sections(mut cfg: OrgConfig, sections: Sections) -> OrgConfig {
     let empty = OrgConfig::default();
-    let pick = |s: Sections| sections.has(s);
-    OrgConfig {
-        schema_version: cfg.schema_version,
-        revision: cfg.revision,
-        transport_config: if pick(Sections::TRANSPORT_CONFIG) {
-            cfg.transport_config
-        } else {
-            empty.transport_config
-        },
-        transport_service: if pick(Sections::TRANSPORT_SERVICE) {
-            cfg.transport_service
-        } else {
-            empty.transport_service
-        },
-        accepted_domains: if pick(Sections::ACCEPTED_DOMAINS) {
-            cfg.accepted_domains
-        } else {
-            Vec::new()
-        },
-        send_connectors: if pick(Sections::SEND_CONNECTORS) {
-            cfg.send_connectors
-        } else {
-            Vec::new()
-        },
-        receive_connectors: if pick(Sections::RECEIVE_CONNECTORS) {
-            cfg.receive_connectors
-        } else {
-            Vec::new()
-        },
-        certificates: if pick(Sections::CERTIFICATES) {
-            cfg.certificates
-        } else {
-            Vec::new()
-        },
-        trusted_roots: if pick(Sections::TRUSTED_ROOTS) {
-            cfg.trusted_roots
-        } else {
-            Vec::new()
-        },
+    let drop = |s: Sections| !sections.has(s);
+    if drop(Sections::TRANSPORT_CONFIG) {
+        cfg.transport_config = empty.transport_config;
     }
+    if drop(Sections::TRANSPORT_SERVICE) {
+        cfg.transport_service = empty.transport_service;
+    }
+    if drop(Sections::ACCEPTED_DOMAINS) {
+        cfg.accepted_domains.clear();
+    }
+    if drop(Sections::SEND_CONNECTORS) {
+        cfg.send_connectors.clear();
+    }
+    if drop(Sections::RECEIVE_CONNECTORS) {
+        cfg.receive_connectors.clear();
+    }
+    if drop(Sections::CERTIFICATES) {
+        cfg.certificates.clear();
+    }
+    if drop(Sections::TRUSTED_ROOTS) {
+        cfg.trusted_roots.clear();
+    }
+    cfg
 }
 
 /// The quick path of [`FileBackend::read_sections`]: builds the wanted
