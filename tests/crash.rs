@@ -513,7 +513,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
     let mut rng = Rng(seed);
     let t0 = Instant::now();
 
-    let sink = start_sink(0);
+    let sink = start_sink(free_port());
     let (sink_port, got) = (sink.port, Arc::clone(&sink.got));
     let (lab, port) = relay_lab(sink_port);
     let mut engine = lab.start_engine(port);

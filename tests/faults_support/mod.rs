@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,8 +148,7 @@ impl Peer {
     /// Misbehaves with `fault` until [`Peer::heal`]; then a good SMTP
     /// server (offering STARTTLS with `tls` when given).
     pub fn start(fault: Fault, tls: Option<Arc<rustls::ServerConfig>>) -> Peer {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
+        let (l, port) = crate::transport_support::unique_listener("127.0.0.1");
         let healthy = Arc::new(AtomicBool::new(false));
         let log: Arc<Mutex<PeerLog>> = Arc::default();
         let (h, lg) = (Arc::clone(&healthy), Arc::clone(&log));

@@ -95,6 +95,7 @@ fn options() -> SendOptions {
     let policy = TlsPolicy::Opportunistic;
     SendOptions {
         helo_name: "mail.orga.example".into(),
+        loop_detection: true,
         tls: Some(client_config(&policy, &TlsMaterial::default()).unwrap()),
         policy,
         timeouts: Timeouts {

@@ -336,6 +336,7 @@ fn options(policy: TlsPolicy, material: &TlsMaterial) -> SendOptions {
     };
     SendOptions {
         helo_name: "mail.orga.example".into(),
+        loop_detection: true,
         policy,
         tls,
         timeouts: Timeouts {

@@ -30,6 +30,11 @@ pub struct SendConnectorRuntime {
     pub connector: SendConnector,
     /// The connector's Fqdn, else the server's.
     pub helo_name: String,
+    /// Whether a next hop that answers with `helo_name` is a loop back to
+    /// this server: only when that name was configured (the connector's or
+    /// the transport service's Fqdn). The default name, from the server's
+    /// Name, may be shared by unrelated servers.
+    pub loop_detection: bool,
     /// The store's roots and our client certificate.
     pub material: TlsMaterial,
     /// Thumbprint of our client certificate, if one was selected.
@@ -146,6 +151,7 @@ impl SendRuntime {
             let rt = SendConnectorRuntime {
                 connector: sc.clone(),
                 helo_name: sc.fqdn.clone().unwrap_or_else(|| server_fqdn.to_string()),
+                loop_detection: sc.fqdn.is_some() || cfg.transport_service.fqdn.is_some(),
                 material: TlsMaterial {
                     roots: roots.clone(),
                     client,

@@ -168,3 +168,29 @@ fn default_paths_and_overrides() {
     cfg.transport_service.message_tracking_log_enabled = false;
     assert_eq!(Paths::resolve(&cfg, Path::new("/s")).tracking_log, None);
 }
+
+#[test]
+fn loops_are_detected_by_name_only_for_a_configured_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mut cfg) = store_with_cert(tmp.path());
+    let mut sc = xshell_core::model::SendConnector::new("Out");
+    sc.address_spaces = vec!["b.example".parse().unwrap()];
+    let mut named = sc.clone();
+    named.name = "Named".into();
+    named.fqdn = Some("relay.orga.example".into());
+    cfg.send_connectors = vec![sc, named];
+    let compile = |cfg: &OrgConfig| {
+        RuntimeConfig::compile(cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc())
+    };
+    // The default name (from the server's Name) may be another server's
+    // too: no name check. A connector's own Fqdn is ours.
+    cfg.transport_service.fqdn = None;
+    let rt = compile(&cfg);
+    assert_eq!(rt.send.compiled["Out"].helo_name, "xshell01");
+    assert!(!rt.send.compiled["Out"].loop_detection);
+    assert!(rt.send.compiled["Named"].loop_detection);
+    cfg.transport_service.fqdn = Some("mail.orga.example".into());
+    let rt = compile(&cfg);
+    assert_eq!(rt.send.compiled["Out"].helo_name, "mail.orga.example");
+    assert!(rt.send.compiled["Out"].loop_detection);
+}

@@ -62,6 +62,10 @@ pub struct ClientConfig {
     /// Our name in EHLO/HELO.
     pub helo_name: String,
     pub starttls: StartTlsMode,
+    /// A greeting or EHLO/HELO reply naming `helo_name` ends the session
+    /// as [`SessionFailure::LoopsBack`]. Only for a name that is ours
+    /// alone (a configured FQDN, not a default two servers could share).
+    pub loop_detection: bool,
 }
 
 /// What the server advertised in its EHLO reply.
@@ -216,6 +220,11 @@ pub enum SessionFailure {
     ServiceClosing(Reply),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The server greeted us, or answered EHLO/HELO, with our own name:
+    /// the next hop leads back to this server (a mail loop; Postfix's
+    /// "mail for ... loops back to myself").
+    #[error("the server answered with our own name, {0}: the next hop leads back to this server")]
+    LoopsBack(Reply),
 }
 
 /// What the driver must do next (see the module docs).
@@ -286,6 +295,18 @@ enum State {
     Quit,
     Closed,
     Failed(SessionFailure),
+}
+
+/// Whether a greeting or EHLO/HELO reply starts with our own name (`me`,
+/// our EHLO name): the first word of its first line, as RFC 5321 lays both
+/// out, compared without case and a final dot.
+fn names_us(reply: &Reply, me: &str) -> bool {
+    let norm = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+    reply
+        .lines
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .is_some_and(|name| !me.is_empty() && norm(name) == norm(me))
 }
 
 /// One SMTP client connection's protocol state (see the module docs).
@@ -686,9 +707,19 @@ impl ClientSession {
                 if reply.code != 220 {
                     return Some(self.fail(SessionFailure::Greeting(reply)));
                 }
+                if self.config.loop_detection && names_us(&reply, &self.config.helo_name) {
+                    return Some(self.fail(SessionFailure::LoopsBack(reply)));
+                }
                 let ehlo = format!("EHLO {}", self.config.helo_name);
                 self.command(&ehlo);
                 self.state = State::Ehlo;
+            }
+            State::Ehlo | State::Helo
+                if reply.is_positive()
+                    && self.config.loop_detection
+                    && names_us(&reply, &self.config.helo_name) =>
+            {
+                return Some(self.fail(SessionFailure::LoopsBack(reply)));
             }
             State::Ehlo if reply.is_positive() => {
                 self.extensions = Extensions::from_ehlo(&reply);
@@ -834,6 +865,7 @@ mod tests {
         ClientSession::new(ClientConfig {
             helo_name: "mail.orga.example".into(),
             starttls: mode,
+            loop_detection: true,
         })
     }
 
@@ -1053,6 +1085,57 @@ mod tests {
         let mut s = cfg(StartTlsMode::IfOffered);
         let (_, ev) = step(&mut s, "hello there\r\n");
         assert!(matches!(ev, Event::Failed(SessionFailure::Protocol(_))));
+    }
+
+    #[test]
+    fn a_server_that_answers_with_our_own_name_is_a_loop() {
+        // the greeting names us (any case, a final dot)
+        for greeting in [
+            "220 mail.orga.example ESMTP\r\n",
+            "220 MAIL.ORGA.EXAMPLE.\r\n",
+            "220-mail.orga.example hello\r\n220 more\r\n",
+        ] {
+            let mut s = cfg(StartTlsMode::IfOffered);
+            let (o, ev) = step(&mut s, greeting);
+            assert!(
+                matches!(ev, Event::Failed(SessionFailure::LoopsBack(_))),
+                "{greeting}: {ev:?}"
+            );
+            assert_eq!(o, "QUIT\r\n");
+        }
+        // a greeting that does not name us, then EHLO or HELO that does
+        let mut s = cfg(StartTlsMode::IfOffered);
+        step(&mut s, "220 relay ready\r\n");
+        let (_, ev) = step(&mut s, "250-mail.orga.example Hello\r\n250 8BITMIME\r\n");
+        assert!(
+            matches!(ev, Event::Failed(SessionFailure::LoopsBack(_))),
+            "{ev:?}"
+        );
+        let mut s = cfg(StartTlsMode::IfOffered);
+        step(&mut s, "220 relay ready\r\n");
+        step(&mut s, "502 no EHLO\r\n");
+        let (_, ev) = step(&mut s, "250 mail.orga.example\r\n");
+        assert!(
+            matches!(ev, Event::Failed(SessionFailure::LoopsBack(_))),
+            "{ev:?}"
+        );
+        // without loop detection (a default name) the session goes on
+        let mut s = ClientSession::new(ClientConfig {
+            helo_name: "mail.orga.example".into(),
+            starttls: StartTlsMode::Never,
+            loop_detection: false,
+        });
+        step(&mut s, "220 mail.orga.example ESMTP\r\n");
+        let (_, ev) = step(&mut s, "250 mail.orga.example\r\n");
+        assert_eq!(ev, Event::Ready);
+        // our name elsewhere in the line, or a longer name, is no loop
+        let mut s = cfg(StartTlsMode::Never);
+        step(
+            &mut s,
+            "220 mx.orgb.example ESMTP for mail.orga.example\r\n",
+        );
+        let (_, ev) = step(&mut s, "250 mail.orga.example.net\r\n");
+        assert_eq!(ev, Event::Ready);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | our TLS material missing (no client certificate, no roots) | temporary `451 4.7.0` |
 //! | TCP connect refused / unreachable / timed out | temporary `451 4.4.1` |
 //! | greeting or EHLO/HELO refused, server closing (421), protocol error | temporary `451 4.4.0` (the reply is kept) |
+//! | the next hop greets us or answers EHLO with our own name (a loop back to this server) | temporary `451 4.4.6` (held, never sent to ourselves; a loop through other servers ends at the receiving side's hop limit) |
 //! | STARTTLS required but not offered or refused | temporary `451 5.7.3 STARTTLS is required to send mail` |
 //! | TLS handshake or certificate failure, chain-validating policy (Domain Security, CertificateValidation, DomainValidation) | temporary `454 4.7.5 Certificate validation failure` |
 //! | TLS handshake failure, EncryptionOnly or opportunistic | temporary `451 4.4.0`; opportunistic: the host goes plaintext next time |
@@ -79,6 +80,9 @@ impl Default for Timeouts {
 pub struct SendOptions {
     /// EHLO name (the connector's Fqdn, else the server's).
     pub helo_name: String,
+    /// A server that answers with `helo_name` is a loop back to us (see
+    /// [`ClientConfig::loop_detection`]).
+    pub loop_detection: bool,
     pub policy: TlsPolicy,
     /// From [`super::tls::client_config`]; `None` only with
     /// [`TlsPolicy::Plaintext`] (STARTTLS is then never attempted).
@@ -237,6 +241,11 @@ pub fn classify(cause: &Cause) -> Outcome {
                     format!("Remote server responded with: {rep}"),
                 ),
                 SessionFailure::Protocol(_) => r(451, (4, 4, 0), "SMTP protocol error"),
+                SessionFailure::LoopsBack(_) => r(
+                    451,
+                    (4, 4, 6),
+                    "Mail loops back to this server: the next hop answered with our own name",
+                ),
             };
             Outcome::Temporary(local(reply, format!("{host}: {failure}")))
         }
@@ -429,6 +438,7 @@ impl Connection {
             session: ClientSession::new(ClientConfig {
                 helo_name: opts.helo_name.clone(),
                 starttls: mode,
+                loop_detection: opts.loop_detection,
             }),
             host: host.to_string(),
             addr,
@@ -823,6 +833,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let opts = SendOptions {
             helo_name: "a.example".into(),
+            loop_detection: true,
             policy: TlsPolicy::DomainSecure {
                 domain: "b.example".into(),
             },

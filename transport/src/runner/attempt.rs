@@ -541,6 +541,7 @@ fn send_options(
 ) -> SendOptions {
     SendOptions {
         helo_name: conn.helo_name.clone(),
+        loop_detection: conn.loop_detection,
         policy,
         tls,
         timeouts: conn.timeouts,
