@@ -249,10 +249,15 @@ impl Worker {
     /// the queue.
     fn process_ids(&self, ids: &[MessageId]) -> Vec<MessageId> {
         let mut msgs = Vec::with_capacity(ids.len());
+        // Gone already (a scan delivered it first): nothing is left for
+        // the runner either.
+        let mut gone = HashSet::new();
         for id in ids {
             match self.queue.get(id) {
                 Ok(m) => msgs.push(m),
-                Err(QueueError::NotFound(_)) => {}
+                Err(QueueError::NotFound(_)) => {
+                    gone.insert(id.clone());
+                }
                 Err(e) => {
                     tracing::error!(id = %id, error = %e, "local delivery: cannot read a queued message")
                 }
@@ -260,7 +265,7 @@ impl Worker {
         }
         let removed = self.process(msgs);
         ids.iter()
-            .filter(|id| !removed.contains(*id))
+            .filter(|id| !removed.contains(*id) && !gone.contains(*id))
             .cloned()
             .collect()
     }

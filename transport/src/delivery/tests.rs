@@ -104,6 +104,44 @@ fn local_recipients_are_delivered_and_the_others_stay_pending() {
 }
 
 #[test]
+fn an_id_delivered_by_the_start_scan_is_not_handed_to_the_runner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Fixture {
+        config,
+        queue,
+        mailboxes,
+        tracking,
+        ..
+    } = fixture(tmp.path());
+    // Queued before the worker starts: its first scan delivers it.
+    let id = queue
+        .enqueue(
+            &Envelope::new("a@x.example", vec!["ann@orga.example".to_string()]),
+            b"Message-ID: <s@x>\r\n\r\nbody\r\n",
+        )
+        .unwrap();
+    let (to_runner, mut inbox) = crate::runner::channel();
+    let worker = DeliveryWorker::spawn(
+        Arc::clone(&queue),
+        config,
+        mailboxes,
+        tracking,
+        Duration::from_secs(60),
+        Some(to_runner),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue.get(&id).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(queue.get(&id), Err(QueueError::NotFound(_))));
+    // The SMTP side's notice arrives after that: nothing is left to send.
+    worker.notifier().queued(id);
+    worker.stop();
+    assert_eq!(inbox.try_recv_for_tests(), None);
+}
+
+#[test]
 fn a_burst_is_delivered_in_batches_and_leaves_the_queue() {
     let tmp = tempfile::tempdir().unwrap();
     let Fixture {
