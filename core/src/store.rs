@@ -303,16 +303,26 @@ fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
     }
 }
 
-/// The top-level fields of the document, in [`Sections`] bit order after
-/// the two scalars.
-const SECTION_KEYS: [&str; 7] = [
-    "TransportConfig",
-    "TransportService",
-    "AcceptedDomains",
-    "SendConnectors",
-    "ReceiveConnectors",
-    "Certificates",
-    "TrustedRoots",
+/// `bytes` as text when it is UTF-8 and starts (after white space) as a
+/// JSON object: the documents the quick parses take (serde would also take
+/// a struct from an array). UTF-8 is checked once for the whole text, so
+/// `from_str` skips the check per string.
+fn object_text(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+/// The section fields of the document and their [`Sections`].
+const SECTION_KEYS: [(&str, Sections); 7] = [
+    ("TransportConfig", Sections::TRANSPORT_CONFIG),
+    ("TransportService", Sections::TRANSPORT_SERVICE),
+    ("AcceptedDomains", Sections::ACCEPTED_DOMAINS),
+    ("SendConnectors", Sections::SEND_CONNECTORS),
+    ("ReceiveConnectors", Sections::RECEIVE_CONNECTORS),
+    ("Certificates", Sections::CERTIFICATES),
+    ("TrustedRoots", Sections::TRUSTED_ROOTS),
 ];
 
 /// `cfg` with the sections not in `sections` emptied.
@@ -367,36 +377,39 @@ fn parse_sections(bytes: &[u8], sections: Sections) -> Option<OrgConfig> {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrgConfig, A::Error> {
             let mut cfg = OrgConfig::default();
             let (mut version, mut revision) = (None, None);
-            let mut seen = 0u16;
+            let mut seen = Sections(0);
+            let repeated = || A::Error::custom("repeated field");
             // Keys with escapes are not borrowed: the full parse takes them.
             while let Some(key) = map.next_key::<&str>()? {
-                let bit = match key {
-                    "SchemaVersion" => 1 << 7,
-                    "Revision" => 1 << 8,
-                    _ => match SECTION_KEYS.iter().position(|k| *k == key) {
-                        Some(i) => 1 << i,
-                        None => return Err(A::Error::custom("unknown field")),
-                    },
-                };
-                if seen & bit != 0 {
-                    return Err(A::Error::custom("repeated field"));
-                }
-                seen |= bit;
-                let wanted = bit < (1 << 7) && u16::from(self.0.0) & bit != 0;
                 match key {
+                    "SchemaVersion" if version.is_some() => return Err(repeated()),
                     "SchemaVersion" => version = Some(map.next_value::<u32>()?),
+                    "Revision" if revision.is_some() => return Err(repeated()),
                     "Revision" => revision = Some(map.next_value::<u64>()?),
-                    _ if !wanted => {
-                        map.next_value::<IgnoredAny>()?;
+                    _ => {
+                        let Some(&(_, section)) = SECTION_KEYS.iter().find(|(k, _)| *k == key)
+                        else {
+                            return Err(A::Error::custom("unknown field"));
+                        };
+                        if seen.has(section) {
+                            return Err(repeated());
+                        }
+                        seen = seen.and(section);
+                        if !self.0.has(section) {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                        match key {
+                            "TransportConfig" => cfg.transport_config = map.next_value()?,
+                            "TransportService" => cfg.transport_service = map.next_value()?,
+                            "AcceptedDomains" => cfg.accepted_domains = map.next_value()?,
+                            "SendConnectors" => cfg.send_connectors = map.next_value()?,
+                            "ReceiveConnectors" => cfg.receive_connectors = map.next_value()?,
+                            "Certificates" => cfg.certificates = map.next_value()?,
+                            "TrustedRoots" => cfg.trusted_roots = map.next_value()?,
+                            _ => return Err(A::Error::custom("unknown field")),
+                        }
                     }
-                    "TransportConfig" => cfg.transport_config = map.next_value()?,
-                    "TransportService" => cfg.transport_service = map.next_value()?,
-                    "AcceptedDomains" => cfg.accepted_domains = map.next_value()?,
-                    "SendConnectors" => cfg.send_connectors = map.next_value()?,
-                    "ReceiveConnectors" => cfg.receive_connectors = map.next_value()?,
-                    "Certificates" => cfg.certificates = map.next_value()?,
-                    "TrustedRoots" => cfg.trusted_roots = map.next_value()?,
-                    _ => return Err(A::Error::custom("unknown field")),
                 }
             }
             if version != Some(SCHEMA_VERSION) {
@@ -407,11 +420,7 @@ fn parse_sections(bytes: &[u8], sections: Sections) -> Option<OrgConfig> {
         }
     }
 
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut de = serde_json::Deserializer::from_str(text);
+    let mut de = serde_json::Deserializer::from_str(object_text(bytes)?);
     let cfg = Partial(sections).deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(cfg)
@@ -447,12 +456,9 @@ impl FileBackend {
     /// Parses a configuration document, checking its schema version.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
         // The common case in one pass: a valid document of this schema.
-        // UTF-8 is checked once for the whole text (from_str then skips the
-        // per-string check). Anything else takes the careful path below,
-        // whose errors name what is wrong.
-        // (Only an object: serde would also take a struct from an array.)
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-            && let Ok(text) = std::str::from_utf8(bytes)
+        // Anything else takes the careful path below, whose errors name
+        // what is wrong.
+        if let Some(text) = object_text(bytes)
             && let Ok(cfg) = serde_json::from_str::<OrgConfig>(text)
             && cfg.schema_version == SCHEMA_VERSION
         {
@@ -502,23 +508,29 @@ impl FileBackend {
         serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e))
     }
 
+    /// The document's bytes; `None` for a store that has none yet.
+    fn config_bytes(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", path)(e)),
+        }
+    }
+
     fn read_config(&self) -> Result<OrgConfig, StoreError> {
         let path = self.config_path();
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some((b, cfg)) = last.as_ref()
-                    && *b == bytes
-                {
-                    return Ok(cfg.clone());
-                }
-                let cfg = Self::parse(&path, &bytes)?;
-                *last = Some((bytes, cfg.clone()));
-                Ok(cfg)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OrgConfig::default()),
-            Err(e) => Err(io_err("read", &path)(e)),
+        let Some(bytes) = self.config_bytes(&path)? else {
+            return Ok(OrgConfig::default());
+        };
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((b, cfg)) = last.as_ref()
+            && *b == bytes
+        {
+            return Ok(cfg.clone());
         }
+        let cfg = Self::parse(&path, &bytes)?;
+        *last = Some((bytes, cfg.clone()));
+        Ok(cfg)
     }
 
     /// Writes `bytes` to `path` atomically: temporary file in the same folder,
@@ -625,16 +637,15 @@ impl Backend for FileBackend {
 
     fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
         let path = self.config_path();
-        match fs::read(&path) {
-            // Anything the quick path does not take (a document of another
-            // schema, a syntax error, a fault in a wanted section) is
-            // parsed whole, for the error message the full read gives.
-            Ok(bytes) => match parse_sections(&bytes, sections) {
-                Some(cfg) => Ok(cfg),
-                None => Self::parse(&path, &bytes).map(|cfg| keep_sections(cfg, sections)),
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OrgConfig::default()),
-            Err(e) => Err(io_err("read", &path)(e)),
+        let Some(bytes) = self.config_bytes(&path)? else {
+            return Ok(OrgConfig::default());
+        };
+        // Anything the quick path does not take (a document of another
+        // schema, a syntax error, a fault in a wanted section) is parsed
+        // whole, for the error message the full read gives.
+        match parse_sections(&bytes, sections) {
+            Some(cfg) => Ok(cfg),
+            None => Self::parse(&path, &bytes).map(|cfg| keep_sections(cfg, sections)),
         }
     }
 
