@@ -1,6 +1,7 @@
 //! Output formatting: Exchange-like table (default), list, and JSON.
 
 use crate::value::{Object, Value, View};
+use std::borrow::Cow;
 
 /// Output format chosen with `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,20 +79,32 @@ fn objects(values: &[Value]) -> impl Iterator<Item = &Object> {
 const MAX_CELL: usize = 60;
 
 /// A cell's text and its width in characters.
-fn cell(v: Option<&Value>) -> (String, usize) {
-    let mut s = match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::Str(s)) => s.clone(),
-        Some(v) => v.to_string(),
+fn cell(v: Option<&Value>) -> (Cow<'_, str>, usize) {
+    let mut s: Cow<'_, str> = match v {
+        None | Some(Value::Null) => Cow::Borrowed(""),
+        Some(Value::Str(s)) => Cow::Borrowed(s),
+        Some(Value::Bool(true)) => Cow::Borrowed("True"),
+        Some(Value::Bool(false)) => Cow::Borrowed("False"),
+        Some(v) => {
+            // Room for a cell's usual text saves regrowing it.
+            let mut t = String::with_capacity(MAX_CELL);
+            // Writing into a String cannot fail.
+            let _ = std::fmt::write(&mut t, format_args!("{v}"));
+            Cow::Owned(t)
+        }
     };
     if s.contains(['\r', '\n']) {
-        s = s.replace(['\r', '\n'], " ");
+        s = Cow::Owned(s.replace(['\r', '\n'], " "));
     }
-    let n = s.chars().count();
+    let n = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
     if n > MAX_CELL {
         let mut t: String = s.chars().take(MAX_CELL - 3).collect();
         t.push_str("...");
-        (t, MAX_CELL)
+        (Cow::Owned(t), MAX_CELL)
     } else {
         (s, n)
     }
@@ -120,7 +133,7 @@ fn push_line<'a>(
 
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
-    let rows: Vec<Vec<(String, usize)>> = objects(values)
+    let rows: Vec<Vec<(Cow<'_, str>, usize)>> = objects(values)
         .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
         .collect();
     let widths: Vec<usize> = cols
@@ -149,7 +162,7 @@ pub fn table(values: &[Value], cols: &[&str]) -> String {
         &widths,
     );
     for r in &rows {
-        push_line(&mut out, r.iter().map(|(s, n)| (s.as_str(), *n)), &widths);
+        push_line(&mut out, r.iter().map(|(s, n)| (s.as_ref(), *n)), &widths);
     }
     out.push('\n');
     out

@@ -34,7 +34,14 @@ impl ser::Error for SerError {
 
 /// Serializes `v` into a [`Value`].
 pub fn to_value<T: Serialize + ?Sized>(v: &T) -> Result<Value, SerError> {
-    v.serialize(ValueSerializer)
+    v.serialize(ValueSerializer { only: None })
+}
+
+/// [`to_value`], except that a struct at the top keeps only the fields named
+/// in `only` (by serialized name, exactly): the others are skipped before
+/// their values are built.
+pub fn to_value_only<T: Serialize + ?Sized>(v: &T, only: &[&str]) -> Result<Value, SerError> {
+    v.serialize(ValueSerializer { only: Some(only) })
 }
 
 fn insert(map: &mut Vec<(String, Value)>, k: String, v: Value) {
@@ -58,9 +65,13 @@ fn f64_value(v: f64) -> Value {
     }
 }
 
-pub struct ValueSerializer;
+/// `only`: the fields a struct at this level keeps (all when `None`);
+/// nested values are always whole.
+pub struct ValueSerializer<'a> {
+    only: Option<&'a [&'a str]>,
+}
 
-impl ser::Serializer for ValueSerializer {
+impl<'a> ser::Serializer for ValueSerializer<'a> {
     type Ok = Value;
     type Error = SerError;
     type SerializeSeq = SeqBuilder;
@@ -68,7 +79,7 @@ impl ser::Serializer for ValueSerializer {
     type SerializeTupleStruct = SeqBuilder;
     type SerializeTupleVariant = VariantSeq;
     type SerializeMap = MapBuilder;
-    type SerializeStruct = StructBuilder;
+    type SerializeStruct = StructBuilder<'a>;
     type SerializeStructVariant = VariantStruct;
 
     fn serialize_bool(self, v: bool) -> Result<Value, SerError> {
@@ -128,6 +139,14 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_str(self, v: &str) -> Result<Value, SerError> {
         Ok(Value::Str(v.to_string()))
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result<Value, SerError> {
+        // The default formats into a String and then copies it; room for
+        // the usual texts (address spaces, sizes) saves regrowing it.
+        let mut s = String::with_capacity(32);
+        fmt::write(&mut s, format_args!("{v}"))
+            .map_err(|_| SerError("a value could not be written as text".into()))?;
+        Ok(Value::Str(s))
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<Value, SerError> {
         Ok(Value::List(
@@ -194,8 +213,12 @@ impl ser::Serializer for ValueSerializer {
             key: None,
         })
     }
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<StructBuilder, SerError> {
-        Ok(StructBuilder(Vec::with_capacity(len)))
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<StructBuilder<'a>, SerError> {
+        let len = self.only.map_or(len, |o| o.len().min(len));
+        Ok(StructBuilder {
+            fields: Vec::with_capacity(len),
+            only: self.only,
+        })
     }
     fn serialize_struct_variant(
         self,
@@ -291,9 +314,12 @@ impl ser::SerializeMap for MapBuilder {
     }
 }
 
-pub struct StructBuilder(Vec<(String, Value)>);
+pub struct StructBuilder<'a> {
+    fields: Vec<(String, Value)>,
+    only: Option<&'a [&'a str]>,
+}
 
-impl ser::SerializeStruct for StructBuilder {
+impl ser::SerializeStruct for StructBuilder<'_> {
     type Ok = Value;
     type Error = SerError;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -301,13 +327,16 @@ impl ser::SerializeStruct for StructBuilder {
         k: &'static str,
         v: &T,
     ) -> Result<(), SerError> {
+        if self.only.is_some_and(|only| !only.contains(&k)) {
+            return Ok(());
+        }
         // A derived Serialize names each field once: no need to look for
         // a repeated key as a map must.
-        self.0.push((k.to_string(), to_value(v)?));
+        self.fields.push((k.to_string(), to_value(v)?));
         Ok(())
     }
     fn end(self) -> Result<Value, SerError> {
-        Ok(Value::Map(self.0))
+        Ok(Value::Map(self.fields))
     }
 }
 
@@ -331,7 +360,7 @@ impl ser::SerializeStructVariant for VariantStruct {
 
 #[cfg(test)]
 mod tests {
-    use super::to_value;
+    use super::{to_value, to_value_only};
     use crate::value::Value;
     use std::collections::BTreeMap;
 
@@ -402,5 +431,36 @@ mod tests {
         assert_eq!(to_value(&c).unwrap(), via_json(&c));
         let cfg = xshell_core::model::OrgConfig::default();
         assert_eq!(to_value(&cfg).unwrap(), via_json(&cfg));
+    }
+
+    #[test]
+    fn only_keeps_the_named_fields_of_the_top_struct() {
+        let mut c = xshell_core::model::SendConnector::new("Out");
+        c.address_spaces = vec!["SMTP:b.example;2".parse().unwrap()];
+        let Value::Map(all) = to_value(&c).unwrap() else {
+            panic!("a struct is a map")
+        };
+        // In the struct's order, whatever the order asked; unknown names and
+        // a different case match nothing.
+        let only = ["Enabled", "AddressSpaces", "NoSuchField", "name"];
+        let Value::Map(some) = to_value_only(&c, &only).unwrap() else {
+            panic!("a struct is a map")
+        };
+        let expected: Vec<(String, Value)> = all
+            .into_iter()
+            .filter(|(k, _)| k == "AddressSpaces" || k == "Enabled")
+            .collect();
+        assert_eq!(some, expected);
+        assert_eq!(
+            some[0].1,
+            Value::List(vec![Value::Str("SMTP:b.example;2".into())])
+        );
+        // Nested structs are whole, and a value that is not a struct is as is.
+        let nested = vec![c.clone()];
+        assert_eq!(
+            to_value_only(&nested, &only).unwrap(),
+            to_value(&nested).unwrap()
+        );
+        assert_eq!(to_value_only(&Some(7u8), &only).unwrap(), Value::Int(7));
     }
 }

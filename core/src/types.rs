@@ -19,8 +19,20 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ParseValueError> {
 
 /// The text conversions every value type here shares: serde goes through
 /// `FromStr` and `Display`, so the store holds what an administrator types.
+/// Reading parses the text where it lies (no copy into a `String` first),
+/// and writing formats it straight into the output.
 macro_rules! text_value {
     ($($t:ty),* $(,)?) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(TextVisitor(std::marker::PhantomData))
+            }
+        }
         impl TryFrom<String> for $t {
             type Error = ParseValueError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -33,6 +45,19 @@ macro_rules! text_value {
             }
         }
     )*};
+}
+
+/// Reads a text value through its `FromStr`.
+struct TextVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FromStr<Err = ParseValueError>> serde::de::Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
+    }
 }
 
 text_value!(
@@ -76,8 +101,7 @@ fn check_label(label: &str, whole: &str) -> Result<(), ParseValueError> {
 
 /// An SMTP domain such as `contoso.com`: lower-cased, LDH labels, at most 253
 /// characters, no trailing dot, no wildcard. Used for the domain-secure lists.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SmtpDomain(String);
 
 impl SmtpDomain {
@@ -119,8 +143,7 @@ impl fmt::Display for SmtpDomain {
 
 /// A domain that may start with a wildcard: `contoso.com`, `*.contoso.com`,
 /// or `*` alone (every domain). `*contoso.com` is not valid.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DomainPattern(String);
 
 impl DomainPattern {
@@ -181,8 +204,7 @@ impl fmt::Display for DomainPattern {
 }
 
 /// A send connector address space: `[SMTP:]domain[;cost]`, cost 1-100.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AddressSpace {
     pub domain: DomainPattern,
     pub cost: u8,
@@ -231,8 +253,7 @@ impl fmt::Display for AddressSpace {
 
 /// A host name or IP address with an optional port: `mail.contoso.com`,
 /// `192.0.2.1:2525`, `[::1]:25`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostPort {
     pub host: String,
     pub port: Option<u16>,
@@ -308,8 +329,7 @@ impl fmt::Display for HostPort {
 }
 
 /// A receive connector binding, `IP:port`: `0.0.0.0:25`, `[::]:25`, `127.0.0.1:2525`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Binding(pub SocketAddr);
 
 impl FromStr for Binding {
@@ -344,8 +364,7 @@ impl fmt::Display for Binding {
 }
 
 /// A remote IP range: a single address, `first-last`, or CIDR `net/len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpRange {
     Single(IpAddr),
     Range(IpAddr, IpAddr),
@@ -467,8 +486,7 @@ impl fmt::Display for IpRange {
 /// A size limit: a number of bytes or `Unlimited`. Accepts `25MB`, `10 KB`,
 /// `1.5GB`, `26214400`, `25 MB (26,214,400 bytes)` (Exchange's own display) and
 /// `unlimited`. Units are 1024-based as in Exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SizeLimit {
     Bytes(u64),
     Unlimited,
@@ -502,11 +520,8 @@ impl FromStr for SizeLimit {
         // Exchange display form: "25 MB (26,214,400 bytes)".
         if let Some(open) = t.find('(') {
             let inner = t[open + 1..].trim_end_matches(')').trim();
-            let inner = inner
-                .strip_suffix("bytes")
-                .unwrap_or(inner)
-                .replace(',', "");
-            if let Ok(n) = inner.trim().parse::<u64>() {
+            let inner = inner.strip_suffix("bytes").unwrap_or(inner).trim();
+            if let Some(n) = grouped_number(inner) {
                 return Ok(SizeLimit::Bytes(n));
             }
         }
@@ -540,6 +555,21 @@ impl FromStr for SizeLimit {
         };
         Ok(SizeLimit::Bytes(value))
     }
+}
+
+/// Reads digits with any commas between them (`26,214,400`) as one number;
+/// `None` for anything else, or a number beyond `u64`.
+fn grouped_number(s: &str) -> Option<u64> {
+    if !s.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    s.bytes().filter(|b| *b != b',').try_fold(0u64, |n, b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// Writes `n` with a comma between groups of three digits (`26,214,400`).
@@ -598,8 +628,7 @@ impl fmt::Display for SizeLimit {
 
 /// A time span in whole seconds, written as Exchange writes it:
 /// `[d.]hh:mm:ss` (`2.00:00:00`, `00:10:00`). Also accepts `10m`, `4h`, `2d`, `30s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeSpan(pub u64);
 
 impl TimeSpan {
@@ -670,8 +699,7 @@ impl fmt::Display for TimeSpan {
 }
 
 /// An SMTP address `local@domain` (no display name, no angle brackets).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SmtpAddress(String);
 
 impl SmtpAddress {
@@ -815,7 +843,15 @@ mod tests {
             (u64::MAX, "16777216 TB (18,446,744,073,709,551,615 bytes)"),
         ] {
             assert_eq!(SizeLimit::Bytes(b).to_string(), text);
+            // The display form reads back as the same size.
+            assert_eq!(text.parse::<SizeLimit>().unwrap(), SizeLimit::Bytes(b));
         }
+        // A byte count beyond u64 in the display form is not a size.
+        assert!(
+            "1 TB (18,446,744,073,709,551,616 bytes)"
+                .parse::<SizeLimit>()
+                .is_err()
+        );
         assert_eq!(
             "25 MB (26,214,400 bytes)".parse::<SizeLimit>().unwrap(),
             SizeLimit::mb(25)
