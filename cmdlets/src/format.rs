@@ -93,7 +93,7 @@ fn cell(v: Option<&Value>) -> (Cow<'_, str>, usize) {
             Cow::Owned(t)
         }
     };
-    if s.contains(['\r', '\n']) {
+    if s.bytes().any(|b| b == b'\r' || b == b'\n') {
         s = Cow::Owned(s.replace(['\r', '\n'], " "));
     }
     let n = if s.is_ascii() {
@@ -110,6 +110,8 @@ fn cell(v: Option<&Value>) -> (Cow<'_, str>, usize) {
     }
 }
 
+const SPACES: &str = "                                                                ";
+
 /// One table line: every cell but the last padded to its column's width
 /// and followed by a space; trailing white space trimmed.
 fn push_line<'a>(
@@ -122,8 +124,12 @@ fn push_line<'a>(
     for (i, (c, chars)) in cells.enumerate() {
         out.push_str(c);
         if i + 1 < n {
-            let pad = widths[i].saturating_sub(chars) + 1;
-            out.extend(std::iter::repeat_n(' ', pad));
+            let mut pad = widths[i].saturating_sub(chars) + 1;
+            while pad > 0 {
+                let k = pad.min(SPACES.len());
+                out.push_str(&SPACES[..k]);
+                pad -= k;
+            }
         }
     }
     let kept = out[start..].trim_end().len();

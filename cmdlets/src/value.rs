@@ -234,7 +234,10 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{v}")?;
+                    match v {
+                        Value::Str(s) => f.write_str(s)?,
+                        v => write!(f, "{v}")?,
+                    }
                 }
                 f.write_str("}")
             }

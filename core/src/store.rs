@@ -601,6 +601,75 @@ impl FileBackend {
     }
 }
 
+/// `config.json`'s text: each top-level field on a line of its own, each
+/// object of a top-level list (a connector, a certificate) on a line of its
+/// own, and each of those written compactly. It reads and diffs one object
+/// per line, and a reader skips little white space: in an indented layout a
+/// third of a thousand connectors' bytes is indentation.
+fn config_text(cfg: &OrgConfig) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, OneObjectPerLine::default());
+    serde::Serialize::serialize(cfg, &mut ser)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// The layout of [`config_text`]. Depth 1 is the document's fields, depth 2
+/// the elements of a top-level list; anything deeper is compact.
+#[derive(Default)]
+struct OneObjectPerLine {
+    depth: usize,
+    /// Whether the top-level list being written has elements (its `]` then
+    /// goes on a line of its own).
+    list_has_items: bool,
+}
+
+impl serde_json::ser::Formatter for OneObjectPerLine {
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        w.write_all(if self.depth == 0 { b"\n}" } else { b"}" })
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(match (self.depth, first) {
+            (1, true) => b"\n  ",
+            (1, false) => b",\n  ",
+            (_, true) => b"",
+            (_, false) => b",",
+        })
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(if self.depth == 1 { b": " } else { b":" })
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        if self.depth == 2 {
+            self.list_has_items = false;
+        }
+        w.write_all(b"[")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if self.depth == 2 {
+            self.list_has_items = true;
+            w.write_all(if first { b"\n    " } else { b",\n    " })
+        } else if first {
+            Ok(())
+        } else {
+            w.write_all(b",")
+        }
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        if self.depth == 2 && self.list_has_items {
+            w.write_all(b"\n  ")?;
+        }
+        self.depth = self.depth.saturating_sub(1);
+        w.write_all(b"]")
+    }
+}
+
 struct FileTransaction<'a> {
     backend: &'a FileBackend,
     current: OrgConfig,
@@ -614,12 +683,11 @@ impl Transaction for FileTransaction<'_> {
     }
 
     fn commit(self: Box<Self>, next: &OrgConfig) -> Result<(), StoreError> {
-        let mut bytes = serde_json::to_vec_pretty(next).map_err(|e| StoreError::Io {
+        let bytes = config_text(next).map_err(|e| StoreError::Io {
             action: "serialize",
             path: self.backend.config_path(),
             source: io::Error::other(e),
         })?;
-        bytes.push(b'\n');
         self.backend.remove_stale_temp_files(CONFIG_FILE);
         self.backend
             .write_atomic(&self.backend.dir, CONFIG_FILE, &bytes, 0o600)
@@ -871,6 +939,59 @@ mod tests {
         })
         .unwrap();
         s
+    }
+
+    #[test]
+    fn config_json_has_one_field_and_one_listed_object_per_line() {
+        let t = tempfile::tempdir().unwrap();
+        let s = full_store(t.path());
+        let text = fs::read_to_string(t.path().join(CONFIG_FILE)).unwrap();
+        // Reads back as what was written, and as serde_json reads any layout.
+        let back: OrgConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s.snapshot().unwrap());
+        let pretty = serde_json::to_string_pretty(&back).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&pretty).unwrap()
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "{");
+        assert_eq!(lines[1], "  \"SchemaVersion\": 1,");
+        assert_eq!(lines[2], "  \"Revision\": 1,");
+        assert!(
+            lines[3]
+                .starts_with("  \"TransportConfig\": {\"TLSReceiveDomainSecureList\":[\"a.tld\"],")
+        );
+        let at = |key: &str| {
+            lines
+                .iter()
+                .position(|l| *l == format!("  \"{key}\": ["))
+                .unwrap()
+        };
+        let sc = at("SendConnectors");
+        for i in 0..3 {
+            let line = lines[sc + 1 + i];
+            assert!(
+                line.starts_with(&format!("    {{\"Name\":\"S{i}\",")),
+                "{line}"
+            );
+            assert!(line.ends_with(if i < 2 { "}," } else { "}" }), "{line}");
+        }
+        assert_eq!(lines[sc + 4], "  ],");
+        // An empty list stays on its field's line; the document ends with "}\n".
+        assert!(lines.contains(&"  \"Certificates\": [],"), "{text}");
+        assert_eq!(*lines.last().unwrap(), "}");
+        assert!(text.ends_with("}\n"));
+        // The braces, 5 fields of one line, 4 lists of 1 + n + 1 lines.
+        assert_eq!(lines.len(), 2 + 5 + (2 + 1) + (2 + 3) + (2 + 1) + (2 + 1));
+        // Much less white space than the indented layout.
+        let blank = |s: &str| s.bytes().filter(|b| b.is_ascii_whitespace()).count();
+        assert!(
+            blank(&text) * 3 < blank(&pretty),
+            "{} {}",
+            blank(&text),
+            blank(&pretty)
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl FromStr for SmtpDomain {
         if t.is_empty() {
             return err("a domain name cannot be empty");
         }
-        if t.contains('*') {
+        if t.as_bytes().contains(&b'*') {
             return err(format!(
                 "'{t}' is not a valid domain name: wildcards are not allowed here"
             ));
@@ -188,7 +188,7 @@ impl FromStr for DomainPattern {
             let d: SmtpDomain = rest.parse()?;
             return Ok(DomainPattern(format!("*.{d}")));
         }
-        if t.contains('*') {
+        if t.as_bytes().contains(&b'*') {
             return err(format!(
                 "'{t}' is not a valid domain: a wildcard must be a whole left-most label ('*.contoso.com') or '*' alone"
             ));
@@ -247,7 +247,20 @@ impl FromStr for AddressSpace {
 }
 impl fmt::Display for AddressSpace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SMTP:{};{}", self.domain, self.cost)
+        // Piece by piece: a thousand connectors are listed at a time.
+        f.write_str("SMTP:")?;
+        f.write_str(self.domain.as_str())?;
+        f.write_str(";")?;
+        let c = self.cost;
+        let digits = [b'0' + c / 100, b'0' + c / 10 % 10, b'0' + c % 10];
+        let skip = if c >= 100 {
+            0
+        } else if c >= 10 {
+            1
+        } else {
+            2
+        };
+        f.write_str(std::str::from_utf8(&digits[skip..]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -666,17 +679,19 @@ impl FromStr for TimeSpan {
             };
             return n.checked_mul(mult).map(TimeSpan).ok_or_else(bad);
         }
-        let parts: Vec<&str> = t.split(':').collect();
-        if parts.len() != 3 {
+        let mut parts = t.split(':');
+        let (Some(first), Some(minutes), Some(seconds), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
-        }
-        let (days, hours) = match parts[0].split_once('.') {
+        };
+        let (days, hours) = match first.split_once('.') {
             Some((d, h)) => (d.parse::<u64>().map_err(|_| bad())?, h),
-            None => (0, parts[0]),
+            None => (0, first),
         };
         let h: u64 = hours.parse().map_err(|_| bad())?;
-        let m: u64 = parts[1].parse().map_err(|_| bad())?;
-        let sec: u64 = parts[2].parse().map_err(|_| bad())?;
+        let m: u64 = minutes.parse().map_err(|_| bad())?;
+        let sec: u64 = seconds.parse().map_err(|_| bad())?;
         if h > 23 || m > 59 || sec > 59 {
             return Err(bad());
         }
@@ -781,6 +796,12 @@ mod tests {
         assert!("x.com;0".parse::<AddressSpace>().is_err());
         assert!("x.com;101".parse::<AddressSpace>().is_err());
         assert!("X400:x.com".parse::<AddressSpace>().is_err());
+        // Every cost writes as it reads.
+        for cost in 1..=100u8 {
+            let text = format!("SMTP:a.example;{cost}");
+            let a: AddressSpace = text.parse().unwrap();
+            assert_eq!((a.cost, a.to_string()), (cost, text));
+        }
     }
 
     #[test]
@@ -873,6 +894,9 @@ mod tests {
         assert_eq!(TimeSpan::minutes(10).to_string(), "00:10:00");
         assert!("00:61:00".parse::<TimeSpan>().is_err());
         assert!("soon".parse::<TimeSpan>().is_err());
+        for bad in ["00:10", "00:10:00:00", "1.2.00:00:00", ":10:00", "00:10:"] {
+            assert!(bad.parse::<TimeSpan>().is_err(), "{bad}");
+        }
     }
 
     #[test]
