@@ -57,9 +57,15 @@ impl Object {
 
     /// A property by name, case-insensitively.
     pub fn get(&self, name: &str) -> Option<&Value> {
+        // The exact name first: what a table's columns and the code ask.
         self.props
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| k == name)
+            .or_else(|| {
+                self.props
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            })
             .map(|(_, v)| v)
     }
 

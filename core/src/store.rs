@@ -227,15 +227,15 @@ impl Store {
             ));
         }
         let tx = self.backend.begin()?;
-        let before = tx.current().clone();
-        let (value, mut next) = if before == snapshot {
+        let before = tx.current();
+        let (value, mut next) = if *before == snapshot {
             (value, next)
         } else {
             // Another writer committed since the snapshot: redo the change
             // on what is there now.
-            apply_change(&before, &mut change)?
+            apply_change(before, &mut change)?
         };
-        if next == before {
+        if next == *before {
             return Ok((
                 value,
                 Outcome::Unchanged {
