@@ -150,6 +150,12 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
                 ratio(x, p)
             );
         }
+        None if !plan.has("relay") => {
+            let _ = writeln!(
+                o,
+                "| Relay end to end ≥ 3× Postfix | not run (`--only` without relay) | — |"
+            );
+        }
         _ => {
             let _ = writeln!(
                 o,
