@@ -65,8 +65,7 @@ pub fn render(values: &[Value], format: Format) -> String {
 
 /// An array of objects with their PascalCase property names.
 pub fn json(values: &[Value]) -> String {
-    let arr = serde_json::Value::Array(values.iter().map(Value::to_json).collect());
-    serde_json::to_string_pretty(&arr).unwrap_or_else(|_| "[]".into()) + "\n"
+    serde_json::to_string_pretty(values).unwrap_or_else(|_| "[]".into()) + "\n"
 }
 
 fn objects(values: &[Value]) -> impl Iterator<Item = &Object> {
@@ -205,4 +204,50 @@ pub fn list(values: &[Value], props: Option<&[String]>) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json;
+    use crate::value::{Object, Value, View};
+
+    /// The JSON output is what serializing the `to_json` tree gave, byte
+    /// for byte.
+    #[test]
+    fn json_is_the_same_as_through_the_json_tree() {
+        let nested = Object::new("Inner", View::List).with("A", Value::Int(-1));
+        let o = Object::new("T", View::Table(&["Name"]))
+            .with("Name", Value::str("x \"quoted\"\n\u{1}é"))
+            .with("Flag", Value::Bool(false))
+            .with("Count", Value::Int(i64::MAX))
+            .with("None", Value::Null)
+            .with("Empty", Value::List(Vec::new()))
+            .with(
+                "List",
+                Value::List(vec![Value::str("a"), Value::Int(2), Value::Object(nested)]),
+            )
+            .with(
+                "Map",
+                Value::Map(vec![
+                    ("k".into(), Value::Int(1)),
+                    ("j".into(), Value::Null),
+                    ("k".into(), Value::Int(3)),
+                ]),
+            )
+            .with("EmptyObject", Value::Object(Object::new("E", View::List)));
+        for values in [
+            vec![],
+            vec![Value::Object(o.clone())],
+            vec![
+                Value::Object(o),
+                Value::str("loose"),
+                Value::Null,
+                Value::Int(0),
+            ],
+        ] {
+            let tree = serde_json::Value::Array(values.iter().map(Value::to_json).collect());
+            let before = serde_json::to_string_pretty(&tree).unwrap() + "\n";
+            assert_eq!(json(&values), before);
+        }
+    }
 }

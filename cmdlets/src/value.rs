@@ -225,6 +225,32 @@ impl Value {
     }
 }
 
+/// Values serialize as [`Value::to_json`] would make them, without building
+/// that tree first (JSON output of a thousand objects).
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Str(t) => s.serialize_str(t),
+            Value::List(l) => s.collect_seq(l),
+            // A hashtable may repeat a key; the JSON map keeps its first
+            // place and last value, as to_json's does.
+            Value::Map(_) => self.to_json().serialize(s),
+            // An object's property names are unique (`set` replaces).
+            Value::Object(o) => {
+                let mut m = s.serialize_map(Some(o.props.len()))?;
+                for (k, v) in &o.props {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
 impl fmt::Display for Value {
     /// The way a value shows in a table or list cell.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
