@@ -33,17 +33,6 @@ macro_rules! text_value {
                 d.deserialize_str(TextVisitor(std::marker::PhantomData))
             }
         }
-        impl TryFrom<String> for $t {
-            type Error = ParseValueError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                s.parse()
-            }
-        }
-        impl From<$t> for String {
-            fn from(v: $t) -> String {
-                v.to_string()
-            }
-        }
     )*};
 }
 
@@ -305,16 +294,7 @@ impl fmt::Display for AddressSpace {
         f.write_str("SMTP:")?;
         f.write_str(self.domain.as_str())?;
         f.write_str(";")?;
-        let c = self.cost;
-        let digits = [b'0' + c / 100, b'0' + c / 10 % 10, b'0' + c % 10];
-        let skip = if c >= 100 {
-            0
-        } else if c >= 10 {
-            1
-        } else {
-            2
-        };
-        f.write_str(std::str::from_utf8(&digits[skip..]).map_err(|_| fmt::Error)?)
+        write_digits(f, u64::from(self.cost), false)
     }
 }
 
@@ -648,13 +628,9 @@ fn grouped_number(s: &str) -> Option<u64> {
     })
 }
 
-/// Writes `n` with a comma between groups of three digits (`26,214,400`).
-fn write_thousands(f: &mut fmt::Formatter<'_>, n: u64) -> fmt::Result {
-    write_digits(f, n, true)
-}
-
 /// Writes `n` in decimal, with commas between groups of three digits if
-/// `commas`. Straight into the output: a store write formats thousands.
+/// `commas` (`26,214,400`). Straight into the output: a store write
+/// formats thousands.
 fn write_digits(f: &mut fmt::Formatter<'_>, n: u64, commas: bool) -> fmt::Result {
     // u64::MAX has 20 digits and 6 commas.
     let mut buf = [0u8; 27];
@@ -711,7 +687,7 @@ impl fmt::Display for SizeLimit {
                     }
                 }
                 f.write_str(" (")?;
-                write_thousands(f, b)?;
+                write_digits(f, b, true)?;
                 f.write_str(" bytes)")
             }
         }
