@@ -42,7 +42,7 @@ DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 # --- binaries --------------------------------------------------------------
 if [ -z "${XSHELL_BIN:-}" ] || [ -z "${XSHELL_TRANSPORT_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --quiet --bin xshell --bin xshell-transport) || die "cargo build failed"
+  (cd "$ROOT" && cargo build --quiet -p xshell -p xshell-transport) || die "cargo build failed"
   TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
   XSHELL_BIN="$TARGET/debug/xshell"
   XSHELL_TRANSPORT_BIN="$TARGET/debug/xshell-transport"

@@ -163,20 +163,6 @@ fn root_command() -> Command {
         .infer_long_args(true)
 }
 
-/// The default store folder.
-pub fn default_store_dir() -> PathBuf {
-    if let Some(s) = std::env::var_os("XSHELL_STORE").filter(|s| !s.is_empty()) {
-        return PathBuf::from(s);
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
-        return PathBuf::from(x).join("xshell");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local/share/xshell")
-}
-
 /// Subcommands that are not cmdlets.
 const BUILTIN_COMMANDS: &[&str] = &["help", "gen-docs", "completions", "man"];
 
@@ -453,7 +439,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
     let store_dir = matches
         .get_one::<String>("store")
         .map(PathBuf::from)
-        .unwrap_or_else(default_store_dir);
+        .unwrap_or_else(xshell_core::store::default_dir);
     if matches.subcommand().is_some()
         && (matches.contains_id("command") || matches.contains_id("file"))
     {

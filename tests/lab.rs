@@ -7,6 +7,8 @@
 //! certificate, SEND with domain_secured).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/bins.rs"]
+mod bins;
 #[path = "common/dnsmasq.rs"]
 mod dnsmasq;
 
@@ -42,11 +44,8 @@ fn the_lab_exchanges_domain_secured_mail_between_two_organizations() {
         .arg("bash")
         .arg(root.join("examples/lab.sh"))
         .current_dir(root)
-        .env("XSHELL_BIN", env!("CARGO_BIN_EXE_xshell"))
-        .env(
-            "XSHELL_TRANSPORT_BIN",
-            env!("CARGO_BIN_EXE_xshell-transport"),
-        )
+        .env("XSHELL_BIN", bins::xshell_bin())
+        .env("XSHELL_TRANSPORT_BIN", bins::engine_bin())
         .env("LAB_PORT", port.to_string())
         .env("LAB_SUBMIT_PORT", submit_port.to_string())
         .env("LAB_DNS_PORT", dns_port.to_string())

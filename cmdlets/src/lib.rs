@@ -16,12 +16,13 @@ pub mod value_ser;
 
 pub mod accepted_domain;
 pub mod certificate;
+pub mod diagnostics;
 pub mod organization;
 pub mod queue;
 pub mod receive_connector;
 pub mod send_connector;
 pub mod tracking;
-pub mod transport;
+pub mod transport_config;
 
 pub use bind::{Arg, Bound};
 pub use context::{BatchHost, ConfirmFlag, Ctx, Host};
@@ -33,10 +34,10 @@ use xshell_core::store::Store;
 
 /// Every cmdlet, in reference order.
 pub static CATALOGUE: &[&CmdletDecl] = &[
-    &transport::get_config::DECL,
-    &transport::set_config::DECL,
-    &transport::get_service::DECL,
-    &transport::set_service::DECL,
+    &transport_config::get_config::DECL,
+    &transport_config::set_config::DECL,
+    &transport_config::get_service::DECL,
+    &transport_config::set_service::DECL,
     &accepted_domain::new::DECL,
     &accepted_domain::get::DECL,
     &accepted_domain::set::DECL,
@@ -70,8 +71,8 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &queue::resume::DECL,
     &queue::remove_message::DECL,
     &tracking::get_log::DECL,
-    &tracking::test_smtp::DECL,
-    &transport::test_domain_security::DECL,
+    &diagnostics::test_smtp::DECL,
+    &diagnostics::test_domain_security::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

@@ -6,10 +6,9 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// The path of the built `xshell` binary (for tests that spawn and kill it).
-pub fn xshell_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xshell"))
-}
+mod bins;
+#[allow(unused_imports)]
+pub use bins::{engine_bin, xshell_bin};
 
 /// A store folder that disappears with the test.
 pub struct TestStore {

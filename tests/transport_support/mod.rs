@@ -13,13 +13,9 @@ use std::time::{Duration, Instant};
 
 pub const ORG_FQDN: &str = "mail.orga.example";
 
-pub fn xshell_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xshell"))
-}
-
-pub fn engine_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xshell-transport"))
-}
+#[path = "../common/bins.rs"]
+mod bins;
+pub use bins::{engine_bin, xshell_bin};
 
 /// A free loopback port (bound, then released), never handed out twice in
 /// this test process: the kernel may give a released port again, and two

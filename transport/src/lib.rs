@@ -28,7 +28,7 @@
 //! - [`tracking`]: the message tracking log.
 //! - [`control`]: the control socket the queue cmdlets talk to.
 //!
-//! The binary is `xshell-transport` (in the `xshell` package, `src/bin`).
+//! The binary is `xshell-transport` (`src/bin/xshell-transport.rs`).
 
 pub mod config;
 pub mod control;

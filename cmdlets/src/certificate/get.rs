@@ -8,7 +8,7 @@ use crate::error::CmdletError;
 use crate::value::Value;
 use time::OffsetDateTime;
 use xshell_core::certificates as certs;
-use xshell_core::pki::dns::validate_dns_name;
+use xshell_core::pki::names::validate_dns_name;
 use xshell_core::pki::select::{SelectOptions, select_certificates};
 
 pub static DECL: CmdletDecl = CmdletDecl {

@@ -1,5 +1,3 @@
-//! Operations diagnostics: Get-MessageTrackingLog and Test-SmtpConnectivity.
+//! Get-MessageTrackingLog: the engine's tracking log, read and filtered.
 
 pub mod get_log;
-pub mod probe;
-pub mod test_smtp;

@@ -11,8 +11,8 @@ use x509_parser::extensions::ParsedExtension;
 
 use super::cert::{parse_x509, same_public_key, spki_algorithm};
 use super::dn::SubjectName;
-use super::dns::validate_dns_name;
 use super::keys::{KeyAlgorithm, PrivateKey, generate};
+use super::names::validate_dns_name;
 use super::request::parse_request;
 use super::x509w;
 use super::{PkiError, Result};

@@ -7,8 +7,8 @@ use x509_parser::prelude::FromDer;
 
 use super::cert::{display_name, first_cn, spki_algorithm};
 use super::dn::SubjectName;
-use super::dns::validate_dns_name;
 use super::keys::{KeyAlgorithm, PrivateKey};
+use super::names::validate_dns_name;
 use super::x509w;
 use super::{PkiError, Result};
 

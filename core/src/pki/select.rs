@@ -5,7 +5,7 @@
 
 use time::OffsetDateTime;
 
-use super::dns::{NameMatch, best_match};
+use super::names::{NameMatch, best_match};
 use super::validate::CertStatus;
 
 /// What selection needs to know about one stored certificate.

@@ -8,7 +8,7 @@ use x509_parser::prelude::X509Certificate;
 
 use super::cert::{parse_x509, self_signed};
 
-pub use super::dns::{NameMatch, best_match, name_matches};
+pub use super::names::{NameMatch, best_match, name_matches};
 
 /// Exchange's certificate Status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -28,7 +28,7 @@
 //! store's roots: a name mismatch *against the connection's server name*
 //! (the MX host) is ignored, because the verifier reports it only after the
 //! chain verified; the name that matters is then checked with
-//! [`xshell_core::pki::dns::name_matches`].
+//! [`xshell_core::pki::names::name_matches`].
 
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ use rustls::{
 };
 use xshell_core::model::{SendConnector, TlsAuthLevel};
 use xshell_core::pki::cert::parse_certificate;
-use xshell_core::pki::dns::name_matches;
+use xshell_core::pki::names::name_matches;
 use xshell_core::types::SmtpDomain;
 
 use super::client::StartTlsMode;

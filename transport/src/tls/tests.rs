@@ -194,7 +194,7 @@ fn a_cn_only_certificate_names_no_domain() {
     assert!(c.chain_verified);
     assert_eq!(c.subject, "CN=partner.example");
     assert!(c.names.is_empty(), "{:?}", c.names);
-    assert!(!xshell_core::pki::dns::name_matches(
+    assert!(!xshell_core::pki::names::name_matches(
         &c.names,
         None,
         "partner.example",

@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     let store_dir = m
         .get_one::<String>("store")
         .map(PathBuf::from)
-        .unwrap_or_else(xshell::cli::default_store_dir);
+        .unwrap_or_else(xshell_core::store::default_dir);
     let mut opts = EngineOptions::new(store_dir.clone());
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
     tracing::info!(store = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");

@@ -4,4 +4,3 @@ pub mod get_config;
 pub mod get_service;
 pub mod set_config;
 pub mod set_service;
-pub mod test_domain_security;

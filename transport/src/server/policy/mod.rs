@@ -42,7 +42,7 @@
 //!   domain`.
 
 use xshell_core::model::AcceptedDomainType;
-use xshell_core::pki::dns::name_matches;
+use xshell_core::pki::names::name_matches;
 
 use crate::config::{ConnectorRuntime, RuntimeConfig};
 use crate::maildir;

@@ -1,0 +1,292 @@
+//! The shared state store.
+//!
+//! The organization configuration is one JSON document with a schema version
+//! and a revision number. Writers take an exclusive lock, read, change,
+//! validate, write a temporary file, fsync it, rename it over the document and
+//! fsync the directory; readers never lock and always see a whole revision.
+//! Private keys are separate files (0600 in a 0700 folder).
+//!
+//! [`Backend`] is the seam for other backends (a distributed store such as
+//! etcd later); cmdlets only see [`Store`].
+
+//!
+//! - `file`: the embedded backend, a folder on disk ([`FileBackend`]).
+//! - `layout`: the text of `config.json`.
+//! - `partial`: reading only the sections a Get- cmdlet needs.
+
+mod file;
+mod layout;
+mod partial;
+
+pub use file::{CONFIG_FILE, FileBackend};
+
+use crate::model::{OrgConfig, SCHEMA_VERSION};
+use std::io;
+use std::path::PathBuf;
+
+/// The default store folder when none is given: `$XSHELL_STORE`, else
+/// `$XDG_DATA_HOME/xshell`, else `~/.local/share/xshell`. Both `xshell` and
+/// `xshell-transport` use it, so they meet at the same store.
+pub fn default_dir() -> PathBuf {
+    if let Some(s) = std::env::var_os("XSHELL_STORE").filter(|s| !s.is_empty()) {
+        return PathBuf::from(s);
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(x).join("xshell");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/xshell")
+}
+
+/// Why the store could not be read or written. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "store file {path} is corrupt: {message} (line {line}, column {column}); it was left untouched"
+    )]
+    Corrupt {
+        path: PathBuf,
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error(
+        "store file {path} was written by a newer xshell (schema {found}, this build understands {supported}); upgrade xshell"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "store file {path} uses schema {found}, older than this build's {supported}, and no migration from it exists; it was left untouched"
+    )]
+    NeedsMigration {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("invalid key name '{0}'")]
+    BadKeyName(String),
+    #[error("private key '{0}' is missing from the store")]
+    MissingKey(String),
+}
+
+/// A consistent view of the configuration at one revision.
+pub type Snapshot = OrgConfig;
+
+/// The parts of the configuration a read-only caller needs: see
+/// [`Store::snapshot_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections(u8);
+
+impl Sections {
+    pub const TRANSPORT_CONFIG: Sections = Sections(1);
+    pub const TRANSPORT_SERVICE: Sections = Sections(1 << 1);
+    pub const ACCEPTED_DOMAINS: Sections = Sections(1 << 2);
+    pub const SEND_CONNECTORS: Sections = Sections(1 << 3);
+    pub const RECEIVE_CONNECTORS: Sections = Sections(1 << 4);
+    pub const CERTIFICATES: Sections = Sections(1 << 5);
+    pub const TRUSTED_ROOTS: Sections = Sections(1 << 6);
+    pub const ALL: Sections = Sections((1 << 7) - 1);
+
+    /// Both sets.
+    pub const fn and(self, other: Sections) -> Sections {
+        Sections(self.0 | other.0)
+    }
+
+    /// Whether every section of `other` is in this set.
+    pub const fn has(self, other: Sections) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// An open write transaction: holds the backend's exclusive lock until it is
+/// committed or dropped.
+pub trait Transaction {
+    /// The configuration as it is under the lock.
+    fn current(&self) -> &OrgConfig;
+    /// Replace the configuration with `next` durably, then release the lock.
+    fn commit(self: Box<Self>, next: &OrgConfig) -> Result<(), StoreError>;
+}
+
+/// What a store backend must provide.
+pub trait Backend: Send + Sync {
+    /// Human-readable location, for messages.
+    fn describe(&self) -> String;
+    /// The latest committed configuration (the default one for a new store).
+    fn read(&self) -> Result<OrgConfig, StoreError>;
+    /// [`Backend::read`] of `sections` only; the others are left empty. A
+    /// backend that cannot read part of the configuration reads it all.
+    fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
+        let _ = sections;
+        self.read()
+    }
+    /// Begin a transaction (blocks until the lock is had).
+    fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
+    /// Write a secret (private key) under `name`; durable on return.
+    fn put_secret(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    fn get_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+    fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
+    /// A local folder the transport may use for its queue, mailboxes and logs.
+    fn state_dir(&self) -> Option<PathBuf>;
+    /// The latest committed revision; cheap enough to poll. A backend with
+    /// native change notification (etcd's watch) can answer from it.
+    fn revision(&self) -> Result<u64, StoreError> {
+        self.read().map(|c| c.revision)
+    }
+}
+
+/// The outcome of an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new revision was committed.
+    Committed { revision: u64 },
+    /// The change left everything as it was: nothing was written.
+    Unchanged { revision: u64 },
+    /// -WhatIf: validated, nothing written.
+    DryRun,
+}
+
+/// The store as the cmdlets see it.
+pub struct Store {
+    backend: Box<dyn Backend>,
+}
+
+impl Store {
+    pub fn new(backend: Box<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// The embedded file store in `dir`.
+    pub fn open_dir(dir: impl Into<PathBuf>) -> Store {
+        Store::new(Box::new(FileBackend::new(dir)))
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.backend.read()
+    }
+
+    /// A snapshot holding only `sections` (plus the revision); the other
+    /// sections are empty. For read-only callers (the Get- cmdlets) on a
+    /// large store: the file store skips the other sections' text without
+    /// building them, so `Get-TransportConfig` does not pay for a thousand
+    /// send connectors. Never write it back (a change goes through
+    /// [`Store::update`], which reads everything under the lock). A section
+    /// that was skipped is only checked to be well-formed JSON; a fault in
+    /// it surfaces when it is read.
+    pub fn snapshot_of(&self, sections: Sections) -> Result<Snapshot, StoreError> {
+        if sections == Sections::ALL {
+            return self.backend.read();
+        }
+        self.backend.read_sections(sections)
+    }
+
+    /// Waits until a revision newer than `since` is committed, or `timeout`
+    /// passes (checking every `poll`); returns the new snapshot, if any. This
+    /// is the watch the transport uses to pick up changes.
+    pub fn wait_for_change(
+        &self,
+        since: u64,
+        timeout: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.backend.revision()? > since {
+                return self.backend.read().map(Some);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(poll.min(deadline - now));
+        }
+    }
+
+    /// One transaction: `change` edits a copy of the configuration; if it
+    /// succeeds and changed anything, the copy is committed as the next
+    /// revision. With `dry_run`, nothing is written.
+    ///
+    /// `change` runs first on a snapshot, without the lock: a change that
+    /// fails, changes nothing or is a dry run never takes the lock, so it
+    /// creates nothing (not even the store folder of a fresh store). Only a
+    /// real change takes the lock and runs `change` again on the
+    /// configuration as it is under the lock, so concurrent writers still
+    /// never lose an update. `change` must therefore be repeatable (no side
+    /// effects outside the configuration it is given).
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        dry_run: bool,
+        mut change: impl FnMut(&mut OrgConfig) -> Result<T, E>,
+    ) -> Result<(T, Outcome), E> {
+        let snapshot = self.backend.read()?;
+        let (value, next) = apply_change(&snapshot, &mut change)?;
+        if dry_run {
+            return Ok((value, Outcome::DryRun));
+        }
+        if next == snapshot {
+            return Ok((
+                value,
+                Outcome::Unchanged {
+                    revision: snapshot.revision,
+                },
+            ));
+        }
+        let tx = self.backend.begin()?;
+        let before = tx.current();
+        let (value, mut next) = if *before == snapshot {
+            (value, next)
+        } else {
+            // Another writer committed since the snapshot: redo the change
+            // on what is there now.
+            apply_change(before, &mut change)?
+        };
+        if next == *before {
+            return Ok((
+                value,
+                Outcome::Unchanged {
+                    revision: before.revision,
+                },
+            ));
+        }
+        next.revision = before.revision + 1;
+        tx.commit(&next)?;
+        Ok((
+            value,
+            Outcome::Committed {
+                revision: next.revision,
+            },
+        ))
+    }
+}
+
+/// Runs `change` on a copy of `before`; the copy keeps `before`'s revision
+/// and this build's schema version.
+fn apply_change<T, E>(
+    before: &OrgConfig,
+    change: &mut impl FnMut(&mut OrgConfig) -> Result<T, E>,
+) -> Result<(T, OrgConfig), E> {
+    let mut next = before.clone();
+    let value = change(&mut next)?;
+    next.revision = before.revision;
+    next.schema_version = SCHEMA_VERSION;
+    Ok((value, next))
+}
