@@ -16,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
+use xshell_smtp::client::Extensions;
+use xshell_smtp::{Reply, ReplyParser};
 
 /// Any byte stream a session can run over (TCP or TLS over TCP).
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -193,7 +195,7 @@ async fn open(load: &Load) -> Result<Stream> {
     let Some(tls) = &load.tls else {
         return Ok(s);
     };
-    if !reply.text.contains("STARTTLS") {
+    if !Extensions::from_ehlo(&reply).starttls {
         bail!("the server does not offer STARTTLS");
     }
     let reply = command(&mut s, b"STARTTLS\r\n").await?;
@@ -226,17 +228,11 @@ async fn transaction(s: &mut Stream, load: &Load) -> Result<Duration> {
     Ok(t0.elapsed())
 }
 
-/// One reply: its code and all its lines.
-pub struct Reply {
-    pub code: u16,
-    pub text: String,
-}
-
 fn check(r: &Reply, want: u16, what: &str) -> Result<()> {
     if r.code == want {
         Ok(())
     } else {
-        bail!("{what}: {}", r.text.trim_end())
+        bail!("{what}: {r}")
     }
 }
 
@@ -251,24 +247,21 @@ async fn command(s: &mut Stream, bytes: &[u8]) -> Result<Reply> {
     reply(s).await
 }
 
+/// One reply, all its lines, read with the protocol crate's parser.
 async fn reply(s: &mut Stream) -> Result<Reply> {
-    let mut text = String::new();
+    let mut text = Vec::new();
     loop {
-        let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(120), s.read_line(&mut line))
+        let n = tokio::time::timeout(Duration::from_secs(120), s.read_until(b'\n', &mut text))
             .await
             .context("no reply within 120 s")??;
         if n == 0 {
-            bail!("connection closed (after {:?})", text.trim_end());
+            bail!(
+                "connection closed (after {:?})",
+                String::from_utf8_lossy(&text).trim_end()
+            );
         }
-        text.push_str(&line);
-        let b = line.as_bytes();
-        if b.len() < 4 || b[3] != b'-' {
-            let code = line
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .with_context(|| format!("malformed reply {line:?}"))?;
-            return Ok(Reply { code, text });
+        if let Some((reply, _)) = ReplyParser::parse(&text).context("malformed reply")? {
+            return Ok(reply);
         }
     }
 }

@@ -20,8 +20,6 @@ use std::time::Duration;
 
 use xshell_core::types::HostPort;
 
-use crate::smtp::XorShift;
-
 /// One MX record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MxRecord {
@@ -85,7 +83,15 @@ fn norm(name: &str) -> String {
 /// Sorts by preference, shuffling records of equal preference (RFC 5321
 /// 5.1) with a generator seeded by `seed`.
 pub fn order_mx(mut records: Vec<MxRecord>, seed: u64) -> Vec<MxRecord> {
-    let mut rng = XorShift::new(seed);
+    let mut state = seed;
+    // splitmix64: a small, well-mixed sequence from any seed.
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
     records.sort_by_key(|r| r.preference);
     let mut start = 0;
     while start < records.len() {
@@ -96,7 +102,7 @@ pub fn order_mx(mut records: Vec<MxRecord>, seed: u64) -> Vec<MxRecord> {
             .map_or(records.len(), |n| start + n);
         let group = &mut records[start..end];
         for i in (1..group.len()).rev() {
-            let j = rng.below(i + 1);
+            let j = (next() % (i as u64 + 1)) as usize;
             group.swap(i, j);
         }
         start = end;

@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use xshell_core::model::TransportConfig;
 
-use crate::smtp::Reply;
-use crate::smtp::reply::Enhanced;
+use xshell_smtp::Enhanced;
+use xshell_smtp::Reply;
 
 /// What is reported for a recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,15 +3,15 @@
 //!
 //! This crate is built in layers, each usable and testable on its own:
 //!
-//! - [`smtp`]: the SMTP server protocol as a pure, sans-IO state machine
-//!   (bytes in, replies and decisions out). No sockets, no async, no TLS
-//!   library: the network layer drives it.
+//! - The SMTP protocol itself, server and client sessions without I/O, is
+//!   the `xshell-smtp` crate ([`xshell_smtp`]); this crate drives it over
+//!   sockets and TLS.
 //! - [`queue`]: the durable spool. A message is on disk and the directory
 //!   entry is fsynced before the `250` after DATA may be sent.
 //! - [`maildir`]: final delivery into per-recipient Maildir folders.
 //! - Sending side: [`routing`] (connector choice, recipient grouping),
-//!   [`dns`] (MX / A / AAAA, null MX), [`outbound`] (sans-IO client
-//!   session, TLS policy, connection driver and the one failure
+//!   [`dns`] (MX / A / AAAA, null MX), [`outbound`] (TLS policy, the
+//!   connection driver of the client session and the one failure
 //!   classification), [`retry`] (retry schedule, expiry, delay notices)
 //!   and [`dsn`] (RFC 3464 delivery status notifications).
 //! - [`config`]: the config compiler: store objects in, an immutable
@@ -43,6 +43,5 @@ pub mod retry;
 pub mod routing;
 pub mod runner;
 pub mod server;
-pub mod smtp;
 pub mod tls;
 pub mod tracking;

@@ -14,10 +14,10 @@ use xshell_core::pki::cert::{parse_certificate, thumbprint};
 
 use crate::config::RuntimeConfig;
 use crate::dns::{HickoryResolver, Host, resolve_mx, resolve_smart_hosts};
-use crate::outbound::client::SessionFailure;
 use crate::outbound::deliver::{Cause, Connection, SendOptions};
 use crate::outbound::tls::{PolicyRefusal, TlsPolicy, decide};
 use crate::routing::{Targets, group_recipients};
+use xshell_smtp::client::SessionFailure;
 
 /// The probe's own time limits (shorter than a delivery's).
 const CONNECT: Duration = Duration::from_secs(10);

@@ -26,7 +26,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::smtp::TlsFacts;
+use xshell_smtp::TlsFacts;
 
 /// A tracking event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

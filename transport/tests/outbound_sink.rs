@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use xshell_smtp::client::{Content, Transaction};
 use xshell_transport::dns::Host;
-use xshell_transport::outbound::client::{Content, Transaction};
 use xshell_transport::outbound::deliver::{
     Progress, SendOptions, Timeouts, deliver, deliver_with_progress,
 };

@@ -22,16 +22,14 @@ use xshell_core::pki::dn::SubjectName;
 use xshell_core::pki::keys::{KeyAlgorithm, generate};
 use xshell_core::pki::request::create_request;
 use xshell_core::pki::selfsigned::create_self_signed;
+use xshell_smtp::client::Transaction;
+use xshell_smtp::{Action, ClientCertificate, Session, SessionConfig, TlsFacts, Verdict};
 use xshell_transport::dns::Host;
-use xshell_transport::outbound::client::Transaction;
 use xshell_transport::outbound::deliver::{
     DeliveryReport, Outcome, SendOptions, Timeouts, deliver,
 };
 use xshell_transport::outbound::tls::{
     ClientIdentity, TlsMaterial, TlsPolicy, client_config, decide,
-};
-use xshell_transport::smtp::{
-    Action, ClientCertificate, Session, SessionConfig, TlsFacts, Verdict,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -197,11 +195,7 @@ async fn serve(tcp: TcpStream, setup: Arc<ServerSetup>, rec: Record) {
             }
             Action::CheckRcpt { to } => {
                 if to.local_part.starts_with('x') {
-                    Verdict::Reject(xshell_transport::smtp::Reply::new(
-                        550,
-                        (5, 1, 1),
-                        "no such user",
-                    ))
+                    Verdict::Reject(xshell_smtp::Reply::new(550, (5, 1, 1), "no such user"))
                 } else {
                     Verdict::Accept
                 }

@@ -4,7 +4,8 @@
 //! It verifies nothing about that certificate (it reports it; judging it is
 //! the administrator's job, with the thumbprint in hand), never sends mail,
 //! and bounds every step with a timeout. Blocking std sockets and rustls
-//! (aws-lc-rs); no dependency on the transport crate.
+//! (aws-lc-rs); replies are read with the protocol crate (`xshell-smtp`),
+//! not the engine.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +17,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use xshell_core::pki::cert::parse_certificate;
+use xshell_smtp::client::Extensions;
+use xshell_smtp::reply::{Reply, ReplyParser};
 
 /// The certificate a server presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,53 +49,40 @@ pub struct Probe {
 /// Longest reply accepted.
 const MAX_REPLY: usize = 64 * 1024;
 
-/// Reads one SMTP reply (all its lines); returns the code and the text
-/// lines. Reads byte by byte so nothing after the reply is consumed (the
-/// TLS handshake follows `220` directly).
-fn read_reply(r: &mut impl Read) -> io::Result<(u16, Vec<String>)> {
-    let mut lines = Vec::new();
-    let mut total = 0usize;
+/// Reads one SMTP reply (all its lines) with the protocol crate's parser.
+/// Reads byte by byte so nothing after the reply is consumed (the TLS
+/// handshake follows `220` directly).
+fn read_reply(r: &mut impl Read) -> io::Result<Reply> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
     loop {
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        loop {
-            let n = r.read(&mut byte)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                ));
-            }
-            total += 1;
-            if total > MAX_REPLY {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "reply too long"));
-            }
-            if byte[0] == b'\n' {
-                break;
-            }
-            line.push(byte[0]);
+        if r.read(&mut byte)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
         }
-        let text = String::from_utf8_lossy(&line)
-            .trim_end_matches('\r')
-            .to_string();
-        let code = text
-            .get(..3)
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("not an SMTP reply: {text:?}"),
-                )
-            })?;
-        let more = text.as_bytes().get(3) == Some(&b'-');
-        lines.push(text.get(4..).unwrap_or_default().to_string());
-        if !more {
-            return Ok((code, lines));
+        buf.push(byte[0]);
+        if buf.len() > MAX_REPLY {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "reply too long"));
+        }
+        if byte[0] != b'\n' {
+            continue;
+        }
+        match ReplyParser::parse(&buf) {
+            Ok(Some((reply, _))) => return Ok(reply),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
     }
 }
 
-fn command(s: &mut (impl Read + Write), line: &str) -> io::Result<(u16, Vec<String>)> {
+/// The reply's text on one line, for messages.
+fn text(reply: &Reply) -> String {
+    reply.lines.join(" ")
+}
+
+fn command(s: &mut (impl Read + Write), line: &str) -> io::Result<Reply> {
     s.write_all(format!("{line}\r\n").as_bytes())?;
     s.flush()?;
     read_reply(s)
@@ -187,28 +177,27 @@ fn run(
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
-    let (code, lines) = read_reply(&mut tcp).map_err(|e| format!("no banner: {e}"))?;
-    p.banner = Some(format!("{code} {}", lines.join(" ")));
-    if code != 220 {
-        return Err(format!("the banner is not 220: {code} {}", lines.join(" ")));
+    let banner = read_reply(&mut tcp).map_err(|e| format!("no banner: {e}"))?;
+    p.banner = Some(format!("{} {}", banner.code, text(&banner)));
+    if banner.code != 220 {
+        return Err(format!(
+            "the banner is not 220: {} {}",
+            banner.code,
+            text(&banner)
+        ));
     }
-    let (code, lines) =
-        command(&mut tcp, &format!("EHLO {ehlo_name}")).map_err(|e| format!("EHLO: {e}"))?;
-    if code != 250 {
-        return Err(format!("EHLO was refused: {code} {}", lines.join(" ")));
+    let ehlo = command(&mut tcp, &format!("EHLO {ehlo_name}")).map_err(|e| format!("EHLO: {e}"))?;
+    if ehlo.code != 250 {
+        return Err(format!("EHLO was refused: {ehlo}"));
     }
-    p.starttls_offered = lines.iter().skip(1).any(|l| {
-        l.split_whitespace()
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
-    });
+    p.starttls_offered = Extensions::from_ehlo(&ehlo).starttls;
     if !p.starttls_offered {
         let _ = command(&mut tcp, "QUIT");
         return Ok(());
     }
-    let (code, lines) = command(&mut tcp, "STARTTLS").map_err(|e| format!("STARTTLS: {e}"))?;
-    if code != 220 {
-        return Err(format!("STARTTLS was refused: {code} {}", lines.join(" ")));
+    let reply = command(&mut tcp, "STARTTLS").map_err(|e| format!("STARTTLS: {e}"))?;
+    if reply.code != 220 {
+        return Err(format!("STARTTLS was refused: {reply}"));
     }
     let config = tls_config().map_err(|e| format!("TLS configuration: {e}"))?;
     let name = ServerName::try_from(server_name.to_string())
@@ -245,13 +234,10 @@ fn run(
             },
         });
     }
-    let (code, lines) = command(&mut tls, &format!("EHLO {ehlo_name}"))
+    let ehlo = command(&mut tls, &format!("EHLO {ehlo_name}"))
         .map_err(|e| format!("EHLO after TLS: {e}"))?;
-    if code != 250 {
-        return Err(format!(
-            "EHLO after STARTTLS was refused: {code} {}",
-            lines.join(" ")
-        ));
+    if ehlo.code != 250 {
+        return Err(format!("EHLO after STARTTLS was refused: {ehlo}"));
     }
     let _ = command(&mut tls, "QUIT");
     Ok(())
@@ -265,9 +251,9 @@ mod tests {
     #[test]
     fn multi_line_replies() {
         let mut r = &b"250-mail.example\r\n250-SIZE 1\r\n250 STARTTLS\r\nextra"[..];
-        let (code, lines) = read_reply(&mut r).unwrap();
-        assert_eq!(code, 250);
-        assert_eq!(lines, ["mail.example", "SIZE 1", "STARTTLS"]);
+        let reply = read_reply(&mut r).unwrap();
+        assert_eq!(reply.code, 250);
+        assert_eq!(reply.lines, ["mail.example", "SIZE 1", "STARTTLS"]);
         assert_eq!(r, b"extra");
         assert!(read_reply(&mut &b"hello\r\n"[..]).is_err());
         assert!(read_reply(&mut &b"250-x\r\n"[..]).is_err());

@@ -32,8 +32,8 @@ use xshell_core::pki::select::{SelectOptions, select_certificates};
 use xshell_core::store::Backend;
 use xshell_core::types::{DomainPattern, IpRange, SizeLimit};
 
-use crate::smtp::SessionConfig;
 use crate::tls::{self, TrustContext};
+use xshell_smtp::SessionConfig;
 
 mod send;
 pub use send::{SendConnectorRuntime, SendRuntime};

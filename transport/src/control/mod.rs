@@ -39,8 +39,8 @@ use crate::config::RuntimeConfig;
 use crate::delivery::DeliveryNotifier;
 use crate::dsn;
 use crate::queue::{Envelope, GroupCommitter, MessageId, Queue, QueueError, now_ms};
-use crate::smtp::Reply as SmtpReply;
 use crate::tracking::{EventId, TrackingEvent, TrackingLog};
+use xshell_smtp::Reply as SmtpReply;
 
 /// An idle connection is closed after this long.
 pub const IDLE: Duration = Duration::from_secs(60);

@@ -42,15 +42,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::dns::{DnsError, Host};
-use crate::queue::MessageFile;
 use crate::routing::RouteError;
-use crate::smtp::Reply;
+use xshell_smtp::Reply;
+use xshell_smtp::data::DataEncoder;
 
-use super::client::{
-    ClientConfig, ClientSession, Content, DataEncoder, Event, SessionFailure, Stage, Transaction,
+use super::tls::{PolicyRefusal, TlsOutcome, TlsPolicy};
+use xshell_smtp::client::{
+    ClientConfig, ClientSession, Content, Event, SessionFailure, SpooledBody, Stage, Transaction,
     TransactionResult,
 };
-use super::tls::{PolicyRefusal, TlsOutcome, TlsPolicy};
 
 /// How much of a spooled message is read and written at a time.
 pub const BODY_PIECE: usize = 64 * 1024;
@@ -417,7 +417,7 @@ impl Connection {
         // Fail closed: a policy that needs TLS without a TLS configuration
         // must never fall through to plaintext.
         let mode = opts.policy.starttls();
-        if mode != super::client::StartTlsMode::Never && opts.tls.is_none() {
+        if mode != xshell_smtp::client::StartTlsMode::Never && opts.tls.is_none() {
             return Err(Cause::TlsSetup(
                 "the TLS policy needs STARTTLS but no TLS configuration was given".into(),
             ));
@@ -482,7 +482,7 @@ impl Connection {
     }
 
     /// What the server's last EHLO reply offered.
-    pub fn extensions(&self) -> &super::client::Extensions {
+    pub fn extensions(&self) -> &xshell_smtp::client::Extensions {
         self.session.extensions()
     }
 
@@ -622,7 +622,7 @@ impl Connection {
     /// [`BODY_PIECE`] (read on a blocking thread), then the final `.`
     /// line. If the message cannot be read whole the connection is given
     /// up without the final `.`, so the server never takes a cut message.
-    async fn send_body(&mut self, file: &Arc<MessageFile>) -> Result<(), Cause> {
+    async fn send_body(&mut self, file: &Arc<dyn SpooledBody>) -> Result<(), Cause> {
         let mut encoder = DataEncoder::new();
         let mut buf = vec![0u8; BODY_PIECE];
         let mut out = Vec::with_capacity(BODY_PIECE + BODY_PIECE / 8 + 8);

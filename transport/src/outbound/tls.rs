@@ -44,10 +44,10 @@ use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::names::name_matches;
 use xshell_core::types::SmtpDomain;
 
-use super::client::StartTlsMode;
 /// Our client certificate: selected and loaded with the receiving side's
 /// certificates, in [`crate::tls`].
 pub use crate::tls::ClientIdentity;
+use xshell_smtp::client::StartTlsMode;
 
 /// The name a server certificate must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]

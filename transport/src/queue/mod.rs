@@ -112,7 +112,7 @@ use xshell_core::control::spool::{
     STATE_SUFFIX, read_record_head, read_record_head_of, record_header,
 };
 
-use crate::smtp::TlsFacts;
+use xshell_smtp::TlsFacts;
 
 /// Envelope file format version.
 const VERSION: u32 = 1;
@@ -236,7 +236,7 @@ impl Envelope {
     }
 
     /// The queue envelope for what an SMTP session accepted.
-    pub fn from_smtp(env: &crate::smtp::Envelope) -> Self {
+    pub fn from_smtp(env: &xshell_smtp::Envelope) -> Self {
         let mut e = Envelope::new(
             env.mail_from.to_string(),
             env.rcpt_to.iter().map(ToString::to_string),
@@ -493,6 +493,16 @@ pub struct MessageFile {
     path: PathBuf,
     body_offset: u64,
     size: u64,
+}
+
+/// The client session streams a queued message from its file.
+impl xshell_smtp::client::SpooledBody for MessageFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        MessageFile::read_at(self, offset, buf)
+    }
 }
 
 /// How much of a message [`MessageFile::head`] reads at most.

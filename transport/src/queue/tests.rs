@@ -299,8 +299,8 @@ fn complete_removes_the_message() {
 
 #[test]
 fn envelope_from_smtp_session() {
-    use crate::smtp::{MailParams, Mailbox, ReversePath};
-    let env = crate::smtp::Envelope {
+    use xshell_smtp::{MailParams, Mailbox, ReversePath};
+    let env = xshell_smtp::Envelope {
         helo: "mail.fabrikam.com".into(),
         esmtp: true,
         mail_from: ReversePath::Null,

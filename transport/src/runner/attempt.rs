@@ -10,7 +10,6 @@ use tokio::task::JoinSet;
 
 use crate::config::{RuntimeConfig, SendConnectorRuntime};
 use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
-use crate::outbound::client::{Content, Transaction};
 use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
@@ -18,6 +17,7 @@ use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
+use xshell_smtp::client::{Content, Transaction};
 
 use super::Ctx;
 use super::record;

@@ -10,26 +10,11 @@ use crate::outbound::deliver::{Origin, Outcome};
 use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, now_ms};
 use crate::retry::{Decision, FailureKind};
 use crate::server::stamp::header_value;
-use crate::smtp::Reply;
 use crate::tracking::{EventId, TrackingEvent};
+use xshell_smtp::Reply;
 
 use super::Ctx;
 use super::attempt::{HopFacts, Item, MessageResult};
-
-/// `454 4.7.5 Certificate validation failure` back into a [`Reply`].
-pub(crate) fn parse_reply(line: &str) -> Option<Reply> {
-    let line = line.trim();
-    let code: u16 = line.get(..3)?.parse().ok()?;
-    let rest = line.get(3..).unwrap_or("").trim_start();
-    let (first, text) = rest.split_once(' ').unwrap_or((rest, ""));
-    let parts: Vec<&str> = first.split('.').collect();
-    if let [c, s, d] = parts.as_slice()
-        && let (Ok(c), Ok(s), Ok(d)) = (c.parse::<u8>(), s.parse::<u16>(), d.parse::<u16>())
-    {
-        return Some(Reply::new(code, (c, s, d), text));
-    }
-    Some(Reply::plain(code, rest))
-}
 
 /// What one recipient's outcome did, for the tracking log.
 struct Tracked {
@@ -139,7 +124,7 @@ fn dsn_for(
                 .iter()
                 .find(|(a, _)| a.eq_ignore_ascii_case(&r.address))
                 .map(|(_, rep)| rep.clone())
-                .or_else(|| r.last_reply.as_deref().and_then(parse_reply));
+                .or_else(|| r.last_reply.as_deref().and_then(|l| l.parse().ok()));
             let detail = match &r.status {
                 RecipientStatus::Failed { reason } => Some(reason.clone()),
                 RecipientStatus::Deferred { reason } => Some(reason.clone()),
@@ -410,22 +395,5 @@ fn track(
             env.sender
         ));
         write(&ev);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_kept_as_text_parse_back() {
-        let r = parse_reply("454 4.7.5 Certificate validation failure").unwrap();
-        assert_eq!(
-            r,
-            Reply::new(454, (4, 7, 5), "Certificate validation failure")
-        );
-        let r = parse_reply("421 closing").unwrap();
-        assert_eq!((r.code, r.enhanced), (421, None));
-        assert!(parse_reply("oops").is_none());
     }
 }

@@ -14,9 +14,9 @@ use tokio_rustls::server::TlsStream;
 
 use crate::config::{ConnectorRuntime, RuntimeConfig, canonical_ip};
 use crate::queue;
-use crate::smtp::{Action, Reply, Session, Verdict};
 use crate::tls;
 use crate::tracking::{EventId, TrackingEvent};
+use xshell_smtp::{Action, Reply, Session, Verdict};
 
 use super::Shared;
 use super::policy::{self, Auth};
@@ -334,10 +334,10 @@ impl Conn {
         // them (never) nothing is queued.
         let known = session.envelope();
         let missing = known.is_none();
-        let envelope = known.unwrap_or_else(|| crate::smtp::Envelope {
+        let envelope = known.unwrap_or_else(|| xshell_smtp::Envelope {
             helo: String::new(),
             esmtp: false,
-            mail_from: crate::smtp::ReversePath::Null,
+            mail_from: xshell_smtp::ReversePath::Null,
             params: Default::default(),
             rcpt_to: Vec::new(),
             tls: None,
@@ -452,7 +452,7 @@ enum Failure {
 /// its fsync and rename, as one blocking task: no extra thread hop for the
 /// common sizes); a larger one streams to its staging record in pieces of
 /// about this size. Per session that bounds what is held of a message to
-/// this plus one [`crate::smtp::DATA_CHUNK`] here, one more in the session
+/// this plus one [`xshell_smtp::DATA_CHUNK`] here, one more in the session
 /// and the read buffer (about 270 KB), plus the header section while it is
 /// stamped.
 const STAGE_BUFFER: usize = 128 * 1024;

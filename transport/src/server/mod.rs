@@ -10,7 +10,7 @@
 //!   accepted with. A store that cannot be read (corrupt, too new) keeps
 //!   the last good configuration, and the reason is logged.
 //! - [`conn`]: one connection: connector selection, per-source connection
-//!   limit, timeouts, the sans-IO [`crate::smtp::Session`] driven over TCP
+//!   limit, timeouts, the sans-IO [`xshell_smtp::Session`] driven over TCP
 //!   and rustls, policy at MAIL/RCPT ([`policy`]), stamping ([`stamp`])
 //!   and queueing before `250`.
 //! - The queue runner ([`crate::runner`]) delivers what is not local.

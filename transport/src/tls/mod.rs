@@ -36,7 +36,7 @@ use xshell_core::pki::select::{SelectOptions, select_certificates};
 use xshell_core::pki::validate::{CertStatus, RootCaType, validate_certificate};
 use xshell_core::store::{Backend, StoreError};
 
-use crate::smtp::{ClientCertificate, TlsFacts};
+use xshell_smtp::{ClientCertificate, TlsFacts};
 
 /// Why one of our certificates cannot be used for TLS.
 #[derive(Debug, thiserror::Error)]

@@ -47,7 +47,7 @@ use xshell_core::pki::names::name_matches;
 use crate::config::{ConnectorRuntime, RuntimeConfig};
 use crate::maildir;
 use crate::queue::AuthFacts;
-use crate::smtp::{Mailbox, Reply, ReversePath, TlsFacts};
+use xshell_smtp::{Mailbox, Reply, ReversePath, TlsFacts};
 
 /// How the session's sender was authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]

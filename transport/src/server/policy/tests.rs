@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Paths;
-use crate::smtp::{ClientCertificate, SessionConfig};
 use crate::tls::TrustContext;
+use xshell_smtp::{ClientCertificate, SessionConfig};
 
 fn rt() -> RuntimeConfig {
     RuntimeConfig {

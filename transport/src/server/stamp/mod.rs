@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::smtp::TlsFacts;
+use xshell_smtp::TlsFacts;
 
 use super::policy::Auth;
 
@@ -190,14 +190,14 @@ pub enum Refusal {
 
 impl Refusal {
     /// The reply refusing the message.
-    pub fn reply(&self) -> crate::smtp::Reply {
+    pub fn reply(&self) -> xshell_smtp::Reply {
         match self {
-            Refusal::HeaderTooLarge => crate::smtp::Reply::new(
+            Refusal::HeaderTooLarge => xshell_smtp::Reply::new(
                 552,
                 (5, 3, 4),
                 "Message header section exceeds the maximum size (1 MB)",
             ),
-            Refusal::TooManyHops => crate::smtp::Reply::new(
+            Refusal::TooManyHops => xshell_smtp::Reply::new(
                 554,
                 (5, 4, 6),
                 format!("Too many hops: {MAX_HOPS} or more Received header fields (mail loop)"),

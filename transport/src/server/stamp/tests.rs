@@ -1,5 +1,5 @@
 use super::*;
-use crate::smtp::ClientCertificate;
+use xshell_smtp::ClientCertificate;
 
 fn s(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()

@@ -9,7 +9,7 @@
 //! # Memory
 //! Unstuffed bytes collect in a pending buffer that the caller drains with
 //! [`DataReader::take_pending`] as it goes (the session hands them out as
-//! [`crate::smtp::Action::MessageData`] chunks), so the reader holds only
+//! [`crate::Action::MessageData`] chunks), so the reader holds only
 //! what was fed since the last drain, whatever the message size. The
 //! unstuffed output of a feed is at most one octet longer than its input
 //! (a CR held back from the previous feed), so feeding at most `n` octets
@@ -266,6 +266,85 @@ impl DataReader {
         if self.violation.is_none() {
             self.message.extend_from_slice(bytes);
         }
+    }
+}
+
+// ---------------------------------------------------------------- sending
+
+/// The DATA payload: line ends normalized to CRLF (a lone CR or LF becomes
+/// CRLF), lines starting with `.` doubled (RFC 5321 4.5.2), a final CRLF
+/// added when missing, then the terminating `.` line.
+pub fn encode_data(message: &[u8], out: &mut Vec<u8>) {
+    out.reserve(message.len() + message.len() / 64 + 5);
+    let mut e = DataEncoder::new();
+    e.encode(message, out);
+    e.finish(out);
+}
+
+/// [`encode_data`] over a message that comes in pieces: the output is the
+/// same however the message is split.
+#[derive(Debug, Clone)]
+pub struct DataEncoder {
+    at_line_start: bool,
+    /// The last octet was a CR (already written as CRLF): an LF right
+    /// after it is that line end's.
+    after_cr: bool,
+}
+
+impl Default for DataEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataEncoder {
+    pub fn new() -> Self {
+        DataEncoder {
+            at_line_start: true,
+            after_cr: false,
+        }
+    }
+
+    /// Appends the encoding of the next piece to `out`.
+    pub fn encode(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < piece.len() {
+            let b = piece[i];
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                i += 1;
+                continue;
+            }
+            if self.at_line_start && b == b'.' {
+                out.push(b'.');
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    self.after_cr = b == b'\r';
+                    i += 1;
+                }
+                _ => {
+                    // The rest of the line in one copy.
+                    let rest = &piece[i..];
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(rest.len());
+                    out.extend_from_slice(&rest[..run]);
+                    self.at_line_start = false;
+                    i += run;
+                }
+            }
+        }
+    }
+
+    /// Ends the payload: a final CRLF when missing, then `.` CRLF.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
     }
 }
 

@@ -1,39 +1,10 @@
-//! SMTP server protocol, sans-IO (RFC 5321, 3207 STARTTLS, 1870 SIZE,
-//! 2920 PIPELINING, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES).
-//!
-//! Nothing in this module performs I/O, spawns, sleeps or reads a clock:
-//! bytes go in through [`Session::feed`], replies come out of
-//! [`Session::take_output`], and every decision that needs the outside world
-//! (sender policy and Domain Security at MAIL, relay permission at RCPT,
-//! durable queueing after DATA, the TLS handshake) is returned as an
-//! [`Action`] and answered by the embedding server. That keeps the protocol
-//! unit-testable byte by byte and fuzzable ([`fuzz_session`]).
-//!
-//! - [`command`]: the command-line parser ([`parse_command`]).
-//! - [`data`]: the DATA reader (dot-unstuffing, strict CRLF, limits).
-//! - [`reply`]: replies and their wire form.
-//! - [`session`]: the state machine and its driving protocol.
-
-pub mod command;
-pub mod data;
-pub mod reply;
-pub mod session;
-
-#[cfg(test)]
-mod tests;
+//! A driver for fuzzing the server session: arbitrary input in, the
+//! session's output and delivered messages out, with every broken invariant
+//! named. Built for tests and with the `fuzz` feature only.
 
 use std::sync::Arc;
 
-pub use command::{
-    AddressError, Body, Command, ForwardPath, MailParams, Mailbox, ParseError, ReversePath,
-    parse_command,
-};
-pub use data::{DataError, DataReader};
-pub use reply::Reply;
-pub use session::{
-    Action, ClientCertificate, DATA_CHUNK, Envelope, Session, SessionConfig, SessionError,
-    TlsFacts, Verdict,
-};
+use crate::{Action, DATA_CHUNK, Reply, Session, SessionConfig, TlsFacts, Verdict};
 
 /// What [`fuzz_session`] observed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

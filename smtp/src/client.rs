@@ -1,8 +1,8 @@
 //! The SMTP client protocol as a sans-IO state machine (RFC 5321, 3207
 //! STARTTLS, 1870 SIZE, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES).
 //!
-//! The driver ([`super::deliver`]) moves bytes; this module decides what to
-//! send and what the replies mean:
+//! The driver (the engine's `outbound::deliver`) moves bytes; this module
+//! decides what to send and what the replies mean:
 //!
 //! ```text
 //! loop {
@@ -38,14 +38,15 @@
 //! could inject a command; such an address is never sent: the recipient
 //! gets a local `501 5.1.3` (the sender: every recipient gets `501 5.1.7`).
 
-use crate::smtp::Reply;
+use std::sync::Arc;
 
-use super::reply::{ReplyError, ReplyParser};
+use crate::data::encode_data;
+use crate::reply::{Reply, ReplyError, ReplyParser};
 
 /// Largest amount of unparsed input kept (a reply larger than this is an error).
 const MAX_INPUT: usize = 1 << 20;
 
-/// When to use STARTTLS (decided by the TLS policy, [`super::tls`]).
+/// When to use STARTTLS (decided by the engine's TLS policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartTlsMode {
     /// Never (IgnoreSTARTTLS, or plaintext after a failed handshake).
@@ -116,16 +117,25 @@ pub struct Transaction {
     pub message: Content,
 }
 
+/// A message the driver streams from where it is kept (the engine's queue
+/// file). The session asks only its size; the driver reads it.
+pub trait SpooledBody: std::fmt::Debug + Send + Sync {
+    /// The size in octets, CRLF line ends, not dot-stuffed.
+    fn size(&self) -> u64;
+    /// Reads from `offset` into `buf`; 0 at the end.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
 /// The message of a [`Transaction`].
 #[derive(Debug, Clone)]
 pub enum Content {
     /// In memory: the session dot-stuffs it into its output itself.
     Bytes(Vec<u8>),
     /// In the queue: after the `354` the driver streams it in pieces
-    /// through a [`DataEncoder`] ([`Event::SendBody`]); the session never
+    /// through a [`DataEncoder`](crate::data::DataEncoder) ([`Event::SendBody`]); the session never
     /// holds it.
     Spooled {
-        file: std::sync::Arc<crate::queue::MessageFile>,
+        file: Arc<dyn SpooledBody>,
         /// It has octets above 127 (`BODY=8BITMIME`).
         eight_bit: bool,
     },
@@ -160,7 +170,7 @@ impl PartialEq for Content {
         match (self, other) {
             (Content::Bytes(a), Content::Bytes(b)) => a == b,
             (Content::Spooled { file: a, .. }, Content::Spooled { file: b, .. }) => {
-                std::sync::Arc::ptr_eq(a, b)
+                Arc::ptr_eq(a, b)
             }
             _ => false,
         }
@@ -239,7 +249,7 @@ pub enum Event {
     /// Ready for [`ClientSession::send`] or [`ClientSession::quit`].
     Ready,
     /// The server answered `354` for a [`Content::Spooled`] message: write
-    /// the output, then the message through a [`DataEncoder`] (its
+    /// the output, then the message through a [`DataEncoder`](crate::data::DataEncoder) (its
     /// `finish` adds the final `.` line), then call
     /// [`ClientSession::body_sent`]. A driver that cannot send it whole
     /// must close the connection without the final `.`.
@@ -331,83 +341,6 @@ pub struct ClientSession {
 pub fn address_is_safe(a: &str) -> bool {
     !a.bytes()
         .any(|b| b.is_ascii_control() || matches!(b, b'<' | b'>'))
-}
-
-/// The DATA payload: line ends normalized to CRLF (a lone CR or LF becomes
-/// CRLF), lines starting with `.` doubled (RFC 5321 4.5.2), a final CRLF
-/// added when missing, then the terminating `.` line.
-pub fn encode_data(message: &[u8], out: &mut Vec<u8>) {
-    out.reserve(message.len() + message.len() / 64 + 5);
-    let mut e = DataEncoder::new();
-    e.encode(message, out);
-    e.finish(out);
-}
-
-/// [`encode_data`] over a message that comes in pieces: the output is the
-/// same however the message is split.
-#[derive(Debug, Clone)]
-pub struct DataEncoder {
-    at_line_start: bool,
-    /// The last octet was a CR (already written as CRLF): an LF right
-    /// after it is that line end's.
-    after_cr: bool,
-}
-
-impl Default for DataEncoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl DataEncoder {
-    pub fn new() -> Self {
-        DataEncoder {
-            at_line_start: true,
-            after_cr: false,
-        }
-    }
-
-    /// Appends the encoding of the next piece to `out`.
-    pub fn encode(&mut self, piece: &[u8], out: &mut Vec<u8>) {
-        let mut i = 0;
-        while i < piece.len() {
-            let b = piece[i];
-            if std::mem::take(&mut self.after_cr) && b == b'\n' {
-                i += 1;
-                continue;
-            }
-            if self.at_line_start && b == b'.' {
-                out.push(b'.');
-            }
-            match b {
-                b'\r' | b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.at_line_start = true;
-                    self.after_cr = b == b'\r';
-                    i += 1;
-                }
-                _ => {
-                    // The rest of the line in one copy.
-                    let rest = &piece[i..];
-                    let run = rest
-                        .iter()
-                        .position(|&c| c == b'\r' || c == b'\n')
-                        .unwrap_or(rest.len());
-                    out.extend_from_slice(&rest[..run]);
-                    self.at_line_start = false;
-                    i += run;
-                }
-            }
-        }
-    }
-
-    /// Ends the payload: a final CRLF when missing, then `.` CRLF.
-    pub fn finish(self, out: &mut Vec<u8>) {
-        if !self.at_line_start {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b".\r\n");
-    }
 }
 
 fn local(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
@@ -860,6 +793,7 @@ impl ClientSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataEncoder;
 
     fn cfg(mode: StartTlsMode) -> ClientSession {
         ClientSession::new(ClientConfig {
@@ -1273,22 +1207,28 @@ mod tests {
 
     #[test]
     fn a_spooled_message_is_left_to_the_driver_after_354() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = crate::queue::Queue::open(dir.path()).unwrap();
-        let msg = b"Subject: \xe9t\xe9\r\n\r\n.dot\r\n";
-        let id = q
-            .enqueue(&crate::queue::Envelope::new("a@b", vec!["c@d".into()]), msg)
-            .unwrap();
-        let file = q.open_message(&id).unwrap();
-        let eight_bit = file.has_8bit().unwrap();
-        assert!(eight_bit);
+        #[derive(Debug)]
+        struct Spool(Vec<u8>);
+        impl SpooledBody for Spool {
+            fn size(&self) -> u64 {
+                self.0.len() as u64
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+                let rest = self.0.get(offset as usize..).unwrap_or_default();
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                Ok(n)
+            }
+        }
+        let file = Spool(b"Subject: \xe9t\xe9\r\n\r\n.dot\r\n".to_vec());
+        let eight_bit = true;
         let mut s = ready_plain(StartTlsMode::Never, EHLO);
         assert_eq!(s.body_sent(), Err(ClientError::NotSendingBody));
         s.send(Transaction {
             sender: "alice@orga.example".into(),
             recipients: vec!["b@orgb.example".into()],
             message: Content::Spooled {
-                file: std::sync::Arc::new(file),
+                file: Arc::new(file),
                 eight_bit,
             },
         })

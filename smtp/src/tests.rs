@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::fuzz::{XorShift, fuzz_session};
 
 fn config() -> SessionConfig {
     let mut c = SessionConfig::new("mx.contoso.com");
