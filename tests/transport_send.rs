@@ -5,6 +5,8 @@
 //! expiry with a delay notice and a non-delivery report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/peers.rs"]
+mod peers;
 mod transport_send_support;
 mod transport_support;
 
@@ -258,7 +260,7 @@ fn domain_security_failures_keep_the_message_queued_and_never_send_plaintext() {
 #[test]
 fn opportunistic_delivery_in_plaintext_and_to_a_self_signed_server() {
     let Some(sink) = sink_bin() else {
-        eprintln!("SKIPPED: smtp-sink is not installed (postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dns = dns_server(&[("plain.example", LOCAL), ("selfsigned.example", LOCAL)]);
@@ -402,7 +404,7 @@ fn a_destination_that_comes_up_gets_the_message_after_a_restart_and_expiry_sends
 #[test]
 fn a_suspended_queue_holds_its_mail_until_resumed() {
     let Some(sink) = sink_bin() else {
-        eprintln!("SKIPPED: smtp-sink is not installed (postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dns = dns_server(&[("held.example", LOCAL)]);

@@ -14,7 +14,7 @@
 //!
 //! - [`command`]: the command-line parser ([`parse_command`]).
 //! - [`data`]: the DATA reader (dot-unstuffing, strict CRLF, limits) and,
-//!   for the sending side, dot-stuffing ([`client::DataEncoder`]).
+//!   for the sending side, dot-stuffing ([`data::DataEncoder`]).
 //! - [`reply`]: replies, their wire form, and the client's reply parser.
 //! - [`server`]: the receiving session's state machine.
 //! - [`client`]: the sending session's state machine.

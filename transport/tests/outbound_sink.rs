@@ -2,9 +2,13 @@
 //! loopback port. smtp-sink has no TLS, so this covers plaintext delivery
 //! (opportunistic policy, STARTTLS not offered), two messages on one
 //! connection, and hard rejections at RCPT. Skipped with a message when
-//! smtp-sink is not installed (`.ci/run` installs postfix).
+//! smtp-sink is not installed, and failed under CI (`.ci/run` installs
+//! postfix).
 
 #![allow(clippy::unwrap_used)]
+
+#[path = "../../tests/common/peers.rs"]
+mod peers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -139,7 +143,7 @@ fn workdir() -> tempfile::TempDir {
 #[tokio::test]
 async fn plaintext_delivery_to_smtp_sink() {
     let Some(bin) = smtp_sink() else {
-        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dir = workdir();
@@ -177,7 +181,7 @@ async fn plaintext_delivery_to_smtp_sink() {
 #[tokio::test]
 async fn rejections_at_rcpt_are_classified_by_the_reply() {
     let Some(bin) = smtp_sink() else {
-        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dir = workdir();
@@ -211,7 +215,7 @@ async fn rejections_at_rcpt_are_classified_by_the_reply() {
 #[tokio::test]
 async fn progress_reports_each_message_as_its_transaction_ends() {
     let Some(bin) = smtp_sink() else {
-        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dir = workdir();
@@ -264,7 +268,7 @@ async fn progress_reports_each_message_as_its_transaction_ends() {
 #[tokio::test]
 async fn a_queued_message_is_streamed_to_the_peer() {
     let Some(bin) = smtp_sink() else {
-        eprintln!("smtp-sink not installed: skipped (apt-get install postfix)");
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
         return;
     };
     let dir = workdir();
