@@ -223,10 +223,48 @@ fn parse_one_cmdlet(decl: &'static CmdletDecl, args: &[String]) -> Option<ArgMat
 }
 
 /// Named values from clap matches, for the shared binder.
+/// A CLI list value written as the language's hashtable
+/// (`'@{Add="c.tld"; Remove="a.tld"}'`): parsed and evaluated by the shell
+/// language itself, so both front ends read a list edit alike.
+fn edit_value(
+    p: &xshell_cmdlets::decl::ParamDecl,
+    text: &str,
+    store: &Store,
+) -> Result<Value, CmdletError> {
+    use crate::lang::{ExprKind, PipelineElement, StatementKind};
+    let bad = |why: String| CmdletError::bad_value(p.name, why);
+    let script = crate::lang::parse_script(text)
+        .map_err(|e| bad(format!("'{text}' is not a list edit: {}", e.message)))?;
+    let hashtable = match script.statements.as_slice() {
+        [st] => match &st.kind {
+            StatementKind::Pipeline(pl) => match pl.elements.as_slice() {
+                [PipelineElement::Expression(e)] if matches!(e.kind, ExprKind::Hashtable(_)) => {
+                    Some(e)
+                }
+                _ => None,
+            },
+            StatementKind::Assignment(_) => None,
+        },
+        _ => None,
+    };
+    let expr = hashtable.ok_or_else(|| {
+        bad(format!(
+            "'{text}' is not a list edit; use @{{Add=\"x\"; Remove=\"y\"}}"
+        ))
+    })?;
+    let mut host = xshell_cmdlets::BatchHost::default();
+    let mut sink = Vec::new();
+    let mut shell = Shell::new(store, &mut host, &mut sink, Format::Table);
+    shell
+        .expr(expr)
+        .map_err(|e| bad(format!("'{text}': {}", e.error)))
+}
+
 fn named_values(
     decl: &'static CmdletDecl,
     m: &ArgMatches,
-) -> Vec<(&'static xshell_cmdlets::decl::ParamDecl, Value)> {
+    store: &Store,
+) -> Result<Vec<(&'static xshell_cmdlets::decl::ParamDecl, Value)>, CmdletError> {
     let mut named = Vec::new();
     for p in decl.all_params() {
         let vals: Option<Vec<String>> = m
@@ -241,6 +279,9 @@ fn named_values(
             .map(|v| v.cloned().collect());
         let Some(vals) = vals else { continue };
         let value = match vals.as_slice() {
+            [one] if matches!(p.kind, Kind::List(_)) && one.trim_start().starts_with("@{") => {
+                edit_value(p, one, store)?
+            }
             [one] => Value::Str(one.clone()),
             many => Value::List(
                 many.iter()
@@ -254,7 +295,7 @@ fn named_values(
         };
         named.push((p, value));
     }
-    named
+    Ok(named)
 }
 
 fn print_error(e: &CmdletError, cmdlet: Option<&str>) {
@@ -566,8 +607,9 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 Format::Table => Props::TableColumns,
                 Format::List | Format::Json => Props::All,
             };
-            let result =
-                bind::bind(decl, named_values(decl, sm), None, Source::Cli).and_then(|b| {
+            let result = named_values(decl, sm, &store)
+                .and_then(|named| bind::bind(decl, named, None, Source::Cli))
+                .and_then(|b| {
                     xshell_cmdlets::invoke_with(decl, &store, &mut host as &mut dyn Host, &b, props)
                 });
             match result {

@@ -715,3 +715,54 @@ fn get_with_wildcards_and_missing_names() {
     );
     assert!(!fresh.dir().exists());
 }
+
+/// A CLI list edit is read by the shell language's own parser and
+/// evaluator: its expressions work, and a malformed one names the
+/// parameter and changes nothing.
+#[test]
+fn cli_list_edits_are_read_by_the_language() {
+    let s = TestStore::new();
+    s.ok(&[
+        "set-transportconfig",
+        "--tls-receive-domain-secure-list",
+        "a.tld,b.tld",
+    ]);
+    // Array syntax, both quote styles, and an expression the old
+    // hand-written reader did not know (@(...)).
+    s.ok(&[
+        "set-transportconfig",
+        "--tls-receive-domain-secure-list",
+        r#"@{Add=@("c.tld", 'd.tld'); Remove="a.tld"}"#,
+    ]);
+    let cfg = s.config();
+    assert_eq!(
+        cfg["TransportConfig"]["TLSReceiveDomainSecureList"],
+        serde_json::json!(["b.tld", "c.tld", "d.tld"])
+    );
+    let before = s.config_bytes();
+    for bad in [
+        r#"@{Add="x.tld""#,
+        r#"@{Add="x.tld"} | Out-Null"#,
+        "@{Add=$x=1}",
+    ] {
+        let line = s.fails(
+            1,
+            &[
+                "set-transportconfig",
+                "--tls-receive-domain-secure-list",
+                bad,
+            ],
+        );
+        assert_names(&line, &["TLSReceiveDomainSecureList"]);
+    }
+    let line = s.fails(
+        1,
+        &[
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            r#"@{Append="x.tld"}"#,
+        ],
+    );
+    assert_names(&line, &["TLSReceiveDomainSecureList", "Append"]);
+    assert_eq!(s.config_bytes(), before);
+}

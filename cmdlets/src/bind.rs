@@ -2,7 +2,7 @@
 //! typed, validated arguments. One binder for both front ends, driven by the
 //! declarations.
 
-use crate::decl::{COMMON_STATE_PARAMS, CmdletDecl, Kind, ParamDecl, Pipe};
+use crate::decl::{CmdletDecl, Kind, Param, ParamDecl, Pipe, common};
 use crate::error::CmdletError;
 use crate::value::Value;
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ pub enum Arg {
     Size(SizeLimit),
     Span(TimeSpan),
     Address(SmtpAddress),
-    Bytes(Vec<u8>),
+    Bytes(Bytes),
     List(Vec<Arg>),
     /// `@{Add=...; Remove=...}` on a list parameter.
     Edit {
@@ -36,12 +36,35 @@ pub enum Arg {
 
 /// Conversion from a bound argument to a Rust value.
 pub trait FromArg: Sized {
+    /// The declared kinds ([`Kind::bit`]) whose values this type reads.
+    const KINDS: u32;
+    /// For a list type, the kinds of its elements; 0 otherwise.
+    const ELEMENTS: u32 = 0;
     fn from_arg(a: &Arg) -> Option<Self>;
 }
 
+/// Whether a parameter declared as `kind` can be read as a `T`. [`params!`]
+/// checks every declaration with it when the crate compiles.
+///
+/// [`params!`]: crate::decl::params
+pub const fn fits<T: FromArg>(kind: &Kind) -> bool {
+    match kind {
+        Kind::List(inner) => T::ELEMENTS & inner.bit() != 0,
+        _ => T::KINDS & kind.bit() != 0,
+    }
+}
+
+/// The kinds the binder turns into [`Arg::Str`].
+const TEXT_KINDS: u32 = Kind::Str.bit()
+    | Kind::Path.bit()
+    | Kind::Secret.bit()
+    | Kind::Enum(&[]).bit()
+    | Kind::Thumbprint.bit();
+
 macro_rules! from_arg {
-    ($t:ty, $v:ident) => {
+    ($t:ty, $v:ident, $kinds:expr) => {
         impl FromArg for $t {
+            const KINDS: u32 = $kinds;
             fn from_arg(a: &Arg) -> Option<Self> {
                 match a {
                     Arg::$v(x) => Some(x.clone()),
@@ -51,28 +74,50 @@ macro_rules! from_arg {
         }
     };
 }
-from_arg!(String, Str);
-from_arg!(i64, Int);
-from_arg!(bool, Bool);
-from_arg!(SmtpDomain, Domain);
-from_arg!(DomainPattern, Pattern);
-from_arg!(AddressSpace, AddressSpace);
-from_arg!(HostPort, Host);
-from_arg!(Binding, Binding);
-from_arg!(IpRange, IpRange);
-from_arg!(SizeLimit, Size);
-from_arg!(TimeSpan, Span);
-from_arg!(SmtpAddress, Address);
-from_arg!(Vec<u8>, Bytes);
+from_arg!(String, Str, TEXT_KINDS);
+from_arg!(i64, Int, Kind::Int { min: 0, max: 0 }.bit());
+from_arg!(bool, Bool, Kind::Bool.bit() | Kind::Switch.bit());
+from_arg!(SmtpDomain, Domain, Kind::Domain.bit());
+from_arg!(DomainPattern, Pattern, Kind::DomainPattern.bit());
+from_arg!(AddressSpace, AddressSpace, Kind::AddressSpace.bit());
+from_arg!(HostPort, Host, Kind::HostPort.bit());
+from_arg!(Binding, Binding, Kind::Binding.bit());
+from_arg!(IpRange, IpRange, Kind::IpRange.bit());
+from_arg!(SizeLimit, Size, Kind::Size.bit());
+from_arg!(TimeSpan, Span, Kind::TimeSpan.bit());
+from_arg!(SmtpAddress, Address, Kind::Address.bit());
+
+/// Raw bytes (`-FileData`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+from_arg!(Bytes, Bytes, Kind::Bytes.bit());
 
 impl FromArg for u16 {
+    const KINDS: u32 = i64::KINDS;
     fn from_arg(a: &Arg) -> Option<Self> {
         i64::from_arg(a).and_then(|i| u16::try_from(i).ok())
     }
 }
 impl FromArg for u32 {
+    const KINDS: u32 = i64::KINDS;
     fn from_arg(a: &Arg) -> Option<Self> {
         i64::from_arg(a).and_then(|i| u32::try_from(i).ok())
+    }
+}
+
+/// A list parameter: a list, or an edit's additions, or one value; `$null`
+/// is empty. `None` when an element is not a `T`.
+impl<T: FromArg> FromArg for Vec<T> {
+    const KINDS: u32 = 0;
+    const ELEMENTS: u32 = T::KINDS;
+    fn from_arg(a: &Arg) -> Option<Self> {
+        match a {
+            Arg::List(items) | Arg::Edit { add: items, .. } => {
+                items.iter().map(T::from_arg).collect()
+            }
+            Arg::Null => Some(Vec::new()),
+            other => T::from_arg(other).map(|v| vec![v]),
+        }
     }
 }
 
@@ -85,12 +130,14 @@ pub struct Bound {
 }
 
 impl Bound {
-    pub fn is_set(&self, name: &str) -> bool {
-        self.args.contains_key(name)
+    /// Whether the parameter was given.
+    pub fn is_set<T>(&self, p: Param<T>) -> bool {
+        self.args.contains_key(p.name)
     }
 
-    pub fn raw(&self, name: &str) -> Option<&Arg> {
-        self.args.get(name)
+    /// The argument as bound, before conversion.
+    pub fn raw<T>(&self, p: Param<T>) -> Option<&Arg> {
+        self.args.get(p.name)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &&'static str> {
@@ -98,35 +145,30 @@ impl Bound {
     }
 
     /// The value of a parameter, if given (and not `$null`).
-    pub fn get<T: FromArg>(&self, name: &str) -> Option<T> {
-        self.args.get(name).and_then(T::from_arg)
+    pub fn get<T: FromArg>(&self, p: Param<T>) -> Option<T> {
+        self.args.get(p.name).and_then(T::from_arg)
     }
 
     /// A switch or boolean: true when given as true.
-    pub fn switch(&self, name: &str) -> bool {
-        matches!(self.args.get(name), Some(Arg::Bool(true)))
+    pub fn switch(&self, p: Param<bool>) -> bool {
+        matches!(self.args.get(p.name), Some(Arg::Bool(true)))
     }
 
     /// A list parameter, if given, as plain values (an edit's additions).
-    pub fn list<T: FromArg>(&self, name: &str) -> Option<Vec<T>> {
-        match self.args.get(name)? {
-            Arg::List(items) => Some(items.iter().filter_map(T::from_arg).collect()),
-            Arg::Edit { add, .. } => Some(add.iter().filter_map(T::from_arg).collect()),
-            Arg::Null => Some(Vec::new()),
-            other => T::from_arg(other).map(|v| vec![v]),
-        }
+    pub fn list<T: FromArg>(&self, p: Param<Vec<T>>) -> Option<Vec<T>> {
+        self.get(p)
     }
 
     /// Sets `target` when the parameter was given.
-    pub fn assign<T: FromArg>(&self, name: &str, target: &mut T) {
-        if let Some(v) = self.get(name) {
+    pub fn assign<T: FromArg>(&self, p: Param<T>, target: &mut T) {
+        if let Some(v) = self.get(p) {
             *target = v;
         }
     }
 
     /// Sets an optional property: a value sets it, `$null` clears it.
-    pub fn assign_opt<T: FromArg>(&self, name: &str, target: &mut Option<T>) {
-        match self.args.get(name) {
+    pub fn assign_opt<T: FromArg>(&self, p: Param<T>, target: &mut Option<T>) {
+        match self.args.get(p.name) {
             Some(Arg::Null) => *target = None,
             Some(a) => {
                 if let Some(v) = T::from_arg(a) {
@@ -139,33 +181,22 @@ impl Bound {
 
     /// Applies a list parameter: a list replaces, an edit adds and removes,
     /// `$null` empties. Duplicates are dropped, order kept.
-    pub fn assign_list<T: FromArg + PartialEq>(&self, name: &str, target: &mut Vec<T>) {
-        let Some(arg) = self.args.get(name) else {
+    pub fn assign_list<T: FromArg + PartialEq>(&self, p: Param<Vec<T>>, target: &mut Vec<T>) {
+        let Some(arg) = self.args.get(p.name) else {
             return;
         };
-        match arg {
-            Arg::Null => target.clear(),
+        let (keep, add): (Option<Vec<T>>, Vec<T>) = match arg {
             Arg::Edit { add, remove } => {
                 let remove: Vec<T> = remove.iter().filter_map(T::from_arg).collect();
-                target.retain(|x| !remove.contains(x));
-                for a in add.iter().filter_map(T::from_arg) {
-                    if !target.contains(&a) {
-                        target.push(a);
-                    }
-                }
+                let kept = target.drain(..).filter(|x| !remove.contains(x)).collect();
+                (Some(kept), add.iter().filter_map(T::from_arg).collect())
             }
-            Arg::List(items) => {
-                target.clear();
-                for a in items.iter().filter_map(T::from_arg) {
-                    if !target.contains(&a) {
-                        target.push(a);
-                    }
-                }
-            }
-            other => {
-                if let Some(v) = T::from_arg(other) {
-                    *target = vec![v];
-                }
+            other => (None, Vec::<T>::from_arg(other).unwrap_or_default()),
+        };
+        *target = keep.unwrap_or_default();
+        for a in add {
+            if !target.contains(&a) {
+                target.push(a);
             }
         }
     }
@@ -495,10 +526,6 @@ fn coerce_kind(
                 Value::Map(entries) => return coerce_edit(param, inner, entries, source),
                 Value::Str(s) if source == Source::Cli => {
                     let t = s.trim();
-                    if t.starts_with("@{") {
-                        let entries = parse_edit_literal(t).map_err(&bad)?;
-                        return coerce_edit(param, inner, entries, source);
-                    }
                     if t.is_empty() {
                         return Ok(Arg::List(Vec::new()));
                     }
@@ -580,7 +607,7 @@ fn coerce_kind(
             )
         }
         Kind::Bytes => match v {
-            Value::Str(s) => Arg::Bytes(s.into_bytes()),
+            Value::Str(s) => Arg::Bytes(Bytes(s.into_bytes())),
             Value::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
@@ -589,7 +616,7 @@ fn coerce_kind(
                         other => return Err(bad(format!("'{other}' is not a byte"))),
                     }
                 }
-                Arg::Bytes(out)
+                Arg::Bytes(Bytes(out))
             }
             other => return Err(bad(format!("expected bytes, got a {}", other.type_label()))),
         },
@@ -630,107 +657,14 @@ fn coerce_edit(
     Ok(Arg::Edit { add, remove })
 }
 
-/// Parses the CLI form of a list edit: `@{Add="a","b"; Remove='c'}`.
-pub fn parse_edit_literal(s: &str) -> Result<Vec<(String, Value)>, String> {
-    let body = s
-        .trim()
-        .strip_prefix("@{")
-        .and_then(|b| b.strip_suffix('}'))
-        .ok_or_else(|| format!("'{s}' is not a list edit; use @{{Add=\"x\"; Remove=\"y\"}}"))?;
-    let mut out = Vec::new();
-    let chars: Vec<char> = body.chars().collect();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        if i >= chars.len() {
-            break;
-        }
-        let start = i;
-        while i < chars.len() && (chars[i].is_alphanumeric()) {
-            i += 1;
-        }
-        let key: String = chars[start..i].iter().collect();
-        skip_ws(&mut i);
-        if key.is_empty() || chars.get(i) != Some(&'=') {
-            return Err(format!("in '{s}': expected Key=value"));
-        }
-        i += 1;
-        let mut items = Vec::new();
-        loop {
-            skip_ws(&mut i);
-            let item = match chars.get(i) {
-                Some(&q) if q == '"' || q == '\'' => {
-                    i += 1;
-                    let st = i;
-                    while i < chars.len() && chars[i] != q {
-                        i += 1;
-                    }
-                    if i >= chars.len() {
-                        return Err(format!("in '{s}': unterminated string"));
-                    }
-                    let v: String = chars[st..i].iter().collect();
-                    i += 1;
-                    v
-                }
-                _ => {
-                    let st = i;
-                    while i < chars.len()
-                        && !matches!(chars[i], ',' | ';')
-                        && !chars[i].is_whitespace()
-                    {
-                        i += 1;
-                    }
-                    chars[st..i].iter().collect()
-                }
-            };
-            if item.is_empty() {
-                return Err(format!("in '{s}': empty value for {key}"));
-            }
-            items.push(Value::Str(item));
-            skip_ws(&mut i);
-            if chars.get(i) == Some(&',') {
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        out.push((key, Value::List(items)));
-        skip_ws(&mut i);
-        match chars.get(i) {
-            Some(';') => i += 1,
-            None => break,
-            Some(c) => return Err(format!("in '{s}': unexpected '{c}'")),
-        }
-    }
-    Ok(out)
-}
-
 /// The parameters every state-changing cmdlet gets, by name.
 pub fn is_common(name: &str) -> bool {
-    COMMON_STATE_PARAMS.iter().any(|p| p.name == name)
+    common::LIST.iter().any(|p| p.name == name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_literal() {
-        let e = parse_edit_literal(r#"@{Add="c.tld","d.tld"; Remove='a.tld'}"#).unwrap();
-        assert_eq!(e.len(), 2);
-        assert_eq!(e[0].0, "Add");
-        assert_eq!(
-            e[0].1,
-            Value::List(vec![Value::str("c.tld"), Value::str("d.tld")])
-        );
-        assert!(parse_edit_literal("@{Add=}").is_err());
-        assert!(parse_edit_literal("@{Add=\"x}").is_err());
-    }
 
     #[test]
     fn thumbprints() {
@@ -747,6 +681,7 @@ mod tests {
 macro_rules! from_arg_enum {
     ($($t:ty),*) => {$(
         impl FromArg for $t {
+            const KINDS: u32 = Kind::Enum(&[]).bit();
             fn from_arg(a: &Arg) -> Option<Self> {
                 match a {
                     Arg::Str(s) => serde_json::from_value(serde_json::Value::String(s.clone())).ok(),

@@ -76,6 +76,32 @@ impl Kind {
         }
     }
 
+    /// This kind as one bit, for [`crate::bind::FromArg::KINDS`] (a list
+    /// is described by its elements' kind).
+    pub const fn bit(&self) -> u32 {
+        match self {
+            Kind::Str => 1,
+            Kind::Int { .. } => 1 << 1,
+            Kind::Bool => 1 << 2,
+            Kind::Switch => 1 << 3,
+            Kind::Enum(_) => 1 << 4,
+            Kind::Domain => 1 << 5,
+            Kind::DomainPattern => 1 << 6,
+            Kind::AddressSpace => 1 << 7,
+            Kind::HostPort => 1 << 8,
+            Kind::Binding => 1 << 9,
+            Kind::IpRange => 1 << 10,
+            Kind::Size => 1 << 11,
+            Kind::TimeSpan => 1 << 12,
+            Kind::Address => 1 << 13,
+            Kind::Thumbprint => 1 << 14,
+            Kind::Path => 1 << 15,
+            Kind::Secret => 1 << 16,
+            Kind::Bytes => 1 << 17,
+            Kind::List(_) => 1 << 18,
+        }
+    }
+
     pub fn is_flag(&self) -> bool {
         matches!(self, Kind::Bool | Kind::Switch)
     }
@@ -160,6 +186,12 @@ impl ParamDecl {
         self
     }
 
+    /// The same declaration under `name` (what [`params!`] gives each entry).
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// The CLI flag: kebab case of the name (`--tls-receive-domain-secure-list`).
     pub fn flag(&self) -> String {
         kebab(self.name)
@@ -175,6 +207,145 @@ impl ParamDecl {
             || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 }
+
+/// A parameter declared without its name: [`params!`] names it after the
+/// handle, so the name is written once.
+pub const fn param(kind: Kind, help: &'static str) -> ParamDecl {
+    ParamDecl::new("", kind, help)
+}
+
+/// A typed handle on a declared parameter: its name and the Rust type the
+/// cmdlet reads it as. Made only by [`params!`], next to the declaration,
+/// so a cmdlet reads only what it declares, as the type it declared.
+pub struct Param<T> {
+    pub name: &'static str,
+    ty: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Param<T> {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str) -> Self {
+        Param {
+            name,
+            ty: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for Param<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Param<T> {}
+
+impl<T> std::fmt::Debug for Param<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "-{}", self.name)
+    }
+}
+
+/// `a` then `b`, as one array (for a cmdlet's own parameters followed by a
+/// shared group).
+pub const fn concat<const N: usize>(a: &[ParamDecl], b: &[ParamDecl]) -> [ParamDecl; N] {
+    let mut out = [ParamDecl::new("", Kind::Str, ""); N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[i + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+/// Declares a cmdlet's parameters once: each entry is a handle name (the
+/// parameter's PascalCase name), the Rust type the cmdlet reads it as, and
+/// its declaration without the name.
+///
+/// ```ignore
+/// params!(p + super::shared {
+///     Identity: String = named::identity("The connector to change.").mandatory(),
+///     Name: String = param(Kind::Str, "A new name."),
+/// });
+/// ```
+///
+/// makes `mod p` holding one typed handle per parameter (`p::Name:
+/// Param<String>`) and `p::LIST`, the declarations for the cmdlet's
+/// `CmdletDecl::params`: the entries, then those of the optional group (a
+/// module made by another `params!`, whose handles `p` re-exports). Each
+/// entry's type is checked against its kind when the crate compiles
+/// ([`crate::bind::fits`]). A parameter that is not declared has no
+/// handle, so reading it does not compile.
+///
+/// A cmdlet reads what it declared, as the declared type:
+///
+/// ```
+/// use xshell_cmdlets::decl::*;
+/// xshell_cmdlets::params!(p {
+///     Name: String = param(Kind::Str, "A name."),
+///     Port: u16 = param(Kind::Int { min: 1, max: 65535 }, "A port."),
+/// });
+/// fn run(b: &xshell_cmdlets::Bound) -> (Option<String>, Option<u16>) {
+///     (b.get(p::Name), b.get(p::Port))
+/// }
+/// assert_eq!(p::LIST.len(), 2);
+/// assert_eq!(p::LIST[1].name, "Port");
+/// ```
+///
+/// Reading a parameter it did not declare does not compile:
+///
+/// ```compile_fail
+/// use xshell_cmdlets::decl::*;
+/// xshell_cmdlets::params!(p {
+///     Name: String = param(Kind::Str, "A name."),
+/// });
+/// fn run(b: &xshell_cmdlets::Bound) -> Option<String> {
+///     b.get(p::Usage)
+/// }
+/// ```
+///
+/// Nor does a type its kind cannot give (a port read as text):
+///
+/// ```compile_fail
+/// use xshell_cmdlets::decl::*;
+/// xshell_cmdlets::params!(p {
+///     Port: String = param(Kind::Int { min: 1, max: 65535 }, "A port."),
+/// });
+/// ```
+#[macro_export]
+macro_rules! params {
+    (@group) => { &[] };
+    (@group $g:path) => { super::__params_group::LIST };
+    (@reexport $g:path) => { pub use super::__params_group::*; };
+    ($mv:vis $m:ident $(+ $g:path)? { $( $name:ident : $ty:ty = $decl:expr ),* $(,)? }) => {
+        $( use $g as __params_group; )?
+        #[allow(non_upper_case_globals, dead_code, unused_imports)]
+        $mv mod $m {
+            use super::*;
+            use $crate::bind::Bytes;
+            use $crate::decl::*;
+            use xshell_core::types::*;
+            $( $crate::params!(@reexport $g); )?
+            $( pub const $name: Param<$ty> = Param::new(stringify!($name)); )*
+            /// The declarations, in order (the group's last).
+            pub const LIST: &[ParamDecl] = {
+                const OWN: &[ParamDecl] = &[ $( ($decl).named(stringify!($name)) ),* ];
+                const GROUP: &[ParamDecl] = $crate::params!(@group $($g)?);
+                const ALL: [ParamDecl; OWN.len() + GROUP.len()] = $crate::decl::concat(OWN, GROUP);
+                &ALL
+            };
+            $( const _: () = assert!(
+                $crate::bind::fits::<$ty>(&($decl).kind),
+                concat!("parameter ", stringify!($name), ": its Rust type cannot be read from its declared kind")
+            ); )*
+        }
+    };
+}
+pub use crate::params;
 
 /// A documented example; each one is also a test.
 #[derive(Debug, Clone, Copy)]
@@ -238,25 +409,27 @@ impl CmdletDecl {
     pub fn all_params(&self) -> Vec<&'static ParamDecl> {
         let mut v: Vec<&'static ParamDecl> = self.params.iter().collect();
         if self.changes_state() {
-            v.extend(COMMON_STATE_PARAMS.iter());
+            v.extend(common::LIST.iter());
         }
         v
     }
 }
 
-/// Common parameters of every cmdlet that changes state.
-pub static COMMON_STATE_PARAMS: [ParamDecl; 2] = [
-    ParamDecl::new(
-        "WhatIf",
+params!(pub common {
+    WhatIf: bool = param(
         Kind::Switch,
         "Show what would change without changing anything (validation still runs).",
     ),
-    ParamDecl::new(
-        "Confirm",
+    Confirm: bool = param(
         Kind::Switch,
         "Ask before acting (-Confirm), or never ask (-Confirm:$false; CLI --confirm=false).",
     ),
-];
+});
+
+/// `-Force`, read by the framework for every cmdlet that declares it
+/// (declared with [`crate::named::FORCE`]).
+#[allow(non_upper_case_globals)]
+pub const Force: Param<bool> = Param::new("Force");
 
 /// `TLSReceiveDomainSecureList` -> `tls-receive-domain-secure-list`,
 /// `DNSRoutingEnabled` -> `dns-routing-enabled`, `IgnoreSTARTTLS` -> `ignore-starttls`.

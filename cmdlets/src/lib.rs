@@ -103,10 +103,10 @@ pub fn invoke_with(
 ) -> Result<Vec<Value>, CmdletError> {
     let mut ctx = Ctx::new(store, host, decl.name);
     ctx.props = props;
-    ctx.what_if = bound.switch("WhatIf");
-    ctx.force = bound.switch("Force");
+    ctx.what_if = bound.switch(decl::common::WhatIf);
+    ctx.force = bound.switch(decl::Force);
     ctx.high_impact = decl.impact == decl::Impact::High;
-    ctx.confirm = match bound.raw("Confirm") {
+    ctx.confirm = match bound.raw(decl::common::Confirm) {
         Some(Arg::Bool(true)) => ConfirmFlag::Ask,
         Some(Arg::Bool(false)) => ConfirmFlag::DoNotAsk,
         _ => ConfirmFlag::NotGiven,

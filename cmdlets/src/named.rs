@@ -3,7 +3,7 @@
 
 use crate::bind::Bound;
 use crate::context::Ctx;
-use crate::decl::{Kind, ParamDecl, Pipe};
+use crate::decl::{Kind, Param, ParamDecl, Pipe};
 use crate::error::CmdletError;
 use crate::value::{Object, Props, Value};
 use xshell_core::model::{AcceptedDomain, OrgConfig, ReceiveConnector, SendConnector};
@@ -81,7 +81,7 @@ pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletE
     // when listing accepted domains) are skipped.
     let cfg = ctx.store.snapshot_of(T::SECTION)?;
     let items = T::list(&cfg);
-    let out: Vec<Value> = match b.get::<String>("Identity") {
+    let out: Vec<Value> = match b.get(Identity) {
         None => items
             .iter()
             .map(|x| Value::Object(x.to_object_with(ctx.props)))
@@ -141,7 +141,7 @@ pub fn update<T: Named>(
     mut edit: impl FnMut(&mut T) -> Result<(), CmdletError>,
 ) -> Result<Vec<Value>, CmdletError> {
     let id = b
-        .get::<String>("Identity")
+        .get(Identity)
         .ok_or_else(|| CmdletError::Usage("missing -Identity".into()))?;
     let action = format!("Set {}", T::TYPE);
     ctx.commit(&action, &id, |cfg| {
@@ -175,7 +175,7 @@ pub fn remove<T: Named>(
     mut guard: impl FnMut(&OrgConfig, &T) -> Result<(), CmdletError>,
 ) -> Result<Vec<Value>, CmdletError> {
     let id = b
-        .get::<String>("Identity")
+        .get(Identity)
         .ok_or_else(|| CmdletError::Usage("missing -Identity".into()))?;
     // Fail on a missing object before asking anything.
     let snap = ctx.store.snapshot()?;
@@ -189,6 +189,11 @@ pub fn remove<T: Named>(
     })?;
     Ok(Vec::new())
 }
+
+/// `-Identity` as the shared lookups read it, for every cmdlet that
+/// declares it with [`identity`].
+#[allow(non_upper_case_globals)]
+pub const Identity: Param<String> = Param::new("Identity");
 
 /// The Force switch of Remove- cmdlets.
 pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask for confirmation.");

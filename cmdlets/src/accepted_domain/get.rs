@@ -6,12 +6,16 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::AcceptedDomain;
 
+params!(p {
+    Identity: String = named::identity("Name or wildcard pattern."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-AcceptedDomain",
     aliases: &[],
     synopsis: "List accepted domains.",
     description: "Lists the accepted domains, or those whose name matches Identity (wildcards allowed).",
-    params: &[named::identity("Name or wildcard pattern.")],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "AcceptedDomain objects.",

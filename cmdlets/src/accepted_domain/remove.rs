@@ -6,16 +6,18 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::AcceptedDomain;
 
+params!(p {
+    Identity: String = named::identity("The accepted domain to remove.").mandatory(),
+    Force: bool = named::FORCE,
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-AcceptedDomain",
     aliases: &[],
     synopsis: "Stop accepting mail for a domain.",
     description: "Removes an accepted domain. The default domain cannot be removed while others exist (make another \
 the default first). Asks for confirmation; in scripts pass -Confirm:$false or -Force.",
-    params: &[
-        named::identity("The accepted domain to remove.").mandatory(),
-        named::FORCE,
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",

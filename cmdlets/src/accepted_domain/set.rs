@@ -6,25 +6,22 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::{AcceptedDomain, AcceptedDomainType};
 
+params!(p {
+    Identity: String = named::identity("The accepted domain to change.").mandatory(),
+    Name: String = param(Kind::Str, "A new name."),
+    DomainType: AcceptedDomainType = param(
+        Kind::Enum(AcceptedDomainType::NAMES),
+        "How mail for it is handled."
+    ),
+    MakeDefault: bool = param(Kind::Switch, "Make this the default accepted domain."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Set-AcceptedDomain",
     aliases: &[],
     synopsis: "Change an accepted domain.",
     description: "Changes an accepted domain's name, type, or makes it the default domain.",
-    params: &[
-        named::identity("The accepted domain to change.").mandatory(),
-        ParamDecl::new("Name", Kind::Str, "A new name."),
-        ParamDecl::new(
-            "DomainType",
-            Kind::Enum(AcceptedDomainType::NAMES),
-            "How mail for it is handled.",
-        ),
-        ParamDecl::new(
-            "MakeDefault",
-            Kind::Switch,
-            "Make this the default accepted domain.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -38,8 +35,8 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let id = b.get::<String>("Identity").unwrap_or_default();
-    let make_default = b.switch("MakeDefault");
+    let id = b.get(p::Identity).unwrap_or_default();
+    let make_default = b.switch(p::MakeDefault);
     let action = "Set AcceptedDomain";
     if make_default {
         // The default flag spans objects: one transaction sets it here and clears it elsewhere.
@@ -49,16 +46,16 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                 d.default = i == j;
             }
             let d = &mut cfg.accepted_domains[i];
-            b.assign("Name", &mut d.name);
-            b.assign("DomainType", &mut d.domain_type);
+            b.assign(p::Name, &mut d.name);
+            b.assign(p::DomainType, &mut d.domain_type);
             d.validate()?;
             Ok(())
         })?;
         return Ok(Vec::new());
     }
     named::update::<AcceptedDomain>(ctx, b, |d| {
-        b.assign("Name", &mut d.name);
-        b.assign("DomainType", &mut d.domain_type);
+        b.assign(p::Name, &mut d.name);
+        b.assign(p::DomainType, &mut d.domain_type);
         Ok(())
     })
 }

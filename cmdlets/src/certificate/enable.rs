@@ -10,6 +10,15 @@ use crate::value::Value;
 use time::OffsetDateTime;
 use xshell_core::certificates::{self as certs, RecordView};
 
+params!(p {
+    Thumbprint: String = thumbprint_param("The certificate to enable (from Get- or Import-ExchangeCertificate)")
+            .mandatory(),
+    Services: Vec<String> = param(Kind::List(&Kind::Enum(SERVICE_NAMES)), "Services to add: SMTP, IMAP, POP, IIS, UM, Federation, UMCallRouter; None clears.")
+        .mandatory(),
+    Force: bool = param(Kind::Switch, "Replace the default SMTP certificate without asking."),
+    DoNotRequireSsl: bool = param(Kind::Switch, "Accepted for compatibility (IIS); no effect."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Enable-ExchangeCertificate",
     aliases: &[],
@@ -21,26 +30,7 @@ this one); -Force replaces it without asking, and with no terminal the command f
 A certificate without a private key, or a pending request, cannot be enabled. An expired or not yet valid \
 certificate, or one without the clientAuth extended key usage (mutual TLS presents our certificate as a client \
 certificate), is enabled with a warning. -DoNotRequireSsl is accepted and has no effect.",
-    params: &[
-        thumbprint_param("The certificate to enable (from Get- or Import-ExchangeCertificate)")
-            .mandatory(),
-        ParamDecl::new(
-            "Services",
-            Kind::List(&Kind::Enum(SERVICE_NAMES)),
-            "Services to add: SMTP, IMAP, POP, IIS, UM, Federation, UMCallRouter; None clears.",
-        )
-        .mandatory(),
-        ParamDecl::new(
-            "Force",
-            Kind::Switch,
-            "Replace the default SMTP certificate without asking.",
-        ),
-        ParamDecl::new(
-            "DoNotRequireSsl",
-            Kind::Switch,
-            "Accepted for compatibility (IIS); no effect.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -55,7 +45,7 @@ certificate), is enabled with a warning. -DoNotRequireSsl is accepted and has no
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let tp = thumbprint(b)?;
-    let given: Vec<String> = b.list::<String>("Services").unwrap_or_default();
+    let given: Vec<String> = b.list(p::Services).unwrap_or_default();
     let none = given.iter().any(|s| s == "None");
     if none && given.len() > 1 {
         return Err(CmdletError::bad_value(

@@ -2,8 +2,8 @@
 //! pending request as PKCS#10, a certificate without a key as PEM/DER.
 
 use super::{
-    PASSWORD, PASSWORD_FILE, failed, find_record, given_password, prompt_password, record_err,
-    thumbprint, thumbprint_param, write_file,
+    failed, find_record, given_password, prompt_password, record_err, thumbprint, thumbprint_param,
+    write_file,
 };
 use crate::bind::Bound;
 use crate::context::Ctx;
@@ -16,6 +16,25 @@ use xshell_core::pki::pem_encode;
 use xshell_core::pki::pfx::{PfxEncryption, export_pfx};
 use zeroize::Zeroizing;
 
+params!(
+    p + super::pfx_password {
+        Thumbprint: String = thumbprint_param("The certificate to export.").mandatory(),
+        Path: String = param(
+            Kind::Path,
+            "The file to write (replaced if it exists; a PFX gets mode 0600)."
+        )
+        .aliases(&["FileName"]),
+        BinaryEncoded: bool = param(
+            Kind::Switch,
+            "Requests and certificates without a key: DER instead of PEM. (A PFX is always binary.)"
+        ),
+        LegacyEncryption: bool = param(
+            Kind::Switch,
+            "Protect the PFX with 3DES and a SHA-1 MAC instead of AES-256."
+        ),
+    }
+);
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Export-ExchangeCertificate",
     aliases: &[],
@@ -27,27 +46,7 @@ created or imported with -PrivateKeyExportable. The password comes from -Passwor
 XSHELL_PFX_PASSWORD or a hidden prompt (prefer the file or the environment variable to -Password: command-line \
 arguments are visible to other local users in the process list). A pending request exports its PKCS#10 request, a certificate without a \
 private key the certificate: base64 PEM, or DER with -BinaryEncoded, to -Path, or printed when no -Path is given.",
-    params: &[
-        thumbprint_param("The certificate to export.").mandatory(),
-        ParamDecl::new(
-            "Path",
-            Kind::Path,
-            "The file to write (replaced if it exists; a PFX gets mode 0600).",
-        )
-        .aliases(&["FileName"]),
-        PASSWORD,
-        PASSWORD_FILE,
-        ParamDecl::new(
-            "BinaryEncoded",
-            Kind::Switch,
-            "Requests and certificates without a key: DER instead of PEM. (A PFX is always binary.)",
-        ),
-        ParamDecl::new(
-            "LegacyEncryption",
-            Kind::Switch,
-            "Protect the PFX with 3DES and a SHA-1 MAC instead of AES-256.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "Nothing; without -Path, the PEM text of a request or certificate.",
@@ -66,8 +65,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let tp = thumbprint(b)?;
     let cfg = ctx.store.snapshot()?;
     let rec = cfg.certificates[find_record(&cfg, &tp)?].clone();
-    let path = b.get::<String>("Path");
-    let binary = b.switch("BinaryEncoded");
+    let path = b.get(p::Path);
+    let binary = b.switch(p::BinaryEncoded);
     let cert = certs::certificate_der(&rec).map_err(record_err)?;
     let public = |label: &str, der: Vec<u8>| -> Result<Vec<Value>, CmdletError> {
         match &path {
@@ -118,7 +117,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         .map_err(|_| failed(format!("the key file of certificate {tp} is damaged")))?;
     let key = PrivateKey::from_pem(key_text).map_err(failed)?;
     let chain = certs::chain_der(&rec).map_err(record_err)?;
-    let enc = if b.switch("LegacyEncryption") {
+    let enc = if b.switch(p::LegacyEncryption) {
         PfxEncryption::Legacy3Des
     } else {
         PfxEncryption::Aes256

@@ -11,6 +11,14 @@ use xshell_core::certificates as certs;
 use xshell_core::pki::names::validate_dns_name;
 use xshell_core::pki::select::{SelectOptions, select_certificates};
 
+params!(p {
+    Thumbprint: String = crate::certificate::thumbprint_param("Only this certificate."),
+    DomainName: String = param(
+        Kind::Str,
+        "Only certificates that serve this name, best first."
+    ),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-ExchangeCertificate",
     aliases: &[],
@@ -24,14 +32,7 @@ chain imported with the certificate: Valid, DateInvalid, Untrusted, PendingReque
 only certificates with a private key whose names match (SAN DNS names, else the CN; exact or wildcard) are \
 listed, best first: the first is the certificate the transport selects for that name (the same selection \
 function, on the same candidates, ignoring whether SMTP is enabled). No output contains key material.",
-    params: &[
-        super::thumbprint_param("Only this certificate."),
-        ParamDecl::new(
-            "DomainName",
-            Kind::Str,
-            "Only certificates that serve this name, best first.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "ExchangeCertificate objects.",
@@ -53,11 +54,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     )?;
     let now = OffsetDateTime::now_utc();
     let roots = certs::trusted_root_ders(&cfg);
-    let tp = b.get::<String>("Thumbprint");
+    let tp = b.get(p::Thumbprint);
     if let Some(tp) = &tp {
         find_record(&cfg, tp)?;
     }
-    let wanted: Vec<usize> = match b.get::<String>("DomainName") {
+    let wanted: Vec<usize> = match b.get(p::DomainName) {
         Some(name) => {
             let name = validate_dns_name(&name)
                 .map_err(|e| CmdletError::bad_value("DomainName", e.to_string()))?;

@@ -7,6 +7,10 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::Value;
 
+params!(p {
+    Thumbprint: String = crate::certificate::thumbprint_param("Only this certificate."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-TrustedRootCertificate",
     aliases: &["get-trustedroot"],
@@ -14,7 +18,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Lists the CA certificates the transport trusts for chain validation (added with \
 Import-Certificate -CertStoreLocation Cert:\\LocalMachine\\Root), or the one with -Thumbprint. (PowerShell would \
 use Get-ChildItem Cert:\\LocalMachine\\Root.)",
-    params: &[super::thumbprint_param("Only this certificate.")],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "TrustedRootCertificate objects.",
@@ -36,7 +40,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let cfg = ctx
         .store
         .snapshot_of(xshell_core::store::Sections::TRUSTED_ROOTS)?;
-    let tp = b.get::<String>("Thumbprint");
+    let tp = b.get(p::Thumbprint);
     let out: Vec<Value> = cfg
         .trusted_roots
         .iter()

@@ -2,8 +2,7 @@
 //! (PEM, DER, PKCS#7) that completes a pending request.
 
 use super::{
-    PASSWORD, PASSWORD_FILE, commit_with_keys, friendly_name, given_password, object_for,
-    prompt_password, read_file,
+    commit_with_keys, friendly_name, given_password, object_for, prompt_password, read_file,
 };
 use crate::bind::Bound;
 use crate::context::Ctx;
@@ -18,12 +17,29 @@ use xshell_core::pki::cert::{CertInfo, parse_certificate};
 use xshell_core::pki::import::{Imported, import_bytes};
 use zeroize::Zeroizing;
 
+params!(
+    p + super::pfx_password {
+        Path: String = param(Kind::Path, "The certificate file.")
+            .aliases(&["FileName"])
+            .position(0),
+        FileData: Bytes = param(
+            Kind::Bytes,
+            "The certificate file's bytes (instead of -Path)."
+        ),
+        PrivateKeyExportable: bool = param(
+            Kind::Switch,
+            "Allow Export-ExchangeCertificate to export the imported private key."
+        ),
+        FriendlyName: String = param(Kind::Str, "A display name (fewer than 64 characters)."),
+    }
+);
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Import-ExchangeCertificate",
     aliases: &[],
     synopsis: "Import a certificate: a PFX with its private key, or the certificate a CA issued for a pending request.",
     description: "Reads PKCS#12 (.pfx/.p12, AES or legacy 3DES/RC2), PKCS#7 (.p7b/.p7c), PEM or DER from -Path or \
--FileData. A PFX password comes from -Password, -PasswordFile, the environment variable XSHELL_PFX_PASSWORD, or a \
+-FileData. A PFX password comes from -Password, -PasswordFile, the environment variable XSHELL_PFX_or a \
 hidden prompt on a terminal; it is never echoed or logged. Prefer -PasswordFile or XSHELL_PFX_PASSWORD to \
 -Password: command-line arguments are visible to other local users in the process list. A certificate without a key whose public key matches a \
 pending request completes that request: it keeps the request's key, the request is dropped and the thumbprint \
@@ -32,28 +48,7 @@ becomes the certificate's. A certificate with no key matching no request is impo
 changes nothing and warns (so provisioning scripts can run again), except that a PFX adds the private key to a \
 stored certificate that had none. Expired certificates are imported (Status DateInvalid) with a warning. Emits \
 the certificate, so `Import-ExchangeCertificate ... | Enable-ExchangeCertificate -Services SMTP` works.",
-    params: &[
-        ParamDecl::new("Path", Kind::Path, "The certificate file.")
-            .aliases(&["FileName"])
-            .position(0),
-        ParamDecl::new(
-            "FileData",
-            Kind::Bytes,
-            "The certificate file's bytes (instead of -Path).",
-        ),
-        PASSWORD,
-        PASSWORD_FILE,
-        ParamDecl::new(
-            "PrivateKeyExportable",
-            Kind::Switch,
-            "Allow Export-ExchangeCertificate to export the imported private key.",
-        ),
-        ParamDecl::new(
-            "FriendlyName",
-            Kind::Str,
-            "A display name (fewer than 64 characters).",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The imported ExchangeCertificate.",
@@ -229,7 +224,7 @@ impl Prepared {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let (data, source) = match (b.get::<String>("Path"), b.get::<Vec<u8>>("FileData")) {
+    let (data, source) = match (b.get(p::Path), b.get(p::FileData).map(|d| d.0)) {
         (Some(_), Some(_)) => {
             return Err(CmdletError::Usage(
                 "Import-ExchangeCertificate: give either -Path or -FileData, not both".into(),
@@ -244,8 +239,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             ));
         }
     };
-    let friendly = friendly_name(b)?;
-    let exportable = b.switch("PrivateKeyExportable");
+    let friendly = friendly_name(b.get(p::FriendlyName))?;
+    let exportable = b.switch(p::PrivateKeyExportable);
     let password = given_password(b)?;
     let prepared = match Prepared::decode(&data, password.as_ref().map(|p| p.as_str())) {
         Err(PkiError::PasswordRequired) if password.is_none() => {

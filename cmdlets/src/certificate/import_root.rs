@@ -15,6 +15,22 @@ use xshell_core::pki::import::import_bytes;
 /// The only certificate store location xshell has.
 pub const ROOT_LOCATION: &str = r"Cert:\LocalMachine\Root";
 
+params!(p {
+    FilePath: String = param(Kind::Path, "The CA certificate file (PEM, DER, P7B).")
+        .position(0)
+        .mandatory()
+        .aliases(&["Path"]),
+    CertStoreLocation: String = param(
+        Kind::Str,
+        "The store to import into: Cert:\\LocalMachine\\Root."
+    )
+    .default(r"Cert:\LocalMachine\Root"),
+    Force: bool = param(
+        Kind::Switch,
+        "Also trust certificates that are not CA certificates."
+    ),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Import-Certificate",
     aliases: &[],
@@ -25,27 +41,7 @@ the transport uses to validate partners' certificates (and Get-ExchangeCertifica
 -CertStoreLocation must be the root store (Cert:\\LocalMachine\\Root, any case, / or \\); xshell keeps its own \
 certificates with Import-ExchangeCertificate. A certificate that is not a CA certificate is refused unless \
 -Force. Importing a root that is already trusted changes nothing (with a warning).",
-    params: &[
-        ParamDecl::new(
-            "FilePath",
-            Kind::Path,
-            "The CA certificate file (PEM, DER, P7B).",
-        )
-        .position(0)
-        .mandatory()
-        .aliases(&["Path"]),
-        ParamDecl::new(
-            "CertStoreLocation",
-            Kind::Str,
-            "The store to import into: Cert:\\LocalMachine\\Root.",
-        )
-        .default(r"Cert:\LocalMachine\Root"),
-        ParamDecl::new(
-            "Force",
-            Kind::Switch,
-            "Also trust certificates that are not CA certificates.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The trusted root certificates (TrustedRootCertificate objects).",
@@ -94,7 +90,7 @@ fn is_root_location(s: &str) -> bool {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(loc) = b.get::<String>("CertStoreLocation")
+    if let Some(loc) = b.get(p::CertStoreLocation)
         && !is_root_location(&loc)
     {
         return Err(CmdletError::bad_value(
@@ -105,7 +101,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             ),
         ));
     }
-    let path = b.get::<String>("FilePath").unwrap_or_default();
+    let path = b.get(p::FilePath).unwrap_or_default();
     let data = read_file("FilePath", &path)?;
     let imported = import_bytes(&data, None)
         .map_err(|e| CmdletError::Failed(format!("cannot import {path}: {e}")))?;

@@ -17,6 +17,17 @@ use xshell_core::pki::cert::parse_certificate;
 pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
 
+params!(p {
+    Name: String = param(Kind::Str, "The CA's common name.").mandatory(),
+    Path: String = param(Kind::Path, "The folder for ca.pem and ca.key.").mandatory(),
+    ValidityDays: u32 = param(
+        Kind::Int { min: 1, max: 36500 },
+        "How long the CA certificate is valid."
+    )
+    .default("3650"),
+    Force: bool = param(Kind::Switch, "Replace an existing CA in the folder."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-LabCA",
     aliases: &["ca-new"],
@@ -26,21 +37,7 @@ unencrypted, to <Path>/ca.key (mode 0600); the folder is created (mode 0700) if 
 not replaced without -Force. With Invoke-LabCASign it lets the two-organization lab and CI issue CA-signed \
 certificates without an external tool. NOT for production: no revocation, no policy, no audit, a key on disk. \
 Real deployments send requests to a real CA. (`xshell ca-new` stands for the `xshell ca new` of the issue.)",
-    params: &[
-        ParamDecl::new("Name", Kind::Str, "The CA's common name.").mandatory(),
-        ParamDecl::new("Path", Kind::Path, "The folder for ca.pem and ca.key.").mandatory(),
-        ParamDecl::new(
-            "ValidityDays",
-            Kind::Int { min: 1, max: 36500 },
-            "How long the CA certificate is valid.",
-        )
-        .default("3650"),
-        ParamDecl::new(
-            "Force",
-            Kind::Switch,
-            "Replace an existing CA in the folder.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "The CA certificate (LabCA object).",
@@ -58,9 +55,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CmdletError + '_ {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let name = b.get::<String>("Name").unwrap_or_default();
-    let dir = b.get::<String>("Path").unwrap_or_default();
-    let days = b.get::<u32>("ValidityDays").unwrap_or(3650);
+    let name = b.get(p::Name).unwrap_or_default();
+    let dir = b.get(p::Path).unwrap_or_default();
+    let days = b.get(p::ValidityDays).unwrap_or(3650);
     let dir = Path::new(&dir);
     let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
     if !ctx.force && (cert_path.exists() || key_path.exists()) {

@@ -15,6 +15,20 @@ use xshell_core::pki::import::import_bytes;
 use xshell_core::pki::keys::PrivateKey;
 use zeroize::Zeroizing;
 
+params!(p {
+    CA: String = param(Kind::Path, "The lab CA folder (ca.pem, ca.key).").mandatory(),
+    RequestFile: String = param(Kind::Path, "The certificate request to sign.").mandatory(),
+    Path: String = param(
+        Kind::Path,
+        "Where to write the certificate (PEM); printed when not given."
+    ),
+    ValidityDays: u32 = param(
+        Kind::Int { min: 1, max: 36500 },
+        "How long the certificate is valid."
+    )
+    .default("365"),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Invoke-LabCASign",
     aliases: &["ca-sign"],
@@ -24,26 +38,7 @@ New-LabCA), after checking the request's signature: the certificate gets the req
 extendedKeyUsage serverAuth and clientAuth, and -ValidityDays (cut to the CA's own expiry). It is written as PEM \
 to -Path, or printed. NOT for production (see New-LabCA). (`xshell ca-sign` stands for the `xshell ca sign` of \
 the issue.)",
-    params: &[
-        ParamDecl::new("CA", Kind::Path, "The lab CA folder (ca.pem, ca.key).").mandatory(),
-        ParamDecl::new(
-            "RequestFile",
-            Kind::Path,
-            "The certificate request to sign.",
-        )
-        .mandatory(),
-        ParamDecl::new(
-            "Path",
-            Kind::Path,
-            "Where to write the certificate (PEM); printed when not given.",
-        ),
-        ParamDecl::new(
-            "ValidityDays",
-            Kind::Int { min: 1, max: 36500 },
-            "How long the certificate is valid.",
-        )
-        .default("365"),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "The issued certificate (IssuedCertificate object); without -Path, its PEM text.",
@@ -60,9 +55,9 @@ the issue.)",
 };
 
 fn run(_ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let dir = b.get::<String>("CA").unwrap_or_default();
-    let req_path = b.get::<String>("RequestFile").unwrap_or_default();
-    let days = b.get::<u32>("ValidityDays").unwrap_or(365);
+    let dir = b.get(p::CA).unwrap_or_default();
+    let req_path = b.get(p::RequestFile).unwrap_or_default();
+    let days = b.get(p::ValidityDays).unwrap_or(365);
     let dir = Path::new(&dir);
     let cert_pem = read_file("CA", &dir.join(CA_CERT).display().to_string())?;
     let key_pem = Zeroizing::new(read_file("CA", &dir.join(CA_KEY).display().to_string())?);
@@ -92,7 +87,7 @@ fn run(_ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         Value::list(info.certificate_domains()),
     )
     .with("NotAfter", Value::str(certs::rfc3339(info.not_after)));
-    match b.get::<String>("Path") {
+    match b.get(p::Path) {
         Some(p) => {
             write_file("Path", &p, pem.as_bytes(), false)?;
             Ok(vec![Value::Object(obj)])

@@ -30,7 +30,7 @@ pub mod request;
 
 use crate::bind::Bound;
 use crate::context::{ConfirmFlag, Ctx};
-use crate::decl::{Kind, ParamDecl, Pipe};
+use crate::decl::{Kind, Param, ParamDecl, Pipe, param, params};
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
 use std::io::Write;
@@ -68,16 +68,23 @@ pub const fn thumbprint_param(help: &'static str) -> ParamDecl {
         .pipeline(Pipe::Both)
 }
 
-pub const PASSWORD: ParamDecl = ParamDecl::new(
-    "Password",
-    Kind::Secret,
-    "The PFX password. Prefer -PasswordFile or XSHELL_PFX_PASSWORD: command-line arguments are visible to other local users in the process list (ps, /proc).",
-);
-pub const PASSWORD_FILE: ParamDecl = ParamDecl::new(
-    "PasswordFile",
-    Kind::Path,
-    "A file holding the PFX password (first line); the preferred form (keep the file mode 0600).",
-);
+// The PFX password parameters of Import- and Export-ExchangeCertificate,
+// after each cmdlet's own; read by [`given_password`].
+params!(pub pfx_password {
+    Password: String = param(
+        Kind::Secret,
+        "The PFX password. Prefer -PasswordFile or XSHELL_PFX_PASSWORD: command-line arguments are visible to other local users in the process list (ps, /proc).",
+    ),
+    PasswordFile: String = param(
+        Kind::Path,
+        "A file holding the PFX password (first line); the preferred form (keep the file mode 0600).",
+    ),
+});
+
+/// `-Thumbprint` as [`thumbprint`] reads it, for every cmdlet that
+/// declares it with [`thumbprint_param`].
+#[allow(non_upper_case_globals)]
+pub const Thumbprint: Param<String> = Param::new("Thumbprint");
 
 /// A PKI error about a parameter's value.
 pub fn bad(param: &str, e: PkiError) -> CmdletError {
@@ -94,7 +101,7 @@ pub fn failed(e: impl std::fmt::Display) -> CmdletError {
 
 /// The bound thumbprint (the binder normalized it).
 pub fn thumbprint(b: &Bound) -> Result<String, CmdletError> {
-    b.get::<String>("Thumbprint")
+    b.get(Thumbprint)
         .ok_or_else(|| CmdletError::Usage("missing -Thumbprint".into()))
 }
 
@@ -142,15 +149,15 @@ pub fn write_file(param: &str, path: &str, bytes: &[u8], private: bool) -> Resul
 
 /// The password from -Password, -PasswordFile or XSHELL_PFX_PASSWORD, if any.
 pub fn given_password(b: &Bound) -> Result<Option<Zeroizing<String>>, CmdletError> {
-    if b.is_set("Password") && b.is_set("PasswordFile") {
+    if b.is_set(pfx_password::Password) && b.is_set(pfx_password::PasswordFile) {
         return Err(CmdletError::Usage(
             "give either -Password or -PasswordFile, not both".into(),
         ));
     }
-    if let Some(p) = b.get::<String>("Password") {
+    if let Some(p) = b.get(pfx_password::Password) {
         return Ok(Some(Zeroizing::new(p)));
     }
-    if let Some(path) = b.get::<String>("PasswordFile") {
+    if let Some(path) = b.get(pfx_password::PasswordFile) {
         let bytes = Zeroizing::new(read_file("PasswordFile", &path)?);
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             CmdletError::bad_value("PasswordFile", format!("'{path}' is not UTF-8 text"))
@@ -319,8 +326,8 @@ pub fn object_for(cfg: &OrgConfig, tp: &str) -> Result<Object, CmdletError> {
 }
 
 /// FriendlyName: fewer than 64 characters, no control characters.
-pub fn friendly_name(b: &Bound) -> Result<Option<String>, CmdletError> {
-    match b.get::<String>("FriendlyName") {
+pub fn friendly_name(given: Option<String>) -> Result<Option<String>, CmdletError> {
+    match given {
         None => Ok(None),
         Some(n) if n.chars().count() >= 64 => Err(CmdletError::bad_value(
             "FriendlyName",

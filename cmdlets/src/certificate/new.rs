@@ -16,22 +16,29 @@ use xshell_core::pki::keys::{KeyAlgorithm, generate};
 use xshell_core::pki::request::{create_request, san_names};
 use xshell_core::pki::selfsigned::create_self_signed;
 
-/// The parameters New- and Request-ExchangeCertificate share, after the ones given.
-macro_rules! shared_params {
-    ($($first:expr),* $(,)?) => {
-        &[
-            $($first,)*
-            ParamDecl::new("SubjectName", Kind::Str, "X.500 name: [C=,S=,L=,O=,OU=,]CN=. The CN is also added to the DNS names. Default: CN=<first DomainName>."),
-            ParamDecl::new("DomainName", Kind::List(&Kind::Str), "DNS names for the subject alternative name extension (mail.contoso.com, *.contoso.com)."),
-            ParamDecl::new("FriendlyName", Kind::Str, "A display name (fewer than 64 characters)."),
-            ParamDecl::new("KeySize", Kind::Int { min: 256, max: 16384 }, "RSA key size: 2048, 3072 or 4096 (1024 is refused as insecure).").default("2048"),
-            ParamDecl::new("KeyAlgorithm", Kind::Enum(&["RSA", "ECDSA-P256", "ECDSA-P384"]), "Key algorithm (xshell extra).").default("RSA"),
-            ParamDecl::new("PrivateKeyExportable", Kind::Switch, "Allow Export-ExchangeCertificate to export the private key."),
-            ParamDecl::new("Force", Kind::Switch, "Self-signed with SMTP: become the default SMTP certificate even if there is one."),
-        ]
-    };
-}
-pub(crate) use shared_params;
+// The parameters New- and Request-ExchangeCertificate share, after each cmdlet's own.
+params!(pub shared {
+    SubjectName: String = param(Kind::Str, "X.500 name: [C=,S=,L=,O=,OU=,]CN=. The CN is also added to the DNS names. Default: CN=<first DomainName>."),
+    DomainName: Vec<String> = param(Kind::List(&Kind::Str), "DNS names for the subject alternative name extension (mail.contoso.com, *.contoso.com)."),
+    FriendlyName: String = param(Kind::Str, "A display name (fewer than 64 characters)."),
+    KeySize: i64 = param(Kind::Int { min: 256, max: 16384 }, "RSA key size: 2048, 3072 or 4096 (1024 is refused as insecure).").default("2048"),
+    KeyAlgorithm: String = param(Kind::Enum(&["RSA", "ECDSA-P256", "ECDSA-P384"]), "Key algorithm (xshell extra).").default("RSA"),
+    PrivateKeyExportable: bool = param(Kind::Switch, "Allow Export-ExchangeCertificate to export the private key."),
+    Force: bool = param(Kind::Switch, "Self-signed with SMTP: become the default SMTP certificate even if there is one."),
+});
+
+params!(p + shared {
+    Services: Vec<String> = param(Kind::List(&Kind::Enum(SERVICE_NAMES)), "Services to enable the self-signed certificate for.")
+        .sets(&["Certificate"])
+        .default("IMAP,POP,IIS,SMTP"),
+    GenerateRequest: bool = param(Kind::Switch, "Create a certificate request instead of a self-signed certificate.")
+        .sets(&["Request"]),
+    BinaryEncoded: bool = param(Kind::Switch, "Write the request as DER instead of base64 PEM.")
+        .sets(&["Request"]),
+    RequestFile: String = param(Kind::Path, "Where to write the request; printed when not given.")
+        .aliases(&["Path"])
+        .sets(&["Request"]),
+});
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-ExchangeCertificate",
@@ -46,34 +53,7 @@ to -RequestFile as base64 PEM (DER with -BinaryEncoded), or printed when no file
 store; the certificate shows Status PendingRequest (its thumbprint is the SHA-1 of the request) until \
 Import-ExchangeCertificate imports the certificate the CA issued. Request-ExchangeCertificate (CLI: \
 request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is the first DomainName.",
-    params: shared_params![
-        ParamDecl::new(
-            "Services",
-            Kind::List(&Kind::Enum(SERVICE_NAMES)),
-            "Services to enable the self-signed certificate for."
-        )
-        .sets(&["Certificate"])
-        .default("IMAP,POP,IIS,SMTP"),
-        ParamDecl::new(
-            "GenerateRequest",
-            Kind::Switch,
-            "Create a certificate request instead of a self-signed certificate."
-        )
-        .sets(&["Request"]),
-        ParamDecl::new(
-            "BinaryEncoded",
-            Kind::Switch,
-            "Write the request as DER instead of base64 PEM."
-        )
-        .sets(&["Request"]),
-        ParamDecl::new(
-            "RequestFile",
-            Kind::Path,
-            "Where to write the request; printed when not given."
-        )
-        .aliases(&["Path"])
-        .sets(&["Request"]),
-    ],
+    params: p::LIST,
     sets: &["Certificate", "Request"],
     impact: Impact::Medium,
     outputs: "The new ExchangeCertificate; with -GenerateRequest and no -RequestFile, the request text.",
@@ -106,8 +86,8 @@ pub(crate) fn create(
     request: bool,
 ) -> Result<Vec<Value>, CmdletError> {
     // Bind and check everything before generating anything.
-    let domains: Vec<String> = b.list::<String>("DomainName").unwrap_or_default();
-    let subject = match b.get::<String>("SubjectName") {
+    let domains: Vec<String> = b.list(p::DomainName).unwrap_or_default();
+    let subject = match b.get(p::SubjectName) {
         Some(s) => SubjectName::parse(&s).map_err(|e| bad("SubjectName", e))?,
         None => match domains.first() {
             Some(first) => SubjectName::from_cn(first).map_err(|e| bad("DomainName", e))?,
@@ -120,22 +100,20 @@ pub(crate) fn create(
         },
     };
     san_names(&subject, &domains).map_err(|e| bad("DomainName", e))?;
-    let size = b
-        .get::<i64>("KeySize")
-        .map(|s| u32::try_from(s).unwrap_or(0));
-    let alg = KeyAlgorithm::from_params(b.get::<String>("KeyAlgorithm").as_deref(), size)
+    let size = b.get(p::KeySize).map(|s| u32::try_from(s).unwrap_or(0));
+    let alg = KeyAlgorithm::from_params(b.get(p::KeyAlgorithm).as_deref(), size)
         .map_err(|e| bad("KeySize", e))?;
-    let friendly = friendly_name(b)?;
-    let exportable = b.switch("PrivateKeyExportable");
-    let binary = b.switch("BinaryEncoded");
-    let file = b.get::<String>("RequestFile");
+    let friendly = friendly_name(b.get(p::FriendlyName))?;
+    let exportable = b.switch(p::PrivateKeyExportable);
+    let binary = b.switch(p::BinaryEncoded);
+    let file = b.get(p::RequestFile);
     if binary && file.is_none() {
         return Err(CmdletError::Usage(format!(
             "{}: -BinaryEncoded needs -RequestFile (DER is not printable)",
             ctx.cmdlet
         )));
     }
-    let services = match b.list::<String>("Services") {
+    let services = match b.list(p::Services) {
         Some(s) if s.iter().any(|x| x == "None") && s.len() > 1 => {
             return Err(CmdletError::bad_value(
                 "Services",

@@ -11,6 +11,11 @@ use xshell_core::certificates as certs;
 use xshell_core::model::OrgConfig;
 use xshell_core::pki::cert::parse_certificate;
 
+params!(p {
+    Thumbprint: String = thumbprint_param("The certificate to remove.").mandatory(),
+    Force: bool = named::FORCE,
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-ExchangeCertificate",
     aliases: &[],
@@ -18,10 +23,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Removes the certificate and deletes its private key file (after the configuration change is \
 committed). Refuses a certificate in use: the default SMTP certificate, or one a send or receive connector names \
 in TlsCertificateName. Asks for confirmation; in scripts pass -Confirm:$false or -Force.",
-    params: &[
-        thumbprint_param("The certificate to remove.").mandatory(),
-        named::FORCE,
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",

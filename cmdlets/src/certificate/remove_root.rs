@@ -7,6 +7,12 @@ use crate::error::CmdletError;
 use crate::named;
 use crate::value::Value;
 
+params!(p {
+    Thumbprint: String =
+        crate::certificate::thumbprint_param("The root certificate to remove.").mandatory(),
+    Force: bool = named::FORCE,
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-TrustedRootCertificate",
     aliases: &["remove-trustedroot"],
@@ -14,10 +20,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Removes a CA certificate from the trusted root store: certificates that chain only to it show \
 Status Untrusted and partners presenting them fail Domain Security. Asks for confirmation; in scripts pass \
 -Confirm:$false or -Force.",
-    params: &[
-        super::thumbprint_param("The root certificate to remove.").mandatory(),
-        named::FORCE,
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",

@@ -2,12 +2,27 @@
 //! -GenerateRequest under a name that cannot make a self-signed certificate
 //! by accident.
 
-use super::new::{create, shared_params};
+use super::new::create;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::Value;
+
+params!(
+    p + super::new::shared {
+        GenerateRequest: bool = param(Kind::Switch, "Accepted for compatibility; always implied."),
+        BinaryEncoded: bool = param(
+            Kind::Switch,
+            "Write the request as DER instead of base64 PEM."
+        ),
+        RequestFile: String = param(
+            Kind::Path,
+            "Where to write the request; printed when not given."
+        )
+        .aliases(&["Path"]),
+    }
+);
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Request-ExchangeCertificate",
@@ -18,24 +33,7 @@ request (DER with -BinaryEncoded) to -RequestFile/-Path, or prints it; the key s
 certificate shows Status PendingRequest until Import-ExchangeCertificate imports the issued certificate. \
 -GenerateRequest is accepted and implied, so `xshell request-cert --subject-name ... --domain-name ... --path \
 orga.req` always produces a request, never a self-signed certificate.",
-    params: shared_params![
-        ParamDecl::new(
-            "GenerateRequest",
-            Kind::Switch,
-            "Accepted for compatibility; always implied."
-        ),
-        ParamDecl::new(
-            "BinaryEncoded",
-            Kind::Switch,
-            "Write the request as DER instead of base64 PEM."
-        ),
-        ParamDecl::new(
-            "RequestFile",
-            Kind::Path,
-            "Where to write the request; printed when not given."
-        )
-        .aliases(&["Path"]),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The pending ExchangeCertificate; without -RequestFile, the request text.",

@@ -14,6 +14,12 @@ use xshell_core::control::{self, Answer, ClientError, Op};
 /// connect, 30 s per reply, possibly twice); leave room for that.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+params!(p {
+    Domain: String = param(Kind::Str, "The partner domain, e.g. partner.example.")
+        .position(0)
+        .mandatory(),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Test-DomainSecurity",
     aliases: &[],
@@ -29,13 +35,7 @@ holds; otherwise Reason says why and Fix what to change. Like the other Test- cm
 in its output and succeeds (exit code 0); it fails (exit code 1) only when it cannot run, e.g. when \
 xshell-transport is not running. Needs a running xshell-transport: the probe uses the engine's compiled \
 configuration, resolver and client certificate. -WhatIf shows the probe without connecting anywhere.",
-    params: &[ParamDecl::new(
-        "Domain",
-        Kind::Str,
-        "The partner domain, e.g. partner.example.",
-    )
-    .position(0)
-    .mandatory()],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "One DomainSecurityResult object (list view).",
@@ -49,7 +49,7 @@ configuration, resolver and client certificate. -WhatIf shows the probe without 
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let domain = b.get::<String>("Domain").unwrap_or_default();
+    let domain = b.get(p::Domain).unwrap_or_default();
     let domain = domain.trim().trim_end_matches('.').to_string();
     if domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace) {
         return Err(CmdletError::bad_value(

@@ -11,6 +11,17 @@ use crate::error::CmdletError;
 use crate::named::{self, wildcard_match};
 use crate::value::{Object, Value, View};
 
+params!(p {
+    Identity: String = named::identity(
+        "Receive connectors to test (wildcards * and ? allowed); default all enabled.",
+    ),
+    TimeoutSeconds: i64 = param(
+        Kind::Int { min: 1, max: 300 },
+        "How long each step may take."
+    )
+    .default("10"),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Test-SmtpConnectivity",
     aliases: &[],
@@ -21,17 +32,7 @@ TLS handshake to see the certificate the connector presents (subject, issuer, th
 version and cipher. CertificateInStore tells whether that certificate is one of this organization's. Status is \
 Success when the whole conversation worked and Failure otherwise, with the reason in Details. The certificate is \
 reported, not judged; nothing is sent.",
-    params: &[
-        named::identity(
-            "Receive connectors to test (wildcards * and ? allowed); default all enabled.",
-        ),
-        ParamDecl::new(
-            "TimeoutSeconds",
-            Kind::Int { min: 1, max: 300 },
-            "How long each step may take.",
-        )
-        .default("10"),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "SmtpConnectivityStatus objects, one per binding.",
@@ -56,8 +57,8 @@ pub fn target(binding: SocketAddr) -> SocketAddr {
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let cfg = ctx.store.snapshot()?;
-    let timeout = Duration::from_secs(b.get::<i64>("TimeoutSeconds").unwrap_or(10).max(1) as u64);
-    let id = b.get::<String>("Identity");
+    let timeout = Duration::from_secs(b.get(p::TimeoutSeconds).unwrap_or(10).max(1) as u64);
+    let id = b.get(p::Identity);
     let connectors: Vec<_> = cfg
         .receive_connectors
         .iter()

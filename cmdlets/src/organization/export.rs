@@ -12,6 +12,14 @@ use xshell_core::model::{OrgConfig, SCHEMA_VERSION};
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::pem_encode;
 
+params!(p {
+    Path: String = param(
+        Kind::Path,
+        "The file to write (replaced); printed when not given."
+    )
+    .position(0),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Export-OrganizationConfig",
     aliases: &["export"],
@@ -23,12 +31,7 @@ PasswordEnv so that Sync-OrganizationConfig can import the certificate into a st
 and passwords are never written. Pending requests are left out (with a warning). Property names are those of the \
 store and of `-o json`. Without -Path the file is printed; with -Path, Sources already filled in an existing file \
 at that path are kept.",
-    params: &[ParamDecl::new(
-        "Path",
-        Kind::Path,
-        "The file to write (replaced); printed when not given.",
-    )
-    .position(0)],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "The YAML text, when no -Path is given.",
@@ -101,7 +104,7 @@ pub fn to_file(cfg: &OrgConfig, sources: &[(String, CertSource)]) -> (OrgFile, V
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let cfg = ctx.store.snapshot()?;
-    let path = b.get::<String>("Path");
+    let path = b.get(p::Path);
     // Keep the Sources an administrator filled in the file being replaced.
     let mut sources = Vec::new();
     if let Some(p) = &path

@@ -16,6 +16,17 @@ use xshell_core::model::OrgConfig;
 use xshell_core::pki::PkiError;
 use zeroize::Zeroizing;
 
+params!(p {
+    Path: String = param(Kind::Path, "The organization file (YAML).")
+        .position(0)
+        .mandatory(),
+    Prune: bool = param(
+        Kind::Switch,
+        "Also remove connectors, accepted domains and trusted roots the file does not list."
+    ),
+    DryRun: bool = param(Kind::Switch, "Print the plan only (same as -WhatIf)."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Sync-OrganizationConfig",
     aliases: &["apply"],
@@ -28,21 +39,7 @@ removed). A certificate the store lacks is imported from its Source (Path relati
 PasswordFile, PasswordEnv or XSHELL_PFX_PASSWORD), then Services, FriendlyName and DefaultSmtp are set as the \
 file says. A malformed file is refused with its line and column, and nothing is written; applying the same file \
 again prints \"No changes\" and keeps the revision. -WhatIf (or -DryRun) prints the plan only.",
-    params: &[
-        ParamDecl::new("Path", Kind::Path, "The organization file (YAML).")
-            .position(0)
-            .mandatory(),
-        ParamDecl::new(
-            "Prune",
-            Kind::Switch,
-            "Also remove connectors, accepted domains and trusted roots the file does not list.",
-        ),
-        ParamDecl::new(
-            "DryRun",
-            Kind::Switch,
-            "Print the plan only (same as -WhatIf).",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The plan, one line per change, then a summary line.",
@@ -162,9 +159,9 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let path = b.get::<String>("Path").unwrap_or_default();
-    let prune = b.switch("Prune");
-    if b.switch("DryRun") {
+    let path = b.get(p::Path).unwrap_or_default();
+    let prune = b.switch(p::Prune);
+    if b.switch(p::DryRun) {
         ctx.what_if = true;
     }
     let meta = std::fs::metadata(&path)

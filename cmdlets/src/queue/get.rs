@@ -9,6 +9,12 @@ use crate::named::{self, wildcard_match};
 use crate::value::Value;
 use xshell_core::control::{Answer, Op, view};
 
+params!(p {
+    Identity: String = named::identity(
+        "A queue, `<server>\\<next hop>` or `<next hop>`; wildcards * and ? allowed.",
+    ),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-Queue",
     aliases: &[],
@@ -21,9 +27,7 @@ for recipients no enabled send connector covers. Status is Suspended (Suspend-Qu
 on one of its messages), Retry (every message waits for its next retry) or Ready. TlsDomain is the name the next hop's certificate must carry: the domain itself when \
 it is in TLSSendDomainSecureList (Domain Security). Asks the running xshell-transport; when it is not running, \
 reads the queue folder directly and warns.",
-    params: &[named::identity(
-        "A queue, `<server>\\<next hop>` or `<next hop>`; wildcards * and ? allowed.",
-    )],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "Queue objects.",
@@ -57,7 +61,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             )
         }
     };
-    let out: Vec<Value> = match b.get::<String>("Identity") {
+    let out: Vec<Value> = match b.get(p::Identity) {
         None => queues.iter().map(queue_object).collect(),
         Some(id) => {
             let hits: Vec<Value> = queues

@@ -9,6 +9,15 @@ use crate::named::wildcard_match;
 use crate::value::Value;
 use xshell_core::control::{Answer, Op, spool, view};
 
+params!(p {
+    Identity: String = param(Kind::Str, "A message: `<server>\\<next hop>\\<id>` or the id (26 hex digits).")
+        .position(0)
+        .pipeline(Pipe::ByPropertyName)
+        .sets(&["Identity"]),
+    Queue: String = param(Kind::Str, "Only the messages of this queue (`<server>\\<next hop>` or `<next hop>`; wildcards allowed).")
+        .sets(&["Queue"]),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-Message",
     aliases: &[],
@@ -18,22 +27,7 @@ go to two next hops is in two queues, as in Exchange): Identity `<server>\\<next
 recipients of that queue with their status (Ready, Retry) and last error, size, subject, Message-ID, retry count \
 and next retry time. -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
 Asks the running xshell-transport; when it is not running, reads the queue folder directly and warns.",
-    params: &[
-        ParamDecl::new(
-            "Identity",
-            Kind::Str,
-            "A message: `<server>\\<next hop>\\<id>` or the id (26 hex digits).",
-        )
-        .position(0)
-        .pipeline(Pipe::ByPropertyName)
-        .sets(&["Identity"]),
-        ParamDecl::new(
-            "Queue",
-            Kind::Str,
-            "Only the messages of this queue (`<server>\\<next hop>` or `<next hop>`; wildcards allowed).",
-        )
-        .sets(&["Queue"]),
-    ],
+    params: p::LIST,
     sets: &["Identity", "Queue"],
     impact: Impact::None,
     outputs: "Message objects.",
@@ -48,8 +42,8 @@ Asks the running xshell-transport; when it is not running, reads the queue folde
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let site = site(ctx)?;
-    let id = b.get::<String>("Identity");
-    let queue = b.get::<String>("Queue");
+    let id = b.get(p::Identity);
+    let queue = b.get(p::Queue);
     let wanted_id = id.as_deref().map(view::message_id_of).map(str::to_string);
     if let Some(w) = &wanted_id
         && !spool::is_message_id(w)

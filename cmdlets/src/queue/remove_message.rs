@@ -8,6 +8,17 @@ use crate::error::CmdletError;
 use crate::value::Value;
 use xshell_core::control::{Op, spool, view};
 
+params!(p {
+    Identity: String = param(
+        Kind::Str,
+        "The message: `<server>\\<next hop>\\<id>` or the id (26 hex digits)."
+    )
+    .position(0)
+    .mandatory()
+    .pipeline(Pipe::Both),
+    WithNDR: bool = param(Kind::Bool, "Send the sender a non-delivery report.").default("$true"),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-Message",
     aliases: &[],
@@ -16,22 +27,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 default) the sender gets a non-delivery report (5.3.0, deleted by an administrator); with $false the message \
 disappears silently. A FAIL event goes to the tracking log. Asks for confirmation; in scripts pass \
 -Confirm:$false. Needs a running xshell-transport.",
-    params: &[
-        ParamDecl::new(
-            "Identity",
-            Kind::Str,
-            "The message: `<server>\\<next hop>\\<id>` or the id (26 hex digits).",
-        )
-        .position(0)
-        .mandatory()
-        .pipeline(Pipe::Both),
-        ParamDecl::new(
-            "WithNDR",
-            Kind::Bool,
-            "Send the sender a non-delivery report.",
-        )
-        .default("$true"),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",
@@ -45,7 +41,7 @@ disappears silently. A FAIL event goes to the tracking log. Asks for confirmatio
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get::<String>("Identity").unwrap_or_default();
+    let identity = b.get(p::Identity).unwrap_or_default();
     let id = view::message_id_of(&identity).to_string();
     if !spool::is_message_id(&id) {
         return Err(CmdletError::bad_value(
@@ -55,7 +51,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             ),
         ));
     }
-    let with_ndr = b.get::<bool>("WithNDR").unwrap_or(true);
+    let with_ndr = b.get(p::WithNDR).unwrap_or(true);
     let action = if with_ndr {
         "Remove message (with a non-delivery report)"
     } else {

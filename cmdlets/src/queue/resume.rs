@@ -8,15 +8,17 @@ use crate::error::CmdletError;
 use crate::value::Value;
 use xshell_core::control::Op;
 
+params!(p {
+    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Resume-Queue",
     aliases: &[],
     synopsis: "Resume a suspended queue.",
     description: "Resumes a queue suspended with Suspend-Queue and hands its messages to the delivery side. Needs a \
 running xshell-transport.",
-    params: &[queue_identity(
-        "The queue: `<server>\\<next hop>` or `<next hop>`.",
-    )],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -30,7 +32,7 @@ running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get::<String>("Identity").unwrap_or_default();
+    let identity = b.get(p::Identity).unwrap_or_default();
     act(
         ctx,
         "Resume queue",

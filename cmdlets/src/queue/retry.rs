@@ -8,15 +8,17 @@ use crate::error::CmdletError;
 use crate::value::Value;
 use xshell_core::control::Op;
 
+params!(p {
+    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Retry-Queue",
     aliases: &[],
     synopsis: "Retry a queue now instead of at its next retry time.",
     description: "Makes every message of the queue that waits for a retry due now and hands the queue to the \
 delivery side. A suspended queue must be resumed first. Needs a running xshell-transport.",
-    params: &[queue_identity(
-        "The queue: `<server>\\<next hop>` or `<next hop>`.",
-    )],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -30,7 +32,7 @@ delivery side. A suspended queue must be resumed first. Needs a running xshell-t
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get::<String>("Identity").unwrap_or_default();
+    let identity = b.get(p::Identity).unwrap_or_default();
     act(
         ctx,
         "Retry queue",

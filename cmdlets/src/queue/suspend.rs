@@ -8,6 +8,10 @@ use crate::error::CmdletError;
 use crate::value::Value;
 use xshell_core::control::Op;
 
+params!(p {
+    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Suspend-Queue",
     aliases: &[],
@@ -15,9 +19,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Suspends a queue: nothing is delivered to its next hop, and new messages for it wait, until \
 Resume-Queue. The suspension is kept in the queue folder (queue-state.json) and survives restarts. The local \
 delivery queue cannot be suspended. Needs a running xshell-transport.",
-    params: &[queue_identity(
-        "The queue: `<server>\\<next hop>` or `<next hop>`.",
-    )],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -31,7 +33,7 @@ delivery queue cannot be suspended. Needs a running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get::<String>("Identity").unwrap_or_default();
+    let identity = b.get(p::Identity).unwrap_or_default();
     act(
         ctx,
         "Suspend queue",

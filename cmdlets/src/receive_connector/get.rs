@@ -6,12 +6,16 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
+params!(p {
+    Identity: String = named::identity("Name or wildcard pattern."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-ReceiveConnector",
     aliases: &[],
     synopsis: "List receive connectors.",
     description: "Lists all receive connectors, or those whose name matches Identity (wildcards * and ? allowed).",
-    params: &[named::identity("Name or wildcard pattern.")],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "ReceiveConnector objects.",

@@ -6,58 +6,55 @@ pub mod remove;
 pub mod set;
 
 use crate::bind::Bound;
+use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
 use xshell_core::model::{AuthMechanism, OrgConfig, PermissionGroup, ReceiveConnector};
 
-/// The parameters New- and Set-ReceiveConnector share, after the ones given.
-macro_rules! receive_params {
-    ($($first:expr),* $(,)?) => {
-        &[
-            $($first,)*
-            $crate::decl::ParamDecl::new("RemoteIPRanges", $crate::decl::Kind::List(&$crate::decl::Kind::IpRange), "Clients this connector serves: single IPs, first-last ranges or CIDR. When connectors share a binding, the most specific match takes the connection."),
-            $crate::decl::ParamDecl::new("PermissionGroups", $crate::decl::Kind::List(&$crate::decl::Kind::Enum(xshell_core::model::PermissionGroup::NAMES)), "Who may use the connector and how (relay needs ExchangeServers authenticated by Direct Trust, or ExternalAuthoritative; Partners and anonymous senders may not relay)."),
-            $crate::decl::ParamDecl::new("AuthMechanism", $crate::decl::Kind::List(&$crate::decl::Kind::Enum(xshell_core::model::AuthMechanism::NAMES)), "Offered mechanisms; Tls enables STARTTLS."),
-            $crate::decl::ParamDecl::new("Banner", $crate::decl::Kind::Str, "The greeting; must start with 220."),
-            $crate::decl::ParamDecl::new("Fqdn", $crate::decl::Kind::Str, "Name in the greeting and EHLO reply, and the name our certificate is selected by."),
-            $crate::decl::ParamDecl::new("RequireTLS", $crate::decl::Kind::Bool, "Refuse mail before STARTTLS (needs Tls in AuthMechanism).").default("$false"),
-            $crate::decl::ParamDecl::new("DomainSecureEnabled", $crate::decl::Kind::Bool, "Enforce Domain Security (mutual TLS) for senders in TLSReceiveDomainSecureList (needs Tls).").default("$false"),
-            $crate::decl::ParamDecl::new("TlsCertificateName", $crate::decl::Kind::Str, "Our certificate, as <I>issuer<S>subject."),
-            $crate::decl::ParamDecl::new("MaxMessageSize", $crate::decl::Kind::Size, "Largest message accepted.").default("36MB"),
-            $crate::decl::ParamDecl::new("MaxRecipientsPerMessage", $crate::decl::Kind::Int { min: 1, max: 100000 }, "Recipients accepted per message.").default("200"),
-            $crate::decl::ParamDecl::new("MaxInboundConnectionPerSource", $crate::decl::Kind::Int { min: 1, max: 100000 }, "Simultaneous connections from one IP.").default("20"),
-            $crate::decl::ParamDecl::new("Enabled", $crate::decl::Kind::Bool, "Whether the connector listens.").default("$true"),
-            $crate::decl::ParamDecl::new("ConnectionTimeout", $crate::decl::Kind::TimeSpan, "Longest a connection may stay open.").default("00:10:00"),
-            $crate::decl::ParamDecl::new("ConnectionInactivityTimeout", $crate::decl::Kind::TimeSpan, "Idle time before a connection is dropped; at most ConnectionTimeout.").default("00:05:00"),
-            $crate::decl::ParamDecl::new("Comment", $crate::decl::Kind::Str, "Free text."),
-        ]
-    };
-}
-pub(crate) use receive_params;
+// The parameters New- and Set-ReceiveConnector share, after each cmdlet's own.
+params!(pub shared {
+    RemoteIPRanges: Vec<IpRange> = param(Kind::List(&Kind::IpRange), "Clients this connector serves: single IPs, first-last ranges or CIDR. When connectors share a binding, the most specific match takes the connection."),
+    PermissionGroups: Vec<PermissionGroup> = param(Kind::List(&Kind::Enum(xshell_core::model::PermissionGroup::NAMES)), "Who may use the connector and how (relay needs ExchangeServers authenticated by Direct Trust, or ExternalAuthoritative; Partners and anonymous senders may not relay)."),
+    AuthMechanism: Vec<AuthMechanism> = param(Kind::List(&Kind::Enum(xshell_core::model::AuthMechanism::NAMES)), "Offered mechanisms; Tls enables STARTTLS."),
+    Banner: String = param(Kind::Str, "The greeting; must start with 220."),
+    Fqdn: String = param(Kind::Str, "Name in the greeting and EHLO reply, and the name our certificate is selected by."),
+    RequireTLS: bool = param(Kind::Bool, "Refuse mail before STARTTLS (needs Tls in AuthMechanism).").default("$false"),
+    DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for senders in TLSReceiveDomainSecureList (needs Tls).").default("$false"),
+    TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
+    MaxMessageSize: SizeLimit = param(Kind::Size, "Largest message accepted.").default("36MB"),
+    MaxRecipientsPerMessage: u32 = param(Kind::Int { min: 1, max: 100000 }, "Recipients accepted per message.").default("200"),
+    MaxInboundConnectionPerSource: u32 = param(Kind::Int { min: 1, max: 100000 }, "Simultaneous connections from one IP.").default("20"),
+    Enabled: bool = param(Kind::Bool, "Whether the connector listens.").default("$true"),
+    ConnectionTimeout: TimeSpan = param(Kind::TimeSpan, "Longest a connection may stay open.").default("00:10:00"),
+    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan, "Idle time before a connection is dropped; at most ConnectionTimeout.").default("00:05:00"),
+    Comment: String = param(Kind::Str, "Free text."),
+});
 
 /// Applies the shared parameters to a connector.
 pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
-    b.assign_list("Bindings", &mut c.bindings);
-    b.assign_list("RemoteIPRanges", &mut c.remote_ip_ranges);
-    b.assign_list::<PermissionGroup>("PermissionGroups", &mut c.permission_groups);
-    b.assign_list::<AuthMechanism>("AuthMechanism", &mut c.auth_mechanism);
-    b.assign_opt("Banner", &mut c.banner);
-    b.assign_opt("Fqdn", &mut c.fqdn);
-    b.assign("RequireTLS", &mut c.require_tls);
-    b.assign("DomainSecureEnabled", &mut c.domain_secure_enabled);
-    b.assign_opt("TlsCertificateName", &mut c.tls_certificate_name);
-    b.assign("MaxMessageSize", &mut c.max_message_size);
-    b.assign("MaxRecipientsPerMessage", &mut c.max_recipients_per_message);
+    b.assign_list(shared::RemoteIPRanges, &mut c.remote_ip_ranges);
+    b.assign_list(shared::PermissionGroups, &mut c.permission_groups);
+    b.assign_list(shared::AuthMechanism, &mut c.auth_mechanism);
+    b.assign_opt(shared::Banner, &mut c.banner);
+    b.assign_opt(shared::Fqdn, &mut c.fqdn);
+    b.assign(shared::RequireTLS, &mut c.require_tls);
+    b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
+    b.assign_opt(shared::TlsCertificateName, &mut c.tls_certificate_name);
+    b.assign(shared::MaxMessageSize, &mut c.max_message_size);
     b.assign(
-        "MaxInboundConnectionPerSource",
+        shared::MaxRecipientsPerMessage,
+        &mut c.max_recipients_per_message,
+    );
+    b.assign(
+        shared::MaxInboundConnectionPerSource,
         &mut c.max_inbound_connection_per_source,
     );
-    b.assign("Enabled", &mut c.enabled);
-    b.assign("ConnectionTimeout", &mut c.connection_timeout);
+    b.assign(shared::Enabled, &mut c.enabled);
+    b.assign(shared::ConnectionTimeout, &mut c.connection_timeout);
     b.assign(
-        "ConnectionInactivityTimeout",
+        shared::ConnectionInactivityTimeout,
         &mut c.connection_inactivity_timeout,
     );
-    b.assign_opt("Comment", &mut c.comment);
+    b.assign_opt(shared::Comment, &mut c.comment);
     Ok(())
 }
 

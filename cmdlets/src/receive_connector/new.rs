@@ -1,4 +1,4 @@
-use super::{apply, receive_params};
+use super::apply;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -6,6 +6,15 @@ use crate::error::CmdletError;
 use crate::named;
 use crate::value::Value;
 use xshell_core::model::{ReceiveConnector, ReceiveUsage};
+
+params!(p + super::shared {
+    Name: String = param(Kind::Str, "The connector's name (unique).")
+            .position(0)
+            .mandatory(),
+    Usage: ReceiveUsage = param(Kind::Enum(ReceiveUsage::NAMES), "The preset to start from.")
+        .default("Custom"),
+    Bindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where to listen: IP:port, e.g. 0.0.0.0:25, [::]:25."),
+});
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-ReceiveConnector",
@@ -16,22 +25,7 @@ AnonymousUsers, Tls), Partner (Partners, Tls; RemoteIPRanges required), Custom (
 Internal (0.0.0.0:25, ExchangeServers, Tls and ExchangeServer) and Client (0.0.0.0:587, ExchangeUsers, Tls and \
 BasicAuth). Parameters given override the preset. DomainSecureEnabled with Tls enforces Domain Security for the \
 senders in TLSReceiveDomainSecureList.",
-    params: receive_params![
-        ParamDecl::new("Name", Kind::Str, "The connector's name (unique).")
-            .position(0)
-            .mandatory(),
-        ParamDecl::new(
-            "Usage",
-            Kind::Enum(ReceiveUsage::NAMES),
-            "The preset to start from."
-        )
-        .default("Custom"),
-        ParamDecl::new(
-            "Bindings",
-            Kind::List(&Kind::Binding),
-            "Where to listen: IP:port, e.g. 0.0.0.0:25, [::]:25."
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The new ReceiveConnector.",
@@ -53,12 +47,11 @@ senders in TLSReceiveDomainSecureList.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let name = b.get::<String>("Name").unwrap_or_default();
-    let usage = b
-        .get::<ReceiveUsage>("Usage")
-        .unwrap_or(ReceiveUsage::Custom);
+    let name = b.get(p::Name).unwrap_or_default();
+    let usage = b.get(p::Usage).unwrap_or(ReceiveUsage::Custom);
     named::create(ctx, &name, || {
         let mut c = ReceiveConnector::with_usage(&name, usage);
+        b.assign_list(p::Bindings, &mut c.bindings);
         apply(b, &mut c)?;
         Ok(c)
     })

@@ -6,16 +6,18 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
+params!(p {
+    Identity: String = named::identity("The connector to remove.").mandatory(),
+    Force: bool = named::FORCE,
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-ReceiveConnector",
     aliases: &[],
     synopsis: "Remove a receive connector.",
     description: "Removes a receive connector; a running transport stops listening on its bindings. Asks for \
 confirmation; in scripts pass -Confirm:$false or -Force.",
-    params: &[
-        named::identity("The connector to remove.").mandatory(),
-        named::FORCE,
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",

@@ -1,4 +1,4 @@
-use super::{apply, receive_params};
+use super::apply;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -7,21 +7,19 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
+params!(p + super::shared {
+    Identity: String = named::identity("The connector to change.").mandatory(),
+    Name: String = param(Kind::Str, "A new name."),
+    Bindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where to listen: IP:port."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Set-ReceiveConnector",
     aliases: &[],
     synopsis: "Change a receive connector.",
     description: "Changes the given properties of a receive connector; the result must satisfy every rule \
 New-ReceiveConnector checks. A running xshell-transport picks the change up without a restart.",
-    params: receive_params![
-        named::identity("The connector to change.").mandatory(),
-        ParamDecl::new("Name", Kind::Str, "A new name."),
-        ParamDecl::new(
-            "Bindings",
-            Kind::List(&Kind::Binding),
-            "Where to listen: IP:port."
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -36,7 +34,8 @@ New-ReceiveConnector checks. A running xshell-transport picks the change up with
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     named::update::<ReceiveConnector>(ctx, b, |c| {
-        b.assign("Name", &mut c.name);
+        b.assign(p::Name, &mut c.name);
+        b.assign_list(p::Bindings, &mut c.bindings);
         apply(b, c)
     })
 }

@@ -6,53 +6,46 @@ pub mod remove;
 pub mod set;
 
 use crate::bind::Bound;
+use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
-use xshell_core::model::{SendConnector, SendUsage};
+use xshell_core::model::{SendConnector, TlsAuthLevel};
 
-/// The parameters New- and Set-SendConnector share, after the ones given.
-macro_rules! send_params {
-    ($($first:expr),* $(,)?) => {
-        &[
-            $($first,)*
-            $crate::decl::ParamDecl::new("DNSRoutingEnabled", $crate::decl::Kind::Bool, "Look up the MX of each recipient domain. Must be false when SmartHosts are used.").default("$true"),
-            $crate::decl::ParamDecl::new("SmartHosts", $crate::decl::Kind::List(&$crate::decl::Kind::HostPort), "Hosts to relay through instead of DNS (name or IP, optional :port). Needs -DNSRoutingEnabled:$false."),
-            $crate::decl::ParamDecl::new("Port", $crate::decl::Kind::Int { min: 0, max: 65535 }, "Destination port.").default("25"),
-            $crate::decl::ParamDecl::new("Fqdn", $crate::decl::Kind::Str, "Name used in EHLO and to select our TLS client certificate."),
-            $crate::decl::ParamDecl::new("RequireTLS", $crate::decl::Kind::Bool, "Send only over TLS.").default("$false"),
-            $crate::decl::ParamDecl::new("IgnoreSTARTTLS", $crate::decl::Kind::Bool, "Never use STARTTLS, even when offered. Not with RequireTLS or DomainSecureEnabled.").default("$false"),
-            $crate::decl::ParamDecl::new("TlsAuthLevel", $crate::decl::Kind::Enum(xshell_core::model::TlsAuthLevel::NAMES), "How the remote certificate is checked when RequireTLS is set. Not with DomainSecureEnabled."),
-            $crate::decl::ParamDecl::new("TlsDomain", $crate::decl::Kind::DomainPattern, "The name the remote certificate must carry, with TlsAuthLevel DomainValidation."),
-            $crate::decl::ParamDecl::new("TlsCertificateName", $crate::decl::Kind::Str, "Our certificate, as <I>issuer<S>subject."),
-            $crate::decl::ParamDecl::new("DomainSecureEnabled", $crate::decl::Kind::Bool, "Enforce Domain Security (mutual TLS) for the domains in TLSSendDomainSecureList routed through this connector.").default("$false"),
-            $crate::decl::ParamDecl::new("Enabled", $crate::decl::Kind::Bool, "Whether the connector is used.").default("$true"),
-            $crate::decl::ParamDecl::new("MaxMessageSize", $crate::decl::Kind::Size, "Largest message this connector sends.").default("25MB"),
-            $crate::decl::ParamDecl::new("ConnectionInactivityTimeout", $crate::decl::Kind::TimeSpan, "Idle time before a connection is dropped.").default("00:10:00"),
-            $crate::decl::ParamDecl::new("Comment", $crate::decl::Kind::Str, "Free text."),
-        ]
-    };
-}
-pub(crate) use send_params;
+// The parameters New- and Set-SendConnector share, after each cmdlet's own.
+params!(pub shared {
+    DNSRoutingEnabled: bool = param(Kind::Bool, "Look up the MX of each recipient domain. Must be false when SmartHosts are used.").default("$true"),
+    SmartHosts: Vec<HostPort> = param(Kind::List(&Kind::HostPort), "Hosts to relay through instead of DNS (name or IP, optional :port). Needs -DNSRoutingEnabled:$false."),
+    Port: u16 = param(Kind::Int { min: 0, max: 65535 }, "Destination port.").default("25"),
+    Fqdn: String = param(Kind::Str, "Name used in EHLO and to select our TLS client certificate."),
+    RequireTLS: bool = param(Kind::Bool, "Send only over TLS.").default("$false"),
+    IgnoreSTARTTLS: bool = param(Kind::Bool, "Never use STARTTLS, even when offered. Not with RequireTLS or DomainSecureEnabled.").default("$false"),
+    TlsAuthLevel: TlsAuthLevel = param(Kind::Enum(xshell_core::model::TlsAuthLevel::NAMES), "How the remote certificate is checked when RequireTLS is set. Not with DomainSecureEnabled."),
+    TlsDomain: DomainPattern = param(Kind::DomainPattern, "The name the remote certificate must carry, with TlsAuthLevel DomainValidation."),
+    TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
+    DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for the domains in TLSSendDomainSecureList routed through this connector.").default("$false"),
+    Enabled: bool = param(Kind::Bool, "Whether the connector is used.").default("$true"),
+    MaxMessageSize: SizeLimit = param(Kind::Size, "Largest message this connector sends.").default("25MB"),
+    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan, "Idle time before a connection is dropped.").default("00:10:00"),
+    Comment: String = param(Kind::Str, "Free text."),
+});
 
 /// Applies the shared parameters to a connector.
 pub fn apply(b: &Bound, c: &mut SendConnector) -> Result<(), CmdletError> {
-    b.assign_list("AddressSpaces", &mut c.address_spaces);
-    b.assign("DNSRoutingEnabled", &mut c.dns_routing_enabled);
-    b.assign_list("SmartHosts", &mut c.smart_hosts);
-    b.assign("Port", &mut c.port);
-    b.assign_opt("Fqdn", &mut c.fqdn);
-    b.assign("RequireTLS", &mut c.require_tls);
-    b.assign("IgnoreSTARTTLS", &mut c.ignore_starttls);
-    b.assign_opt("TlsAuthLevel", &mut c.tls_auth_level);
-    b.assign_opt("TlsDomain", &mut c.tls_domain);
-    b.assign_opt("TlsCertificateName", &mut c.tls_certificate_name);
-    b.assign("DomainSecureEnabled", &mut c.domain_secure_enabled);
-    b.assign("Enabled", &mut c.enabled);
-    b.assign("MaxMessageSize", &mut c.max_message_size);
-    b.assign::<SendUsage>("Usage", &mut c.usage);
+    b.assign(shared::DNSRoutingEnabled, &mut c.dns_routing_enabled);
+    b.assign_list(shared::SmartHosts, &mut c.smart_hosts);
+    b.assign(shared::Port, &mut c.port);
+    b.assign_opt(shared::Fqdn, &mut c.fqdn);
+    b.assign(shared::RequireTLS, &mut c.require_tls);
+    b.assign(shared::IgnoreSTARTTLS, &mut c.ignore_starttls);
+    b.assign_opt(shared::TlsAuthLevel, &mut c.tls_auth_level);
+    b.assign_opt(shared::TlsDomain, &mut c.tls_domain);
+    b.assign_opt(shared::TlsCertificateName, &mut c.tls_certificate_name);
+    b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
+    b.assign(shared::Enabled, &mut c.enabled);
+    b.assign(shared::MaxMessageSize, &mut c.max_message_size);
     b.assign(
-        "ConnectionInactivityTimeout",
+        shared::ConnectionInactivityTimeout,
         &mut c.connection_inactivity_timeout,
     );
-    b.assign_opt("Comment", &mut c.comment);
+    b.assign_opt(shared::Comment, &mut c.comment);
     Ok(())
 }

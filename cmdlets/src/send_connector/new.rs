@@ -1,4 +1,4 @@
-use super::{apply, send_params};
+use super::apply;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -6,6 +6,12 @@ use crate::error::CmdletError;
 use crate::named;
 use crate::value::Value;
 use xshell_core::model::{SendConnector, SendUsage};
+
+params!(p + super::shared {
+    Name: String = param(Kind::Str, "The connector's name (unique).").position(0).mandatory(),
+    AddressSpaces: Vec<AddressSpace> = param(Kind::List(&Kind::AddressSpace), "Recipient domains served: [SMTP:]domain[;cost], e.g. *, *.contoso.com, fabrikam.com;10.").mandatory(),
+    Usage: SendUsage = param(Kind::Enum(SendUsage::NAMES), "The connector's purpose (documentation for now).").default("Custom"),
+});
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-SendConnector",
@@ -15,11 +21,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 enabled connector with the most specific matching address space, then the lowest cost. Delivery uses DNS (MX) \
 unless SmartHosts are given with -DNSRoutingEnabled:$false. DomainSecureEnabled enforces mutual TLS for the \
 domains in TLSSendDomainSecureList (Set-TransportConfig).",
-    params: send_params![
-        ParamDecl::new("Name", Kind::Str, "The connector's name (unique).").position(0).mandatory(),
-        ParamDecl::new("AddressSpaces", Kind::List(&Kind::AddressSpace), "Recipient domains served: [SMTP:]domain[;cost], e.g. *, *.contoso.com, fabrikam.com;10.").mandatory(),
-        ParamDecl::new("Usage", Kind::Enum(SendUsage::NAMES), "The connector's purpose (documentation for now).").default("Custom"),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "The new SendConnector.",
@@ -41,9 +43,11 @@ domains in TLSSendDomainSecureList (Set-TransportConfig).",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let name = b.get::<String>("Name").unwrap_or_default();
+    let name = b.get(p::Name).unwrap_or_default();
     named::create(ctx, &name, || {
         let mut c = SendConnector::new(&name);
+        b.assign_list(p::AddressSpaces, &mut c.address_spaces);
+        b.assign(p::Usage, &mut c.usage);
         apply(b, &mut c)?;
         Ok(c)
     })

@@ -6,15 +6,17 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::SendConnector;
 
+params!(p {
+    Identity: String = named::identity("The connector to remove.").mandatory(),
+    Force: bool = named::FORCE,
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Remove-SendConnector",
     aliases: &[],
     synopsis: "Remove a send connector.",
     description: "Removes a send connector. Asks for confirmation; in scripts pass -Confirm:$false or -Force.",
-    params: &[
-        named::identity("The connector to remove.").mandatory(),
-        named::FORCE,
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::High,
     outputs: "Nothing.",

@@ -1,4 +1,4 @@
-use super::{apply, send_params};
+use super::apply;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -7,21 +7,19 @@ use crate::named;
 use crate::value::Value;
 use xshell_core::model::SendConnector;
 
+params!(p + super::shared {
+    Identity: String = named::identity("The connector to change.").mandatory(),
+    Name: String = param(Kind::Str, "A new name."),
+    AddressSpaces: Vec<AddressSpace> = param(Kind::List(&Kind::AddressSpace), "Recipient domains served: [SMTP:]domain[;cost]."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Set-SendConnector",
     aliases: &[],
     synopsis: "Change a send connector.",
     description: "Changes the given properties of a send connector; the result must satisfy every rule New-SendConnector \
 checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector piped in binds by its Identity.",
-    params: send_params![
-        named::identity("The connector to change.").mandatory(),
-        ParamDecl::new("Name", Kind::Str, "A new name."),
-        ParamDecl::new(
-            "AddressSpaces",
-            Kind::List(&Kind::AddressSpace),
-            "Recipient domains served: [SMTP:]domain[;cost]."
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -44,7 +42,8 @@ checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector pi
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     named::update::<SendConnector>(ctx, b, |c| {
-        b.assign("Name", &mut c.name);
+        b.assign(p::Name, &mut c.name);
+        b.assign_list(p::AddressSpaces, &mut c.address_spaces);
         apply(b, c)
     })
 }

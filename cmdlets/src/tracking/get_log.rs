@@ -19,6 +19,19 @@ use crate::value::{Object, Value, View};
 const EVENTS: &[&str] = &["RECEIVE", "DELIVER", "SEND", "DEFER", "FAIL", "DSN"];
 const DEFAULT_RESULT_SIZE: usize = 1000;
 
+params!(p {
+    Start: String = param(Kind::Str, "Events at or after this time."),
+    End: String = param(Kind::Str, "Events before this time."),
+    EventId: String = param(Kind::Enum(EVENTS), "Only this event."),
+    Sender: String = param(Kind::Str, "The envelope sender (case-insensitive)."),
+    Recipients: Vec<String> = param(Kind::List(&Kind::Str), "Events for any of these recipients (case-insensitive)."),
+    MessageId: String = param(Kind::Str, "The Message-ID header, with or without angle brackets."),
+    InternalMessageId: String = param(Kind::Str, "The queue id."),
+    MessageSubject: String = param(Kind::Str, "Text the subject contains (case-insensitive; events that record a subject)."),
+    ResultSize: String = param(Kind::Str, "How many events at most (the newest), or Unlimited.")
+        .default("1000"),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-MessageTrackingLog",
     aliases: &[],
@@ -29,38 +42,7 @@ that prove how the message moved: TlsVersion, Cipher, PeerCertificateSubject and
 certificate chains to a trusted root), DirectTrust, AuthAs, AuthDomain and DomainSecured. -Start and -End take \
 RFC 3339 times or `yyyy-MM-dd[ HH:mm[:ss]]` (UTC). -ResultSize (default 1000, or Unlimited) keeps the newest \
 matches. Lines that are not valid events are skipped and counted in a warning. Works with the engine stopped.",
-    params: &[
-        ParamDecl::new("Start", Kind::Str, "Events at or after this time."),
-        ParamDecl::new("End", Kind::Str, "Events before this time."),
-        ParamDecl::new("EventId", Kind::Enum(EVENTS), "Only this event."),
-        ParamDecl::new(
-            "Sender",
-            Kind::Str,
-            "The envelope sender (case-insensitive).",
-        ),
-        ParamDecl::new(
-            "Recipients",
-            Kind::List(&Kind::Str),
-            "Events for any of these recipients (case-insensitive).",
-        ),
-        ParamDecl::new(
-            "MessageId",
-            Kind::Str,
-            "The Message-ID header, with or without angle brackets.",
-        ),
-        ParamDecl::new("InternalMessageId", Kind::Str, "The queue id."),
-        ParamDecl::new(
-            "MessageSubject",
-            Kind::Str,
-            "Text the subject contains (case-insensitive; events that record a subject).",
-        ),
-        ParamDecl::new(
-            "ResultSize",
-            Kind::Str,
-            "How many events at most (the newest), or Unlimited.",
-        )
-        .default("1000"),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "MessageTrackingLog entries.",
@@ -172,8 +154,9 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
         .map(|d| d.midnight().assume_utc())
 }
 
-fn time_param(b: &Bound, name: &str) -> Result<Option<OffsetDateTime>, CmdletError> {
-    match b.get::<String>(name) {
+fn time_param(b: &Bound, param: Param<String>) -> Result<Option<OffsetDateTime>, CmdletError> {
+    let name = param.name;
+    match b.get(param) {
         None => Ok(None),
         Some(s) => parse_time(&s).map(Some).ok_or_else(|| {
             CmdletError::bad_value(
@@ -187,7 +170,7 @@ fn time_param(b: &Bound, name: &str) -> Result<Option<OffsetDateTime>, CmdletErr
 }
 
 fn result_size(b: &Bound) -> Result<Option<usize>, CmdletError> {
-    match b.get::<String>("ResultSize") {
+    match b.get(p::ResultSize) {
         None => Ok(Some(DEFAULT_RESULT_SIZE)),
         Some(s) if s.trim().eq_ignore_ascii_case("unlimited") => Ok(None),
         Some(s) => match s.trim().parse::<usize>() {
@@ -257,14 +240,14 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         ))
     })?;
     let filter = Filter {
-        start: time_param(b, "Start")?,
-        end: time_param(b, "End")?,
-        event: b.get::<String>("EventId"),
-        sender: b.get::<String>("Sender"),
-        recipients: b.list::<String>("Recipients").unwrap_or_default(),
-        message_id: b.get::<String>("MessageId").map(|m| bare_id(&m)),
-        internal_id: b.get::<String>("InternalMessageId"),
-        subject: b.get::<String>("MessageSubject").map(|s| s.to_lowercase()),
+        start: time_param(b, p::Start)?,
+        end: time_param(b, p::End)?,
+        event: b.get(p::EventId),
+        sender: b.get(p::Sender),
+        recipients: b.list(p::Recipients).unwrap_or_default(),
+        message_id: b.get(p::MessageId).map(|m| bare_id(&m)),
+        internal_id: b.get(p::InternalMessageId),
+        subject: b.get(p::MessageSubject).map(|s| s.to_lowercase()),
     };
     let limit = result_size(b)?;
     let Some(path) = control::tracking_log_path(&cfg, &state_dir) else {

@@ -4,12 +4,14 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
 
+params!(p {});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-TransportConfig",
     aliases: &[],
     synopsis: "Show the organization-wide transport settings.",
     description: "Shows the domain-secure lists, size limits, recipient limit and postmaster address.",
-    params: &[],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "A TransportConfig object.",

@@ -4,12 +4,14 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
 
+params!(p {});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-TransportService",
     aliases: &[],
     synopsis: "Show this transport server's settings.",
     description: "Shows the server name and FQDN, DNS servers for MX lookups, retry and expiry intervals, and paths.",
-    params: &[],
+    params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "A TransportService object.",

@@ -4,6 +4,19 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::Value;
 
+params!(p {
+    TLSReceiveDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains whose mail must arrive domain-secured."),
+    TLSSendDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains mail must be sent to domain-secured."),
+    MaxSendSize: SizeLimit = param(Kind::Size, "Largest message sent.").default("10MB"),
+    MaxReceiveSize: SizeLimit = param(Kind::Size, "Largest message received.").default("10MB"),
+    MaxRecipientEnvelopeLimit: u32 = param(Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            }, "Recipients per message.")
+        .default("500"),
+    ExternalPostmasterAddress: SmtpAddress = param(Kind::Address, "Sender of delivery status notifications."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Set-TransportConfig",
     aliases: &[],
@@ -12,34 +25,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 with a valid certificate for that domain (on receive connectors with DomainSecureEnabled); TLSSendDomainSecureList \
 names the domains mail is sent to only that way (through send connectors with DomainSecureEnabled). Lists replace \
 (a.tld,b.tld) or edit (@{Add=\"c.tld\"; Remove=\"a.tld\"}); no wildcards.",
-    params: &[
-        ParamDecl::new(
-            "TLSReceiveDomainSecureList",
-            Kind::List(&Kind::Domain),
-            "Partner domains whose mail must arrive domain-secured.",
-        ),
-        ParamDecl::new(
-            "TLSSendDomainSecureList",
-            Kind::List(&Kind::Domain),
-            "Partner domains mail must be sent to domain-secured.",
-        ),
-        ParamDecl::new("MaxSendSize", Kind::Size, "Largest message sent.").default("10MB"),
-        ParamDecl::new("MaxReceiveSize", Kind::Size, "Largest message received.").default("10MB"),
-        ParamDecl::new(
-            "MaxRecipientEnvelopeLimit",
-            Kind::Int {
-                min: 1,
-                max: 1_000_000,
-            },
-            "Recipients per message.",
-        )
-        .default("500"),
-        ParamDecl::new(
-            "ExternalPostmasterAddress",
-            Kind::Address,
-            "Sender of delivery status notifications.",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -64,21 +50,21 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     ctx.commit("Set TransportConfig", "TransportConfig", |cfg| {
         let t = &mut cfg.transport_config;
         b.assign_list(
-            "TLSReceiveDomainSecureList",
+            p::TLSReceiveDomainSecureList,
             &mut t.tls_receive_domain_secure_list,
         );
         b.assign_list(
-            "TLSSendDomainSecureList",
+            p::TLSSendDomainSecureList,
             &mut t.tls_send_domain_secure_list,
         );
-        b.assign("MaxSendSize", &mut t.max_send_size);
-        b.assign("MaxReceiveSize", &mut t.max_receive_size);
+        b.assign(p::MaxSendSize, &mut t.max_send_size);
+        b.assign(p::MaxReceiveSize, &mut t.max_receive_size);
         b.assign(
-            "MaxRecipientEnvelopeLimit",
+            p::MaxRecipientEnvelopeLimit,
             &mut t.max_recipient_envelope_limit,
         );
         b.assign_opt(
-            "ExternalPostmasterAddress",
+            p::ExternalPostmasterAddress,
             &mut t.external_postmaster_address,
         );
         t.validate()?;

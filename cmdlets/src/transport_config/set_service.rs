@@ -4,6 +4,42 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::Value;
 
+params!(p {
+    Identity: String = param(Kind::Str, "The server (there is one per store; accepted for Exchange compatibility).")
+        .position(0)
+        .pipeline(Pipe::Both),
+    Name: String = param(Kind::Str, "The server's name."),
+    Fqdn: String = param(Kind::Str, "The server's fully qualified domain name."),
+    ExternalDNSServers: Vec<HostPort> = param(Kind::List(&Kind::HostPort), "Resolvers for MX lookups, ip[:port]; empty means the system's."),
+    TransientFailureRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait between quick retries.")
+        .default("00:05:00"),
+    TransientFailureRetryAttempts: u32 = param(Kind::Int { min: 0, max: 15 }, "Quick retries before the longer MessageRetryInterval.")
+        .default("6"),
+    OutboundConnectionFailureRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait after a connection failure.")
+        .default("00:10:00"),
+    MessageRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait between later retries.")
+        .default("00:15:00"),
+    MessageExpirationTimeout: TimeSpan = param(Kind::TimeSpan, "When an undeliverable message fails with a non-delivery report.")
+        .default("2.00:00:00"),
+    DelayNotificationTimeout: TimeSpan = param(Kind::TimeSpan, "When the sender is told of the delay.")
+        .default("04:00:00"),
+    MaxConnectionRatePerMinute: u32 = param(Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            }, "New connections accepted per minute.")
+        .default("1200"),
+    MaxInboundConnectionPerSource: u32 = param(Kind::Int {
+                min: 1,
+                max: 100_000,
+            }, "Simultaneous connections from one IP.")
+        .default("20"),
+    MessageTrackingLogEnabled: bool = param(Kind::Bool, "Write the tracking log.")
+        .default("$true"),
+    MessageTrackingLogPath: String = param(Kind::Path, "Folder of the tracking log (default: <store>/log)."),
+    QueueDatabasePath: String = param(Kind::Path, "Folder of the queue (default: <store>/queue)."),
+    MailboxRootPath: String = param(Kind::Path, "Root of the Maildir mailboxes (default: <store>/mailboxes)."),
+});
+
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Set-TransportService",
     aliases: &[],
@@ -12,101 +48,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
 connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
 delay notice and after MessageExpirationTimeout a non-delivery report.",
-    params: &[
-        ParamDecl::new(
-            "Identity",
-            Kind::Str,
-            "The server (there is one per store; accepted for Exchange compatibility).",
-        )
-        .position(0)
-        .pipeline(Pipe::Both),
-        ParamDecl::new("Name", Kind::Str, "The server's name."),
-        ParamDecl::new(
-            "Fqdn",
-            Kind::Str,
-            "The server's fully qualified domain name.",
-        ),
-        ParamDecl::new(
-            "ExternalDNSServers",
-            Kind::List(&Kind::HostPort),
-            "Resolvers for MX lookups, ip[:port]; empty means the system's.",
-        ),
-        ParamDecl::new(
-            "TransientFailureRetryInterval",
-            Kind::TimeSpan,
-            "Wait between quick retries.",
-        )
-        .default("00:05:00"),
-        ParamDecl::new(
-            "TransientFailureRetryAttempts",
-            Kind::Int { min: 0, max: 15 },
-            "Quick retries before the longer MessageRetryInterval.",
-        )
-        .default("6"),
-        ParamDecl::new(
-            "OutboundConnectionFailureRetryInterval",
-            Kind::TimeSpan,
-            "Wait after a connection failure.",
-        )
-        .default("00:10:00"),
-        ParamDecl::new(
-            "MessageRetryInterval",
-            Kind::TimeSpan,
-            "Wait between later retries.",
-        )
-        .default("00:15:00"),
-        ParamDecl::new(
-            "MessageExpirationTimeout",
-            Kind::TimeSpan,
-            "When an undeliverable message fails with a non-delivery report.",
-        )
-        .default("2.00:00:00"),
-        ParamDecl::new(
-            "DelayNotificationTimeout",
-            Kind::TimeSpan,
-            "When the sender is told of the delay.",
-        )
-        .default("04:00:00"),
-        ParamDecl::new(
-            "MaxConnectionRatePerMinute",
-            Kind::Int {
-                min: 1,
-                max: 1_000_000,
-            },
-            "New connections accepted per minute.",
-        )
-        .default("1200"),
-        ParamDecl::new(
-            "MaxInboundConnectionPerSource",
-            Kind::Int {
-                min: 1,
-                max: 100_000,
-            },
-            "Simultaneous connections from one IP.",
-        )
-        .default("20"),
-        ParamDecl::new(
-            "MessageTrackingLogEnabled",
-            Kind::Bool,
-            "Write the tracking log.",
-        )
-        .default("$true"),
-        ParamDecl::new(
-            "MessageTrackingLogPath",
-            Kind::Path,
-            "Folder of the tracking log (default: <store>/log).",
-        ),
-        ParamDecl::new(
-            "QueueDatabasePath",
-            Kind::Path,
-            "Folder of the queue (default: <store>/queue).",
-        ),
-        ParamDecl::new(
-            "MailboxRootPath",
-            Kind::Path,
-            "Root of the Maildir mailboxes (default: <store>/mailboxes).",
-        ),
-    ],
+    params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
@@ -121,7 +63,7 @@ delay notice and after MessageExpirationTimeout a non-delivery report.",
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let target = ctx.store.snapshot()?.transport_service.name;
-    if let Some(id) = b.get::<String>("Identity")
+    if let Some(id) = b.get(p::Identity)
         && !id.eq_ignore_ascii_case(&target)
     {
         return Err(CmdletError::NotFound {
@@ -131,45 +73,45 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     }
     ctx.commit("Set TransportService", &target, |cfg| {
         let s = &mut cfg.transport_service;
-        b.assign("Name", &mut s.name);
-        b.assign_opt("Fqdn", &mut s.fqdn);
-        b.assign_list("ExternalDNSServers", &mut s.external_dns_servers);
+        b.assign(p::Name, &mut s.name);
+        b.assign_opt(p::Fqdn, &mut s.fqdn);
+        b.assign_list(p::ExternalDNSServers, &mut s.external_dns_servers);
         b.assign(
-            "TransientFailureRetryInterval",
+            p::TransientFailureRetryInterval,
             &mut s.transient_failure_retry_interval,
         );
         b.assign(
-            "TransientFailureRetryAttempts",
+            p::TransientFailureRetryAttempts,
             &mut s.transient_failure_retry_attempts,
         );
         b.assign(
-            "OutboundConnectionFailureRetryInterval",
+            p::OutboundConnectionFailureRetryInterval,
             &mut s.outbound_connection_failure_retry_interval,
         );
-        b.assign("MessageRetryInterval", &mut s.message_retry_interval);
+        b.assign(p::MessageRetryInterval, &mut s.message_retry_interval);
         b.assign(
-            "MessageExpirationTimeout",
+            p::MessageExpirationTimeout,
             &mut s.message_expiration_timeout,
         );
         b.assign(
-            "DelayNotificationTimeout",
+            p::DelayNotificationTimeout,
             &mut s.delay_notification_timeout,
         );
         b.assign(
-            "MaxConnectionRatePerMinute",
+            p::MaxConnectionRatePerMinute,
             &mut s.max_connection_rate_per_minute,
         );
         b.assign(
-            "MaxInboundConnectionPerSource",
+            p::MaxInboundConnectionPerSource,
             &mut s.max_inbound_connection_per_source,
         );
         b.assign(
-            "MessageTrackingLogEnabled",
+            p::MessageTrackingLogEnabled,
             &mut s.message_tracking_log_enabled,
         );
-        b.assign_opt("MessageTrackingLogPath", &mut s.message_tracking_log_path);
-        b.assign_opt("QueueDatabasePath", &mut s.queue_database_path);
-        b.assign_opt("MailboxRootPath", &mut s.mailbox_root_path);
+        b.assign_opt(p::MessageTrackingLogPath, &mut s.message_tracking_log_path);
+        b.assign_opt(p::QueueDatabasePath, &mut s.queue_database_path);
+        b.assign_opt(p::MailboxRootPath, &mut s.mailbox_root_path);
         s.validate()?;
         Ok(())
     })?;
