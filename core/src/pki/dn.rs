@@ -331,32 +331,6 @@ impl SubjectName {
         let refs: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
         der::seq(&refs)
     }
-
-    /// Converts to an rcgen name, for callers that build certificates with rcgen.
-    /// rcgen keeps one value per attribute type, so a name with several OU or
-    /// DC values is refused.
-    pub fn to_rcgen(&self) -> Result<rcgen::DistinguishedName> {
-        let mut dn = rcgen::DistinguishedName::new();
-        for (attr, value) in &self.rdns {
-            let ty = match attr {
-                DnAttr::C => rcgen::DnType::CountryName,
-                DnAttr::St => rcgen::DnType::StateOrProvinceName,
-                DnAttr::L => rcgen::DnType::LocalityName,
-                DnAttr::O => rcgen::DnType::OrganizationName,
-                DnAttr::Ou => rcgen::DnType::OrganizationalUnitName,
-                DnAttr::Cn => rcgen::DnType::CommonName,
-                DnAttr::Dc => rcgen::DnType::CustomDnType(attr.oid_arcs().to_vec()),
-            };
-            if dn.get(&ty).is_some() {
-                return Err(err(format!(
-                    "rcgen cannot hold more than one {} value",
-                    attr.keyword()
-                )));
-            }
-            dn.push(ty, value.as_str());
-        }
-        Ok(dn)
-    }
 }
 
 /// Quotes a value for display the way Windows does when it contains
@@ -511,14 +485,5 @@ mod tests {
             name.iter_common_name().next().unwrap().as_str().unwrap(),
             "mail.orga.example"
         );
-    }
-
-    #[test]
-    fn rcgen_conversion() {
-        let dn = SubjectName::parse("C=DE,O=OrgA,CN=mail.orga.example").unwrap();
-        let r = dn.to_rcgen().unwrap();
-        assert!(r.get(&rcgen::DnType::CommonName).is_some());
-        let multi = SubjectName::parse("OU=a,OU=b,CN=x").unwrap();
-        assert!(multi.to_rcgen().is_err());
     }
 }

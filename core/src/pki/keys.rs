@@ -400,11 +400,6 @@ impl PrivateKey {
             }
         }
     }
-
-    /// An rcgen key pair for callers that build certificates with rcgen.
-    pub fn to_rcgen(&self) -> Result<rcgen::KeyPair> {
-        rcgen::KeyPair::try_from(self.pkcs8_der()).map_err(crypto)
-    }
 }
 
 #[cfg(test)]
@@ -476,7 +471,6 @@ mod tests {
             assert!(dbg.contains("PrivateKey"));
             assert!(!k.spki_der().unwrap().is_empty());
             assert!(!k.sign(b"hello").unwrap().is_empty());
-            k.to_rcgen().unwrap();
         }
     }
 
