@@ -2,7 +2,11 @@
 //! store, checked with the real `openssl` command (OpenSSL 3).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/openssl.rs"]
+mod openssl;
+
 use assert_cmd::Command;
+use openssl::Key;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -67,17 +71,7 @@ impl Lab {
     }
 
     fn openssl(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("openssl must be installed");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        openssl::text(self.dir.path(), args)
     }
 
     fn write(&self, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
@@ -103,48 +97,12 @@ impl Lab {
 
     /// An OpenSSL CA in `name`.key / `name`.pem.
     fn openssl_ca(&self, name: &str) {
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
+        openssl::ca(self.dir.path(), name, name, Key::Rsa2048);
     }
 
     /// A self-signed server certificate and key made by OpenSSL.
     fn openssl_leaf(&self, name: &str, cn: &str) {
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{cn}"),
-            "-addext",
-            "extendedKeyUsage=serverAuth,clientAuth",
-        ]);
+        openssl::self_signed(self.dir.path(), name, "crt", cn, Key::Rsa2048, true);
     }
 }
 

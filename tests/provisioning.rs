@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/openssl.rs"]
+mod openssl;
 
 use common::{TestStore, assert_names};
 use serde_json::Value;
@@ -354,19 +356,7 @@ fn malformed_files_are_refused_with_line_and_reason_and_the_store_is_untouched()
 
 /// A certificate and its PKCS#12 made by openssl; returns its thumbprint.
 fn openssl_pfx(dir: &Path, password: &str) -> String {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl must be installed");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| openssl::text(dir, args);
     run(&[
         "req",
         "-x509",

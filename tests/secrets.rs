@@ -69,35 +69,6 @@ impl Recorder<'_> {
     }
 }
 
-fn openssl(work: &Path, args: &[&str], env: &[(&str, &str)]) {
-    let mut c = Command::new("openssl");
-    c.args(args).current_dir(work).stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn openssl_out(work: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn b64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
@@ -130,12 +101,12 @@ fn key_needles(work: &Path, pem_path: &Path) -> Vec<String> {
         .collect();
     assert!(!body.is_empty(), "{} is not PEM", pem_path.display());
     let p = pem_path.to_str().unwrap();
-    let public = openssl_out(work, &["pkey", "-in", p, "-pubout", "-outform", "DER"]);
+    let public = openssl::run(work, &["pkey", "-in", p, "-pubout", "-outform", "DER"]);
     let within_public = |w: &[u8]| public.windows(w.len()).any(|p| p == w);
     // the key as openssl writes it (SEC1 for EC, PKCS#1 for RSA) and as PKCS#8
     let ders = [
-        openssl_out(work, &["pkey", "-in", p, "-outform", "DER"]),
-        openssl_out(
+        openssl::run(work, &["pkey", "-in", p, "-outform", "DER"]),
+        openssl::run(
             work,
             &["pkcs8", "-topk8", "-nocrypt", "-in", p, "-outform", "DER"],
         ),
@@ -321,7 +292,7 @@ fn no_private_key_or_password_leaks_into_output_logs_or_the_store() {
         "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:relay.orga.example\n",
     )
     .unwrap();
-    openssl(
+    openssl::run_env(
         w,
         &[
             "x509",
@@ -352,7 +323,7 @@ fn no_private_key_or_password_leaks_into_output_logs_or_the_store() {
         (&a, "a.pfx", format!("file:{}", path("a.pass"))),
         (&b, "b.pfx", "env:PFX_PW".to_string()),
     ] {
-        openssl(
+        openssl::run_env(
             w,
             &[
                 "pkcs12",
@@ -437,7 +408,7 @@ fn no_private_key_or_password_leaks_into_output_logs_or_the_store() {
         &[("XSHELL_PFX_PASSWORD", PW_EXPORT_ENV)],
         true,
     );
-    openssl(
+    openssl::run_env(
         w,
         &[
             "pkcs12",
@@ -449,7 +420,7 @@ fn no_private_key_or_password_leaks_into_output_logs_or_the_store() {
         ],
         &[],
     );
-    openssl(
+    openssl::run_env(
         w,
         &[
             "pkcs12",

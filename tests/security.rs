@@ -22,7 +22,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,73 +71,11 @@ fn queued_recipient(lab: &Lab, address: &str) -> Option<Value> {
     })
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A leaf certificate for `cn` signed by `ca`, with `san` as the whole
 /// subjectAltName value in openssl syntax (`DNS:a,DNS:b`, or `DER:<hex>` for
 /// names openssl would not write), or no subjectAltName at all.
 fn issue_raw(lab: &Lab, name: &str, ca: &CertFiles, cn: &str, san: Option<&str>) -> CertFiles {
-    let dir = &lab.work;
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    let ext = dir.join(format!("{name}.ext"));
-    let mut text = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n".to_string();
-    if let Some(san) = san {
-        text.push_str(&format!("subjectAltName={san}\n"));
-    }
-    fs::write(&ext, text).unwrap();
-    let p = |p: &Path| p.to_str().unwrap().to_string();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &p(&key),
-            "-out",
-            &p(&csr),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &p(&csr),
-            "-CA",
-            &p(&ca.cert),
-            "-CAkey",
-            &p(&ca.key),
-            "-CAcreateserial",
-            "-out",
-            &p(&cert),
-            "-days",
-            "30",
-            "-extfile",
-            &p(&ext),
-        ],
-    );
-    CertFiles { cert, key }
+    openssl::issue_san(&lab.work, name, ca, cn, san, Key::EcP256)
 }
 
 /// A subjectAltName extension value with raw dNSName octets (NUL bytes,
@@ -163,7 +100,7 @@ fn to_issued(lab: &Lab, c: &CertFiles) -> Issued {
     let cert_der = c.cert.with_extension("cer.der");
     let key_der = c.key.with_extension("key.der");
     let p = |p: &Path| p.to_str().unwrap().to_string();
-    openssl(
+    openssl::run(
         &lab.work,
         &[
             "x509",
@@ -175,7 +112,7 @@ fn to_issued(lab: &Lab, c: &CertFiles) -> Issued {
             &p(&cert_der),
         ],
     );
-    openssl(
+    openssl::run(
         &lab.work,
         &[
             "pkcs8",
@@ -305,22 +242,6 @@ fn reply_from(s: &mut impl Read) -> String {
     }
 }
 
-fn line_from(s: &mut impl Read) -> Option<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match s.read(&mut b) {
-            Ok(1) => {
-                line.push(b[0]);
-                if b[0] == b'\n' {
-                    return Some(String::from_utf8_lossy(&line).into_owned());
-                }
-            }
-            _ => return None,
-        }
-    }
-}
-
 // ------------------------------------------------------------------ STARTTLS injection
 
 /// Server side (CVE-2011-0411 class): commands pipelined after STARTTLS in
@@ -415,7 +336,7 @@ fn injecting_server(l: TcpListener, cert: Issued, how: Inject) -> Arc<Mutex<Inje
                 let _ = tcp.set_read_timeout(Some(Duration::from_secs(20)));
                 let _ = tcp.write_all(b"220 inject.test ESMTP\r\n");
                 loop {
-                    let Some(line) = line_from(&mut tcp) else {
+                    let Some(line) = read_line(&mut tcp) else {
                         return;
                     };
                     let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
@@ -456,7 +377,7 @@ fn injecting_server(l: TcpListener, cert: Issued, how: Inject) -> Arc<Mutex<Inje
                     }
                 }
                 loop {
-                    let Some(line) = line_from(&mut s) else {
+                    let Some(line) = read_line(&mut s) else {
                         return;
                     };
                     let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
@@ -468,7 +389,7 @@ fn injecting_server(l: TcpListener, cert: Issued, how: Inject) -> Arc<Mutex<Inje
                         "DATA" => {
                             let _ = s.write_all(b"354 go\r\n");
                             loop {
-                                match line_from(&mut s) {
+                                match read_line(&mut s) {
                                     Some(l) if l == ".\r\n" => break,
                                     Some(_) => {}
                                     None => return,

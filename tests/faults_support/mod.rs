@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::transport_support::read_line;
+
 // ------------------------------------------------------------------ tmpfs
 
 /// Panics with a clear message unless the test runs as root (CI does).
@@ -189,22 +191,6 @@ pub fn server_tls(
             .with_single_cert(chain, key)
             .unwrap(),
     )
-}
-
-fn read_line(s: &mut impl Read) -> Option<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match s.read(&mut b) {
-            Ok(1) => {
-                line.push(b[0]);
-                if b[0] == b'\n' {
-                    return Some(String::from_utf8_lossy(&line).into_owned());
-                }
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// Reads and discards until the client gives up (EOF, error or timeout).

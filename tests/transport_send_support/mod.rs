@@ -20,7 +20,8 @@ use hickory_proto::rr::rdata::{A, MX};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::transport_support::{Engine, Lab, engine_bin, wait_until};
+pub use crate::transport_support::swaks_at;
+use crate::transport_support::{Engine, Lab, engine_bin, read_line, wait_until};
 
 // ------------------------------------------------------------------ DNS
 
@@ -294,27 +295,6 @@ impl Org {
     }
 }
 
-pub fn swaks_at(server: &str, args: &[&str]) -> String {
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("swaks")
-        .arg("--server")
-        .arg(server)
-        .arg("--helo")
-        .arg("client.test")
-        .arg("--timeout")
-        .arg("20")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 // ------------------------------------------------------------------ certificates
 
 pub struct Issued {
@@ -446,22 +426,6 @@ pub fn fake_server(listener: TcpListener, cert: Option<Issued>) -> Rec {
 /// port alone, the listener dropped, is a closed port).
 pub fn listener() -> (TcpListener, u16) {
     crate::transport_support::unique_listener("127.0.0.1")
-}
-
-fn read_line(s: &mut impl Read) -> Option<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match s.read(&mut b) {
-            Ok(1) => {
-                line.push(b[0]);
-                if b[0] == b'\n' {
-                    return Some(String::from_utf8_lossy(&line).into_owned());
-                }
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// Runs the SMTP dialogue; `Ok(true)` when the client asked for STARTTLS.

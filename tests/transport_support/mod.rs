@@ -15,6 +15,8 @@ pub const ORG_FQDN: &str = "mail.orga.example";
 
 #[path = "../common/bins.rs"]
 mod bins;
+#[path = "../common/openssl.rs"]
+pub mod openssl;
 pub use bins::{engine_bin, xshell_bin};
 
 /// A free loopback port (bound, then released), never handed out twice in
@@ -56,12 +58,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A certificate and its key, as PEM files.
-#[derive(Debug, Clone)]
-pub struct CertFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
+pub use openssl::{CertFiles, Key};
 
 /// A test lab: a store folder and a work folder.
 pub struct Lab {
@@ -160,121 +157,19 @@ impl Lab {
         self.xshell(&["-c", &cmd]);
     }
 
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&self.work)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     /// A CA made with openssl (EC P-256).
     pub fn ca(&self, name: &str, cn: &str) -> CertFiles {
-        let cert = self.work.join(format!("{name}.pem"));
-        let key = self.work.join(format!("{name}.key"));
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        CertFiles { cert, key }
+        openssl::ca(&self.work, name, cn, Key::EcP256)
     }
 
     /// A client/server certificate for `cn` with `sans`, signed by `ca`.
     pub fn issue(&self, name: &str, ca: &CertFiles, cn: &str, sans: &[&str]) -> CertFiles {
-        let cert = self.work.join(format!("{name}.pem"));
-        let key = self.work.join(format!("{name}.key"));
-        let csr = self.work.join(format!("{name}.csr"));
-        let ext = self.work.join(format!("{name}.ext"));
-        let san: Vec<String> = sans.iter().map(|s| format!("DNS:{s}")).collect();
-        fs::write(
-            &ext,
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={}\n",
-                san.join(",")
-            ),
-        )
-        .unwrap();
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-            "-subj",
-            &format!("/CN={cn}"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            ca.cert.to_str().unwrap(),
-            "-CAkey",
-            ca.key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "30",
-            "-extfile",
-            ext.to_str().unwrap(),
-        ]);
-        CertFiles { cert, key }
+        openssl::issue(&self.work, name, ca, cn, sans, Key::EcP256)
     }
 
     /// A self-signed certificate for `cn`.
     pub fn self_signed(&self, name: &str, cn: &str) -> CertFiles {
-        let cert = self.work.join(format!("{name}.pem"));
-        let key = self.work.join(format!("{name}.key"));
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{cn}"),
-        ]);
-        CertFiles { cert, key }
+        openssl::self_signed(&self.work, name, "pem", cn, Key::EcP256, false)
     }
 
     pub fn mailboxes(&self) -> PathBuf {
@@ -412,11 +307,17 @@ impl Drop for Engine {
 /// Runs swaks against 127.0.0.1:`port` with `args`; returns the transcript
 /// (stdout and stderr).
 pub fn swaks(port: u16, args: &[&str]) -> String {
+    swaks_at(&format!("127.0.0.1:{port}"), args)
+}
+
+/// Runs swaks against `server` (`host:port`) with `args`; returns the
+/// transcript (stdout and stderr). Bounded by `timeout 60`.
+pub fn swaks_at(server: &str, args: &[&str]) -> String {
     let out: Output = Command::new("timeout")
         .arg("60")
         .arg("swaks")
         .arg("--server")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(server)
         .arg("--helo")
         .arg("client.test")
         .arg("--timeout")
@@ -430,6 +331,24 @@ pub fn swaks(port: u16, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// One line read byte by byte (so nothing after it is consumed), with its
+/// line end; `None` at the end of input or on an error.
+pub fn read_line(s: &mut impl Read) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b) {
+            Ok(1) => {
+                line.push(b[0]);
+                if b[0] == b'\n' {
+                    return Some(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// A raw plaintext SMTP client with bounded reads.
