@@ -1,7 +1,8 @@
 //! CLI figures: the median wall time of `xshell get-sendconnector` and
-//! `set-sendconnector` on a store holding 1,000 send connectors (provisioned
-//! in one `xshell apply`), and of an RSA-2048 `xshell request-cert` against
-//! `openssl req -newkey rsa:2048`.
+//! `set-sendconnector` on stores holding 1,000 and 50 send connectors (each
+//! provisioned in one `xshell apply`), against their targets (1,000: at most
+//! 10 ms; 50: at most 5 ms), and of an RSA-2048 `xshell request-cert`
+//! against `openssl req -newkey rsa:2048`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,6 +19,17 @@ pub struct CliFigure {
     pub median: Duration,
     pub min: Duration,
     pub max: Duration,
+    /// The median this figure must not exceed, if it has a target.
+    pub target: Option<Duration>,
+}
+
+/// The target of a get or set on a store of `connectors` send connectors.
+fn target_for(connectors: usize) -> Duration {
+    if connectors <= 50 {
+        Duration::from_millis(5)
+    } else {
+        Duration::from_millis(10)
+    }
 }
 
 type Step<'a> = Box<dyn FnMut(usize) -> Result<()> + 'a>;
@@ -47,17 +59,19 @@ fn interleaved(runs: usize, mut steps: Vec<(String, Step<'_>)>) -> Result<Vec<Cl
                 median: t[t.len() / 2],
                 min: t[0],
                 max: t[t.len() - 1],
+                target: None,
             }
         })
         .collect())
 }
 
-/// The figures, in order: apply (once); then, interleaved round by round,
-/// get-sendconnector, get-transportconfig, the process-start floor (`true`,
-/// `xshell --version`) and set; then, interleaved, request-cert and
-/// openssl req.
-pub fn figures(bins: &Bins, work: &Path, connectors: usize, runs: usize) -> Result<Vec<CliFigure>> {
-    let store = work.join("cli-store");
+/// A store of `connectors` send connectors, made with one `xshell apply`.
+fn provision(
+    bins: &Bins,
+    work: &Path,
+    connectors: usize,
+) -> Result<(std::path::PathBuf, CliFigure)> {
+    let store = work.join(format!("cli-store-{connectors}"));
     let mut yaml = String::from("SchemaVersion: 1\nSendConnectors:\n");
     for i in 0..connectors {
         let _ = writeln!(
@@ -65,53 +79,79 @@ pub fn figures(bins: &Bins, work: &Path, connectors: usize, runs: usize) -> Resu
             "- Name: Connector{i:04}\n  AddressSpaces: 'c{i:04}.example'\n  Usage: Internet"
         );
     }
-    let file = work.join("connectors.yaml");
+    let file = work.join(format!("connectors-{connectors}.yaml"));
     std::fs::write(&file, yaml)?;
     let file_arg = file.display().to_string();
-    let mut out = interleaved(
+    let mut once = interleaved(
         1,
         vec![(
             format!("`xshell apply` creating {connectors} send connectors (one run)"),
             Box::new(|_| xshell(bins, &store, &["apply", &file_arg]).map(drop)),
         )],
     )?;
-    let mid = format!("Connector{:04}", connectors / 2);
-    out.extend(interleaved(
-        runs,
-        vec![
-            (
-                format!("`xshell get-sendconnector` ({connectors} connectors, table)"),
-                Box::new(|_| xshell(bins, &store, &["get-sendconnector"]).map(drop)),
-            ),
-            (
-                format!(
-                    "`xshell get-transportconfig` ({connectors} connectors in the store, list)"
-                ),
-                Box::new(|_| xshell(bins, &store, &["get-transportconfig"]).map(drop)),
-            ),
-            // The floor under every figure: starting a process at all, and
-            // starting xshell without reading a store.
-            (
-                "`/bin/true` (starting any process)".to_string(),
-                Box::new(|_| run(&mut Command::new("true")).map(drop)),
-            ),
-            (
-                "`xshell --version` (starting xshell, no store)".to_string(),
-                Box::new(|_| xshell(bins, &store, &["--version"]).map(drop)),
-            ),
-            (
-                format!("`xshell set-sendconnector {mid} --comment ...` ({connectors} connectors)"),
-                Box::new(|i| {
-                    xshell(
-                        bins,
-                        &store,
-                        &["set-sendconnector", &mid, "--comment", &format!("run {i}")],
-                    )
-                    .map(drop)
-                }),
-            ),
-        ],
-    )?);
+    Ok((store, once.remove(0)))
+}
+
+/// The figures, in order: the applies (once each); then, interleaved round
+/// by round, get-sendconnector and set-sendconnector on each store,
+/// get-transportconfig on the largest, and the process-start floor (`true`,
+/// `xshell --version`); then, interleaved, request-cert and openssl req.
+pub fn figures(bins: &Bins, work: &Path, sizes: &[usize], runs: usize) -> Result<Vec<CliFigure>> {
+    let mut out = Vec::new();
+    let mut stores = Vec::new();
+    for &n in sizes {
+        let (store, applied) = provision(bins, work, n)?;
+        out.push(applied);
+        stores.push((n, store));
+    }
+    let mut steps: Vec<(String, Step<'_>)> = Vec::new();
+    let mut targets: Vec<Option<Duration>> = Vec::new();
+    for (n, store) in &stores {
+        let n = *n;
+        let mid = format!("Connector{:04}", n / 2);
+        steps.push((
+            format!("`xshell get-sendconnector` ({n} connectors, table)"),
+            Box::new(move |_| xshell(bins, store, &["get-sendconnector"]).map(drop)),
+        ));
+        targets.push(Some(target_for(n)));
+        steps.push((
+            format!("`xshell set-sendconnector {mid} --comment ...` ({n} connectors)"),
+            Box::new(move |i| {
+                xshell(
+                    bins,
+                    store,
+                    &["set-sendconnector", &mid, "--comment", &format!("run {i}")],
+                )
+                .map(drop)
+            }),
+        ));
+        targets.push(Some(target_for(n)));
+    }
+    if let Some((n, store)) = stores.iter().max_by_key(|(n, _)| *n) {
+        steps.push((
+            format!("`xshell get-transportconfig` ({n} connectors in the store, list)"),
+            Box::new(move |_| xshell(bins, store, &["get-transportconfig"]).map(drop)),
+        ));
+        targets.push(None);
+    }
+    // The floor under every figure: starting a process at all, and
+    // starting xshell without reading a store.
+    steps.push((
+        "`/bin/true` (starting any process)".to_string(),
+        Box::new(|_| run(&mut Command::new("true")).map(drop)),
+    ));
+    targets.push(None);
+    let any_store = work.join("cli-floor");
+    steps.push((
+        "`xshell --version` (starting xshell, no store)".to_string(),
+        Box::new(move |_| xshell(bins, &any_store, &["--version"]).map(drop)),
+    ));
+    targets.push(None);
+    let mut measured = interleaved(runs, steps)?;
+    for (f, t) in measured.iter_mut().zip(targets) {
+        f.target = t;
+    }
+    out.extend(measured);
     let req_store = work.join("req-store");
     out.extend(interleaved(
         runs,

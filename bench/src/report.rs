@@ -295,12 +295,20 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
         );
         let _ = writeln!(
             o,
-            "| Operation | Runs | Median ms | Min – max ms |\n|---|---:|---:|---:|"
+            "| Operation | Runs | Median ms | Min – max ms | Target (median) |\n|---|---:|---:|---:|---|"
         );
         for f in &res.cli {
+            let target = match f.target {
+                Some(t) => format!(
+                    "≤ {:.0} ms: {}",
+                    t.as_secs_f64() * 1e3,
+                    if f.median <= t { "met" } else { "**missed**" }
+                ),
+                None => String::new(),
+            };
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.1} | {:.1} – {:.1} |",
+                "| {} | {} | {:.1} | {:.1} – {:.1} | {target} |",
                 f.what,
                 f.runs,
                 f.median.as_secs_f64() * 1e3,

@@ -465,7 +465,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         // Nothing of the build left to write back either.
         let _ = Command::new("sync").status();
         eprintln!("CLI figures");
-        results.cli = cli::figures(&bins, &work, 1000, plan.cli_runs)?;
+        results.cli = cli::figures(&bins, &work, &[1000, 50], plan.cli_runs)?;
     }
     if needs_servers {
         eprintln!("provisioning (work folder {})", work.display());
