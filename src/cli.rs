@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use xshell_cmdlets::bind::{self, Source};
 use xshell_cmdlets::decl::{CmdletDecl, Kind};
 use xshell_cmdlets::format::{self, Format};
-use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Props, Value};
+use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Value};
 use xshell_core::store::Store;
 
 const ABOUT: &str = "Exchange-Management-Shell-style administration of SMTP Domain Security.\n\n\
@@ -602,26 +602,14 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             };
             let store = Store::open_dir(&store_dir);
             let mut host = TerminalHost::new();
-            // Shown as a table, the objects need only their table's columns.
-            let props = match format {
-                Format::Table => Props::TableColumns,
-                Format::List | Format::Json => Props::All,
-            };
             let result = named_values(decl, sm, &store)
                 .and_then(|named| bind::bind(decl, named, None, Source::Cli))
-                .and_then(|b| {
-                    xshell_cmdlets::invoke_with(decl, &store, &mut host as &mut dyn Host, &b, props)
-                });
+                .and_then(|b| xshell_cmdlets::invoke(decl, &store, &mut host as &mut dyn Host, &b));
             match result {
                 Ok(values) => {
                     if format == Format::Json || !values.is_empty() {
                         print!("{}", format::render(&values, format));
                     }
-                    // The process ends next: freeing thousands of small
-                    // allocations one by one (a Get- of 1,000 objects) costs
-                    // more than rendering them, so they go with the process.
-                    std::mem::forget(values);
-                    std::mem::forget(store);
                     0
                 }
                 Err(e) => {

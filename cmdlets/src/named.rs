@@ -5,9 +5,8 @@ use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::{Kind, Param, ParamDecl, Pipe};
 use crate::error::CmdletError;
-use crate::value::{Object, Props, Value};
+use crate::value::{Object, Value};
 use xshell_core::model::{AcceptedDomain, OrgConfig, ReceiveConnector, SendConnector};
-use xshell_core::store::Sections;
 
 /// A configuration object identified by its name.
 pub trait Named: Clone + serde::Serialize {
@@ -15,17 +14,11 @@ pub trait Named: Clone + serde::Serialize {
     const KIND: &'static str;
     /// Used in output objects and actions: "SendConnector".
     const TYPE: &'static str;
-    /// The store section [`Named::list`] reads.
-    const SECTION: Sections;
     fn name(&self) -> &str;
     fn list(cfg: &OrgConfig) -> &Vec<Self>;
     fn list_mut(cfg: &mut OrgConfig) -> &mut Vec<Self>;
     fn validate(&self) -> Result<(), CmdletError>;
-    fn to_object(&self) -> Object {
-        self.to_object_with(Props::All)
-    }
-    /// The object with only the properties `props` asks for.
-    fn to_object_with(&self, props: Props) -> Object;
+    fn to_object(&self) -> Object;
     /// Rules that involve other objects (e.g. a binding used twice).
     fn check_against(&self, _cfg: &OrgConfig) -> Result<(), CmdletError> {
         Ok(())
@@ -77,20 +70,15 @@ fn check<T: Named>(item: &T, cfg: &OrgConfig) -> Result<(), CmdletError> {
 /// Get-*: all, or those matching Identity (wildcards allowed; a plain name
 /// that matches nothing is an error, as in Exchange).
 pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    // Only this section is built: the others (a thousand send connectors
-    // when listing accepted domains) are skipped.
-    let cfg = ctx.store.snapshot_of(T::SECTION)?;
+    let cfg = ctx.store.snapshot()?;
     let items = T::list(&cfg);
     let out: Vec<Value> = match b.get(Identity) {
-        None => items
-            .iter()
-            .map(|x| Value::Object(x.to_object_with(ctx.props)))
-            .collect(),
+        None => items.iter().map(|x| Value::Object(x.to_object())).collect(),
         Some(id) => {
             let hits: Vec<Value> = items
                 .iter()
                 .filter(|x| wildcard_match(&id, x.name()))
-                .map(|x| Value::Object(x.to_object_with(ctx.props)))
+                .map(|x| Value::Object(x.to_object()))
                 .collect();
             if hits.is_empty() && !id.contains(['*', '?']) {
                 return Err(CmdletError::NotFound {
@@ -199,11 +187,10 @@ pub const Identity: Param<String> = Param::new("Identity");
 pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask for confirmation.");
 
 macro_rules! named_model {
-    ($t:ty, $kind:literal, $type:literal, $field:ident, $section:expr, $view:expr, $check:expr) => {
+    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr) => {
         impl Named for $t {
             const KIND: &'static str = $kind;
             const TYPE: &'static str = $type;
-            const SECTION: Sections = $section;
             fn name(&self) -> &str {
                 &self.name
             }
@@ -216,8 +203,8 @@ macro_rules! named_model {
             fn validate(&self) -> Result<(), CmdletError> {
                 Ok(<$t>::validate(self)?)
             }
-            fn to_object_with(&self, props: Props) -> Object {
-                Object::from_serde_with($type, $view, Some(&self.name), self, props)
+            fn to_object(&self) -> Object {
+                Object::from_serde($type, $view, Some(&self.name), self)
             }
             fn check_against(&self, cfg: &OrgConfig) -> Result<(), CmdletError> {
                 let f: fn(&$t, &OrgConfig) -> Result<(), CmdletError> = $check;
@@ -232,7 +219,6 @@ named_model!(
     "send connector",
     "SendConnector",
     send_connectors,
-    Sections::SEND_CONNECTORS,
     crate::value::View::Table(&[
         "Identity",
         "AddressSpaces",
@@ -247,7 +233,6 @@ named_model!(
     "receive connector",
     "ReceiveConnector",
     receive_connectors,
-    Sections::RECEIVE_CONNECTORS,
     crate::value::View::Table(&["Identity", "Bindings", "Enabled", "DomainSecureEnabled"]),
     crate::receive_connector::check_bindings
 );
@@ -257,57 +242,13 @@ named_model!(
     "accepted domain",
     "AcceptedDomain",
     accepted_domains,
-    Sections::ACCEPTED_DOMAINS,
     crate::value::View::Table(&["Name", "DomainName", "DomainType", "Default"]),
     crate::accepted_domain::check_unique_domain
 );
 
 #[cfg(test)]
 mod tests {
-    use super::{Named, wildcard_match};
-    use crate::format::{Format, render};
-    use crate::value::{Props, Value};
-    use xshell_core::model::{
-        AcceptedDomain, AcceptedDomainType, ReceiveConnector, ReceiveUsage, SendConnector,
-    };
-
-    /// Objects with only their table's columns show the same table, and
-    /// nothing else changes for the other formats (they ask for all).
-    fn same_table<T: Named>(items: &[T]) {
-        let all: Vec<Value> = items.iter().map(|x| Value::Object(x.to_object())).collect();
-        let shown: Vec<Value> = items
-            .iter()
-            .map(|x| Value::Object(x.to_object_with(Props::TableColumns)))
-            .collect();
-        let table = render(&all, Format::Table);
-        assert!(table.lines().count() >= items.len() + 3, "{table}");
-        assert_eq!(render(&shown, Format::Table), table);
-        // Fewer properties, so a projection that kept everything would fail here.
-        let props = |v: &Value| match v {
-            Value::Object(o) => o.props.len(),
-            _ => 0,
-        };
-        assert!(props(&shown[0]) < props(&all[0]));
-        assert_eq!(items[0].to_object_with(Props::All), items[0].to_object());
-    }
-
-    #[test]
-    fn table_columns_only_show_the_same_table() {
-        let mut s = SendConnector::new("Out");
-        s.address_spaces = vec!["SMTP:*.b.example;2".parse().unwrap()];
-        s.domain_secure_enabled = true;
-        let mut t = SendConnector::new("Second");
-        t.address_spaces = vec!["c.example".parse().unwrap(), "d.example".parse().unwrap()];
-        t.enabled = false;
-        same_table(&[s, t]);
-        same_table(&[ReceiveConnector::with_usage("In", ReceiveUsage::Partner)]);
-        same_table(&[AcceptedDomain {
-            name: "A".into(),
-            domain_name: "a.example".parse().unwrap(),
-            domain_type: AcceptedDomainType::Authoritative,
-            default: true,
-        }]);
-    }
+    use super::wildcard_match;
 
     #[test]
     fn wildcards() {

@@ -49,9 +49,7 @@ function, on the same candidates, ignoring whether SMTP is enabled). No output c
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx.store.snapshot_of(
-        xshell_core::store::Sections::CERTIFICATES.and(xshell_core::store::Sections::TRUSTED_ROOTS),
-    )?;
+    let cfg = ctx.store.snapshot()?;
     let now = OffsetDateTime::now_utc();
     let roots = certs::trusted_root_ders(&cfg);
     let tp = b.get(p::Thumbprint);

@@ -37,9 +37,7 @@ use Get-ChildItem Cert:\\LocalMachine\\Root.)",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx
-        .store
-        .snapshot_of(xshell_core::store::Sections::TRUSTED_ROOTS)?;
+    let cfg = ctx.store.snapshot()?;
     let tp = b.get(p::Thumbprint);
     let out: Vec<Value> = cfg
         .trusted_roots

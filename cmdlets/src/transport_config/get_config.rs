@@ -25,9 +25,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, _: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx
-        .store
-        .snapshot_of(xshell_core::store::Sections::TRANSPORT_CONFIG)?;
+    let cfg = ctx.store.snapshot()?;
     Ok(vec![Value::Object(Object::from_serde(
         "TransportConfig",
         View::List,

@@ -25,9 +25,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, _: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let cfg = ctx
-        .store
-        .snapshot_of(xshell_core::store::Sections::TRANSPORT_SERVICE)?;
+    let cfg = ctx.store.snapshot()?;
     let s = &cfg.transport_service;
     Ok(vec![Value::Object(Object::from_serde(
         "TransportService",

@@ -2,8 +2,7 @@
 //! a folder on disk (see the parent module for the write protocol).
 
 use super::layout::config_text;
-use super::partial::{keep_sections, object_text, parse_sections};
-use super::{Backend, Sections, StoreError, Transaction};
+use super::{Backend, StoreError, Transaction};
 use crate::model::{OrgConfig, SCHEMA_VERSION};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -76,15 +75,6 @@ impl FileBackend {
 
     /// Parses a configuration document, checking its schema version.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
-        // The common case in one pass: a valid document of this schema.
-        // Anything else takes the careful path below, whose errors name
-        // what is wrong.
-        if let Some(text) = object_text(bytes)
-            && let Ok(cfg) = serde_json::from_str::<OrgConfig>(text)
-            && cfg.schema_version == SCHEMA_VERSION
-        {
-            return Ok(cfg);
-        }
         // Look at the schema version first so that a newer document is
         // refused as such, not as "unknown field". Only that field is
         // kept (the rest is skipped without building a tree); a document
@@ -253,20 +243,6 @@ impl Backend for FileBackend {
 
     fn read(&self) -> Result<OrgConfig, StoreError> {
         self.read_config()
-    }
-
-    fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
-        let path = self.config_path();
-        let Some(bytes) = self.config_bytes(&path)? else {
-            return Ok(OrgConfig::default());
-        };
-        // Anything the quick path does not take (a document of another
-        // schema, a syntax error, a fault in a wanted section) is parsed
-        // whole, for the error message the full read gives.
-        match parse_sections(&bytes, sections) {
-            Some(cfg) => Ok(cfg),
-            None => Self::parse(&path, &bytes).map(|cfg| keep_sections(cfg, sections)),
-        }
     }
 
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
@@ -545,82 +521,6 @@ mod tests {
             blank(&text),
             blank(&pretty)
         );
-    }
-
-    #[test]
-    fn a_partial_snapshot_holds_its_sections_as_the_full_one_does() {
-        let t = tempfile::tempdir().unwrap();
-        let s = full_store(t.path());
-        let full = s.snapshot().unwrap();
-        let bits = [
-            Sections::TRANSPORT_CONFIG,
-            Sections::TRANSPORT_SERVICE,
-            Sections::ACCEPTED_DOMAINS,
-            Sections::SEND_CONNECTORS,
-            Sections::RECEIVE_CONNECTORS,
-            Sections::CERTIFICATES,
-            Sections::TRUSTED_ROOTS,
-        ];
-        for (i, one) in bits.iter().enumerate() {
-            let want = if i == 0 { *one } else { one.and(bits[i - 1]) };
-            let quick = parse_sections(&fs::read(t.path().join(CONFIG_FILE)).unwrap(), want)
-                .expect("the quick path takes a document this build wrote");
-            assert_eq!(quick, keep_sections(full.clone(), want), "{want:?}");
-            assert_eq!(s.snapshot_of(want).unwrap(), quick);
-        }
-        let sc = s.snapshot_of(Sections::SEND_CONNECTORS).unwrap();
-        assert_eq!(sc.send_connectors, full.send_connectors);
-        assert_eq!(sc.revision, full.revision);
-        assert!(sc.accepted_domains.is_empty() && sc.trusted_roots.is_empty());
-        assert_eq!(sc.transport_service, OrgConfig::default().transport_service);
-        assert_eq!(s.snapshot_of(Sections::ALL).unwrap(), full);
-        // A fresh store reads as the default, creating nothing.
-        let fresh = t.path().join("fresh");
-        let f = Store::open_dir(&fresh);
-        assert_eq!(
-            f.snapshot_of(Sections::SEND_CONNECTORS).unwrap(),
-            OrgConfig::default()
-        );
-        assert!(!fresh.exists());
-    }
-
-    #[test]
-    fn a_partial_snapshot_refuses_what_the_full_read_refuses() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join(CONFIG_FILE);
-        let s = Store::open_dir(t.path());
-        let sc = Sections::SEND_CONNECTORS;
-        let bad: [(&[u8], &str); 5] = [
-            (b"{\"SchemaVersion\": 1, \"Revision\": oops}", "line 1"),
-            (b"{\"SchemaVersion\": 7, \"Revision\": 3}", "newer"),
-            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"Extra\": 1}", "unknown field"),
-            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"SendConnectors\": [], \"SendConnectors\": []}", "duplicate field"),
-            (b"{\"SchemaVersion\": 1, \"Revision\": 3, \"SendConnectors\": [{\"Name\": 5}]}", "invalid type"),
-        ];
-        for (text, says) in bad {
-            fs::write(&p, text).unwrap();
-            assert!(
-                parse_sections(text, sc).is_none(),
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-            let e = s.snapshot_of(sc).unwrap_err().to_string();
-            assert!(e.contains("config.json") && e.contains(says), "{e}");
-        }
-        // A skipped section is only checked to be well-formed: a fault in
-        // it shows when that section is read.
-        let text =
-            b"{\"SchemaVersion\": 1, \"Revision\": 3, \"AcceptedDomains\": [{\"Bogus\": true}]}";
-        fs::write(&p, text).unwrap();
-        assert_eq!(s.snapshot_of(sc).unwrap().revision, 3);
-        assert!(s.snapshot_of(Sections::ACCEPTED_DOMAINS).is_err());
-        assert!(s.snapshot().is_err());
-        fs::write(
-            &p,
-            b"{\"SchemaVersion\": 1, \"Revision\": 3, \"AcceptedDomains\": [}",
-        )
-        .unwrap();
-        assert!(s.snapshot_of(sc).is_err());
     }
 
     #[test]

@@ -12,11 +12,9 @@
 //!
 //! - `file`: the embedded backend, a folder on disk ([`FileBackend`]).
 //! - `layout`: the text of `config.json`.
-//! - `partial`: reading only the sections a Get- cmdlet needs.
 
 mod file;
 mod layout;
-mod partial;
 
 pub use file::{CONFIG_FILE, FileBackend};
 
@@ -84,32 +82,6 @@ pub enum StoreError {
 /// A consistent view of the configuration at one revision.
 pub type Snapshot = OrgConfig;
 
-/// The parts of the configuration a read-only caller needs: see
-/// [`Store::snapshot_of`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sections(u8);
-
-impl Sections {
-    pub const TRANSPORT_CONFIG: Sections = Sections(1);
-    pub const TRANSPORT_SERVICE: Sections = Sections(1 << 1);
-    pub const ACCEPTED_DOMAINS: Sections = Sections(1 << 2);
-    pub const SEND_CONNECTORS: Sections = Sections(1 << 3);
-    pub const RECEIVE_CONNECTORS: Sections = Sections(1 << 4);
-    pub const CERTIFICATES: Sections = Sections(1 << 5);
-    pub const TRUSTED_ROOTS: Sections = Sections(1 << 6);
-    pub const ALL: Sections = Sections((1 << 7) - 1);
-
-    /// Both sets.
-    pub const fn and(self, other: Sections) -> Sections {
-        Sections(self.0 | other.0)
-    }
-
-    /// Whether every section of `other` is in this set.
-    pub const fn has(self, other: Sections) -> bool {
-        self.0 & other.0 == other.0
-    }
-}
-
 /// An open write transaction: holds the backend's exclusive lock until it is
 /// committed or dropped.
 pub trait Transaction {
@@ -125,12 +97,6 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
     /// The latest committed configuration (the default one for a new store).
     fn read(&self) -> Result<OrgConfig, StoreError>;
-    /// [`Backend::read`] of `sections` only; the others are left empty. A
-    /// backend that cannot read part of the configuration reads it all.
-    fn read_sections(&self, sections: Sections) -> Result<OrgConfig, StoreError> {
-        let _ = sections;
-        self.read()
-    }
     /// Begin a transaction (blocks until the lock is had).
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError>;
     /// Write a secret (private key) under `name`; durable on return.
@@ -182,21 +148,6 @@ impl Store {
 
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.backend.read()
-    }
-
-    /// A snapshot holding only `sections` (plus the revision); the other
-    /// sections are empty. For read-only callers (the Get- cmdlets) on a
-    /// large store: the file store skips the other sections' text without
-    /// building them, so `Get-TransportConfig` does not pay for a thousand
-    /// send connectors. Never write it back (a change goes through
-    /// [`Store::update`], which reads everything under the lock). A section
-    /// that was skipped is only checked to be well-formed JSON; a fault in
-    /// it surfaces when it is read.
-    pub fn snapshot_of(&self, sections: Sections) -> Result<Snapshot, StoreError> {
-        if sections == Sections::ALL {
-            return self.backend.read();
-        }
-        self.backend.read_sections(sections)
     }
 
     /// Waits until a revision newer than `since` is committed, or `timeout`
