@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use xshell_cmdlets::bind::{self, Source};
 use xshell_cmdlets::decl::{CmdletDecl, Kind};
 use xshell_cmdlets::format::{self, Format};
-use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Value};
+use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Props, Value};
 use xshell_core::store::Store;
 
 const ABOUT: &str = "Exchange-Management-Shell-style administration of SMTP Domain Security.\n\n\
@@ -602,9 +602,16 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             };
             let store = Store::open_dir(&store_dir);
             let mut host = TerminalHost::new();
+            // Shown as a table, the objects need only their table's columns.
+            let props = match format {
+                Format::Table => Props::TableColumns,
+                Format::List | Format::Json => Props::All,
+            };
             let result = named_values(decl, sm, &store)
                 .and_then(|named| bind::bind(decl, named, None, Source::Cli))
-                .and_then(|b| xshell_cmdlets::invoke(decl, &store, &mut host as &mut dyn Host, &b));
+                .and_then(|b| {
+                    xshell_cmdlets::invoke_with(decl, &store, &mut host as &mut dyn Host, &b, props)
+                });
             match result {
                 Ok(values) => {
                     if format == Format::Json || !values.is_empty() {

@@ -2,6 +2,7 @@
 //! and the common parameters' state (-WhatIf, -Confirm, -Force).
 
 use crate::error::CmdletError;
+use crate::value::Props;
 use xshell_core::model::OrgConfig;
 use xshell_core::store::{Outcome, Store};
 
@@ -73,6 +74,9 @@ pub struct Ctx<'a> {
     pub confirm: ConfirmFlag,
     pub force: bool,
     pub high_impact: bool,
+    /// Which properties the output objects need (all, unless the caller
+    /// shows them straight as a table).
+    pub props: Props,
     sticky: Option<bool>,
 }
 
@@ -86,6 +90,7 @@ impl<'a> Ctx<'a> {
             confirm: ConfirmFlag::NotGiven,
             force: false,
             high_impact: false,
+            props: Props::All,
             sticky: None,
         }
     }

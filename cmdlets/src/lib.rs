@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod named;
 pub mod value;
+pub mod value_ser;
 
 pub mod accepted_domain;
 pub mod certificate;
@@ -27,7 +28,7 @@ pub use bind::{Arg, Bound};
 pub use context::{BatchHost, ConfirmFlag, Ctx, Host};
 pub use decl::CmdletDecl;
 pub use error::CmdletError;
-pub use value::{Object, Value};
+pub use value::{Object, Props, Value};
 
 use xshell_core::store::Store;
 
@@ -89,7 +90,19 @@ pub fn invoke(
     host: &mut dyn Host,
     bound: &Bound,
 ) -> Result<Vec<Value>, CmdletError> {
+    invoke_with(decl, store, host, bound, Props::All)
+}
+
+/// [`invoke`] for a caller that reads only `props` of the output objects.
+pub fn invoke_with(
+    decl: &'static CmdletDecl,
+    store: &Store,
+    host: &mut dyn Host,
+    bound: &Bound,
+    props: Props,
+) -> Result<Vec<Value>, CmdletError> {
     let mut ctx = Ctx::new(store, host, decl.name);
+    ctx.props = props;
     ctx.what_if = bound.switch(decl::common::WhatIf);
     ctx.force = bound.switch(decl::Force);
     ctx.high_impact = decl.impact == decl::Impact::High;

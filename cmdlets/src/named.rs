@@ -5,7 +5,7 @@ use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::{Kind, Param, ParamDecl, Pipe};
 use crate::error::CmdletError;
-use crate::value::{Object, Value};
+use crate::value::{Object, Props, Value};
 use xshell_core::model::{AcceptedDomain, OrgConfig, ReceiveConnector, SendConnector};
 
 /// A configuration object identified by its name.
@@ -18,7 +18,11 @@ pub trait Named: Clone + serde::Serialize {
     fn list(cfg: &OrgConfig) -> &Vec<Self>;
     fn list_mut(cfg: &mut OrgConfig) -> &mut Vec<Self>;
     fn validate(&self) -> Result<(), CmdletError>;
-    fn to_object(&self) -> Object;
+    fn to_object(&self) -> Object {
+        self.to_object_with(Props::All)
+    }
+    /// The object with only the properties `props` asks for.
+    fn to_object_with(&self, props: Props) -> Object;
     /// Rules that involve other objects (e.g. a binding used twice).
     fn check_against(&self, _cfg: &OrgConfig) -> Result<(), CmdletError> {
         Ok(())
@@ -73,12 +77,15 @@ pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletE
     let cfg = ctx.store.snapshot()?;
     let items = T::list(&cfg);
     let out: Vec<Value> = match b.get(Identity) {
-        None => items.iter().map(|x| Value::Object(x.to_object())).collect(),
+        None => items
+            .iter()
+            .map(|x| Value::Object(x.to_object_with(ctx.props)))
+            .collect(),
         Some(id) => {
             let hits: Vec<Value> = items
                 .iter()
                 .filter(|x| wildcard_match(&id, x.name()))
-                .map(|x| Value::Object(x.to_object()))
+                .map(|x| Value::Object(x.to_object_with(ctx.props)))
                 .collect();
             if hits.is_empty() && !id.contains(['*', '?']) {
                 return Err(CmdletError::NotFound {
@@ -203,8 +210,8 @@ macro_rules! named_model {
             fn validate(&self) -> Result<(), CmdletError> {
                 Ok(<$t>::validate(self)?)
             }
-            fn to_object(&self) -> Object {
-                Object::from_serde($type, $view, Some(&self.name), self)
+            fn to_object_with(&self, props: Props) -> Object {
+                Object::from_serde_with($type, $view, Some(&self.name), self, props)
             }
             fn check_against(&self, cfg: &OrgConfig) -> Result<(), CmdletError> {
                 let f: fn(&$t, &OrgConfig) -> Result<(), CmdletError> = $check;
@@ -248,7 +255,50 @@ named_model!(
 
 #[cfg(test)]
 mod tests {
-    use super::wildcard_match;
+    use super::{Named, wildcard_match};
+    use crate::format::{Format, render};
+    use crate::value::{Props, Value};
+    use xshell_core::model::{
+        AcceptedDomain, AcceptedDomainType, ReceiveConnector, ReceiveUsage, SendConnector,
+    };
+
+    /// Objects with only their table's columns show the same table, and
+    /// nothing else changes for the other formats (they ask for all).
+    fn same_table<T: Named>(items: &[T]) {
+        let all: Vec<Value> = items.iter().map(|x| Value::Object(x.to_object())).collect();
+        let shown: Vec<Value> = items
+            .iter()
+            .map(|x| Value::Object(x.to_object_with(Props::TableColumns)))
+            .collect();
+        let table = render(&all, Format::Table);
+        assert!(table.lines().count() >= items.len() + 3, "{table}");
+        assert_eq!(render(&shown, Format::Table), table);
+        // Fewer properties, so a projection that kept everything would fail here.
+        let props = |v: &Value| match v {
+            Value::Object(o) => o.props.len(),
+            _ => 0,
+        };
+        assert!(props(&shown[0]) < props(&all[0]));
+        assert_eq!(items[0].to_object_with(Props::All), items[0].to_object());
+    }
+
+    #[test]
+    fn table_columns_only_show_the_same_table() {
+        let mut s = SendConnector::new("Out");
+        s.address_spaces = vec!["SMTP:*.b.example;2".parse().unwrap()];
+        s.domain_secure_enabled = true;
+        let mut t = SendConnector::new("Second");
+        t.address_spaces = vec!["c.example".parse().unwrap(), "d.example".parse().unwrap()];
+        t.enabled = false;
+        same_table(&[s, t]);
+        same_table(&[ReceiveConnector::with_usage("In", ReceiveUsage::Partner)]);
+        same_table(&[AcceptedDomain {
+            name: "A".into(),
+            domain_name: "a.example".parse().unwrap(),
+            domain_type: AcceptedDomainType::Authoritative,
+            default: true,
+        }]);
+    }
 
     #[test]
     fn wildcards() {

@@ -26,6 +26,18 @@ pub enum View {
     List,
 }
 
+/// Which of an object's properties its consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Props {
+    /// All of them: pipelines, variables, JSON and list output.
+    #[default]
+    All,
+    /// Only the columns of its table view: the output goes straight to that
+    /// table (a CLI command shown as a table). An object whose view is not a
+    /// fixed table keeps all its properties.
+    TableColumns,
+}
+
 /// A typed object: a type name and ordered properties (PascalCase names).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
@@ -82,14 +94,36 @@ impl Object {
         identity: Option<&str>,
         model: &T,
     ) -> Object {
+        Object::from_serde_with(type_name, view, identity, model, Props::All)
+    }
+
+    /// [`Object::from_serde`] with only the properties `props` asks for:
+    /// the others are not built at all (a thousand connectors shown as a
+    /// table need 4 of their 20 properties).
+    pub fn from_serde_with<T: serde::Serialize>(
+        type_name: &str,
+        view: View,
+        identity: Option<&str>,
+        model: &T,
+        props: Props,
+    ) -> Object {
+        let only = match (props, &view) {
+            (Props::TableColumns, View::Table(cols)) => Some(*cols),
+            _ => None,
+        };
         let mut o = Object::new(type_name, view);
-        if let Some(id) = identity {
+        if let Some(id) = identity.filter(|_| only.is_none_or(|c| c.contains(&"Identity"))) {
             o.props
                 .push(("Identity".into(), Value::Str(id.to_string())));
         }
-        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(model) {
-            o.props
-                .extend(map.into_iter().map(|(k, v)| (k, Value::from_json_owned(v))));
+        // Straight into values, without a serde_json tree in between.
+        let map = match only {
+            None => crate::value_ser::to_value(model),
+            Some(cols) => crate::value_ser::to_value_only(model, cols),
+        };
+        if let Ok(Value::Map(map)) = map {
+            o.props.reserve(map.len());
+            o.props.extend(map);
         }
         o
     }

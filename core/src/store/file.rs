@@ -75,16 +75,24 @@ impl FileBackend {
 
     /// Parses a configuration document, checking its schema version.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
-        // Look at the schema version first so that a newer document is
-        // refused as such, not as "unknown field". Only that field is
-        // kept (the rest is skipped without building a tree); a document
-        // that is not even an object is read whole for the error.
+        // A JSON object (serde would also take a struct from an array).
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if object
+            && let Ok(cfg) = serde_json::from_slice::<OrgConfig>(bytes)
+            && cfg.schema_version == SCHEMA_VERSION
+        {
+            return Ok(cfg);
+        }
+        // It did not read as this build's document: find out why. The
+        // schema version first, so that a newer document is refused as
+        // such, not as "unknown field". Only that field is kept (the rest
+        // is skipped without building a tree); a document that is not even
+        // an object is read whole for the error.
         #[derive(serde::Deserialize)]
         struct Probe {
             #[serde(rename = "SchemaVersion", default)]
             version: Option<serde_json::Value>,
         }
-        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         let version = match serde_json::from_slice::<Probe>(bytes) {
             Ok(p) if object => p.version,
             _ => serde_json::from_slice::<serde_json::Value>(bytes)
