@@ -1,5 +1,5 @@
-// mimalloc: a Get- of 1,000 objects is mostly small allocations, and
-// glibc's malloc took about a third of the instructions of such a command.
+// mimalloc: a Get- of 1,000 objects is mostly small allocations, which
+// glibc's malloc makes markedly slower (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -19,8 +19,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ParseValueError> {
 
 /// The text conversions every value type here shares: serde goes through
 /// `FromStr` and `Display`, so the store holds what an administrator types.
-/// Reading parses the text where it lies; writing formats it into the
-/// output.
+/// Reading parses the text where it lies (no copy into a `String` first),
+/// and writing formats it straight into the output.
 macro_rules! text_value {
     ($($t:ty),* $(,)?) => {$(
         impl Serialize for $t {
@@ -99,9 +99,43 @@ impl SmtpDomain {
     }
 }
 
+/// Whether `t` is a domain name exactly as [`SmtpDomain`] keeps one: lower
+/// case, valid labels, no final dot, nothing to trim. Parsing such a text
+/// is a copy (the store and the engine read thousands of them at a time);
+/// anything else takes the full parse and its error messages.
+fn is_kept_domain(t: &str) -> bool {
+    fn label_ok(l: &[u8]) -> bool {
+        !l.is_empty() && l.len() <= 63 && l.first() != Some(&b'-') && l.last() != Some(&b'-')
+    }
+    let b = t.as_bytes();
+    if b.is_empty() || b.len() > 253 {
+        return false;
+    }
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' {
+            if !label_ok(&b[start..i]) {
+                return false;
+            }
+            start = i + 1;
+        } else if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_') {
+            return false;
+        }
+    }
+    label_ok(&b[start..])
+}
+
+/// Whether `t` is a domain pattern exactly as [`DomainPattern`] keeps one.
+fn is_kept_pattern(t: &str) -> bool {
+    t == "*" || is_kept_domain(t.strip_prefix("*.").unwrap_or(t))
+}
+
 impl FromStr for SmtpDomain {
     type Err = ParseValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_kept_domain(s) {
+            return Ok(SmtpDomain(s.to_string()));
+        }
         let t = s.trim();
         if t.is_empty() {
             return err("a domain name cannot be empty");
@@ -169,6 +203,9 @@ impl DomainPattern {
 impl FromStr for DomainPattern {
     type Err = ParseValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_kept_pattern(s) {
+            return Ok(DomainPattern(s.to_string()));
+        }
         let t = s.trim();
         if t == "*" {
             return Ok(DomainPattern("*".into()));
@@ -202,6 +239,23 @@ pub struct AddressSpace {
 impl FromStr for AddressSpace {
     type Err = ParseValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // As written: `SMTP:pattern;cost`, the pattern as kept, the cost in
+        // range. The same result as the full parse, without its searches.
+        if let Some((dom, cost)) = s.strip_prefix("SMTP:").and_then(|r| r.rsplit_once(';')) {
+            let digits = (1..=3).contains(&cost.len()) && cost.bytes().all(|b| b.is_ascii_digit());
+            let cost = cost
+                .parse::<u8>()
+                .ok()
+                .filter(|c| digits && (1..=100).contains(c));
+            if let Some(cost) = cost
+                && is_kept_pattern(dom)
+            {
+                return Ok(AddressSpace {
+                    domain: DomainPattern(dom.to_string()),
+                    cost,
+                });
+            }
+        }
         let t = s.trim();
         let body = match t.split_once(':') {
             Some((ty, rest)) if ty.eq_ignore_ascii_case("smtp") => rest,
@@ -236,7 +290,11 @@ impl FromStr for AddressSpace {
 }
 impl fmt::Display for AddressSpace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SMTP:{};{}", self.domain, self.cost)
+        // Piece by piece: a thousand connectors are listed at a time.
+        f.write_str("SMTP:")?;
+        f.write_str(self.domain.as_str())?;
+        f.write_str(";")?;
+        write_digits(f, u64::from(self.cost), false)
     }
 }
 
@@ -502,6 +560,15 @@ impl SizeLimit {
 impl FromStr for SizeLimit {
     type Err = ParseValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // As written: "25 MB (26,214,400 bytes)". The byte count decides,
+        // as in the full parse below.
+        if let Some(rest) = s.strip_suffix(" bytes)")
+            && let Some(n) = rest
+                .find('(')
+                .and_then(|open| grouped_number(&rest[open + 1..]))
+        {
+            return Ok(SizeLimit::Bytes(n));
+        }
         let t = s.trim();
         if t.eq_ignore_ascii_case("unlimited") {
             return Ok(SizeLimit::Unlimited);
@@ -561,17 +628,29 @@ fn grouped_number(s: &str) -> Option<u64> {
     })
 }
 
-/// `n` with commas between groups of three digits (`26,214,400`).
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+/// Writes `n` in decimal, with commas between groups of three digits if
+/// `commas` (`26,214,400`). Straight into the output: a store write
+/// formats thousands.
+fn write_digits(f: &mut fmt::Formatter<'_>, n: u64, commas: bool) -> fmt::Result {
+    // u64::MAX has 20 digits and 6 commas.
+    let mut buf = [0u8; 27];
+    let mut i = buf.len();
+    let mut n = n;
+    let mut digits = 0;
+    loop {
+        if commas && digits > 0 && digits % 3 == 0 {
+            i -= 1;
+            buf[i] = b',';
         }
-        out.push(c);
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        digits += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    out
+    f.write_str(std::str::from_utf8(&buf[i..]).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for SizeLimit {
@@ -587,6 +666,13 @@ impl fmt::Display for SizeLimit {
                     ("KB", 1 << 10),
                 ];
                 match units.iter().find(|(_, m)| b >= *m) {
+                    // A whole number of units (the usual case) is the
+                    // quotient exactly: the float below would say the same.
+                    Some((u, m)) if b % m == 0 => {
+                        write_digits(f, b / m, false)?;
+                        f.write_str(" ")?;
+                        f.write_str(u)?;
+                    }
                     Some((u, m)) => {
                         let v = b as f64 / *m as f64;
                         if (v - v.round()).abs() < 1e-9 {
@@ -595,9 +681,14 @@ impl fmt::Display for SizeLimit {
                             write!(f, "{v:.3} {u}")?;
                         }
                     }
-                    None => write!(f, "{b} B")?,
+                    None => {
+                        write_digits(f, b, false)?;
+                        f.write_str(" B")?;
+                    }
                 }
-                write!(f, " ({} bytes)", grouped(b))
+                f.write_str(" (")?;
+                write_digits(f, b, true)?;
+                f.write_str(" bytes)")
             }
         }
     }
@@ -643,6 +734,9 @@ impl FromStr for TimeSpan {
             };
             return n.checked_mul(mult).map(TimeSpan).ok_or_else(bad);
         }
+        if let Some(secs) = kept_time_span(t) {
+            return Ok(TimeSpan(secs));
+        }
         let mut parts = t.split(':');
         let (Some(first), Some(minutes), Some(seconds), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -665,14 +759,49 @@ impl FromStr for TimeSpan {
             .ok_or_else(bad)
     }
 }
+/// The seconds of a time span written as [`TimeSpan`] writes one
+/// (`hh:mm:ss` or `d.hh:mm:ss`, two digits each, in range); `None` for any
+/// other text, which takes the full parse.
+fn kept_time_span(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    let two = |i: usize| -> Option<u64> {
+        let (h, l) = (*b.get(i)?, *b.get(i + 1)?);
+        (h.is_ascii_digit() && l.is_ascii_digit())
+            .then(|| u64::from(h - b'0') * 10 + u64::from(l - b'0'))
+    };
+    let n = b.len();
+    let at = n.checked_sub(8)?;
+    if b[at + 2] != b':' || b[at + 5] != b':' {
+        return None;
+    }
+    let (h, m, s) = (two(at)?, two(at + 3)?, two(at + 6)?);
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    let days = match at {
+        0 => 0,
+        // d. with at most 12 digits: no overflow.
+        2..=13 if b[at - 1] == b'.' && b[..at - 1].iter().all(u8::is_ascii_digit) => {
+            t[..at - 1].parse::<u64>().ok()?
+        }
+        _ => return None,
+    };
+    Some(days * 86400 + h * 3600 + m * 60 + s)
+}
+
 impl fmt::Display for TimeSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
         let (d, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
         if d > 0 {
-            write!(f, "{d}.")?;
+            write_digits(f, d, false)?;
+            f.write_str(".")?;
         }
-        write!(f, "{h:02}:{m:02}:{sec:02}")
+        // Each below 60: two digits.
+        let two = |n: u64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        let ([h1, h2], [m1, m2], [s1, s2]) = (two(h), two(m), two(sec));
+        let hms = [h1, h2, b':', m1, m2, b':', s1, s2];
+        f.write_str(std::str::from_utf8(&hms).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -847,7 +976,8 @@ mod tests {
 
     #[test]
     fn kept_texts_read_as_other_spellings_of_the_same_value() {
-        // The form as written and another spelling give the same value.
+        // The kept form takes the quick path, the other spelling the full
+        // parse: both must give the same value.
         for (kept, other) in [
             ("contoso.com", " Contoso.COM. "),
             ("a-b_c.d1", "A-B_C.D1"),
