@@ -69,29 +69,29 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 test path")
 }
 
+/// `openssl req -x509`: a key of `key` and a self-signed certificate for
+/// `cn` into `f`, valid 30 days, with the `-addext` extensions `exts`.
+fn req_x509(dir: &Path, f: &CertFiles, cn: &str, key: Key, exts: &[&str]) {
+    let subj = format!("/CN={cn}");
+    let mut args = vec!["req", "-x509"];
+    args.extend(key.args());
+    args.extend(["-nodes", "-keyout", s(&f.key), "-out", s(&f.cert)]);
+    args.extend(["-days", "30", "-subj", &subj]);
+    for e in exts {
+        args.extend(["-addext", e]);
+    }
+    run(dir, &args);
+}
+
 /// A CA certificate for `cn` in `dir`/`name`.pem and `name`.key, valid 30
 /// days, basicConstraints CA and keyCertSign.
 pub fn ca(dir: &Path, name: &str, cn: &str, key: Key) -> CertFiles {
     let f = files(dir, name, "pem");
-    let mut args = vec!["req", "-x509"];
-    args.extend(key.args());
-    let subj = format!("/CN={cn}");
-    args.extend([
-        "-nodes",
-        "-keyout",
-        s(&f.key),
-        "-out",
-        s(&f.cert),
-        "-days",
-        "30",
-        "-subj",
-        &subj,
-        "-addext",
+    let exts = [
         "basicConstraints=critical,CA:TRUE",
-        "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    run(dir, &args);
+    ];
+    req_x509(dir, &f, cn, key, &exts);
     f
 }
 
@@ -183,26 +183,11 @@ pub fn self_signed(
     eku: bool,
 ) -> CertFiles {
     let f = files(dir, name, cert_ext);
-    let mut args = vec!["req", "-x509"];
-    args.extend(key.args());
-    let subj = format!("/CN={cn}");
     let san = format!("subjectAltName=DNS:{cn}");
-    args.extend([
-        "-nodes",
-        "-keyout",
-        s(&f.key),
-        "-out",
-        s(&f.cert),
-        "-days",
-        "30",
-        "-subj",
-        &subj,
-        "-addext",
-        &san,
-    ]);
+    let mut exts = vec![san.as_str()];
     if eku {
-        args.extend(["-addext", "extendedKeyUsage=serverAuth,clientAuth"]);
+        exts.push("extendedKeyUsage=serverAuth,clientAuth");
     }
-    run(dir, &args);
+    req_x509(dir, &f, cn, key, &exts);
     f
 }
