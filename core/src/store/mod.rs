@@ -8,7 +8,6 @@
 //!
 //! [`Backend`] is the seam for other backends (a distributed store such as
 //! etcd later); cmdlets only see [`Store`].
-
 //!
 //! - `file`: the embedded backend, a folder on disk ([`FileBackend`]).
 //! - `layout`: the text of `config.json`.
