@@ -13,6 +13,37 @@ use xshell_cmdlets::format::{self, Format};
 use xshell_cmdlets::{CATALOGUE, CmdletError, Host, Props, Value};
 use xshell_core::store::Store;
 
+/// Writes `text` to standard output. A reader that went away (`xshell ... |
+/// head`) is not a failure of the command: the rest is dropped and the exit
+/// code stays the command's. Any other write error is returned.
+pub fn write_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes one line to standard error; if that fails too, there is nowhere
+/// left to say so, and the exit code still tells.
+pub fn write_err(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// [`write_out`] for a command's result: a failed write becomes exit code 1
+/// with a message.
+fn emit(text: &str, code: i32) -> i32 {
+    match write_out(text) {
+        Ok(()) => code,
+        Err(e) => {
+            write_err(&format!("error: cannot write the output: {e}"));
+            1
+        }
+    }
+}
+
 const ABOUT: &str = "Exchange-Management-Shell-style administration of SMTP Domain Security.\n\n\
 Every cmdlet is a subcommand: `xshell set-transportconfig --tls-receive-domain-secure-list a.tld`.\n\
 Exit codes: 0 success, 1 a cmdlet failed, 2 usage error.";
@@ -302,8 +333,8 @@ fn print_error(e: &CmdletError, cmdlet: Option<&str>) {
     let text = e.to_string();
     match cmdlet {
         // The binder's messages already start with the cmdlet's name.
-        Some(c) if !text.starts_with(&format!("{c}:")) => eprintln!("error: {c}: {text}"),
-        _ => eprintln!("error: {text}"),
+        Some(c) if !text.starts_with(&format!("{c}:")) => write_err(&format!("error: {c}: {text}")),
+        _ => write_err(&format!("error: {text}")),
     }
 }
 
@@ -420,7 +451,7 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
     let script = match crate::lang::parse_script(src) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}", e.render(name, src));
+            write_err(&e.render(name, src));
             return 2;
         }
     };
@@ -431,7 +462,7 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
     match shell.run(&script, name, src) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{}", e.render(name, src));
+            write_err(&e.render(name, src));
             e.exit_code()
         }
     }
@@ -445,7 +476,7 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     let cli = build_cli();
     if let Some(line) = ambiguous_flag(&cli, &args) {
-        eprintln!("{line}");
+        write_err(&line);
         return 2;
     }
     let matches = match cli.try_get_matches_from(args) {
@@ -462,7 +493,7 @@ pub fn run(args: Vec<String>) -> i32 {
                     2
                 }
                 _ => {
-                    eprintln!("{}", one_line_usage_error(&e));
+                    write_err(&one_line_usage_error(&e));
                     2
                 }
             };
@@ -484,7 +515,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
     if matches.subcommand().is_some()
         && (matches.contains_id("command") || matches.contains_id("file"))
     {
-        eprintln!("error: -c/-f run a script; they cannot be combined with a subcommand");
+        write_err("error: -c/-f run a script; they cannot be combined with a subcommand");
         return 2;
     }
     if let Some(code) = matches.get_one::<String>("command") {
@@ -494,7 +525,9 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         let (name, text) = if file == "-" {
             let mut s = String::new();
             if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-                eprintln!("error: cannot read the script from standard input: {e}");
+                write_err(&format!(
+                    "error: cannot read the script from standard input: {e}"
+                ));
                 return 1;
             }
             ("<stdin>".to_string(), s)
@@ -502,7 +535,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             match std::fs::read_to_string(file) {
                 Ok(t) => (file.clone(), t),
                 Err(e) => {
-                    eprintln!("error: cannot read script {file}: {e}");
+                    write_err(&format!("error: cannot read script {file}: {e}"));
                     return 1;
                 }
             }
@@ -519,7 +552,9 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         }
         let mut s = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-            eprintln!("error: cannot read the script from standard input: {e}");
+            write_err(&format!(
+                "error: cannot read the script from standard input: {e}"
+            ));
             return 1;
         }
         return run_script_text(&store_dir, format, "<stdin>", &s);
@@ -531,19 +566,18 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 return 0;
             };
             match xshell_cmdlets::find(name) {
-                Some(d) => {
-                    print!(
-                        "{}",
-                        xshell_cmdlets::docs::help_text(
-                            d,
-                            sm.get_flag("full"),
-                            sm.get_flag("examples")
-                        )
-                    );
-                    0
-                }
+                Some(d) => emit(
+                    &xshell_cmdlets::docs::help_text(
+                        d,
+                        sm.get_flag("full"),
+                        sm.get_flag("examples"),
+                    ),
+                    0,
+                ),
                 None => {
-                    eprintln!("error: no cmdlet named '{name}'; `xshell --help` lists them");
+                    write_err(&format!(
+                        "error: no cmdlet named '{name}'; `xshell --help` lists them"
+                    ));
                     2
                 }
             }
@@ -560,7 +594,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 Ok(()) => 0,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
                 Err(e) => {
-                    eprintln!("error: cannot write the completion script: {e}");
+                    write_err(&format!("error: cannot write the completion script: {e}"));
                     1
                 }
             }
@@ -573,7 +607,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             match write_man_pages(&dir) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    write_err(&format!("error: {e}"));
                     1
                 }
             }
@@ -586,7 +620,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             match write_docs(&dir) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    write_err(&format!("error: {e}"));
                     1
                 }
             }
@@ -597,7 +631,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 .copied()
                 .find(|d| d.command() == sub || d.aliases.contains(&sub))
             else {
-                eprintln!("error: unknown command '{sub}'");
+                write_err(&format!("error: unknown command '{sub}'"));
                 return 2;
             };
             let store = Store::open_dir(&store_dir);
@@ -613,12 +647,10 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                     xshell_cmdlets::invoke_with(decl, &store, &mut host as &mut dyn Host, &b, props)
                 });
             match result {
-                Ok(values) => {
-                    if format == Format::Json || !values.is_empty() {
-                        print!("{}", format::render(&values, format));
-                    }
-                    0
+                Ok(values) if format == Format::Json || !values.is_empty() => {
+                    emit(&format::render(&values, format), 0)
                 }
+                Ok(_) => 0,
                 Err(e) => {
                     print_error(&e, Some(decl.name));
                     e.exit_code()

@@ -73,10 +73,10 @@ impl Host for TerminalHost {
     }
 
     fn warn(&mut self, message: &str) {
-        eprintln!("WARNING: {message}");
+        crate::cli::write_err(&format!("WARNING: {message}"));
     }
 
     fn info(&mut self, message: &str) {
-        eprintln!("{message}");
+        crate::cli::write_err(message);
     }
 }

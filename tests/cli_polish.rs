@@ -175,3 +175,45 @@ fn man_pages_one_per_subcommand() {
     assert!(pages > 30, "{pages} pages");
     assert!(!dir.join("xshell-gen-docs.1").exists());
 }
+
+/// `xshell ... 2>&1 | head -0`: a reader that went away before xshell
+/// wrote is not a panic (exit 101) and does not change the exit code: 1
+/// for a cmdlet that failed, 0 for one that succeeded, 2 for a malformed
+/// command. The pipes are closed before xshell starts, so every write
+/// meets a closed reader.
+#[test]
+fn a_closed_output_pipe_keeps_the_exit_code() {
+    use std::process::{Command, Stdio};
+    let s = TestStore::new();
+    s.ok(&["new-sendconnector", "Outbound", "--address-spaces", "*"]);
+    for (args, code) in [
+        (&["get-sendconnector", "NoSuch"][..], 1),
+        (&["get-sendconnector"][..], 0),
+        (&["get-sendconnector", "--output", "json"][..], 0),
+        (&["help", "Get-SendConnector"][..], 0),
+        (&["get-sendconnector", "--no-such-flag"][..], 2),
+        (&["-c", "Get-SendConnector NoSuch"][..], 1),
+    ] {
+        let mut child = Command::new(common::xshell_bin())
+            .arg("--store")
+            .arg(s.dir())
+            .args(args)
+            .env_remove("XSHELL_STORE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(std::time::Instant::now() < deadline, "{args:?} hung");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
