@@ -253,7 +253,6 @@ fn parse_one_cmdlet(decl: &'static CmdletDecl, args: &[String]) -> Option<ArgMat
     cli.try_get_matches_from(args).ok()
 }
 
-/// Named values from clap matches, for the shared binder.
 /// A CLI list value written as the language's hashtable
 /// (`'@{Add="c.tld"; Remove="a.tld"}'`): parsed and evaluated by the shell
 /// language itself, so both front ends read a list edit alike.
@@ -262,19 +261,19 @@ fn edit_value(
     text: &str,
     store: &Store,
 ) -> Result<Value, CmdletError> {
-    use crate::lang::{ExprKind, PipelineElement, StatementKind};
+    use crate::lang::{ExprKind, PipelineElement, Statement, StatementKind};
     let bad = |why: String| CmdletError::bad_value(p.name, why);
     let script = crate::lang::parse_script(text)
         .map_err(|e| bad(format!("'{text}' is not a list edit: {}", e.message)))?;
     let hashtable = match script.statements.as_slice() {
-        [st] => match &st.kind {
-            StatementKind::Pipeline(pl) => match pl.elements.as_slice() {
-                [PipelineElement::Expression(e)] if matches!(e.kind, ExprKind::Hashtable(_)) => {
-                    Some(e)
-                }
-                _ => None,
+        [
+            Statement {
+                kind: StatementKind::Pipeline(pl),
+                ..
             },
-            StatementKind::Assignment(_) => None,
+        ] => match pl.elements.as_slice() {
+            [PipelineElement::Expression(e)] if matches!(e.kind, ExprKind::Hashtable(_)) => Some(e),
+            _ => None,
         },
         _ => None,
     };
@@ -291,6 +290,7 @@ fn edit_value(
         .map_err(|e| bad(format!("'{text}': {}", e.error)))
 }
 
+/// Named values from clap matches, for the shared binder.
 fn named_values(
     decl: &'static CmdletDecl,
     m: &ArgMatches,

@@ -144,7 +144,8 @@ impl Bound {
         self.args.keys()
     }
 
-    /// The value of a parameter, if given (and not `$null`).
+    /// The value of a parameter, if given (and not `$null`). A list
+    /// parameter gives its values (an edit's additions).
     pub fn get<T: FromArg>(&self, p: Param<T>) -> Option<T> {
         self.args.get(p.name).and_then(T::from_arg)
     }
@@ -152,11 +153,6 @@ impl Bound {
     /// A switch or boolean: true when given as true.
     pub fn switch(&self, p: Param<bool>) -> bool {
         matches!(self.args.get(p.name), Some(Arg::Bool(true)))
-    }
-
-    /// A list parameter, if given, as plain values (an edit's additions).
-    pub fn list<T: FromArg>(&self, p: Param<Vec<T>>) -> Option<Vec<T>> {
-        self.get(p)
     }
 
     /// Sets `target` when the parameter was given.
@@ -185,15 +181,16 @@ impl Bound {
         let Some(arg) = self.args.get(p.name) else {
             return;
         };
-        let (keep, add): (Option<Vec<T>>, Vec<T>) = match arg {
+        // An edit keeps what it does not remove; anything else replaces.
+        let (kept, add): (Vec<T>, Vec<T>) = match arg {
             Arg::Edit { add, remove } => {
                 let remove: Vec<T> = remove.iter().filter_map(T::from_arg).collect();
                 let kept = target.drain(..).filter(|x| !remove.contains(x)).collect();
-                (Some(kept), add.iter().filter_map(T::from_arg).collect())
+                (kept, add.iter().filter_map(T::from_arg).collect())
             }
-            other => (None, Vec::<T>::from_arg(other).unwrap_or_default()),
+            other => (Vec::new(), Vec::<T>::from_arg(other).unwrap_or_default()),
         };
-        *target = keep.unwrap_or_default();
+        *target = kept;
         for a in add {
             if !target.contains(&a) {
                 target.push(a);

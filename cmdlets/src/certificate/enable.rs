@@ -45,7 +45,7 @@ certificate), is enabled with a warning. -DoNotRequireSsl is accepted and has no
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let tp = thumbprint(b)?;
-    let given: Vec<String> = b.list(p::Services).unwrap_or_default();
+    let given: Vec<String> = b.get(p::Services).unwrap_or_default();
     let none = given.iter().any(|s| s == "None");
     if none && given.len() > 1 {
         return Err(CmdletError::bad_value(

@@ -86,7 +86,7 @@ pub(crate) fn create(
     request: bool,
 ) -> Result<Vec<Value>, CmdletError> {
     // Bind and check everything before generating anything.
-    let domains: Vec<String> = b.list(p::DomainName).unwrap_or_default();
+    let domains: Vec<String> = b.get(p::DomainName).unwrap_or_default();
     let subject = match b.get(p::SubjectName) {
         Some(s) => SubjectName::parse(&s).map_err(|e| bad("SubjectName", e))?,
         None => match domains.first() {
@@ -113,7 +113,7 @@ pub(crate) fn create(
             ctx.cmdlet
         )));
     }
-    let services = match b.list(p::Services) {
+    let services = match b.get(p::Services) {
         Some(s) if s.iter().any(|x| x == "None") && s.len() > 1 => {
             return Err(CmdletError::bad_value(
                 "Services",

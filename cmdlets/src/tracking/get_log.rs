@@ -244,7 +244,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         end: time_param(b, p::End)?,
         event: b.get(p::EventId),
         sender: b.get(p::Sender),
-        recipients: b.list(p::Recipients).unwrap_or_default(),
+        recipients: b.get(p::Recipients).unwrap_or_default(),
         message_id: b.get(p::MessageId).map(|m| bare_id(&m)),
         internal_id: b.get(p::InternalMessageId),
         subject: b.get(p::MessageSubject).map(|s| s.to_lowercase()),
