@@ -313,6 +313,7 @@ fn named_values(
             [one] if matches!(p.kind, Kind::List(_)) && one.trim_start().starts_with("@{") => {
                 edit_value(p, one, store)?
             }
+            [one] if matches!(p.kind, Kind::Bytes) => stdin_bytes(p, one)?,
             [one] => Value::Str(one.clone()),
             many => Value::List(
                 many.iter()
@@ -327,6 +328,43 @@ fn named_values(
         named.push((p, value));
     }
     Ok(named)
+}
+
+/// A bytes parameter on the command line (`--file-data -`): the bytes
+/// come from standard input, as a list of byte values for the binder.
+fn stdin_bytes(p: &xshell_cmdlets::decl::ParamDecl, arg: &str) -> Result<Value, CmdletError> {
+    use std::io::Read;
+    /// Certificate files are far smaller; a bigger input is a mistake.
+    const MAX: u64 = 1024 * 1024;
+    if arg != "-" {
+        return Err(CmdletError::bad_value(
+            p.name,
+            format!(
+                "--{} takes '-' (the file's bytes on standard input), not '{arg}'; to read a file, give its path (--path)",
+                p.flag()
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CmdletError::bad_value(p.name, format!("cannot read standard input: {e}")))?;
+    if bytes.len() as u64 > MAX {
+        return Err(CmdletError::bad_value(
+            p.name,
+            "standard input is larger than 1 MB; it is not a certificate file",
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(CmdletError::bad_value(p.name, "standard input is empty"));
+    }
+    Ok(Value::List(
+        bytes
+            .into_iter()
+            .map(|b| Value::Int(i64::from(b)))
+            .collect(),
+    ))
 }
 
 fn print_error(e: &CmdletError, cmdlet: Option<&str>) {

@@ -500,3 +500,96 @@ fn a_loop_between_two_servers_ends_at_the_hop_limit_with_a_report() {
     assert_eq!(events(&a, "RECEIVE").len(), 26);
     assert_eq!(events(&b, "RECEIVE").len(), 25);
 }
+
+#[test]
+fn source_ip_address_and_downgraded_dns_failures() {
+    let dns = dns_server(&[("orga.example", LOCAL)]);
+    let org = Org::new("orga.example", "127.0.0.1", dns);
+    // A smart host that records where connections come from, then closes.
+    let (listener, port) = listener();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut s, peer)) = listener.accept() {
+            let _ = tx.send(peer);
+            let _ = std::io::Write::write_all(&mut s, b"421 4.3.2 closing\r\n");
+        }
+    });
+    let smart_host = format!("127.0.0.1:{port}");
+    org.xshell(&[
+        "new-sendconnector",
+        "Relay",
+        "--address-spaces",
+        "relay.example",
+        "--dns-routing-enabled=false",
+        "--smart-hosts",
+        &smart_host,
+        "--source-ip-address",
+        "127.0.0.3",
+    ]);
+    // nowhere.example does not exist (NXDOMAIN): retried, not bounced.
+    org.xshell(&[
+        "new-sendconnector",
+        "Nowhere",
+        "--address-spaces",
+        "nowhere.example",
+        "--error-policies",
+        "DowngradeDnsFailures",
+    ]);
+    let _e = org.start();
+    assert!(queued_ok(&org.submit(
+        "a@orga.example",
+        "b@relay.example",
+        "via relay"
+    )));
+    let peer = rx.recv_timeout(WAIT).expect("the smart host was contacted");
+    assert_eq!(peer.ip().to_string(), "127.0.0.3", "SourceIPAddress");
+
+    assert!(queued_ok(&org.submit(
+        "a@orga.example",
+        "c@nowhere.example",
+        "no dns"
+    )));
+    assert!(
+        wait_until(WAIT, || events(&org, "DEFER")
+            .iter()
+            .any(|e| e["recipients"][0] == "c@nowhere.example")),
+        "the NXDOMAIN is a deferral: {:?}",
+        tracking_lines(&org.lab.tracking_log())
+    );
+    let defer = events(&org, "DEFER")
+        .into_iter()
+        .find(|e| e["recipients"][0] == "c@nowhere.example")
+        .unwrap();
+    assert!(
+        defer["reply"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("451 4.4.3"),
+        "{defer}"
+    );
+    assert!(
+        !events(&org, "FAIL")
+            .iter()
+            .any(|e| e["recipients"][0] == "c@nowhere.example"),
+        "no non-delivery report for a downgraded DNS failure"
+    );
+
+    // Without the policy the same failure is permanent.
+    org.xshell(&[
+        "set-sendconnector",
+        "Nowhere",
+        "--error-policies",
+        "Default",
+    ]);
+    assert!(queued_ok(&org.submit(
+        "a@orga.example",
+        "d@nowhere.example",
+        "no dns"
+    )));
+    assert!(
+        wait_until(WAIT, || events(&org, "FAIL")
+            .iter()
+            .any(|e| e["recipients"][0] == "d@nowhere.example")),
+        "NXDOMAIN fails at once by default"
+    );
+}

@@ -24,6 +24,7 @@ pub enum Arg {
     IpRange(IpRange),
     Size(SizeLimit),
     Span(TimeSpan),
+    Limit(Limit),
     Address(SmtpAddress),
     Bytes(Bytes),
     List(Vec<Arg>),
@@ -83,8 +84,9 @@ from_arg!(AddressSpace, AddressSpace, Kind::AddressSpace.bit());
 from_arg!(HostPort, Host, Kind::HostPort.bit());
 from_arg!(Binding, Binding, Kind::Binding.bit());
 from_arg!(IpRange, IpRange, Kind::IpRange.bit());
-from_arg!(SizeLimit, Size, Kind::Size.bit());
-from_arg!(TimeSpan, Span, Kind::TimeSpan.bit());
+from_arg!(SizeLimit, Size, Kind::SIZE.bit());
+from_arg!(TimeSpan, Span, Kind::TIMESPAN.bit());
+from_arg!(Limit, Limit, Kind::Limit { min: 0, max: 0 }.bit());
 from_arg!(SmtpAddress, Address, Kind::Address.bit());
 
 /// Raw bytes (`-FileData`).
@@ -273,7 +275,15 @@ pub fn name_tokens(
                 let p = resolve_param(decl, &name)?;
                 let v = match (value, p.kind) {
                     (Some(v), _) => v,
-                    (None, Kind::Switch) => Value::Bool(true),
+                    (None, Kind::Switch) => {
+                        if let Some(Token::Value(Value::Bool(b))) = it.peek() {
+                            return Err(CmdletError::Usage(format!(
+                                "-{0} is a switch: write -{0} to turn it on, or -{0}:${1} (a switch takes its value after a colon)",
+                                p.name, b
+                            )));
+                        }
+                        Value::Bool(true)
+                    }
                     (None, Kind::Bool) => match it.peek() {
                         Some(Token::Value(Value::Bool(_))) => match it.next() {
                             Some(Token::Value(v)) => v,
@@ -587,13 +597,60 @@ fn coerce_kind(
         Kind::HostPort => Arg::Host(parse_kind(param, &v)?),
         Kind::Binding => Arg::Binding(parse_kind(param, &v)?),
         Kind::IpRange => Arg::IpRange(parse_kind(param, &v)?),
-        Kind::Size => Arg::Size(match &v {
-            Value::Int(i) => {
-                SizeLimit::Bytes(u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?)
+        Kind::Size {
+            min,
+            max,
+            unlimited,
+        } => {
+            let size = match &v {
+                Value::Int(i) => SizeLimit::Bytes(
+                    u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?,
+                ),
+                _ => parse_kind(param, &v)?,
+            };
+            match size {
+                SizeLimit::Unlimited if !*unlimited => {
+                    return Err(bad(format!(
+                        "cannot be Unlimited; use a size from {}",
+                        kind.range_text().unwrap_or_default()
+                    )));
+                }
+                SizeLimit::Bytes(n) if n < *min || n > *max => {
+                    return Err(bad(format!(
+                        "{size} is out of range ({})",
+                        kind.range_text().unwrap_or_default()
+                    )));
+                }
+                _ => Arg::Size(size),
             }
-            _ => parse_kind(param, &v)?,
-        }),
-        Kind::TimeSpan => Arg::Span(parse_kind(param, &v)?),
+        }
+        Kind::TimeSpan { min, max } => {
+            let span: TimeSpan = parse_kind(param, &v)?;
+            if span.0 < *min || span.0 > *max {
+                return Err(bad(format!(
+                    "{span} is out of range ({})",
+                    kind.range_text().unwrap_or_default()
+                )));
+            }
+            Arg::Span(span)
+        }
+        Kind::Limit { min, max } => {
+            let limit: Limit = match &v {
+                Value::Int(i) => Limit::Count(
+                    u32::try_from(*i).map_err(|_| bad(format!("{i} is out of range")))?,
+                ),
+                _ => parse_kind(param, &v)?,
+            };
+            if let Limit::Count(n) = limit
+                && (n < *min || n > *max)
+            {
+                return Err(bad(format!(
+                    "{n} is out of range ({})",
+                    kind.range_text().unwrap_or_default()
+                )));
+            }
+            Arg::Limit(limit)
+        }
         Kind::Address => Arg::Address(parse_kind(param, &v)?),
         Kind::Thumbprint => {
             let s = value_text(param, &v)?;
@@ -694,5 +751,7 @@ from_arg_enum!(
     xshell_core::model::ReceiveUsage,
     xshell_core::model::AuthMechanism,
     xshell_core::model::PermissionGroup,
-    xshell_core::model::AcceptedDomainType
+    xshell_core::model::AcceptedDomainType,
+    xshell_core::model::ProtocolLoggingLevel,
+    xshell_core::model::ErrorPolicies
 );

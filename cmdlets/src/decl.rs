@@ -6,6 +6,7 @@ use crate::Bound;
 use crate::context::Ctx;
 use crate::error::CmdletError;
 use crate::value::Value;
+use xshell_core::types::SizeLimit;
 
 /// The type of a parameter's value; the binder converts input to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +33,13 @@ pub enum Kind {
     Binding,
     /// A single IP, `first-last`, or CIDR.
     IpRange,
-    /// `25MB`, `10KB`, bytes, or `Unlimited`.
-    Size,
-    /// `[d.]hh:mm:ss`.
-    TimeSpan,
+    /// `25MB`, `10KB`, bytes, or `Unlimited` (when `unlimited`), in bytes
+    /// from `min` to `max` inclusive.
+    Size { min: u64, max: u64, unlimited: bool },
+    /// `[d.]hh:mm:ss`, in whole seconds from `min` to `max` inclusive.
+    TimeSpan { min: u64, max: u64 },
+    /// A whole number from `min` to `max` inclusive, or `Unlimited`.
+    Limit { min: u32, max: u32 },
     /// `local@domain`.
     Address,
     /// A certificate thumbprint (40 hex digits; spaces and colons ignored).
@@ -65,8 +69,9 @@ impl Kind {
             Kind::HostPort => "host[:port]".into(),
             Kind::Binding => "ip:port".into(),
             Kind::IpRange => "ip-range".into(),
-            Kind::Size => "size".into(),
-            Kind::TimeSpan => "timespan".into(),
+            Kind::Size { .. } => "size".into(),
+            Kind::TimeSpan { .. } => "timespan".into(),
+            Kind::Limit { .. } => "int|Unlimited".into(),
             Kind::Address => "address".into(),
             Kind::Thumbprint => "thumbprint".into(),
             Kind::Path => "path".into(),
@@ -91,14 +96,62 @@ impl Kind {
             Kind::HostPort => 1 << 8,
             Kind::Binding => 1 << 9,
             Kind::IpRange => 1 << 10,
-            Kind::Size => 1 << 11,
-            Kind::TimeSpan => 1 << 12,
+            Kind::Size { .. } => 1 << 11,
+            Kind::TimeSpan { .. } => 1 << 12,
             Kind::Address => 1 << 13,
             Kind::Thumbprint => 1 << 14,
             Kind::Path => 1 << 15,
             Kind::Secret => 1 << 16,
             Kind::Bytes => 1 << 17,
             Kind::List(_) => 1 << 18,
+            Kind::Limit { .. } => 1 << 19,
+        }
+    }
+
+    /// Any size, `Unlimited` included.
+    pub const SIZE: Kind = Kind::Size {
+        min: 0,
+        max: u64::MAX,
+        unlimited: true,
+    };
+    /// Any time span.
+    pub const TIMESPAN: Kind = Kind::TimeSpan {
+        min: 0,
+        max: u64::MAX,
+    };
+
+    /// The accepted range, for help text (`00:00:01 to 1.00:00:00`), when
+    /// the kind has one narrower than its type's.
+    pub fn range_text(&self) -> Option<String> {
+        match *self {
+            Kind::Int { min, max } => Some(format!("{min} to {max}")),
+            Kind::Limit { min, max } => Some(format!("{min} to {max}, or Unlimited")),
+            Kind::Size {
+                min,
+                max,
+                unlimited,
+            } if (min, max, unlimited) != (0, u64::MAX, true) => {
+                let show = |n: u64| SizeLimit::Bytes(n).to_string();
+                let mut t = if max == u64::MAX {
+                    format!("at least {}", show(min))
+                } else {
+                    format!("{} to {}", show(min), show(max))
+                };
+                if unlimited {
+                    t.push_str(", or Unlimited");
+                }
+                Some(t)
+            }
+            Kind::TimeSpan { min, max } if (min, max) != (0, u64::MAX) => {
+                let show = |n: u64| xshell_core::types::TimeSpan(n).to_string();
+                Some(if max == u64::MAX {
+                    format!("at least {}", show(min))
+                } else {
+                    format!("{} to {}", show(min), show(max))
+                })
+            }
+            Kind::List(inner) => inner.range_text(),
+            _ => None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod error;
 pub mod format;
 pub mod named;
+pub mod opath;
 pub mod value;
 pub mod value_ser;
 
@@ -21,6 +22,7 @@ pub mod organization;
 pub mod queue;
 pub mod receive_connector;
 pub mod send_connector;
+pub mod server;
 pub mod tracking;
 pub mod transport_config;
 

@@ -285,6 +285,13 @@ pub struct SendConnector {
     pub max_message_size: SizeLimit,
     pub usage: SendUsage,
     pub connection_inactivity_timeout: TimeSpan,
+    /// The local address outbound connections are made from.
+    #[serde(default, rename = "SourceIPAddress")]
+    pub source_ip_address: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub error_policies: ErrorPolicies,
+    #[serde(default)]
+    pub protocol_logging_level: ProtocolLoggingLevel,
     pub comment: Option<String>,
 }
 
@@ -307,6 +314,9 @@ impl SendConnector {
             max_message_size: SizeLimit::mb(25),
             usage: SendUsage::Custom,
             connection_inactivity_timeout: TimeSpan::minutes(10),
+            source_ip_address: None,
+            error_policies: ErrorPolicies::Default,
+            protocol_logging_level: ProtocolLoggingLevel::None,
             comment: None,
         }
     }
@@ -474,11 +484,66 @@ pub struct ReceiveConnector {
     pub tls_certificate_name: Option<String>,
     pub max_message_size: SizeLimit,
     pub max_recipients_per_message: u32,
-    pub max_inbound_connection_per_source: u32,
+    pub max_inbound_connection_per_source: Limit,
+    /// Simultaneous connections to this connector, from all sources.
+    #[serde(default = "default_max_inbound_connection")]
+    pub max_inbound_connection: Limit,
+    /// Messages a source may submit per minute.
+    #[serde(default = "unlimited")]
+    pub message_rate_limit: Limit,
+    /// `Received:` fields a message may carry before it is refused as a loop.
+    #[serde(default = "default_max_hop_count")]
+    pub max_hop_count: u32,
+    /// Refuse HELO/EHLO without a domain name.
+    #[serde(default, rename = "RequireEHLODomain")]
+    pub require_ehlo_domain: bool,
+    /// Delay before each refusal of an unauthenticated sender's recipient.
+    #[serde(default = "default_tarpit_interval")]
+    pub tarpit_interval: TimeSpan,
+    #[serde(default)]
+    pub protocol_logging_level: ProtocolLoggingLevel,
     pub enabled: bool,
     pub connection_timeout: TimeSpan,
     pub connection_inactivity_timeout: TimeSpan,
     pub comment: Option<String>,
+}
+
+fn default_max_inbound_connection() -> Limit {
+    Limit::Count(5000)
+}
+fn unlimited() -> Limit {
+    Limit::Unlimited
+}
+fn default_max_hop_count() -> u32 {
+    60
+}
+fn default_tarpit_interval() -> TimeSpan {
+    TimeSpan(5)
+}
+
+/// Whether a connector writes a protocol log (`Verbose`) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ProtocolLoggingLevel {
+    #[default]
+    None,
+    Verbose,
+}
+impl ProtocolLoggingLevel {
+    pub const NAMES: &'static [&'static str] = &["None", "Verbose"];
+}
+
+/// How a send connector treats some failures (Exchange's ErrorPolicies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ErrorPolicies {
+    /// Permanent failures stay permanent.
+    #[default]
+    Default,
+    /// A DNS failure that would be permanent (no such domain, no address)
+    /// is retried as a transient one instead.
+    DowngradeDnsFailures,
+}
+impl ErrorPolicies {
+    pub const NAMES: &'static [&'static str] = &["Default", "DowngradeDnsFailures"];
 }
 
 impl ReceiveConnector {
@@ -524,7 +589,13 @@ impl ReceiveConnector {
             tls_certificate_name: None,
             max_message_size: SizeLimit::mb(36),
             max_recipients_per_message: 200,
-            max_inbound_connection_per_source: 20,
+            max_inbound_connection_per_source: Limit::Count(20),
+            max_inbound_connection: default_max_inbound_connection(),
+            message_rate_limit: Limit::Unlimited,
+            max_hop_count: default_max_hop_count(),
+            require_ehlo_domain: false,
+            tarpit_interval: default_tarpit_interval(),
+            protocol_logging_level: ProtocolLoggingLevel::None,
             enabled: true,
             connection_timeout: TimeSpan::minutes(10),
             connection_inactivity_timeout: TimeSpan::minutes(5),

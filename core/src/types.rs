@@ -530,6 +530,88 @@ impl fmt::Display for IpRange {
     }
 }
 
+/// A count limit: a whole number or `Unlimited` (Exchange's
+/// `Unlimited<int>`). Stored as a JSON number, or the string `Unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    Count(u32),
+    Unlimited,
+}
+
+impl Limit {
+    /// Whether `n` is within the limit.
+    pub fn allows(&self, n: u64) -> bool {
+        match self {
+            Limit::Count(c) => n <= u64::from(*c),
+            Limit::Unlimited => true,
+        }
+    }
+    /// The count, or `None` when unlimited.
+    pub fn count(&self) -> Option<u32> {
+        match self {
+            Limit::Count(c) => Some(*c),
+            Limit::Unlimited => None,
+        }
+    }
+}
+
+impl FromStr for Limit {
+    type Err = ParseValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("unlimited") {
+            return Ok(Limit::Unlimited);
+        }
+        t.parse::<u32>()
+            .map(Limit::Count)
+            .map_err(|_| ParseValueError(format!("'{t}' is not a whole number or Unlimited")))
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Count(c) => write!(f, "{c}"),
+            Limit::Unlimited => f.write_str("Unlimited"),
+        }
+    }
+}
+
+impl Serialize for Limit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Limit::Count(c) => s.serialize_u32(*c),
+            Limit::Unlimited => s.serialize_str("Unlimited"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Limit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number or \"Unlimited\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Limit, E> {
+                u32::try_from(v)
+                    .map(Limit::Count)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Limit, E> {
+                u32::try_from(v)
+                    .map(Limit::Count)
+                    .map_err(|_| E::custom(format!("{v} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Limit, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A size limit: a number of bytes or `Unlimited`. Accepts `25MB`, `10 KB`,
 /// `1.5GB`, `26214400`, `25 MB (26,214,400 bytes)` (Exchange's own display) and
 /// `unlimited`. Units are 1024-based as in Exchange.

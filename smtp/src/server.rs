@@ -85,6 +85,9 @@ pub struct SessionConfig {
     /// After this many protocol errors the session answers `421` and
     /// closes. 0 disables the limit.
     pub max_errors: u32,
+    /// RequireEHLODomain: HELO/EHLO must name a domain; an address
+    /// literal (`[192.0.2.1]`) is refused with `501 5.5.4`.
+    pub require_ehlo_domain: bool,
 }
 
 impl SessionConfig {
@@ -99,6 +102,7 @@ impl SessionConfig {
             offer_starttls: true,
             require_tls: false,
             max_errors: 20,
+            require_ehlo_domain: false,
         }
     }
 }
@@ -605,6 +609,15 @@ impl Session {
             Err(e) => return self.error(&e.reply()),
         };
         match cmd {
+            Command::Ehlo(name) | Command::Helo(name)
+                if self.config.require_ehlo_domain && name.starts_with('[') =>
+            {
+                self.error(&Reply::new(
+                    501,
+                    (5, 5, 4),
+                    "A domain name is required in EHLO/HELO, not an address literal",
+                ))
+            }
             Command::Ehlo(name) => {
                 self.txn = None;
                 let mut lines = vec![

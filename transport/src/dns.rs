@@ -55,6 +55,17 @@ pub enum DnsError {
 }
 
 impl DnsError {
+    /// The name the lookup was for.
+    pub fn name(&self) -> &str {
+        match self {
+            DnsError::NxDomain { name }
+            | DnsError::NoRecords { name }
+            | DnsError::NoHostAddresses { name, .. }
+            | DnsError::Temporary { name, .. } => name,
+            DnsError::NullMx { domain } => domain,
+        }
+    }
+
     /// True when retrying cannot help (see the module docs).
     pub fn is_permanent(&self) -> bool {
         match self {

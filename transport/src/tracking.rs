@@ -55,6 +55,9 @@ pub struct TrackingEvent {
     pub internal_message_id: String,
     /// The Message-ID header, if the message has one.
     pub message_id: Option<String>,
+    /// The Subject header, as written, if the message has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_subject: Option<String>,
     pub sender: String,
     pub recipients: Vec<String>,
     pub client_ip: Option<IpAddr>,
@@ -104,6 +107,7 @@ impl TrackingEvent {
             event_id,
             internal_message_id,
             message_id: None,
+            message_subject: None,
             sender: String::new(),
             recipients: Vec::new(),
             client_ip: None,

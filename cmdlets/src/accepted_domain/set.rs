@@ -13,7 +13,7 @@ params!(p {
         Kind::Enum(AcceptedDomainType::NAMES),
         "How mail for it is handled."
     ),
-    MakeDefault: bool = param(Kind::Switch, "Make this the default accepted domain."),
+    MakeDefault: bool = param(Kind::Bool, "Make this the default accepted domain."),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use xshell_core::certificates::{self as certs, RecordView};
 
 params!(p {
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
     Thumbprint: String = thumbprint_param("The certificate to enable (from Get- or Import-ExchangeCertificate)")
             .mandatory(),
     Services: Vec<String> = param(Kind::List(&Kind::Enum(SERVICE_NAMES)), "Services to add: SMTP, IMAP, POP, IIS, UM, Federation, UMCallRouter; None clears.")
@@ -44,6 +45,9 @@ certificate), is enabled with a warning. -DoNotRequireSsl is accepted and has no
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let tp = thumbprint(b)?;
     let given: Vec<String> = b.get(p::Services).unwrap_or_default();
     let none = given.iter().any(|s| s == "None");

@@ -18,6 +18,10 @@ use zeroize::Zeroizing;
 
 params!(
     p + super::pfx_password {
+        Server: String = param(
+            Kind::Str,
+            "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+        ),
         Thumbprint: String = thumbprint_param("The certificate to export.").mandatory(),
         Path: String = param(
             Kind::Path,
@@ -62,6 +66,9 @@ private key the certificate: base64 PEM, or DER with -BinaryEncoded, to -Path, o
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let tp = thumbprint(b)?;
     let cfg = ctx.store.snapshot()?;
     let rec = cfg.certificates[find_record(&cfg, &tp)?].clone();

@@ -12,6 +12,10 @@ use xshell_core::pki::names::validate_dns_name;
 use xshell_core::pki::select::{SelectOptions, select_certificates};
 
 params!(p {
+    Server: String = param(
+        Kind::Str,
+        "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+    ),
     Thumbprint: String = crate::certificate::thumbprint_param("Only this certificate."),
     DomainName: String = param(
         Kind::Str,
@@ -49,6 +53,9 @@ function, on the same candidates, ignoring whether SMTP is enabled). No output c
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let cfg = ctx.store.snapshot()?;
     let now = OffsetDateTime::now_utc();
     let roots = certs::trusted_root_ders(&cfg);

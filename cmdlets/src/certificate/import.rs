@@ -19,6 +19,10 @@ use zeroize::Zeroizing;
 
 params!(
     p + super::pfx_password {
+        Server: String = param(
+            Kind::Str,
+            "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+        ),
         Path: String = param(Kind::Path, "The certificate file.")
             .aliases(&["FileName"])
             .position(0),
@@ -27,7 +31,7 @@ params!(
             "The certificate file's bytes (instead of -Path)."
         ),
         PrivateKeyExportable: bool = param(
-            Kind::Switch,
+            Kind::Bool,
             "Allow Export-ExchangeCertificate to export the imported private key."
         ),
         FriendlyName: String = param(Kind::Str, "A display name (fewer than 64 characters)."),
@@ -224,6 +228,9 @@ impl Prepared {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let (data, source) = match (b.get(p::Path), b.get(p::FileData).map(|d| d.0)) {
         (Some(_), Some(_)) => {
             return Err(CmdletError::Usage(

@@ -115,8 +115,12 @@ pub fn find_record(cfg: &OrgConfig, tp: &str) -> Result<usize, CmdletError> {
 /// Reads a certificate, request or password file.
 pub fn read_file(param: &str, path: &str) -> Result<Vec<u8>, CmdletError> {
     let p = Path::new(path);
-    let meta = std::fs::metadata(p)
-        .map_err(|e| CmdletError::bad_value(param, format!("cannot read '{path}': {e}")))?;
+    let meta = std::fs::metadata(p).map_err(|e| match windows_path_hint(path) {
+        Some(hint) if e.kind() == std::io::ErrorKind::NotFound => {
+            CmdletError::bad_value(param, hint)
+        }
+        _ => CmdletError::bad_value(param, format!("cannot read '{path}': {e}")),
+    })?;
     if !meta.is_file() {
         return Err(CmdletError::bad_value(
             param,
@@ -133,10 +137,37 @@ pub fn read_file(param: &str, path: &str) -> Result<Vec<u8>, CmdletError> {
         .map_err(|e| CmdletError::bad_value(param, format!("cannot read '{path}': {e}")))
 }
 
+/// For a path written the Windows way (`c:\certificates\import.pfx`,
+/// `\\server\share\x.pfx`) that does not exist here: a message that says
+/// so, instead of "No such file".
+pub fn windows_path_hint(path: &str) -> Option<String> {
+    let b = path.as_bytes();
+    let drive = b.len() >= 3
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && (b[2] == b'\\' || b[2] == b'/');
+    let unc = path.starts_with("\\\\");
+    (drive || unc).then(|| {
+        let file = path.rsplit(['\\', '/']).next().unwrap_or(path);
+        format!(
+            "'{path}' is a Windows path; xshell runs on Linux and reads files by their path on \
+             this machine, e.g. ./{file} or /root/certificates/{file}"
+        )
+    })
+}
+
 /// Writes an output file (replacing it). `private` files get mode 0600.
 pub fn write_file(param: &str, path: &str, bytes: &[u8], private: bool) -> Result<(), CmdletError> {
     let err =
         |e: std::io::Error| CmdletError::bad_value(param, format!("cannot write '{path}': {e}"));
+    // On Linux `c:\x.pfx` is a file name in the current folder: never what
+    // was meant.
+    if let Some(hint) = windows_path_hint(path) {
+        return Err(CmdletError::bad_value(
+            param,
+            hint.replace("reads", "writes"),
+        ));
+    }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     if private {

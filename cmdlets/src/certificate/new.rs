@@ -23,11 +23,12 @@ params!(pub shared {
     FriendlyName: String = param(Kind::Str, "A display name (fewer than 64 characters)."),
     KeySize: i64 = param(Kind::Int { min: 256, max: 16384 }, "RSA key size: 2048, 3072 or 4096 (1024 is refused as insecure).").default("2048"),
     KeyAlgorithm: String = param(Kind::Enum(&["RSA", "ECDSA-P256", "ECDSA-P384"]), "Key algorithm (xshell extra).").default("RSA"),
-    PrivateKeyExportable: bool = param(Kind::Switch, "Allow Export-ExchangeCertificate to export the private key."),
+    PrivateKeyExportable: bool = param(Kind::Bool, "Allow Export-ExchangeCertificate to export the private key."),
     Force: bool = param(Kind::Switch, "Self-signed with SMTP: become the default SMTP certificate even if there is one."),
 });
 
 params!(p + shared {
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
     Services: Vec<String> = param(Kind::List(&Kind::Enum(SERVICE_NAMES)), "Services to enable the self-signed certificate for.")
         .sets(&["Certificate"])
         .default("IMAP,POP,IIS,SMTP"),
@@ -75,6 +76,9 @@ request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is th
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     create(ctx, b, b.set == Some("Request"))
 }
 

@@ -12,6 +12,10 @@ use xshell_core::model::OrgConfig;
 use xshell_core::pki::cert::parse_certificate;
 
 params!(p {
+    Server: String = param(
+        Kind::Str,
+        "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+    ),
     Thumbprint: String = thumbprint_param("The certificate to remove.").mandatory(),
     Force: bool = named::FORCE,
 });
@@ -52,6 +56,9 @@ fn guard(cfg: &OrgConfig, i: usize) -> Result<(), CmdletError> {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let tp = thumbprint(b)?;
     // Refuse before asking anything.
     let snap = ctx.store.snapshot()?;

@@ -11,6 +11,10 @@ use crate::value::Value;
 
 params!(
     p + super::new::shared {
+        Server: String = param(
+            Kind::Str,
+            "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+        ),
         GenerateRequest: bool = param(Kind::Switch, "Accepted for compatibility; always implied."),
         BinaryEncoded: bool = param(
             Kind::Switch,
@@ -47,5 +51,8 @@ orga.req` always produces a request, never a self-signed certificate.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     create(ctx, b, true)
 }

@@ -10,10 +10,34 @@ use crate::value::Value;
 use xshell_core::control::{Answer, Op, view};
 
 params!(p {
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
     Identity: String = named::identity(
         "A queue, `<server>\\<next hop>` or `<next hop>`; wildcards * and ? allowed.",
     ),
+    Filter: String = param(Kind::Str, "An OPATH filter over the queues' properties: {MessageCount -gt 10 -and Status -eq 'Retry'}."),
+    Include: Vec<String> = param(Kind::List(&Kind::Enum(QUEUE_CLASSES)), "Only these queues: Internal (local delivery), External (everything else) or a DeliveryType."),
+    Exclude: Vec<String> = param(Kind::List(&Kind::Enum(QUEUE_CLASSES)), "Not these queues: Internal (local delivery), External (everything else) or a DeliveryType."),
+    ResultSize: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "How many queues at most, or Unlimited.").default("1000"),
 });
+
+/// What -Include and -Exclude name (Exchange's QueueViewerIncludesAndExcludes).
+const QUEUE_CLASSES: &[&str] = &[
+    "Internal",
+    "External",
+    "SmtpDeliveryToMailbox",
+    "DnsConnectorDelivery",
+    "SmartHostConnectorDelivery",
+    "Unreachable",
+];
+
+/// Whether a queue of `delivery_type` is in the class `class`.
+fn in_class(class: &str, delivery_type: &str) -> bool {
+    match class {
+        "Internal" => delivery_type == "SmtpDeliveryToMailbox",
+        "External" => delivery_type != "SmtpDeliveryToMailbox",
+        other => other.eq_ignore_ascii_case(delivery_type),
+    }
+}
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-Queue",
@@ -41,6 +65,10 @@ reads the queue folder directly and warns.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let filter = super::parse_filter(b.get(p::Filter))?;
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let site = site(ctx)?;
     let queues = match ask(ctx, &site, Op::GetQueue)? {
         Some(Answer::Queues(q)) => q,
@@ -80,5 +108,19 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             hits
         }
     };
-    Ok(out)
+    let include = b.get(p::Include).unwrap_or_default();
+    let exclude = b.get(p::Exclude).unwrap_or_default();
+    let out: Vec<Value> = out
+        .into_iter()
+        .filter(|q| {
+            let Value::Object(o) = q else { return true };
+            let dt = o
+                .get("DeliveryType")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            (include.is_empty() || include.iter().any(|c| in_class(c, &dt)))
+                && !exclude.iter().any(|c| in_class(c, &dt))
+        })
+        .collect();
+    super::filter_and_limit(ctx, out, filter, b.get(p::ResultSize))
 }

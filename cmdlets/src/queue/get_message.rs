@@ -10,12 +10,16 @@ use crate::value::Value;
 use xshell_core::control::{Answer, Op, spool, view};
 
 params!(p {
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
     Identity: String = param(Kind::Str, "A message: `<server>\\<next hop>\\<id>` or the id (26 hex digits).")
         .position(0)
         .pipeline(Pipe::ByPropertyName)
         .sets(&["Identity"]),
     Queue: String = param(Kind::Str, "Only the messages of this queue (`<server>\\<next hop>` or `<next hop>`; wildcards allowed).")
         .sets(&["Queue"]),
+    Filter: String = param(Kind::Str, "An OPATH filter over the messages' properties: {FromAddress -like '*@contoso.com'}.")
+        .sets(&["Filter"]),
+    ResultSize: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "How many messages at most, or Unlimited.").default("1000"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -28,7 +32,7 @@ recipients of that queue with their status (Ready, Retry) and last error, size, 
 and next retry time. -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
 Asks the running xshell-transport; when it is not running, reads the queue folder directly and warns.",
     params: p::LIST,
-    sets: &["Identity", "Queue"],
+    sets: &["Identity", "Queue", "Filter"],
     impact: Impact::None,
     outputs: "Message objects.",
     examples: &[Example {
@@ -41,6 +45,10 @@ Asks the running xshell-transport; when it is not running, reads the queue folde
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let filter = super::parse_filter(b.get(p::Filter))?;
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let site = site(ctx)?;
     let id = b.get(p::Identity);
     let queue = b.get(p::Queue);
@@ -112,5 +120,5 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             identity: id,
         });
     }
-    Ok(out)
+    super::filter_and_limit(ctx, out, filter, b.get(p::ResultSize))
 }

@@ -24,6 +24,7 @@ use crate::context::Ctx;
 use crate::decl::{Kind, ParamDecl, Pipe};
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
+use xshell_core::types::Limit;
 
 /// How long one request may take (an NDR is queued durably, with fsyncs).
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -205,4 +206,55 @@ pub fn message_object(m: &view::MessageInfo) -> Value {
         o.set("Recipients", Value::List(shown));
     }
     Value::Object(o)
+}
+
+/// Parses `-Filter` (before anything is read: a bad filter is a usage
+/// error).
+pub fn parse_filter(text: Option<String>) -> Result<Option<crate::opath::Filter>, CmdletError> {
+    text.map(|t| {
+        crate::opath::Filter::parse(&t)
+            .map_err(|e| CmdletError::bad_value("Filter", format!("'{t}': {e}")))
+    })
+    .transpose()
+}
+
+/// Applies Get-Queue's and Get-Message's `-Filter` (OPATH, over the
+/// objects' properties) and `-ResultSize` (default 1000, or Unlimited;
+/// a warning says when more were found).
+pub fn filter_and_limit(
+    ctx: &mut Ctx<'_>,
+    objects: Vec<Value>,
+    filter: Option<crate::opath::Filter>,
+    result_size: Option<Limit>,
+) -> Result<Vec<Value>, CmdletError> {
+    let mut objects = objects;
+    if let Some(f) = filter {
+        if let Some(Value::Object(first)) = objects.first() {
+            let known: Vec<&str> = first.props.iter().map(|(k, _)| k.as_str()).collect();
+            let unknown = f.unknown_properties(&known);
+            if !unknown.is_empty() {
+                return Err(CmdletError::bad_value(
+                    "Filter",
+                    format!(
+                        "{} is not a property of {}; it has {}",
+                        unknown.join(", "),
+                        first.type_name,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        objects.retain(|v| matches!(v, Value::Object(o) if f.matches(o)));
+    }
+    let limit = result_size.unwrap_or(Limit::Count(1000));
+    if let Limit::Count(n) = limit
+        && objects.len() > n as usize
+    {
+        ctx.warn(&format!(
+            "there are more results than -ResultSize {n} shows ({} in all); use -ResultSize Unlimited to see them all",
+            objects.len()
+        ));
+        objects.truncate(n as usize);
+    }
+    Ok(objects)
 }

@@ -10,6 +10,7 @@ use xshell_core::control::Op;
 
 params!(p {
     Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+    Resubmit: bool = param(Kind::Bool, "Route the messages again (after a connector change, e.g. for the Unreachable queue). xshell routes every retry by the current configuration, so a retry always resubmits.").default("$false"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {

@@ -8,7 +8,9 @@ pub mod set;
 use crate::bind::Bound;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
-use xshell_core::model::{AuthMechanism, OrgConfig, PermissionGroup, ReceiveConnector};
+use xshell_core::model::{
+    AuthMechanism, OrgConfig, PermissionGroup, ProtocolLoggingLevel, ReceiveConnector,
+};
 
 // The parameters New- and Set-ReceiveConnector share, after each cmdlet's own.
 params!(pub shared {
@@ -20,12 +22,19 @@ params!(pub shared {
     RequireTLS: bool = param(Kind::Bool, "Refuse mail before STARTTLS (needs Tls in AuthMechanism).").default("$false"),
     DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for senders in TLSReceiveDomainSecureList (needs Tls).").default("$false"),
     TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
-    MaxMessageSize: SizeLimit = param(Kind::Size, "Largest message accepted.").default("36MB"),
-    MaxRecipientsPerMessage: u32 = param(Kind::Int { min: 1, max: 100000 }, "Recipients accepted per message.").default("200"),
-    MaxInboundConnectionPerSource: u32 = param(Kind::Int { min: 1, max: 100000 }, "Simultaneous connections from one IP.").default("20"),
+    MaxMessageSize: SizeLimit = param(Kind::Size { min: 65_536, max: 2_147_483_647, unlimited: false }, "Largest message accepted.").default("36MB"),
+    MaxRecipientsPerMessage: u32 = param(Kind::Int { min: 1, max: 512_000 }, "Recipients accepted per message.").default("200"),
+    MaxInboundConnection: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "Simultaneous connections to this connector, from all sources together; more are refused with 421 4.3.2.").default("5000"),
+    MaxInboundConnectionPerSource: Limit = param(Kind::Limit { min: 1, max: 10_000 }, "Simultaneous connections from one IP.").default("20"),
+    MessageRateLimit: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "Messages one source IP may submit per minute; more are refused with 421 4.4.2 and the connection closed.").default("Unlimited"),
+    MaxHopCount: u32 = param(Kind::Int { min: 1, max: 500 }, "Received header fields a message may carry; a message with more is refused as a mail loop.").default("60"),
+    RequireEHLODomain: bool = param(Kind::Bool, "Refuse HELO and EHLO without a domain name or address literal.").default("$false"),
+    TarpitInterval: TimeSpan = param(Kind::TimeSpan { min: 0, max: 600 }, "Delay before each refusal of a recipient for an unauthenticated sender (slows directory harvesting).").default("00:00:05"),
+    ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
+    TlsDomainCapabilities: Vec<String> = param(Kind::List(&Kind::Str), "Refused: grants Exchange Online header capabilities (domain:capability), which xshell has no use for."),
     Enabled: bool = param(Kind::Bool, "Whether the connector listens.").default("$true"),
-    ConnectionTimeout: TimeSpan = param(Kind::TimeSpan, "Longest a connection may stay open.").default("00:10:00"),
-    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan, "Idle time before a connection is dropped; at most ConnectionTimeout.").default("00:05:00"),
+    ConnectionTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Longest a connection may stay open.").default("00:10:00"),
+    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Idle time before a connection is dropped; at most ConnectionTimeout.").default("00:05:00"),
     Comment: String = param(Kind::Str, "Free text."),
 });
 
@@ -48,6 +57,20 @@ pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
         shared::MaxInboundConnectionPerSource,
         &mut c.max_inbound_connection_per_source,
     );
+    b.assign(shared::MaxInboundConnection, &mut c.max_inbound_connection);
+    b.assign(shared::MessageRateLimit, &mut c.message_rate_limit);
+    b.assign(shared::MaxHopCount, &mut c.max_hop_count);
+    b.assign(shared::RequireEHLODomain, &mut c.require_ehlo_domain);
+    b.assign(shared::TarpitInterval, &mut c.tarpit_interval);
+    b.assign(shared::ProtocolLoggingLevel, &mut c.protocol_logging_level);
+    if b.is_set(shared::TlsDomainCapabilities) {
+        return Err(CmdletError::bad_value(
+            "TlsDomainCapabilities",
+            "grants Exchange Online capabilities (AcceptCloudServicesMail, AcceptOorgProtocol) to \
+             partners' cross-premises headers; xshell reads no such headers, so it cannot apply here. \
+             Domain Security partners are named in Set-TransportConfig -TLSReceiveDomainSecureList",
+        ));
+    }
     b.assign(shared::Enabled, &mut c.enabled);
     b.assign(shared::ConnectionTimeout, &mut c.connection_timeout);
     b.assign(
@@ -81,4 +104,14 @@ pub fn check_bindings(c: &ReceiveConnector, cfg: &OrgConfig) -> Result<(), Cmdle
         }
     }
     Ok(())
+}
+
+/// Says that Verbose protocol logging is recorded but no log is written yet.
+pub fn warn_protocol_logging(ctx: &mut crate::context::Ctx<'_>, b: &Bound) {
+    if b.get(shared::ProtocolLoggingLevel) == Some(ProtocolLoggingLevel::Verbose) {
+        ctx.warn(
+            "ProtocolLoggingLevel Verbose is recorded, but xshell-transport does not write protocol logs yet \
+             (planned: CSV logs as Exchange's); the engine's log (RUST_LOG=info) has each session's events",
+        );
+    }
 }

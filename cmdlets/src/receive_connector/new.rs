@@ -14,7 +14,43 @@ params!(p + super::shared {
     Usage: ReceiveUsage = param(Kind::Enum(ReceiveUsage::NAMES), "The preset to start from.")
         .default("Custom"),
     Bindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where to listen: IP:port, e.g. 0.0.0.0:25, [::]:25."),
+    Internet: bool = param(Kind::Switch, "Same as -Usage Internet."),
+    Partner: bool = param(Kind::Switch, "Same as -Usage Partner."),
+    Internal: bool = param(Kind::Switch, "Same as -Usage Internal."),
+    Custom: bool = param(Kind::Switch, "Same as -Usage Custom."),
+    Client: bool = param(Kind::Switch, "Same as -Usage Client."),
 });
+
+/// The usage: -Usage, or one of the usage switches (Exchange's parameter
+/// sets), never two different ones.
+fn usage(b: &Bound) -> Result<ReceiveUsage, CmdletError> {
+    let switches = [
+        (p::Internet, ReceiveUsage::Internet),
+        (p::Partner, ReceiveUsage::Partner),
+        (p::Internal, ReceiveUsage::Internal),
+        (p::Custom, ReceiveUsage::Custom),
+        (p::Client, ReceiveUsage::Client),
+    ];
+    let mut chosen: Vec<(&str, ReceiveUsage)> = switches
+        .iter()
+        .filter(|(sw, _)| b.switch(*sw))
+        .map(|(sw, u)| (sw.name, *u))
+        .collect();
+    if let Some(u) = b.get(p::Usage) {
+        chosen.push(("Usage", u));
+    }
+    match chosen.as_slice() {
+        [] => Ok(ReceiveUsage::Custom),
+        [(_, u), rest @ ..] if rest.iter().all(|(_, v)| v == u) => Ok(*u),
+        many => Err(CmdletError::Usage(format!(
+            "parameter set cannot be resolved: {} cannot be used together (a connector has one usage)",
+            many.iter()
+                .map(|(n, _)| format!("-{n}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))),
+    }
+}
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-ReceiveConnector",
@@ -47,8 +83,9 @@ senders in TLSReceiveDomainSecureList.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    super::warn_protocol_logging(ctx, b);
     let name = b.get(p::Name).unwrap_or_default();
-    let usage = b.get(p::Usage).unwrap_or(ReceiveUsage::Custom);
+    let usage = usage(b)?;
     named::create(ctx, &name, || {
         let mut c = ReceiveConnector::with_usage(&name, usage);
         b.assign_list(p::Bindings, &mut c.bindings);

@@ -8,7 +8,7 @@ pub mod set;
 use crate::bind::Bound;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
-use xshell_core::model::{SendConnector, TlsAuthLevel};
+use xshell_core::model::{ErrorPolicies, ProtocolLoggingLevel, SendConnector, TlsAuthLevel};
 
 // The parameters New- and Set-SendConnector share, after each cmdlet's own.
 params!(pub shared {
@@ -23,8 +23,14 @@ params!(pub shared {
     TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
     DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for the domains in TLSSendDomainSecureList routed through this connector.").default("$false"),
     Enabled: bool = param(Kind::Bool, "Whether the connector is used.").default("$true"),
-    MaxMessageSize: SizeLimit = param(Kind::Size, "Largest message this connector sends.").default("25MB"),
-    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan, "Idle time before a connection is dropped.").default("00:10:00"),
+    MaxMessageSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_483_647, unlimited: true }, "Largest message this connector sends.").default("25MB"),
+    ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Idle time before a connection is dropped.").default("00:10:00"),
+    SourceIPAddress: String = param(Kind::Str, "The local IP address outbound connections are made from (0.0.0.0: any).").default("0.0.0.0"),
+    SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: this server (Get-TransportService) is the only one."),
+    ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
+    ErrorPolicies: String = param(Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"]), "Default, or DowngradeDnsFailures: retry a DNS failure that would be permanent (no such domain) as a transient one.").default("Default"),
+    SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, or ExternalAuthoritative (the path is secured by other means). BasicAuth is not supported yet.").default("None"),
+    AuthenticationCredential: String = param(Kind::Secret, "Credentials for BasicAuth to the smart hosts (not supported yet)."),
     Comment: String = param(Kind::Str, "Free text."),
 });
 
@@ -46,6 +52,57 @@ pub fn apply(b: &Bound, c: &mut SendConnector) -> Result<(), CmdletError> {
         shared::ConnectionInactivityTimeout,
         &mut c.connection_inactivity_timeout,
     );
+    if let Some(ip) = b.get(shared::SourceIPAddress) {
+        let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| {
+            CmdletError::bad_value("SourceIPAddress", format!("'{ip}' is not an IP address"))
+        })?;
+        c.source_ip_address = (!ip.is_unspecified()).then_some(ip);
+    }
+    b.assign(shared::ProtocolLoggingLevel, &mut c.protocol_logging_level);
+    if let Some(p) = b.get(shared::ErrorPolicies) {
+        c.error_policies = match p.as_str() {
+            "Default" => ErrorPolicies::Default,
+            "DowngradeDnsFailures" => ErrorPolicies::DowngradeDnsFailures,
+            other => {
+                return Err(CmdletError::bad_value(
+                    "ErrorPolicies",
+                    format!(
+                        "{other} changes how Exchange treats the custom failure codes of a \
+                         hybrid (Office 365) connection, which xshell has none of; use Default or \
+                         DowngradeDnsFailures"
+                    ),
+                ));
+            }
+        };
+    }
+    if let Some(m) = b.get(shared::SmartHostAuthMechanism)
+        && m != "None"
+        && m != "ExternalAuthoritative"
+    {
+        return Err(CmdletError::bad_value(
+            "SmartHostAuthMechanism",
+            format!(
+                "{m} is not supported yet: xshell does not authenticate to smart hosts; \
+                 use None, or ExternalAuthoritative when the path to them is secured by other means"
+            ),
+        ));
+    }
+    if b.is_set(shared::AuthenticationCredential) {
+        return Err(CmdletError::bad_value(
+            "AuthenticationCredential",
+            "xshell does not authenticate to smart hosts yet (SmartHostAuthMechanism BasicAuth)",
+        ));
+    }
     b.assign_opt(shared::Comment, &mut c.comment);
     Ok(())
+}
+
+/// Says that Verbose protocol logging is recorded but no log is written yet.
+pub fn warn_protocol_logging(ctx: &mut crate::context::Ctx<'_>, b: &Bound) {
+    if b.get(shared::ProtocolLoggingLevel) == Some(ProtocolLoggingLevel::Verbose) {
+        ctx.warn(
+            "ProtocolLoggingLevel Verbose is recorded, but xshell-transport does not write protocol logs yet \
+             (planned: CSV logs as Exchange's); the engine's log (RUST_LOG=info) has each session's events",
+        );
+    }
 }

@@ -11,7 +11,41 @@ params!(p + super::shared {
     Name: String = param(Kind::Str, "The connector's name (unique).").position(0).mandatory(),
     AddressSpaces: Vec<AddressSpace> = param(Kind::List(&Kind::AddressSpace), "Recipient domains served: [SMTP:]domain[;cost], e.g. *, *.contoso.com, fabrikam.com;10.").mandatory(),
     Usage: SendUsage = param(Kind::Enum(SendUsage::NAMES), "The connector's purpose (documentation for now).").default("Custom"),
+    Internet: bool = param(Kind::Switch, "Same as -Usage Internet."),
+    Partner: bool = param(Kind::Switch, "Same as -Usage Partner."),
+    Internal: bool = param(Kind::Switch, "Same as -Usage Internal."),
+    Custom: bool = param(Kind::Switch, "Same as -Usage Custom."),
 });
+
+/// The usage: -Usage, or one of the usage switches (Exchange's parameter
+/// sets), never two different ones.
+fn usage(b: &Bound) -> Result<SendUsage, CmdletError> {
+    let switches = [
+        (p::Internet, SendUsage::Internet),
+        (p::Partner, SendUsage::Partner),
+        (p::Internal, SendUsage::Internal),
+        (p::Custom, SendUsage::Custom),
+    ];
+    let mut chosen: Vec<(&str, SendUsage)> = switches
+        .iter()
+        .filter(|(sw, _)| b.switch(*sw))
+        .map(|(sw, u)| (sw.name, *u))
+        .collect();
+    if let Some(u) = b.get(p::Usage) {
+        chosen.push(("Usage", u));
+    }
+    match chosen.as_slice() {
+        [] => Ok(SendUsage::Custom),
+        [(_, u), rest @ ..] if rest.iter().all(|(_, v)| v == u) => Ok(*u),
+        many => Err(CmdletError::Usage(format!(
+            "parameter set cannot be resolved: {} cannot be used together (a connector has one usage)",
+            many.iter()
+                .map(|(n, _)| format!("-{n}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))),
+    }
+}
 
 pub static DECL: CmdletDecl = CmdletDecl {
     name: "New-SendConnector",
@@ -43,11 +77,16 @@ domains in TLSSendDomainSecureList (Set-TransportConfig).",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    super::warn_protocol_logging(ctx, b);
     let name = b.get(p::Name).unwrap_or_default();
+    let usage = usage(b)?;
+    if let Some(servers) = b.get(p::SourceTransportServers) {
+        crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;
+    }
     named::create(ctx, &name, || {
         let mut c = SendConnector::new(&name);
         b.assign_list(p::AddressSpaces, &mut c.address_spaces);
-        b.assign(p::Usage, &mut c.usage);
+        c.usage = usage;
         apply(b, &mut c)?;
         Ok(c)
     })

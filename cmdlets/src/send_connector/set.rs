@@ -41,6 +41,10 @@ checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector pi
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    super::warn_protocol_logging(ctx, b);
+    if let Some(servers) = b.get(p::SourceTransportServers) {
+        crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;
+    }
     named::update::<SendConnector>(ctx, b, |c| {
         b.assign(p::Name, &mut c.name);
         b.assign_list(p::AddressSpaces, &mut c.address_spaces);

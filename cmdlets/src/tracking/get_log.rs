@@ -20,6 +20,7 @@ const EVENTS: &[&str] = &["RECEIVE", "DELIVER", "SEND", "DEFER", "FAIL", "DSN"];
 const DEFAULT_RESULT_SIZE: usize = 1000;
 
 params!(p {
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
     Start: String = param(Kind::Str, "Events at or after this time."),
     End: String = param(Kind::Str, "Events before this time."),
     EventId: String = param(Kind::Enum(EVENTS), "Only this event."),
@@ -28,6 +29,7 @@ params!(p {
     MessageId: String = param(Kind::Str, "The Message-ID header, with or without angle brackets."),
     InternalMessageId: String = param(Kind::Str, "The queue id."),
     MessageSubject: String = param(Kind::Str, "Text the subject contains (case-insensitive; events that record a subject)."),
+    Source: String = param(Kind::Enum(SOURCES), "Only events of this component: SMTP (received or sent over SMTP), STOREDRIVER (local delivery to a mailbox), DSN (delivery status notifications)."),
     ResultSize: String = param(Kind::Str, "How many events at most (the newest), or Unlimited.")
         .default("1000"),
 });
@@ -80,6 +82,24 @@ struct Event {
     auth_domain: Option<String>,
     domain_secured: Option<bool>,
     detail: Option<String>,
+    send_connector: Option<String>,
+    next_hop_domain: Option<String>,
+}
+
+/// The `-Source` values: the component that logged an event, as Exchange names them.
+const SOURCES: &[&str] = &["SMTP", "STOREDRIVER", "DSN"];
+
+impl Event {
+    /// The component that logged the event (Exchange's Source field).
+    fn source(&self) -> &'static str {
+        match self.event_id.to_ascii_uppercase().as_str() {
+            "RECEIVE" | "SEND" => "SMTP",
+            "DSN" => "DSN",
+            "DELIVER" => "STOREDRIVER",
+            _ if self.send_connector.is_some() || self.next_hop_domain.is_some() => "SMTP",
+            _ => "STOREDRIVER",
+        }
+    }
 }
 
 struct Filter {
@@ -91,6 +111,7 @@ struct Filter {
     message_id: Option<String>,
     internal_id: Option<String>,
     subject: Option<String>,
+    source: Option<String>,
 }
 
 fn bare_id(s: &str) -> String {
@@ -126,6 +147,10 @@ impl Filter {
                     .as_deref()
                     .is_some_and(|x| x.eq_ignore_ascii_case(m))
             })
+            && self
+                .source
+                .as_deref()
+                .is_none_or(|s| e.source().eq_ignore_ascii_case(s))
             && self.subject.as_deref().is_none_or(|s| {
                 e.message_subject
                     .as_deref()
@@ -184,6 +209,7 @@ fn result_size(b: &Bound) -> Result<Option<usize>, CmdletError> {
 }
 
 fn to_object(e: Event, at: OffsetDateTime) -> Value {
+    let source = e.source();
     let domain_secured = e
         .domain_secured
         .unwrap_or_else(|| e.auth_as.as_deref() == Some("Partner") && e.peer_certificate_verified);
@@ -203,6 +229,7 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
         "Timestamp",
         Value::str(at.format(&Rfc3339).unwrap_or(e.time)),
     )
+    .with("Source", Value::str(source))
     .with("EventId", Value::str(e.event_id))
     .with("Sender", Value::opt_str(e.sender))
     .with("Recipients", Value::list(e.recipients))
@@ -232,6 +259,9 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
     let cfg = ctx.store.snapshot()?;
     let state_dir = ctx.store.backend().state_dir().ok_or_else(|| {
         CmdletError::Failed(format!(
@@ -248,6 +278,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         message_id: b.get(p::MessageId).map(|m| bare_id(&m)),
         internal_id: b.get(p::InternalMessageId),
         subject: b.get(p::MessageSubject).map(|s| s.to_lowercase()),
+        source: b.get(p::Source),
     };
     let limit = result_size(b)?;
     let Some(path) = control::tracking_log_path(&cfg, &state_dir) else {

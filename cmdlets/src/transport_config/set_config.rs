@@ -7,8 +7,8 @@ use crate::value::Value;
 params!(p {
     TLSReceiveDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains whose mail must arrive domain-secured."),
     TLSSendDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains mail must be sent to domain-secured."),
-    MaxSendSize: SizeLimit = param(Kind::Size, "Largest message sent.").default("10MB"),
-    MaxReceiveSize: SizeLimit = param(Kind::Size, "Largest message received.").default("10MB"),
+    MaxSendSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_482_624, unlimited: true }, "Largest message sent.").default("10MB"),
+    MaxReceiveSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_482_624, unlimited: true }, "Largest message received.").default("10MB"),
     MaxRecipientEnvelopeLimit: u32 = param(Kind::Int {
                 min: 1,
                 max: 1_000_000,

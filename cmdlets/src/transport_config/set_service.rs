@@ -11,17 +11,17 @@ params!(p {
     Name: String = param(Kind::Str, "The server's name."),
     Fqdn: String = param(Kind::Str, "The server's fully qualified domain name."),
     ExternalDNSServers: Vec<HostPort> = param(Kind::List(&Kind::HostPort), "Resolvers for MX lookups, ip[:port]; empty means the system's."),
-    TransientFailureRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait between quick retries.")
+    TransientFailureRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 43_200 }, "Wait between quick retries.")
         .default("00:05:00"),
     TransientFailureRetryAttempts: u32 = param(Kind::Int { min: 0, max: 15 }, "Quick retries before the longer MessageRetryInterval.")
         .default("6"),
-    OutboundConnectionFailureRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait after a connection failure.")
+    OutboundConnectionFailureRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 72_000 }, "Wait after a connection failure.")
         .default("00:10:00"),
-    MessageRetryInterval: TimeSpan = param(Kind::TimeSpan, "Wait between later retries.")
+    MessageRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Wait between later retries.")
         .default("00:15:00"),
-    MessageExpirationTimeout: TimeSpan = param(Kind::TimeSpan, "When an undeliverable message fails with a non-delivery report.")
+    MessageExpirationTimeout: TimeSpan = param(Kind::TimeSpan { min: 5, max: 7_776_000 }, "When an undeliverable message fails with a non-delivery report.")
         .default("2.00:00:00"),
-    DelayNotificationTimeout: TimeSpan = param(Kind::TimeSpan, "When the sender is told of the delay.")
+    DelayNotificationTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 2_592_000 }, "When the sender is told of the delay.")
         .default("04:00:00"),
     MaxConnectionRatePerMinute: u32 = param(Kind::Int {
                 min: 1,

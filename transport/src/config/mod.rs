@@ -30,7 +30,7 @@ use xshell_core::model::{
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::select::{SelectOptions, select_certificates};
 use xshell_core::store::Backend;
-use xshell_core::types::{DomainPattern, IpRange, SizeLimit};
+use xshell_core::types::{DomainPattern, IpRange, Limit, SizeLimit};
 
 use crate::tls::{self, TrustContext};
 use xshell_smtp::SessionConfig;
@@ -100,7 +100,16 @@ pub struct ConnectorRuntime {
     /// permission: the connection is secured by external means (a trusted
     /// network), every session on it is Internal and may relay.
     pub externally_secured: bool,
-    pub max_inbound_connection_per_source: u32,
+    /// Simultaneous connections from one address (MaxInboundConnectionPerSource).
+    pub max_inbound_connection_per_source: Limit,
+    /// Simultaneous connections to the connector (MaxInboundConnection).
+    pub max_inbound_connection: Limit,
+    /// Messages per minute from one address (MessageRateLimit).
+    pub message_rate_limit: Limit,
+    /// Delay before refusing a recipient of an unauthenticated sender.
+    pub tarpit_interval: Duration,
+    /// Received fields a message may carry (MaxHopCount).
+    pub max_hop_count: usize,
     pub connection_timeout: Duration,
     pub connection_inactivity_timeout: Duration,
 }
@@ -214,6 +223,7 @@ impl RuntimeConfig {
                 .min(tc.max_recipient_envelope_limit)
                 .max(1) as usize;
             session.require_tls = rc.require_tls;
+            session.require_ehlo_domain = rc.require_ehlo_domain;
 
             let requests_client_certificate = (rc.domain_secure_enabled
                 && !domain_secure_receive.is_empty())
@@ -271,6 +281,10 @@ impl RuntimeConfig {
                         .permission_groups
                         .contains(&PermissionGroup::ExchangeServers),
                 max_inbound_connection_per_source: rc.max_inbound_connection_per_source,
+                max_inbound_connection: rc.max_inbound_connection,
+                message_rate_limit: rc.message_rate_limit,
+                tarpit_interval: Duration::from_secs(rc.tarpit_interval.as_secs()),
+                max_hop_count: rc.max_hop_count as usize,
                 connection_timeout: Duration::from_secs(rc.connection_timeout.as_secs().max(1)),
                 connection_inactivity_timeout: Duration::from_secs(
                     rc.connection_inactivity_timeout.as_secs().max(1),

@@ -215,17 +215,24 @@ fn sync_error_kind(e: &MaildirError) -> std::io::ErrorKind {
     }
 }
 
-/// One message's Message-ID and, per recipient, its file in `new/` or why
-/// it failed.
+/// One message's Message-ID and Subject and, per recipient, its file in
+/// `new/` or why it failed.
 type Published = (
-    Option<String>,
+    HeadFacts,
     Vec<(String, Result<maildir::Staged, MaildirError>)>,
 );
 
 /// One message's local deliveries, before the folders are fsynced.
-struct Written {
-    /// The message's Message-ID (for the tracking log).
+/// What the tracking log records from a message's header section.
+#[derive(Debug, Clone, Default)]
+struct HeadFacts {
     message_id: Option<String>,
+    subject: Option<String>,
+}
+
+struct Written {
+    /// The message's Message-ID and Subject (for the tracking log).
+    message_id: HeadFacts,
     /// Per recipient address: the file written to the Maildir's `tmp/`,
     /// or why it failed.
     staged: Vec<(String, Result<maildir::Pending, MaildirError>)>,
@@ -299,7 +306,7 @@ impl Worker {
             Err(e) => {
                 tracing::error!(id = %m.id, error = %e, "local delivery: cannot read the message");
                 return Written {
-                    message_id: None,
+                    message_id: HeadFacts::default(),
                     staged: Vec::new(),
                 };
             }
@@ -307,7 +314,11 @@ impl Worker {
         let message_id = file
             .head()
             .ok()
-            .and_then(|h| header_value(&h, "Message-ID"));
+            .map(|h| HeadFacts {
+                message_id: header_value(&h, "Message-ID"),
+                subject: header_value(&h, "Subject"),
+            })
+            .unwrap_or_default();
         let staged = recipients
             .iter()
             .filter_map(|address| {
@@ -478,12 +489,7 @@ impl Worker {
         removed
     }
 
-    fn track(
-        &self,
-        m: &QueuedMessage,
-        message_id: Option<String>,
-        results: &[(String, RecipientStatus)],
-    ) {
+    fn track(&self, m: &QueuedMessage, head: HeadFacts, results: &[(String, RecipientStatus)]) {
         for (event, pick) in [(EventId::Deliver, true), (EventId::Fail, false)] {
             let chosen: Vec<&(String, RecipientStatus)> = results
                 .iter()
@@ -498,7 +504,8 @@ impl Worker {
             }
             let env = &m.envelope;
             let mut ev = TrackingEvent::new(event, m.id.to_string(), env.tls.as_ref());
-            ev.message_id = message_id.clone();
+            ev.message_id = head.message_id.clone();
+            ev.message_subject = head.subject.clone();
             ev.sender = env.sender.clone();
             ev.recipients = chosen.iter().map(|(a, _)| a.clone()).collect();
             ev.client_ip = env.client_ip;

@@ -80,6 +80,8 @@ impl Default for Timeouts {
 pub struct SendOptions {
     /// EHLO name (the connector's Fqdn, else the server's).
     pub helo_name: String,
+    /// The local address to connect from (SourceIPAddress); `None`: any.
+    pub source_ip: Option<std::net::IpAddr>,
     /// A server that answers with `helo_name` is a loop back to us (see
     /// [`ClientConfig::loop_detection`]).
     pub loop_detection: bool,
@@ -410,6 +412,28 @@ fn tls_error_detail(e: &std::io::Error) -> String {
     }
 }
 
+/// Connects to `addr`, from `source` when given (SourceIPAddress).
+async fn connect(addr: SocketAddr, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    if ip.is_ipv4() != addr.is_ipv4() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("SourceIPAddress {ip} cannot reach {addr} (another address family)"),
+        ));
+    }
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot bind SourceIPAddress {ip}: {e}"))
+    })?;
+    socket.connect(addr).await
+}
+
 impl Connection {
     /// Connects to `addr` and sets the session up: greeting, EHLO, STARTTLS
     /// under `opts.policy`, EHLO again over TLS.
@@ -426,7 +450,8 @@ impl Connection {
             host: host.to_string(),
             detail,
         };
-        let tcp = match tokio::time::timeout(opts.timeouts.connect, TcpStream::connect(addr)).await
+        let tcp = match tokio::time::timeout(opts.timeouts.connect, connect(addr, opts.source_ip))
+            .await
         {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(connect_err(format!("{addr}: {e}"))),
@@ -833,6 +858,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let opts = SendOptions {
             helo_name: "a.example".into(),
+            source_ip: None,
             loop_detection: true,
             policy: TlsPolicy::DomainSecure {
                 domain: "b.example".into(),

@@ -17,6 +17,7 @@ use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
+use xshell_core::model::ErrorPolicies;
 use xshell_smtp::client::{Content, Transaction};
 
 use super::Ctx;
@@ -413,7 +414,9 @@ async fn deliver_hop(
     };
     let hosts = match resolve(ctx, rt, hop).await {
         Ok(h) => h,
-        Err(cause) => return failed(cause, facts),
+        Err(cause) => {
+            return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
+        }
     };
     if policy.is_opportunistic()
         && hosts
@@ -534,6 +537,20 @@ async fn deliver_hop(
     (out, Arc::new(facts))
 }
 
+/// ErrorPolicies DowngradeDnsFailures: every DNS failure is retried as a
+/// transient one (Exchange reports them all as transient).
+fn downgrade_dns(cause: Cause, policies: ErrorPolicies) -> Cause {
+    match cause {
+        Cause::Dns(e) if policies == ErrorPolicies::DowngradeDnsFailures && e.is_permanent() => {
+            Cause::Dns(crate::dns::DnsError::Temporary {
+                name: e.name().to_string(),
+                detail: format!("{e} (retried: ErrorPolicies is DowngradeDnsFailures)"),
+            })
+        }
+        other => other,
+    }
+}
+
 fn send_options(
     conn: &SendConnectorRuntime,
     policy: TlsPolicy,
@@ -541,6 +558,7 @@ fn send_options(
 ) -> SendOptions {
     SendOptions {
         helo_name: conn.helo_name.clone(),
+        source_ip: conn.connector.source_ip_address,
         loop_detection: conn.loop_detection,
         policy,
         tls,

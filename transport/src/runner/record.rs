@@ -319,9 +319,11 @@ fn track(
 ) {
     let id = item.message.id.to_string();
     let message_id = header_value(&item.head, "Message-ID");
+    let subject = header_value(&item.head, "Subject");
     let base = |event: EventId| {
         let mut ev = TrackingEvent::new(event, id.clone(), None);
         ev.message_id = message_id.clone();
+        ev.message_subject = subject.clone();
         ev.sender = env.sender.clone();
         ev.attempts = Some(env.attempts);
         ev

@@ -92,12 +92,29 @@ pub async fn handle(
         .per_source
         .try_acquire(ip, connector.max_inbound_connection_per_source)
     else {
-        tracing::warn!(%peer, connector = %connector.name, limit = connector.max_inbound_connection_per_source, "too many connections from this address: refused");
+        tracing::warn!(%peer, connector = %connector.name, limit = %connector.max_inbound_connection_per_source, "too many connections from this address: refused");
         let r = Reply::new(
             421,
             (4, 7, 0),
             format!(
                 "{} Too many connections from your address, try again later",
+                connector.session.hostname
+            ),
+        );
+        let _ = write_reply(&mut stream, &r).await;
+        stream.shutdown().await;
+        return;
+    };
+    let Some(_connector_slot) = shared
+        .per_connector
+        .try_acquire(connector.name.clone(), connector.max_inbound_connection)
+    else {
+        tracing::warn!(%peer, connector = %connector.name, limit = %connector.max_inbound_connection, "too many connections to this connector (MaxInboundConnection): refused");
+        let r = Reply::new(
+            421,
+            (4, 3, 2),
+            format!(
+                "{} The maximum number of concurrent connections has exceeded a limit, closing transmission channel",
                 connector.session.hostname
             ),
         );
@@ -182,6 +199,23 @@ impl Conn {
                     }
                 },
                 Action::CheckMail { from, .. } => {
+                    let ip = canonical_ip(self.peer.ip());
+                    if !self.shared.message_rate.admit(
+                        &self.connector.name,
+                        ip,
+                        self.connector.message_rate_limit,
+                        std::time::Instant::now(),
+                    ) {
+                        tracing::warn!(peer = %self.peer, connector = %self.connector.name, limit = %self.connector.message_rate_limit, "message rate limit reached (MessageRateLimit): sender refused for now");
+                        self.auth = None;
+                        let r = Reply::new(
+                            452,
+                            (4, 3, 2),
+                            "Message submission rate for this client has exceeded the configured limit, try again later",
+                        );
+                        decide(&mut session, Verdict::Reject(r))?;
+                        continue;
+                    }
                     let verdict = match policy::check_mail(
                         &self.rt,
                         &self.connector,
@@ -207,6 +241,14 @@ impl Conn {
                         Ok(()) => Verdict::Accept,
                         Err(reply) => {
                             tracing::info!(peer = %self.peer, recipient = %to, code = reply.code, "recipient refused");
+                            // Tarpit: slow down an unauthenticated sender
+                            // trying addresses (directory harvesting).
+                            if matches!(auth, Auth::Anonymous) {
+                                let pause = self.connector.tarpit_interval.min(self.wait_time());
+                                if !pause.is_zero() {
+                                    tokio::time::sleep(pause).await;
+                                }
+                            }
                             Verdict::Reject(reply)
                         }
                     };
@@ -356,7 +398,13 @@ impl Conn {
         let stamper = Stamper::new(
             stamp::received_header(&trace),
             stamp::org_headers(&auth, &self.rt.server_fqdn),
-        );
+        )
+        .with_max_hops(self.connector.max_hop_count)
+        .assigning_message_id(format!(
+            "<{}@{}>",
+            queue::MessageId::generate(),
+            self.connector.session.hostname
+        ));
         let mut qenv = queue::Envelope::from_smtp(&envelope);
         qenv.client_ip = Some(ip);
         qenv.connector = Some(self.connector.name.clone());
@@ -413,6 +461,7 @@ impl Conn {
         let message_id = stamper.message_id().map(str::to_string);
         let mut ev = TrackingEvent::new(EventId::Receive, id.to_string(), qenv.tls.as_ref());
         ev.message_id = message_id;
+        ev.message_subject = stamper.subject().map(str::to_string);
         ev.sender = qenv.sender.clone();
         ev.recipients = qenv.recipients.iter().map(|r| r.address.clone()).collect();
         ev.client_ip = Some(ip);

@@ -25,6 +25,7 @@ pub mod stamp;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use xshell_core::store::{Store, StoreError};
+use xshell_core::types::Limit;
 
 use crate::config::RuntimeConfig;
 use crate::delivery::{DeliveryNotifier, DeliveryWorker};
@@ -93,43 +95,78 @@ impl EngineOptions {
     }
 }
 
-/// Counts connections per client address.
-#[derive(Debug, Default)]
-pub struct PerSource(Mutex<HashMap<IpAddr, u32>>);
+/// Counts open connections by a key: the client address
+/// (MaxInboundConnectionPerSource) or the connector (MaxInboundConnection).
+#[derive(Debug)]
+pub struct Counter<K>(Mutex<HashMap<K, u32>>);
+
+impl<K> Default for Counter<K> {
+    fn default() -> Self {
+        Counter(Mutex::new(HashMap::new()))
+    }
+}
 
 /// One counted connection; the count drops with it.
 #[derive(Debug)]
-pub struct SourceGuard {
-    table: Arc<PerSource>,
-    ip: IpAddr,
+pub struct CountGuard<K: Eq + Hash + Clone> {
+    table: Arc<Counter<K>>,
+    key: K,
 }
 
-impl PerSource {
-    /// Counts a connection from `ip` unless `limit` are open already
-    /// (0: no limit).
-    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr, limit: u32) -> Option<SourceGuard> {
+impl<K: Eq + Hash + Clone> Counter<K> {
+    /// Counts a connection for `key` unless `limit` are open already.
+    pub fn try_acquire(self: &Arc<Self>, key: K, limit: Limit) -> Option<CountGuard<K>> {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = t.entry(ip).or_insert(0);
-        if limit > 0 && *n >= limit {
+        let n = t.entry(key.clone()).or_insert(0);
+        if !limit.allows(u64::from(*n) + 1) {
             return None;
         }
         *n += 1;
-        Some(SourceGuard {
+        Some(CountGuard {
             table: Arc::clone(self),
-            ip,
+            key,
         })
     }
 }
 
-impl Drop for SourceGuard {
+impl<K: Eq + Hash + Clone> Drop for CountGuard<K> {
     fn drop(&mut self) {
         let mut t = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = t.get_mut(&self.ip) {
+        if let Some(n) = t.get_mut(&self.key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                t.remove(&self.ip);
+                t.remove(&self.key);
             }
         }
+    }
+}
+
+/// Messages submitted per (connector, client address) in the current
+/// minute, for MessageRateLimit: a fixed one-minute window per key.
+#[derive(Debug, Default)]
+pub struct MessageRate(Mutex<HashMap<(String, IpAddr), (Instant, u32)>>);
+
+impl MessageRate {
+    /// Counts one message from `ip` on `connector`; false when `limit`
+    /// messages were already counted in this minute.
+    pub fn admit(&self, connector: &str, ip: IpAddr, limit: Limit, now: Instant) -> bool {
+        if limit == Limit::Unlimited {
+            return true;
+        }
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget windows that ended, so the table stays small.
+        if t.len() > 10_000 {
+            t.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let entry = t.entry((connector.to_string(), ip)).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        if !limit.allows(u64::from(entry.1) + 1) {
+            return false;
+        }
+        entry.1 += 1;
+        true
     }
 }
 
@@ -164,7 +201,9 @@ pub struct Shared {
     pub committer: Arc<GroupCommitter>,
     pub tracking: Arc<TrackingLog>,
     pub delivery: DeliveryNotifier,
-    pub per_source: Arc<PerSource>,
+    pub per_source: Arc<Counter<IpAddr>>,
+    pub per_connector: Arc<Counter<String>>,
+    pub message_rate: Arc<MessageRate>,
     pub active: Arc<Active>,
     /// Becomes true when the grace period is over: sessions close.
     pub hard_stop: watch::Receiver<bool>,
@@ -258,7 +297,9 @@ impl Engine {
             committer,
             tracking,
             delivery: worker.notifier(),
-            per_source: Arc::new(PerSource::default()),
+            per_source: Arc::new(Counter::default()),
+            per_connector: Arc::new(Counter::default()),
+            message_rate: Arc::new(MessageRate::default()),
             active: Arc::new(Active::default()),
             hard_stop: hard_rx,
         });

@@ -50,7 +50,11 @@ fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
         anonymous_allowed: true,
         direct_trust: false,
         externally_secured: false,
-        max_inbound_connection_per_source: 20,
+        max_inbound_connection_per_source: xshell_core::types::Limit::Count(20),
+        max_inbound_connection: xshell_core::types::Limit::Count(5000),
+        message_rate_limit: xshell_core::types::Limit::Unlimited,
+        tarpit_interval: Duration::ZERO,
+        max_hop_count: 60,
         connection_timeout: Duration::from_secs(600),
         connection_inactivity_timeout: Duration::from_secs(300),
     }

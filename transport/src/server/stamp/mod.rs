@@ -167,7 +167,7 @@ pub const HEADER_SECTION_LIMIT: usize = 1024 * 1024;
 /// `hopcount_limit` has the same default. Without it, a next hop that leads
 /// back to this server (an MX or smart host pointing at ourselves) would
 /// pass the message around for ever, a little longer each time.
-pub const MAX_HOPS: usize = 50;
+pub const MAX_HOPS: usize = 60;
 
 /// Why [`Stamper`] refuses a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -182,10 +182,11 @@ pub enum Refusal {
     /// keeps 100 KB by default).
     #[error("message header section larger than {HEADER_SECTION_LIMIT} octets")]
     HeaderTooLarge,
-    /// The message already has [`MAX_HOPS`] `Received:` fields: a mail
-    /// loop (`554 5.4.6`, which bounces it to its sender).
-    #[error("{MAX_HOPS} or more Received header fields (a mail loop)")]
-    TooManyHops,
+    /// The message already has the connector's MaxHopCount (by default
+    /// [`MAX_HOPS`]) `Received:` fields: a mail loop (`554 5.4.6`, which
+    /// bounces it to its sender).
+    #[error("{0} or more Received header fields (a mail loop)")]
+    TooManyHops(usize),
 }
 
 impl Refusal {
@@ -197,10 +198,10 @@ impl Refusal {
                 (5, 3, 4),
                 "Message header section exceeds the maximum size (1 MB)",
             ),
-            Refusal::TooManyHops => xshell_smtp::Reply::new(
+            Refusal::TooManyHops(limit) => xshell_smtp::Reply::new(
                 554,
                 (5, 4, 6),
-                format!("Too many hops: {MAX_HOPS} or more Received header fields (mail loop)"),
+                format!("Too many hops: {limit} or more Received header fields (mail loop)"),
             ),
         }
     }
@@ -232,7 +233,11 @@ pub struct Stamper {
     received: String,
     org_headers: Vec<(String, String)>,
     state: StampState,
+    max_hops: usize,
+    /// Added as `Message-ID:` when the message has none.
+    assign_message_id: Option<String>,
     message_id: Option<String>,
+    subject: Option<String>,
 }
 
 impl Stamper {
@@ -247,13 +252,35 @@ impl Stamper {
                 in_field: false,
                 hops: 0,
             },
+            max_hops: MAX_HOPS,
+            assign_message_id: None,
             message_id: None,
+            subject: None,
         }
+    }
+
+    /// Refuses messages with `max_hops` or more `Received:` fields
+    /// (MaxHopCount) instead of [`MAX_HOPS`].
+    pub fn with_max_hops(mut self, max_hops: usize) -> Self {
+        self.max_hops = max_hops.max(1);
+        self
+    }
+
+    /// Gives a message without a `Message-ID:` field this one (`<id@host>`),
+    /// as Exchange does.
+    pub fn assigning_message_id(mut self, id: String) -> Self {
+        self.assign_message_id = Some(id);
+        self
     }
 
     /// The message's Message-ID, once the header section was stamped.
     pub fn message_id(&self) -> Option<&str> {
         self.message_id.as_deref()
+    }
+
+    /// The message's Subject (as written, unfolded), once stamped.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
     }
 
     /// Takes the next octets of the message; returns what to store next
@@ -276,9 +303,9 @@ impl Stamper {
         } else {
             buf.extend_from_slice(&chunk);
         }
-        let ended = header_section_ends(buf, scanned, in_field, hops);
-        let refusal = if *hops >= MAX_HOPS {
-            Some(Refusal::TooManyHops)
+        let ended = header_section_ends(buf, scanned, in_field, hops, self.max_hops);
+        let refusal = if *hops >= self.max_hops {
+            Some(Refusal::TooManyHops(self.max_hops))
         } else if *scanned > HEADER_SECTION_LIMIT || (!ended && buf.len() > HEADER_SECTION_LIMIT) {
             Some(Refusal::HeaderTooLarge)
         } else {
@@ -309,8 +336,19 @@ impl Stamper {
         else {
             return Vec::new();
         };
-        let out = stamp(&buf, &self.received, &self.org_headers);
-        self.message_id = header_value(&out, "Message-ID");
+        let mut out = stamp(&buf, &self.received, &self.org_headers);
+        self.message_id = header_value(&out, "Message-ID").filter(|v| !v.is_empty());
+        if self.message_id.is_none()
+            && let Some(id) = self.assign_message_id.take()
+        {
+            // After our Received field (which [`stamp`] writes first,
+            // folded over several lines), before the message's own fields.
+            let at = (self.received.len() + 2).min(out.len());
+            let field = format!("Message-ID: {id}\r\n");
+            out.splice(at..at, field.into_bytes());
+            self.message_id = Some(id);
+        }
+        self.subject = header_value(&out, "Subject");
         out
     }
 }
@@ -324,6 +362,7 @@ fn header_section_ends(
     scanned: &mut usize,
     in_field: &mut bool,
     hops: &mut usize,
+    max_hops: usize,
 ) -> bool {
     while let Some(nl) = buf[*scanned..].iter().position(|&b| b == b'\n') {
         let line = &buf[*scanned..*scanned + nl + 1];
@@ -348,7 +387,7 @@ fn header_section_ends(
         }
         *in_field = true;
         *scanned += line.len();
-        if *hops >= MAX_HOPS {
+        if *hops >= max_hops {
             return false;
         }
     }

@@ -271,16 +271,63 @@ fn a_message_with_too_many_received_fields_is_refused_as_a_loop() {
     for step in [1, 7, 100, msg.len()] {
         assert_eq!(
             stamp_streamed(&msg, step),
-            Err(Refusal::TooManyHops),
+            Err(Refusal::TooManyHops(MAX_HOPS)),
             "step {step}"
         );
     }
     // The stamper stops buffering at the limit: later chunks are refused too.
     let mut st = Stamper::new("Received: x".into(), Vec::new());
-    assert_eq!(st.push(with_hops(MAX_HOPS + 10)), Err(Refusal::TooManyHops));
-    assert_eq!(st.push(b"more".to_vec()), Err(Refusal::TooManyHops));
-    assert_eq!(st.finish(), Err(Refusal::TooManyHops));
-    let reply = Refusal::TooManyHops.reply();
+    assert_eq!(
+        st.push(with_hops(MAX_HOPS + 10)),
+        Err(Refusal::TooManyHops(MAX_HOPS))
+    );
+    assert_eq!(
+        st.push(b"more".to_vec()),
+        Err(Refusal::TooManyHops(MAX_HOPS))
+    );
+    assert_eq!(st.finish(), Err(Refusal::TooManyHops(MAX_HOPS)));
+    let reply = Refusal::TooManyHops(MAX_HOPS).reply();
     assert_eq!(reply.code, 554);
     assert!(reply.to_string().contains("5.4.6"), "{reply}");
+}
+
+#[test]
+fn max_hop_count_is_the_connectors() {
+    let mut st = Stamper::new("Received: x".into(), Vec::new()).with_max_hops(3);
+    assert_eq!(st.push(with_hops(3)), Err(Refusal::TooManyHops(3)));
+    assert!(
+        Refusal::TooManyHops(3)
+            .reply()
+            .to_string()
+            .contains("3 or more")
+    );
+    let mut st = Stamper::new("Received: x".into(), Vec::new()).with_max_hops(3);
+    assert!(st.push(with_hops(2)).is_ok());
+    assert!(st.finish().is_ok());
+}
+
+#[test]
+fn a_message_without_message_id_gets_one_and_the_subject_is_kept() {
+    // Our Received field is folded: the Message-ID goes after all of it.
+    let mut st = Stamper::new("Received: x\r\n\tby y".into(), Vec::new())
+        .assigning_message_id("<abc@mail.orga.example>".into());
+    let mut out = st
+        .push(b"Subject: quarterly report\r\n\r\nbody\r\n".to_vec())
+        .unwrap();
+    out.extend(st.finish().unwrap());
+    assert_eq!(
+        s(&out),
+        "Received: x\r\n\tby y\r\nMessage-ID: <abc@mail.orga.example>\r\nSubject: quarterly report\r\n\r\nbody\r\n"
+    );
+    assert_eq!(st.message_id(), Some("<abc@mail.orga.example>"));
+    assert_eq!(st.subject(), Some("quarterly report"));
+    // A message with its own Message-ID keeps it.
+    let mut st = Stamper::new("Received: x".into(), Vec::new())
+        .assigning_message_id("<abc@mail.orga.example>".into());
+    let mut out = st
+        .push(b"Message-ID: <own@a>\r\n\r\nb\r\n".to_vec())
+        .unwrap();
+    out.extend(st.finish().unwrap());
+    assert_eq!(s(&out), "Received: x\r\nMessage-ID: <own@a>\r\n\r\nb\r\n");
+    assert_eq!(st.message_id(), Some("<own@a>"));
 }
