@@ -38,6 +38,9 @@ const REQUEST: Setup = Run(
     "New-ExchangeCertificate -GenerateRequest -SubjectName 'CN=mail.fabrikam.com' -DomainName mail.fabrikam.com",
 );
 
+/// What a queue action says when the engine is stopped.
+const STOPPED: &str = "xshell-transport is not running";
+
 /// The documented examples, `<cmdlet>-<example number>`.
 const CASES: &[Case] = &[
     // ---- Get-TransportConfig
@@ -540,7 +543,11 @@ const CASES: &[Case] = &[
         script: "Remove-ExchangeCertificate -Server XSHELL01 -Thumbprint 4f7b2f9ac8244f2042f6dbc515931ce7e295a961 -Confirm:$false",
         checks: &[Ok, Cfg("/Certificates", "[]")],
     },
-    // ---- Queues and messages (the queue folder, engine stopped)
+    // ---- Queues and messages: the queue folder with the engine stopped.
+    // Reading works from the folder; an action (retry, suspend, resume,
+    // remove) needs the running engine, so the check is that the
+    // documented syntax binds and the refusal says why (the effect with
+    // the engine running is tests/ops_queue.rs's).
     Case {
         id: "Get-Queue-1",
         setup: &[INTERNET, Queue],
@@ -598,40 +605,34 @@ const CASES: &[Case] = &[
         id: "Retry-Queue-1",
         setup: &[INTERNET, Queue],
         script: "Retry-Queue -Filter \"NextHopDomain -eq \"fabrikam.com\" -and Status -eq 'Retry'\"",
-        checks: &[Ok],
+        checks: &[Fails, Err(STOPPED)],
     },
     Case {
         id: "Suspend-Queue-1",
         setup: &[INTERNET, Queue],
         script: "Suspend-Queue -Filter \"NextHopDomain -eq \"fabrikam.com\" -and Status -eq 'Retry'\"",
-        checks: &[
-            Ok,
-            Then(
-                "Get-Queue XSHELL01\\fabrikam.com | Format-List Status",
-                "Suspended",
-            ),
-        ],
+        checks: &[Fails, Err(STOPPED)],
     },
     Case {
         id: "Suspend-Queue-2",
         setup: &[INTERNET, Queue],
         script: "Suspend-Queue -Server XSHELL01 -Filter \"MessageCount -gt 100\"",
-        checks: &[Ok, ThenNot("Get-Queue | Format-List Status", "Suspended")],
+        checks: &[Fails, Err(STOPPED)],
     },
     Case {
         id: "Resume-Queue-1",
         setup: &[INTERNET, Queue],
         script: "Resume-Queue -Server XSHELL01 -Filter \"NextHopDomain -eq 'Fourthcoffee.com'\"",
-        checks: &[Ok],
+        checks: &[Fails, Err(STOPPED)],
     },
     Case {
         id: "Remove-Message-1",
         setup: &[INTERNET, Queue],
         script: "Remove-Message -Server XSHELL01 -Filter \"FromAddress -eq 'Kweku@contoso.com'\" -WithNDR $false -Confirm:$false",
         checks: &[
-            Ok,
-            ThenNot("Get-Message | Format-List", "kweku@contoso.com"),
-            Then("Get-Message | Format-List", "john@contoso.com"),
+            Fails,
+            Err(STOPPED),
+            Then("Get-Message | Format-List", "kweku@contoso.com"),
         ],
     },
     // ---- Get-MessageTrackingLog

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use xshell_transport::queue::{Disposition, Envelope, Queue};
+use xshell_transport::queue::{Disposition, Envelope, Queue, RecipientStatus};
 
 /// Thumbprint of `tests/data/examples/orga.pfx` (see its README).
 pub const ORGA_THUMB: &str = "4F7B2F9AC8244F2042F6DBC515931CE7E295A961";
@@ -51,6 +51,8 @@ pub enum Check {
     OutLines(usize),
     /// Standard error contains this text (case-insensitive).
     Err(&'static str),
+    /// Standard error does not contain this text (case-insensitive).
+    NotErr(&'static str),
     /// Standard error is empty.
     NoErr,
     /// The store's config.json at this JSON pointer equals this JSON text.
@@ -269,13 +271,17 @@ fn seed_queue(store: &Path) {
             msg,
         )
         .unwrap();
+    let reply = "451 4.4.0 Primary target IP address responded with: 421 4.4.2 Connection dropped";
     q.update(&id, |e| {
         e.attempts = 3;
-        e.last_error = Some(
-            "451 4.4.0 Primary target IP address responded with: 421 4.4.2 Connection dropped"
-                .into(),
-        );
+        e.last_error = Some(reply.into());
         e.next_retry_ms = Some(xshell_transport::queue::now_ms() + 600_000);
+        for r in &mut e.recipients {
+            r.status = RecipientStatus::Deferred {
+                reason: reply.into(),
+            };
+            r.last_reply = Some(reply.into());
+        }
         Disposition::Keep
     })
     .unwrap();
@@ -428,13 +434,17 @@ fn run_case(case: &Case, fx: &Fixtures) -> Result<(), String> {
                 .stderr
                 .to_lowercase()
                 .contains(&subst(s, fx, t).to_lowercase()),
+            Check::NotErr(s) => !o
+                .stderr
+                .to_lowercase()
+                .contains(&subst(s, fx, t).to_lowercase()),
             Check::NoErr => o.stderr.trim().is_empty(),
             Check::Cfg(ptr, want) => {
                 let cfg: serde_json::Value = std::fs::read(store.join("config.json"))
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok())
                     .unwrap_or(serde_json::Value::Null);
-                let want: serde_json::Value = serde_json::from_str(want).unwrap();
+                let want: serde_json::Value = serde_json::from_str(&subst(want, fx, t)).unwrap();
                 match get_pointer(&cfg, ptr) {
                     Some(v) if *v == want => true,
                     got => {
