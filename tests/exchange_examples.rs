@@ -93,7 +93,10 @@ const CASES: &[Case] = &[
         script: "Set-TransportService XSHELL01 -DelayNotificationTimeout 13:00:00",
         checks: &[
             Ok,
-            Cfg("/TransportService/DelayNotificationTimeout", "\"13:00:00\""),
+            Then(
+                "(Get-TransportService).DelayNotificationTimeout",
+                "13:00:00",
+            ),
         ],
     },
     Case {
@@ -102,9 +105,9 @@ const CASES: &[Case] = &[
         script: "Set-TransportService XSHELL01 -TransientFailureRetryCount 3 -TransientFailureRetryInterval 00:00:30",
         checks: &[
             Ok,
-            Cfg(
-                "/TransportService/TransientFailureRetryInterval",
-                "\"00:00:30\"",
+            Then(
+                "(Get-TransportService).TransientFailureRetryInterval",
+                "00:00:30",
             ),
             Then("(Get-TransportService).TransientFailureRetryCount", "3"),
         ],
@@ -213,13 +216,13 @@ const CASES: &[Case] = &[
         script: "Set-SendConnector \"Contoso.com Send Connector\" -MaxMessageSize 10MB -ConnectionInactivityTimeOut 00:15:00",
         checks: &[
             Ok,
-            Cfg(
-                "/SendConnectors/0/MaxMessageSize",
-                "\"10 MB (10,485,760 bytes)\"",
+            Then(
+                "(Get-SendConnector 'Contoso.com Send Connector').MaxMessageSize",
+                "10 MB (10,485,760 bytes)",
             ),
-            Cfg(
-                "/SendConnectors/0/ConnectionInactivityTimeout",
-                "\"00:15:00\"",
+            Then(
+                "(Get-SendConnector 'Contoso.com Send Connector').ConnectionInactivityTimeOut",
+                "00:15:00",
             ),
         ],
     },
@@ -282,8 +285,14 @@ const CASES: &[Case] = &[
         script: "Set-ReceiveConnector -Identity \"Internet Receive Connector\" -Banner \"220 SMTP OK\" -ConnectionTimeout 00:15:00",
         checks: &[
             Ok,
-            Cfg("/ReceiveConnectors/0/Banner", "\"220 SMTP OK\""),
-            Cfg("/ReceiveConnectors/0/ConnectionTimeout", "\"00:15:00\""),
+            Then(
+                "(Get-ReceiveConnector 'Internet Receive Connector').Banner",
+                "220 SMTP OK",
+            ),
+            Then(
+                "(Get-ReceiveConnector 'Internet Receive Connector').ConnectionTimeout",
+                "00:15:00",
+            ),
         ],
     },
     Case {

@@ -266,9 +266,9 @@ const CASES: &[Case] = &[
         script: "Set-SendConnector Outbound -MaxMessageSize 35MB",
         checks: &[
             Ok,
-            Cfg(
-                "/SendConnectors/0/MaxMessageSize",
-                "\"35 MB (36,700,160 bytes)\"",
+            Then(
+                "(Get-SendConnector Outbound).MaxMessageSize",
+                "35 MB (36,700,160 bytes)",
             ),
         ],
     },
@@ -288,9 +288,9 @@ const CASES: &[Case] = &[
         checks: &[
             Fails,
             Err("ConnectionInactivityTimeOut"),
-            Cfg(
-                "/SendConnectors/0/ConnectionInactivityTimeout",
-                "\"00:10:00\"",
+            Then(
+                "(Get-SendConnector Outbound).ConnectionInactivityTimeOut",
+                "00:10:00",
             ),
         ],
     },
@@ -726,9 +726,13 @@ const CASES: &[Case] = &[
         script: "Set-TransportConfig -MaxSendSize 25MB -MaxReceiveSize 25MB",
         checks: &[
             Ok,
-            Cfg(
-                "/TransportConfig/MaxSendSize",
-                "\"25 MB (26,214,400 bytes)\"",
+            Then(
+                "(Get-TransportConfig).MaxSendSize",
+                "25 MB (26,214,400 bytes)",
+            ),
+            Then(
+                "(Get-TransportConfig).MaxReceiveSize",
+                "25 MB (26,214,400 bytes)",
             ),
         ],
     },
@@ -769,9 +773,9 @@ const CASES: &[Case] = &[
         script: "Set-TransportService EX01 -MessageExpirationTimeout 3.00:00:00",
         checks: &[
             Ok,
-            Cfg(
-                "/TransportService/MessageExpirationTimeout",
-                "\"3.00:00:00\"",
+            Then(
+                "(Get-TransportService).MessageExpirationTimeout",
+                "3.00:00:00",
             ),
         ],
     },
