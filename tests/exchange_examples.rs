@@ -707,14 +707,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "ReceiveProtocolLogPath is missing (protocol logs)",
     ),
     (
-        "Set-AcceptedDomain-1",
-        "Boolean parameter in the space form (-MakeDefault $true)",
-    ),
-    (
-        "New-SendConnector-1",
-        "usage switches -Internet/-Partner/-Internal are missing",
-    ),
-    (
         "New-SendConnector-2",
         "New-Object PSCredential, AuthenticationCredential, SmartHostAuthMechanism missing",
     ),
@@ -779,10 +771,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "Services shows letters, not names; no ServicesStringForm",
     ),
     (
-        "Get-ExchangeCertificate-1",
-        "-Server on the certificate cmdlets",
-    ),
-    (
         "Get-ExchangeCertificate-2",
         "Services shows letters (....S..), not names (SMTP)",
     ),
@@ -806,13 +794,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "Export-ExchangeCertificate-4",
         "-Server; [System.IO.File]/[System.Text.Encoding] type literals",
     ),
-    (
-        "Remove-ExchangeCertificate-2",
-        "-Server on the certificate cmdlets",
-    ),
-    ("Get-Queue-2", "Get-Queue -Filter is missing"),
-    ("Get-Queue-4", "Get-Queue -Exclude is missing"),
-    ("Get-Message-1", "Get-Message -Filter is missing"),
     ("Get-Message-2", "Get-Message -Filter is missing (and SCL)"),
     (
         "Get-Message-3",

@@ -1529,14 +1529,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "Services holds letters (....S..), not names",
     ),
     (
-        "cert-new-bool-space",
-        "Boolean parameter in the space form ($true)",
-    ),
-    (
-        "cert-import-windows-path",
-        "a Windows path gets \"No such file\", not a Windows-path error",
-    ),
-    (
         "cert-import-getcontent-bytes",
         "[type] literals and casts are missing",
     ),
@@ -1552,7 +1544,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "cert-renew-pipe",
         "renew by pipe (Get-ExchangeCertificate | New-ExchangeCertificate)",
     ),
-    ("cert-server-param", "-Server on the certificate cmdlets"),
     (
         "sc-typo-silenced",
         "binding error silenced by -ErrorAction SilentlyContinue: exit 0, nothing changed",
@@ -1563,20 +1554,8 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("sc-where-short", "the short Where form (? Prop -eq value)"),
     (
-        "sc-inactivity-range",
-        "ConnectionInactivityTimeOut range (<= 1.00:00:00) not enforced",
-    ),
-    (
-        "sc-protocol-logging",
-        "Set-SendConnector -ProtocolLoggingLevel is missing",
-    ),
-    (
         "sc-source-servers",
         "Set-SendConnector -SourceTransportServers is missing",
-    ),
-    (
-        "sc-source-ip",
-        "Set-SendConnector -SourceIPAddress is missing",
     ),
     (
         "sc-smarthost-auth",
@@ -1585,10 +1564,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "sc-error-policies",
         "Set-SendConnector -ErrorPolicies is missing",
-    ),
-    (
-        "sc-new-partner-switch",
-        "usage switches -Internet/-Partner/-Internal are missing",
     ),
     (
         "rc-list-identity",
@@ -1611,33 +1586,8 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "flag enums in the string form (\"AnonymousUsers, Partners\")",
     ),
     (
-        "rc-maxmsg-range",
-        "receive MaxMessageSize range (64 KB - 2 GB) not enforced",
-    ),
-    (
-        "rc-protocol-logging",
-        "Set-ReceiveConnector -ProtocolLoggingLevel is missing",
-    ),
-    (
-        "rc-tarpit",
-        "Set-ReceiveConnector -TarpitInterval is missing",
-    ),
-    (
-        "rc-require-ehlo",
-        "Set-ReceiveConnector -RequireEHLODomain is missing",
-    ),
-    (
-        "rc-message-rate",
-        "Set-ReceiveConnector -MessageRateLimit is missing",
-    ),
-    ("rc-max-hop", "Set-ReceiveConnector -MaxHopCount is missing"),
-    (
         "rc-tls-domain-capabilities",
         "Set-ReceiveConnector -TlsDomainCapabilities is missing",
-    ),
-    (
-        "rc-new-internet-switch",
-        "usage switches -Internet/-Partner/-Internal are missing",
     ),
     ("rc-enabled-count", "Measure-Object (measure) is missing"),
     (
@@ -1658,11 +1608,9 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "Format-List with a wildcard (*Retry*) prints blanks",
     ),
     ("ts-totalseconds", "time spans are strings (.TotalSeconds)"),
-    ("q-filter-retry", "Get-Queue -Filter is missing"),
     ("q-sort-first", "Sort-Object (sort) is missing"),
     ("q-measure-sum", "Measure-Object (measure) is missing"),
     ("q-resultsize", "Measure-Object (measure) is missing"),
-    ("q-retry-resubmit", "Retry-Queue -Resubmit is missing"),
     (
         "msg-by-queue",
         "Get-Message does not take a queue from the pipeline",
@@ -1681,10 +1629,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("trk-timestamp-compare", "Get-Date is missing"),
     ("trk-export-csv", "Export-Csv is missing"),
-    (
-        "trk-server-source",
-        "Get-MessageTrackingLog -Server/-Source are missing",
-    ),
     ("lang-if-else", "'if' statements are missing"),
     ("lang-elseif", "'if' statements are missing"),
     ("lang-foreach", "'foreach' statements are missing"),
