@@ -1554,16 +1554,8 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("sc-where-short", "the short Where form (? Prop -eq value)"),
     (
-        "sc-source-servers",
-        "Set-SendConnector -SourceTransportServers is missing",
-    ),
-    (
         "sc-smarthost-auth",
         "New-Object PSCredential, SmartHostAuthMechanism, AuthenticationCredential",
-    ),
-    (
-        "sc-error-policies",
-        "Set-SendConnector -ErrorPolicies is missing",
     ),
     (
         "rc-list-identity",

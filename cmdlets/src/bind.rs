@@ -752,6 +752,5 @@ from_arg_enum!(
     xshell_core::model::AuthMechanism,
     xshell_core::model::PermissionGroup,
     xshell_core::model::AcceptedDomainType,
-    xshell_core::model::ProtocolLoggingLevel,
-    xshell_core::model::ErrorPolicies
+    xshell_core::model::ProtocolLoggingLevel
 );

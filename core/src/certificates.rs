@@ -32,8 +32,9 @@ pub const SERVICES: [(&str, char); 7] = [
     ("UMCallRouter", 'C'),
 ];
 
-/// The services a self-signed certificate gets by default (`IP.WS..`).
-pub const DEFAULT_SELF_SIGNED_SERVICES: [&str; 4] = ["IMAP", "POP", "IIS", "SMTP"];
+/// The services a self-signed certificate gets by default, as Exchange's
+/// New-ExchangeCertificate (`IP..S..`).
+pub const DEFAULT_SELF_SIGNED_SERVICES: [&str; 3] = ["IMAP", "POP", "SMTP"];
 
 /// A stored record that cannot be read back.
 #[derive(Debug, thiserror::Error)]
@@ -301,7 +302,7 @@ mod tests {
     fn services() {
         assert_eq!(services_string(&["SMTP".into()]), "....S..");
         let d = normalize_services(&DEFAULT_SELF_SIGNED_SERVICES);
-        assert_eq!(services_string(&d), "IP.WS..");
+        assert_eq!(services_string(&d), "IP..S..");
         assert_eq!(
             normalize_services(&["smtp", "imap", "SMTP"]),
             ["IMAP", "SMTP"]

@@ -7,6 +7,7 @@
 
 use crate::types::*;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,7 +119,10 @@ pub struct TransportService {
     #[serde(rename = "ExternalDNSServers")]
     pub external_dns_servers: Vec<HostPort>,
     pub transient_failure_retry_interval: TimeSpan,
-    pub transient_failure_retry_attempts: u32,
+    /// Quick retries (Exchange's TransientFailureRetryCount; stores
+    /// written before the rename say TransientFailureRetryAttempts).
+    #[serde(alias = "TransientFailureRetryAttempts")]
+    pub transient_failure_retry_count: u32,
     pub outbound_connection_failure_retry_interval: TimeSpan,
     pub message_retry_interval: TimeSpan,
     pub message_expiration_timeout: TimeSpan,
@@ -138,7 +142,7 @@ impl Default for TransportService {
             fqdn: None,
             external_dns_servers: Vec::new(),
             transient_failure_retry_interval: TimeSpan::minutes(5),
-            transient_failure_retry_attempts: 6,
+            transient_failure_retry_count: 6,
             outbound_connection_failure_retry_interval: TimeSpan::minutes(10),
             message_retry_interval: TimeSpan::minutes(15),
             message_expiration_timeout: TimeSpan::days(2),
@@ -290,6 +294,9 @@ pub struct SendConnector {
     pub source_ip_address: Option<std::net::IpAddr>,
     #[serde(default)]
     pub error_policies: ErrorPolicies,
+    /// The transport servers that use the connector: this one.
+    #[serde(default)]
+    pub source_transport_servers: Vec<String>,
     #[serde(default)]
     pub protocol_logging_level: ProtocolLoggingLevel,
     pub comment: Option<String>,
@@ -315,7 +322,8 @@ impl SendConnector {
             usage: SendUsage::Custom,
             connection_inactivity_timeout: TimeSpan::minutes(10),
             source_ip_address: None,
-            error_policies: ErrorPolicies::Default,
+            error_policies: ErrorPolicies::default(),
+            source_transport_servers: Vec::new(),
             protocol_logging_level: ProtocolLoggingLevel::None,
             comment: None,
         }
@@ -532,18 +540,69 @@ impl ProtocolLoggingLevel {
     pub const NAMES: &'static [&'static str] = &["None", "Verbose"];
 }
 
-/// How a send connector treats some failures (Exchange's ErrorPolicies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum ErrorPolicies {
-    /// Permanent failures stay permanent.
-    #[default]
-    Default,
+/// How a send connector treats some failures (Exchange's ErrorPolicies,
+/// a flags value written `Default` or `DowngradeDnsFailures,
+/// DowngradeAuthFailures`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorPolicies {
     /// A DNS failure that would be permanent (no such domain, no address)
-    /// is retried as a transient one instead.
-    DowngradeDnsFailures,
+    /// is retried as a transient one.
+    pub downgrade_dns_failures: bool,
+    /// A remote authentication refusal (530, 535, 5.7.0, 5.7.8, 5.7.57) is
+    /// retried as a transient one.
+    pub downgrade_auth_failures: bool,
 }
+
 impl ErrorPolicies {
-    pub const NAMES: &'static [&'static str] = &["Default", "DowngradeDnsFailures"];
+    /// The values this store keeps; Exchange's DowngradeCustomFailures and
+    /// UpgradeCustomFailures are about hybrid (Office 365) custom codes.
+    pub const NAMES: &'static [&'static str] =
+        &["Default", "DowngradeDnsFailures", "DowngradeAuthFailures"];
+}
+
+impl fmt::Display for ErrorPolicies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.downgrade_dns_failures, self.downgrade_auth_failures) {
+            (false, false) => f.write_str("Default"),
+            (true, false) => f.write_str("DowngradeDnsFailures"),
+            (false, true) => f.write_str("DowngradeAuthFailures"),
+            (true, true) => f.write_str("DowngradeDnsFailures, DowngradeAuthFailures"),
+        }
+    }
+}
+
+impl std::str::FromStr for ErrorPolicies {
+    type Err = ParseValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut p = ErrorPolicies::default();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "default" => {}
+                "downgradednsfailures" => p.downgrade_dns_failures = true,
+                "downgradeauthfailures" => p.downgrade_auth_failures = true,
+                _ => {
+                    return Err(ParseValueError(format!(
+                        "'{name}' is not one of {}",
+                        ErrorPolicies::NAMES.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl Serialize for ErrorPolicies {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorPolicies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl ReceiveConnector {
@@ -934,5 +993,39 @@ mod tests {
             c.validate().unwrap_err().params,
             vec!["ConnectionInactivityTimeout", "ConnectionTimeout"]
         );
+    }
+
+    #[test]
+    fn stores_written_before_these_settings_existed_still_load() {
+        // A receive and a send connector as an older xshell wrote them.
+        let rc = serde_json::json!({
+            "Name": "Inbound", "Usage": "Internet", "Bindings": ["0.0.0.0:25"],
+            "RemoteIPRanges": [], "PermissionGroups": ["AnonymousUsers"],
+            "AuthMechanism": ["Tls"], "Banner": null, "Fqdn": null, "RequireTLS": false,
+            "DomainSecureEnabled": false, "TlsCertificateName": null,
+            "MaxMessageSize": "36 MB (37,748,736 bytes)", "MaxRecipientsPerMessage": 200,
+            "MaxInboundConnectionPerSource": 20, "Enabled": true,
+            "ConnectionTimeout": "00:10:00", "ConnectionInactivityTimeout": "00:05:00",
+            "Comment": null
+        });
+        let rc: ReceiveConnector = serde_json::from_value(rc).unwrap();
+        assert_eq!(rc.max_inbound_connection_per_source, Limit::Count(20));
+        assert_eq!(rc.max_inbound_connection, Limit::Count(5000));
+        assert_eq!(rc.max_hop_count, 60);
+        assert_eq!(rc.tarpit_interval, TimeSpan(5));
+        let mut ts = serde_json::to_value(TransportService::default()).unwrap();
+        let count = ts
+            .as_object_mut()
+            .unwrap()
+            .remove("TransientFailureRetryCount")
+            .unwrap();
+        ts["TransientFailureRetryAttempts"] = count;
+        let ts: TransportService = serde_json::from_value(ts).unwrap();
+        assert_eq!(ts.transient_failure_retry_count, 6);
+        let p: ErrorPolicies = "DowngradeAuthFailures, downgradeDnsFailures"
+            .parse()
+            .unwrap();
+        assert_eq!(p.to_string(), "DowngradeDnsFailures, DowngradeAuthFailures");
+        assert!("DowngradeCustomFailures".parse::<ErrorPolicies>().is_err());
     }
 }

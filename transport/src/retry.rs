@@ -3,7 +3,7 @@
 //! epoch in, decisions out.
 //!
 //! The schedule, from the TransportService settings:
-//! - the first `TransientFailureRetryAttempts` retries come after
+//! - the first `TransientFailureRetryCount` retries come after
 //!   `TransientFailureRetryInterval` (quick retries, 6 × 5 min by default);
 //! - after that, a message that failed on a **connection** (no host of the
 //!   next hop could be reached or set up) waits
@@ -57,7 +57,7 @@ impl Schedule {
     pub fn from_service(s: &TransportService) -> Self {
         Schedule {
             transient_interval_ms: ms(s.transient_failure_retry_interval.as_secs()),
-            transient_attempts: s.transient_failure_retry_attempts,
+            transient_attempts: s.transient_failure_retry_count,
             connection_failure_interval_ms: ms(s
                 .outbound_connection_failure_retry_interval
                 .as_secs()),

@@ -29,9 +29,12 @@ params!(pub shared {
 
 params!(p + shared {
     Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
+    Instance: String = param(Kind::Thumbprint, "Renew this certificate: a new key and certificate (or request) with its subject, names, services and key type; other parameters override. Binds from a certificate piped in.")
+        .aliases(&["Thumbprint"])
+        .pipeline(Pipe::ByPropertyName),
     Services: Vec<String> = param(Kind::List(&Kind::Enum(SERVICE_NAMES)), "Services to enable the self-signed certificate for.")
         .sets(&["Certificate"])
-        .default("IMAP,POP,IIS,SMTP"),
+        .default("IMAP,POP,SMTP"),
     GenerateRequest: bool = param(Kind::Switch, "Create a certificate request instead of a self-signed certificate.")
         .sets(&["Request"]),
     BinaryEncoded: bool = param(Kind::Switch, "Write the request as DER instead of base64 PEM.")
@@ -46,14 +49,17 @@ pub static DECL: CmdletDecl = CmdletDecl {
     aliases: &[],
     synopsis: "Create a self-signed certificate, or a key and a certificate request for a CA.",
     description: "Without -GenerateRequest: creates a key and a self-signed certificate valid for 5 years, enabled for \
--Services (default IMAP, POP, IIS, SMTP: IP.WS..); with SMTP and no default SMTP certificate yet, it becomes the \
+-Services (default IMAP, POP, SMTP: IP..S..); with SMTP and no default SMTP certificate yet, it becomes the \
 default (with -Force it replaces the default). A self-signed SMTP certificate serves opportunistic TLS and Direct \
 Trust, not partner mutual TLS. With -GenerateRequest (or -RequestFile/-Path or -BinaryEncoded, which belong to \
 the request set): creates a key and a PKCS#10 request with extendedKeyUsage serverAuth and clientAuth, written \
 to -RequestFile as base64 PEM (DER with -BinaryEncoded), or printed when no file is given. The key stays in the \
 store; the certificate shows Status PendingRequest (its thumbprint is the SHA-1 of the request) until \
 Import-ExchangeCertificate imports the certificate the CA issued. Request-ExchangeCertificate (CLI: \
-request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is the first DomainName.",
+request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is the first DomainName; without \
+either, the certificate is for this server, CN=<its FQDN> (Set-TransportService -Fqdn). A certificate piped in \
+(Get-ExchangeCertificate -Thumbprint X | New-ExchangeCertificate) is renewed: the new one keeps its subject, \
+names, services and key type.",
     params: p::LIST,
     sets: &["Certificate", "Request"],
     impact: Impact::Medium,
@@ -90,24 +96,54 @@ pub(crate) fn create(
     request: bool,
 ) -> Result<Vec<Value>, CmdletError> {
     // Bind and check everything before generating anything.
-    let domains: Vec<String> = b.get(p::DomainName).unwrap_or_default();
-    let subject = match b.get(p::SubjectName) {
+    let renewed = match b.get(p::Instance) {
+        Some(tp) => Some(renewal(ctx, &tp)?),
+        None => None,
+    };
+    let domains: Vec<String> = b
+        .get(p::DomainName)
+        .or_else(|| renewed.as_ref().map(|r| r.domains.clone()))
+        .unwrap_or_default();
+    let subject_text = b
+        .get(p::SubjectName)
+        .or_else(|| renewed.as_ref().map(|r| r.subject.clone()));
+    let subject = match subject_text {
         Some(s) => SubjectName::parse(&s).map_err(|e| bad("SubjectName", e))?,
         None => match domains.first() {
             Some(first) => SubjectName::from_cn(first).map_err(|e| bad("DomainName", e))?,
             None => {
-                return Err(CmdletError::Usage(format!(
-                    "{}: give -SubjectName (CN=...) or -DomainName",
-                    ctx.cmdlet
-                )));
+                // Exchange's default is the server: CN=<its FQDN> here (a
+                // certificate name must be a DNS name; Exchange also uses
+                // the NetBIOS name, which has no meaning for SMTP TLS).
+                let service = ctx.store.snapshot()?.transport_service;
+                let name = service
+                    .fqdn
+                    .clone()
+                    .or_else(|| service.name.contains('.').then(|| service.name.clone()))
+                    .ok_or_else(|| {
+                        CmdletError::Usage(format!(
+                            "{}: give -SubjectName (CN=...) or -DomainName; without them the certificate is for this server's FQDN, and none is set (Set-TransportService -Fqdn mail.contoso.com)",
+                            ctx.cmdlet
+                        ))
+                    })?;
+                SubjectName::from_cn(&name).map_err(|e| bad("SubjectName", e))?
             }
         },
     };
     san_names(&subject, &domains).map_err(|e| bad("DomainName", e))?;
-    let size = b.get(p::KeySize).map(|s| u32::try_from(s).unwrap_or(0));
-    let alg = KeyAlgorithm::from_params(b.get(p::KeyAlgorithm).as_deref(), size)
-        .map_err(|e| bad("KeySize", e))?;
-    let friendly = friendly_name(b.get(p::FriendlyName))?;
+    let size = b
+        .get(p::KeySize)
+        .map(|s| u32::try_from(s).unwrap_or(0))
+        .or_else(|| renewed.as_ref().and_then(|r| r.key_size));
+    let alg_name = b
+        .get(p::KeyAlgorithm)
+        .or_else(|| renewed.as_ref().and_then(|r| r.key_algorithm.clone()));
+    let alg =
+        KeyAlgorithm::from_params(alg_name.as_deref(), size).map_err(|e| bad("KeySize", e))?;
+    let friendly = friendly_name(
+        b.get(p::FriendlyName)
+            .or_else(|| renewed.as_ref().and_then(|r| r.friendly_name.clone())),
+    )?;
     let exportable = b.switch(p::PrivateKeyExportable);
     let binary = b.switch(p::BinaryEncoded);
     let file = b.get(p::RequestFile);
@@ -125,7 +161,10 @@ pub(crate) fn create(
             ));
         }
         Some(s) => certs::normalize_services(&s),
-        None => certs::normalize_services(&DEFAULT_SELF_SIGNED_SERVICES),
+        None => match renewed.as_ref().filter(|r| !r.services.is_empty()) {
+            Some(r) => r.services.clone(),
+            None => certs::normalize_services(&DEFAULT_SELF_SIGNED_SERVICES),
+        },
     };
 
     let key = generate(alg).map_err(failed)?;
@@ -212,4 +251,46 @@ pub(crate) fn create(
         },
     )?;
     Ok(done.map(Value::Object).into_iter().collect())
+}
+
+/// What a renewal keeps of the certificate it renews.
+struct Renewal {
+    subject: String,
+    domains: Vec<String>,
+    services: Vec<String>,
+    key_size: Option<u32>,
+    key_algorithm: Option<String>,
+    friendly_name: Option<String>,
+}
+
+/// Reads the certificate to renew (`-Instance`, or one piped in).
+fn renewal(ctx: &Ctx<'_>, thumbprint: &str) -> Result<Renewal, CmdletError> {
+    let cfg = ctx.store.snapshot()?;
+    let rec = &cfg.certificates[super::find_record(&cfg, thumbprint)?];
+    let der = certs::certificate_der(rec)
+        .map_err(failed)?
+        .ok_or_else(|| {
+            CmdletError::bad_value(
+                "Instance",
+                format!(
+                    "{thumbprint} is a pending request, not a certificate: import the issued certificate, or remove the request"
+                ),
+            )
+        })?;
+    let info = xshell_core::pki::cert::parse_certificate(&der).map_err(failed)?;
+    let rsa = info.key_algorithm == "RSA";
+    // The subject as shown (`CN=.., O=.., C=..`) is the reverse of the
+    // order SubjectName::parse reads (`C=..,O=..,CN=..`).
+    let mut parts: Vec<&str> = info.subject.split(", ").collect();
+    parts.reverse();
+    let subject = parts.join(",");
+    Ok(Renewal {
+        subject,
+        domains: info.dns_names,
+        services: rec.services.clone(),
+        key_size: rsa.then_some(info.public_key_size),
+        key_algorithm: Some(info.key_algorithm)
+            .filter(|a| ["RSA", "ECDSA-P256", "ECDSA-P384"].contains(&a.as_str())),
+        friendly_name: rec.friendly_name.clone(),
+    })
 }

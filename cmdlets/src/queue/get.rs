@@ -17,6 +17,7 @@ params!(p {
     Filter: String = param(Kind::Str, "An OPATH filter over the queues' properties: {MessageCount -gt 10 -and Status -eq 'Retry'}."),
     Include: Vec<String> = param(Kind::List(&Kind::Enum(QUEUE_CLASSES)), "Only these queues: Internal (local delivery), External (everything else) or a DeliveryType."),
     Exclude: Vec<String> = param(Kind::List(&Kind::Enum(QUEUE_CLASSES)), "Not these queues: Internal (local delivery), External (everything else) or a DeliveryType."),
+    SortOrder: Vec<String> = param(Kind::List(&Kind::Str), "Sort by these properties, each +Name (ascending) or -Name (descending): -SortOrder: +FromAddress,-Size."),
     ResultSize: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "How many queues at most, or Unlimited.").default("1000"),
 });
 
@@ -122,5 +123,5 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                 && !exclude.iter().any(|c| in_class(c, &dt))
         })
         .collect();
-    super::filter_and_limit(ctx, out, filter, b.get(p::ResultSize))
+    super::filter_and_limit(ctx, out, filter, b.get(p::SortOrder), b.get(p::ResultSize))
 }

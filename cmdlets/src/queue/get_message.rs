@@ -19,6 +19,7 @@ params!(p {
         .sets(&["Queue"]),
     Filter: String = param(Kind::Str, "An OPATH filter over the messages' properties: {FromAddress -like '*@contoso.com'}.")
         .sets(&["Filter"]),
+    SortOrder: Vec<String> = param(Kind::List(&Kind::Str), "Sort by these properties, each +Name (ascending) or -Name (descending): -SortOrder: +FromAddress,-Size."),
     ResultSize: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "How many messages at most, or Unlimited.").default("1000"),
 });
 
@@ -120,5 +121,5 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             identity: id,
         });
     }
-    super::filter_and_limit(ctx, out, filter, b.get(p::ResultSize))
+    super::filter_and_limit(ctx, out, filter, b.get(p::SortOrder), b.get(p::ResultSize))
 }

@@ -225,9 +225,13 @@ pub fn filter_and_limit(
     ctx: &mut Ctx<'_>,
     objects: Vec<Value>,
     filter: Option<crate::opath::Filter>,
+    sort_order: Option<Vec<String>>,
     result_size: Option<Limit>,
 ) -> Result<Vec<Value>, CmdletError> {
     let mut objects = objects;
+    if let Some(keys) = sort_order {
+        sort_objects(&mut objects, &keys)?;
+    }
     if let Some(f) = filter {
         if let Some(Value::Object(first)) = objects.first() {
             let known: Vec<&str> = first.props.iter().map(|(k, _)| k.as_str()).collect();
@@ -257,4 +261,61 @@ pub fn filter_and_limit(
         objects.truncate(n as usize);
     }
     Ok(objects)
+}
+
+/// `-SortOrder +FromAddress,-Size`: sorts by each property in turn,
+/// ascending (`+` or nothing) or descending (`-`). Numbers and sizes sort
+/// by value, text case-insensitively.
+fn sort_objects(objects: &mut [Value], keys: &[String]) -> Result<(), CmdletError> {
+    use std::cmp::Ordering;
+    let keys: Vec<(String, bool)> = keys
+        .iter()
+        .map(|k| {
+            let k = k.trim();
+            match k.strip_prefix('-') {
+                Some(name) => (name.to_string(), true),
+                None => (k.trim_start_matches('+').to_string(), false),
+            }
+        })
+        .collect();
+    if let Some(Value::Object(first)) = objects.first()
+        && let Some((bad, _)) = keys.iter().find(|(k, _)| first.get(k).is_none())
+    {
+        return Err(CmdletError::bad_value(
+            "SortOrder",
+            format!("{bad} is not a property of {}", first.type_name),
+        ));
+    }
+    fn number(v: &Value) -> Option<u64> {
+        match v {
+            Value::Int(i) => u64::try_from(*i).ok(),
+            Value::Str(s) => match s.parse::<xshell_core::types::SizeLimit>() {
+                Ok(xshell_core::types::SizeLimit::Bytes(b)) => Some(b),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let get = |v: &Value, k: &str| match v {
+        Value::Object(o) => o.get(k).cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    objects.sort_by(|a, b| {
+        for (k, descending) in &keys {
+            let (x, y) = (get(a, k), get(b, k));
+            let o = match (number(&x), number(&y)) {
+                (Some(p), Some(q)) => p.cmp(&q),
+                _ => x
+                    .to_string()
+                    .to_lowercase()
+                    .cmp(&y.to_string().to_lowercase()),
+            };
+            let o = if *descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    Ok(())
 }

@@ -8,7 +8,7 @@ pub mod set;
 use crate::bind::Bound;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
-use xshell_core::model::{ErrorPolicies, ProtocolLoggingLevel, SendConnector, TlsAuthLevel};
+use xshell_core::model::{ProtocolLoggingLevel, SendConnector, TlsAuthLevel};
 
 // The parameters New- and Set-SendConnector share, after each cmdlet's own.
 params!(pub shared {
@@ -28,7 +28,7 @@ params!(pub shared {
     SourceIPAddress: String = param(Kind::Str, "The local IP address outbound connections are made from (0.0.0.0: any).").default("0.0.0.0"),
     SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: this server (Get-TransportService) is the only one."),
     ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
-    ErrorPolicies: String = param(Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"]), "Default, or DowngradeDnsFailures: retry a DNS failure that would be permanent (no such domain) as a transient one.").default("Default"),
+    ErrorPolicies: Vec<String> = param(Kind::List(&Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeAuthFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"])), "Default, or one or both of DowngradeDnsFailures (a DNS failure that would be permanent, such as no such domain, is retried) and DowngradeAuthFailures (a remote authentication refusal is retried).").default("Default"),
     SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, or ExternalAuthoritative (the path is secured by other means). BasicAuth is not supported yet.").default("None"),
     AuthenticationCredential: String = param(Kind::Secret, "Credentials for BasicAuth to the smart hosts (not supported yet)."),
     Comment: String = param(Kind::Str, "Free text."),
@@ -59,21 +59,28 @@ pub fn apply(b: &Bound, c: &mut SendConnector) -> Result<(), CmdletError> {
         c.source_ip_address = (!ip.is_unspecified()).then_some(ip);
     }
     b.assign(shared::ProtocolLoggingLevel, &mut c.protocol_logging_level);
-    if let Some(p) = b.get(shared::ErrorPolicies) {
-        c.error_policies = match p.as_str() {
-            "Default" => ErrorPolicies::Default,
-            "DowngradeDnsFailures" => ErrorPolicies::DowngradeDnsFailures,
-            other => {
-                return Err(CmdletError::bad_value(
-                    "ErrorPolicies",
-                    format!(
-                        "{other} changes how Exchange treats the custom failure codes of a \
-                         hybrid (Office 365) connection, which xshell has none of; use Default or \
-                         DowngradeDnsFailures"
-                    ),
-                ));
-            }
-        };
+    b.assign_list(
+        shared::SourceTransportServers,
+        &mut c.source_transport_servers,
+    );
+    if let Some(names) = b.get(shared::ErrorPolicies) {
+        if let Some(other) = names.iter().find(|n| n.ends_with("CustomFailures")) {
+            return Err(CmdletError::bad_value(
+                "ErrorPolicies",
+                format!(
+                    "{other} changes how Exchange treats the custom failure codes of a \
+                     hybrid (Office 365) connection, which xshell has none of; use Default, \
+                     DowngradeDnsFailures or DowngradeAuthFailures"
+                ),
+            ));
+        }
+        c.error_policies =
+            names
+                .join(",")
+                .parse()
+                .map_err(|e: xshell_core::types::ParseValueError| {
+                    CmdletError::bad_value("ErrorPolicies", e.0)
+                })?;
     }
     if let Some(m) = b.get(shared::SmartHostAuthMechanism)
         && m != "None"

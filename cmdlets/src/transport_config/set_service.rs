@@ -13,7 +13,8 @@ params!(p {
     ExternalDNSServers: Vec<HostPort> = param(Kind::List(&Kind::HostPort), "Resolvers for MX lookups, ip[:port]; empty means the system's."),
     TransientFailureRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 43_200 }, "Wait between quick retries.")
         .default("00:05:00"),
-    TransientFailureRetryAttempts: u32 = param(Kind::Int { min: 0, max: 15 }, "Quick retries before the longer MessageRetryInterval.")
+    TransientFailureRetryCount: u32 = param(Kind::Int { min: 0, max: 15 }, "Quick retries before the longer MessageRetryInterval.")
+        .aliases(&["TransientFailureRetryAttempts"])
         .default("6"),
     OutboundConnectionFailureRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 72_000 }, "Wait after a connection failure.")
         .default("00:10:00"),
@@ -81,8 +82,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             &mut s.transient_failure_retry_interval,
         );
         b.assign(
-            p::TransientFailureRetryAttempts,
-            &mut s.transient_failure_retry_attempts,
+            p::TransientFailureRetryCount,
+            &mut s.transient_failure_retry_count,
         );
         b.assign(
             p::OutboundConnectionFailureRetryInterval,

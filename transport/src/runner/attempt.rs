@@ -525,6 +525,13 @@ async fn deliver_hop(
             None => messages.extend(delivered.next()),
         }
     }
+    if conn.connector.error_policies.downgrade_auth_failures {
+        for m in &mut messages {
+            for (_, outcome) in &mut m.recipients {
+                downgrade_auth(outcome);
+            }
+        }
+    }
     let out = DeliveryReport {
         messages,
         host: report.host,
@@ -541,13 +548,31 @@ async fn deliver_hop(
 /// transient one (Exchange reports them all as transient).
 fn downgrade_dns(cause: Cause, policies: ErrorPolicies) -> Cause {
     match cause {
-        Cause::Dns(e) if policies == ErrorPolicies::DowngradeDnsFailures && e.is_permanent() => {
+        Cause::Dns(e) if policies.downgrade_dns_failures && e.is_permanent() => {
             Cause::Dns(crate::dns::DnsError::Temporary {
                 name: e.name().to_string(),
                 detail: format!("{e} (retried: ErrorPolicies is DowngradeDnsFailures)"),
             })
         }
         other => other,
+    }
+}
+
+/// ErrorPolicies DowngradeAuthFailures: a remote server's refusal for
+/// want of authentication is retried instead of bounced.
+fn downgrade_auth(outcome: &mut Outcome) {
+    let Outcome::Permanent(f) = outcome else {
+        return;
+    };
+    let auth = matches!(f.reply.code, 530 | 535 | 538)
+        || matches!(f.reply.enhanced, Some((5, 7, 0 | 8 | 57)));
+    if auth && matches!(f.origin, crate::outbound::deliver::Origin::Remote { .. }) {
+        let mut f = f.clone();
+        f.detail = format!(
+            "{} (retried: ErrorPolicies has DowngradeAuthFailures)",
+            f.detail
+        );
+        *outcome = Outcome::Temporary(f);
     }
 }
 
