@@ -136,18 +136,75 @@ fn push_line<'a>(
     out.push('\n');
 }
 
+/// How Format-Table lays a table out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Long values continue on the next lines instead of being cut with `...`.
+    pub wrap: bool,
+    /// No header and dash lines.
+    pub hide_headers: bool,
+}
+
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
-    let rows: Vec<Vec<(Cow<'_, str>, usize)>> = objects(values)
-        .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
+    table_with(values, cols, TableOptions::default())
+}
+
+/// A cell's text split into lines of at most `MAX_CELL` characters.
+fn wrapped(v: Option<&Value>) -> Vec<String> {
+    let text = v.map(|v| v.to_string()).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        if chars.is_empty() {
+            out.push(String::new());
+        }
+        for chunk in chars.chunks(MAX_CELL) {
+            out.push(chunk.iter().collect());
+        }
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// One printed line of a table row: each cell's text and width.
+type Line<'a> = Vec<(Cow<'a, str>, usize)>;
+
+/// A table of the given columns, laid out as `opts` asks.
+pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String {
+    // Each row is one or more lines (several when wrapping).
+    let rows: Vec<Vec<Line<'_>>> = objects(values)
+        .map(|o| {
+            if opts.wrap {
+                let cells: Vec<Vec<String>> = cols.iter().map(|c| wrapped(o.get(c))).collect();
+                let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+                (0..height)
+                    .map(|line| {
+                        cells
+                            .iter()
+                            .map(|c| {
+                                let t = c.get(line).cloned().unwrap_or_default();
+                                let n = t.chars().count();
+                                (Cow::Owned(t), n)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            } else {
+                vec![cols.iter().map(|c| cell(o.get(c))).collect()]
+            }
+        })
         .collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
         .map(|(i, c)| {
             rows.iter()
+                .flatten()
                 .map(|r| r[i].1)
-                .chain(std::iter::once(c.len()))
+                .chain(std::iter::once(c.chars().count()))
                 .max()
                 .unwrap_or(0)
         })
@@ -155,19 +212,25 @@ pub fn table(values: &[Value], cols: &[&str]) -> String {
     let cap: usize = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
     let mut out = String::with_capacity(cap * (rows.len() + 2) + 2);
     out.push('\n');
-    push_line(
-        &mut out,
-        cols.iter().map(|c| (*c, c.chars().count())),
-        &widths,
-    );
-    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    push_line(
-        &mut out,
-        dashes.iter().map(|d| (d.as_str(), d.len())),
-        &widths,
-    );
-    for r in &rows {
-        push_line(&mut out, r.iter().map(|(s, n)| (s.as_ref(), *n)), &widths);
+    if !opts.hide_headers {
+        push_line(
+            &mut out,
+            cols.iter().map(|c| (*c, c.chars().count())),
+            &widths,
+        );
+        let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        push_line(
+            &mut out,
+            dashes.iter().map(|d| (d.as_str(), d.len())),
+            &widths,
+        );
+    }
+    for line in rows.iter().flatten() {
+        push_line(
+            &mut out,
+            line.iter().map(|(s, n)| (s.as_ref(), *n)),
+            &widths,
+        );
     }
     out.push('\n');
     out

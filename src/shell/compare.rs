@@ -40,6 +40,53 @@ fn order(l: &Value, r: &Value, cs: bool) -> Option<Ordering> {
     }
 }
 
+/// The order Sort-Object and Measure-Object -Minimum/-Maximum put two
+/// values in: `$null` first, numbers by value, text by its characters (case-insensitively unless
+/// `case_sensitive`; equal letters then lower case first, as PowerShell's
+/// culture comparison does). The one place that orders values: new value
+/// types extend it here.
+pub fn sort_order(a: &Value, b: &Value, case_sensitive: bool) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ => {
+            // A number against text that reads as one compares as numbers;
+            // text against text compares as text ("10" before "9"), as in
+            // PowerShell.
+            if (matches!(a, Value::Int(_)) || matches!(b, Value::Int(_)))
+                && let (Some(x), Some(y)) = (number(a), number(b))
+            {
+                return x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+            }
+            let (x, y) = (text(a), text(b));
+            let folded = x.to_lowercase().cmp(&y.to_lowercase());
+            if case_sensitive {
+                // Lower case sorts before upper case for the same letters.
+                folded.then_with(|| y.cmp(&x))
+            } else {
+                folded
+            }
+        }
+    }
+}
+
+/// A value as a number, if it is one (an integer, or text such as `2.5`).
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Str(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return None;
+            }
+            t.parse::<f64>().ok().filter(|f| f.is_finite())
+        }
+        _ => None,
+    }
+}
+
 fn equal(l: &Value, r: &Value, cs: bool) -> bool {
     match (l, r) {
         (Value::Null, Value::Null) => true,

@@ -10,7 +10,7 @@ pub(super) fn convert_to_json(
     c: &Command,
     input: Option<Vec<Value>>,
 ) -> R<Vec<Value>> {
-    let _ = args(sh, c, &["Depth"], &["Compress"])?;
+    let _ = args(sh, c)?;
     let items = input.unwrap_or_default();
     let json = match items.as_slice() {
         [one] => one.to_json(),

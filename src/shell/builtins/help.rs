@@ -1,24 +1,24 @@
 //! Get-Help and Get-Command.
 
-use super::{BUILTINS, args, usage};
+use super::{BUILTINS, Spec, args, usage};
 use crate::lang::Command;
 use crate::shell::{R, Shell};
 use xshell_cmdlets::value::{Object, View};
 use xshell_cmdlets::{CATALOGUE, Value};
 
 pub(super) fn get_help(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -> R<Vec<Value>> {
-    let a = args(sh, c, &["Name"], &["Examples", "Full", "Detailed"])?;
+    let a = args(sh, c)?;
     let name = a
         .get("Name")
-        .or(a.positional.first())
+        .or_else(|| a.values().next())
         .map(|v| v.to_string());
     let Some(name) = name else {
         let mut s = String::from("xshell cmdlets (Get-Help <name> [-Examples|-Full]):\n\n");
         for d in CATALOGUE {
             s.push_str(&format!("  {:<32} {}\n", d.name, d.synopsis));
         }
-        for (n, _, syn, _) in BUILTINS {
-            s.push_str(&format!("  {n:<32} {syn}\n"));
+        for b in BUILTINS {
+            s.push_str(&format!("  {:<32} {}\n", b.name, b.synopsis));
         }
         return Ok(vec![Value::Str(s)]);
     };
@@ -30,13 +30,8 @@ pub(super) fn get_help(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -
             a.flag("Examples"),
         ))]);
     }
-    if let Some((n, aliases, syn, _)) = BUILTINS.iter().find(|(n, al, _, _)| {
-        n.eq_ignore_ascii_case(&name) || al.iter().any(|x| x.eq_ignore_ascii_case(&name))
-    }) {
-        return Ok(vec![Value::Str(format!(
-            "\nNAME\n    {n}\n\nSYNOPSIS\n    {syn}\n\nALIASES\n    {}\n",
-            aliases.join(", ")
-        ))]);
+    if let Some(b) = super::spec(&name) {
+        return Ok(vec![Value::Str(builtin_help(b))]);
     }
     Err(usage(
         c,
@@ -45,10 +40,10 @@ pub(super) fn get_help(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -
 }
 
 pub(super) fn get_command(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -> R<Vec<Value>> {
-    let a = args(sh, c, &["Name"], &[])?;
+    let a = args(sh, c)?;
     let pattern = a
         .get("Name")
-        .or(a.positional.first())
+        .or_else(|| a.values().next())
         .map(|v| v.to_string())
         .unwrap_or_else(|| "*".into());
     let cols: &'static [&'static str] = &["CommandType", "Name", "Synopsis"];
@@ -64,15 +59,38 @@ pub(super) fn get_command(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>
             ));
         }
     }
-    for (n, _, syn, _) in BUILTINS {
-        if xshell_cmdlets::named::wildcard_match(&pattern, n) {
+    for b in BUILTINS {
+        if xshell_cmdlets::named::wildcard_match(&pattern, b.name)
+            || b.aliases.iter().any(|al| al.eq_ignore_ascii_case(&pattern))
+        {
             out.push(Value::Object(
                 Object::new("CommandInfo", View::Table(cols))
                     .with("CommandType", Value::str("Builtin"))
-                    .with("Name", Value::str(*n))
-                    .with("Synopsis", Value::str(*syn)),
+                    .with("Name", Value::str(b.name))
+                    .with("Synopsis", Value::str(b.synopsis)),
             ));
         }
     }
     Ok(out)
+}
+
+/// A builtin's help: name, synopsis, syntax (its parameters) and aliases.
+pub(super) fn builtin_help(b: &Spec) -> String {
+    let mut syntax = b.name.to_string();
+    for p in b.params {
+        syntax.push_str(&format!(" [-{p} <value>]"));
+    }
+    for s in b.switches {
+        syntax.push_str(&format!(" [-{s}]"));
+    }
+    syntax.push_str(" [<CommonParameters>]");
+    let aliases = if b.aliases.is_empty() {
+        "None".to_string()
+    } else {
+        b.aliases.join(", ")
+    };
+    format!(
+        "\nNAME\n    {}\n\nSYNOPSIS\n    {}\n\nSYNTAX\n    {syntax}\n\nALIASES\n    {aliases}\n",
+        b.name, b.synopsis
+    )
 }

@@ -6,114 +6,351 @@
 mod files;
 mod filter;
 mod format;
+mod group;
 mod help;
+mod measure;
+mod props;
 mod select;
+mod sort;
 mod write;
 
+#[cfg(test)]
+mod tests;
+
 use super::{R, RuntimeError, Shell};
-use crate::lang::{Arg as AstArg, Command, ExprKind, Script};
+use crate::lang::{Arg as AstArg, Command, Expr, ExprKind, PipelineElement, Script};
 use files::convert_to_json;
 use filter::{foreach_object, where_object};
 use format::{format_list, format_table};
+use group::group_object;
 use help::{get_command, get_help};
+use measure::measure_object;
 use select::select_object;
-use write::{out_null, write_output};
+use sort::sort_object;
+use write::{
+    out_host, out_null, out_string, write_error, write_host, write_output, write_verbose,
+    write_warning,
+};
 use xshell_cmdlets::{CmdletError, Value};
 
 pub type Builtin = fn(&mut Shell<'_>, &Command, Option<Vec<Value>>) -> R<Vec<Value>>;
 
-/// (canonical name, aliases, synopsis, function)
-pub static BUILTINS: &[(&str, &[&str], &str, Builtin)] = &[
-    (
-        "Where-Object",
-        &["where", "?"],
-        "Keep the pipeline objects for which a script block is true: Where-Object { $_.Status -eq \"Valid\" }",
-        where_object,
-    ),
-    (
-        "ForEach-Object",
-        &["foreach", "%"],
-        "Run a script block for each pipeline object ($_)",
-        foreach_object,
-    ),
-    (
-        "Select-Object",
-        &["select"],
-        "Pick properties (-Property a,b), -First/-Last N, or -ExpandProperty X",
-        select_object,
-    ),
-    (
-        "Format-List",
-        &["fl"],
-        "Show objects as Name : Value lines (Format-List [props|*])",
-        format_list,
-    ),
-    (
-        "Format-Table",
-        &["ft"],
-        "Show objects as a table of the given properties",
-        format_table,
-    ),
-    (
-        "ConvertTo-Json",
-        &[],
-        "Convert pipeline objects to JSON text",
-        convert_to_json,
-    ),
-    (
-        "Get-Help",
-        &["help"],
-        "Show a cmdlet's help: Get-Help <cmdlet> [-Examples|-Full]",
-        get_help,
-    ),
-    (
-        "Get-Command",
-        &["gcm"],
-        "List cmdlets (optionally matching a wildcard)",
-        get_command,
-    ),
-    (
-        "Write-Output",
-        &["echo", "write"],
-        "Write values to the pipeline",
-        write_output,
-    ),
-    ("Out-Null", &[], "Discard the pipeline's output", out_null),
+/// One builtin's declaration: what Get-Help, Get-Command and the argument
+/// parser know of it.
+pub struct Spec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub synopsis: &'static str,
+    /// Parameters that take a value.
+    pub params: &'static [&'static str],
+    /// Switch parameters (`-Name` or `-Name:$false`).
+    pub switches: &'static [&'static str],
+    pub run: Builtin,
+}
+
+/// The common parameters every builtin accepts; the statement runner acts
+/// on -ErrorAction, the others are accepted (Write-Verbose reads -Verbose).
+const COMMON_PARAMS: &[&str] = &[
+    "ErrorAction",
+    "ErrorVariable",
+    "WarningAction",
+    "WarningVariable",
+    "InformationAction",
+    "InformationVariable",
+    "OutVariable",
+    "OutBuffer",
+    "PipelineVariable",
+];
+const COMMON_SWITCHES: &[&str] = &["Verbose", "Debug"];
+/// PowerShell's aliases of the common parameters.
+const COMMON_ALIASES: &[(&str, &str)] = &[
+    ("EA", "ErrorAction"),
+    ("EV", "ErrorVariable"),
+    ("WA", "WarningAction"),
+    ("WV", "WarningVariable"),
+    ("IA", "InformationAction"),
+    ("IV", "InformationVariable"),
+    ("OV", "OutVariable"),
+    ("OB", "OutBuffer"),
+    ("PV", "PipelineVariable"),
+    ("vb", "Verbose"),
+    ("db", "Debug"),
 ];
 
+pub static BUILTINS: &[Spec] = &[
+    Spec {
+        name: "Where-Object",
+        aliases: &["where", "?"],
+        synopsis: "Keep the pipeline objects that match: Where-Object { $_.Status -eq \"Valid\" }, ? Status -eq Valid, ? Enabled",
+        params: &["FilterScript", "Property", "Value", "InputObject"],
+        switches: filter::WHERE_OPERATORS,
+        run: where_object,
+    },
+    Spec {
+        name: "ForEach-Object",
+        aliases: &["foreach", "%"],
+        synopsis: "Run a script block for each pipeline object ($_), or get a property or call a method: % Name",
+        params: &[
+            "Process",
+            "Begin",
+            "End",
+            "MemberName",
+            "ArgumentList",
+            "InputObject",
+        ],
+        switches: &[],
+        run: foreach_object,
+    },
+    Spec {
+        name: "Select-Object",
+        aliases: &["select"],
+        synopsis: "Pick properties (wildcards, @{n='X';e={...}}), -First/-Last/-Skip/-Index, -Unique, or -ExpandProperty X",
+        params: &[
+            "Property",
+            "ExcludeProperty",
+            "ExpandProperty",
+            "First",
+            "Last",
+            "Skip",
+            "SkipLast",
+            "Index",
+            "InputObject",
+        ],
+        switches: &["Unique"],
+        run: select_object,
+    },
+    Spec {
+        name: "Sort-Object",
+        aliases: &["sort"],
+        synopsis: "Sort by properties (several, calculated), -Descending, -Unique, -CaseSensitive, -Top/-Bottom N",
+        params: &["Property", "Top", "Bottom", "InputObject"],
+        switches: &["Descending", "Unique", "CaseSensitive"],
+        run: sort_object,
+    },
+    Spec {
+        name: "Group-Object",
+        aliases: &["group"],
+        synopsis: "Group objects by property values: Count, Name, Group (-NoElement, -AsHashTable)",
+        params: &["Property", "InputObject"],
+        switches: &["NoElement", "AsHashTable", "AsString", "CaseSensitive"],
+        run: group_object,
+    },
+    Spec {
+        name: "Measure-Object",
+        aliases: &["measure"],
+        synopsis: "Count objects; -Sum -Average -Maximum -Minimum of -Property; -Line -Word -Character of text",
+        params: &["Property", "InputObject"],
+        switches: &[
+            "Sum",
+            "Average",
+            "Maximum",
+            "Minimum",
+            "StandardDeviation",
+            "AllStats",
+            "Line",
+            "Word",
+            "Character",
+            "IgnoreWhiteSpace",
+        ],
+        run: measure_object,
+    },
+    Spec {
+        name: "Format-List",
+        aliases: &["fl"],
+        synopsis: "Show objects as Name : Value lines (Format-List [props|TLS*|*|@{n='X';e={...}}])",
+        params: &["Property", "GroupBy", "InputObject"],
+        switches: &["Force"],
+        run: format_list,
+    },
+    Spec {
+        name: "Format-Table",
+        aliases: &["ft"],
+        synopsis: "Show objects as a table of the given properties (wildcards, calculated), -Wrap, -HideTableHeaders",
+        params: &["Property", "GroupBy", "InputObject"],
+        switches: &["AutoSize", "Wrap", "HideTableHeaders", "Force"],
+        run: format_table,
+    },
+    Spec {
+        name: "ConvertTo-Json",
+        aliases: &[],
+        synopsis: "Convert pipeline objects to JSON text",
+        params: &["Depth"],
+        switches: &["Compress"],
+        run: convert_to_json,
+    },
+    Spec {
+        name: "Get-Help",
+        aliases: &["help"],
+        synopsis: "Show a cmdlet's help: Get-Help <cmdlet> [-Examples|-Full]",
+        params: &["Name"],
+        switches: &["Examples", "Full", "Detailed"],
+        run: get_help,
+    },
+    Spec {
+        name: "Get-Command",
+        aliases: &["gcm"],
+        synopsis: "List cmdlets (optionally matching a wildcard)",
+        params: &["Name"],
+        switches: &[],
+        run: get_command,
+    },
+    Spec {
+        name: "Write-Output",
+        aliases: &["echo", "write"],
+        synopsis: "Write values to the pipeline",
+        params: &["InputObject"],
+        switches: &["NoEnumerate"],
+        run: write_output,
+    },
+    Spec {
+        name: "Write-Host",
+        aliases: &[],
+        synopsis: "Write text to the terminal, never to the pipeline (-NoNewline, -Separator, -ForegroundColor)",
+        params: &["Object", "Separator", "ForegroundColor", "BackgroundColor"],
+        switches: &["NoNewline"],
+        run: write_host,
+    },
+    Spec {
+        name: "Write-Warning",
+        aliases: &[],
+        synopsis: "Write a warning (WARNING: message) to the error stream",
+        params: &["Message"],
+        switches: &[],
+        run: write_warning,
+    },
+    Spec {
+        name: "Write-Error",
+        aliases: &[],
+        synopsis: "Report an error; the script stops unless -ErrorAction says to continue",
+        params: &[
+            "Message",
+            "Category",
+            "ErrorId",
+            "TargetObject",
+            "RecommendedAction",
+        ],
+        switches: &[],
+        run: write_error,
+    },
+    Spec {
+        name: "Write-Verbose",
+        aliases: &[],
+        synopsis: "Write a VERBOSE: message, shown only with -Verbose or $VerbosePreference = 'Continue'",
+        params: &["Message"],
+        switches: &[],
+        run: write_verbose,
+    },
+    Spec {
+        name: "Out-Null",
+        aliases: &[],
+        synopsis: "Discard the pipeline's output",
+        params: &["InputObject"],
+        switches: &[],
+        run: out_null,
+    },
+    Spec {
+        name: "Out-Host",
+        aliases: &["oh"],
+        synopsis: "Show the pipeline's output on the terminal now",
+        params: &["InputObject"],
+        switches: &["Paging"],
+        run: out_host,
+    },
+    Spec {
+        name: "Out-String",
+        aliases: &[],
+        synopsis: "Turn the pipeline's output into the text the console would show (-Stream: one line each)",
+        params: &["InputObject", "Width"],
+        switches: &["Stream"],
+        run: out_string,
+    },
+];
+
+/// The builtin called `name` (its name or an alias, any case).
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    BUILTINS.iter().find(|b| {
+        b.name.eq_ignore_ascii_case(name) || b.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
 pub fn find(name: &str) -> Option<Builtin> {
-    BUILTINS
-        .iter()
-        .find(|(n, aliases, _, _)| {
-            n.eq_ignore_ascii_case(name) || aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-        })
-        .map(|(_, _, _, f)| *f)
+    spec(name).map(|b| b.run)
 }
 
 pub fn canonical(name: &str) -> &'static str {
-    BUILTINS
-        .iter()
-        .find(|(n, aliases, _, _)| {
-            n.eq_ignore_ascii_case(name) || aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-        })
-        .map(|(n, _, _, _)| *n)
-        .unwrap_or("")
+    spec(name).map(|b| b.name).unwrap_or("")
 }
 
-/// Arguments of a builtin: named values (by canonical parameter name),
-/// positional values, and an unevaluated script block.
+/// An argument as given: a value, or code the builtin evaluates itself (a
+/// script block, or a hashtable or list holding one: a calculated property).
+#[derive(Debug, Clone)]
+pub(super) enum Given<'c> {
+    Value(Value),
+    Code(&'c Expr),
+}
+
+/// Arguments of a builtin: named (by canonical parameter name) and
+/// positional, in order.
 pub(super) struct Args<'c> {
-    pub named: Vec<(&'static str, Value)>,
-    pub positional: Vec<Value>,
-    pub block: Option<&'c Script>,
+    pub named: Vec<(&'static str, Given<'c>)>,
+    pub positional: Vec<Given<'c>>,
 }
 
-impl Args<'_> {
-    pub fn get(&self, name: &str) -> Option<&Value> {
+impl<'c> Args<'c> {
+    pub fn given(&self, name: &str) -> Option<&Given<'c>> {
         self.named.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+    /// A named parameter's value (None if absent or code).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self.given(name) {
+            Some(Given::Value(v)) => Some(v),
+            _ => None,
+        }
     }
     pub fn flag(&self, name: &str) -> bool {
         self.get(name).is_some_and(Value::truthy)
+    }
+    /// The script block given to `name`.
+    pub fn block(&self, name: &str) -> Option<&'c Script> {
+        match self.given(name) {
+            Some(Given::Code(e)) => script_block(e),
+            _ => None,
+        }
+    }
+    /// Positional values (not code).
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.positional.iter().filter_map(|g| match g {
+            Given::Value(v) => Some(v),
+            Given::Code(_) => None,
+        })
+    }
+    /// The script blocks given positionally, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = &'c Script> + '_ {
+        self.positional.iter().filter_map(|g| match g {
+            Given::Code(e) => script_block(e),
+            Given::Value(_) => None,
+        })
+    }
+}
+
+pub(super) fn script_block(e: &Expr) -> Option<&Script> {
+    match &e.kind {
+        ExprKind::ScriptBlock(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Whether evaluating `e` would meet a script block (which only builtins
+/// that take code can use).
+fn holds_code(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::ScriptBlock(_) => true,
+        ExprKind::Array(items) => items.iter().any(holds_code),
+        ExprKind::Hashtable(entries) => entries.iter().any(|en| {
+            matches!(en.value.elements.as_slice(),
+                [PipelineElement::Expression(x)] if holds_code(x))
+        }),
+        _ => false,
     }
 }
 
@@ -121,19 +358,29 @@ pub(super) fn usage(c: &Command, msg: String) -> RuntimeError {
     RuntimeError::new(CmdletError::Usage(msg), c.name.span)
 }
 
-/// Parses a builtin's arguments against its parameter names (`params`) and
-/// switches (`switches`); names may be abbreviated to a unique prefix.
-pub(super) fn args<'c>(
-    sh: &mut Shell<'_>,
-    c: &'c Command,
-    params: &[&'static str],
-    switches: &[&'static str],
-) -> R<Args<'c>> {
+/// A value that is not acceptable for a parameter.
+pub(super) fn bad(c: &Command, param: &str, msg: impl Into<String>) -> RuntimeError {
+    RuntimeError::new(CmdletError::bad_value(param, msg), c.name.span)
+}
+
+/// Parses a builtin's arguments against its declaration; names may be
+/// abbreviated to a unique prefix.
+pub(super) fn args<'c>(sh: &mut Shell<'_>, c: &'c Command) -> R<Args<'c>> {
+    let (params, switches) = match spec(&c.name.text) {
+        Some(b) => (b.params, b.switches),
+        None => (&[][..], &[][..]),
+    };
     let mut out = Args {
         named: Vec::new(),
         positional: Vec::new(),
-        block: None,
     };
+    let all: Vec<&'static str> = params
+        .iter()
+        .chain(switches)
+        .chain(COMMON_PARAMS)
+        .chain(COMMON_SWITCHES)
+        .copied()
+        .collect();
     let mut it = c.args.iter().peekable();
     while let Some(a) = it.next() {
         match a {
@@ -143,8 +390,15 @@ pub(super) fn args<'c>(
                 name_span,
                 ..
             } => {
-                let all: Vec<&'static str> = params.iter().chain(switches).copied().collect();
-                let exact = all.iter().find(|p| p.eq_ignore_ascii_case(name));
+                let exact = all
+                    .iter()
+                    .find(|p| p.eq_ignore_ascii_case(name))
+                    .or_else(|| {
+                        COMMON_ALIASES
+                            .iter()
+                            .find(|(a, _)| a.eq_ignore_ascii_case(name))
+                            .map(|(_, p)| p)
+                    });
                 let hits: Vec<&&'static str> = match exact {
                     Some(e) => vec![e],
                     None => all
@@ -165,26 +419,25 @@ pub(super) fn args<'c>(
                             *name_span,
                         ));
                     }
-                    _ => {
+                    many => {
+                        let names: Vec<String> = many.iter().map(|p| format!("-{p}")).collect();
                         return Err(RuntimeError::new(
-                            CmdletError::Usage(format!("parameter '{name}' is ambiguous")),
+                            CmdletError::Usage(format!(
+                                "parameter '{name}' is ambiguous: it could be {}",
+                                names.join(", ")
+                            )),
                             *name_span,
                         ));
                     }
                 };
+                let is_switch = switches.contains(&p) || COMMON_SWITCHES.contains(&p);
                 let v = if let Some(e) = colon_value {
-                    sh.expr(e)?
-                } else if switches.contains(&p) {
-                    Value::Bool(true)
+                    given(sh, e)?
+                } else if is_switch {
+                    Given::Value(Value::Bool(true))
                 } else {
                     match it.next() {
-                        Some(AstArg::Value(e)) => {
-                            if let ExprKind::ScriptBlock(s) = &e.kind {
-                                out.block = Some(s);
-                                continue;
-                            }
-                            sh.expr(e)?
-                        }
+                        Some(AstArg::Value(e)) => given(sh, e)?,
                         _ => {
                             return Err(usage(
                                 c,
@@ -195,23 +448,16 @@ pub(super) fn args<'c>(
                 };
                 out.named.push((p, v));
             }
-            AstArg::Value(e) => match &e.kind {
-                ExprKind::ScriptBlock(s) => out.block = Some(s),
-                _ => out.positional.push(sh.expr(e)?),
-            },
+            AstArg::Value(e) => out.positional.push(given(sh, e)?),
         }
     }
     Ok(out)
 }
 
-pub(super) fn names(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::List(items)) => items.iter().map(|i| i.to_string()).collect(),
-        Some(other) => other
-            .to_string()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .collect(),
-    }
+fn given<'c>(sh: &mut Shell<'_>, e: &'c Expr) -> R<Given<'c>> {
+    Ok(if holds_code(e) {
+        Given::Code(e)
+    } else {
+        Given::Value(sh.expr(e)?)
+    })
 }

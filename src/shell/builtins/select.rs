@@ -1,60 +1,172 @@
 //! Select-Object.
 
-use super::{args, names, usage};
+use super::filter::input_items;
+use super::props::{Prop, names, props, resolve};
+use super::{Args, bad};
 use crate::lang::Command;
-use crate::shell::{R, Shell, member};
+use crate::shell::{R, Shell, flatten, member};
 use xshell_cmdlets::Value;
+use xshell_cmdlets::named::wildcard_match;
 use xshell_cmdlets::value::{Object, View};
+
+/// A non-negative count given to `param`.
+pub(super) fn count(c: &Command, a: &Args<'_>, param: &str) -> R<Option<usize>> {
+    match a.get(param) {
+        None => Ok(None),
+        Some(Value::Int(n)) if *n >= 0 => Ok(Some(usize::try_from(*n).unwrap_or(usize::MAX))),
+        Some(Value::Str(s)) if s.trim().parse::<usize>().is_ok() => Ok(s.trim().parse().ok()),
+        Some(other) => Err(bad(
+            c,
+            param,
+            format!("'{other}' is not a count (a whole number, 0 or more)"),
+        )),
+    }
+}
+
+/// The property list given to -Property, or positionally.
+pub(super) fn property_list<'c>(
+    sh: &mut Shell<'_>,
+    c: &Command,
+    a: &Args<'c>,
+    param: &str,
+) -> R<Vec<Prop<'c>>> {
+    let mut out = Vec::new();
+    if let Some(g) = a.given(param) {
+        out.extend(props(sh, &g.clone(), c.name.span)?);
+    }
+    if out.is_empty()
+        && let Some(g) = a.positional.first()
+    {
+        out.extend(props(sh, &g.clone(), c.name.span)?);
+    }
+    Ok(out)
+}
+
+/// A PowerShell-style custom object holding `props`: shown as a table of
+/// them when there are at most four, as a list otherwise.
+pub(super) fn custom_object(type_name: String, props: Vec<(String, Value)>) -> Value {
+    let view = if props.len() <= 4 {
+        View::Columns(props.iter().map(|(k, _)| k.clone()).collect())
+    } else {
+        View::List
+    };
+    let mut o = Object::new(type_name, view);
+    o.props = props;
+    Value::Object(o)
+}
+
+/// The type name PowerShell gives an object Select-Object made.
+pub(super) fn selected_type(v: &Value) -> String {
+    let base = match v {
+        Value::Object(o) => o.type_name.as_str(),
+        Value::Str(_) => "System.String",
+        Value::Int(_) => "System.Int64",
+        Value::Bool(_) => "System.Boolean",
+        Value::Map(_) => "System.Collections.Hashtable",
+        _ => "System.Object",
+    };
+    if base.starts_with("Selected.") {
+        base.to_string()
+    } else {
+        format!("Selected.{base}")
+    }
+}
 
 pub(super) fn select_object(
     sh: &mut Shell<'_>,
     c: &Command,
     input: Option<Vec<Value>>,
 ) -> R<Vec<Value>> {
-    let a = args(sh, c, &["Property", "First", "Last", "ExpandProperty"], &[])?;
-    let mut items = input.unwrap_or_default();
-    let count = |v: Option<&Value>| -> R<Option<usize>> {
-        match v {
-            None => Ok(None),
-            Some(Value::Int(n)) if *n >= 0 => Ok(Some(*n as usize)),
-            Some(other) => Err(usage(c, format!("'{other}' is not a count"))),
+    let a = super::args(sh, c)?;
+    let mut items = input_items(&a, input);
+    let first = count(c, &a, "First")?;
+    let last = count(c, &a, "Last")?;
+    let skip = count(c, &a, "Skip")?.unwrap_or(0);
+    let skip_last = count(c, &a, "SkipLast")?.unwrap_or(0);
+    if let Some(index) = a.get("Index") {
+        let len = items.len() as i64;
+        let mut wanted = Vec::new();
+        for i in flatten(index.clone()) {
+            let Value::Int(n) = i else {
+                return Err(bad(c, "Index", format!("'{i}' is not an index")));
+            };
+            let k = if n < 0 { len + n } else { n };
+            if let Some(v) = usize::try_from(k).ok().and_then(|k| items.get(k)) {
+                wanted.push(v.clone());
+            }
         }
-    };
-    if let Some(n) = count(a.get("First"))? {
-        items.truncate(n);
+        items = wanted;
     }
-    if let Some(n) = count(a.get("Last"))? {
-        let skip = items.len().saturating_sub(n);
-        items.drain(..skip);
+    if last.is_some() {
+        // -Skip counts from the end when -Last is given.
+        let keep = items.len().saturating_sub(skip);
+        items.truncate(keep);
+    } else {
+        items.drain(..skip.min(items.len()));
     }
+    let keep = items.len().saturating_sub(skip_last);
+    items.truncate(keep);
+    if let Some(n) = first {
+        let tail = last.map(|l| (items.len().saturating_sub(l), l));
+        let mut picked: Vec<Value> = items.iter().take(n).cloned().collect();
+        if let Some((from, _)) = tail {
+            picked.extend(items.iter().skip(from.max(n)).cloned());
+        }
+        items = picked;
+    } else if let Some(n) = last {
+        let from = items.len().saturating_sub(n);
+        items.drain(..from);
+    }
+
+    let props = property_list(sh, c, &a, "Property")?;
+    let exclude: Vec<String> = a.get("ExcludeProperty").map(names).unwrap_or_default();
+    let mut out = Vec::new();
     if let Some(p) = a.get("ExpandProperty") {
         let p = p.to_string();
-        return Ok(items
-            .iter()
-            .filter_map(|i| member(i, &p))
-            .flat_map(crate::shell::flatten)
-            .collect());
-    }
-    let mut props = names(a.get("Property"));
-    props.extend(a.positional.iter().flat_map(|v| names(Some(v))));
-    if props.is_empty() || props.iter().any(|p| p == "*") {
-        return Ok(items);
-    }
-    Ok(items
-        .into_iter()
-        .map(|i| {
-            let mut o = Object::new(
-                match &i {
-                    Value::Object(o) => o.type_name.clone(),
-                    _ => "Selected".into(),
-                },
-                View::Columns(props.clone()),
-            );
-            for p in &props {
-                o.props
-                    .push((p.clone(), member(&i, p).unwrap_or(Value::Null)));
+        for item in &items {
+            let Some(v) = member(item, &p) else {
+                return Err(bad(
+                    c,
+                    "ExpandProperty",
+                    format!(
+                        "property '{p}' cannot be found on this {}",
+                        item.type_label()
+                    ),
+                ));
+            };
+            let extra = if props.is_empty() {
+                Vec::new()
+            } else {
+                resolve(sh, &props, item)?
+            };
+            for mut e in flatten(v) {
+                if let Value::Object(o) = &mut e {
+                    for (k, v) in &extra {
+                        o.set(k, v.clone());
+                    }
+                }
+                out.push(e);
             }
-            Value::Object(o)
-        })
-        .collect())
+        }
+    } else if props.is_empty() && exclude.is_empty() {
+        out = items;
+    } else {
+        let all = [Prop::Name("*".into())];
+        let props = if props.is_empty() { &all[..] } else { &props };
+        for item in &items {
+            let mut values = resolve(sh, props, item)?;
+            values.retain(|(k, _)| !exclude.iter().any(|x| wildcard_match(x, k)));
+            out.push(custom_object(selected_type(item), values));
+        }
+    }
+    if a.flag("Unique") {
+        let mut unique: Vec<Value> = Vec::new();
+        for v in out {
+            if !unique.contains(&v) {
+                unique.push(v);
+            }
+        }
+        out = unique;
+    }
+    Ok(out)
 }

@@ -1,0 +1,316 @@
+//! The builtins on values: each test runs a short script in a shell over
+//! a temporary store and checks the values or the text it gives.
+#![allow(clippy::unwrap_used)]
+
+use crate::shell::Shell;
+use xshell_cmdlets::Value;
+use xshell_cmdlets::context::BatchHost;
+use xshell_cmdlets::format::Format;
+use xshell_core::store::Store;
+
+/// Runs `src`; returns the values of its statements, or the error text.
+fn values_in(dir: &std::path::Path, src: &str) -> Result<Vec<Value>, String> {
+    let store = Store::open_dir(dir.join("store"));
+    let mut host = BatchHost::default();
+    let mut out = Vec::new();
+    let script = crate::lang::parse_script(src).map_err(|e| e.render("t", src))?;
+    let mut sh = Shell::new(&store, &mut host, &mut out, Format::Table);
+    sh.source = src.to_string();
+    sh.script_values(&script).map_err(|e| e.render("t", src))
+}
+
+fn values(src: &str) -> Vec<Value> {
+    let t = tempfile::tempdir().unwrap();
+    values_in(t.path(), src).unwrap()
+}
+
+fn error(src: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    values_in(t.path(), src).unwrap_err()
+}
+
+/// The text the statements' values print as.
+fn text(src: &str) -> String {
+    super::write::render(&values(src))
+}
+
+fn ints(v: &[Value]) -> Vec<i64> {
+    v.iter()
+        .map(|v| match v {
+            Value::Int(i) => *i,
+            other => panic!("not a number: {other:?}"),
+        })
+        .collect()
+}
+
+fn strs(v: &[Value]) -> Vec<String> {
+    v.iter().map(|v| v.to_string()).collect()
+}
+
+fn prop(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Object(o) => o.get(name).cloned().unwrap_or(Value::Null),
+        Value::Map(m) => m
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null),
+        other => panic!("not an object: {other:?}"),
+    }
+}
+
+/// Three objects with a name, a number and a flag.
+const PEOPLE: &str = "$p = @{Name='bob'; Age=30; On=$true}, @{Name='Al'; Age=4; On=$false}, @{Name='cy'; Age=30; On=$true}\n";
+
+#[test]
+fn where_comparison_statement_forms() {
+    let got = values(&format!("{PEOPLE}$p | ? Age -eq 30 | % Name"));
+    assert_eq!(strs(&got), ["bob", "cy"]);
+    let got = values(&format!(
+        "{PEOPLE}$p | Where-Object -Property Age -LT -Value 30 | % Name"
+    ));
+    assert_eq!(strs(&got), ["Al"]);
+    assert_eq!(
+        strs(&values(&format!("{PEOPLE}$p | ? On | % Name"))),
+        ["bob", "cy"]
+    );
+    assert_eq!(
+        strs(&values(&format!("{PEOPLE}$p | ? On -Not | % Name"))),
+        ["Al"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | where Name -like A* | % Name"
+        ))),
+        ["Al"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | where Name -clike a* | % Name"
+        ))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        strs(&values(&format!("{PEOPLE}$p | ? Name -CEQ cy | % Name"))),
+        ["cy"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | ? Name -Match '^b' | % Name"
+        ))),
+        ["bob"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | ? Name -In 'al','cy' | % Name"
+        ))),
+        ["Al", "cy"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | ? Name -NotIn 'al','cy' | % Name"
+        ))),
+        ["bob"]
+    );
+    let got = values("@{S='IMAP','SMTP'}, @{S='POP'} | ? S -Contains smtp | % S");
+    assert_eq!(strs(&got), ["IMAP", "SMTP"]);
+    // The script-block form still works.
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | ? {{ $_.Age -gt 5 }} | % Name"
+        ))),
+        ["bob", "cy"]
+    );
+}
+
+#[test]
+fn where_refuses_two_operators_and_a_missing_value() {
+    assert!(error("1 | ? Age -eq -gt 3").contains("one comparison operator"));
+    assert!(error("1 | ? Age -eq").contains("needs a value"));
+    assert!(error("1 | ? Age -bogus 3").contains("'bogus'"));
+    assert!(error("1 | ?").contains("script block or a property"));
+}
+
+#[test]
+fn foreach_member_name_method_and_begin_process_end() {
+    assert_eq!(
+        strs(&values(&format!("{PEOPLE}$p | % Name"))),
+        ["bob", "Al", "cy"]
+    );
+    assert_eq!(
+        strs(&values(&format!(
+            "{PEOPLE}$p | ForEach-Object -MemberName Name"
+        ))),
+        ["bob", "Al", "cy"]
+    );
+    assert_eq!(strs(&values("'ab','c' | % ToUpper")), ["AB", "C"]);
+    assert_eq!(
+        strs(&values("'ab','c' | % EndsWith -ArgumentList 'b'")),
+        ["True", "False"]
+    );
+    let got = values("1,2,3 | % -Begin { 'start' } -Process { $_ } -End { 'end' }");
+    assert_eq!(strs(&got), ["start", "1", "2", "3", "end"]);
+    let got = values("1,2 | % { 'b' } { $_ } { 'e' }");
+    assert_eq!(strs(&got), ["b", "1", "2", "e"]);
+    assert!(error("1 | %").contains("script block or a member name"));
+}
+
+#[test]
+fn select_wildcards_calculated_and_exclusions() {
+    let src = "$o = @{TLSSendDomainSecureList='a'; TLSReceiveDomainSecureList='b'; Other=1}\n";
+    let got = values(&format!("{src}$o | select TLS*"));
+    let Value::Object(o) = &got[0] else { panic!() };
+    let names: Vec<&str> = o.props.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["TLSSendDomainSecureList", "TLSReceiveDomainSecureList"]
+    );
+    let got = values(&format!(
+        "{PEOPLE}$p | select Name, @{{n='Twice';e={{$_.Age * 2}}}}"
+    ));
+    assert_eq!(prop(&got[0], "Twice"), Value::Int(60));
+    assert_eq!(prop(&got[1], "Name"), Value::str("Al"));
+    let got = values(&format!(
+        "{PEOPLE}$p | select @{{Name='N'; Expression='Name'}}, @{{label='A'; e={{$_.Age}}}}"
+    ));
+    assert_eq!(prop(&got[2], "N"), Value::str("cy"));
+    assert_eq!(prop(&got[2], "A"), Value::Int(30));
+    let got = values(&format!("{PEOPLE}$p | select * -ExcludeProperty On, A*"));
+    let Value::Object(o) = &got[0] else { panic!() };
+    assert_eq!(o.props.len(), 1);
+    assert!(error(&format!("{PEOPLE}$p | select @{{n='X'}}")).contains("Expression"));
+    assert!(error(&format!("{PEOPLE}$p | select @{{n='X'; q=1; e='Name'}}")).contains("'q' key"));
+}
+
+#[test]
+fn select_counts_index_unique_and_expand() {
+    assert_eq!(ints(&values("1,2,3,4,5 | select -First 2")), [1, 2]);
+    assert_eq!(ints(&values("1,2,3,4,5 | select -Last 2")), [4, 5]);
+    assert_eq!(ints(&values("1,2,3,4,5 | select -Skip 3")), [4, 5]);
+    assert_eq!(ints(&values("1,2,3,4,5 | select -Skip 1 -First 2")), [2, 3]);
+    assert_eq!(ints(&values("1,2,3,4,5 | select -Index 0,4")), [1, 5]);
+    assert_eq!(ints(&values("1,1,2,1 | select -Unique")), [1, 2]);
+    assert_eq!(ints(&values("1,2 | select -First 5")), [1, 2]);
+    let got = values("@{L='a','b'}, @{L='c'} | select -ExpandProperty L");
+    assert_eq!(strs(&got), ["a", "b", "c"]);
+    assert!(error("@{L=1} | select -ExpandProperty Nope").contains("'Nope'"));
+    assert!(error("1 | select -First x").contains("First"));
+}
+
+#[test]
+fn selected_objects_show_as_a_table_up_to_four_properties() {
+    let four = text("@{a=1;b=2;c=3;d=4} | select a,b,c,d");
+    assert!(four.contains("a b c d\n- - - -\n1 2 3 4"), "{four}");
+    let five = text("@{a=1;b=2;c=3;d=4;e=5} | select a,b,c,d,e");
+    assert!(five.contains("a : 1\nb : 2"), "{five}");
+}
+
+#[test]
+fn sort_by_properties_numbers_and_directions() {
+    assert_eq!(ints(&values("10,9,100,1 | sort")), [1, 9, 10, 100]);
+    assert_eq!(
+        ints(&values("10,9,100,1 | sort -Descending")),
+        [100, 10, 9, 1]
+    );
+    assert_eq!(strs(&values("'10','9' | sort")), ["10", "9"]);
+    assert_eq!(
+        strs(&values("'b','A','a','B' | sort")),
+        ["A", "a", "b", "B"]
+    );
+    assert_eq!(
+        strs(&values("'b','A','a','B' | sort -CaseSensitive")),
+        ["a", "A", "b", "B"]
+    );
+    assert_eq!(strs(&values("'b','a','B' | sort -Unique")), ["a", "b"]);
+    let got = values(&format!("{PEOPLE}$p | sort Age, Name | % Name"));
+    assert_eq!(strs(&got), ["Al", "bob", "cy"]);
+    let got = values(&format!(
+        "{PEOPLE}$p | sort @{{e='Age'; Descending=$true}}, @{{e={{$_.Name}}; Descending=$true}} | % Name"
+    ));
+    assert_eq!(strs(&got), ["cy", "bob", "Al"]);
+    assert_eq!(ints(&values("5, 3, 1 | sort -Top 2")), [1, 3]);
+    assert_eq!(ints(&values("5,3,1 | sort -Bottom 1")), [5]);
+}
+
+#[test]
+fn group_counts_names_and_hashtables() {
+    let got = values(&format!("{PEOPLE}$p | group Age"));
+    assert_eq!(got.len(), 2);
+    assert_eq!(prop(&got[0], "Name"), Value::str("4"));
+    assert_eq!(prop(&got[1], "Count"), Value::Int(2));
+    let Value::List(g) = prop(&got[1], "Group") else {
+        panic!()
+    };
+    assert_eq!(g.len(), 2);
+    let t = text(&format!("{PEOPLE}$p | group Age -NoElement"));
+    assert!(t.contains("Count Name\n----- ----\n"), "{t}");
+    let got = values(&format!("{PEOPLE}$p | group Age, On"));
+    assert_eq!(prop(&got[1], "Name"), Value::str("30, True"));
+    let got = values("'a','A','b' | group");
+    assert_eq!(prop(&got[0], "Count"), Value::Int(2));
+    assert_eq!(values("'a','A','b' | group -CaseSensitive").len(), 3);
+    let got = values(&format!("{PEOPLE}$p | group On -AsHashTable"));
+    let Value::List(t) = prop(&got[0], "True") else {
+        panic!("{got:?}")
+    };
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn measure_counts_sums_and_text() {
+    let got = values("1,2,3,4 | measure -Sum -Average -Maximum -Minimum");
+    assert_eq!(prop(&got[0], "Count"), Value::Int(4));
+    assert_eq!(prop(&got[0], "Sum"), Value::Int(10));
+    assert_eq!(prop(&got[0], "Average"), Value::str("2.5"));
+    assert_eq!(prop(&got[0], "Maximum"), Value::Int(4));
+    assert_eq!(prop(&got[0], "Minimum"), Value::Int(1));
+    assert_eq!(prop(&got[0], "Property"), Value::Null);
+    let got = values(&format!("{PEOPLE}$p | measure Age -Sum"));
+    assert_eq!(prop(&got[0], "Sum"), Value::Int(64));
+    assert_eq!(prop(&got[0], "Average"), Value::Null);
+    assert_eq!(prop(&got[0], "Property"), Value::str("Age"));
+    let got = values("'b','a' | measure -Maximum");
+    assert_eq!(prop(&got[0], "Maximum"), Value::str("b"));
+    let got = values("'one two', 'three' | measure -Line -Word -Character");
+    assert_eq!(prop(&got[0], "Lines"), Value::Int(2));
+    assert_eq!(prop(&got[0], "Words"), Value::Int(3));
+    assert_eq!(prop(&got[0], "Characters"), Value::Int(12));
+    assert!(error("'x' | measure -Sum").contains("not numeric"));
+    assert!(error(&format!("{PEOPLE}$p | measure Nope -Sum")).contains("'Nope'"));
+    let t = text("1,2 | measure");
+    assert!(
+        t.contains("Count             : 2\nAverage           : \n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn format_list_and_table_take_wildcards_and_calculated_properties() {
+    let src = "$o = @{TLSSendDomainSecureList='a'; TLSReceiveDomainSecureList='b'; Other=1}\n";
+    let t = strs(&values(&format!("{src}$o | fl TLS*"))).concat();
+    assert!(
+        t.contains("TLSSendDomainSecureList    : a\nTLSReceiveDomainSecureList : b"),
+        "{t}"
+    );
+    assert!(!t.contains("Other"), "{t}");
+    let t = strs(&values(&format!(
+        "{PEOPLE}$p | ft Name, @{{n='Years';e={{$_.Age}}}}"
+    )))
+    .concat();
+    assert!(t.contains("Name Years\n---- -----\nbob  30\n"), "{t}");
+    let t = strs(&values(&format!("{PEOPLE}$p | ft Name -HideTableHeaders"))).concat();
+    assert_eq!(t, "\nbob\nAl\ncy\n");
+    let long = "x".repeat(70);
+    let t = strs(&values(&format!("@{{A='{long}'}} | ft A"))).concat();
+    assert!(t.contains(&format!("{}...", "x".repeat(57))), "{t}");
+    let t = strs(&values(&format!("@{{A='{long}'}} | ft A -Wrap"))).concat();
+    assert!(
+        t.contains(&format!("{}\n{}\n", "x".repeat(60), "x".repeat(10))),
+        "{t}"
+    );
+    let t = strs(&values(&format!("{PEOPLE}$p | ft Name -GroupBy Age"))).concat();
+    assert!(t.contains("   Age: 30\n"), "{t}");
+    assert!(t.contains("   Age: 4\n"), "{t}");
+    let t = strs(&values(&format!("{PEOPLE}$p | fl *"))).concat();
+    assert!(t.contains("Name : bob\nAge  : 30\nOn   : True"), "{t}");
+}

@@ -1,0 +1,149 @@
+//! The shell language's pipeline builtins end to end, through the binary:
+//! the one-liners administrators type around the cmdlets.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn xshell(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("xshell").unwrap();
+    c.arg("--store").arg(store.join("store")).current_dir(store);
+    c
+}
+
+/// Runs `script`; returns (exit code, stdout, stderr).
+fn run(dir: &Path, script: &str) -> (i32, String, String) {
+    let out = xshell(dir).arg("-c").arg(script).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `script`, which must succeed; returns its standard output.
+fn ok(dir: &Path, script: &str) -> String {
+    let (code, out, err) = run(dir, script);
+    assert_eq!(code, 0, "{script}\nstdout: {out}\nstderr: {err}");
+    out
+}
+
+const CONNECTORS: &str = "New-SendConnector Outbound -AddressSpaces * | Out-Null\n\
+    New-SendConnector Partner -AddressSpaces contoso.com -Port 2525 | Out-Null\n";
+
+#[test]
+fn where_short_form_select_and_sort_on_connectors() {
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), CONNECTORS);
+    let out = ok(t.path(), "Get-SendConnector | ? Port -eq 2525 | % Name");
+    assert_eq!(out, "Partner\n");
+    let out = ok(
+        t.path(),
+        "Get-SendConnector | sort Port -Descending | select Name,Port",
+    );
+    assert_eq!(
+        out,
+        "\nName     Port\n-------- ----\nPartner  2525\nOutbound 25\n\n"
+    );
+    let out = ok(
+        t.path(),
+        "Get-SendConnector | select Name, @{n='Spaces';e={$_.AddressSpaces.Count}} | ft -HideTableHeaders",
+    );
+    assert_eq!(out, "\nOutbound 1\nPartner  1\n\n");
+}
+
+#[test]
+fn format_list_with_a_wildcard_shows_the_values() {
+    let t = tempfile::tempdir().unwrap();
+    ok(
+        t.path(),
+        "Set-TransportConfig -TLSSendDomainSecureList a.tld,b.tld",
+    );
+    let out = ok(t.path(), "Get-TransportConfig | fl TLS*");
+    assert!(
+        out.contains(
+            "TLSReceiveDomainSecureList : {}\nTLSSendDomainSecureList    : {a.tld, b.tld}\n"
+        ) || out.contains("TLSSendDomainSecureList    : {a.tld, b.tld}\n"),
+        "{out}"
+    );
+    assert!(!out.contains("Identity"), "{out}");
+}
+
+#[test]
+fn group_and_measure_print_as_powershell_does() {
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), CONNECTORS);
+    let out = ok(t.path(), "Get-SendConnector | group Port -NoElement");
+    assert_eq!(out, "\nCount Name\n----- ----\n1     25\n1     2525\n\n");
+    let out = ok(t.path(), "Get-SendConnector | measure Port -Average");
+    assert!(
+        out.contains("Count             : 2\nAverage           : 1275\n"),
+        "{out}"
+    );
+    assert!(out.contains("Property          : Port\n"), "{out}");
+}
+
+#[test]
+fn write_host_goes_to_the_terminal_and_warnings_to_stderr() {
+    let t = tempfile::tempdir().unwrap();
+    let out = ok(
+        t.path(),
+        "$x = Write-Host one two -Separator ','; Write-Host -NoNewline a; Write-Host b -ForegroundColor Green",
+    );
+    assert_eq!(out, "one,two\nab\n");
+    let (code, out, err) = run(
+        t.path(),
+        "Write-Warning 'disk low'; Write-Verbose hidden; Write-Verbose shown -Verbose",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out, "");
+    assert!(err.contains("WARNING: disk low"), "{err}");
+    assert!(
+        err.contains("VERBOSE: shown") && !err.contains("hidden"),
+        "{err}"
+    );
+    let (code, _, err) = run(t.path(), "Write-Host x -ForegroundColor Pink");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ForegroundColor") && err.contains("Pink"),
+        "{err}"
+    );
+}
+
+#[test]
+fn write_error_fails_the_script_unless_continued() {
+    let t = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(t.path(), "Write-Error 'no such mailbox'; 'after'");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("Write-Error: no such mailbox"), "{err}");
+    assert!(!out.contains("after"), "{out}");
+    let (code, out, _) = run(
+        t.path(),
+        "Write-Error 'ignored' -ErrorAction SilentlyContinue; 'after'",
+    );
+    assert_eq!((code, out.as_str()), (0, "after\n"));
+}
+
+#[test]
+fn out_string_and_get_help_for_builtins() {
+    let t = tempfile::tempdir().unwrap();
+    let out = ok(
+        t.path(),
+        "(1,2 | Out-String).Length; 'a','b' | Out-String -Stream | measure | % Count",
+    );
+    assert_eq!(out, "4\n2\n");
+    let out = ok(t.path(), "Get-Help Sort-Object");
+    assert!(
+        out.contains("SYNOPSIS") && out.contains("[-Descending]") && out.contains("sort"),
+        "{out}"
+    );
+    let out = ok(t.path(), "Get-Command *-Object | % Name");
+    for n in [
+        "Where-Object",
+        "Sort-Object",
+        "Group-Object",
+        "Measure-Object",
+    ] {
+        assert!(out.contains(n), "{out}");
+    }
+}
