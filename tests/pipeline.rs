@@ -147,3 +147,97 @@ fn out_string_and_get_help_for_builtins() {
         assert!(out.contains(n), "{out}");
     }
 }
+
+#[test]
+fn files_are_relative_to_the_current_directory() {
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), CONNECTORS);
+    ok(
+        t.path(),
+        "Get-SendConnector | select Name, Port | Export-Csv connectors.csv -NoTypeInformation",
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("connectors.csv")).unwrap(),
+        "\"Name\",\"Port\"\n\"Outbound\",\"25\"\n\"Partner\",\"2525\"\n"
+    );
+    let out = ok(
+        t.path(),
+        "Import-Csv connectors.csv | ? Port -eq 2525 | % Name",
+    );
+    assert_eq!(out, "Partner\n");
+    ok(
+        t.path(),
+        "Get-SendConnector | % Name | Set-Content names.txt",
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("names.txt")).unwrap(),
+        "Outbound\nPartner\n"
+    );
+    let out = ok(
+        t.path(),
+        "gc names.txt -First 1; cat names.txt | measure -Line | % Lines",
+    );
+    assert_eq!(out, "Outbound\n2\n");
+    ok(
+        t.path(),
+        "Get-SendConnector | ft Name, Port | Out-File table.txt",
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("table.txt")).unwrap(),
+        "\nName     Port\n-------- ----\nOutbound 25\nPartner  2525\n\n"
+    );
+    let (code, _, err) = run(t.path(), "Get-Content missing.txt; 'after'");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Get-Content: cannot find path 'missing.txt'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn certificate_bytes_from_get_content_import() {
+    let t = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
+    std::fs::copy(samples.join("orga.pfx"), t.path().join("orga.pfx")).unwrap();
+    let password = std::fs::read_to_string(samples.join("orga.pass")).unwrap();
+    let out = xshell(t.path())
+        .env("XSHELL_PFX_PASSWORD", password.trim())
+        .arg("-c")
+        .arg("Import-ExchangeCertificate -FileData (Get-Content -Path orga.pfx -Encoding Byte -ReadCount 0) | % Subject")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CN=mail.orga.example, O=OrgA, C=DE\n"
+    );
+}
+
+#[test]
+fn json_get_member_and_select_string() {
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), CONNECTORS);
+    let out = ok(
+        t.path(),
+        "Get-SendConnector | select Name, Port | ConvertTo-Json -Compress | ConvertFrom-Json | ? Port -eq 25 | % Name",
+    );
+    assert_eq!(out, "Outbound\n");
+    let out = ok(t.path(), "Get-SendConnector | gm -Name Port");
+    assert!(out.contains("   TypeName: "), "{out}");
+    assert!(out.contains("Port Property   int Port {get;set;}"), "{out}");
+    let out = ok(t.path(), "Get-SendConnector | % Name | sls part");
+    assert_eq!(out, "Partner\n");
+    let out = ok(
+        t.path(),
+        "Get-SendConnector | % Name | Tee-Object seen.txt | measure | % Count",
+    );
+    assert_eq!(out, "2\n");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("seen.txt")).unwrap(),
+        "Outbound\nPartner\n"
+    );
+}

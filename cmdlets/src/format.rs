@@ -23,6 +23,53 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// The type of Get-Member's output objects: shown as a table per
+/// inspected type, each under a `TypeName:` line.
+pub const MEMBER_DEFINITION: &str = "Microsoft.PowerShell.Commands.MemberDefinition";
+
+/// The type of Select-String's output objects: each shows as its line
+/// (`file:number:line` for a match in a file).
+pub const MATCH_INFO: &str = "Microsoft.PowerShell.Commands.MatchInfo";
+
+/// A Select-String match as PowerShell prints it.
+fn match_text(o: &Object) -> String {
+    let line = o.get("Line").map(|v| v.to_string()).unwrap_or_default();
+    match o.get("Path").map(|v| v.to_string()) {
+        Some(p) if p != "InputStream" => {
+            let n = o
+                .get("LineNumber")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            format!("{p}:{n}:{line}")
+        }
+        _ => line,
+    }
+}
+
+/// Get-Member's output: one table per inspected type.
+fn member_tables(values: &[Value]) -> String {
+    let mut out = String::new();
+    let mut start = 0;
+    while start < values.len() {
+        let type_of = |v: &Value| match v {
+            Value::Object(o) => o.get("TypeName").map(|t| t.to_string()),
+            _ => None,
+        };
+        let t = type_of(&values[start]);
+        let mut end = start + 1;
+        while end < values.len() && type_of(&values[end]) == t {
+            end += 1;
+        }
+        out.push_str(&format!("\n   TypeName: {}\n", t.unwrap_or_default()));
+        out.push_str(&table(
+            &values[start..end],
+            &["Name", "MemberType", "Definition"],
+        ));
+        start = end;
+    }
+    out
+}
+
 /// Renders values in the chosen format. Table groups consecutive objects of
 /// one type under one header, as PowerShell does.
 pub fn render(values: &[Value], format: Format) -> String {
@@ -42,6 +89,15 @@ pub fn render(values: &[Value], format: Format) -> String {
                             j += 1;
                         }
                         match &o.view {
+                            _ if o.type_name == MEMBER_DEFINITION => {
+                                out.push_str(&member_tables(&values[i..j]));
+                            }
+                            _ if o.type_name == MATCH_INFO => {
+                                for m in objects(&values[i..j]) {
+                                    out.push_str(&match_text(m));
+                                    out.push('\n');
+                                }
+                            }
                             View::Table(cols) => out.push_str(&table(&values[i..j], cols)),
                             View::Columns(cols) => {
                                 let cols: Vec<&str> = cols.iter().map(String::as_str).collect();

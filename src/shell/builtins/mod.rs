@@ -3,15 +3,19 @@
 //! ([`filter`]), selecting ([`select`]), formatting ([`format`]), files and
 //! conversions ([`files`]), help ([`help`]) and output ([`write`]).
 
+mod csv;
 mod files;
 mod filter;
 mod format;
 mod group;
 mod help;
+mod inspect;
+mod json;
 mod measure;
 mod props;
 mod select;
 mod sort;
+mod text;
 mod write;
 
 #[cfg(test)]
@@ -19,14 +23,18 @@ mod tests;
 
 use super::{R, RuntimeError, Shell};
 use crate::lang::{Arg as AstArg, Command, Expr, ExprKind, PipelineElement, Script};
-use files::convert_to_json;
+use csv::{convert_from_csv, convert_to_csv, export_csv, import_csv};
+use files::{add_content, get_content, out_file, set_content, tee_object};
 use filter::{foreach_object, where_object};
 use format::{format_list, format_table};
 use group::group_object;
 use help::{get_command, get_help};
+use inspect::get_member;
+use json::{convert_from_json, convert_to_json};
 use measure::measure_object;
 use select::select_object;
 use sort::sort_object;
+use text::select_string;
 use write::{
     out_host, out_null, out_string, write_error, write_host, write_output, write_verbose,
     write_warning,
@@ -171,12 +179,139 @@ pub static BUILTINS: &[Spec] = &[
         run: format_table,
     },
     Spec {
+        name: "Get-Member",
+        aliases: &["gm"],
+        synopsis: "Show the type and the properties and methods of the pipeline's objects",
+        params: &["Name", "MemberType", "InputObject"],
+        switches: &["Force", "Static"],
+        run: get_member,
+    },
+    Spec {
+        name: "Get-Content",
+        aliases: &["gc", "cat", "type"],
+        synopsis: "Read a file's lines (-Raw: one text; -Encoding Byte/-AsByteStream -ReadCount 0: its bytes)",
+        params: &[
+            "Path",
+            "LiteralPath",
+            "TotalCount",
+            "Head",
+            "First",
+            "Tail",
+            "Last",
+            "Encoding",
+            "ReadCount",
+        ],
+        switches: &["Raw", "AsByteStream", "Force"],
+        run: get_content,
+    },
+    Spec {
+        name: "Set-Content",
+        aliases: &[],
+        synopsis: "Write values to a file, one line each (UTF-8 without BOM; -Encoding, -NoNewline, -AsByteStream)",
+        params: &["Path", "LiteralPath", "Value", "Encoding"],
+        switches: &["NoNewline", "PassThru", "Force", "AsByteStream"],
+        run: set_content,
+    },
+    Spec {
+        name: "Add-Content",
+        aliases: &["ac"],
+        synopsis: "Append values to a file, one line each",
+        params: &["Path", "LiteralPath", "Value", "Encoding"],
+        switches: &["NoNewline", "PassThru", "Force", "AsByteStream"],
+        run: add_content,
+    },
+    Spec {
+        name: "Out-File",
+        aliases: &[],
+        synopsis: "Write the pipeline's output to a file as the console shows it (-Append, -NoClobber, -Encoding)",
+        params: &[
+            "FilePath",
+            "Path",
+            "LiteralPath",
+            "Encoding",
+            "Width",
+            "InputObject",
+        ],
+        switches: &["Append", "NoClobber", "Force", "NoNewline"],
+        run: out_file,
+    },
+    Spec {
+        name: "Tee-Object",
+        aliases: &["tee"],
+        synopsis: "Save the pipeline's output to a file or variable and pass it on",
+        params: &["FilePath", "Path", "LiteralPath", "Variable", "InputObject"],
+        switches: &["Append"],
+        run: tee_object,
+    },
+    Spec {
+        name: "Export-Csv",
+        aliases: &["epcsv"],
+        synopsis: "Write objects to a CSV file (every field quoted; -Append, -Delimiter, -NoTypeInformation)",
+        params: &[
+            "Path",
+            "LiteralPath",
+            "Delimiter",
+            "Encoding",
+            "UseQuotes",
+            "InputObject",
+        ],
+        switches: &[
+            "NoTypeInformation",
+            "IncludeTypeInformation",
+            "Append",
+            "Force",
+            "NoClobber",
+            "PassThru",
+        ],
+        run: export_csv,
+    },
+    Spec {
+        name: "Import-Csv",
+        aliases: &["ipcsv"],
+        synopsis: "Read a CSV file as objects, one per row (-Delimiter, -Header)",
+        params: &["Path", "LiteralPath", "Delimiter", "Header", "Encoding"],
+        switches: &[],
+        run: import_csv,
+    },
+    Spec {
+        name: "ConvertTo-Csv",
+        aliases: &[],
+        synopsis: "Convert objects to CSV lines",
+        params: &["Delimiter", "UseQuotes", "InputObject"],
+        switches: &["NoTypeInformation", "IncludeTypeInformation", "NoHeader"],
+        run: convert_to_csv,
+    },
+    Spec {
+        name: "ConvertFrom-Csv",
+        aliases: &[],
+        synopsis: "Convert CSV lines to objects",
+        params: &["Delimiter", "Header", "InputObject"],
+        switches: &[],
+        run: convert_from_csv,
+    },
+    Spec {
         name: "ConvertTo-Json",
         aliases: &[],
-        synopsis: "Convert pipeline objects to JSON text",
-        params: &["Depth"],
-        switches: &["Compress"],
+        synopsis: "Convert pipeline objects to JSON text (-Depth, default 2; -Compress; -AsArray)",
+        params: &["Depth", "InputObject"],
+        switches: &["Compress", "AsArray", "EnumsAsStrings"],
         run: convert_to_json,
+    },
+    Spec {
+        name: "ConvertFrom-Json",
+        aliases: &[],
+        synopsis: "Convert JSON text to objects (nested objects and arrays; -AsHashtable)",
+        params: &["InputObject", "Depth"],
+        switches: &["AsHashtable", "NoEnumerate"],
+        run: convert_from_json,
+    },
+    Spec {
+        name: "Select-String",
+        aliases: &["sls"],
+        synopsis: "Find lines matching a pattern in text or files (-SimpleMatch, -CaseSensitive, -NotMatch, -Quiet)",
+        params: &["Pattern", "Path", "LiteralPath", "InputObject"],
+        switches: &["SimpleMatch", "CaseSensitive", "NotMatch", "Quiet", "List"],
+        run: select_string,
     },
     Spec {
         name: "Get-Help",

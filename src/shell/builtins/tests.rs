@@ -314,3 +314,220 @@ fn format_list_and_table_take_wildcards_and_calculated_properties() {
     let t = strs(&values(&format!("{PEOPLE}$p | fl *"))).concat();
     assert!(t.contains("Name : bob\nAge  : 30\nOn   : True"), "{t}");
 }
+
+/// Runs `src` with `{dir}` replaced by a fresh folder; returns the values
+/// and the folder.
+fn in_dir(src: &str) -> (Vec<Value>, tempfile::TempDir) {
+    let t = tempfile::tempdir().unwrap();
+    let src = src.replace("{dir}", &t.path().display().to_string());
+    let v = values_in(t.path(), &src).unwrap();
+    (v, t)
+}
+
+fn in_dir_error(src: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    let src = src.replace("{dir}", &t.path().display().to_string());
+    values_in(t.path(), &src).unwrap_err()
+}
+
+#[test]
+fn content_round_trips_lines_heads_tails_and_bytes() {
+    let (v, t) = in_dir(
+        "Set-Content {dir}/a.txt 'one','two'\nAdd-Content -Path {dir}/a.txt -Value three\n\
+         Get-Content {dir}/a.txt",
+    );
+    assert_eq!(strs(&v), ["one", "two", "three"]);
+    assert_eq!(
+        std::fs::read(t.path().join("a.txt")).unwrap(),
+        b"one\ntwo\nthree\n"
+    );
+    let (v, _) =
+        in_dir("Set-Content {dir}/a 1,2,3,4\ngc {dir}/a -TotalCount 2\ngc {dir}/a -Tail 1");
+    assert_eq!(strs(&v), ["1", "2", "4"]);
+    let (v, _) = in_dir("Set-Content {dir}/a 'x','y'\nGet-Content {dir}/a -Raw");
+    assert_eq!(v, [Value::str("x\ny\n")]);
+    let (v, t) = in_dir("Set-Content {dir}/a 'x' -NoNewline\nAdd-Content {dir}/a 'y' -NoNewline");
+    assert!(v.is_empty());
+    assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"xy");
+    // Bytes: -Encoding Byte -ReadCount 0 is one array of numbers.
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("b.bin"), [0u8, 200, 255]).unwrap();
+    let src = format!(
+        "$b = Get-Content -Path {}/b.bin -Encoding Byte -ReadCount 0\n$b.Count\n$b[1]\n(gc {0}/b.bin -AsByteStream).Count",
+        t.path().display()
+    );
+    assert_eq!(ints(&values_in(t.path(), &src).unwrap()), [3, 200, 3]);
+    let src = format!(
+        "Set-Content {}/c.bin -Value 1,2,255 -AsByteStream",
+        t.path().display()
+    );
+    values_in(t.path(), &src).unwrap();
+    assert_eq!(std::fs::read(t.path().join("c.bin")).unwrap(), [1, 2, 255]);
+    // UTF-16 with its byte-order mark reads back as text.
+    let (v, t) = in_dir("Set-Content {dir}/u 'é' -Encoding unicode\ngc {dir}/u");
+    assert_eq!(strs(&v), ["é"]);
+    assert_eq!(
+        &std::fs::read(t.path().join("u")).unwrap()[..2],
+        [0xFF, 0xFE]
+    );
+}
+
+#[test]
+fn file_errors_name_the_file_and_the_parameter() {
+    let e = in_dir_error("Get-Content {dir}/missing.txt");
+    assert!(
+        e.contains("missing.txt") && e.contains("does not exist"),
+        "{e}"
+    );
+    assert!(error("gc 'c:\\certificates\\x.pfx'").contains("Windows path"));
+    assert!(in_dir_error("Set-Content {dir}/a x -Encoding klingon").contains("'Encoding'"));
+    assert!(in_dir_error("Set-Content {dir}/a 300 -AsByteStream").contains("not a byte"));
+    assert!(error("Get-Content").contains("missing a file"));
+    let e = in_dir_error("'a' | Out-File {dir}/o\n'b' | Out-File {dir}/o -NoClobber");
+    assert!(e.contains("already exists"), "{e}");
+}
+
+#[test]
+fn out_file_writes_what_the_console_shows() {
+    let (_, t) = in_dir(
+        "@{Name='a'; Port=1} | select Name, Port | Out-File {dir}/o.txt\n'tail' | Out-File {dir}/o.txt -Append",
+    );
+    let text = std::fs::read_to_string(t.path().join("o.txt")).unwrap();
+    assert_eq!(text, "\nName Port\n---- ----\na    1\n\ntail\n");
+    let (v, t) = in_dir("1,2 | Tee-Object {dir}/t.txt | measure | % Count");
+    assert_eq!(ints(&v), [2]);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("t.txt")).unwrap(),
+        "1\n2\n"
+    );
+    let got = values("1,2 | Tee-Object -Variable kept | Out-Null; $kept.Count");
+    assert_eq!(ints(&got), [2]);
+}
+
+#[test]
+fn csv_export_import_and_conversions() {
+    let (v, t) = in_dir(
+        "@{Name='a \"q\"'; Port=25}, @{Name='b,c'; Port=2525} | select Name, Port | Export-Csv {dir}/x.csv -NoTypeInformation\n\
+         Import-Csv {dir}/x.csv",
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("x.csv")).unwrap(),
+        "\"Name\",\"Port\"\n\"a \"\"q\"\"\",\"25\"\n\"b,c\",\"2525\"\n"
+    );
+    assert_eq!(prop(&v[0], "Name"), Value::str("a \"q\""));
+    assert_eq!(prop(&v[1], "Port"), Value::str("2525"));
+    let (v, t) = in_dir(
+        "@{A=1} | select A | Export-Csv {dir}/y.csv\n@{A=2} | select A | Export-Csv {dir}/y.csv -Append\nImport-Csv {dir}/y.csv | % A",
+    );
+    assert_eq!(strs(&v), ["1", "2"]);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("y.csv")).unwrap(),
+        "\"A\"\n\"1\"\n\"2\"\n"
+    );
+    let e = in_dir_error(
+        "@{A=1} | select A | Export-Csv {dir}/z.csv\n@{B=2} | select B | Export-Csv {dir}/z.csv -Append",
+    );
+    assert!(e.contains("no column 'B'"), "{e}");
+    let got = values("@{A=1;B='x'} | select A,B | ConvertTo-Csv -Delimiter ';'");
+    assert_eq!(strs(&got), ["\"A\";\"B\"", "\"1\";\"x\""]);
+    let got = values("@{A=1} | select A | ConvertTo-Csv -UseQuotes Never -IncludeTypeInformation");
+    assert_eq!(
+        strs(&got),
+        ["#TYPE Selected.System.Collections.Hashtable", "A", "1"]
+    );
+    let got = values("'a;b', '1;\"2;3\"' | ConvertFrom-Csv -Delimiter ';'");
+    assert_eq!(prop(&got[0], "b"), Value::str("2;3"));
+    let got = values("'1,2' | ConvertFrom-Csv -Header X, Y");
+    assert_eq!(prop(&got[0], "Y"), Value::str("2"));
+    let got = values("\"a,b\", \"1\" | ConvertFrom-Csv");
+    assert_eq!(prop(&got[0], "b"), Value::Null);
+    assert!(error("'a,A' , '1,2' | ConvertFrom-Csv").contains("already present"));
+    assert!(in_dir_error("Import-Csv {dir}/none.csv").contains("none.csv"));
+}
+
+#[test]
+fn json_in_and_out() {
+    let got = values(
+        "'{\"Name\":\"a\",\"Inner\":{\"List\":[1,2],\"Flag\":true},\"Ratio\":0.5}' | ConvertFrom-Json",
+    );
+    assert_eq!(prop(&got[0], "Name"), Value::str("a"));
+    let inner = prop(&got[0], "Inner");
+    assert_eq!(
+        prop(&inner, "List"),
+        Value::List(vec![Value::Int(1), Value::Int(2)])
+    );
+    assert_eq!(prop(&inner, "Flag"), Value::Bool(true));
+    assert_eq!(prop(&got[0], "Ratio"), Value::str("0.5"));
+    assert_eq!(values("'[1,2,3]' | ConvertFrom-Json").len(), 3);
+    assert_eq!(values("'[1,2,3]' | ConvertFrom-Json -NoEnumerate").len(), 1);
+    let got = values("'{\"a\":{\"b\":1}}' | ConvertFrom-Json -AsHashtable");
+    assert!(matches!(&got[0], Value::Map(m) if matches!(&m[0].1, Value::Map(_))));
+    assert!(error("'{nope' | ConvertFrom-Json").contains("conversion from JSON failed"));
+    let got = values("@{a=@{b=@{c=@{d=1}}}} | ConvertTo-Json -Compress");
+    assert_eq!(
+        strs(&got),
+        ["{\"a\":{\"b\":{\"c\":\"System.Collections.Hashtable\"}}}"]
+    );
+    let got = values("@{a=@{b=@{c=@{d=1}}}} | ConvertTo-Json -Compress -Depth 5");
+    assert_eq!(strs(&got), ["{\"a\":{\"b\":{\"c\":{\"d\":1}}}}"]);
+    assert_eq!(
+        strs(&values("1 | ConvertTo-Json -AsArray -Compress")),
+        ["[1]"]
+    );
+    let got = values("@{x=1} | ConvertTo-Json");
+    assert_eq!(strs(&got), ["{\n  \"x\": 1\n}"]);
+}
+
+#[test]
+fn get_member_lists_types_and_members() {
+    let got = values("@{Name='a'; Port=1} | select Name, Port | gm");
+    let names: Vec<String> = got.iter().map(|m| prop(m, "Name").to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "Equals",
+            "GetHashCode",
+            "GetType",
+            "ToString",
+            "Name",
+            "Port"
+        ]
+    );
+    assert_eq!(prop(&got[5], "MemberType"), Value::str("NoteProperty"));
+    assert_eq!(prop(&got[5], "Definition"), Value::str("int Port=1"));
+    assert_eq!(
+        prop(&got[0], "TypeName"),
+        Value::str("Selected.System.Collections.Hashtable")
+    );
+    let got = values("'x', 'y', 1 | Get-Member -MemberType Property");
+    assert_eq!(got.len(), 1);
+    assert_eq!(prop(&got[0], "Definition"), Value::str("int Length {get;}"));
+    let got = values("'x' | gm -Name To*");
+    assert_eq!(got.len(), 3);
+    assert!(error("'x' | gm -MemberType Bogus").contains("'MemberType'"));
+    let t = text("'x' | gm -Name Length");
+    assert_eq!(
+        t,
+        "\n   TypeName: System.String\n\nName   MemberType Definition\n------ ---------- -----------------\nLength Property   int Length {get;}\n\n"
+    );
+}
+
+#[test]
+fn select_string_in_text_and_files() {
+    let got = values("'alpha','Beta','gamma' | Select-String a$");
+    assert_eq!(strs(&got).len(), 3);
+    assert_eq!(text("'alpha','Beta' | sls beta"), "Beta\n");
+    assert!(values("'alpha','Beta' | sls beta -CaseSensitive").is_empty());
+    assert_eq!(text("'a.b','axb' | sls a.b -SimpleMatch"), "a.b\n");
+    assert_eq!(text("'a','b' | sls a -NotMatch"), "b\n");
+    assert_eq!(values("'a','b' | sls z -Quiet"), [Value::Bool(false)]);
+    let (v, _) = in_dir("Set-Content {dir}/f.txt 'x','needle','y'\nsls needle {dir}/f.txt");
+    assert_eq!(prop(&v[0], "LineNumber"), Value::Int(2));
+    assert_eq!(prop(&v[0], "Filename"), Value::str("f.txt"));
+    assert!(error("'a' | sls '('").contains("'Pattern'"));
+}
+
+#[test]
+fn custom_objects_print_their_properties() {
+    assert_eq!(strs(&values("$o = @{A=1} | select A; \"$o\"")), ["@{A=1}"]);
+}
