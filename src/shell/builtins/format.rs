@@ -82,9 +82,7 @@ pub(super) fn format_list(
         text.push_str(&header(&label));
         text.push_str(&format::list(&values, None));
     }
-    Ok(vec![Value::Str(
-        text.trim_end_matches('\n').to_string() + "\n",
-    )])
+    Ok(formatted(&text))
 }
 
 pub(super) fn format_table(
@@ -120,7 +118,14 @@ pub(super) fn format_table(
         let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
         text.push_str(&format::table_with(&values, &cols, opts));
     }
-    Ok(vec![Value::Str(
-        text.trim_end_matches('\n').to_string() + "\n",
-    )])
+    Ok(formatted(&text))
+}
+
+/// Formatted text as one value (none for no objects), ending in one newline.
+fn formatted(text: &str) -> Vec<Value> {
+    let text = text.trim_end_matches('\n');
+    if text.is_empty() {
+        return Vec::new();
+    }
+    vec![Value::Str(text.to_string() + "\n")]
 }

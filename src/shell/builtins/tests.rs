@@ -229,6 +229,10 @@ fn sort_by_properties_numbers_and_directions() {
     ));
     assert_eq!(strs(&got), ["cy", "bob", "Al"]);
     assert_eq!(ints(&values("5, 3, 1 | sort -Top 2")), [1, 3]);
+    let got = values(&format!(
+        "{PEOPLE}$p | sort @{{Expression='Name'; Descending=$true}} | % Name"
+    ));
+    assert_eq!(strs(&got), ["cy", "bob", "Al"]);
     assert_eq!(ints(&values("5,3,1 | sort -Bottom 1")), [5]);
 }
 
@@ -311,6 +315,8 @@ fn format_list_and_table_take_wildcards_and_calculated_properties() {
     let t = strs(&values(&format!("{PEOPLE}$p | ft Name -GroupBy Age"))).concat();
     assert!(t.contains("   Age: 30\n"), "{t}");
     assert!(t.contains("   Age: 4\n"), "{t}");
+    assert!(values("@() | ft").is_empty());
+    assert!(values("@() | fl").is_empty());
     let t = strs(&values(&format!("{PEOPLE}$p | fl *"))).concat();
     assert!(t.contains("Name : bob\nAge  : 30\nOn   : True"), "{t}");
 }
@@ -530,4 +536,34 @@ fn select_string_in_text_and_files() {
 #[test]
 fn custom_objects_print_their_properties() {
     assert_eq!(strs(&values("$o = @{A=1} | select A; \"$o\"")), ["@{A=1}"]);
+}
+
+#[test]
+fn every_builtin_has_help_and_unique_names() {
+    let mut seen: Vec<String> = Vec::new();
+    for b in super::BUILTINS {
+        for n in std::iter::once(&b.name).chain(b.aliases) {
+            let n = n.to_ascii_lowercase();
+            assert!(!seen.contains(&n), "{n} names two builtins");
+            assert!(xshell_cmdlets::find(&n).is_none(), "{n} is also a cmdlet");
+            assert_eq!(super::spec(&n).map(|s| s.name), Some(b.name));
+            seen.push(n);
+        }
+        let help = super::help::builtin_help(b);
+        assert!(help.contains(b.synopsis), "{help}");
+        for p in b.params {
+            assert!(help.contains(&format!("[-{p} <value>]")), "{help}");
+        }
+        for s in b.switches {
+            assert!(help.contains(&format!("[-{s}]")), "{help}");
+        }
+        let got = values(&format!("Get-Help {}", b.name));
+        assert!(strs(&got).concat().contains(b.name));
+    }
+    for alias in [
+        "sort", "group", "measure", "gm", "select", "fl", "ft", "?", "%", "where", "foreach", "gc",
+        "cat", "type", "ac", "epcsv", "ipcsv", "echo", "write", "tee", "sls", "oh",
+    ] {
+        assert!(super::spec(alias).is_some(), "{alias}");
+    }
 }
