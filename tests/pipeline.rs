@@ -43,7 +43,7 @@ fn where_short_form_select_and_sort_on_connectors() {
     );
     assert_eq!(
         out,
-        "\nName     Port\n-------- ----\nPartner  2525\nOutbound 25\n\n"
+        "\nName     Port\n-------- ----\nPartner  2525\nOutbound   25\n\n"
     );
     let out = ok(
         t.path(),
@@ -74,7 +74,7 @@ fn group_and_measure_print_as_powershell_does() {
     let t = tempfile::tempdir().unwrap();
     ok(t.path(), CONNECTORS);
     let out = ok(t.path(), "Get-SendConnector | group Port -NoElement");
-    assert_eq!(out, "\nCount Name\n----- ----\n1     25\n1     2525\n\n");
+    assert_eq!(out, "\nCount Name\n----- ----\n    1 25\n    1 2525\n\n");
     let out = ok(t.path(), "Get-SendConnector | measure Port -Average");
     assert!(
         out.contains("Count             : 2\nAverage           : 1275\n"),
@@ -184,7 +184,7 @@ fn files_are_relative_to_the_current_directory() {
     );
     assert_eq!(
         std::fs::read_to_string(t.path().join("table.txt")).unwrap(),
-        "\nName     Port\n-------- ----\nOutbound 25\nPartner  2525\n\n"
+        "\nName     Port\n-------- ----\nOutbound   25\nPartner  2525\n\n"
     );
     let (code, _, err) = run(t.path(), "Get-Content missing.txt; 'after'");
     assert_eq!(code, 1);

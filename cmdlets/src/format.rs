@@ -98,10 +98,24 @@ pub fn render(values: &[Value], format: Format) -> String {
                                     out.push('\n');
                                 }
                             }
-                            View::Table(cols) => out.push_str(&table(&values[i..j], cols)),
+                            View::Table(cols) => out.push_str(&table_with(
+                                &values[i..j],
+                                cols,
+                                TableOptions {
+                                    numbers_right: numbers_right(o),
+                                    ..TableOptions::default()
+                                },
+                            )),
                             View::Columns(cols) => {
                                 let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                                out.push_str(&table(&values[i..j], &cols));
+                                out.push_str(&table_with(
+                                    &values[i..j],
+                                    &cols,
+                                    TableOptions {
+                                        numbers_right: numbers_right(o),
+                                        ..TableOptions::default()
+                                    },
+                                ));
                             }
                             View::List => out.push_str(&list(&values[i..j], None)),
                         }
@@ -173,23 +187,42 @@ fn push_line<'a>(
     out: &mut String,
     cells: impl Iterator<Item = (&'a str, usize)>,
     widths: &[usize],
+    right: &[bool],
 ) {
+    fn pad(out: &mut String, mut n: usize) {
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            out.push_str(&SPACES[..k]);
+            n -= k;
+        }
+    }
     let start = out.len();
     let n = widths.len();
     for (i, (c, chars)) in cells.enumerate() {
+        let gap = widths[i].saturating_sub(chars);
+        let right = right.get(i).copied().unwrap_or(false);
+        if right {
+            pad(out, gap);
+        }
         out.push_str(c);
         if i + 1 < n {
-            let mut pad = widths[i].saturating_sub(chars) + 1;
-            while pad > 0 {
-                let k = pad.min(SPACES.len());
-                out.push_str(&SPACES[..k]);
-                pad -= k;
-            }
+            pad(out, if right { 1 } else { gap + 1 });
         }
     }
     let kept = out[start..].trim_end().len();
     out.truncate(start + kept);
     out.push('\n');
+}
+
+/// Objects PowerShell shows without a view of their own: their number
+/// columns are right-aligned.
+fn numbers_right(o: &Object) -> bool {
+    o.is_custom()
+        || matches!(
+            o.type_name.as_str(),
+            "Microsoft.PowerShell.Commands.GroupInfo"
+                | "Microsoft.PowerShell.Commands.TextMeasureInfo"
+        )
 }
 
 /// How Format-Table lays a table out.
@@ -199,6 +232,9 @@ pub struct TableOptions {
     pub wrap: bool,
     /// No header and dash lines.
     pub hide_headers: bool,
+    /// Columns whose first value is a number are right-aligned, header
+    /// included (PowerShell's table without a view).
+    pub numbers_right: bool,
 }
 
 /// A table of the given columns.
@@ -257,14 +293,26 @@ pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            let header = if opts.hide_headers {
+                0
+            } else {
+                c.chars().count()
+            };
             rows.iter()
                 .flatten()
                 .map(|r| r[i].1)
-                .chain(std::iter::once(c.chars().count()))
+                .chain(std::iter::once(header))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
+    let right: Vec<bool> = match objects(values).next() {
+        Some(first) if opts.numbers_right => cols
+            .iter()
+            .map(|c| matches!(first.get(c), Some(Value::Int(_))))
+            .collect(),
+        _ => Vec::new(),
+    };
     let cap: usize = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
     let mut out = String::with_capacity(cap * (rows.len() + 2) + 2);
     out.push('\n');
@@ -273,12 +321,14 @@ pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String
             &mut out,
             cols.iter().map(|c| (*c, c.chars().count())),
             &widths,
+            &right,
         );
         let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         push_line(
             &mut out,
             dashes.iter().map(|d| (d.as_str(), d.len())),
             &widths,
+            &right,
         );
     }
     for line in rows.iter().flatten() {
@@ -286,6 +336,7 @@ pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String
             &mut out,
             line.iter().map(|(s, n)| (s.as_ref(), *n)),
             &widths,
+            &right,
         );
     }
     out.push('\n');

@@ -92,10 +92,7 @@ pub(super) fn format_table(
 ) -> R<Vec<Value>> {
     let a = args(sh, c)?;
     let items = input_items(&a, input);
-    let opts = TableOptions {
-        wrap: a.flag("Wrap"),
-        hide_headers: a.flag("HideTableHeaders"),
-    };
+    let named = a.given("Property").is_some() || !a.positional.is_empty();
     let mut text = String::new();
     for (label, values) in runs(sh, c, &a, items)? {
         text.push_str(&header(&label));
@@ -116,6 +113,15 @@ pub(super) fn format_table(
             continue;
         }
         let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        // Named properties or a view-less object: numbers right-aligned.
+        let numbers_right = named
+            || matches!(values.first(), Some(Value::Object(o)) if o.is_custom()
+                || o.type_name.starts_with("Microsoft.PowerShell.Commands."));
+        let opts = TableOptions {
+            wrap: a.flag("Wrap"),
+            hide_headers: a.flag("HideTableHeaders"),
+            numbers_right,
+        };
         text.push_str(&format::table_with(&values, &cols, opts));
     }
     Ok(formatted(&text))

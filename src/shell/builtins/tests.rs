@@ -301,7 +301,7 @@ fn format_list_and_table_take_wildcards_and_calculated_properties() {
         "{PEOPLE}$p | ft Name, @{{n='Years';e={{$_.Age}}}}"
     )))
     .concat();
-    assert!(t.contains("Name Years\n---- -----\nbob  30\n"), "{t}");
+    assert!(t.contains("Name Years\n---- -----\nbob     30\n"), "{t}");
     let t = strs(&values(&format!("{PEOPLE}$p | ft Name -HideTableHeaders"))).concat();
     assert_eq!(t, "\nbob\nAl\ncy\n");
     let long = "x".repeat(70);
@@ -399,7 +399,7 @@ fn out_file_writes_what_the_console_shows() {
         "@{Name='a'; Port=1} | select Name, Port | Out-File {dir}/o.txt\n'tail' | Out-File {dir}/o.txt -Append",
     );
     let text = std::fs::read_to_string(t.path().join("o.txt")).unwrap();
-    assert_eq!(text, "\nName Port\n---- ----\na    1\n\ntail\n");
+    assert_eq!(text, "\nName Port\n---- ----\na       1\n\ntail\n");
     let (v, t) = in_dir("1,2 | Tee-Object {dir}/t.txt | measure | % Count");
     assert_eq!(ints(&v), [2]);
     assert_eq!(
