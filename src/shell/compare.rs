@@ -40,30 +40,29 @@ fn order(l: &Value, r: &Value, cs: bool) -> Option<Ordering> {
     }
 }
 
-/// The order Sort-Object and Measure-Object -Minimum/-Maximum put two
-/// values in: `$null` first, numbers by value, text by its characters (case-insensitively unless
-/// `case_sensitive`; equal letters then lower case first, as PowerShell's
-/// culture comparison does). The one place that orders values: new value
-/// types extend it here.
+/// The order Sort-Object, Group-Object and Measure-Object -Minimum/-Maximum
+/// put values in: `$null` first, then numbers by value, then everything
+/// else by its text (case-insensitively unless `case_sensitive`, where
+/// lower case comes first for the same letters, as PowerShell's culture
+/// comparison does). Text is compared as text even when it holds digits
+/// ("10" before "9", as PowerShell sorts Import-Csv's strings). A total
+/// order, so sorting never meets an inconsistent comparison. The one
+/// place that orders values: new value types extend it here.
 pub fn sort_order(a: &Value, b: &Value, case_sensitive: bool) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Int(_) => 1,
+            _ => 2,
+        }
+    }
     match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ if rank(a) != 2 || rank(b) != 2 => rank(a).cmp(&rank(b)),
         _ => {
-            // A number against text that reads as one compares as numbers;
-            // text against text compares as text ("10" before "9"), as in
-            // PowerShell.
-            if (matches!(a, Value::Int(_)) || matches!(b, Value::Int(_)))
-                && let (Some(x), Some(y)) = (number(a), number(b))
-            {
-                return x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-            }
             let (x, y) = (text(a), text(b));
             let folded = x.to_lowercase().cmp(&y.to_lowercase());
             if case_sensitive {
-                // Lower case sorts before upper case for the same letters.
                 folded.then_with(|| y.cmp(&x))
             } else {
                 folded
@@ -207,6 +206,48 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
             };
             v.map(Value::Int)
                 .ok_or_else(|| "arithmetic overflow or division by zero".to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_order;
+    use std::cmp::Ordering;
+    use xshell_cmdlets::Value;
+
+    /// Mixed values sort without an inconsistent comparison: every triple
+    /// is transitive.
+    #[test]
+    fn sort_order_is_a_total_order() {
+        let values = [
+            Value::Null,
+            Value::Int(10),
+            Value::Int(-3),
+            Value::str("9"),
+            Value::str("100"),
+            Value::str("a"),
+            Value::str("A"),
+            Value::Bool(true),
+            Value::List(vec![Value::Int(1)]),
+        ];
+        for cs in [false, true] {
+            for a in &values {
+                for b in &values {
+                    assert_eq!(sort_order(a, b, cs), sort_order(b, a, cs).reverse());
+                    for c in &values {
+                        if sort_order(a, b, cs) != Ordering::Greater
+                            && sort_order(b, c, cs) != Ordering::Greater
+                        {
+                            assert_ne!(
+                                sort_order(a, c, cs),
+                                Ordering::Greater,
+                                "{a:?} {b:?} {c:?}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }
