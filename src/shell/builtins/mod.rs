@@ -581,6 +581,14 @@ pub(super) fn args<'c>(sh: &mut Shell<'_>, c: &'c Command) -> R<Args<'c>> {
                         }
                     }
                 };
+                if out.named.iter().any(|(n, _)| *n == p) {
+                    return Err(RuntimeError::new(
+                        CmdletError::Usage(format!(
+                            "cannot bind parameter '{p}' because it is given more than once"
+                        )),
+                        *name_span,
+                    ));
+                }
                 out.named.push((p, v));
             }
             AstArg::Value(e) => out.positional.push(given(sh, e)?),

@@ -195,6 +195,7 @@ fn select_counts_index_unique_and_expand() {
     assert_eq!(strs(&got), ["a", "b", "c"]);
     assert!(error("@{L=1} | select -ExpandProperty Nope").contains("'Nope'"));
     assert!(error("1 | select -First x").contains("First"));
+    assert!(error("1 | select -First 1 -Fir 2").contains("more than once"));
 }
 
 #[test]
