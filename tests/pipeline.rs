@@ -175,7 +175,7 @@ fn files_are_relative_to_the_current_directory() {
     );
     let out = ok(
         t.path(),
-        "gc names.txt -First 1; cat names.txt | measure -Line | % Lines",
+        "gc .\\names.txt -First 1; cat names.txt | measure -Line | % Lines",
     );
     assert_eq!(out, "Outbound\n2\n");
     ok(

@@ -58,6 +58,9 @@ fn quotes(c: &Command, a: &Args<'_>) -> R<Quotes> {
 /// name, not its items.
 fn field_text(v: &Value) -> String {
     match v {
+        Value::List(items) if items.iter().all(|i| matches!(i, Value::Str(_))) => {
+            "System.String[]".into()
+        }
         Value::List(_) => "System.Object[]".into(),
         Value::Map(_) => "System.Collections.Hashtable".into(),
         other => display_in_string(other),

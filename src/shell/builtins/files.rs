@@ -156,8 +156,15 @@ fn utf32(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A path as given, resolved against the current directory (`~/` is home).
+/// A path as given, resolved against the current directory: `~/` is the
+/// home directory and, off Windows, a backslash separates folders
+/// (`.\\users.txt`), as PowerShell reads paths there.
 pub(super) fn path_of(given: &str) -> PathBuf {
+    let given = if cfg!(windows) {
+        given.to_string()
+    } else {
+        given.replace('\\', "/")
+    };
     match given.strip_prefix("~/") {
         Some(rest) => match std::env::var_os("HOME") {
             Some(home) => PathBuf::from(home).join(rest),
@@ -167,13 +174,33 @@ pub(super) fn path_of(given: &str) -> PathBuf {
     }
 }
 
+/// The drive letter of a Windows path (`c:\\x`, `D:/y`).
+fn windows_drive(given: &str) -> Option<char> {
+    let b = given.as_bytes();
+    (b.len() > 2 && b[1] == b':' && b[0].is_ascii_alphabetic() && matches!(b[2], b'\\' | b'/'))
+        .then(|| char::from(b[0]))
+}
+
 /// The file a path parameter names (its value, or the first positional).
+/// A Windows drive path is refused off Windows (PowerShell there has no
+/// such drive), rather than read or written as a strange file name.
 pub(super) fn path_param(c: &Command, a: &Args<'_>, names: &[&str]) -> R<(String, PathBuf)> {
     let given = names
         .iter()
         .find_map(|n| a.get(n))
         .or_else(|| a.values().next())
         .map(display_in_string);
+    if let Some(p) = &given
+        && !cfg!(windows)
+        && let Some(drive) = windows_drive(p)
+    {
+        return Err(RuntimeError::new(
+            CmdletError::Failed(format!(
+                "cannot find drive '{drive}' of '{p}': it is a Windows path; give this system's path to the file"
+            )),
+            c.name.span,
+        ));
+    }
     match given {
         Some(p) if !p.is_empty() => {
             let path = path_of(&p);
@@ -189,10 +216,7 @@ pub(super) fn path_param(c: &Command, a: &Args<'_>, names: &[&str]) -> R<(String
 /// An error reading or writing `given`, naming it (and saying so when it
 /// is a Windows path, which means nothing here).
 pub(super) fn file_error(c: &Command, given: &str, e: &std::io::Error) -> RuntimeError {
-    let windows = given.len() > 2
-        && given.as_bytes()[1] == b':'
-        && given.as_bytes()[0].is_ascii_alphabetic()
-        && matches!(given.as_bytes()[2], b'\\' | b'/');
+    let windows = windows_drive(given).is_some();
     let message = if e.kind() == std::io::ErrorKind::NotFound && windows {
         format!(
             "cannot find path '{given}': it is a Windows path; give this system's path to the file"

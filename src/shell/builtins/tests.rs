@@ -387,6 +387,12 @@ fn file_errors_name_the_file_and_the_parameter() {
         "{e}"
     );
     assert!(error("gc 'c:\\certificates\\x.pfx'").contains("Windows path"));
+    let e = error("'x' | Set-Content C:\\temp\\x.txt");
+    assert!(
+        e.contains("cannot find drive 'C'") && e.contains("Windows path"),
+        "{e}"
+    );
+    assert!(error("'x' | Export-Csv d:/x.csv").contains("drive 'd'"));
     assert!(in_dir_error("Set-Content {dir}/a x -Encoding klingon").contains("'Encoding'"));
     assert!(in_dir_error("Set-Content {dir}/a 300 -AsByteStream").contains("not a byte"));
     assert!(error("Get-Content").contains("missing a file"));
@@ -423,6 +429,8 @@ fn csv_export_import_and_conversions() {
     );
     assert_eq!(prop(&v[0], "Name"), Value::str("a \"q\""));
     assert_eq!(prop(&v[1], "Port"), Value::str("2525"));
+    let got = values("@{L='a','b'; M=1,'x'} | select L, M | ConvertTo-Csv");
+    assert_eq!(strs(&got)[1], "\"System.String[]\",\"System.Object[]\"");
     let (v, t) = in_dir(
         "@{A=1} | select A | Export-Csv {dir}/y.csv\n@{A=2} | select A | Export-Csv {dir}/y.csv -Append\nImport-Csv {dir}/y.csv | % A",
     );
