@@ -31,7 +31,8 @@ pub(super) fn get_help(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -
         ))]);
     }
     if let Some(b) = super::spec(&name) {
-        return Ok(vec![Value::Str(builtin_help(b))]);
+        let examples = a.flag("Examples") || a.flag("Full") || a.flag("Detailed");
+        return Ok(vec![Value::Str(builtin_help(b, examples))]);
     }
     Err(usage(
         c,
@@ -74,8 +75,9 @@ pub(super) fn get_command(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>
     Ok(out)
 }
 
-/// A builtin's help: name, synopsis, syntax (its parameters) and aliases.
-pub(super) fn builtin_help(b: &Spec) -> String {
+/// A builtin's help: name, synopsis, syntax (its parameters), aliases,
+/// and its examples when `examples`.
+pub(super) fn builtin_help(b: &Spec, examples: bool) -> String {
     let mut syntax = b.name.to_string();
     for p in b.params {
         syntax.push_str(&format!(" [-{p} <value>]"));
@@ -89,8 +91,37 @@ pub(super) fn builtin_help(b: &Spec) -> String {
     } else {
         b.aliases.join(", ")
     };
-    format!(
+    let mut out = format!(
         "\nNAME\n    {}\n\nSYNOPSIS\n    {}\n\nSYNTAX\n    {syntax}\n\nALIASES\n    {aliases}\n",
         b.name, b.synopsis
-    )
+    );
+    if b.examples.is_empty() {
+        return out;
+    }
+    if !examples {
+        out.push_str(&format!(
+            "\nREMARKS\n    To see the examples, type: \"Get-Help {} -Examples\"\n",
+            b.name
+        ));
+        return out;
+    }
+    out.push_str("\nEXAMPLES\n    The examples' output is after:\n");
+    for line in super::EXAMPLE_SETUP.lines() {
+        out.push_str(&format!("        {line}\n"));
+    }
+    for (i, e) in b.examples.iter().enumerate() {
+        out.push_str(&format!(
+            "\n    --- Example {} ---\n\n    PS> {}\n",
+            i + 1,
+            e.command
+        ));
+        if e.files {
+            out.push_str("    (reads or writes files in the current directory)\n");
+        }
+        for line in e.output.lines() {
+            out.push_str(format!("    {line}").trim_end());
+            out.push('\n');
+        }
+    }
+    out
 }

@@ -53,8 +53,23 @@ pub struct Spec {
     pub params: &'static [&'static str],
     /// Switch parameters (`-Name` or `-Name:$false`).
     pub switches: &'static [&'static str],
+    /// Shown by Get-Help -Examples and run by the tests (after the
+    /// setup in [`EXAMPLE_SETUP`]).
+    pub examples: &'static [Example],
     pub run: Builtin,
 }
+
+/// A documented example: a command and exactly what it prints.
+pub struct Example {
+    pub command: &'static str,
+    pub output: &'static str,
+    /// Reads or writes files: shown, but its output is not checked.
+    pub files: bool,
+}
+
+/// What the examples assume: two send connectors, Outbound (port 25) and
+/// Partner (port 2525, contoso.com).
+pub const EXAMPLE_SETUP: &str = "New-SendConnector Outbound -AddressSpaces * | Out-Null\nNew-SendConnector Partner -AddressSpaces contoso.com -Port 2525 | Out-Null";
 
 /// The common parameters every builtin accepts; the statement runner acts
 /// on -ErrorAction, the others are accepted (Write-Verbose reads -Verbose).
@@ -92,6 +107,18 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Keep the pipeline objects that match: Where-Object { $_.Status -eq \"Valid\" }, ? Status -eq Valid, ? Enabled",
         params: &["FilterScript", "Property", "Value", "InputObject"],
         switches: filter::WHERE_OPERATORS,
+        examples: &[
+            Example {
+                command: "Get-SendConnector | Where-Object Port -gt 25 | ForEach-Object Name",
+                output: "Partner\n",
+                files: false,
+            },
+            Example {
+                command: "Get-SendConnector | ? { $_.Name -like 'Out*' } | % Port",
+                output: "25\n",
+                files: false,
+            },
+        ],
         run: where_object,
     },
     Spec {
@@ -107,6 +134,18 @@ pub static BUILTINS: &[Spec] = &[
             "InputObject",
         ],
         switches: &[],
+        examples: &[
+            Example {
+                command: "1,2,3 | ForEach-Object -Begin { 'start' } -Process { $_ * 2 } -End { 'end' }",
+                output: "start\n2\n4\n6\nend\n",
+                files: false,
+            },
+            Example {
+                command: "'mail','smtp' | % ToUpper",
+                output: "MAIL\nSMTP\n",
+                files: false,
+            },
+        ],
         run: foreach_object,
     },
     Spec {
@@ -125,6 +164,23 @@ pub static BUILTINS: &[Spec] = &[
             "InputObject",
         ],
         switches: &["Unique"],
+        examples: &[
+            Example {
+                command: "Get-SendConnector | Select-Object Name, @{n='TlsPort';e={$_.Port + 562}}",
+                output: "\nName     TlsPort\n-------- -------\nOutbound     587\nPartner     3087\n\n",
+                files: false,
+            },
+            Example {
+                command: "1,2,3,4,5 | Select-Object -Skip 1 -First 2",
+                output: "2\n3\n",
+                files: false,
+            },
+            Example {
+                command: "Get-SendConnector Partner | Select-Object -ExpandProperty AddressSpaces",
+                output: "SMTP:contoso.com;1\n",
+                files: false,
+            },
+        ],
         run: select_object,
     },
     Spec {
@@ -133,6 +189,18 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Sort by properties (several, calculated), -Descending, -Unique, -CaseSensitive, -Top/-Bottom N",
         params: &["Property", "Top", "Bottom", "InputObject"],
         switches: &["Descending", "Unique", "CaseSensitive"],
+        examples: &[
+            Example {
+                command: "Get-SendConnector | Sort-Object Port -Descending | % Name",
+                output: "Partner\nOutbound\n",
+                files: false,
+            },
+            Example {
+                command: "'b','a','C' | sort",
+                output: "a\nb\nC\n",
+                files: false,
+            },
+        ],
         run: sort_object,
     },
     Spec {
@@ -141,6 +209,18 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Group objects by property values: Count, Name, Group (-NoElement, -AsHashTable)",
         params: &["Property", "InputObject"],
         switches: &["NoElement", "AsHashTable", "AsString", "CaseSensitive"],
+        examples: &[
+            Example {
+                command: "'Valid','Expired','Valid' | Group-Object",
+                output: "\nCount Name    Group\n----- ------- --------------\n    1 Expired {Expired}\n    2 Valid   {Valid, Valid}\n\n",
+                files: false,
+            },
+            Example {
+                command: "Get-SendConnector | group Enabled -NoElement",
+                output: "\nCount Name\n----- ----\n    2 True\n\n",
+                files: false,
+            },
+        ],
         run: group_object,
     },
     Spec {
@@ -160,6 +240,18 @@ pub static BUILTINS: &[Spec] = &[
             "Character",
             "IgnoreWhiteSpace",
         ],
+        examples: &[
+            Example {
+                command: "1,2,3,4 | Measure-Object -Sum -Average -Maximum -Minimum",
+                output: "\nCount             : 4\nAverage           : 2.5\nSum               : 10\nMaximum           : 4\nMinimum           : 1\nStandardDeviation : \nProperty          : \n\n",
+                files: false,
+            },
+            Example {
+                command: "'one two','three' | measure -Line -Word -Character",
+                output: "\nLines Words Characters Property\n----- ----- ---------- --------\n    2     3         12\n\n",
+                files: false,
+            },
+        ],
         run: measure_object,
     },
     Spec {
@@ -168,6 +260,18 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Show objects as Name : Value lines (Format-List [props|TLS*|*|@{n='X';e={...}}])",
         params: &["Property", "GroupBy", "InputObject"],
         switches: &["Force"],
+        examples: &[
+            Example {
+                command: "Get-TransportConfig | Format-List TLS*",
+                output: "\nTLSReceiveDomainSecureList : {}\nTLSSendDomainSecureList    : {}\n\n",
+                files: false,
+            },
+            Example {
+                command: "Get-SendConnector Partner | fl Name, @{n='Tls';e={$_.Port -eq 587}}",
+                output: "\nName : Partner\nTls  : False\n\n",
+                files: false,
+            },
+        ],
         run: format_list,
     },
     Spec {
@@ -176,6 +280,18 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Show objects as a table of the given properties (wildcards, calculated), -Wrap, -HideTableHeaders",
         params: &["Property", "GroupBy", "InputObject"],
         switches: &["AutoSize", "Wrap", "HideTableHeaders", "Force"],
+        examples: &[
+            Example {
+                command: "Get-SendConnector | Format-Table Name, Port",
+                output: "\nName     Port\n-------- ----\nOutbound   25\nPartner  2525\n\n",
+                files: false,
+            },
+            Example {
+                command: "Get-SendConnector | ft Name, Port -HideTableHeaders",
+                output: "\nOutbound   25\nPartner  2525\n\n",
+                files: false,
+            },
+        ],
         run: format_table,
     },
     Spec {
@@ -184,6 +300,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Show the type and the properties and methods of the pipeline's objects",
         params: &["Name", "MemberType", "InputObject"],
         switches: &["Force", "Static"],
+        examples: &[Example {
+            command: "'abc' | Get-Member -MemberType Property",
+            output: "\n   TypeName: System.String\n\nName   MemberType Definition\n------ ---------- -----------------\nLength Property   int Length {get;}\n\n",
+            files: false,
+        }],
         run: get_member,
     },
     Spec {
@@ -202,6 +323,18 @@ pub static BUILTINS: &[Spec] = &[
             "ReadCount",
         ],
         switches: &["Raw", "AsByteStream", "Force"],
+        examples: &[
+            Example {
+                command: "Get-Content users.txt -TotalCount 2",
+                output: "",
+                files: true,
+            },
+            Example {
+                command: "[Byte[]](Get-Content -Path cert.pfx -Encoding Byte -ReadCount 0)",
+                output: "",
+                files: true,
+            },
+        ],
         run: get_content,
     },
     Spec {
@@ -210,6 +343,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Write values to a file, one line each (UTF-8 without BOM; -Encoding, -NoNewline, -AsByteStream)",
         params: &["Path", "LiteralPath", "Value", "Encoding"],
         switches: &["NoNewline", "PassThru", "Force", "AsByteStream"],
+        examples: &[Example {
+            command: "Get-SendConnector | % Name | Set-Content connectors.txt",
+            output: "",
+            files: true,
+        }],
         run: set_content,
     },
     Spec {
@@ -218,6 +356,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Append values to a file, one line each",
         params: &["Path", "LiteralPath", "Value", "Encoding"],
         switches: &["NoNewline", "PassThru", "Force", "AsByteStream"],
+        examples: &[Example {
+            command: "Add-Content connectors.txt 'Partner2'",
+            output: "",
+            files: true,
+        }],
         run: add_content,
     },
     Spec {
@@ -233,6 +376,11 @@ pub static BUILTINS: &[Spec] = &[
             "InputObject",
         ],
         switches: &["Append", "NoClobber", "Force", "NoNewline"],
+        examples: &[Example {
+            command: "Get-SendConnector | ft Name, Port | Out-File connectors.txt",
+            output: "",
+            files: true,
+        }],
         run: out_file,
     },
     Spec {
@@ -241,6 +389,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Save the pipeline's output to a file or variable and pass it on",
         params: &["FilePath", "Path", "LiteralPath", "Variable", "InputObject"],
         switches: &["Append"],
+        examples: &[Example {
+            command: "Get-SendConnector | Tee-Object -Variable all | Measure-Object | % Count",
+            output: "2\n",
+            files: false,
+        }],
         run: tee_object,
     },
     Spec {
@@ -263,6 +416,11 @@ pub static BUILTINS: &[Spec] = &[
             "NoClobber",
             "PassThru",
         ],
+        examples: &[Example {
+            command: "Get-SendConnector | Select-Object Name, Port | Export-Csv connectors.csv",
+            output: "",
+            files: true,
+        }],
         run: export_csv,
     },
     Spec {
@@ -271,6 +429,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Read a CSV file as objects, one per row (-Delimiter, -Header)",
         params: &["Path", "LiteralPath", "Delimiter", "Header", "Encoding"],
         switches: &[],
+        examples: &[Example {
+            command: "Import-Csv connectors.csv | ? Port -eq 2525 | % Name",
+            output: "",
+            files: true,
+        }],
         run: import_csv,
     },
     Spec {
@@ -279,6 +442,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Convert objects to CSV lines",
         params: &["Delimiter", "UseQuotes", "InputObject"],
         switches: &["NoTypeInformation", "IncludeTypeInformation", "NoHeader"],
+        examples: &[Example {
+            command: "Get-SendConnector | Select-Object Name, Port | ConvertTo-Csv",
+            output: "\"Name\",\"Port\"\n\"Outbound\",\"25\"\n\"Partner\",\"2525\"\n",
+            files: false,
+        }],
         run: convert_to_csv,
     },
     Spec {
@@ -287,6 +455,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Convert CSV lines to objects",
         params: &["Delimiter", "Header", "InputObject"],
         switches: &[],
+        examples: &[Example {
+            command: "'Name,Port','Outbound,25' | ConvertFrom-Csv | % Port",
+            output: "25\n",
+            files: false,
+        }],
         run: convert_from_csv,
     },
     Spec {
@@ -295,6 +468,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Convert pipeline objects to JSON text (-Depth, default 2; -Compress; -AsArray)",
         params: &["Depth", "InputObject"],
         switches: &["Compress", "AsArray", "EnumsAsStrings"],
+        examples: &[Example {
+            command: "Get-SendConnector Partner | Select-Object Name, Port | ConvertTo-Json -Compress",
+            output: "{\"Name\":\"Partner\",\"Port\":2525}\n",
+            files: false,
+        }],
         run: convert_to_json,
     },
     Spec {
@@ -303,6 +481,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Convert JSON text to objects (nested objects and arrays; -AsHashtable)",
         params: &["InputObject", "Depth"],
         switches: &["AsHashtable", "NoEnumerate"],
+        examples: &[Example {
+            command: "'{\"Name\":\"Outbound\",\"Spaces\":[\"x.tld\"]}' | ConvertFrom-Json | % Spaces",
+            output: "x.tld\n",
+            files: false,
+        }],
         run: convert_from_json,
     },
     Spec {
@@ -311,6 +494,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Find lines matching a pattern in text or files (-SimpleMatch, -CaseSensitive, -NotMatch, -Quiet)",
         params: &["Pattern", "Path", "LiteralPath", "InputObject"],
         switches: &["SimpleMatch", "CaseSensitive", "NotMatch", "Quiet", "List"],
+        examples: &[Example {
+            command: "'mail.contoso.com','smtp.fabrikam.com' | Select-String contoso",
+            output: "mail.contoso.com\n",
+            files: false,
+        }],
         run: select_string,
     },
     Spec {
@@ -319,6 +507,7 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Show a cmdlet's help: Get-Help <cmdlet> [-Examples|-Full]",
         params: &["Name"],
         switches: &["Examples", "Full", "Detailed"],
+        examples: &[],
         run: get_help,
     },
     Spec {
@@ -327,6 +516,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "List cmdlets (optionally matching a wildcard)",
         params: &["Name"],
         switches: &[],
+        examples: &[Example {
+            command: "Get-Command Sort-Object | % CommandType",
+            output: "Builtin\n",
+            files: false,
+        }],
         run: get_command,
     },
     Spec {
@@ -335,6 +529,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Write values to the pipeline",
         params: &["InputObject"],
         switches: &["NoEnumerate"],
+        examples: &[Example {
+            command: "Write-Output 'a','b'",
+            output: "a\nb\n",
+            files: false,
+        }],
         run: write_output,
     },
     Spec {
@@ -343,6 +542,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Write text to the terminal, never to the pipeline (-NoNewline, -Separator, -ForegroundColor)",
         params: &["Object", "Separator", "ForegroundColor", "BackgroundColor"],
         switches: &["NoNewline"],
+        examples: &[Example {
+            command: "Write-Host 'Certificates:' 3 -Separator ' '",
+            output: "Certificates: 3\n",
+            files: false,
+        }],
         run: write_host,
     },
     Spec {
@@ -351,6 +555,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Write a warning (WARNING: message) to the error stream",
         params: &["Message"],
         switches: &[],
+        examples: &[Example {
+            command: "Write-Warning 'the queue is growing'",
+            output: "",
+            files: false,
+        }],
         run: write_warning,
     },
     Spec {
@@ -365,6 +574,11 @@ pub static BUILTINS: &[Spec] = &[
             "RecommendedAction",
         ],
         switches: &[],
+        examples: &[Example {
+            command: "Write-Error 'no such connector' -ErrorAction SilentlyContinue",
+            output: "",
+            files: false,
+        }],
         run: write_error,
     },
     Spec {
@@ -373,6 +587,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Write a VERBOSE: message, shown only with -Verbose or $VerbosePreference = 'Continue'",
         params: &["Message"],
         switches: &[],
+        examples: &[Example {
+            command: "Write-Verbose 'shown only with -Verbose'",
+            output: "",
+            files: false,
+        }],
         run: write_verbose,
     },
     Spec {
@@ -381,6 +600,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Discard the pipeline's output",
         params: &["InputObject"],
         switches: &[],
+        examples: &[Example {
+            command: "Get-SendConnector | Out-Null",
+            output: "",
+            files: false,
+        }],
         run: out_null,
     },
     Spec {
@@ -389,6 +613,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Show the pipeline's output on the terminal now",
         params: &["InputObject"],
         switches: &["Paging"],
+        examples: &[Example {
+            command: "'a' | Out-Host",
+            output: "a\n",
+            files: false,
+        }],
         run: out_host,
     },
     Spec {
@@ -397,6 +626,11 @@ pub static BUILTINS: &[Spec] = &[
         synopsis: "Turn the pipeline's output into the text the console would show (-Stream: one line each)",
         params: &["InputObject", "Width"],
         switches: &["Stream"],
+        examples: &[Example {
+            command: "1,2 | Out-String -Stream | Measure-Object | % Count",
+            output: "2\n",
+            files: false,
+        }],
         run: out_string,
     },
 ];

@@ -558,13 +558,16 @@ fn every_builtin_has_help_and_unique_names() {
             assert_eq!(super::spec(&n).map(|s| s.name), Some(b.name));
             seen.push(n);
         }
-        let help = super::help::builtin_help(b);
+        let help = super::help::builtin_help(b, true);
         assert!(help.contains(b.synopsis), "{help}");
         for p in b.params {
             assert!(help.contains(&format!("[-{p} <value>]")), "{help}");
         }
         for s in b.switches {
             assert!(help.contains(&format!("[-{s}]")), "{help}");
+        }
+        for e in b.examples {
+            assert!(help.contains(&format!("PS> {}", e.command)), "{help}");
         }
         let got = values(&format!("Get-Help {}", b.name));
         assert!(strs(&got).concat().contains(b.name));
@@ -575,4 +578,42 @@ fn every_builtin_has_help_and_unique_names() {
     ] {
         assert!(super::spec(alias).is_some(), "{alias}");
     }
+}
+
+/// Every builtin's documented examples print exactly what their help
+/// says (those that touch files are checked in tests/pipeline.rs).
+#[test]
+fn every_builtin_example_prints_its_documented_output() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(t.path().join("store"));
+    let mut host = BatchHost::default();
+    let mut out = Vec::new();
+    let mut sh = Shell::new(&store, &mut host, &mut out, Format::Table);
+    let setup = crate::lang::parse_script(super::EXAMPLE_SETUP).unwrap();
+    sh.run(&setup, "setup", super::EXAMPLE_SETUP).unwrap();
+    let mut checked = Vec::new();
+    for b in super::BUILTINS {
+        for e in b.examples.iter().filter(|e| !e.files) {
+            let script = crate::lang::parse_script(e.command).unwrap();
+            sh.run(&script, b.name, e.command)
+                .unwrap_or_else(|err| panic!("{}: {}", e.command, err.render(b.name, e.command)));
+            checked.push((e.command, e.output));
+        }
+    }
+    drop(sh);
+    // Outputs follow one another; compare them in order.
+    let all = String::from_utf8(out).unwrap();
+    let expected: String = checked.iter().map(|(_, o)| *o).collect();
+    if all != expected {
+        let mut rest = all.as_str();
+        for (cmd, o) in &checked {
+            assert!(
+                rest.starts_with(o),
+                "{cmd}\nexpected: {o:?}\ngot: {:?}",
+                &rest[..rest.len().min(o.len() + 40)]
+            );
+            rest = &rest[o.len()..];
+        }
+    }
+    assert_eq!(all, expected);
 }
