@@ -10,7 +10,7 @@
 
 use super::filter::input_items;
 use super::select::count;
-use super::write::render;
+use super::write::{cut_lines, render, width};
 use super::{Args, args, bad, usage};
 use crate::lang::Command;
 use crate::shell::{R, RuntimeError, Shell, display_in_string, flatten};
@@ -421,7 +421,7 @@ pub(super) fn out_file(
         ));
     }
     let items = input_items(&a, input);
-    let mut text = render(&items);
+    let mut text = cut_lines(render(&items), width(c, &a)?);
     if a.flag("NoNewline") {
         text = text.replace('\n', "");
     }

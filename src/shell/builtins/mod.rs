@@ -187,8 +187,8 @@ pub static BUILTINS: &[Spec] = &[
         name: "Sort-Object",
         aliases: &["sort"],
         synopsis: "Sort by properties (several, calculated), -Descending, -Unique, -CaseSensitive, -Top/-Bottom N",
-        params: &["Property", "Top", "Bottom", "InputObject"],
-        switches: &["Descending", "Unique", "CaseSensitive"],
+        params: &["Property", "Top", "Bottom", "InputObject", "Culture"],
+        switches: &["Descending", "Unique", "CaseSensitive", "Stable"],
         examples: &[
             Example {
                 command: "Get-SendConnector | Sort-Object Port -Descending | % Name",

@@ -235,6 +235,7 @@ fn sort_by_properties_numbers_and_directions() {
     ));
     assert_eq!(strs(&got), ["cy", "bob", "Al"]);
     assert_eq!(ints(&values("5,3,1 | sort -Bottom 1")), [5]);
+    assert_eq!(ints(&values("3,1,2 | sort -Stable")), [1, 2, 3]);
 }
 
 #[test]
@@ -407,6 +408,16 @@ fn out_file_writes_what_the_console_shows() {
     );
     let text = std::fs::read_to_string(t.path().join("o.txt")).unwrap();
     assert_eq!(text, "\nName Port\n---- ----\na       1\n\ntail\n");
+    let (_, t) = in_dir("'abcdef', 'xy' | Out-File {dir}/w.txt -Width 3");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("w.txt")).unwrap(),
+        "abc\nxy\n"
+    );
+    assert_eq!(
+        strs(&values("'abcdef' | Out-String -Width 2 -Stream")),
+        ["ab"]
+    );
+    assert!(error("'a' | Out-String -Width 0").contains("'Width'"));
     let (v, t) = in_dir("1,2 | Tee-Object {dir}/t.txt | measure | % Count");
     assert_eq!(ints(&v), [2]);
     assert_eq!(

@@ -34,6 +34,31 @@ pub(super) fn render(values: &[Value]) -> String {
     format::render(values, Format::Table)
 }
 
+/// -Width: each line cut to that many characters (None: as rendered).
+pub(super) fn width(c: &Command, a: &Args<'_>) -> R<Option<usize>> {
+    match super::select::count(c, a, "Width")? {
+        Some(0) => Err(bad(c, "Width", "the width must be 1 or more")),
+        w => Ok(w),
+    }
+}
+
+/// `text` with every line cut to `width` characters.
+pub(super) fn cut_lines(text: String, width: Option<usize>) -> String {
+    let Some(w) = width else {
+        return text;
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        out.extend(body.chars().take(w));
+        out.push_str(end);
+    }
+    out
+}
+
 /// The values given positionally (a script block is refused).
 fn positional_values(c: &Command, a: &Args<'_>) -> R<Vec<Value>> {
     if a.blocks().next().is_some() {
@@ -214,7 +239,7 @@ pub(super) fn out_string(
 ) -> R<Vec<Value>> {
     let a = args(sh, c)?;
     let items = input_items(&a, input);
-    let text = render(&items);
+    let text = cut_lines(render(&items), width(c, &a)?);
     if a.flag("Stream") {
         return Ok(text.lines().map(Value::str).collect());
     }
