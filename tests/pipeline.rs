@@ -241,3 +241,18 @@ fn json_get_member_and_select_string() {
         "Outbound\nPartner\n"
     );
 }
+
+/// Microsoft's Measure-Object example 3, with a relative path.
+#[test]
+fn measure_object_documented_text_example() {
+    let t = tempfile::tempdir().unwrap();
+    let out = ok(
+        t.path(),
+        "\"One\", \"Two\", \"Three\", \"Four\" | Set-Content -Path tmp.txt\n\
+         Get-Content tmp.txt | Measure-Object -Character -Line -Word",
+    );
+    assert_eq!(
+        out,
+        "\nLines Words Characters Property\n----- ----- ---------- --------\n    4     4         15\n\n"
+    );
+}

@@ -32,7 +32,7 @@ use help::{get_command, get_help};
 use inspect::get_member;
 use json::{convert_from_json, convert_to_json};
 use measure::measure_object;
-use select::select_object;
+use select::{get_unique, select_object};
 use sort::sort_object;
 use text::select_string;
 use write::{
@@ -163,7 +163,7 @@ pub static BUILTINS: &[Spec] = &[
             "Index",
             "InputObject",
         ],
-        switches: &["Unique"],
+        switches: &["Unique", "CaseInsensitive"],
         examples: &[
             Example {
                 command: "Get-SendConnector | Select-Object Name, @{n='TlsPort';e={$_.Port + 562}}",
@@ -182,6 +182,19 @@ pub static BUILTINS: &[Spec] = &[
             },
         ],
         run: select_object,
+    },
+    Spec {
+        name: "Get-Unique",
+        aliases: &["gu"],
+        synopsis: "Drop each item equal to the one before it in a sorted list (-AsString, -OnType, -CaseInsensitive)",
+        params: &["InputObject"],
+        switches: &["AsString", "OnType", "CaseInsensitive"],
+        examples: &[Example {
+            command: "1,1,12,23,4,5,3,3 | Sort-Object | Get-Unique",
+            output: "1\n3\n4\n5\n12\n23\n",
+            files: false,
+        }],
+        run: get_unique,
     },
     Spec {
         name: "Sort-Object",

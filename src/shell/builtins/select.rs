@@ -160,13 +160,55 @@ pub(super) fn select_object(
         }
     }
     if a.flag("Unique") {
+        let ci = a.flag("CaseInsensitive");
         let mut unique: Vec<Value> = Vec::new();
         for v in out {
-            if !unique.contains(&v) {
+            if !unique.iter().any(|u| same(u, &v, ci)) {
                 unique.push(v);
             }
         }
         out = unique;
+    }
+    Ok(out)
+}
+
+/// Whether two values are duplicates for -Unique: equal, or (with
+/// -CaseInsensitive) equal text but for case.
+pub(super) fn same(a: &Value, b: &Value, case_insensitive: bool) -> bool {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) if case_insensitive => x.to_lowercase() == y.to_lowercase(),
+        _ => a == b,
+    }
+}
+
+/// Get-Unique: drops each item equal to the one before it (the input is
+/// expected sorted); -AsString compares the text, -OnType the type.
+pub(super) fn get_unique(
+    sh: &mut Shell<'_>,
+    c: &Command,
+    input: Option<Vec<Value>>,
+) -> R<Vec<Value>> {
+    let a = super::args(sh, c)?;
+    let items = input_items(&a, input);
+    let ci = a.flag("CaseInsensitive");
+    let key = |v: &Value| -> Value {
+        if a.flag("OnType") {
+            Value::Str(selected_type(v))
+        } else if a.flag("AsString") {
+            Value::Str(crate::shell::display_in_string(v))
+        } else {
+            v.clone()
+        }
+    };
+    let mut out: Vec<Value> = Vec::new();
+    let mut last: Option<Value> = None;
+    for item in items {
+        let k = key(&item);
+        if last.as_ref().is_some_and(|l| same(l, &k, ci)) {
+            continue;
+        }
+        last = Some(k);
+        out.push(item);
     }
     Ok(out)
 }

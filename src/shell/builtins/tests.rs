@@ -190,6 +190,19 @@ fn select_counts_index_unique_and_expand() {
     assert_eq!(ints(&values("1,2,3,4,5 | select -Skip 1 -First 2")), [2, 3]);
     assert_eq!(ints(&values("1,2,3,4,5 | select -Index 0,4")), [1, 5]);
     assert_eq!(ints(&values("1,1,2,1 | select -Unique")), [1, 2]);
+    assert_eq!(
+        strs(&values("'derp','Derp' | select -Unique")),
+        ["derp", "Derp"]
+    );
+    assert_eq!(
+        strs(&values("'derp','Derp' | select -Unique -CaseInsensitive")),
+        ["derp"]
+    );
+    let got = values("'aa','aa','Aa','ba','BA','BA' | Get-Unique -AsString");
+    assert_eq!(strs(&got), ["aa", "Aa", "ba", "BA"]);
+    let got = values("'aa','aa','Aa','ba','BA','BA' | gu -AsString -CaseInsensitive");
+    assert_eq!(strs(&got), ["aa", "ba"]);
+    assert_eq!(strs(&values("1, 2, 'a' | gu -OnType")), ["1", "a"]);
     assert_eq!(ints(&values("1,2 | select -First 5")), [1, 2]);
     let got = values("@{L='a','b'}, @{L='c'} | select -ExpandProperty L");
     assert_eq!(strs(&got), ["a", "b", "c"]);
@@ -584,8 +597,8 @@ fn every_builtin_has_help_and_unique_names() {
         assert!(strs(&got).concat().contains(b.name));
     }
     for alias in [
-        "sort", "group", "measure", "gm", "select", "fl", "ft", "?", "%", "where", "foreach", "gc",
-        "cat", "type", "ac", "epcsv", "ipcsv", "echo", "write", "tee", "sls", "oh",
+        "gu", "sort", "group", "measure", "gm", "select", "fl", "ft", "?", "%", "where", "foreach",
+        "gc", "cat", "type", "ac", "epcsv", "ipcsv", "echo", "write", "tee", "sls", "oh",
     ] {
         assert!(super::spec(alias).is_some(), "{alias}");
     }
