@@ -149,7 +149,11 @@ pub(super) fn export_csv(
     let (given, path) = path_param(c, &a, &["Path", "LiteralPath"])?;
     let encoding = Encoding::given(c, &a)?.unwrap_or(Encoding::Utf8);
     if encoding == Encoding::Bytes {
-        return Err(bad(c, "Encoding", "Export-Csv writes text, not bytes"));
+        return Err(bad(
+            c,
+            "Encoding",
+            "CSV is text: give a text encoding, not bytes",
+        ));
     }
     let items = input_items(&a, input);
     let append = a.flag("Append") && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);

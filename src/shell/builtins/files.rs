@@ -410,7 +410,7 @@ pub(super) fn out_file(
         return Err(bad(
             c,
             "Encoding",
-            "Out-File writes text; use Set-Content -AsByteStream for bytes",
+            "this writes text; Set-Content -AsByteStream writes bytes",
         ));
     }
     let append = a.flag("Append");

@@ -84,7 +84,7 @@ pub(super) fn where_object(
     let Some(property) = a.get("Property").or_else(|| positional.next()) else {
         return Err(usage(
             c,
-            "Where-Object needs a script block or a property: Where-Object { $_.Status -eq 'Valid' }, Where-Object Status -eq Valid".into(),
+            "give a script block or a property: Where-Object { $_.Status -eq 'Valid' }, Where-Object Status -eq Valid".into(),
         ));
     };
     let property = property.to_string();
@@ -102,7 +102,7 @@ pub(super) fn where_object(
             return Err(usage(
                 c,
                 format!(
-                    "Where-Object takes one comparison operator, not -{}",
+                    "one comparison operator at a time, not -{}",
                     many.join(" and -")
                 ),
             ));
@@ -181,14 +181,14 @@ pub(super) fn foreach_object(
     };
     begin = a.block("Begin").or(begin);
     end = a.block("End").or(end);
-    if let Some(p) = a.block("Process") {
-        process = vec![p];
+    let named = a.blocks_of("Process");
+    if !named.is_empty() {
+        process = named;
     }
     if begin.is_none() && process.is_empty() && end.is_none() {
         return Err(usage(
             c,
-            "ForEach-Object needs a script block or a member name: ForEach-Object { $_.Name }, % Name"
-                .into(),
+            "give a script block or a member name: ForEach-Object { $_.Name }, % Name".into(),
         ));
     }
     if let Some(b) = begin {

@@ -1,7 +1,7 @@
 //! Measure-Object: counts, sums, averages, extremes, and text statistics.
 
 use super::filter::input_items;
-use super::props::names;
+use super::props::{names, property_names};
 use super::{args, bad};
 use crate::lang::Command;
 use crate::shell::compare::{number, sort_order};
@@ -35,6 +35,7 @@ pub(super) fn measure_object(
         .or_else(|| a.values().next())
         .map(names)
         .unwrap_or_default();
+    let props = expand_wildcards(props, &items);
     if a.flag("Line") || a.flag("Word") || a.flag("Character") {
         return Ok(text_measure(&a, &items, &props));
     }
@@ -185,4 +186,24 @@ fn text_measure(a: &super::Args<'_>, items: &[Value], props: &[String]) -> Vec<V
     .with("Characters", shown(a.flag("Character"), chars))
     .with("Property", Value::opt_str(props.first()));
     vec![Value::Object(o)]
+}
+
+/// Property names with wildcards (`*Count`) replaced by the matching
+/// properties of the input, each once, in order.
+fn expand_wildcards(props: Vec<String>, items: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in props {
+        if !p.contains(['*', '?']) {
+            out.push(p);
+            continue;
+        }
+        for item in items {
+            for n in property_names(item) {
+                if xshell_cmdlets::named::wildcard_match(&p, &n) && !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out
 }

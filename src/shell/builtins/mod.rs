@@ -699,6 +699,16 @@ impl<'c> Args<'c> {
             _ => None,
         }
     }
+    /// The script blocks given to `name`: one, or a list (`{a},{b}`).
+    pub fn blocks_of(&self, name: &str) -> Vec<&'c Script> {
+        match self.given(name) {
+            Some(Given::Code(e)) => match &e.kind {
+                ExprKind::Array(items) => items.iter().filter_map(script_block).collect(),
+                _ => script_block(e).into_iter().collect(),
+            },
+            _ => Vec::new(),
+        }
+    }
     /// Positional values (not code).
     pub fn values(&self) -> impl Iterator<Item = &Value> {
         self.positional.iter().filter_map(|g| match g {

@@ -64,7 +64,7 @@ fn positional_values(c: &Command, a: &Args<'_>) -> R<Vec<Value>> {
     if a.blocks().next().is_some() {
         return Err(usage(
             c,
-            format!("{} does not take a script block", c.name.text),
+            "a script block is not a value here: give text or values".to_string(),
         ));
     }
     Ok(a.values().cloned().collect())
