@@ -3,7 +3,7 @@
 //! properties (`@{n='X';e={$_.A}}`, `@{Name='X';Expression='A'}`).
 
 use super::Given;
-use crate::lang::{ExprKind, PipelineElement, Script, Span};
+use crate::lang::{ExprKind, HashEntry, PipelineElement, Script, Span};
 use crate::shell::{R, RuntimeError, Shell, collapse, member};
 use xshell_cmdlets::Value;
 use xshell_cmdlets::named::wildcard_match;
@@ -60,38 +60,7 @@ pub(super) fn props<'c>(sh: &mut Shell<'_>, g: &Given<'c>, at: Span) -> R<Vec<Pr
                         descending: None,
                     }),
                     ExprKind::Hashtable(entries) => {
-                        let mut label = None;
-                        let mut expression = None;
-                        let mut descending = None;
-                        for en in entries {
-                            let key = crate::shell::display_in_string(&sh.expr(&en.key)?);
-                            let block = match en.value.elements.as_slice() {
-                                [PipelineElement::Expression(x)] => match &x.kind {
-                                    ExprKind::ScriptBlock(s) => Some(s),
-                                    _ => None,
-                                },
-                                _ => None,
-                            };
-                            let kind = key_kind(&key).ok_or_else(|| bad_key(en.key.span, &key))?;
-                            if let (Key::Expression, Some(s)) = (kind, block) {
-                                expression = Some(Expression::Block(s));
-                                continue;
-                            }
-                            let v = collapse(sh.pipeline(&en.value)?);
-                            apply_key(kind, v, &mut label, &mut expression, &mut descending);
-                        }
-                        let Some(expression) = expression else {
-                            return Err(prop_error(item.span, NEEDS_EXPRESSION.into()));
-                        };
-                        let label = label.unwrap_or_else(|| match &expression {
-                            Expression::Property(p) => p.clone(),
-                            Expression::Block(s) => s.span.text(&sh.source).trim().to_string(),
-                        });
-                        out.push(Prop::Calculated {
-                            label,
-                            expression,
-                            descending,
-                        });
+                        out.push(from_hashtable(sh, entries, item.span)?)
                     }
                     _ => {
                         let v = sh.expr(item)?;
@@ -102,6 +71,40 @@ pub(super) fn props<'c>(sh: &mut Shell<'_>, g: &Given<'c>, at: Span) -> R<Vec<Pr
             Ok(out)
         }
     }
+}
+
+/// A calculated property written as a hashtable literal: its Expression
+/// may be a script block, which is kept to run per object.
+fn from_hashtable<'c>(sh: &mut Shell<'_>, entries: &'c [HashEntry], span: Span) -> R<Prop<'c>> {
+    let mut label = None;
+    let mut expression = None;
+    let mut descending = None;
+    for en in entries {
+        let key = crate::shell::display_in_string(&sh.expr(&en.key)?);
+        let kind = key_kind(&key).ok_or_else(|| bad_key(en.key.span, &key))?;
+        let block = match en.value.elements.as_slice() {
+            [PipelineElement::Expression(x)] => super::script_block(x),
+            _ => None,
+        };
+        if let (Key::Expression, Some(s)) = (kind, block) {
+            expression = Some(Expression::Block(s));
+            continue;
+        }
+        let v = collapse(sh.pipeline(&en.value)?);
+        apply_key(kind, v, &mut label, &mut expression, &mut descending);
+    }
+    let Some(expression) = expression else {
+        return Err(prop_error(span, NEEDS_EXPRESSION.into()));
+    };
+    let label = label.unwrap_or_else(|| match &expression {
+        Expression::Property(p) => p.clone(),
+        Expression::Block(s) => s.span.text(&sh.source).trim().to_string(),
+    });
+    Ok(Prop::Calculated {
+        label,
+        expression,
+        descending,
+    })
 }
 
 /// The keys a calculated property may have (any unambiguous prefix).
