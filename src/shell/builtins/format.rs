@@ -48,7 +48,7 @@ type Run = (Option<(String, String)>, Vec<Value>);
 fn runs(sh: &mut Shell<'_>, c: &Command, a: &Args<'_>, items: Vec<Value>) -> R<Vec<Run>> {
     let shown = property_list(sh, c, a, "Property")?;
     let group_by = match a.given("GroupBy") {
-        Some(g) => props(sh, &g.clone(), c.name.span)?,
+        Some(g) => props(sh, g, c.name.span)?,
         None => Vec::new(),
     };
     let mut out: Vec<Run> = Vec::new();

@@ -11,14 +11,21 @@ use xshell_cmdlets::value::{Object, View};
 
 /// A non-negative count given to `param`.
 pub(super) fn count(c: &Command, a: &Args<'_>, param: &str) -> R<Option<usize>> {
-    match a.get(param) {
-        None => Ok(None),
-        Some(Value::Int(n)) if *n >= 0 => Ok(Some(usize::try_from(*n).unwrap_or(usize::MAX))),
-        Some(Value::Str(s)) if s.trim().parse::<usize>().is_ok() => Ok(s.trim().parse().ok()),
-        Some(other) => Err(bad(
+    let n = match a.get(param) {
+        None => return Ok(None),
+        Some(Value::Int(n)) => usize::try_from(*n).ok(),
+        Some(Value::Str(s)) => s.trim().parse::<usize>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) => Ok(Some(n)),
+        None => Err(bad(
             c,
             param,
-            format!("'{other}' is not a count (a whole number, 0 or more)"),
+            format!(
+                "'{}' is not a count (a whole number, 0 or more)",
+                a.get(param).map(|v| v.to_string()).unwrap_or_default()
+            ),
         )),
     }
 }
@@ -32,12 +39,12 @@ pub(super) fn property_list<'c>(
 ) -> R<Vec<Prop<'c>>> {
     let mut out = Vec::new();
     if let Some(g) = a.given(param) {
-        out.extend(props(sh, &g.clone(), c.name.span)?);
+        out.extend(props(sh, g, c.name.span)?);
     }
     if out.is_empty()
         && let Some(g) = a.positional.first()
     {
-        out.extend(props(sh, &g.clone(), c.name.span)?);
+        out.extend(props(sh, g, c.name.span)?);
     }
     Ok(out)
 }
