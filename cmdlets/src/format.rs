@@ -46,6 +46,22 @@ fn match_text(o: &Object) -> String {
     }
 }
 
+/// A hashtable as PowerShell shows one: a Name/Value table of its entries.
+fn hashtable(entries: &[(String, Value)]) -> String {
+    const COLUMNS: &[&str] = &["Name", "Value"];
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|(k, v)| {
+            Value::Object(
+                Object::new("System.Collections.DictionaryEntry", View::Table(COLUMNS))
+                    .with("Name", Value::str(k.as_str()))
+                    .with("Value", v.clone()),
+            )
+        })
+        .collect();
+    table(&rows, COLUMNS)
+}
+
 /// Get-Member's output: one table per inspected type.
 fn member_tables(values: &[Value]) -> String {
     let mut out = String::new();
@@ -120,6 +136,10 @@ pub fn render(values: &[Value], format: Format) -> String {
                             View::List => out.push_str(&list(&values[i..j], None)),
                         }
                         i = j;
+                    }
+                    Value::Map(entries) => {
+                        out.push_str(&hashtable(entries));
+                        i += 1;
                     }
                     other => {
                         out.push_str(&other.to_string());
@@ -380,6 +400,19 @@ pub fn list(values: &[Value], props: Option<&[String]>) -> String {
 mod tests {
     use super::json;
     use crate::value::{Object, Value, View};
+
+    /// A hashtable prints as PowerShell's Name/Value table.
+    #[test]
+    fn a_hashtable_renders_as_a_name_value_table() {
+        let m = Value::Map(vec![
+            ("Port".into(), Value::Int(25)),
+            ("Name".into(), Value::str("Outbound")),
+        ]);
+        assert_eq!(
+            super::render(&[m], super::Format::Table),
+            "\nName Value\n---- --------\nPort 25\nName Outbound\n\n"
+        );
+    }
 
     /// The JSON output is what serializing the `to_json` tree gave, byte
     /// for byte.
