@@ -256,3 +256,54 @@ fn measure_object_documented_text_example() {
         "\nLines Words Characters Property\n----- ----- ---------- --------\n    4     4         15\n\n"
     );
 }
+
+/// One-liners administrators type around the connectors, each with what
+/// it prints.
+#[test]
+fn admin_one_liners_around_connectors() {
+    let t = tempfile::tempdir().unwrap();
+    ok(t.path(), CONNECTORS);
+    ok(
+        t.path(),
+        "New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25 | Out-Null",
+    );
+    let cases: &[(&str, &str)] = &[
+        ("(Get-SendConnector | measure).Count", "2\n"),
+        (
+            "Get-SendConnector | group Enabled | ? Count -gt 1 | % Name",
+            "True\n",
+        ),
+        (
+            "Get-SendConnector | sort Port -Descending | select -First 1 -ExpandProperty Name",
+            "Partner\n",
+        ),
+        (
+            "Get-SendConnector | ft Name, Port, @{Label='Secure';Expression={$_.DomainSecureEnabled}} -AutoSize",
+            "\nName     Port Secure\n-------- ---- ------\nOutbound   25 False\nPartner  2525 False\n\n",
+        ),
+        (
+            "Get-SendConnector | % { \"$($_.Name) on port $($_.Port)\" }",
+            "Outbound on port 25\nPartner on port 2525\n",
+        ),
+        (
+            "Get-ReceiveConnector | fl Name, Bindings",
+            "\nName     : Inbound\nBindings : {0.0.0.0:25}\n\n",
+        ),
+        (
+            "Get-ReceiveConnector | ? Bindings -like '*:25' | % Name",
+            "Inbound\n",
+        ),
+        ("Get-Command *-SendConnector | measure | % Count", "4\n"),
+        (
+            "Get-SendConnector | ? Name -ne Outbound | select Name, Port | ConvertTo-Csv",
+            "\"Name\",\"Port\"\n\"Partner\",\"2525\"\n",
+        ),
+        (
+            "Get-SendConnector | sort Name -Descending | Format-Table Name -HideTableHeaders",
+            "\nPartner\nOutbound\n\n",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(ok(t.path(), line), *expected, "{line}");
+    }
+}
