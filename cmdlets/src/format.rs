@@ -23,6 +23,69 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// The type of Get-Member's output objects: shown as a table per
+/// inspected type, each under a `TypeName:` line.
+pub const MEMBER_DEFINITION: &str = "Microsoft.PowerShell.Commands.MemberDefinition";
+
+/// The type of Select-String's output objects: each shows as its line
+/// (`file:number:line` for a match in a file).
+pub const MATCH_INFO: &str = "Microsoft.PowerShell.Commands.MatchInfo";
+
+/// A Select-String match as PowerShell prints it.
+fn match_text(o: &Object) -> String {
+    let line = o.get("Line").map(|v| v.to_string()).unwrap_or_default();
+    match o.get("Path").map(|v| v.to_string()) {
+        Some(p) if p != "InputStream" => {
+            let n = o
+                .get("LineNumber")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            format!("{p}:{n}:{line}")
+        }
+        _ => line,
+    }
+}
+
+/// A hashtable as PowerShell shows one: a Name/Value table of its entries.
+fn hashtable(entries: &[(String, Value)]) -> String {
+    const COLUMNS: &[&str] = &["Name", "Value"];
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|(k, v)| {
+            Value::Object(
+                Object::new("System.Collections.DictionaryEntry", View::Table(COLUMNS))
+                    .with("Name", Value::str(k.as_str()))
+                    .with("Value", v.clone()),
+            )
+        })
+        .collect();
+    table(&rows, COLUMNS)
+}
+
+/// Get-Member's output: one table per inspected type.
+fn member_tables(values: &[Value]) -> String {
+    let mut out = String::new();
+    let mut start = 0;
+    while start < values.len() {
+        let type_of = |v: &Value| match v {
+            Value::Object(o) => o.get("TypeName").map(|t| t.to_string()),
+            _ => None,
+        };
+        let t = type_of(&values[start]);
+        let mut end = start + 1;
+        while end < values.len() && type_of(&values[end]) == t {
+            end += 1;
+        }
+        out.push_str(&format!("\n   TypeName: {}\n", t.unwrap_or_default()));
+        out.push_str(&table(
+            &values[start..end],
+            &["Name", "MemberType", "Definition"],
+        ));
+        start = end;
+    }
+    out
+}
+
 /// Renders values in the chosen format. Table groups consecutive objects of
 /// one type under one header, as PowerShell does.
 pub fn render(values: &[Value], format: Format) -> String {
@@ -42,14 +105,41 @@ pub fn render(values: &[Value], format: Format) -> String {
                             j += 1;
                         }
                         match &o.view {
-                            View::Table(cols) => out.push_str(&table(&values[i..j], cols)),
+                            _ if o.type_name == MEMBER_DEFINITION => {
+                                out.push_str(&member_tables(&values[i..j]));
+                            }
+                            _ if o.type_name == MATCH_INFO => {
+                                for m in objects(&values[i..j]) {
+                                    out.push_str(&match_text(m));
+                                    out.push('\n');
+                                }
+                            }
+                            View::Table(cols) => out.push_str(&table_with(
+                                &values[i..j],
+                                cols,
+                                TableOptions {
+                                    numbers_right: numbers_right(o),
+                                    ..TableOptions::default()
+                                },
+                            )),
                             View::Columns(cols) => {
                                 let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                                out.push_str(&table(&values[i..j], &cols));
+                                out.push_str(&table_with(
+                                    &values[i..j],
+                                    &cols,
+                                    TableOptions {
+                                        numbers_right: numbers_right(o),
+                                        ..TableOptions::default()
+                                    },
+                                ));
                             }
                             View::List => out.push_str(&list(&values[i..j], None)),
                         }
                         i = j;
+                    }
+                    Value::Map(entries) => {
+                        out.push_str(&hashtable(entries));
+                        i += 1;
                     }
                     other => {
                         out.push_str(&other.to_string());
@@ -117,18 +207,26 @@ fn push_line<'a>(
     out: &mut String,
     cells: impl Iterator<Item = (&'a str, usize)>,
     widths: &[usize],
+    right: &[bool],
 ) {
+    fn pad(out: &mut String, mut n: usize) {
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            out.push_str(&SPACES[..k]);
+            n -= k;
+        }
+    }
     let start = out.len();
     let n = widths.len();
     for (i, (c, chars)) in cells.enumerate() {
+        let gap = widths[i].saturating_sub(chars);
+        let right = right.get(i).copied().unwrap_or(false);
+        if right {
+            pad(out, gap);
+        }
         out.push_str(c);
         if i + 1 < n {
-            let mut pad = widths[i].saturating_sub(chars) + 1;
-            while pad > 0 {
-                let k = pad.min(SPACES.len());
-                out.push_str(&SPACES[..k]);
-                pad -= k;
-            }
+            pad(out, if right { 1 } else { gap + 1 });
         }
     }
     let kept = out[start..].trim_end().len();
@@ -136,38 +234,130 @@ fn push_line<'a>(
     out.push('\n');
 }
 
+/// Objects PowerShell shows without a view of their own: their number
+/// columns are right-aligned.
+fn numbers_right(o: &Object) -> bool {
+    o.is_custom()
+        || matches!(
+            o.type_name.as_str(),
+            "Microsoft.PowerShell.Commands.GroupInfo"
+                | "Microsoft.PowerShell.Commands.TextMeasureInfo"
+        )
+}
+
+/// How Format-Table lays a table out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Long values continue on the next lines instead of being cut with `...`.
+    pub wrap: bool,
+    /// No header and dash lines.
+    pub hide_headers: bool,
+    /// Columns whose first value is a number are right-aligned, header
+    /// included (PowerShell's table without a view).
+    pub numbers_right: bool,
+}
+
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
-    let rows: Vec<Vec<(Cow<'_, str>, usize)>> = objects(values)
-        .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
+    table_with(values, cols, TableOptions::default())
+}
+
+/// A cell's text split into lines of at most `MAX_CELL` characters.
+fn wrapped(v: Option<&Value>) -> Vec<String> {
+    let text = v.map(|v| v.to_string()).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        if chars.is_empty() {
+            out.push(String::new());
+        }
+        for chunk in chars.chunks(MAX_CELL) {
+            out.push(chunk.iter().collect());
+        }
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// One printed line of a table row: each cell's text and width.
+type Line<'a> = Vec<(Cow<'a, str>, usize)>;
+
+/// A table of the given columns, laid out as `opts` asks.
+pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String {
+    // Each row is one or more lines (several when wrapping).
+    let rows: Vec<Vec<Line<'_>>> = objects(values)
+        .map(|o| {
+            if opts.wrap {
+                let cells: Vec<Vec<String>> = cols.iter().map(|c| wrapped(o.get(c))).collect();
+                let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+                (0..height)
+                    .map(|line| {
+                        cells
+                            .iter()
+                            .map(|c| {
+                                let t = c.get(line).cloned().unwrap_or_default();
+                                let n = t.chars().count();
+                                (Cow::Owned(t), n)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            } else {
+                vec![cols.iter().map(|c| cell(o.get(c))).collect()]
+            }
+        })
         .collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            let header = if opts.hide_headers {
+                0
+            } else {
+                c.chars().count()
+            };
             rows.iter()
+                .flatten()
                 .map(|r| r[i].1)
-                .chain(std::iter::once(c.len()))
+                .chain(std::iter::once(header))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
+    let right: Vec<bool> = match objects(values).next() {
+        Some(first) if opts.numbers_right => cols
+            .iter()
+            .map(|c| matches!(first.get(c), Some(Value::Int(_))))
+            .collect(),
+        _ => Vec::new(),
+    };
     let cap: usize = widths.iter().map(|w| w + 1).sum::<usize>() + 1;
     let mut out = String::with_capacity(cap * (rows.len() + 2) + 2);
     out.push('\n');
-    push_line(
-        &mut out,
-        cols.iter().map(|c| (*c, c.chars().count())),
-        &widths,
-    );
-    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    push_line(
-        &mut out,
-        dashes.iter().map(|d| (d.as_str(), d.len())),
-        &widths,
-    );
-    for r in &rows {
-        push_line(&mut out, r.iter().map(|(s, n)| (s.as_ref(), *n)), &widths);
+    if !opts.hide_headers {
+        push_line(
+            &mut out,
+            cols.iter().map(|c| (*c, c.chars().count())),
+            &widths,
+            &right,
+        );
+        let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        push_line(
+            &mut out,
+            dashes.iter().map(|d| (d.as_str(), d.len())),
+            &widths,
+            &right,
+        );
+    }
+    for line in rows.iter().flatten() {
+        push_line(
+            &mut out,
+            line.iter().map(|(s, n)| (s.as_ref(), *n)),
+            &widths,
+            &right,
+        );
     }
     out.push('\n');
     out
@@ -210,6 +400,19 @@ pub fn list(values: &[Value], props: Option<&[String]>) -> String {
 mod tests {
     use super::json;
     use crate::value::{Object, Value, View};
+
+    /// A hashtable prints as PowerShell's Name/Value table.
+    #[test]
+    fn a_hashtable_renders_as_a_name_value_table() {
+        let m = Value::Map(vec![
+            ("Port".into(), Value::Int(25)),
+            ("Name".into(), Value::str("Outbound")),
+        ]);
+        assert_eq!(
+            super::render(&[m], super::Format::Table),
+            "\nName Value\n---- --------\nPort 25\nName Outbound\n\n"
+        );
+    }
 
     /// The JSON output is what serializing the `to_json` tree gave, byte
     /// for byte.

@@ -69,6 +69,15 @@ impl Object {
             .map(|(_, v)| v)
     }
 
+    /// Whether PowerShell would hold this object as a PSCustomObject: one
+    /// made by Select-Object (`Selected.*`), Import-Csv (`CSV:*`) or
+    /// ConvertFrom-Json.
+    pub fn is_custom(&self) -> bool {
+        self.type_name.starts_with("Selected.")
+            || self.type_name.starts_with("CSV:")
+            || self.type_name == "System.Management.Automation.PSCustomObject"
+    }
+
     pub fn with(mut self, name: &str, v: Value) -> Object {
         self.set(name, v);
         self
@@ -276,6 +285,18 @@ impl fmt::Display for Value {
             Value::Map(m) => {
                 f.write_str("@{")?;
                 for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{k}={v}")?;
+                }
+                f.write_str("}")
+            }
+            // A custom object (Select-Object, Import-Csv, ConvertFrom-Json)
+            // shows its properties, as PowerShell's PSCustomObject does.
+            Value::Object(o) if o.is_custom() => {
+                f.write_str("@{")?;
+                for (i, (k, v)) in o.props.iter().enumerate() {
                     if i > 0 {
                         f.write_str("; ")?;
                     }

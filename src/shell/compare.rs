@@ -40,6 +40,52 @@ fn order(l: &Value, r: &Value, cs: bool) -> Option<Ordering> {
     }
 }
 
+/// The order Sort-Object, Group-Object and Measure-Object -Minimum/-Maximum
+/// put values in: `$null` first, then numbers by value, then everything
+/// else by its text (case-insensitively unless `case_sensitive`, where
+/// lower case comes first for the same letters, as PowerShell's culture
+/// comparison does). Text is compared as text even when it holds digits
+/// ("10" before "9", as PowerShell sorts Import-Csv's strings). A total
+/// order, so sorting never meets an inconsistent comparison. The one
+/// place that orders values: new value types extend it here.
+pub fn sort_order(a: &Value, b: &Value, case_sensitive: bool) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Int(_) => 1,
+            _ => 2,
+        }
+    }
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ if rank(a) != 2 || rank(b) != 2 => rank(a).cmp(&rank(b)),
+        _ => {
+            let (x, y) = (text(a), text(b));
+            let folded = x.to_lowercase().cmp(&y.to_lowercase());
+            if case_sensitive {
+                folded.then_with(|| y.cmp(&x))
+            } else {
+                folded
+            }
+        }
+    }
+}
+
+/// A value as a number, if it is one (an integer, or text such as `2.5`).
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Str(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return None;
+            }
+            t.parse::<f64>().ok().filter(|f| f.is_finite())
+        }
+        _ => None,
+    }
+}
+
 fn equal(l: &Value, r: &Value, cs: bool) -> bool {
     match (l, r) {
         (Value::Null, Value::Null) => true,
@@ -160,6 +206,48 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
             };
             v.map(Value::Int)
                 .ok_or_else(|| "arithmetic overflow or division by zero".to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_order;
+    use std::cmp::Ordering;
+    use xshell_cmdlets::Value;
+
+    /// Mixed values sort without an inconsistent comparison: every triple
+    /// is transitive.
+    #[test]
+    fn sort_order_is_a_total_order() {
+        let values = [
+            Value::Null,
+            Value::Int(10),
+            Value::Int(-3),
+            Value::str("9"),
+            Value::str("100"),
+            Value::str("a"),
+            Value::str("A"),
+            Value::Bool(true),
+            Value::List(vec![Value::Int(1)]),
+        ];
+        for cs in [false, true] {
+            for a in &values {
+                for b in &values {
+                    assert_eq!(sort_order(a, b, cs), sort_order(b, a, cs).reverse());
+                    for c in &values {
+                        if sort_order(a, b, cs) != Ordering::Greater
+                            && sort_order(b, c, cs) != Ordering::Greater
+                        {
+                            assert_ne!(
+                                sort_order(a, c, cs),
+                                Ordering::Greater,
+                                "{a:?} {b:?} {c:?}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn candidates(line: &str, pos: usize) -> (usize, Vec<String>) {
         CompletionKind::CommandName => CATALOGUE
             .iter()
             .map(|d| d.name)
-            .chain(super::builtins::BUILTINS.iter().map(|b| b.0))
+            .chain(super::builtins::BUILTINS.iter().map(|b| b.name))
             .filter(|n| starts_with_ci(n, partial))
             .map(str::to_string)
             .collect(),
