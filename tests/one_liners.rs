@@ -1518,11 +1518,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "dates are strings, not date values (.ToString(format))",
     ),
     ("cert-notafter-compare", "'if' statements are missing"),
-    ("cert-valid-count", "Measure-Object (measure) is missing"),
-    (
-        "cert-short-where",
-        "the short Where form (? Prop -eq value)",
-    ),
     ("cert-fl-star", "no ServicesStringForm property"),
     (
         "cert-services-names",
@@ -1552,7 +1547,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "sc-typo-suggests",
         "no nearest-parameter suggestion on a typo",
     ),
-    ("sc-where-short", "the short Where form (? Prop -eq value)"),
     (
         "sc-smarthost-auth",
         "New-Object PSCredential, SmartHostAuthMechanism, AuthenticationCredential",
@@ -1581,36 +1575,22 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "rc-tls-domain-capabilities",
         "Set-ReceiveConnector -TlsDomainCapabilities is missing",
     ),
-    ("rc-enabled-count", "Measure-Object (measure) is missing"),
     (
         "rc-cmdlet-typo-suggests",
         "no nearest-cmdlet suggestion in the language",
-    ),
-    (
-        "tc-fl-tls-wildcard",
-        "Format-List with a wildcard (TLS*) prints blanks",
     ),
     (
         "tc-internal-smtp-servers",
         "Set-TransportConfig -InternalSMTPServers is missing",
     ),
     ("tc-tomb", "sizes are strings (.ToMB())"),
-    (
-        "ts-fl-wildcard",
-        "Format-List with a wildcard (*Retry*) prints blanks",
-    ),
     ("ts-totalseconds", "time spans are strings (.TotalSeconds)"),
-    ("q-sort-first", "Sort-Object (sort) is missing"),
-    ("q-measure-sum", "Measure-Object (measure) is missing"),
-    ("q-resultsize", "Measure-Object (measure) is missing"),
     (
         "msg-by-queue",
         "Get-Message does not take a queue from the pipeline",
     ),
     ("q-warning-silenced", "-WarningAction is missing"),
     ("trk-fail-last-hour", "Get-Date is missing"),
-    ("trk-sender-count", "Measure-Object (measure) is missing"),
-    ("trk-group-eventid", "Group-Object (group) is missing"),
     (
         "trk-defer-status",
         "tracking events have no RecipientStatus (xshell says Detail)",
@@ -1640,39 +1620,9 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ("lang-string-split", "the .Split() method is missing"),
     ("lang-join", "the -join operator is missing"),
     ("lang-range", "the range operator (1..5) is missing"),
-    ("lang-write-host", "Write-Host is missing"),
     ("lang-get-date", "Get-Date is missing"),
-    ("pipe-sort-desc", "Sort-Object is missing"),
-    ("pipe-group", "Group-Object (group) is missing"),
-    ("pipe-measure", "Measure-Object is missing"),
     ("pipe-measure-sum", "the range operator (1..5) is missing"),
-    ("pipe-get-member", "Get-Member (gm) is missing"),
     ("pipe-select-calculated", "the -join operator is missing"),
-    (
-        "pipe-select-wildcard",
-        "Select-Object with a wildcard (Tls*) makes one blank property",
-    ),
-    (
-        "pipe-fl-wildcard",
-        "Format-List with a wildcard (*TLS*) prints blanks",
-    ),
-    (
-        "pipe-ft-hide-headers",
-        "Format-Table -HideTableHeaders is missing",
-    ),
-    ("pipe-ft-wrap", "Format-Table -Wrap is missing"),
-    (
-        "pipe-where-like",
-        "the short Where form (Where-Object Prop -like value)",
-    ),
-    ("pipe-sort-unique", "Sort-Object (sort) is missing"),
-    ("pipe-export-import-csv", "Export-Csv is missing"),
-    ("pipe-convertto-csv", "ConvertTo-Csv is missing"),
-    ("pipe-convertfrom-json", "ConvertFrom-Json is missing"),
-    ("pipe-out-file", "Out-File is missing"),
-    ("pipe-set-content-feeds-cmdlet", "Set-Content is missing"),
-    ("pipe-gc-alias", "Set-Content is missing"),
-    ("pipe-out-string", "Out-String is missing"),
     (
         "err-error-reaches-end",
         "a non-terminating error stops the script (PowerShell continues)",
@@ -1718,10 +1668,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "cert-export-colon-forms",
         "ConvertTo-SecureString is missing",
-    ),
-    (
-        "sc-fl-mixed-wildcard",
-        "Format-List with a wildcard (*TLS*) prints blanks",
     ),
 ];
 
