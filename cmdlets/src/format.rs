@@ -51,6 +51,12 @@ pub fn render(values: &[Value], format: Format) -> String {
                         }
                         i = j;
                     }
+                    // A date alone shows in full, as PowerShell shows one.
+                    Value::Date(t) => {
+                        out.push_str(&crate::datetime::format(*t, "F").unwrap_or_default());
+                        out.push('\n');
+                        i += 1;
+                    }
                     other => {
                         out.push_str(&other.to_string());
                         out.push('\n');

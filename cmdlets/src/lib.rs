@@ -6,6 +6,7 @@
 
 pub mod bind;
 pub mod context;
+pub mod datetime;
 pub mod decl;
 pub mod docs;
 pub mod error;

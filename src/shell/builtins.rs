@@ -67,6 +67,7 @@ pub static BUILTINS: &[(&str, &[&str], &str, Builtin)] = &[
         write_output,
     ),
     ("Out-Null", &[], "Discard the pipeline's output", out_null),
+    ("Get-Date", &[], "Now (UTC) or -Date", super::date::get_date),
 ];
 
 pub fn find(name: &str) -> Option<Builtin> {

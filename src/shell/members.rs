@@ -1,7 +1,7 @@
 //! Members of values: properties (`$x.Name`), methods (`$x.ToUpper()`) and
 //! indexing (`$x[0]`).
 
-use super::{collapse, display_in_string};
+use super::{collapse, display_in_string, typed};
 use xshell_cmdlets::Value;
 
 /// `$x.Name`: an object's property, a hashtable key, member enumeration over
@@ -27,11 +27,14 @@ pub fn member(v: &Value, name: &str) -> Option<Value> {
             Some(Value::Int(s.chars().count() as i64))
         }
         Value::Null => Some(Value::Null),
-        _ => None,
+        other => typed::property(other, name),
     }
 }
 
 pub(super) fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, String> {
+    if let Some(r) = typed::method(v, name, args) {
+        return r;
+    }
     let s = || display_in_string(v);
     match (name.to_ascii_lowercase().as_str(), args) {
         ("tostring", []) => Ok(Value::Str(s())),

@@ -4,8 +4,10 @@
 
 mod builtins;
 mod compare;
+pub mod date;
 mod members;
 pub mod prompt;
+mod typed;
 
 use crate::lang::{
     self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement,
@@ -308,7 +310,7 @@ impl<'a> Shell<'a> {
                 if f.fract() == 0.0 && f.abs() < 9.0e15 {
                     Value::Int(*f as i64)
                 } else {
-                    Value::Str(f.to_string())
+                    Value::Float(*f)
                 }
             }
             ExprKind::String { value, .. } => Value::Str(value.clone()),
@@ -370,6 +372,8 @@ impl<'a> Shell<'a> {
                             i.checked_neg()
                                 .ok_or_else(|| RuntimeError::msg("number too large", *op_span))?,
                         ),
+                        Value::Float(f) => Value::Float(-f),
+                        Value::TimeSpan(d) => Value::TimeSpan(-d),
                         other => {
                             return Err(RuntimeError::msg(
                                 format!("cannot negate a {}", other.type_label()),
@@ -637,6 +641,10 @@ pub fn display_in_string(v: &Value) -> String {
             .map(display_in_string)
             .collect::<Vec<_>>()
             .join(" "),
+        // As PowerShell converts a date to text: the invariant culture.
+        Value::Date(t) => {
+            xshell_cmdlets::datetime::format(*t, "MM/dd/yyyy HH:mm:ss").unwrap_or_default()
+        }
         other => other.to_string(),
     }
 }

@@ -1,0 +1,93 @@
+//! Objects as Exchange shows them (issue 17, item 2): dates, time spans and
+//! sizes as typed values with their members, certificates' services,
+//! server-qualified identities and flag enums in one string.
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn xshell(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("xshell").unwrap();
+    c.arg("--store").arg(store);
+    c
+}
+
+/// Runs a script in a fresh store; its standard output, which must succeed.
+fn run(script: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    run_in(t.path(), script)
+}
+
+fn run_in(store: &Path, script: &str) -> String {
+    let out = xshell(store).arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a script that must fail; its standard error.
+fn fails(store: &Path, script: &str) -> String {
+    let out = xshell(store).arg("-c").arg(script).output().unwrap();
+    assert!(!out.status.success(), "{script} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn get_date_gives_date_values_with_their_members() {
+    let out = run("Get-Date -Date '3/13/2018 9:00 AM'\n\
+         (Get-Date '03/13/2018 09:00:00').AddDays(30).ToString('yyyy-MM-dd HH:mm')\n\
+         ((Get-Date '3/14/2018') - (Get-Date '3/13/2018 06:00')).TotalHours\n\
+         ((Get-Date '3/20/2018') - (Get-Date '3/13/2018 06:00')).Days\n\
+         \"$(Get-Date 2018-03-13)\"\n\
+         (Get-Date '3/13/2018') -lt '3/14/2018'\n\
+         (Get-Date '3/13/2018') -gt (Get-Date '3/14/2018')\n\
+         Get-Date -Date 2018-03-13T09:00:00Z -Format o\n\
+         Get-Date -Date 2018-03-13T09:00:00Z -Format u\n\
+         Get-Date -Date 2018-03-13 -UFormat '%Y/%m/%d'\n\
+         (Get-Date -Date '3/13/2018').DayOfWeek\n\
+         (Get-Date -Year 2020 -Month 2 -Day 29 -Hour 0 -Minute 0 -Second 0).ToString()\n\
+         (Get-Date '3/13/2018 13:30').Date.ToString('G')\n\
+         $n = Get-Date; ($n - $n.AddHours(-2)).Hours\n\
+         10/4");
+    assert_eq!(
+        lines(&out),
+        [
+            "Tuesday, March 13, 2018 9:00:00 AM",
+            "2018-04-12 09:00",
+            "18",
+            "6",
+            "03/13/2018 00:00:00",
+            "True",
+            "False",
+            "2018-03-13T09:00:00.0000000Z",
+            "2018-03-13 09:00:00Z",
+            "2018/03/13",
+            "Tuesday",
+            "2/29/2020 12:00:00 AM",
+            "3/13/2018 12:00:00 AM",
+            "2",
+            "2.5",
+        ]
+    );
+}
+
+#[test]
+fn bad_dates_are_errors_that_say_so() {
+    let t = tempfile::tempdir().unwrap();
+    let err = fails(t.path(), "Get-Date -Date '13/13/2018'");
+    assert!(err.contains("is not a date"), "{err}");
+    let err = fails(t.path(), "(Get-Date).ToString('Q')");
+    assert!(err.contains("not a date format"), "{err}");
+    let err = fails(t.path(), "(Get-Date).AddYears(9000)");
+    assert!(err.contains("outside the dates"), "{err}");
+    let err = fails(t.path(), "Get-Date -Hour 24");
+    assert!(err.contains("out of range"), "{err}");
+}
