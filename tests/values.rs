@@ -91,3 +91,70 @@ fn bad_dates_are_errors_that_say_so() {
     let err = fails(t.path(), "Get-Date -Hour 24");
     assert!(err.contains("out of range"), "{err}");
 }
+
+/// A store with one self-signed certificate for mail.contoso.com, enabled
+/// for SMTP and IIS; its thumbprint.
+fn store_with_certificate(store: &Path) -> String {
+    let out = run_in(
+        store,
+        "(New-ExchangeCertificate -SubjectName 'CN=mail.contoso.com' -DomainName mail.contoso.com \
+         -Services 'SMTP','IIS' -KeyAlgorithm ECDSA-P256).Thumbprint",
+    );
+    out.trim().to_string()
+}
+
+#[test]
+fn certificates_show_services_as_names_and_dates_as_dates() {
+    let t = tempfile::tempdir().unwrap();
+    let tp = store_with_certificate(t.path());
+    assert_eq!(tp.len(), 40);
+    let out = run_in(
+        t.path(),
+        &format!(
+            "(Get-ExchangeCertificate).Services\n\
+             (Get-ExchangeCertificate).ServicesStringForm\n\
+             (Get-ExchangeCertificate | ? {{$_.Services -match 'SMTP'}}).Thumbprint\n\
+             @(Get-ExchangeCertificate | ? {{$_.Services -match 'IMAP'}}).Count\n\
+             (Get-ExchangeCertificate)[0].NotAfter -lt (Get-Date).AddDays(30)\n\
+             @(Get-ExchangeCertificate | ? {{$_.NotAfter -lt (Get-Date).AddDays(60)}}).Count\n\
+             ((Get-ExchangeCertificate -Thumbprint {tp}).NotAfter - (Get-Date)).Days -ge 1824\n\
+             (Get-ExchangeCertificate).NotAfter.Year -ge 2031\n\
+             (Get-ExchangeCertificate).Identity"
+        ),
+    );
+    assert_eq!(
+        lines(&out),
+        [
+            "IIS, SMTP",
+            "...WS..",
+            tp.as_str(),
+            "0",
+            "False",
+            "0",
+            "True",
+            "True",
+            format!("XSHELL01\\{tp}").as_str(),
+        ]
+    );
+    // The table shows the letters under "Services", as Exchange's does.
+    let table = run_in(t.path(), "Get-ExchangeCertificate");
+    let l = lines(&table);
+    assert!(
+        l[0].starts_with("Thumbprint") && l[0].contains("Services"),
+        "{table}"
+    );
+    assert!(l[2].contains("...WS.."), "{table}");
+    // JSON: names, letters, ISO 8601 UTC dates.
+    let out = xshell(t.path())
+        .args(["get-exchangecertificate", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["Services"], "IIS, SMTP");
+    assert_eq!(v[0]["ServicesStringForm"], "...WS..");
+    let not_after = v[0]["NotAfter"].as_str().unwrap();
+    assert!(
+        not_after.len() == 20 && not_after.ends_with('Z') && not_after.as_bytes()[10] == b'T',
+        "{not_after}"
+    );
+}

@@ -142,11 +142,19 @@ fn push_line<'a>(
     out.push('\n');
 }
 
+/// A column's heading and the property it shows: `Label=Property` shows
+/// a property under another heading (Exchange's certificate table shows
+/// ServicesStringForm as `Services`); any other column is both.
+pub fn column(c: &str) -> (&str, &str) {
+    c.split_once('=').unwrap_or((c, c))
+}
+
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
     let rows: Vec<Vec<(Cow<'_, str>, usize)>> = objects(values)
-        .map(|o| cols.iter().map(|c| cell(o.get(c))).collect())
+        .map(|o| cols.iter().map(|c| cell(o.get(column(c).1))).collect())
         .collect();
+    let cols: Vec<&str> = cols.iter().map(|c| column(c).0).collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()

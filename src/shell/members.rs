@@ -62,6 +62,8 @@ pub(super) fn index_value(t: &Value, i: &Value) -> Value {
                 .cloned()
                 .unwrap_or(Value::Null)
         }
+        // One object is a list of one: `(Get-ExchangeCertificate)[0]`.
+        (Value::Object(_), Value::Int(0 | -1)) => t.clone(),
         (Value::Map(_) | Value::Object(_), key) => {
             member(t, &display_in_string(key)).unwrap_or(Value::Null)
         }
