@@ -158,3 +158,94 @@ fn certificates_show_services_as_names_and_dates_as_dates() {
         "{not_after}"
     );
 }
+
+#[test]
+fn tracking_log_times_are_dates_and_start_takes_the_culture_form() {
+    let t = tempfile::tempdir().unwrap();
+    // A first command creates the store.
+    run_in(t.path(), "Get-TransportConfig | Out-Null");
+    std::fs::create_dir_all(t.path().join("log")).unwrap();
+    std::fs::write(
+        t.path().join("log/tracking.jsonl"),
+        "{\"time\":\"2018-03-13T08:00:00Z\",\"event_id\":\"RECEIVE\",\"sender\":\"a@partner.example\"}\n\
+         {\"time\":\"2018-03-13T10:30:00Z\",\"event_id\":\"DELIVER\",\"sender\":\"b@partner.example\"}\n",
+    )
+    .unwrap();
+    let out = run_in(
+        t.path(),
+        "(Get-MessageTrackingLog -Start '03/13/2018 09:00:00').Sender\n\
+         (Get-MessageTrackingLog -End '3/13/2018 9:00 AM').Sender\n\
+         (Get-MessageTrackingLog -Start (Get-Date '3/13/2018').AddHours(10)).EventId\n\
+         (Get-MessageTrackingLog)[1].Timestamp.ToString('HH:mm')\n\
+         (Get-MessageTrackingLog)[1].Timestamp\n\
+         @(Get-MessageTrackingLog | ? {$_.Timestamp -lt '3/13/2018 9:00 AM'}).Count",
+    );
+    assert_eq!(
+        lines(&out),
+        [
+            "b@partner.example",
+            "a@partner.example",
+            "DELIVER",
+            "10:30",
+            "Tuesday, March 13, 2018 10:30:00 AM",
+            "1"
+        ]
+    );
+    // The CLI takes the same forms; JSON keeps ISO 8601 UTC.
+    let out = xshell(t.path())
+        .args([
+            "get-messagetrackinglog",
+            "--start",
+            "03/13/2018 09:00:00",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["Timestamp"], "2018-03-13T10:30:00Z");
+    let err = fails(t.path(), "Get-MessageTrackingLog -Start '13/13/2018'");
+    assert!(err.contains("'13/13/2018' is not a date"), "{err}");
+}
+
+#[test]
+fn sizes_and_time_spans_keep_their_members() {
+    let out = run(
+        "New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25 | Out-Null\n\
+         (Get-ReceiveConnector Inbound).MaxMessageSize.ToMB()\n\
+         (Get-ReceiveConnector Inbound).MaxMessageSize.ToBytes()\n\
+         (Get-ReceiveConnector Inbound).MaxMessageSize\n\
+         (Get-ReceiveConnector Inbound).MaxMessageSize.IsUnlimited\n\
+         @(Get-ReceiveConnector | ? {$_.MaxMessageSize -gt '20MB'}).Count\n\
+         @(Get-ReceiveConnector | ? {$_.MaxMessageSize -gt '200MB'}).Count\n\
+         (Get-TransportService).TransientFailureRetryInterval.TotalSeconds\n\
+         (Get-TransportService).TransientFailureRetryInterval.TotalHours\n\
+         (Get-TransportService).TransientFailureRetryInterval\n\
+         (Get-TransportConfig).MaxSendSize.ToKB()",
+    );
+    assert_eq!(
+        lines(&out),
+        [
+            "36",
+            "37748736",
+            "36 MB (37,748,736 bytes)",
+            "False",
+            "1",
+            "0",
+            "300",
+            "0.0833333333333333",
+            "00:05:00",
+            "10240",
+        ]
+    );
+    // A size and a span read from one object bind back to parameters.
+    let t = tempfile::tempdir().unwrap();
+    let out = run_in(
+        t.path(),
+        "New-ReceiveConnector A -Usage Internet -Bindings 0.0.0.0:25 | Out-Null\n\
+         New-ReceiveConnector B -Usage Internet -Bindings 0.0.0.0:2525 -MaxMessageSize (Get-TransportConfig).MaxSendSize | Out-Null\n\
+         (Get-ReceiveConnector B).MaxMessageSize.ToMB()",
+    );
+    assert_eq!(lines(&out), ["10"]);
+}

@@ -26,6 +26,7 @@ pub enum Arg {
     Span(TimeSpan),
     Address(SmtpAddress),
     Bytes(Bytes),
+    Date(time::OffsetDateTime),
     List(Vec<Arg>),
     /// `@{Add=...; Remove=...}` on a list parameter.
     Edit {
@@ -86,6 +87,7 @@ from_arg!(IpRange, IpRange, Kind::IpRange.bit());
 from_arg!(SizeLimit, Size, Kind::Size.bit());
 from_arg!(TimeSpan, Span, Kind::TimeSpan.bit());
 from_arg!(SmtpAddress, Address, Kind::Address.bit());
+from_arg!(time::OffsetDateTime, Date, Kind::DateTime.bit());
 
 /// Raw bytes (`-FileData`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,7 +466,11 @@ fn value_text(param: &ParamDecl, v: &Value) -> Result<String, CmdletError> {
         Value::Str(s) => Ok(s.clone()),
         Value::Int(i) => Ok(i.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Object(_) => Ok(v.to_string()),
+        Value::Object(_)
+        | Value::Date(_)
+        | Value::TimeSpan(_)
+        | Value::Size(_)
+        | Value::Float(_) => Ok(v.to_string()),
         other => Err(CmdletError::bad_value(
             param.name,
             format!(
@@ -588,12 +594,30 @@ fn coerce_kind(
         Kind::Binding => Arg::Binding(parse_kind(param, &v)?),
         Kind::IpRange => Arg::IpRange(parse_kind(param, &v)?),
         Kind::Size => Arg::Size(match &v {
+            Value::Size(s) => *s,
             Value::Int(i) => {
                 SizeLimit::Bytes(u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?)
             }
             _ => parse_kind(param, &v)?,
         }),
-        Kind::TimeSpan => Arg::Span(parse_kind(param, &v)?),
+        Kind::TimeSpan => Arg::Span(match &v {
+            Value::TimeSpan(d) => u64::try_from(d.whole_seconds())
+                .ok()
+                .filter(|_| d.subsec_nanoseconds() == 0)
+                .map(TimeSpan)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} is not a time span of whole seconds, zero or more",
+                        v
+                    ))
+                })?,
+            _ => parse_kind(param, &v)?,
+        }),
+        Kind::DateTime => Arg::Date(match &v {
+            Value::Date(t) => *t,
+            _ => crate::datetime::parse(&value_text(param, &v)?)
+                .map_err(|e| CmdletError::bad_value(param.name, e.0))?,
+        }),
         Kind::Address => Arg::Address(parse_kind(param, &v)?),
         Kind::Thumbprint => {
             let s = value_text(param, &v)?;

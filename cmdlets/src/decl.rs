@@ -46,6 +46,9 @@ pub enum Kind {
     Secret,
     /// Raw bytes (`-FileData`).
     Bytes,
+    /// A date: a date value, or text such as `03/13/2018 09:00:00` or
+    /// `2018-03-13T09:00:00Z` (UTC unless it says otherwise).
+    DateTime,
     /// A list of the inner kind: `a,b` replaces, `@{Add=..;Remove=..}` edits.
     List(&'static Kind),
 }
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Path => "path".into(),
             Kind::Secret => "secret".into(),
             Kind::Bytes => "bytes".into(),
+            Kind::DateTime => "datetime".into(),
             Kind::List(inner) => format!("{}[]", inner.placeholder()),
         }
     }
@@ -99,6 +103,7 @@ impl Kind {
             Kind::Secret => 1 << 16,
             Kind::Bytes => 1 << 17,
             Kind::List(_) => 1 << 18,
+            Kind::DateTime => 1 << 19,
         }
     }
 

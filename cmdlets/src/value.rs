@@ -99,6 +99,20 @@ impl Object {
         }
     }
 
+    /// Makes these properties date values where they hold ISO 8601 text
+    /// (a model keeps its times as text); JSON writes them back the same.
+    pub fn dates(&mut self, names: &[&str]) {
+        for (k, v) in &mut self.props {
+            if names.iter().any(|n| n == k)
+                && let Value::Str(s) = v
+                && let Ok(t) =
+                    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            {
+                *v = Value::Date(t);
+            }
+        }
+    }
+
     /// Builds an object from a serializable model value: its serde field
     /// names (PascalCase) become the property names, so the store, the JSON
     /// output and the documentation share one vocabulary.
@@ -363,6 +377,21 @@ pub fn float_text(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_text_properties_become_dates() {
+        let mut o = Object::new("Message", View::List)
+            .with("DateReceived", Value::str("2026-12-07T13:24:37.5Z"))
+            .with("NextRetryTime", Value::Null)
+            .with("Subject", Value::str("2026-12-07T13:24:37Z"));
+        let before = serde_json::to_string(&Value::Object(o.clone())).unwrap();
+        o.dates(&["DateReceived", "NextRetryTime"]);
+        assert!(matches!(o.get("DateReceived"), Some(Value::Date(_))));
+        assert_eq!(o.get("NextRetryTime"), Some(&Value::Null));
+        assert!(matches!(o.get("Subject"), Some(Value::Str(_))));
+        // The JSON is what it was.
+        assert_eq!(serde_json::to_string(&Value::Object(o)).unwrap(), before);
+    }
 
     #[test]
     fn floats_print_as_powershell() {

@@ -318,6 +318,7 @@ fn uformat(t: OffsetDateTime, f: &str) -> String {
             'x' => custom("MM/dd/yy"),
             'y' => custom("yy"),
             'Z' => "+00".into(),
+            '%' => "%".into(),
             other => format!("%{other}"),
         };
         out.push_str(&piece);

@@ -156,7 +156,7 @@ pub fn now_ms() -> u64 {
 }
 
 pub fn queue_object(q: &view::QueueInfo) -> Value {
-    Value::Object(Object::from_serde(
+    let mut o = Object::from_serde(
         "Queue",
         View::Table(&[
             "Identity",
@@ -167,7 +167,9 @@ pub fn queue_object(q: &view::QueueInfo) -> Value {
         ]),
         None,
         q,
-    ))
+    );
+    o.dates(&["NextRetryTime"]);
+    Value::Object(o)
 }
 
 pub fn message_object(m: &view::MessageInfo) -> Value {
@@ -204,5 +206,6 @@ pub fn message_object(m: &view::MessageInfo) -> Value {
             .collect();
         o.set("Recipients", Value::List(shown));
     }
+    o.dates(&["DateReceived", "NextRetryTime"]);
     Value::Object(o)
 }
