@@ -249,3 +249,50 @@ fn sizes_and_time_spans_keep_their_members() {
     );
     assert_eq!(lines(&out), ["10"]);
 }
+
+#[test]
+fn flag_enums_take_the_string_form_in_the_shell_and_the_cli() {
+    let t = tempfile::tempdir().unwrap();
+    let out = run_in(
+        t.path(),
+        "New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25 | Out-Null\n\
+         Set-ReceiveConnector Inbound -AuthMechanism 'Tls, BasicAuth, BasicAuthRequireTLS' -PermissionGroups 'AnonymousUsers, Partners'\n\
+         \"$((Get-ReceiveConnector Inbound).AuthMechanism)\"\n\
+         \"$((Get-ReceiveConnector Inbound).PermissionGroups)\"",
+    );
+    let l = lines(&out);
+    assert_eq!(l.len(), 2, "{out}");
+    assert_eq!(l[0], "Tls BasicAuth BasicAuthRequireTLS");
+    assert_eq!(l[1], "AnonymousUsers Partners");
+    let err = fails(
+        t.path(),
+        "Set-ReceiveConnector Inbound -AuthMechanism 'Tls, Kerberos'",
+    );
+    assert!(err.contains("'Kerberos' is not one of"), "{err}");
+    assert!(err.contains("BasicAuthRequireTLS"), "{err}");
+    // The CLI: one argument with spaces, case-insensitive.
+    xshell(t.path())
+        .args([
+            "set-receiveconnector",
+            "Inbound",
+            "--auth-mechanism",
+            "tls, basicauth",
+        ])
+        .assert()
+        .success();
+    let out = run_in(
+        t.path(),
+        "\"$((Get-ReceiveConnector Inbound).AuthMechanism)\"",
+    );
+    assert_eq!(lines(&out), ["Tls BasicAuth"]);
+    // Certificate services.
+    let tp = store_with_certificate(t.path());
+    let out = run_in(
+        t.path(),
+        &format!(
+            "Enable-ExchangeCertificate {tp} -Services 'IMAP, POP' | Out-Null\n\
+             (Get-ExchangeCertificate {tp}).Services"
+        ),
+    );
+    assert_eq!(lines(&out), ["IMAP, POP, IIS, SMTP"]);
+}

@@ -538,6 +538,7 @@ fn coerce_kind(
                 }
                 other => vec![other],
             };
+            let items = split_flags(inner, items);
             let mut out = Vec::new();
             for item in items {
                 out.push(coerce_kind(param, inner, item, source)?);
@@ -644,6 +645,24 @@ fn coerce_kind(
     })
 }
 
+/// A flags enum takes its names in one string, as PowerShell converts
+/// one: `"Tls, BasicAuth, BasicAuthRequireTLS"` is three names.
+fn split_flags(inner: &Kind, items: Vec<Value>) -> Vec<Value> {
+    if !matches!(inner, Kind::Enum(_)) {
+        return items;
+    }
+    items
+        .into_iter()
+        .flat_map(|i| match i {
+            Value::Str(s) if s.contains(',') => s
+                .split(',')
+                .map(|x| Value::Str(x.trim().to_string()))
+                .collect(),
+            other => vec![other],
+        })
+        .collect()
+}
+
 fn coerce_edit(
     param: &ParamDecl,
     inner: &Kind,
@@ -671,7 +690,7 @@ fn coerce_edit(
                 .collect(),
             other => vec![other],
         };
-        for i in items {
+        for i in split_flags(inner, items) {
             target.push(coerce_kind(param, inner, i, source)?);
         }
     }
@@ -695,6 +714,47 @@ mod tests {
             "ABCDEF0123456789ABCDEF0123456789ABCDEF01"
         );
         assert!(normalize_thumbprint("xyz").is_none());
+    }
+
+    #[test]
+    fn flag_enums_take_their_names_in_one_string() {
+        static NAMES: &[&str] = &["Tls", "BasicAuth", "BasicAuthRequireTLS", "None"];
+        static P: ParamDecl = ParamDecl::new("AuthMechanism", Kind::List(&Kind::Enum(NAMES)), "");
+        let names = |a: Arg| match a {
+            Arg::List(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Arg::Str(s) => s,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        for source in [Source::Shell, Source::Cli] {
+            let a = coerce(&P, Value::str("tls, BasicAuth,basicauthrequiretls"), source).unwrap();
+            assert_eq!(names(a), ["Tls", "BasicAuth", "BasicAuthRequireTLS"]);
+        }
+        let a = coerce(
+            &P,
+            Value::List(vec![Value::str("Tls, BasicAuth"), Value::str("None")]),
+            Source::Shell,
+        )
+        .unwrap();
+        assert_eq!(names(a), ["Tls", "BasicAuth", "None"]);
+        let err = coerce(&P, Value::str("Tls, Kerberos"), Source::Shell).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'Kerberos' is not one of Tls, BasicAuth, BasicAuthRequireTLS, None"),
+            "{msg}"
+        );
+        // An edit too.
+        let a = coerce(
+            &P,
+            Value::Map(vec![("Add".into(), Value::str("Tls, BasicAuth"))]),
+            Source::Shell,
+        )
+        .unwrap();
+        assert!(matches!(a, Arg::Edit { add, .. } if add.len() == 2));
     }
 }
 
