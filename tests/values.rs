@@ -296,3 +296,81 @@ fn flag_enums_take_the_string_form_in_the_shell_and_the_cli() {
     );
     assert_eq!(lines(&out), ["IMAP, POP, IIS, SMTP"]);
 }
+
+#[test]
+fn server_scoped_objects_take_and_show_server_qualified_identities() {
+    let t = tempfile::tempdir().unwrap();
+    let tp = store_with_certificate(t.path());
+    let out = run_in(
+        t.path(),
+        &format!(
+            "New-ReceiveConnector Inbound -Usage Internet -Bindings 0.0.0.0:25 | % {{$_.Identity}}\n\
+             (Get-ReceiveConnector 'XSHELL01\\Inbound').Name\n\
+             Set-ReceiveConnector xshell01\\inbound -Comment 'qualified'\n\
+             (Get-ReceiveConnector Inbound).Comment\n\
+             (Get-ReceiveConnector '*\\In*').Identity\n\
+             (Get-ExchangeCertificate 'XSHELL01\\{tp}').Thumbprint\n\
+             (Get-ExchangeCertificate -Thumbprint (Get-ExchangeCertificate).Identity).Services\n\
+             Set-TransportService -Name EX01\n\
+             (Get-ReceiveConnector 'EX01\\Inbound').Identity\n\
+             (Get-ExchangeCertificate).Identity"
+        ),
+    );
+    assert_eq!(
+        lines(&out),
+        [
+            "XSHELL01\\Inbound",
+            "Inbound",
+            "qualified",
+            "XSHELL01\\Inbound",
+            tp.as_str(),
+            "IIS, SMTP",
+            "EX01\\Inbound",
+            format!("EX01\\{tp}").as_str(),
+        ]
+    );
+    for (script, kind) in [
+        (
+            "Get-ReceiveConnector 'EX02\\Inbound'",
+            "receive connector 'EX02\\Inbound'",
+        ),
+        (
+            "Set-ReceiveConnector EX02\\Inbound -Comment x",
+            "receive connector 'EX02\\Inbound'",
+        ),
+        (
+            "Remove-ReceiveConnector EX02\\Inbound -Confirm:$false",
+            "receive connector 'EX02\\Inbound'",
+        ),
+        (
+            &format!("Get-ExchangeCertificate EX02\\{tp}"),
+            "certificate 'EX02\\",
+        ),
+        (
+            &format!("Enable-ExchangeCertificate EX02\\{tp} -Services IMAP"),
+            "certificate 'EX02\\",
+        ),
+        ("Get-Queue EX02\\contoso.com", "queue 'EX02\\contoso.com'"),
+        (
+            "Get-Message -Queue EX02\\contoso.com",
+            "queue 'EX02\\contoso.com'",
+        ),
+        (
+            "Get-Message -Identity EX02\\contoso.com\\0123456789ABCDEF0123456789",
+            "message 'EX02\\contoso.com\\",
+        ),
+        ("Retry-Queue EX02\\contoso.com", "queue 'EX02\\contoso.com'"),
+    ] {
+        let err = fails(t.path(), script);
+        assert!(
+            err.contains(kind) && err.contains("is on server EX02, not on this server EX01"),
+            "{script}: {err}"
+        );
+        assert!(!err.contains("not found"), "{script}: {err}");
+    }
+    // The CLI reads the same form.
+    xshell(t.path())
+        .args(["get-receiveconnector", "EX01\\Inbound"])
+        .assert()
+        .success();
+}

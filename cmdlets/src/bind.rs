@@ -622,11 +622,21 @@ fn coerce_kind(
         Kind::Address => Arg::Address(parse_kind(param, &v)?),
         Kind::Thumbprint => {
             let s = value_text(param, &v)?;
-            Arg::Str(
-                normalize_thumbprint(&s).ok_or_else(|| {
-                    bad(format!("'{s}' is not a thumbprint (40 hexadecimal digits)"))
-                })?,
-            )
+            // `<server>\<thumbprint>`, as a certificate's Identity reads: the
+            // server is checked against the store's when the cmdlet runs.
+            let (server, tp) = match s.rsplit_once('\\') {
+                Some((server, tp)) => (Some(server.trim()), tp),
+                None => (None, s.as_str()),
+            };
+            let tp = normalize_thumbprint(tp).ok_or_else(|| {
+                bad(format!(
+                    "'{s}' is not a thumbprint (40 hexadecimal digits, or <server>\\<thumbprint>)"
+                ))
+            })?;
+            Arg::Str(match server {
+                Some(server) => format!("{server}\\{tp}"),
+                None => tp,
+            })
         }
         Kind::Bytes => match v {
             Value::Str(s) => Arg::Bytes(Bytes(s.into_bytes())),

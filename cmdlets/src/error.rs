@@ -23,6 +23,19 @@ pub enum CmdletError {
         kind: &'static str,
         identity: String,
     },
+    /// A server-qualified identity (`EX02\\Inbound`) names another server
+    /// than the one this store's transport service is.
+    /// The server is the part of `identity` before its first `\\`.
+    #[error(
+        "{kind} '{identity}' is on server {}, not on this server {this_server}: xshell manages \
+         only its own transport server (Get-TransportService shows its name)",
+        identity.split('\\').next().unwrap_or_default()
+    )]
+    OtherServer {
+        kind: &'static str,
+        identity: String,
+        this_server: String,
+    },
     #[error("{0}")]
     Conflict(String),
     /// A prompt was needed and could not be answered.

@@ -102,6 +102,10 @@ pub fn invoke_with(
     bound: &Bound,
     props: Props,
 ) -> Result<Vec<Value>, CmdletError> {
+    // A certificate named as its Identity reads, `<server>\<thumbprint>`.
+    let local = certificate::local_thumbprint(store, bound)?;
+    let bound = local.as_ref().unwrap_or(bound);
+    queue::check_server(decl, store, bound)?;
     let mut ctx = Ctx::new(store, host, decl.name);
     ctx.props = props;
     ctx.what_if = bound.switch(decl::common::WhatIf);

@@ -99,6 +99,27 @@ pub fn failed(e: impl std::fmt::Display) -> CmdletError {
     CmdletError::Failed(e.to_string())
 }
 
+/// The bound arguments with a server-qualified `-Thumbprint`
+/// (`EX01\\<thumbprint>`, a certificate's Identity) made a plain
+/// thumbprint, after checking that the server is this store's; `None`
+/// when there is nothing to change.
+pub fn local_thumbprint(
+    store: &xshell_core::store::Store,
+    b: &Bound,
+) -> Result<Option<Bound>, CmdletError> {
+    let Some(crate::Arg::Str(given)) = b.raw(Thumbprint) else {
+        return Ok(None);
+    };
+    if !given.contains('\\') {
+        return Ok(None);
+    }
+    let cfg = store.snapshot()?;
+    let tp = crate::named::on_this_server("certificate", given, &cfg.transport_service.name)?;
+    let mut local = b.clone();
+    local.insert(Thumbprint.name, crate::Arg::Str(tp.to_string()));
+    Ok(Some(local))
+}
+
 /// The bound thumbprint (the binder normalized it).
 pub fn thumbprint(b: &Bound) -> Result<String, CmdletError> {
     b.get(Thumbprint)

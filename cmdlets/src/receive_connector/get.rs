@@ -7,7 +7,9 @@ use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
 params!(p {
-    Identity: String = named::identity("Name or wildcard pattern."),
+    Identity: String = named::identity(
+        "Name or wildcard pattern, optionally after the server: `EX01\\Inbound` (Identity's form)."
+    ),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
