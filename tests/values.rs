@@ -221,7 +221,7 @@ fn sizes_and_time_spans_keep_their_members() {
          @(Get-ReceiveConnector | ? {$_.MaxMessageSize -gt '200MB'}).Count\n\
          (Get-TransportService).TransientFailureRetryInterval.TotalSeconds\n\
          (Get-TransportService).TransientFailureRetryInterval.TotalHours\n\
-         (Get-TransportService).TransientFailureRetryInterval\n\
+         \"$((Get-TransportService).TransientFailureRetryInterval)\"\n\
          (Get-TransportConfig).MaxSendSize.ToKB()",
     );
     assert_eq!(
@@ -239,6 +239,12 @@ fn sizes_and_time_spans_keep_their_members() {
             "10240",
         ]
     );
+    // A time span alone is listed as PowerShell lists one.
+    let out = run("(Get-Date '3/14/2018') - (Get-Date '3/13/2018 06:00')");
+    let l = lines(&out);
+    assert_eq!(l[0], "Days              : 0");
+    assert_eq!(l[1], "Hours             : 18");
+    assert_eq!(l[6], "TotalDays         : 0.75");
     // A size and a span read from one object bind back to parameters.
     let t = tempfile::tempdir().unwrap();
     let out = run_in(

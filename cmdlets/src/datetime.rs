@@ -90,6 +90,32 @@ pub fn span_display(d: Duration) -> String {
     out
 }
 
+/// A time span alone, as PowerShell lists one: its components and totals.
+pub fn span_list(d: Duration) -> String {
+    let secs = d.whole_seconds();
+    let ticks = i64::try_from(d.whole_nanoseconds() / 100).unwrap_or(i64::MAX);
+    let total = |unit: f64| crate::value::float_text(span_total(d, unit));
+    let rows = [
+        ("Days", (secs / 86_400).to_string()),
+        ("Hours", ((secs / 3_600) % 24).to_string()),
+        ("Minutes", ((secs / 60) % 60).to_string()),
+        ("Seconds", (secs % 60).to_string()),
+        ("Milliseconds", d.subsec_milliseconds().to_string()),
+        ("Ticks", ticks.to_string()),
+        ("TotalDays", total(86_400.0)),
+        ("TotalHours", total(3_600.0)),
+        ("TotalMinutes", total(60.0)),
+        ("TotalSeconds", total(1.0)),
+        ("TotalMilliseconds", total(0.001)),
+    ];
+    let mut out = String::from("\n");
+    for (k, v) in rows {
+        out.push_str(&format!("{k:<17} : {v}\n"));
+    }
+    out.push('\n');
+    out
+}
+
 /// A whole number of .NET ticks as a span.
 pub fn span_from_ticks(ticks: i64) -> Duration {
     Duration::nanoseconds_i128(i128::from(ticks) * 100)
@@ -306,6 +332,10 @@ fn split_date(t: &str) -> Option<(Date, &str)> {
         rest = &rest[1..];
     }
     let ymd = |y: u32, m: u32, d: u32| -> Option<Date> {
+        // .NET's years: 1 to 9999.
+        if y == 0 {
+            return None;
+        }
         let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
         Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()
     };
@@ -529,6 +559,7 @@ mod tests {
             "yesterday",
             "3/13/2018 9",
             "1/1/1 1:1:1:1",
+            "0000-01-01",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
@@ -547,6 +578,14 @@ mod tests {
             "00:00:01.5000000"
         );
         assert_eq!(span_total(Duration::hours(36), 86_400.0), 1.5);
+        let list = span_list(Duration::hours(36));
+        assert!(list.contains("\nDays              : 1\n"), "{list}");
+        assert!(list.contains("\nHours             : 12\n"), "{list}");
+        assert!(list.contains("\nTotalDays         : 1.5\n"), "{list}");
+        assert!(
+            list.contains("\nTicks             : 1296000000000\n"),
+            "{list}"
+        );
     }
 
     #[test]

@@ -51,10 +51,15 @@ pub fn render(values: &[Value], format: Format) -> String {
                         }
                         i = j;
                     }
-                    // A date alone shows in full, as PowerShell shows one.
+                    // A date alone shows in full, a time span as a list, as
+                    // PowerShell shows them.
                     Value::Date(t) => {
                         out.push_str(&crate::datetime::format(*t, "F").unwrap_or_default());
                         out.push('\n');
+                        i += 1;
+                    }
+                    Value::TimeSpan(d) => {
+                        out.push_str(&crate::datetime::span_list(*d));
                         i += 1;
                     }
                     other => {

@@ -40,7 +40,6 @@ const PARAMS: &[&str] = &[
     "Minute",
     "Second",
     "Millisecond",
-    "DisplayHint",
 ];
 const SWITCHES: &[&str] = &["AsUTC"];
 
@@ -253,17 +252,6 @@ fn one_date(args: &[(&'static str, Value)]) -> Result<Value, String> {
     }
     if let Some(f) = get("UFormat") {
         return Ok(Value::Str(uformat(t, &f.to_string())));
-    }
-    if let Some(h) = get("DisplayHint") {
-        let h = h.to_string();
-        if !["Date", "Time", "DateTime"]
-            .iter()
-            .any(|x| x.eq_ignore_ascii_case(&h))
-        {
-            return Err(format!(
-                "-DisplayHint: '{h}' is not one of Date, Time, DateTime"
-            ));
-        }
     }
     Ok(Value::Date(t))
 }
