@@ -319,6 +319,8 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
              (Get-ExchangeCertificate -Thumbprint (Get-ExchangeCertificate).Identity).Services\n\
              Set-TransportService -Name EX01\n\
              (Get-ReceiveConnector 'EX01\\Inbound').Identity\n\
+             (Get-TransportService EX01).Name\n\
+             (Get-TransportService ex*).Identity\n\
              (Get-ExchangeCertificate).Identity"
         ),
     );
@@ -332,6 +334,8 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
             tp.as_str(),
             "IIS, SMTP",
             "EX01\\Inbound",
+            "EX01",
+            "EX01",
             format!("EX01\\{tp}").as_str(),
         ]
     );
@@ -366,6 +370,11 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
             "message 'EX02\\contoso.com\\",
         ),
         ("Retry-Queue EX02\\contoso.com", "queue 'EX02\\contoso.com'"),
+        ("Get-TransportService EX02", "transport service 'EX02'"),
+        (
+            "Set-TransportService EX02 -Fqdn mail.contoso.com",
+            "transport service 'EX02'",
+        ),
     ] {
         let err = fails(t.path(), script);
         assert!(
