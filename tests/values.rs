@@ -389,3 +389,26 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
         .assert()
         .success();
 }
+
+#[test]
+fn new_timespan_between_dates_or_from_parts() {
+    let t = tempfile::tempdir().unwrap();
+    let tp = store_with_certificate(t.path());
+    let out = run_in(
+        t.path(),
+        &format!(
+            "(New-TimeSpan -Start '3/13/2018' -End '3/20/2018 12:00').TotalDays\n\
+             (New-TimeSpan -Hours 1 -Minutes 30).TotalMinutes\n\
+             \"$(New-TimeSpan -Days 2)\"\n\
+             (New-TimeSpan '3/13/2018' '3/14/2018').Hours\n\
+             (New-TimeSpan -Start (Get-Date) -End (Get-ExchangeCertificate {tp}).NotAfter).Days -ge 1824"
+        ),
+    );
+    assert_eq!(lines(&out), ["7.5", "90", "2.00:00:00", "0", "True"]);
+    let err = fails(t.path(), "New-TimeSpan -Days 1 -Start 3/13/2018");
+    assert!(err.contains("cannot be used together"), "{err}");
+    let err = fails(t.path(), "New-TimeSpan -Days 1.5");
+    assert!(err.contains("not a whole number"), "{err}");
+    let err = fails(t.path(), "New-TimeSpan -Start nonsense");
+    assert!(err.contains("is not a date"), "{err}");
+}

@@ -68,6 +68,7 @@ pub static BUILTINS: &[(&str, &[&str], &str, Builtin)] = &[
     ),
     ("Out-Null", &[], "Discard the pipeline's output", out_null),
     ("Get-Date", &[], "Now (UTC) or -Date", super::date::get_date),
+    ("New-TimeSpan", &[], "Timespan", super::date::new_timespan),
 ];
 
 pub fn find(name: &str) -> Option<Builtin> {

@@ -52,7 +52,12 @@ fn usage(c: &Command, msg: String) -> RuntimeError {
 /// Named arguments by canonical name, in the order given.
 type Named = Vec<(&'static str, Value)>;
 
-fn arguments(sh: &mut Shell<'_>, c: &Command) -> R<(Named, Vec<Value>)> {
+fn arguments(
+    sh: &mut Shell<'_>,
+    c: &Command,
+    params: &[&'static str],
+    switches: &[&'static str],
+) -> R<(Named, Vec<Value>)> {
     let mut named = Vec::new();
     let mut positional = Vec::new();
     let mut it = c.args.iter();
@@ -65,7 +70,7 @@ fn arguments(sh: &mut Shell<'_>, c: &Command) -> R<(Named, Vec<Value>)> {
                 ..
             } => {
                 let lower = name.to_ascii_lowercase();
-                let all = PARAMS.iter().chain(SWITCHES);
+                let all = params.iter().chain(switches);
                 let exact = all.clone().find(|p| p.eq_ignore_ascii_case(name));
                 let hits: Vec<&&str> = match exact {
                     Some(e) => vec![e],
@@ -79,8 +84,14 @@ fn arguments(sh: &mut Shell<'_>, c: &Command) -> R<(Named, Vec<Value>)> {
                         return Err(RuntimeError::new(
                             CmdletError::Usage(format!(
                                 "a parameter cannot be found that matches parameter name '{name}' \
-                                 (Get-Date takes -{})",
-                                PARAMS.join(", -")
+                                 ({} takes -{})",
+                                c.name.text,
+                                params
+                                    .iter()
+                                    .chain(switches)
+                                    .copied()
+                                    .collect::<Vec<_>>()
+                                    .join(", -")
                             )),
                             *name_span,
                         ));
@@ -100,7 +111,7 @@ fn arguments(sh: &mut Shell<'_>, c: &Command) -> R<(Named, Vec<Value>)> {
                 };
                 let v = match colon_value {
                     Some(e) => sh.expr(e)?,
-                    None if SWITCHES.contains(&p) => Value::Bool(true),
+                    None if switches.contains(&p) => Value::Bool(true),
                     None => match it.next() {
                         Some(AstArg::Value(e)) => sh.expr(e)?,
                         _ => {
@@ -129,7 +140,7 @@ fn arguments(sh: &mut Shell<'_>, c: &Command) -> R<(Named, Vec<Value>)> {
 /// [-Minute n] [-Second n] [-Millisecond n] [-Format f | -UFormat f]:
 /// a date value, or text with -Format/-UFormat. A date piped in is -Date.
 pub fn get_date(sh: &mut Shell<'_>, c: &Command, input: Option<Vec<Value>>) -> R<Vec<Value>> {
-    let (mut named, positional) = arguments(sh, c)?;
+    let (mut named, positional) = arguments(sh, c, PARAMS, SWITCHES)?;
     let mut positional = positional.into_iter();
     if let Some(v) = positional.next() {
         if named.iter().any(|(n, _)| *n == "Date") {
@@ -254,6 +265,81 @@ fn one_date(args: &[(&'static str, Value)]) -> Result<Value, String> {
         return Ok(Value::Str(uformat(t, &f.to_string())));
     }
     Ok(Value::Date(t))
+}
+
+/// New-TimeSpan [[-Start] <date>] [[-End] <date>] | [-Days n] [-Hours n]
+/// [-Minutes n] [-Seconds n] [-Milliseconds n]: `End - Start` (either
+/// defaults to now), or the span of the components given.
+pub fn new_timespan(sh: &mut Shell<'_>, c: &Command, _: Option<Vec<Value>>) -> R<Vec<Value>> {
+    const PARTS: [(&str, f64); 5] = [
+        ("Days", 86_400.0),
+        ("Hours", 3_600.0),
+        ("Minutes", 60.0),
+        ("Seconds", 1.0),
+        ("Milliseconds", 0.001),
+    ];
+    let (mut named, positional) = arguments(
+        sh,
+        c,
+        &[
+            "Start",
+            "End",
+            "Days",
+            "Hours",
+            "Minutes",
+            "Seconds",
+            "Milliseconds",
+        ],
+        &[],
+    )?;
+    for (slot, v) in ["Start", "End"].into_iter().zip(positional) {
+        if named.iter().any(|(n, _)| *n == slot) {
+            return Err(usage(
+                c,
+                format!("a positional parameter cannot be found that accepts argument '{v}'"),
+            ));
+        }
+        named.push((slot, v));
+    }
+    let get = |n: &str| named.iter().find(|(k, _)| *k == n).map(|(_, v)| v);
+    let dates = get("Start").is_some() || get("End").is_some();
+    let parts = PARTS.iter().any(|(n, _)| get(n).is_some());
+    if dates && parts {
+        return Err(usage(
+            c,
+            "-Start/-End and -Days/-Hours/-Minutes/-Seconds/-Milliseconds cannot be used together"
+                .to_string(),
+        ));
+    }
+    if parts {
+        let mut ms = 0.0;
+        for (n, unit) in PARTS {
+            if let Some(v) = get(n) {
+                let x = super::typed::as_f64(v)
+                    .filter(|x| x.fract() == 0.0)
+                    .ok_or_else(|| usage(c, format!("-{n}: '{v}' is not a whole number")))?;
+                ms += x * unit * 1000.0;
+            }
+        }
+        if !ms.is_finite() || ms.abs() > 9.0e17 {
+            return Err(usage(c, "the time span is too large".to_string()));
+        }
+        return Ok(vec![Value::TimeSpan(time::Duration::milliseconds(
+            ms as i64,
+        ))]);
+    }
+    let date = |n: &str| -> R<OffsetDateTime> {
+        match get(n) {
+            None => Ok(datetime::now()),
+            Some(v) => match to_datetime(v) {
+                Ok(Value::Date(t)) => Ok(t),
+                Ok(_) => Err(usage(c, format!("-{n}: '{v}' is not a date"))),
+                Err(e) => Err(usage(c, format!("-{n}: {e}"))),
+            },
+        }
+    };
+    let (start, end) = (date("Start")?, date("End")?);
+    Ok(vec![Value::TimeSpan(end - start)])
 }
 
 /// `-UFormat`: the Unix `date` specifiers PowerShell supports.
