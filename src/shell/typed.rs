@@ -107,7 +107,12 @@ pub fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> Option<Result<Value, St
         (op, l, r),
         (BinaryOp::Divide, Value::Int(a), Value::Int(b)) if a.checked_rem(*b).is_some_and(|m| m != 0)
     );
-    if !typed(l) && !typed(r) && !int_division {
+    // 2 + '1.5': the text is a fractional number.
+    let fractional_text = matches!(
+        (l, r),
+        (Value::Int(_), Value::Str(t)) if t.trim().parse::<i64>().is_err() && t.trim().parse::<f64>().is_ok()
+    );
+    if !typed(l) && !typed(r) && !int_division && !fractional_text {
         return None;
     }
     let range = || "the result is outside the dates a DateTime can hold".to_string();
@@ -145,6 +150,8 @@ pub fn arithmetic(op: BinaryOp, l: &Value, r: &Value) -> Option<Result<Value, St
             l.type_label(),
             r.type_label()
         )),
+        // Text or a list on the left: concatenation, the caller's.
+        (_, Value::Str(_) | Value::List(_) | Value::Map(_) | Value::Null, _) => return None,
         _ => {
             let (Some(a), Some(b)) = (as_f64(l), as_f64(r)) else {
                 return Some(Err(format!(
@@ -430,6 +437,14 @@ mod tests {
             Value::Float(2.5)
         );
         assert!(arithmetic(BinaryOp::Divide, &Value::Int(10), &Value::Int(5)).is_none());
+        // Text on the left concatenates (the caller does it).
+        assert!(arithmetic(BinaryOp::Add, &Value::str("a"), &Value::Float(1.5)).is_none());
+        assert_eq!(
+            arithmetic(BinaryOp::Add, &Value::Int(2), &Value::str("1.5"))
+                .unwrap()
+                .unwrap(),
+            Value::Float(3.5)
+        );
     }
 
     #[test]
