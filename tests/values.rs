@@ -320,6 +320,7 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
              Set-TransportService -Name EX01\n\
              (Get-ReceiveConnector 'EX01\\Inbound').Identity\n\
              (Get-TransportService EX01).Name\n\
+             (Get-ReceiveConnector -Server EX01).Name\n\
              (Get-TransportService ex*).Identity\n\
              (Get-ExchangeCertificate).Identity"
         ),
@@ -335,6 +336,7 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
             "IIS, SMTP",
             "EX01\\Inbound",
             "EX01",
+            "Inbound",
             "EX01",
             format!("EX01\\{tp}").as_str(),
         ]
@@ -370,15 +372,24 @@ fn server_scoped_objects_take_and_show_server_qualified_identities() {
             "message 'EX02\\contoso.com\\",
         ),
         ("Retry-Queue EX02\\contoso.com", "queue 'EX02\\contoso.com'"),
-        ("Get-TransportService EX02", "transport service 'EX02'"),
+        (
+            "Get-TransportService EX02",
+            "'EX02' is another server than this one, EX01",
+        ),
+        (
+            "Get-ReceiveConnector -Server EX02",
+            "'EX02' is another server than this one, EX01",
+        ),
         (
             "Set-TransportService EX02 -Fqdn mail.contoso.com",
-            "transport service 'EX02'",
+            "'EX02' is another server than this one, EX01",
         ),
     ] {
         let err = fails(t.path(), script);
         assert!(
-            err.contains(kind) && err.contains("is on server EX02, not on this server EX01"),
+            err.contains(kind)
+                && (err.contains("is on server EX02, not on this server EX01")
+                    || err.contains("another server than this one, EX01")),
             "{script}: {err}"
         );
         assert!(!err.contains("not found"), "{script}: {err}");
