@@ -360,10 +360,19 @@ fn split_date(t: &str) -> Option<(Date, &str)> {
         return None;
     }
     // "March 13, 2018" / "13 March 2018" / "Mar 13 2018"
-    let words: Vec<&str> = t
+    let mut words: Vec<&str> = t
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
         .collect();
+    // "Tuesday, March 13, 2018 ...": the day's name adds nothing.
+    if words.first().is_some_and(|w| {
+        w.len() >= 3
+            && DAYS
+                .iter()
+                .any(|d| d.to_ascii_lowercase().starts_with(&w.to_ascii_lowercase()))
+    }) {
+        words.remove(0);
+    }
     if words.len() >= 3 {
         let (m, d, y) = if let Some(m) = month_by_name(words[0]) {
             (m, words[1], words[2])
@@ -385,7 +394,10 @@ fn parse_time_of_day(s: &str) -> Option<(Time, UtcOffset)> {
     }
     let mut s = s.to_string();
     let mut offset = UtcOffset::UTC;
-    if s.ends_with(['Z', 'z']) {
+    let upper = s.to_ascii_uppercase();
+    if upper.ends_with(" GMT") || upper.ends_with(" UTC") {
+        s.truncate(s.len() - 4);
+    } else if s.ends_with(['Z', 'z']) {
         s.pop();
     } else if let Some(pos) = s.rfind(['+', '-']) {
         let off = &s[pos + 1..];
@@ -563,9 +575,12 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        // Round trip of the display form.
+        // Round trips of the display forms.
         let t = datetime!(2031-12-07 13:24:37 UTC);
-        assert_eq!(parse(&display(t)).unwrap(), t);
+        for f in ["G", "F", "U", "s", "u", "o", "R", "yyyy-MM-dd HH:mm:ss"] {
+            let text = format(t, f).unwrap();
+            assert_eq!(parse(&text).ok(), Some(t), "{f}: {text}");
+        }
     }
 
     #[test]
