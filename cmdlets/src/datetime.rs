@@ -583,6 +583,66 @@ mod tests {
         }
     }
 
+    /// Odd input is an error, never a panic.
+    #[test]
+    fn odd_text_is_an_error() {
+        for text in [
+            "",
+            "T",
+            "t",
+            " ",
+            "2018-",
+            "/",
+            "//",
+            "1/1/",
+            "1/1/2018 ",
+            "1/1/2018 :",
+            "1/1/2018 1:",
+            "1/1/2018 -",
+            "1/1/2018 +99:99",
+            "1/1/2018 1:00 AMPM",
+            "é/ü/2018",
+            "2018-01-01T",
+            "March",
+            "March 1",
+            "Tue",
+            "Tue, March",
+            "Tuesday",
+            "1/1/2018 12:00:00.",
+            "1/1/2018 12:00:00.1234567890",
+            "1/1/2018 GMT",
+            "1/1/2018 1:00 GMT",
+            "１/1/2018",
+            "9999-12-31T23:59:59+",
+            "Dec 2018 1",
+            "12 12 12",
+            "0/0/0",
+            "99999-1-1",
+            "1/1/2018 Z",
+        ] {
+            let _ = parse(text);
+        }
+        assert_eq!(
+            parse("1/1/2018 1:00 GMT").ok(),
+            Some(datetime!(2018-01-01 01:00:00 UTC))
+        );
+        for f in [
+            "'",
+            "\"",
+            "\\",
+            "%",
+            "yyyyyyyyyy",
+            "fffffffff",
+            "FFFFFFFFF",
+            "'unclosed",
+            "é",
+        ] {
+            assert!(
+                format(datetime!(2031-12-07 13:24:37 UTC), f).is_ok() || f.chars().count() == 1
+            );
+        }
+    }
+
     #[test]
     fn spans() {
         assert_eq!(span_display(Duration::days(2)), "2.00:00:00");
