@@ -223,7 +223,8 @@ fn request_signed_by_openssl_completes_and_becomes_default_smtp() {
 
     lab.ok(&["enable-exchangecertificate", &tp, "--services", "SMTP"]);
     let c = lab.cert(&tp);
-    assert_eq!(c["Services"], "....S..");
+    assert_eq!(c["Services"], "SMTP");
+    assert_eq!(c["ServicesStringForm"], "....S..");
     assert_eq!(c["IsDefaultSmtpCertificate"], true);
     // -DomainName: the first result is the one the transport picks.
     let r = lab.ok(&[

@@ -74,9 +74,9 @@ fn walkthrough_domain_security_lines() {
     );
     assert_eq!(
         s.ok(&["get-receiveconnector"]),
-        "\nIdentity Bindings     Enabled DomainSecureEnabled\n\
-         -------- ------------ ------- -------------------\n\
-         Inbound  {0.0.0.0:25} True    True\n\n"
+        "\nIdentity         Bindings     Enabled DomainSecureEnabled\n\
+         ---------------- ------------ ------- -------------------\n\
+         XSHELL01\\Inbound {0.0.0.0:25} True    True\n\n"
     );
     let tc = s.ok(&["get-transportconfig"]);
     assert!(
@@ -112,7 +112,9 @@ fn walkthrough_domain_security_lines() {
 
     let rc = only(s.json(&["get-receiveconnector"]));
     assert_pascal_case(&rc);
-    assert_eq!(rc["Identity"], json!("Inbound"));
+    // Server-scoped: the Identity names the server, as Exchange prints it.
+    assert_eq!(rc["Identity"], json!("XSHELL01\\Inbound"));
+    assert_eq!(rc["Name"], json!("Inbound"));
     assert_eq!(rc["Usage"], json!("Internet"));
     assert_eq!(rc["Bindings"], json!(["0.0.0.0:25"]));
     assert_eq!(rc["AuthMechanism"], json!(["Tls"]));

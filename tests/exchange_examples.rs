@@ -697,10 +697,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("Set-TransportConfig-1", "GenerateCopyOfDSNFor is missing"),
     (
-        "Get-TransportService-2",
-        "Get-TransportService takes no server Identity",
-    ),
-    (
         "Set-TransportService-3",
         "ReceiveProtocolLogPath is missing (protocol logs)",
     ),
@@ -709,20 +705,12 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "New-Object PSCredential, AuthenticationCredential, SmartHostAuthMechanism missing",
     ),
     (
-        "Get-ReceiveConnector-1",
-        "-Server and server-qualified identities (XSHELL01\\Name)",
-    ),
-    (
         "Import-Certificate-1",
         "splatting (@params) is not supported",
     ),
     (
         "Import-Certificate-3",
         "splatting (@params) is not supported",
-    ),
-    (
-        "New-ExchangeCertificate-1",
-        "no default subject (CN=<server>) nor default services IMAP, POP, SMTP",
     ),
     (
         "New-ExchangeCertificate-3",
@@ -757,18 +745,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "-FileData ([System.IO.File]::ReadAllBytes(...)) of a PKCS#7 chain",
     ),
     (
-        "Enable-ExchangeCertificate-1",
-        "Services shows letters, not names; no ServicesStringForm",
-    ),
-    (
-        "Get-ExchangeCertificate-2",
-        "Services shows letters (....S..), not names (SMTP)",
-    ),
-    (
-        "Get-ExchangeCertificate-3",
-        "no ServicesStringForm property",
-    ),
-    (
         "Export-ExchangeCertificate-1",
         "ConvertTo-SecureString is missing",
     ),
@@ -795,14 +771,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "Remove-Message-1",
         "Remove-Message -Server/-Filter are missing",
-    ),
-    (
-        "Get-MessageTrackingLog-1",
-        "Get-MessageTrackingLog -Server is missing",
-    ),
-    (
-        "Get-MessageTrackingLog-2",
-        "Get-MessageTrackingLog -Server is missing",
     ),
     (
         "Test-SmtpConnectivity-1",

@@ -1506,23 +1506,7 @@ const CASES: &[Case] = &[
 
 /// What fails against today's code (case id -> why). Only ever shrinks.
 const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "cert-smtp-fl",
-        "Services holds letters (....S..), not names: -match 'SMTP' finds nothing",
-    ),
-    ("cert-expiring-30d", "Get-Date is missing"),
-    ("cert-days-left", "Get-Date is missing"),
-    ("cert-notafter-year", "dates are strings, not date values"),
-    (
-        "cert-notafter-tostring",
-        "dates are strings, not date values (.ToString(format))",
-    ),
     ("cert-notafter-compare", "'if' statements are missing"),
-    ("cert-fl-star", "no ServicesStringForm property"),
-    (
-        "cert-services-names",
-        "Services holds letters (....S..), not names",
-    ),
     (
         "cert-import-getcontent-bytes",
         "[type] literals and casts are missing",
@@ -1530,10 +1514,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "cert-import-readallbytes",
         "[type] literals and casts are missing",
-    ),
-    (
-        "cert-enable-services-string",
-        "flag enums in the string form (\"SMTP, IIS\")",
     ),
     (
         "cert-renew-pipe",
@@ -1552,26 +1532,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "New-Object PSCredential, SmartHostAuthMechanism, AuthenticationCredential",
     ),
     (
-        "rc-list-identity",
-        "server-qualified identities (EX01\\Name) are not shown",
-    ),
-    (
-        "rc-server-identity",
-        "server-qualified identities (EX01\\Name) are not accepted",
-    ),
-    (
-        "rc-max-inbound-connection",
-        "server-qualified identity; MaxInboundConnection is missing",
-    ),
-    (
-        "rc-auth-string",
-        "flag enums in the string form (\"Tls, BasicAuth\")",
-    ),
-    (
-        "rc-permission-string",
-        "flag enums in the string form (\"AnonymousUsers, Partners\")",
-    ),
-    (
         "rc-tls-domain-capabilities",
         "Set-ReceiveConnector -TlsDomainCapabilities is missing",
     ),
@@ -1583,23 +1543,15 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "tc-internal-smtp-servers",
         "Set-TransportConfig -InternalSMTPServers is missing",
     ),
-    ("tc-tomb", "sizes are strings (.ToMB())"),
-    ("ts-totalseconds", "time spans are strings (.TotalSeconds)"),
     (
         "msg-by-queue",
         "Get-Message does not take a queue from the pipeline",
     ),
     ("q-warning-silenced", "-WarningAction is missing"),
-    ("trk-fail-last-hour", "Get-Date is missing"),
     (
         "trk-defer-status",
         "tracking events have no RecipientStatus (xshell says Detail)",
     ),
-    (
-        "trk-start-end-strings",
-        "-Start in the culture form (\"03/13/2024 09:00:00\")",
-    ),
-    ("trk-timestamp-compare", "Get-Date is missing"),
     ("trk-export-csv", "Export-Csv is missing"),
     ("lang-if-else", "'if' statements are missing"),
     ("lang-elseif", "'if' statements are missing"),
@@ -1620,7 +1572,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ("lang-string-split", "the .Split() method is missing"),
     ("lang-join", "the -join operator is missing"),
     ("lang-range", "the range operator (1..5) is missing"),
-    ("lang-get-date", "Get-Date is missing"),
     ("pipe-measure-sum", "the range operator (1..5) is missing"),
     ("pipe-select-calculated", "the -join operator is missing"),
     (
@@ -1661,10 +1612,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("err-verbose-accepted", "-Verbose is missing"),
     ("err-out-variable", "-OutVariable is missing"),
-    (
-        "cert-enable-server-string",
-        "-Server; flag enums in the string form; no ServicesStringForm",
-    ),
     (
         "cert-export-colon-forms",
         "ConvertTo-SecureString is missing",

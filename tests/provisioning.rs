@@ -444,7 +444,8 @@ fn certificates_named_by_a_source_are_imported_and_enabled_for_smtp() {
     assert_eq!(certs.len(), 1);
     let c = &certs[0];
     assert_eq!(c["Thumbprint"], tp.as_str());
-    assert_eq!(c["Services"], "....S..");
+    assert_eq!(c["Services"], "SMTP");
+    assert_eq!(c["ServicesStringForm"], "....S..");
     assert_eq!(c["HasPrivateKey"], true);
     assert_eq!(c["IsDefaultSmtpCertificate"], true);
     assert_eq!(c["FriendlyName"], "CI");

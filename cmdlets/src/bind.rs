@@ -27,6 +27,7 @@ pub enum Arg {
     Limit(Limit),
     Address(SmtpAddress),
     Bytes(Bytes),
+    Date(time::OffsetDateTime),
     List(Vec<Arg>),
     /// `@{Add=...; Remove=...}` on a list parameter.
     Edit {
@@ -88,6 +89,7 @@ from_arg!(SizeLimit, Size, Kind::SIZE.bit());
 from_arg!(TimeSpan, Span, Kind::TIMESPAN.bit());
 from_arg!(Limit, Limit, Kind::Limit { min: 0, max: 0 }.bit());
 from_arg!(SmtpAddress, Address, Kind::Address.bit());
+from_arg!(time::OffsetDateTime, Date, Kind::DateTime.bit());
 
 /// Raw bytes (`-FileData`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -474,7 +476,11 @@ fn value_text(param: &ParamDecl, v: &Value) -> Result<String, CmdletError> {
         Value::Str(s) => Ok(s.clone()),
         Value::Int(i) => Ok(i.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Object(_) => Ok(v.to_string()),
+        Value::Object(_)
+        | Value::Date(_)
+        | Value::TimeSpan(_)
+        | Value::Size(_)
+        | Value::Float(_) => Ok(v.to_string()),
         other => Err(CmdletError::bad_value(
             param.name,
             format!(
@@ -542,6 +548,7 @@ fn coerce_kind(
                 }
                 other => vec![other],
             };
+            let items = split_flags(inner, items);
             let mut out = Vec::new();
             for item in items {
                 out.push(coerce_kind(param, inner, item, source)?);
@@ -603,6 +610,7 @@ fn coerce_kind(
             unlimited,
         } => {
             let size = match &v {
+                Value::Size(s) => *s,
                 Value::Int(i) => SizeLimit::Bytes(
                     u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?,
                 ),
@@ -625,7 +633,18 @@ fn coerce_kind(
             }
         }
         Kind::TimeSpan { min, max } => {
-            let span: TimeSpan = parse_kind(param, &v)?;
+            let span: TimeSpan = match &v {
+                Value::TimeSpan(d) => u64::try_from(d.whole_seconds())
+                    .ok()
+                    .filter(|_| d.subsec_nanoseconds() == 0)
+                    .map(TimeSpan)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "{v} is not a time span of whole seconds, zero or more"
+                        ))
+                    })?,
+                _ => parse_kind(param, &v)?,
+            };
             if span.0 < *min || span.0 > *max {
                 return Err(bad(format!(
                     "{span} is out of range ({})",
@@ -651,14 +670,29 @@ fn coerce_kind(
             }
             Arg::Limit(limit)
         }
+        Kind::DateTime => Arg::Date(match &v {
+            Value::Date(t) => *t,
+            _ => crate::datetime::parse(&value_text(param, &v)?)
+                .map_err(|e| CmdletError::bad_value(param.name, e.0))?,
+        }),
         Kind::Address => Arg::Address(parse_kind(param, &v)?),
         Kind::Thumbprint => {
             let s = value_text(param, &v)?;
-            Arg::Str(
-                normalize_thumbprint(&s).ok_or_else(|| {
-                    bad(format!("'{s}' is not a thumbprint (40 hexadecimal digits)"))
-                })?,
-            )
+            // `<server>\<thumbprint>`, as a certificate's Identity reads: the
+            // server is checked against the store's when the cmdlet runs.
+            let (server, tp) = match s.rsplit_once('\\') {
+                Some((server, tp)) => (Some(server.trim()), tp),
+                None => (None, s.as_str()),
+            };
+            let tp = normalize_thumbprint(tp).ok_or_else(|| {
+                bad(format!(
+                    "'{s}' is not a thumbprint (40 hexadecimal digits, or <server>\\<thumbprint>)"
+                ))
+            })?;
+            Arg::Str(match server {
+                Some(server) => format!("{server}\\{tp}"),
+                None => tp,
+            })
         }
         Kind::Bytes => match v {
             Value::Str(s) => Arg::Bytes(Bytes(s.into_bytes())),
@@ -675,6 +709,24 @@ fn coerce_kind(
             other => return Err(bad(format!("expected bytes, got a {}", other.type_label()))),
         },
     })
+}
+
+/// A flags enum takes its names in one string, as PowerShell converts
+/// one: `"Tls, BasicAuth, BasicAuthRequireTLS"` is three names.
+fn split_flags(inner: &Kind, items: Vec<Value>) -> Vec<Value> {
+    if !matches!(inner, Kind::Enum(_)) {
+        return items;
+    }
+    items
+        .into_iter()
+        .flat_map(|i| match i {
+            Value::Str(s) if s.contains(',') => s
+                .split(',')
+                .map(|x| Value::Str(x.trim().to_string()))
+                .collect(),
+            other => vec![other],
+        })
+        .collect()
 }
 
 fn coerce_edit(
@@ -704,7 +756,7 @@ fn coerce_edit(
                 .collect(),
             other => vec![other],
         };
-        for i in items {
+        for i in split_flags(inner, items) {
             target.push(coerce_kind(param, inner, i, source)?);
         }
     }
@@ -728,6 +780,47 @@ mod tests {
             "ABCDEF0123456789ABCDEF0123456789ABCDEF01"
         );
         assert!(normalize_thumbprint("xyz").is_none());
+    }
+
+    #[test]
+    fn flag_enums_take_their_names_in_one_string() {
+        static NAMES: &[&str] = &["Tls", "BasicAuth", "BasicAuthRequireTLS", "None"];
+        static P: ParamDecl = ParamDecl::new("AuthMechanism", Kind::List(&Kind::Enum(NAMES)), "");
+        let names = |a: Arg| match a {
+            Arg::List(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Arg::Str(s) => s,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        for source in [Source::Shell, Source::Cli] {
+            let a = coerce(&P, Value::str("tls, BasicAuth,basicauthrequiretls"), source).unwrap();
+            assert_eq!(names(a), ["Tls", "BasicAuth", "BasicAuthRequireTLS"]);
+        }
+        let a = coerce(
+            &P,
+            Value::List(vec![Value::str("Tls, BasicAuth"), Value::str("None")]),
+            Source::Shell,
+        )
+        .unwrap();
+        assert_eq!(names(a), ["Tls", "BasicAuth", "None"]);
+        let err = coerce(&P, Value::str("Tls, Kerberos"), Source::Shell).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'Kerberos' is not one of Tls, BasicAuth, BasicAuthRequireTLS, None"),
+            "{msg}"
+        );
+        // An edit too.
+        let a = coerce(
+            &P,
+            Value::Map(vec![("Add".into(), Value::str("Tls, BasicAuth"))]),
+            Source::Shell,
+        )
+        .unwrap();
+        assert!(matches!(a, Arg::Edit { add, .. } if add.len() == 2));
     }
 }
 

@@ -50,6 +50,9 @@ pub enum Kind {
     Secret,
     /// Raw bytes (`-FileData`).
     Bytes,
+    /// A date: a date value, or text such as `03/13/2018 09:00:00` or
+    /// `2018-03-13T09:00:00Z` (UTC unless it says otherwise).
+    DateTime,
     /// A list of the inner kind: `a,b` replaces, `@{Add=..;Remove=..}` edits.
     List(&'static Kind),
 }
@@ -77,6 +80,7 @@ impl Kind {
             Kind::Path => "path".into(),
             Kind::Secret => "secret".into(),
             Kind::Bytes => "bytes".into(),
+            Kind::DateTime => "datetime".into(),
             Kind::List(inner) => format!("{}[]", inner.placeholder()),
         }
     }
@@ -105,6 +109,7 @@ impl Kind {
             Kind::Bytes => 1 << 17,
             Kind::List(_) => 1 << 18,
             Kind::Limit { .. } => 1 << 19,
+            Kind::DateTime => 1 << 20,
         }
     }
 

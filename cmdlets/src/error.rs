@@ -23,6 +23,16 @@ pub enum CmdletError {
         kind: &'static str,
         identity: String,
     },
+    /// A server-qualified identity (`EX02\\Inbound`) names another server
+    /// than the one this store's transport service is.
+    /// The server is the part of `identity` before its first `\\`, or
+    /// the whole identity for a server.
+    #[error("{}", other_server(kind, identity, this_server))]
+    OtherServer {
+        kind: &'static str,
+        identity: String,
+        this_server: String,
+    },
     #[error("{0}")]
     Conflict(String),
     /// A prompt was needed and could not be answered.
@@ -42,6 +52,18 @@ pub enum CmdletError {
     /// Anything else that went wrong while acting (file I/O, PKI).
     #[error("{0}")]
     Failed(String),
+}
+
+fn other_server(kind: &str, identity: &str, this_server: &str) -> String {
+    let about = match identity.split_once('\\') {
+        Some((server, _)) => {
+            format!("{kind} '{identity}' is on server {server}, not on this server {this_server}")
+        }
+        None => format!("'{identity}' is another server than this one, {this_server}"),
+    };
+    format!(
+        "{about}: xshell manages only its own transport server (Get-TransportService shows its name)"
+    )
 }
 
 impl CmdletError {

@@ -141,6 +141,19 @@ pub fn render(values: &[Value], format: Format) -> String {
                         out.push_str(&hashtable(entries));
                         i += 1;
                     }
+                    // A date alone shows in full, as PowerShell shows it; a
+                    // time span as its text (Exchange's EnhancedTimeSpan,
+                    // which every cmdlet gives, prints `2.00:00:00`).
+                    Value::Date(t) => {
+                        out.push_str(&crate::datetime::format(*t, "F").unwrap_or_default());
+                        out.push('\n');
+                        i += 1;
+                    }
+                    Value::TimeSpan(_) => {
+                        out.push_str(&values[i].to_string());
+                        out.push('\n');
+                        i += 1;
+                    }
                     other => {
                         out.push_str(&other.to_string());
                         out.push('\n');
@@ -257,6 +270,13 @@ pub struct TableOptions {
     pub numbers_right: bool,
 }
 
+/// A column's heading and the property it shows: `Label=Property` shows
+/// a property under another heading (Exchange's certificate table shows
+/// ServicesStringForm as `Services`); any other column is both.
+pub fn column(c: &str) -> (&str, &str) {
+    c.split_once('=').unwrap_or((c, c))
+}
+
 /// A table of the given columns.
 pub fn table(values: &[Value], cols: &[&str]) -> String {
     table_with(values, cols, TableOptions::default())
@@ -290,7 +310,8 @@ pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String
     let rows: Vec<Vec<Line<'_>>> = objects(values)
         .map(|o| {
             if opts.wrap {
-                let cells: Vec<Vec<String>> = cols.iter().map(|c| wrapped(o.get(c))).collect();
+                let cells: Vec<Vec<String>> =
+                    cols.iter().map(|c| wrapped(o.get(column(c).1))).collect();
                 let height = cells.iter().map(Vec::len).max().unwrap_or(1);
                 (0..height)
                     .map(|line| {
@@ -305,10 +326,11 @@ pub fn table_with(values: &[Value], cols: &[&str], opts: TableOptions) -> String
                     })
                     .collect()
             } else {
-                vec![cols.iter().map(|c| cell(o.get(c))).collect()]
+                vec![cols.iter().map(|c| cell(o.get(column(c).1))).collect()]
             }
         })
         .collect();
+    let cols: Vec<&str> = cols.iter().map(|c| column(c).0).collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()

@@ -6,6 +6,7 @@
 
 pub mod bind;
 pub mod context;
+pub mod datetime;
 pub mod decl;
 pub mod docs;
 pub mod error;
@@ -103,6 +104,10 @@ pub fn invoke_with(
     bound: &Bound,
     props: Props,
 ) -> Result<Vec<Value>, CmdletError> {
+    // A certificate named as its Identity reads, `<server>\<thumbprint>`.
+    let local = certificate::local_thumbprint(store, bound)?;
+    let bound = local.as_ref().unwrap_or(bound);
+    queue::check_server(decl, store, bound)?;
     let mut ctx = Ctx::new(store, host, decl.name);
     ctx.props = props;
     ctx.what_if = bound.switch(decl::common::WhatIf);

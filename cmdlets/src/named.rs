@@ -27,6 +27,52 @@ pub trait Named: Clone + serde::Serialize {
     fn check_against(&self, _cfg: &OrgConfig) -> Result<(), CmdletError> {
         Ok(())
     }
+    /// Whether the object belongs to a server, as a receive connector does:
+    /// its Identity is then `<server>\\<name>` (Exchange's form), and an
+    /// identity may name the server.
+    const SERVER_SCOPED: bool = false;
+}
+
+/// The part of a server-qualified identity (`EX01\\Inbound`, `EX01\\<hop>\\<id>`)
+/// after this server's name, or the identity itself when it names no
+/// server. Another server's name is an error that says so. `server` may be
+/// a wildcard (`*\\Inbound`).
+pub fn on_this_server<'a>(
+    kind: &'static str,
+    identity: &'a str,
+    this_server: &str,
+) -> Result<&'a str, CmdletError> {
+    match identity.split_once('\\') {
+        None => Ok(identity),
+        Some((server, rest)) if wildcard_match(server, this_server) => Ok(rest),
+        Some(_) => Err(CmdletError::OtherServer {
+            kind,
+            identity: identity.to_string(),
+            this_server: this_server.to_string(),
+        }),
+    }
+}
+
+/// The object's name in an identity as given: without this server's name
+/// for a server-scoped type.
+fn local_name<'a, T: Named>(cfg: &OrgConfig, identity: &'a str) -> Result<&'a str, CmdletError> {
+    if T::SERVER_SCOPED {
+        on_this_server(T::KIND, identity, &cfg.transport_service.name)
+    } else {
+        Ok(identity)
+    }
+}
+
+/// The object as output: a server-scoped one's Identity names its server.
+fn output<T: Named>(item: &T, cfg: &OrgConfig, props: Props) -> Object {
+    let mut o = item.to_object_with(props);
+    if T::SERVER_SCOPED && o.get("Identity").is_some() {
+        o.set(
+            "Identity",
+            Value::Str(format!("{}\\{}", cfg.transport_service.name, item.name())),
+        );
+    }
+    o
 }
 
 /// The Identity parameter of Get-/Set-/Remove- cmdlets.
@@ -57,9 +103,10 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 }
 
 pub fn find_index<T: Named>(cfg: &OrgConfig, identity: &str) -> Result<usize, CmdletError> {
+    let name = local_name::<T>(cfg, identity)?;
     T::list(cfg)
         .iter()
-        .position(|x| x.name().eq_ignore_ascii_case(identity))
+        .position(|x| x.name().eq_ignore_ascii_case(name))
         .ok_or_else(|| CmdletError::NotFound {
             kind: T::KIND,
             identity: identity.to_string(),
@@ -79,13 +126,14 @@ pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletE
     let out: Vec<Value> = match b.get(Identity) {
         None => items
             .iter()
-            .map(|x| Value::Object(x.to_object_with(ctx.props)))
+            .map(|x| Value::Object(output(x, &cfg, ctx.props)))
             .collect(),
         Some(id) => {
+            let name = local_name::<T>(&cfg, &id)?;
             let hits: Vec<Value> = items
                 .iter()
-                .filter(|x| wildcard_match(&id, x.name()))
-                .map(|x| Value::Object(x.to_object_with(ctx.props)))
+                .filter(|x| wildcard_match(name, x.name()))
+                .map(|x| Value::Object(output(x, &cfg, ctx.props)))
                 .collect();
             if hits.is_empty() && !id.contains(['*', '?']) {
                 return Err(CmdletError::NotFound {
@@ -123,7 +171,7 @@ pub fn create<T: Named>(
         }
         check(&item, cfg)?;
         T::list_mut(cfg).push(item.clone());
-        Ok(item.to_object())
+        Ok(output(&item, cfg, Props::All))
     })?;
     Ok(created.map(Value::Object).into_iter().collect())
 }
@@ -141,6 +189,7 @@ pub fn update<T: Named>(
     let action = format!("Set {}", T::TYPE);
     ctx.commit(&action, &id, |cfg| {
         let i = find_index::<T>(cfg, &id)?;
+        let id = local_name::<T>(cfg, &id)?.to_string();
         let mut item = T::list(cfg)[i].clone();
         edit(&mut item)?;
         if !item.name().eq_ignore_ascii_case(&id)
@@ -195,9 +244,13 @@ pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask f
 
 macro_rules! named_model {
     ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr) => {
+        named_model!($t, $kind, $type, $field, $view, $check, false);
+    };
+    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr, $scoped:expr) => {
         impl Named for $t {
             const KIND: &'static str = $kind;
             const TYPE: &'static str = $type;
+            const SERVER_SCOPED: bool = $scoped;
             fn name(&self) -> &str {
                 &self.name
             }
@@ -241,7 +294,8 @@ named_model!(
     "ReceiveConnector",
     receive_connectors,
     crate::value::View::Table(&["Identity", "Bindings", "Enabled", "DomainSecureEnabled"]),
-    crate::receive_connector::check_bindings
+    crate::receive_connector::check_bindings,
+    true
 );
 
 named_model!(

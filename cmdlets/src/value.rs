@@ -1,6 +1,10 @@
 //! Values and objects that flow through pipelines and out as output.
 
 use std::fmt;
+use time::{Duration, OffsetDateTime};
+use xshell_core::types::SizeLimit;
+
+use crate::datetime;
 
 /// A value in the shell and in cmdlet output.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +17,16 @@ pub enum Value {
     /// A hashtable literal `@{Add="a"; Remove="b"}` (keys keep their case).
     Map(Vec<(String, Value)>),
     Object(Object),
+    /// A point in time, always UTC (.NET's DateTime): shown as
+    /// `12/7/2031 1:24:37 PM`, ISO 8601 in JSON.
+    Date(OffsetDateTime),
+    /// A signed span (.NET's TimeSpan): `2.00:00:00`, `-00:05:00`.
+    TimeSpan(Duration),
+    /// A byte quantity or `Unlimited` (Exchange's
+    /// `Unlimited<ByteQuantifiedSize>`): `10 MB (10,485,760 bytes)`.
+    Size(SizeLimit),
+    /// A fractional number (.NET's Double), shown as PowerShell does.
+    Float(f64),
 }
 
 /// How an object is shown by default.
@@ -91,6 +105,20 @@ impl Object {
         {
             Some(slot) => slot.1 = v,
             None => self.props.push((name.to_string(), v)),
+        }
+    }
+
+    /// Makes these properties date values where they hold ISO 8601 text
+    /// (a model keeps its times as text); JSON writes them back the same.
+    pub fn dates(&mut self, names: &[&str]) {
+        for (k, v) in &mut self.props {
+            if names.iter().any(|n| n == k)
+                && let Value::Str(s) = v
+                && let Ok(t) =
+                    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            {
+                *v = Value::Date(t);
+            }
         }
     }
 
@@ -206,6 +234,10 @@ impl Value {
                     .map(|(k, v)| (k.clone(), v.to_json()))
                     .collect(),
             ),
+            Value::Date(t) => serde_json::Value::String(datetime::iso(*t)),
+            Value::TimeSpan(_) | Value::Size(_) => serde_json::Value::String(self.to_string()),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
         }
     }
 
@@ -217,7 +249,9 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Map(_) | Value::Object(_) => true,
+            Value::Map(_) | Value::Object(_) | Value::Date(_) | Value::Size(_) => true,
+            Value::TimeSpan(d) => !d.is_zero(),
+            Value::Float(f) => *f != 0.0,
         }
     }
 
@@ -230,6 +264,10 @@ impl Value {
             Value::List(_) => "list",
             Value::Map(_) => "hashtable",
             Value::Object(_) => "object",
+            Value::Date(_) => "date",
+            Value::TimeSpan(_) => "time span",
+            Value::Size(_) => "size",
+            Value::Float(_) => "number",
         }
     }
 }
@@ -256,6 +294,9 @@ impl serde::Serialize for Value {
                 }
                 m.end()
             }
+            Value::Date(t) => s.serialize_str(&datetime::iso(*t)),
+            Value::TimeSpan(_) | Value::Size(_) => s.collect_str(self),
+            Value::Float(f) => s.serialize_f64(*f),
         }
     }
 }
@@ -308,6 +349,105 @@ impl fmt::Display for Value {
                 Some(v) => write!(f, "{v}"),
                 None => f.write_str(&o.type_name),
             },
+            Value::Date(t) => f.write_str(&datetime::display(*t)),
+            Value::TimeSpan(d) => f.write_str(&datetime::span_display(*d)),
+            Value::Size(s) => write!(f, "{s}"),
+            Value::Float(x) => f.write_str(&float_text(*x)),
         }
+    }
+}
+
+/// A double as PowerShell shows it: up to 15 significant digits, no
+/// trailing zeros (`1.5`, `0.333333333333333`, `29.9999884259259`).
+pub fn float_text(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    // 15 significant digits, then the shortest text of that value.
+    let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(x);
+    let exp = rounded.abs().log10().floor();
+    if (-5.0..15.0).contains(&exp) {
+        let decimals = (14.0 - exp).max(0.0) as usize;
+        let s = format!("{rounded:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{rounded:e}");
+        match s.split_once('e') {
+            Some((m, e)) => {
+                let (sign, digits) = match e.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', e),
+                };
+                format!("{m}E{sign}{digits:0>2}")
+            }
+            None => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_text_properties_become_dates() {
+        let mut o = Object::new("Message", View::List)
+            .with("DateReceived", Value::str("2026-12-07T13:24:37.5Z"))
+            .with("NextRetryTime", Value::Null)
+            .with("Subject", Value::str("2026-12-07T13:24:37Z"));
+        let before = serde_json::to_string(&Value::Object(o.clone())).unwrap();
+        o.dates(&["DateReceived", "NextRetryTime"]);
+        assert!(matches!(o.get("DateReceived"), Some(Value::Date(_))));
+        assert_eq!(o.get("NextRetryTime"), Some(&Value::Null));
+        assert!(matches!(o.get("Subject"), Some(Value::Str(_))));
+        // The JSON is what it was.
+        assert_eq!(serde_json::to_string(&Value::Object(o)).unwrap(), before);
+    }
+
+    #[test]
+    fn floats_print_as_powershell() {
+        assert_eq!(float_text(1.5), "1.5");
+        assert_eq!(float_text(1.0 / 3.0), "0.333333333333333");
+        assert_eq!(float_text(2.0 / 3.0), "0.666666666666667");
+        assert_eq!(float_text(30.0 - 1.0 / 86400.0), "29.9999884259259");
+        assert_eq!(float_text(-2.25), "-2.25");
+        assert_eq!(float_text(10.0), "10");
+        assert_eq!(float_text(0.1 + 0.2), "0.3");
+        assert_eq!(float_text(1e20), "1E+20");
+        assert_eq!(float_text(1.5e-7), "1.5E-07");
+    }
+
+    #[test]
+    fn typed_values_show_as_exchange_and_serialize_as_iso() {
+        let t = time::macros::datetime!(2031-12-07 13:24:37 UTC);
+        assert_eq!(Value::Date(t).to_string(), "12/7/2031 1:24:37 PM");
+        assert_eq!(Value::TimeSpan(Duration::days(2)).to_string(), "2.00:00:00");
+        assert_eq!(
+            Value::Size(SizeLimit::mb(10)).to_string(),
+            "10 MB (10,485,760 bytes)"
+        );
+        assert_eq!(Value::Size(SizeLimit::Unlimited).to_string(), "Unlimited");
+        let v = Value::List(vec![
+            Value::Date(t),
+            Value::TimeSpan(Duration::minutes(5)),
+            Value::Size(SizeLimit::Unlimited),
+            Value::Float(0.5),
+        ]);
+        let direct = serde_json::to_string(&v).unwrap();
+        assert_eq!(direct, serde_json::to_string(&v.to_json()).unwrap());
+        assert_eq!(
+            direct,
+            r#"["2031-12-07T13:24:37Z","00:05:00","Unlimited",0.5]"#
+        );
     }
 }

@@ -3,7 +3,11 @@
 //! but without the intermediate `serde_json::Value` tree (its index map
 //! hashes every key, and every string is allocated twice).
 //!
-//! The mapping follows serde_json's: integers that fit in `i64` become
+//! The one difference: a size or time span of `xshell_core::types`
+//! becomes a typed value ([`Value::Size`], [`Value::TimeSpan`]) where
+//! serde_json has its text; both write the same JSON.
+//!
+//! The mapping otherwise follows serde_json's: integers that fit in `i64` become
 //! `Int`, larger ones and finite floats their JSON text, non-finite floats
 //! `Null`; enums as externally tagged maps; maps need string (or integer,
 //! or bool) keys, and a repeated key keeps its first position with the last
@@ -13,6 +17,7 @@ use serde::ser::{self, Serialize};
 use std::fmt;
 
 use crate::value::Value;
+use xshell_core::types::{SIZE_LIMIT_NEWTYPE, SizeLimit, TIME_SPAN_NEWTYPE, TimeSpan};
 
 /// Why a model could not become a value (serde_json would fail the same way).
 #[derive(Debug)]
@@ -175,10 +180,25 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         v: &T,
     ) -> Result<Value, SerError> {
-        v.serialize(self)
+        // Sizes and time spans serialize their text under a marker name:
+        // they become typed values (shown and written as the same text).
+        let typed = |v: &Value| -> Option<Value> {
+            let Value::Str(t) = v else { return None };
+            if name == SIZE_LIMIT_NEWTYPE {
+                t.parse::<SizeLimit>().ok().map(Value::Size)
+            } else if name == TIME_SPAN_NEWTYPE {
+                t.parse::<TimeSpan>()
+                    .ok()
+                    .map(|s| Value::TimeSpan(crate::datetime::span_secs(s.as_secs())))
+            } else {
+                None
+            }
+        };
+        let v = v.serialize(self)?;
+        Ok(typed(&v).unwrap_or(v))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -426,11 +446,23 @@ mod tests {
 
     #[test]
     fn models_are_the_same_as_through_serde_json() {
+        // The same JSON; sizes and time spans are typed values here.
         let mut c = xshell_core::model::SendConnector::new("Out");
         c.comment = Some("a\nb".into());
-        assert_eq!(to_value(&c).unwrap(), via_json(&c));
+        let v = to_value(&c).unwrap();
+        assert_eq!(v.to_json(), serde_json::to_value(&c).unwrap());
+        let Value::Map(props) = v else {
+            panic!("a struct is a map")
+        };
+        assert!(matches!(
+            props.iter().find(|(k, _)| k == "MaxMessageSize"),
+            Some((_, Value::Size(_)))
+        ));
         let cfg = xshell_core::model::OrgConfig::default();
-        assert_eq!(to_value(&cfg).unwrap(), via_json(&cfg));
+        assert_eq!(
+            to_value(&cfg).unwrap().to_json(),
+            serde_json::to_value(&cfg).unwrap()
+        );
     }
 
     #[test]
@@ -462,5 +494,41 @@ mod tests {
             to_value(&nested).unwrap()
         );
         assert_eq!(to_value_only(&Some(7u8), &only).unwrap(), Value::Int(7));
+    }
+
+    /// Sizes and time spans become typed values here, and stay plain text
+    /// in JSON and YAML (the store and the organization file).
+    #[test]
+    fn sizes_and_spans_are_typed_here_and_text_elsewhere() {
+        use xshell_core::types::{SizeLimit, TimeSpan};
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Limits {
+            max: SizeLimit,
+            none: SizeLimit,
+            timeout: TimeSpan,
+        }
+        let l = Limits {
+            max: SizeLimit::mb(10),
+            none: SizeLimit::Unlimited,
+            timeout: TimeSpan::days(2),
+        };
+        let v = to_value(&l).unwrap();
+        assert_eq!(
+            v,
+            Value::Map(vec![
+                ("Max".into(), Value::Size(SizeLimit::mb(10))),
+                ("None".into(), Value::Size(SizeLimit::Unlimited)),
+                ("Timeout".into(), Value::TimeSpan(time::Duration::days(2))),
+            ])
+        );
+        let json =
+            r#"{"Max":"10 MB (10,485,760 bytes)","None":"Unlimited","Timeout":"2.00:00:00"}"#;
+        assert_eq!(serde_json::to_string(&l).unwrap(), json);
+        assert_eq!(serde_json::to_string(&v).unwrap(), json);
+        assert_eq!(
+            serde_norway::to_string(&l).unwrap(),
+            "Max: 10 MB (10,485,760 bytes)\nNone: Unlimited\nTimeout: 2.00:00:00\n"
+        );
     }
 }

@@ -56,10 +56,42 @@ text_value!(
     HostPort,
     Binding,
     IpRange,
-    SizeLimit,
-    TimeSpan,
     SmtpAddress
 );
+
+/// The serde newtype name a [`SizeLimit`] serializes its text under. JSON
+/// and YAML see the text alone (serializers pass a newtype through); the
+/// cmdlets' value serializer recognizes the name and keeps a size value.
+pub const SIZE_LIMIT_NEWTYPE: &str = "xshell::SizeLimit";
+/// The same for a [`TimeSpan`].
+pub const TIME_SPAN_NEWTYPE: &str = "xshell::TimeSpan";
+
+/// Serializes a value as its text (`collect_str`).
+struct AsText<'a, T>(&'a T);
+
+impl<T: fmt::Display> Serialize for AsText<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+/// Text values that serialize as a named newtype around their text.
+macro_rules! typed_text_value {
+    ($($t:ty => $name:expr),* $(,)?) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_newtype_struct($name, &AsText(self))
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(TextVisitor(std::marker::PhantomData))
+            }
+        }
+    )*};
+}
+
+typed_text_value!(SizeLimit => SIZE_LIMIT_NEWTYPE, TimeSpan => TIME_SPAN_NEWTYPE);
 
 /// Checks one DNS label: letters, digits and hyphens, 1-63 octets, no
 /// leading or trailing hyphen.

@@ -22,6 +22,9 @@ fn as_int(v: &Value) -> Option<i64> {
 
 /// Orders `l` and `r` the way `-lt`/`-gt` do, converting `r` to `l`'s type.
 fn order(l: &Value, r: &Value, cs: bool) -> Option<Ordering> {
+    if let Some(o) = super::typed::order(l, r) {
+        return o;
+    }
     match l {
         Value::Int(a) => as_int(r).map(|b| a.cmp(&b)),
         Value::Null => Some(if matches!(r, Value::Null) {
@@ -87,6 +90,9 @@ pub fn number(v: &Value) -> Option<f64> {
 }
 
 fn equal(l: &Value, r: &Value, cs: bool) -> bool {
+    if let Some(e) = super::typed::equal(l, r) {
+        return e;
+    }
     match (l, r) {
         (Value::Null, Value::Null) => true,
         (Value::Null, _) | (_, Value::Null) => false,
@@ -154,6 +160,9 @@ fn scalar(op: CompareOp, l: &Value, r: &Value, cs: bool) -> Result<bool, String>
 
 /// Applies a binary operator (not -and/-or, which short-circuit in the caller).
 pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
+    if let Some(v) = super::typed::arithmetic(op, l, r) {
+        return v;
+    }
     match op {
         BinaryOp::Compare { op, case_sensitive } => {
             let set_op = matches!(

@@ -4,7 +4,10 @@
 
 mod builtins;
 mod compare;
+pub mod date;
+mod members;
 pub mod prompt;
+mod typed;
 
 use crate::lang::{
     self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement,
@@ -16,6 +19,9 @@ use xshell_cmdlets::bind::{self, Source, Token};
 use xshell_cmdlets::format::{self, Format};
 use xshell_cmdlets::{CmdletError, Host, Value};
 use xshell_core::store::Store;
+
+pub use members::member;
+use members::{index_value, method};
 
 /// What `-ErrorAction` asks for when a statement fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,7 +310,7 @@ impl<'a> Shell<'a> {
                 if f.fract() == 0.0 && f.abs() < 9.0e15 {
                     Value::Int(*f as i64)
                 } else {
-                    Value::Str(f.to_string())
+                    Value::Float(*f)
                 }
             }
             ExprKind::String { value, .. } => Value::Str(value.clone()),
@@ -366,6 +372,8 @@ impl<'a> Shell<'a> {
                             i.checked_neg()
                                 .ok_or_else(|| RuntimeError::msg("number too large", *op_span))?,
                         ),
+                        Value::Float(f) => Value::Float(-f),
+                        Value::TimeSpan(d) => Value::TimeSpan(-d),
                         other => {
                             return Err(RuntimeError::msg(
                                 format!("cannot negate a {}", other.type_label()),
@@ -633,69 +641,10 @@ pub fn display_in_string(v: &Value) -> String {
             .map(display_in_string)
             .collect::<Vec<_>>()
             .join(" "),
+        // As PowerShell converts a date to text: the invariant culture.
+        Value::Date(t) => {
+            xshell_cmdlets::datetime::format(*t, "MM/dd/yyyy HH:mm:ss").unwrap_or_default()
+        }
         other => other.to_string(),
-    }
-}
-
-/// `$x.Name`: an object's property, a hashtable key, member enumeration over
-/// a list, `Count`/`Length`.
-pub fn member(v: &Value, name: &str) -> Option<Value> {
-    match v {
-        Value::Object(o) => o
-            .get(name)
-            .cloned()
-            .or_else(|| name.eq_ignore_ascii_case("Count").then_some(Value::Int(1))),
-        Value::Map(m) => m
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone()),
-        Value::List(items) => {
-            if name.eq_ignore_ascii_case("Count") || name.eq_ignore_ascii_case("Length") {
-                return Some(Value::Int(items.len() as i64));
-            }
-            let vals: Vec<Value> = items.iter().filter_map(|i| member(i, name)).collect();
-            Some(collapse(vals))
-        }
-        Value::Str(s) if name.eq_ignore_ascii_case("Length") => {
-            Some(Value::Int(s.chars().count() as i64))
-        }
-        Value::Null => Some(Value::Null),
-        _ => None,
-    }
-}
-
-fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, String> {
-    let s = || display_in_string(v);
-    match (name.to_ascii_lowercase().as_str(), args) {
-        ("tostring", []) => Ok(Value::Str(s())),
-        ("toupper", []) => Ok(Value::Str(s().to_uppercase())),
-        ("tolower", []) => Ok(Value::Str(s().to_lowercase())),
-        ("trim", []) => Ok(Value::Str(s().trim().to_string())),
-        ("contains", [x]) => Ok(Value::Bool(s().contains(&display_in_string(x)))),
-        ("startswith", [x]) => Ok(Value::Bool(s().starts_with(&display_in_string(x)))),
-        ("endswith", [x]) => Ok(Value::Bool(s().ends_with(&display_in_string(x)))),
-        _ => Err(format!(
-            "method '{name}' with {} argument(s) is not supported by xshell",
-            args.len()
-        )),
-    }
-}
-
-fn index_value(t: &Value, i: &Value) -> Value {
-    match (t, i) {
-        (Value::List(items), Value::Int(n)) => {
-            let len = items.len() as i64;
-            let k = if *n < 0 { len + n } else { *n };
-            usize::try_from(k)
-                .ok()
-                .and_then(|k| items.get(k))
-                .cloned()
-                .unwrap_or(Value::Null)
-        }
-        (Value::Map(_) | Value::Object(_), key) => {
-            member(t, &display_in_string(key)).unwrap_or(Value::Null)
-        }
-        (other, Value::Int(0)) => other.clone(),
-        _ => Value::Null,
     }
 }

@@ -82,12 +82,12 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         if now > info.not_after {
             ctx.warn(&format!(
                 "certificate {tp} expired on {}",
-                certs::rfc3339(info.not_after)
+                crate::datetime::display(info.not_after)
             ));
         } else if now < info.not_before {
             ctx.warn(&format!(
                 "certificate {tp} is not valid before {}",
-                certs::rfc3339(info.not_before)
+                crate::datetime::display(info.not_before)
             ));
         }
     }
@@ -109,7 +109,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                         .ok()
                         .flatten()
                         .and_then(|der| xshell_core::pki::cert::parse_certificate(&der).ok())
-                        .map(|i| certs::rfc3339(i.not_after))
+                        .map(|i| crate::datetime::display(i.not_after))
                         .unwrap_or_else(|| "unknown".into())
                 };
                 let current = d.thumbprint.clone();
@@ -128,7 +128,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                         &format!(
                             "Current certificate: '{current}' (expires {current_expires})\n\
                              Replace it with certificate: '{tp}' (expires {})",
-                            certs::rfc3339(info.not_after)
+                            crate::datetime::display(info.not_after)
                         ),
                     )?;
                     make_default = matches!(answer, Answer::Yes | Answer::YesToAll);

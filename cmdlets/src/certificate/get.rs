@@ -27,9 +27,11 @@ pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-ExchangeCertificate",
     aliases: &[],
     synopsis: "List the certificates in the store, with their status.",
-    description: "Lists every certificate (or the one with -Thumbprint). The table shows Thumbprint, Services \
-(IPUWSFC: IMAP, POP, UM, IIS, SMTP, Federation, UMCallRouter; `.` when not enabled) and Subject; `-o list` and \
-`-o json` add Issuer, CertificateDomains, HasPrivateKey, IsSelfSigned, NotAfter, NotBefore (RFC 3339), \
+    description: "Lists every certificate (or the one with -Thumbprint, also written `<server>\\<thumbprint>` as \
+Identity shows it). The table shows Thumbprint, Services (the ServicesStringForm letters, IPUWSFC: IMAP, POP, UM, \
+IIS, SMTP, Federation, UMCallRouter; `.` when not enabled) and Subject; `-o list` and `-o json` add Identity, \
+Services as names (`IMAP, POP, IIS, SMTP`, or `None`), ServicesStringForm, Issuer, CertificateDomains, \
+HasPrivateKey, IsSelfSigned, NotAfter, NotBefore (dates: `12/7/2031 1:24:37 PM` in lists, ISO 8601 UTC in JSON), \
 PublicKeySize, RootCAType, SerialNumber, Status, FriendlyName, PrivateKeyExportable, KeyAlgorithm and \
 IsDefaultSmtpCertificate. Status is computed now against the trusted root store (Import-Certificate) and the \
 chain imported with the certificate: Valid, DateInvalid, Untrusted, PendingRequest, Invalid. With -DomainName, \
@@ -87,7 +89,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         if tp.as_ref().is_some_and(|t| *t != rec.thumbprint) {
             continue;
         }
-        match cert_object(rec, &roots, now) {
+        match cert_object(&cfg.transport_service.name, rec, &roots, now) {
             Ok(o) => out.push(Value::Object(o)),
             Err(e) => ctx.warn(&e.to_string()),
         }

@@ -273,12 +273,12 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     if now > info.not_after {
         ctx.warn(&format!(
             "certificate {tp} expired on {}; it is imported with Status DateInvalid",
-            certs::rfc3339(info.not_after)
+            crate::datetime::display(info.not_after)
         ));
     } else if now < info.not_before {
         ctx.warn(&format!(
             "certificate {tp} is not valid before {}",
-            certs::rfc3339(info.not_before)
+            crate::datetime::display(info.not_before)
         ));
     }
     match &planned {

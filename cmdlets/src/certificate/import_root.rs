@@ -68,7 +68,8 @@ pub fn root_object(r: &TrustedRoot) -> Object {
     .with("Subject", Value::str(&r.subject))
     .with(
         "NotAfter",
-        Value::opt_str(info.as_ref().map(|i| certs::rfc3339(i.not_after))),
+        info.as_ref()
+            .map_or(Value::Null, |i| Value::Date(i.not_after)),
     )
     .with(
         "IsSelfSigned",

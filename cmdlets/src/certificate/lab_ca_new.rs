@@ -9,7 +9,6 @@ use crate::value::{Object, Value, View};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
-use xshell_core::certificates as certs;
 use xshell_core::pki::ca::LabCa;
 use xshell_core::pki::cert::parse_certificate;
 
@@ -96,7 +95,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         Object::new("LabCA", View::Table(&["Thumbprint", "NotAfter", "Subject"]))
             .with("Thumbprint", Value::str(&info.thumbprint))
             .with("Subject", Value::str(&info.subject))
-            .with("NotAfter", Value::str(certs::rfc3339(info.not_after)))
+            .with("NotAfter", Value::Date(info.not_after))
             .with("Certificate", Value::str(cert_path.display().to_string()))
             .with("Key", Value::str(key_path.display().to_string())),
     )])

@@ -8,7 +8,6 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
 use std::path::Path;
-use xshell_core::certificates as certs;
 use xshell_core::pki::ca::LabCa;
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::import::import_bytes;
@@ -86,7 +85,7 @@ fn run(_ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         "CertificateDomains",
         Value::list(info.certificate_domains()),
     )
-    .with("NotAfter", Value::str(certs::rfc3339(info.not_after)));
+    .with("NotAfter", Value::Date(info.not_after));
     match b.get(p::Path) {
         Some(p) => {
             write_file("Path", &p, pem.as_bytes(), false)?;

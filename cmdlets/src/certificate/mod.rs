@@ -99,6 +99,27 @@ pub fn failed(e: impl std::fmt::Display) -> CmdletError {
     CmdletError::Failed(e.to_string())
 }
 
+/// The bound arguments with a server-qualified `-Thumbprint`
+/// (`EX01\\<thumbprint>`, a certificate's Identity) made a plain
+/// thumbprint, after checking that the server is this store's; `None`
+/// when there is nothing to change.
+pub fn local_thumbprint(
+    store: &xshell_core::store::Store,
+    b: &Bound,
+) -> Result<Option<Bound>, CmdletError> {
+    let Some(crate::Arg::Str(given)) = b.raw(Thumbprint) else {
+        return Ok(None);
+    };
+    if !given.contains('\\') {
+        return Ok(None);
+    }
+    let cfg = store.snapshot()?;
+    let tp = crate::named::on_this_server("certificate", given, &cfg.transport_service.name)?;
+    let mut local = b.clone();
+    local.insert(Thumbprint.name, crate::Arg::Str(tp.to_string()));
+    Ok(Some(local))
+}
+
 /// The bound thumbprint (the binder normalized it).
 pub fn thumbprint(b: &Bound) -> Result<String, CmdletError> {
     b.get(Thumbprint)
@@ -279,18 +300,25 @@ pub fn commit_with_keys<T>(
 /// The ExchangeCertificate object Get-ExchangeCertificate shows (and
 /// Import/New emit). Never carries key material.
 pub fn cert_object(
+    server: &str,
     rec: &CertificateRecord,
     roots: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<Object, CmdletError> {
     let view = certs::describe(rec, roots, now).map_err(record_err)?;
+    // The table shows the letters under "Services", as Exchange's does.
     let o = Object::new(
         "ExchangeCertificate",
-        View::Table(&["Thumbprint", "Services", "Subject"]),
+        View::Table(&["Thumbprint", "Services=ServicesStringForm", "Subject"]),
+    )
+    .with(
+        "Identity",
+        Value::Str(format!("{server}\\{}", rec.thumbprint)),
     )
     .with("Thumbprint", Value::str(&rec.thumbprint))
+    .with("Services", Value::Str(services_names(&rec.services)))
     .with(
-        "Services",
+        "ServicesStringForm",
         Value::str(certs::services_string(&rec.services)),
     );
     let o = match &view {
@@ -305,8 +333,8 @@ pub fn cert_object(
             )
             .with("HasPrivateKey", Value::Bool(rec.key_id.is_some()))
             .with("IsSelfSigned", Value::Bool(info.is_self_signed))
-            .with("NotAfter", Value::str(certs::rfc3339(info.not_after)))
-            .with("NotBefore", Value::str(certs::rfc3339(info.not_before)))
+            .with("NotAfter", Value::Date(info.not_after))
+            .with("NotBefore", Value::Date(info.not_before))
             .with("PublicKeySize", Value::Int(i64::from(info.public_key_size)))
             .with("RootCAType", Value::str(validation.root_ca_type.as_str()))
             .with("SerialNumber", Value::str(&info.serial_number))
@@ -346,10 +374,22 @@ pub fn cert_object(
     )
 }
 
+/// Services as Exchange's flags enum prints them: `IMAP, POP, IIS, SMTP`
+/// (in `IPUWSFC` order), `None` when there are none.
+pub fn services_names(services: &[String]) -> String {
+    let names = certs::normalize_services(services);
+    if names.is_empty() {
+        "None".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// [`cert_object`] for the record with this thumbprint in `cfg`.
 pub fn object_for(cfg: &OrgConfig, tp: &str) -> Result<Object, CmdletError> {
     let i = find_record(cfg, tp)?;
     cert_object(
+        &cfg.transport_service.name,
         &cfg.certificates[i],
         &certs::trusted_root_ders(cfg),
         OffsetDateTime::now_utc(),

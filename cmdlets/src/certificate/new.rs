@@ -204,7 +204,12 @@ pub(crate) fn create(
             },
             |cfg| {
                 cfg.certificates.push(rec.clone());
-                cert_object(&rec, &[], OffsetDateTime::now_utc())
+                cert_object(
+                    &cfg.transport_service.name,
+                    &rec,
+                    &[],
+                    OffsetDateTime::now_utc(),
+                )
             },
         )?;
         return Ok(match (done, file) {
@@ -247,7 +252,12 @@ pub(crate) fn create(
                 rec.default_smtp = true;
             }
             cfg.certificates.push(rec.clone());
-            cert_object(&rec, &[], OffsetDateTime::now_utc())
+            cert_object(
+                &cfg.transport_service.name,
+                &rec,
+                &[],
+                OffsetDateTime::now_utc(),
+            )
         },
     )?;
     Ok(done.map(Value::Object).into_iter().collect())

@@ -95,7 +95,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                     .iter()
                     .any(|r| r.thumbprint.eq_ignore_ascii_case(&c.thumbprint))
             });
-            let o = Object::new(
+            let mut o = Object::new(
                 "SmtpConnectivityStatus",
                 View::Table(&[
                     "ReceiveConnector",
@@ -140,6 +140,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                 in_store.map_or(Value::Null, Value::Bool),
             )
             .with("LatencyMs", Value::Int(p.latency_ms as i64));
+            o.dates(&["CertificateNotAfter"]);
             out.push(Value::Object(o));
         }
     }

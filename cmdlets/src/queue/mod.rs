@@ -37,6 +37,44 @@ pub const fn queue_identity(help: &'static str) -> ParamDecl {
         .pipeline(Pipe::Both)
 }
 
+/// A queue or message identity that names a server (`EX02\\contoso.com`,
+/// `EX02\\contoso.com\\<id>`) must name this store's: another server's is
+/// an error that says so (rather than "not found").
+pub fn check_server(
+    decl: &crate::decl::CmdletDecl,
+    store: &xshell_core::store::Store,
+    b: &crate::Bound,
+) -> Result<(), CmdletError> {
+    let queues = [&get::DECL, &retry::DECL, &suspend::DECL, &resume::DECL];
+    let messages = [&get_message::DECL, &remove_message::DECL];
+    let is = |list: &[&crate::decl::CmdletDecl]| list.iter().any(|d| std::ptr::eq(*d, decl));
+    let (is_queue, is_message) = (is(&queues), is(&messages));
+    if !is_queue && !is_message {
+        return Ok(());
+    }
+    let given = |name: &'static str| match b.raw(crate::decl::Param::<String>::new(name)) {
+        Some(crate::Arg::Str(s)) if s.contains('\\') => Some(s.clone()),
+        _ => None,
+    };
+    let checks = [
+        (
+            if is_queue { "queue" } else { "message" },
+            given("Identity"),
+        ),
+        ("queue", if is_message { given("Queue") } else { None }),
+    ];
+    if checks.iter().all(|(_, v)| v.is_none()) {
+        return Ok(());
+    }
+    let cfg = store.snapshot()?;
+    for (kind, v) in checks {
+        if let Some(v) = v {
+            crate::named::on_this_server(kind, &v, &cfg.transport_service.name)?;
+        }
+    }
+    Ok(())
+}
+
 /// Where the engine and its queue are for this store.
 pub struct Site {
     pub cfg: OrgConfig,
@@ -157,7 +195,7 @@ pub fn now_ms() -> u64 {
 }
 
 pub fn queue_object(q: &view::QueueInfo) -> Value {
-    Value::Object(Object::from_serde(
+    let mut o = Object::from_serde(
         "Queue",
         View::Table(&[
             "Identity",
@@ -168,7 +206,9 @@ pub fn queue_object(q: &view::QueueInfo) -> Value {
         ]),
         None,
         q,
-    ))
+    );
+    o.dates(&["NextRetryTime"]);
+    Value::Object(o)
 }
 
 pub fn message_object(m: &view::MessageInfo) -> Value {
@@ -205,6 +245,7 @@ pub fn message_object(m: &view::MessageInfo) -> Value {
             .collect();
         o.set("Recipients", Value::List(shown));
     }
+    o.dates(&["DateReceived", "NextRetryTime"]);
     Value::Object(o)
 }
 

@@ -7,7 +7,13 @@ use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
 params!(p {
-    Identity: String = named::identity("Name or wildcard pattern."),
+    Identity: String = named::identity(
+        "Name or wildcard pattern, optionally after the server: `EX01\\Inbound` (Identity's form)."
+    ),
+    Server: String = param(
+        Kind::Str,
+        "Only this server's connectors: this store's transport service (its Name); another server is an error."
+    ),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -29,5 +35,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if let Some(server) = b.get(p::Server) {
+        let this = ctx.store.snapshot()?.transport_service.name;
+        crate::transport_config::get_service::this_server(&server, &this)?;
+    }
     named::get::<ReceiveConnector>(ctx, b)
 }

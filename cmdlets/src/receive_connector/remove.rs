@@ -7,7 +7,8 @@ use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
 params!(p {
-    Identity: String = named::identity("The connector to remove.").mandatory(),
+    Identity: String =
+        named::identity("The connector to remove: its name or `<server>\\<name>`.").mandatory(),
     Force: bool = named::FORCE,
 });
 

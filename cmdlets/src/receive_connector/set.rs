@@ -8,7 +8,7 @@ use crate::value::Value;
 use xshell_core::model::ReceiveConnector;
 
 params!(p + super::shared {
-    Identity: String = named::identity("The connector to change.").mandatory(),
+    Identity: String = named::identity("The connector to change: its name or `<server>\\<name>`.").mandatory(),
     Name: String = param(Kind::Str, "A new name."),
     Bindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where to listen: IP:port."),
 });

@@ -26,7 +26,7 @@ params!(pub shared {
     MaxMessageSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_483_647, unlimited: true }, "Largest message this connector sends.").default("25MB"),
     ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Idle time before a connection is dropped.").default("00:10:00"),
     SourceIPAddress: String = param(Kind::Str, "The local IP address outbound connections are made from (0.0.0.0: any).").default("0.0.0.0"),
-    SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: this server (Get-TransportService) is the only one."),
+    SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: only this server (Get-TransportService), which is also what an empty list means."),
     ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
     ErrorPolicies: Vec<String> = param(Kind::List(&Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeAuthFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"])), "Default, or one or both of DowngradeDnsFailures (a DNS failure that would be permanent, such as no such domain, is retried) and DowngradeAuthFailures (a remote authentication refusal is retried).").default("Default"),
     SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, or ExternalAuthoritative (the path is secured by other means). BasicAuth is not supported yet.").default("None"),

@@ -83,11 +83,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     if let Some(servers) = b.get(p::SourceTransportServers) {
         crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;
     }
-    // As in Exchange, the server that creates the connector is its source.
-    let this_server = ctx.store.snapshot()?.transport_service.name;
     named::create(ctx, &name, || {
         let mut c = SendConnector::new(&name);
-        c.source_transport_servers = vec![this_server.clone()];
         b.assign_list(p::AddressSpaces, &mut c.address_spaces);
         c.usage = usage;
         apply(b, &mut c)?;

@@ -5,9 +5,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
 use xshell_core::control;
 
 use crate::bind::Bound;
@@ -21,8 +20,8 @@ const DEFAULT_RESULT_SIZE: usize = 1000;
 
 params!(p {
     Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
-    Start: String = param(Kind::Str, "Events at or after this time."),
-    End: String = param(Kind::Str, "Events before this time."),
+    Start: OffsetDateTime = param(Kind::DateTime, "Events at or after this time (03/13/2018 09:00:00, 2018-03-13T09:00:00Z; UTC)."),
+    End: OffsetDateTime = param(Kind::DateTime, "Events before this time."),
     EventId: String = param(Kind::Enum(EVENTS), "Only this event."),
     Sender: String = param(Kind::Str, "The envelope sender (case-insensitive)."),
     Recipients: Vec<String> = param(Kind::List(&Kind::Str), "Events for any of these recipients (case-insensitive)."),
@@ -42,7 +41,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
 returns the events that match every filter given, oldest first and newest last. Each event carries the TLS facts \
 that prove how the message moved: TlsVersion, Cipher, PeerCertificateSubject and Issuer, Verified (the peer's \
 certificate chains to a trusted root), DirectTrust, AuthAs, AuthDomain and DomainSecured. -Start and -End take \
-RFC 3339 times or `yyyy-MM-dd[ HH:mm[:ss]]` (UTC). -ResultSize (default 1000, or Unlimited) keeps the newest \
+dates: date values (`(Get-Date).AddHours(-1)`) or text as Microsoft's examples write it (`03/13/2018 09:00:00`, \
+`3/13/2018 9:00 AM`) or ISO 8601 (`2018-03-13T09:00:00Z`, `2018-03-13 09:00`); UTC unless an offset is given. \
+Timestamp is a date value. -ResultSize (default 1000, or Unlimited) keeps the newest \
 matches. Lines that are not valid events are skipped and counted in a warning. Works with the engine stopped.",
     params: p::LIST,
     sets: &[],
@@ -159,41 +160,6 @@ impl Filter {
     }
 }
 
-/// RFC 3339, or `yyyy-MM-dd[ HH:mm[:ss]]` / `yyyy-MM-ddTHH:mm[:ss]` in UTC.
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    let s = s.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t);
-    }
-    let norm = s.replacen('T', " ", 1);
-    let with_secs = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let no_secs = format_description!("[year]-[month]-[day] [hour]:[minute]");
-    if let Ok(t) = PrimitiveDateTime::parse(&norm, with_secs)
-        .or_else(|_| PrimitiveDateTime::parse(&norm, no_secs))
-    {
-        return Some(t.assume_utc());
-    }
-    let date = format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, date)
-        .ok()
-        .map(|d| d.midnight().assume_utc())
-}
-
-fn time_param(b: &Bound, param: Param<String>) -> Result<Option<OffsetDateTime>, CmdletError> {
-    let name = param.name;
-    match b.get(param) {
-        None => Ok(None),
-        Some(s) => parse_time(&s).map(Some).ok_or_else(|| {
-            CmdletError::bad_value(
-                name,
-                format!(
-                    "'{s}' is not a time (RFC 3339, e.g. 2025-01-31T08:00:00Z, or yyyy-MM-dd [HH:mm[:ss]] in UTC)"
-                ),
-            )
-        }),
-    }
-}
-
 fn result_size(b: &Bound) -> Result<Option<usize>, CmdletError> {
     match b.get(p::ResultSize) {
         None => Ok(Some(DEFAULT_RESULT_SIZE)),
@@ -225,10 +191,7 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
             "DomainSecured",
         ]),
     )
-    .with(
-        "Timestamp",
-        Value::str(at.format(&Rfc3339).unwrap_or(e.time)),
-    )
+    .with("Timestamp", Value::Date(at))
     .with("Source", Value::str(source))
     .with("EventId", Value::str(e.event_id))
     .with("Sender", Value::opt_str(e.sender))
@@ -270,8 +233,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         ))
     })?;
     let filter = Filter {
-        start: time_param(b, p::Start)?,
-        end: time_param(b, p::End)?,
+        start: b.get(p::Start),
+        end: b.get(p::End),
         event: b.get(p::EventId),
         sender: b.get(p::Sender),
         recipients: b.get(p::Recipients).unwrap_or_default(),
@@ -361,22 +324,4 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     // millisecond: keep the order stable by time.
     out.sort_by_key(|(_, t)| *t);
     Ok(out.into_iter().map(|(e, t)| to_object(e, t)).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::parse_time;
-
-    #[test]
-    fn times() {
-        assert!(parse_time("2025-01-31T08:00:00Z").is_some());
-        assert!(parse_time("2025-01-31T08:00:00+01:00").is_some());
-        assert_eq!(
-            parse_time("2025-01-31 08:00"),
-            parse_time("2025-01-31T08:00:00Z")
-        );
-        assert_eq!(parse_time("2025-01-31"), parse_time("2025-01-31T00:00:00Z"));
-        assert!(parse_time("yesterday").is_none());
-    }
 }

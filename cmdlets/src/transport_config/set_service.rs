@@ -64,13 +64,8 @@ delay notice and after MessageExpirationTimeout a non-delivery report.",
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let target = ctx.store.snapshot()?.transport_service.name;
-    if let Some(id) = b.get(p::Identity)
-        && !id.eq_ignore_ascii_case(&target)
-    {
-        return Err(CmdletError::NotFound {
-            kind: "transport service",
-            identity: id,
-        });
+    if let Some(id) = b.get(p::Identity) {
+        super::get_service::this_server(&id, &target)?;
     }
     ctx.commit("Set TransportService", &target, |cfg| {
         let s = &mut cfg.transport_service;

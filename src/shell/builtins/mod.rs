@@ -646,6 +646,51 @@ pub static BUILTINS: &[Spec] = &[
         }],
         run: out_string,
     },
+    Spec {
+        name: "Get-Date",
+        aliases: &[],
+        synopsis: "The current date and time (UTC), or -Date as a date; -Format/-UFormat give text",
+        params: &[
+            "Date",
+            "Format",
+            "UFormat",
+            "Year",
+            "Month",
+            "Day",
+            "Hour",
+            "Minute",
+            "Second",
+            "Millisecond",
+        ],
+        switches: &[],
+        examples: &[Example {
+            command: "(Get-Date -Date '2026-03-13 09:00:00').AddDays(30).ToString('yyyy-MM-dd')",
+            output: "2026-04-12\n",
+            files: false,
+        }],
+        run: crate::shell::date::get_date,
+    },
+    Spec {
+        name: "New-TimeSpan",
+        aliases: &[],
+        synopsis: "A time span: between -Start and -End, or from -Days/-Hours/-Minutes/-Seconds",
+        params: &[
+            "Start",
+            "End",
+            "Days",
+            "Hours",
+            "Minutes",
+            "Seconds",
+            "Milliseconds",
+        ],
+        switches: &[],
+        examples: &[Example {
+            command: "(New-TimeSpan -Hours 36).TotalDays",
+            output: "1.5\n",
+            files: false,
+        }],
+        run: crate::shell::date::new_timespan,
+    },
 ];
 
 /// The builtin called `name` (its name or an alias, any case).
