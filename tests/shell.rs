@@ -238,7 +238,8 @@ fn runtime_error_stops_the_script_and_names_the_line_unless_continue() {
         .arg("New-SendConnector A -AddressSpaces *\nSet-SendConnector Missing -Port 26 -ErrorAction Continue\nNew-SendConnector B -AddressSpaces *")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    // Continued past, but the script still failed.
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Missing"));
     assert_eq!(
         config(t.path())["SendConnectors"].as_array().unwrap().len(),

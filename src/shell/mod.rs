@@ -4,12 +4,14 @@
 
 mod builtins;
 mod compare;
+pub mod errors;
 pub mod prompt;
 
 use crate::lang::{
     self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement,
     Script, Span, Statement, StatementKind, StringPart, UnaryOp,
 };
+use errors::CommonParam;
 use std::collections::HashMap;
 use std::io::Write;
 use xshell_cmdlets::bind::{self, Source, Token};
@@ -17,33 +19,46 @@ use xshell_cmdlets::format::{self, Format};
 use xshell_cmdlets::{CmdletError, Host, Value};
 use xshell_core::store::Store;
 
-/// What `-ErrorAction` asks for when a statement fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorAction {
-    Stop,
-    Continue,
-    SilentlyContinue,
-}
+pub use errors::{ErrorAction, Flow};
 
-/// A runtime failure, located in the source.
+/// A runtime failure, located in the source; or a control-flow jump
+/// (`break`, `continue`, `return`, closed output) on its way up.
 #[derive(Debug)]
 pub struct RuntimeError {
     pub error: CmdletError,
     pub span: Span,
     /// The cmdlet that failed, if any.
-    pub cmdlet: Option<String>,
+    pub cmdlet: Option<&'static str>,
+    /// An error, or which jump this is.
+    pub flow: Flow,
+    /// Never handled by -ErrorAction (parameter binding, script errors):
+    /// the statement fails and the script stops unless a `try` catches it.
+    pub terminating: bool,
+    /// What `throw` threw, boxed to keep the error small.
+    pub thrown: Option<Box<Thrown>>,
 }
 
 impl RuntimeError {
-    fn new(error: CmdletError, span: Span) -> RuntimeError {
+    /// An error; a usage error is terminating (see [`RuntimeError::terminating`]).
+    pub fn new(error: CmdletError, span: Span) -> RuntimeError {
         RuntimeError {
+            terminating: matches!(error, CmdletError::Usage(_)),
             error,
             span,
             cmdlet: None,
+            flow: Flow::Error,
+            thrown: None,
         }
     }
-    fn msg(message: impl Into<String>, span: Span) -> RuntimeError {
+    pub fn msg(message: impl Into<String>, span: Span) -> RuntimeError {
         RuntimeError::new(CmdletError::Failed(message.into()), span)
+    }
+    /// A control-flow jump (not an error).
+    pub fn jump(flow: Flow, span: Span) -> RuntimeError {
+        RuntimeError {
+            flow,
+            ..RuntimeError::msg("", span)
+        }
     }
 
     /// `file:line:col: error: Cmdlet: message`, the line, and a caret.
@@ -60,10 +75,21 @@ impl RuntimeError {
     }
 }
 
+/// What `throw` threw: the object (the record's TargetObject), and the
+/// error record itself when one is rethrown (`throw $_` in `catch`).
+#[derive(Debug, Clone)]
+pub struct Thrown {
+    pub value: Value,
+    pub record: Option<Value>,
+}
+
 type R<T> = Result<T, RuntimeError>;
 
 /// Guards against runaway recursion through script blocks and subexpressions.
 const MAX_EVAL_DEPTH: usize = 100;
+
+/// The variable holding the default error action.
+const PREFERENCE: &str = "erroractionpreference";
 
 /// An interpreter session: variables persist across scripts run in it (the
 /// interactive prompt runs each line as a script).
@@ -74,8 +100,19 @@ pub struct Shell<'a> {
     vars: HashMap<String, Value>,
     out: &'a mut dyn Write,
     depth: usize,
-    /// Errors reported and continued past (-ErrorAction Continue).
+    /// Errors reported and continued past (-ErrorAction Continue): the
+    /// script still ends with a non-zero exit code.
     pub continued_errors: usize,
+    /// The highest exit code of the errors continued past.
+    continued_exit: i32,
+    /// `$Error`: error records, newest first.
+    errors: Vec<Value>,
+    /// Errors handled without stopping (any action): `$?` turns false.
+    handled_errors: usize,
+    /// `$?`: whether the last statement succeeded.
+    last_ok: bool,
+    /// Standard output was closed: nothing more is run.
+    output_closed: bool,
     source_name: String,
     source: String,
 }
@@ -87,14 +124,21 @@ impl<'a> Shell<'a> {
         out: &'a mut dyn Write,
         format: Format,
     ) -> Shell<'a> {
+        let mut vars = HashMap::new();
+        vars.insert(PREFERENCE.to_string(), Value::Str("Stop".into()));
         Shell {
             store,
             host,
             format,
-            vars: HashMap::new(),
+            vars,
             out,
             depth: 0,
             continued_errors: 0,
+            continued_exit: 0,
+            errors: Vec::new(),
+            handled_errors: 0,
+            last_ok: true,
+            output_closed: false,
             source_name: String::new(),
             source: String::new(),
         }
@@ -108,9 +152,17 @@ impl<'a> Shell<'a> {
         self.vars.get(&name.to_ascii_lowercase())
     }
 
+    /// The exit code the errors continued past call for: 0 if none.
+    pub fn continued_exit_code(&self) -> i32 {
+        self.continued_exit
+    }
+
     /// Runs a parsed script: each top-level statement's output is written in
-    /// the shell's format. Stops at the first error unless the statement says
-    /// `-ErrorAction Continue` / `SilentlyContinue`.
+    /// the shell's format. A terminating error (by default, any error: see
+    /// [`errors`]) stops the script and is returned, after being recorded in
+    /// `$Error`. Errors continued past are shown as they happen and counted
+    /// in [`Shell::continued_exit_code`]. A closed standard output stops the
+    /// script quietly.
     pub fn run(
         &mut self,
         script: &Script,
@@ -120,40 +172,94 @@ impl<'a> Shell<'a> {
         self.source_name = source_name.to_string();
         self.source = source.to_string();
         check_commands(script)?;
+        self.output_closed = false;
         for st in &script.statements {
-            let action = statement_error_action(st);
-            match self.statement(st) {
-                Ok(values) => self.emit(&values),
-                Err(e) => match action {
-                    ErrorAction::Stop => return Err(e),
-                    ErrorAction::Continue => {
-                        self.continued_errors += 1;
-                        let text = e.render(&self.source_name, &self.source);
-                        self.host.warn(&format!("(continuing) {text}"));
+            let r = self.statement(st).and_then(|values| self.emit(&values));
+            match r {
+                Ok(()) => {}
+                Err(e) => match e.flow {
+                    // `break`/`continue` outside a loop and `return` end the script.
+                    Flow::Break | Flow::Continue | Flow::Return => return Ok(()),
+                    Flow::OutputClosed => {
+                        self.output_closed = true;
+                        return Ok(());
                     }
-                    ErrorAction::SilentlyContinue => {}
+                    Flow::Error => {
+                        self.record_error(&e);
+                        return Err(e);
+                    }
                 },
             }
         }
         Ok(())
     }
 
-    fn emit(&mut self, values: &[Value]) {
+    fn emit(&mut self, values: &[Value]) -> R<()> {
         if values.is_empty() {
-            return;
+            return Ok(());
         }
-        // Text already formatted (Format-List, ConvertTo-Json) prints as is.
-        let text =
-            if values.iter().all(|v| matches!(v, Value::Str(_))) && self.format != Format::Json {
-                values.iter().map(|v| format!("{v}\n")).collect::<String>()
-            } else {
-                format::render(values, self.format)
-            };
-        let _ = self.out.write_all(text.as_bytes());
-        let _ = self.out.flush();
+        // Text already formatted (Format-List, ConvertTo-Json) prints as is,
+        // and an error record as its message.
+        let text = if values
+            .iter()
+            .all(|v| matches!(v, Value::Str(_)) || is_error_record(v))
+            && self.format != Format::Json
+        {
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Object(o) => format!("{}\n", errors::record_text(o).unwrap_or_default()),
+                    other => format!("{}\n", display_in_string(other)),
+                })
+                .collect::<String>()
+        } else {
+            format::render(values, self.format)
+        };
+        let written = self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|()| self.out.flush());
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(RuntimeError::jump(Flow::OutputClosed, Span::new(0, 0)))
+            }
+            Err(e) => Err(RuntimeError::msg(
+                format!("cannot write the output: {e}"),
+                Span::new(0, 0),
+            )),
+        }
     }
 
+    /// Adds an error's record to `$Error` (newest first; at most 256 kept).
+    fn record_error(&mut self, e: &RuntimeError) -> Value {
+        let record = errors::error_record(e, &self.source_name, &self.source);
+        self.errors.insert(0, record.clone());
+        self.errors.truncate(256);
+        record
+    }
+
+    /// The default error action: `$ErrorActionPreference`.
+    fn preference(&self, span: Span) -> R<ErrorAction> {
+        match self.vars.get(PREFERENCE) {
+            None | Some(Value::Null) => Ok(ErrorAction::Stop),
+            Some(v) => ErrorAction::parse(v, "$ErrorActionPreference")
+                .map_err(|m| RuntimeError::new(CmdletError::Usage(m), span)),
+        }
+    }
+
+    /// Runs one statement and sets `$?`.
     fn statement(&mut self, st: &Statement) -> R<Vec<Value>> {
+        let before = self.handled_errors;
+        let r = self.statement_inner(st);
+        self.last_ok = match &r {
+            Ok(_) => self.handled_errors == before,
+            Err(e) => e.flow != Flow::Error,
+        };
+        r
+    }
+
+    fn statement_inner(&mut self, st: &Statement) -> R<Vec<Value>> {
         match &st.kind {
             StatementKind::Pipeline(p) => self.pipeline(p),
             StatementKind::Assignment(a) => {
@@ -168,6 +274,11 @@ impl<'a> Shell<'a> {
                                 format!("cannot assign to ${name}"),
                                 a.target.span,
                             ));
+                        }
+                        if name.eq_ignore_ascii_case(PREFERENCE) {
+                            ErrorAction::parse(&v, "$ErrorActionPreference").map_err(|m| {
+                                RuntimeError::new(CmdletError::Usage(m), a.value.span)
+                            })?;
                         }
                         self.set_var(name, v);
                         Ok(Vec::new())
@@ -212,67 +323,242 @@ impl<'a> Shell<'a> {
         Ok(current.unwrap_or_default())
     }
 
-    /// Runs a command with optional pipeline input (None: first stage).
+    /// Runs a command with optional pipeline input (None: first stage),
+    /// applying the common parameters (-ErrorAction, -ErrorVariable,
+    /// -OutVariable, -WarningAction, -WarningVariable, -Verbose, -Debug, ...),
+    /// which neither the binder nor a builtin sees.
     fn command(&mut self, c: &Command, input: Option<Vec<Value>>) -> R<Vec<Value>> {
+        let (common, rest) = errors::split_common(&c.args);
+        let mut opts = CommonOptions::default();
+        for (p, arg, value) in common {
+            let v = match value {
+                Some(e) => self.expr(e)?,
+                None if p.is_switch() => continue,
+                None => {
+                    let name = match arg {
+                        AstArg::Parameter { name, .. } => name.as_str(),
+                        AstArg::Value(_) => "",
+                    };
+                    return Err(RuntimeError::new(
+                        CmdletError::Usage(format!("missing an argument for parameter '{name}'")),
+                        arg.span(),
+                    ));
+                }
+            };
+            let span = value.map_or(arg.span(), |e| e.span);
+            let action = |what: &str| {
+                ErrorAction::parse(&v, what)
+                    .map_err(|m| RuntimeError::new(CmdletError::Usage(m), span))
+            };
+            match p {
+                CommonParam::ErrorAction => opts.error_action = Some(action("-ErrorAction")?),
+                CommonParam::WarningAction => opts.warning_action = Some(action("-WarningAction")?),
+                CommonParam::InformationAction => {
+                    action("-InformationAction")?;
+                }
+                CommonParam::ErrorVariable => {
+                    opts.error_variable = Some(errors::variable_target(&v));
+                }
+                CommonParam::OutVariable => opts.out_variable = Some(errors::variable_target(&v)),
+                CommonParam::WarningVariable => {
+                    opts.warning_variable = Some(errors::variable_target(&v));
+                }
+                _ => {}
+            }
+        }
+        let action = match opts.error_action {
+            Some(a) => a,
+            None => self.preference(c.name.span)?,
+        };
+        let stripped = Command {
+            name: c.name.clone(),
+            args: rest,
+            span: c.span,
+        };
+        let mut records = Vec::new();
+        let mut warnings = Vec::new();
+        let r = self.command_body(&stripped, input, action, &opts, &mut records, &mut warnings);
+        if let Some((name, append)) = &opts.error_variable {
+            self.set_list_var(name, *append, records);
+        }
+        if let Some((name, append)) = &opts.warning_variable {
+            self.set_list_var(
+                name,
+                *append,
+                warnings.into_iter().map(Value::Str).collect(),
+            );
+        }
+        let out = r?;
+        if let Some((name, append)) = &opts.out_variable {
+            self.set_list_var(name, *append, out.clone());
+        }
+        Ok(out)
+    }
+
+    /// Sets `name` to `values` (one value as itself), or appends them.
+    fn set_list_var(&mut self, name: &str, append: bool, values: Vec<Value>) {
+        let values = if append {
+            let mut old = match self.var(name) {
+                Some(v) => flatten(v.clone()),
+                None => Vec::new(),
+            };
+            old.extend(values);
+            old
+        } else {
+            values
+        };
+        self.set_var(name, Value::List(values));
+    }
+
+    /// Handles a command's error by `action`: returns it if it stops the
+    /// statement, else records (and for Continue shows) it.
+    fn command_error(
+        &mut self,
+        e: RuntimeError,
+        action: ErrorAction,
+        records: &mut Vec<Value>,
+    ) -> R<()> {
+        if e.flow != Flow::Error {
+            return Err(e);
+        }
+        if e.terminating || action == ErrorAction::Stop {
+            records.push(errors::error_record(&e, &self.source_name, &self.source));
+            return Err(e);
+        }
+        self.handled_errors += 1;
+        if action == ErrorAction::Ignore {
+            return Ok(());
+        }
+        records.push(self.record_error(&e));
+        if action == ErrorAction::Continue {
+            self.continued_errors += 1;
+            self.continued_exit = self.continued_exit.max(e.exit_code());
+            crate::cli::write_err(&e.render(&self.source_name, &self.source));
+        }
+        Ok(())
+    }
+
+    fn command_body(
+        &mut self,
+        c: &Command,
+        input: Option<Vec<Value>>,
+        action: ErrorAction,
+        opts: &CommonOptions,
+        records: &mut Vec<Value>,
+        warnings: &mut Vec<String>,
+    ) -> R<Vec<Value>> {
         if let Some(b) = builtins::find(&c.name.text) {
-            return b(self, c, input).map_err(|mut e| {
+            let r = b(self, c, input).map_err(|mut e| {
                 if e.cmdlet.is_none() {
-                    e.cmdlet = Some(builtins::canonical(&c.name.text).to_string());
+                    e.cmdlet = Some(builtins::canonical(&c.name.text));
                 }
                 e
             });
+            return match r {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    self.command_error(e, action, records)?;
+                    Ok(Vec::new())
+                }
+            };
         }
         let Some(decl) = xshell_cmdlets::find(&c.name.text) else {
             return Err(RuntimeError::new(
                 CmdletError::Usage(format!(
-                    "the term '{}' is not recognized as a cmdlet; Get-Command lists them",
-                    c.name.text
+                    "the term '{}' is not recognized as a cmdlet; Get-Command lists them{}",
+                    c.name.text,
+                    self.command_suggestion(&c.name.text)
                 )),
                 c.name.span,
             ));
         };
-        let located = |e: CmdletError| RuntimeError {
-            error: e,
-            span: c.name.span,
-            cmdlet: Some(decl.name.to_string()),
+        // Binding errors stop the statement whatever -ErrorAction says.
+        let binding = |e: CmdletError| RuntimeError {
+            cmdlet: Some(decl.name),
+            terminating: true,
+            ..RuntimeError::new(errors::strip_cmdlet_prefix(e, decl.name), c.name.span)
         };
-        let tokens = self.tokens(c)?;
-        let named = bind::name_tokens(decl, tokens).map_err(located)?;
-        let mut out = Vec::new();
-        match input {
-            None => {
-                let b = bind::bind(decl, named, None, Source::Shell).map_err(located)?;
-                out.extend(
-                    xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?,
-                );
+        for a in &c.args {
+            if let AstArg::Parameter {
+                name, name_span, ..
+            } = a
+                && let Some(message) = unknown_parameter(decl, name)
+            {
+                let e = RuntimeError {
+                    span: *name_span,
+                    ..binding(CmdletError::Usage(message))
+                };
+                records.push(errors::error_record(&e, &self.source_name, &self.source));
+                return Err(e);
             }
-            Some(items) => {
-                for item in items {
-                    let b = bind::bind(decl, named.clone(), Some(&item), Source::Shell)
-                        .map_err(located)?;
-                    out.extend(
-                        xshell_cmdlets::invoke(decl, self.store, self.host, &b).map_err(located)?,
-                    );
+        }
+        let tokens = self.tokens(c)?;
+        let mut out = Vec::new();
+        let items = match input {
+            None => vec![None],
+            Some(items) => items.into_iter().map(Some).collect(),
+        };
+        let named = match bind::name_tokens(decl, tokens) {
+            Ok(n) => n,
+            Err(e) => {
+                let e = binding(e);
+                records.push(errors::error_record(&e, &self.source_name, &self.source));
+                return Err(e);
+            }
+        };
+        for item in items {
+            let b = match bind::bind(decl, named.clone(), item.as_ref(), Source::Shell) {
+                Ok(b) => b,
+                Err(e) => {
+                    let e = binding(e);
+                    records.push(errors::error_record(&e, &self.source_name, &self.source));
+                    return Err(e);
+                }
+            };
+            let mut host = WarningHost {
+                inner: &mut *self.host,
+                action: opts.warning_action.unwrap_or(ErrorAction::Continue),
+                captured: warnings,
+            };
+            let before = host.captured.len();
+            let r = xshell_cmdlets::invoke(decl, self.store, &mut host, &b);
+            let warned = host.captured.len() > before;
+            let r = match r {
+                Ok(_) if warned && opts.warning_action == Some(ErrorAction::Stop) => {
+                    Err(CmdletError::Failed(format!(
+                        "the running command stopped because -WarningAction is Stop: {}",
+                        warnings.last().map_or("", String::as_str)
+                    )))
+                }
+                other => other,
+            };
+            match r {
+                Ok(values) => out.extend(values),
+                Err(e) => {
+                    let e = RuntimeError {
+                        cmdlet: Some(decl.name),
+                        ..RuntimeError::new(errors::strip_cmdlet_prefix(e, decl.name), c.name.span)
+                    };
+                    self.command_error(e, action, records)?;
                 }
             }
         }
         Ok(out)
     }
 
-    /// Evaluates a command's arguments into binder tokens (dropping -ErrorAction,
-    /// which the statement runner handles).
+    /// `; did you mean X?` for an unknown command name.
+    fn command_suggestion(&self, name: &str) -> String {
+        command_suggestion(name)
+    }
+
+    /// Evaluates a command's arguments into binder tokens.
     fn tokens(&mut self, c: &Command) -> R<Vec<Token>> {
         let mut tokens = Vec::new();
-        let mut skip_value = false;
         for a in &c.args {
             match a {
                 AstArg::Parameter {
                     name, colon_value, ..
                 } => {
-                    if is_error_action(name) {
-                        skip_value = colon_value.is_none();
-                        continue;
-                    }
                     let value = match colon_value {
                         Some(e) => Some(self.expr(e)?),
                         None => None,
@@ -282,13 +568,7 @@ impl<'a> Shell<'a> {
                         value,
                     });
                 }
-                AstArg::Value(e) => {
-                    if skip_value {
-                        skip_value = false;
-                        continue;
-                    }
-                    tokens.push(Token::Value(self.expr(e)?));
-                }
+                AstArg::Value(e) => tokens.push(Token::Value(self.expr(e)?)),
             }
         }
         Ok(tokens)
@@ -341,6 +621,14 @@ impl<'a> Shell<'a> {
                 name_span,
                 args,
             } => {
+                if let ExprKind::Variable { name: var } = &target.kind
+                    && var.eq_ignore_ascii_case("Error")
+                    && name.eq_ignore_ascii_case("Clear")
+                    && args.is_empty()
+                {
+                    self.errors.clear();
+                    return Ok(Value::Null);
+                }
                 let t = self.expr(target)?;
                 let mut vals = Vec::new();
                 for a in args {
@@ -447,6 +735,11 @@ impl<'a> Shell<'a> {
                 .map(Value::Str)
                 .unwrap_or(Value::Null));
         }
+        match lower.as_str() {
+            "?" => return Ok(Value::Bool(self.last_ok)),
+            "error" => return Ok(Value::List(self.errors.clone())),
+            _ => {}
+        }
         match self.vars.get(&lower) {
             Some(v) => Ok(v.clone()),
             // PowerShell yields $null for an unset variable; a typo then binds
@@ -500,12 +793,14 @@ pub fn check_commands(root: &Script) -> R<()> {
                         };
                         return Err(RuntimeError::new(
                             CmdletError::Usage(format!(
-                                "the term '{}' is not recognized as a cmdlet; Get-Command lists them{hint} (nothing was run)",
-                                c.name.text
+                                "the term '{}' is not recognized as a cmdlet; Get-Command lists them{hint}{} (nothing was run)",
+                                c.name.text,
+                                command_suggestion(&c.name.text)
                             )),
                             c.name.span,
                         ));
                     }
+                    check_common_literals(c)?;
                     for a in &c.args {
                         match a {
                             AstArg::Parameter {
@@ -556,55 +851,114 @@ pub fn check_commands(root: &Script) -> R<()> {
     script(root)
 }
 
+/// Checks -ErrorAction/-WarningAction values written as literals, so that
+/// `-ErrorAction Bogus` fails before anything runs.
+fn check_common_literals(c: &Command) -> R<()> {
+    let (common, _) = errors::split_common(&c.args);
+    for (p, _, value) in common {
+        if !p.is_action() {
+            continue;
+        }
+        let v = match value.map(|e| (&e.kind, e.span)) {
+            Some((ExprKind::String { value, .. }, span)) => (Value::Str(value.clone()), span),
+            Some((ExprKind::Number(Number::Int(i)), span)) => (Value::Int(*i), span),
+            _ => continue,
+        };
+        let what = match p {
+            CommonParam::ErrorAction => "-ErrorAction",
+            CommonParam::WarningAction => "-WarningAction",
+            _ => "-InformationAction",
+        };
+        ErrorAction::parse(&v.0, what)
+            .map_err(|m| RuntimeError::new(CmdletError::Usage(m), v.1))?;
+    }
+    Ok(())
+}
+
 fn is_constant(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "true" | "false" | "null" | "_"
+        "true" | "false" | "null" | "_" | "?" | "error"
     )
 }
 
-fn is_error_action(name: &str) -> bool {
-    name.eq_ignore_ascii_case("ErrorAction") || name.eq_ignore_ascii_case("EA")
+/// The values of the common parameters a command was given.
+#[derive(Debug, Default)]
+struct CommonOptions {
+    error_action: Option<ErrorAction>,
+    warning_action: Option<ErrorAction>,
+    error_variable: Option<(String, bool)>,
+    out_variable: Option<(String, bool)>,
+    warning_variable: Option<(String, bool)>,
 }
 
-/// The -ErrorAction a statement asks for (on any command of its pipeline).
-fn statement_error_action(st: &Statement) -> ErrorAction {
-    let p = match &st.kind {
-        StatementKind::Pipeline(p) => p,
-        StatementKind::Assignment(a) => &a.value,
-    };
-    for el in &p.elements {
-        if let PipelineElement::Command(c) = el {
-            let mut it = c.args.iter();
-            while let Some(a) = it.next() {
-                if let AstArg::Parameter {
-                    name, colon_value, ..
-                } = a
-                    && is_error_action(name)
-                {
-                    let v = match colon_value {
-                        Some(e) => Some(e),
-                        None => match it.next() {
-                            Some(AstArg::Value(e)) => Some(e),
-                            _ => None,
-                        },
-                    };
-                    if let Some(Expr {
-                        kind: ExprKind::String { value, .. },
-                        ..
-                    }) = v
-                    {
-                        match value.to_ascii_lowercase().as_str() {
-                            "continue" => return ErrorAction::Continue,
-                            "silentlycontinue" | "ignore" => return ErrorAction::SilentlyContinue,
-                            _ => return ErrorAction::Stop,
-                        }
-                    }
-                }
-            }
+/// The host a cmdlet runs with: its warnings go to -WarningVariable and, by
+/// -WarningAction, to the real host.
+struct WarningHost<'h> {
+    inner: &'h mut dyn Host,
+    action: ErrorAction,
+    captured: &'h mut Vec<String>,
+}
+
+impl Host for WarningHost<'_> {
+    fn interactive(&self) -> bool {
+        self.inner.interactive()
+    }
+    fn confirm(
+        &mut self,
+        caption: &str,
+        message: &str,
+    ) -> Result<xshell_cmdlets::context::Answer, CmdletError> {
+        self.inner.confirm(caption, message)
+    }
+    fn read_secret(&mut self, prompt: &str) -> Result<String, CmdletError> {
+        self.inner.read_secret(prompt)
+    }
+    fn warn(&mut self, message: &str) {
+        if self.action != ErrorAction::Ignore {
+            self.captured.push(message.to_string());
+        }
+        if matches!(self.action, ErrorAction::Continue | ErrorAction::Stop) {
+            self.inner.warn(message);
         }
     }
-    ErrorAction::Stop
+    fn info(&mut self, message: &str) {
+        self.inner.info(message);
+    }
+}
+
+/// The message for a parameter name that matches none of the cmdlet's
+/// parameters (not even as a prefix), with the nearest one; None if it
+/// matches (the binder then resolves it, or reports an ambiguous prefix).
+fn unknown_parameter(decl: &xshell_cmdlets::decl::CmdletDecl, name: &str) -> Option<String> {
+    let all = decl.all_params();
+    let lower = name.to_ascii_lowercase();
+    let names = || {
+        all.iter()
+            .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()))
+    };
+    if names().any(|n| n.to_ascii_lowercase().starts_with(&lower)) {
+        return None;
+    }
+    Some(format!(
+        "a parameter cannot be found that matches parameter name '{name}'{}",
+        crate::suggest::did_you_mean(name, names(), "-")
+    ))
+}
+
+/// `; did you mean X?` for an unknown command name: the nearest cmdlet,
+/// builtin or alias.
+fn command_suggestion(name: &str) -> String {
+    let cmdlets = xshell_cmdlets::CATALOGUE.iter().map(|d| d.name);
+    let builtins = builtins::BUILTINS
+        .iter()
+        .flat_map(|(n, aliases, _, _)| std::iter::once(*n).chain(aliases.iter().copied()))
+        .filter(|n| n.len() > 2);
+    crate::suggest::did_you_mean(name, cmdlets.chain(builtins), "")
+}
+
+fn is_error_record(v: &Value) -> bool {
+    matches!(v, Value::Object(o) if o.type_name == errors::ERROR_RECORD)
 }
 
 /// One value for zero (`$null`), one (itself) or many (a list) outputs.
@@ -633,6 +987,11 @@ pub fn display_in_string(v: &Value) -> String {
             .map(display_in_string)
             .collect::<Vec<_>>()
             .join(" "),
+        // An error record reads as its message, as PowerShell's ToString().
+        Value::Object(o) if o.type_name == errors::ERROR_RECORD => match o.get("Exception") {
+            Some(Value::Object(ex)) => ex.get("Message").map(Value::to_string).unwrap_or_default(),
+            _ => String::new(),
+        },
         other => other.to_string(),
     }
 }
