@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/openssl.rs"]
+mod openssl;
 
 use common::{Run, TestStore};
 
@@ -266,4 +268,389 @@ fn a_closed_output_stops_the_script_quietly() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "{src}");
     }
+}
+
+/// Runs `src` and returns its standard output, failing on a non-zero exit.
+fn out(s: &TestStore, src: &str) -> String {
+    let r = script(s, src);
+    assert_eq!(r.code, 0, "{src}\n{}", r.stderr);
+    r.stdout
+}
+
+#[test]
+fn conditionals_and_loops() {
+    let s = store();
+    assert_eq!(
+        out(
+            &s,
+            "$c = Get-SendConnector Outbound\n\
+             if ($c.Port -eq 587) { 'submission' }\n\
+             elseif ($c.Port -eq 25) { 'smtp' }\n\
+             else { 'other' }"
+        ),
+        "smtp\n"
+    );
+    assert_eq!(
+        out(
+            &s,
+            "foreach ($n in 'A','B','C') { if ($n -eq 'B') { continue }; New-SendConnector $n -AddressSpaces * | Out-Null }\n\
+             foreach ($c in Get-SendConnector) { $c.Name }"
+        ),
+        "Outbound\nA\nC\n"
+    );
+    assert_eq!(
+        out(
+            &s,
+            "$i = 0; while ($true) { $i++; if ($i -ge 3) { break } }; $i"
+        ),
+        "3\n"
+    );
+    assert_eq!(
+        out(&s, "$i = 10; do { $i -= 4 } while ($i -gt 0); $i"),
+        "-2\n"
+    );
+    assert_eq!(out(&s, "$i = 0; do { $i++ } until ($i -eq 2); $i"), "2\n");
+    assert_eq!(
+        out(
+            &s,
+            "for ($i = 1; $i -le 3; $i++) { \"#$i\" }; $s = 0; foreach ($n in 1..4) { $s += $n }; $s"
+        ),
+        "#1\n#2\n#3\n10\n"
+    );
+    // `$x = if/foreach` takes the statement's output.
+    assert_eq!(
+        out(
+            &s,
+            "$names = foreach ($c in Get-SendConnector) { $c.Name.ToLower() }; $names -join '+'\n$k = if ($names.Count -gt 2) { 'many' } else { 'few' }; $k"
+        ),
+        "outbound+a+c\nmany\n"
+    );
+}
+
+#[test]
+fn try_catch_finally_and_throw() {
+    let s = store();
+    // A cmdlet error (stopping by default) is caught; $_ is the error record.
+    assert_eq!(
+        out(
+            &s,
+            "try { Get-SendConnector NoSuch; 'not reached' }\n\
+             catch { \"caught: $($_.Exception.Message) [$($_.CategoryInfo.Category)]\" }\n\
+             finally { 'finally' }\n\
+             'after'"
+        ),
+        "caught: send connector 'NoSuch' was not found [ObjectNotFound]\nfinally\nafter\n"
+    );
+    // Typed catches pick by exception type; unrelated types do not catch.
+    assert_eq!(
+        out(
+            &s,
+            "try { Get-SendConnector NoSuch } catch [System.IO.IOException] { 'io' } catch [Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException] { 'notfound' }"
+        ),
+        "notfound\n"
+    );
+    let r = script(
+        &s,
+        "try { Get-SendConnector NoSuch } catch [System.IO.IOException] { 'io' } finally { 'fin' }",
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (1, "fin\n"), "{}", r.stderr);
+    // Binding errors are caught too (they are terminating).
+    assert_eq!(
+        out(
+            &s,
+            "try { Set-SendConnector Outbound -Prot 1 } catch { $_.FullyQualifiedErrorId }"
+        ),
+        "ParameterBindingException,Set-SendConnector\n"
+    );
+    // -ErrorAction SilentlyContinue inside try: not an exception, as in PowerShell.
+    assert_eq!(
+        out(
+            &s,
+            "try { Get-SendConnector NoSuch -EA SilentlyContinue; 'went on' } catch { 'caught' }"
+        ),
+        "went on\n"
+    );
+    // throw: a message, an object, a rethrow.
+    assert_eq!(
+        out(
+            &s,
+            "try { throw \"disk full\" } catch { $_.Exception.Message; $_.TargetObject }"
+        ),
+        "disk full\ndisk full\n"
+    );
+    let r = script(&s, "'before'\nthrow \"stop here: $(1+1)\"\n'after'");
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "before\n");
+    assert!(
+        r.stderr.contains("<command>:2:1: error: stop here: 2"),
+        "{}",
+        r.stderr
+    );
+    let r = script(
+        &s,
+        "try { Get-SendConnector NoSuch } catch { 'log'; throw }",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("Get-SendConnector: send connector 'NoSuch' was not found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        out(
+            &s,
+            "try { throw } catch { $_.Exception.Message }; $Error.Count"
+        ),
+        "ScriptHalted\n1\n"
+    );
+}
+
+#[test]
+fn here_strings_format_and_string_operators() {
+    let s = store();
+    let src = "$c = Get-SendConnector Outbound\n\
+               $report = @\"\n\
+               Connector: $($c.Name)\n\
+               \x20 \"port\" $($c.Port)\n\
+               \"@\n\
+               $report\n\
+               $raw = @'\n\
+               $c.Name stays\n\
+               '@\n\
+               $raw";
+    assert_eq!(
+        out(&s, src),
+        "Connector: Outbound\n  \"port\" 25\n$c.Name stays\n"
+    );
+    assert_eq!(
+        out(
+            &s,
+            "'{0,-10}|{1,6}|{2:N0}|{3:N2}|{4:D3}|{5:X}|{{}}' -f 'Outbound', 25, 1234567, 1234.5, 7, 255"
+        ),
+        "Outbound  |    25|1,234,567|1,234.50|007|FF|{}\n"
+    );
+    assert_eq!(
+        out(
+            &s,
+            "'mail.contoso.com' -replace '^(\\w+)\\.(.+)$', '$2 ($1)'\n\
+             ('a, b,c' -split ',\\s*') -join '|'\n\
+             -join ('x', 'y')\n\
+             'ab' * 3\n\
+             ('a', 'b') + 'c' -join ''\n\
+             if ('Server EX01 up' -match 'Server (?<name>\\w+)') { $Matches.name; $Matches[0] }\n\
+             'x' -notmatch 'y'"
+        ),
+        "contoso.com (mail)\na|b|c\nxy\nababab\nabc\nEX01\nServer EX01\nTrue\n"
+    );
+}
+
+#[test]
+fn operators_null_comparisons_and_types() {
+    let s = store();
+    assert_eq!(
+        out(
+            &s,
+            "7 % 3; 10 / 4; 10 / 5; 2 + 3 * 4; 'a' + 'b'\n\
+             $x = $null; $null -eq $x; $x -ne $null\n\
+             $l = 'a', $null, 'b'; ($l -ne $null).Count; $null -eq $l\n\
+             'SMTP' -in 'IMAP','SMTP'; 'POP' -notin 'IMAP','SMTP'; ('IMAP','SMTP') -contains 'smtp'; ('IMAP') -notcontains 'POP'\n\
+             5 -is [int]; '5' -is [int]; '5' -isnot [int]; ('5' -as [int]) + 1; 'x' -as [int]\n\
+             [int]'42' + 1; [string]42 + 1; [bool]''; [int]2.5; [long]'0x10'\n\
+             ([byte[]]'AB') -join ','; ([byte[]](1, 255)).Count; ([array]'one').Count\n\
+             [int]$n = '12'; $n + 1\n\
+             $i = 5; $i += 2; $i -= 1; $i *= 3; $i /= 2; $i %= 5; $i; $i++; $i; --$i; $i\n\
+             $a = 1, 2; $a += 3; $a.Count"
+        ),
+        "1\n2.5\n2\n14\nab\nTrue\nFalse\n2\nFalse\nTrue\nTrue\nTrue\nTrue\n\
+         True\nFalse\nTrue\n6\n\
+         43\n421\nFalse\n2\n16\n65,66\n2\n1\n13\n4\n5\n4\n3\n"
+    );
+    let r = script(&s, "[int]'abc'");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("<command>:1:1: error: cannot convert 'abc' to [int]"),
+        "{}",
+        r.stderr
+    );
+    let r = script(&s, "[datetime]'2024-01-01'");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("[datetime]"), "{}", r.stderr);
+}
+
+#[test]
+fn static_members() {
+    let s = store();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.txt");
+    std::fs::write(&f, "one\ntwo\n").unwrap();
+    let p = f.display();
+    assert_eq!(
+        out(
+            &s,
+            &format!(
+                "[IO.File]::ReadAllText('{p}').Length\n\
+                 ([System.IO.File]::ReadAllBytes('{p}'))[0]\n\
+                 [System.IO.File]::Exists('{p}'); [IO.File]::Exists('{p}.no')\n\
+                 [Math]::Round(2.5); [Math]::Round(3.14159, 2); [Math]::Floor(2.7); [Math]::Ceiling(2.1); [Math]::Max(3, 9); [Math]::Min(3, 9)\n\
+                 [string]::IsNullOrEmpty(''); [string]::IsNullOrEmpty('x'); [string]::Join(', ', @('a', 'b'))\n\
+                 [int]::MaxValue"
+            )
+        ),
+        "8\n111\nTrue\nFalse\n2\n3.14\n2\n3\n9\n3\nTrue\nFalse\na, b\n2147483647\n"
+    );
+    let r = script(
+        &s,
+        r"[System.IO.File]::ReadAllBytes('c:\certificates\import.pfx')",
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is a Windows path"), "{}", r.stderr);
+    let r = script(&s, "[System.IO.File]::Delete('x')");
+    assert!(
+        r.stderr
+            .contains("[System.IO.File]::Delete() is not supported by xshell"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn import_exchange_certificate_from_file_data() {
+    let s = TestStore::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = openssl::self_signed(
+        d,
+        "leaf",
+        "pem",
+        "mail.orga.example",
+        openssl::Key::EcP256,
+        true,
+    );
+    openssl::run(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            &f.key.display().to_string(),
+            "-in",
+            &f.cert.display().to_string(),
+            "-out",
+            "leaf.pfx",
+            "-passout",
+            "pass:S3cret-pfx",
+        ],
+    );
+    let pfx = d.join("leaf.pfx");
+    let r = script(
+        &s,
+        &format!(
+            "$cert = Import-ExchangeCertificate -FileData ([System.IO.File]::ReadAllBytes('{}')) -Password 'S3cret-pfx'\n\
+             $cert.Subject\n\
+             (Get-ExchangeCertificate).Count",
+            pfx.display()
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("mail.orga.example"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("1\n"), "{}", r.stdout);
+    // [byte[]] of a list of ints binds too; a non-byte is refused.
+    let r = script(
+        &s,
+        "Import-ExchangeCertificate -FileData ([byte[]](1, 2, 300)) -Password x",
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("300 is not a byte"), "{}", r.stderr);
+}
+
+#[test]
+fn functions() {
+    let s = store();
+    assert_eq!(
+        out(
+            &s,
+            "function Get-Port {\n\
+               param([string]$Name = 'Outbound', [switch]$Plus)\n\
+               $p = (Get-SendConnector $Name).Port\n\
+               if ($Plus) { return $p + 1 }\n\
+               $p\n\
+             }\n\
+             Get-Port; Get-Port -Plus; Get-Port Outbound -P\n\
+             function Add($a, $b) { $a + $b; \"rest: $args\" }\n\
+             Add 1 2 3 4\n\
+             $p = 'outer'; function Set-P { $p = 'inner'; $p }; Set-P; $p\n\
+             function Set-Script { $script:q = 'set' }; Set-Script; $q"
+        ),
+        "25\n26\n26\n3\nrest: 3 4\ninner\nouter\nset\n"
+    );
+    // A function's parameters get suggestions; it is a command for the up-front check.
+    let r = script(&s, "function Get-Port($Name) { 1 }; Get-Port -Nmae x");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("did you mean -Name?"), "{}", r.stderr);
+    let r = script(&s, "New-SendConnector Z -AddressSpaces *; Get-Prot");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nothing was run"), "{}", r.stderr);
+    let r = script(&s, "function f { f }; f");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("too deeply nested"), "{}", r.stderr);
+}
+
+#[test]
+fn redirection() {
+    let s = store();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("out.txt");
+    let p = f.display();
+    let r = script(
+        &s,
+        &format!(
+            "'one' > '{p}'; 'two' >> '{p}'\n\
+             Get-SendConnector NoSuch 2>$null; \"after: $?\"\n\
+             $e = Get-SendConnector NoSuch 2>&1; \"merged: $e\"\n\
+             Get-SendConnector NoSuch2 *>$null\n\
+             'x' > $null\n\
+             Get-SendConnector Outbound | Out-Null\n\
+             $Error.Count"
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "after: False\nmerged: send connector 'NoSuch' was not found\n3\n"
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "one\ntwo\n");
+    // Objects are written as the shell shows them; 2> file gets the messages.
+    let e = dir.path().join("err.txt");
+    let r = script(
+        &s,
+        &format!(
+            "Get-SendConnector > '{p}'; Get-SendConnector NoSuch 2> '{}'",
+            e.display()
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read_to_string(&f).unwrap().contains("Outbound"));
+    assert_eq!(
+        std::fs::read_to_string(&e).unwrap(),
+        "Get-SendConnector: send connector 'NoSuch' was not found\n"
+    );
+    // Binding errors are not redirected away.
+    let r = script(&s, "Set-SendConnector Outbound -Bogus 1 2>$null; 'after'");
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn exit_codes_from_exit() {
+    let s = store();
+    let r = script(&s, "'a'; exit 3; 'b'");
+    assert_eq!((r.code, r.stdout.as_str()), (3, "a\n"));
+    assert_eq!(script(&s, "exit").code, 0);
+    assert_eq!(
+        script(&s, "Get-SendConnector NoSuch -EA Continue; exit 0").code,
+        0
+    );
 }

@@ -161,5 +161,13 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
             v.map(Value::Int)
                 .ok_or_else(|| "arithmetic overflow or division by zero".to_string())
         }
+        BinaryOp::Replace { .. }
+        | BinaryOp::Split { .. }
+        | BinaryOp::Join
+        | BinaryOp::Format
+        | BinaryOp::Is
+        | BinaryOp::IsNot
+        | BinaryOp::As
+        | BinaryOp::Range => super::ops::binary(op, l, r),
     }
 }

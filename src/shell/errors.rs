@@ -91,8 +91,10 @@ pub enum Flow {
     Break,
     /// `continue` (to the innermost loop).
     Continue,
-    /// `return` from a function or script, with the value already emitted.
+    /// `return` from a function or script, with the value already output.
     Return,
+    /// `exit [code]`: the script ends (the code is kept by the shell).
+    Exit,
     /// Standard output was closed (`| head`): stop quietly.
     OutputClosed,
 }

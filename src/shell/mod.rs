@@ -5,15 +5,18 @@
 mod builtins;
 mod compare;
 pub mod errors;
+pub mod ops;
 pub mod prompt;
 
 use crate::lang::{
-    self, Arg as AstArg, BinaryOp, Command, Expr, ExprKind, Number, Pipeline, PipelineElement,
-    Script, Span, Statement, StatementKind, StringPart, UnaryOp,
+    self, Arg as AstArg, AssignOp, BinaryOp, Catch, Command, CompareOp, Expr, ExprKind,
+    FunctionDef, Number, Pipeline, PipelineElement, RedirectTarget, Script, Span, Statement,
+    StatementKind, Stream, StringPart, UnaryOp,
 };
 use errors::CommonParam;
 use std::collections::HashMap;
 use std::io::Write;
+use std::rc::Rc;
 use xshell_cmdlets::bind::{self, Source, Token};
 use xshell_cmdlets::format::{self, Format};
 use xshell_cmdlets::{CmdletError, Host, Value};
@@ -97,7 +100,16 @@ pub struct Shell<'a> {
     pub store: &'a Store,
     pub host: &'a mut dyn Host,
     pub format: Format,
-    vars: HashMap<String, Value>,
+    /// Variable scopes: the script's, then one per function call.
+    scopes: Vec<HashMap<String, Value>>,
+    /// Functions defined by `function`, by lowercase name.
+    functions: HashMap<String, Rc<FunctionDef>>,
+    /// `exit N` was run.
+    exit_code: Option<i32>,
+    /// Error records captured by `2>` redirections, innermost last.
+    err_redirects: Vec<Vec<Value>>,
+    /// Inside a `3>$null` / `*>$null`: warnings are dropped.
+    warnings_silenced: usize,
     out: &'a mut dyn Write,
     depth: usize,
     /// Errors reported and continued past (-ErrorAction Continue): the
@@ -130,7 +142,11 @@ impl<'a> Shell<'a> {
             store,
             host,
             format,
-            vars,
+            scopes: vec![vars],
+            functions: HashMap::new(),
+            exit_code: None,
+            err_redirects: Vec::new(),
+            warnings_silenced: 0,
             out,
             depth: 0,
             continued_errors: 0,
@@ -144,17 +160,37 @@ impl<'a> Shell<'a> {
         }
     }
 
+    /// Sets a variable in the current scope (`$script:x` / `$global:x`: in
+    /// the script's).
     pub fn set_var(&mut self, name: &str, v: Value) {
-        self.vars.insert(name.to_ascii_lowercase(), v);
+        let lower = name.to_ascii_lowercase();
+        let (scope, key) = match lower.split_once(':') {
+            Some(("script" | "global", rest)) => (0, rest.to_string()),
+            Some(("local", rest)) => (self.scopes.len() - 1, rest.to_string()),
+            _ => (self.scopes.len() - 1, lower),
+        };
+        if let Some(vars) = self.scopes.get_mut(scope) {
+            vars.insert(key, v);
+        }
     }
 
+    /// A variable, from the innermost scope that has it.
     pub fn var(&self, name: &str) -> Option<&Value> {
-        self.vars.get(&name.to_ascii_lowercase())
+        let lower = name.to_ascii_lowercase();
+        let key = match lower.split_once(':') {
+            Some(("script" | "global", rest)) => {
+                return self.scopes.first().and_then(|v| v.get(rest));
+            }
+            Some(("local", rest)) => rest,
+            _ => lower.as_str(),
+        };
+        self.scopes.iter().rev().find_map(|v| v.get(key))
     }
 
-    /// The exit code the errors continued past call for: 0 if none.
+    /// The exit code the script asks for: `exit N`, else 1 if errors were
+    /// continued past (-ErrorAction Continue), else 0.
     pub fn continued_exit_code(&self) -> i32 {
-        self.continued_exit
+        self.exit_code.unwrap_or(self.continued_exit)
     }
 
     /// Runs a parsed script: each top-level statement's output is written in
@@ -171,15 +207,19 @@ impl<'a> Shell<'a> {
     ) -> Result<(), RuntimeError> {
         self.source_name = source_name.to_string();
         self.source = source.to_string();
-        check_commands(script)?;
+        let known: Vec<String> = self.functions.keys().cloned().collect();
+        check_commands_with(script, &known)?;
         self.output_closed = false;
         for st in &script.statements {
-            let r = self.statement(st).and_then(|values| self.emit(&values));
+            // Output before an error is still shown.
+            let mut values = Vec::new();
+            let r = self.statement_into(st, &mut values);
+            let r = self.emit(&values).and(r);
             match r {
                 Ok(()) => {}
                 Err(e) => match e.flow {
-                    // `break`/`continue` outside a loop and `return` end the script.
-                    Flow::Break | Flow::Continue | Flow::Return => return Ok(()),
+                    // `break`/`continue` outside a loop, `return` and `exit` end the script.
+                    Flow::Break | Flow::Continue | Flow::Return | Flow::Exit => return Ok(()),
                     Flow::OutputClosed => {
                         self.output_closed = true;
                         return Ok(());
@@ -198,23 +238,7 @@ impl<'a> Shell<'a> {
         if values.is_empty() {
             return Ok(());
         }
-        // Text already formatted (Format-List, ConvertTo-Json) prints as is,
-        // and an error record as its message.
-        let text = if values
-            .iter()
-            .all(|v| matches!(v, Value::Str(_)) || is_error_record(v))
-            && self.format != Format::Json
-        {
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Object(o) => format!("{}\n", errors::record_text(o).unwrap_or_default()),
-                    other => format!("{}\n", display_in_string(other)),
-                })
-                .collect::<String>()
-        } else {
-            format::render(values, self.format)
-        };
+        let text = self.render(values);
         let written = self
             .out
             .write_all(text.as_bytes())
@@ -231,6 +255,27 @@ impl<'a> Shell<'a> {
         }
     }
 
+    /// Values as the shell prints them: text already formatted (Format-List,
+    /// ConvertTo-Json) as is, an error record as its message, objects in the
+    /// shell's format.
+    fn render(&self, values: &[Value]) -> String {
+        if values.is_empty() {
+            return String::new();
+        }
+        if values
+            .iter()
+            .all(|v| matches!(v, Value::Str(_)) || is_error_record(v))
+            && self.format != Format::Json
+        {
+            values
+                .iter()
+                .map(|v| format!("{}\n", value_line(v)))
+                .collect()
+        } else {
+            format::render(values, self.format)
+        }
+    }
+
     /// Adds an error's record to `$Error` (newest first; at most 256 kept).
     fn record_error(&mut self, e: &RuntimeError) -> Value {
         let record = errors::error_record(e, &self.source_name, &self.source);
@@ -241,55 +286,334 @@ impl<'a> Shell<'a> {
 
     /// The default error action: `$ErrorActionPreference`.
     fn preference(&self, span: Span) -> R<ErrorAction> {
-        match self.vars.get(PREFERENCE) {
+        match self.var(PREFERENCE) {
             None | Some(Value::Null) => Ok(ErrorAction::Stop),
             Some(v) => ErrorAction::parse(v, "$ErrorActionPreference")
                 .map_err(|m| RuntimeError::new(CmdletError::Usage(m), span)),
         }
     }
 
-    /// Runs one statement and sets `$?`.
+    /// Runs one statement and returns its output.
     fn statement(&mut self, st: &Statement) -> R<Vec<Value>> {
+        let mut out = Vec::new();
+        self.statement_into(st, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs one statement, adding its output to `out` as it comes (output
+    /// before an error is kept), and sets `$?`.
+    fn statement_into(&mut self, st: &Statement, out: &mut Vec<Value>) -> R<()> {
         let before = self.handled_errors;
-        let r = self.statement_inner(st);
+        self.depth += 1;
+        let r = if self.depth > MAX_EVAL_DEPTH {
+            Err(RuntimeError::msg("too deeply nested", st.span))
+        } else {
+            self.statement_inner(st, out)
+        };
+        self.depth -= 1;
         self.last_ok = match &r {
-            Ok(_) => self.handled_errors == before,
+            Ok(()) => self.handled_errors == before,
             Err(e) => e.flow != Flow::Error,
         };
         r
     }
 
-    fn statement_inner(&mut self, st: &Statement) -> R<Vec<Value>> {
+    /// Runs the statements of a block into `out`.
+    fn block_into(&mut self, block: &Script, out: &mut Vec<Value>) -> R<()> {
+        for st in &block.statements {
+            self.statement_into(st, out)?;
+        }
+        Ok(())
+    }
+
+    /// The truth of a condition `( pipeline )`.
+    fn condition(&mut self, p: &Pipeline) -> R<bool> {
+        Ok(collapse(self.pipeline(p)?).truthy())
+    }
+
+    /// Runs a loop body: Ok(true) to go on, Ok(false) on `break`.
+    fn loop_body(&mut self, body: &Script, out: &mut Vec<Value>) -> R<bool> {
+        match self.block_into(body, out) {
+            Ok(()) => Ok(true),
+            Err(e) if e.flow == Flow::Continue => Ok(true),
+            Err(e) if e.flow == Flow::Break => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn statement_inner(&mut self, st: &Statement, out: &mut Vec<Value>) -> R<()> {
         match &st.kind {
-            StatementKind::Pipeline(p) => self.pipeline(p),
-            StatementKind::Assignment(a) => {
-                let values = self.pipeline(&a.value)?;
-                let v = collapse(values);
-                match &a.target.kind {
-                    // `$null = ...` discards the output.
-                    ExprKind::Null => Ok(Vec::new()),
-                    ExprKind::Variable { name } => {
-                        if is_constant(name) {
-                            return Err(RuntimeError::msg(
-                                format!("cannot assign to ${name}"),
-                                a.target.span,
-                            ));
-                        }
-                        if name.eq_ignore_ascii_case(PREFERENCE) {
-                            ErrorAction::parse(&v, "$ErrorActionPreference").map_err(|m| {
-                                RuntimeError::new(CmdletError::Usage(m), a.value.span)
-                            })?;
-                        }
-                        self.set_var(name, v);
-                        Ok(Vec::new())
+            StatementKind::Pipeline(p) => {
+                out.extend(self.pipeline(p)?);
+                Ok(())
+            }
+            StatementKind::Assignment(a) => self.assignment(a),
+            StatementKind::If { clauses, else_body } => {
+                for (condition, body) in clauses {
+                    if self.condition(condition)? {
+                        return self.block_into(body, out);
                     }
-                    _ => Err(RuntimeError::msg(
-                        "only variables can be assigned ($name = ...); objects are changed with Set- cmdlets",
-                        a.target.span,
-                    )),
+                }
+                match else_body {
+                    Some(body) => self.block_into(body, out),
+                    None => Ok(()),
+                }
+            }
+            StatementKind::Foreach {
+                variable,
+                variable_span,
+                collection,
+                body,
+            } => {
+                if is_constant(variable) {
+                    return Err(RuntimeError::msg(
+                        format!("cannot assign to ${variable}"),
+                        *variable_span,
+                    ));
+                }
+                for item in self.pipeline(collection)? {
+                    self.set_var(variable, item);
+                    if !self.loop_body(body, out)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StatementKind::While { condition, body } => {
+                while self.condition(condition)? {
+                    if !self.loop_body(body, out)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StatementKind::DoLoop {
+                body,
+                condition,
+                until,
+            } => {
+                loop {
+                    if !self.loop_body(body, out)? {
+                        break;
+                    }
+                    if self.condition(condition)? == *until {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            StatementKind::For {
+                init,
+                condition,
+                step,
+                body,
+            } => {
+                if let Some(init) = init {
+                    self.statement_into(init, out)?;
+                }
+                loop {
+                    if let Some(c) = condition
+                        && !self.condition(c)?
+                    {
+                        break;
+                    }
+                    if !self.loop_body(body, out)? {
+                        break;
+                    }
+                    if let Some(step) = step {
+                        self.statement_into(step, out)?;
+                    }
+                }
+                Ok(())
+            }
+            StatementKind::Break => Err(RuntimeError::jump(Flow::Break, st.span)),
+            StatementKind::Continue => Err(RuntimeError::jump(Flow::Continue, st.span)),
+            StatementKind::Return(value) => {
+                if let Some(p) = value {
+                    out.extend(self.pipeline(p)?);
+                }
+                Err(RuntimeError::jump(Flow::Return, st.span))
+            }
+            StatementKind::Exit(value) => {
+                let code = match value {
+                    Some(p) => {
+                        let v = collapse(self.pipeline(p)?);
+                        match ops::cast("int", &v) {
+                            Ok(Value::Int(i)) => i32::try_from(i.clamp(0, 255)).unwrap_or(1),
+                            _ => {
+                                return Err(RuntimeError::msg(
+                                    format!("exit needs a number, not '{}'", display_in_string(&v)),
+                                    p.span,
+                                ));
+                            }
+                        }
+                    }
+                    None => 0,
+                };
+                self.exit_code = Some(code);
+                Err(RuntimeError::jump(Flow::Exit, st.span))
+            }
+            StatementKind::Throw(value) => Err(self.throw(value.as_ref(), st.span)?),
+            StatementKind::Try {
+                body,
+                catches,
+                finally,
+            } => {
+                let r = match self.block_into(body, out) {
+                    Err(e) if e.flow == Flow::Error => {
+                        let record = errors::error_record(&e, &self.source_name, &self.source);
+                        match find_catch(catches, &record) {
+                            Some(c) => {
+                                self.errors.insert(0, record.clone());
+                                self.errors.truncate(256);
+                                self.run_catch(c, record, out)
+                            }
+                            None => Err(e),
+                        }
+                    }
+                    other => other,
+                };
+                if let Some(f) = finally {
+                    self.block_into(f, out)?;
+                }
+                r
+            }
+            StatementKind::Function(def) => {
+                self.functions
+                    .insert(def.name.to_ascii_lowercase(), Rc::new(def.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a catch block with `$_` (and `$PSItem`) set to the error record.
+    fn run_catch(&mut self, c: &Catch, record: Value, out: &mut Vec<Value>) -> R<()> {
+        let saved_item = self.var("_").cloned();
+        let saved_ps = self.var("psitem").cloned();
+        self.set_var("_", record.clone());
+        self.set_var("psitem", record);
+        let r = self.block_into(&c.body, out);
+        for (name, saved) in [("_", saved_item), ("psitem", saved_ps)] {
+            match saved {
+                Some(v) => self.set_var(name, v),
+                None => {
+                    if let Some(vars) = self.scopes.last_mut() {
+                        vars.remove(name);
+                    }
                 }
             }
         }
+        r
+    }
+
+    /// The error `throw [value]` raises.
+    fn throw(&mut self, value: Option<&Pipeline>, span: Span) -> R<RuntimeError> {
+        let v = match value {
+            Some(p) => collapse(self.pipeline(p)?),
+            // `throw` alone: in a catch block, rethrows the error being handled.
+            None => match self.var("_") {
+                Some(v) if is_error_record(v) => v.clone(),
+                _ => Value::Str("ScriptHalted".into()),
+            },
+        };
+        let (message, record, cmdlet) = match &v {
+            Value::Object(o) if o.type_name == errors::ERROR_RECORD => {
+                let activity = match o.get("CategoryInfo") {
+                    Some(Value::Object(ci)) => ci.get("Activity").map(|a| a.to_string()),
+                    _ => None,
+                };
+                (
+                    display_in_string(&v),
+                    Some(v.clone()),
+                    activity
+                        .as_deref()
+                        .and_then(|a| xshell_cmdlets::find(a).map(|d| d.name)),
+                )
+            }
+            Value::Null => ("ScriptHalted".to_string(), None, None),
+            other => (display_in_string(other), None, None),
+        };
+        Ok(RuntimeError {
+            cmdlet,
+            terminating: true,
+            thrown: Some(Box::new(Thrown { value: v, record })),
+            ..RuntimeError::msg(message, span)
+        })
+    }
+
+    /// `target = value`, `target += value`, ...
+    fn assignment(&mut self, a: &lang::Assignment) -> R<()> {
+        // `$a = @('x')` keeps the array; a command's output is collected.
+        let mut v = match &a.value.elements[..] {
+            [PipelineElement::Expression(e)] if a.value.redirections.is_empty() => self.expr(e)?,
+            _ => collapse(self.pipeline(&a.value)?),
+        };
+        let (target, cast) = match &a.target.kind {
+            ExprKind::Cast { type_name, operand } => (operand.as_ref(), Some(type_name)),
+            _ => (&a.target, None),
+        };
+        match &target.kind {
+            // `$null = ...` discards the output.
+            ExprKind::Null => Ok(()),
+            ExprKind::Variable { name } => {
+                if is_constant(name) {
+                    return Err(RuntimeError::msg(
+                        format!("cannot assign to ${name}"),
+                        target.span,
+                    ));
+                }
+                if a.op != AssignOp::Assign {
+                    let old = self.lookup(name, target.span)?;
+                    let op = match a.op {
+                        AssignOp::Add => BinaryOp::Add,
+                        AssignOp::Subtract => BinaryOp::Subtract,
+                        AssignOp::Multiply => BinaryOp::Multiply,
+                        AssignOp::Divide => BinaryOp::Divide,
+                        AssignOp::Remainder | AssignOp::Assign => BinaryOp::Remainder,
+                    };
+                    v = self
+                        .arithmetic(op, &old, &v)
+                        .map_err(|m| RuntimeError::msg(m, a.op_span))?;
+                }
+                if let Some(t) = cast {
+                    v = ops::cast(&t.name, &v).map_err(|m| RuntimeError::msg(m, a.value.span))?;
+                }
+                if name.eq_ignore_ascii_case(PREFERENCE) {
+                    ErrorAction::parse(&v, "$ErrorActionPreference")
+                        .map_err(|m| RuntimeError::new(CmdletError::Usage(m), a.value.span))?;
+                }
+                self.set_var(name, v);
+                Ok(())
+            }
+            _ => Err(RuntimeError::msg(
+                "only variables can be assigned ($name = ...); objects are changed with Set- cmdlets",
+                target.span,
+            )),
+        }
+    }
+
+    /// A binary operator on two values (not -and/-or).
+    fn arithmetic(&mut self, op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
+        match op {
+            BinaryOp::Multiply => {
+                if let Some(v) = ops::repeat(l, r) {
+                    return v;
+                }
+            }
+            BinaryOp::Divide => return ops::divide(l, r),
+            BinaryOp::Compare {
+                op: op @ (CompareOp::Match | CompareOp::NotMatch),
+                case_sensitive,
+            } if !matches!(l, Value::List(_)) => {
+                let (matched, captures) = ops::match_captures(l, r, case_sensitive)?;
+                if let Some(m) = captures {
+                    self.set_var("matches", m);
+                }
+                return Ok(Value::Bool(matched == (op == CompareOp::Match)));
+            }
+            _ => {}
+        }
+        compare::binary(op, l, r)
     }
 
     fn pipeline(&mut self, p: &Pipeline) -> R<Vec<Value>> {
@@ -298,9 +622,94 @@ impl<'a> Shell<'a> {
             self.depth -= 1;
             return Err(RuntimeError::msg("too deeply nested", p.span));
         }
-        let r = self.pipeline_inner(p);
+        let r = if p.redirections.is_empty() {
+            self.pipeline_inner(p)
+        } else {
+            self.redirected(p)
+        };
         self.depth -= 1;
         r
+    }
+
+    /// A pipeline with redirections: `> file`, `>> file`, `> $null`,
+    /// `2>&1` (error records join the output), `2>$null`, `2> file`,
+    /// `3>$null` (warnings), `*>` (all of them).
+    ///
+    /// A redirected error stream makes the commands' errors (not binding
+    /// errors) go to it instead of stopping the script, unless a command says
+    /// `-ErrorAction`: they are still recorded in `$Error` and turn `$?` false.
+    fn redirected(&mut self, p: &Pipeline) -> R<Vec<Value>> {
+        let mut out_target = None;
+        let mut err_target = None;
+        let mut silence_warnings = false;
+        for r in &p.redirections {
+            match r.stream {
+                Stream::Output => out_target = Some(&r.target),
+                Stream::Error => err_target = Some(&r.target),
+                Stream::Warning => silence_warnings = true,
+                Stream::All => {
+                    silence_warnings = true;
+                    err_target = Some(&r.target);
+                    if r.target != RedirectTarget::Output {
+                        out_target = Some(&r.target);
+                    }
+                }
+            }
+        }
+        if err_target.is_some() {
+            self.err_redirects.push(Vec::new());
+        }
+        if silence_warnings {
+            self.warnings_silenced += 1;
+        }
+        let r = self.pipeline_inner(p);
+        if silence_warnings {
+            self.warnings_silenced -= 1;
+        }
+        let errs = match err_target {
+            Some(_) => self.err_redirects.pop().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut values = r?;
+        match err_target {
+            Some(RedirectTarget::Output) => values.extend(errs),
+            // `*> file`: errors and output to the same file.
+            Some(t @ RedirectTarget::File { .. }) if out_target == Some(t) => values.extend(errs),
+            Some(RedirectTarget::File { path, append }) => {
+                let text: String = errs
+                    .iter()
+                    .map(|e| format!("{}\n", value_line(e)))
+                    .collect();
+                self.write_redirect(path, *append, &text)?;
+            }
+            Some(RedirectTarget::Null) | None => {}
+        }
+        match out_target {
+            Some(RedirectTarget::Null) => Ok(Vec::new()),
+            Some(RedirectTarget::File { path, append }) => {
+                let text = self.render(&values);
+                self.write_redirect(path, *append, &text)?;
+                Ok(Vec::new())
+            }
+            Some(RedirectTarget::Output) | None => Ok(values),
+        }
+    }
+
+    /// Writes redirected text to a file (created, truncated or appended).
+    fn write_redirect(&mut self, path: &Expr, append: bool, text: &str) -> R<()> {
+        use std::io::Write as _;
+        let v = self.expr(path)?;
+        let name = ops::host_path(&v).map_err(|m| RuntimeError::msg(m, path.span))?;
+        let file = if append {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&name)
+        } else {
+            std::fs::File::create(&name)
+        };
+        file.and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| RuntimeError::msg(format!("cannot write '{name}': {e}"), path.span))
     }
 
     fn pipeline_inner(&mut self, p: &Pipeline) -> R<Vec<Value>> {
@@ -366,10 +775,15 @@ impl<'a> Shell<'a> {
                 _ => {}
             }
         }
+        opts.redirected = opts.error_action.is_none() && !self.err_redirects.is_empty();
         let action = match opts.error_action {
             Some(a) => a,
+            None if opts.redirected => ErrorAction::SilentlyContinue,
             None => self.preference(c.name.span)?,
         };
+        if opts.warning_action.is_none() && self.warnings_silenced > 0 {
+            opts.warning_action = Some(ErrorAction::SilentlyContinue);
+        }
         let stripped = Command {
             name: c.name.clone(),
             args: rest,
@@ -416,6 +830,7 @@ impl<'a> Shell<'a> {
         &mut self,
         e: RuntimeError,
         action: ErrorAction,
+        redirected: bool,
         records: &mut Vec<Value>,
     ) -> R<()> {
         if e.flow != Flow::Error {
@@ -429,7 +844,11 @@ impl<'a> Shell<'a> {
         if action == ErrorAction::Ignore {
             return Ok(());
         }
-        records.push(self.record_error(&e));
+        let record = self.record_error(&e);
+        if redirected && let Some(captured) = self.err_redirects.last_mut() {
+            captured.push(record.clone());
+        }
+        records.push(record);
         if action == ErrorAction::Continue {
             self.continued_errors += 1;
             self.continued_exit = self.continued_exit.max(e.exit_code());
@@ -447,6 +866,19 @@ impl<'a> Shell<'a> {
         records: &mut Vec<Value>,
         warnings: &mut Vec<String>,
     ) -> R<Vec<Value>> {
+        if let Some(f) = self
+            .functions
+            .get(&c.name.text.to_ascii_lowercase())
+            .cloned()
+        {
+            return match self.call_function(&f, c, input) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    self.command_error(e, action, opts.redirected, records)?;
+                    Ok(Vec::new())
+                }
+            };
+        }
         if let Some(b) = builtins::find(&c.name.text) {
             let r = b(self, c, input).map_err(|mut e| {
                 if e.cmdlet.is_none() {
@@ -457,7 +889,7 @@ impl<'a> Shell<'a> {
             return match r {
                 Ok(v) => Ok(v),
                 Err(e) => {
-                    self.command_error(e, action, records)?;
+                    self.command_error(e, action, opts.redirected, records)?;
                     Ok(Vec::new())
                 }
             };
@@ -539,11 +971,143 @@ impl<'a> Shell<'a> {
                         cmdlet: Some(decl.name),
                         ..RuntimeError::new(errors::strip_cmdlet_prefix(e, decl.name), c.name.span)
                     };
-                    self.command_error(e, action, records)?;
+                    self.command_error(e, action, opts.redirected, records)?;
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Calls a function defined with `function`: named arguments by name or
+    /// unique prefix, the others in order, the rest in `$args`; pipeline
+    /// input in `$input`. The function has its own variable scope.
+    fn call_function(
+        &mut self,
+        f: &FunctionDef,
+        c: &Command,
+        input: Option<Vec<Value>>,
+    ) -> R<Vec<Value>> {
+        let mut bound: Vec<Option<Value>> = vec![None; f.params.len()];
+        let mut positional = Vec::new();
+        let mut it = c.args.iter();
+        while let Some(a) = it.next() {
+            match a {
+                AstArg::Parameter {
+                    name,
+                    name_span,
+                    colon_value,
+                    ..
+                } => {
+                    let lower = name.to_ascii_lowercase();
+                    let exact = f
+                        .params
+                        .iter()
+                        .position(|p| p.name.eq_ignore_ascii_case(name));
+                    let hits: Vec<usize> = match exact {
+                        Some(i) => vec![i],
+                        None => (0..f.params.len())
+                            .filter(|i| {
+                                f.params.get(*i).is_some_and(|p| {
+                                    p.name.to_ascii_lowercase().starts_with(&lower)
+                                })
+                            })
+                            .collect(),
+                    };
+                    let usage = |m: String| {
+                        RuntimeError::new(
+                            CmdletError::Usage(format!("{}: {m}", f.name)),
+                            *name_span,
+                        )
+                    };
+                    let idx = match hits.as_slice() {
+                        [one] => *one,
+                        [] => {
+                            return Err(usage(format!(
+                                "a parameter cannot be found that matches parameter name '{name}'{}",
+                                crate::suggest::did_you_mean(
+                                    name,
+                                    f.params.iter().map(|p| p.name.as_str()),
+                                    "-"
+                                )
+                            )));
+                        }
+                        _ => return Err(usage(format!("parameter '{name}' is ambiguous"))),
+                    };
+                    let Some(p) = f.params.get(idx) else { continue };
+                    let v = match colon_value {
+                        Some(e) => self.expr(e)?,
+                        None if p.switch => Value::Bool(true),
+                        None => match it.next() {
+                            Some(AstArg::Value(e)) => self.expr(e)?,
+                            _ => {
+                                return Err(usage(format!(
+                                    "missing an argument for parameter '{}'",
+                                    p.name
+                                )));
+                            }
+                        },
+                    };
+                    if let Some(slot) = bound.get_mut(idx) {
+                        *slot = Some(v);
+                    }
+                }
+                AstArg::Value(e) => positional.push(self.expr(e)?),
+            }
+        }
+        let mut rest = Vec::new();
+        for v in positional {
+            let slot = (0..f.params.len()).find(|i| {
+                bound.get(*i).is_some_and(Option::is_none)
+                    && f.params.get(*i).is_some_and(|p| !p.switch)
+            });
+            match slot.and_then(|i| bound.get_mut(i)) {
+                Some(b) => *b = Some(v),
+                None => rest.push(v),
+            }
+        }
+        self.scopes.push(HashMap::new());
+        let mut out = Vec::new();
+        let r = self.function_body(f, bound, rest, input, &mut out);
+        self.scopes.pop();
+        match r {
+            Ok(()) => Ok(out),
+            Err(e) if e.flow == Flow::Return => Ok(out),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn function_body(
+        &mut self,
+        f: &FunctionDef,
+        bound: Vec<Option<Value>>,
+        rest: Vec<Value>,
+        input: Option<Vec<Value>>,
+        out: &mut Vec<Value>,
+    ) -> R<()> {
+        for (p, v) in f.params.iter().zip(bound) {
+            let v = match (v, &p.default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => self.expr(d)?,
+                (None, None) if p.switch => Value::Bool(false),
+                (None, None) => Value::Null,
+            };
+            let v = match &p.type_name {
+                Some(t) if !p.switch && v != Value::Null => ops::cast(t, &v).map_err(|m| {
+                    RuntimeError::new(
+                        CmdletError::Usage(format!(
+                            "{}: cannot bind parameter '{}': {m}",
+                            f.name, p.name
+                        )),
+                        p.span,
+                    )
+                })?,
+                _ => v,
+            };
+            self.set_var(&p.name, v);
+        }
+        self.set_var("args", Value::List(rest));
+        self.set_var("input", Value::List(input.unwrap_or_default()));
+        self.block_into(&f.body, out)
     }
 
     /// `; did you mean X?` for an unknown command name.
@@ -649,6 +1213,8 @@ impl<'a> Shell<'a> {
                 let v = self.expr(operand)?;
                 match op {
                     UnaryOp::Not => Value::Bool(!v.truthy()),
+                    UnaryOp::Join => ops::join(&v, ""),
+                    UnaryOp::Split => ops::split_whitespace(&v),
                     UnaryOp::Negate => match v {
                         Value::Int(i) => Value::Int(
                             i.checked_neg()
@@ -683,7 +1249,8 @@ impl<'a> Shell<'a> {
                 }
                 let l = self.expr(lhs)?;
                 let r = self.expr(rhs)?;
-                compare::binary(*op, &l, &r).map_err(|m| RuntimeError::msg(m, *op_span))?
+                self.arithmetic(*op, &l, &r)
+                    .map_err(|m| RuntimeError::msg(m, *op_span))?
             }
             ExprKind::Array(items) => {
                 let mut out = Vec::new();
@@ -694,7 +1261,11 @@ impl<'a> Shell<'a> {
             }
             ExprKind::ArraySubexpression(s) => Value::List(self.script_values(s)?),
             ExprKind::Subexpression(s) => collapse(self.script_values(s)?),
-            ExprKind::Paren(st) => collapse(self.statement(st)?),
+            ExprKind::Paren(st) => match single_expression(st) {
+                // `(1, 2)`, `([array]'x')`: an expression keeps its value.
+                Some(e) => self.expr(e)?,
+                None => collapse(self.statement(st)?),
+            },
             ExprKind::Hashtable(entries) => {
                 let mut m = Vec::new();
                 for en in entries {
@@ -709,6 +1280,57 @@ impl<'a> Shell<'a> {
                     "a script block { ... } can only be given to Where-Object or ForEach-Object",
                     e.span,
                 ));
+            }
+            ExprKind::TypeLiteral(t) => Value::Str(t.name.clone()),
+            ExprKind::Cast { type_name, operand } => {
+                let v = self.expr(operand)?;
+                ops::cast(&type_name.name, &v).map_err(|m| RuntimeError::msg(m, e.span))?
+            }
+            ExprKind::Static {
+                type_name,
+                member,
+                member_span,
+                args,
+            } => {
+                let args = match args {
+                    Some(args) => {
+                        let mut vals = Vec::new();
+                        for a in args {
+                            vals.push(self.expr(a)?);
+                        }
+                        Some(vals)
+                    }
+                    None => None,
+                };
+                ops::static_member(&type_name.name, member, args.as_deref())
+                    .map_err(|m| RuntimeError::msg(m, *member_span))?
+            }
+            ExprKind::IncDec {
+                variable,
+                delta,
+                prefix,
+            } => {
+                let ExprKind::Variable { name } = &variable.kind else {
+                    return Err(RuntimeError::msg(
+                        "'++' and '--' work on variables only",
+                        variable.span,
+                    ));
+                };
+                if is_constant(name) {
+                    return Err(RuntimeError::msg(
+                        format!("cannot assign to ${name}"),
+                        variable.span,
+                    ));
+                }
+                let old = match self.var(name) {
+                    Some(v) => v.clone(),
+                    None => Value::Int(0),
+                };
+                let new = self
+                    .arithmetic(BinaryOp::Add, &old, &Value::Int(*delta))
+                    .map_err(|m| RuntimeError::msg(m, e.span))?;
+                self.set_var(name, new.clone());
+                if *prefix { new } else { old }
             }
         })
     }
@@ -740,7 +1362,7 @@ impl<'a> Shell<'a> {
             "error" => return Ok(Value::List(self.errors.clone())),
             _ => {}
         }
-        match self.vars.get(&lower) {
+        match self.var(&lower) {
             Some(v) => Ok(v.clone()),
             // PowerShell yields $null for an unset variable; a typo then binds
             // nothing silently. Be stricter: scripts are provisioning code.
@@ -752,39 +1374,162 @@ impl<'a> Shell<'a> {
     }
 
     /// Runs a script block with `$_` set (Where-Object, ForEach-Object).
+    /// `return` leaves the block only (as in PowerShell).
     pub fn run_block(&mut self, block: &Script, item: &Value) -> R<Vec<Value>> {
-        let saved = self.vars.insert("_".into(), item.clone());
-        let r = self.script_values(block);
-        match saved {
-            Some(v) => self.vars.insert("_".into(), v),
-            None => self.vars.remove("_"),
+        let Some(top) = self.scopes.last_mut() else {
+            return Ok(Vec::new());
         };
-        r
+        let saved = top.insert("_".into(), item.clone());
+        let mut out = Vec::new();
+        let r = match self.block_into(block, &mut out) {
+            Err(e) if e.flow == Flow::Return => Ok(()),
+            other => other,
+        };
+        if let Some(top) = self.scopes.last_mut() {
+            match saved {
+                Some(v) => top.insert("_".into(), v),
+                None => top.remove("_"),
+            };
+        }
+        r.map(|()| out)
     }
 }
 
 /// Resolves every command name in the script before anything runs, so that a
-/// typo on line 20 does not leave lines 1-19 applied.
+/// typo on line 20 does not leave lines 1-19 applied. Names defined by
+/// `function` anywhere in the script are commands too.
 pub fn check_commands(root: &Script) -> R<()> {
-    fn script(s: &Script) -> R<()> {
-        s.statements.iter().try_for_each(statement)
+    check_commands_with(root, &[])
+}
+
+/// [`check_commands`], knowing functions already defined (lowercase names).
+pub fn check_commands_with(root: &Script, known_functions: &[String]) -> R<()> {
+    let mut functions: Vec<String> = known_functions.to_vec();
+    collect_functions(root, &mut functions);
+    Check {
+        functions: &functions,
     }
-    fn statement(st: &Statement) -> R<()> {
-        match &st.kind {
-            StatementKind::Pipeline(p) => pipeline(p),
-            StatementKind::Assignment(a) => {
-                expr(&a.target)?;
-                pipeline(&a.value)
-            }
+    .script(root)
+}
+
+/// The names (lowercase) of the functions a script defines, at any depth.
+fn collect_functions(s: &Script, out: &mut Vec<String>) {
+    for st in &s.statements {
+        for_each_block(st, &mut |b| collect_functions(b, out));
+        if let StatementKind::Function(f) = &st.kind {
+            out.push(f.name.to_ascii_lowercase());
         }
     }
-    fn pipeline(p: &Pipeline) -> R<()> {
+}
+
+/// Calls `f` on each block a statement holds directly (bodies of ifs,
+/// loops, try/catch/finally and functions).
+fn for_each_block(st: &Statement, f: &mut dyn FnMut(&Script)) {
+    match &st.kind {
+        StatementKind::If { clauses, else_body } => {
+            clauses.iter().for_each(|(_, b)| f(b));
+            if let Some(b) = else_body {
+                f(b);
+            }
+        }
+        StatementKind::Foreach { body, .. }
+        | StatementKind::While { body, .. }
+        | StatementKind::DoLoop { body, .. }
+        | StatementKind::For { body, .. } => f(body),
+        StatementKind::Try {
+            body,
+            catches,
+            finally,
+        } => {
+            f(body);
+            catches.iter().for_each(|c| f(&c.body));
+            if let Some(b) = finally {
+                f(b);
+            }
+        }
+        StatementKind::Function(def) => f(&def.body),
+        _ => {}
+    }
+}
+
+struct Check<'f> {
+    functions: &'f [String],
+}
+
+impl Check<'_> {
+    fn script(&self, s: &Script) -> R<()> {
+        s.statements.iter().try_for_each(|st| self.statement(st))
+    }
+
+    fn statement(&self, st: &Statement) -> R<()> {
+        let mut blocks = Ok(());
+        for_each_block(st, &mut |b| {
+            if blocks.is_ok() {
+                blocks = self.script(b);
+            }
+        });
+        blocks?;
+        match &st.kind {
+            StatementKind::Pipeline(p) => self.pipeline(p),
+            StatementKind::Assignment(a) => {
+                self.expr(&a.target)?;
+                self.pipeline(&a.value)
+            }
+            StatementKind::If { clauses, .. } => {
+                clauses.iter().try_for_each(|(c, _)| self.pipeline(c))
+            }
+            StatementKind::Foreach { collection, .. } => self.pipeline(collection),
+            StatementKind::While { condition, .. } | StatementKind::DoLoop { condition, .. } => {
+                self.pipeline(condition)
+            }
+            StatementKind::For {
+                init,
+                condition,
+                step,
+                ..
+            } => {
+                if let Some(i) = init {
+                    self.statement(i)?;
+                }
+                if let Some(c) = condition {
+                    self.pipeline(c)?;
+                }
+                match step {
+                    Some(s) => self.statement(s),
+                    None => Ok(()),
+                }
+            }
+            StatementKind::Return(Some(p))
+            | StatementKind::Exit(Some(p))
+            | StatementKind::Throw(Some(p)) => self.pipeline(p),
+            StatementKind::Function(def) => def
+                .params
+                .iter()
+                .filter_map(|p| p.default.as_ref())
+                .try_for_each(|d| self.expr(d)),
+            StatementKind::Return(None)
+            | StatementKind::Exit(None)
+            | StatementKind::Throw(None)
+            | StatementKind::Break
+            | StatementKind::Continue
+            | StatementKind::Try { .. } => Ok(()),
+        }
+    }
+
+    fn pipeline(&self, p: &Pipeline) -> R<()> {
+        for r in &p.redirections {
+            if let RedirectTarget::File { path, .. } = &r.target {
+                self.expr(path)?;
+            }
+        }
         for el in &p.elements {
             match el {
-                PipelineElement::Expression(e) => expr(e)?,
+                PipelineElement::Expression(e) => self.expr(e)?,
                 PipelineElement::Command(c) => {
+                    let name = c.name.text.to_ascii_lowercase();
                     if builtins::find(&c.name.text).is_none()
                         && xshell_cmdlets::find(&c.name.text).is_none()
+                        && !self.functions.contains(&name)
                     {
                         let hint = if c.name.text.contains('.') || !c.name.text.contains('-') {
                             format!(" (to pass text, quote it: \"{}\")", c.name.text)
@@ -807,7 +1552,7 @@ pub fn check_commands(root: &Script) -> R<()> {
                                 colon_value: Some(e),
                                 ..
                             }
-                            | AstArg::Value(e) => expr(e)?,
+                            | AstArg::Value(e) => self.expr(e)?,
                             AstArg::Parameter { .. } => {}
                         }
                     }
@@ -816,39 +1561,97 @@ pub fn check_commands(root: &Script) -> R<()> {
         }
         Ok(())
     }
-    fn expr(e: &Expr) -> R<()> {
+
+    fn expr(&self, e: &Expr) -> R<()> {
         match &e.kind {
             ExprKind::Expandable { parts, .. } => parts.iter().try_for_each(|p| match p {
-                StringPart::Expr(x) => expr(x),
+                StringPart::Expr(x) => self.expr(x),
                 StringPart::Literal(_) => Ok(()),
             }),
-            ExprKind::Member { target, .. } => expr(target),
+            ExprKind::Member { target, .. } => self.expr(target),
             ExprKind::MethodCall { target, args, .. } => {
-                expr(target)?;
-                args.iter().try_for_each(expr)
+                self.expr(target)?;
+                args.iter().try_for_each(|a| self.expr(a))
             }
             ExprKind::Index { target, index } => {
-                expr(target)?;
-                expr(index)
+                self.expr(target)?;
+                self.expr(index)
             }
-            ExprKind::Unary { operand, .. } => expr(operand),
+            ExprKind::Unary { operand, .. } => self.expr(operand),
             ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs)?;
-                expr(rhs)
+                self.expr(lhs)?;
+                self.expr(rhs)
             }
-            ExprKind::Array(items) => items.iter().try_for_each(expr),
+            ExprKind::Array(items) => items.iter().try_for_each(|i| self.expr(i)),
             ExprKind::ArraySubexpression(s)
             | ExprKind::Subexpression(s)
-            | ExprKind::ScriptBlock(s) => script(s),
-            ExprKind::Paren(st) => statement(st),
+            | ExprKind::ScriptBlock(s) => self.script(s),
+            ExprKind::Paren(st) => self.statement(st),
             ExprKind::Hashtable(entries) => entries.iter().try_for_each(|en| {
-                expr(&en.key)?;
-                pipeline(&en.value)
+                self.expr(&en.key)?;
+                self.pipeline(&en.value)
             }),
-            _ => Ok(()),
+            ExprKind::Cast { operand, .. } => self.expr(operand),
+            ExprKind::Static {
+                args: Some(args), ..
+            } => args.iter().try_for_each(|a| self.expr(a)),
+            ExprKind::IncDec { variable, .. } => self.expr(variable),
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Number(_)
+            | ExprKind::String { .. }
+            | ExprKind::Variable { .. }
+            | ExprKind::TypeLiteral(_)
+            | ExprKind::Static { args: None, .. } => Ok(()),
         }
     }
-    script(root)
+}
+
+/// The first catch clause that handles `record`: one without types, or one
+/// naming `Exception`/`RuntimeException`, the record's exception type
+/// (`ManagementObjectNotFoundException`, `ParameterBindingException`, ...)
+/// or its category (`ObjectNotFound`), with or without a namespace.
+fn find_catch<'c>(catches: &'c [Catch], record: &Value) -> Option<&'c Catch> {
+    let field = |outer: &str, inner: &str| match record {
+        Value::Object(o) => match o.get(outer) {
+            Some(Value::Object(x)) => x.get(inner).map(|v| v.to_string()).unwrap_or_default(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let type_name = field("Exception", "TypeName").to_ascii_lowercase();
+    let category = field("CategoryInfo", "Category").to_ascii_lowercase();
+    catches.iter().find(|c| {
+        c.types.is_empty()
+            || c.types.iter().any(|(t, _)| {
+                let lower = t.to_ascii_lowercase();
+                let short = lower.rsplit('.').next().unwrap_or(&lower);
+                matches!(short, "exception" | "runtimeexception" | "systemexception")
+                    || short == type_name
+                    || short == category
+                    || short == format!("{category}exception")
+            })
+    })
+}
+
+/// The expression a statement consists of, if it is just one (no pipe, no
+/// redirection).
+fn single_expression(st: &Statement) -> Option<&Expr> {
+    match &st.kind {
+        StatementKind::Pipeline(p) if p.redirections.is_empty() => match &p.elements[..] {
+            [PipelineElement::Expression(e)] => Some(e),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An error record as one line (`Cmdlet: message`), anything else as text.
+fn value_line(v: &Value) -> String {
+    match v {
+        Value::Object(o) => errors::record_text(o).unwrap_or_else(|| display_in_string(v)),
+        other => display_in_string(other),
+    }
 }
 
 /// Checks -ErrorAction/-WarningAction values written as literals, so that
@@ -885,6 +1688,8 @@ fn is_constant(name: &str) -> bool {
 /// The values of the common parameters a command was given.
 #[derive(Debug, Default)]
 struct CommonOptions {
+    /// The errors go to a `2>` redirection (no -ErrorAction given).
+    redirected: bool,
     error_action: Option<ErrorAction>,
     warning_action: Option<ErrorAction>,
     error_variable: Option<(String, bool)>,
