@@ -54,6 +54,18 @@ fn a_misspelled_parameter_is_never_silenced() {
 }
 
 #[test]
+fn a_bad_value_points_at_its_parameter() {
+    let s = store();
+    let r = script(&s, "Set-SendConnector Outbound -Comment x -Port abc");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("<command>:1:39: error: Set-SendConnector: cannot bind parameter 'Port': 'abc' is not a whole number"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn the_cmdlet_prefix_appears_once() {
     let s = store();
     let r = script(&s, "Set-SendConnector Outbound x y");

@@ -1456,6 +1456,14 @@ fn nesting_beyond_the_cap_is_an_error() {
         format!("1{}", " -and 1".repeat(n)),
         format!("1{}", "+1".repeat(n)),
         format!("$x{}", "[$x".repeat(n)),
+        "if (1) { ".repeat(n),
+        "if (".repeat(n),
+        "foreach ($x in 1) { ".repeat(n),
+        "while (1) { ".repeat(n),
+        "try { ".repeat(n),
+        "function f { ".repeat(n),
+        format!("{}1", "[int]".repeat(n)),
+        "$x = if (1) { ".repeat(n),
     ] {
         let e = err(&src);
         assert!(

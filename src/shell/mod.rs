@@ -942,7 +942,13 @@ impl<'a> Shell<'a> {
             let b = match bind::bind(decl, named.clone(), item.as_ref(), Source::Shell) {
                 Ok(b) => b,
                 Err(e) => {
-                    let e = binding(e);
+                    // A bad value points at its parameter.
+                    let span = match &e {
+                        CmdletError::BadValue { param, .. } => param_span(c, decl, param),
+                        _ => None,
+                    };
+                    let mut e = binding(e);
+                    e.span = span.unwrap_or(e.span);
                     records.push(errors::error_record(&e, &self.source_name, &self.source));
                     return Err(e);
                 }
@@ -1749,6 +1755,18 @@ fn unknown_parameter(decl: &xshell_cmdlets::decl::CmdletDecl, name: &str) -> Opt
         "a parameter cannot be found that matches parameter name '{name}'{}",
         crate::suggest::did_you_mean(name, names(), "-")
     ))
+}
+
+/// The span of the argument that named `param` (by name, alias or prefix).
+fn param_span(c: &Command, decl: &xshell_cmdlets::decl::CmdletDecl, param: &str) -> Option<Span> {
+    c.args.iter().find_map(|a| match a {
+        AstArg::Parameter { name, span, .. }
+            if bind::resolve_param(decl, name).is_ok_and(|p| p.name == param) =>
+        {
+            Some(*span)
+        }
+        _ => None,
+    })
 }
 
 /// `; did you mean X?` for an unknown command name: the nearest cmdlet,
