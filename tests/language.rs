@@ -119,6 +119,12 @@ fn error_action_values_are_validated_before_anything_runs() {
             r.stderr
         );
     }
+    let r = script(&s, "Get-SendConnector -ErrorActoin Stop");
+    assert!(
+        r.stderr.contains("did you mean -ErrorAction?"),
+        "{}",
+        r.stderr
+    );
     let r = script(&s, "$a = 'Bogus'; Get-SendConnector -ErrorAction $a");
     assert_eq!(r.code, 2, "a value known only at run time is checked too");
     let r = script(&s, "Get-SendConnector -WarningAction Nope");
@@ -472,11 +478,12 @@ fn operators_null_comparisons_and_types() {
              ([byte[]]'AB') -join ','; ([byte[]](1, 255)).Count; ([array]'one').Count\n\
              [int]$n = '12'; $n + 1\n\
              $i = 5; $i += 2; $i -= 1; $i *= 3; $i /= 2; $i %= 5; $i; $i++; $i; --$i; $i\n\
-             $a = 1, 2; $a += 3; $a.Count"
+             $a = 1, 2; $a += 3; $a.Count\n\
+             $unset1 += 5; $unset1; $unset2++; $unset2; $unset3 += 'x'; $unset3"
         ),
         "1\n2.5\n2\n14\nab\nTrue\nFalse\n2\nFalse\nTrue\nTrue\nTrue\nTrue\n\
          True\nFalse\nTrue\n6\n\
-         43\n421\nFalse\n2\n16\n65,66\n2\n1\n13\n4\n5\n4\n3\n"
+         43\n421\nFalse\n2\n16\n65,66\n2\n1\n13\n4\n5\n4\n3\n5\n1\nx\n"
     );
     let r = script(&s, "[int]'abc'");
     assert_eq!(r.code, 1);

@@ -116,6 +116,21 @@ pub enum CommonParam {
     Debug,
 }
 
+/// The common parameters' names, for suggestions.
+pub const COMMON_NAMES: &[&str] = &[
+    "ErrorAction",
+    "ErrorVariable",
+    "OutVariable",
+    "WarningAction",
+    "WarningVariable",
+    "InformationAction",
+    "InformationVariable",
+    "OutBuffer",
+    "PipelineVariable",
+    "Verbose",
+    "Debug",
+];
+
 impl CommonParam {
     /// The common parameter `name` (exact name or alias, any case) denotes.
     pub fn find(name: &str) -> Option<CommonParam> {

@@ -563,7 +563,11 @@ impl<'a> Shell<'a> {
                     ));
                 }
                 if a.op != AssignOp::Assign {
-                    let old = self.lookup(name, target.span)?;
+                    // As in PowerShell, `$n += 1` on an unset variable starts from $null.
+                    let old = match self.var(name) {
+                        Some(v) => v.clone(),
+                        None => Value::Null,
+                    };
                     let op = match a.op {
                         AssignOp::Add => BinaryOp::Add,
                         AssignOp::Subtract => BinaryOp::Subtract,
@@ -594,6 +598,19 @@ impl<'a> Shell<'a> {
 
     /// A binary operator on two values (not -and/-or).
     fn arithmetic(&mut self, op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
+        // `$null + x` is x; in other arithmetic $null counts as 0.
+        if l == &Value::Null {
+            match op {
+                BinaryOp::Add => return Ok(r.clone()),
+                BinaryOp::Subtract
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Remainder => {
+                    return self.arithmetic(op, &Value::Int(0), r);
+                }
+                _ => {}
+            }
+        }
         match op {
             BinaryOp::Multiply => {
                 if let Some(v) = ops::repeat(l, r) {
@@ -1753,7 +1770,11 @@ fn unknown_parameter(decl: &xshell_cmdlets::decl::CmdletDecl, name: &str) -> Opt
     }
     Some(format!(
         "a parameter cannot be found that matches parameter name '{name}'{}",
-        crate::suggest::did_you_mean(name, names(), "-")
+        crate::suggest::did_you_mean(
+            name,
+            names().chain(errors::COMMON_NAMES.iter().copied()),
+            "-"
+        )
     ))
 }
 
