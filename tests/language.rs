@@ -673,3 +673,23 @@ fn exit_codes_from_exit() {
         0
     );
 }
+
+#[test]
+fn a_script_param_block_sets_defaults() {
+    let s = store();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("check.ps1");
+    std::fs::write(
+        &f,
+        "[CmdletBinding()]\nparam(\n  [string]$Name = 'Outbound',\n  [int]$Port = '25',\n  [switch]$Fix,\n  $Other\n)\n\
+         (Get-SendConnector $Name).Port -eq $Port\n$Fix\n$null -eq $Other\n",
+    )
+    .unwrap();
+    let r = s.run(&["-f", &f.display().to_string()]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "True\nFalse\nTrue\n"),
+        "{}",
+        r.stderr
+    );
+}

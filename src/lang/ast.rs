@@ -76,6 +76,8 @@ pub enum StatementKind {
     },
     /// `function Name { param(...) ... }` or `function Name($a, $b) { ... }`.
     Function(FunctionDef),
+    /// A script's `param(...)` block: each parameter not already set gets its default.
+    Param(Vec<FunctionParam>),
 }
 
 /// `catch [Type1], [Type2] { body }`; no types catches everything.

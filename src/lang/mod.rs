@@ -27,7 +27,8 @@
 //!   `2>$null`, `*>$null`).
 //! - Statements: `if/elseif/else`, `foreach ($x in ...)`, `while`, `do { } while/until`,
 //!   `for (;;)`, `break`, `continue`, `return`, `exit`, `throw`, `try/catch [Type]/finally`,
-//!   `function Name { param(...) ... }`; `$x = if (...) { }` takes the statement's output.
+//!   `function Name { param(...) ... }`, a script's `[CmdletBinding()] param(...)`;
+//!   `$x = if (...) { }` takes the statement's output.
 //! - Here-strings `@"` ... `"@` (expanding) and `@'` ... `'@` (literal).
 //! - Typographic quotes and dashes (from documents) count as `'`, `"` and `-`, as in
 //!   PowerShell.

@@ -31,7 +31,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "workflow",
     "configuration",
     "trap",
-    "param",
     "class",
     "enum",
     "using",
@@ -439,6 +438,7 @@ impl<'a> Parser<'a> {
     fn parse_statement(&mut self) -> PResult<Statement> {
         self.skip_hspace()?;
         let start = self.pos;
+        self.skip_attributes()?;
         if let Some(st) = self.parse_keyword_statement()? {
             return Ok(st);
         }
@@ -520,6 +520,42 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `[CmdletBinding()]` and other attributes before a script's `param(...)`:
+    /// accepted and ignored. Anything else in brackets is left for the expression parser.
+    fn skip_attributes(&mut self) -> PResult<()> {
+        let start = self.pos;
+        let mut any = false;
+        while self.peek() == Some('[') {
+            let save = self.pos;
+            let (text, _) = match self.bracket_text() {
+                Ok(t) => t,
+                Err(_) => {
+                    self.pos = save;
+                    break;
+                }
+            };
+            let name_end = text.find('(').unwrap_or(0);
+            let is_attribute = name_end > 0
+                && text.ends_with(')')
+                && text
+                    .get(..name_end)
+                    .is_some_and(|n| n.chars().all(|c| c.is_alphanumeric() || c == '.'));
+            if !is_attribute {
+                self.pos = save;
+                break;
+            }
+            any = true;
+            self.skip_ws_nl()?;
+        }
+        if any && !matches!(self.keyword_here(), Some((k, _)) if k == "param") {
+            return Err(ParseError::new(
+                "an attribute like [CmdletBinding()] must be followed by param(...)",
+                Span::new(start, start + 1),
+            ));
+        }
+        Ok(())
+    }
+
     /// The right side of `=`: a pipeline, or a statement whose output is the value
     /// (`$x = if (...) { 1 } else { 2 }`, `$names = foreach (...) { ... }`).
     // Kept out of line: the recursive descent's frames stay small.
@@ -585,6 +621,7 @@ impl<'a> Parser<'a> {
                 | "return"
                 | "exit"
                 | "function"
+                | "param"
         ) || CONTINUATION_KEYWORDS.contains(&word.as_str())
             || UNSUPPORTED_KEYWORDS.contains(&word.as_str());
         (boundary && known).then_some((word, len))
@@ -822,6 +859,12 @@ impl<'a> Parser<'a> {
             "break" => StatementKind::Break,
             "continue" => StatementKind::Continue,
             "function" => StatementKind::Function(self.parse_function(kw_span)?),
+            "param" => {
+                self.skip_ws_nl()?;
+                self.expect_char('(', "param")?;
+                self.pos -= 1;
+                StatementKind::Param(self.parse_param_list()?)
+            }
             _ => return Err(ParseError::new("unexpected keyword", kw_span)),
         })
     }

@@ -245,6 +245,11 @@ impl SpanCheck<'_> {
                 }
                 self.script(&f.body, st.span);
             }
+            StatementKind::Param(params) => {
+                for p in params {
+                    self.span(p.span, st.span, "parameter");
+                }
+            }
         }
     }
     fn pipeline(&self, p: &Pipeline, parent: Span) {
@@ -2122,4 +2127,21 @@ fn keywords_are_only_keywords_as_whole_words() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_script_param_block() {
+    let script = parse(
+        "[CmdletBinding()]\nparam(\n  [string]$Server = 'EX01',\n  [switch]$WhatIf\n)\nGet-X $Server",
+    );
+    assert_eq!(
+        script.statements.len(),
+        2,
+        "the attribute is not a statement"
+    );
+    let StatementKind::Param(params) = &script.statements[0].kind else {
+        panic!("{:?}", script.statements)
+    };
+    assert_eq!(params.len(), 2);
+    assert!(params[1].switch);
 }

@@ -483,6 +483,26 @@ impl<'a> Shell<'a> {
                     .insert(def.name.to_ascii_lowercase(), Rc::new(def.clone()));
                 Ok(())
             }
+            StatementKind::Param(params) => {
+                for p in params {
+                    if self.var(&p.name).is_some() {
+                        continue;
+                    }
+                    let v = match &p.default {
+                        Some(d) => self.expr(d)?,
+                        None if p.switch => Value::Bool(false),
+                        None => Value::Null,
+                    };
+                    let v = match &p.type_name {
+                        Some(t) if !p.switch && v != Value::Null => {
+                            ops::cast(t, &v).map_err(|m| RuntimeError::msg(m, p.span))?
+                        }
+                        _ => v,
+                    };
+                    self.set_var(&p.name, v);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -1525,11 +1545,12 @@ impl Check<'_> {
             StatementKind::Return(Some(p))
             | StatementKind::Exit(Some(p))
             | StatementKind::Throw(Some(p)) => self.pipeline(p),
-            StatementKind::Function(def) => def
-                .params
-                .iter()
-                .filter_map(|p| p.default.as_ref())
-                .try_for_each(|d| self.expr(d)),
+            StatementKind::Function(FunctionDef { params, .. }) | StatementKind::Param(params) => {
+                params
+                    .iter()
+                    .filter_map(|p| p.default.as_ref())
+                    .try_for_each(|d| self.expr(d))
+            }
             StatementKind::Return(None)
             | StatementKind::Exit(None)
             | StatementKind::Throw(None)
