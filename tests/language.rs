@@ -693,3 +693,27 @@ fn a_script_param_block_sets_defaults() {
         r.stderr
     );
 }
+
+#[test]
+fn switch_statement() {
+    let s = store();
+    assert_eq!(
+        out(
+            &s,
+            "foreach ($n in 'EX01', 'mail', 'EX02-long-name', 7) {\n\
+               switch -Wildcard ($n) {\n\
+                 'EX*' { \"$_ is exchange\" }\n\
+                 { \"$_\".Length -gt 9 } { \"$_ is long\"; break }\n\
+                 7 { 'seven' }\n\
+                 default { \"$_ is other\" }\n\
+               }\n\
+             }\n\
+             switch (1, 2, 3) { 2 { continue } default { \"d$_\" } }\n\
+             switch -Regex ('port 2525') { 'port (\\d+)' { $Matches[1] } }\n\
+             switch ('A') { 'a' { 'insensitive' } }\n\
+             switch -CaseSensitive ('A') { 'a' { 'no' } default { 'sensitive' } }"
+        ),
+        "EX01 is exchange\nmail is other\nEX02-long-name is exchange\nEX02-long-name is long\nseven\n\
+         d1\nd3\n2525\ninsensitive\nsensitive\n"
+    );
+}

@@ -78,6 +78,32 @@ pub enum StatementKind {
     Function(FunctionDef),
     /// A script's `param(...)` block: each parameter not already set gets its default.
     Param(Vec<FunctionParam>),
+    /// `switch [-Wildcard|-Regex|-Exact] [-CaseSensitive] (value) { pattern { } default { } }`.
+    Switch {
+        subject: Pipeline,
+        mode: SwitchMode,
+        case_sensitive: bool,
+        clauses: Vec<SwitchClause>,
+    },
+}
+
+/// How a switch compares its value with the clauses' patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchMode {
+    /// `-eq` (the default, and `-Exact`).
+    Exact,
+    /// `-like`.
+    Wildcard,
+    /// `-match` (sets `$Matches`).
+    Regex,
+}
+
+/// One clause of a switch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchClause {
+    /// A value, a script block `{ $_ -gt 5 }` (a condition), or None for `default`.
+    pub pattern: Option<Expr>,
+    pub body: Script,
 }
 
 /// `catch [Type1], [Type2] { body }`; no types catches everything.

@@ -26,14 +26,14 @@
 //!   stage may be an expression, followed by redirections (`> file`, `>> file`, `2>&1`,
 //!   `2>$null`, `*>$null`).
 //! - Statements: `if/elseif/else`, `foreach ($x in ...)`, `while`, `do { } while/until`,
-//!   `for (;;)`, `break`, `continue`, `return`, `exit`, `throw`, `try/catch [Type]/finally`,
+//!   `for (;;)`, `switch [-Wildcard|-Regex] (...) { }`, `break`, `continue`, `return`, `exit`, `throw`, `try/catch [Type]/finally`,
 //!   `function Name { param(...) ... }`, a script's `[CmdletBinding()] param(...)`;
 //!   `$x = if (...) { }` takes the statement's output.
 //! - Here-strings `@"` ... `"@` (expanding) and `@'` ... `'@` (literal).
 //! - Typographic quotes and dashes (from documents) count as `'`, `"` and `-`, as in
 //!   PowerShell.
 //!
-//! Not supported (each reported with a clear error): `switch`, `trap`, `class` and other
+//! Not supported (each reported with a clear error): `trap`, `class` and other
 //! keywords, `&`, input redirection `<`, splatting, the bitwise operators, dot-sourcing.
 //!
 //! Nesting is capped at [`MAX_DEPTH`]; the parser never panics and never recurses deeper.
@@ -51,8 +51,8 @@ mod tests;
 pub use ast::{
     Arg, AssignOp, Assignment, BinaryOp, Catch, Command, CommandName, CompareOp, Expr, ExprKind,
     FunctionDef, FunctionParam, HashEntry, Number, Pipeline, PipelineElement, RedirectTarget,
-    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, TypeName,
-    UnaryOp,
+    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, SwitchClause,
+    SwitchMode, TypeName, UnaryOp,
 };
 pub use complete::{CompletionContext, CompletionKind, complete_context};
 pub use error::ParseError;

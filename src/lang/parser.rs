@@ -8,8 +8,8 @@
 use super::ast::{
     Arg, AssignOp, Assignment, BinaryOp, Catch, Command, CommandName, CompareOp, Expr, ExprKind,
     FunctionDef, FunctionParam, HashEntry, Number, Pipeline, PipelineElement, RedirectTarget,
-    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, TypeName,
-    UnaryOp,
+    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, SwitchClause,
+    SwitchMode, TypeName, UnaryOp,
 };
 use super::chars::{
     ends_word, escape_char, is_dash, is_double_quote, is_hspace, is_ident_char, is_ident_start,
@@ -26,7 +26,6 @@ pub const MAX_DEPTH: usize = 64;
 /// Statements PowerShell has but xshell does not (they are reported as unsupported instead
 /// of being taken for command names).
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "switch",
     "filter",
     "workflow",
     "configuration",
@@ -622,6 +621,7 @@ impl<'a> Parser<'a> {
                 | "exit"
                 | "function"
                 | "param"
+                | "switch"
         ) || CONTINUATION_KEYWORDS.contains(&word.as_str())
             || UNSUPPORTED_KEYWORDS.contains(&word.as_str());
         (boundary && known).then_some((word, len))
@@ -859,6 +859,7 @@ impl<'a> Parser<'a> {
             "break" => StatementKind::Break,
             "continue" => StatementKind::Continue,
             "function" => StatementKind::Function(self.parse_function(kw_span)?),
+            "switch" => self.parse_switch()?,
             "param" => {
                 self.skip_ws_nl()?;
                 self.expect_char('(', "param")?;
@@ -867,6 +868,94 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(ParseError::new("unexpected keyword", kw_span)),
         })
+    }
+
+    /// The rest of `switch [-Options] (value) { clauses }`.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_switch(&mut self) -> PResult<StatementKind> {
+        let mut mode = SwitchMode::Exact;
+        let mut case_sensitive = false;
+        loop {
+            self.skip_hspace()?;
+            match self.peek() {
+                Some(c) if is_dash(c) => {
+                    let start = self.pos;
+                    self.bump();
+                    let len = ident_len(self.rest());
+                    self.pos += len;
+                    let span = self.span_from(start);
+                    let option = span
+                        .text(self.src)
+                        .get(1..)
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    match option.as_str() {
+                        "wildcard" => mode = SwitchMode::Wildcard,
+                        "regex" => mode = SwitchMode::Regex,
+                        "exact" => mode = SwitchMode::Exact,
+                        "casesensitive" => case_sensitive = true,
+                        _ => {
+                            return Err(ParseError::new(
+                                format!(
+                                    "switch option '{}' is not supported (options: -Wildcard, -Regex, -Exact, -CaseSensitive)",
+                                    show(span.text(self.src))
+                                ),
+                                span,
+                            ));
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        let subject = self.parse_condition("switch")?;
+        self.skip_ws_nl()?;
+        let open = self.expect_char('{', "switch (...)")?;
+        let mut clauses = Vec::new();
+        loop {
+            loop {
+                self.skip_ws_nl()?;
+                if self.peek() == Some(';') {
+                    self.bump();
+                } else {
+                    break;
+                }
+            }
+            match self.peek() {
+                None => return Err(ParseError::incomplete("missing closing '}'", open)),
+                Some('}') => {
+                    self.bump();
+                    break;
+                }
+                _ => {}
+            }
+            let pattern = match self.keyword_default() {
+                Some(len) => {
+                    self.pos += len;
+                    None
+                }
+                None if self.peek() == Some('{') => Some(self.parse_script_block()?),
+                None => Some(self.parse_command_element()?),
+            };
+            let body = self.parse_block("a switch pattern")?;
+            clauses.push(SwitchClause { pattern, body });
+        }
+        Ok(StatementKind::Switch {
+            subject,
+            mode,
+            case_sensitive,
+            clauses,
+        })
+    }
+
+    /// `default` of a switch: its length if it stands here.
+    fn keyword_default(&self) -> Option<usize> {
+        let rest = self.rest();
+        let word = rest.get(..7)?;
+        let next = rest.get(7..).and_then(|r| r.chars().next());
+        (word.eq_ignore_ascii_case("default") && next.is_none_or(|c| c.is_whitespace() || c == '{'))
+            .then_some(7)
     }
 
     /// `in` of `foreach (... in ...)`: its length if it stands here.

@@ -250,6 +250,17 @@ impl SpanCheck<'_> {
                     self.span(p.span, st.span, "parameter");
                 }
             }
+            StatementKind::Switch {
+                subject, clauses, ..
+            } => {
+                self.pipeline(subject, st.span);
+                for c in clauses {
+                    if let Some(p) = &c.pattern {
+                        self.expr(p, st.span);
+                    }
+                    self.script(&c.body, st.span);
+                }
+            }
         }
     }
     fn pipeline(&self, p: &Pipeline, parent: Span) {
@@ -1139,10 +1150,16 @@ fn error_messages_and_positions() {
             (1, 13),
         ),
         ("If $x { }", "missing '(' after 'if', found '$x'", (1, 4)),
+        ("trap { }", "'trap' is not supported by xshell", (1, 1)),
         (
-            "switch ($x) { }",
-            "'switch' is not supported by xshell",
-            (1, 1),
+            "switch -File x ($y) { }",
+            "switch option '-File' is not supported (options: -Wildcard, -Regex, -Exact, -CaseSensitive)",
+            (1, 8),
+        ),
+        (
+            "switch ($x) { 'a' }",
+            "missing '{' after 'a switch pattern', found '}'",
+            (1, 19),
         ),
         ("else { }", "'else' must follow if (...) { }", (1, 1)),
         (
@@ -2144,4 +2161,28 @@ fn a_script_param_block() {
     };
     assert_eq!(params.len(), 2);
     assert!(params[1].switch);
+}
+
+#[test]
+fn switch_statements() {
+    let src = "switch -Wildcard -CaseSensitive ($name) {\n  'EX*' { 'exchange' }\n  { $_.Length -gt 9 } { 'long'; break }\n  42 { }\n  default { 'other' }\n}";
+    let script = parse(src);
+    let StatementKind::Switch {
+        mode,
+        case_sensitive,
+        clauses,
+        ..
+    } = &script.statements[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(*mode, SwitchMode::Wildcard);
+    assert!(*case_sensitive);
+    assert_eq!(clauses.len(), 4);
+    assert!(matches!(
+        clauses[1].pattern.as_ref().map(|p| &p.kind),
+        Some(ExprKind::ScriptBlock(_))
+    ));
+    assert!(clauses[3].pattern.is_none());
+    assert!(needs_more_input("switch ($x) {\n 'a' { 1 }"));
 }

@@ -11,7 +11,7 @@ pub mod prompt;
 use crate::lang::{
     self, Arg as AstArg, AssignOp, BinaryOp, Catch, Command, CompareOp, Expr, ExprKind,
     FunctionDef, Number, Pipeline, PipelineElement, RedirectTarget, Script, Span, Statement,
-    StatementKind, Stream, StringPart, UnaryOp,
+    StatementKind, Stream, StringPart, SwitchClause, SwitchMode, UnaryOp,
 };
 use errors::CommonParam;
 use std::collections::HashMap;
@@ -483,6 +483,25 @@ impl<'a> Shell<'a> {
                     .insert(def.name.to_ascii_lowercase(), Rc::new(def.clone()));
                 Ok(())
             }
+            StatementKind::Switch {
+                subject,
+                mode,
+                case_sensitive,
+                clauses,
+            } => {
+                let items = self.pipeline(subject)?;
+                let saved = self.var("_").cloned();
+                let r = self.switch(items, *mode, *case_sensitive, clauses, out);
+                match saved {
+                    Some(v) => self.set_var("_", v),
+                    None => {
+                        if let Some(vars) = self.scopes.last_mut() {
+                            vars.remove("_");
+                        }
+                    }
+                }
+                r
+            }
             StatementKind::Param(params) => {
                 for p in params {
                     if self.var(&p.name).is_some() {
@@ -504,6 +523,74 @@ impl<'a> Shell<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Runs a switch over `items`: every matching clause runs (`$_` is the
+    /// item), `default` when none matched; `break` ends the switch,
+    /// `continue` goes to the next item.
+    fn switch(
+        &mut self,
+        items: Vec<Value>,
+        mode: SwitchMode,
+        case_sensitive: bool,
+        clauses: &[SwitchClause],
+        out: &mut Vec<Value>,
+    ) -> R<()> {
+        let op = match mode {
+            SwitchMode::Exact => CompareOp::Eq,
+            SwitchMode::Wildcard => CompareOp::Like,
+            SwitchMode::Regex => CompareOp::Match,
+        };
+        for item in items {
+            self.set_var("_", item.clone());
+            let mut matched = false;
+            let mut next_item = false;
+            for pass_default in [false, true] {
+                if next_item || (pass_default && matched) {
+                    break;
+                }
+                for clause in clauses {
+                    let hit = match (&clause.pattern, pass_default) {
+                        (None, true) => true,
+                        (None, false) | (Some(_), true) => false,
+                        (
+                            Some(Expr {
+                                kind: ExprKind::ScriptBlock(block),
+                                ..
+                            }),
+                            false,
+                        ) => {
+                            let mut cond = Vec::new();
+                            self.block_into(block, &mut cond)?;
+                            collapse(cond).truthy()
+                        }
+                        (Some(pattern), false) => {
+                            let p = self.expr(pattern)?;
+                            let op = BinaryOp::Compare { op, case_sensitive };
+                            self.arithmetic(op, &item, &p)
+                                .map_err(|m| RuntimeError::msg(m, pattern.span))?
+                                .truthy()
+                        }
+                    };
+                    if !hit {
+                        continue;
+                    }
+                    matched = true;
+                    match self.block_into(&clause.body, out) {
+                        Ok(()) => {}
+                        Err(e) if e.flow == Flow::Break => return Ok(()),
+                        Err(e) if e.flow == Flow::Continue => {
+                            next_item = true;
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    // `$_` may have been changed by the body; the next clause sees the item.
+                    self.set_var("_", item.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs a catch block with `$_` (and `$PSItem`) set to the error record.
@@ -1491,6 +1578,7 @@ fn for_each_block(st: &Statement, f: &mut dyn FnMut(&Script)) {
             }
         }
         StatementKind::Function(def) => f(&def.body),
+        StatementKind::Switch { clauses, .. } => clauses.iter().for_each(|c| f(&c.body)),
         _ => {}
     }
 }
@@ -1522,6 +1610,15 @@ impl Check<'_> {
                 clauses.iter().try_for_each(|(c, _)| self.pipeline(c))
             }
             StatementKind::Foreach { collection, .. } => self.pipeline(collection),
+            StatementKind::Switch {
+                subject, clauses, ..
+            } => {
+                self.pipeline(subject)?;
+                clauses
+                    .iter()
+                    .filter_map(|c| c.pattern.as_ref())
+                    .try_for_each(|p| self.expr(p))
+            }
             StatementKind::While { condition, .. } | StatementKind::DoLoop { condition, .. } => {
                 self.pipeline(condition)
             }
