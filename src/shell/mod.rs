@@ -861,7 +861,14 @@ impl<'a> Shell<'a> {
     /// -OutVariable, -WarningAction, -WarningVariable, -Verbose, -Debug, ...),
     /// which neither the binder nor a builtin sees.
     fn command(&mut self, c: &Command, input: Option<Vec<Value>>) -> R<Vec<Value>> {
-        let (common, rest) = errors::split_common(&c.args);
+        let has_common = c.args.iter().any(
+            |a| matches!(a, AstArg::Parameter { name, .. } if CommonParam::find(name).is_some()),
+        );
+        let (common, rest) = if has_common {
+            errors::split_common(&c.args)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let mut opts = CommonOptions::default();
         for (p, arg, value) in common {
             let v = match value {
@@ -908,14 +915,21 @@ impl<'a> Shell<'a> {
         if opts.warning_action.is_none() && self.warnings_silenced > 0 {
             opts.warning_action = Some(ErrorAction::SilentlyContinue);
         }
-        let stripped = Command {
-            name: c.name.clone(),
-            args: rest,
-            span: c.span,
+        // Without common parameters the command is used as written (no copy).
+        let stripped;
+        let c = if has_common {
+            stripped = Command {
+                name: c.name.clone(),
+                args: rest,
+                span: c.span,
+            };
+            &stripped
+        } else {
+            c
         };
         let mut records = Vec::new();
         let mut warnings = Vec::new();
-        let r = self.command_body(&stripped, input, action, &opts, &mut records, &mut warnings);
+        let r = self.command_body(c, input, action, &opts, &mut records, &mut warnings);
         if let Some((name, append)) = &opts.error_variable {
             self.set_list_var(name, *append, records);
         }
