@@ -187,6 +187,11 @@ impl<'a> Shell<'a> {
         self.scopes.iter().rev().find_map(|v| v.get(key))
     }
 
+    /// The code of an `exit` that ran, if any (the prompt then ends).
+    pub fn exit_requested(&self) -> Option<i32> {
+        self.exit_code
+    }
+
     /// The exit code the script asks for: `exit N`, else 1 if errors were
     /// continued past (-ErrorAction Continue), else 0.
     pub fn continued_exit_code(&self) -> i32 {

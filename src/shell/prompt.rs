@@ -150,6 +150,9 @@ pub fn run(shell: &mut Shell<'_>, history: Option<PathBuf>) -> i32 {
                         if let Err(e) = shell.run(&script, &name, &line) {
                             crate::cli::write_err(&e.render(&name, &line));
                         }
+                        if let Some(code) = shell.exit_requested() {
+                            return code;
+                        }
                     }
                 }
             }
