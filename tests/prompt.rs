@@ -164,6 +164,10 @@ fn functions_persist_across_lines_and_exit_ends_the_prompt() {
     t.wait_for("42");
     t.keys(&["Get-SendConnector NoSuch -EA SilentlyContinue; $?", "Enter"]);
     t.wait_for("False");
+    // An error inside a function defined earlier points at the call.
+    t.keys(&["function Get-Missing { Get-SendConnector NoSuch }", "Enter"]);
+    t.keys(&["'x'; Get-Missing", "Enter"]);
+    t.wait_for("<prompt:5>:1:6: error: Get-SendConnector: send connector 'NoSuch' was not found");
     t.keys(&["exit 3", "Enter"]);
     t.wait_for("EXITED=3");
 }

@@ -103,7 +103,9 @@ pub struct Shell<'a> {
     /// Variable scopes: the script's, then one per function call.
     scopes: Vec<HashMap<String, Value>>,
     /// Functions defined by `function`, by lowercase name.
-    functions: HashMap<String, Rc<FunctionDef>>,
+    /// Functions defined by `function`, by lowercase name, with the source
+    /// text they were defined in (errors are located in it).
+    functions: HashMap<String, Rc<(FunctionDef, Rc<str>)>>,
     /// `exit N` was run.
     exit_code: Option<i32>,
     /// Error records captured by `2>` redirections, innermost last.
@@ -484,8 +486,11 @@ impl<'a> Shell<'a> {
                 r
             }
             StatementKind::Function(def) => {
-                self.functions
-                    .insert(def.name.to_ascii_lowercase(), Rc::new(def.clone()));
+                let source: Rc<str> = Rc::from(self.source.as_str());
+                self.functions.insert(
+                    def.name.to_ascii_lowercase(),
+                    Rc::new((def.clone(), source)),
+                );
                 Ok(())
             }
             StatementKind::Switch {
@@ -1014,9 +1019,15 @@ impl<'a> Shell<'a> {
             .get(&c.name.text.to_ascii_lowercase())
             .cloned()
         {
-            return match self.call_function(&f, c, input) {
+            let (def, source) = (&f.0, &f.1);
+            return match self.call_function(def, c, input) {
                 Ok(v) => Ok(v),
-                Err(e) => {
+                Err(mut e) => {
+                    // Defined in an earlier prompt line: its spans mean nothing
+                    // in this line's text; point at the call.
+                    if **source != *self.source && e.flow == Flow::Error {
+                        e.span = c.name.span;
+                    }
                     self.command_error(e, action, opts.redirected, records)?;
                     Ok(Vec::new())
                 }
