@@ -8,6 +8,9 @@ pub mod errors;
 pub mod ops;
 pub mod prompt;
 
+#[cfg(test)]
+mod tests;
+
 use crate::lang::{
     self, Arg as AstArg, AssignOp, BinaryOp, Catch, Command, CompareOp, Expr, ExprKind,
     FunctionDef, Number, Pipeline, PipelineElement, RedirectTarget, Script, Span, Statement,
