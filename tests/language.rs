@@ -717,3 +717,39 @@ fn switch_statement() {
          d1\nd3\n2525\ninsensitive\nsensitive\n"
     );
 }
+
+#[test]
+fn assigning_keys_items_and_properties() {
+    let s = store();
+    assert_eq!(
+        out(
+            &s,
+            "$count = @{}\n\
+             foreach ($c in Get-SendConnector) { $count[$c.Name] = $c.Port }\n\
+             $count.Outbound; $count.Extra = 1; $count.Extra += 4; $count['extra']\n\
+             $l = 1, 2, 3; $l[-1] = 9; $l[0]++; $l -join ','\n\
+             $o = [pscustomobject]@{ Name = 'a' }; $o.Name = 'b'; $o.Name\n\
+             $n = @{ x = @{ y = 1 } }; $n.x.y = 7; $n.x.y"
+        ),
+        "25\n5\n2,2,9\nb\n7\n"
+    );
+    for (src, message) in [
+        (
+            "$l = 1, 2; $l[5] = 0",
+            "index 5 is outside the list of 2 item(s)",
+        ),
+        (
+            "$c = Get-SendConnector Outbound; $c.Port = 26",
+            "cannot set 'Port' on a SendConnector: objects are changed with Set- cmdlets",
+        ),
+        (
+            "$o = [pscustomobject]@{ A = 1 }; $o.B = 2",
+            "property 'B' cannot be found on this object",
+        ),
+        ("$z = $null; $z[0] = 1", "cannot index into a null value"),
+    ] {
+        let r = script(&s, src);
+        assert_eq!(r.code, 1, "{src}");
+        assert!(r.stderr.contains(message), "{src}: {}", r.stderr);
+    }
+}

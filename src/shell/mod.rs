@@ -688,15 +688,8 @@ impl<'a> Shell<'a> {
                         Some(v) => v.clone(),
                         None => Value::Null,
                     };
-                    let op = match a.op {
-                        AssignOp::Add => BinaryOp::Add,
-                        AssignOp::Subtract => BinaryOp::Subtract,
-                        AssignOp::Multiply => BinaryOp::Multiply,
-                        AssignOp::Divide => BinaryOp::Divide,
-                        AssignOp::Remainder | AssignOp::Assign => BinaryOp::Remainder,
-                    };
                     v = self
-                        .arithmetic(op, &old, &v)
+                        .arithmetic(assign_binary(a.op), &old, &v)
                         .map_err(|m| RuntimeError::msg(m, a.op_span))?;
                 }
                 if let Some(t) = cast {
@@ -709,8 +702,83 @@ impl<'a> Shell<'a> {
                 self.set_var(name, v);
                 Ok(())
             }
+            ExprKind::Member { .. } | ExprKind::Index { .. } => {
+                if a.op != AssignOp::Assign {
+                    let old = self.expr(target)?;
+                    v = self
+                        .arithmetic(assign_binary(a.op), &old, &v)
+                        .map_err(|m| RuntimeError::msg(m, a.op_span))?;
+                }
+                if let Some(t) = cast {
+                    v = ops::cast(&t.name, &v).map_err(|m| RuntimeError::msg(m, a.value.span))?;
+                }
+                let mut v = Some(v);
+                self.update(target, &mut |slot| {
+                    if let Some(v) = v.take() {
+                        *slot = v;
+                    }
+                    Ok(())
+                })
+            }
             _ => Err(RuntimeError::msg(
-                "only variables can be assigned ($name = ...); objects are changed with Set- cmdlets",
+                "only variables, hashtable keys, list items and [pscustomobject] properties can be assigned; objects are changed with Set- cmdlets",
+                target.span,
+            )),
+        }
+    }
+
+    /// Changes the value `target` designates in place (`$h.Key`, `$h['Key']`,
+    /// `$list[0]`, `$obj.Prop`, nested), writing the variable back.
+    fn update(
+        &mut self,
+        target: &Expr,
+        f: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+    ) -> R<()> {
+        match &target.kind {
+            ExprKind::Variable { name } => {
+                if is_constant(name) {
+                    return Err(RuntimeError::msg(
+                        format!("cannot assign to ${name}"),
+                        target.span,
+                    ));
+                }
+                let mut v = self.lookup(name, target.span)?;
+                f(&mut v).map_err(|m| RuntimeError::msg(m, target.span))?;
+                self.set_var(name, v);
+                Ok(())
+            }
+            ExprKind::Member {
+                target: inner,
+                name,
+                name_span,
+            } => {
+                let span = *name_span;
+                self.update(inner, &mut |container| {
+                    let slot = member_slot(container, name)?;
+                    f(slot)
+                })
+                .map_err(|mut e| {
+                    e.span = span;
+                    e
+                })
+            }
+            ExprKind::Index {
+                target: inner,
+                index,
+            } => {
+                let i = self.expr(index)?;
+                let span = index.span;
+                self.update(inner, &mut |container| {
+                    let slot = index_slot(container, &i)?;
+                    f(slot)
+                })
+                .map_err(|mut e| {
+                    e.span = span;
+                    e
+                })
+            }
+            _ => Err(RuntimeError::msg(
+                "only variables, hashtable keys, list items and [pscustomobject] properties can be assigned",
                 target.span,
             )),
         }
@@ -1806,6 +1874,83 @@ fn find_catch<'c>(catches: &'c [Catch], record: &Value) -> Option<&'c Catch> {
                     || short == format!("{category}exception")
             })
     })
+}
+
+/// The binary operator of a compound assignment (`+=` is `+`).
+fn assign_binary(op: AssignOp) -> BinaryOp {
+    match op {
+        AssignOp::Add => BinaryOp::Add,
+        AssignOp::Subtract => BinaryOp::Subtract,
+        AssignOp::Multiply => BinaryOp::Multiply,
+        AssignOp::Divide => BinaryOp::Divide,
+        AssignOp::Remainder | AssignOp::Assign => BinaryOp::Remainder,
+    }
+}
+
+/// The slot of `container.name` to assign: a hashtable key (added if new)
+/// or an existing property of a [pscustomobject].
+fn member_slot<'v>(container: &'v mut Value, name: &str) -> Result<&'v mut Value, String> {
+    match container {
+        Value::Map(entries) => {
+            let i = match entries
+                .iter()
+                .position(|(k, _)| k.eq_ignore_ascii_case(name))
+            {
+                Some(i) => i,
+                None => {
+                    entries.push((name.to_string(), Value::Null));
+                    entries.len() - 1
+                }
+            };
+            entries
+                .get_mut(i)
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("cannot set '{name}'"))
+        }
+        Value::Object(o) => {
+            if o.type_name != "PSCustomObject" {
+                return Err(format!(
+                    "cannot set '{name}' on a {}: objects are changed with Set- cmdlets",
+                    o.type_name
+                ));
+            }
+            o.props
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("property '{name}' cannot be found on this object"))
+        }
+        other => Err(format!(
+            "cannot set property '{name}' on a {}",
+            other.type_label()
+        )),
+    }
+}
+
+/// The slot of `container[index]` to assign: a list item (negative from the
+/// end) or a hashtable key (added if new).
+fn index_slot<'v>(container: &'v mut Value, index: &Value) -> Result<&'v mut Value, String> {
+    match (container, index) {
+        (Value::List(items), Value::Int(n)) => {
+            let len = items.len();
+            let k = if *n < 0 {
+                usize::try_from(n.unsigned_abs())
+                    .ok()
+                    .and_then(|back| len.checked_sub(back))
+            } else {
+                usize::try_from(*n).ok()
+            };
+            k.and_then(|k| items.get_mut(k))
+                .ok_or_else(|| format!("index {n} is outside the list of {len} item(s)"))
+        }
+        (m @ Value::Map(_), key) => member_slot(m, &display_in_string(key)),
+        (Value::Null, _) => Err("cannot index into a null value".to_string()),
+        (other, i) => Err(format!(
+            "cannot assign to [{}] of a {}",
+            display_in_string(i),
+            other.type_label()
+        )),
+    }
 }
 
 /// The expression a statement consists of, if it is just one (no pipe, no
