@@ -485,6 +485,13 @@ fn operators_null_comparisons_and_types() {
          True\nFalse\nTrue\n6\n\
          43\n421\nFalse\n2\n16\n65,66\n2\n1\n13\n4\n5\n4\n3\n5\n1\nx\n"
     );
+    assert_eq!(
+        out(
+            &s,
+            "$gb = 10 / 4; $gb + 1; $gb -lt 10; $gb * 2; [Math]::Round($gb * 1.1, 2); '{0:N1}' -f ($gb / 2)"
+        ),
+        "3.5\nTrue\n5\n2.75\n1.3\n"
+    );
     let r = script(&s, "[int]'abc'");
     assert_eq!(r.code, 1);
     assert!(

@@ -799,6 +799,11 @@ impl<'a> Shell<'a> {
                 _ => {}
             }
         }
+        if !matches!(l, Value::List(_))
+            && let Some(v) = ops::fraction_binary(op, l, r)
+        {
+            return v;
+        }
         match op {
             BinaryOp::Multiply => {
                 if let Some(v) = ops::repeat(l, r) {

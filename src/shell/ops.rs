@@ -4,7 +4,8 @@
 //! (`[System.IO.File]::ReadAllBytes`, `[Math]::Round`, `[string]::Join`, ...).
 //!
 //! xshell has no floating-point value: a fractional number is kept as its
-//! text (`2.5`), which arithmetic and formatting read back.
+//! text (`2.5`), which arithmetic, comparisons and formatting read back as a
+//! number.
 
 use super::display_in_string as text;
 use xshell_cmdlets::Value;
@@ -40,6 +41,48 @@ pub fn from_f64(f: f64) -> Value {
     } else {
         Value::Str(f.to_string())
     }
+}
+
+/// A fraction kept as text (`"2.5"`, what `10 / 4` gives), as a number.
+fn fractional(v: &Value) -> Option<f64> {
+    match v {
+        Value::Str(s) if s.contains(['.', 'e', 'E']) => {
+            s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+        }
+        _ => None,
+    }
+}
+
+/// Arithmetic and ordering when an operand is a fraction (xshell keeps
+/// fractions as text): `10 / 4 + 1` is 3.5 and `10 / 4 -lt 10` is true.
+/// None when neither operand is a fraction, or one is not a number.
+pub fn fraction_binary(
+    op: crate::lang::BinaryOp,
+    l: &Value,
+    r: &Value,
+) -> Option<Result<Value, String>> {
+    use crate::lang::{BinaryOp, CompareOp};
+    if fractional(l).is_none() && fractional(r).is_none() {
+        return None;
+    }
+    let (a, b) = (as_f64(l)?, as_f64(r)?);
+    let v = match op {
+        BinaryOp::Add => from_f64(a + b),
+        BinaryOp::Subtract => from_f64(a - b),
+        BinaryOp::Multiply => from_f64(a * b),
+        BinaryOp::Remainder if b != 0.0 => from_f64(a % b),
+        BinaryOp::Compare { op, .. } => Value::Bool(match op {
+            CompareOp::Eq => a == b,
+            CompareOp::Ne => a != b,
+            CompareOp::Gt => a > b,
+            CompareOp::Ge => a >= b,
+            CompareOp::Lt => a < b,
+            CompareOp::Le => a <= b,
+            _ => return None,
+        }),
+        _ => return None,
+    };
+    Some(Ok(v))
 }
 
 fn as_int(v: &Value) -> Option<i64> {
@@ -1015,6 +1058,25 @@ mod tests {
             st("IO.File", "Exists", &[s("/no/such")]).unwrap(),
             Value::Bool(false)
         );
+    }
+
+    #[test]
+    fn fractions_compute_as_numbers() {
+        use crate::lang::{BinaryOp, CompareOp};
+        let f = |op, l: &Value, r: &Value| fraction_binary(op, l, r).map(Result::unwrap);
+        assert_eq!(f(BinaryOp::Add, &s("2.5"), &Value::Int(1)), Some(s("3.5")));
+        assert_eq!(
+            f(BinaryOp::Multiply, &s("2.5"), &Value::Int(2)),
+            Some(Value::Int(5))
+        );
+        let lt = BinaryOp::Compare {
+            op: CompareOp::Lt,
+            case_sensitive: false,
+        };
+        assert_eq!(f(lt, &s("2.5"), &Value::Int(10)), Some(Value::Bool(true)));
+        assert_eq!(f(lt, &Value::Int(3), &s("2.5")), Some(Value::Bool(false)));
+        assert_eq!(f(BinaryOp::Add, &Value::Int(1), &Value::Int(2)), None);
+        assert_eq!(f(BinaryOp::Add, &s("2.5"), &s("x")), None);
     }
 
     #[test]
