@@ -128,8 +128,6 @@ pub struct Shell<'a> {
     handled_errors: usize,
     /// `$?`: whether the last statement succeeded.
     last_ok: bool,
-    /// Standard output was closed: nothing more is run.
-    output_closed: bool,
     source_name: String,
     source: String,
 }
@@ -159,7 +157,6 @@ impl<'a> Shell<'a> {
             errors: Vec::new(),
             handled_errors: 0,
             last_ok: true,
-            output_closed: false,
             source_name: String::new(),
             source: String::new(),
         }
@@ -219,7 +216,6 @@ impl<'a> Shell<'a> {
         self.source = source.to_string();
         let known: Vec<String> = self.functions.keys().cloned().collect();
         check_commands_with(script, &known)?;
-        self.output_closed = false;
         for st in &script.statements {
             // Output before an error is still shown.
             let mut values = Vec::new();
@@ -230,10 +226,7 @@ impl<'a> Shell<'a> {
                 Err(e) => match e.flow {
                     // `break`/`continue` outside a loop, `return` and `exit` end the script.
                     Flow::Break | Flow::Continue | Flow::Return | Flow::Exit => return Ok(()),
-                    Flow::OutputClosed => {
-                        self.output_closed = true;
-                        return Ok(());
-                    }
+                    Flow::OutputClosed => return Ok(()),
                     Flow::Error => {
                         self.record_error(&e);
                         return Err(e);
@@ -1129,7 +1122,7 @@ impl<'a> Shell<'a> {
                 CmdletError::Usage(format!(
                     "the term '{}' is not recognized as a cmdlet; Get-Command lists them{}",
                     c.name.text,
-                    self.command_suggestion(&c.name.text)
+                    command_suggestion(&c.name.text)
                 )),
                 c.name.span,
             ));
@@ -1344,11 +1337,6 @@ impl<'a> Shell<'a> {
         self.set_var("args", Value::List(rest));
         self.set_var("input", Value::List(input.unwrap_or_default()));
         self.block_into(&f.body, out)
-    }
-
-    /// `; did you mean X?` for an unknown command name.
-    fn command_suggestion(&self, name: &str) -> String {
-        command_suggestion(name)
     }
 
     /// Evaluates a command's arguments into binder tokens.
