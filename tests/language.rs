@@ -38,7 +38,6 @@ fn a_misspelled_parameter_is_never_silenced() {
     // Nor by Ignore, nor by the preference; the statement fails and the script stops.
     for src in [
         "Set-SendConnector Outbound -Port abc -EA Ignore; 'after'",
-        "$ErrorActionPreference = 'SilentlyContinue'; Set-SendConnector Outbound -Port; 'after'",
         "Set-SendConnector Outbound x y -ErrorAction 0; 'after'",
         "Set-SendConnector -Port 1 -EA SilentlyContinue; 'after'",
     ] {
@@ -63,6 +62,40 @@ fn a_bad_value_points_at_its_parameter() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn under_continue_a_failed_statement_is_shown_and_the_script_goes_on() {
+    let s = store();
+    // As in PowerShell: the statement fails, the next one runs; the exit code tells.
+    for pref in ["Continue", "SilentlyContinue", "Ignore"] {
+        let r = script(
+            &s,
+            &format!(
+                "$ErrorActionPreference = '{pref}'\nSet-SendConnector Outbound -Prot 1\n$?\n[int]'x'\n'after'"
+            ),
+        );
+        assert_eq!(r.code, 2, "{pref}: {}", r.stderr);
+        assert_eq!(r.stdout, "False\nafter\n", "{pref}");
+        assert!(r.stderr.contains("<command>:2:29: error: Set-SendConnector: a parameter cannot be found that matches parameter name 'Prot'; did you mean -Port?"), "{pref}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("<command>:4:1: error: cannot convert 'x' to [int]"),
+            "{pref}: {}",
+            r.stderr
+        );
+    }
+    // throw stops the script whatever the preference; a try still catches.
+    let r = script(
+        &s,
+        "$ErrorActionPreference = 'Continue'; throw 'x'; 'after'",
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+    let r = script(
+        &s,
+        "$ErrorActionPreference = 'Continue'; try { Set-SendConnector -Bogus; 'no' } catch { 'caught' }",
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "caught\n"), "{}", r.stderr);
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! - Usage errors (parameter binding: unknown or ambiguous parameter, wrong
 //!   type, missing value, surplus positional value, missing mandatory
 //!   parameter) are always terminating: `-ErrorAction` never silences them.
+//!   They fail the statement; under a preference other than `Stop` they are
+//!   shown and the next statement runs (PowerShell's statement-terminating
+//!   errors), the script still exiting non-zero.
 //! - `Continue` shows the error and goes on; `SilentlyContinue` records it in
 //!   `$Error` and `-ErrorVariable` without showing it; `Ignore` forgets it.
 //!   `Inquire` and `Suspend` are refused: a script never prompts.

@@ -115,6 +115,8 @@ pub struct Shell<'a> {
     err_redirects: Vec<Vec<Value>>,
     /// Inside a `3>$null` / `*>$null`: warnings are dropped.
     warnings_silenced: usize,
+    /// Inside a `try` body: statement errors go to its catch.
+    try_depth: usize,
     out: &'a mut dyn Write,
     depth: usize,
     /// Errors reported and continued past (-ErrorAction Continue): the
@@ -150,6 +152,7 @@ impl<'a> Shell<'a> {
             exit_code: None,
             err_redirects: Vec::new(),
             warnings_silenced: 0,
+            try_depth: 0,
             out,
             depth: 0,
             continued_errors: 0,
@@ -314,11 +317,33 @@ impl<'a> Shell<'a> {
             self.statement_inner(st, out)
         };
         self.depth -= 1;
+        let r = match r {
+            Err(e) if self.continues_past(&e) => {
+                // The statement failed; the script goes on (as PowerShell does
+                // under $ErrorActionPreference = 'Continue'), the error shown.
+                self.record_error(&e);
+                self.handled_errors += 1;
+                self.continued_errors += 1;
+                self.continued_exit = self.continued_exit.max(e.exit_code());
+                crate::cli::write_err(&e.render(&self.source_name, &self.source));
+                Ok(())
+            }
+            other => other,
+        };
         self.last_ok = match &r {
             Ok(()) => self.handled_errors == before,
             Err(e) => e.flow != Flow::Error,
         };
         r
+    }
+
+    /// Whether a statement's error lets the script go on: the preference is
+    /// not Stop, the error was not thrown, and no `try` is waiting for it.
+    fn continues_past(&self, e: &RuntimeError) -> bool {
+        e.flow == Flow::Error
+            && e.thrown.is_none()
+            && self.try_depth == 0
+            && !matches!(self.preference(e.span), Ok(ErrorAction::Stop) | Err(_))
     }
 
     /// Runs the statements of a block into `out`.
@@ -462,7 +487,10 @@ impl<'a> Shell<'a> {
                 catches,
                 finally,
             } => {
-                let r = match self.block_into(body, out) {
+                self.try_depth += 1;
+                let r = self.block_into(body, out);
+                self.try_depth -= 1;
+                let r = match r {
                     Err(e) if e.flow == Flow::Error => {
                         let record = errors::error_record(&e, &self.source_name, &self.source);
                         match find_catch(catches, &record) {
