@@ -8,7 +8,8 @@ use xshell_cmdlets::format::Format;
 use xshell_core::store::Store;
 
 /// Pieces scripts are built from: constructs, operators, casts and
-/// statics, without unbounded loops (`while`, `for`, `do`) or cmdlets.
+/// statics, without unbounded loops (`while`, `for`, `do`), cmdlets or
+/// anything that writes a file.
 const PIECES: &[&str] = &[
     "if ($x) { 1 } else { 2 }",
     "foreach ($i in 1..3) { $i }",
@@ -70,7 +71,9 @@ const PIECES: &[&str] = &[
     "throw",
     "exit 1",
     "break",
-    " > $null",
+    // Ended by ';' so that no later piece turns `$null` into a file name.
+    " > $null;",
+    " 2>$null;",
     " 2>&1",
     " | ForEach-Object { $_ }",
     " | Where-Object { $_ }",
