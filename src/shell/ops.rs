@@ -240,7 +240,7 @@ fn format_value(v: &Value, spec: &str) -> Result<String, String> {
     if standard {
         match kind {
             'N' | 'n' => {
-                if let (Some(i), None | Some(0)) = (as_int(v), precision) {
+                if let (Some(i), Some(0)) = (as_int(v), precision) {
                     let s = group(&i.unsigned_abs().to_string());
                     return Ok(if i < 0 { format!("-{s}") } else { s });
                 }
@@ -903,6 +903,8 @@ mod tests {
         assert_eq!(f("[{0,-6}|{1,5}]", &[s("ab"), s("cd")]), "[ab    |   cd]");
         assert_eq!(f("{0:N0}", &[Value::Int(1234567)]), "1,234,567");
         assert_eq!(f("{0:N2}", &[Value::Int(1234)]), "1,234.00");
+        assert_eq!(f("{0:N}", &[Value::Int(1234)]), "1,234.00");
+        assert_eq!(f("{0:N0}", &[Value::Int(-1234567)]), "-1,234,567");
         assert_eq!(f("{0:N2}", &[s("1234.567")]), "1,234.57");
         assert_eq!(f("{0:N1}", &[s("-0.04")]), "0.0");
         assert_eq!(f("{0:D3}", &[Value::Int(7)]), "007");
