@@ -2186,3 +2186,19 @@ fn switch_statements() {
     assert!(clauses[3].pattern.is_none());
     assert!(needs_more_input("switch ($x) {\n 'a' { 1 }"));
 }
+
+#[test]
+fn completion_inside_constructs() {
+    for src in [
+        "if ($x) { Get-SendC",
+        "foreach ($c in Get-SendC",
+        "if (Get-SendC",
+        "try { 1 } catch { Get-SendC",
+        "function f { Get-SendC",
+        "switch ($x) { 'a' { Get-SendC",
+    ] {
+        let ctx = complete_context(src, src.len());
+        assert_eq!(ctx.kind, CompletionKind::CommandName, "{src}");
+        assert_eq!(ctx.partial, "Get-SendC", "{src}");
+    }
+}
