@@ -304,6 +304,11 @@ fn a_closed_output_stops_the_script_quietly() {
             "Get-SendConnector NoSuch -EA Continue; Get-SendConnector",
             1,
         ),
+        // Output, then an error, in one statement: the error decides.
+        (
+            "foreach ($n in 'Outbound', 'NoSuch') { Get-SendConnector $n }",
+            1,
+        ),
     ] {
         let mut child = Command::new(common::xshell_bin())
             .arg("--store")

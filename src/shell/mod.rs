@@ -223,7 +223,9 @@ impl<'a> Shell<'a> {
             // Output before an error is still shown.
             let mut values = Vec::new();
             let r = self.statement_into(st, &mut values);
-            let r = self.emit(&values).and(r);
+            // The statement's own error, if any, wins over a closed output.
+            let emitted = self.emit(&values);
+            let r = r.and(emitted);
             match r {
                 Ok(()) => {}
                 Err(e) => match e.flow {
