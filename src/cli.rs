@@ -498,7 +498,8 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
     let mut stdout = std::io::stdout();
     let mut shell = Shell::new(&store, &mut host, &mut stdout, format);
     match shell.run(&script, name, src) {
-        Ok(()) => 0,
+        // Errors continued past (-ErrorAction Continue) still fail the script.
+        Ok(()) => shell.continued_exit_code(),
         Err(e) => {
             write_err(&e.render(name, src));
             e.exit_code()

@@ -5,3 +5,4 @@ pub mod cli;
 pub mod host;
 pub mod lang;
 pub mod shell;
+pub mod suggest;

@@ -12,11 +12,19 @@ struct Tmux {
 
 impl Tmux {
     fn start(store: &std::path::Path) -> Tmux {
-        let name = format!("xshell-test-{}", std::process::id());
         let bin = assert_cmd::cargo::cargo_bin("xshell");
+        Tmux::start_command(
+            "",
+            &format!("{} --store {}", bin.display(), store.display()),
+        )
+    }
+
+    /// A session (named after the process and `suffix`) running `command`.
+    fn start_command(suffix: &str, command: &str) -> Tmux {
+        let name = format!("xshell-test-{}{suffix}", std::process::id());
         let status = Command::new("tmux")
             .args(["new-session", "-d", "-x", "160", "-y", "50", "-s", &name])
-            .arg(format!("{} --store {}", bin.display(), store.display()))
+            .arg(command)
             .env("TERM", "xterm")
             .status()
             .expect("tmux must be installed (the CI installs it)");
@@ -137,4 +145,29 @@ fn completion_multiline_pipeline_and_history() {
         h.contains("New-SendConnector Outbound -AddressSpaces * -Usage Internet"),
         "{h}"
     );
+}
+
+#[test]
+fn functions_persist_across_lines_and_exit_ends_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("xshell");
+    let t = Tmux::start_command(
+        "-exit",
+        &format!(
+            "sh -c '{} --store {}; echo EXITED=$?; sleep 30'",
+            bin.display(),
+            dir.path().display()
+        ),
+    );
+    t.keys(&["function Get-Twice($x) { $x * 2 }", "Enter"]);
+    t.keys(&["Get-Twice 21", "Enter"]);
+    t.wait_for("42");
+    t.keys(&["Get-SendConnector NoSuch -EA SilentlyContinue; $?", "Enter"]);
+    t.wait_for("False");
+    // An error inside a function defined earlier points at the call.
+    t.keys(&["function Get-Missing { Get-SendConnector NoSuch }", "Enter"]);
+    t.keys(&["'x'; Get-Missing", "Enter"]);
+    t.wait_for("<prompt:5>:1:6: error: Get-SendConnector: send connector 'NoSuch' was not found");
+    t.keys(&["exit 3", "Enter"]);
+    t.wait_for("EXITED=3");
 }

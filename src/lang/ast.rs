@@ -27,8 +27,114 @@ pub struct Statement {
 pub enum StatementKind {
     /// `a | b | c`, a single command, or a single expression (whose value is output).
     Pipeline(Pipeline),
-    /// `$cert = New-ExchangeCertificate ...`, `$x.Name = 5`.
+    /// `$cert = New-ExchangeCertificate ...`, `$x.Name = 5`, `$n += 1`, `$n++`.
     Assignment(Assignment),
+    /// `if (c) { } elseif (c) { } else { }`.
+    If {
+        /// `(condition, body)` for `if` and each `elseif`, in order.
+        clauses: Vec<(Pipeline, Script)>,
+        else_body: Option<Script>,
+    },
+    /// `foreach ($item in collection) { }`.
+    Foreach {
+        /// The loop variable's name (without `$`).
+        variable: String,
+        variable_span: Span,
+        collection: Pipeline,
+        body: Script,
+    },
+    /// `while (c) { }`.
+    While { condition: Pipeline, body: Script },
+    /// `do { } while (c)` or `do { } until (c)` (`until: true`).
+    DoLoop {
+        body: Script,
+        condition: Pipeline,
+        until: bool,
+    },
+    /// `for (init; condition; step) { }`; each part may be empty.
+    For {
+        init: Option<Box<Statement>>,
+        condition: Option<Pipeline>,
+        step: Option<Box<Statement>>,
+        body: Script,
+    },
+    /// `break` (innermost loop).
+    Break,
+    /// `continue` (innermost loop).
+    Continue,
+    /// `return [value]`: leaves the function or script, outputting the value.
+    Return(Option<Pipeline>),
+    /// `exit [code]`: ends the script with this exit code.
+    Exit(Option<Pipeline>),
+    /// `throw [value]`: a terminating error (in `catch`, `throw` alone rethrows).
+    Throw(Option<Pipeline>),
+    /// `try { } catch [Type] { } finally { }` (at least one catch or a finally).
+    Try {
+        body: Script,
+        catches: Vec<Catch>,
+        finally: Option<Script>,
+    },
+    /// `function Name { param(...) ... }` or `function Name($a, $b) { ... }`.
+    Function(FunctionDef),
+    /// A script's `param(...)` block: each parameter not already set gets its default.
+    Param(Vec<FunctionParam>),
+    /// `switch [-Wildcard|-Regex|-Exact] [-CaseSensitive] (value) { pattern { } default { } }`.
+    Switch {
+        subject: Pipeline,
+        mode: SwitchMode,
+        case_sensitive: bool,
+        clauses: Vec<SwitchClause>,
+    },
+}
+
+/// How a switch compares its value with the clauses' patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchMode {
+    /// `-eq` (the default, and `-Exact`).
+    Exact,
+    /// `-like`.
+    Wildcard,
+    /// `-match` (sets `$Matches`).
+    Regex,
+}
+
+/// One clause of a switch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchClause {
+    /// A value, a script block `{ $_ -gt 5 }` (a condition), or None for `default`.
+    pub pattern: Option<Expr>,
+    pub body: Script,
+}
+
+/// `catch [Type1], [Type2] { body }`; no types catches everything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catch {
+    /// Type names as written, without brackets.
+    pub types: Vec<(String, Span)>,
+    pub body: Script,
+}
+
+/// A function definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDef {
+    pub name: String,
+    pub name_span: Span,
+    /// From `param(...)` or the parenthesised list after the name.
+    pub params: Vec<FunctionParam>,
+    pub body: Script,
+}
+
+/// `[type]$name = default` in a function's parameter list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionParam {
+    /// Without `$`.
+    pub name: String,
+    /// The type constraint as written (`int`, `string[]`), if any.
+    pub type_name: Option<String>,
+    pub default: Option<Expr>,
+    /// `[switch]`: takes no value.
+    pub switch: bool,
+    pub span: Span,
 }
 
 /// `target = value`.
@@ -37,16 +143,62 @@ pub struct Assignment {
     /// A [`ExprKind::Variable`], [`ExprKind::Member`] or [`ExprKind::Index`]; or
     /// [`ExprKind::Null`] for the `$null = Command` idiom, which discards the output.
     pub target: Expr,
-    /// Span of the `=`.
+    /// `=`, `+=`, `-=`, `*=`, `/=`, `%=` (`$x++` is `$x += 1`).
+    pub op: AssignOp,
+    /// Span of the operator.
     pub op_span: Span,
     /// The right-hand side: a command pipeline or an expression.
     pub value: Pipeline,
 }
 
-/// `element | element | ...`; at least one element.
+/// An assignment operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOp {
+    Assign,
+    Add,
+    Subtract,
+    Multiply,
+    Divide,
+    Remainder,
+}
+
+/// `element | element | ...`; at least one element; then redirections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     pub elements: Vec<PipelineElement>,
+    /// `> file`, `>> file`, `2>&1`, `2>$null`, `*>$null`, in source order.
+    pub redirections: Vec<Redirection>,
+    pub span: Span,
+}
+
+/// Which output a redirection takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// `>` / `1>`: the objects output.
+    Output,
+    /// `2>`: errors.
+    Error,
+    /// `3>`: warnings.
+    Warning,
+    /// `*>`: everything.
+    All,
+}
+
+/// Where a redirection sends its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedirectTarget {
+    /// `> $null`: discarded.
+    Null,
+    /// `2>&1`: merged into the output.
+    Output,
+    /// `> path` / `>> path` (`append`): written to a file as text.
+    File { path: Expr, append: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redirection {
+    pub stream: Stream,
+    pub target: RedirectTarget,
     pub span: Span,
 }
 
@@ -187,6 +339,35 @@ pub enum ExprKind {
     Hashtable(Vec<HashEntry>),
     /// `{ statements }`, e.g. the filter of `Where-Object { $_.Status -eq "Valid" }`.
     ScriptBlock(Script),
+    /// `[int]`, `[System.IO.File]` alone (for `-is`, `-as`).
+    TypeLiteral(TypeName),
+    /// `[int]$x`, `[byte[]](...)`.
+    Cast {
+        type_name: TypeName,
+        operand: Box<Expr>,
+    },
+    /// `[Math]::Round(2.5)`, `[int]::MaxValue` (`args: None` for a property).
+    Static {
+        type_name: TypeName,
+        member: String,
+        member_span: Span,
+        args: Option<Vec<Expr>>,
+    },
+    /// `++$x`, `$x++`, `--$x`, `$x--` used as a value. `prefix`: the value
+    /// is the one after the change.
+    IncDec {
+        variable: Box<Expr>,
+        delta: i64,
+        prefix: bool,
+    },
+}
+
+/// A type as written in brackets, without them: `int`, `byte[]`,
+/// `System.IO.File`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeName {
+    pub name: String,
+    pub span: Span,
 }
 
 /// A numeric literal's value.
@@ -237,11 +418,16 @@ pub enum UnaryOp {
     Not,
     /// `-` (a minus directly before a number literal is folded into the literal)
     Negate,
+    /// `-join x`: concatenation.
+    Join,
+    /// `-split x`: split on whitespace.
+    Split,
 }
 
 /// Binary operators. Precedence, lowest first: `-and -or -xor` (equal, left to right);
-/// comparisons; `+ -`; `* / %`. The comma list binds tighter than all of them
-/// (`$x -eq "a","b"` compares with an array), unary operators tighter still.
+/// comparisons (and `-replace -split -join -is -isnot -as`); `+ -`; `* / %`; `-f`;
+/// `..`. The comma list binds tighter than all of them (`$x -eq "a","b"` compares with
+/// an array; `"{0}{1}" -f $a, $b` formats two values), unary operators tighter still.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
     And,
@@ -257,6 +443,26 @@ pub enum BinaryOp {
     Multiply,
     Divide,
     Remainder,
+    /// `-replace` (regex; `$1` in the replacement).
+    Replace {
+        case_sensitive: bool,
+    },
+    /// `-split` (regex).
+    Split {
+        case_sensitive: bool,
+    },
+    /// `-join`
+    Join,
+    /// `-f`
+    Format,
+    /// `-is`
+    Is,
+    /// `-isnot`
+    IsNot,
+    /// `-as`
+    As,
+    /// `..`
+    Range,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

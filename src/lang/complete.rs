@@ -405,6 +405,8 @@ fn apply_word(state: &mut State, word: &str) {
             Some((name, colon)) if !name.is_empty() => cmd.parameter(name, colon),
             _ => cmd.start_value(),
         },
+        // `foreach ($c in Get-...`: a command may follow `in`.
+        State::Expression if word.eq_ignore_ascii_case("in") => *state = State::Start,
         State::Expression | State::Hashtable => {}
     }
 }

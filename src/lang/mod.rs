@@ -19,15 +19,22 @@
 //!   `(pipeline)`, hashtables `@{Add="c.tld"; Remove="a.tld"}`, script blocks `{ ... }`,
 //!   comparison operators (`-eq -ne -gt -ge -lt -le -like -notlike -match -notmatch
 //!   -contains -notcontains -in -notin`, case-insensitive, `-c`/`-i` prefixed variants),
-//!   `-and -or -xor -not !`, and `+ - * / %`.
-//! - Assignment `$x = <pipeline>`; pipelines `a | b | c` whose first stage may be an
-//!   expression.
+//!   `-and -or -xor -not !`, `+ - * / %`, `-replace -split -join -f -is -isnot -as`,
+//!   ranges `1..5`, `[type]` literals, casts `[int]$x` and static members
+//!   `[System.IO.File]::ReadAllBytes('x')`, `++`/`--`.
+//! - Assignment `$x = <pipeline>` (and `+= -= *= /= %=`); pipelines `a | b | c` whose first
+//!   stage may be an expression, followed by redirections (`> file`, `>> file`, `2>&1`,
+//!   `2>$null`, `*>$null`).
+//! - Statements: `if/elseif/else`, `foreach ($x in ...)`, `while`, `do { } while/until`,
+//!   `for (;;)`, `switch [-Wildcard|-Regex] (...) { }`, `break`, `continue`, `return`, `exit`, `throw`, `try/catch [Type]/finally`,
+//!   `function Name { param(...) ... }`, a script's `[CmdletBinding()] param(...)`;
+//!   `$x = if (...) { }` takes the statement's output.
+//! - Here-strings `@"` ... `"@` (expanding) and `@'` ... `'@` (literal).
 //! - Typographic quotes and dashes (from documents) count as `'`, `"` and `-`, as in
 //!   PowerShell.
 //!
-//! Not supported (each reported with a clear error): `if`/`foreach`/`function` and other
-//! keywords, type literals `[int]`, `&`, redirection, here-strings, splatting, `+=`,
-//! `-replace`/`-split`/`-f` and other operators, ranges `1..5`, `::`, dot-sourcing.
+//! Not supported (each reported with a clear error): `trap`, `class` and other
+//! keywords, `&`, input redirection `<`, splatting, the bitwise operators, dot-sourcing.
 //!
 //! Nesting is capped at [`MAX_DEPTH`]; the parser never panics and never recurses deeper.
 
@@ -42,8 +49,10 @@ mod span;
 mod tests;
 
 pub use ast::{
-    Arg, Assignment, BinaryOp, Command, CommandName, CompareOp, Expr, ExprKind, HashEntry, Number,
-    Pipeline, PipelineElement, Script, Statement, StatementKind, StringPart, StringStyle, UnaryOp,
+    Arg, AssignOp, Assignment, BinaryOp, Catch, Command, CommandName, CompareOp, Expr, ExprKind,
+    FunctionDef, FunctionParam, HashEntry, Number, Pipeline, PipelineElement, RedirectTarget,
+    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, SwitchClause,
+    SwitchMode, TypeName, UnaryOp,
 };
 pub use complete::{CompletionContext, CompletionKind, complete_context};
 pub use error::ParseError;

@@ -6,8 +6,10 @@
 //! uses `str::get`, so no input can make the parser panic.
 
 use super::ast::{
-    Arg, Assignment, BinaryOp, Command, CommandName, CompareOp, Expr, ExprKind, HashEntry, Number,
-    Pipeline, PipelineElement, Script, Statement, StatementKind, StringPart, StringStyle, UnaryOp,
+    Arg, AssignOp, Assignment, BinaryOp, Catch, Command, CommandName, CompareOp, Expr, ExprKind,
+    FunctionDef, FunctionParam, HashEntry, Number, Pipeline, PipelineElement, RedirectTarget,
+    Redirection, Script, Statement, StatementKind, Stream, StringPart, StringStyle, SwitchClause,
+    SwitchMode, TypeName, UnaryOp,
 };
 use super::chars::{
     ends_word, escape_char, is_dash, is_double_quote, is_hspace, is_ident_char, is_ident_start,
@@ -24,41 +26,23 @@ pub const MAX_DEPTH: usize = 64;
 /// Statements PowerShell has but xshell does not (they are reported as unsupported instead
 /// of being taken for command names).
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "if",
-    "elseif",
-    "else",
-    "foreach",
-    "for",
-    "while",
-    "do",
-    "until",
-    "switch",
-    "function",
     "filter",
     "workflow",
     "configuration",
-    "try",
-    "catch",
-    "finally",
     "trap",
-    "throw",
-    "return",
-    "break",
-    "continue",
-    "param",
     "class",
     "enum",
     "using",
     "data",
 ];
 
-/// PowerShell operators that xshell does not implement (reported as such, not as unknown).
-const UNSUPPORTED_OPERATORS: &[&str] = &[
-    "replace", "creplace", "ireplace", "split", "csplit", "isplit", "join", "f", "is", "isnot",
-    "as", "band", "bor", "bxor", "bnot", "shl", "shr",
-];
+/// Keywords that only continue a statement (`else` after `if`, ...).
+const CONTINUATION_KEYWORDS: &[&str] = &["elseif", "else", "until", "catch", "finally"];
 
-const BINARY_LEVELS: u8 = 4;
+/// PowerShell operators that xshell does not implement (reported as such, not as unknown).
+const UNSUPPORTED_OPERATORS: &[&str] = &["band", "bor", "bxor", "bnot", "shl", "shr"];
+
+const BINARY_LEVELS: u8 = 6;
 
 type PResult<T> = Result<T, ParseError>;
 
@@ -119,9 +103,17 @@ fn string_expr(parts: Vec<StringPart>, style: StringStyle, span: Span) -> Expr {
 fn binary_level(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => 0,
-        BinaryOp::Compare { .. } => 1,
+        BinaryOp::Compare { .. }
+        | BinaryOp::Replace { .. }
+        | BinaryOp::Split { .. }
+        | BinaryOp::Join
+        | BinaryOp::Is
+        | BinaryOp::IsNot
+        | BinaryOp::As => 1,
         BinaryOp::Add | BinaryOp::Subtract => 2,
         BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Remainder => 3,
+        BinaryOp::Format => 4,
+        BinaryOp::Range => 5,
     }
 }
 
@@ -130,6 +122,31 @@ fn lookup_operator(name: &str) -> Option<BinaryOp> {
         "and" => return Some(BinaryOp::And),
         "or" => return Some(BinaryOp::Or),
         "xor" => return Some(BinaryOp::Xor),
+        "replace" | "ireplace" => {
+            return Some(BinaryOp::Replace {
+                case_sensitive: false,
+            });
+        }
+        "creplace" => {
+            return Some(BinaryOp::Replace {
+                case_sensitive: true,
+            });
+        }
+        "split" | "isplit" => {
+            return Some(BinaryOp::Split {
+                case_sensitive: false,
+            });
+        }
+        "csplit" => {
+            return Some(BinaryOp::Split {
+                case_sensitive: true,
+            });
+        }
+        "join" => return Some(BinaryOp::Join),
+        "f" => return Some(BinaryOp::Format),
+        "is" => return Some(BinaryOp::Is),
+        "isnot" => return Some(BinaryOp::IsNot),
+        "as" => return Some(BinaryOp::As),
         _ => {}
     }
     if let Some(op) = CompareOp::from_name(name) {
@@ -163,13 +180,24 @@ fn ident_len(s: &str) -> usize {
 }
 
 fn is_assignable(e: &Expr) -> bool {
-    matches!(
-        e.kind,
+    match &e.kind {
         ExprKind::Variable { .. }
-            | ExprKind::Member { .. }
-            | ExprKind::Index { .. }
-            | ExprKind::Null
-    )
+        | ExprKind::Member { .. }
+        | ExprKind::Index { .. }
+        | ExprKind::Null => true,
+        // `[int]$x = 5`
+        ExprKind::Cast { operand, .. } => matches!(operand.kind, ExprKind::Variable { .. }),
+        _ => false,
+    }
+}
+
+/// A pipeline of one expression (for `$x++`, which is `$x += 1`).
+fn expr_pipeline(e: Expr) -> Pipeline {
+    Pipeline {
+        span: e.span,
+        elements: vec![PipelineElement::Expression(e)],
+        redirections: Vec::new(),
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -409,6 +437,10 @@ impl<'a> Parser<'a> {
     fn parse_statement(&mut self) -> PResult<Statement> {
         self.skip_hspace()?;
         let start = self.pos;
+        self.skip_attributes()?;
+        if let Some(st) = self.parse_keyword_statement()? {
+            return Ok(st);
+        }
         if self.starts_command() {
             let pipeline = self.parse_pipeline()?;
             return Ok(Statement {
@@ -418,37 +450,66 @@ impl<'a> Parser<'a> {
         }
         let expr = self.parse_expr(true)?;
         self.skip_hspace()?;
-        if let Some(op) = self.compound_assignment() {
-            return Err(ParseError::new(
-                format!(
-                    "'{op}' is not supported by xshell; write '$x = $x {} value'",
-                    op.get(..1).unwrap_or("")
-                ),
-                Span::new(self.pos, self.pos + 2),
-            ));
-        }
-        if self.peek() == Some('=') && self.peek_nth(1) != Some('=') {
-            let op_span = self.char_span();
+        let assign = match self.compound_assignment() {
+            Some(op) => Some((op, 2)),
+            None if self.peek() == Some('=') && self.peek_nth(1) != Some('=') => {
+                Some((AssignOp::Assign, 1))
+            }
+            None => None,
+        };
+        if let Some((op, len)) = assign {
+            let op_span = Span::new(self.pos, self.pos + len);
             if !is_assignable(&expr) {
                 return Err(ParseError::new(
-                    "cannot assign to this expression: the left side of '=' must be a variable",
+                    format!(
+                        "cannot assign to this expression: the left side of '{}' must be a variable",
+                        op_span.text(self.src)
+                    ),
                     expr.span,
                 ));
             }
-            self.bump();
+            self.pos += len;
             self.skip_ws_nl()?;
             if self.at_expr_end() {
-                return Err(self.missing_after("=", op_span));
+                return Err(self.missing_after(op_span.text(self.src), op_span));
             }
-            let value = self.parse_pipeline()?;
+            let value = self.parse_assignment_value()?;
             let span = Span::new(start, value.span.end);
             return Ok(Statement {
                 kind: StatementKind::Assignment(Assignment {
                     target: expr,
+                    op,
                     op_span,
                     value,
                 }),
                 span,
+            });
+        }
+        // `$x++` / `++$x` as a statement: `$x += 1`, with no output.
+        if let ExprKind::IncDec {
+            variable,
+            delta,
+            prefix,
+        } = &expr.kind
+        {
+            // The operator's span; the value is empty, at the end.
+            let op_span = if *prefix {
+                Span::new(expr.span.start, variable.span.start)
+            } else {
+                Span::new(variable.span.end, expr.span.end)
+            };
+            let one = Expr {
+                kind: ExprKind::Number(Number::Int(*delta)),
+                span: Span::new(expr.span.end, expr.span.end),
+            };
+            return Ok(Statement {
+                kind: StatementKind::Assignment(Assignment {
+                    target: (**variable).clone(),
+                    op: AssignOp::Add,
+                    op_span,
+                    value: expr_pipeline(one),
+                }),
+                span: expr.span,
             });
         }
         let pipeline = self.parse_pipeline_rest(start, PipelineElement::Expression(expr))?;
@@ -458,23 +519,734 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn compound_assignment(&self) -> Option<&'static str> {
+    /// `[CmdletBinding()]` and other attributes before a script's `param(...)`:
+    /// accepted and ignored. Anything else in brackets is left for the expression parser.
+    fn skip_attributes(&mut self) -> PResult<()> {
+        let start = self.pos;
+        let mut any = false;
+        while self.peek() == Some('[') {
+            let save = self.pos;
+            let (text, _) = match self.bracket_text() {
+                Ok(t) => t,
+                Err(_) => {
+                    self.pos = save;
+                    break;
+                }
+            };
+            let name_end = text.find('(').unwrap_or(0);
+            let is_attribute = name_end > 0
+                && text.ends_with(')')
+                && text
+                    .get(..name_end)
+                    .is_some_and(|n| n.chars().all(|c| c.is_alphanumeric() || c == '.'));
+            if !is_attribute {
+                self.pos = save;
+                break;
+            }
+            any = true;
+            self.skip_ws_nl()?;
+        }
+        if any && !matches!(self.keyword_here(), Some((k, _)) if k == "param") {
+            return Err(ParseError::new(
+                "an attribute like [CmdletBinding()] must be followed by param(...)",
+                Span::new(start, start + 1),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The right side of `=`: a pipeline, or a statement whose output is the value
+    /// (`$x = if (...) { 1 } else { 2 }`, `$names = foreach (...) { ... }`).
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_assignment_value(&mut self) -> PResult<Pipeline> {
+        let start = self.pos;
+        if let Some((kw, _)) = self.keyword_here()
+            && matches!(
+                kw.as_str(),
+                "if" | "foreach" | "for" | "while" | "do" | "try"
+            )
+            && let Some(st) = self.parse_keyword_statement()?
+        {
+            let span = self.span_from(start);
+            return Ok(expr_pipeline(Expr {
+                kind: ExprKind::Subexpression(Script {
+                    statements: vec![st],
+                    span,
+                }),
+                span,
+            }));
+        }
+        self.parse_pipeline()
+    }
+
+    fn compound_assignment(&self) -> Option<AssignOp> {
         let op = match self.peek()? {
-            '+' => "+=",
-            '-' => "-=",
-            '*' => "*=",
-            '/' => "/=",
-            '%' => "%=",
+            '+' => AssignOp::Add,
+            '-' => AssignOp::Subtract,
+            '*' => AssignOp::Multiply,
+            '/' => AssignOp::Divide,
+            '%' => AssignOp::Remainder,
             _ => return None,
         };
         (self.peek_nth(1) == Some('=')).then_some(op)
+    }
+
+    // ----- keyword statements -------------------------------------------------------------
+
+    /// The keyword at the current position (lowercase) and its length, if a word that
+    /// is a keyword stands here, ended by whitespace, `(`, `{`, `;`, a quote or `$`.
+    fn keyword_here(&self) -> Option<(String, usize)> {
+        let rest = self.rest();
+        let len = ident_len(rest);
+        if len == 0 {
+            return None;
+        }
+        let word = rest.get(..len)?.to_ascii_lowercase();
+        let next = rest.get(len..).and_then(|r| r.chars().next());
+        let boundary = next.is_none_or(|c| {
+            c.is_whitespace() || matches!(c, '(' | '{' | ';' | '}' | ')' | '$') || is_quote(c)
+        });
+        let known = matches!(
+            word.as_str(),
+            "if" | "foreach"
+                | "for"
+                | "while"
+                | "do"
+                | "try"
+                | "throw"
+                | "break"
+                | "continue"
+                | "return"
+                | "exit"
+                | "function"
+                | "param"
+                | "switch"
+        ) || CONTINUATION_KEYWORDS.contains(&word.as_str())
+            || UNSUPPORTED_KEYWORDS.contains(&word.as_str());
+        (boundary && known).then_some((word, len))
+    }
+
+    /// A statement introduced by a keyword, or None if none starts here.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_keyword_statement(&mut self) -> PResult<Option<Statement>> {
+        let Some((kw, len)) = self.keyword_here() else {
+            return Ok(None);
+        };
+        let start = self.pos;
+        let kw_span = Span::new(start, start + len);
+        if CONTINUATION_KEYWORDS.contains(&kw.as_str()) {
+            let after = match kw.as_str() {
+                "until" => "do { }",
+                "catch" | "finally" => "try { }",
+                _ => "if (...) { }",
+            };
+            return Err(ParseError::new(
+                format!("'{kw}' must follow {after}"),
+                kw_span,
+            ));
+        }
+        if UNSUPPORTED_KEYWORDS.contains(&kw.as_str()) {
+            return Err(ParseError::new(
+                format!("'{}' is not supported by xshell", show(&kw)),
+                kw_span,
+            ));
+        }
+        self.pos += len;
+        let kind = self.nested(kw_span, |p| p.parse_keyword_body(&kw, kw_span))?;
+        Ok(Some(Statement {
+            kind,
+            span: self.span_from(start),
+        }))
+    }
+
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_keyword_body(&mut self, kw: &str, kw_span: Span) -> PResult<StatementKind> {
+        Ok(match kw {
+            "if" => {
+                let mut clauses = vec![(self.parse_condition("if")?, self.parse_block("if")?)];
+                let mut else_body = None;
+                loop {
+                    let save = self.pos;
+                    self.skip_ws_nl()?;
+                    match self.keyword_here() {
+                        Some((k, l)) if k == "elseif" => {
+                            self.pos += l;
+                            clauses.push((
+                                self.parse_condition("elseif")?,
+                                self.parse_block("elseif")?,
+                            ));
+                        }
+                        Some((k, l)) if k == "else" => {
+                            self.pos += l;
+                            else_body = Some(self.parse_block("else")?);
+                            break;
+                        }
+                        _ => {
+                            self.pos = save;
+                            break;
+                        }
+                    }
+                }
+                StatementKind::If { clauses, else_body }
+            }
+            "foreach" => {
+                self.skip_hspace()?;
+                let open = self.expect_char('(', "foreach")?;
+                self.skip_ws_nl()?;
+                if self.peek() != Some('$') {
+                    return Err(ParseError::new(
+                        "foreach needs a variable: foreach ($item in $list) { ... }",
+                        self.char_span(),
+                    ));
+                }
+                let var = self.parse_dollar()?;
+                let ExprKind::Variable { name } = var.kind else {
+                    return Err(ParseError::new(
+                        "the loop variable cannot be $true, $false or $null",
+                        var.span,
+                    ));
+                };
+                self.skip_ws_nl()?;
+                match self.keyword_in() {
+                    Some(l) => self.pos += l,
+                    None if self.at_eof() => {
+                        return Err(ParseError::incomplete("missing 'in' in foreach", open));
+                    }
+                    None => {
+                        return Err(ParseError::new(
+                            "missing 'in' in foreach: foreach ($item in $list) { ... }",
+                            self.char_span(),
+                        ));
+                    }
+                }
+                self.skip_ws_nl()?;
+                let collection = self.parse_pipeline()?;
+                self.skip_ws_nl()?;
+                self.expect_closing(')', open)?;
+                StatementKind::Foreach {
+                    variable: name,
+                    variable_span: var.span,
+                    collection,
+                    body: self.parse_block("foreach")?,
+                }
+            }
+            "for" => {
+                self.skip_hspace()?;
+                let open = self.expect_char('(', "for")?;
+                self.skip_ws_nl()?;
+                let init = if self.peek() == Some(';') {
+                    None
+                } else {
+                    Some(Box::new(self.parse_statement()?))
+                };
+                self.skip_ws_nl()?;
+                self.expect_closing(';', open)?;
+                self.skip_ws_nl()?;
+                let condition = if self.peek() == Some(';') {
+                    None
+                } else {
+                    Some(self.parse_pipeline()?)
+                };
+                self.skip_ws_nl()?;
+                self.expect_closing(';', open)?;
+                self.skip_ws_nl()?;
+                let step = if self.peek() == Some(')') {
+                    None
+                } else {
+                    Some(Box::new(self.parse_statement()?))
+                };
+                self.skip_ws_nl()?;
+                self.expect_closing(')', open)?;
+                StatementKind::For {
+                    init,
+                    condition,
+                    step,
+                    body: self.parse_block("for")?,
+                }
+            }
+            "while" => StatementKind::While {
+                condition: self.parse_condition("while")?,
+                body: self.parse_block("while")?,
+            },
+            "do" => {
+                let body = self.parse_block("do")?;
+                self.skip_ws_nl()?;
+                let until = match self.keyword_here() {
+                    Some((k, l)) if k == "while" || k == "until" => {
+                        self.pos += l;
+                        k == "until"
+                    }
+                    _ if self.at_eof() => {
+                        return Err(ParseError::incomplete(
+                            "missing 'while (...)' or 'until (...)' after do { }",
+                            kw_span,
+                        ));
+                    }
+                    _ => {
+                        return Err(ParseError::new(
+                            "missing 'while (...)' or 'until (...)' after do { }",
+                            self.char_span(),
+                        ));
+                    }
+                };
+                StatementKind::DoLoop {
+                    body,
+                    condition: self.parse_condition(if until { "until" } else { "while" })?,
+                    until,
+                }
+            }
+            "try" => {
+                let body = self.parse_block("try")?;
+                let mut catches = Vec::new();
+                let mut finally = None;
+                loop {
+                    let save = self.pos;
+                    self.skip_ws_nl()?;
+                    match self.keyword_here() {
+                        Some((k, l)) if k == "catch" && finally.is_none() => {
+                            self.pos += l;
+                            let mut types = Vec::new();
+                            loop {
+                                self.skip_hspace()?;
+                                if self.peek() != Some('[') {
+                                    break;
+                                }
+                                let (name, span) = self.bracket_text()?;
+                                types.push((name, span));
+                                self.skip_hspace()?;
+                                if self.peek() == Some(',') {
+                                    self.bump();
+                                    self.skip_ws_nl()?;
+                                } else {
+                                    break;
+                                }
+                            }
+                            catches.push(Catch {
+                                types,
+                                body: self.parse_block("catch")?,
+                            });
+                        }
+                        Some((k, l)) if k == "finally" && finally.is_none() => {
+                            self.pos += l;
+                            finally = Some(self.parse_block("finally")?);
+                        }
+                        _ => {
+                            self.pos = save;
+                            break;
+                        }
+                    }
+                }
+                if catches.is_empty() && finally.is_none() {
+                    let msg = "try { } needs a catch { } or finally { } block";
+                    return Err(if self.at_eof() {
+                        ParseError::incomplete(msg, kw_span)
+                    } else {
+                        ParseError::new(msg, kw_span)
+                    });
+                }
+                StatementKind::Try {
+                    body,
+                    catches,
+                    finally,
+                }
+            }
+            "throw" => StatementKind::Throw(self.parse_optional_value()?),
+            "return" => StatementKind::Return(self.parse_optional_value()?),
+            "exit" => StatementKind::Exit(self.parse_optional_value()?),
+            "break" => StatementKind::Break,
+            "continue" => StatementKind::Continue,
+            "function" => StatementKind::Function(self.parse_function(kw_span)?),
+            "switch" => self.parse_switch()?,
+            "param" => {
+                self.skip_ws_nl()?;
+                self.expect_char('(', "param")?;
+                self.pos -= 1;
+                StatementKind::Param(self.parse_param_list()?)
+            }
+            _ => return Err(ParseError::new("unexpected keyword", kw_span)),
+        })
+    }
+
+    /// The rest of `switch [-Options] (value) { clauses }`.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_switch(&mut self) -> PResult<StatementKind> {
+        let mut mode = SwitchMode::Exact;
+        let mut case_sensitive = false;
+        loop {
+            self.skip_hspace()?;
+            match self.peek() {
+                Some(c) if is_dash(c) => {
+                    let start = self.pos;
+                    self.bump();
+                    let len = ident_len(self.rest());
+                    self.pos += len;
+                    let span = self.span_from(start);
+                    let option = span
+                        .text(self.src)
+                        .get(1..)
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    match option.as_str() {
+                        "wildcard" => mode = SwitchMode::Wildcard,
+                        "regex" => mode = SwitchMode::Regex,
+                        "exact" => mode = SwitchMode::Exact,
+                        "casesensitive" => case_sensitive = true,
+                        _ => {
+                            return Err(ParseError::new(
+                                format!(
+                                    "switch option '{}' is not supported (options: -Wildcard, -Regex, -Exact, -CaseSensitive)",
+                                    show(span.text(self.src))
+                                ),
+                                span,
+                            ));
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        let subject = self.parse_condition("switch")?;
+        self.skip_ws_nl()?;
+        let open = self.expect_char('{', "switch (...)")?;
+        let mut clauses = Vec::new();
+        loop {
+            loop {
+                self.skip_ws_nl()?;
+                if self.peek() == Some(';') {
+                    self.bump();
+                } else {
+                    break;
+                }
+            }
+            match self.peek() {
+                None => return Err(ParseError::incomplete("missing closing '}'", open)),
+                Some('}') => {
+                    self.bump();
+                    break;
+                }
+                _ => {}
+            }
+            let pattern = match self.keyword_default() {
+                Some(len) => {
+                    self.pos += len;
+                    None
+                }
+                None if self.peek() == Some('{') => Some(self.parse_script_block()?),
+                None => Some(self.parse_command_element()?),
+            };
+            let body = self.parse_block("a switch pattern")?;
+            clauses.push(SwitchClause { pattern, body });
+        }
+        Ok(StatementKind::Switch {
+            subject,
+            mode,
+            case_sensitive,
+            clauses,
+        })
+    }
+
+    /// `default` of a switch: its length if it stands here.
+    fn keyword_default(&self) -> Option<usize> {
+        let rest = self.rest();
+        let word = rest.get(..7)?;
+        let next = rest.get(7..).and_then(|r| r.chars().next());
+        (word.eq_ignore_ascii_case("default") && next.is_none_or(|c| c.is_whitespace() || c == '{'))
+            .then_some(7)
+    }
+
+    /// `in` of `foreach (... in ...)`: its length if it stands here.
+    fn keyword_in(&self) -> Option<usize> {
+        let rest = self.rest();
+        let word = rest.get(..2)?;
+        let next = rest.get(2..).and_then(|r| r.chars().next());
+        (word.eq_ignore_ascii_case("in")
+            && next.is_none_or(|c| c.is_whitespace() || matches!(c, '$' | '(' | '@')))
+        .then_some(2)
+    }
+
+    /// Consumes `c` (after a keyword); its span. Incomplete at end of input.
+    fn expect_char(&mut self, c: char, after: &str) -> PResult<Span> {
+        if self.peek() == Some(c) {
+            let span = self.char_span();
+            self.bump();
+            return Ok(span);
+        }
+        let msg = format!("missing '{c}' after '{after}'");
+        if self.at_eof() {
+            Err(ParseError::incomplete(msg, self.char_span()))
+        } else {
+            let (text, span) = self.token_here();
+            Err(ParseError::new(
+                format!("{msg}, found '{}'", show(&text)),
+                span,
+            ))
+        }
+    }
+
+    /// Consumes the closing `c` of the construct opened at `open`.
+    fn expect_closing(&mut self, c: char, open: Span) -> PResult<()> {
+        match self.peek() {
+            Some(x) if x == c => {
+                self.bump();
+                Ok(())
+            }
+            None => Err(ParseError::incomplete(format!("missing '{c}'"), open)),
+            Some(_) => {
+                let (text, span) = self.token_here();
+                Err(ParseError::new(
+                    format!("unexpected '{}': expected '{c}'", show(&text)),
+                    span,
+                ))
+            }
+        }
+    }
+
+    /// `( pipeline )` after if/elseif/while/until.
+    fn parse_condition(&mut self, after: &str) -> PResult<Pipeline> {
+        self.skip_hspace()?;
+        let open = self.expect_char('(', after)?;
+        self.skip_ws_nl()?;
+        if self.peek() == Some(')') {
+            return Err(ParseError::new(
+                format!("missing condition inside '{after} ()'"),
+                open,
+            ));
+        }
+        if self.at_eof() {
+            return Err(ParseError::incomplete("missing ')'", open));
+        }
+        let condition = self.parse_pipeline()?;
+        if let Some(r) = condition.redirections.first() {
+            return Err(ParseError::new(
+                "'>' in a condition would write a file (as in PowerShell); to compare, use -gt",
+                r.span,
+            ));
+        }
+        self.skip_ws_nl()?;
+        self.expect_closing(')', open)?;
+        Ok(condition)
+    }
+
+    /// `{ statements }` after a keyword.
+    fn parse_block(&mut self, after: &str) -> PResult<Script> {
+        self.skip_ws_nl()?;
+        let open = self.expect_char('{', after)?;
+        self.nested(open, |p| {
+            let inner_start = p.pos;
+            let statements = p.parse_statement_list(Some('}'))?;
+            let span = p.span_from(inner_start);
+            if p.peek() != Some('}') {
+                return Err(ParseError::incomplete("missing closing '}'", open));
+            }
+            p.bump();
+            Ok(Script { statements, span })
+        })
+    }
+
+    /// The value after throw/return/exit, if any on the same line.
+    fn parse_optional_value(&mut self) -> PResult<Option<Pipeline>> {
+        self.skip_hspace()?;
+        match self.peek() {
+            None | Some('\n' | ';' | '}' | ')') => Ok(None),
+            Some(_) => Ok(Some(self.parse_pipeline()?)),
+        }
+    }
+
+    /// The text between `[` and its matching `]` (nested brackets kept), and its span
+    /// (the brackets included).
+    fn bracket_text(&mut self) -> PResult<(String, Span)> {
+        let start = self.pos;
+        let open = self.char_span();
+        self.bump();
+        let mut depth = 1usize;
+        let inner_start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(ParseError::incomplete("missing closing ']'", open)),
+                Some('\n') => return Err(ParseError::new("missing closing ']'", open)),
+                Some('[') => depth += 1,
+                Some(']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let text = self
+                            .src
+                            .get(inner_start..self.pos)
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        self.bump();
+                        return Ok((text, self.span_from(start)));
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    /// `function Name [(params)] { [param(...)] statements }` after the keyword.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_function(&mut self, kw_span: Span) -> PResult<FunctionDef> {
+        self.skip_hspace()?;
+        let name_start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| !ends_word(c) && !is_quote(c) && c != '$')
+        {
+            self.bump();
+        }
+        let name_span = self.span_from(name_start);
+        let name = name_span.text(self.src).to_string();
+        if name.is_empty() {
+            let msg = "missing function name after 'function'";
+            return Err(if self.at_eof() {
+                ParseError::incomplete(msg, kw_span)
+            } else {
+                ParseError::new(msg, self.char_span())
+            });
+        }
+        self.skip_hspace()?;
+        let mut params = if self.peek() == Some('(') {
+            self.parse_param_list()?
+        } else {
+            Vec::new()
+        };
+        self.skip_ws_nl()?;
+        let open = self.expect_char('{', "function name")?;
+        let (body_params, body) = self.nested(open, |p| {
+            let inner_start = p.pos;
+            p.skip_ws_nl()?;
+            // `[CmdletBinding()]` and other attributes before param(): accepted, ignored.
+            while p.peek() == Some('[') {
+                p.bracket_text()?;
+                p.skip_ws_nl()?;
+            }
+            let mut params = Vec::new();
+            let rest = p.rest();
+            let len = ident_len(rest);
+            if rest
+                .get(..len)
+                .is_some_and(|w| w.eq_ignore_ascii_case("param"))
+            {
+                p.pos += len;
+                p.skip_ws_nl()?;
+                if p.peek() != Some('(') {
+                    return Err(ParseError::new("missing '(' after 'param'", p.char_span()));
+                }
+                params = p.parse_param_list()?;
+            }
+            let statements = p.parse_statement_list(Some('}'))?;
+            let span = p.span_from(inner_start);
+            if p.peek() != Some('}') {
+                return Err(ParseError::incomplete("missing closing '}'", open));
+            }
+            p.bump();
+            Ok((params, Script { statements, span }))
+        })?;
+        if !body_params.is_empty() {
+            if !params.is_empty() {
+                return Err(ParseError::new(
+                    "parameters are declared twice: in '(...)' after the name and in param(...)",
+                    name_span,
+                ));
+            }
+            params = body_params;
+        }
+        Ok(FunctionDef {
+            name,
+            name_span,
+            params,
+            body,
+        })
+    }
+
+    /// `( [type]$name = default, ... )` of a function.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_param_list(&mut self) -> PResult<Vec<FunctionParam>> {
+        let open = self.char_span();
+        self.bump();
+        let mut params: Vec<FunctionParam> = Vec::new();
+        loop {
+            self.skip_ws_nl()?;
+            match self.peek() {
+                Some(')') => {
+                    self.bump();
+                    return Ok(params);
+                }
+                None => return Err(ParseError::incomplete("missing closing ')'", open)),
+                _ => {}
+            }
+            let start = self.pos;
+            let mut type_name = None;
+            while self.peek() == Some('[') {
+                let (text, _) = self.bracket_text()?;
+                // `[Parameter(Mandatory)]`, `[ValidateSet(...)]`: attributes, ignored.
+                if !text.contains('(') {
+                    type_name = Some(text);
+                }
+                self.skip_ws_nl()?;
+            }
+            if self.peek() != Some('$') {
+                return Err(ParseError::new(
+                    "expected a parameter like $Name in the parameter list",
+                    self.char_span(),
+                ));
+            }
+            let var = self.parse_dollar()?;
+            let ExprKind::Variable { name } = var.kind else {
+                return Err(ParseError::new("not a parameter name", var.span));
+            };
+            if params.iter().any(|p| p.name.eq_ignore_ascii_case(&name)) {
+                return Err(ParseError::new(
+                    format!("parameter '${name}' is declared twice"),
+                    var.span,
+                ));
+            }
+            self.skip_ws_nl()?;
+            let default = if self.peek() == Some('=') {
+                let eq = self.char_span();
+                self.bump();
+                self.skip_ws_nl()?;
+                if self.at_expr_end() {
+                    return Err(self.missing_after("=", eq));
+                }
+                Some(self.parse_expr(false)?)
+            } else {
+                None
+            };
+            let switch = type_name
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("switch"));
+            params.push(FunctionParam {
+                name,
+                type_name,
+                default,
+                switch,
+                span: self.span_from(start),
+            });
+            self.skip_ws_nl()?;
+            match self.peek() {
+                Some(',') => {
+                    self.bump();
+                }
+                Some(')') => {}
+                None => return Err(ParseError::incomplete("missing closing ')'", open)),
+                Some(_) => return Err(self.unexpected_here()),
+            }
+        }
     }
 
     /// Does a command (command mode) start here? Everything but values: `$`, quotes,
     /// numbers, `@`, `(`, `{`, `[`, `!`, a dash, and characters that cannot start anything.
     fn starts_command(&self) -> bool {
         let Some(c) = self.peek() else { return false };
-        if c == '$' || is_quote(c) || is_dash(c) {
+        if c == '$' || is_quote(c) || is_dash(c) || self.rest().starts_with("++$") {
             return false;
         }
         if matches!(
@@ -509,7 +1281,9 @@ impl<'a> Parser<'a> {
     fn parse_pipeline_rest(&mut self, start: usize, first: PipelineElement) -> PResult<Pipeline> {
         let mut end = first.span().end;
         let mut elements = vec![first];
+        let mut redirections = Vec::new();
         loop {
+            self.parse_redirections(&mut redirections, &mut end)?;
             self.skip_hspace()?;
             if self.peek() != Some('|') {
                 break;
@@ -545,8 +1319,73 @@ impl<'a> Parser<'a> {
         }
         Ok(Pipeline {
             elements,
+            redirections,
             span: Span::new(start, end),
         })
+    }
+
+    /// The stream of a redirection starting here (`>`, `2>`, `*>`, ...) and the length
+    /// of its stream prefix.
+    fn redirection_here(&self) -> Option<(Stream, usize)> {
+        match (self.peek()?, self.peek_nth(1)) {
+            ('>', _) => Some((Stream::Output, 0)),
+            ('1', Some('>')) => Some((Stream::Output, 1)),
+            ('2', Some('>')) => Some((Stream::Error, 1)),
+            ('3', Some('>')) => Some((Stream::Warning, 1)),
+            ('4' | '5' | '6', Some('>')) => Some((Stream::Warning, 1)),
+            ('*', Some('>')) => Some((Stream::All, 1)),
+            _ => None,
+        }
+    }
+
+    /// `> file`, `>> file`, `2>&1`, `2>$null`, `*>$null`, ... after a pipeline element.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_redirections(&mut self, out: &mut Vec<Redirection>, end: &mut usize) -> PResult<()> {
+        loop {
+            let save = self.pos;
+            self.skip_hspace()?;
+            let Some((stream, prefix)) = self.redirection_here() else {
+                self.pos = save;
+                return Ok(());
+            };
+            let start = self.pos;
+            self.pos += prefix + 1;
+            let append = self.peek() == Some('>');
+            if append {
+                self.bump();
+            }
+            let op_span = self.span_from(start);
+            let target = if self.peek() == Some('&') {
+                self.bump();
+                match self.bump() {
+                    Some('1') if stream != Stream::Output && !append => RedirectTarget::Output,
+                    _ => {
+                        return Err(ParseError::new(
+                            "only '2>&1' (or '*>&1', '3>&1') merges a stream into the output",
+                            self.span_from(start),
+                        ));
+                    }
+                }
+            } else {
+                self.skip_hspace()?;
+                if self.at_arg_end() {
+                    return Err(self.missing_after(op_span.text(self.src), op_span));
+                }
+                let path = self.parse_command_element()?;
+                if path.kind == ExprKind::Null {
+                    RedirectTarget::Null
+                } else {
+                    RedirectTarget::File { path, append }
+                }
+            };
+            *end = self.pos;
+            out.push(Redirection {
+                stream,
+                target,
+                span: self.span_from(start),
+            });
+        }
     }
 
     // ----- command mode -------------------------------------------------------------------
@@ -593,12 +1432,14 @@ impl<'a> Parser<'a> {
                         self.char_span(),
                     ));
                 }
-                '<' | '>' => {
+                '<' => {
                     return Err(ParseError::new(
-                        format!("redirection ('{c}') is not supported by xshell"),
+                        "input redirection ('<') is not supported (nor by PowerShell); pipe instead: Get-Content x | ...",
                         self.char_span(),
                     ));
                 }
+                '>' => break,
+                '1'..='6' | '*' if self.peek_nth(1) == Some('>') => break,
                 ',' => {
                     return Err(ParseError::new(
                         "missing value before ','",
@@ -854,7 +1695,7 @@ impl<'a> Parser<'a> {
 
     /// Is the `$` at the current position the start of an expansion in a string or word?
     fn dollar_expands(&self) -> bool {
-        matches!(self.peek_nth(1), Some(c) if is_ident_char(c) || c == '{' || c == '(')
+        matches!(self.peek_nth(1), Some(c) if is_ident_char(c) || c == '{' || c == '(' || c == '?')
     }
 
     // ----- strings ------------------------------------------------------------------------
@@ -970,16 +1811,10 @@ impl<'a> Parser<'a> {
         self.parse_binary(0, allow_comma)
     }
 
-    fn parse_operand(&mut self, level: u8, allow_comma: bool) -> PResult<Expr> {
-        if level + 1 >= BINARY_LEVELS {
-            self.parse_array(allow_comma)
-        } else {
-            self.parse_binary(level + 1, allow_comma)
-        }
-    }
-
-    fn parse_binary(&mut self, level: u8, allow_comma: bool) -> PResult<Expr> {
-        let mut lhs = self.parse_operand(level, allow_comma)?;
+    /// Precedence climbing: operators of `min_level` and above, left to right
+    /// within a level; one frame per nesting level whatever the number of levels.
+    fn parse_binary(&mut self, min_level: u8, allow_comma: bool) -> PResult<Expr> {
+        let mut lhs = self.parse_array(allow_comma)?;
         let mut chain = 0;
         loop {
             let save = self.pos;
@@ -988,7 +1823,8 @@ impl<'a> Parser<'a> {
                 self.pos = save;
                 break;
             };
-            if binary_level(op) != level {
+            let level = binary_level(op);
+            if level < min_level {
                 self.pos = save;
                 break;
             }
@@ -1000,7 +1836,11 @@ impl<'a> Parser<'a> {
             }
             chain += 1;
             self.enter(op_span)?;
-            let rhs = self.parse_operand(level, allow_comma)?;
+            let rhs = if level + 1 < BINARY_LEVELS {
+                self.parse_binary(level + 1, allow_comma)?
+            } else {
+                self.parse_array(allow_comma)?
+            };
             let span = lhs.span.to(rhs.span);
             lhs = Expr {
                 kind: ExprKind::Binary {
@@ -1051,7 +1891,7 @@ impl<'a> Parser<'a> {
                     }
                     None => Err(ParseError::new(
                         format!(
-                            "unknown operator '-{}' (operators: -eq -ne -gt -ge -lt -le -like -notlike -match -notmatch -contains -notcontains -in -notin -and -or -xor -not)",
+                            "unknown operator '-{}' (operators: -eq -ne -gt -ge -lt -le -like -notlike -match -notmatch -contains -notcontains -in -notin -replace -split -join -f -is -isnot -as -and -or -xor -not)",
                             show(name)
                         ),
                         span,
@@ -1067,8 +1907,10 @@ impl<'a> Parser<'a> {
             '!' if next == Some('=') => return Err(self.wrong_operator("!=", "-ne")),
             '>' if next == Some('=') => return Err(self.wrong_operator(">=", "-ge")),
             '<' if next == Some('=') => return Err(self.wrong_operator("<=", "-le")),
-            '>' => return Err(self.wrong_operator(">", "-gt")),
+            // `>` is redirection, as in PowerShell (handled by the pipeline).
+            '>' => return Ok(None),
             '<' => return Err(self.wrong_operator("<", "-lt")),
+            '.' if next == Some('.') => return Ok(Some((BinaryOp::Range, 2))),
             '&' if next == Some('&') => return Err(self.wrong_operator("&&", "-and")),
             '|' if next == Some('|') => return Err(self.wrong_operator("||", "-or")),
             _ => return Ok(None),
@@ -1102,6 +1944,33 @@ impl<'a> Parser<'a> {
                 self.char_span(),
             ));
         };
+        // `++$x`, `--$x`
+        if (self.rest().starts_with("++") || self.rest().starts_with("--"))
+            && self.rest().get(2..).is_some_and(|r| r.starts_with('$'))
+        {
+            let delta = if c == '+' { 1 } else { -1 };
+            let op_span = Span::new(start, start + 2);
+            self.pos += 2;
+            let operand = self.nested(op_span, |p| {
+                let primary = p.parse_primary()?;
+                p.parse_postfix(primary)
+            })?;
+            if !is_assignable(&operand) {
+                return Err(ParseError::new(
+                    "'++' and '--' need a variable",
+                    operand.span,
+                ));
+            }
+            let span = op_span.to(operand.span);
+            return Ok(Expr {
+                kind: ExprKind::IncDec {
+                    variable: Box::new(operand),
+                    delta,
+                    prefix: true,
+                },
+                span,
+            });
+        }
         let op = if c == '!' {
             Some((UnaryOp::Not, 1))
         } else if is_dash(c) {
@@ -1111,6 +1980,10 @@ impl<'a> Parser<'a> {
             let name = after.get(..name_len).unwrap_or("");
             if name.eq_ignore_ascii_case("not") {
                 Some((UnaryOp::Not, dash + name_len))
+            } else if name.eq_ignore_ascii_case("join") {
+                Some((UnaryOp::Join, dash + name_len))
+            } else if name.eq_ignore_ascii_case("split") {
+                Some((UnaryOp::Split, dash + name_len))
             } else if name.is_empty() {
                 Some((UnaryOp::Negate, dash))
             } else {
@@ -1128,7 +2001,26 @@ impl<'a> Parser<'a> {
         };
         let Some((op, len)) = op else {
             let primary = self.parse_primary()?;
-            return self.parse_postfix(primary);
+            let e = self.parse_postfix(primary)?;
+            // `$x++`, `$x--` (directly after the variable)
+            let rest = self.rest();
+            if (rest.starts_with("++") || rest.starts_with("--"))
+                && is_assignable(&e)
+                && !matches!(e.kind, ExprKind::Null)
+            {
+                let delta = if rest.starts_with('+') { 1 } else { -1 };
+                self.pos += 2;
+                let span = Span::new(e.span.start, self.pos);
+                return Ok(Expr {
+                    kind: ExprKind::IncDec {
+                        variable: Box::new(e),
+                        delta,
+                        prefix: false,
+                    },
+                    span,
+                });
+            }
+            return Ok(e);
         };
         let op_span = Span::new(start, start + len);
         self.pos += len;
@@ -1178,10 +2070,7 @@ impl<'a> Parser<'a> {
             '(' => self.parse_paren(),
             '{' => self.parse_script_block(),
             '@' => self.parse_at(),
-            '[' => Err(ParseError::new(
-                "type literals like '[int]' are not supported by xshell",
-                self.char_span(),
-            )),
+            '[' => self.parse_type_expr(),
             '&' => Err(ParseError::new(
                 "the call operator '&' is not supported by xshell",
                 self.char_span(),
@@ -1286,7 +2175,7 @@ impl<'a> Parser<'a> {
                 }
                 Some(':') if self.peek_nth(1) == Some(':') => {
                     return Err(ParseError::new(
-                        "static member access ('::') is not supported by xshell",
+                        "'::' goes after a type in brackets: [Math]::Round(2.5)",
                         Span::new(self.pos, self.pos + 2),
                     ));
                 }
@@ -1453,6 +2342,193 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `[type]` alone, `[type]operand` (a cast) or `[type]::Member(args)`.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_type_expr(&mut self) -> PResult<Expr> {
+        let start = self.pos;
+        let (name, span) = self.bracket_text()?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| {
+                c.is_alphanumeric() || matches!(c, '.' | '_' | '[' | ']' | ',' | '`' | ' ')
+            });
+        if !valid {
+            return Err(ParseError::new(
+                format!("'[{}]' is not a type name", show(&name)),
+                span,
+            ));
+        }
+        let type_name = TypeName { name, span };
+        if self.rest().starts_with("::") {
+            self.pos += 2;
+            let member_start = self.pos;
+            let len = ident_len(self.rest());
+            if len == 0 {
+                return Err(ParseError::new(
+                    "missing member name after '::'",
+                    self.char_span(),
+                ));
+            }
+            self.pos += len;
+            let member_span = self.span_from(member_start);
+            let member = member_span.text(self.src).to_string();
+            let args = if self.peek() == Some('(') {
+                Some(self.parse_call_args()?)
+            } else {
+                None
+            };
+            return Ok(Expr {
+                kind: ExprKind::Static {
+                    type_name,
+                    member,
+                    member_span,
+                    args,
+                },
+                span: self.span_from(start),
+            });
+        }
+        // A cast if an operand follows: `[int]$x`, `[int] "5"`, `[byte[]](...)`.
+        let save = self.pos;
+        self.skip_hspace()?;
+        let operand_follows = match self.peek() {
+            Some(c) if c == '$' || is_quote(c) || c.is_ascii_digit() => true,
+            Some('(' | '@' | '[' | '{' | '!') => true,
+            Some(c) if is_dash(c) => self.peek_nth(1).is_some_and(|d| d.is_ascii_digit()),
+            _ => false,
+        };
+        if !operand_follows {
+            self.pos = save;
+            return Ok(Expr {
+                kind: ExprKind::TypeLiteral(type_name),
+                span: self.span_from(start),
+            });
+        }
+        let operand = self.nested(span, |p| p.parse_unary())?;
+        let span = Span::new(start, operand.span.end);
+        Ok(Expr {
+            kind: ExprKind::Cast {
+                type_name,
+                operand: Box::new(operand),
+            },
+            span,
+        })
+    }
+
+    /// `@"` newline ... newline `"@` (expanding) or `@'` ... `'@` (literal); the
+    /// closing quote must start a line.
+    // Kept out of line: the recursive descent's frames stay small.
+    #[inline(never)]
+    fn parse_here_string(&mut self, quote: char) -> PResult<Expr> {
+        let start = self.pos;
+        let open = Span::new(start, start + 1 + quote.len_utf8());
+        self.pos = open.end;
+        while self.peek().is_some_and(is_hspace) {
+            self.bump();
+        }
+        match self.peek() {
+            Some('\n') => {
+                self.bump();
+            }
+            None => return Err(ParseError::incomplete("unterminated here-string", open)),
+            Some(_) => {
+                return Err(ParseError::new(
+                    "a here-string's text starts on the line after @\" (or @')",
+                    self.char_span(),
+                ));
+            }
+        }
+        let content_start = self.pos;
+        // The closing line: a newline, then the quote and '@' (the content may be empty).
+        let rest = self.rest();
+        let mut close = None;
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n') {
+            let mut chars = line.chars();
+            if chars.next().is_some_and(|c| {
+                c == quote
+                    || (is_double_quote(c) && is_double_quote(quote))
+                    || (is_single_quote(c) && is_single_quote(quote))
+            }) && chars.next() == Some('@')
+            {
+                close = Some(offset);
+                break;
+            }
+            offset += line.len();
+        }
+        let Some(close) = close else {
+            return Err(ParseError::incomplete("unterminated here-string", open));
+        };
+        let content_end = content_start + close;
+        // The newline before the closing line is not part of the text.
+        let text_end = if close == 0 {
+            content_start
+        } else {
+            let end = content_end - 1;
+            if self.src.get(..end).is_some_and(|b| b.ends_with('\r')) {
+                end - 1
+            } else {
+                end
+            }
+        };
+        let closing_len = self
+            .src
+            .get(content_end..)
+            .and_then(|r| r.chars().next())
+            .map_or(1, char::len_utf8)
+            + 1;
+        let span = Span::new(start, content_end + closing_len);
+        if is_single_quote(quote) {
+            let value = self
+                .src
+                .get(content_start..text_end)
+                .unwrap_or("")
+                .to_string();
+            self.pos = span.end;
+            return Ok(Expr {
+                kind: ExprKind::String {
+                    value,
+                    style: StringStyle::SingleQuoted,
+                },
+                span,
+            });
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        self.pos = content_start;
+        while self.pos < text_end {
+            let Some(c) = self.peek() else { break };
+            match c {
+                '`' => {
+                    self.bump();
+                    if self.pos < text_end
+                        && let Some(e) = self.bump()
+                    {
+                        literal.push(escape_char(e));
+                    }
+                }
+                '$' if self.dollar_expands() => {
+                    push_literal(&mut parts, &literal);
+                    literal.clear();
+                    let e = self.parse_dollar()?;
+                    if self.pos > text_end {
+                        return Err(ParseError::new(
+                            "unterminated expansion in here-string",
+                            e.span,
+                        ));
+                    }
+                    parts.push(StringPart::Expr(e));
+                }
+                _ => {
+                    self.bump();
+                    literal.push(c);
+                }
+            }
+        }
+        push_literal(&mut parts, &literal);
+        self.pos = span.end;
+        Ok(string_expr(parts, StringStyle::DoubleQuoted, span))
+    }
+
     /// `( statement )`
     fn parse_paren(&mut self) -> PResult<Expr> {
         let start = self.pos;
@@ -1537,10 +2613,7 @@ impl<'a> Parser<'a> {
                 })
             }
             Some('{') => self.parse_hashtable(),
-            Some(q) if is_quote(q) => Err(ParseError::new(
-                "here-strings (@\"...\"@) are not supported by xshell; use a normal string",
-                Span::new(start, start + 1 + q.len_utf8()),
-            )),
+            Some(q) if is_quote(q) => self.parse_here_string(q),
             Some(c) if is_ident_char(c) => Err(ParseError::new(
                 "splatting ('@name') is not supported by xshell",
                 Span::new(start, start + 1),

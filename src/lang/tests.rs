@@ -161,16 +161,117 @@ impl SpanCheck<'_> {
             StatementKind::Assignment(a) => {
                 self.expr(&a.target, st.span);
                 self.span(a.op_span, st.span, "=");
-                assert!(
-                    a.target.span.end <= a.op_span.start && a.op_span.end <= a.value.span.start
-                );
+                // `++$x` is `$x += 1` with the operator before the target.
+                if !matches!(a.op_span.text(self.src), "++" | "--") {
+                    assert!(
+                        a.target.span.end <= a.op_span.start && a.op_span.end <= a.value.span.start
+                    );
+                }
                 self.pipeline(&a.value, st.span);
+            }
+            StatementKind::If { clauses, else_body } => {
+                for (c, b) in clauses {
+                    self.pipeline(c, st.span);
+                    self.script(b, st.span);
+                }
+                if let Some(b) = else_body {
+                    self.script(b, st.span);
+                }
+            }
+            StatementKind::Foreach {
+                variable_span,
+                collection,
+                body,
+                ..
+            } => {
+                self.span(*variable_span, st.span, "loop variable");
+                self.pipeline(collection, st.span);
+                self.script(body, st.span);
+            }
+            StatementKind::While { condition, body }
+            | StatementKind::DoLoop {
+                condition, body, ..
+            } => {
+                self.pipeline(condition, st.span);
+                self.script(body, st.span);
+            }
+            StatementKind::For {
+                init,
+                condition,
+                step,
+                body,
+            } => {
+                if let Some(i) = init {
+                    self.statement(i, st.span);
+                }
+                if let Some(c) = condition {
+                    self.pipeline(c, st.span);
+                }
+                if let Some(s) = step {
+                    self.statement(s, st.span);
+                }
+                self.script(body, st.span);
+            }
+            StatementKind::Break | StatementKind::Continue => {}
+            StatementKind::Return(v) | StatementKind::Exit(v) | StatementKind::Throw(v) => {
+                if let Some(p) = v {
+                    self.pipeline(p, st.span);
+                }
+            }
+            StatementKind::Try {
+                body,
+                catches,
+                finally,
+            } => {
+                self.script(body, st.span);
+                for c in catches {
+                    for (_, span) in &c.types {
+                        self.span(*span, st.span, "catch type");
+                    }
+                    self.script(&c.body, st.span);
+                }
+                if let Some(f) = finally {
+                    self.script(f, st.span);
+                }
+            }
+            StatementKind::Function(f) => {
+                self.span(f.name_span, st.span, "function name");
+                assert_eq!(f.name_span.text(self.src), f.name);
+                for p in &f.params {
+                    self.span(p.span, st.span, "parameter");
+                    if let Some(d) = &p.default {
+                        self.expr(d, p.span);
+                    }
+                }
+                self.script(&f.body, st.span);
+            }
+            StatementKind::Param(params) => {
+                for p in params {
+                    self.span(p.span, st.span, "parameter");
+                }
+            }
+            StatementKind::Switch {
+                subject, clauses, ..
+            } => {
+                self.pipeline(subject, st.span);
+                for c in clauses {
+                    if let Some(p) = &c.pattern {
+                        self.expr(p, st.span);
+                    }
+                    self.script(&c.body, st.span);
+                }
             }
         }
     }
     fn pipeline(&self, p: &Pipeline, parent: Span) {
         self.span(p.span, parent, "pipeline");
         assert!(!p.elements.is_empty());
+        for r in &p.redirections {
+            self.span(r.span, p.span, "redirection");
+            if let RedirectTarget::File { path, .. } = &r.target {
+                self.expr(path, r.span);
+            }
+        }
         for (i, el) in p.elements.iter().enumerate() {
             match el {
                 PipelineElement::Expression(e) => {
@@ -270,6 +371,25 @@ impl SpanCheck<'_> {
                     self.pipeline(&en.value, en.span);
                 }
             }
+            ExprKind::TypeLiteral(t) => self.span(t.span, s, "type"),
+            ExprKind::Cast { type_name, operand } => {
+                self.span(type_name.span, s, "type");
+                self.expr(operand, s);
+            }
+            ExprKind::Static {
+                type_name,
+                member,
+                member_span,
+                args,
+            } => {
+                self.span(type_name.span, s, "type");
+                self.span(*member_span, s, "static member");
+                assert_eq!(member_span.text(self.src), member);
+                for a in args.iter().flatten() {
+                    self.expr(a, s);
+                }
+            }
+            ExprKind::IncDec { variable, .. } => self.expr(variable, s),
         }
     }
 }
@@ -1025,11 +1145,67 @@ fn error_messages_and_positions() {
         ("Get-X -", "a parameter name must follow '-'", (1, 7)),
         ("Get-X 'abc", "unterminated string starting here", (1, 7)),
         (
-            "foreach ($x in $y) { }",
-            "'foreach' is not supported by xshell",
+            "foreach ($x $y) { }",
+            "missing 'in' in foreach: foreach ($item in $list) { ... }",
+            (1, 13),
+        ),
+        ("If $x { }", "missing '(' after 'if', found '$x'", (1, 4)),
+        ("trap { }", "'trap' is not supported by xshell", (1, 1)),
+        (
+            "switch -File x ($y) { }",
+            "switch option '-File' is not supported (options: -Wildcard, -Regex, -Exact, -CaseSensitive)",
+            (1, 8),
+        ),
+        (
+            "switch ($x) { 'a' }",
+            "missing '{' after 'a switch pattern', found '}'",
+            (1, 19),
+        ),
+        ("else { }", "'else' must follow if (...) { }", (1, 1)),
+        (
+            "try { }",
+            "try { } needs a catch { } or finally { } block",
             (1, 1),
         ),
-        ("If ($x) { }", "'if' is not supported by xshell", (1, 1)),
+        (
+            "do { } 1",
+            "missing 'while (...)' or 'until (...)' after do { }",
+            (1, 8),
+        ),
+        ("if () { }", "missing condition inside 'if ()'", (1, 4)),
+        (
+            "if ($x > 1) { }",
+            "'>' in a condition would write a file (as in PowerShell); to compare, use -gt",
+            (1, 8),
+        ),
+        (
+            "function { }",
+            "missing function name after 'function'",
+            (1, 10),
+        ),
+        (
+            "function f($a, $a) { }",
+            "parameter '$a' is declared twice",
+            (1, 16),
+        ),
+        ("[a b!]", "'[a b!]' is not a type name", (1, 1)),
+        ("[int]::", "missing member name after '::'", (1, 8)),
+        (
+            "Get-X 2>&2",
+            "only '2>&1' (or '*>&1', '3>&1') merges a stream into the output",
+            (1, 7),
+        ),
+        ("Get-X >", "missing value after '>'", (1, 7)),
+        (
+            "@\"x\n\"@",
+            "a here-string's text starts on the line after @\" (or @')",
+            (1, 3),
+        ),
+        (
+            "$x++ = 1",
+            "cannot assign to this expression: the left side of '=' must be a variable",
+            (1, 1),
+        ),
         (
             "Get-X | $x",
             "'$x' cannot follow '|': only the first element of a pipeline can be an expression",
@@ -1040,21 +1216,21 @@ fn error_messages_and_positions() {
         ("$x -eq", "missing value after '-eq'", (1, 4)),
         (
             "$x -foo 1",
-            "unknown operator '-foo' (operators: -eq -ne -gt -ge -lt -le -like -notlike -match -notmatch -contains -notcontains -in -notin -and -or -xor -not)",
+            "unknown operator '-foo' (operators: -eq -ne -gt -ge -lt -le -like -notlike -match -notmatch -contains -notcontains -in -notin -replace -split -join -f -is -isnot -as -and -or -xor -not)",
             (1, 4),
         ),
         (
-            "$x -replace 'a','b'",
-            "the operator '-replace' is not supported by xshell",
+            "$x -band 1",
+            "the operator '-band' is not supported by xshell",
             (1, 4),
         ),
         ("$x == 1", "'==' is not an xshell operator; use -eq", (1, 4)),
         ("$x != 1", "'!=' is not an xshell operator; use -ne", (1, 4)),
-        ("$x > 1", "'>' is not an xshell operator; use -gt", (1, 4)),
+        ("$x >= 1", "'>=' is not an xshell operator; use -ge", (1, 4)),
         (
-            "$x += 1",
-            "'+=' is not supported by xshell; write '$x = $x + value'",
-            (1, 4),
+            "5 += 1",
+            "cannot assign to this expression: the left side of '+=' must be a variable",
+            (1, 1),
         ),
         (
             "5 = $x",
@@ -1079,8 +1255,8 @@ fn error_messages_and_positions() {
         ("Get-X a, ;", "missing value after ','", (1, 8)),
         ("Get-X -Name:", "missing value after '-Name:'", (1, 7)),
         (
-            "Get-X > out.txt",
-            "redirection ('>') is not supported by xshell",
+            "Get-X < in.txt",
+            "input redirection ('<') is not supported (nor by PowerShell); pipe instead: Get-Content x | ...",
             (1, 7),
         ),
         (
@@ -1093,11 +1269,7 @@ fn error_messages_and_positions() {
             "'||' is not supported by xshell; use -or inside an expression",
             (1, 7),
         ),
-        (
-            "[int]$x",
-            "type literals like '[int]' are not supported by xshell",
-            (1, 1),
-        ),
+        ("[int", "missing closing ']'", (1, 1)),
         (
             "$x -eq Valid",
             "unexpected 'Valid': in an expression, quote text (\"Valid\") and put commands in parentheses",
@@ -1119,14 +1291,10 @@ fn error_messages_and_positions() {
             (1, 10),
         ),
         ("@{=1}", "expected a hashtable key, found '='", (1, 3)),
-        (
-            "@\"\nx\n\"@",
-            "here-strings (@\"...\"@) are not supported by xshell; use a normal string",
-            (1, 1),
-        ),
+        ("@\"\nx\n", "unterminated here-string", (1, 1)),
         (
             "$x::Foo",
-            "static member access ('::') is not supported by xshell",
+            "'::' goes after a type in brackets: [Math]::Round(2.5)",
             (1, 3),
         ),
         ("${}", "empty variable name", (1, 1)),
@@ -1232,6 +1400,14 @@ fn needs_more_input_cases() {
         "$x[",
         "<# comment",
         "Get-X \"a $(Get-Y",
+        "foreach",
+        "if ($x) {",
+        "if ($x) { 1 } else",
+        "try { 1 }",
+        "do { 1 }",
+        "function f {",
+        "$s = @\"\nabc",
+        "[int",
     ] {
         assert!(needs_more_input(src), "{src:?}");
     }
@@ -1242,7 +1418,7 @@ fn needs_more_input_cases() {
         "Get-X }",
         "Get-X -",
         "$x = 1",
-        "foreach",
+        "foreach {",
         "Get-X # {",
         "Get-X '{'",
     ] {
@@ -1302,6 +1478,14 @@ fn nesting_beyond_the_cap_is_an_error() {
         format!("1{}", " -and 1".repeat(n)),
         format!("1{}", "+1".repeat(n)),
         format!("$x{}", "[$x".repeat(n)),
+        "if (1) { ".repeat(n),
+        "if (".repeat(n),
+        "foreach ($x in 1) { ".repeat(n),
+        "while (1) { ".repeat(n),
+        "try { ".repeat(n),
+        "function f { ".repeat(n),
+        format!("{}1", "[int]".repeat(n)),
+        "$x = if (1) { ".repeat(n),
     ] {
         let e = err(&src);
         assert!(
@@ -1556,5 +1740,465 @@ fn random_bytes_never_panic() {
         let src = String::from_utf8_lossy(&bytes);
         let _ = parse_script(&src);
         let _ = complete_context(&src, rng.below(src.len() + 1));
+    }
+}
+
+// ----- constructs -------------------------------------------------------------------------
+
+/// The expression of a one-statement script.
+fn one_expr(src: &str) -> Expr {
+    let script = parse(src);
+    assert_eq!(script.statements.len(), 1, "{src}");
+    expr_of(pipeline(&script.statements[0])).clone()
+}
+
+#[test]
+fn if_elseif_else_across_lines() {
+    let src = "if ($a -eq 1) {\n  'one'\n}\nelseif (Get-X) { 'x' }\nelse { 'other' }\n'after'";
+    let script = parse(src);
+    assert_eq!(script.statements.len(), 2);
+    let StatementKind::If { clauses, else_body } = &script.statements[0].kind else {
+        panic!("{:?}", script.statements[0].kind)
+    };
+    assert_eq!(clauses.len(), 2);
+    assert!(matches!(
+        clauses[1].0.elements[0],
+        PipelineElement::Command(_)
+    ));
+    assert_eq!(else_body.as_ref().map(|b| b.statements.len()), Some(1));
+    // `else` on the next line after a block that ends the script is not taken for a command.
+    let script = parse("if ($x) { 1 }\n\n'a'");
+    assert_eq!(script.statements.len(), 2);
+}
+
+#[test]
+fn loops_and_jumps() {
+    let script = parse(
+        "foreach ($c in Get-SendConnector) { if ($c.Port -eq 25) { continue }; $c }\n\
+         while ($i -lt 3) { $i++ }\n\
+         do { $i-- } until ($i -le 0)\n\
+         do { break } while ($true)\n\
+         for ($i = 0; $i -lt 3; $i += 1) { }\n\
+         for (;;) { break }",
+    );
+    let kinds: Vec<&StatementKind> = script.statements.iter().map(|s| &s.kind).collect();
+    let StatementKind::Foreach {
+        variable,
+        collection,
+        ..
+    } = kinds[0]
+    else {
+        panic!()
+    };
+    assert_eq!(variable, "c");
+    assert!(matches!(
+        collection.elements[0],
+        PipelineElement::Command(_)
+    ));
+    assert!(matches!(kinds[1], StatementKind::While { .. }));
+    assert!(matches!(
+        kinds[2],
+        StatementKind::DoLoop { until: true, .. }
+    ));
+    assert!(matches!(
+        kinds[3],
+        StatementKind::DoLoop { until: false, .. }
+    ));
+    let StatementKind::For {
+        init: Some(init),
+        condition: Some(_),
+        step: Some(step),
+        ..
+    } = kinds[4]
+    else {
+        panic!()
+    };
+    assert!(matches!(init.kind, StatementKind::Assignment(_)));
+    let StatementKind::Assignment(a) = &step.kind else {
+        panic!()
+    };
+    assert_eq!(a.op, AssignOp::Add);
+    assert!(matches!(
+        kinds[5],
+        StatementKind::For {
+            init: None,
+            condition: None,
+            step: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn try_catch_finally_throw() {
+    let src = "try { Get-X } catch [System.IO.IOException], [Exception] { $_.Exception.Message; throw }\ncatch { throw $_ } finally { 'done' }";
+    let script = parse(src);
+    let StatementKind::Try {
+        catches, finally, ..
+    } = &script.statements[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(catches.len(), 2);
+    let types: Vec<&str> = catches[0].types.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["System.IO.IOException", "Exception"]);
+    assert!(catches[1].types.is_empty());
+    assert!(finally.is_some());
+    assert!(matches!(
+        catches[0].body.statements[1].kind,
+        StatementKind::Throw(None)
+    ));
+    let script = parse("throw \"bad: $x\"; return; exit 2; break; continue");
+    assert!(matches!(
+        script.statements[0].kind,
+        StatementKind::Throw(Some(_))
+    ));
+    assert!(matches!(
+        script.statements[1].kind,
+        StatementKind::Return(None)
+    ));
+    assert!(matches!(
+        script.statements[2].kind,
+        StatementKind::Exit(Some(_))
+    ));
+}
+
+#[test]
+fn functions_with_param_blocks() {
+    let src = "function Get-Double {\n  [CmdletBinding()]\n  param([Parameter(Mandatory)][int]$N = 2, [switch]$Loud, $Rest)\n  $N * 2\n}\nfunction f($a, $b) { $a }";
+    let script = parse(src);
+    let StatementKind::Function(f) = &script.statements[0].kind else {
+        panic!()
+    };
+    assert_eq!(f.name, "Get-Double");
+    let names: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["N", "Loud", "Rest"]);
+    assert_eq!(f.params[0].type_name.as_deref(), Some("int"));
+    assert!(f.params[0].default.is_some());
+    assert!(f.params[1].switch);
+    assert_eq!(f.body.statements.len(), 1);
+    let StatementKind::Function(g) = &script.statements[1].kind else {
+        panic!()
+    };
+    assert_eq!(g.params.len(), 2);
+    // The function name is a command where it is used.
+    let s = parse("Get-Double -N 3");
+    let c = only_command(&s);
+    assert_eq!(c.name.text, "Get-Double");
+}
+
+#[test]
+fn here_strings() {
+    let src = "$a = @\"\nName: $x\n  \"quoted\" `$y\n\"@\n$b = @'\nliteral $x\n'@";
+    let script = parse(src);
+    let StatementKind::Assignment(a) = &script.statements[0].kind else {
+        panic!()
+    };
+    let PipelineElement::Expression(e) = &a.value.elements[0] else {
+        panic!()
+    };
+    let ExprKind::Expandable { parts, .. } = &e.kind else {
+        panic!("{e:?}")
+    };
+    assert_eq!(parts[0], StringPart::Literal("Name: ".into()));
+    assert_eq!(
+        parts[2],
+        StringPart::Literal("\n  \"quoted\" $y".into()),
+        "quotes are literal, escapes apply"
+    );
+    let StatementKind::Assignment(b) = &script.statements[1].kind else {
+        panic!()
+    };
+    let PipelineElement::Expression(e) = &b.value.elements[0] else {
+        panic!()
+    };
+    assert_eq!(text(e), "literal $x");
+    // Empty, and CRLF line ends.
+    let script = parse("@'\r\n'@");
+    let PipelineElement::Expression(e) = &pipeline(&script.statements[0]).elements[0] else {
+        panic!()
+    };
+    assert_eq!(text(e), "");
+    let script = parse("@'\r\na\r\n'@");
+    let PipelineElement::Expression(e) = &pipeline(&script.statements[0]).elements[0] else {
+        panic!()
+    };
+    assert_eq!(text(e), "a");
+}
+
+#[test]
+fn types_casts_and_statics() {
+    let script = parse(
+        "[int]$x; [byte[]] (Get-X); $y -is [string]; [System.IO.File]::ReadAllBytes('a.pfx'); [int]::MaxValue",
+    );
+    let exprs: Vec<&Expr> = script
+        .statements
+        .iter()
+        .map(|s| match &pipeline(s).elements[0] {
+            PipelineElement::Expression(e) => e,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(matches!(&exprs[0].kind, ExprKind::Cast { type_name, .. } if type_name.name == "int"));
+    assert!(
+        matches!(&exprs[1].kind, ExprKind::Cast { type_name, .. } if type_name.name == "byte[]")
+    );
+    let (op, _, rhs) = binary(exprs[2]);
+    assert_eq!(op, BinaryOp::Is);
+    assert!(matches!(&rhs.kind, ExprKind::TypeLiteral(t) if t.name == "string"));
+    assert!(matches!(
+        &exprs[3].kind,
+        ExprKind::Static { type_name, member, args: Some(a), .. }
+            if type_name.name == "System.IO.File" && member == "ReadAllBytes" && a.len() == 1
+    ));
+    assert!(matches!(
+        &exprs[4].kind,
+        ExprKind::Static { args: None, .. }
+    ));
+    // In a command argument, in parentheses.
+    let s = parse("Import-ExchangeCertificate -FileData ([System.IO.File]::ReadAllBytes('x.pfx'))");
+    let c = only_command(&s);
+    assert!(matches!(value(&c.args[1]).kind, ExprKind::Paren(_)));
+    // `[int]$x = 5` constrains the assignment.
+    let script = parse("[int]$x = '5'");
+    assert!(matches!(
+        script.statements[0].kind,
+        StatementKind::Assignment(_)
+    ));
+}
+
+#[test]
+fn new_operators_and_precedence() {
+    let e = one_expr("'{0}-{1}' -f $a, $b");
+    let (op, _, rhs) = binary(&e);
+    assert_eq!(op, BinaryOp::Format);
+    assert_eq!(items(rhs).len(), 2, "the comma binds tighter than -f");
+    let e = one_expr("$s -replace 'a(.)', 'b$1' -eq 'x'");
+    let (op, lhs, _) = binary(&e);
+    assert!(
+        matches!(op, BinaryOp::Compare { .. }),
+        "left to right at one level"
+    );
+    assert!(matches!(
+        binary(lhs).0,
+        BinaryOp::Replace {
+            case_sensitive: false
+        }
+    ));
+    let e = one_expr("1 + 2 * 3 -gt 6 -and $true");
+    let (op, lhs, _) = binary(&e);
+    assert_eq!(op, BinaryOp::And);
+    let (op, sum, _) = binary(lhs);
+    assert!(matches!(op, BinaryOp::Compare { .. }));
+    let (op, _, product) = binary(sum);
+    assert_eq!(op, BinaryOp::Add);
+    assert_eq!(binary(product).0, BinaryOp::Multiply);
+    let e = one_expr("1..5");
+    assert_eq!(binary(&e).0, BinaryOp::Range);
+    let e = one_expr("-join $a");
+    assert!(matches!(
+        e.kind,
+        ExprKind::Unary {
+            op: UnaryOp::Join,
+            ..
+        }
+    ));
+    let e = one_expr("$a -csplit ','");
+    assert_eq!(
+        binary(&e).0,
+        BinaryOp::Split {
+            case_sensitive: true
+        }
+    );
+    let e = one_expr("$a -isnot [int]");
+    assert_eq!(binary(&e).0, BinaryOp::IsNot);
+}
+
+#[test]
+fn assignment_operators_and_increments() {
+    for (src, op) in [
+        ("$x += 1", AssignOp::Add),
+        ("$x -= 1", AssignOp::Subtract),
+        ("$x *= 2", AssignOp::Multiply),
+        ("$x /= 2", AssignOp::Divide),
+        ("$x %= 2", AssignOp::Remainder),
+        ("$x++", AssignOp::Add),
+        ("++$x", AssignOp::Add),
+        ("$x--", AssignOp::Add),
+    ] {
+        let script = parse(src);
+        let StatementKind::Assignment(a) = &script.statements[0].kind else {
+            panic!("{src}")
+        };
+        assert_eq!(a.op, op, "{src}");
+    }
+    let e = one_expr("$a[$i++]");
+    let ExprKind::Index { index, .. } = &e.kind else {
+        panic!()
+    };
+    assert!(matches!(
+        index.kind,
+        ExprKind::IncDec {
+            prefix: false,
+            delta: 1,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn redirections() {
+    let script = parse(
+        "Get-X > out.txt; Get-X >> $log; Get-X 2>&1 | Out-String; Get-X 2>$null; Get-X *> $null; $x > $null",
+    );
+    let redirs: Vec<&Vec<Redirection>> = script
+        .statements
+        .iter()
+        .map(|s| &pipeline(s).redirections)
+        .collect();
+    assert!(matches!(
+        &redirs[0][..],
+        [Redirection {
+            stream: Stream::Output,
+            target: RedirectTarget::File { append: false, .. },
+            ..
+        }]
+    ));
+    assert!(matches!(
+        &redirs[1][..],
+        [Redirection {
+            target: RedirectTarget::File { append: true, .. },
+            ..
+        }]
+    ));
+    assert!(matches!(
+        &redirs[2][..],
+        [Redirection {
+            stream: Stream::Error,
+            target: RedirectTarget::Output,
+            ..
+        }]
+    ));
+    assert_eq!(pipeline(&script.statements[2]).elements.len(), 2);
+    assert!(matches!(
+        &redirs[3][..],
+        [Redirection {
+            stream: Stream::Error,
+            target: RedirectTarget::Null,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        &redirs[4][..],
+        [Redirection {
+            stream: Stream::All,
+            target: RedirectTarget::Null,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        &redirs[5][..],
+        [Redirection {
+            stream: Stream::Output,
+            target: RedirectTarget::Null,
+            ..
+        }]
+    ));
+    // A number argument before a redirection stays an argument.
+    let s = parse("Get-X 5 2>$null");
+    let c = only_command(&s);
+    assert_eq!(c.args.len(), 1);
+}
+
+#[test]
+fn keywords_are_only_keywords_as_whole_words() {
+    // `foreach` after a pipe is ForEach-Object; `if-x` and `Do-Thing` are commands.
+    let script = parse("Get-X | foreach { $_ }; if-x; Do-Thing -For 1");
+    assert_eq!(
+        command(&pipeline(&script.statements[0]).elements[1])
+            .name
+            .text,
+        "foreach"
+    );
+    assert_eq!(
+        command(&pipeline(&script.statements[1]).elements[0])
+            .name
+            .text,
+        "if-x"
+    );
+    assert_eq!(
+        command(&pipeline(&script.statements[2]).elements[0])
+            .name
+            .text,
+        "Do-Thing"
+    );
+    // `$x = if ...` and `$n = foreach ...` take the statement's output.
+    let script = parse("$x = if ($a) { 1 } else { 2 }");
+    let StatementKind::Assignment(a) = &script.statements[0].kind else {
+        panic!()
+    };
+    assert!(matches!(
+        &a.value.elements[0],
+        PipelineElement::Expression(Expr {
+            kind: ExprKind::Subexpression(_),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_script_param_block() {
+    let script = parse(
+        "[CmdletBinding()]\nparam(\n  [string]$Server = 'EX01',\n  [switch]$WhatIf\n)\nGet-X $Server",
+    );
+    assert_eq!(
+        script.statements.len(),
+        2,
+        "the attribute is not a statement"
+    );
+    let StatementKind::Param(params) = &script.statements[0].kind else {
+        panic!("{:?}", script.statements)
+    };
+    assert_eq!(params.len(), 2);
+    assert!(params[1].switch);
+}
+
+#[test]
+fn switch_statements() {
+    let src = "switch -Wildcard -CaseSensitive ($name) {\n  'EX*' { 'exchange' }\n  { $_.Length -gt 9 } { 'long'; break }\n  42 { }\n  default { 'other' }\n}";
+    let script = parse(src);
+    let StatementKind::Switch {
+        mode,
+        case_sensitive,
+        clauses,
+        ..
+    } = &script.statements[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(*mode, SwitchMode::Wildcard);
+    assert!(*case_sensitive);
+    assert_eq!(clauses.len(), 4);
+    assert!(matches!(
+        clauses[1].pattern.as_ref().map(|p| &p.kind),
+        Some(ExprKind::ScriptBlock(_))
+    ));
+    assert!(clauses[3].pattern.is_none());
+    assert!(needs_more_input("switch ($x) {\n 'a' { 1 }"));
+}
+
+#[test]
+fn completion_inside_constructs() {
+    for src in [
+        "if ($x) { Get-SendC",
+        "foreach ($c in Get-SendC",
+        "if (Get-SendC",
+        "try { 1 } catch { Get-SendC",
+        "function f { Get-SendC",
+        "switch ($x) { 'a' { Get-SendC",
+    ] {
+        let ctx = complete_context(src, src.len());
+        assert_eq!(ctx.kind, CompletionKind::CommandName, "{src}");
+        assert_eq!(ctx.partial, "Get-SendC", "{src}");
     }
 }

@@ -55,12 +55,20 @@ pub fn sort_order(a: &Value, b: &Value, case_sensitive: bool) -> Ordering {
     fn rank(v: &Value) -> u8 {
         match v {
             Value::Null => 0,
-            Value::Int(_) => 1,
+            Value::Int(_) | Value::Float(_) => 1,
             _ => 2,
         }
     }
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let f = |v: &Value| match v {
+                Value::Int(i) => *i as f64,
+                Value::Float(x) => *x,
+                _ => 0.0,
+            };
+            f(a).total_cmp(&f(b))
+        }
         _ if rank(a) != 2 || rank(b) != 2 => rank(a).cmp(&rank(b)),
         _ => {
             let (x, y) = (text(a), text(b));
@@ -78,6 +86,7 @@ pub fn sort_order(a: &Value, b: &Value, case_sensitive: bool) -> Ordering {
 pub fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
         Value::Str(s) => {
             let t = s.trim();
             if t.is_empty() {
@@ -216,6 +225,14 @@ pub fn binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
             v.map(Value::Int)
                 .ok_or_else(|| "arithmetic overflow or division by zero".to_string())
         }
+        BinaryOp::Replace { .. }
+        | BinaryOp::Split { .. }
+        | BinaryOp::Join
+        | BinaryOp::Format
+        | BinaryOp::Is
+        | BinaryOp::IsNot
+        | BinaryOp::As
+        | BinaryOp::Range => super::ops::binary(op, l, r),
     }
 }
 

@@ -145,10 +145,13 @@ pub fn run(shell: &mut Shell<'_>, history: Option<PathBuf>) -> i32 {
                 n += 1;
                 let name = format!("<prompt:{n}>");
                 match lang::parse_script(&line) {
-                    Err(e) => eprintln!("{}", e.render(&name, &line)),
+                    Err(e) => crate::cli::write_err(&e.render(&name, &line)),
                     Ok(script) => {
                         if let Err(e) = shell.run(&script, &name, &line) {
-                            eprintln!("{}", e.render(&name, &line));
+                            crate::cli::write_err(&e.render(&name, &line));
+                        }
+                        if let Some(code) = shell.exit_requested() {
+                            return code;
                         }
                     }
                 }

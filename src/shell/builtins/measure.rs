@@ -16,11 +16,7 @@ const TEXT_COLUMNS: &[&str] = &["Lines", "Words", "Characters", "Property"];
 /// a fraction (`3`), others in their shortest exact form (`2.5`). Value
 /// has no floating-point variant, so a fraction is carried as text.
 pub(super) fn number_value(f: f64) -> Value {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        Value::Int(f as i64)
-    } else {
-        Value::Str(format!("{f}"))
-    }
+    crate::shell::ops::from_f64(f)
 }
 
 pub(super) fn measure_object(
@@ -109,11 +105,7 @@ pub(super) fn measure_object(
                 .unwrap_or(Value::Null)
         };
         let pick = |on: bool, v: Value| if on { v } else { Value::Null };
-        let sum_value = if numbers.iter().all(|f| f.fract() == 0.0) {
-            number_value(total)
-        } else {
-            Value::Str(format!("{total}"))
-        };
+        let sum_value = number_value(total);
         let deviation = if numbers.len() > 1 {
             let mean = total / n;
             let var = numbers.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);

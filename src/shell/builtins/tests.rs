@@ -285,7 +285,7 @@ fn measure_counts_sums_and_text() {
     let got = values("1,2,3,4 | measure -Sum -Average -Maximum -Minimum");
     assert_eq!(prop(&got[0], "Count"), Value::Int(4));
     assert_eq!(prop(&got[0], "Sum"), Value::Int(10));
-    assert_eq!(prop(&got[0], "Average"), Value::str("2.5"));
+    assert_eq!(prop(&got[0], "Average"), Value::Float(2.5));
     assert_eq!(prop(&got[0], "Maximum"), Value::Int(4));
     assert_eq!(prop(&got[0], "Minimum"), Value::Int(1));
     assert_eq!(prop(&got[0], "Property"), Value::Null);
