@@ -741,10 +741,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "-FileData ([System.IO.File]::ReadAllBytes(...)); ConvertTo-SecureString",
     ),
     (
-        "Import-ExchangeCertificate-3",
-        "-FileData ([System.IO.File]::ReadAllBytes(...)) of a PKCS#7 chain",
-    ),
-    (
         "Export-ExchangeCertificate-1",
         "ConvertTo-SecureString is missing",
     ),
