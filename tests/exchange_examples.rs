@@ -733,18 +733,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "renew by pipe; [System.IO.File] type literal; .FileData",
     ),
     (
-        "Import-ExchangeCertificate-1",
-        "-Server; ConvertTo-SecureString is missing",
-    ),
-    (
-        "Import-ExchangeCertificate-2",
-        "-FileData ([System.IO.File]::ReadAllBytes(...)); ConvertTo-SecureString",
-    ),
-    (
-        "Export-ExchangeCertificate-1",
-        "ConvertTo-SecureString is missing",
-    ),
-    (
         "Export-ExchangeCertificate-2",
         "ConvertTo-SecureString; [System.IO.File] type literal; .FileData",
     ),
@@ -762,11 +750,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "Suspend-Queue-2",
         "Suspend-Queue -Server/-Filter are missing",
-    ),
-    ("Resume-Queue-1", "Resume-Queue -Server/-Filter are missing"),
-    (
-        "Remove-Message-1",
-        "Remove-Message -Server/-Filter are missing",
     ),
     (
         "Test-SmtpConnectivity-1",

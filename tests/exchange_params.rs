@@ -359,6 +359,15 @@ fn queue_filters_and_result_size() {
         "Get-Queue -Filter 'MessageCount -gt 0' -ResultSize 5 -Exclude Internal",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Exchange's script-block form is the filter's text, not code to run.
+    let r = s.run(&[
+        "-c",
+        "Get-Queue -Filter {MessageCount -gt 0 -and Status -ne 'Ready'}",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = s.run(&["-c", "Get-Queue -Filter {MessageCount -gt}"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("value is missing"), "{}", r.stderr);
     let e = s.fails(1, &["get-queue", "--filter", "MessageCount -gt"]);
     assert_names(&e, &["Filter", "value is missing"]);
     let e = s.fails(1, &["get-message", "--filter", "FromAddress -contains x"]);

@@ -804,3 +804,21 @@ fn assigning_keys_items_and_properties() {
         assert!(r.stderr.contains(message), "{src}: {}", r.stderr);
     }
 }
+
+#[test]
+fn string_methods_admins_use() {
+    let s = store();
+    let r = script(
+        &s,
+        "'EX01\\Default Frontend'.Split('\\')[1]; 'a,b;c'.Split(',', ';').Count; 'mail.contoso.com'.Substring(5); 'mail.contoso.com'.Substring(0, 4)
+'abc'.IndexOf('c'); 'abc'.IndexOf('z'); '7'.PadLeft(3, '0'); 'xxhixx'.Trim('x'); (1, 2, 3).Contains(2); 'abc'.Replace('b', 'B')",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "Default Frontend\n3\ncontoso.com\nmail\n2\n-1\n007\nhi\nTrue\naBc\n"
+    );
+    let r = script(&s, "'abc'.Substring(2, 5)");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("outside the text"), "{}", r.stderr);
+}

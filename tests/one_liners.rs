@@ -1507,14 +1507,6 @@ const CASES: &[Case] = &[
 /// What fails against today's code (case id -> why). Only ever shrinks.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "cert-import-getcontent-bytes",
-        "[type] literals and casts are missing",
-    ),
-    (
-        "cert-import-readallbytes",
-        "[type] literals and casts are missing",
-    ),
-    (
         "cert-renew-pipe",
         "renew by pipe (Get-ExchangeCertificate | New-ExchangeCertificate)",
     ),
@@ -1534,19 +1526,10 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "msg-by-queue",
         "Get-Message does not take a queue from the pipeline",
     ),
-    (
-        "trk-defer-status",
-        "tracking events have no RecipientStatus (xshell says Detail)",
-    ),
     ("trk-export-csv", "Export-Csv is missing"),
-    ("lang-string-split", "the .Split() method is missing"),
     (
         "err-error-reaches-end",
         "a non-terminating error stops the script (PowerShell continues)",
-    ),
-    (
-        "cert-export-colon-forms",
-        "ConvertTo-SecureString is missing",
     ),
 ];
 

@@ -190,6 +190,31 @@ fn queue_cmdlets_against_a_running_engine_and_from_disk() {
     );
     let (code, _, err) = lab.try_xshell(&["retry-queue", "relay.example"]);
     assert_eq!(code, 0, "{err}");
+    // The same by -Filter (OPATH over the queues' properties), as Exchange.
+    let (code, _, err) = lab.try_xshell(&[
+        "-c",
+        "Suspend-Queue -Filter {NextHopDomain -eq 'relay.example' -and MessageCount -gt 0} -Server XSHELL01",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let queues = json(&lab, &["get-queue", "relay.example"]).1;
+    assert_eq!(queues[0]["Status"], "Suspended");
+    let (code, out, err) = lab.try_xshell(&[
+        "-c",
+        "Get-Queue -Filter \"Status -eq 'Suspended'\" | % NextHopDomain; Resume-Queue -Filter {Status -eq 'Suspended'}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "relay.example");
+    assert_eq!(
+        json(&lab, &["get-queue", "relay.example"]).1[0]["Status"],
+        "Retry"
+    );
+    let (code, _, err) = lab.try_xshell(&[
+        "retry-queue",
+        "--filter",
+        "NextHopDomain -eq 'none.example'",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no queue matches"), "{err}");
 
     // Remove-Message needs a confirmation; without one nothing happens
     let (code, _, err) = lab.try_xshell(&["remove-message", &identity, "--with-ndr=false"]);

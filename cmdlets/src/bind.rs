@@ -556,7 +556,10 @@ fn coerce_kind(
             Arg::List(out)
         }
         Kind::Str | Kind::Path => Arg::Str(value_text(param, &v)?),
-        Kind::Secret => Arg::Str(value_text(param, &v)?),
+        Kind::Secret => match &v {
+            Value::Secret(s) => Arg::Str(s.0.to_string()),
+            _ => Arg::Str(value_text(param, &v)?),
+        },
         Kind::Int { min, max } => {
             let n = match &v {
                 Value::Int(i) => *i,

@@ -27,6 +27,26 @@ pub enum Value {
     Size(SizeLimit),
     /// A fractional number (.NET's Double), shown as PowerShell does.
     Float(f64),
+    /// A password (.NET's SecureString, from ConvertTo-SecureString): shown
+    /// as its type name, never as its text; only a secret parameter
+    /// (-Password) reads it.
+    Secret(Secret),
+}
+
+/// The text of a [`Value::Secret`], wiped from memory when dropped.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub zeroize::Zeroizing<String>);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(zeroize::Zeroizing::new(text))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// How an object is shown by default.
@@ -235,7 +255,9 @@ impl Value {
                     .collect(),
             ),
             Value::Date(t) => serde_json::Value::String(datetime::iso(*t)),
-            Value::TimeSpan(_) | Value::Size(_) => serde_json::Value::String(self.to_string()),
+            Value::TimeSpan(_) | Value::Size(_) | Value::Secret(_) => {
+                serde_json::Value::String(self.to_string())
+            }
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
         }
@@ -249,7 +271,11 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Map(_) | Value::Object(_) | Value::Date(_) | Value::Size(_) => true,
+            Value::Map(_)
+            | Value::Object(_)
+            | Value::Date(_)
+            | Value::Size(_)
+            | Value::Secret(_) => true,
             Value::TimeSpan(d) => !d.is_zero(),
             Value::Float(f) => *f != 0.0,
         }
@@ -268,6 +294,7 @@ impl Value {
             Value::TimeSpan(_) => "time span",
             Value::Size(_) => "size",
             Value::Float(_) => "number",
+            Value::Secret(_) => "secure string",
         }
     }
 }
@@ -295,7 +322,7 @@ impl serde::Serialize for Value {
                 m.end()
             }
             Value::Date(t) => s.serialize_str(&datetime::iso(*t)),
-            Value::TimeSpan(_) | Value::Size(_) => s.collect_str(self),
+            Value::TimeSpan(_) | Value::Size(_) | Value::Secret(_) => s.collect_str(self),
             Value::Float(f) => s.serialize_f64(*f),
         }
     }
@@ -310,6 +337,7 @@ impl fmt::Display for Value {
             Value::Bool(false) => f.write_str("False"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Str(s) => f.write_str(s),
+            Value::Secret(_) => f.write_str("System.Security.SecureString"),
             Value::List(l) => {
                 f.write_str("{")?;
                 for (i, v) in l.iter().enumerate() {

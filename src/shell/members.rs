@@ -36,7 +36,123 @@ pub(super) fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, Str
         return r;
     }
     let s = || display_in_string(v);
-    match (name.to_ascii_lowercase().as_str(), args) {
+    let arg = |i: usize| args.get(i).map(display_in_string).unwrap_or_default();
+    let count = |i: usize| -> Result<usize, String> {
+        match args.get(i) {
+            Some(Value::Int(n)) if *n >= 0 => Ok(*n as usize),
+            Some(other) => display_in_string(other)
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{other}' is not a count for {name}()")),
+            None => Ok(0),
+        }
+    };
+    // Character positions, as .NET counts them (in chars here).
+    let chars = || s().chars().collect::<Vec<char>>();
+    let lower = name.to_ascii_lowercase();
+    if let Value::List(items) = v
+        && lower == "contains"
+        && let [x] = args
+    {
+        let want = display_in_string(x);
+        return Ok(Value::Bool(
+            items.iter().any(|i| display_in_string(i) == want),
+        ));
+    }
+    match (lower.as_str(), args) {
+        ("split", [_, ..]) => {
+            let text = s();
+            let seps: Vec<String> = args.iter().map(display_in_string).collect();
+            // Split(char): each separator is whole (.NET Core's Split(string)
+            // for one argument; several arguments are several separators).
+            let mut parts = vec![text];
+            for sep in seps.iter().filter(|x| !x.is_empty()) {
+                parts = parts
+                    .iter()
+                    .flat_map(|p| {
+                        p.split(sep.as_str())
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+            }
+            Ok(Value::List(parts.into_iter().map(Value::Str).collect()))
+        }
+        ("split", []) => Ok(Value::List(
+            s().split_whitespace().map(Value::str).collect(),
+        )),
+        ("replace", [_, _]) => {
+            let from = arg(0);
+            if from.is_empty() {
+                return Err("Replace(): the text to replace cannot be empty".into());
+            }
+            Ok(Value::Str(s().replace(&from, &arg(1))))
+        }
+        ("substring", [_]) | ("substring", [_, _]) => {
+            let c = chars();
+            let start = count(0)?;
+            let len = if args.len() == 2 {
+                count(1)?
+            } else {
+                c.len().saturating_sub(start)
+            };
+            if start > c.len() || start + len > c.len() {
+                return Err(format!(
+                    "Substring({start}{}) is outside the text of {} characters",
+                    if args.len() == 2 {
+                        format!(", {len}")
+                    } else {
+                        String::new()
+                    },
+                    c.len()
+                ));
+            }
+            Ok(Value::Str(c[start..start + len].iter().collect()))
+        }
+        ("indexof", [_]) | ("lastindexof", [_]) => {
+            let text = s();
+            let needle = arg(0);
+            let found = if lower == "indexof" {
+                text.find(&needle)
+            } else {
+                text.rfind(&needle)
+            };
+            Ok(Value::Int(
+                found.map_or(-1, |b| text[..b].chars().count() as i64),
+            ))
+        }
+        ("padleft", [_]) | ("padleft", [_, _]) | ("padright", [_]) | ("padright", [_, _]) => {
+            let width = count(0)?.min(1_000_000);
+            let fill = arg(1).chars().next().unwrap_or(' ');
+            let text = s();
+            let n = text.chars().count();
+            let pad: String = std::iter::repeat_n(fill, width.saturating_sub(n)).collect();
+            Ok(Value::Str(if lower == "padleft" {
+                pad + &text
+            } else {
+                text + &pad
+            }))
+        }
+        ("trim", [_, ..]) | ("trimstart", _) | ("trimend", _) => {
+            let set: Vec<char> = args
+                .iter()
+                .flat_map(|a| display_in_string(a).chars().collect::<Vec<_>>())
+                .collect();
+            let text = s();
+            let strip = |c: char| {
+                if set.is_empty() {
+                    c.is_whitespace()
+                } else {
+                    set.contains(&c)
+                }
+            };
+            Ok(Value::Str(match lower.as_str() {
+                "trimstart" => text.trim_start_matches(strip).to_string(),
+                "trimend" => text.trim_end_matches(strip).to_string(),
+                _ => text.trim_matches(strip).to_string(),
+            }))
+        }
+        ("equals", [x]) => Ok(Value::Bool(s() == display_in_string(x))),
         ("tostring", []) => Ok(Value::Str(s())),
         ("toupper", []) => Ok(Value::Str(s().to_uppercase())),
         ("tolower", []) => Ok(Value::Str(s().to_lowercase())),

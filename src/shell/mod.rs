@@ -1402,7 +1402,7 @@ impl<'a> Shell<'a> {
                     name, colon_value, ..
                 } => {
                     let value = match colon_value {
-                        Some(e) => Some(self.expr(e)?),
+                        Some(e) => Some(self.argument(e)?),
                         None => None,
                     };
                     tokens.push(Token::Param {
@@ -1410,10 +1410,28 @@ impl<'a> Shell<'a> {
                         value,
                     });
                 }
-                AstArg::Value(e) => tokens.push(Token::Value(self.expr(e)?)),
+                AstArg::Value(e) => tokens.push(Token::Value(self.argument(e)?)),
             }
         }
         Ok(tokens)
+    }
+
+    /// A cmdlet argument's value. A script block is its text, as Exchange
+    /// takes `-Filter {MessageCount -gt 0}` (an OPATH filter, not code).
+    fn argument(&mut self, e: &Expr) -> R<Value> {
+        match &e.kind {
+            ExprKind::ScriptBlock(block) => self
+                .source
+                .get(block.span.start..block.span.end)
+                .map(|t| Value::Str(t.trim().to_string()))
+                .ok_or_else(|| {
+                    RuntimeError::msg(
+                        "a script block cannot be given to this parameter here; quote the filter text",
+                        e.span,
+                    )
+                }),
+            _ => self.expr(e),
+        }
     }
 
     /// Evaluates an expression to one value (a list for arrays).
@@ -1837,13 +1855,21 @@ impl Check<'_> {
                         ));
                     }
                     check_common_literals(c)?;
+                    // A cmdlet takes a script block as text (an OPATH
+                    // -Filter): it holds no commands to check.
+                    let cmdlet = xshell_cmdlets::find(&c.name.text).is_some()
+                        && builtins::find(&c.name.text).is_none();
                     for a in &c.args {
                         match a {
                             AstArg::Parameter {
                                 colon_value: Some(e),
                                 ..
                             }
-                            | AstArg::Value(e) => self.expr(e)?,
+                            | AstArg::Value(e) => {
+                                if !(cmdlet && matches!(e.kind, ExprKind::ScriptBlock(_))) {
+                                    self.expr(e)?
+                                }
+                            }
                             AstArg::Parameter { .. } => {}
                         }
                     }

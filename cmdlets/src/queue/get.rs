@@ -70,26 +70,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     if let Some(server) = b.get(p::Server) {
         crate::server::check_this_server(ctx, "Server", &[server])?;
     }
-    let site = site(ctx)?;
-    let queues = match ask(ctx, &site, Op::GetQueue)? {
-        Some(Answer::Queues(q)) => q,
-        Some(other) => {
-            return Err(CmdletError::Failed(format!(
-                "unexpected answer from xshell-transport: {other:?}"
-            )));
-        }
-        None => {
-            let (spool, state) = read_disk(ctx, &site)?;
-            view::queues(
-                &site.cfg,
-                &site.server,
-                &spool.messages,
-                &state,
-                &Default::default(),
-                super::now_ms(),
-            )
-        }
-    };
+    let queues = list(ctx)?;
     let out: Vec<Value> = match b.get(p::Identity) {
         None => queues.iter().map(queue_object).collect(),
         Some(id) => {
@@ -124,4 +105,29 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         })
         .collect();
     super::filter_and_limit(ctx, out, filter, b.get(p::SortOrder), b.get(p::ResultSize))
+}
+
+/// Every queue: from the running engine, else from the queue folder (with
+/// a warning).
+pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<view::QueueInfo>, CmdletError> {
+    let site = site(ctx)?;
+    Ok(match ask(ctx, &site, Op::GetQueue)? {
+        Some(Answer::Queues(q)) => q,
+        Some(other) => {
+            return Err(CmdletError::Failed(format!(
+                "unexpected answer from xshell-transport: {other:?}"
+            )));
+        }
+        None => {
+            let (spool, state) = read_disk(ctx, &site)?;
+            view::queues(
+                &site.cfg,
+                &site.server,
+                &spool.messages,
+                &state,
+                &Default::default(),
+                super::now_ms(),
+            )
+        }
+    })
 }

@@ -123,3 +123,13 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     }
     super::filter_and_limit(ctx, out, filter, b.get(p::SortOrder), b.get(p::ResultSize))
 }
+
+/// Every queued message object (Remove-Message -Filter).
+pub(super) fn all(ctx: &mut Ctx<'_>) -> Result<Vec<Value>, CmdletError> {
+    let mut b = Bound::default();
+    b.insert(
+        p::ResultSize.name,
+        crate::bind::Arg::Limit(xshell_core::types::Limit::Unlimited),
+    );
+    run(ctx, &b)
+}

@@ -30,6 +30,46 @@ use xshell_core::types::Limit;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Identity parameter of the queue action cmdlets.
+/// -Identity of Retry-, Suspend- and Resume-Queue: in the Identity set,
+/// beside -Filter (see [`action_targets`]).
+pub const fn queue_action_identity(help: &'static str) -> ParamDecl {
+    ParamDecl::new("Identity", Kind::Str, help)
+        .position(0)
+        .mandatory()
+        .pipeline(Pipe::Both)
+        .sets(&["Identity"])
+}
+
+/// The queues an action applies to: -Identity, or every queue the OPATH
+/// -Filter keeps (none is not an error: a warning says so).
+pub fn action_targets(
+    ctx: &mut Ctx<'_>,
+    identity: Option<String>,
+    filter: Option<String>,
+    server: Option<String>,
+) -> Result<Vec<String>, CmdletError> {
+    let filter = parse_filter(filter)?;
+    if let Some(server) = server {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
+    let Some(f) = filter else {
+        return Ok(identity.into_iter().collect());
+    };
+    let queues: Vec<Value> = get::list(ctx)?.iter().map(queue_object).collect();
+    let kept = filter_and_limit(ctx, queues, Some(f), None, Some(Limit::Unlimited))?;
+    let ids: Vec<String> = kept
+        .iter()
+        .filter_map(|q| match q {
+            Value::Object(o) => o.get("Identity").map(ToString::to_string),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        ctx.warn("no queue matches the filter; nothing was done");
+    }
+    Ok(ids)
+}
+
 pub const fn queue_identity(help: &'static str) -> ParamDecl {
     ParamDecl::new("Identity", Kind::Str, help)
         .position(0)

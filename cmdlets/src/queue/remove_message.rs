@@ -15,7 +15,12 @@ params!(p {
     )
     .position(0)
     .mandatory()
-    .pipeline(Pipe::Both),
+    .pipeline(Pipe::Both)
+    .sets(&["Identity"]),
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
+    Filter: String = param(Kind::Str, "Every message this OPATH filter keeps, instead of -Identity: {FromAddress -like '*@contoso.com'}.")
+        .mandatory()
+        .sets(&["Filter"]),
     WithNDR: bool = param(Kind::Bool, "Send the sender a non-delivery report.").default("$true"),
 });
 
@@ -28,7 +33,7 @@ default) the sender gets a non-delivery report (5.3.0, deleted by an administrat
 disappears silently. A FAIL event goes to the tracking log. Asks for confirmation; in scripts pass \
 -Confirm:$false. Needs a running xshell-transport.",
     params: p::LIST,
-    sets: &[],
+    sets: &["Identity", "Filter"],
     impact: Impact::High,
     outputs: "Nothing.",
     examples: &[Example {
@@ -41,7 +46,42 @@ disappears silently. A FAIL event goes to the tracking log. Asks for confirmatio
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get(p::Identity).unwrap_or_default();
+    if let Some(server) = b.get(p::Server) {
+        crate::server::check_this_server(ctx, "Server", &[server])?;
+    }
+    let Some(text) = b.get(p::Filter) else {
+        return remove(ctx, b, b.get(p::Identity).unwrap_or_default());
+    };
+    let filter = super::parse_filter(Some(text))?;
+    let messages = super::get_message::all(ctx)?;
+    let kept = super::filter_and_limit(
+        ctx,
+        messages,
+        filter,
+        None,
+        Some(xshell_core::types::Limit::Unlimited),
+    )?;
+    if kept.is_empty() {
+        ctx.warn("no message matches the filter; nothing was done");
+    }
+    // A message in two queues is listed twice: removed once.
+    let mut done: Vec<String> = Vec::new();
+    for m in kept {
+        if let Value::Object(o) = m
+            && let Some(id) = o.get("Identity").map(ToString::to_string)
+        {
+            let key = view::message_id_of(&id).to_string();
+            if !done.contains(&key) {
+                done.push(key);
+                remove(ctx, b, id)?;
+            }
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Removes one message.
+fn remove(ctx: &mut Ctx<'_>, b: &Bound, identity: String) -> Result<Vec<Value>, CmdletError> {
     let id = view::message_id_of(&identity).to_string();
     if !spool::is_message_id(&id) {
         return Err(CmdletError::bad_value(

@@ -1,6 +1,6 @@
 //! Resume-Queue.
 
-use super::{act, queue_identity};
+use super::{act, queue_action_identity};
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -9,7 +9,17 @@ use crate::value::Value;
 use xshell_core::control::Op;
 
 params!(p {
-    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+    Server: String = param(
+        Kind::Str,
+        "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+    ),
+    Filter: String = param(
+        Kind::Str,
+        "Every queue this OPATH filter keeps, instead of -Identity: {Status -eq 'Retry'}."
+    )
+    .mandatory()
+    .sets(&["Filter"]),
+    Identity: String = queue_action_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -19,7 +29,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Resumes a queue suspended with Suspend-Queue and hands its messages to the delivery side. Needs a \
 running xshell-transport.",
     params: p::LIST,
-    sets: &[],
+    sets: &["Identity", "Filter"],
     impact: Impact::Medium,
     outputs: "Nothing.",
     examples: &[Example {
@@ -32,14 +42,17 @@ running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get(p::Identity).unwrap_or_default();
-    act(
-        ctx,
-        "Resume queue",
-        &identity,
-        Op::ResumeQueue {
-            identity: identity.clone(),
-        },
-    )?;
+    let targets =
+        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
+    for identity in targets {
+        act(
+            ctx,
+            "Resume queue",
+            &identity,
+            Op::ResumeQueue {
+                identity: identity.clone(),
+            },
+        )?;
+    }
     Ok(Vec::new())
 }

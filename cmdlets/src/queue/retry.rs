@@ -1,6 +1,6 @@
 //! Retry-Queue.
 
-use super::{act, queue_identity};
+use super::{act, queue_action_identity};
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -9,7 +9,11 @@ use crate::value::Value;
 use xshell_core::control::Op;
 
 params!(p {
-    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+    Server: String = param(Kind::Str, "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."),
+    Filter: String = param(Kind::Str, "Every queue this OPATH filter keeps, instead of -Identity: {Status -eq 'Retry'}.")
+        .mandatory()
+        .sets(&["Filter"]),
+    Identity: String = queue_action_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
     Resubmit: bool = param(Kind::Bool, "Route the messages again (after a connector change, e.g. for the Unreachable queue). xshell routes every retry by the current configuration, so a retry always resubmits.").default("$false"),
 });
 
@@ -20,7 +24,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Makes every message of the queue that waits for a retry due now and hands the queue to the \
 delivery side. A suspended queue must be resumed first. Needs a running xshell-transport.",
     params: p::LIST,
-    sets: &[],
+    sets: &["Identity", "Filter"],
     impact: Impact::Medium,
     outputs: "Nothing.",
     examples: &[Example {
@@ -33,14 +37,17 @@ delivery side. A suspended queue must be resumed first. Needs a running xshell-t
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get(p::Identity).unwrap_or_default();
-    act(
-        ctx,
-        "Retry queue",
-        &identity,
-        Op::RetryQueue {
-            identity: identity.clone(),
-        },
-    )?;
+    let targets =
+        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
+    for identity in targets {
+        act(
+            ctx,
+            "Retry queue",
+            &identity,
+            Op::RetryQueue {
+                identity: identity.clone(),
+            },
+        )?;
+    }
     Ok(Vec::new())
 }

@@ -1,6 +1,6 @@
 //! Suspend-Queue.
 
-use super::{act, queue_identity};
+use super::{act, queue_action_identity};
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -9,7 +9,17 @@ use crate::value::Value;
 use xshell_core::control::Op;
 
 params!(p {
-    Identity: String = queue_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
+    Server: String = param(
+        Kind::Str,
+        "The server: only this one (Get-TransportService Name or Fqdn); accepted for Exchange compatibility."
+    ),
+    Filter: String = param(
+        Kind::Str,
+        "Every queue this OPATH filter keeps, instead of -Identity: {Status -eq 'Retry'}."
+    )
+    .mandatory()
+    .sets(&["Filter"]),
+    Identity: String = queue_action_identity("The queue: `<server>\\<next hop>` or `<next hop>`.",),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -20,7 +30,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
 Resume-Queue. The suspension is kept in the queue folder (queue-state.json) and survives restarts. The local \
 delivery queue cannot be suspended. Needs a running xshell-transport.",
     params: p::LIST,
-    sets: &[],
+    sets: &["Identity", "Filter"],
     impact: Impact::Medium,
     outputs: "Nothing.",
     examples: &[Example {
@@ -33,14 +43,17 @@ delivery queue cannot be suspended. Needs a running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let identity = b.get(p::Identity).unwrap_or_default();
-    act(
-        ctx,
-        "Suspend queue",
-        &identity,
-        Op::SuspendQueue {
-            identity: identity.clone(),
-        },
-    )?;
+    let targets =
+        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
+    for identity in targets {
+        act(
+            ctx,
+            "Suspend queue",
+            &identity,
+            Op::SuspendQueue {
+                identity: identity.clone(),
+            },
+        )?;
+    }
     Ok(Vec::new())
 }

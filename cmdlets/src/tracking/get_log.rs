@@ -85,6 +85,7 @@ struct Event {
     detail: Option<String>,
     send_connector: Option<String>,
     next_hop_domain: Option<String>,
+    reply: Option<String>,
 }
 
 /// The `-Source` values: the component that logged an event, as Exchange names them.
@@ -176,6 +177,16 @@ fn result_size(b: &Bound) -> Result<Option<usize>, CmdletError> {
 
 fn to_object(e: Event, at: OffsetDateTime) -> Value {
     let source = e.source();
+    // Exchange's RecipientStatus: the reply that decided (SEND, DEFER,
+    // FAIL), else the detail of a local delivery or failure.
+    let recipient_status = match e.reply.clone().or_else(|| {
+        (e.event_id != "RECEIVE")
+            .then(|| e.detail.clone())
+            .flatten()
+    }) {
+        Some(r) => Value::List(vec![Value::Str(r)]),
+        None => Value::List(Vec::new()),
+    };
     let domain_secured = e
         .domain_secured
         .unwrap_or_else(|| e.auth_as.as_deref() == Some("Partner") && e.peer_certificate_verified);
@@ -193,6 +204,7 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
     )
     .with("Timestamp", Value::Date(at))
     .with("Source", Value::str(source))
+    .with("RecipientStatus", recipient_status)
     .with("EventId", Value::str(e.event_id))
     .with("Sender", Value::opt_str(e.sender))
     .with("Recipients", Value::list(e.recipients))

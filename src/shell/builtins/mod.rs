@@ -13,6 +13,7 @@ mod inspect;
 mod json;
 mod measure;
 mod props;
+mod secure;
 mod select;
 mod sort;
 mod text;
@@ -32,6 +33,7 @@ use help::{get_command, get_help};
 use inspect::get_member;
 use json::{convert_from_json, convert_to_json};
 use measure::measure_object;
+use secure::convert_to_secure_string;
 use select::{get_unique, select_object};
 use sort::sort_object;
 use text::select_string;
@@ -645,6 +647,19 @@ pub static BUILTINS: &[Spec] = &[
             files: false,
         }],
         run: out_string,
+    },
+    Spec {
+        name: "ConvertTo-SecureString",
+        aliases: &[],
+        synopsis: "A password for -Password parameters: ConvertTo-SecureString -String 'x' -AsPlainText -Force (shown as System.Security.SecureString)",
+        params: &["String", "SecureKey", "Key"],
+        switches: &["AsPlainText", "Force"],
+        examples: &[Example {
+            command: "ConvertTo-SecureString -String 'P@ssw0rd' -AsPlainText -Force",
+            output: "System.Security.SecureString\n",
+            files: false,
+        }],
+        run: convert_to_secure_string,
     },
     Spec {
         name: "Get-Date",
