@@ -628,7 +628,8 @@ const CASES: &[Case] = &[
         id: "Suspend-Queue-2",
         setup: &[INTERNET, Queue],
         script: "Suspend-Queue -Server XSHELL01 -Filter \"MessageCount -gt 100\"",
-        checks: &[Fails, Err(STOPPED)],
+        // No queue has more than 100 messages: nothing to do, and a warning says so.
+        checks: &[Ok, Err("no queue matches")],
     },
     Case {
         id: "Resume-Queue-1",
@@ -747,18 +748,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ("Get-Message-2", "Get-Message -Filter is missing (and SCL)"),
     ("Retry-Queue-1", "Retry-Queue -Filter is missing"),
     ("Suspend-Queue-1", "Suspend-Queue -Filter is missing"),
-    (
-        "Suspend-Queue-2",
-        "Suspend-Queue -Server/-Filter are missing",
-    ),
-    (
-        "Test-SmtpConnectivity-1",
-        "Identity is taken as a connector, not a server",
-    ),
-    (
-        "Test-SmtpConnectivity-2",
-        "Get-TransportService output does not bind as the server",
-    ),
 ];
 
 #[test]

@@ -13,7 +13,7 @@ use crate::value::{Object, Value, View};
 
 params!(p {
     Identity: String = named::identity(
-        "Receive connectors to test (wildcards * and ? allowed); default all enabled.",
+        "This server (as in Exchange: every enabled receive connector), or receive connectors to test (wildcards * and ? allowed); default all enabled.",
     ),
     TimeoutSeconds: i64 = param(
         Kind::Int { min: 1, max: 300 },
@@ -58,7 +58,11 @@ pub fn target(binding: SocketAddr) -> SocketAddr {
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let cfg = ctx.store.snapshot()?;
     let timeout = Duration::from_secs(b.get(p::TimeoutSeconds).unwrap_or(10).max(1) as u64);
-    let id = b.get(p::Identity);
+    // Exchange's -Identity names a server: this one means all connectors
+    // (`Get-TransportService | Test-SmtpConnectivity`).
+    let id = b
+        .get(p::Identity)
+        .filter(|i| !crate::server::is_this_server(&cfg.transport_service, i));
     let connectors: Vec<_> = cfg
         .receive_connectors
         .iter()

@@ -15,6 +15,7 @@ params!(p {
             }, "Recipients per message.")
         .default("500"),
     ExternalPostmasterAddress: SmtpAddress = param(Kind::Address, "Sender of delivery status notifications."),
+    InternalSMTPServers: Vec<String> = param(Kind::List(&Kind::Str), "Refused: it lists internal servers for Exchange's anti-spam agents (Sender ID, connection filtering), which xshell does not have."),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -47,6 +48,13 @@ names the domains mail is sent to only that way (through send connectors with Do
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    if b.is_set(p::InternalSMTPServers) {
+        return Err(CmdletError::bad_value(
+            "InternalSMTPServers",
+            "lists the internal SMTP servers Exchange's anti-spam agents (Sender ID, connection \
+             filtering) skip; xshell has no anti-spam agents, so it cannot apply here",
+        ));
+    }
     ctx.commit("Set TransportConfig", "TransportConfig", |cfg| {
         let t = &mut cfg.transport_config;
         b.assign_list(
