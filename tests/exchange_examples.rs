@@ -706,14 +706,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "New-Object PSCredential, AuthenticationCredential, SmartHostAuthMechanism missing",
     ),
     (
-        "Import-Certificate-1",
-        "splatting (@params) is not supported",
-    ),
-    (
-        "Import-Certificate-3",
-        "splatting (@params) is not supported",
-    ),
-    (
         "New-ExchangeCertificate-3",
         "-RequestFile does not also show the request on screen",
     ),

@@ -822,3 +822,44 @@ fn string_methods_admins_use() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("outside the text"), "{}", r.stderr);
 }
+
+#[test]
+fn splatting_passes_a_hashtable_as_parameters() {
+    let s = store();
+    let r = script(
+        &s,
+        "$p = @{ Name = 'Partner'; AddressSpaces = 'contoso.com', 'fabrikam.com'; Port = 2525 }
+New-SendConnector @p | Out-Null
+$s = @{ Identity = 'Partner'; DomainSecureEnabled = $true }
+Set-SendConnector @s
+$l = @('Partner')
+(Get-SendConnector @l).DomainSecureEnabled; (Get-SendConnector Partner).Port",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "True\n2525\n");
+    // A misspelled key is a binding error like any other.
+    let r = script(&s, "$p = @{ Identity = 'Partner'; Prot = 25 }; Set-SendConnector @p");
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Prot"), "{}", r.stderr);
+    // Outside a command's arguments it says what to write instead.
+    let r = script(&s, "$p = 1; @p");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("here use $p"), "{}", r.stderr);
+}
+
+#[test]
+fn encodings_and_base64_for_certificate_files() {
+    let s = store();
+    let r = script(
+        &s,
+        "([System.Text.Encoding]::Unicode.GetBytes('RE')) -join ','
+[System.Text.Encoding]::UTF8.GetString([System.Text.Encoding]::UTF8.GetBytes('h\u{e9}llo'))
+[Convert]::ToBase64String([Text.Encoding]::ASCII.GetBytes('hi'))
+[Text.Encoding]::Unicode.GetString([Convert]::FromBase64String('aABpAA=='))",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "82,0,69,0\nh\u{e9}llo\naGk=\nhi\n");
+    let r = script(&s, "[Convert]::FromBase64String('***')");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not base64"), "{}", r.stderr);
+}

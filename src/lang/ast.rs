@@ -339,6 +339,9 @@ pub enum ExprKind {
     Hashtable(Vec<HashEntry>),
     /// `{ statements }`, e.g. the filter of `Where-Object { $_.Status -eq "Valid" }`.
     ScriptBlock(Script),
+    /// `@params` in a command's arguments: the variable's hashtable gives
+    /// named parameters, a list positional values.
+    Splat { name: String },
     /// `[int]`, `[System.IO.File]` alone (for `-is`, `-as`).
     TypeLiteral(TypeName),
     /// `[int]$x`, `[byte[]](...)`.

@@ -2614,10 +2614,21 @@ impl<'a> Parser<'a> {
             }
             Some('{') => self.parse_hashtable(),
             Some(q) if is_quote(q) => self.parse_here_string(q),
-            Some(c) if is_ident_char(c) => Err(ParseError::new(
-                "splatting ('@name') is not supported by xshell",
-                Span::new(start, start + 1),
-            )),
+            // Splatting: `Cmd @params` (a hashtable: named parameters; a
+            // list: positional values).
+            Some(c) if is_ident_char(c) => {
+                self.bump();
+                let name_start = self.pos;
+                while self.peek().is_some_and(is_ident_char) {
+                    self.bump();
+                }
+                Ok(Expr {
+                    kind: ExprKind::Splat {
+                        name: self.src[name_start..self.pos].to_string(),
+                    },
+                    span: self.span_from(start),
+                })
+            }
             _ => Err(ParseError::new(
                 "unexpected '@'",
                 Span::new(start, start + 1),

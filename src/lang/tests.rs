@@ -308,7 +308,7 @@ impl SpanCheck<'_> {
         let s = e.span;
         match &e.kind {
             ExprKind::Null | ExprKind::Bool(_) | ExprKind::Number(_) => {}
-            ExprKind::String { .. } | ExprKind::Variable { .. } => {}
+            ExprKind::String { .. } | ExprKind::Variable { .. } | ExprKind::Splat { .. } => {}
             ExprKind::Expandable { parts, .. } => {
                 for p in parts {
                     if let StringPart::Expr(x) = p {
@@ -1241,16 +1241,6 @@ fn error_messages_and_positions() {
         ("$", "a variable name must follow '$'", (1, 1)),
         ("Get-X $ y", "a variable name must follow '$'", (1, 7)),
         ("@", "unexpected '@'", (1, 1)),
-        (
-            "@args",
-            "splatting ('@name') is not supported by xshell",
-            (1, 1),
-        ),
-        (
-            "Get-X @params",
-            "splatting ('@name') is not supported by xshell",
-            (1, 7),
-        ),
         ("Get-X a,", "missing value after ','", (1, 8)),
         ("Get-X a, ;", "missing value after ','", (1, 8)),
         ("Get-X -Name:", "missing value after '-Name:'", (1, 7)),
@@ -2201,4 +2191,19 @@ fn completion_inside_constructs() {
         assert_eq!(ctx.kind, CompletionKind::CommandName, "{src}");
         assert_eq!(ctx.partial, "Get-SendC", "{src}");
     }
+}
+
+#[test]
+fn splatting_is_a_command_argument() {
+    let script = parse_script("Import-Certificate @params -Verbose").unwrap();
+    let StatementKind::Pipeline(p) = &script.statements[0].kind else {
+        panic!("not a pipeline")
+    };
+    let PipelineElement::Command(c) = &p.elements[0] else {
+        panic!("not a command")
+    };
+    assert!(matches!(
+        &c.args[0],
+        Arg::Value(Expr { kind: ExprKind::Splat { name }, span }) if name == "params" && (span.start, span.end) == (19, 26)
+    ));
 }

@@ -35,6 +35,11 @@ pub(super) fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, Str
     if let Some(r) = typed::method(v, name, args) {
         return r;
     }
+    if let Value::Object(o) = v
+        && let Some(r) = super::ops::encoding_method(o, name, args)
+    {
+        return r;
+    }
     let s = || display_in_string(v);
     let arg = |i: usize| args.get(i).map(display_in_string).unwrap_or_default();
     let count = |i: usize| -> Result<usize, String> {

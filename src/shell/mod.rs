@@ -1410,10 +1410,33 @@ impl<'a> Shell<'a> {
                         value,
                     });
                 }
+                AstArg::Value(Expr {
+                    kind: ExprKind::Splat { name },
+                    span,
+                }) => self.splat(name, *span, &mut tokens)?,
                 AstArg::Value(e) => tokens.push(Token::Value(self.argument(e)?)),
             }
         }
         Ok(tokens)
+    }
+
+    /// `@params`: a hashtable's entries as named parameters (`$true` for a
+    /// switch turns it on), a list's items as positional values.
+    fn splat(&mut self, name: &str, span: Span, tokens: &mut Vec<Token>) -> R<()> {
+        match self.lookup(name, span)? {
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    tokens.push(Token::Param {
+                        name: key,
+                        value: Some(value),
+                    });
+                }
+            }
+            Value::List(items) => tokens.extend(items.into_iter().map(Token::Value)),
+            Value::Null => {}
+            other => tokens.push(Token::Value(other)),
+        }
+        Ok(())
     }
 
     /// A cmdlet argument's value. A script block is its text, as Exchange
@@ -1576,6 +1599,14 @@ impl<'a> Shell<'a> {
             ExprKind::ScriptBlock(_) => {
                 return Err(RuntimeError::msg(
                     "a script block { ... } can only be given to Where-Object or ForEach-Object",
+                    e.span,
+                ));
+            }
+            ExprKind::Splat { name } => {
+                return Err(RuntimeError::msg(
+                    format!(
+                        "splatting (@{name}) passes parameters to a cmdlet; here use ${name}"
+                    ),
                     e.span,
                 ));
             }
@@ -1881,6 +1912,7 @@ impl Check<'_> {
 
     fn expr(&self, e: &Expr) -> R<()> {
         match &e.kind {
+            ExprKind::Splat { .. } => Ok(()),
             ExprKind::Expandable { parts, .. } => parts.iter().try_for_each(|p| match p {
                 StringPart::Expr(x) => self.expr(x),
                 StringPart::Literal(_) => Ok(()),

@@ -605,6 +605,51 @@ fn to_bytes(v: &Value) -> Result<Vec<u8>, String> {
 
 /// Bytes as the shell holds them: a list of integers 0-255 (what
 /// `-FileData` takes).
+/// The type of `[System.Text.Encoding]::UTF8` and its kin.
+pub const ENCODING: &str = "System.Text.Encoding";
+
+/// `$encoding.GetBytes(text)` / `.GetString(bytes)`.
+pub fn encoding_method(o: &Object, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+    if o.type_name != ENCODING {
+        return None;
+    }
+    let web = o.get("WebName").map(|v| v.to_string()).unwrap_or_default();
+    Some(match (name.to_ascii_lowercase().as_str(), args) {
+        ("getbytes", [t]) => {
+            let t = text(t);
+            Ok(bytes_value(&match web.as_str() {
+                "utf-16" => t.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+                "utf-16BE" => t.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+                "us-ascii" => t.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' }).collect(),
+                _ => t.into_bytes(),
+            }))
+        }
+        ("getstring", [b]) => to_bytes(b).map(|bytes| {
+            Value::Str(match web.as_str() {
+                "utf-16" | "utf-16BE" => {
+                    let units: Vec<u16> = bytes
+                        .chunks(2)
+                        .map(|c| {
+                            let pair = [c[0], c.get(1).copied().unwrap_or(0)];
+                            if web == "utf-16" {
+                                u16::from_le_bytes(pair)
+                            } else {
+                                u16::from_be_bytes(pair)
+                            }
+                        })
+                        .collect();
+                    String::from_utf16_lossy(&units)
+                }
+                _ => String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        }),
+        _ => Err(format!(
+            "method '{name}' with {} argument(s) is not supported on an encoding (GetBytes, GetString)",
+            args.len()
+        )),
+    })
+}
+
 pub fn bytes_value(bytes: &[u8]) -> Value {
     Value::List(bytes.iter().map(|b| Value::Int(i64::from(*b))).collect())
 }
@@ -755,6 +800,29 @@ pub fn static_member(
         as_f64(v).ok_or_else(|| format!("[{type_name}]::{member}: '{}' is not a number", text(v)))
     };
     match (t.as_str(), args) {
+        // [System.Text.Encoding]::UTF8 / Unicode / ASCII: .GetBytes(), .GetString().
+        ("text.encoding", None) => match m.as_str() {
+            "utf8" | "unicode" | "ascii" | "default" | "bigendianunicode" => Ok(Value::Object(
+                Object::new(ENCODING, View::List)
+                    .with("EncodingName", Value::str(&m))
+                    .with("WebName", Value::str(match m.as_str() {
+                        "unicode" => "utf-16",
+                        "bigendianunicode" => "utf-16BE",
+                        "ascii" => "us-ascii",
+                        _ => "utf-8",
+                    })),
+            )),
+            _ => Err(unsupported()),
+        },
+        ("convert", Some(args)) => match (m.as_str(), args) {
+            ("tobase64string", [b]) => Ok(Value::Str(xshell_core::certificates::b64_encode(
+                &to_bytes(b)?,
+            ))),
+            ("frombase64string", [t]) => xshell_core::certificates::b64_decode(text(t).trim())
+                .map(|b| bytes_value(&b))
+                .ok_or_else(|| format!("[Convert]::FromBase64String: '{}' is not base64", text(t))),
+            _ => Err(unsupported()),
+        },
         ("io.file", Some(args)) => match (m.as_str(), args) {
             ("readallbytes", [p]) => {
                 let path = host_path(p)?;
