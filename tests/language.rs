@@ -838,7 +838,10 @@ $l = @('Partner')
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "True\n2525\n");
     // A misspelled key is a binding error like any other.
-    let r = script(&s, "$p = @{ Identity = 'Partner'; Prot = 25 }; Set-SendConnector @p");
+    let r = script(
+        &s,
+        "$p = @{ Identity = 'Partner'; Prot = 25 }; Set-SendConnector @p",
+    );
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("Prot"), "{}", r.stderr);
     // Outside a command's arguments it says what to write instead.

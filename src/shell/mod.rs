@@ -1604,9 +1604,7 @@ impl<'a> Shell<'a> {
             }
             ExprKind::Splat { name } => {
                 return Err(RuntimeError::msg(
-                    format!(
-                        "splatting (@{name}) passes parameters to a cmdlet; here use ${name}"
-                    ),
+                    format!("splatting (@{name}) passes parameters to a cmdlet; here use ${name}"),
                     e.span,
                 ));
             }

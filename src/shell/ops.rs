@@ -620,7 +620,10 @@ pub fn encoding_method(o: &Object, name: &str, args: &[Value]) -> Option<Result<
             Ok(bytes_value(&match web.as_str() {
                 "utf-16" => t.encode_utf16().flat_map(u16::to_le_bytes).collect(),
                 "utf-16BE" => t.encode_utf16().flat_map(u16::to_be_bytes).collect(),
-                "us-ascii" => t.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' }).collect(),
+                "us-ascii" => t
+                    .chars()
+                    .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
+                    .collect(),
                 _ => t.into_bytes(),
             }))
         }
@@ -805,12 +808,15 @@ pub fn static_member(
             "utf8" | "unicode" | "ascii" | "default" | "bigendianunicode" => Ok(Value::Object(
                 Object::new(ENCODING, View::List)
                     .with("EncodingName", Value::str(&m))
-                    .with("WebName", Value::str(match m.as_str() {
-                        "unicode" => "utf-16",
-                        "bigendianunicode" => "utf-16BE",
-                        "ascii" => "us-ascii",
-                        _ => "utf-8",
-                    })),
+                    .with(
+                        "WebName",
+                        Value::str(match m.as_str() {
+                            "unicode" => "utf-16",
+                            "bigendianunicode" => "utf-16BE",
+                            "ascii" => "us-ascii",
+                            _ => "utf-8",
+                        }),
+                    ),
             )),
             _ => Err(unsupported()),
         },
