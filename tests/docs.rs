@@ -44,3 +44,50 @@ fn every_parameter_is_documented_and_flags_are_unique() {
         }
     }
 }
+
+/// The guide's daily checks: every line parses, names real cmdlets, and
+/// gives each cmdlet only parameters it has (a typo in the documentation
+/// would teach it).
+#[test]
+fn the_guides_daily_checks_name_real_cmdlets_and_parameters() {
+    use xshell::lang::{Arg, PipelineElement, StatementKind, parse_script};
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md"),
+    )
+    .unwrap();
+    let section = guide
+        .split("## Daily checks")
+        .nth(1)
+        .expect("docs/guide.md has a Daily checks section");
+    let mut lines = 0;
+    for (i, block) in section.split("```").enumerate() {
+        if i % 2 == 0 {
+            continue;
+        }
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            lines += 1;
+            let script = parse_script(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            xshell::shell::check_commands(&script).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            for st in &script.statements {
+                let StatementKind::Pipeline(p) = &st.kind else {
+                    continue;
+                };
+                for el in &p.elements {
+                    let PipelineElement::Command(c) = el else {
+                        continue;
+                    };
+                    let Some(decl) = xshell_cmdlets::find(&c.name.text) else {
+                        continue;
+                    };
+                    for a in &c.args {
+                        if let Arg::Parameter { name, .. } = a {
+                            xshell_cmdlets::bind::resolve_param(decl, name)
+                                .unwrap_or_else(|e| panic!("{line}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(lines >= 15, "only {lines} lines checked");
+}
