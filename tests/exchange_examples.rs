@@ -615,13 +615,33 @@ const CASES: &[Case] = &[
     Case {
         id: "Retry-Queue-1",
         setup: &[INTERNET, Queue],
+        // As written the nested quotes end the string: PowerShell passes two
+        // arguments (`"NextHopDomain -eq "` and `fabrikam.com -and ...`),
+        // the second binds to -Identity, and the sets conflict. xshell reads
+        // it the same way and says so.
         script: "Retry-Queue -Filter \"NextHopDomain -eq \"fabrikam.com\" -and Status -eq 'Retry'\"",
+        checks: &[Fails, Err("cannot be used together")],
+    },
+    Case {
+        id: "Retry-Queue-1-quoted",
+        setup: &[INTERNET, Queue],
+        script: "Retry-Queue -Filter \"NextHopDomain -eq 'fabrikam.com' -and Status -eq 'Retry'\"",
         checks: &[Fails, Err(STOPPED)],
     },
     Case {
         id: "Suspend-Queue-1",
         setup: &[INTERNET, Queue],
+        // As written the nested quotes end the string: PowerShell passes two
+        // arguments (`"NextHopDomain -eq "` and `fabrikam.com -and ...`),
+        // the second binds to -Identity, and the sets conflict. xshell reads
+        // it the same way and says so.
         script: "Suspend-Queue -Filter \"NextHopDomain -eq \"fabrikam.com\" -and Status -eq 'Retry'\"",
+        checks: &[Fails, Err("cannot be used together")],
+    },
+    Case {
+        id: "Suspend-Queue-1-quoted",
+        setup: &[INTERNET, Queue],
+        script: "Suspend-Queue -Filter \"NextHopDomain -eq 'fabrikam.com' -and Status -eq 'Retry'\"",
         checks: &[Fails, Err(STOPPED)],
     },
     Case {
@@ -694,52 +714,44 @@ const CASES: &[Case] = &[
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "Get-TransportConfig-2",
-        "Format-List with a wildcard property (*DSN*) prints nothing",
+        "GenerateCopyOfDSNFor is not implemented yet (DSN copies to the postmaster), so no property matches *DSN*",
     ),
-    ("Set-TransportConfig-1", "GenerateCopyOfDSNFor is missing"),
+    (
+        "Set-TransportConfig-1",
+        "GenerateCopyOfDSNFor is not implemented yet (DSN copies to the postmaster)",
+    ),
     (
         "Set-TransportService-3",
-        "ReceiveProtocolLogPath is missing (protocol logs)",
+        "protocol logs (ReceiveProtocolLogPath) are issue 18's work",
     ),
     (
         "New-SendConnector-2",
-        "New-Object PSCredential, AuthenticationCredential, SmartHostAuthMechanism missing",
+        "smart-host BasicAuth is refused (no SMTP AUTH client yet); New-Object PSCredential is missing",
     ),
     (
         "New-ExchangeCertificate-3",
-        "-RequestFile does not also show the request on screen",
-    ),
-    (
-        "New-ExchangeCertificate-4",
-        "[System.IO.File]/[System.Text.Encoding] type literals",
+        "with -RequestFile the request is written to the file only, not also printed",
     ),
     (
         "New-ExchangeCertificate-5",
-        "[System.IO.File] type literal; .FileData",
-    ),
-    (
-        "New-ExchangeCertificate-7",
-        "renew by pipe; [System.IO.File] type literal",
+        "binary output goes to a file only (-RequestFile): no .FileData object",
     ),
     (
         "New-ExchangeCertificate-8",
-        "renew by pipe; [System.IO.File] type literal; .FileData",
+        "binary output goes to a file only: no .FileData object",
     ),
     (
         "Export-ExchangeCertificate-2",
-        "ConvertTo-SecureString; [System.IO.File] type literal; .FileData",
+        "a PFX goes to a file only (-FileName): no .FileData object",
     ),
     (
         "Export-ExchangeCertificate-3",
-        "-Server on the certificate cmdlets",
+        "exporting a request to -FileName does not also print it",
     ),
     (
-        "Export-ExchangeCertificate-4",
-        "-Server; [System.IO.File]/[System.Text.Encoding] type literals",
+        "Get-Message-2",
+        "deliberate: no SCL property (no content filtering); a filter naming an unknown property is an error",
     ),
-    ("Get-Message-2", "Get-Message -Filter is missing (and SCL)"),
-    ("Retry-Queue-1", "Retry-Queue -Filter is missing"),
-    ("Suspend-Queue-1", "Suspend-Queue -Filter is missing"),
 ];
 
 #[test]

@@ -851,6 +851,13 @@ pub fn static_member(
             ("exists", [p]) => Ok(Value::Bool(
                 host_path(p).is_ok_and(|p| std::path::Path::new(&p).is_file()),
             )),
+            ("writeallbytes", [p, content]) => {
+                let path = host_path(p)?;
+                let bytes = to_bytes(content)?;
+                std::fs::write(&path, bytes)
+                    .map(|()| Value::Null)
+                    .map_err(|e| format!("cannot write '{path}': {e}"))
+            }
             ("writealltext" | "appendalltext", [p, content]) => {
                 let path = host_path(p)?;
                 let r = if m == "writealltext" {

@@ -161,7 +161,8 @@ pub(crate) fn create(
             ));
         }
         Some(s) => certs::normalize_services(&s),
-        None => match renewed.as_ref().filter(|r| !r.services.is_empty()) {
+        // A renewal keeps the services, none included.
+        None => match renewed.as_ref() {
             Some(r) => r.services.clone(),
             None => certs::normalize_services(&DEFAULT_SELF_SIGNED_SERVICES),
         },
