@@ -1511,10 +1511,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "smart-host BasicAuth is refused (no SMTP AUTH client yet); New-Object PSCredential is missing",
     ),
     (
-        "msg-by-queue",
-        "a queue piped to Get-Message binds as a message identity",
-    ),
-    (
         "err-error-reaches-end",
         "deliberate: a failed statement stops a script by default ($ErrorActionPreference Stop; docs/guide.md)",
     ),

@@ -51,8 +51,18 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         crate::server::check_this_server(ctx, "Server", &[server])?;
     }
     let site = site(ctx)?;
-    let id = b.get(p::Identity);
-    let queue = b.get(p::Queue);
+    let mut id = b.get(p::Identity);
+    let mut queue = b.get(p::Queue);
+    // A queue's identity where a message's is expected (`Get-Queue X |
+    // Get-Message` binds the queue's Identity): the messages of that queue.
+    if queue.is_none()
+        && let Some(i) = &id
+        && !spool::is_message_id(view::message_id_of(i))
+        && i.matches('\\').count() == 1
+        && view::hop_key(i, &site.server).is_some()
+    {
+        queue = id.take();
+    }
     let wanted_id = id.as_deref().map(view::message_id_of).map(str::to_string);
     if let Some(w) = &wanted_id
         && !spool::is_message_id(w)
