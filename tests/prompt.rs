@@ -19,9 +19,11 @@ impl Tmux {
         )
     }
 
-    /// A session (named after the process and `suffix`) running `command`.
+    /// A session (named after `suffix` and the process) running `command`.
+    /// No session's name is a prefix of another's: tmux resolves a target
+    /// by prefix, and the tests run in parallel.
     fn start_command(suffix: &str, command: &str) -> Tmux {
-        let name = format!("xshell-test-{}{suffix}", std::process::id());
+        let name = format!("xshell-test{suffix}-{}", std::process::id());
         let status = Command::new("tmux")
             .args(["new-session", "-d", "-x", "160", "-y", "50", "-s", &name])
             .arg(command)
