@@ -726,7 +726,7 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     (
         "New-SendConnector-2",
-        "smart-host BasicAuth is refused (no SMTP AUTH client yet); New-Object PSCredential is missing",
+        "smart-host BasicAuth is refused: xshell's SMTP client has no AUTH yet",
     ),
     (
         "New-ExchangeCertificate-3",

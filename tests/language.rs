@@ -866,3 +866,35 @@ fn encodings_and_base64_for_certificate_files() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not base64"), "{}", r.stderr);
 }
+
+#[test]
+fn new_object_credentials_and_get_type() {
+    let s = store();
+    let r = script(
+        &s,
+        "$c = New-Object System.Management.Automation.PSCredential('CONTOSO\\relay', (ConvertTo-SecureString 'S3cret-x' -AsPlainText -Force))
+$c.UserName; $c.GetType().Name; $c | ConvertTo-Json -Compress; \"$($c.Password)\"
+(New-Object -TypeName PSObject -Property @{Name = 'Outbound'; Port = 25}).Port
+(1).GetType().FullName; 'x'.GetType().Name; (Get-Date).GetType().Name",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stdout.contains("S3cret-x"),
+        "a password is never shown: {}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout,
+        "CONTOSO\\relay\nPSCredential\n{\"UserName\":\"CONTOSO\\\\relay\",\"Password\":\"System.Security.SecureString\"}\nSystem.Security.SecureString\n25\nSystem.Int32\nString\nDateTime\n"
+    );
+    let r = script(&s, "New-Object PSCredential('u', 'plain')");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("secure string"), "{}", r.stderr);
+    let r = script(&s, "New-Object System.Net.WebClient");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not a type xshell creates"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1508,7 +1508,7 @@ const CASES: &[Case] = &[
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "sc-smarthost-auth",
-        "smart-host BasicAuth is refused (no SMTP AUTH client yet); New-Object PSCredential is missing",
+        "smart-host BasicAuth is refused: xshell's SMTP client has no AUTH yet",
     ),
     (
         "err-error-reaches-end",

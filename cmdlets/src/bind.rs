@@ -558,6 +558,13 @@ fn coerce_kind(
         Kind::Str | Kind::Path => Arg::Str(value_text(param, &v)?),
         Kind::Secret => match &v {
             Value::Secret(s) => Arg::Str(s.0.to_string()),
+            // A PSCredential given where a password is expected: its password.
+            Value::Object(o) if o.type_name == "System.Management.Automation.PSCredential" => {
+                match o.get("Password") {
+                    Some(Value::Secret(s)) => Arg::Str(s.0.to_string()),
+                    _ => return Err(bad("the credential has no password".into())),
+                }
+            }
             _ => Arg::Str(value_text(param, &v)?),
         },
         Kind::Int { min, max } => {

@@ -158,6 +158,7 @@ pub(super) fn method(v: &Value, name: &str, args: &[Value]) -> Result<Value, Str
             }))
         }
         ("equals", [x]) => Ok(Value::Bool(s() == display_in_string(x))),
+        ("gettype", []) => Ok(type_of(v)),
         ("tostring", []) => Ok(Value::Str(s())),
         ("toupper", []) => Ok(Value::Str(s().to_uppercase())),
         ("tolower", []) => Ok(Value::Str(s().to_lowercase())),
@@ -191,4 +192,31 @@ pub(super) fn index_value(t: &Value, i: &Value) -> Value {
         (other, Value::Int(0)) => other.clone(),
         _ => Value::Null,
     }
+}
+
+/// `$x.GetType()`: the .NET type a value stands for (Name, FullName).
+fn type_of(v: &Value) -> Value {
+    let full = match v {
+        Value::Null => "System.Object",
+        Value::Bool(_) => "System.Boolean",
+        Value::Int(_) => "System.Int32",
+        Value::Float(_) => "System.Double",
+        Value::Str(_) => "System.String",
+        Value::List(_) => "System.Object[]",
+        Value::Map(_) => "System.Collections.Hashtable",
+        Value::Date(_) => "System.DateTime",
+        Value::TimeSpan(_) => "System.TimeSpan",
+        Value::Size(_) => "Microsoft.Exchange.Data.ByteQuantifiedSize",
+        Value::Secret(_) => "System.Security.SecureString",
+        Value::Object(o) => o.type_name.as_str(),
+    };
+    let name = full.rsplit('.').next().unwrap_or(full);
+    Value::Object(
+        xshell_cmdlets::value::Object::new(
+            "System.RuntimeType",
+            xshell_cmdlets::value::View::Table(&["Name", "FullName"]),
+        )
+        .with("Name", Value::str(name))
+        .with("FullName", Value::str(full)),
+    )
 }

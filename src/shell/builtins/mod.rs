@@ -12,6 +12,7 @@ mod help;
 mod inspect;
 mod json;
 mod measure;
+mod objects;
 mod props;
 mod secure;
 mod select;
@@ -33,6 +34,7 @@ use help::{get_command, get_help};
 use inspect::get_member;
 use json::{convert_from_json, convert_to_json};
 use measure::measure_object;
+use objects::new_object;
 use secure::convert_to_secure_string;
 use select::{get_unique, select_object};
 use sort::sort_object;
@@ -647,6 +649,19 @@ pub static BUILTINS: &[Spec] = &[
             files: false,
         }],
         run: out_string,
+    },
+    Spec {
+        name: "New-Object",
+        aliases: &[],
+        synopsis: "A PSObject from a hashtable (-Property), a PSCredential (user, secure string), or a Hashtable",
+        params: &["TypeName", "ArgumentList", "Property"],
+        switches: &[],
+        examples: &[Example {
+            command: "(New-Object PSObject -Property @{Name = 'Outbound'; Port = 25}).Port",
+            output: "25\n",
+            files: false,
+        }],
+        run: new_object,
     },
     Spec {
         name: "ConvertTo-SecureString",
