@@ -110,7 +110,7 @@ impl Fixtures {
     pub fn new() -> Fixtures {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/examples");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/examples");
         for f in std::fs::read_dir(samples).unwrap() {
             let f = f.unwrap();
             std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
@@ -222,8 +222,23 @@ fn subst(s: &str, fx: &Fixtures, tmp: &Path) -> String {
         .replace("{thumb}", ORGA_THUMB)
 }
 
+/// The `xshell` binary: the workspace builds it beside this test's folder
+/// (`target/<profile>/xshell`; the test is in `target/<profile>/deps`).
+fn xshell_bin() -> PathBuf {
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("xshell")))
+        .unwrap_or_default();
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, or build it first with `cargo build`",
+        path.display()
+    );
+    path
+}
+
 fn xshell(store: &Path, tmp: &Path, script: &str, pass: Option<&str>) -> Out {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xshell"));
+    let mut c = Command::new(xshell_bin());
     c.arg("--store")
         .arg(store)
         .arg("-c")
