@@ -208,7 +208,15 @@ fn connector_parameters_apply_or_are_refused_with_the_reason() {
         ),
         (
             vec!["--smart-host-auth-mechanism", "BasicAuth"],
-            vec!["SmartHostAuthMechanism", "not supported yet"],
+            vec!["SmartHostAuthMechanism", "AuthenticationCredential"],
+        ),
+        (
+            vec!["--smart-host-auth-mechanism", "ExchangeServer"],
+            vec!["SmartHostAuthMechanism", "Kerberos"],
+        ),
+        (
+            vec!["--authentication-credential", "relay"],
+            vec!["AuthenticationCredential", "XSHELL_SMTP_AUTH_PASSWORD"],
         ),
     ] {
         let mut a = vec!["set-sendconnector", "Out"];

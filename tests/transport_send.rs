@@ -594,3 +594,146 @@ fn source_ip_address_and_downgraded_dns_failures() {
         "NXDOMAIN fails at once by default"
     );
 }
+
+/// A smart host that requires AUTH PLAIN with `expected` (base64 of
+/// `\0user\0password`): it records each AUTH it was given and each message
+/// it accepted.
+fn auth_smart_host(
+    listener: std::net::TcpListener,
+    expected: &'static str,
+) -> std::sync::Arc<std::sync::Mutex<(Vec<String>, usize)>> {
+    use std::io::Write;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), 0usize)));
+    let rec = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let rec = std::sync::Arc::clone(&rec);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut authed = false;
+                let _ = s.write_all(b"220 relay.example ESMTP\r\n");
+                while let Some(line) = transport_support::read_line(&mut s) {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-relay.example\r\n250 AUTH PLAIN LOGIN\r\n"
+                    } else if let Some(arg) = line.strip_prefix("AUTH PLAIN ") {
+                        rec.lock().unwrap().0.push(arg.trim().to_string());
+                        authed = arg.trim() == expected;
+                        if authed {
+                            b"235 2.7.0 Authentication successful\r\n"
+                        } else {
+                            b"535 5.7.8 Authentication credentials invalid\r\n"
+                        }
+                    } else if upper.starts_with("MAIL") && !authed {
+                        b"530 5.7.0 Authentication required\r\n"
+                    } else if upper.starts_with("MAIL") || upper.starts_with("RCPT") {
+                        b"250 2.1.0 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = s.write_all(b"354 go ahead\r\n");
+                        while let Some(l) = transport_support::read_line(&mut s) {
+                            if l == ".\r\n" {
+                                break;
+                            }
+                        }
+                        rec.lock().unwrap().1 += 1;
+                        b"250 2.0.0 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = s.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = s.write_all(reply);
+                }
+            });
+        }
+    });
+    seen
+}
+
+#[test]
+fn basic_auth_to_a_smart_host() {
+    let dns = dns_server(&[("orga.example", LOCAL)]);
+    let org = Org::new("orga.example", "127.0.0.1", dns);
+    let (listener, port) = listener();
+    // base64("\0relay\0S3cret-pw")
+    let seen = auth_smart_host(listener, "AHJlbGF5AFMzY3JldC1wdw==");
+    let credential = |pw: &str| {
+        format!(
+            "New-Object PSCredential('relay', (ConvertTo-SecureString '{pw}' -AsPlainText -Force))"
+        )
+    };
+    org.xshell(&[
+        "-c",
+        &format!(
+            "New-SendConnector Relay -AddressSpaces relay.example -DNSRoutingEnabled $false -SmartHosts 127.0.0.1:{port} -SmartHostAuthMechanism BasicAuth -AuthenticationCredential ({})",
+            credential("S3cret-pw")
+        ),
+    ]);
+    // The store keeps the user name; the password is a 0600 secret, never in the configuration.
+    let config = std::fs::read_to_string(org.lab.store.join("config.json")).unwrap();
+    assert!(!config.contains("S3cret-pw"));
+    let shown = org.xshell(&["get-sendconnector", "Relay", "-o", "json"]);
+    assert!(!shown.contains("S3cret-pw"), "{shown}");
+    let secret: Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        secret["SendConnectors"][0]["AuthenticationCredential"]["UserName"],
+        "relay"
+    );
+    let name = secret["SendConnectors"][0]["AuthenticationCredential"]["Secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = org.lab.store.join("keys").join(&name);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "S3cret-pw");
+
+    let _e = org.start();
+    assert!(queued_ok(&org.submit(
+        "a@orga.example",
+        "b@relay.example",
+        "authenticated"
+    )));
+    assert!(
+        wait_until(WAIT, || seen.lock().unwrap().1 == 1),
+        "delivered after AUTH PLAIN: {:?}",
+        seen.lock().unwrap()
+    );
+    assert_eq!(seen.lock().unwrap().0, vec!["AHJlbGF5AFMzY3JldC1wdw=="]);
+
+    // A wrong password: refused, and the message waits (not bounced).
+    org.xshell(&[
+        "-c",
+        &format!(
+            "Set-SendConnector Relay -AuthenticationCredential ({})",
+            credential("wrong")
+        ),
+    ]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(queued_ok(&org.submit(
+        "a@orga.example",
+        "c@relay.example",
+        "refused"
+    )));
+    assert!(
+        wait_until(WAIT, || events(&org, "DEFER").iter().any(
+            |e| e["recipients"][0] == "c@relay.example"
+                && e["reply"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("refused our credentials")
+        )),
+        "{:?}",
+        tracking_lines(&org.lab.tracking_log())
+    );
+    assert!(
+        events(&org, "FAIL").is_empty(),
+        "an authentication failure is retried"
+    );
+    assert_eq!(seen.lock().unwrap().1, 1, "nothing sent without AUTH");
+}

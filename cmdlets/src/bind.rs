@@ -25,6 +25,7 @@ pub enum Arg {
     Size(SizeLimit),
     Span(TimeSpan),
     Limit(Limit),
+    Credential(Credential),
     Address(SmtpAddress),
     Bytes(Bytes),
     Date(time::OffsetDateTime),
@@ -88,6 +89,25 @@ from_arg!(IpRange, IpRange, Kind::IpRange.bit());
 from_arg!(SizeLimit, Size, Kind::SIZE.bit());
 from_arg!(TimeSpan, Span, Kind::TIMESPAN.bit());
 from_arg!(Limit, Limit, Kind::Limit { min: 0, max: 0 }.bit());
+from_arg!(Credential, Credential, Kind::Credential.bit());
+
+/// A user name and password (`-AuthenticationCredential`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub user: String,
+    pub password: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the CLI takes a credential's password from.
+pub const CREDENTIAL_PASSWORD_ENV: &str = "XSHELL_SMTP_AUTH_PASSWORD";
 from_arg!(SmtpAddress, Address, Kind::Address.bit());
 from_arg!(time::OffsetDateTime, Date, Kind::DateTime.bit());
 
@@ -685,6 +705,38 @@ fn coerce_kind(
             _ => crate::datetime::parse(&value_text(param, &v)?)
                 .map_err(|e| CmdletError::bad_value(param.name, e.0))?,
         }),
+        Kind::Credential => match &v {
+            Value::Object(o) if o.type_name == "System.Management.Automation.PSCredential" => {
+                match (o.get("UserName"), o.get("Password")) {
+                    (Some(user), Some(Value::Secret(pw))) if !user.to_string().is_empty() => {
+                        Arg::Credential(Credential {
+                            user: user.to_string(),
+                            password: pw.0.clone(),
+                        })
+                    }
+                    _ => return Err(bad("the credential needs a user name and a password".into())),
+                }
+            }
+            Value::Str(user) if source == Source::Cli && !user.trim().is_empty() => {
+                match std::env::var(CREDENTIAL_PASSWORD_ENV) {
+                    Ok(pw) if !pw.is_empty() => Arg::Credential(Credential {
+                        user: user.trim().to_string(),
+                        password: zeroize::Zeroizing::new(pw),
+                    }),
+                    _ => {
+                        return Err(bad(format!(
+                            "the password of '{user}' goes in the environment variable {CREDENTIAL_PASSWORD_ENV} (never on the command line)"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "give a credential: (New-Object PSCredential('user', (ConvertTo-SecureString '...' -AsPlainText -Force)))"
+                        .into(),
+                ));
+            }
+        },
         Kind::Address => Arg::Address(parse_kind(param, &v)?),
         Kind::Thumbprint => {
             let s = value_text(param, &v)?;
@@ -855,5 +907,6 @@ from_arg_enum!(
     xshell_core::model::AuthMechanism,
     xshell_core::model::PermissionGroup,
     xshell_core::model::AcceptedDomainType,
-    xshell_core::model::ProtocolLoggingLevel
+    xshell_core::model::ProtocolLoggingLevel,
+    xshell_core::model::SmartHostAuthMechanism
 );

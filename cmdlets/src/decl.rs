@@ -40,6 +40,9 @@ pub enum Kind {
     TimeSpan { min: u64, max: u64 },
     /// A whole number from `min` to `max` inclusive, or `Unlimited`.
     Limit { min: u32, max: u32 },
+    /// A user name and password (PSCredential; on the CLI the user name,
+    /// with the password in `XSHELL_SMTP_AUTH_PASSWORD`).
+    Credential,
     /// `local@domain`.
     Address,
     /// A certificate thumbprint (40 hex digits; spaces and colons ignored).
@@ -75,6 +78,7 @@ impl Kind {
             Kind::Size { .. } => "size".into(),
             Kind::TimeSpan { .. } => "timespan".into(),
             Kind::Limit { .. } => "int|Unlimited".into(),
+            Kind::Credential => "credential".into(),
             Kind::Address => "address".into(),
             Kind::Thumbprint => "thumbprint".into(),
             Kind::Path => "path".into(),
@@ -110,6 +114,7 @@ impl Kind {
             Kind::List(_) => 1 << 18,
             Kind::Limit { .. } => 1 << 19,
             Kind::DateTime => 1 << 20,
+            Kind::Credential => 1 << 21,
         }
     }
 

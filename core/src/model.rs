@@ -297,6 +297,12 @@ pub struct SendConnector {
     /// The transport servers that use the connector: this one.
     #[serde(default)]
     pub source_transport_servers: Vec<String>,
+    /// How we authenticate to the smart hosts.
+    #[serde(default)]
+    pub smart_host_auth_mechanism: SmartHostAuthMechanism,
+    /// The user name for BasicAuth; the password is a store secret.
+    #[serde(default)]
+    pub authentication_credential: Option<StoredCredential>,
     #[serde(default)]
     pub protocol_logging_level: ProtocolLoggingLevel,
     pub comment: Option<String>,
@@ -324,6 +330,8 @@ impl SendConnector {
             source_ip_address: None,
             error_policies: ErrorPolicies::default(),
             source_transport_servers: Vec::new(),
+            smart_host_auth_mechanism: SmartHostAuthMechanism::None,
+            authentication_credential: None,
             protocol_logging_level: ProtocolLoggingLevel::None,
             comment: None,
         }
@@ -333,6 +341,20 @@ impl SendConnector {
     /// parameters in conflict.
     pub fn validate(&self) -> Result<(), RuleViolation> {
         check_name(&self.name)?;
+        if self.smart_host_auth_mechanism.is_basic() {
+            if self.authentication_credential.is_none() {
+                return rule(
+                    &["SmartHostAuthMechanism", "AuthenticationCredential"],
+                    "SmartHostAuthMechanism BasicAuth needs the user name and password: give -AuthenticationCredential",
+                );
+            }
+            if self.dns_routing_enabled {
+                return rule(
+                    &["SmartHostAuthMechanism", "DNSRoutingEnabled"],
+                    "SmartHostAuthMechanism authenticates to smart hosts: set -SmartHosts with -DNSRoutingEnabled:$false",
+                );
+            }
+        }
         if self.address_spaces.is_empty() {
             return rule(
                 &["AddressSpaces"],
@@ -538,6 +560,38 @@ pub enum ProtocolLoggingLevel {
 }
 impl ProtocolLoggingLevel {
     pub const NAMES: &'static [&'static str] = &["None", "Verbose"];
+}
+
+/// How a send connector authenticates to its smart hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SmartHostAuthMechanism {
+    #[default]
+    None,
+    /// AUTH PLAIN with the AuthenticationCredential, over TLS when offered.
+    BasicAuth,
+    /// AUTH PLAIN only over TLS: never a password in the clear.
+    BasicAuthRequireTLS,
+    /// The path to the smart hosts is secured by other means.
+    ExternalAuthoritative,
+}
+impl SmartHostAuthMechanism {
+    pub const NAMES: &'static [&'static str] = &[
+        "None",
+        "BasicAuth",
+        "BasicAuthRequireTLS",
+        "ExternalAuthoritative",
+    ];
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::BasicAuth | Self::BasicAuthRequireTLS)
+    }
+}
+
+/// A user name and the name of the store secret that holds its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StoredCredential {
+    pub user_name: String,
+    pub secret: String,
 }
 
 /// How a send connector treats some failures (Exchange's ErrorPolicies,

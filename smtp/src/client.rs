@@ -67,6 +67,62 @@ pub struct ClientConfig {
     /// as [`SessionFailure::LoopsBack`]. Only for a name that is ours
     /// alone (a configured FQDN, not a default two servers could share).
     pub loop_detection: bool,
+    /// Authenticate (AUTH PLAIN) before any transaction: a smart host's
+    /// BasicAuth. `None`: no authentication.
+    pub auth: Option<Credentials>,
+}
+
+/// A user name and password for AUTH PLAIN (RFC 4954, RFC 4616).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    /// Only over TLS (BasicAuthRequireTLS): without TLS the session fails
+    /// rather than send the password in the clear.
+    pub require_tls: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("require_tls", &self.require_tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// The AUTH PLAIN initial response: base64 of `\0user\0password`.
+    fn plain(&self) -> String {
+        let mut raw = Vec::with_capacity(self.user.len() + self.password.len() + 2);
+        raw.push(0);
+        raw.extend_from_slice(self.user.as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(self.password.as_bytes());
+        base64(&raw)
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 section 4).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// What the server advertised in its EHLO reply.
@@ -80,6 +136,8 @@ pub struct Extensions {
     pub pipelining: bool,
     pub eight_bit_mime: bool,
     pub enhanced_status_codes: bool,
+    /// The SASL mechanisms of `AUTH` (upper case).
+    pub auth: Vec<String>,
 }
 
 impl Extensions {
@@ -99,6 +157,13 @@ impl Extensions {
                 "PIPELINING" => e.pipelining = true,
                 "8BITMIME" => e.eight_bit_mime = true,
                 "ENHANCEDSTATUSCODES" => e.enhanced_status_codes = true,
+                "AUTH" => e.auth.extend(words.map(str::to_ascii_uppercase)),
+                // The pre-RFC form some servers still add (`AUTH=LOGIN PLAIN`).
+                k if k.starts_with("AUTH=") => e.auth.extend(
+                    std::iter::once(&k[5..])
+                        .chain(words)
+                        .map(str::to_ascii_uppercase),
+                ),
                 _ => {}
             }
         }
@@ -235,6 +300,15 @@ pub enum SessionFailure {
     /// "mail for ... loops back to myself").
     #[error("the server answered with our own name, {0}: the next hop leads back to this server")]
     LoopsBack(Reply),
+    /// Authentication is configured but the server offers no AUTH PLAIN.
+    #[error("the server does not offer AUTH PLAIN")]
+    AuthNotOffered,
+    /// BasicAuthRequireTLS, and the session is not encrypted.
+    #[error("authentication requires TLS, and the session is not encrypted")]
+    AuthNeedsTls,
+    /// The server refused our credentials (or AUTH itself).
+    #[error("authentication refused: {0}")]
+    AuthRefused(Reply),
 }
 
 /// What the driver must do next (see the module docs).
@@ -294,6 +368,7 @@ enum State {
     Helo,
     StartTls,
     AwaitTls,
+    Auth,
     Ready,
     Rset(Box<Tx>),
     Mail(Box<Tx>),
@@ -688,8 +763,13 @@ impl ClientSession {
                     return Some(self.fail(SessionFailure::StartTlsRefused(reply)));
                 }
                 // Opportunistic: carry on in plaintext.
-                self.state = State::Ready;
+                return self.ready();
             }
+            State::Auth if reply.code == 235 => self.state = State::Ready,
+            State::Auth if reply.code == 421 => {
+                return Some(self.fail(SessionFailure::ServiceClosing(reply)));
+            }
+            State::Auth => return Some(self.fail(SessionFailure::AuthRefused(reply))),
             State::Rset(t) => {
                 if reply.code == 421 {
                     return Some(self.fail(SessionFailure::ServiceClosing(reply)));
@@ -772,14 +852,10 @@ impl ClientSession {
     /// EHLO/HELO accepted: STARTTLS, or ready.
     fn after_hello(&mut self) -> Option<Event> {
         if self.tls {
-            self.state = State::Ready;
-            return None;
+            return self.ready();
         }
         match (self.config.starttls, self.extensions.starttls) {
-            (StartTlsMode::Never, _) | (StartTlsMode::IfOffered, false) => {
-                self.state = State::Ready;
-                None
-            }
+            (StartTlsMode::Never, _) | (StartTlsMode::IfOffered, false) => self.ready(),
             (StartTlsMode::Required, false) => Some(self.fail(SessionFailure::StartTlsNotOffered)),
             (_, true) => {
                 self.command("STARTTLS");
@@ -787,6 +863,24 @@ impl ClientSession {
                 None
             }
         }
+    }
+
+    /// The session is set up: authenticate if configured, else ready.
+    fn ready(&mut self) -> Option<Event> {
+        let Some(auth) = &self.config.auth else {
+            self.state = State::Ready;
+            return None;
+        };
+        if auth.require_tls && !self.tls {
+            return Some(self.fail(SessionFailure::AuthNeedsTls));
+        }
+        if !self.extensions.auth.iter().any(|m| m == "PLAIN") {
+            return Some(self.fail(SessionFailure::AuthNotOffered));
+        }
+        let line = format!("AUTH PLAIN {}", auth.plain());
+        self.command(&line);
+        self.state = State::Auth;
+        None
     }
 }
 
@@ -800,6 +894,7 @@ mod tests {
             helo_name: "mail.orga.example".into(),
             starttls: mode,
             loop_detection: true,
+            auth: None,
         })
     }
 
@@ -1058,6 +1153,7 @@ mod tests {
             helo_name: "mail.orga.example".into(),
             starttls: StartTlsMode::Never,
             loop_detection: false,
+            auth: None,
         });
         step(&mut s, "220 mail.orga.example ESMTP\r\n");
         let (_, ev) = step(&mut s, "250 mail.orga.example\r\n");
@@ -1250,5 +1346,89 @@ mod tests {
         let (_, ev) = step(&mut s, "250 2.0.0 queued\r\n");
         let Event::Done(r) = ev else { panic!("{ev:?}") };
         assert!(r.recipients[0].delivered());
+    }
+
+    fn with_auth(mode: StartTlsMode, require_tls: bool) -> ClientSession {
+        ClientSession::new(ClientConfig {
+            helo_name: "mail.orga.example".into(),
+            starttls: mode,
+            loop_detection: false,
+            auth: Some(Credentials {
+                user: "relay".into(),
+                password: "S3cret".into(),
+                require_tls,
+            }),
+        })
+    }
+
+    #[test]
+    fn base64_as_rfc_4648_writes_it() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(raw.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn auth_plain_after_ehlo_then_ready() {
+        let mut s = with_auth(StartTlsMode::Never, false);
+        let (o, _) = step(&mut s, "220 relay.example ESMTP\r\n");
+        assert_eq!(o, "EHLO mail.orga.example\r\n");
+        let (o, ev) = step(
+            &mut s,
+            "250-relay.example\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n",
+        );
+        // base64("\0relay\0S3cret")
+        assert_eq!(o, "AUTH PLAIN AHJlbGF5AFMzY3JldA==\r\n");
+        assert_eq!(ev, Event::NeedInput);
+        let (_, ev) = step(&mut s, "235 2.7.0 Authentication successful\r\n");
+        assert_eq!(ev, Event::Ready);
+        // The old `AUTH=` form is read too.
+        let e = Extensions::from_ehlo(&"250-x\r\n250 AUTH=PLAIN LOGIN\r\n".parse().unwrap());
+        assert_eq!(e.auth, vec!["PLAIN", "LOGIN"]);
+        // The password never shows in Debug output.
+        assert!(!format!("{:?}", s.config).contains("S3cret"));
+    }
+
+    #[test]
+    fn auth_failures_end_the_session() {
+        let mut s = with_auth(StartTlsMode::Never, false);
+        step(&mut s, "220 relay.example ESMTP\r\n");
+        step(&mut s, "250-relay.example\r\n250 AUTH PLAIN\r\n");
+        let (_, ev) = step(&mut s, "535 5.7.8 Authentication credentials invalid\r\n");
+        assert!(matches!(ev, Event::Failed(SessionFailure::AuthRefused(r)) if r.code == 535));
+        // Not offered: no password is sent.
+        let mut s = with_auth(StartTlsMode::Never, false);
+        step(&mut s, "220 relay.example ESMTP\r\n");
+        let (o, ev) = step(&mut s, "250-relay.example\r\n250 8BITMIME\r\n");
+        assert_eq!(ev, Event::Failed(SessionFailure::AuthNotOffered));
+        assert!(!o.contains("AUTH"), "{o}");
+        // BasicAuthRequireTLS without TLS: no password in the clear.
+        let mut s = with_auth(StartTlsMode::IfOffered, true);
+        step(&mut s, "220 relay.example ESMTP\r\n");
+        let (o, ev) = step(&mut s, "250-relay.example\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(ev, Event::Failed(SessionFailure::AuthNeedsTls));
+        assert!(!o.contains("AUTH"), "{o}");
+        // Over TLS it authenticates after the second EHLO.
+        let mut s = with_auth(StartTlsMode::Required, true);
+        step(&mut s, "220 relay.example ESMTP\r\n");
+        let (o, _) = step(
+            &mut s,
+            "250-relay.example\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n",
+        );
+        assert_eq!(o, "STARTTLS\r\n");
+        let (_, ev) = step(&mut s, "220 go ahead\r\n");
+        assert_eq!(ev, Event::StartTls);
+        s.tls_established().unwrap();
+        out(&mut s);
+        let (o, _) = step(&mut s, "250-relay.example\r\n250 AUTH PLAIN\r\n");
+        assert!(o.starts_with("AUTH PLAIN "), "{o}");
     }
 }

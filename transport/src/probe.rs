@@ -166,6 +166,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
     r.client_certificate_presented = conn.client_certificate.is_some();
     let opts = SendOptions {
         helo_name: conn.helo_name.clone(),
+        auth: conn.auth.clone(),
         source_ip: conn.connector.source_ip_address,
         loop_detection: conn.loop_detection,
         policy: ds.clone(),

@@ -191,11 +191,24 @@ const CASES: &[Case] = &[
         setup: &[],
         script: "$CredentialObject = New-Object System.Management.Automation.PSCredential('CONTOSO\\relay', (ConvertTo-SecureString -String 'P@ssw0rd1' -AsPlainText -Force))\n\
                  New-SendConnector -Name \"Secure Email to Contoso.com\" -AddressSpaces contoso.com -AuthenticationCredential $CredentialObject -SmartHostAuthMechanism BasicAuth",
+        // As written there is no smart host: BasicAuth authenticates to
+        // smart hosts only, so it is refused rather than accepted and ignored.
+        checks: &[Fails, Err("DNSRoutingEnabled")],
+    },
+    Case {
+        id: "New-SendConnector-2-smarthost",
+        setup: &[],
+        script: "$CredentialObject = New-Object System.Management.Automation.PSCredential('CONTOSO\\relay', (ConvertTo-SecureString -String 'P@ssw0rd1' -AsPlainText -Force))\n\
+                 New-SendConnector -Name \"Secure Email to Contoso.com\" -AddressSpaces contoso.com -AuthenticationCredential $CredentialObject -SmartHostAuthMechanism BasicAuth -SmartHosts relay.contoso.com -DNSRoutingEnabled $false",
         checks: &[
             Ok,
             Then(
                 "(Get-SendConnector 'Secure Email to Contoso.com').SmartHostAuthMechanism",
                 "BasicAuth",
+            ),
+            Then(
+                "(Get-SendConnector 'Secure Email to Contoso.com').AuthenticationCredential.UserName",
+                "CONTOSO\\relay",
             ),
         ],
     },
@@ -723,10 +736,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     (
         "Set-TransportService-3",
         "protocol logs (ReceiveProtocolLogPath) are issue 18's work",
-    ),
-    (
-        "New-SendConnector-2",
-        "smart-host BasicAuth is refused: xshell's SMTP client has no AUTH yet",
     ),
     (
         "New-ExchangeCertificate-3",

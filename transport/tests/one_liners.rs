@@ -1505,16 +1505,10 @@ const CASES: &[Case] = &[
 ];
 
 /// What fails against today's code (case id -> why). Only ever shrinks.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "sc-smarthost-auth",
-        "smart-host BasicAuth is refused: xshell's SMTP client has no AUTH yet",
-    ),
-    (
-        "err-error-reaches-end",
-        "deliberate: a failed statement stops a script by default ($ErrorActionPreference Stop; docs/guide.md)",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[(
+    "err-error-reaches-end",
+    "deliberate: a failed statement stops a script by default ($ErrorActionPreference Stop; docs/guide.md)",
+)];
 
 #[test]
 fn admin_one_liners() {

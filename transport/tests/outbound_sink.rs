@@ -98,6 +98,7 @@ fn start_sink(bin: &Path, dump: &Path, extra: &[&str]) -> Sink {
 fn options() -> SendOptions {
     let policy = TlsPolicy::Opportunistic;
     SendOptions {
+        auth: None,
         source_ip: None,
         helo_name: "mail.orga.example".into(),
         loop_detection: true,

@@ -330,6 +330,7 @@ fn options(policy: TlsPolicy, material: &TlsMaterial) -> SendOptions {
     };
     SendOptions {
         helo_name: "mail.orga.example".into(),
+        auth: None,
         source_ip: None,
         loop_detection: true,
         policy,

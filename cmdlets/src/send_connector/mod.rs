@@ -6,9 +6,12 @@ pub mod remove;
 pub mod set;
 
 use crate::bind::Bound;
+use crate::bind::Credential;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
-use xshell_core::model::{ProtocolLoggingLevel, SendConnector, TlsAuthLevel};
+use xshell_core::model::{
+    ProtocolLoggingLevel, SendConnector, SmartHostAuthMechanism, StoredCredential, TlsAuthLevel,
+};
 
 // The parameters New- and Set-SendConnector share, after each cmdlet's own.
 params!(pub shared {
@@ -29,13 +32,17 @@ params!(pub shared {
     SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: only this server (Get-TransportService), which is also what an empty list means."),
     ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
     ErrorPolicies: Vec<String> = param(Kind::List(&Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeAuthFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"])), "Default, or one or both of DowngradeDnsFailures (a DNS failure that would be permanent, such as no such domain, is retried) and DowngradeAuthFailures (a remote authentication refusal is retried).").default("Default"),
-    SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, or ExternalAuthoritative (the path is secured by other means). BasicAuth is not supported yet.").default("None"),
-    AuthenticationCredential: String = param(Kind::Secret, "Credentials for BasicAuth to the smart hosts (not supported yet)."),
+    SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, BasicAuth (AUTH PLAIN with -AuthenticationCredential, over TLS when offered), BasicAuthRequireTLS (only over TLS), or ExternalAuthoritative (the path is secured by other means).").default("None"),
+    AuthenticationCredential: Credential = param(Kind::Credential, "The user name and password for BasicAuth: a PSCredential (on the CLI the user name, with the password in XSHELL_SMTP_AUTH_PASSWORD). The password is kept as a store secret (0600), never shown."),
     Comment: String = param(Kind::Str, "Free text."),
 });
 
 /// Applies the shared parameters to a connector.
-pub fn apply(b: &Bound, c: &mut SendConnector) -> Result<(), CmdletError> {
+pub fn apply(
+    b: &Bound,
+    c: &mut SendConnector,
+    credential: Option<StoredCredential>,
+) -> Result<(), CmdletError> {
     b.assign(shared::DNSRoutingEnabled, &mut c.dns_routing_enabled);
     b.assign_list(shared::SmartHosts, &mut c.smart_hosts);
     b.assign(shared::Port, &mut c.port);
@@ -82,23 +89,23 @@ pub fn apply(b: &Bound, c: &mut SendConnector) -> Result<(), CmdletError> {
                     CmdletError::bad_value("ErrorPolicies", e.0)
                 })?;
     }
-    if let Some(m) = b.get(shared::SmartHostAuthMechanism)
-        && m != "None"
-        && m != "ExternalAuthoritative"
-    {
-        return Err(CmdletError::bad_value(
-            "SmartHostAuthMechanism",
-            format!(
-                "{m} is not supported yet: xshell does not authenticate to smart hosts; \
-                 use None, or ExternalAuthoritative when the path to them is secured by other means"
-            ),
-        ));
+    if let Some(m) = b.get(shared::SmartHostAuthMechanism) {
+        c.smart_host_auth_mechanism = match m.as_str() {
+            "BasicAuth" => SmartHostAuthMechanism::BasicAuth,
+            "BasicAuthRequireTLS" => SmartHostAuthMechanism::BasicAuthRequireTLS,
+            "ExternalAuthoritative" => SmartHostAuthMechanism::ExternalAuthoritative,
+            "ExchangeServer" => {
+                return Err(CmdletError::bad_value(
+                    "SmartHostAuthMechanism",
+                    "ExchangeServer is Exchange's Kerberos between its own servers, which xshell \
+                     does not have; use BasicAuth, BasicAuthRequireTLS or ExternalAuthoritative",
+                ));
+            }
+            _ => SmartHostAuthMechanism::None,
+        };
     }
-    if b.is_set(shared::AuthenticationCredential) {
-        return Err(CmdletError::bad_value(
-            "AuthenticationCredential",
-            "xshell does not authenticate to smart hosts yet (SmartHostAuthMechanism BasicAuth)",
-        ));
+    if let Some(stored) = credential {
+        c.authentication_credential = Some(stored);
     }
     b.assign_opt(shared::Comment, &mut c.comment);
     Ok(())
@@ -111,5 +118,57 @@ pub fn warn_protocol_logging(ctx: &mut crate::context::Ctx<'_>, b: &Bound) {
             "ProtocolLoggingLevel Verbose is recorded, but xshell-transport does not write protocol logs yet \
              (planned: CSV logs as Exchange's); the engine's log (RUST_LOG=info) has each session's events",
         );
+    }
+}
+
+/// Keeps -AuthenticationCredential's password as a store secret (0600)
+/// and returns what the connector records: the user name and the secret's
+/// name. Nothing is written with -WhatIf.
+pub fn store_credential(
+    ctx: &mut crate::context::Ctx<'_>,
+    b: &Bound,
+) -> Result<Option<StoredCredential>, CmdletError> {
+    let Some(Credential { user, password }) = b.get(shared::AuthenticationCredential) else {
+        return Ok(None);
+    };
+    let secret = format!("smtp-auth-{}", unique_suffix());
+    if !ctx.what_if {
+        ctx.store
+            .backend()
+            .put_secret(&secret, password.as_bytes())?;
+    }
+    Ok(Some(StoredCredential {
+        user_name: user,
+        secret,
+    }))
+}
+
+/// 16 hex digits, different for every call.
+fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+/// Removes the secret [`store_credential`] wrote when the change failed
+/// (or was declined): nothing is left behind.
+pub fn forget_unused_credential(
+    ctx: &mut crate::context::Ctx<'_>,
+    credential: &Option<StoredCredential>,
+    failed: bool,
+) {
+    if let Some(c) = credential
+        && failed
+        && !ctx.what_if
+    {
+        let _ = ctx.store.backend().delete_secret(&c.secret);
     }
 }

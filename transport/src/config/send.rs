@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use time::OffsetDateTime;
-use xshell_core::model::{OrgConfig, SendConnector, TransportService};
+use xshell_core::model::{OrgConfig, SendConnector, SmartHostAuthMechanism, TransportService};
 use xshell_core::store::Backend;
 use xshell_core::types::{HostPort, SmtpDomain};
 
@@ -44,6 +44,8 @@ pub struct SendConnectorRuntime {
     /// The smaller of the connector's MaxMessageSize and MaxSendSize
     /// (`None`: unlimited).
     pub max_message_size: Option<u64>,
+    /// AUTH PLAIN credentials for the smart hosts (BasicAuth).
+    pub auth: Option<xshell_smtp::client::Credentials>,
     /// Client configurations by policy, built once per revision.
     configs: Mutex<HashMap<String, Arc<ClientConfig>>>,
 }
@@ -147,6 +149,29 @@ impl SendRuntime {
                     (None, None)
                 }
             };
+            let auth = match (&sc.authentication_credential, sc.smart_host_auth_mechanism) {
+                (Some(c), m) if m.is_basic() => match secrets.get_secret(&c.secret) {
+                    Ok(pw) => Some(xshell_smtp::client::Credentials {
+                        user: c.user_name.clone(),
+                        password: String::from_utf8_lossy(&pw).into_owned(),
+                        require_tls: m == SmartHostAuthMechanism::BasicAuthRequireTLS,
+                    }),
+                    Err(e) => {
+                        // Fail closed: without the password the sessions
+                        // fail (AUTH not possible) rather than go unauthenticated.
+                        notes.push(format!(
+                            "send connector '{}': the AuthenticationCredential password cannot be read: {e}",
+                            sc.name
+                        ));
+                        Some(xshell_smtp::client::Credentials {
+                            user: c.user_name.clone(),
+                            password: String::new(),
+                            require_tls: true,
+                        })
+                    }
+                },
+                _ => None,
+            };
             let inactivity = Duration::from_secs(sc.connection_inactivity_timeout.as_secs().max(1));
             let rt = SendConnectorRuntime {
                 connector: sc.clone(),
@@ -163,6 +188,7 @@ impl SendRuntime {
                     data_end: inactivity,
                 },
                 max_message_size: min_limit(sc.max_message_size.bytes(), tc.max_send_size.bytes()),
+                auth,
                 configs: Mutex::new(HashMap::new()),
             };
             // Build the configurations known in advance now, so that a

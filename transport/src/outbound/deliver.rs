@@ -80,6 +80,8 @@ impl Default for Timeouts {
 pub struct SendOptions {
     /// EHLO name (the connector's Fqdn, else the server's).
     pub helo_name: String,
+    /// AUTH PLAIN to the smart host (SmartHostAuthMechanism BasicAuth).
+    pub auth: Option<xshell_smtp::client::Credentials>,
     /// The local address to connect from (SourceIPAddress); `None`: any.
     pub source_ip: Option<std::net::IpAddr>,
     /// A server that answers with `helo_name` is a loop back to us (see
@@ -243,6 +245,23 @@ pub fn classify(cause: &Cause) -> Outcome {
                     format!("Remote server responded with: {rep}"),
                 ),
                 SessionFailure::Protocol(_) => r(451, (4, 4, 0), "SMTP protocol error"),
+                // Retried: a smart host's authentication is configuration
+                // the administrator fixes; the message waits for it.
+                SessionFailure::AuthNotOffered => r(
+                    451,
+                    (4, 7, 0),
+                    "The smart host does not offer AUTH PLAIN (SmartHostAuthMechanism)",
+                ),
+                SessionFailure::AuthNeedsTls => r(
+                    451,
+                    (4, 7, 0),
+                    "BasicAuthRequireTLS: the smart host session is not encrypted; the password was not sent",
+                ),
+                SessionFailure::AuthRefused(rep) => r(
+                    451,
+                    (4, 7, 0),
+                    format!("The smart host refused our credentials: {rep}"),
+                ),
                 SessionFailure::LoopsBack(_) => r(
                     451,
                     (4, 4, 6),
@@ -461,6 +480,7 @@ impl Connection {
         let mut conn = Connection {
             stream: Stream::Plain(tcp),
             session: ClientSession::new(ClientConfig {
+                auth: opts.auth.clone(),
                 helo_name: opts.helo_name.clone(),
                 starttls: mode,
                 loop_detection: opts.loop_detection,
@@ -858,6 +878,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let opts = SendOptions {
             helo_name: "a.example".into(),
+            auth: None,
             source_ip: None,
             loop_detection: true,
             policy: TlsPolicy::DomainSecure {

@@ -583,6 +583,7 @@ fn send_options(
 ) -> SendOptions {
     SendOptions {
         helo_name: conn.helo_name.clone(),
+        auth: conn.auth.clone(),
         source_ip: conn.connector.source_ip_address,
         loop_detection: conn.loop_detection,
         policy,
