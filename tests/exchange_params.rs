@@ -146,6 +146,29 @@ fn exchange_ranges_are_enforced_and_named() {
         ],
     );
     assert_names(&e, &["MessageExpirationTimeout", "90.00:00:00"]);
+    // GenerateCopyOfDSNFor takes delivery status codes, edits included.
+    s.ok(&[
+        "set-transportconfig",
+        "--generate-copy-of-dsn-for",
+        "5.7.1,5.4.8",
+    ]);
+    s.ok(&[
+        "set-transportconfig",
+        "--generate-copy-of-dsn-for",
+        "@{Add=\"5.1.2\"; Remove=\"5.7.1\"}",
+    ]);
+    let tc = s.json(&["get-transportconfig"]).remove(0);
+    assert_eq!(
+        tc["GenerateCopyOfDSNFor"],
+        serde_json::json!(["5.4.8", "5.1.2"])
+    );
+    for bad in ["6.1.1", "5.1", "5.x.1"] {
+        let e = s.fails(
+            1,
+            &["set-transportconfig", "--generate-copy-of-dsn-for", bad],
+        );
+        assert_names(&e, &["GenerateCopyOfDSNFor", bad, "5.7.1"]);
+    }
 }
 
 #[test]

@@ -575,7 +575,17 @@ fn source_ip_address_and_downgraded_dns_failures() {
         "no non-delivery report for a downgraded DNS failure"
     );
 
-    // Without the policy the same failure is permanent.
+    // Without the policy the same failure is permanent; with
+    // GenerateCopyOfDSNFor 5.1.2 the postmaster gets a copy of the report.
+    org.xshell(&[
+        "-c",
+        "Set-TransportConfig -ExternalPostmasterAddress postmaster@orga.example -GenerateCopyOfDSNFor 5.1.2,5.4.8",
+    ]);
+    let shown = org.xshell(&["-c", "Get-TransportConfig | fl *DSN*"]);
+    assert!(
+        shown.contains("GenerateCopyOfDSNFor : {5.1.2, 5.4.8}"),
+        "{shown}"
+    );
     org.xshell(&[
         "set-sendconnector",
         "Nowhere",
@@ -593,6 +603,14 @@ fn source_ip_address_and_downgraded_dns_failures() {
             .any(|e| e["recipients"][0] == "d@nowhere.example")),
         "NXDOMAIN fails at once by default"
     );
+    assert!(
+        wait_until(WAIT, || !org.lab.maildir("orga.example", "a").is_empty()
+            && !org.lab.maildir("orga.example", "postmaster").is_empty()),
+        "the sender's report and the postmaster's copy"
+    );
+    let copy = &org.lab.maildir("orga.example", "postmaster")[0];
+    assert!(copy.contains("Status: 5.1.2"), "{copy}");
+    assert!(copy.contains("d@nowhere.example"), "{copy}");
 }
 
 /// A smart host that requires AUTH PLAIN with `expected` (base64 of

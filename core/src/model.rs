@@ -81,6 +81,60 @@ pub struct TransportConfig {
     pub max_receive_size: SizeLimit,
     pub max_recipient_envelope_limit: u32,
     pub external_postmaster_address: Option<SmtpAddress>,
+    /// Enhanced status codes (`5.7.1`) whose non-delivery reports are also
+    /// sent to the postmaster (ExternalPostmasterAddress).
+    #[serde(default, rename = "GenerateCopyOfDSNFor")]
+    pub generate_copy_of_dsn_for: Vec<DsnCode>,
+}
+
+/// An enhanced status code as GenerateCopyOfDSNFor lists it: `5.7.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DsnCode(pub u8, pub u16, pub u16);
+
+impl std::str::FromStr for DsnCode {
+    type Err = ParseValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            ParseValueError(format!(
+                "'{s}' is not a delivery status code (class.subject.detail, e.g. 5.7.1)"
+            ))
+        };
+        let mut parts = s.trim().split('.');
+        let (Some(c), Some(sub), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let class: u8 = c.parse().map_err(|_| bad())?;
+        if !(class == 4 || class == 5) {
+            return Err(bad());
+        }
+        let sub: u16 = sub.parse().map_err(|_| bad())?;
+        let detail: u16 = d.parse().map_err(|_| bad())?;
+        if sub > 999 || detail > 999 {
+            return Err(bad());
+        }
+        Ok(DsnCode(class, sub, detail))
+    }
+}
+
+impl fmt::Display for DsnCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl Serialize for DsnCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DsnCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for TransportConfig {
@@ -92,6 +146,7 @@ impl Default for TransportConfig {
             max_receive_size: SizeLimit::mb(10),
             max_recipient_envelope_limit: 500,
             external_postmaster_address: None,
+            generate_copy_of_dsn_for: Vec::new(),
         }
     }
 }

@@ -102,6 +102,22 @@ pub struct Dsn {
     pub message: Vec<u8>,
 }
 
+/// The `Status:` codes of a report built by [`build`] (one per recipient).
+pub fn statuses(message: &[u8]) -> Vec<Enhanced> {
+    String::from_utf8_lossy(message)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Status: "))
+        .filter_map(|code| {
+            let mut p = code.trim().split('.');
+            Some((
+                p.next()?.parse().ok()?,
+                p.next()?.parse().ok()?,
+                p.next()?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// The postmaster address the reports come from.
 pub fn postmaster_address(config: &TransportConfig, server_fqdn: &str) -> String {
     config

@@ -726,14 +726,6 @@ const CASES: &[Case] = &[
 /// What fails against today's code (case id -> why). Only ever shrinks.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "Get-TransportConfig-2",
-        "GenerateCopyOfDSNFor is not implemented yet (DSN copies to the postmaster), so no property matches *DSN*",
-    ),
-    (
-        "Set-TransportConfig-1",
-        "GenerateCopyOfDSNFor is not implemented yet (DSN copies to the postmaster)",
-    ),
-    (
         "Set-TransportService-3",
         "protocol logs (ReceiveProtocolLogPath) are issue 18's work",
     ),

@@ -1,8 +1,9 @@
-use crate::bind::Bound;
+use crate::bind::{Arg, Bound};
 use crate::context::Ctx;
 use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::Value;
+use xshell_core::model::DsnCode;
 
 params!(p {
     TLSReceiveDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains whose mail must arrive domain-secured."),
@@ -15,6 +16,7 @@ params!(p {
             }, "Recipients per message.")
         .default("500"),
     ExternalPostmasterAddress: SmtpAddress = param(Kind::Address, "Sender of delivery status notifications."),
+    GenerateCopyOfDSNFor: Vec<String> = param(Kind::List(&Kind::Str), "Delivery status codes (5.7.1, 5.4.8) whose non-delivery reports also go to the postmaster (ExternalPostmasterAddress, else postmaster@<server FQDN>)."),
     InternalSMTPServers: Vec<String> = param(Kind::List(&Kind::Str), "Refused: it lists internal servers for Exchange's anti-spam agents (Sender ID, connection filtering), which xshell does not have."),
 });
 
@@ -55,8 +57,42 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
              filtering) skip; xshell has no anti-spam agents, so it cannot apply here",
         ));
     }
+    // GenerateCopyOfDSNFor: codes, checked before anything changes.
+    let codes = |items: &[Arg]| -> Result<Vec<DsnCode>, CmdletError> {
+        items
+            .iter()
+            .map(|a| match a {
+                Arg::Str(t) => t
+                    .parse::<DsnCode>()
+                    .map_err(|e| CmdletError::bad_value("GenerateCopyOfDSNFor", e.0)),
+                _ => Err(CmdletError::bad_value(
+                    "GenerateCopyOfDSNFor",
+                    "give codes such as 5.7.1",
+                )),
+            })
+            .collect()
+    };
+    let dsn_copies: Option<(Vec<DsnCode>, Vec<DsnCode>, bool)> =
+        match b.raw(p::GenerateCopyOfDSNFor) {
+            None => None,
+            Some(Arg::Null) => Some((Vec::new(), Vec::new(), true)),
+            Some(Arg::Edit { add, remove }) => Some((codes(add)?, codes(remove)?, false)),
+            Some(Arg::List(items)) => Some((codes(items)?, Vec::new(), true)),
+            Some(one) => Some((codes(std::slice::from_ref(one))?, Vec::new(), true)),
+        };
     ctx.commit("Set TransportConfig", "TransportConfig", |cfg| {
         let t = &mut cfg.transport_config;
+        if let Some((add, remove, replace)) = &dsn_copies {
+            if *replace {
+                t.generate_copy_of_dsn_for.clear();
+            }
+            t.generate_copy_of_dsn_for.retain(|c| !remove.contains(c));
+            for c in add {
+                if !t.generate_copy_of_dsn_for.contains(c) {
+                    t.generate_copy_of_dsn_for.push(*c);
+                }
+            }
+        }
         b.assign_list(
             p::TLSReceiveDomainSecureList,
             &mut t.tls_receive_domain_secure_list,

@@ -85,6 +85,9 @@ pub struct SendRuntime {
     pub dns_servers: Vec<HostPort>,
     /// Where delivery status notifications come from.
     pub postmaster: String,
+    /// GenerateCopyOfDSNFor: non-delivery reports with these status codes
+    /// are also sent to the postmaster.
+    pub copy_dsn_for: Vec<(u8, u16, u16)>,
 }
 
 impl Default for SendRuntime {
@@ -96,6 +99,7 @@ impl Default for SendRuntime {
             schedule: Schedule::from_service(&TransportService::default()),
             dns_servers: Vec::new(),
             postmaster: "postmaster@localhost".into(),
+            copy_dsn_for: Vec::new(),
         }
     }
 }
@@ -213,6 +217,11 @@ impl SendRuntime {
             schedule: Schedule::from_service(&cfg.transport_service),
             dns_servers: cfg.transport_service.external_dns_servers.clone(),
             postmaster: postmaster_address(tc, server_fqdn),
+            copy_dsn_for: tc
+                .generate_copy_of_dsn_for
+                .iter()
+                .map(|c| (c.0, c.1, c.2))
+                .collect(),
         }
     }
 }

@@ -231,6 +231,9 @@ pub(crate) fn record(
                 Some(d) => match enqueue_dsn(ctx, &d) {
                     Some(dsn_id) => {
                         dsns.push((dsn_id, Action::Failed, reported.clone()));
+                        if let Some(copy_id) = copy_to_postmaster(ctx, rt, &d) {
+                            dsns.push((copy_id, Action::Failed, reported.clone()));
+                        }
                         true
                     }
                     None => false,
@@ -298,6 +301,31 @@ pub(crate) fn record(
 
 /// Queues a DSN (from `<>`); its id, or `None` (logged) when it could not
 /// be queued (retried at the next pass).
+/// GenerateCopyOfDSNFor: a copy of the report to the postmaster when one
+/// of its `Status:` codes is listed.
+fn copy_to_postmaster(ctx: &Ctx, rt: &RuntimeConfig, d: &dsn::Dsn) -> Option<MessageId> {
+    if rt.send.copy_dsn_for.is_empty()
+        || d.envelope_recipient
+            .eq_ignore_ascii_case(&rt.send.postmaster)
+    {
+        return None;
+    }
+    let listed = dsn::statuses(&d.message)
+        .iter()
+        .any(|s| rt.send.copy_dsn_for.contains(s));
+    if !listed {
+        return None;
+    }
+    let copy = dsn::Dsn {
+        envelope_sender: String::new(),
+        envelope_recipient: rt.send.postmaster.clone(),
+        message: d.message.clone(),
+    };
+    let id = enqueue_dsn(ctx, &copy)?;
+    tracing::info!(postmaster = %rt.send.postmaster, "copy of a non-delivery report to the postmaster (GenerateCopyOfDSNFor)");
+    Some(id)
+}
+
 fn enqueue_dsn(ctx: &Ctx, d: &dsn::Dsn) -> Option<MessageId> {
     let env = Envelope::new(d.envelope_sender.clone(), [d.envelope_recipient.clone()]);
     match ctx.queue.enqueue(&env, &d.message) {
