@@ -228,6 +228,36 @@ impl Bound {
     }
 }
 
+/// One choice made by `-Name` or by one of several switches (Exchange's
+/// parameter sets, as `-Usage Partner` or `-Partner`): never two different
+/// ones; `default` when none is given.
+pub fn one_choice<T: FromArg + Copy + PartialEq>(
+    b: &Bound,
+    named: Param<T>,
+    switches: &[(Param<bool>, T)],
+    default: T,
+) -> Result<T, CmdletError> {
+    let mut chosen: Vec<(&str, T)> = switches
+        .iter()
+        .filter(|(sw, _)| b.switch(*sw))
+        .map(|(sw, v)| (sw.name, *v))
+        .collect();
+    if let Some(v) = b.get(named) {
+        chosen.push((named.name, v));
+    }
+    match chosen.as_slice() {
+        [] => Ok(default),
+        [(_, v), rest @ ..] if rest.iter().all(|(_, w)| w == v) => Ok(*v),
+        many => Err(CmdletError::Usage(format!(
+            "parameter set cannot be resolved: {} cannot be used together (a connector has one usage)",
+            many.iter()
+                .map(|(n, _)| format!("-{n}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))),
+    }
+}
+
 /// Where raw values come from: CLI strings are split on commas for list
 /// parameters and may carry `@{...}` edit literals; shell values are already
 /// structured.

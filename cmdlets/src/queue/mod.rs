@@ -40,9 +40,25 @@ pub const fn queue_action_identity(help: &'static str) -> ParamDecl {
         .sets(&["Identity"])
 }
 
-/// The queues an action applies to: -Identity, or every queue the OPATH
-/// -Filter keeps (none is not an error: a warning says so).
-pub fn action_targets(
+/// Runs a queue action (`op` of the queue identity) on -Identity, or on
+/// every queue the OPATH -Filter keeps (none is not an error: a warning
+/// says so).
+pub fn act_on_queues(
+    ctx: &mut Ctx<'_>,
+    identity: Option<String>,
+    filter: Option<String>,
+    server: Option<String>,
+    action: &str,
+    op: impl Fn(String) -> Op,
+) -> Result<Vec<Value>, CmdletError> {
+    for target in action_targets(ctx, identity, filter, server)? {
+        act(ctx, action, &target, op(target.clone()))?;
+    }
+    Ok(Vec::new())
+}
+
+/// The queues an action applies to (see [`act_on_queues`]).
+fn action_targets(
     ctx: &mut Ctx<'_>,
     identity: Option<String>,
     filter: Option<String>,

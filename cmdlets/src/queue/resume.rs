@@ -1,6 +1,6 @@
 //! Resume-Queue.
 
-use super::{act, queue_action_identity};
+use super::queue_action_identity;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -42,17 +42,12 @@ running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let targets =
-        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
-    for identity in targets {
-        act(
-            ctx,
-            "Resume queue",
-            &identity,
-            Op::ResumeQueue {
-                identity: identity.clone(),
-            },
-        )?;
-    }
-    Ok(Vec::new())
+    super::act_on_queues(
+        ctx,
+        b.get(p::Identity),
+        b.get(p::Filter),
+        b.get(p::Server),
+        "Resume queue",
+        |identity| Op::ResumeQueue { identity },
+    )
 }

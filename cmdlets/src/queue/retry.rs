@@ -1,6 +1,6 @@
 //! Retry-Queue.
 
-use super::{act, queue_action_identity};
+use super::queue_action_identity;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -37,17 +37,12 @@ delivery side. A suspended queue must be resumed first. Needs a running xshell-t
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let targets =
-        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
-    for identity in targets {
-        act(
-            ctx,
-            "Retry queue",
-            &identity,
-            Op::RetryQueue {
-                identity: identity.clone(),
-            },
-        )?;
-    }
-    Ok(Vec::new())
+    super::act_on_queues(
+        ctx,
+        b.get(p::Identity),
+        b.get(p::Filter),
+        b.get(p::Server),
+        "Retry queue",
+        |identity| Op::RetryQueue { identity },
+    )
 }

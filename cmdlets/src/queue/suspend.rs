@@ -1,6 +1,6 @@
 //! Suspend-Queue.
 
-use super::{act, queue_action_identity};
+use super::queue_action_identity;
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
@@ -43,17 +43,12 @@ delivery queue cannot be suspended. Needs a running xshell-transport.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let targets =
-        super::action_targets(ctx, b.get(p::Identity), b.get(p::Filter), b.get(p::Server))?;
-    for identity in targets {
-        act(
-            ctx,
-            "Suspend queue",
-            &identity,
-            Op::SuspendQueue {
-                identity: identity.clone(),
-            },
-        )?;
-    }
-    Ok(Vec::new())
+    super::act_on_queues(
+        ctx,
+        b.get(p::Identity),
+        b.get(p::Filter),
+        b.get(p::Server),
+        "Suspend queue",
+        |identity| Op::SuspendQueue { identity },
+    )
 }

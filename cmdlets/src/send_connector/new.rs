@@ -20,31 +20,17 @@ params!(p + super::shared {
 /// The usage: -Usage, or one of the usage switches (Exchange's parameter
 /// sets), never two different ones.
 fn usage(b: &Bound) -> Result<SendUsage, CmdletError> {
-    let switches = [
-        (p::Internet, SendUsage::Internet),
-        (p::Partner, SendUsage::Partner),
-        (p::Internal, SendUsage::Internal),
-        (p::Custom, SendUsage::Custom),
-    ];
-    let mut chosen: Vec<(&str, SendUsage)> = switches
-        .iter()
-        .filter(|(sw, _)| b.switch(*sw))
-        .map(|(sw, u)| (sw.name, *u))
-        .collect();
-    if let Some(u) = b.get(p::Usage) {
-        chosen.push(("Usage", u));
-    }
-    match chosen.as_slice() {
-        [] => Ok(SendUsage::Custom),
-        [(_, u), rest @ ..] if rest.iter().all(|(_, v)| v == u) => Ok(*u),
-        many => Err(CmdletError::Usage(format!(
-            "parameter set cannot be resolved: {} cannot be used together (a connector has one usage)",
-            many.iter()
-                .map(|(n, _)| format!("-{n}"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ))),
-    }
+    crate::bind::one_choice(
+        b,
+        p::Usage,
+        &[
+            (p::Internet, SendUsage::Internet),
+            (p::Partner, SendUsage::Partner),
+            (p::Internal, SendUsage::Internal),
+            (p::Custom, SendUsage::Custom),
+        ],
+        SendUsage::Custom,
+    )
 }
 
 pub static DECL: CmdletDecl = CmdletDecl {
