@@ -180,6 +180,28 @@ fn objects(values: &[Value]) -> impl Iterator<Item = &Object> {
 
 const MAX_CELL: usize = 60;
 
+/// How many items of an array of numbers a table or list cell shows before
+/// `...` (PowerShell's `$FormatEnumerationLimit`): `{48, 130, 5, 2...}`.
+/// Lists of names (domains, steps, hosts) show in full: cutting them would
+/// hide what an administrator is checking. The value itself keeps every
+/// item (`Select-Object -ExpandProperty`, JSON).
+const ENUMERATION_LIMIT: usize = 4;
+
+/// A value as a cell shows it: long arrays of numbers (FileData bytes) cut
+/// after [`ENUMERATION_LIMIT`].
+fn shown(v: &Value) -> String {
+    match v {
+        Value::List(items)
+            if items.len() > ENUMERATION_LIMIT
+                && items.iter().all(|i| matches!(i, Value::Int(_))) =>
+        {
+            let head = Value::List(items[..ENUMERATION_LIMIT].to_vec()).to_string();
+            format!("{}...}}", head.trim_end_matches('}'))
+        }
+        v => v.to_string(),
+    }
+}
+
 /// A cell's text and its width in characters.
 fn cell(v: Option<&Value>) -> (Cow<'_, str>, usize) {
     let mut s: Cow<'_, str> = match v {
@@ -187,13 +209,7 @@ fn cell(v: Option<&Value>) -> (Cow<'_, str>, usize) {
         Some(Value::Str(s)) => Cow::Borrowed(s),
         Some(Value::Bool(true)) => Cow::Borrowed("True"),
         Some(Value::Bool(false)) => Cow::Borrowed("False"),
-        Some(v) => {
-            // Room for a cell's usual text saves regrowing it.
-            let mut t = String::with_capacity(MAX_CELL);
-            // Writing into a String cannot fail.
-            let _ = std::fmt::write(&mut t, format_args!("{v}"));
-            Cow::Owned(t)
-        }
+        Some(v) => Cow::Owned(shown(v)),
     };
     if s.bytes().any(|b| b == b'\r' || b == b'\n') {
         s = Cow::Owned(s.replace(['\r', '\n'], " "));
@@ -284,7 +300,7 @@ pub fn table(values: &[Value], cols: &[&str]) -> String {
 
 /// A cell's text split into lines of at most `MAX_CELL` characters.
 fn wrapped(v: Option<&Value>) -> Vec<String> {
-    let text = v.map(|v| v.to_string()).unwrap_or_default();
+    let text = v.map(shown).unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
         let chars: Vec<char> = line.chars().collect();
@@ -400,10 +416,7 @@ pub fn list(values: &[Value], props: Option<&[String]>) -> String {
                 let w = selected.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
                 out.push('\n');
                 for (k, v) in selected {
-                    out.push_str(&format!(
-                        "{k:<w$} : {}\n",
-                        v.map(|v| v.to_string()).unwrap_or_default()
-                    ));
+                    out.push_str(&format!("{k:<w$} : {}\n", v.map(shown).unwrap_or_default()));
                 }
             }
             other => {
@@ -422,6 +435,28 @@ pub fn list(values: &[Value], props: Option<&[String]>) -> String {
 mod tests {
     use super::json;
     use crate::value::{Object, Value, View};
+
+    /// Byte arrays are cut after four items, as PowerShell shows them;
+    /// lists of names are shown in full; JSON keeps every byte.
+    #[test]
+    fn byte_arrays_are_cut_names_are_not() {
+        let bytes = Value::List((1..=6).map(Value::Int).collect());
+        let names = Value::List(["a", "b", "c", "d", "e"].map(Value::str).to_vec());
+        let o = Value::Object(
+            Object::new("T", View::List)
+                .with("FileData", bytes.clone())
+                .with("Domains", names),
+        );
+        let text = super::list(std::slice::from_ref(&o), None);
+        assert!(text.contains("FileData : {1, 2, 3, 4...}"), "{text}");
+        assert!(text.contains("Domains  : {a, b, c, d, e}"), "{text}");
+        let short = Value::List((1..=4).map(Value::Int).collect());
+        assert_eq!(super::shown(&short), "{1, 2, 3, 4}");
+        assert!(
+            json(&[o])
+                .contains("[\n      1,\n      2,\n      3,\n      4,\n      5,\n      6\n    ]")
+        );
+    }
 
     /// A hashtable prints as PowerShell's Name/Value table.
     #[test]

@@ -1489,9 +1489,18 @@ impl<'a> Shell<'a> {
             } => {
                 let t = self.expr(target)?;
                 member(&t, name).ok_or_else(|| {
+                    // Binary output is an object with FileData; text output
+                    // (a request or certificate without -BinaryEncoded) is a
+                    // string, as in Exchange.
+                    let hint = if matches!(t, Value::Str(_)) && name.eq_ignore_ascii_case("FileData")
+                    {
+                        " (this is text output: -BinaryEncoded outputs an object whose FileData holds the bytes)"
+                    } else {
+                        ""
+                    };
                     RuntimeError::msg(
                         format!(
-                            "property '{name}' cannot be found on this {}",
+                            "property '{name}' cannot be found on this {}{hint}",
                             t.type_label()
                         ),
                         *name_span,

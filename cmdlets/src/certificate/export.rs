@@ -43,17 +43,20 @@ pub static DECL: CmdletDecl = CmdletDecl {
     name: "Export-ExchangeCertificate",
     aliases: &[],
     synopsis: "Export a certificate with its private key (PFX), a pending request, or a certificate.",
-    description: "A certificate with a private key is written as a password-protected PKCS#12 (.pfx) file to -Path \
-(always binary; -Path is required, key material is never printed), with its chain, AES-256 encrypted, or 3DES \
+    description: "A certificate with a private key is exported as a password-protected PKCS#12 (.pfx) file to -Path \
+(always binary: with -BinaryEncoded it is also output as an object whose FileData holds the PFX bytes, for \
+`[System.IO.File]::WriteAllBytes('x.pfx', $pfx.FileData)`; one of the two is required, key material is never \
+printed as text), with its chain, AES-256 encrypted, or 3DES \
 with -LegacyEncryption for old importers (Windows Server 2016 and earlier). It is refused unless the key was \
 created or imported with -PrivateKeyExportable. The password comes from -Password, -PasswordFile, \
 XSHELL_PFX_PASSWORD or a hidden prompt (prefer the file or the environment variable to -Password: command-line \
 arguments are visible to other local users in the process list). A pending request exports its PKCS#10 request, a certificate without a \
-private key the certificate: base64 PEM, or DER with -BinaryEncoded, to -Path, or printed when no -Path is given.",
+private key the certificate: output as base64 PEM text, or with -BinaryEncoded as DER in an object's FileData, \
+and also written to -Path when given.",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
-    outputs: "Nothing; without -Path, the PEM text of a request or certificate.",
+    outputs: "The PEM text of a request or certificate; with -BinaryEncoded an object whose FileData holds the DER or PFX bytes; nothing for a PFX written to -Path without -BinaryEncoded.",
     examples: &[Example {
         title: "Back up a certificate and its key as a PFX",
         code: "Export-ExchangeCertificate 4F7B2F9AC8244F2042F6DBC515931CE7E295A961 -Path backup.pfx -PasswordFile orga.pass",
@@ -75,23 +78,22 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let path = b.get(p::Path);
     let binary = b.switch(p::BinaryEncoded);
     let cert = certs::certificate_der(&rec).map_err(record_err)?;
+    // As Exchange: what is exported is output whether or not it also goes
+    // to -Path; text as PEM, binary as an object whose FileData holds it.
     let public = |label: &str, der: Vec<u8>| -> Result<Vec<Value>, CmdletError> {
-        match &path {
-            Some(p) => {
-                let bytes = if binary {
-                    der
-                } else {
-                    pem_encode(label, &der).into_bytes()
-                };
-                write_file("Path", p, &bytes, false)?;
-                Ok(Vec::new())
+        let out = if binary {
+            if let Some(p) = &path {
+                write_file("Path", p, &der, false)?;
             }
-            None if binary => Err(CmdletError::Usage(
-                "Export-ExchangeCertificate: -BinaryEncoded needs -Path (DER is not printable)"
-                    .into(),
-            )),
-            None => Ok(vec![Value::Str(pem_encode(label, &der))]),
-        }
+            super::file_data(&der)
+        } else {
+            let pem = pem_encode(label, &der);
+            if let Some(p) = &path {
+                write_file("Path", p, pem.as_bytes(), false)?;
+            }
+            Value::Str(pem)
+        };
+        Ok(vec![out])
     };
     let (cert, key_id) = match (cert, &rec.key_id) {
         (None, _) => {
@@ -109,12 +111,15 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
              without -PrivateKeyExportable"
         )));
     }
-    let Some(path) = path else {
+    // A PFX is binary: it goes to -Path, or with -BinaryEncoded it is
+    // output as FileData (password-protected, as in the file).
+    if path.is_none() && !binary {
         return Err(CmdletError::bad_value(
             "Path",
-            "is required to export a private key (a PFX is never printed)",
+            "is required to export a private key, unless -BinaryEncoded outputs the PFX as \
+             FileData ($pfx.FileData); a PFX is never printed as text",
         ));
-    };
+    }
     let password = match given_password(b)? {
         Some(p) => p,
         None => prompt_password(ctx, "Password to protect the PFX")?,
@@ -138,6 +143,12 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         rec.friendly_name.as_deref(),
     )
     .map_err(|e| CmdletError::Failed(format!("cannot export {tp}: {e}")))?;
-    write_file("Path", &path, &pfx, true)?;
-    Ok(Vec::new())
+    if let Some(path) = &path {
+        write_file("Path", path, &pfx, true)?;
+    }
+    Ok(if binary {
+        vec![super::file_data(&pfx)]
+    } else {
+        Vec::new()
+    })
 }

@@ -412,6 +412,21 @@ pub fn friendly_name(given: Option<String>) -> Result<Option<String>, CmdletErro
     }
 }
 
+/// The type of binary output (Exchange's BinaryFileDataObject): a DER
+/// request or certificate, or a PFX, in its `FileData` bytes, as
+/// `[System.IO.File]::WriteAllBytes(path, $out.FileData)` expects.
+pub const FILE_DATA: &str = "Microsoft.Exchange.Data.BinaryFileDataObject";
+
+/// Binary output as Exchange 2013 and later give it: an object whose
+/// `FileData` holds the bytes (a list of 0-255, as `[byte[]]` is held),
+/// shown cut to its first items as PowerShell shows a byte array.
+pub fn file_data(bytes: &[u8]) -> Value {
+    Value::Object(Object::new(FILE_DATA, View::List).with(
+        "FileData",
+        Value::List(bytes.iter().map(|b| Value::Int(i64::from(*b))).collect()),
+    ))
+}
+
 /// The thumbprint of tests/data/examples/orga.pfx, the sample certificate the
 /// documented examples import (examples run in a folder holding those files).
 pub const EXAMPLE_THUMBPRINT: &str = "4F7B2F9AC8244F2042F6DBC515931CE7E295A961";

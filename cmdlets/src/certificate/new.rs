@@ -37,9 +37,9 @@ params!(p + shared {
         .default("IMAP,POP,SMTP"),
     GenerateRequest: bool = param(Kind::Switch, "Create a certificate request instead of a self-signed certificate.")
         .sets(&["Request"]),
-    BinaryEncoded: bool = param(Kind::Switch, "Write the request as DER instead of base64 PEM.")
+    BinaryEncoded: bool = param(Kind::Switch, "Output (and write) the request as DER instead of base64 PEM: an object whose FileData holds the bytes.")
         .sets(&["Request"]),
-    RequestFile: String = param(Kind::Path, "Where to write the request; printed when not given.")
+    RequestFile: String = param(Kind::Path, "Also write the request to this file (it is output either way).")
         .aliases(&["Path"])
         .sets(&["Request"]),
 });
@@ -53,7 +53,8 @@ pub static DECL: CmdletDecl = CmdletDecl {
 default (with -Force it replaces the default). A self-signed SMTP certificate serves opportunistic TLS and Direct \
 Trust, not partner mutual TLS. With -GenerateRequest (or -RequestFile/-Path or -BinaryEncoded, which belong to \
 the request set): creates a key and a PKCS#10 request with extendedKeyUsage serverAuth and clientAuth, written \
-to -RequestFile as base64 PEM (DER with -BinaryEncoded), or printed when no file is given. The key stays in the \
+as base64 PEM, output and also written to -RequestFile when given; with -BinaryEncoded as DER, output as an \
+object whose FileData holds the bytes (`[System.IO.File]::WriteAllBytes('x.req', $r.FileData)`). The key stays in the \
 store; the certificate shows Status PendingRequest (its thumbprint is the SHA-1 of the request) until \
 Import-ExchangeCertificate imports the certificate the CA issued. Request-ExchangeCertificate (CLI: \
 request-cert) is the same as -GenerateRequest. Without -SubjectName the CN is the first DomainName; without \
@@ -63,7 +64,7 @@ names, services and key type.",
     params: p::LIST,
     sets: &["Certificate", "Request"],
     impact: Impact::Medium,
-    outputs: "The new ExchangeCertificate; with -GenerateRequest and no -RequestFile, the request text.",
+    outputs: "The new ExchangeCertificate; with -GenerateRequest, the request: its PEM text, or with -BinaryEncoded an object whose FileData holds the DER bytes.",
     examples: &[
         Example {
             title: "A self-signed certificate for SMTP (opportunistic TLS, Direct Trust)",
@@ -75,7 +76,7 @@ names, services and key type.",
             title: "Request a certificate for the SMTP service (walkthrough step 2)",
             code: "New-ExchangeCertificate -GenerateRequest -SubjectName \"C=DE,O=OrgA,CN=mail.orga.example\" -DomainName mail.orga.example,orga.example -Path orga.req",
             setup: &[],
-            expect: &["CN=mail.orga.example, O=OrgA, C=DE"],
+            expect: &["-----BEGIN CERTIFICATE REQUEST-----"],
         },
     ],
     run,
@@ -147,12 +148,6 @@ pub(crate) fn create(
     let exportable = b.switch(p::PrivateKeyExportable);
     let binary = b.switch(p::BinaryEncoded);
     let file = b.get(p::RequestFile);
-    if binary && file.is_none() {
-        return Err(CmdletError::Usage(format!(
-            "{}: -BinaryEncoded needs -RequestFile (DER is not printable)",
-            ctx.cmdlet
-        )));
-    }
     let services = match b.get(p::Services) {
         Some(s) if s.iter().any(|x| x == "None") && s.len() > 1 => {
             return Err(CmdletError::bad_value(
@@ -213,13 +208,18 @@ pub(crate) fn create(
                 )
             },
         )?;
-        return Ok(match (done, file) {
-            (None, _) => Vec::new(),
-            (Some(obj), Some(_)) => vec![Value::Object(obj)],
-            (Some(_), None) => {
+        // As Exchange: the request is output whether or not it also went
+        // to -RequestFile; text as base64 PEM, DER as a FileData object.
+        return Ok(match done {
+            None => Vec::new(),
+            Some(_) => {
                 ctx.host
                     .info(&format!("Pending request {tp}; the key is in the store."));
-                vec![Value::Str(pem)]
+                if binary {
+                    vec![super::file_data(req.der())]
+                } else {
+                    vec![Value::Str(pem)]
+                }
             }
         });
     }
