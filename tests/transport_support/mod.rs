@@ -18,6 +18,7 @@ mod bins;
 #[path = "../common/openssl.rs"]
 pub mod openssl;
 pub use bins::{engine_bin, xshell_bin};
+pub mod tls;
 
 /// A free loopback port (bound, then released), never handed out twice in
 /// this test process: the kernel may give a released port again, and two

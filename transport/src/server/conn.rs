@@ -18,9 +18,9 @@ use crate::tls;
 use crate::tracking::{EventId, TrackingEvent};
 use xshell_smtp::{Action, Reply, Session, Verdict};
 
-use super::Shared;
 use super::policy::{self, Auth};
 use super::stamp::{self, Stamper, TraceInfo};
+use super::{CountGuard, Shared};
 
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -88,7 +88,7 @@ pub async fn handle(
         stream.shutdown().await;
         return;
     };
-    let Some(_source) = shared
+    let Some(source) = shared
         .per_source
         .try_acquire(ip, connector.max_inbound_connection_per_source)
     else {
@@ -105,7 +105,7 @@ pub async fn handle(
         stream.shutdown().await;
         return;
     };
-    let Some(_connector_slot) = shared
+    let Some(connector_slot) = shared
         .per_connector
         .try_acquire(connector.name.clone(), connector.max_inbound_connection)
     else {
@@ -131,6 +131,10 @@ pub async fn handle(
         auth: None,
         deadline: Instant::now(),
         incoming: None,
+        slots: Some(Slots {
+            _source: source,
+            _connector: connector_slot,
+        }),
     };
     c.deadline = Instant::now() + c.connector.connection_timeout;
     match c.run(stream).await {
@@ -158,6 +162,20 @@ struct Conn {
     /// The message being received (between the first chunk and the end
     /// of DATA).
     incoming: Option<Incoming>,
+    /// The connection's counted slots, released when the SMTP session
+    /// ends: see [`Slots`].
+    slots: Option<Slots>,
+}
+
+/// A connection's places in the per-source (MaxInboundConnectionPerSource)
+/// and per-connector (MaxInboundConnection) counts. They are released when
+/// the SMTP session ends (before its last reply, the `221` to QUIT or a
+/// `421`, is written; or when the client is gone), not after the TLS
+/// close and the task's teardown: a client that has read the `221` may
+/// connect again at once, and must not find its finished session counted.
+struct Slots {
+    _source: CountGuard<std::net::IpAddr>,
+    _connector: CountGuard<String>,
 }
 
 enum Input {
@@ -173,6 +191,9 @@ impl Conn {
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
             let action = session.poll();
+            if matches!(action, Action::Close) {
+                self.slots = None;
+            }
             let out = session.take_output();
             if !out.is_empty() {
                 self.write(&mut stream, &out).await?;
@@ -327,6 +348,7 @@ impl Conn {
                 }
             }
         }
+        self.slots = None;
         stream.shutdown().await;
         Ok(())
     }
