@@ -4,19 +4,30 @@
 //! ends (QUIT answered, or the client gone), before the TLS close and the
 //! task's teardown: a client that has read the `221` may connect again at
 //! once.
+//!
+//! TLS session resumption on the receiving side: a partner that reconnects
+//! resumes its session (no full handshake) and is still domain-secured; a
+//! resumed session never authenticates what a full handshake would refuse,
+//! and no ticket outlives a trust or certificate change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod transport_send_support;
 mod transport_support;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, StreamOwned};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
+use transport_send_support::{Org, dns_server};
 use transport_support::tls::{client_config, reply_from};
 use transport_support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Senders at once, each at most one connection: exactly the limit.
 const SENDERS: usize = 4;
@@ -93,4 +104,227 @@ fn short_sessions_at_the_per_source_limit_are_never_refused() {
         refused.first()
     );
     assert_eq!(done.load(Ordering::Relaxed), SENDERS * SESSIONS);
+}
+
+/// A partner's TLS client: its certificate, any server accepted, and
+/// rustls's default in-memory session cache (tickets and session IDs).
+fn partner_client(c: &CertFiles) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let chain = CertificateDer::pem_file_iter(&c.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&c.key).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(transport_support::tls::AnyServer(provider)))
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// What one partner session saw: the handshake kind and the reply to
+/// `MAIL FROM:<alice@partner.example>`.
+struct Seen {
+    kind: Option<HandshakeKind>,
+    mail: String,
+}
+
+fn partner_session(port: u16, config: &Arc<ClientConfig>) -> Seen {
+    let mut raw = Raw::connect(port);
+    assert!(raw.reply().starts_with("220 "));
+    raw.cmd("EHLO mail.partner.example");
+    assert!(raw.cmd("STARTTLS").starts_with("220 "));
+    let conn = ClientConnection::new(
+        Arc::clone(config),
+        ServerName::try_from("mail.orga.example").unwrap(),
+    )
+    .unwrap();
+    let mut tls = StreamOwned::new(conn, raw.stream.try_clone().unwrap());
+    tls.write_all(b"EHLO mail.partner.example\r\n").unwrap();
+    assert!(reply_from(&mut tls).starts_with("250"));
+    tls.write_all(b"MAIL FROM:<alice@partner.example>\r\n")
+        .unwrap();
+    let mail = reply_from(&mut tls);
+    let kind = tls.conn.handshake_kind();
+    tls.write_all(b"QUIT\r\n").unwrap();
+    let _ = reply_from(&mut tls);
+    Seen { kind, mail }
+}
+
+fn reloads(engine: &Engine) -> usize {
+    engine.log_text().matches("configuration reloaded").count()
+}
+
+#[test]
+fn a_partner_resumes_its_session_and_no_ticket_outlives_a_trust_change() {
+    let lab = Lab::new();
+    let port = free_port();
+    lab.provision(port);
+    let partner_ca = lab.ca("partner-ca", "Partner CA");
+    lab.trust(&partner_ca.cert);
+    let partner = lab.issue(
+        "partner",
+        &partner_ca,
+        "mail.partner.example",
+        &["mail.partner.example", "partner.example"],
+    );
+    let engine = lab.start_engine(port);
+    let config = partner_client(&partner);
+
+    // A full handshake, then resumed ones: each still domain-secured.
+    let first = partner_session(port, &config);
+    assert_eq!(first.kind, Some(HandshakeKind::Full));
+    assert!(first.mail.starts_with("250 "), "{}", first.mail);
+    for i in 0..3 {
+        let again = partner_session(port, &config);
+        assert_eq!(again.kind, Some(HandshakeKind::Resumed), "session {i}");
+        assert!(
+            again.mail.starts_with("250 "),
+            "a resumed partner session is domain-secured: {}",
+            again.mail
+        );
+    }
+    assert!(
+        wait_until(WAIT, || engine.log_text().contains("resumed=true")),
+        "the engine logs resumed sessions:\n{}",
+        engine.log_text()
+    );
+
+    // The partner's CA is no longer trusted: the ticket the partner holds
+    // was issued before; it must not resume, and a full handshake refuses.
+    let roots = lab.xshell(&["get-trustedrootcertificate", "--output", "json"]);
+    let roots: serde_json::Value = serde_json::from_str(&roots).unwrap();
+    let tp = roots
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Subject"].as_str().unwrap_or("").contains("Partner CA"))
+        .expect("the partner CA among the roots")["Thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = reloads(&engine);
+    lab.xshell(&["remove-trustedrootcertificate", &tp, "--force"]);
+    assert!(
+        wait_until(WAIT, || reloads(&engine) > before),
+        "no reload:\n{}",
+        engine.log_text()
+    );
+    let after_trust = partner_session(port, &config);
+    assert_eq!(
+        after_trust.kind,
+        Some(HandshakeKind::Full),
+        "a ticket from before the trust change was accepted"
+    );
+    assert!(
+        after_trust.mail.starts_with("454 4.7.5"),
+        "the partner is refused once its CA is not trusted: {}",
+        after_trust.mail
+    );
+
+    // Trusted again, then a new SMTP certificate: no ticket from before
+    // the certificate change resumes. (Which of several SMTP certificates
+    // is presented is tests/certificates' business.)
+    lab.trust(&partner_ca.cert);
+    let _ = partner_session(port, &config);
+    let warm = partner_session(port, &config);
+    assert_eq!(warm.kind, Some(HandshakeKind::Resumed));
+    let before = reloads(&engine);
+    lab.xshell(&[
+        "new-exchangecertificate",
+        "--domain-name",
+        ORG_FQDN,
+        "--services",
+        "SMTP",
+        "--force",
+    ]);
+    assert!(
+        wait_until(WAIT, || reloads(&engine) > before),
+        "no reload:\n{}",
+        engine.log_text()
+    );
+    let after_cert = partner_session(port, &config);
+    assert_eq!(
+        after_cert.kind,
+        Some(HandshakeKind::Full),
+        "a ticket from before the certificate change was accepted"
+    );
+    assert!(after_cert.mail.starts_with("250 "), "{}", after_cert.mail);
+}
+
+/// The sending side: the engine keeps a TLS session cache per next hop, so
+/// its second connection to a partner resumes; the partner still sees the
+/// verified certificate (Domain Security, AuthAs Partner).
+#[test]
+fn the_engine_resumes_its_sessions_to_a_partner() {
+    let dns = dns_server(&[
+        ("orga.example", std::net::Ipv4Addr::new(127, 0, 0, 1)),
+        ("orgb.example", std::net::Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let b = Org::new("orgb.example", "127.0.0.2", dns);
+    a.trust(&b.ca_pem);
+    b.trust(&a.ca_pem);
+    a.secure_partner("orgb.example", b.port);
+    b.secure_partner("orga.example", a.port);
+    let _ea = a.start();
+    let eb = b.start();
+    for n in 1..=2 {
+        let t = a.submit(
+            "alice@orga.example",
+            "bob@orgb.example",
+            &format!("A to B {n}"),
+        );
+        assert!(t.contains("250 2.0.0 Queued as"), "submission {n}:\n{t}");
+        assert!(
+            wait_until(WAIT, || b.lab.maildir("orgb.example", "bob").len() == n),
+            "message {n} not delivered; A's queue {:?}",
+            a.queue()
+        );
+    }
+    let log = eb.log_text();
+    let established: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("TLS established"))
+        .collect();
+    assert_eq!(established.len(), 2, "{log}");
+    assert!(
+        established[0].contains("resumed=false"),
+        "{}",
+        established[0]
+    );
+    assert!(
+        established[1].contains("resumed=true"),
+        "{}",
+        established[1]
+    );
+    // The sender's tracking log says domain-secured for both, the resumed
+    // one included (its certificate facts come from the session).
+    assert!(
+        wait_until(WAIT, || tracking_lines(&a.lab.tracking_log())
+            .iter()
+            .filter(|e| e["event_id"] == "SEND")
+            .count()
+            == 2),
+        "two SEND lines"
+    );
+    for s in tracking_lines(&a.lab.tracking_log())
+        .iter()
+        .filter(|e| e["event_id"] == "SEND")
+    {
+        assert_eq!(s["domain_secured"], true, "{s}");
+        assert_eq!(s["verified_name"], "orgb.example", "{s}");
+    }
+    for got in b.lab.maildir("orgb.example", "bob") {
+        for want in [
+            "X-MS-Exchange-Organization-AuthAs: Partner\r\n",
+            "X-MS-Exchange-Organization-AuthDomain: orga.example\r\n",
+            "(verified OK)",
+        ] {
+            assert!(got.contains(want), "missing {want:?} in:\n{got}");
+        }
+    }
 }

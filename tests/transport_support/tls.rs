@@ -10,7 +10,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 /// Accepts any server certificate (the test checks the protocol, not the PKI).
 #[derive(Debug)]
-pub struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+pub struct AnyServer(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AnyServer {
     fn verify_server_cert(

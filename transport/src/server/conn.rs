@@ -325,8 +325,11 @@ impl Conn {
                         }
                     };
                     let facts = tls::facts(tls_stream.get_ref().1, &self.rt.trust);
+                    let resumed = tls_stream.get_ref().1.handshake_kind()
+                        == Some(rustls::HandshakeKind::Resumed);
                     tracing::info!(
                         peer = %self.peer,
+                        resumed,
                         protocol = %facts.protocol,
                         cipher = %facts.cipher,
                         client_certificate = ?facts.client_certificate.as_ref().map(|c| &c.subject),

@@ -223,6 +223,13 @@ pub fn trusted_roots(cfg: &OrgConfig) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
+/// TLS 1.2 sessions remembered per receive connector (by session ID).
+const SESSION_CACHE: usize = 4096;
+
+/// TLS 1.3 tickets sent after each handshake: one for the next connection
+/// and one for a connection opened in parallel.
+const TLS13_TICKETS: usize = 2;
+
 /// The STARTTLS configuration of a receive connector: TLS 1.2 and 1.3
 /// only, our certificate, and (when `request_client_cert`) an optional
 /// client-certificate request that accepts any certificate.
@@ -256,10 +263,18 @@ pub fn server_config(
     // offers, not the client's first choice, so a peer cannot steer the
     // session to its preference (testssl.sh: "cipher order", tests/tls_scan.rs).
     config.ignore_client_order = true;
-    // Session resumption would skip the client certificate on a resumed
-    // session; every session authenticates afresh.
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    config.send_tls13_tickets = 0;
+    // Session resumption (TLS 1.3 tickets, TLS 1.2 session IDs and
+    // tickets) saves a reconnecting client the full handshake. The ticket
+    // keys are random, live in this process only and rotate every 6 hours
+    // (tickets live 12). A resumed session carries the client certificate
+    // of the handshake that created it, and `facts` assesses it afresh
+    // against the trust of the moment, as for a full handshake. This
+    // configuration, its tickets and its session cache are built anew for
+    // every compiled store revision: a ticket issued before a certificate
+    // or trust change cannot be used after it.
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(rustls_err)?;
+    config.send_tls13_tickets = TLS13_TICKETS;
     Ok(Arc::new(config))
 }
 
