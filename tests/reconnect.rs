@@ -328,3 +328,68 @@ fn the_engine_resumes_its_sessions_to_a_partner() {
         }
     }
 }
+
+/// Messages of the relay run between two organizations.
+const RELAY_MESSAGES: usize = 1000;
+
+/// Between two xshell organizations, connection reuse (a batch per
+/// connection) and resumption (a ticket per next connection) together:
+/// 1,000 messages relayed from A to B need a handful of full handshakes.
+#[test]
+fn a_relay_of_many_messages_needs_few_full_handshakes() {
+    let dns = dns_server(&[
+        ("orga.example", std::net::Ipv4Addr::new(127, 0, 0, 1)),
+        ("orgb.example", std::net::Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let a = Org::new("orga.example", "127.0.0.1", dns);
+    let b = Org::new("orgb.example", "127.0.0.2", dns);
+    a.trust(&b.ca_pem);
+    b.trust(&a.ca_pem);
+    a.secure_partner("orgb.example", b.port);
+    b.secure_partner("orga.example", a.port);
+    let _ea = a.start();
+    let eb = b.start();
+
+    // Submitted over one plaintext session to A's submission connector.
+    let mut c = Raw::connect_to(&a.ip, a.submission);
+    assert!(c.reply().starts_with("220 "));
+    assert!(c.cmd("EHLO client.orga.example").starts_with("250"));
+    for n in 0..RELAY_MESSAGES {
+        assert!(c.cmd("MAIL FROM:<alice@orga.example>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<bob@orgb.example>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let r = c.cmd(&format!("Subject: relay {n}\r\n\r\nmessage {n}\r\n."));
+        assert!(r.starts_with("250 "), "message {n}: {r}");
+    }
+    c.cmd("QUIT");
+    assert!(
+        wait_until(Duration::from_secs(180), || b
+            .lab
+            .maildir("orgb.example", "bob")
+            .len()
+            == RELAY_MESSAGES),
+        "{} of {RELAY_MESSAGES} delivered; A's queue {:?}",
+        b.lab.maildir("orgb.example", "bob").len(),
+        a.queue().len()
+    );
+    let log = eb.log_text();
+    let sessions = log
+        .lines()
+        .filter(|l| l.contains("TLS established"))
+        .count();
+    let full = log
+        .lines()
+        .filter(|l| l.contains("TLS established") && l.contains("resumed=false"))
+        .count();
+    eprintln!(
+        "relay of {RELAY_MESSAGES} messages from A to B: {sessions} TLS sessions, {full} full handshakes, {} resumed",
+        sessions - full
+    );
+    assert!(sessions >= 1);
+    // The first connection, and any opened in parallel before A held a
+    // ticket, are full; every later one resumes.
+    assert!(
+        full <= 4,
+        "{full} full handshakes of {sessions} sessions for {RELAY_MESSAGES} messages"
+    );
+}

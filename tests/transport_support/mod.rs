@@ -360,7 +360,12 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(port: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Raw::connect_to("127.0.0.1", port)
+    }
+
+    /// Connects to `ip`:`port` (a loopback address).
+    pub fn connect_to(ip: &str, port: u16) -> Raw {
+        let stream = TcpStream::connect((ip, port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
