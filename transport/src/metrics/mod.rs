@@ -206,7 +206,8 @@ pub struct Metrics {
     refusals: Counts<(String, u16, String)>,
     /// [direction][reason].
     tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; 2],
-    latency: Mutex<Histogram>,
+    /// Delivery latency: [remote, local].
+    latency: Mutex<[Histogram; 2]>,
 }
 
 /// The connector label of a refusal before any connector took the client.
@@ -223,7 +224,14 @@ impl Metrics {
     pub fn sent(&self, connector: &str, tls: TlsClass, latency: Duration) {
         bump(&self.sent, (connector.to_string(), tls));
         let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        h.observe(latency.as_secs_f64());
+        h[0].observe(latency.as_secs_f64());
+    }
+
+    /// A message's local recipients were delivered to their Maildir,
+    /// `latency` after it was received.
+    pub fn delivered_locally(&self, latency: Duration) {
+        let mut h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        h[1].observe(latency.as_secs_f64());
     }
 
     /// The receive side answered `code` (4xx or 5xx).
@@ -326,39 +334,41 @@ impl Metrics {
         family(
             &mut out,
             "xshell_delivery_latency_seconds",
-            "Time from receipt to the next hop's acceptance, per message and next hop sent to.",
+            "Time from receipt to successful delivery: delivery=remote per message and next hop that accepted it, delivery=local per message delivered to Maildir.",
             "histogram",
         );
         {
-            let h = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-            let mut cumulative = 0u64;
-            for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-                cumulative += h.counts[i];
+            let hs = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+            for (h, delivery) in hs.iter().zip(["remote", "local"]) {
+                let mut cumulative = 0u64;
+                for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+                    cumulative += h.counts[i];
+                    sample(
+                        &mut out,
+                        "xshell_delivery_latency_seconds_bucket",
+                        &[("delivery", delivery), ("le", &float(*le))],
+                        &cumulative.to_string(),
+                    );
+                }
                 sample(
                     &mut out,
                     "xshell_delivery_latency_seconds_bucket",
-                    &[("le", &float(*le))],
-                    &cumulative.to_string(),
+                    &[("delivery", delivery), ("le", "+Inf")],
+                    &h.count.to_string(),
+                );
+                sample(
+                    &mut out,
+                    "xshell_delivery_latency_seconds_sum",
+                    &[("delivery", delivery)],
+                    &float(h.sum),
+                );
+                sample(
+                    &mut out,
+                    "xshell_delivery_latency_seconds_count",
+                    &[("delivery", delivery)],
+                    &h.count.to_string(),
                 );
             }
-            sample(
-                &mut out,
-                "xshell_delivery_latency_seconds_bucket",
-                &[("le", "+Inf")],
-                &h.count.to_string(),
-            );
-            sample(
-                &mut out,
-                "xshell_delivery_latency_seconds_sum",
-                &[],
-                &float(h.sum),
-            );
-            sample(
-                &mut out,
-                "xshell_delivery_latency_seconds_count",
-                &[],
-                &h.count.to_string(),
-            );
         }
         family(
             &mut out,

@@ -33,6 +33,7 @@ fn labels_are_escaped_and_the_histogram_is_cumulative() {
     m.sent("Out", TlsClass::Plaintext, Duration::from_millis(30));
     m.sent("Out", TlsClass::Plaintext, Duration::from_secs(2));
     m.sent("Out", TlsClass::Tls, Duration::from_secs(1_000_000));
+    m.delivered_locally(Duration::from_millis(200));
     let out = m.render(&Gauges::default());
     assert!(
         out.contains(
@@ -40,12 +41,29 @@ fn labels_are_escaped_and_the_histogram_is_cumulative() {
         ),
         "{out}"
     );
-    assert!(out.contains("xshell_delivery_latency_seconds_bucket{le=\"0.05\"} 1\n"));
-    assert!(out.contains("xshell_delivery_latency_seconds_bucket{le=\"2.5\"} 2\n"));
-    assert!(out.contains("xshell_delivery_latency_seconds_bucket{le=\"86400\"} 2\n"));
-    assert!(out.contains("xshell_delivery_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
-    assert!(out.contains("xshell_delivery_latency_seconds_count 3\n"));
+    assert!(
+        out.contains("xshell_delivery_latency_seconds_bucket{delivery=\"remote\",le=\"0.05\"} 1\n")
+    );
+    assert!(
+        out.contains("xshell_delivery_latency_seconds_bucket{delivery=\"remote\",le=\"2.5\"} 2\n")
+    );
+    assert!(
+        out.contains(
+            "xshell_delivery_latency_seconds_bucket{delivery=\"remote\",le=\"86400\"} 2\n"
+        )
+    );
+    assert!(
+        out.contains("xshell_delivery_latency_seconds_bucket{delivery=\"remote\",le=\"+Inf\"} 3\n")
+    );
+    assert!(out.contains("xshell_delivery_latency_seconds_count{delivery=\"remote\"} 3\n"));
     assert!(out.contains("xshell_messages_sent_total{connector=\"Out\",tls=\"plaintext\"} 2\n"));
+    assert!(
+        out.contains("xshell_delivery_latency_seconds_bucket{delivery=\"local\",le=\"0.1\"} 0\n")
+    );
+    assert!(
+        out.contains("xshell_delivery_latency_seconds_bucket{delivery=\"local\",le=\"0.25\"} 1\n")
+    );
+    assert!(out.contains("xshell_delivery_latency_seconds_count{delivery=\"local\"} 1\n"));
     // every line is a comment or `name[{labels}] value`
     for line in out.lines() {
         assert!(

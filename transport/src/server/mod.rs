@@ -274,13 +274,14 @@ impl Engine {
         // metrics
         let metrics = Arc::new(Metrics::default());
         let (to_runner, runner_inbox) = runner::channel();
-        let worker = DeliveryWorker::spawn(
+        let worker = DeliveryWorker::spawn_with_metrics(
             Arc::clone(&queue),
             Arc::clone(&config),
             paths.mailboxes.clone(),
             Arc::clone(&tracking),
             opts.rescan,
             Some(to_runner.clone()),
+            Arc::clone(&metrics),
         )
         .map_err(EngineError::Worker)?;
         let (runner_stop, runner_stop_rx) = watch::channel(false);
