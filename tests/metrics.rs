@@ -371,6 +371,9 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
         ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
         ("plain.example", local),
         ("down.example", local),
+        ("wrongname.example", local),
+        ("expired.example", local),
+        ("untrusted.example", local),
     ]);
     let a = Org::new("orga.example", "127.0.0.1", dns);
     let b = Org::new("orgb.example", "127.0.0.2", dns);
@@ -384,6 +387,29 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
     a.send_connector("Plain", "plain.example", plain_port, false);
     let down_port = listener().1;
     a.send_connector("Down", "down.example", down_port, false);
+    // Secure partners whose certificates fail Domain Security: each
+    // outbound handshake fails for its reason (and is retried).
+    let partner_ca = pki::ca("Partner CA");
+    let rogue_ca = pki::ca("Rogue CA");
+    a.trust(&pki::ca_file(&partner_ca, &a.lab.work, "partner-ca"));
+    for (domain, cert) in [
+        (
+            "wrongname.example",
+            pki::issue(&partner_ca, &["mail.other.example", "other.example"]),
+        ),
+        (
+            "expired.example",
+            pki::expired(&partner_ca, &["mail.expired.example", "expired.example"]),
+        ),
+        (
+            "untrusted.example",
+            pki::issue(&rogue_ca, &["mail.untrusted.example", "untrusted.example"]),
+        ),
+    ] {
+        let (l, port) = listener();
+        fake_server(l, Some(cert));
+        a.secure_partner(domain, port);
+    }
 
     // A serves metrics from the start; B has the default (none).
     let a_metrics: SocketAddr = ([127, 0, 0, 1], unique_listener("127.0.0.1").1).into();
@@ -442,7 +468,14 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
     eprintln!("B's endpoint served {took:?} after Set-TransportService");
 
     // Mail: three submissions on A (plaintext, Submission connector).
-    for to in ["bob@orgb.example", "p@plain.example", "d@down.example"] {
+    for to in [
+        "bob@orgb.example",
+        "p@plain.example",
+        "d@down.example",
+        "u@wrongname.example",
+        "u@expired.example",
+        "u@untrusted.example",
+    ] {
         let t = a.submit("alice@orga.example", to, &format!("to {to}"));
         assert!(queued_ok(&t), "{to}: {t}");
     }
@@ -467,6 +500,19 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
         a.queue()
     );
     assert_eq!(plain.lock().unwrap().delivered, vec![false]);
+    assert!(
+        wait_until(WAIT, || [
+            "wrongname.example",
+            "expired.example",
+            "untrusted.example"
+        ]
+        .iter()
+        .all(|d| events(&a, "DEFER")
+            .iter()
+            .any(|e| e["next_hop_domain"] == *d))),
+        "the failing partners were not tried: {:?}",
+        events(&a, "DEFER")
+    );
 
     // ---- A
     let m = scrape(a_metrics);
@@ -477,9 +523,9 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
             received,
             &[("connector", "Submission"), ("tls", "plaintext")]
         ),
-        Some(3.0)
+        Some(6.0)
     );
-    assert_eq!(m.sum(received, &[]), 3.0);
+    assert_eq!(m.sum(received, &[]), 6.0);
     assert_eq!(
         m.get(
             sent,
@@ -528,9 +574,31 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
         "{down:?}"
     );
     assert_eq!(down[0].labels["delivery_type"], "DnsConnectorDelivery");
-    assert_eq!(m.sum("xshell_queue_messages", &[]), 1.0, "{:?}", m.samples);
-    // No handshake failed on A's side.
-    assert_eq!(m.sum("xshell_tls_handshake_failures_total", &[]), 0.0);
+    for hop in ["wrongname.example", "expired.example", "untrusted.example"] {
+        assert_eq!(
+            m.sum("xshell_queue_messages", &[("next_hop", hop)]),
+            1.0,
+            "{hop}"
+        );
+    }
+    assert_eq!(m.sum("xshell_queue_messages", &[]), 4.0, "{:?}", m.samples);
+    // Outbound handshakes failed for the partners' certificates (at
+    // least once each, retried every second), nothing else.
+    let failures = "xshell_tls_handshake_failures_total";
+    for reason in ["name_mismatch", "expired", "untrusted_certificate"] {
+        let n = m
+            .get(failures, &[("direction", "outbound"), ("reason", reason)])
+            .unwrap();
+        assert!(n >= 1.0, "{reason}: {n}");
+    }
+    for reason in ["no_client_certificate", "protocol", "timeout", "other"] {
+        assert_eq!(
+            m.get(failures, &[("direction", "outbound"), ("reason", reason)]),
+            Some(0.0),
+            "{reason}"
+        );
+    }
+    assert_eq!(m.sum(failures, &[("direction", "inbound")]), 0.0);
     assert_eq!(m.sum("xshell_smtp_refusals_total", &[]), 0.0);
     assert_eq!(m.get("xshell_metrics_scrape_errors", &[]), Some(0.0));
     // The SMTP certificate's remaining days, as Get-ExchangeCertificate
