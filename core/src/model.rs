@@ -188,6 +188,11 @@ pub struct TransportService {
     pub message_tracking_log_path: Option<String>,
     pub queue_database_path: Option<String>,
     pub mailbox_root_path: Option<String>,
+    // metrics
+    /// Where the engine serves Prometheus metrics (`GET /metrics`), IP:port;
+    /// empty (the default) serves none.
+    #[serde(default)]
+    pub metrics_bindings: Vec<Binding>,
 }
 
 impl Default for TransportService {
@@ -208,6 +213,8 @@ impl Default for TransportService {
             message_tracking_log_path: None,
             queue_database_path: None,
             mailbox_root_path: None,
+            // metrics
+            metrics_bindings: Vec::new(),
         }
     }
 }
@@ -249,6 +256,15 @@ impl TransportService {
                 params: vec!["Fqdn"],
                 message: format!("Fqdn: {e}"),
             })?;
+        }
+        // metrics
+        if let Some(b) = self.metrics_bindings.iter().find(|b| b.0.port() == 0) {
+            return rule(
+                &["MetricsBindings"],
+                format!(
+                    "MetricsBindings {b}: port 0 is not a fixed port for Prometheus to scrape; name a port, e.g. 127.0.0.1:9587"
+                ),
+            );
         }
         Ok(())
     }
@@ -1136,5 +1152,27 @@ mod tests {
             .unwrap();
         assert_eq!(p.to_string(), "DowngradeDnsFailures, DowngradeAuthFailures");
         assert!("DowngradeCustomFailures".parse::<ErrorPolicies>().is_err());
+    }
+
+    // metrics
+    #[test]
+    fn metrics_bindings_default_to_none_and_need_a_fixed_port() {
+        // a store written before MetricsBindings existed
+        let mut ts = serde_json::to_value(TransportService::default()).unwrap();
+        assert!(
+            ts.as_object_mut()
+                .unwrap()
+                .remove("MetricsBindings")
+                .is_some()
+        );
+        let ts: TransportService = serde_json::from_value(ts).unwrap();
+        assert!(ts.metrics_bindings.is_empty());
+        let mut ts = TransportService {
+            metrics_bindings: vec!["127.0.0.1:9587".parse().unwrap()],
+            ..TransportService::default()
+        };
+        assert!(ts.validate().is_ok());
+        ts.metrics_bindings.push("127.0.0.1:0".parse().unwrap());
+        assert_eq!(ts.validate().unwrap_err().params, vec!["MetricsBindings"]);
     }
 }

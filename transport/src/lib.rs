@@ -27,6 +27,7 @@
 //!   delivered under the TLS policy, retried, expired and reported.
 //! - [`tracking`]: the message tracking log.
 //! - [`control`]: the control socket the queue cmdlets talk to.
+//! - [`metrics`]: the counters and the Prometheus endpoint (MetricsBindings).
 //!
 //! The binary is `xshell-transport` (`src/bin/xshell-transport.rs`).
 
@@ -36,6 +37,7 @@ pub mod delivery;
 pub mod dns;
 pub mod dsn;
 pub mod maildir;
+pub mod metrics;
 pub mod outbound;
 pub mod probe;
 pub mod queue;

@@ -16,7 +16,7 @@ pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-TransportService",
     aliases: &[],
     synopsis: "Show this transport server's settings.",
-    description: "Shows the server name and FQDN, DNS servers for MX lookups, retry and expiry intervals, and paths.",
+    description: "Shows the server name and FQDN, DNS servers for MX lookups, retry and expiry intervals, paths, and where the engine serves Prometheus metrics (MetricsBindings).",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,

@@ -39,6 +39,8 @@ params!(p {
     MessageTrackingLogPath: String = param(Kind::Path, "Folder of the tracking log (default: <store>/log)."),
     QueueDatabasePath: String = param(Kind::Path, "Folder of the queue (default: <store>/queue)."),
     MailboxRootPath: String = param(Kind::Path, "Root of the Maildir mailboxes (default: <store>/mailboxes)."),
+    // metrics
+    MetricsBindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where xshell-transport serves Prometheus metrics (GET /metrics), IP:port; $null or empty turns it off (the default)."),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -48,17 +50,27 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "The FQDN is used in EHLO and to select the server's certificate. ExternalDNSServers are the \
 resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
 connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
-delay notice and after MessageExpirationTimeout a non-delivery report.",
+delay notice and after MessageExpirationTimeout a non-delivery report. MetricsBindings makes the running \
+engine serve Prometheus metrics over HTTP (GET /metrics) on those addresses; it follows the change within a \
+second, and a binding it cannot listen on is logged and retried without stopping mail flow.",
     params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
     outputs: "Nothing.",
-    examples: &[Example {
-        title: "Name the server and use a DNS server on loopback for MX lookups",
-        code: "Set-TransportService -Fqdn mail.orga.example -ExternalDNSServers 127.0.0.1:5353",
-        setup: &[],
-        expect: &[],
-    }],
+    examples: &[
+        Example {
+            title: "Name the server and use a DNS server on loopback for MX lookups",
+            code: "Set-TransportService -Fqdn mail.orga.example -ExternalDNSServers 127.0.0.1:5353",
+            setup: &[],
+            expect: &[],
+        },
+        Example {
+            title: "Serve Prometheus metrics on loopback (turn it off again with -MetricsBindings $null)",
+            code: "Set-TransportService -MetricsBindings 127.0.0.1:9587",
+            setup: &[],
+            expect: &[],
+        },
+    ],
     run,
 };
 
@@ -108,8 +120,45 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign_opt(p::MessageTrackingLogPath, &mut s.message_tracking_log_path);
         b.assign_opt(p::QueueDatabasePath, &mut s.queue_database_path);
         b.assign_opt(p::MailboxRootPath, &mut s.mailbox_root_path);
+        // metrics
+        b.assign_list(p::MetricsBindings, &mut s.metrics_bindings);
         s.validate()?;
+        check_metrics_bindings(
+            &cfg.transport_service.metrics_bindings,
+            &cfg.receive_connectors,
+        )?;
         Ok(())
     })?;
     Ok(Vec::new())
+}
+
+// metrics
+/// A metrics binding cannot be a receive connector's: the engine would
+/// serve HTTP where SMTP clients connect (or fail to listen on one of them).
+fn check_metrics_bindings(
+    bindings: &[xshell_core::types::Binding],
+    connectors: &[xshell_core::model::ReceiveConnector],
+) -> Result<(), CmdletError> {
+    for b in bindings {
+        let clash = connectors.iter().find(|c| {
+            c.bindings.iter().any(|r| {
+                r.0.port() == b.0.port()
+                    && (r.0.ip() == b.0.ip()
+                        || r.0.ip().is_unspecified()
+                        || b.0.ip().is_unspecified())
+            })
+        });
+        if let Some(c) = clash {
+            return Err(CmdletError::Conflict(format!(
+                "MetricsBindings {b}: receive connector '{}' listens there (Bindings {}); choose another port for metrics",
+                c.name,
+                c.bindings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }

@@ -177,6 +177,9 @@ pub struct RuntimeConfig {
     pub send: Arc<SendRuntime>,
     /// Things the administrator should know (logged at each compile).
     pub notes: Vec<String>,
+    // metrics
+    /// Where to serve Prometheus metrics (MetricsBindings; empty: nowhere).
+    pub metrics_bindings: Vec<SocketAddr>,
 }
 
 impl RuntimeConfig {
@@ -313,6 +316,13 @@ impl RuntimeConfig {
             paths: Paths::resolve(cfg, state_dir),
             send,
             notes,
+            // metrics
+            metrics_bindings: cfg
+                .transport_service
+                .metrics_bindings
+                .iter()
+                .map(|b| b.0)
+                .collect(),
         }
     }
 

@@ -65,6 +65,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::RuntimeConfig;
 use crate::maildir::{self, MaildirError};
+use crate::metrics::Metrics;
 use crate::queue::{
     Disposition, MessageId, Queue, QueueError, QueuedMessage, RecipientStatus, now_ms,
 };
@@ -123,12 +124,35 @@ impl DeliveryWorker {
         rescan: Duration,
         runner: Option<RunnerNotifier>,
     ) -> std::io::Result<DeliveryWorker> {
+        Self::spawn_with_metrics(
+            queue,
+            config,
+            mailboxes,
+            tracking,
+            rescan,
+            runner,
+            Arc::default(),
+        )
+    }
+
+    // metrics
+    /// [`DeliveryWorker::spawn`], counting local deliveries in `metrics`.
+    pub fn spawn_with_metrics(
+        queue: Arc<Queue>,
+        config: Arc<ArcSwap<RuntimeConfig>>,
+        mailboxes: PathBuf,
+        tracking: Arc<TrackingLog>,
+        rescan: Duration,
+        runner: Option<RunnerNotifier>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<DeliveryWorker> {
         let (tx, rx) = mpsc::channel();
         let worker = Worker {
             queue,
             config,
             mailboxes,
             tracking,
+            metrics,
         };
         let thread = thread::Builder::new()
             .name("local-delivery".into())
@@ -186,6 +210,8 @@ struct Worker {
     config: Arc<ArcSwap<RuntimeConfig>>,
     mailboxes: PathBuf,
     tracking: Arc<TrackingLog>,
+    // metrics
+    metrics: Arc<Metrics>,
 }
 
 fn split_address(address: &str) -> Option<(&str, &str)> {
@@ -503,6 +529,12 @@ impl Worker {
                 continue;
             }
             let env = &m.envelope;
+            // metrics
+            if pick {
+                self.metrics.delivered_locally(Duration::from_millis(
+                    now_ms().saturating_sub(env.received_at_ms),
+                ));
+            }
             let mut ev = TrackingEvent::new(event, m.id.to_string(), env.tls.as_ref());
             ev.message_id = head.message_id.clone();
             ev.message_subject = head.subject.clone();

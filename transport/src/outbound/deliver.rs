@@ -164,6 +164,8 @@ pub enum Cause {
         detail: String,
         verified: bool,
         opportunistic: bool,
+        /// The reason, for the metrics.
+        reason: crate::metrics::TlsFailure,
     },
     /// Connection lost or timed out after the session was set up.
     Lost {
@@ -275,6 +277,7 @@ pub fn classify(cause: &Cause) -> Outcome {
             detail,
             verified,
             opportunistic,
+            ..
         } => {
             let reply = if *verified {
                 r(454, (4, 7, 5), "Certificate validation failure")
@@ -533,26 +536,31 @@ impl Connection {
 
     async fn start_tls(&mut self, opts: &SendOptions) -> Result<(), Cause> {
         let verified = opts.policy.validates_chain();
-        let fail = |detail: String| Cause::TlsHandshake {
+        use crate::metrics::TlsFailure;
+        let fail = |detail: String, reason: TlsFailure| Cause::TlsHandshake {
             host: self.host.clone(),
             detail,
             verified,
             opportunistic: opts.policy.is_opportunistic(),
+            reason,
         };
         let Some(config) = opts.tls.clone() else {
-            return Err(fail("no TLS configuration".into()));
+            return Err(fail("no TLS configuration".into(), TlsFailure::Other));
         };
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(fail(
                 "STARTTLS on a connection that is not plaintext".into(),
+                TlsFailure::Other,
             ));
         };
         let connector = tokio_rustls::TlsConnector::from(config);
         let handshake = connector.connect(server_name(&self.host, self.addr), tcp);
         let tls = match tokio::time::timeout(opts.timeouts.command, handshake).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(fail(tls_error_detail(&e))),
-            Err(_) => return Err(fail("TLS handshake timed out".into())),
+            Ok(Err(e)) => return Err(fail(tls_error_detail(&e), TlsFailure::of_io(&e))),
+            Err(_) => {
+                return Err(fail("TLS handshake timed out".into(), TlsFailure::Timeout));
+            }
         };
         self.tls = Some(TlsOutcome::from_connection(&opts.policy, tls.get_ref().1));
         self.peer_certificate = tls
@@ -564,7 +572,7 @@ impl Connection {
         self.stream = Stream::Tls(Box::new(tls));
         self.session
             .tls_established()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string(), TlsFailure::Protocol))?;
         Ok(())
     }
 
@@ -945,6 +953,7 @@ mod tests {
             detail: "d".into(),
             verified: true,
             opportunistic: false,
+            reason: crate::metrics::TlsFailure::UntrustedCertificate,
         });
         assert_eq!(
             cert.reply().to_string(),
@@ -956,6 +965,7 @@ mod tests {
             detail: "d".into(),
             verified: false,
             opportunistic: true,
+            reason: crate::metrics::TlsFailure::Protocol,
         });
         let Outcome::Temporary(f) = opp else { panic!() };
         assert!(f.detail.contains("plaintext"), "{}", f.detail);

@@ -498,6 +498,13 @@ async fn deliver_hop(
     for h in &report.plaintext_next_time {
         ctx.remember_plaintext(h);
     }
+    // metrics
+    for a in &report.attempts {
+        if let Cause::TlsHandshake { reason, .. } = &a.cause {
+            ctx.metrics
+                .tls_failure(crate::metrics::Direction::Outbound, *reason);
+        }
+    }
     if report.discarded_after_starttls > 0 {
         tracing::warn!(
             next_hop = %hop.next_hop_domain,

@@ -61,6 +61,7 @@ use xshell_core::types::HostPort;
 use crate::config::RuntimeConfig;
 use crate::delivery::DeliveryNotifier;
 use crate::dns::HickoryResolver;
+use crate::metrics::Metrics;
 use crate::queue::{MessageId, Queue, QueuedMessage, now_ms};
 use crate::routing::recipient_domain;
 use crate::tracking::TrackingLog;
@@ -90,6 +91,9 @@ pub struct RunnerOptions {
     /// How long a host whose opportunistic TLS handshake failed gets
     /// plaintext.
     pub plaintext_memory: Duration,
+    // metrics
+    /// Where deliveries and outbound handshake failures are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for RunnerOptions {
@@ -99,6 +103,7 @@ impl Default for RunnerOptions {
             idle_rescan: Duration::from_secs(30),
             grace: Duration::from_secs(10),
             plaintext_memory: Duration::from_secs(3600),
+            metrics: Arc::default(),
         }
     }
 }
@@ -148,6 +153,8 @@ pub(crate) struct Ctx {
     pub plaintext_memory: Duration,
     /// The resolver for the current ExternalDNSServers.
     pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
+    // metrics
+    pub metrics: Arc<Metrics>,
 }
 
 impl Ctx {
@@ -225,6 +232,7 @@ impl Runner {
             plaintext: Mutex::new(HashMap::new()),
             plaintext_memory: opts.plaintext_memory,
             resolver: Mutex::new(None),
+            metrics: Arc::clone(&opts.metrics),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::RuntimeConfig;
 use crate::dsn::{self, Action};
+use crate::metrics::TlsClass;
 use crate::outbound::deliver::{Origin, Outcome};
 use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, now_ms};
 use crate::retry::{Decision, FailureKind};
@@ -279,6 +280,7 @@ pub(crate) fn record(
         }
     };
     let env = &updated.message.envelope;
+    count_sent(ctx, item, &tracked, now);
     track(ctx, item, env, &tracked, &expired, &dsns);
     for (dsn_id, _, _) in dsns {
         match &ctx.delivery {
@@ -296,6 +298,32 @@ pub(crate) fn record(
                         .is_none_or(|d| !rt.is_authoritative(&d))
             })
         })
+    }
+}
+
+// metrics
+/// Counts the message once per next hop that accepted it (its SEND
+/// events), with the time since it was received.
+fn count_sent(ctx: &Ctx, item: &Item, tracked: &[Tracked], now: u64) {
+    let mut hops: Vec<&Arc<HopFacts>> = Vec::new();
+    for t in tracked.iter().filter(|t| t.event == EventId::Send) {
+        if !hops.iter().any(|h| Arc::ptr_eq(h, &t.facts)) {
+            hops.push(&t.facts);
+        }
+    }
+    let latency =
+        std::time::Duration::from_millis(now.saturating_sub(item.message.envelope.received_at_ms));
+    for f in hops {
+        let class = match &f.tls {
+            Some(t) if t.domain_secured => TlsClass::DomainSecured,
+            Some(_) => TlsClass::Tls,
+            None => TlsClass::Plaintext,
+        };
+        let connector = f
+            .connector
+            .as_deref()
+            .unwrap_or(crate::metrics::NO_CONNECTOR);
+        ctx.metrics.sent(connector, class, latency);
     }
 }
 

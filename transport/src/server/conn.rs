@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{ConnectorRuntime, RuntimeConfig, canonical_ip};
+use crate::metrics::{Direction, TlsClass, TlsFailure};
 use crate::queue;
 use crate::tls;
 use crate::tracking::{EventId, TrackingEvent};
@@ -85,6 +86,9 @@ pub async fn handle(
             ),
         );
         let _ = write_reply(&mut stream, &r).await;
+        shared
+            .metrics
+            .refused(crate::metrics::NO_CONNECTOR, r.code, r.enhanced);
         stream.shutdown().await;
         return;
     };
@@ -102,6 +106,7 @@ pub async fn handle(
             ),
         );
         let _ = write_reply(&mut stream, &r).await;
+        shared.metrics.refused(&connector.name, r.code, r.enhanced);
         stream.shutdown().await;
         return;
     };
@@ -119,6 +124,7 @@ pub async fn handle(
             ),
         );
         let _ = write_reply(&mut stream, &r).await;
+        shared.metrics.refused(&connector.name, r.code, r.enhanced);
         stream.shutdown().await;
         return;
     };
@@ -196,6 +202,8 @@ impl Conn {
             }
             let out = session.take_output();
             if !out.is_empty() {
+                // metrics: the refusals among these replies
+                self.shared.metrics.refusals_in(&self.connector.name, &out);
                 self.write(&mut stream, &out).await?;
             }
             match action {
@@ -316,11 +324,16 @@ impl Conn {
                     {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
-                            tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                            let reason = TlsFailure::of_io(&e);
+                            tracing::info!(peer = %self.peer, error = %e, reason = reason.label(), "TLS handshake failed");
+                            self.shared.metrics.tls_failure(Direction::Inbound, reason);
                             return Ok(());
                         }
                         Err(_) => {
                             tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                            self.shared
+                                .metrics
+                                .tls_failure(Direction::Inbound, TlsFailure::Timeout);
                             return Ok(());
                         }
                     };
@@ -505,6 +518,13 @@ impl Conn {
             tls = ?qenv.tls.as_ref().map(|t| &t.protocol),
             "message queued"
         );
+        // metrics
+        let class = match (&auth, &qenv.tls) {
+            (Auth::Partner { .. }, _) => TlsClass::DomainSecured,
+            (_, Some(_)) => TlsClass::Tls,
+            (_, None) => TlsClass::Plaintext,
+        };
+        self.shared.metrics.received(&self.connector.name, class);
         self.shared.delivery.queued(id.clone());
         Verdict::AcceptWith(Reply::new(250, (2, 0, 0), format!("Queued as {id}")))
     }

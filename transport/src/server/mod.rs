@@ -42,6 +42,8 @@ use xshell_core::types::Limit;
 
 use crate::config::RuntimeConfig;
 use crate::delivery::{DeliveryNotifier, DeliveryWorker};
+use crate::metrics::Metrics;
+use crate::metrics::http::{MetricsServer, ScrapeContext};
 use crate::queue::{GroupCommitter, Queue, QueueError};
 use crate::runner::{self, Runner, RunnerOptions};
 use crate::tracking::{TrackingError, TrackingLog};
@@ -207,6 +209,8 @@ pub struct Shared {
     pub active: Arc<Active>,
     /// Becomes true when the grace period is over: sessions close.
     pub hard_stop: watch::Receiver<bool>,
+    // metrics
+    pub metrics: Arc<Metrics>,
 }
 
 struct Listener {
@@ -267,14 +271,17 @@ impl Engine {
         let committer = Arc::new(GroupCommitter::new(Arc::clone(&queue), Duration::ZERO)?);
         let tracking = Arc::new(TrackingLog::open(paths.tracking_log.as_deref())?);
         let config = Arc::new(ArcSwap::from_pointee(first));
+        // metrics
+        let metrics = Arc::new(Metrics::default());
         let (to_runner, runner_inbox) = runner::channel();
-        let worker = DeliveryWorker::spawn(
+        let worker = DeliveryWorker::spawn_with_metrics(
             Arc::clone(&queue),
             Arc::clone(&config),
             paths.mailboxes.clone(),
             Arc::clone(&tracking),
             opts.rescan,
             Some(to_runner.clone()),
+            Arc::clone(&metrics),
         )
         .map_err(EngineError::Worker)?;
         let (runner_stop, runner_stop_rx) = watch::channel(false);
@@ -287,6 +294,7 @@ impl Engine {
             Some(worker.notifier()),
             RunnerOptions {
                 grace: opts.grace,
+                metrics: Arc::clone(&metrics),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -302,6 +310,7 @@ impl Engine {
             message_rate: Arc::new(MessageRate::default()),
             active: Arc::new(Active::default()),
             hard_stop: hard_rx,
+            metrics: Arc::clone(&metrics),
         });
 
         let control = crate::control::ControlServer::start(
@@ -321,6 +330,15 @@ impl Engine {
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         let mut bind_errors: HashMap<SocketAddr, String> = HashMap::new();
         reconcile(&shared, &mut listeners, &mut bind_errors).await;
+        // metrics
+        let mut metrics_server = MetricsServer::new(Arc::new(ScrapeContext {
+            metrics: Arc::clone(&metrics),
+            store: Arc::clone(&store),
+            queue: Arc::clone(&queue),
+        }));
+        metrics_server
+            .reconcile(&config.load().metrics_bindings)
+            .await;
 
         let mut last_store_error: Option<String> = None;
         let mut tick = tokio::time::interval(opts.reload_poll);
@@ -341,6 +359,7 @@ impl Engine {
                             }
                             config.store(Arc::new(rt));
                             reconcile(&shared, &mut listeners, &mut bind_errors).await;
+                            metrics_server.reconcile(&config.load().metrics_bindings).await;
                             tracing::info!(revision = config.load().revision, elapsed_ms = started.elapsed().as_millis() as u64, "configuration reloaded");
                         }
                         Ok(None) => {
@@ -350,6 +369,9 @@ impl Engine {
                             // retry bindings that failed
                             if !bind_errors.is_empty() {
                                 reconcile(&shared, &mut listeners, &mut bind_errors).await;
+                            }
+                            if metrics_server.needs_retry() {
+                                metrics_server.reconcile(&config.load().metrics_bindings).await;
                             }
                         }
                         Err(e) => {
@@ -370,6 +392,7 @@ impl Engine {
         );
         // The runner lets its deliveries finish meanwhile.
         let _ = runner_stop.send(true);
+        metrics_server.stop().await;
         for (_, l) in listeners.drain() {
             let _ = l.stop.send(true);
             let _ = l.task.await;
@@ -403,6 +426,10 @@ impl Engine {
 fn log_compiled(rt: &RuntimeConfig) {
     for note in &rt.notes {
         tracing::warn!(revision = rt.revision, "{note}");
+    }
+    // metrics
+    if !rt.metrics_bindings.is_empty() {
+        tracing::info!(revision = rt.revision, bindings = ?rt.metrics_bindings, "metrics endpoint (MetricsBindings)");
     }
     for c in &rt.connectors {
         tracing::info!(

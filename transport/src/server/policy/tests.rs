@@ -32,6 +32,7 @@ fn rt() -> RuntimeConfig {
         },
         send: Arc::new(crate::config::SendRuntime::default()),
         notes: Vec::new(),
+        metrics_bindings: Vec::new(),
     }
 }
 
