@@ -219,10 +219,12 @@ impl Lab {
     }
 
     /// The load client's TLS settings: the partner certificate, the lab CA
-    /// as the only root, no session resumption (every handshake is full),
-    /// and X25519 only, so both servers do the same key exchange (OpenSSL
-    /// 3.0 has no ML-KEM; rustls would otherwise negotiate the hybrid).
-    pub fn client_tls(&self) -> Result<Tls> {
+    /// as the only root, and X25519 only, so both servers do the same key
+    /// exchange (OpenSSL 3.0 has no ML-KEM; rustls would otherwise negotiate
+    /// the hybrid). Without `resume` every handshake is full; with it,
+    /// rustls's in-memory session cache (TLS 1.3 tickets, TLS 1.2 session
+    /// IDs and tickets) resumes what the server allows.
+    pub fn client_tls(&self, resume: bool) -> Result<Tls> {
         let mut provider = rustls::crypto::aws_lc_rs::default_provider();
         provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
         let mut roots = rustls::RootCertStore::empty();
@@ -236,7 +238,9 @@ impl Lab {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)?;
-        config.resumption = rustls::client::Resumption::disabled();
+        if !resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         Ok(Tls {
             config: Arc::new(config),
             server_name: ServerName::try_from(ORG_FQDN)?.to_owned(),

@@ -179,6 +179,11 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
             "Acceptance, one TLS handshake per message",
             2.0,
         ),
+        (
+            "STARTTLS + client certificate, one message per connection, sessions resumed",
+            "Acceptance, one resumed TLS session per message",
+            3.0,
+        ),
     ] {
         if let Some(s) = res.scenarios.iter().find(|s| s.title == title) {
             let x = find(&s.rows, "xshell").map(|r| r.outcome.rate());

@@ -166,6 +166,8 @@ struct Env<'a> {
     sink: &'a Sink,
     tls_sink: &'a TlsSink,
     tls: Tls,
+    /// The same, with a session cache: reconnections resume.
+    tls_resumed: Tls,
     next_mailbox: std::cell::Cell<usize>,
 }
 
@@ -491,7 +493,8 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
             postfix: &postfix,
             sink: &sink,
             tls_sink: &tls_sink,
-            tls: lab.client_tls()?,
+            tls: lab.client_tls(false)?,
+            tls_resumed: lab.client_tls(true)?,
             next_mailbox: std::cell::Cell::new(0),
         };
         warm_up(&env)?;
@@ -508,7 +511,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
                 .push(relay(&env, results.relay_available)?);
         }
         if plan.has("handshake") {
-            results.scenarios.push(handshakes(&env)?);
+            results.scenarios.extend(handshakes(&env)?);
         }
         if plan.has("sweep") {
             results.sweep = sweep(&env)?;
@@ -637,6 +640,21 @@ fn tls(env: &Env<'_>) -> Result<Vec<Scenario>> {
                 (Driver::Client(l), dest)
             },
         )?,
+        env.scenario(
+            "STARTTLS + client certificate, one message per connection, sessions resumed",
+            format!(
+                "{} × {} B, {} sessions, a new connection per message resuming the TLS session (client session cache; Postfix with its session cache and tickets), Maildir delivery",
+                p.per_connection, p.size, p.sessions
+            ),
+            calibrated(),
+            |t| {
+                let (to, dest) = env.to_local(t);
+                let mut l = env.tls_load(t.port, p.sessions, p.per_connection, &to);
+                l.tls = Some(env.tls_resumed.clone());
+                l.per_connection = true;
+                (Driver::Client(l), dest)
+            },
+        )?,
     ])
 }
 
@@ -669,21 +687,31 @@ fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
     })
 }
 
-fn handshakes(env: &Env<'_>) -> Result<Scenario> {
+fn handshakes(env: &Env<'_>) -> Result<Vec<Scenario>> {
     let p = env.plan;
-    env.scenario(
-        "Mutual-TLS handshakes only",
-        format!(
-            "{} sessions of EHLO, STARTTLS, handshake with a client certificate, EHLO, QUIT; {} in parallel",
-            p.handshakes, p.sessions
-        ),
-        env.targets().into_iter().chain([env.rustls_sink()]),
-        |t| {
-            let mut l = env.tls_load(t.port, p.sessions, p.handshakes, "nobody@orga.example");
-            l.handshake_only = true;
-            (Driver::Client(l), Destination::None)
-        },
-    )
+    [(false, "Mutual-TLS handshakes only"), (true, "Mutual-TLS handshakes only, sessions resumed")]
+        .into_iter()
+        .map(|(resume, title)| {
+            env.scenario(
+                title,
+                format!(
+                    "{} sessions of EHLO, STARTTLS, handshake with a client certificate{}, EHLO, QUIT; {} in parallel",
+                    p.handshakes,
+                    if resume { " (resumed from the client's session cache after the first)" } else { " (full)" },
+                    p.sessions
+                ),
+                env.targets().into_iter().chain([env.rustls_sink()]),
+                |t| {
+                    let mut l = env.tls_load(t.port, p.sessions, p.handshakes, "nobody@orga.example");
+                    if resume {
+                        l.tls = Some(env.tls_resumed.clone());
+                    }
+                    l.handshake_only = true;
+                    (Driver::Client(l), Destination::None)
+                },
+            )
+        })
+        .collect()
 }
 
 fn sweep(env: &Env<'_>) -> Result<Vec<SweepCell>> {

@@ -19,8 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 /// The server configuration: our certificate, client certificates required
-/// and verified against `ca`, no session cache and no tickets (every
-/// handshake is a full one, as the load client never resumes anyway).
+/// and verified against `ca`, a session cache and TLS 1.3 tickets as the
+/// engine has them (a client without a session cache gets full handshakes).
 pub fn server_config(cert: &Path, key: &Path, ca: &Path) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -39,8 +39,8 @@ pub fn server_config(cert: &Path, key: &Path, ca: &Path) -> Result<Arc<ServerCon
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    config.send_tls13_tickets = 0;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 
