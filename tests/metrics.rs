@@ -657,6 +657,23 @@ fn metrics_during_a_domain_secured_exchange_between_two_organizations() {
         Some(1.0)
     );
     assert_eq!(m.sum("xshell_tls_handshake_failures_total", &[]), 1.0);
+    // A's STARTTLS to B completed at least once, as a full handshake.
+    assert!(
+        m.get(
+            "xshell_tls_handshakes_total",
+            &[("direction", "inbound"), ("kind", "full")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "no full inbound handshake counted"
+    );
+    assert!(
+        m.get(
+            "xshell_tls_handshakes_total",
+            &[("direction", "inbound"), ("kind", "resumed")]
+        )
+        .is_some(),
+        "no resumed series"
+    );
     assert_eq!(
         m.get(
             "xshell_delivery_latency_seconds_count",

@@ -206,6 +206,8 @@ pub struct Metrics {
     refusals: Counts<(String, u16, String)>,
     /// [direction][reason].
     tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; 2],
+    /// Clients' completed STARTTLS handshakes: [full, resumed].
+    tls_handshakes: [AtomicU64; 2],
     /// Delivery latency: [remote, local].
     latency: Mutex<[Histogram; 2]>,
 }
@@ -249,6 +251,12 @@ impl Metrics {
                 self.refused(connector, code, enhanced);
             }
         }
+    }
+
+    /// A client's STARTTLS handshake completed, `resumed` from an earlier
+    /// session (ticket or session ID) or full.
+    pub fn tls_handshake(&self, resumed: bool) {
+        self.tls_handshakes[usize::from(resumed)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A TLS handshake failed.
@@ -330,6 +338,20 @@ impl Metrics {
                     &n.to_string(),
                 );
             }
+        }
+        family(
+            &mut out,
+            "xshell_tls_handshakes_total",
+            "Completed TLS handshakes of clients' STARTTLS, by kind (full; resumed: from an earlier session's ticket or ID, no certificate exchange).",
+            "counter",
+        );
+        for (i, kind) in ["full", "resumed"].iter().enumerate() {
+            sample(
+                &mut out,
+                "xshell_tls_handshakes_total",
+                &[("direction", "inbound"), ("kind", kind)],
+                &self.tls_handshakes[i].load(Ordering::Relaxed).to_string(),
+            );
         }
         family(
             &mut out,

@@ -340,6 +340,7 @@ impl Conn {
                     let facts = tls::facts(tls_stream.get_ref().1, &self.rt.trust);
                     let resumed = tls_stream.get_ref().1.handshake_kind()
                         == Some(rustls::HandshakeKind::Resumed);
+                    self.shared.metrics.tls_handshake(resumed);
                     tracing::info!(
                         peer = %self.peer,
                         resumed,
