@@ -39,6 +39,9 @@ params!(p {
     MessageTrackingLogPath: String = param(Kind::Path, "Folder of the tracking log (default: <store>/log)."),
     QueueDatabasePath: String = param(Kind::Path, "Folder of the queue (default: <store>/queue)."),
     MailboxRootPath: String = param(Kind::Path, "Root of the Maildir mailboxes (default: <store>/mailboxes)."),
+    // --- certificate lifecycle (issue 18 part 3) ---
+    CertificateExpiryWarningDays: u32 = param(Kind::Int { min: 0, max: 365 }, "xshell extension: days before an SMTP certificate expires from which the engine logs Exchange's warning (event 12018) and Test-DomainSecurity warns; 0 turns the early warning off.")
+        .default("30"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -48,7 +51,10 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "The FQDN is used in EHLO and to select the server's certificate. ExternalDNSServers are the \
 resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
 connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
-delay notice and after MessageExpirationTimeout a non-delivery report.",
+delay notice and after MessageExpirationTimeout a non-delivery report. CertificateExpiryWarningDays (an xshell \
+extension; Exchange has a fixed window) sets when the engine starts logging that an SMTP certificate expires soon \
+(Exchange's event 12018; an expired one is logged as an error, event 12016), at start, on each reload and once a \
+day; Test-DomainSecurity uses the same window for its certificate steps.",
     params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
@@ -108,6 +114,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign_opt(p::MessageTrackingLogPath, &mut s.message_tracking_log_path);
         b.assign_opt(p::QueueDatabasePath, &mut s.queue_database_path);
         b.assign_opt(p::MailboxRootPath, &mut s.mailbox_root_path);
+        // --- certificate lifecycle (issue 18 part 3) ---
+        b.assign(
+            p::CertificateExpiryWarningDays,
+            &mut s.certificate_expiry_warning_days,
+        );
         s.validate()?;
         Ok(())
     })?;

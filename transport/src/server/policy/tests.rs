@@ -32,6 +32,9 @@ fn rt() -> RuntimeConfig {
         },
         send: Arc::new(crate::config::SendRuntime::default()),
         notes: Vec::new(),
+        // --- certificate lifecycle (issue 18 part 3) ---
+        certificate_checks: Vec::new(),
+        certificate_expiry_warning_days: 30,
     }
 }
 
