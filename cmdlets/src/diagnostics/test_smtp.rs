@@ -31,14 +31,16 @@ pub static DECL: CmdletDecl = CmdletDecl {
 TLS handshake to see the certificate the connector presents (subject, issuer, thumbprint, expiry), the TLS \
 version and cipher. CertificateInStore tells whether that certificate is one of this organization's. Status is \
 Success when the whole conversation worked and Failure otherwise, with the reason in Details. The certificate is \
-reported, not judged; nothing is sent.",
+reported, not judged; nothing is sent. When any binding's Status is Failure the command fails after writing every \
+result (exit code 1; in the shell language a non-terminating error, so `$?` is false and a script exits \
+non-zero), so CI can gate on it.",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "SmtpConnectivityStatus objects, one per binding.",
     examples: &[Example {
         title: "Test a connector whose binding nobody listens on",
-        code: "Test-SmtpConnectivity",
+        code: "Test-SmtpConnectivity -ErrorAction SilentlyContinue",
         setup: &["New-ReceiveConnector Idle -Bindings 127.0.0.1:1 -RemoteIPRanges 127.0.0.0/8"],
         expect: &["Idle", "127.0.0.1:1", "Failure"],
     }],
@@ -79,6 +81,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     }
     let server_fqdn = cfg.transport_service.effective_fqdn();
     let mut out = Vec::new();
+    let mut failed = Vec::new();
     for c in connectors {
         if !c.enabled {
             if id.is_some() {
@@ -145,8 +148,27 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             )
             .with("LatencyMs", Value::Int(p.latency_ms as i64));
             o.dates(&["CertificateNotAfter"]);
+            if !p.success {
+                failed.push(format!(
+                    "{} {}: {}",
+                    c.name,
+                    binding.0,
+                    p.error.as_deref().unwrap_or("failed")
+                ));
+            }
             out.push(Value::Object(o));
         }
+    }
+    if !failed.is_empty() {
+        return Err(CmdletError::Verdict {
+            message: format!(
+                "{} of {} bindings failed: {}",
+                failed.len(),
+                out.len(),
+                failed.join("; ")
+            ),
+            output: out,
+        });
     }
     Ok(out)
 }
