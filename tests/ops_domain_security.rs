@@ -241,6 +241,16 @@ fn domain_secured_between_two_organizations() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("ok=False verdict=Fail"), "{out}\n{err}");
     assert!(err.contains("verdict Fail"), "{err}");
+    // The README's CI snippet: the failed steps as a table.
+    let (code, out, err) = a.lab.try_xshell(&[
+        "-c",
+        "$r = Test-DomainSecurity orgb.example; if (-not $?) { $r.Steps | ? {$_.Result -ne 'Pass'} | ft Name,Result,Detail }",
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("Our certificate") && out.contains("Fail") && !out.contains("TLS handshake"),
+        "{out}\n{err}"
+    );
 
     // Nothing was queued or delivered by the probes.
     assert!(b.lab.maildir("orgb.example", "bob").is_empty());
