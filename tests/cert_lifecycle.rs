@@ -114,6 +114,17 @@ fn presented(lab: &Lab) -> String {
     r[0]["CertificateThumbprint"].as_str().unwrap().to_string()
 }
 
+/// [`presented`], polled (bounded) until it is `want`: the engine logs its
+/// choice just before it swaps the configuration in.
+fn wait_presented(lab: &Lab, want: &str) -> String {
+    let mut got = String::new();
+    wait_until(Duration::from_secs(10), || {
+        got = presented(lab);
+        got == want
+    });
+    got
+}
+
 /// SHA-1 thumbprint of the first PEM certificate in `text`.
 fn thumbprint_of_pem(dir: &Path, text: &str) -> String {
     let begin = text.find("-----BEGIN CERTIFICATE-----").unwrap();
@@ -238,7 +249,7 @@ fn renewal_takes_effect_for_new_sessions_while_held_sessions_finish() {
         line.contains("the latest NotAfter") && line.contains(&a),
         "the log says why B beats A: {line}"
     );
-    assert_eq!(presented(&lab), b);
+    assert_eq!(wait_presented(&lab, &b), b);
     // Get-ExchangeCertificate -DomainName lists B first, as the engine chose.
     let (_, list, _) = json(
         &lab,
@@ -259,6 +270,7 @@ fn renewal_takes_effect_for_new_sessions_while_held_sessions_finish() {
 
     // A enabled again later (an admin's mistake after a renewal) does not
     // take the place of B: the rule, not the order of enabling, decides.
+    let reloads = count(&engine.log_text(), &chose_b);
     lab.xshell(&[
         "enable-exchangecertificate",
         &a,
@@ -266,12 +278,11 @@ fn renewal_takes_effect_for_new_sessions_while_held_sessions_finish() {
         "SMTP",
         "--force",
     ]);
-    let reloads = count(&engine.log_text(), &chose_b);
     assert!(wait_until(Duration::from_secs(10), || count(
         &engine.log_text(),
         &chose_b
     ) > reloads));
-    assert_eq!(presented(&lab), b);
+    assert_eq!(wait_presented(&lab, &b), b);
 
     // Removing A changes nothing on the wire.
     lab.xshell(&[
@@ -291,7 +302,7 @@ fn renewal_takes_effect_for_new_sessions_while_held_sessions_finish() {
         "{}",
         engine.log_text()
     );
-    assert_eq!(presented(&lab), b);
+    assert_eq!(wait_presented(&lab, &b), b);
     // A was never presented again after the renewal.
     let log = engine.log_text();
     let after = &log[log.find(&chose_b).unwrap()..];
@@ -381,4 +392,50 @@ fn expiring_server_auth_only_certificate_is_logged_and_shown() {
         &engine.log_text(),
         "event_id=12018"
     ) > warned));
+}
+
+#[test]
+fn expiry_is_checked_again_while_running_without_store_changes() {
+    let lab = Lab::new();
+    let port = free_port();
+    setup(&lab);
+    issue_and_enable(&lab, "d", 20, &[]);
+    receive_connector(&lab, port);
+    // The daily check, every second here.
+    let log = lab.work.join("engine-daily.log");
+    let mut child = Command::new(engine_bin())
+        .arg("--store")
+        .arg(&lab.store)
+        .args(["--grace", "1", "--certificate-check-interval", "1"])
+        .env("RUST_LOG", "info")
+        .env_remove("XSHELL_STORE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let ok = wait_until(Duration::from_secs(20), || {
+        count(&text(), "event_id=12018") >= 3
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let t = text();
+    assert!(ok, "{t}");
+    // The store did not change: one revision in every line.
+    let revisions: std::collections::BTreeSet<&str> = t
+        .lines()
+        .filter(|l| l.contains("event_id=12018"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("revision=")))
+        .collect();
+    assert_eq!(revisions.len(), 1, "{t}");
+    // The daily check logs the findings, not the whole configuration.
+    assert_eq!(
+        count(
+            &t,
+            "INFO xshell_transport::server: receive connector revision="
+        ),
+        1,
+        "{t}"
+    );
 }
