@@ -361,6 +361,19 @@ fn expiring_server_auth_only_certificate_is_logged_and_shown() {
         expiring.contains(&not_after[..10]),
         "NotAfter {not_after}: {expiring}"
     );
+    // Test-SmtpConnectivity: the certificate step warns, the command passes
+    // (exit 0) unless warnings fail it.
+    let (code, r, err) = json(&lab, &["test-smtpconnectivity"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r[0]["Verdict"], "Warning", "{r:#}");
+    assert_eq!(r[0]["CertificateDaysLeft"], days, "{r:#}");
+    let last = r[0]["Steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["Name"], "Certificate", "{r:#}");
+    assert_eq!(last["Result"], "Warning", "{r:#}");
+    let (code, r, err) = json(&lab, &["test-smtpconnectivity", "--warning-as-failure"]);
+    assert_eq!(code, 1, "{r:#}");
+    assert!(err.contains("(Warning)") && err.contains("12018"), "{err}");
+
     let usage = log
         .lines()
         .find(|l| l.contains("lacks Client Authentication"))
