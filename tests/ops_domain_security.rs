@@ -277,6 +277,7 @@ fn failures_name_the_reason_and_never_send_mail() {
         ("nostarttls.example", LOCAL),
         ("notlisted.example", LOCAL),
         ("wrongname.example", LOCAL),
+        ("expired.example", LOCAL),
     ]);
     let a = Org::new("orga.example", "127.0.0.1", dns);
     let partner_ca = pki::ca("Partner CA");
@@ -309,6 +310,15 @@ fn failures_name_the_reason_and_never_send_mail() {
             &["mail.other.example", "other.example"],
         )),
     );
+    let (l, p_expired) = listener();
+    let _expired = fake_server(
+        l,
+        Some(pki::expired(
+            &partner_ca,
+            &["mail.expired.example", "expired.example"],
+        )),
+    );
+    a.secure_partner("expired.example", p_expired);
     a.secure_partner("wrongname.example", p_wrongname);
     a.secure_partner("untrusted.example", p_untrusted);
     a.secure_partner("nostarttls.example", p_nostarttls);
@@ -337,6 +347,27 @@ fn failures_name_the_reason_and_never_send_mail() {
     assert_eq!(r["Banner"], "220 fake.test ESMTP", "{r:#}");
     assert!(
         r["ServerIssuer"].as_str().unwrap().contains("Rogue CA"),
+        "{r:#}"
+    );
+
+    // The partner's certificate has expired: a failed step, and the fix
+    // is the partner's.
+    let r = probe(&a, "expired.example");
+    assert_eq!(r["DomainSecured"], false, "{r:#}");
+    assert_eq!(r["Verdict"], "Fail", "{r:#}");
+    assert_eq!(step(&r, "Partner certificate")["Result"], "Fail", "{r:#}");
+    assert!(r["ServerDaysLeft"].as_i64().unwrap() < 0, "{r:#}");
+    assert!(
+        r["Reason"].as_str().unwrap().contains("has expired"),
+        "{r:#}"
+    );
+    assert!(r["Fix"].as_str().unwrap().contains("renew"), "{r:#}");
+    // A partner certificate valid 10 more days: a warning step (the
+    // verdict is Fail for other reasons: the domain is not listed).
+    let r = probe(&a, "notlisted.example");
+    assert_eq!(
+        step(&r, "Partner certificate")["Result"],
+        "Warning",
         "{r:#}"
     );
 

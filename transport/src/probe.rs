@@ -335,10 +335,18 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                         r.fix = Some(format!(
                             "the partner needs a certificate whose SAN names {domain} (e.g. mail.{domain} alone is not enough unless it names {domain})"
                         ));
-                    } else if detail.contains("UnknownIssuer")
-                        || detail.contains("BadSignature")
-                        || detail.contains("Expired")
-                    {
+                    } else if detail.contains("Expired") {
+                        r.chain_valid = Some(false);
+                        r.reason = format!(
+                            "the server certificate {} has expired (NotAfter {}): {detail}",
+                            r.server_subject.as_deref().unwrap_or("?"),
+                            r.server_not_after.as_deref().unwrap_or("?")
+                        );
+                        r.fix = Some(
+                            "the partner must renew its certificate; nothing to change on our side"
+                                .into(),
+                        );
+                    } else if detail.contains("UnknownIssuer") || detail.contains("BadSignature") {
                         r.chain_valid = Some(false);
                         r.reason = format!(
                             "the server certificate chain does not reach a trusted root (untrusted issuer {}): {detail}",
