@@ -105,8 +105,15 @@ fn domain_secured_between_two_organizations() {
         "{err}"
     );
 
-    let _ea = a.start();
+    let ea = a.start();
     let _eb = b.start();
+    // The engine says which certificate each connector presents.
+    let log = ea.log_text();
+    assert!(
+        log.contains("send connector 'To orgb.example': presents certificate")
+            && log.contains("receive connector 'Inbound': STARTTLS presents certificate"),
+        "{log}"
+    );
     let r = probe(&a, "orgb.example");
     assert_eq!(r["DomainSecured"], true, "{r:#}");
     assert_eq!(r["Domain"], "orgb.example");

@@ -108,6 +108,16 @@ pub fn certificate_checks(
                 ));
             }
         }
+        for name in &client_of {
+            out.push(check(
+                CheckLevel::Info,
+                None,
+                format!(
+                    "send connector '{name}': presents certificate {} ({}, NotAfter {not_after}, {days_left} days left) as its TLS client certificate (the same selection rule)",
+                    rec.thumbprint, info.subject
+                ),
+            ));
+        }
         match certificates::expiry(info.not_after, now, warning_days) {
             Expiry::Expired { days_ago } => out.push(check(
                 CheckLevel::Error,
