@@ -69,8 +69,12 @@ pub fn why_preferred(first: &Candidate, second: &Candidate) -> &'static str {
         std::cmp::Ordering::Less => {
             "a valid certificate before an expired, not yet valid or untrusted one"
         }
-        _ if first.not_after != second.not_after => "the latest NotAfter",
-        _ if first.not_before != second.not_before => "the same NotAfter, the latest NotBefore",
+        // Same class: the name match came first, then the dates. A winner
+        // with an earlier date won on its name.
+        _ if first.not_after > second.not_after => "the latest NotAfter",
+        _ if first.not_after < second.not_after => "an exact name before a wildcard",
+        _ if first.not_before > second.not_before => "the same NotAfter, the latest NotBefore",
+        _ if first.not_before < second.not_before => "an exact name before a wildcard",
         _ => "an exact name before a wildcard, else the lowest thumbprint",
     }
 }
@@ -192,6 +196,16 @@ mod tests {
         assert_eq!(
             why_preferred(&later_issued, &old),
             "the same NotAfter, the latest NotBefore"
+        );
+        // An exact name wins over a longer-lived wildcard.
+        let mut wild = cand("V", &["*.orga.example"], false, old.not_before);
+        wild.not_after = datetime!(2030-01-01 0:00 UTC);
+        let pool = vec![wild.clone(), old.clone()];
+        let got = select_certificates(&pool, "mail.orga.example", SelectOptions::default());
+        assert_eq!(got[0].thumbprint, "Z");
+        assert_eq!(
+            why_preferred(got[0], got[1]),
+            "an exact name before a wildcard"
         );
         let mut twin = old.clone();
         twin.thumbprint = "A".into();
