@@ -690,6 +690,18 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                     emit(&format::render(&values, format), 0)
                 }
                 Ok(_) => 0,
+                // A failed verdict: the result still goes out, then the error.
+                Err(CmdletError::Verdict { message, output }) => {
+                    let code = emit(&format::render(&output, format), 1);
+                    print_error(
+                        &CmdletError::Verdict {
+                            message,
+                            output: Vec::new(),
+                        },
+                        Some(decl.name),
+                    );
+                    code.max(1)
+                }
                 Err(e) => {
                     print_error(&e, Some(decl.name));
                     e.exit_code()

@@ -438,6 +438,33 @@ fn test_smtp_connectivity_reports_starttls_certificate_and_failures() {
     assert_eq!(r["CertificateThumbprint"], thumbprint.as_str());
     assert_eq!(r["CertificateInStore"], true);
     assert!(r["TlsVersion"].as_str().unwrap().starts_with("TLS1."));
+    // The verdict and every step, for CI.
+    assert_eq!(r["Verdict"], "Pass", "{r:#}");
+    let names: Vec<&str> = r["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["Result"], "Pass", "{r:#}");
+            assert!(s["Detail"].is_string(), "{r:#}");
+            s["Name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Connect",
+            "Banner",
+            "EHLO",
+            "STARTTLS",
+            "TLS handshake",
+            "EHLO after TLS",
+            "QUIT",
+            "Certificate"
+        ],
+        "{r:#}"
+    );
+    assert!(r["CertificateDaysLeft"].as_i64().unwrap() > 30, "{r:#}");
 
     // nobody listens once the engine is gone
     drop(engine);
@@ -445,8 +472,13 @@ fn test_smtp_connectivity_reports_starttls_certificate_and_failures() {
         &lab,
         &["test-smtpconnectivity", "Inbound", "--timeout-seconds", "3"],
     );
-    assert_eq!(code, 0);
+    // A failed binding fails the command (CI gates on it); the JSON result
+    // is still written.
+    assert_eq!(code, 1);
     assert_eq!(res[0]["Status"], "Failure");
+    assert_eq!(res[0]["Verdict"], "Fail");
+    assert_eq!(res[0]["Steps"][0]["Name"], "Connect", "{res:#}");
+    assert_eq!(res[0]["Steps"][0]["Result"], "Fail", "{res:#}");
     assert!(
         res[0]["Details"]
             .as_str()

@@ -413,6 +413,8 @@ pub use crate::params;
 /// A documented example; each one is also a test.
 #[derive(Debug, Clone, Copy)]
 pub struct Example {
+    /// Ending in `(exit code 1)`: the example shows a failed Test- verdict
+    /// (tests/examples.rs then expects exit code 1 and the output).
     pub title: &'static str,
     /// The example in the shell language (one statement, simple values).
     pub code: &'static str,

@@ -52,6 +52,15 @@ pub enum CmdletError {
     /// Anything else that went wrong while acting (file I/O, PKI).
     #[error("{0}")]
     Failed(String),
+    /// A Test- cmdlet ran and its verdict is a failure: `output` (the
+    /// result objects) is still written, then the failure is reported as a
+    /// non-terminating error (the shell's `$?` is false) and the command
+    /// exits 1, so CI can gate on it.
+    #[error("{message}")]
+    Verdict {
+        message: String,
+        output: Vec<crate::value::Value>,
+    },
 }
 
 fn other_server(kind: &str, identity: &str, this_server: &str) -> String {

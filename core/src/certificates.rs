@@ -229,6 +229,7 @@ pub fn candidates(cfg: &OrgConfig, now: OffsetDateTime) -> Vec<Candidate> {
                 is_self_signed: info.is_self_signed,
                 status: validation.status,
                 not_before: info.not_before,
+                not_after: info.not_after,
             }),
             RecordView::Pending { .. } => None,
         })
@@ -287,6 +288,45 @@ pub fn new_key_id(key: &PrivateKey) -> Result<String, PkiError> {
     ))
 }
 
+/// Whole days from `now` to `not_after`, as admins compute it in
+/// PowerShell (`($_.NotAfter - (Get-Date)).Days`: truncated toward zero,
+/// negative once expired).
+pub fn days_until_expiration(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (not_after - now).whole_days()
+}
+
+/// Where a certificate is in its life, for the expiry warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// More than the warning window left.
+    Ok { days_left: i64 },
+    /// Expires within the warning window (Exchange event 12018).
+    Expiring { days_left: i64 },
+    /// NotAfter has passed (Exchange event 12016).
+    Expired { days_ago: i64 },
+}
+
+/// Exchange's event id for an SMTP certificate about to expire.
+pub const EVENT_EXPIRING: u32 = 12018;
+/// Exchange's event id for an expired SMTP certificate.
+pub const EVENT_EXPIRED: u32 = 12016;
+
+/// The certificate's [`Expiry`] at `now` with a warning window of
+/// `warning_days` (0: no warning before expiry).
+pub fn expiry(not_after: OffsetDateTime, now: OffsetDateTime, warning_days: u32) -> Expiry {
+    if not_after <= now {
+        return Expiry::Expired {
+            days_ago: (now - not_after).whole_days(),
+        };
+    }
+    let days_left = days_until_expiration(not_after, now);
+    if not_after - now <= time::Duration::days(i64::from(warning_days)) {
+        Expiry::Expiring { days_left }
+    } else {
+        Expiry::Ok { days_left }
+    }
+}
+
 /// RFC 3339 text of a time (`2026-03-01T12:00:00Z`).
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
@@ -309,5 +349,35 @@ mod tests {
         );
         assert_eq!(canonical_service("umcallrouter"), Some("UMCallRouter"));
         assert_eq!(canonical_service("x"), None);
+    }
+
+    #[test]
+    fn expiry_window() {
+        use time::Duration;
+        use time::macros::datetime;
+        let now = datetime!(2026-12-07 12:00 UTC);
+        assert_eq!(days_until_expiration(now + Duration::hours(47), now), 1);
+        assert_eq!(days_until_expiration(now - Duration::hours(25), now), -1);
+        assert_eq!(
+            expiry(now + Duration::days(31), now, 30),
+            Expiry::Ok { days_left: 31 }
+        );
+        assert_eq!(
+            expiry(now + Duration::days(30), now, 30),
+            Expiry::Expiring { days_left: 30 }
+        );
+        assert_eq!(
+            expiry(now + Duration::hours(5), now, 30),
+            Expiry::Expiring { days_left: 0 }
+        );
+        assert_eq!(
+            expiry(now + Duration::days(5), now, 0),
+            Expiry::Ok { days_left: 5 }
+        );
+        assert_eq!(
+            expiry(now - Duration::days(3), now, 30),
+            Expiry::Expired { days_ago: 3 }
+        );
+        assert_eq!(expiry(now, now, 30), Expiry::Expired { days_ago: 0 });
     }
 }

@@ -193,6 +193,19 @@ pub struct TransportService {
     /// empty (the default) serves none.
     #[serde(default)]
     pub metrics_bindings: Vec<Binding>,
+    // --- certificate lifecycle (issue 18 part 3; xshell extension) ---
+    /// Days before an SMTP certificate's NotAfter from which the engine
+    /// logs Exchange's expiry warning (event 12018) and Test-DomainSecurity
+    /// warns; 0 turns the early warning off (expired is always an error).
+    #[serde(default = "default_certificate_expiry_warning_days")]
+    pub certificate_expiry_warning_days: u32,
+}
+
+/// The default [`TransportService::certificate_expiry_warning_days`].
+pub const DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS: u32 = 30;
+
+fn default_certificate_expiry_warning_days() -> u32 {
+    DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS
 }
 
 impl Default for TransportService {
@@ -215,6 +228,8 @@ impl Default for TransportService {
             mailbox_root_path: None,
             // metrics
             metrics_bindings: Vec::new(),
+            // --- certificate lifecycle (issue 18 part 3) ---
+            certificate_expiry_warning_days: DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS,
         }
     }
 }

@@ -235,6 +235,7 @@ fn category(e: &CmdletError, thrown: bool) -> (&'static str, &'static str) {
         CmdletError::BadFile { .. } => ("InvalidData", "InvalidFileContent"),
         CmdletError::Store(_) => ("WriteError", "StoreError"),
         CmdletError::Failed(_) => ("NotSpecified", "RuntimeException"),
+        CmdletError::Verdict { .. } => ("InvalidResult", "TestFailed"),
     }
 }
 

@@ -136,6 +136,9 @@ pub struct Shell<'a> {
     handled_errors: usize,
     /// `$?`: whether the last statement succeeded.
     last_ok: bool,
+    /// The script assigned `$ErrorActionPreference` (a failed Test- verdict
+    /// stops only then, or with -ErrorAction Stop).
+    preference_set: bool,
     source_name: String,
     source: String,
 }
@@ -166,6 +169,7 @@ impl<'a> Shell<'a> {
             errors: Vec::new(),
             handled_errors: 0,
             last_ok: true,
+            preference_set: false,
             source_name: String::new(),
             source: String::new(),
         }
@@ -727,6 +731,7 @@ impl<'a> Shell<'a> {
                 if name.eq_ignore_ascii_case(PREFERENCE) {
                     ErrorAction::parse(&v, "$ErrorActionPreference")
                         .map_err(|m| RuntimeError::new(CmdletError::Usage(m), a.value.span))?;
+                    self.preference_set = true;
                 }
                 self.set_var(name, v);
                 Ok(())
@@ -1249,6 +1254,33 @@ impl<'a> Shell<'a> {
             };
             match r {
                 Ok(values) => out.extend(values),
+                // A failed verdict: the result objects go down the pipeline,
+                // and the failure is a non-terminating error ($? is false).
+                // Under the default preference (xshell starts with Stop) a
+                // failed verdict does not stop the script: it is reported,
+                // `$?` is false and the script's exit code is 1. An explicit
+                // -ErrorAction or $ErrorActionPreference decides otherwise.
+                Err(CmdletError::Verdict { message, output }) => {
+                    out.extend(output);
+                    let default_preference =
+                        opts.error_action.is_none() && !opts.redirected && !self.preference_set;
+                    let action = if default_preference {
+                        ErrorAction::Continue
+                    } else {
+                        action
+                    };
+                    let e = RuntimeError {
+                        cmdlet: Some(decl.name),
+                        ..RuntimeError::new(
+                            CmdletError::Verdict {
+                                message,
+                                output: Vec::new(),
+                            },
+                            c.name.span,
+                        )
+                    };
+                    self.command_error(e, action, opts.redirected, records)?;
+                }
                 Err(e) => {
                     let e = RuntimeError {
                         cmdlet: Some(decl.name),

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
+use xshell_core::certificates::{self, Expiry};
 use xshell_core::control::DomainSecurityReport;
+use xshell_core::control::StepResult::{Fail, Pass, Warning};
 use xshell_core::pki::cert::{parse_certificate, thumbprint};
 
 use crate::config::RuntimeConfig;
@@ -45,14 +47,16 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             .trim_end_matches('.')
             .eq_ignore_ascii_case(&domain)
     });
-    r.steps.push(format!(
-        "TLSSendDomainSecureList: {}",
-        if r.in_secure_list {
+    let listed = r.in_secure_list;
+    r.step(
+        "TLSSendDomainSecureList",
+        if listed { Pass } else { Fail },
+        if listed {
             "contains the domain"
         } else {
             "does not contain the domain"
-        }
-    ));
+        },
+    );
 
     // Route.
     let (groups, unroutable) =
@@ -62,15 +66,17 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             .first()
             .map(|(_, e)| e.to_string())
             .unwrap_or_else(|| format!("no route to '{domain}'"));
-        r.steps.push(format!("Send connector: none ({why})"));
+        r.step("Send connector", Fail, format!("none ({why})"));
         r.reason = why;
         r.fix = Some(format!(
             "New-SendConnector -AddressSpaces {domain} (or '*') -DomainSecureEnabled:$true"
         ));
+        finish(&mut r);
         return r;
     };
     let Some(conn) = send.compiled.get(&group.connector) else {
         r.reason = format!("send connector '{}' is not compiled", group.connector);
+        finish(&mut r);
         return r;
     };
     r.send_connector = Some(group.connector.clone());
@@ -87,12 +93,14 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                 .then(b.cost.cmp(&a.cost))
         })
         .map(|a| a.to_string());
-    r.steps.push(format!(
-        "Send connector: {} (address space {}, DomainSecureEnabled {})",
+    let detail = format!(
+        "{} (address space {}, DomainSecureEnabled {})",
         group.connector,
         r.address_space.as_deref().unwrap_or("?"),
         r.domain_secure_enabled
-    ));
+    );
+    let dse = r.domain_secure_enabled;
+    r.step("Send connector", if dse { Pass } else { Fail }, detail);
 
     // Policy.
     let policy = decide(&domain, &conn.connector, &send.secure_list, false);
@@ -115,14 +123,21 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
     };
     r.tls_policy = Some(policy_text.to_string());
     r.policy_reason = Some(policy_reason.clone());
-    r.steps
-        .push(format!("TLS policy: {policy_text} ({policy_reason})"));
+    r.step(
+        "TLS policy",
+        if policy_text == "DomainSecure" {
+            Pass
+        } else {
+            Fail
+        },
+        format!("{policy_text} ({policy_reason})"),
+    );
 
     // Next hops.
     let hosts = match resolve(rt, &domain, &group.targets).await {
         Ok(h) => h,
         Err(e) => {
-            r.steps.push(format!("Next hops: {e}"));
+            r.step("Next hops", Fail, e.clone());
             r.reason = format!("the next hops could not be resolved: {e}");
             r.fix = Some(match group.targets {
                 Targets::Mx { .. } => format!("check the MX records of {domain}"),
@@ -133,6 +148,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                     )
                 }
             });
+            finish(&mut r);
             return r;
         }
     };
@@ -143,8 +159,8 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             format!("{} [{}]", h.name, addrs.join(", "))
         })
         .collect();
-    r.steps
-        .push(format!("Next hops: {}", r.next_hops.join("; ")));
+    let hops = r.next_hops.join("; ");
+    r.step("Next hops", Pass, hops);
 
     // The handshake is always tried under Domain Security rules: that is
     // what the partner must pass.
@@ -154,16 +170,18 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
     let tls = match conn.client_config(&ds) {
         Ok(c) => c,
         Err(e) => {
-            r.steps.push(format!("TLS client configuration: {e}"));
+            r.step("TLS client configuration", Fail, e.to_string());
             r.reason = e.to_string();
             r.fix = Some(
                 "select an SMTP certificate with a private key (Enable-ExchangeCertificate -Services SMTP) and import the partner's root (Import-Certificate)"
                     .into(),
             );
+            finish(&mut r);
             return r;
         }
     };
     r.client_certificate_presented = conn.client_certificate.is_some();
+    let own_problem = own_certificate_step(&mut r, conn, rt.certificate_expiry_warning_days);
     let opts = SendOptions {
         helo_name: conn.helo_name.clone(),
         auth: conn.auth.clone(),
@@ -188,7 +206,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                     break 'hosts;
                 }
                 Err(cause @ Cause::Connect { .. }) => {
-                    r.steps.push(format!("Connect {label}: {cause:?}"));
+                    r.step("Connect", Warning, format!("{label}: {cause:?}"));
                     last = Some((label, cause));
                 }
                 Err(cause) => {
@@ -203,11 +221,12 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             r.host = Some(label.clone());
             r.starttls_offered = c.extensions().starttls || c.tls().is_some();
             r.banner = c.greeting();
-            r.steps.push(format!(
-                "Connect {label}: banner {}; EHLO accepted",
+            let detail = format!(
+                "{label}: banner {}; EHLO accepted",
                 r.banner.as_deref().unwrap_or("?")
-            ));
-            r.steps.push("STARTTLS: offered".into());
+            );
+            r.step("Connect", Pass, detail);
+            r.step("STARTTLS", Pass, "offered");
             if let Some(t) = c.tls() {
                 r.tls_version = Some(t.protocol.clone());
                 r.cipher = Some(t.cipher.clone());
@@ -217,17 +236,28 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             r.server_thumbprint = c.peer_certificate().map(thumbprint);
             r.chain_valid = Some(true);
             r.name_matched = Some(true);
-            r.steps.push(format!(
-                "TLS handshake: {} {}, server certificate {} (issuer {}), chain valid, name matches {domain}, client certificate presented: {}",
+            let detail = format!(
+                "{} {}, server certificate {} (issuer {}), chain valid, name matches {domain}, client certificate presented: {}",
                 r.tls_version.as_deref().unwrap_or("?"),
                 r.cipher.as_deref().unwrap_or("?"),
                 r.server_subject.as_deref().unwrap_or("?"),
                 r.server_issuer.as_deref().unwrap_or("?"),
                 r.client_certificate_presented
-            ));
+            );
+            r.step("TLS handshake", Pass, detail);
+            partner_certificate_step(
+                &mut r,
+                c.peer_certificate(),
+                rt.certificate_expiry_warning_days,
+            );
             c.quit().await;
-            r.steps.push("QUIT: sent (no message)".into());
+            r.step("QUIT", Pass, "sent (no message)");
             match &policy {
+                Ok(TlsPolicy::DomainSecure { .. }) if own_problem.is_some() => {
+                    let (why, fix) = own_problem.unwrap_or_default();
+                    r.reason = why;
+                    r.fix = Some(fix);
+                }
                 Ok(TlsPolicy::DomainSecure { .. }) => {
                     r.domain_secured = true;
                     r.reason = format!(
@@ -257,6 +287,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
         None => {
             let Some((label, cause)) = last else {
                 r.reason = "no next hop has an address".into();
+                finish(&mut r);
                 return r;
             };
             r.host = Some(label.clone());
@@ -265,9 +296,12 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                     failure: SessionFailure::StartTlsNotOffered,
                     ..
                 } => {
-                    r.steps
-                        .push(format!("Connect {label}: banner and EHLO accepted"));
-                    r.steps.push("STARTTLS: not offered".into());
+                    r.step(
+                        "Connect",
+                        Pass,
+                        format!("{label}: banner and EHLO accepted"),
+                    );
+                    r.step("STARTTLS", Fail, "not offered");
                     r.reason = format!("the server {label} does not offer STARTTLS");
                     r.fix = Some(format!(
                         "the partner must enable STARTTLS on {label}; Domain Security needs it"
@@ -275,11 +309,22 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                 }
                 Cause::TlsHandshake { detail, .. } => {
                     r.starttls_offered = true;
-                    r.steps
-                        .push(format!("Connect {label}: banner and EHLO accepted"));
-                    r.steps.push("STARTTLS: offered".into());
-                    r.steps.push(format!("TLS handshake: failed ({detail})"));
-                    inspect(&mut r, &hosts, &label, conn, &opts).await;
+                    r.step(
+                        "Connect",
+                        Pass,
+                        format!("{label}: banner and EHLO accepted"),
+                    );
+                    r.step("STARTTLS", Pass, "offered");
+                    r.step("TLS handshake", Fail, format!("failed ({detail})"));
+                    inspect(
+                        &mut r,
+                        &hosts,
+                        &label,
+                        conn,
+                        &opts,
+                        rt.certificate_expiry_warning_days,
+                    )
+                    .await;
                     if detail.contains("NotValidForName") {
                         r.chain_valid = Some(true);
                         r.name_matched = Some(false);
@@ -290,10 +335,18 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                         r.fix = Some(format!(
                             "the partner needs a certificate whose SAN names {domain} (e.g. mail.{domain} alone is not enough unless it names {domain})"
                         ));
-                    } else if detail.contains("UnknownIssuer")
-                        || detail.contains("BadSignature")
-                        || detail.contains("Expired")
-                    {
+                    } else if detail.contains("Expired") {
+                        r.chain_valid = Some(false);
+                        r.reason = format!(
+                            "the server certificate {} has expired (NotAfter {}): {detail}",
+                            r.server_subject.as_deref().unwrap_or("?"),
+                            r.server_not_after.as_deref().unwrap_or("?")
+                        );
+                        r.fix = Some(
+                            "the partner must renew its certificate; nothing to change on our side"
+                                .into(),
+                        );
+                    } else if detail.contains("UnknownIssuer") || detail.contains("BadSignature") {
                         r.chain_valid = Some(false);
                         r.reason = format!(
                             "the server certificate chain does not reach a trusted root (untrusted issuer {}): {detail}",
@@ -308,18 +361,145 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                     }
                 }
                 other => {
-                    r.steps.push(format!("Connect {label}: failed ({other:?})"));
+                    r.step("Connect", Fail, format!("{label}: failed ({other:?})"));
                     r.reason = format!("no next hop could be probed: {other:?}");
                     r.fix = Some("check that the next hop is reachable on port 25".into());
                 }
             }
         }
     }
-    r.steps.push(format!(
-        "Verdict: DomainSecured {} ({})",
-        r.domain_secured, r.reason
-    ));
+    finish(&mut r);
     r
+}
+
+/// The verdict from DomainSecured and the steps, as the last step.
+fn finish(r: &mut DomainSecurityReport) {
+    r.verdict = if !r.domain_secured {
+        Fail
+    } else if r.steps.iter().any(|s| s.result != Pass) {
+        Warning
+    } else {
+        Pass
+    };
+    let detail = format!("DomainSecured {} ({})", r.domain_secured, r.reason);
+    let verdict = r.verdict;
+    r.step("Verdict", verdict, detail);
+}
+
+/// The step about our own certificate (the client certificate Domain
+/// Security presents): expiry within `warning_days` warns, expired or not
+/// usable as a client certificate fails. The failure's reason and fix,
+/// if any.
+fn own_certificate_step(
+    r: &mut DomainSecurityReport,
+    conn: &crate::config::SendConnectorRuntime,
+    warning_days: u32,
+) -> Option<(String, String)> {
+    let der = conn
+        .material
+        .client
+        .as_ref()
+        .and_then(|c| c.chain.first())
+        .map(|c| c.as_ref().to_vec());
+    let Some(info) = der.and_then(|d| parse_certificate(&d).ok()) else {
+        r.step(
+            "Our certificate",
+            Fail,
+            "no SMTP certificate with a private key is selected: nothing to present as the client certificate",
+        );
+        return Some((
+            "we have no client certificate to present".into(),
+            "Enable-ExchangeCertificate -Services SMTP on a certificate with a private key that names this server".into(),
+        ));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let days = certificates::days_until_expiration(info.not_after, now);
+    let not_after = certificates::rfc3339(info.not_after);
+    r.client_certificate_thumbprint = Some(info.thumbprint.clone());
+    r.client_certificate_not_after = Some(not_after.clone());
+    r.client_certificate_days_left = Some(days);
+    let client_auth = info.domain_security_client_auth();
+    r.client_certificate_client_auth = Some(client_auth.is_ok());
+    let who = format!(
+        "{} ({}, NotAfter {not_after})",
+        info.thumbprint, info.subject
+    );
+    if let Err(why) = client_auth {
+        r.step(
+            "Our certificate",
+            Fail,
+            format!("{who}: cannot serve as a Domain Security client certificate: {why}"),
+        );
+        return Some((
+            format!("our certificate {} cannot be a Domain Security client certificate: {why}", info.thumbprint),
+            "get a certificate whose extended key usage includes Client Authentication (or has none), import and enable it for SMTP".into(),
+        ));
+    }
+    match certificates::expiry(info.not_after, now, warning_days) {
+        Expiry::Expired { days_ago } => {
+            r.step(
+                "Our certificate",
+                Fail,
+                format!("{who}: expired {days_ago} days ago (Exchange event 12016)"),
+            );
+            Some((
+                format!("our certificate {} has expired", info.thumbprint),
+                "import and enable a renewed certificate (Import-ExchangeCertificate, Enable-ExchangeCertificate -Services SMTP)".into(),
+            ))
+        }
+        Expiry::Expiring { days_left } => {
+            r.step(
+                "Our certificate",
+                Warning,
+                format!(
+                    "{who}: expires in {days_left} days (within {warning_days}; Exchange event 12018); usable as a Domain Security client certificate"
+                ),
+            );
+            None
+        }
+        Expiry::Ok { days_left } => {
+            r.step(
+                "Our certificate",
+                Pass,
+                format!(
+                    "{who}: {days_left} days left; usable as a Domain Security client certificate"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The step about the partner's server certificate's expiry.
+fn partner_certificate_step(r: &mut DomainSecurityReport, der: Option<&[u8]>, warning_days: u32) {
+    let Some(info) = der.and_then(|d| parse_certificate(d).ok()) else {
+        return;
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let not_after = certificates::rfc3339(info.not_after);
+    r.server_not_after = Some(not_after.clone());
+    r.server_days_left = Some(certificates::days_until_expiration(info.not_after, now));
+    let who = format!(
+        "{} ({}, NotAfter {not_after})",
+        info.thumbprint, info.subject
+    );
+    match certificates::expiry(info.not_after, now, warning_days) {
+        Expiry::Expired { days_ago } => r.step(
+            "Partner certificate",
+            Fail,
+            format!("{who}: expired {days_ago} days ago"),
+        ),
+        Expiry::Expiring { days_left } => r.step(
+            "Partner certificate",
+            Warning,
+            format!("{who}: expires in {days_left} days (within {warning_days}): tell the partner to renew it"),
+        ),
+        Expiry::Ok { days_left } => r.step(
+            "Partner certificate",
+            Pass,
+            format!("{who}: {days_left} days left"),
+        ),
+    }
 }
 
 /// After a refused handshake: connect again accepting any certificate,
@@ -330,6 +510,7 @@ async fn inspect(
     label: &str,
     conn: &crate::config::SendConnectorRuntime,
     opts: &SendOptions,
+    warning_days: u32,
 ) {
     let Ok(tls) = conn.client_config(&TlsPolicy::Opportunistic) else {
         return;
@@ -348,6 +529,7 @@ async fn inspect(
     };
     if let Ok(c) = Connection::open(&h.name, addr, &opts).await {
         r.banner = c.greeting();
+        let peer = c.peer_certificate().map(<[u8]>::to_vec);
         if let Some(der) = c.peer_certificate()
             && let Ok(info) = parse_certificate(der)
         {
@@ -360,11 +542,13 @@ async fn inspect(
             r.cipher = Some(t.cipher.clone());
         }
         c.quit().await;
-        r.steps.push(format!(
-            "Inspect (any certificate accepted): server certificate {} (issuer {})",
+        let detail = format!(
+            "any certificate accepted: server certificate {} (issuer {})",
             r.server_subject.as_deref().unwrap_or("?"),
             r.server_issuer.as_deref().unwrap_or("?")
-        ));
+        );
+        r.step("Inspect", Pass, detail);
+        partner_certificate_step(r, peer.as_deref(), warning_days);
     }
 }
 

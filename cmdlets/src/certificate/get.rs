@@ -32,8 +32,13 @@ Identity shows it). The table shows Thumbprint, Services (the ServicesStringForm
 IIS, SMTP, Federation, UMCallRouter; `.` when not enabled) and Subject; `-o list` and `-o json` add Identity, \
 Services as names (`IMAP, POP, IIS, SMTP`, or `None`), ServicesStringForm, Issuer, CertificateDomains, \
 HasPrivateKey, IsSelfSigned, NotAfter, NotBefore (dates: `12/7/2031 1:24:37 PM` in lists, ISO 8601 UTC in JSON), \
-PublicKeySize, RootCAType, SerialNumber, Status, FriendlyName, PrivateKeyExportable, KeyAlgorithm and \
-IsDefaultSmtpCertificate. Status is computed now against the trusted root store (Import-Certificate) and the \
+PublicKeySize, RootCAType, SerialNumber, Status, FriendlyName, PrivateKeyExportable, KeyAlgorithm, \
+IsDefaultSmtpCertificate, and three xshell additions: DaysUntilExpiration (whole days to NotAfter, what admins \
+compute as `($_.NotAfter - (Get-Date)).Days`; negative once expired), EnhancedKeyUsageList (the extended key \
+usages, as Windows lists them; empty: no such extension, any usage allowed) and DomainSecurityClientAuth (whether \
+the certificate can be the TLS client certificate of Domain Security: no extended key usage or one that includes \
+Client Authentication, and a key usage, if any, with Digital Signature; public CAs stop putting Client \
+Authentication in server certificates during 2026). Status is computed now against the trusted root store (Import-Certificate) and the \
 chain imported with the certificate: Valid, DateInvalid, Untrusted, PendingRequest, Invalid. With -DomainName, \
 only certificates with a private key whose names match (SAN DNS names, else the CN; exact or wildcard) are \
 listed, best first: the first is the certificate the transport selects for that name (the same selection \

@@ -8,7 +8,7 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::value::{Object, Value, View};
 use std::path::Path;
-use xshell_core::pki::ca::LabCa;
+use xshell_core::pki::ca::{LabCa, LeafUsage};
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::import::import_bytes;
 use xshell_core::pki::keys::PrivateKey;
@@ -26,6 +26,10 @@ params!(p {
         "How long the certificate is valid."
     )
     .default("365"),
+    ServerAuthOnly: bool = param(
+        Kind::Switch,
+        "Issue with extended key usage serverAuth only, as public CAs do from 2026: the certificate cannot be a Domain Security client certificate (for testing that case)."
+    ),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -34,7 +38,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
     synopsis: "Sign a certificate request with a lab CA (NOT for production).",
     description: "Signs the PKCS#10 request in -RequestFile (PEM or DER) with the lab CA in the folder -CA (made by \
 New-LabCA), after checking the request's signature: the certificate gets the request's subject and DNS names, \
-extendedKeyUsage serverAuth and clientAuth, and -ValidityDays (cut to the CA's own expiry). It is written as PEM \
+extendedKeyUsage serverAuth and clientAuth (serverAuth only with -ServerAuthOnly, the kind of certificate public CAs \
+issue from 2026, which cannot serve as a Domain Security client certificate), and -ValidityDays (cut to the CA's \
+own expiry). It is written as PEM \
 to -Path, or printed. NOT for production (see New-LabCA). (`xshell ca-sign` stands for the `xshell ca sign` of \
 the issue.)",
     params: p::LIST,
@@ -69,8 +75,13 @@ fn run(_ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let ca = LabCa::from_parts(&cert_pem, key)
         .map_err(|e| CmdletError::bad_value("CA", e.to_string()))?;
     let req = read_file("RequestFile", &req_path)?;
+    let usage = if b.switch(p::ServerAuthOnly) {
+        LeafUsage::ServerOnly
+    } else {
+        LeafUsage::ServerAndClient
+    };
     let pem = ca
-        .sign_csr(&req, days)
+        .sign_csr_usage(&req, days, usage)
         .map_err(|e| CmdletError::bad_value("RequestFile", e.to_string()))?;
     let der = import_bytes(pem.as_bytes(), None).map_err(failed)?.leaf;
     let info = parse_certificate(&der).map_err(failed)?;

@@ -339,7 +339,19 @@ pub fn cert_object(
             .with("RootCAType", Value::str(validation.root_ca_type.as_str()))
             .with("SerialNumber", Value::str(&info.serial_number))
             .with("Status", Value::str(validation.status.as_str()))
-            .with("KeyAlgorithm", Value::str(&info.key_algorithm)),
+            .with("KeyAlgorithm", Value::str(&info.key_algorithm))
+            .with(
+                "DaysUntilExpiration",
+                Value::Int(certs::days_until_expiration(info.not_after, now)),
+            )
+            .with(
+                "EnhancedKeyUsageList",
+                Value::list(info.extended_key_usage.clone().unwrap_or_default()),
+            )
+            .with(
+                "DomainSecurityClientAuth",
+                Value::Bool(info.domain_security_client_auth().is_ok()),
+            ),
         RecordView::Pending { request } => {
             let mut domains = request.dns_names.clone();
             if let Some(cn) = &request.subject_cn
@@ -362,6 +374,9 @@ pub fn cert_object(
                 .with("SerialNumber", Value::Null)
                 .with("Status", Value::str(view.status().as_str()))
                 .with("KeyAlgorithm", Value::str(&request.key_algorithm))
+                .with("DaysUntilExpiration", Value::Null)
+                .with("EnhancedKeyUsageList", Value::list(Vec::<String>::new()))
+                .with("DomainSecurityClientAuth", Value::Null)
         }
     };
     Ok(

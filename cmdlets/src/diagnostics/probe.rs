@@ -20,6 +20,8 @@ use xshell_core::pki::cert::parse_certificate;
 use xshell_smtp::client::Extensions;
 use xshell_smtp::reply::{Reply, ReplyParser};
 
+pub use xshell_core::control::{ProbeStep, StepResult};
+
 /// The certificate a server presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
@@ -28,6 +30,7 @@ pub struct PeerCertificate {
     pub thumbprint: String,
     /// RFC 3339.
     pub not_after: String,
+    pub not_after_time: Option<time::OffsetDateTime>,
 }
 
 /// What one probe found.
@@ -44,6 +47,18 @@ pub struct Probe {
     /// Why it failed.
     pub error: Option<String>,
     pub latency_ms: u64,
+    /// Each step of the conversation, in order (the failing one last).
+    pub steps: Vec<ProbeStep>,
+}
+
+/// Adds a step that passed; a failure is added by [`probe`] from the
+/// error, under the name of the step that was running.
+fn pass(p: &mut Probe, name: &str, detail: impl Into<String>) {
+    p.steps.push(ProbeStep {
+        name: name.to_string(),
+        result: StepResult::Pass,
+        detail: detail.into(),
+    });
 }
 
 /// Longest reply accepted.
@@ -157,6 +172,22 @@ pub fn probe(addr: SocketAddr, ehlo_name: &str, server_name: &str, timeout: Dura
     let started = Instant::now();
     let mut p = Probe::default();
     if let Err(e) = run(&mut p, addr, ehlo_name, server_name, timeout) {
+        // The step that was running: the one after the last that passed.
+        let order = [
+            "Connect",
+            "Banner",
+            "EHLO",
+            "STARTTLS",
+            "TLS handshake",
+            "EHLO after TLS",
+        ];
+        let done = p.steps.len();
+        let name = order.get(done).copied().unwrap_or("QUIT");
+        p.steps.push(ProbeStep {
+            name: name.to_string(),
+            result: StepResult::Fail,
+            detail: e.clone(),
+        });
         p.error = Some(e);
     } else {
         p.success = true;
@@ -177,6 +208,7 @@ fn run(
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
+    pass(p, "Connect", addr.to_string());
     let banner = read_reply(&mut tcp).map_err(|e| format!("no banner: {e}"))?;
     p.banner = Some(format!("{} {}", banner.code, text(&banner)));
     if banner.code != 220 {
@@ -186,19 +218,29 @@ fn run(
             text(&banner)
         ));
     }
+    let shown = p.banner.clone().unwrap_or_default();
+    pass(p, "Banner", shown);
     let ehlo = command(&mut tcp, &format!("EHLO {ehlo_name}")).map_err(|e| format!("EHLO: {e}"))?;
     if ehlo.code != 250 {
         return Err(format!("EHLO was refused: {ehlo}"));
     }
+    pass(p, "EHLO", "250");
     p.starttls_offered = Extensions::from_ehlo(&ehlo).starttls;
     if !p.starttls_offered {
+        p.steps.push(ProbeStep {
+            name: "STARTTLS".into(),
+            result: StepResult::Warning,
+            detail: "not offered (no certificate to present, or TLS not in AuthMechanism)".into(),
+        });
         let _ = command(&mut tcp, "QUIT");
+        pass(p, "QUIT", "sent");
         return Ok(());
     }
     let reply = command(&mut tcp, "STARTTLS").map_err(|e| format!("STARTTLS: {e}"))?;
     if reply.code != 220 {
         return Err(format!("STARTTLS was refused: {reply}"));
     }
+    pass(p, "STARTTLS", "offered; 220");
     let config = tls_config().map_err(|e| format!("TLS configuration: {e}"))?;
     let name = ServerName::try_from(server_name.to_string())
         .or_else(|_| ServerName::try_from(addr.ip().to_string()))
@@ -225,21 +267,34 @@ fn run(
                     .not_after
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),
+                not_after_time: Some(info.not_after),
             },
             Err(e) => PeerCertificate {
                 subject: format!("(unreadable certificate: {e})"),
                 issuer: String::new(),
                 thumbprint: String::new(),
                 not_after: String::new(),
+                not_after_time: None,
             },
         });
     }
+    let detail = format!(
+        "{} {}, certificate {}",
+        p.tls_version.as_deref().unwrap_or("?"),
+        p.cipher.as_deref().unwrap_or("?"),
+        p.certificate
+            .as_ref()
+            .map_or("none", |c| c.thumbprint.as_str())
+    );
+    pass(p, "TLS handshake", detail);
     let ehlo = command(&mut tls, &format!("EHLO {ehlo_name}"))
         .map_err(|e| format!("EHLO after TLS: {e}"))?;
     if ehlo.code != 250 {
         return Err(format!("EHLO after STARTTLS was refused: {ehlo}"));
     }
+    pass(p, "EHLO after TLS", "250");
     let _ = command(&mut tls, "QUIT");
+    pass(p, "QUIT", "sent");
     Ok(())
 }
 

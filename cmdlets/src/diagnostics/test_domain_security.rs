@@ -8,7 +8,7 @@ use crate::decl::*;
 use crate::error::CmdletError;
 use crate::queue::site;
 use crate::value::{Object, Value, View};
-use xshell_core::control::{self, Answer, ClientError, Op};
+use xshell_core::control::{self, Answer, ClientError, Op, StepResult};
 
 /// The probe resolves, connects and handshakes with bounded steps (10 s
 /// connect, 30 s per reply, possibly twice); leave room for that.
@@ -18,6 +18,10 @@ params!(p {
     Domain: String = param(Kind::Str, "The partner domain, e.g. partner.example.")
         .position(0)
         .mandatory(),
+    WarningAsFailure: bool = param(
+        Kind::Switch,
+        "xshell extension: a Warning verdict (e.g. a certificate expiring within CertificateExpiryWarningDays) fails the command too."
+    ),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -30,10 +34,16 @@ the connector have DomainSecureEnabled), the next hops (MX or smart hosts, with 
 reachable host: banner and EHLO, whether STARTTLS is offered, and a TLS handshake under Domain Security rules (our \
 SMTP certificate presented as the client certificate, the server's chain validated against our trusted roots, its \
 names matched against the domain): TLS version, cipher, server certificate subject, issuer and thumbprint. The \
-session ends with QUIT; no MAIL command and no message is ever sent. DomainSecured is true only when all of it \
-holds; otherwise Reason says why and Fix what to change. Like the other Test- cmdlets it reports a failed check \
-in its output and succeeds (exit code 0); it fails (exit code 1) only when it cannot run, e.g. when \
-xshell-transport is not running. Needs a running xshell-transport: the probe uses the engine's compiled \
+session ends with QUIT; no MAIL command and no message is ever sent. Our certificate is checked too: it must \
+be usable as a Domain Security client certificate (extended key usage absent or with Client Authentication, key \
+usage absent or with Digital Signature; public CAs stop issuing such server certificates during 2026) and not \
+expired; within CertificateExpiryWarningDays (Set-TransportService, default 30) of its NotAfter it is a warning, \
+and so is the partner's certificate. DomainSecured is true only when all of it holds; otherwise Reason says why \
+and Fix what to change. Steps lists every step (Name, Result Pass/Warning/Fail, Detail) and Verdict sums them up: \
+Fail when DomainSecured is false, Warning when a step warns, else Pass. A Fail verdict makes the command fail \
+after writing its result (exit code 1; in the shell language a non-terminating error, so `$?` is false and a \
+script exits non-zero), so CI can gate on it; warnings alone do not fail unless -WarningAsFailure is given. It \
+also fails when it cannot run, e.g. when xshell-transport is not running. Needs a running xshell-transport: the probe uses the engine's compiled \
 configuration, resolver and client certificate. -WhatIf shows the probe without connecting anywhere.",
     params: p::LIST,
     sets: &[],
@@ -90,10 +100,31 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         }
         Err(e) => return Err(CmdletError::Failed(e.to_string())),
     };
-    Ok(vec![Value::Object(Object::from_serde(
+    let verdict = report.verdict;
+    let out = vec![Value::Object(Object::from_serde(
         "DomainSecurityResult",
         View::List,
         None,
         report.as_ref(),
-    ))])
+    ))];
+    let fails = verdict == StepResult::Fail
+        || (verdict == StepResult::Warning && b.switch(p::WarningAsFailure));
+    if fails {
+        let failed: Vec<String> = report
+            .steps
+            .iter()
+            .filter(|s| s.result != StepResult::Pass && s.name != "Verdict")
+            .map(|s| format!("{} ({})", s.name, s.result.as_str()))
+            .collect();
+        return Err(CmdletError::Verdict {
+            message: format!(
+                "verdict {} for {domain}: {} [steps: {}]",
+                verdict.as_str(),
+                report.reason,
+                failed.join(", ")
+            ),
+            output: out,
+        });
+    }
+    Ok(out)
 }

@@ -3,13 +3,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use super::probe::probe;
+use super::probe::{ProbeStep, StepResult, probe};
 use crate::bind::Bound;
 use crate::context::Ctx;
 use crate::decl::*;
 use crate::error::CmdletError;
 use crate::named::{self, wildcard_match};
 use crate::value::{Object, Value, View};
+use xshell_core::certificates as certs;
 
 params!(p {
     Identity: String = named::identity(
@@ -20,6 +21,10 @@ params!(p {
         "How long each step may take."
     )
     .default("10"),
+    WarningAsFailure: bool = param(
+        Kind::Switch,
+        "xshell extension: a Warning verdict (the certificate expires within CertificateExpiryWarningDays) fails the command too."
+    ),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -31,13 +36,19 @@ pub static DECL: CmdletDecl = CmdletDecl {
 TLS handshake to see the certificate the connector presents (subject, issuer, thumbprint, expiry), the TLS \
 version and cipher. CertificateInStore tells whether that certificate is one of this organization's. Status is \
 Success when the whole conversation worked and Failure otherwise, with the reason in Details. The certificate is \
-reported, not judged; nothing is sent.",
+reported, and judged only on its dates: CertificateDaysLeft is the whole days to its NotAfter. Steps lists each \
+step (Name: Connect, Banner, EHLO, STARTTLS, TLS handshake, EHLO after TLS, QUIT, Certificate; Result: Pass, \
+Warning or Fail; Detail) and Verdict sums them up: Fail when Status is Failure or the certificate has expired, \
+Warning when it expires within CertificateExpiryWarningDays (Set-TransportService, default 30) or STARTTLS is not \
+offered, else Pass. Nothing is sent. When any binding's Verdict is Fail the command fails after writing every \
+result (exit code 1; in the shell language a non-terminating error, so `$?` is false and a script exits \
+non-zero), so CI can gate on it; warnings alone do not fail unless -WarningAsFailure is given.",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
     outputs: "SmtpConnectivityStatus objects, one per binding.",
     examples: &[Example {
-        title: "Test a connector whose binding nobody listens on",
+        title: "Test a connector whose binding nobody listens on: Status Failure (exit code 1)",
         code: "Test-SmtpConnectivity",
         setup: &["New-ReceiveConnector Idle -Bindings 127.0.0.1:1 -RemoteIPRanges 127.0.0.0/8"],
         expect: &["Idle", "127.0.0.1:1", "Failure"],
@@ -78,7 +89,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         });
     }
     let server_fqdn = cfg.transport_service.effective_fqdn();
+    let warning_days = cfg.transport_service.certificate_expiry_warning_days;
+    let now = time::OffsetDateTime::now_utc();
     let mut out = Vec::new();
+    let mut failed = Vec::new();
     for c in connectors {
         if !c.enabled {
             if id.is_some() {
@@ -145,8 +159,85 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             )
             .with("LatencyMs", Value::Int(p.latency_ms as i64));
             o.dates(&["CertificateNotAfter"]);
+            let mut steps = p.steps.clone();
+            let mut days_left = None;
+            if let Some(na) = cert.and_then(|c| c.not_after_time) {
+                let days = certs::days_until_expiration(na, now);
+                days_left = Some(days);
+                let (result, detail) = match certs::expiry(na, now, warning_days) {
+                    certs::Expiry::Expired { days_ago } => (
+                        StepResult::Fail,
+                        format!("expired {days_ago} days ago (Exchange event 12016)"),
+                    ),
+                    certs::Expiry::Expiring { days_left } => (
+                        StepResult::Warning,
+                        format!(
+                            "expires in {days_left} days (within {warning_days}; Exchange event 12018)"
+                        ),
+                    ),
+                    certs::Expiry::Ok { days_left } => {
+                        (StepResult::Pass, format!("{days_left} days left"))
+                    }
+                };
+                steps.push(ProbeStep {
+                    name: "Certificate".into(),
+                    result,
+                    detail,
+                });
+            }
+            let verdict = if !p.success || steps.iter().any(|s| s.result == StepResult::Fail) {
+                StepResult::Fail
+            } else if steps.iter().any(|s| s.result == StepResult::Warning) {
+                StepResult::Warning
+            } else {
+                StepResult::Pass
+            };
+            let o = o
+                .with(
+                    "CertificateDaysLeft",
+                    days_left.map_or(Value::Null, Value::Int),
+                )
+                .with("Verdict", Value::str(verdict.as_str()))
+                .with(
+                    "Steps",
+                    Value::List(
+                        steps
+                            .iter()
+                            .map(|s| {
+                                Value::Object(Object::from_serde("ProbeStep", View::List, None, s))
+                            })
+                            .collect(),
+                    ),
+                );
+            if verdict == StepResult::Fail
+                || (verdict == StepResult::Warning && b.switch(p::WarningAsFailure))
+            {
+                let why = steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.result != StepResult::Pass)
+                    .map(|s| format!("{}: {}", s.name, s.detail))
+                    .unwrap_or_else(|| "failed".into());
+                failed.push(format!(
+                    "{} {} ({}): {why}",
+                    c.name,
+                    binding.0,
+                    verdict.as_str()
+                ));
+            }
             out.push(Value::Object(o));
         }
+    }
+    if !failed.is_empty() {
+        return Err(CmdletError::Verdict {
+            message: format!(
+                "{} of {} bindings failed: {}",
+                failed.len(),
+                out.len(),
+                failed.join("; ")
+            ),
+            output: out,
+        });
     }
     Ok(out)
 }

@@ -41,6 +41,9 @@ params!(p {
     MailboxRootPath: String = param(Kind::Path, "Root of the Maildir mailboxes (default: <store>/mailboxes)."),
     // metrics
     MetricsBindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where xshell-transport serves Prometheus metrics (GET /metrics), IP:port; $null or empty turns it off (the default)."),
+    // --- certificate lifecycle (issue 18 part 3) ---
+    CertificateExpiryWarningDays: u32 = param(Kind::Int { min: 0, max: 365 }, "xshell extension: days before an SMTP certificate expires from which the engine logs Exchange's warning (event 12018) and Test-DomainSecurity warns; 0 turns the early warning off.")
+        .default("30"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -50,7 +53,10 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "The FQDN is used in EHLO and to select the server's certificate. ExternalDNSServers are the \
 resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
 connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
-delay notice and after MessageExpirationTimeout a non-delivery report. MetricsBindings makes the running \
+delay notice and after MessageExpirationTimeout a non-delivery report. CertificateExpiryWarningDays (an xshell \
+extension; Exchange has a fixed window) sets when the engine starts logging that an SMTP certificate expires soon \
+(Exchange's event 12018; an expired one is logged as an error, event 12016), at start, on each reload and once a \
+day; Test-DomainSecurity uses the same window for its certificate steps. MetricsBindings makes the running \
 engine serve Prometheus metrics over HTTP (GET /metrics) on those addresses; it follows the change within a \
 second, and a binding it cannot listen on is logged and retried without stopping mail flow.",
     params: p::LIST,
@@ -122,6 +128,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign_opt(p::MailboxRootPath, &mut s.mailbox_root_path);
         // metrics
         b.assign_list(p::MetricsBindings, &mut s.metrics_bindings);
+        // --- certificate lifecycle (issue 18 part 3) ---
+        b.assign(
+            p::CertificateExpiryWarningDays,
+            &mut s.certificate_expiry_warning_days,
+        );
         s.validate()?;
         check_metrics_bindings(
             &cfg.transport_service.metrics_bindings,

@@ -239,9 +239,72 @@ pub struct DomainSecurityReport {
     /// The server certificate names the domain.
     #[serde(default)]
     pub name_matched: Option<bool>,
-    /// Every step, in order, `step: result`.
+    /// Pass, Warning or Fail: Fail when DomainSecured is false; Warning
+    /// when it is true but a step warns (a certificate expires within
+    /// CertificateExpiryWarningDays).
     #[serde(default)]
-    pub steps: Vec<String>,
+    pub verdict: StepResult,
+    /// Our certificate presented as the client certificate.
+    #[serde(default)]
+    pub client_certificate_thumbprint: Option<String>,
+    #[serde(default)]
+    pub client_certificate_not_after: Option<String>,
+    /// Whole days until our certificate expires (negative: expired).
+    #[serde(default)]
+    pub client_certificate_days_left: Option<i64>,
+    /// Whether our certificate can be a Domain Security client certificate
+    /// (extended key usage absent or with Client Authentication; key usage
+    /// absent or with Digital Signature).
+    #[serde(default)]
+    pub client_certificate_client_auth: Option<bool>,
+    /// The partner's server certificate's NotAfter and days left.
+    #[serde(default)]
+    pub server_not_after: Option<String>,
+    #[serde(default)]
+    pub server_days_left: Option<i64>,
+    /// Every step, in order.
+    #[serde(default)]
+    pub steps: Vec<ProbeStep>,
+}
+
+/// The result of one step of a Test- cmdlet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepResult {
+    #[default]
+    Pass,
+    Warning,
+    Fail,
+}
+
+impl StepResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepResult::Pass => "Pass",
+            StepResult::Warning => "Warning",
+            StepResult::Fail => "Fail",
+        }
+    }
+}
+
+/// One step of Test-DomainSecurity: what was checked, its result, and what
+/// was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProbeStep {
+    pub name: String,
+    pub result: StepResult,
+    pub detail: String,
+}
+
+impl DomainSecurityReport {
+    /// Adds a step.
+    pub fn step(&mut self, name: &str, result: StepResult, detail: impl Into<String>) {
+        self.steps.push(ProbeStep {
+            name: name.to_string(),
+            result,
+            detail: detail.into(),
+        });
+    }
 }
 
 /// Whose fault a failed request is.

@@ -113,11 +113,25 @@ impl LabCa {
     /// Signs a request (PEM or DER) for `validity_days` from one hour ago and
     /// returns the certificate as PEM. See [`LabCa::sign_csr_between`].
     pub fn sign_csr(&self, csr: &[u8], validity_days: u32) -> Result<String> {
+        self.sign_csr_usage(csr, validity_days, LeafUsage::ServerAndClient)
+    }
+
+    /// [`LabCa::sign_csr`] with a choice of extended key usage.
+    pub fn sign_csr_usage(
+        &self,
+        csr: &[u8],
+        validity_days: u32,
+        usage: LeafUsage,
+    ) -> Result<String> {
         let days = check_days(validity_days)?;
         let now = OffsetDateTime::now_utc();
         let now = now.replace_nanosecond(0).unwrap_or(now);
-        let der =
-            self.sign_csr_between(csr, now - Duration::hours(1), now + Duration::days(days))?;
+        let der = self.sign_csr_with(
+            csr,
+            now - Duration::hours(1),
+            now + Duration::days(days),
+            usage,
+        )?;
         Ok(pem_cert(der))
     }
 
@@ -134,6 +148,17 @@ impl LabCa {
         csr: &[u8],
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
+    ) -> Result<Vec<u8>> {
+        self.sign_csr_with(csr, not_before, not_after, LeafUsage::ServerAndClient)
+    }
+
+    /// [`LabCa::sign_csr_between`] with a choice of extended key usage.
+    pub fn sign_csr_with(
+        &self,
+        csr: &[u8],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        usage: LeafUsage,
     ) -> Result<Vec<u8>> {
         let req = parse_request(csr)?;
         let ca_der = self.cert_der()?;
@@ -184,7 +209,10 @@ impl LabCa {
             extensions: vec![
                 x509w::ext_basic_constraints(false),
                 x509w::ext_key_usage_leaf(alg == "RSA"),
-                x509w::ext_eku_server_client(),
+                match usage {
+                    LeafUsage::ServerAndClient => x509w::ext_eku_server_client(),
+                    LeafUsage::ServerOnly => x509w::ext_eku_server_only(),
+                },
                 x509w::ext_san(&names, empty_subject),
                 x509w::ext_ski(&x509w::key_id(&req.spki_der)?),
                 x509w::ext_aki(&ca_key_id),
@@ -192,6 +220,17 @@ impl LabCa {
         };
         x509w::build_certificate(&spec, &self.key)
     }
+}
+
+/// The extended key usage of a certificate the lab CA issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeafUsage {
+    /// serverAuth and clientAuth: usable for Domain Security both ways.
+    #[default]
+    ServerAndClient,
+    /// serverAuth only, as public CAs issue from 2026: a server
+    /// certificate that cannot be a TLS client certificate.
+    ServerOnly,
 }
 
 /// Free-function form of [`LabCa::sign_csr`] for callers that keep the CA
@@ -233,6 +272,26 @@ mod tests {
         assert!(info.has_client_auth && info.has_server_auth);
         // cut to the CA's expiry
         assert!(info.not_after <= ca_info.not_after);
+        assert_eq!(info.key_usage_digital_signature, Some(true));
+        assert!(info.domain_security_client_auth().is_ok());
+
+        let now = OffsetDateTime::now_utc();
+        let der = ca
+            .sign_csr_with(
+                csr.pem().as_bytes(),
+                now,
+                now + Duration::days(10),
+                LeafUsage::ServerOnly,
+            )
+            .unwrap();
+        let info = parse_certificate(&der).unwrap();
+        assert!(info.has_server_auth && !info.has_client_auth);
+        assert_eq!(
+            info.extended_key_usage.as_deref().unwrap(),
+            ["Server Authentication (1.3.6.1.5.5.7.3.1)"]
+        );
+        let why = info.domain_security_client_auth().unwrap_err();
+        assert!(why.contains("Client Authentication"), "{why}");
         assert_eq!(info.spki_der, key.spki_der().unwrap());
     }
 

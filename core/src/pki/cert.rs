@@ -42,6 +42,13 @@ pub struct CertInfo {
     pub has_server_auth: bool,
     /// Usable as a TLS client certificate (EKU clientAuth, anyExtendedKeyUsage, or no EKU).
     pub has_client_auth: bool,
+    /// The extendedKeyUsage purposes, Windows style (`Server Authentication
+    /// (1.3.6.1.5.5.7.3.1)`); `None` when the certificate has no such
+    /// extension (any usage allowed).
+    pub extended_key_usage: Option<Vec<String>>,
+    /// keyUsage digitalSignature; `None` when the certificate has no
+    /// keyUsage extension (any usage allowed).
+    pub key_usage_digital_signature: Option<bool>,
     /// DER SubjectPublicKeyInfo: compare with a key's or a pending request's.
     pub spki_der: Vec<u8>,
     /// DER subject Name.
@@ -61,6 +68,31 @@ impl CertInfo {
             out.push(cn.clone());
         }
         out
+    }
+
+    /// Whether this certificate can be the TLS *client* certificate of
+    /// Domain Security (mutual TLS): no extendedKeyUsage, or one that
+    /// includes clientAuth (or anyExtendedKeyUsage); and no keyUsage, or
+    /// one with digitalSignature (TLS client authentication signs the
+    /// handshake). `Err` says what is missing.
+    pub fn domain_security_client_auth(&self) -> std::result::Result<(), String> {
+        if !self.has_client_auth {
+            return Err(format!(
+                "its extended key usage ({}) lacks Client Authentication (1.3.6.1.5.5.7.3.2): \
+                 partners refuse it as a Domain Security client certificate",
+                self.extended_key_usage
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", ")
+            ));
+        }
+        if self.key_usage_digital_signature == Some(false) {
+            return Err(
+                "its key usage lacks Digital Signature: it cannot sign a TLS client handshake"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 
     /// The `<I>issuer<S>subject` form used by TlsCertificateName.
@@ -236,16 +268,24 @@ pub fn parse_certificate(cert_der: &[u8]) -> Result<CertInfo> {
             }
         }
     }
-    let (has_server_auth, has_client_auth) = match cert
+    let (has_server_auth, has_client_auth, extended_key_usage) = match cert
         .extended_key_usage()
         .map_err(|e| bad("extendedKeyUsage", e))?
     {
-        None => (true, true),
+        None => (true, true, None),
         Some(eku) => {
             let e = eku.value;
-            (e.any || e.server_auth, e.any || e.client_auth)
+            (
+                e.any || e.server_auth,
+                e.any || e.client_auth,
+                Some(eku_names(e)),
+            )
         }
     };
+    let key_usage_digital_signature = cert
+        .key_usage()
+        .map_err(|e| bad("keyUsage", e))?
+        .map(|ku| ku.value.digital_signature());
     let is_ca = cert
         .basic_constraints()
         .map_err(|e| bad("basicConstraints", e))?
@@ -268,10 +308,32 @@ pub fn parse_certificate(cert_der: &[u8]) -> Result<CertInfo> {
         key_algorithm,
         has_server_auth,
         has_client_auth,
+        extended_key_usage,
+        key_usage_digital_signature,
         spki_der,
         subject_der: cert.subject().as_raw().to_vec(),
         issuer_der: cert.issuer().as_raw().to_vec(),
     })
+}
+
+/// The EKU purposes as Windows lists them (EnhancedKeyUsageList).
+fn eku_names(e: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (set, name, oid) in [
+        (e.server_auth, "Server Authentication", "1.3.6.1.5.5.7.3.1"),
+        (e.client_auth, "Client Authentication", "1.3.6.1.5.5.7.3.2"),
+        (e.code_signing, "Code Signing", "1.3.6.1.5.5.7.3.3"),
+        (e.email_protection, "Secure Email", "1.3.6.1.5.5.7.3.4"),
+        (e.time_stamping, "Time Stamping", "1.3.6.1.5.5.7.3.8"),
+        (e.ocsp_signing, "OCSP Signing", "1.3.6.1.5.5.7.3.9"),
+        (e.any, "Any Purpose", "2.5.29.37.0"),
+    ] {
+        if set {
+            out.push(format!("{name} ({oid})"));
+        }
+    }
+    out.extend(e.other.iter().map(|o| o.to_id_string()));
+    out
 }
 
 /// The public key of a DER SubjectPublicKeyInfo (the BIT STRING content):

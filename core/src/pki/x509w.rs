@@ -68,6 +68,16 @@ pub(crate) fn ext_eku_server_client() -> Vec<u8> {
     )
 }
 
+/// extendedKeyUsage serverAuth only (what public CAs issue from 2026 on:
+/// such a certificate cannot be a Domain Security client certificate).
+pub(crate) fn ext_eku_server_only() -> Vec<u8> {
+    extension(
+        OID_EXT_KEY_USAGE,
+        false,
+        &der::seq(&[&der::oid(OID_SERVER_AUTH)]),
+    )
+}
+
 /// basicConstraints: `cA TRUE` (critical) for a CA, an empty sequence for a leaf.
 pub(crate) fn ext_basic_constraints(ca: bool) -> Vec<u8> {
     if ca {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! xshell-transport [--store DIR] [--log-format text|json] [--grace SECONDS]
+//!                  [--certificate-check-interval SECONDS]
 //! ```
 //! - `--store DIR`: the store (else `$XSHELL_STORE`, else the same default
 //!   folder as `xshell`).
@@ -9,6 +10,9 @@
 //!   object per line; the level comes from `RUST_LOG` (default `info`).
 //! - `--grace`: at SIGTERM/SIGINT, how long sessions in progress may take
 //!   to finish (default 10 s).
+//! - `--certificate-check-interval`: how often the configuration is compiled
+//!   again although the store did not change, logging the SMTP certificates'
+//!   expiry findings (default 86400 s: once a day).
 //!
 //! Exit status 0 after a clean shutdown, 1 when the engine cannot start.
 
@@ -44,6 +48,14 @@ fn command() -> Command {
                 .value_parser(clap::value_parser!(u64))
                 .default_value("10")
                 .help("At SIGTERM, how long sessions in progress may take to finish"),
+        )
+        .arg(
+            Arg::new("certificate-check-interval")
+                .long("certificate-check-interval")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(u64).range(1..))
+                .default_value("86400")
+                .help("How often the configuration is compiled again and the SMTP certificates' expiry is logged although the store did not change (default once a day)"),
         )
         .arg(
             Arg::new("version")
@@ -91,6 +103,11 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(xshell_core::store::default_dir);
     let mut opts = EngineOptions::new(store_dir.clone());
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
+    opts.certificate_check = Duration::from_secs(
+        m.get_one::<u64>("certificate-check-interval")
+            .copied()
+            .unwrap_or(86_400),
+    );
     tracing::info!(store = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -28,14 +28,16 @@ use xshell_core::model::{
     parse_tls_certificate_name,
 };
 use xshell_core::pki::cert::parse_certificate;
-use xshell_core::pki::select::{SelectOptions, select_certificates};
+use xshell_core::pki::select::{self, Candidate, SelectOptions, select_certificates};
 use xshell_core::store::Backend;
 use xshell_core::types::{DomainPattern, IpRange, Limit, SizeLimit};
 
 use crate::tls::{self, TrustContext};
 use xshell_smtp::SessionConfig;
 
+mod lifecycle;
 mod send;
+pub use lifecycle::{CertificateCheck, CheckLevel, certificate_checks};
 pub use send::{SendConnectorRuntime, SendRuntime};
 
 /// Largest message when every limit says Unlimited (the session holds a
@@ -180,6 +182,14 @@ pub struct RuntimeConfig {
     // metrics
     /// Where to serve Prometheus metrics (MetricsBindings; empty: nowhere).
     pub metrics_bindings: Vec<SocketAddr>,
+    // --- certificate lifecycle (issue 18 part 3) ---
+    /// Which certificate each receive connector presents and why, expiry
+    /// (Exchange events 12018, 12016) and Domain Security client-usage
+    /// findings about the SMTP certificates; logged at start, on each
+    /// reload and once a day.
+    pub certificate_checks: Vec<CertificateCheck>,
+    /// TransportService CertificateExpiryWarningDays.
+    pub certificate_expiry_warning_days: u32,
 }
 
 impl RuntimeConfig {
@@ -216,6 +226,7 @@ impl RuntimeConfig {
         let hints = tls::root_hints(&trust.trusted_roots);
 
         let mut connectors = Vec::new();
+        let mut certificate_choices = Vec::new();
         for rc in cfg.receive_connectors.iter().filter(|c| c.enabled) {
             let hostname = rc.fqdn.clone().unwrap_or_else(|| server_fqdn.clone());
             let mut session = SessionConfig::new(hostname.clone());
@@ -233,10 +244,17 @@ impl RuntimeConfig {
                 || direct_trust_applies(rc);
             let (tls, certificate) = if rc.has_auth(AuthMechanism::Tls) {
                 match select_for_connector(cfg, rc, &candidates, &server_fqdn) {
-                    Some(rec) => match tls::load_own(rec, secrets).and_then(|own| {
+                    Some((rec, why)) => match tls::load_own(rec, secrets).and_then(|own| {
                         tls::server_config(own, requests_client_certificate, hints.clone())
                     }) {
-                        Ok(sc) => (Some(sc), Some(rec.thumbprint.clone())),
+                        Ok(sc) => {
+                            certificate_choices.push((
+                                rc.name.clone(),
+                                rec.thumbprint.clone(),
+                                why,
+                            ));
+                            (Some(sc), Some(rec.thumbprint.clone()))
+                        }
                         Err(e) => {
                             notes.push(format!(
                                 "receive connector '{}': STARTTLS is not offered: {e}",
@@ -302,6 +320,15 @@ impl RuntimeConfig {
             now,
             &mut notes,
         ));
+        // --- certificate lifecycle (issue 18 part 3) ---
+        let certificate_expiry_warning_days = cfg.transport_service.certificate_expiry_warning_days;
+        let certificate_checks = certificate_checks(
+            cfg,
+            now,
+            &certificate_choices,
+            &send,
+            certificate_expiry_warning_days,
+        );
         RuntimeConfig {
             revision: cfg.revision,
             server_fqdn,
@@ -323,6 +350,9 @@ impl RuntimeConfig {
                 .iter()
                 .map(|b| b.0)
                 .collect(),
+            // --- certificate lifecycle (issue 18 part 3) ---
+            certificate_checks,
+            certificate_expiry_warning_days,
         }
     }
 
@@ -398,27 +428,28 @@ fn min_size(a: SizeLimit, b: SizeLimit) -> u64 {
 /// The certificate STARTTLS presents on `rc`: TlsCertificateName (issuer
 /// and subject) when set, else the best match for the connector's FQDN,
 /// else for the server FQDN (the reference's order), among SMTP-enabled
-/// certificates with a private key.
+/// certificates with a private key; with why it was chosen (for the log).
+///
+/// Among several matching certificates (a renewal: old and new enabled
+/// side by side) the order of [`select_certificates`] decides: valid
+/// before expired or not yet valid, CA-issued before self-signed, exact
+/// name before wildcard, then the latest NotAfter, the latest NotBefore,
+/// the lowest thumbprint.
 fn select_for_connector<'a>(
     cfg: &'a OrgConfig,
     rc: &ReceiveConnector,
-    candidates: &[xshell_core::pki::select::Candidate],
+    candidates: &[Candidate],
     server_fqdn: &str,
-) -> Option<&'a xshell_core::model::CertificateRecord> {
-    let usable: Vec<&xshell_core::pki::select::Candidate> = candidates
-        .iter()
-        .filter(|c| c.has_private_key && c.smtp_enabled)
-        .collect();
+) -> Option<(&'a xshell_core::model::CertificateRecord, String)> {
     let by_thumb = |tp: &str| cfg.certificates.iter().find(|r| r.thumbprint == tp);
-    if let Some((issuer, subject)) = rc
+    let ranked: Vec<&Candidate> = if let Some((issuer, subject)) = rc
         .tls_certificate_name
         .as_deref()
         .and_then(parse_tls_certificate_name)
     {
-        // Best first among those with that issuer and subject.
-        let mut named: Vec<&xshell_core::pki::select::Candidate> = usable
+        let mut named: Vec<&Candidate> = candidates
             .iter()
-            .copied()
+            .filter(|c| c.has_private_key && c.smtp_enabled)
             .filter(|c| {
                 by_thumb(&c.thumbprint)
                     .and_then(|r| certificates::certificate_der(r).ok().flatten())
@@ -429,13 +460,24 @@ fn select_for_connector<'a>(
                     })
             })
             .collect();
-        named.sort_by_key(|c| std::cmp::Reverse(c.not_before));
-        return named.first().and_then(|c| by_thumb(&c.thumbprint));
-    }
-    let wanted = rc.fqdn.clone().unwrap_or_else(|| server_fqdn.to_string());
-    select_certificates(candidates, &wanted, SelectOptions { require_smtp: true })
-        .first()
-        .and_then(|c| by_thumb(&c.thumbprint))
+        named.sort_by(|a, b| select::compare(a, b));
+        named
+    } else {
+        let wanted = rc.fqdn.clone().unwrap_or_else(|| server_fqdn.to_string());
+        select_certificates(candidates, &wanted, SelectOptions { require_smtp: true })
+    };
+    let first = ranked.first()?;
+    let why = match ranked.get(1) {
+        None => "the only SMTP-enabled certificate with a private key that matches".to_string(),
+        Some(second) => format!(
+            "{} of {} matching SMTP-enabled certificates: {} (next: {})",
+            1,
+            ranked.len(),
+            select::why_preferred(first, second),
+            second.thumbprint
+        ),
+    };
+    by_thumb(&first.thumbprint).map(|r| (r, why))
 }
 
 #[cfg(test)]

@@ -194,3 +194,90 @@ fn loops_are_detected_by_name_only_for_a_configured_name() {
     assert_eq!(rt.send.compiled["Out"].helo_name, "mail.orga.example");
     assert!(rt.send.compiled["Out"].loop_detection);
 }
+
+#[test]
+fn certificate_findings_at_start_expiring_and_expired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mut cfg) = store_with_cert(tmp.path());
+    cfg.receive_connectors = vec![connector("Inbound", "127.0.0.1:2525", &[])];
+    let der = xshell_core::certificates::certificate_der(&cfg.certificates[0])
+        .unwrap()
+        .unwrap();
+    let info = parse_certificate(&der).unwrap();
+    let tp = info.thumbprint.clone();
+
+    // Now: the choice is logged (info), nothing else.
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), OffsetDateTime::now_utc());
+    assert_eq!(rt.certificate_expiry_warning_days, 30);
+    let levels: Vec<CheckLevel> = rt.certificate_checks.iter().map(|c| c.level).collect();
+    assert_eq!(levels, [CheckLevel::Info], "{:#?}", rt.certificate_checks);
+    let chosen = &rt.certificate_checks[0];
+    assert!(
+        chosen.message.contains("receive connector 'Inbound'")
+            && chosen.message.contains(&tp)
+            && chosen.message.contains("the only SMTP-enabled certificate"),
+        "{chosen:?}"
+    );
+
+    // Ten days before NotAfter: warning 12018 naming thumbprint, subject,
+    // NotAfter and the days left.
+    let soon = info.not_after - time::Duration::days(10) - time::Duration::hours(1);
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), soon);
+    let w = rt
+        .certificate_checks
+        .iter()
+        .find(|c| c.level == CheckLevel::Warning)
+        .unwrap_or_else(|| panic!("{:#?}", rt.certificate_checks));
+    assert_eq!(w.event_id, Some(12018));
+    assert_eq!(w.days_left, 10);
+    assert_eq!(w.thumbprint, tp);
+    assert_eq!(w.subject, "CN=mail.orga.example");
+    for want in [
+        tp.as_str(),
+        "CN=mail.orga.example",
+        "in 10 days",
+        "12018",
+        &xshell_core::certificates::rfc3339(info.not_after),
+        "receive connector 'Inbound'",
+    ] {
+        assert!(w.message.contains(want), "{want}: {}", w.message);
+    }
+    // A window of 5 days: no warning at 10 days.
+    cfg.transport_service.certificate_expiry_warning_days = 5;
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), soon);
+    assert!(
+        rt.certificate_checks
+            .iter()
+            .all(|c| c.level == CheckLevel::Info),
+        "{:#?}",
+        rt.certificate_checks
+    );
+
+    // Expired: error 12016 (the certificate is still presented: nothing
+    // else matches; opportunistic TLS goes on).
+    let later = info.not_after + time::Duration::days(3) + time::Duration::hours(1);
+    let rt = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), later);
+    let e = rt
+        .certificate_checks
+        .iter()
+        .find(|c| c.level == CheckLevel::Error)
+        .unwrap_or_else(|| panic!("{:#?}", rt.certificate_checks));
+    assert_eq!(e.event_id, Some(12016));
+    assert_eq!(e.days_left, -3);
+    assert!(
+        e.message.contains("expired") && e.message.contains("3 days ago"),
+        "{}",
+        e.message
+    );
+    assert_eq!(rt.connectors[0].certificate.as_deref(), Some(tp.as_str()));
+}
+
+#[test]
+fn old_stores_load_with_the_default_warning_window() {
+    let json = serde_json::to_value(xshell_core::model::TransportService::default()).unwrap();
+    let mut obj = json.as_object().unwrap().clone();
+    obj.remove("CertificateExpiryWarningDays").unwrap();
+    let svc: xshell_core::model::TransportService =
+        serde_json::from_value(serde_json::Value::Object(obj)).unwrap();
+    assert_eq!(svc.certificate_expiry_warning_days, 30);
+}

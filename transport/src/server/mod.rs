@@ -84,6 +84,11 @@ pub struct EngineOptions {
     pub reload_poll: Duration,
     /// How often the delivery worker rescans the whole queue.
     pub rescan: Duration,
+    // --- certificate lifecycle (issue 18 part 3) ---
+    /// How often the configuration is compiled again although the store
+    /// did not change (certificates expire, or become valid, with time) and
+    /// the certificate findings are logged: once a day.
+    pub certificate_check: Duration,
 }
 
 impl EngineOptions {
@@ -93,6 +98,8 @@ impl EngineOptions {
             grace: Duration::from_secs(10),
             reload_poll: Duration::from_millis(250),
             rescan: Duration::from_secs(30),
+            // --- certificate lifecycle (issue 18 part 3) ---
+            certificate_check: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -343,43 +350,69 @@ impl Engine {
         let mut last_store_error: Option<String> = None;
         let mut tick = tokio::time::interval(opts.reload_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // --- certificate lifecycle (issue 18 part 3) ---
+        let check_every = opts.certificate_check.max(Duration::from_secs(1));
+        let mut daily =
+            tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
+        daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
+            let mut force = false;
             tokio::select! {
                 () = &mut shutdown => break,
-                _ = tick.tick() => {
-                    let current = config.load().revision;
-                    match reload(&store, &state_dir, current).await {
-                        Ok(Some(rt)) => {
-                            last_store_error = None;
-                            let started = Instant::now();
+                _ = daily.tick() => {
+                    // Compile again at today's date: an expired certificate
+                    // is no longer preferred, a new one may have become valid.
+                    force = true;
+                }
+                _ = tick.tick() => {}
+            }
+            {
+                let current = config.load().revision;
+                match reload(&store, &state_dir, current, force).await {
+                    Ok(Some(rt)) => {
+                        last_store_error = None;
+                        let started = Instant::now();
+                        if force && rt.revision == current {
+                            log_certificates(&rt);
+                        } else {
                             log_compiled(&rt);
-                            if rt.paths != paths {
-                                tracing::warn!("queue, mailbox or tracking log paths changed in the store: they take effect at the next start");
-                            }
-                            config.store(Arc::new(rt));
+                        }
+                        if rt.paths != paths {
+                            tracing::warn!(
+                                "queue, mailbox or tracking log paths changed in the store: they take effect at the next start"
+                            );
+                        }
+                        config.store(Arc::new(rt));
+                        reconcile(&shared, &mut listeners, &mut bind_errors).await;
+                        metrics_server
+                            .reconcile(&config.load().metrics_bindings)
+                            .await;
+                        tracing::info!(
+                            revision = config.load().revision,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "configuration reloaded"
+                        );
+                    }
+                    Ok(None) => {
+                        if last_store_error.take().is_some() {
+                            tracing::info!("the store is readable again");
+                        }
+                        // retry bindings that failed
+                        if !bind_errors.is_empty() {
                             reconcile(&shared, &mut listeners, &mut bind_errors).await;
-                            metrics_server.reconcile(&config.load().metrics_bindings).await;
-                            tracing::info!(revision = config.load().revision, elapsed_ms = started.elapsed().as_millis() as u64, "configuration reloaded");
                         }
-                        Ok(None) => {
-                            if last_store_error.take().is_some() {
-                                tracing::info!("the store is readable again");
-                            }
-                            // retry bindings that failed
-                            if !bind_errors.is_empty() {
-                                reconcile(&shared, &mut listeners, &mut bind_errors).await;
-                            }
-                            if metrics_server.needs_retry() {
-                                metrics_server.reconcile(&config.load().metrics_bindings).await;
-                            }
+                        if metrics_server.needs_retry() {
+                            metrics_server
+                                .reconcile(&config.load().metrics_bindings)
+                                .await;
                         }
-                        Err(e) => {
-                            let text = e.to_string();
-                            if last_store_error.as_deref() != Some(text.as_str()) {
-                                tracing::error!(error = %text, revision = current, "the store cannot be read; keeping the last good configuration");
-                                last_store_error = Some(text);
-                            }
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        if last_store_error.as_deref() != Some(text.as_str()) {
+                            tracing::error!(error = %text, revision = current, "the store cannot be read; keeping the last good configuration");
+                            last_store_error = Some(text);
                         }
                     }
                 }
@@ -431,6 +464,7 @@ fn log_compiled(rt: &RuntimeConfig) {
     if !rt.metrics_bindings.is_empty() {
         tracing::info!(revision = rt.revision, bindings = ?rt.metrics_bindings, "metrics endpoint (MetricsBindings)");
     }
+    log_certificates(rt);
     for c in &rt.connectors {
         tracing::info!(
             revision = rt.revision,
@@ -446,21 +480,64 @@ fn log_compiled(rt: &RuntimeConfig) {
     }
 }
 
-/// A newer compiled configuration, if the store changed.
+/// The certificate findings of a compiled configuration (issue 18 part 3):
+/// the chosen certificates (info), expiry (warning 12018, error 12016) and
+/// Domain Security client usage (warning).
+fn log_certificates(rt: &RuntimeConfig) {
+    use crate::config::CheckLevel;
+    for c in &rt.certificate_checks {
+        let event_id = c.event_id.unwrap_or(0);
+        match c.level {
+            CheckLevel::Info => tracing::info!(
+                revision = rt.revision,
+                thumbprint = %c.thumbprint,
+                subject = %c.subject,
+                not_after = %c.not_after,
+                days_left = c.days_left,
+                "{}",
+                c.message
+            ),
+            CheckLevel::Warning => tracing::warn!(
+                revision = rt.revision,
+                event_id,
+                thumbprint = %c.thumbprint,
+                subject = %c.subject,
+                not_after = %c.not_after,
+                days_left = c.days_left,
+                "{}",
+                c.message
+            ),
+            CheckLevel::Error => tracing::error!(
+                revision = rt.revision,
+                event_id,
+                thumbprint = %c.thumbprint,
+                subject = %c.subject,
+                not_after = %c.not_after,
+                days_left = c.days_left,
+                "{}",
+                c.message
+            ),
+        }
+    }
+}
+
+/// A newer compiled configuration, if the store changed (or always, when
+/// `force`: the daily certificate check).
 async fn reload(
     store: &Arc<Store>,
     state_dir: &std::path::Path,
     current: u64,
+    force: bool,
 ) -> Result<Option<RuntimeConfig>, StoreError> {
     let store = Arc::clone(store);
     let state_dir = state_dir.to_path_buf();
     let joined =
         tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, StoreError> {
-            if store.backend().revision()? == current {
+            if !force && store.backend().revision()? == current {
                 return Ok(None);
             }
             let snap = store.snapshot()?;
-            if snap.revision == current {
+            if !force && snap.revision == current {
                 return Ok(None);
             }
             Ok(Some(RuntimeConfig::compile(

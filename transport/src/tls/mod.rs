@@ -182,7 +182,8 @@ impl CertificateName {
 }
 
 /// Our SMTP certificate for `name` (the reference: exact before wildcard;
-/// a CA-issued valid certificate before a self-signed one; newest).
+/// a CA-issued valid certificate before a self-signed one; then the latest
+/// NotAfter, see [`select_certificates`]).
 pub fn select_client_certificate<'a>(
     cfg: &'a OrgConfig,
     name: &CertificateName,
@@ -196,20 +197,25 @@ pub fn select_client_certificate<'a>(
                 .map(|c| c.thumbprint.clone())?
         }
         CertificateName::Explicit { issuer, subject } => {
-            let mut matching: Vec<(&CertificateRecord, OffsetDateTime)> = cfg
-                .certificates
+            // Renewal: several certificates with that issuer and subject;
+            // the same preference as by name (valid first, latest NotAfter).
+            let mut matching: Vec<&xshell_core::pki::select::Candidate> = candidates
                 .iter()
-                .filter(|r| r.key_id.is_some())
-                .filter_map(|r| {
-                    let der = certificates::certificate_der(r).ok()??;
-                    let info = parse_certificate(&der).ok()?;
-                    (info.issuer.eq_ignore_ascii_case(issuer)
-                        && info.subject.eq_ignore_ascii_case(subject))
-                    .then_some((r, info.not_before))
+                .filter(|c| c.has_private_key)
+                .filter(|c| {
+                    cfg.certificates
+                        .iter()
+                        .find(|r| r.thumbprint == c.thumbprint)
+                        .and_then(|r| certificates::certificate_der(r).ok().flatten())
+                        .and_then(|d| parse_certificate(&d).ok())
+                        .is_some_and(|info| {
+                            info.issuer.eq_ignore_ascii_case(issuer)
+                                && info.subject.eq_ignore_ascii_case(subject)
+                        })
                 })
                 .collect();
-            matching.sort_by_key(|m| std::cmp::Reverse(m.1));
-            return matching.first().map(|(r, _)| *r);
+            matching.sort_by(|a, b| xshell_core::pki::select::compare(a, b));
+            matching.first().map(|c| c.thumbprint.clone())?
         }
     };
     cfg.certificates.iter().find(|r| r.thumbprint == thumbprint)

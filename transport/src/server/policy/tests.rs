@@ -33,6 +33,9 @@ fn rt() -> RuntimeConfig {
         send: Arc::new(crate::config::SendRuntime::default()),
         notes: Vec::new(),
         metrics_bindings: Vec::new(),
+        // --- certificate lifecycle (issue 18 part 3) ---
+        certificate_checks: Vec::new(),
+        certificate_expiry_warning_days: 30,
     }
 }
 
