@@ -392,15 +392,21 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             )));
         }
     };
+    let mail_refused = outcome
+        .result
+        .recipients
+        .iter()
+        .find(|r| r.stage == Stage::Mail)
+        .map(|r| format!("MAIL FROM:<{}> refused: {}", from.address, r.reply));
     let refused: Vec<String> = outcome
         .result
         .recipients
         .iter()
-        .filter(|r| !r.delivered())
+        .filter(|r| !r.delivered() && r.stage != Stage::Mail)
         .map(|r| {
             let stage = match r.stage {
                 Stage::Local => "before sending",
-                Stage::Mail => "at MAIL FROM",
+                Stage::Mail => "with MAIL FROM",
                 Stage::Rcpt => "at RCPT TO",
                 Stage::Data => "at DATA",
                 Stage::DataEnd => "after the message",
@@ -415,6 +421,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         .filter(|r| r.delivered())
         .map(|r| r.address.as_str())
         .collect();
+    let refused: Vec<String> = mail_refused.into_iter().chain(refused).collect();
     if !refused.is_empty() {
         let sent = if accepted.is_empty() {
             "the message was not sent".to_string()
