@@ -328,3 +328,67 @@ fn send_mailmessage_against_the_engine() {
     assert_eq!(b.lab.maildir("orgb.example", "secure").len(), 1);
     assert_eq!(b.lab.maildir("orgb.example", "tls").len(), 1);
 }
+
+#[test]
+fn use_ssl_requires_starttls_and_the_certificate_check_can_be_skipped() {
+    let lab = transport_support::Lab::new();
+    let send = |port: u16, extra: &[&str]| {
+        let port = port.to_string();
+        let mut args = vec![
+            "send-mailmessage",
+            "--smtp-server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--from",
+            "a@orga.example",
+            "--to",
+            "b@fake.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+            "--timeout-seconds",
+            "20",
+        ];
+        args.extend_from_slice(extra);
+        lab.try_xshell(&args)
+    };
+
+    // No STARTTLS offered: -UseSsl fails before MAIL FROM.
+    let (l, plain_port) = listener();
+    let plain = fake_server(l, None);
+    let (code, _, err) = send(plain_port, &["--use-ssl", "--skip-certificate-check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not offer STARTTLS"), "{err}");
+    assert!(err.contains("-UseSsl"), "{err}");
+    let seen = plain.lock().unwrap().clone();
+    assert!(!seen.plain_mail && seen.delivered.is_empty(), "{seen:?}");
+    // Without -UseSsl the same server gets the message in plaintext.
+    let (code, _, err) = send(plain_port, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plain.lock().unwrap().delivered, vec![false]);
+
+    // A self-signed server certificate and a store without roots: the
+    // check cannot be done, and says how to proceed; nothing is sent.
+    let (l, tls_port) = listener();
+    let tls = fake_server(l, Some(pki::self_signed("fake.test")));
+    let (code, _, err) = send(tls_port, &["--use-ssl"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("'UseSsl'") && err.contains("-SkipCertificateCheck"),
+        "{err}"
+    );
+    assert_eq!(tls.lock().unwrap().connections, 0);
+    // -SkipCertificateCheck: sent over TLS, reported as not verified.
+    let (code, out, err) = send(
+        tls_port,
+        &["--use-ssl", "--skip-certificate-check", "--output", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let r = if r.is_array() { r[0].clone() } else { r };
+    assert_eq!(r["ServerCertificateVerified"], false, "{r:#}");
+    assert_eq!(r["Reply"], "250 2.0.0 queued", "{r:#}");
+    assert_eq!(tls.lock().unwrap().delivered, vec![true]);
+}
