@@ -196,11 +196,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let verbose = b.switch(p::Verbose);
     let from = mailbox("From", &b.get(p::From).unwrap_or_default())?;
     let list = |param: &str, v: Option<Vec<String>>| -> Result<Vec<Mailbox>, CmdletError> {
+        // The binder has split `a,b` already (CLI and language alike).
         v.unwrap_or_default()
             .iter()
-            .flat_map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
             .filter(|s| !s.trim().is_empty())
-            .map(|s| mailbox(param, &s))
+            .map(|s| mailbox(param, s))
             .collect()
     };
     let to = list("To", b.get(p::To))?;
