@@ -266,7 +266,13 @@ pub fn send(
             Event::NeedInput => {
                 write_out(&mut session, &mut stream, log, &mut last_command, go_ahead)
                     .map_err(io_err)?;
-                let n = stream.read(&mut buf).map_err(io_err)?;
+                let n = match stream.read(&mut buf) {
+                    // Closed after the transaction, before answering QUIT
+                    // (a TLS peer may not send close_notify): sent is sent.
+                    Ok(0) | Err(_) if result.is_some() => break,
+                    Ok(n) => n,
+                    Err(e) => return Err(io_err(e)),
+                };
                 if n == 0 {
                     return Err(SendError::Io {
                         endpoint,
