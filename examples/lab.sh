@@ -57,6 +57,7 @@ DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 # --- binaries --------------------------------------------------------------
 if [ -z "${XSHELL_BIN:-}" ] || [ -z "${XSHELL_TRANSPORT_BIN:-}" ]; then
+  echo "lab: building xshell and xshell-transport (the first build takes several minutes; later runs seconds)"
   (cd "$ROOT" && cargo build --quiet -p xshell -p xshell-transport) || die "cargo build failed"
   TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
   XSHELL_BIN="$TARGET/debug/xshell"
