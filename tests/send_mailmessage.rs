@@ -368,6 +368,23 @@ fn use_ssl_requires_starttls_and_the_certificate_check_can_be_skipped() {
     let (code, _, err) = send(plain_port, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(plain.lock().unwrap().delivered, vec![false]);
+    // $VerbosePreference = 'Continue' shows the conversation as -Verbose
+    // does; -Verbose:$false silences it again.
+    let cmd = format!(
+        "$VerbosePreference = 'Continue'; Send-MailMessage -SmtpServer 127.0.0.1 -Port {plain_port} \
+         -From a@orga.example -To b@fake.test -Subject s -Body b"
+    );
+    let (code, _, err) = lab.try_xshell(&["-c", &cmd]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("VERBOSE: S: 220 fake.test ESMTP"), "{err}");
+    assert!(
+        err.contains("VERBOSE: C: MAIL FROM:<a@orga.example>"),
+        "{err}"
+    );
+    let (code, _, err) = lab.try_xshell(&["-c", &format!("{cmd} -Verbose:$false")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("VERBOSE:"), "{err}");
+    assert_eq!(plain.lock().unwrap().delivered, vec![false; 3]);
 
     // A self-signed server certificate and a store without roots: the
     // check cannot be done, and says how to proceed; nothing is sent.
