@@ -305,6 +305,31 @@ fn send_mailmessage_against_the_engine() {
     assert!(err.contains("CertificateThumbprint"), "{err}");
     assert!(err.contains("no certificate with thumbprint"), "{err}");
 
+    //    A certificate in the store without its private key (OrgB's,
+    //    imported into OrgA's store from the .cer): named, nothing sent.
+    let b_cer = b.lab.work.join("smtp.cer");
+    a.xshell(&[
+        "-c",
+        &format!("Import-ExchangeCertificate -Path '{}'", b_cer.display()),
+    ]);
+    let b_tp = thumbprint(&b);
+    let (code, _, err) = send(
+        &a,
+        &b,
+        &[
+            "--from",
+            "postmaster@orga.example",
+            "--to",
+            "secure@orgb.example",
+            "--use-ssl",
+            "--certificate-thumbprint",
+            &b_tp,
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("'CertificateThumbprint'"), "{err}");
+    assert!(err.contains("has no private key"), "{err}");
+
     // 6. Nobody listening: a clear error, exit 1.
     let (_l, closed) = listener();
     drop(_l);
