@@ -6,11 +6,12 @@
 # with xshell, following the walkthrough step by step (every command is
 # printed as it runs). A DNS responder (dnsmasq) on loopback serves MX and A
 # records for both domains; both engines (xshell-transport) run; then:
-#   1. inbound: each engine accepts a message from the partner presenting
-#      the partner's certificate (exported from the partner's store), and
-#      refuses the partner's domain without a certificate;
-#   2. outbound: a message submitted to each organization's submission
-#      connector is relayed by its engine to the partner over Domain
+#   1. inbound: each engine accepts a message the partner sends with
+#      xshell's Send-MailMessage presenting the partner's own certificate
+#      (-CertificateThumbprint, key from the partner's store), and refuses
+#      the partner's domain without a certificate (530 5.7.1);
+#   2. outbound: a message submitted (Send-MailMessage) to each
+#      organization's submission connector is relayed by its engine to the partner over Domain
 #      Security and lands in the partner's Maildir.
 # The delivered headers and the tracking-log lines that prove it are shown.
 #
@@ -35,13 +36,28 @@ die() {
   exit 1
 }
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || die "'$1' is not installed (${2:-apt-get install $1})"; }
-need openssl
-need swaks
-need dnsmasq "apt-get install dnsmasq-base"
+# What the lab needs from the system: dnsmasq (the MX and A records on
+# loopback). Mail is sent with xshell's own Send-MailMessage. As root with
+# apt-get, a missing dnsmasq is installed; otherwise the lab says how.
+has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+need_pkg() { # need_pkg COMMAND PACKAGE
+  has "$1" && return 0
+  local install="apt-get update && apt-get install -y $2"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "lab: '$1' is not installed; installing it: $install"
+    (export DEBIAN_FRONTEND=noninteractive && apt-get update -qq && apt-get install -y -qq "$2") >&2 ||
+      die "installing $2 failed; run: $install"
+    has "$1" || die "'$1' is still missing after installing $2"
+  else
+    die "'$1' is not installed; run: sudo sh -c '$install'"
+  fi
+}
+need_pkg dnsmasq dnsmasq-base
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 # --- binaries --------------------------------------------------------------
 if [ -z "${XSHELL_BIN:-}" ] || [ -z "${XSHELL_TRANSPORT_BIN:-}" ]; then
+  echo "lab: building xshell and xshell-transport (the first build takes several minutes; later runs seconds)"
   (cd "$ROOT" && cargo build --quiet -p xshell -p xshell-transport) || die "cargo build failed"
   TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
   XSHELL_BIN="$TARGET/debug/xshell"
@@ -239,10 +255,17 @@ $(headers_of "$1")"
 RESULTS=()
 result() { RESULTS+=("$1=$2"); }
 
-swaks_to() { # swaks_to IP PORT ARGS...  (transcript on stdout)
-  local ip=$1 port=$2
-  shift 2
-  timeout 60 swaks --server "$ip:$port" --timeout 20 "$@" 2>&1 || true
+# send ORG ARGS...: Send-MailMessage from ORG's store (its certificates and
+# trusted roots), printed as it runs; the output (with the -Verbose
+# conversation) in SENT, the exit code in SENT_RC. Never dies: the caller
+# decides what the outcome must be.
+SENT='' SENT_RC=0
+send() {
+  local o=$1
+  shift
+  printf '%s[%s]$ %s%s\n' "$CYAN" "${NAME[$o]}" "$(show xshell "$@")" "$OFF"
+  SENT_RC=0
+  SENT=$(cd "$(dir "$o")" && XSHELL_STORE="$(store "$o")" NO_COLOR=1 timeout 60 "$XSHELL_BIN" "$@" </dev/null 2>&1) || SENT_RC=$?
 }
 
 # Checks what a domain-secured delivery looks like at the receiver RCV:
@@ -273,31 +296,23 @@ $(tail -n 20 "$(dir "$r")/engine.log")"
   result "$key" ok
 }
 
-# Part 1: each side's inbound, with the partner's exported certificate.
+# Part 1: each side's inbound: the sender presents its own SMTP certificate
+# (from its store, with its private key) as the TLS client certificate.
 step "9. Inbound: each engine accepts the partner's domain only with the partner's certificate"
-for s in a b; do
-  # The sender S exports its SMTP certificate with its key; swaks plays S's server with it.
-  (umask 077 && echo "lab only: not a secret" >"$(dir "$s")/pfx.pass")
-  x "$s" -c "Get-ExchangeCertificate -DomainName ${FQDN[$s]} | Export-ExchangeCertificate -Path smtp.pfx -PasswordFile pfx.pass"
-  show openssl pkcs12 -in smtp.pfx -passin file:pfx.pass -nodes -out smtp-with-key.pem
-  (cd "$(dir "$s")" && openssl pkcs12 -in smtp.pfx -passin file:pfx.pass -nodes -out smtp-with-key.pem 2>&1) ||
-    die "openssl cannot read ${NAME[$s]}'s exported PFX"
-done
 for r in a b; do
   s=${PARTNER[$r]}
   subject="lab inbound ${NAME[$s]} to ${NAME[$r]}"
-  common=(--local-interface "${IP[$s]}" --helo "${FQDN[$s]}" --from "postmaster@${DOMAIN[$s]}" --to "inbound@${DOMAIN[$r]}")
+  common="Send-MailMessage -SmtpServer ${IP[$r]} -Port $PORT -SourceIPAddress ${IP[$s]} -Helo ${FQDN[$s]} -From postmaster@${DOMAIN[$s]} -To inbound@${DOMAIN[$r]} -UseSsl -TlsServerName ${FQDN[$r]}"
   echo "  ${NAME[$s]} -> ${NAME[$r]} without a client certificate (must be refused):"
-  show swaks --server "${IP[$r]}:$PORT" --tls "${common[@]}"
-  t=$(swaks_to "${IP[$r]}" "$PORT" --tls "${common[@]}" --header "Subject: must be refused")
-  grep -E '^<[-~*]* +530 5\.7\.1' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not refuse ${DOMAIN[$s]} without a certificate:
-$t"
+  send "$s" -c "$common -Subject \"must be refused\" -Body \"no certificate\""
+  [ "$SENT_RC" != 0 ] || die "${NAME[$r]} accepted ${DOMAIN[$s]} without a certificate:
+$SENT"
+  grep -E '530 5\.7\.1' <<<"$SENT" | sed 's/^/    /' || die "${NAME[$r]} did not refuse ${DOMAIN[$s]} with 530 5.7.1:
+$SENT"
   echo "  ${NAME[$s]} -> ${NAME[$r]} with ${NAME[$s]}'s certificate:"
-  cert="$(dir "$s")/smtp-with-key.pem"
-  show swaks --server "${IP[$r]}:$PORT" --tls --tls-cert "${cert#"$LAB"/}" --tls-key "${cert#"$LAB"/}" "${common[@]}" --header "Subject: $subject"
-  t=$(swaks_to "${IP[$r]}" "$PORT" --tls --tls-cert "$cert" --tls-key "$cert" "${common[@]}" --header "Subject: $subject")
-  grep -E '^<[-~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /' || die "${NAME[$r]} did not accept ${NAME[$s]}'s domain-secured message:
-$t"
+  send "$s" -c "$common -Subject \"$subject\" -Body \"Domain Security lab\" -CertificateThumbprint (Get-ExchangeCertificate -DomainName ${FQDN[$s]}).Thumbprint -Verbose"
+  sed 's/^/    /' <<<"$SENT"
+  [ "$SENT_RC" = 0 ] && grep -q -E 'S: 250 2\.0\.0' <<<"$SENT" || die "${NAME[$r]} did not accept ${NAME[$s]}'s domain-secured message (exit $SENT_RC)"
   check_received "$r" inbound "$subject" "$s" "inbound-${NAME[$r],,}"
 done
 
@@ -311,17 +326,17 @@ else
   for s in a b; do
     r=${PARTNER[$s]}
     subject="lab relay ${NAME[$s]} to ${NAME[$r]}"
-    args=(--local-interface "${IP[$s]}" --helo "client.${DOMAIN[$s]}" --from "user@${DOMAIN[$s]}" --to "relay@${DOMAIN[$r]}" --header "Subject: $subject")
-    show swaks --server "${IP[$s]}:$SUBMIT_PORT" "${args[@]}"
-    t=$(swaks_to "${IP[$s]}" "$SUBMIT_PORT" "${args[@]}")
-    if ! grep -E '^<[-~*]* +250 2\.0\.0' <<<"$t" | sed 's/^/    /'; then
-      if grep -q -E '5\.7\.54|Client was not authenticated' <<<"$t"; then
+    send "$s" send-mailmessage --smtp-server "${IP[$s]}" --port "$SUBMIT_PORT" --source-ip-address "${IP[$s]}" \
+      --helo "client.${DOMAIN[$s]}" --from "user@${DOMAIN[$s]}" --to "relay@${DOMAIN[$r]}" --subject "$subject" --body "relayed by ${NAME[$s]}"
+    if [ "$SENT_RC" != 0 ]; then
+      if grep -q -E '5\.7\.54|Client was not authenticated' <<<"$SENT"; then
         die "${NAME[$s]}'s Submission connector (ExternalAuthoritative, ExchangeServers) refused the message: this engine does not treat such sessions as Internal, so it cannot relay (is the outbound queue runner in this build?). LAB_OUTBOUND=0 checks the inbound side only.
-$(grep -E '^<' <<<"$t" | tail -n 3)"
+$SENT"
       fi
       die "${NAME[$s]} did not accept the submitted message:
-$t"
+$SENT"
     fi
+    sed 's/^/    /' <<<"$SENT"
   done
   for s in a b; do
     r=${PARTNER[$s]}

@@ -4,7 +4,8 @@
 //! the walkthrough's commands, each engine accepting the partner's domain
 //! only with the partner's certificate, and mail relayed each way over
 //! Domain Security (RECEIVE as Partner with a verified client
-//! certificate, SEND with domain_secured).
+//! certificate, SEND with domain_secured), all sent with xshell's own
+//! Send-MailMessage (no swaks, no openssl).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/bins.rs"]
@@ -78,6 +79,22 @@ fn the_lab_exchanges_domain_secured_mail_between_two_organizations() {
             let want = format!("{org} {cmd}");
             assert!(stdout.contains(&want), "not run: {want}\n{stdout}");
         }
+    }
+
+    // It sends with xshell's Send-MailMessage: no swaks, no openssl.
+    let script = fs::read_to_string(root.join("examples/lab.sh")).unwrap();
+    for tool in ["swaks", "openssl"] {
+        assert!(!script.contains(tool), "examples/lab.sh still uses {tool}");
+    }
+    for want in [
+        "Send-MailMessage -SmtpServer 127.0.0.2 ",
+        "-CertificateThumbprint (Get-ExchangeCertificate -DomainName mail.orga.example).Thumbprint -Verbose",
+        "refused: 530 5.7.1",
+        "VERBOSE: *  TLS TLSv1.3",
+        "client certificate presented",
+        "xshell send-mailmessage --smtp-server 127.0.0.1 --port ",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
 
     let summary = fs::read_to_string(out.path().join("summary")).unwrap();

@@ -19,6 +19,7 @@ pub mod value_ser;
 pub mod accepted_domain;
 pub mod certificate;
 pub mod diagnostics;
+pub mod mail;
 pub mod organization;
 pub mod queue;
 pub mod receive_connector;
@@ -76,6 +77,7 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &tracking::get_log::DECL,
     &diagnostics::test_smtp::DECL,
     &diagnostics::test_domain_security::DECL,
+    &mail::send::DECL,
 ];
 
 /// Finds a cmdlet by its name (`Set-SendConnector`), CLI command

@@ -1042,9 +1042,32 @@ impl<'a> Shell<'a> {
         if opts.warning_action.is_none() && self.warnings_silenced > 0 {
             opts.warning_action = Some(ErrorAction::SilentlyContinue);
         }
+        // A cmdlet that declares -Verbose itself (Send-MailMessage) gets it
+        // as a switch: from -Verbose, or from $VerbosePreference = 'Continue'.
+        let mut rest = rest;
+        let declares_verbose = !self
+            .functions
+            .contains_key(&c.name.text.to_ascii_lowercase())
+            && xshell_cmdlets::find(&c.name.text).is_some_and(|d| d.param("Verbose").is_some());
+        let verbose_on = opts.verbose.unwrap_or_else(|| {
+            self.var("VerbosePreference")
+                .is_some_and(|v| display_in_string(v).eq_ignore_ascii_case("Continue"))
+        });
+        let add_verbose = declares_verbose && verbose_on;
+        if add_verbose && !has_common {
+            rest = c.args.clone();
+        }
+        if add_verbose {
+            rest.push(AstArg::Parameter {
+                name: "Verbose".into(),
+                name_span: c.name.span,
+                colon_value: None,
+                span: c.name.span,
+            });
+        }
         // Without common parameters the command is used as written (no copy).
         let stripped;
-        let c = if has_common {
+        let c = if has_common || add_verbose {
             stripped = Command {
                 name: c.name.clone(),
                 args: rest,
