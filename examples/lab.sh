@@ -20,11 +20,13 @@
 #
 # Knobs for tests and CI (all optional):
 #   XSHELL_BIN, XSHELL_TRANSPORT_BIN  use these binaries instead of building
-#   LAB_PORT, LAB_SUBMIT_PORT, LAB_DNS_PORT   ports (default: random free)
+#   LAB_PORT, LAB_SUBMIT_PORT, LAB_DNS_PORT, LAB_METRICS_PORT
+#                                     ports (default: random free)
 #   LAB_OUTBOUND=0                    skip part 2 (relay through the engines)
 #   LAB_OUT=DIR                       write a machine-readable result there:
-#       summary (key=value lines), the delivered messages (*.eml) and both
-#       tracking logs, kept after the lab folder is removed
+#       summary (key=value lines), the delivered messages (*.eml), both
+#       tracking logs and both engines' metrics (metrics-*.txt), kept after
+#       the lab folder is removed
 #
 # The lab CAs are for demonstrations only, never for production.
 set -Eeuo pipefail
@@ -96,6 +98,8 @@ used_ports="$used_ports$PORT "
 SUBMIT_PORT=${LAB_SUBMIT_PORT:-$(free_port)}
 used_ports="$used_ports$SUBMIT_PORT "
 DNS_PORT=${LAB_DNS_PORT:-$(free_port)}
+used_ports="$used_ports$DNS_PORT "
+METRICS_PORT=${LAB_METRICS_PORT:-$(free_port)}
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' CYAN=$'\033[36m' OFF=$'\033[0m'; else BOLD='' CYAN='' OFF=''; fi
 step() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$OFF"; }
@@ -165,7 +169,7 @@ step "5. Accepted domain, server name and DNS; the partner domain is secure for 
 for o in a b; do
   p=${PARTNER[$o]}
   x "$o" -c "New-AcceptedDomain ${NAME[$o]} -DomainName ${DOMAIN[$o]}"
-  x "$o" -c "Set-TransportService -Fqdn ${FQDN[$o]} -ExternalDNSServers 127.0.0.1:$DNS_PORT"
+  x "$o" -c "Set-TransportService -Fqdn ${FQDN[$o]} -ExternalDNSServers 127.0.0.1:$DNS_PORT -MetricsBindings ${IP[$o]}:$METRICS_PORT"
   x "$o" -c "Set-TransportConfig -TLSReceiveDomainSecureList ${DOMAIN[$p]} -TLSSendDomainSecureList ${DOMAIN[$p]}"
 done
 
@@ -357,6 +361,55 @@ $SENT"
   done
   result outbound ok
 fi
+
+# scrape_metrics IP PORT: GET /metrics over bash's /dev/tcp (no curl); the
+# exposition on stdout, or a message on stderr and status 1.
+scrape_metrics() {
+  local ip=$1 port=$2 line status body=0
+  if ! { exec 3<>"/dev/tcp/$ip/$port"; } 2>/dev/null; then
+    echo "nothing listens on $ip:$port" >&2
+    return 1
+  fi
+  printf 'GET /metrics HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n' "$ip" "$port" >&3
+  if ! IFS= read -r -t 5 status <&3; then
+    exec 3<&-
+    echo "no answer from $ip:$port" >&2
+    return 1
+  fi
+  status=${status%$'\r'}
+  if [[ $status != "HTTP/1.1 200 "* ]]; then
+    exec 3<&-
+    echo "$ip:$port answered '$status'" >&2
+    return 1
+  fi
+  while IFS= read -r -t 5 line <&3 || [ -n "$line" ]; do
+    line=${line%$'\r'}
+    if [ "$body" = 0 ]; then
+      [ -z "$line" ] && body=1
+      continue
+    fi
+    printf '%s\n' "$line"
+  done
+  exec 3<&-
+}
+# The value of one sample (exact series text), or 0.
+metric() { grep -F "$2 " <<<"$1" | awk '{print $NF}' | head -n1 | grep . || echo 0; }
+
+step "11. Metrics: each engine's Prometheus endpoint (Set-TransportService -MetricsBindings)"
+for o in a b; do
+  echo "  ${NAME[$o]}: GET http://${IP[$o]}:$METRICS_PORT/metrics"
+  m=$(scrape_metrics "${IP[$o]}" "$METRICS_PORT") || die "${NAME[$o]}: no metrics on ${IP[$o]}:$METRICS_PORT"
+  grep -E '^xshell_(messages_(received|sent)_total|smtp_refusals_total|tls_handshakes_total|queue_messages|certificate_expiry_days|delivery_latency_seconds_count)' <<<"$m" |
+    grep -v ' 0$' | sed 's/^/    /' || true
+  secured=$(metric "$m" 'xshell_messages_received_total{connector="Inbound",tls="domain_secured"}')
+  [ "${secured%.*}" -ge 1 ] || die "${NAME[$o]}: no domain-secured message counted on Inbound:
+$m"
+  full=$(metric "$m" 'xshell_tls_handshakes_total{direction="inbound",kind="full"}')
+  resumed=$(metric "$m" 'xshell_tls_handshakes_total{direction="inbound",kind="resumed"}')
+  echo "    ${NAME[$o]}: $secured domain-secured message(s) received on Inbound; TLS handshakes from clients: $full full, $resumed resumed"
+  [ -z "${LAB_OUT:-}" ] || printf '%s\n' "$m" >"$LAB_OUT/metrics-${NAME[$o],,}.txt"
+done
+result metrics ok
 
 if [ -n "${LAB_OUT:-}" ]; then
   for o in a b; do cp "$(tracking "$o")" "$LAB_OUT/tracking-${NAME[$o],,}.jsonl" 2>/dev/null || true; done

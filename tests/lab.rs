@@ -104,6 +104,7 @@ fn the_lab_exchanges_domain_secured_mail_between_two_organizations() {
         "relay-orga=ok",
         "relay-orgb=ok",
         "outbound=ok",
+        "metrics=ok",
         "result=ok",
     ] {
         assert!(
@@ -111,6 +112,31 @@ fn the_lab_exchanges_domain_secured_mail_between_two_organizations() {
             "{line} not in:\n{summary}"
         );
     }
+
+    // Each engine's metrics, scraped over HTTP during the run: the
+    // domain-secured messages it received and the certificate it presents.
+    for org in ["orga", "orgb"] {
+        let m = fs::read_to_string(out.path().join(format!("metrics-{org}.txt"))).unwrap();
+        let secured = m
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "xshell_messages_received_total{connector=\"Inbound\",tls=\"domain_secured\"} ",
+                )
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(
+            secured >= 2.0,
+            "{org}: {secured} domain-secured on Inbound:\n{m}"
+        );
+        assert!(m.contains("xshell_certificate_expiry_days{"), "{org}:\n{m}");
+        assert!(
+            m.contains("xshell_tls_handshakes_total{direction=\"inbound\",kind=\"full\"} "),
+            "{org}:\n{m}"
+        );
+    }
+    assert!(stdout.contains("== 11. Metrics"), "{stdout}");
 
     // The delivered messages, stamped by the receiving organization.
     for (file, receiver, sender, partner_domain, ca) in [
