@@ -188,6 +188,35 @@ pub struct TransportService {
     pub message_tracking_log_path: Option<String>,
     pub queue_database_path: Option<String>,
     pub mailbox_root_path: Option<String>,
+    // protocol logs (connectors with ProtocolLoggingLevel Verbose write
+    // them; stores written before they existed get Exchange's defaults)
+    #[serde(default)]
+    pub receive_protocol_log_path: Option<String>,
+    #[serde(default)]
+    pub send_protocol_log_path: Option<String>,
+    #[serde(default = "default_protocol_log_max_age")]
+    pub receive_protocol_log_max_age: TimeSpan,
+    #[serde(default = "default_protocol_log_max_age")]
+    pub send_protocol_log_max_age: TimeSpan,
+    #[serde(default = "default_protocol_log_max_directory_size")]
+    pub receive_protocol_log_max_directory_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_directory_size")]
+    pub send_protocol_log_max_directory_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_file_size")]
+    pub receive_protocol_log_max_file_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_file_size")]
+    pub send_protocol_log_max_file_size: SizeLimit,
+}
+
+// protocol logs: Exchange's defaults
+fn default_protocol_log_max_age() -> TimeSpan {
+    TimeSpan::days(30)
+}
+fn default_protocol_log_max_directory_size() -> SizeLimit {
+    SizeLimit::mb(250)
+}
+fn default_protocol_log_max_file_size() -> SizeLimit {
+    SizeLimit::mb(10)
 }
 
 impl Default for TransportService {
@@ -208,6 +237,15 @@ impl Default for TransportService {
             message_tracking_log_path: None,
             queue_database_path: None,
             mailbox_root_path: None,
+            // protocol logs
+            receive_protocol_log_path: None,
+            send_protocol_log_path: None,
+            receive_protocol_log_max_age: default_protocol_log_max_age(),
+            send_protocol_log_max_age: default_protocol_log_max_age(),
+            receive_protocol_log_max_directory_size: default_protocol_log_max_directory_size(),
+            send_protocol_log_max_directory_size: default_protocol_log_max_directory_size(),
+            receive_protocol_log_max_file_size: default_protocol_log_max_file_size(),
+            send_protocol_log_max_file_size: default_protocol_log_max_file_size(),
         }
     }
 }
@@ -242,6 +280,33 @@ impl TransportService {
         ] {
             if v.as_secs() == 0 {
                 return rule(&[p], format!("{p} must be longer than zero"));
+            }
+        }
+        // protocol logs: a file never larger than its folder (Exchange's rule)
+        for (dir, file, dir_name, file_name) in [
+            (
+                self.receive_protocol_log_max_directory_size,
+                self.receive_protocol_log_max_file_size,
+                "ReceiveProtocolLogMaxDirectorySize",
+                "ReceiveProtocolLogMaxFileSize",
+            ),
+            (
+                self.send_protocol_log_max_directory_size,
+                self.send_protocol_log_max_file_size,
+                "SendProtocolLogMaxDirectorySize",
+                "SendProtocolLogMaxFileSize",
+            ),
+        ] {
+            let too_big = match (dir.bytes(), file.bytes()) {
+                (Some(d), Some(f)) => f > d,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if too_big {
+                return rule(
+                    &[file_name, dir_name],
+                    format!("{file_name} ({file}) cannot be larger than {dir_name} ({dir})"),
+                );
             }
         }
         if let Some(f) = &self.fqdn {
