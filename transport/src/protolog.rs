@@ -190,6 +190,22 @@ pub fn new_session_id() -> String {
     )
 }
 
+/// The engine's two logs.
+#[derive(Debug)]
+pub struct ProtocolLogs {
+    pub receive: Arc<ProtocolLog>,
+    pub send: Arc<ProtocolLog>,
+}
+
+impl Default for ProtocolLogs {
+    fn default() -> Self {
+        ProtocolLogs {
+            receive: Arc::new(ProtocolLog::new(LogKind::Receive)),
+            send: Arc::new(ProtocolLog::new(LogKind::Send)),
+        }
+    }
+}
+
 struct Current {
     path: PathBuf,
     hour: String,

@@ -90,6 +90,8 @@ pub struct RunnerOptions {
     /// How long a host whose opportunistic TLS handshake failed gets
     /// plaintext.
     pub plaintext_memory: Duration,
+    /// The send protocol log (connectors with ProtocolLoggingLevel Verbose).
+    pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 impl Default for RunnerOptions {
@@ -99,6 +101,9 @@ impl Default for RunnerOptions {
             idle_rescan: Duration::from_secs(30),
             grace: Duration::from_secs(10),
             plaintext_memory: Duration::from_secs(3600),
+            send_protocol_log: Arc::new(crate::protolog::ProtocolLog::new(
+                crate::protolog::LogKind::Send,
+            )),
         }
     }
 }
@@ -148,6 +153,7 @@ pub(crate) struct Ctx {
     pub plaintext_memory: Duration,
     /// The resolver for the current ExternalDNSServers.
     pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
+    pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 impl Ctx {
@@ -225,6 +231,7 @@ impl Runner {
             plaintext: Mutex::new(HashMap::new()),
             plaintext_memory: opts.plaintext_memory,
             resolver: Mutex::new(None),
+            send_protocol_log: Arc::clone(&opts.send_protocol_log),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{ConnectorRuntime, RuntimeConfig, canonical_ip};
+use crate::protolog::SessionLog;
 use crate::queue;
 use crate::tls;
 use crate::tracking::{EventId, TrackingEvent};
@@ -88,6 +89,15 @@ pub async fn handle(
         stream.shutdown().await;
         return;
     };
+    let mut log = connector.protocol_logging.then(|| {
+        SessionLog::start(
+            Arc::clone(&shared.protocol_log),
+            Arc::clone(&rt.protocol_logs.receive),
+            format!("{}\\{}", rt.server_name, connector.name),
+            local,
+            peer,
+        )
+    });
     let Some(_source) = shared
         .per_source
         .try_acquire(ip, connector.max_inbound_connection_per_source)
@@ -101,6 +111,7 @@ pub async fn handle(
                 connector.session.hostname
             ),
         );
+        refused_log(log, &r, "MaxInboundConnectionPerSource");
         let _ = write_reply(&mut stream, &r).await;
         stream.shutdown().await;
         return;
@@ -118,6 +129,7 @@ pub async fn handle(
                 connector.session.hostname
             ),
         );
+        refused_log(log, &r, "MaxInboundConnection");
         let _ = write_reply(&mut stream, &r).await;
         stream.shutdown().await;
         return;
@@ -131,11 +143,38 @@ pub async fn handle(
         auth: None,
         deadline: Instant::now(),
         incoming: None,
+        log: log.take(),
+        certificate_problem: None,
+        peer_closed: false,
     };
     c.deadline = Instant::now() + c.connector.connection_timeout;
-    match c.run(stream).await {
+    let result = c.run(stream).await;
+    if let Some(log) = c.log.take() {
+        let mut log = log;
+        if let Err(e) = &result {
+            log.info(&e.to_string(), "Connection ended");
+        }
+        log.end(if c.peer_closed { "Remote" } else { "Local" });
+    }
+    match result {
         Ok(()) => tracing::info!(%peer, "connection closed"),
         Err(e) => tracing::info!(%peer, error = %e, "connection ended"),
+    }
+}
+
+/// The protocol log of a connection refused before its session: the
+/// reply and why.
+fn refused_log(log: Option<SessionLog>, r: &Reply, limit: &str) {
+    if let Some(mut log) = log {
+        let mut wire = Vec::new();
+        r.write_to(&mut wire);
+        log.event(
+            crate::protolog::Event::Sent,
+            String::from_utf8_lossy(&wire).trim_end(),
+            "",
+        );
+        log.info(limit, "Connection refused");
+        log.end("Local");
     }
 }
 
@@ -158,6 +197,13 @@ struct Conn {
     /// The message being received (between the first chunk and the end
     /// of DATA).
     incoming: Option<Incoming>,
+    // protocol logs
+    /// The protocol log, on a connector with ProtocolLoggingLevel Verbose.
+    log: Option<SessionLog>,
+    /// Why the client certificate did not verify (for the log).
+    certificate_problem: Option<String>,
+    /// The client closed the connection.
+    peer_closed: bool,
 }
 
 enum Input {
@@ -170,9 +216,18 @@ enum Input {
 impl Conn {
     async fn run(&mut self, mut stream: Stream) -> io::Result<()> {
         let mut session = Session::new(Arc::clone(&self.connector.session), None);
+        if self.log.is_some() {
+            session.record_transcript();
+        }
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
             let action = session.poll();
+            if let Some(log) = self.log.as_mut() {
+                log.transcript(session.take_transcript());
+                if matches!(action, Action::NeedInput) {
+                    log.commit();
+                }
+            }
             let out = session.take_output();
             if !out.is_empty() {
                 self.write(&mut stream, &out).await?;
@@ -180,7 +235,10 @@ impl Conn {
             match action {
                 Action::NeedInput => match self.read(&mut stream, &mut buf).await? {
                     Input::Data(n) => session.feed(&buf[..n]),
-                    Input::Eof => break,
+                    Input::Eof => {
+                        self.peer_closed = true;
+                        break;
+                    }
                     Input::TimedOut => {
                         let r = Reply::new(
                             421,
@@ -224,11 +282,23 @@ impl Conn {
                     ) {
                         Ok(auth) => {
                             tracing::debug!(peer = %self.peer, sender = %from, auth_as = auth.auth_as(), "sender accepted");
+                            if let Some(log) = self.log.as_mut() {
+                                log.info(&auth_verdict(&auth), "Sender authenticated");
+                            }
                             self.auth = Some(auth);
                             Verdict::Accept
                         }
                         Err(reply) => {
                             tracing::info!(peer = %self.peer, sender = %from, code = reply.code, reply = ?reply.lines, "sender refused");
+                            if let Some(log) = self.log.as_mut() {
+                                let why = refusal_reason(
+                                    &reply,
+                                    session.tls(),
+                                    &from,
+                                    self.certificate_problem.as_deref(),
+                                );
+                                log.info(&why, "Sender refused");
+                            }
                             self.auth = None;
                             Verdict::Reject(reply)
                         }
@@ -257,7 +327,12 @@ impl Conn {
                 Action::MessageData(chunk) => {
                     let mut incoming = match self.incoming.take() {
                         Some(i) => i,
-                        None => self.begin_message(&session),
+                        None => {
+                            if let Some(log) = self.log.as_mut() {
+                                log.info("", "receiving message");
+                            }
+                            self.begin_message(&session)
+                        }
                     };
                     incoming.push(chunk).await;
                     self.incoming = Some(incoming);
@@ -296,14 +371,41 @@ impl Conn {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                            if let Some(log) = self.log.as_mut() {
+                                log.info(&e.to_string(), "TLS negotiation failed");
+                            }
                             return Ok(());
                         }
                         Err(_) => {
                             tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                            if let Some(log) = self.log.as_mut() {
+                                log.info("timed out", "TLS negotiation failed");
+                            }
                             return Ok(());
                         }
                     };
                     let facts = tls::facts(tls_stream.get_ref().1, &self.rt.trust);
+                    if self.log.is_some() {
+                        self.certificate_problem = tls_stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| {
+                                tls::client_certificate_problem(
+                                    chain,
+                                    &self.rt.trust,
+                                    OffsetDateTime::now_utc(),
+                                )
+                            });
+                    }
+                    if let Some(log) = self.log.as_mut() {
+                        log_tls(
+                            log,
+                            &self.connector,
+                            &facts,
+                            self.certificate_problem.as_deref(),
+                        );
+                    }
                     tracing::info!(
                         peer = %self.peer,
                         protocol = %facts.protocol,
@@ -631,6 +733,94 @@ fn queue_failure_reply(error: Option<&queue::QueueError>) -> Reply {
             "Temporary failure: the message could not be queued, try again later",
         )
     }
+}
+
+/// The protocol log's TLS lines: the protocol and cipher, the certificate
+/// we presented, the one received and whether it verified.
+fn log_tls(
+    log: &mut SessionLog,
+    connector: &ConnectorRuntime,
+    facts: &xshell_smtp::TlsFacts,
+    problem: Option<&str>,
+) {
+    log.info(
+        "",
+        &format!(
+            "TLS protocol {} negotiation succeeded using cipher suite {}",
+            facts.protocol, facts.cipher
+        ),
+    );
+    if let Some(subject) = &connector.certificate_subject {
+        log.info(subject, "Sending certificate");
+    }
+    if let Some(tp) = &connector.certificate {
+        log.info(tp, "Certificate thumbprint");
+    }
+    match &facts.client_certificate {
+        Some(c) => {
+            log.info(&c.subject, "Received certificate");
+            log.info(&c.issuer, "Certificate issuer name");
+            log.info(&c.thumbprint, "Certificate thumbprint");
+            if c.direct_trust {
+                log.info(
+                    "",
+                    "The certificate is one of this organization's own (Direct Trust)",
+                );
+            }
+            match problem {
+                None if c.chain_verified => log.info("", "Certificate validated"),
+                None => log.info("not verified", "Certificate validation failed"),
+                Some(why) => log.info(why, "Certificate validation failed"),
+            }
+        }
+        None if connector.requests_client_certificate => {
+            log.info("", "No client certificate was presented");
+        }
+        None => {}
+    }
+}
+
+/// The authentication verdict as the protocol log writes it.
+fn auth_verdict(auth: &Auth) -> String {
+    let mut s = format!("AuthAs={}", auth.auth_as());
+    if let Some(m) = auth.mechanism_name() {
+        s.push_str(&format!("; AuthMechanism={m}"));
+    }
+    if let Some(d) = auth.domain() {
+        s.push_str(&format!("; AuthDomain={d}; DomainSecured=true"));
+    }
+    s
+}
+
+/// Why MAIL FROM was refused, in more words than the reply (for the
+/// protocol log): for a Domain Security certificate failure, what was wrong
+/// with the certificate.
+fn refusal_reason(
+    reply: &Reply,
+    tls: Option<&xshell_smtp::TlsFacts>,
+    from: &xshell_smtp::ReversePath,
+    problem: Option<&str>,
+) -> String {
+    let base = reply.to_string();
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    if reply.enhanced != Some((4, 7, 5)) {
+        return base;
+    }
+    let domain = from.mailbox().map(|m| m.domain.clone()).unwrap_or_default();
+    let why = match (cert, problem) {
+        (_, Some(p)) => p.to_string(),
+        (Some(c), None) if !c.chain_verified => "the certificate chain is not verified".into(),
+        (Some(c), None) => format!(
+            "no certificate name matches {domain} (subject alternative names: {})",
+            if c.names.is_empty() {
+                "none".to_string()
+            } else {
+                c.names.join(" ")
+            }
+        ),
+        (None, None) => "no certificate".into(),
+    };
+    format!("{base}; Domain Security for {domain}: {why}")
 }
 
 fn decide(session: &mut Session, verdict: Verdict) -> io::Result<()> {

@@ -207,6 +207,10 @@ pub struct Shared {
     pub active: Arc<Active>,
     /// Becomes true when the grace period is over: sessions close.
     pub hard_stop: watch::Receiver<bool>,
+    // protocol logs
+    /// Where sessions on connectors with ProtocolLoggingLevel Verbose are
+    /// written.
+    pub protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 struct Listener {
@@ -267,6 +271,7 @@ impl Engine {
         let committer = Arc::new(GroupCommitter::new(Arc::clone(&queue), Duration::ZERO)?);
         let tracking = Arc::new(TrackingLog::open(paths.tracking_log.as_deref())?);
         let config = Arc::new(ArcSwap::from_pointee(first));
+        let protocol_logs = crate::protolog::ProtocolLogs::default();
         let (to_runner, runner_inbox) = runner::channel();
         let worker = DeliveryWorker::spawn(
             Arc::clone(&queue),
@@ -287,6 +292,7 @@ impl Engine {
             Some(worker.notifier()),
             RunnerOptions {
                 grace: opts.grace,
+                send_protocol_log: Arc::clone(&protocol_logs.send),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -302,6 +308,7 @@ impl Engine {
             message_rate: Arc::new(MessageRate::default()),
             active: Arc::new(Active::default()),
             hard_stop: hard_rx,
+            protocol_log: Arc::clone(&protocol_logs.receive),
         });
 
         let control = crate::control::ControlServer::start(
