@@ -726,10 +726,6 @@ const CASES: &[Case] = &[
 /// What fails against today's code (case id -> why). Only ever shrinks.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "Set-TransportService-3",
-        "protocol logs (ReceiveProtocolLogPath) are issue 18's work",
-    ),
-    (
         "New-ExchangeCertificate-3",
         "with -RequestFile the request is written to the file only, not also printed",
     ),
