@@ -1202,4 +1202,37 @@ mod tests {
         assert_eq!(p.to_string(), "DowngradeDnsFailures, DowngradeAuthFailures");
         assert!("DowngradeCustomFailures".parse::<ErrorPolicies>().is_err());
     }
+
+    #[test]
+    fn protocol_log_settings_default_as_exchange_and_a_file_fits_its_folder() {
+        // A transport service written before the protocol log settings.
+        let mut ts = serde_json::to_value(TransportService::default()).unwrap();
+        let o = ts.as_object_mut().unwrap();
+        o.retain(|k, _| !k.contains("ProtocolLog"));
+        let ts: TransportService = serde_json::from_value(ts).unwrap();
+        assert_eq!(ts.receive_protocol_log_path, None);
+        assert_eq!(ts.send_protocol_log_max_age, TimeSpan::days(30));
+        assert_eq!(
+            ts.receive_protocol_log_max_directory_size,
+            SizeLimit::mb(250)
+        );
+        assert_eq!(ts.send_protocol_log_max_file_size, SizeLimit::mb(10));
+        assert!(ts.validate().is_ok());
+
+        let mut t = ts.clone();
+        t.send_protocol_log_max_file_size = SizeLimit::mb(300);
+        let e = t.validate().unwrap_err();
+        assert_eq!(
+            e.params,
+            [
+                "SendProtocolLogMaxFileSize",
+                "SendProtocolLogMaxDirectorySize"
+            ]
+        );
+        let mut t = ts.clone();
+        t.receive_protocol_log_max_file_size = SizeLimit::Unlimited;
+        assert!(t.validate().is_err());
+        t.receive_protocol_log_max_directory_size = SizeLimit::Unlimited;
+        assert!(t.validate().is_ok());
+    }
 }
