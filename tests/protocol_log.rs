@@ -222,7 +222,36 @@ fn receive_protocol_log_with_domain_security() {
         "{joined}"
     );
 
+    // The engine follows Set-TransportService: another folder, small
+    // files (a new one at 4 KB), the oldest deleted beyond 12 KB.
+    let custom = lab.work.join("custom recv logs");
+    lab.xshell(&[
+        "-c",
+        &format!(
+            "Set-TransportService -ReceiveProtocolLogPath '{}' -ReceiveProtocolLogMaxFileSize 4KB -ReceiveProtocolLogMaxDirectorySize 12KB",
+            custom.display()
+        ),
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    let default_before = all_text(&dir, "RECV").len();
+    for _ in 0..8 {
+        let t = send(&partner);
+        assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let files = logs(&custom, "RECV");
+    let total: usize = files.iter().map(|(_, t)| t.len()).sum();
+    let names: Vec<&String> = files.iter().map(|(n, _)| n).collect();
+    // eight sessions of about 3.5 KB each: at least 28 KB were written
+    assert!(files.len() >= 3, "{names:?}");
+    assert!(total <= 12 * 1024 + 8 * 1024, "{total} octets in {names:?}");
+    for (n, t) in &files {
+        assert!(t.starts_with("#Software: "), "{n}");
+    }
+    assert_eq!(all_text(&dir, "RECV").len(), default_before);
+
     // None: nothing more is written
+    let dir = custom;
     lab.xshell(&[
         "-c",
         "Set-ReceiveConnector Inbound -ProtocolLoggingLevel None",
