@@ -23,8 +23,8 @@
 //! current one has reached MaxFileSize; each time a file is started, files
 //! older than MaxAge are deleted, then the oldest until the folder is
 //! within MaxDirectorySize. Writing goes through a buffer, flushed at the
-//! end of each session, at least once a second while sessions write, and
-//! when it fills: a crash may lose the last lines, never earlier ones
+//! end of each session, within about a second of any write (the engine
+//! flushes what waited that long), and when it fills: a crash may lose the last lines, never earlier ones
 //! (lines are only ever appended). A log that cannot be written never
 //! fails a session: the engine's log says why, once.
 
@@ -275,6 +275,21 @@ impl ProtocolLog {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.append_locked(&mut inner, settings, records);
         self.report(&mut inner, result);
+    }
+
+    /// Writes what is buffered when it has waited a second or more (the
+    /// engine calls this periodically, so that the last lines of an idle
+    /// session reach the file too).
+    pub fn flush_if_due(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = inner
+            .current
+            .as_ref()
+            .is_some_and(|c| !c.writer.buffer().is_empty());
+        if pending && inner.last_flush.elapsed() >= FLUSH_EVERY {
+            let result = Self::flush_locked(&mut inner);
+            self.report(&mut inner, result);
+        }
     }
 
     /// Writes what is buffered to the file.
@@ -845,6 +860,25 @@ mod tests {
         log.flush();
         assert_eq!(names(a.path()).len(), 1);
         assert_eq!(names(b.path()).len(), 1);
+    }
+
+    #[test]
+    fn buffered_lines_reach_the_file_within_about_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ProtocolLog::new(LogKind::Receive);
+        let s = settings(dir.path());
+        log.append(&s, "first\r\n");
+        let on_disk = || {
+            names(dir.path())
+                .iter()
+                .map(|n| fs::read_to_string(dir.path().join(n)).unwrap())
+                .collect::<String>()
+        };
+        log.flush_if_due();
+        assert!(!on_disk().contains("first"), "not due yet");
+        std::thread::sleep(FLUSH_EVERY + Duration::from_millis(50));
+        log.flush_if_due();
+        assert!(on_disk().contains("first"));
     }
 
     #[test]

@@ -337,6 +337,9 @@ impl Engine {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = tick.tick() => {
+                    // protocol logs: the last lines of idle sessions
+                    protocol_logs.receive.flush_if_due();
+                    protocol_logs.send.flush_if_due();
                     let current = config.load().revision;
                     match reload(&store, &state_dir, current).await {
                         Ok(Some(rt)) => {
@@ -398,10 +401,12 @@ impl Engine {
         }
         control.stop().await;
         drop(shared);
+        protocol_logs.receive.flush();
         let _ = runner.await;
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;
+        protocol_logs.send.flush();
         tracing::info!("stopped");
         Ok(())
     }
