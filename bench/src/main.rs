@@ -2,7 +2,7 @@
 //! run (issue 8). See bench/README.md and docs/performance.md.
 //!
 //! ```text
-//! bench/run [--quick] [--only smtp,tls,relay,handshake,sweep,cli] [--out FILE] [--keep]
+//! bench/run [--quick] [--only smtp,tls,relay,handshake,protolog,sweep,cli] [--out FILE] [--keep]
 //! ```
 
 mod cli;
@@ -29,7 +29,7 @@ fn command() -> Command {
             Arg::new("only")
                 .long("only")
                 .value_name("SECTIONS")
-                .help("Comma-separated: smtp, tls, relay, handshake, sweep, cli (default: all)"),
+                .help("Comma-separated: smtp, tls, relay, handshake, protolog, sweep, cli (default: all)"),
         )
         .arg(Arg::new("out").long("out").value_name("FILE").help("Where to write the report [default: docs/performance.md]"))
         .arg(Arg::new("no-write").long("no-write").action(ArgAction::SetTrue).help("Print the report only"))
@@ -75,9 +75,17 @@ fn real_main() -> Result<()> {
                 .collect()
         })
         .unwrap_or_else(|| {
-            ["smtp", "tls", "relay", "handshake", "sweep", "cli"]
-                .map(String::from)
-                .to_vec()
+            [
+                "smtp",
+                "tls",
+                "relay",
+                "handshake",
+                "protolog",
+                "sweep",
+                "cli",
+            ]
+            .map(String::from)
+            .to_vec()
         });
     let out = m
         .get_one::<String>("out")

@@ -239,6 +239,21 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
         {
             row_line(&mut o, r);
         }
+        if let (Some(v), Some(n)) = (
+            find(&s.rows, "xshell"),
+            find(&s.rows, crate::scenarios::LOGGING_NONE),
+        ) {
+            let _ = writeln!(
+                o,
+                "| **Verbose / None** | | **{}** | **{}** | {} | {} | {} | {} | |",
+                ratio(Some(v.outcome.rate()), Some(n.outcome.rate())),
+                ratio(v.e2e_rate(), n.e2e_rate()),
+                ratio(v.p(50.0), n.p(50.0)),
+                ratio(v.p(99.0), n.p(99.0)),
+                ratio(Some(v.rss_mb()), Some(n.rss_mb())),
+                ratio(Some(v.pss_mb()), Some(n.pss_mb())),
+            );
+        }
         if let Some(u) = &s.unavailable {
             let _ = writeln!(o, "\n{u}");
         }

@@ -161,6 +161,7 @@ fn loadavg() -> String {
 struct Env<'a> {
     plan: &'a Plan,
     bins: &'a Bins,
+    lab: &'a Lab,
     engine: &'a Engine,
     postfix: &'a Postfix,
     sink: &'a Sink,
@@ -447,7 +448,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         crate::lab::run(Command::new("postconf").args(["-d", "-h", "mail_version"]))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into());
-    let needs_servers = ["smtp", "tls", "relay", "handshake", "sweep"]
+    let needs_servers = ["smtp", "tls", "relay", "handshake", "protolog", "sweep"]
         .iter()
         .any(|s| plan.has(s));
     let mut results = Results {
@@ -489,6 +490,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         let env = Env {
             plan,
             bins: &bins,
+            lab: &lab,
             engine: &engine,
             postfix: &postfix,
             sink: &sink,
@@ -512,6 +514,9 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         }
         if plan.has("handshake") {
             results.scenarios.extend(handshakes(&env)?);
+        }
+        if plan.has("protolog") {
+            results.scenarios.extend(protolog(&env)?);
         }
         if plan.has("sweep") {
             results.sweep = sweep(&env)?;
@@ -685,6 +690,104 @@ fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
         rows,
         unavailable,
     })
+}
+
+/// The name of the row measured with the protocol logs off.
+pub const LOGGING_NONE: &str = "xshell, ProtocolLoggingLevel None";
+
+/// Octets under `dir`, recursively.
+fn folder_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => folder_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The cost of protocol logging: the same load against xshell with the
+/// receive connector (and the send connector to the sink) at
+/// ProtocolLoggingLevel None, then Verbose; Postfix (no protocol log)
+/// alongside. The report adds the Verbose / None ratio.
+fn protolog(env: &Env<'_>) -> Result<Vec<Scenario>> {
+    let p = env.plan;
+    let set = |level: &str| -> Result<()> {
+        env.lab.xshell(&[
+            "-c",
+            &format!(
+                "Set-ReceiveConnector Inbound -ProtocolLoggingLevel {level}; Set-SendConnector ToSink -ProtocolLoggingLevel {level}"
+            ),
+        ])?;
+        // The engine polls the store every 250 ms; new sessions take it.
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(())
+    };
+    let logs = env.lab.store.join("log").join("ProtocolLog");
+    let one = |title: &str,
+               load: String,
+               drive: &dyn Fn(&Target<'_>) -> (Driver, Destination)|
+     -> Result<Scenario> {
+        eprintln!("{title}: {load}");
+        let [x, pf] = env.targets();
+        set("None")?;
+        let (d, dest) = drive(&x);
+        let mut none = env.measure(&x, d, dest)?;
+        none.target = LOGGING_NONE.into();
+        set("Verbose")?;
+        let before = folder_size(&logs);
+        let (d, dest) = drive(&x);
+        let mut verbose = env.measure(&x, d, dest)?;
+        let written = folder_size(&logs).saturating_sub(before);
+        set("None")?;
+        let note = format!(
+            "ProtocolLoggingLevel Verbose: {:.1} MB of protocol log written",
+            written as f64 / 1e6
+        );
+        verbose.note = if verbose.note.is_empty() {
+            note
+        } else {
+            format!("{note}; {}", verbose.note)
+        };
+        let (d, dest) = drive(&pf);
+        let postfix = env.measure(&pf, d, dest)?;
+        Ok(Scenario {
+            title: title.into(),
+            load,
+            rows: vec![verbose, postfix, none],
+            unavailable: None,
+        })
+    };
+    let tls = one(
+        "Protocol logging cost: STARTTLS + client certificate, connections reused",
+        format!(
+            "{} × {} B over {} sessions from partner.example, Maildir delivery; xshell with the receive connector at ProtocolLoggingLevel Verbose (row `xshell`) and None",
+            p.messages, p.size, p.sessions
+        ),
+        &|t| {
+            let (to, dest) = env.to_local(t);
+            let l = env.tls_load(t.port, p.sessions, p.messages, &to);
+            (Driver::Client(l), dest)
+        },
+    )?;
+    let relay = one(
+        "Protocol logging cost: relay to the next hop (smtp-sink)",
+        format!(
+            "{} × {} B over {} sessions (`smtp-source -d`) to relay.example, relayed to smtp-sink; xshell with the receive and send connectors at Verbose (row `xshell`) and None",
+            p.messages, p.size, p.sessions
+        ),
+        &|_| {
+            (
+                env.source(p.messages, true, format!("r@{RELAY_DOMAIN}")),
+                env.sink_dest(),
+            )
+        },
+    )?;
+    Ok(vec![tls, relay])
 }
 
 fn handshakes(env: &Env<'_>) -> Result<Vec<Scenario>> {

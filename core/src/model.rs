@@ -199,6 +199,24 @@ pub struct TransportService {
     /// warns; 0 turns the early warning off (expired is always an error).
     #[serde(default = "default_certificate_expiry_warning_days")]
     pub certificate_expiry_warning_days: u32,
+    // protocol logs (connectors with ProtocolLoggingLevel Verbose write
+    // them; stores written before they existed get Exchange's defaults)
+    #[serde(default)]
+    pub receive_protocol_log_path: Option<String>,
+    #[serde(default)]
+    pub send_protocol_log_path: Option<String>,
+    #[serde(default = "default_protocol_log_max_age")]
+    pub receive_protocol_log_max_age: TimeSpan,
+    #[serde(default = "default_protocol_log_max_age")]
+    pub send_protocol_log_max_age: TimeSpan,
+    #[serde(default = "default_protocol_log_max_directory_size")]
+    pub receive_protocol_log_max_directory_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_directory_size")]
+    pub send_protocol_log_max_directory_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_file_size")]
+    pub receive_protocol_log_max_file_size: SizeLimit,
+    #[serde(default = "default_protocol_log_max_file_size")]
+    pub send_protocol_log_max_file_size: SizeLimit,
 }
 
 /// The default [`TransportService::certificate_expiry_warning_days`].
@@ -206,6 +224,17 @@ pub const DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS: u32 = 30;
 
 fn default_certificate_expiry_warning_days() -> u32 {
     DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS
+}
+
+// protocol logs: Exchange's defaults
+fn default_protocol_log_max_age() -> TimeSpan {
+    TimeSpan::days(30)
+}
+fn default_protocol_log_max_directory_size() -> SizeLimit {
+    SizeLimit::mb(250)
+}
+fn default_protocol_log_max_file_size() -> SizeLimit {
+    SizeLimit::mb(10)
 }
 
 impl Default for TransportService {
@@ -230,6 +259,15 @@ impl Default for TransportService {
             metrics_bindings: Vec::new(),
             // --- certificate lifecycle (issue 18 part 3) ---
             certificate_expiry_warning_days: DEFAULT_CERTIFICATE_EXPIRY_WARNING_DAYS,
+            // protocol logs
+            receive_protocol_log_path: None,
+            send_protocol_log_path: None,
+            receive_protocol_log_max_age: default_protocol_log_max_age(),
+            send_protocol_log_max_age: default_protocol_log_max_age(),
+            receive_protocol_log_max_directory_size: default_protocol_log_max_directory_size(),
+            send_protocol_log_max_directory_size: default_protocol_log_max_directory_size(),
+            receive_protocol_log_max_file_size: default_protocol_log_max_file_size(),
+            send_protocol_log_max_file_size: default_protocol_log_max_file_size(),
         }
     }
 }
@@ -264,6 +302,33 @@ impl TransportService {
         ] {
             if v.as_secs() == 0 {
                 return rule(&[p], format!("{p} must be longer than zero"));
+            }
+        }
+        // protocol logs: a file never larger than its folder (Exchange's rule)
+        for (dir, file, dir_name, file_name) in [
+            (
+                self.receive_protocol_log_max_directory_size,
+                self.receive_protocol_log_max_file_size,
+                "ReceiveProtocolLogMaxDirectorySize",
+                "ReceiveProtocolLogMaxFileSize",
+            ),
+            (
+                self.send_protocol_log_max_directory_size,
+                self.send_protocol_log_max_file_size,
+                "SendProtocolLogMaxDirectorySize",
+                "SendProtocolLogMaxFileSize",
+            ),
+        ] {
+            let too_big = match (dir.bytes(), file.bytes()) {
+                (Some(d), Some(f)) => f > d,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if too_big {
+                return rule(
+                    &[file_name, dir_name],
+                    format!("{file_name} ({file}) cannot be larger than {dir_name} ({dir})"),
+                );
             }
         }
         if let Some(f) = &self.fqdn {
@@ -1189,5 +1254,38 @@ mod tests {
         assert!(ts.validate().is_ok());
         ts.metrics_bindings.push("127.0.0.1:0".parse().unwrap());
         assert_eq!(ts.validate().unwrap_err().params, vec!["MetricsBindings"]);
+    }
+
+    #[test]
+    fn protocol_log_settings_default_as_exchange_and_a_file_fits_its_folder() {
+        // A transport service written before the protocol log settings.
+        let mut ts = serde_json::to_value(TransportService::default()).unwrap();
+        let o = ts.as_object_mut().unwrap();
+        o.retain(|k, _| !k.contains("ProtocolLog"));
+        let ts: TransportService = serde_json::from_value(ts).unwrap();
+        assert_eq!(ts.receive_protocol_log_path, None);
+        assert_eq!(ts.send_protocol_log_max_age, TimeSpan::days(30));
+        assert_eq!(
+            ts.receive_protocol_log_max_directory_size,
+            SizeLimit::mb(250)
+        );
+        assert_eq!(ts.send_protocol_log_max_file_size, SizeLimit::mb(10));
+        assert!(ts.validate().is_ok());
+
+        let mut t = ts.clone();
+        t.send_protocol_log_max_file_size = SizeLimit::mb(300);
+        let e = t.validate().unwrap_err();
+        assert_eq!(
+            e.params,
+            [
+                "SendProtocolLogMaxFileSize",
+                "SendProtocolLogMaxDirectorySize"
+            ]
+        );
+        let mut t = ts.clone();
+        t.receive_protocol_log_max_file_size = SizeLimit::Unlimited;
+        assert!(t.validate().is_err());
+        t.receive_protocol_log_max_directory_size = SizeLimit::Unlimited;
+        assert!(t.validate().is_ok());
     }
 }

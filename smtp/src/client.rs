@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 use crate::data::encode_data;
 use crate::reply::{Reply, ReplyError, ReplyParser};
+use crate::transcript::{Direction, Transcript, TranscriptLine};
 
 /// Largest amount of unparsed input kept (a reply larger than this is an error).
 const MAX_INPUT: usize = 1 << 20;
@@ -410,6 +411,7 @@ pub struct ClientSession {
     done: Option<TransactionResult>,
     /// The server's greeting (banner), once received.
     greeting: Option<Reply>,
+    transcript: Transcript,
 }
 
 /// An address that may be put between `<` and `>`.
@@ -436,6 +438,7 @@ impl ClientSession {
             discarded: 0,
             done: None,
             greeting: None,
+            transcript: Transcript::default(),
         }
     }
 
@@ -476,8 +479,21 @@ impl ClientSession {
     }
 
     fn command(&mut self, line: &str) {
+        self.transcript.command(Direction::Sent, line.as_bytes());
         self.output.extend_from_slice(line.as_bytes());
         self.output.extend_from_slice(b"\r\n");
+    }
+
+    /// Starts keeping a transcript (for a protocol log): every command
+    /// sent and every reply line received from now on; never the message
+    /// (the body after `354`), and the AUTH PLAIN response is redacted.
+    pub fn record_transcript(&mut self) {
+        self.transcript.enable();
+    }
+
+    /// The transcript lines recorded since the last call.
+    pub fn take_transcript(&mut self) -> Vec<TranscriptLine> {
+        self.transcript.take()
     }
 
     fn fail(&mut self, f: SessionFailure) -> Event {
@@ -653,6 +669,8 @@ impl ClientSession {
     fn next_reply(&mut self) -> Result<Option<Reply>, SessionFailure> {
         match ReplyParser::parse(&self.input) {
             Ok(Some((reply, used))) => {
+                self.transcript
+                    .reply_wire(Direction::Received, &self.input[..used]);
                 self.input.drain(..used);
                 Ok(Some(reply))
             }
@@ -1395,6 +1413,38 @@ mod tests {
         assert_eq!(e.auth, vec!["PLAIN", "LOGIN"]);
         // The password never shows in Debug output.
         assert!(!format!("{:?}", s.config).contains("S3cret"));
+    }
+
+    #[test]
+    fn the_transcript_has_neither_the_password_nor_the_body() {
+        let mut s = with_auth(StartTlsMode::Never, false);
+        s.record_transcript();
+        step(&mut s, "220 relay.example ESMTP\r\n");
+        step(&mut s, "250-relay.example\r\n250 AUTH PLAIN\r\n");
+        let (_, ev) = step(&mut s, "235 2.7.0 ok\r\n");
+        assert_eq!(ev, Event::Ready);
+        s.send(tx(&["bob@b.example"], "Subject: x\r\n\r\nBODY-LINE-42\r\n"))
+            .unwrap();
+        s.poll();
+        out(&mut s);
+        step(&mut s, "250 ok\r\n");
+        step(&mut s, "250 ok\r\n");
+        let (wire, _) = step(&mut s, "354 go\r\n");
+        assert!(wire.contains("BODY-LINE-42"));
+        step(&mut s, "250 2.0.0 queued\r\n");
+        let t = s.take_transcript();
+        let text: Vec<String> = t
+            .iter()
+            .map(|l| format!("{:?} {}", l.direction, l.text))
+            .collect();
+        let all = text.join("\n");
+        assert!(all.contains("Sent AUTH PLAIN ****"), "{all}");
+        assert!(!all.contains("AHJlbGF5AFMzY3JldA"), "{all}");
+        assert!(!all.contains("BODY-LINE-42"), "{all}");
+        assert!(all.contains("Sent DATA"), "{all}");
+        assert!(all.contains("Received 354 go"), "{all}");
+        assert!(all.contains("Received 250 2.0.0 queued"), "{all}");
+        assert!(all.contains("Received 250-relay.example"), "{all}");
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! - [`reply`]: replies, their wire form, and the client's reply parser.
 //! - [`server`]: the receiving session's state machine.
 //! - [`client`]: the sending session's state machine.
+//! - [`transcript`]: what a session said and heard, for protocol logs
+//!   (no message content, no AUTH secrets).
 //! - `fuzz` (feature `fuzz`): a driver that runs a server session on
 //!   arbitrary input and checks its invariants, for the fuzz target.
 
@@ -26,6 +28,7 @@ pub mod command;
 pub mod data;
 pub mod reply;
 pub mod server;
+pub mod transcript;
 
 #[cfg(any(test, feature = "fuzz"))]
 pub mod fuzz;

@@ -65,6 +65,7 @@ use super::command::{
 };
 use super::data::DataReader;
 use super::reply::Reply;
+use super::transcript::{Direction, Transcript, TranscriptLine};
 
 /// Static settings of a session, compiled from a receive connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +259,7 @@ pub struct Session {
     pending: Option<Pending>,
     discarding_line: bool,
     errors: u32,
+    transcript: Transcript,
 }
 
 impl Session {
@@ -287,6 +289,7 @@ impl Session {
             pending: None,
             discarding_line: false,
             errors,
+            transcript: Transcript::default(),
         }
     }
 
@@ -494,13 +497,39 @@ impl Session {
         if !self.output.is_empty() {
             return Err(SessionError::UnflushedOutput);
         }
-        Ok(Session::fresh(self.config, Some(facts), self.errors))
+        let mut s = Session::fresh(self.config, Some(facts), self.errors);
+        s.transcript = self.transcript;
+        Ok(s)
+    }
+
+    /// Starts keeping a transcript (for a protocol log): every command
+    /// line received and every reply line sent from now on (and the
+    /// greeting when it was not taken yet), but never
+    /// message content; an AUTH line loses its response.
+    pub fn record_transcript(&mut self) {
+        if !self.transcript.is_enabled() {
+            self.transcript.enable();
+            // The greeting, queued by `new` and not yet written.
+            self.transcript.reply_wire(Direction::Sent, &self.output);
+        }
+    }
+
+    /// The transcript lines recorded since the last call.
+    pub fn take_transcript(&mut self) -> Vec<TranscriptLine> {
+        self.transcript.take()
     }
 
     // ---- internals ----
 
     fn reply(&mut self, r: &Reply) {
-        r.write_to(&mut self.output);
+        if self.transcript.is_enabled() {
+            let mut wire = Vec::new();
+            r.write_to(&mut wire);
+            self.transcript.reply_wire(Direction::Sent, &wire);
+            self.output.extend_from_slice(&wire);
+        } else {
+            r.write_to(&mut self.output);
+        }
     }
 
     fn close(&mut self) {
@@ -557,6 +586,7 @@ impl Session {
             match lf {
                 Some(i) => {
                     let line = &rest[..=i];
+                    self.transcript.command(Direction::Received, line);
                     let result = if line.len() > MAX_COMMAND_LINE {
                         Err(ParseError::LineTooLong)
                     } else if !line.ends_with(b"\r\n") {

@@ -945,3 +945,51 @@ fn a_refused_message_is_announced_after_its_chunks() {
         "{out}"
     );
 }
+
+#[test]
+fn the_server_transcript_has_commands_and_replies_but_not_the_message() {
+    let mut s = Session::new(Arc::new(config()), None);
+    s.record_transcript();
+    s.feed(b"EHLO client.fabrikam.com\r\nMAIL FROM:<a@fabrikam.com>\r\n");
+    let mut queued = 0;
+    let mut input: Vec<&[u8]> = vec![
+        b"RCPT TO:<b@contoso.com>\r\n",
+        b"DATA\r\n",
+        b"Subject: s\r\n\r\nSECRET-BODY-LINE\r\n.\r\n",
+        b"AUTH PLAIN AHVzZXIAcGFzcw==\r\nQUIT\r\n",
+    ];
+    input.reverse();
+    for _ in 0..1000 {
+        let action = s.poll();
+        s.take_output();
+        match action {
+            Action::NeedInput => match input.pop() {
+                Some(b) => s.feed(b),
+                None => break,
+            },
+            Action::Close => break,
+            Action::MessageData(_) | Action::MessageRefused => {}
+            other => {
+                let v = policy(&other, &mut queued);
+                s.decide(v).expect("decide");
+            }
+        }
+    }
+    let lines: Vec<String> = s
+        .take_transcript()
+        .into_iter()
+        .map(|l| format!("{:?} {}", l.direction, l.text))
+        .collect();
+    let all = lines.join("\n");
+    assert_eq!(
+        lines[0], "Sent 220 mx.contoso.com ESMTP xshell-transport ready",
+        "{all}"
+    );
+    assert!(all.contains("Received EHLO client.fabrikam.com"), "{all}");
+    assert!(all.contains("Sent 250-PIPELINING"), "{all}");
+    assert!(all.contains("Received DATA\nSent 354"), "{all}");
+    assert!(!all.contains("SECRET-BODY-LINE"), "{all}");
+    assert!(!all.contains("AHVzZXIAcGFzcw"), "{all}");
+    assert!(all.contains("Received AUTH PLAIN ****"), "{all}");
+    assert!(all.contains("Received QUIT"), "{all}");
+}

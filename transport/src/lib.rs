@@ -26,6 +26,7 @@
 //! - [`runner`]: the queue runner: remote recipients, grouped by next hop,
 //!   delivered under the TLS policy, retried, expired and reported.
 //! - [`tracking`]: the message tracking log.
+//! - [`protolog`]: the protocol logs (SMTP conversations, as Exchange's).
 //! - [`control`]: the control socket the queue cmdlets talk to.
 //! - [`metrics`]: the counters and the Prometheus endpoint (MetricsBindings).
 //!
@@ -40,6 +41,7 @@ pub mod maildir;
 pub mod metrics;
 pub mod outbound;
 pub mod probe;
+pub mod protolog;
 pub mod queue;
 pub mod retry;
 pub mod routing;

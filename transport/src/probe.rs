@@ -194,6 +194,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             command: COMMAND.min(conn.timeouts.command),
             data_end: COMMAND,
         },
+        protocol_log: None,
     };
     let mut last: Option<(String, Cause)> = None;
     let mut opened = None;

@@ -109,6 +109,7 @@ fn options() -> SendOptions {
             command: Duration::from_secs(10),
             data_end: Duration::from_secs(10),
         },
+        protocol_log: None,
     }
 }
 

@@ -340,6 +340,7 @@ fn options(policy: TlsPolicy, material: &TlsMaterial) -> SendOptions {
             command: Duration::from_secs(5),
             data_end: Duration::from_secs(5),
         },
+        protocol_log: None,
     }
 }
 

@@ -105,13 +105,3 @@ pub fn check_bindings(c: &ReceiveConnector, cfg: &OrgConfig) -> Result<(), Cmdle
     }
     Ok(())
 }
-
-/// Says that Verbose protocol logging is recorded but no log is written yet.
-pub fn warn_protocol_logging(ctx: &mut crate::context::Ctx<'_>, b: &Bound) {
-    if b.get(shared::ProtocolLoggingLevel) == Some(ProtocolLoggingLevel::Verbose) {
-        ctx.warn(
-            "ProtocolLoggingLevel Verbose is recorded, but xshell-transport does not write protocol logs yet \
-             (planned: CSV logs as Exchange's); the engine's log (RUST_LOG=info) has each session's events",
-        );
-    }
-}

@@ -69,7 +69,6 @@ senders in TLSReceiveDomainSecureList.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    super::warn_protocol_logging(ctx, b);
     let name = b.get(p::Name).unwrap_or_default();
     let usage = usage(b)?;
     named::create(ctx, &name, || {

@@ -33,7 +33,6 @@ New-ReceiveConnector checks. A running xshell-transport picks the change up with
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    super::warn_protocol_logging(ctx, b);
     named::update::<ReceiveConnector>(ctx, b, |c| {
         b.assign(p::Name, &mut c.name);
         b.assign_list(p::Bindings, &mut c.bindings);

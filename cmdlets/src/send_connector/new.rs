@@ -63,7 +63,6 @@ domains in TLSSendDomainSecureList (Set-TransportConfig).",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    super::warn_protocol_logging(ctx, b);
     let credential = super::store_credential(ctx, b)?;
     let name = b.get(p::Name).unwrap_or_default();
     let usage = usage(b)?;

@@ -41,7 +41,6 @@ checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector pi
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    super::warn_protocol_logging(ctx, b);
     let credential = super::store_credential(ctx, b)?;
     if let Some(servers) = b.get(p::SourceTransportServers) {
         crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;

@@ -44,6 +44,21 @@ params!(p {
     // --- certificate lifecycle (issue 18 part 3) ---
     CertificateExpiryWarningDays: u32 = param(Kind::Int { min: 0, max: 365 }, "xshell extension: days before an SMTP certificate expires from which the engine logs Exchange's warning (event 12018) and Test-DomainSecurity warns; 0 turns the early warning off.")
         .default("30"),
+    // protocol logs
+    ReceiveProtocolLogPath: String = param(Kind::Path, "Folder of the receive connectors' protocol logs (default: <store>/log/ProtocolLog/SmtpReceive)."),
+    SendProtocolLogPath: String = param(Kind::Path, "Folder of the send connectors' protocol logs (default: <store>/log/ProtocolLog/SmtpSend)."),
+    ReceiveProtocolLogMaxAge: TimeSpan = param(Kind::TimeSpan { min: 0, max: 2_147_483_647 }, "Receive protocol log files older than this are deleted; 00:00:00 keeps them regardless of age.")
+        .default("30.00:00:00"),
+    SendProtocolLogMaxAge: TimeSpan = param(Kind::TimeSpan { min: 0, max: 2_147_483_647 }, "Send protocol log files older than this are deleted; 00:00:00 keeps them regardless of age.")
+        .default("30.00:00:00"),
+    ReceiveProtocolLogMaxDirectorySize: SizeLimit = param(Kind::Size { min: 1, max: 9_223_372_036_854_775_807, unlimited: true }, "Largest total size of the receive protocol log folder; the oldest files are deleted beyond it.")
+        .default("250MB"),
+    SendProtocolLogMaxDirectorySize: SizeLimit = param(Kind::Size { min: 1, max: 9_223_372_036_854_775_807, unlimited: true }, "Largest total size of the send protocol log folder; the oldest files are deleted beyond it.")
+        .default("250MB"),
+    ReceiveProtocolLogMaxFileSize: SizeLimit = param(Kind::Size { min: 1, max: 9_223_372_036_854_775_807, unlimited: true }, "Size at which a new receive protocol log file is started (at most ReceiveProtocolLogMaxDirectorySize).")
+        .default("10MB"),
+    SendProtocolLogMaxFileSize: SizeLimit = param(Kind::Size { min: 1, max: 9_223_372_036_854_775_807, unlimited: true }, "Size at which a new send protocol log file is started (at most SendProtocolLogMaxDirectorySize).")
+        .default("10MB"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -53,7 +68,10 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "The FQDN is used in EHLO and to select the server's certificate. ExternalDNSServers are the \
 resolvers used for MX lookups (ip[:port]). Temporary failures are retried every TransientFailureRetryInterval, \
 connection failures every OutboundConnectionFailureRetryInterval; after DelayNotificationTimeout the sender gets a \
-delay notice and after MessageExpirationTimeout a non-delivery report. CertificateExpiryWarningDays (an xshell \
+delay notice and after MessageExpirationTimeout a non-delivery report. The protocol log settings say where \
+connectors with ProtocolLoggingLevel Verbose write their SMTP conversations (CSV, as Exchange's) and how much of them \
+is kept: a new file every hour or at MaxFileSize, the oldest deleted beyond MaxAge or MaxDirectorySize. \
+CertificateExpiryWarningDays (an xshell \
 extension; Exchange has a fixed window) sets when the engine starts logging that an SMTP certificate expires soon \
 (Exchange's event 12018; an expired one is logged as an error, event 12016), at start, on each reload and once a \
 day; Test-DomainSecurity uses the same window for its certificate steps. MetricsBindings makes the running \
@@ -73,6 +91,12 @@ second, and a binding it cannot listen on is logged and retried without stopping
         Example {
             title: "Serve Prometheus metrics on loopback (turn it off again with -MetricsBindings $null)",
             code: "Set-TransportService -MetricsBindings 127.0.0.1:9587",
+            setup: &[],
+            expect: &[],
+        },
+        Example {
+            title: "Keep receive protocol logs for a week, in at most 1 GB",
+            code: "Set-TransportService -ReceiveProtocolLogMaxAge 7.00:00:00 -ReceiveProtocolLogMaxDirectorySize 1GB",
             setup: &[],
             expect: &[],
         },
@@ -132,6 +156,30 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign(
             p::CertificateExpiryWarningDays,
             &mut s.certificate_expiry_warning_days,
+        );
+        // protocol logs
+        b.assign_opt(p::ReceiveProtocolLogPath, &mut s.receive_protocol_log_path);
+        b.assign_opt(p::SendProtocolLogPath, &mut s.send_protocol_log_path);
+        b.assign(
+            p::ReceiveProtocolLogMaxAge,
+            &mut s.receive_protocol_log_max_age,
+        );
+        b.assign(p::SendProtocolLogMaxAge, &mut s.send_protocol_log_max_age);
+        b.assign(
+            p::ReceiveProtocolLogMaxDirectorySize,
+            &mut s.receive_protocol_log_max_directory_size,
+        );
+        b.assign(
+            p::SendProtocolLogMaxDirectorySize,
+            &mut s.send_protocol_log_max_directory_size,
+        );
+        b.assign(
+            p::ReceiveProtocolLogMaxFileSize,
+            &mut s.receive_protocol_log_max_file_size,
+        );
+        b.assign(
+            p::SendProtocolLogMaxFileSize,
+            &mut s.send_protocol_log_max_file_size,
         );
         s.validate()?;
         check_metrics_bindings(

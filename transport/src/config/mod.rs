@@ -24,14 +24,15 @@ use rustls::ServerConfig;
 use time::OffsetDateTime;
 use xshell_core::certificates;
 use xshell_core::model::{
-    AcceptedDomainType, AuthMechanism, OrgConfig, PermissionGroup, ReceiveConnector,
-    parse_tls_certificate_name,
+    AcceptedDomainType, AuthMechanism, CertificateRecord, OrgConfig, PermissionGroup,
+    ProtocolLoggingLevel, ReceiveConnector, TransportService, parse_tls_certificate_name,
 };
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::select::{self, Candidate, SelectOptions, select_certificates};
 use xshell_core::store::Backend;
 use xshell_core::types::{DomainPattern, IpRange, Limit, SizeLimit};
 
+use crate::protolog::{LogKind, LogSettings};
 use crate::tls::{self, TrustContext};
 use xshell_smtp::SessionConfig;
 
@@ -54,6 +55,61 @@ pub struct Paths {
     /// MessageTrackingLogPath (a folder; the file is `tracking.jsonl` in
     /// it), else `<store>/log/tracking.jsonl`; `None` when tracking is off.
     pub tracking_log: Option<PathBuf>,
+}
+
+/// Where the protocol logs go and how much of them is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolLogSettings {
+    /// ReceiveProtocolLogPath, else `<store>/log/ProtocolLog/SmtpReceive`.
+    pub receive: Arc<LogSettings>,
+    /// SendProtocolLogPath, else `<store>/log/ProtocolLog/SmtpSend`.
+    pub send: Arc<LogSettings>,
+}
+
+impl ProtocolLogSettings {
+    pub fn resolve(svc: &TransportService, state_dir: &Path) -> Self {
+        let log_dir = state_dir.join("log");
+        let one = |kind: LogKind,
+                   path: &Option<String>,
+                   age: xshell_core::types::TimeSpan,
+                   dir_size: SizeLimit,
+                   file_size: SizeLimit| {
+            Arc::new(LogSettings {
+                dir: path
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty())
+                    .map_or_else(|| kind.default_folder(&log_dir), PathBuf::from),
+                max_age: (age.as_secs() > 0).then(|| Duration::from_secs(age.as_secs())),
+                max_directory_size: dir_size.bytes(),
+                max_file_size: file_size.bytes(),
+            })
+        };
+        ProtocolLogSettings {
+            receive: one(
+                LogKind::Receive,
+                &svc.receive_protocol_log_path,
+                svc.receive_protocol_log_max_age,
+                svc.receive_protocol_log_max_directory_size,
+                svc.receive_protocol_log_max_file_size,
+            ),
+            send: one(
+                LogKind::Send,
+                &svc.send_protocol_log_path,
+                svc.send_protocol_log_max_age,
+                svc.send_protocol_log_max_directory_size,
+                svc.send_protocol_log_max_file_size,
+            ),
+        }
+    }
+}
+
+/// The subject of a stored certificate, for the protocol log.
+pub fn certificate_subject(rec: &CertificateRecord) -> Option<String> {
+    certificates::certificate_der(rec)
+        .ok()
+        .flatten()
+        .and_then(|d| parse_certificate(&d).ok())
+        .map(|i| i.subject)
 }
 
 impl Paths {
@@ -88,6 +144,11 @@ pub struct ConnectorRuntime {
     pub tls: Option<Arc<ServerConfig>>,
     /// Thumbprint of the certificate STARTTLS presents.
     pub certificate: Option<String>,
+    /// Its subject (for the protocol log).
+    pub certificate_subject: Option<String>,
+    /// ProtocolLoggingLevel Verbose: sessions are written to the receive
+    /// protocol log.
+    pub protocol_logging: bool,
     /// Whether STARTTLS asks for a (never required) client certificate.
     pub requests_client_certificate: bool,
     pub domain_secure_enabled: bool,
@@ -166,6 +227,9 @@ pub struct RuntimeConfig {
     pub revision: u64,
     /// The transport service's FQDN (AuthSource, default EHLO name).
     pub server_fqdn: String,
+    /// The transport service's Name (the protocol log's connector ids).
+    pub server_name: String,
+    pub protocol_logs: ProtocolLogSettings,
     /// Enabled receive connectors, in store order.
     pub connectors: Vec<Arc<ConnectorRuntime>>,
     /// Accepted domains and their types.
@@ -253,7 +317,7 @@ impl RuntimeConfig {
                                 rec.thumbprint.clone(),
                                 why,
                             ));
-                            (Some(sc), Some(rec.thumbprint.clone()))
+                            (Some(sc), Some(rec))
                         }
                         Err(e) => {
                             notes.push(format!(
@@ -278,6 +342,8 @@ impl RuntimeConfig {
                 (None, None)
             };
             session.offer_starttls = tls.is_some();
+            let certificate_subject = certificate.and_then(certificate_subject);
+            let certificate = certificate.map(|r| r.thumbprint.clone());
             if rc.require_tls && tls.is_none() {
                 notes.push(format!(
                     "receive connector '{}': RequireTLS is set but STARTTLS cannot be offered: every MAIL will be refused",
@@ -291,6 +357,8 @@ impl RuntimeConfig {
                 session: Arc::new(session),
                 tls,
                 certificate,
+                certificate_subject,
+                protocol_logging: rc.protocol_logging_level == ProtocolLoggingLevel::Verbose,
                 requests_client_certificate,
                 domain_secure_enabled: rc.domain_secure_enabled,
                 anonymous_allowed: rc
@@ -332,6 +400,8 @@ impl RuntimeConfig {
         RuntimeConfig {
             revision: cfg.revision,
             server_fqdn,
+            server_name: cfg.transport_service.name.clone(),
+            protocol_logs: ProtocolLogSettings::resolve(&cfg.transport_service, state_dir),
             connectors,
             accepted_domains: cfg
                 .accepted_domains

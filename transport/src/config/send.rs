@@ -39,6 +39,11 @@ pub struct SendConnectorRuntime {
     pub material: TlsMaterial,
     /// Thumbprint of our client certificate, if one was selected.
     pub client_certificate: Option<String>,
+    /// Its subject (for the protocol log).
+    pub client_certificate_subject: Option<String>,
+    /// ProtocolLoggingLevel Verbose: sessions are written to the send
+    /// protocol log.
+    pub protocol_logging: bool,
     /// ConnectionInactivityTimeout applied to every read and write.
     pub timeouts: Timeouts,
     /// The smaller of the connector's MaxMessageSize and MaxSendSize
@@ -131,10 +136,7 @@ impl SendRuntime {
             let (client, client_certificate) = match tls::select_client_certificate(cfg, &name, now)
             {
                 Some(rec) => match tls::load_own(rec, secrets) {
-                    Ok(own) => (
-                        Some(ClientIdentity::from(own)),
-                        Some(rec.thumbprint.clone()),
-                    ),
+                    Ok(own) => (Some(ClientIdentity::from(own)), Some(rec)),
                     Err(e) => {
                         notes.push(format!(
                             "send connector '{}': our client certificate cannot be used: {e}",
@@ -176,6 +178,9 @@ impl SendRuntime {
                 },
                 _ => None,
             };
+            let client_certificate_subject =
+                client_certificate.and_then(super::certificate_subject);
+            let client_certificate = client_certificate.map(|r| r.thumbprint.clone());
             let inactivity = Duration::from_secs(sc.connection_inactivity_timeout.as_secs().max(1));
             let rt = SendConnectorRuntime {
                 connector: sc.clone(),
@@ -186,6 +191,9 @@ impl SendRuntime {
                     client,
                 },
                 client_certificate,
+                client_certificate_subject,
+                protocol_logging: sc.protocol_logging_level
+                    == xshell_core::model::ProtocolLoggingLevel::Verbose,
                 timeouts: Timeouts {
                     connect: inactivity.min(CONNECT_TIMEOUT),
                     command: inactivity,

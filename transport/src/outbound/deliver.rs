@@ -42,6 +42,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::dns::{DnsError, Host};
+use crate::protolog::SessionLog;
 use crate::routing::RouteError;
 use xshell_smtp::Reply;
 use xshell_smtp::data::DataEncoder;
@@ -92,6 +93,21 @@ pub struct SendOptions {
     /// [`TlsPolicy::Plaintext`] (STARTTLS is then never attempted).
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub timeouts: Timeouts,
+    /// The send protocol log (ProtocolLoggingLevel Verbose); `None`: the
+    /// sessions are not logged.
+    pub protocol_log: Option<SendLog>,
+}
+
+/// Where and as whom a send connector's sessions are logged.
+#[derive(Debug, Clone)]
+pub struct SendLog {
+    pub log: Arc<crate::protolog::ProtocolLog>,
+    pub settings: Arc<crate::protolog::LogSettings>,
+    /// The send connector's name.
+    pub connector_id: String,
+    /// Our client certificate's subject and thumbprint, when we have one.
+    pub certificate_subject: Option<String>,
+    pub certificate_thumbprint: Option<String>,
 }
 
 /// Where a failure came from.
@@ -406,6 +422,8 @@ pub struct Connection {
     /// The server's end-entity certificate (DER), after STARTTLS.
     peer_certificate: Option<Vec<u8>>,
     timeouts: Timeouts,
+    // protocol logs
+    log: Option<SessionLog>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -480,6 +498,18 @@ impl Connection {
             Err(_) => return Err(connect_err(format!("{addr}: connection timed out"))),
         };
         let _ = tcp.set_nodelay(true);
+        let log = opts.protocol_log.as_ref().map(|l| {
+            let local = tcp
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            SessionLog::start(
+                Arc::clone(&l.log),
+                Arc::clone(&l.settings),
+                l.connector_id.clone(),
+                local,
+                addr,
+            )
+        });
         let mut conn = Connection {
             stream: Stream::Plain(tcp),
             session: ClientSession::new(ClientConfig {
@@ -493,12 +523,29 @@ impl Connection {
             tls: None,
             peer_certificate: None,
             timeouts: opts.timeouts,
+            log,
         };
+        if conn.log.is_some() {
+            conn.session.record_transcript();
+        }
         loop {
             match conn.drive(opts.timeouts.command).await? {
                 Event::Ready => return Ok(conn),
-                Event::StartTls => conn.start_tls(opts).await?,
+                Event::StartTls => {
+                    if let Err(cause) = conn.start_tls(opts).await {
+                        if let (Some(log), Cause::TlsHandshake { detail, .. }) =
+                            (conn.log.as_mut(), &cause)
+                        {
+                            log.info(detail, "TLS negotiation failed");
+                        }
+                        return Err(cause);
+                    }
+                    conn.log_tls(opts);
+                }
                 Event::Failed(failure) => {
+                    if let Some(log) = conn.log.as_mut() {
+                        log.info(&failure.to_string(), "Session failed");
+                    }
                     return Err(Cause::Session {
                         host: host.to_string(),
                         failure,
@@ -510,6 +557,71 @@ impl Connection {
                         failure: SessionFailure::Protocol("session closed during setup".into()),
                     });
                 }
+            }
+        }
+    }
+
+    /// The protocol log's TLS lines: protocol and cipher, the certificate
+    /// we offer, the server's, and the policy's verdict.
+    fn log_tls(&mut self, opts: &SendOptions) {
+        let (Some(log), Some(tls)) = (self.log.as_mut(), self.tls.as_ref()) else {
+            return;
+        };
+        log.info(
+            "",
+            &format!(
+                "TLS protocol {} negotiation succeeded using cipher suite {}",
+                tls.protocol, tls.cipher
+            ),
+        );
+        if let Some(l) = &opts.protocol_log {
+            if let Some(subject) = &l.certificate_subject {
+                log.info(
+                    subject,
+                    "Client certificate (presented when the server asks)",
+                );
+            }
+            if let Some(tp) = &l.certificate_thumbprint {
+                log.info(tp, "Certificate thumbprint");
+            }
+        }
+        if let Some(subject) = &tls.server_subject {
+            log.info(subject, "Remote certificate");
+        }
+        if let Some(issuer) = &tls.server_issuer {
+            log.info(issuer, "Certificate issuer name");
+        }
+        if let Some(info) = self
+            .peer_certificate
+            .as_deref()
+            .and_then(|d| xshell_core::pki::cert::parse_certificate(d).ok())
+        {
+            log.info(&info.thumbprint, "Certificate thumbprint");
+        }
+        let mut verdict = format!("TlsPolicy={}", opts.policy.describe());
+        if let Some(n) = &tls.verified_name {
+            verdict.push_str(&format!("; VerifiedName={n}"));
+        }
+        if tls.domain_secured {
+            verdict.push_str("; DomainSecured=true");
+        }
+        log.info(&verdict, "Certificate validated");
+    }
+
+    /// Writes the session's transcript so far to the protocol log.
+    fn log_transcript(&mut self, commit: bool) {
+        if let Some(log) = self.log.as_mut() {
+            for line in self.session.take_transcript() {
+                // After the 354 the message goes out; it is never logged.
+                let body_follows = line.direction == xshell_smtp::transcript::Direction::Received
+                    && line.text.starts_with("354");
+                log.transcript(vec![line]);
+                if body_follows {
+                    log.info("", "sending message");
+                }
+            }
+            if commit {
+                log.commit();
             }
         }
     }
@@ -629,6 +741,7 @@ impl Connection {
     async fn drive(&mut self, timeout: Duration) -> Result<Event, Cause> {
         loop {
             let ev = self.session.poll();
+            self.log_transcript(matches!(ev, Event::NeedInput));
             let out = self.session.take_output();
             if !out.is_empty() {
                 // After a failure the output is a courtesy QUIT: best effort.
@@ -894,6 +1007,7 @@ mod tests {
             },
             tls: None,
             timeouts: Timeouts::default(),
+            protocol_log: None,
         };
         let err = Connection::open("mx.b.example", addr, &opts)
             .await

@@ -137,6 +137,16 @@ pub fn decide(
 }
 
 impl TlsPolicy {
+    /// The policy in a few words (the protocol log).
+    pub fn describe(&self) -> String {
+        match self {
+            TlsPolicy::DomainSecure { domain } => format!("DomainSecure({domain})"),
+            TlsPolicy::Required { level, .. } => format!("RequireTLS({level:?})"),
+            TlsPolicy::Opportunistic => "Opportunistic".into(),
+            TlsPolicy::Plaintext => "Plaintext".into(),
+        }
+    }
+
     /// How the client session treats STARTTLS.
     pub fn starttls(&self) -> StartTlsMode {
         match self {

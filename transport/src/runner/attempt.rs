@@ -461,7 +461,17 @@ async fn deliver_hop(
         // The session's outcomes, forwarded to the batch as they come; the
         // session waits while the batch is behind (bounded channels).
         let (tx, mut rx) = mpsc::channel::<Progress>(1);
-        let opts = send_options(conn, policy, tls);
+        let mut opts = send_options(conn, policy, tls);
+        // protocol logs
+        if conn.protocol_logging {
+            opts.protocol_log = Some(crate::outbound::deliver::SendLog {
+                log: Arc::clone(&ctx.send_protocol_log),
+                settings: Arc::clone(&rt.protocol_logs.send),
+                connector_id: conn.connector.name.clone(),
+                certificate_subject: conn.client_certificate_subject.clone(),
+                certificate_thumbprint: conn.client_certificate.clone(),
+            });
+        }
         let send = async {
             let report = deliver_with_progress(&hosts, &opts, sendable, Some(&tx)).await;
             drop(tx);
@@ -596,6 +606,7 @@ fn send_options(
         policy,
         tls,
         timeouts: conn.timeouts,
+        protocol_log: None,
     }
 }
 

@@ -94,6 +94,8 @@ pub struct RunnerOptions {
     // metrics
     /// Where deliveries and outbound handshake failures are counted.
     pub metrics: Arc<Metrics>,
+    /// The send protocol log (connectors with ProtocolLoggingLevel Verbose).
+    pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 impl Default for RunnerOptions {
@@ -104,6 +106,9 @@ impl Default for RunnerOptions {
             grace: Duration::from_secs(10),
             plaintext_memory: Duration::from_secs(3600),
             metrics: Arc::default(),
+            send_protocol_log: Arc::new(crate::protolog::ProtocolLog::new(
+                crate::protolog::LogKind::Send,
+            )),
         }
     }
 }
@@ -155,6 +160,7 @@ pub(crate) struct Ctx {
     pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
     // metrics
     pub metrics: Arc<Metrics>,
+    pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 impl Ctx {
@@ -233,6 +239,7 @@ impl Runner {
             plaintext_memory: opts.plaintext_memory,
             resolver: Mutex::new(None),
             metrics: Arc::clone(&opts.metrics),
+            send_protocol_log: Arc::clone(&opts.send_protocol_log),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

@@ -14,6 +14,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::config::{ConnectorRuntime, RuntimeConfig, canonical_ip};
 use crate::metrics::{Direction, TlsClass, TlsFailure};
+use crate::protolog::SessionLog;
 use crate::queue;
 use crate::tls;
 use crate::tracking::{EventId, TrackingEvent};
@@ -92,6 +93,15 @@ pub async fn handle(
         stream.shutdown().await;
         return;
     };
+    let mut log = connector.protocol_logging.then(|| {
+        SessionLog::start(
+            Arc::clone(&shared.protocol_log),
+            Arc::clone(&rt.protocol_logs.receive),
+            format!("{}\\{}", rt.server_name, connector.name),
+            local,
+            peer,
+        )
+    });
     let Some(source) = shared
         .per_source
         .try_acquire(ip, connector.max_inbound_connection_per_source)
@@ -105,6 +115,7 @@ pub async fn handle(
                 connector.session.hostname
             ),
         );
+        refused_log(log, &r, "MaxInboundConnectionPerSource");
         let _ = write_reply(&mut stream, &r).await;
         shared.metrics.refused(&connector.name, r.code, r.enhanced);
         stream.shutdown().await;
@@ -123,6 +134,7 @@ pub async fn handle(
                 connector.session.hostname
             ),
         );
+        refused_log(log, &r, "MaxInboundConnection");
         let _ = write_reply(&mut stream, &r).await;
         shared.metrics.refused(&connector.name, r.code, r.enhanced);
         stream.shutdown().await;
@@ -141,11 +153,38 @@ pub async fn handle(
             _source: source,
             _connector: connector_slot,
         }),
+        log: log.take(),
+        certificate_problem: None,
+        peer_closed: false,
     };
     c.deadline = Instant::now() + c.connector.connection_timeout;
-    match c.run(stream).await {
+    let result = c.run(stream).await;
+    if let Some(log) = c.log.take() {
+        let mut log = log;
+        if let Err(e) = &result {
+            log.info(&e.to_string(), "Connection ended");
+        }
+        log.end(if c.peer_closed { "Remote" } else { "Local" });
+    }
+    match result {
         Ok(()) => tracing::info!(%peer, "connection closed"),
         Err(e) => tracing::info!(%peer, error = %e, "connection ended"),
+    }
+}
+
+/// The protocol log of a connection refused before its session: the
+/// reply and why.
+fn refused_log(log: Option<SessionLog>, r: &Reply, limit: &str) {
+    if let Some(mut log) = log {
+        let mut wire = Vec::new();
+        r.write_to(&mut wire);
+        log.event(
+            crate::protolog::Event::Sent,
+            String::from_utf8_lossy(&wire).trim_end(),
+            "",
+        );
+        log.info(limit, "Connection refused");
+        log.end("Local");
     }
 }
 
@@ -168,6 +207,13 @@ struct Conn {
     /// The message being received (between the first chunk and the end
     /// of DATA).
     incoming: Option<Incoming>,
+    // protocol logs
+    /// The protocol log, on a connector with ProtocolLoggingLevel Verbose.
+    log: Option<SessionLog>,
+    /// Why the client certificate did not verify (for the log).
+    certificate_problem: Option<String>,
+    /// The client closed the connection.
+    peer_closed: bool,
     /// The connection's counted slots, released when the SMTP session
     /// ends: see [`Slots`].
     slots: Option<Slots>,
@@ -194,11 +240,20 @@ enum Input {
 impl Conn {
     async fn run(&mut self, mut stream: Stream) -> io::Result<()> {
         let mut session = Session::new(Arc::clone(&self.connector.session), None);
+        if self.log.is_some() {
+            session.record_transcript();
+        }
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
             let action = session.poll();
             if matches!(action, Action::Close) {
                 self.slots = None;
+            }
+            if let Some(log) = self.log.as_mut() {
+                log.transcript(session.take_transcript());
+                if matches!(action, Action::NeedInput) {
+                    log.commit();
+                }
             }
             let out = session.take_output();
             if !out.is_empty() {
@@ -209,7 +264,10 @@ impl Conn {
             match action {
                 Action::NeedInput => match self.read(&mut stream, &mut buf).await? {
                     Input::Data(n) => session.feed(&buf[..n]),
-                    Input::Eof => break,
+                    Input::Eof => {
+                        self.peer_closed = true;
+                        break;
+                    }
                     Input::TimedOut => {
                         let r = Reply::new(
                             421,
@@ -253,11 +311,23 @@ impl Conn {
                     ) {
                         Ok(auth) => {
                             tracing::debug!(peer = %self.peer, sender = %from, auth_as = auth.auth_as(), "sender accepted");
+                            if let Some(log) = self.log.as_mut() {
+                                log.info(&auth_verdict(&auth), "Sender authenticated");
+                            }
                             self.auth = Some(auth);
                             Verdict::Accept
                         }
                         Err(reply) => {
                             tracing::info!(peer = %self.peer, sender = %from, code = reply.code, reply = ?reply.lines, "sender refused");
+                            if let Some(log) = self.log.as_mut() {
+                                let why = refusal_reason(
+                                    &reply,
+                                    session.tls(),
+                                    &from,
+                                    self.certificate_problem.as_deref(),
+                                );
+                                log.info(&why, "Sender refused");
+                            }
                             self.auth = None;
                             Verdict::Reject(reply)
                         }
@@ -286,7 +356,12 @@ impl Conn {
                 Action::MessageData(chunk) => {
                     let mut incoming = match self.incoming.take() {
                         Some(i) => i,
-                        None => self.begin_message(&session),
+                        None => {
+                            if let Some(log) = self.log.as_mut() {
+                                log.info("", "receiving message");
+                            }
+                            self.begin_message(&session)
+                        }
                     };
                     incoming.push(chunk).await;
                     self.incoming = Some(incoming);
@@ -327,6 +402,9 @@ impl Conn {
                             let reason = TlsFailure::of_io(&e);
                             tracing::info!(peer = %self.peer, error = %e, reason = reason.label(), "TLS handshake failed");
                             self.shared.metrics.tls_failure(Direction::Inbound, reason);
+                            if let Some(log) = self.log.as_mut() {
+                                log.info(&e.to_string(), "TLS negotiation failed");
+                            }
                             return Ok(());
                         }
                         Err(_) => {
@@ -334,6 +412,9 @@ impl Conn {
                             self.shared
                                 .metrics
                                 .tls_failure(Direction::Inbound, TlsFailure::Timeout);
+                            if let Some(log) = self.log.as_mut() {
+                                log.info("timed out", "TLS negotiation failed");
+                            }
                             return Ok(());
                         }
                     };
@@ -341,6 +422,27 @@ impl Conn {
                     let resumed = tls_stream.get_ref().1.handshake_kind()
                         == Some(rustls::HandshakeKind::Resumed);
                     self.shared.metrics.tls_handshake(resumed);
+                    if self.log.is_some() {
+                        self.certificate_problem = tls_stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| {
+                                tls::client_certificate_problem(
+                                    chain,
+                                    &self.rt.trust,
+                                    OffsetDateTime::now_utc(),
+                                )
+                            });
+                    }
+                    if let Some(log) = self.log.as_mut() {
+                        log_tls(
+                            log,
+                            &self.connector,
+                            &facts,
+                            self.certificate_problem.as_deref(),
+                        );
+                    }
                     tracing::info!(
                         peer = %self.peer,
                         resumed,
@@ -677,6 +779,94 @@ fn queue_failure_reply(error: Option<&queue::QueueError>) -> Reply {
             "Temporary failure: the message could not be queued, try again later",
         )
     }
+}
+
+/// The protocol log's TLS lines: the protocol and cipher, the certificate
+/// we presented, the one received and whether it verified.
+fn log_tls(
+    log: &mut SessionLog,
+    connector: &ConnectorRuntime,
+    facts: &xshell_smtp::TlsFacts,
+    problem: Option<&str>,
+) {
+    log.info(
+        "",
+        &format!(
+            "TLS protocol {} negotiation succeeded using cipher suite {}",
+            facts.protocol, facts.cipher
+        ),
+    );
+    if let Some(subject) = &connector.certificate_subject {
+        log.info(subject, "Sending certificate");
+    }
+    if let Some(tp) = &connector.certificate {
+        log.info(tp, "Certificate thumbprint");
+    }
+    match &facts.client_certificate {
+        Some(c) => {
+            log.info(&c.subject, "Received certificate");
+            log.info(&c.issuer, "Certificate issuer name");
+            log.info(&c.thumbprint, "Certificate thumbprint");
+            if c.direct_trust {
+                log.info(
+                    "",
+                    "The certificate is one of this organization's own (Direct Trust)",
+                );
+            }
+            match problem {
+                None if c.chain_verified => log.info("", "Certificate validated"),
+                None => log.info("not verified", "Certificate validation failed"),
+                Some(why) => log.info(why, "Certificate validation failed"),
+            }
+        }
+        None if connector.requests_client_certificate => {
+            log.info("", "No client certificate was presented");
+        }
+        None => {}
+    }
+}
+
+/// The authentication verdict as the protocol log writes it.
+fn auth_verdict(auth: &Auth) -> String {
+    let mut s = format!("AuthAs={}", auth.auth_as());
+    if let Some(m) = auth.mechanism_name() {
+        s.push_str(&format!("; AuthMechanism={m}"));
+    }
+    if let Some(d) = auth.domain() {
+        s.push_str(&format!("; AuthDomain={d}; DomainSecured=true"));
+    }
+    s
+}
+
+/// Why MAIL FROM was refused, in more words than the reply (for the
+/// protocol log): for a Domain Security certificate failure, what was wrong
+/// with the certificate.
+fn refusal_reason(
+    reply: &Reply,
+    tls: Option<&xshell_smtp::TlsFacts>,
+    from: &xshell_smtp::ReversePath,
+    problem: Option<&str>,
+) -> String {
+    let base = reply.to_string();
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    if reply.enhanced != Some((4, 7, 5)) {
+        return base;
+    }
+    let domain = from.mailbox().map(|m| m.domain.clone()).unwrap_or_default();
+    let why = match (cert, problem) {
+        (_, Some(p)) => p.to_string(),
+        (Some(c), None) if !c.chain_verified => "the certificate chain is not verified".into(),
+        (Some(c), None) => format!(
+            "no certificate name matches {domain} (subject alternative names: {})",
+            if c.names.is_empty() {
+                "none".to_string()
+            } else {
+                c.names.join(" ")
+            }
+        ),
+        (None, None) => "no certificate".into(),
+    };
+    format!("{base}; Domain Security for {domain}: {why}")
 }
 
 fn decide(session: &mut Session, verdict: Verdict) -> io::Result<()> {

@@ -218,6 +218,10 @@ pub struct Shared {
     pub hard_stop: watch::Receiver<bool>,
     // metrics
     pub metrics: Arc<Metrics>,
+    // protocol logs
+    /// Where sessions on connectors with ProtocolLoggingLevel Verbose are
+    /// written.
+    pub protocol_log: Arc<crate::protolog::ProtocolLog>,
 }
 
 struct Listener {
@@ -280,6 +284,7 @@ impl Engine {
         let config = Arc::new(ArcSwap::from_pointee(first));
         // metrics
         let metrics = Arc::new(Metrics::default());
+        let protocol_logs = crate::protolog::ProtocolLogs::default();
         let (to_runner, runner_inbox) = runner::channel();
         let worker = DeliveryWorker::spawn_with_metrics(
             Arc::clone(&queue),
@@ -302,6 +307,7 @@ impl Engine {
             RunnerOptions {
                 grace: opts.grace,
                 metrics: Arc::clone(&metrics),
+                send_protocol_log: Arc::clone(&protocol_logs.send),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -318,6 +324,7 @@ impl Engine {
             active: Arc::new(Active::default()),
             hard_stop: hard_rx,
             metrics: Arc::clone(&metrics),
+            protocol_log: Arc::clone(&protocol_logs.receive),
         });
 
         let control = crate::control::ControlServer::start(
@@ -368,6 +375,9 @@ impl Engine {
                 _ = tick.tick() => {}
             }
             {
+                // protocol logs: the last lines of idle sessions
+                protocol_logs.receive.flush_if_due();
+                protocol_logs.send.flush_if_due();
                 let current = config.load().revision;
                 match reload(&store, &state_dir, current, force).await {
                     Ok(Some(rt)) => {
@@ -447,10 +457,12 @@ impl Engine {
         }
         control.stop().await;
         drop(shared);
+        protocol_logs.receive.flush();
         let _ = runner.await;
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;
+        protocol_logs.send.flush();
         tracing::info!("stopped");
         Ok(())
     }

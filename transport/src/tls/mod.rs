@@ -385,6 +385,43 @@ pub fn assess_client_certificate(
     })
 }
 
+/// Why a presented client chain (leaf first) is not verified, in the
+/// words of the checks [`assess_client_certificate`] makes (for the
+/// protocol log); `None` when it verifies or nothing was presented.
+pub fn client_certificate_problem(
+    peer_chain: &[CertificateDer<'_>],
+    trust: &TrustContext,
+    now: OffsetDateTime,
+) -> Option<String> {
+    let (leaf, intermediates) = peer_chain.split_first()?;
+    let info = match parse_certificate(leaf.as_ref()) {
+        Ok(i) => i,
+        Err(e) => return Some(format!("the certificate cannot be read: {e}")),
+    };
+    let intermediates: Vec<Vec<u8>> = intermediates.iter().map(|c| c.as_ref().to_vec()).collect();
+    let v = validate_certificate(leaf.as_ref(), &intermediates, &trust.trusted_roots, now);
+    if v.status != CertStatus::Valid {
+        return Some(format!(
+            "certificate status {} (root CA type {}): it does not chain to a trusted root in its validity period",
+            v.status.as_str(),
+            v.root_ca_type.as_str()
+        ));
+    }
+    if v.root_ca_type != RootCaType::Registry {
+        return Some(format!(
+            "root CA type {}: the chain does not end at a trusted root",
+            v.root_ca_type.as_str()
+        ));
+    }
+    if !info.has_client_auth {
+        return Some(
+            "the certificate is not for client authentication (no clientAuth extended key usage)"
+                .into(),
+        );
+    }
+    None
+}
+
 /// The facts of an established server-side TLS connection.
 pub fn facts(conn: &ServerConnection, trust: &TrustContext) -> TlsFacts {
     let protocol = match conn.protocol_version() {

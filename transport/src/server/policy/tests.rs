@@ -12,6 +12,11 @@ fn rt() -> RuntimeConfig {
     RuntimeConfig {
         revision: 1,
         server_fqdn: "mail.orga.example".into(),
+        server_name: "XSHELL01".into(),
+        protocol_logs: crate::config::ProtocolLogSettings::resolve(
+            &xshell_core::model::TransportService::default(),
+            std::path::Path::new("s"),
+        ),
         connectors: Vec::new(),
         accepted_domains: vec![
             (
@@ -49,6 +54,8 @@ fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
         session: Arc::new(s),
         tls: None,
         certificate: None,
+        certificate_subject: None,
+        protocol_logging: false,
         requests_client_certificate: domain_secure,
         domain_secure_enabled: domain_secure,
         anonymous_allowed: true,
