@@ -123,7 +123,7 @@ fn root_command() -> Command {
                 .long("store")
                 .global(true)
                 .value_name("DIR")
-                .help("The store folder [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+                .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
         )
         .arg(
             ClapArg::new("output")
@@ -551,6 +551,13 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(xshell_core::store::default_dir);
+    let store_dir = match xshell_core::store::folder_of(&store_dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            write_err(&format!("error: {e}"));
+            return 2;
+        }
+    };
     if matches.subcommand().is_some()
         && (matches.contains_id("command") || matches.contains_id("file"))
     {

@@ -768,3 +768,61 @@ fn cli_list_edits_are_read_by_the_language() {
     assert_names(&line, &["TLSReceiveDomainSecureList", "Append"]);
     assert_eq!(s.config_bytes(), before);
 }
+
+/// A store location with a scheme this build does not know is refused by
+/// both programs (usage error, exit 2 for xshell), and nothing is created:
+/// before, `etcd://...` made a local folder named `etcd:` and exited 0.
+#[test]
+fn a_store_location_with_an_unknown_scheme_is_refused() {
+    let cwd = tempfile::tempdir().unwrap();
+    let location = "etcd://127.0.0.1:2379/x";
+    let out = std::process::Command::new(common::xshell_bin())
+        .args([
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            "a.tld",
+        ])
+        .env("XSHELL_STORE", location)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'etcd://' is not supported"), "{err}");
+    let out = std::process::Command::new(common::xshell_bin())
+        .args(["--store", location, "get-transportconfig"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = std::process::Command::new(common::engine_bin())
+        .args(["--store", location])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'etcd://' is not supported"),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "something was created in the working folder"
+    );
+    // file:// names a folder.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let out = std::process::Command::new(common::xshell_bin())
+        .args([
+            "--store",
+            &url,
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            "a.tld",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(dir.path().join("config.json").is_file());
+}

@@ -37,6 +37,39 @@ pub fn default_dir() -> PathBuf {
     home.join(".local/share/xshell")
 }
 
+/// A store location (`--store`, `XSHELL_STORE`) as a folder: a path, or a
+/// `file://` URL. A location with another scheme (`etcd://...`) is
+/// refused: this build has only the file store, and taking the text as a
+/// folder would create a local folder named `etcd:` and carry on.
+pub fn folder_of(location: &std::path::Path) -> Result<PathBuf, String> {
+    let text = location.to_string_lossy();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Ok(location.to_path_buf());
+    };
+    let is_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return Ok(location.to_path_buf());
+    }
+    if scheme.eq_ignore_ascii_case("file") {
+        if !rest.starts_with('/') {
+            return Err(format!(
+                "store location '{text}': a file:// URL needs an absolute path (file:///var/lib/xshell)"
+            ));
+        }
+        return Ok(PathBuf::from(rest));
+    }
+    Err(format!(
+        "store location '{text}': this build has only the file store (a folder path or file:///path); \
+         '{scheme}://' is not supported"
+    ))
+}
+
 /// Why the store could not be read or written. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -239,4 +272,22 @@ fn apply_change<T, E>(
     next.revision = before.revision;
     next.schema_version = SCHEMA_VERSION;
     Ok((value, next))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_location_with_an_unknown_scheme_is_refused() {
+        use std::path::Path;
+        let f = |s: &str| super::folder_of(Path::new(s));
+        assert_eq!(f("/var/lib/xshell").unwrap(), Path::new("/var/lib/xshell"));
+        assert_eq!(f("store").unwrap(), Path::new("store"));
+        assert_eq!(f("file:///srv/x").unwrap(), Path::new("/srv/x"));
+        assert!(f("file://srv/x").unwrap_err().contains("absolute path"));
+        let e = f("etcd://127.0.0.1:2379/x").unwrap_err();
+        assert!(e.contains("'etcd://' is not supported"), "{e}");
+        assert!(f("HTTPS://example").is_err());
+        // Not a scheme: a relative folder with "://" later in its path.
+        assert_eq!(f("./a://b").unwrap(), Path::new("./a://b"));
+    }
 }

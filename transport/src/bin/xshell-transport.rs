@@ -31,7 +31,7 @@ fn command() -> Command {
             Arg::new("store")
                 .long("store")
                 .value_name("DIR")
-                .help("The store folder [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+                .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
         )
         .arg(
             Arg::new("log-format")
@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(xshell_core::store::default_dir);
+    let store_dir = xshell_core::store::folder_of(&store_dir).map_err(anyhow::Error::msg)?;
     let mut opts = EngineOptions::new(store_dir.clone());
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
     opts.certificate_check = Duration::from_secs(
