@@ -59,7 +59,7 @@ fn scan(port: u16, json: &std::path::Path, work: &std::path::Path) -> (Vec<Findi
         .current_dir(work)
         .stdin(Stdio::null())
         .output()
-        .expect("testssl (Debian package testssl.sh; .ci/run installs it)");
+        .expect("testssl (Debian package testssl.sh; scripts/test-deps installs it)");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
