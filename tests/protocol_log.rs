@@ -11,7 +11,6 @@ mod transport_send_support;
 mod transport_support;
 
 use std::fs;
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -302,16 +301,7 @@ fn auth_smart_host(listener: std::net::TcpListener) {
 
 #[test]
 fn send_protocol_log_domain_secured_and_to_a_smart_host() {
-    let dns = dns_server(&[
-        ("orga.example", Ipv4Addr::new(127, 0, 0, 1)),
-        ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let a = Org::new("orga.example", "127.0.0.1", dns);
-    let b = Org::new("orgb.example", "127.0.0.2", dns);
-    a.trust(&b.ca_pem);
-    b.trust(&a.ca_pem);
-    a.secure_partner("orgb.example", b.port);
-    b.secure_partner("orga.example", a.port);
+    let (a, b) = Org::partners();
     a.xshell(&[
         "-c",
         "Set-SendConnector 'To orgb.example' -ProtocolLoggingLevel Verbose",

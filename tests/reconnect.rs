@@ -23,7 +23,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
-use transport_send_support::{Org, dns_server};
+use transport_send_support::Org;
 use transport_support::tls::{client_config, reply_from};
 use transport_support::*;
 
@@ -260,16 +260,7 @@ fn a_partner_resumes_its_session_and_no_ticket_outlives_a_trust_change() {
 /// verified certificate (Domain Security, AuthAs Partner).
 #[test]
 fn the_engine_resumes_its_sessions_to_a_partner() {
-    let dns = dns_server(&[
-        ("orga.example", std::net::Ipv4Addr::new(127, 0, 0, 1)),
-        ("orgb.example", std::net::Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let a = Org::new("orga.example", "127.0.0.1", dns);
-    let b = Org::new("orgb.example", "127.0.0.2", dns);
-    a.trust(&b.ca_pem);
-    b.trust(&a.ca_pem);
-    a.secure_partner("orgb.example", b.port);
-    b.secure_partner("orga.example", a.port);
+    let (a, b) = Org::partners();
     let _ea = a.start();
     let eb = b.start();
     for n in 1..=2 {
@@ -337,16 +328,7 @@ const RELAY_MESSAGES: usize = 1000;
 /// 1,000 messages relayed from A to B need a handful of full handshakes.
 #[test]
 fn a_relay_of_many_messages_needs_few_full_handshakes() {
-    let dns = dns_server(&[
-        ("orga.example", std::net::Ipv4Addr::new(127, 0, 0, 1)),
-        ("orgb.example", std::net::Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let a = Org::new("orga.example", "127.0.0.1", dns);
-    let b = Org::new("orgb.example", "127.0.0.2", dns);
-    a.trust(&b.ca_pem);
-    b.trust(&a.ca_pem);
-    a.secure_partner("orgb.example", b.port);
-    b.secure_partner("orga.example", a.port);
+    let (a, b) = Org::partners();
     let _ea = a.start();
     let eb = b.start();
 

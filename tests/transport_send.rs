@@ -34,16 +34,7 @@ fn queued_ok(t: &str) -> bool {
 
 #[test]
 fn domain_security_both_ways_between_two_organizations() {
-    let dns = dns_server(&[
-        ("orga.example", LOCAL),
-        ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let a = Org::new("orga.example", "127.0.0.1", dns);
-    let b = Org::new("orgb.example", "127.0.0.2", dns);
-    a.trust(&b.ca_pem);
-    b.trust(&a.ca_pem);
-    a.secure_partner("orgb.example", b.port);
-    b.secure_partner("orga.example", a.port);
+    let (a, b) = Org::partners();
     let _ea = a.start();
     let _eb = b.start();
 

@@ -204,6 +204,23 @@ impl Org {
         self.xshell(&["import-certificate", pem.to_str().unwrap()]);
     }
 
+    /// Two partner organizations: `orga.example` on 127.0.0.1 and
+    /// `orgb.example` on 127.0.0.2 (DNS on loopback), each trusting the
+    /// other's CA, with Domain Security between them both ways.
+    pub fn partners() -> (Org, Org) {
+        let dns = dns_server(&[
+            ("orga.example", Ipv4Addr::new(127, 0, 0, 1)),
+            ("orgb.example", Ipv4Addr::new(127, 0, 0, 2)),
+        ]);
+        let a = Org::new("orga.example", "127.0.0.1", dns);
+        let b = Org::new("orgb.example", "127.0.0.2", dns);
+        a.trust(&b.ca_pem);
+        b.trust(&a.ca_pem);
+        a.secure_partner("orgb.example", b.port);
+        b.secure_partner("orga.example", a.port);
+        (a, b)
+    }
+
     /// Domain Security with `domain` in both directions and a send
     /// connector for it to `port` (DNS gives the host).
     pub fn secure_partner(&self, domain: &str, port: u16) {
