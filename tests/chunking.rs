@@ -98,8 +98,35 @@ fn bdat_between_two_organizations_with_binarymime_and_pipelining() {
         "-c",
         "Set-ReceiveConnector Inbound -ProtocolLoggingLevel Verbose",
     ]);
+    // Per connector: orga.example's Internet connector keeps CHUNKING
+    // but not BINARYMIME.
+    a.xshell(&[
+        "-c",
+        "Set-ReceiveConnector Inbound -BinaryMimeEnabled $false",
+    ]);
+    let shown = a.xshell(&[
+        "-c",
+        "Get-ReceiveConnector Inbound | Format-List ChunkingEnabled,BinaryMimeEnabled",
+    ]);
+    assert!(
+        shown.contains("ChunkingEnabled   : True") && shown.contains("BinaryMimeEnabled : False"),
+        "{shown}"
+    );
+    // orgb.example starts later: the messages wait in orga.example's queue.
     let _ea = a.start();
-    let _eb = b.start();
+    let mut inbound = Raw::connect_to("127.0.0.1", a.port);
+    assert!(inbound.reply().starts_with("220 "));
+    let ehlo = inbound.cmd("EHLO client.example");
+    assert!(
+        ehlo.contains("CHUNKING\r\n") && !ehlo.contains("BINARYMIME"),
+        "{ehlo}"
+    );
+    assert!(
+        inbound
+            .cmd("MAIL FROM:<x@example.net> BODY=BINARYMIME")
+            .starts_with("555 5.5.4 ")
+    );
+    drop(inbound);
 
     let mut raw = Raw::connect_to("127.0.0.1", a.submission);
     assert!(raw.reply().starts_with("220 "));
@@ -163,6 +190,19 @@ fn bdat_between_two_organizations_with_binarymime_and_pipelining() {
     let r = replies(&mut raw, 2);
     assert!(r[0].starts_with("250 2.0.0 Queued as "), "{r:?}");
     assert!(r[1].starts_with("221 "), "{r:?}");
+
+    // Queued with their BODY type (Get-Message's BodyType).
+    let queued: serde_json::Value =
+        serde_json::from_str(&a.xshell(&["--output", "json", "get-message"])).unwrap();
+    let mut types: Vec<String> = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["BodyType"].as_str().unwrap_or("none").to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["BINARYMIME", "none"], "{queued:#}");
+    let _eb = b.start();
 
     // Both accepted messages reach orgb.example, byte for byte.
     let mailboxes = b.lab.mailboxes();
