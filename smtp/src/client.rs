@@ -282,7 +282,7 @@ pub enum Stage {
     Rcpt,
     /// The reply to `DATA` itself (not 354).
     Data,
-    /// The reply after the final `.`.
+    /// The reply after the final `.` (or to `BDAT ... LAST`).
     DataEnd,
 }
 
