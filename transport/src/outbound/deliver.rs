@@ -616,9 +616,12 @@ impl Connection {
     fn log_transcript(&mut self, commit: bool) {
         if let Some(log) = self.log.as_mut() {
             for line in self.session.take_transcript() {
-                // After the 354 the message goes out; it is never logged.
-                let body_follows = line.direction == xshell_smtp::transcript::Direction::Received
-                    && line.text.starts_with("354");
+                // After the 354, or after a BDAT line (RFC 3030), the
+                // message goes out; it is never logged.
+                let body_follows = match line.direction {
+                    xshell_smtp::transcript::Direction::Received => line.text.starts_with("354"),
+                    xshell_smtp::transcript::Direction::Sent => line.text.starts_with("BDAT "),
+                };
                 log.transcript(vec![line]);
                 if body_follows {
                     log.info("", "sending message");
