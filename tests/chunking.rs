@@ -112,6 +112,7 @@ fn bdat_between_two_organizations_with_binarymime_and_pipelining() {
         shown.contains("ChunkingEnabled   : True") && shown.contains("BinaryMimeEnabled : False"),
         "{shown}"
     );
+    a.xshell(&["-c", "Set-ReceiveConnector Submission -MaxMessageSize 64KB"]);
     // orgb.example starts later: the messages wait in orga.example's queue.
     let _ea = a.start();
     let mut inbound = Raw::connect_to("127.0.0.1", a.port);
@@ -172,7 +173,24 @@ fn bdat_between_two_organizations_with_binarymime_and_pipelining() {
     );
     assert_eq!(r[3], "250 2.0.0 OK\r\n", "{r:?}");
 
-    // 3. DATA with BODY=BINARYMIME is refused; BDAT takes any octets.
+    // 3. A chunk past MaxMessageSize is refused before its octets are
+    //    sent; they are then read and discarded, never run as commands.
+    assert!(
+        raw.cmd("MAIL FROM:<alice@orga.example>")
+            .starts_with("250 ")
+    );
+    assert!(raw.cmd("RCPT TO:<bob@orgb.example>").starts_with("250 "));
+    assert_eq!(
+        raw.cmd("BDAT 70000 LAST"),
+        "552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+    );
+    let mut filler = "QUIT\r\n".repeat(70000 / 6).into_bytes();
+    filler.resize(70000, b'x');
+    filler.extend_from_slice(b"NOOP\r\n");
+    raw.send(&filler);
+    assert_eq!(raw.reply(), "250 2.0.0 OK\r\n");
+
+    // 4. DATA with BODY=BINARYMIME is refused; BDAT takes any octets.
     let bin = binary_message("binary to orgb");
     assert_eq!(
         raw.cmd("MAIL FROM:<alice@orga.example> BODY=BINARYMIME"),

@@ -963,6 +963,51 @@ fn bdat_abandoned_by_rset_or_starttls_is_announced() {
 }
 
 #[test]
+fn bdat_last_is_answered_only_after_the_verdict() {
+    // Durable before the final reply: nothing is queued for the client
+    // between the last chunk and the server's decision.
+    let mut s = Session::new(Arc::new(config()), None);
+    s.feed(format!("{BDAT_TXN}BDAT 4\r\nab\r\nBDAT 2 LAST\r\ncd").as_bytes());
+    let mut data = Vec::new();
+    let envelope = loop {
+        match s.poll() {
+            Action::MessageData(d) => data.extend_from_slice(&d),
+            Action::Deliver { envelope } => break envelope,
+            Action::NeedInput => panic!("all input was fed"),
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    };
+    assert_eq!(data, b"ab\r\ncd");
+    assert_eq!(envelope.rcpt_to.len(), 1);
+    let out = String::from_utf8_lossy(&s.take_output()).to_string();
+    assert!(out.ends_with("250 2.0.0 4 octets received\r\n"), "{out}");
+    assert_eq!(s.poll(), Action::AwaitingDecision);
+    assert!(!s.has_output());
+    let queued = Reply::new(250, (2, 0, 0), "Queued as X1");
+    s.decide(Verdict::AcceptWith(queued)).expect("decide");
+    assert_eq!(s.take_output(), b"250 2.0.0 Queued as X1\r\n");
+    // A failed commit (451) ends the transaction: BDAT is 503 again.
+    s.feed(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<r@contoso.com>\r\nBDAT 1 LAST\r\nx");
+    loop {
+        match s.poll() {
+            Action::Deliver { .. } => break,
+            Action::MessageData(_) => {}
+            Action::NeedInput => panic!("all input was fed"),
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    }
+    let fail = Reply::new(451, (4, 3, 0), "queue unavailable");
+    s.decide(Verdict::Reject(fail)).expect("decide");
+    s.feed(b"BDAT 0 LAST\r\n");
+    assert_eq!(s.poll(), Action::NeedInput);
+    let out = String::from_utf8_lossy(&s.take_output()).to_string();
+    assert!(
+        out.ends_with("451 4.3.0 queue unavailable\r\n503 5.5.1 Need MAIL command\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
 fn large_bdat_chunks_are_handed_out_in_bounded_pieces() {
     let mut c = config();
     c.max_message_size = 1 << 20;
