@@ -376,8 +376,8 @@ fn send_protocol_log_domain_secured_and_to_a_smart_host() {
         ",*,CN=mail.orgb.example,Remote certificate",
         ",*,CN=orgb.example Lab CA,Certificate issuer name",
         "TlsPolicy=DomainSecure(orgb.example); VerifiedName=orgb.example; DomainSecured=true",
-        ",>,DATA,",
-        ",<,354 ",
+        // orgb.example offers CHUNKING: the message goes by BDAT.
+        ",>,BDAT ",
         ",*,,sending message",
         ",<,250 ",
         ",-,,",

@@ -683,12 +683,21 @@ pub struct ReceiveConnector {
     pub tarpit_interval: TimeSpan,
     #[serde(default)]
     pub protocol_logging_level: ProtocolLoggingLevel,
+    /// CHUNKING (BDAT, RFC 3030) is advertised and accepted.
+    #[serde(default = "enabled_by_default")]
+    pub chunking_enabled: bool,
+    /// BINARYMIME (RFC 3030) is advertised and accepted, with CHUNKING.
+    #[serde(default = "enabled_by_default", rename = "BinaryMimeEnabled")]
+    pub binary_mime_enabled: bool,
     pub enabled: bool,
     pub connection_timeout: TimeSpan,
     pub connection_inactivity_timeout: TimeSpan,
     pub comment: Option<String>,
 }
 
+fn enabled_by_default() -> bool {
+    true
+}
 fn default_max_inbound_connection() -> Limit {
     Limit::Count(5000)
 }
@@ -860,6 +869,8 @@ impl ReceiveConnector {
             require_ehlo_domain: false,
             tarpit_interval: default_tarpit_interval(),
             protocol_logging_level: ProtocolLoggingLevel::None,
+            chunking_enabled: true,
+            binary_mime_enabled: true,
             enabled: true,
             connection_timeout: TimeSpan::minutes(10),
             connection_inactivity_timeout: TimeSpan::minutes(5),

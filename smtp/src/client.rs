@@ -1,5 +1,6 @@
 //! The SMTP client protocol as a sans-IO state machine (RFC 5321, 3207
-//! STARTTLS, 1870 SIZE, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES).
+//! STARTTLS, 1870 SIZE, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES, 3030
+//! CHUNKING and BINARYMIME).
 //!
 //! The driver (the engine's `outbound::deliver`) moves bytes; this module
 //! decides what to send and what the replies mean:
@@ -12,6 +13,8 @@
 //!         Event::Ready => session.send(transaction) or session.quit(),
 //!         Event::SendBody => { write(session.take_output()); stream the spooled
 //!                              message through a DataEncoder; session.body_sent() }
+//!         Event::SendChunk => { write(session.take_output()); stream the spooled
+//!                               message as it is; session.body_sent() }
 //!         Event::Done(result) => record it; next transaction or quit,
 //!         Event::Failed(f) => { write(session.take_output()); close }
 //!         Event::Closed => close,
@@ -25,6 +28,17 @@
 //! (with `SIZE=` when advertised, `BODY=8BITMIME` for 8-bit content when
 //! advertised), one `RCPT TO` per recipient, `DATA` and the dot-stuffed
 //! body when at least one recipient was accepted; finally `QUIT`.
+//!
+//! # CHUNKING and BINARYMIME (RFC 3030)
+//! When the server advertises `CHUNKING`, the message goes as one
+//! `BDAT <size> LAST` chunk instead of `DATA`: the octets as they are, no
+//! dot-stuffing (an in-memory message has its line ends made CRLF first,
+//! as `DATA` would). A binary message (`Content::Spooled { binary: true }`,
+//! received with `BODY=BINARYMIME`) is sent only to a server that
+//! advertises both `CHUNKING` and `BINARYMIME`, with `BODY=BINARYMIME`;
+//! to any other server it is not sent: every recipient gets a local
+//! `554 5.6.3` (RFC 3030 section 3: conversion required but not
+//! supported), a permanent failure the engine reports in a DSN.
 //! Commands are sent in lock-step (no PIPELINING yet).
 //!
 //! # STARTTLS injection (client side)
@@ -137,6 +151,10 @@ pub struct Extensions {
     pub pipelining: bool,
     pub eight_bit_mime: bool,
     pub enhanced_status_codes: bool,
+    /// `CHUNKING` (RFC 3030): BDAT is accepted.
+    pub chunking: bool,
+    /// `BINARYMIME` (RFC 3030): `BODY=BINARYMIME` is accepted (with BDAT).
+    pub binary_mime: bool,
     /// The SASL mechanisms of `AUTH` (upper case).
     pub auth: Vec<String>,
 }
@@ -158,6 +176,8 @@ impl Extensions {
                 "PIPELINING" => e.pipelining = true,
                 "8BITMIME" => e.eight_bit_mime = true,
                 "ENHANCEDSTATUSCODES" => e.enhanced_status_codes = true,
+                "CHUNKING" => e.chunking = true,
+                "BINARYMIME" => e.binary_mime = true,
                 "AUTH" => e.auth.extend(words.map(str::to_ascii_uppercase)),
                 // The pre-RFC form some servers still add (`AUTH=LOGIN PLAIN`).
                 k if k.starts_with("AUTH=") => e.auth.extend(
@@ -198,12 +218,15 @@ pub enum Content {
     /// In memory: the session dot-stuffs it into its output itself.
     Bytes(Vec<u8>),
     /// In the queue: after the `354` the driver streams it in pieces
-    /// through a [`DataEncoder`](crate::data::DataEncoder) ([`Event::SendBody`]); the session never
-    /// holds it.
+    /// through a [`DataEncoder`](crate::data::DataEncoder) ([`Event::SendBody`]), or as it is
+    /// after `BDAT` ([`Event::SendChunk`]); the session never holds it.
     Spooled {
         file: Arc<dyn SpooledBody>,
         /// It has octets above 127 (`BODY=8BITMIME`).
         eight_bit: bool,
+        /// Binary MIME (received with `BODY=BINARYMIME`): sent only with
+        /// BDAT to a server offering BINARYMIME, never converted.
+        binary: bool,
     },
 }
 
@@ -222,6 +245,11 @@ impl Content {
             Content::Bytes(b) => b.iter().any(|&c| c >= 0x80),
             Content::Spooled { eight_bit, .. } => *eight_bit,
         }
+    }
+
+    /// It is binary MIME (`BODY=BINARYMIME`).
+    pub fn binary(&self) -> bool {
+        matches!(self, Content::Spooled { binary: true, .. })
     }
 }
 
@@ -254,7 +282,7 @@ pub enum Stage {
     Rcpt,
     /// The reply to `DATA` itself (not 354).
     Data,
-    /// The reply after the final `.`.
+    /// The reply after the final `.` (or to `BDAT ... LAST`).
     DataEnd,
 }
 
@@ -329,6 +357,12 @@ pub enum Event {
     /// [`ClientSession::body_sent`]. A driver that cannot send it whole
     /// must close the connection without the final `.`.
     SendBody,
+    /// The server offers CHUNKING and the output ends with `BDAT <n>
+    /// LAST` for a [`Content::Spooled`] message: write the output, then
+    /// exactly the message's `n` octets as they are (no dot-stuffing, no
+    /// final `.`), then call [`ClientSession::body_sent`]. A driver that
+    /// cannot send them all must close the connection.
+    SendChunk,
     /// A transaction finished; the session is ready again (or closed, when
     /// the server answered 421).
     Done(TransactionResult),
@@ -375,8 +409,10 @@ enum State {
     Mail(Box<Tx>),
     Rcpt(Box<Tx>),
     Data(Box<Tx>),
-    /// The driver streams a spooled message.
+    /// The driver streams a spooled message (after DATA's 354).
     Body(Box<Tx>),
+    /// The driver streams a spooled message as a BDAT chunk.
+    Chunk(Box<Tx>),
     DataEnd(Box<Tx>),
     Quit,
     Closed,
@@ -412,6 +448,38 @@ pub struct ClientSession {
     /// The server's greeting (banner), once received.
     greeting: Option<Reply>,
     transcript: Transcript,
+}
+
+/// `message` with every line end made CRLF (a lone CR or LF becomes
+/// CRLF), as `DATA` sends it, but without dot-stuffing or terminator: an
+/// in-memory message as a BDAT chunk.
+fn crlf_text(message: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                i += if message.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+            }
+            b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            _ => {
+                let rest = &message[i..];
+                let run = rest
+                    .iter()
+                    .position(|&c| c == b'\r' || c == b'\n')
+                    .unwrap_or(rest.len());
+                out.extend_from_slice(&rest[..run]);
+                i += run;
+            }
+        }
+    }
 }
 
 /// An address that may be put between `<` and `>`.
@@ -542,9 +610,19 @@ impl ClientSession {
         let sender_ok = address_is_safe(&t.tx.sender);
         let too_big =
             matches!(self.extensions.size, Some(max) if max > 0 && t.tx.message.size() > max);
+        // RFC 3030 section 3: binary content cannot be converted to go
+        // without BINARYMIME (and BDAT).
+        let unconvertible =
+            t.tx.message.binary() && !(self.extensions.chunking && self.extensions.binary_mime);
         for i in 0..n {
             let r = if !sender_ok {
                 Some(local(501, (5, 1, 7), "invalid sender address (not sent)"))
+            } else if unconvertible {
+                Some(local(
+                    554,
+                    (5, 6, 3),
+                    "conversion required but not supported: binary MIME message, and the remote server does not offer BINARYMIME and CHUNKING (not sent)",
+                ))
             } else if too_big {
                 Some(local(
                     552,
@@ -584,7 +662,7 @@ impl ClientSession {
     /// (after [`Event::SendBody`]): the reply to it is awaited next.
     pub fn body_sent(&mut self) -> Result<(), ClientError> {
         match std::mem::replace(&mut self.state, State::Closed) {
-            State::Body(t) => {
+            State::Body(t) | State::Chunk(t) => {
                 self.state = State::DataEnd(t);
                 Ok(())
             }
@@ -611,7 +689,10 @@ impl ClientSession {
         if self.extensions.size.is_some() {
             line.push_str(&format!(" SIZE={}", t.tx.message.size()));
         }
-        if self.extensions.eight_bit_mime && t.tx.message.eight_bit() {
+        if t.tx.message.binary() {
+            // Only reached when BINARYMIME and CHUNKING are offered.
+            line.push_str(" BODY=BINARYMIME");
+        } else if self.extensions.eight_bit_mime && t.tx.message.eight_bit() {
             line.push_str(" BODY=8BITMIME");
         }
         self.command(&line);
@@ -629,6 +710,21 @@ impl ClientSession {
             self.state = State::Rcpt(t);
         } else if t.accepted.is_empty() {
             self.finish(*t);
+        } else if self.extensions.chunking {
+            // RFC 3030: the whole message as one last chunk.
+            match &t.tx.message {
+                Content::Bytes(message) => {
+                    let mut chunk = Vec::with_capacity(message.len() + 2);
+                    crlf_text(message, &mut chunk);
+                    self.command(&format!("BDAT {} LAST", chunk.len()));
+                    self.output.extend_from_slice(&chunk);
+                    self.state = State::DataEnd(t);
+                }
+                Content::Spooled { file, .. } => {
+                    self.command(&format!("BDAT {} LAST", file.size()));
+                    self.state = State::Chunk(t);
+                }
+            }
         } else {
             self.command("DATA");
             self.state = State::Data(t);
@@ -709,6 +805,7 @@ impl ClientSession {
                 }
                 State::AwaitTls => return Event::StartTls,
                 State::Body(_) => return Event::SendBody,
+                State::Chunk(_) => return Event::SendChunk,
                 State::Closed => return Event::Closed,
                 State::Failed(f) => return Event::Failed(f.clone()),
                 _ => {}
@@ -851,6 +948,7 @@ impl ClientSession {
             s @ (State::Ready
             | State::AwaitTls
             | State::Body(_)
+            | State::Chunk(_)
             | State::Closed
             | State::Failed(_)) => {
                 self.state = s;
@@ -1319,6 +1417,98 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct MemSpool(Vec<u8>);
+    impl SpooledBody for MemSpool {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+            let rest = self.0.get(offset as usize..).unwrap_or_default();
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        }
+    }
+
+    const EHLO_CHUNKING: &str =
+        "250-mx.orgb.example\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 BINARYMIME\r\n";
+
+    #[test]
+    fn chunking_sends_one_bdat_last_chunk_without_dot_stuffing() {
+        let mut s = ready_plain(StartTlsMode::Never, EHLO_CHUNKING);
+        assert!(s.extensions().chunking && s.extensions().binary_mime);
+        // In memory: line ends made CRLF, no dot-stuffing, no final dot.
+        s.send(tx(&["b@orgb.example"], "Subject: x\n\n.dot\r\nend"))
+            .unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
+        let (o, _) = step(&mut s, "250 ok\r\n");
+        assert_eq!(o, "RCPT TO:<b@orgb.example>\r\n");
+        let (o, ev) = step(&mut s, "250 ok\r\n");
+        assert_eq!(ev, Event::NeedInput);
+        assert_eq!(o, "BDAT 23 LAST\r\nSubject: x\r\n\r\n.dot\r\nend");
+        let (_, ev) = step(&mut s, "250 2.0.0 queued\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert!(r.recipients[0].delivered());
+
+        // Spooled and binary: BODY=BINARYMIME, the driver sends the octets.
+        let body = b"Content-Type: application/octet-stream\r\n\r\n\x00\n\r.\r\n".to_vec();
+        let n = body.len();
+        s.send(Transaction {
+            sender: "alice@orga.example".into(),
+            recipients: vec!["b@orgb.example".into()],
+            message: Content::Spooled {
+                file: Arc::new(MemSpool(body)),
+                eight_bit: false,
+                binary: true,
+            },
+        })
+        .unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "RSET\r\n");
+        let (o, _) = step(&mut s, "250 ok\r\n");
+        assert_eq!(o, "MAIL FROM:<alice@orga.example> BODY=BINARYMIME\r\n");
+        let (_, _) = step(&mut s, "250 ok\r\n");
+        let (o, ev) = step(&mut s, "250 ok\r\n");
+        assert_eq!((o, ev), (format!("BDAT {n} LAST\r\n"), Event::SendChunk));
+        s.body_sent().unwrap();
+        let (_, ev) = step(&mut s, "554 5.6.0 no thanks\r\n");
+        let Event::Done(r) = ev else { panic!("{ev:?}") };
+        assert_eq!(r.recipients[0].stage, Stage::DataEnd);
+        assert_eq!(r.recipients[0].reply.code, 554);
+    }
+
+    #[test]
+    fn a_binary_message_is_not_sent_without_binarymime_and_chunking() {
+        for ehlo in [
+            EHLO,
+            "250-mx.orgb.example\r\n250-CHUNKING\r\n250 8BITMIME\r\n",
+            "250-mx.orgb.example\r\n250 BINARYMIME\r\n",
+        ] {
+            let mut s = ready_plain(StartTlsMode::Never, ehlo);
+            s.send(Transaction {
+                sender: "alice@orga.example".into(),
+                recipients: vec!["b@orgb.example".into(), "c@orgb.example".into()],
+                message: Content::Spooled {
+                    file: Arc::new(MemSpool(b"\x00\x01".to_vec())),
+                    eight_bit: true,
+                    binary: true,
+                },
+            })
+            .unwrap();
+            let Event::Done(r) = s.poll() else {
+                panic!("not decided locally")
+            };
+            assert_eq!(out(&mut s), "", "nothing was sent");
+            for rr in &r.recipients {
+                assert_eq!(rr.stage, Stage::Local);
+                assert_eq!(rr.reply.code, 554);
+                assert_eq!(rr.reply.enhanced, Some((5, 6, 3)));
+            }
+        }
+    }
+
     #[test]
     fn a_spooled_message_is_left_to_the_driver_after_354() {
         #[derive(Debug)]
@@ -1344,6 +1534,7 @@ mod tests {
             message: Content::Spooled {
                 file: Arc::new(file),
                 eight_bit,
+                binary: false,
             },
         })
         .unwrap();

@@ -1,5 +1,6 @@
 //! The SMTP command-line parser (RFC 5321 section 4.1, with the MAIL
-//! parameters of RFC 1870 SIZE and RFC 6152 8BITMIME).
+//! parameters of RFC 1870 SIZE, RFC 6152 8BITMIME and RFC 3030
+//! BINARYMIME, and RFC 3030's BDAT).
 //!
 //! [`parse_command`] takes one command line (with or without its CRLF) and
 //! returns a [`Command`] or a [`ParseError`] that knows its own reply
@@ -87,13 +88,34 @@ pub enum ForwardPath {
     Mailbox(Mailbox),
 }
 
-/// The BODY parameter of MAIL (RFC 6152).
+/// The BODY parameter of MAIL (RFC 6152, RFC 3030 section 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Body {
     #[serde(rename = "7BIT")]
     SevenBit,
     #[serde(rename = "8BITMIME")]
     EightBitMime,
+    /// Binary MIME content: any octets, no line structure; only with BDAT
+    /// (RFC 3030 section 3).
+    #[serde(rename = "BINARYMIME")]
+    BinaryMime,
+}
+
+impl Body {
+    /// The parameter value, as on the wire (`8BITMIME`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Body::SevenBit => "7BIT",
+            Body::EightBitMime => "8BITMIME",
+            Body::BinaryMime => "BINARYMIME",
+        }
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The parameters of MAIL FROM this server understands.
@@ -101,7 +123,7 @@ pub enum Body {
 pub struct MailParams {
     /// `SIZE=n` (RFC 1870): the size the client announces.
     pub size: Option<u64>,
-    /// `BODY=7BIT|8BITMIME`.
+    /// `BODY=7BIT|8BITMIME|BINARYMIME`.
     pub body: Option<Body>,
 }
 
@@ -125,6 +147,12 @@ pub enum Command {
         to: ForwardPath,
     },
     Data,
+    /// `BDAT <chunk-size> [LAST]` (RFC 3030 section 2): `size` octets of
+    /// message data follow the command line.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,
@@ -178,6 +206,10 @@ pub enum ParseError {
     UnknownParameter(String),
     #[error("invalid value for parameter {0}")]
     InvalidParameter(&'static str),
+    /// A BDAT line whose chunk size cannot be read: the octets that follow
+    /// cannot be told apart from commands, so the session closes.
+    #[error("invalid BDAT command")]
+    InvalidBdat,
 }
 
 impl ParseError {
@@ -203,6 +235,11 @@ impl ParseError {
             ParseError::InvalidParameter(p) => {
                 Reply::new(501, (5, 5, 4), format!("Invalid value for {p}"))
             }
+            ParseError::InvalidBdat => Reply::new(
+                501,
+                (5, 5, 4),
+                "Syntax: BDAT <chunk-size> [LAST]; closing connection",
+            ),
         }
     }
 }
@@ -228,6 +265,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         b"MAIL" => parse_mail(rest),
         b"RCPT" => parse_rcpt(rest),
         b"DATA" => no_args(rest, Command::Data),
+        b"BDAT" => parse_bdat(rest),
         b"RSET" => no_args(rest, Command::Rset),
         b"QUIT" => no_args(rest, Command::Quit),
         b"STARTTLS" => no_args(rest, Command::StartTls),
@@ -348,6 +386,8 @@ fn parse_mail(rest: &[u8]) -> Result<Command, ParseError> {
                 Body::SevenBit
             } else if v.eq_ignore_ascii_case(b"8BITMIME") {
                 Body::EightBitMime
+            } else if v.eq_ignore_ascii_case(b"BINARYMIME") {
+                Body::BinaryMime
             } else {
                 return Err(ParseError::InvalidParameter("BODY"));
             });
@@ -358,6 +398,29 @@ fn parse_mail(rest: &[u8]) -> Result<Command, ParseError> {
         }
     }
     Ok(Command::Mail { from, params: out })
+}
+
+/// `BDAT SP chunk-size [SP end-marker]`, chunk-size `1*DIGIT`, end-marker
+/// `LAST` (RFC 3030 section 2; case-insensitive like every keyword).
+fn parse_bdat(rest: &[u8]) -> Result<Command, ParseError> {
+    let mut words = rest
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|w| !w.is_empty());
+    let size = words
+        .next()
+        .filter(|w| w.len() <= 20 && w.iter().all(u8::is_ascii_digit))
+        .and_then(|w| std::str::from_utf8(w).ok())
+        .and_then(|w| w.parse::<u64>().ok())
+        .ok_or(ParseError::InvalidBdat)?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case(b"LAST") => true,
+        Some(_) => return Err(ParseError::InvalidBdat),
+    };
+    if words.next().is_some() {
+        return Err(ParseError::InvalidBdat);
+    }
+    Ok(Command::Bdat { size, last })
 }
 
 fn parse_rcpt(rest: &[u8]) -> Result<Command, ParseError> {
@@ -620,7 +683,7 @@ mod tests {
             "",
             "FOO",
             "AUTH PLAIN",
-            "BDAT 10 LAST",
+            "BDATA 10 LAST",
             "MAILFROM:<a@b>",
             "EHLO2 x",
         ] {
@@ -701,18 +764,55 @@ mod tests {
             "MAIL FROM:<a@b.example> SIZE",
             "MAIL FROM:<a@b.example> SIZE=1 SIZE=2",
             "MAIL FROM:<a@b.example> SIZE=999999999999999999999",
-            "MAIL FROM:<a@b.example> BODY=BINARYMIME",
+            "MAIL FROM:<a@b.example> BODY=BINARY",
+            "MAIL FROM:<a@b.example> BODY=BINARYMIME BODY=7BIT",
         ] {
             assert!(
                 matches!(mail(bad), Err(ParseError::InvalidParameter(_))),
                 "{bad}"
             );
         }
+        let (_, p) = mail("MAIL FROM:<a@b.example> BODY=binarymime").expect("ok");
+        assert_eq!(p.body, Some(Body::BinaryMime));
+        assert_eq!(Body::BinaryMime.to_string(), "BINARYMIME");
         let e = mail("MAIL FROM:<a@b.example> SMTPUTF8").expect_err("unknown");
         assert_eq!(e, ParseError::UnknownParameter("SMTPUTF8".into()));
         assert_eq!(e.reply().code, 555);
         // Parameters must be separated from the path.
         assert!(mail("MAIL FROM:<a@b.example>SIZE=1").is_err());
+    }
+
+    #[test]
+    fn bdat_chunk_size_and_last() {
+        let ok = [
+            ("BDAT 0 LAST", 0, true),
+            ("bdat 1000", 1000, false),
+            ("BDAT 12 last\r\n", 12, true),
+            ("BDAT  7   LAST ", 7, true),
+            ("BDAT 18446744073709551615", u64::MAX, false),
+        ];
+        for (line, size, last) in ok {
+            assert_eq!(
+                parse_command(line.as_bytes()),
+                Ok(Command::Bdat { size, last }),
+                "{line}"
+            );
+        }
+        for bad in [
+            "BDAT",
+            "BDAT LAST",
+            "BDAT -1",
+            "BDAT 1x",
+            "BDAT 0x10",
+            "BDAT 1 LAST x",
+            "BDAT 1 END",
+            "BDAT 18446744073709551616",
+            "BDAT +5",
+        ] {
+            let e = parse_command(bad.as_bytes()).expect_err(bad);
+            assert_eq!(e, ParseError::InvalidBdat, "{bad}");
+            assert_eq!(e.reply().code, 501);
+        }
     }
 
     #[test]

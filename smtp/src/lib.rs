@@ -1,12 +1,12 @@
 //! xshell-smtp: the SMTP protocol without I/O, both directions (RFC 5321,
 //! 3207 STARTTLS, 1870 SIZE, 2920 PIPELINING, 6152 8BITMIME, 2034 and 3463
-//! enhanced status codes).
+//! enhanced status codes, 3030 CHUNKING and BINARYMIME).
 //!
 //! Nothing in this crate performs I/O, spawns, sleeps or reads a clock.
 //! Bytes go in through `feed`, what to send comes out of `take_output`, and
 //! every decision that needs the outside world is returned to the caller as
 //! an event: on the server side the sender policy at MAIL, relay permission
-//! at RCPT, durable queueing after DATA and the TLS handshake
+//! at RCPT, durable queueing after DATA (or BDAT LAST) and the TLS handshake
 //! ([`server::Action`]); on the client side the handshake and the body
 //! ([`client::Event`]). The network layers of the engine (`xshell-transport`)
 //! and of the diagnostics cmdlets drive these machines; tests drive them byte

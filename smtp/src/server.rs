@@ -56,14 +56,51 @@
 //! with [`Verdict::Accept`] / [`Verdict::AcceptWith`], which queues the
 //! `250`. Chunks may belong to a message that is refused in the end (a bare
 //! LF after the first chunk); nothing is delivered before `Deliver`.
+//!
+//! # BDAT (RFC 3030 CHUNKING)
+//! `BDAT <n> [LAST]` is followed by exactly `n` octets of message data.
+//! Those octets are read by count and are **never** looked at as commands
+//! or as an end of data: `\r\n.\r\n` or `QUIT\r\n` inside a chunk is message
+//! content, and the first octet after the chunk is read as the next
+//! command (pipelined commands work as usual). Every well-formed BDAT's
+//! octets are consumed, also when the command is refused (no transaction,
+//! message too large, CHUNKING disabled): the rest of a refused message's
+//! chunks is read and discarded, answered `503`, never executed. A BDAT line
+//! whose size cannot be read (`501`) closes the session, as its octets
+//! could not be told from commands.
+//!
+//! Chunks are handed out like DATA's ([`Action::MessageData`], at most
+//! [`DATA_CHUNK`] octets), without dot-unstuffing; each chunk but the last
+//! is answered `250` once read. After `BDAT LAST` the session returns
+//! [`Action::Deliver`] and the `250` waits for the server's verdict, as
+//! after DATA: durable before the final reply.
+//!
+//! Limits and checks, the same as DATA's:
+//! - size: the declared chunk sizes are added up as each BDAT arrives; the
+//!   chunk that would pass `max_message_size` is refused at once with
+//!   `552 5.3.4` (not after the last chunk), the transaction is dropped and
+//!   its octets and those of any further chunk are discarded.
+//! - bare CR / bare LF: without `BODY=BINARYMIME` the content must be
+//!   CRLF text, as with DATA (a CRLF may span two chunks). A bare CR or LF
+//!   refuses the whole message with `550 5.6.11`, in reply to the chunk it
+//!   was found in; the message is never split or repaired. Text lines are
+//!   limited to 1000 octets with CRLF (`500 5.5.6`), as with DATA.
+//! - `BODY=BINARYMIME` (RFC 3030 section 3): any octets, no line rules,
+//!   only through BDAT (`DATA` after it is `503 5.5.1`).
+//! - `DATA` after a BDAT chunk in the same transaction is `503 5.5.1`
+//!   (the transaction stays; RSET clears it).
+//!
+//! A transaction that had chunks handed out and ends without a delivery
+//! (RSET, EHLO, STARTTLS, a refused chunk) is announced with
+//! [`Action::MessageRefused`]: the server discards what it stored.
 
 use std::sync::Arc;
 
 use super::command::{
-    Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, ReversePath,
+    Body, Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, ReversePath,
     parse_command,
 };
-use super::data::DataReader;
+use super::data::{DataError, DataReader, MAX_TEXT_LINE};
 use super::reply::Reply;
 use super::transcript::{Direction, Transcript, TranscriptLine};
 
@@ -89,6 +126,13 @@ pub struct SessionConfig {
     /// RequireEHLODomain: HELO/EHLO must name a domain; an address
     /// literal (`[192.0.2.1]`) is refused with `501 5.5.4`.
     pub require_ehlo_domain: bool,
+    /// ChunkingEnabled: `CHUNKING` is advertised and BDAT accepted
+    /// (RFC 3030). Without it BDAT is answered `502` (its octets are still
+    /// read and discarded).
+    pub chunking: bool,
+    /// BinaryMimeEnabled: `BINARYMIME` is advertised and `BODY=BINARYMIME`
+    /// accepted (only together with `chunking`).
+    pub binary_mime: bool,
 }
 
 impl SessionConfig {
@@ -104,6 +148,8 @@ impl SessionConfig {
             require_tls: false,
             max_errors: 20,
             require_ehlo_domain: false,
+            chunking: true,
+            binary_mime: true,
         }
     }
 }
@@ -216,12 +262,92 @@ struct Transaction {
     from: ReversePath,
     params: MailParams,
     rcpts: Vec<Mailbox>,
+    /// The message so far when it comes in BDAT chunks.
+    chunked: Option<Chunked>,
+}
+
+/// A message arriving in BDAT chunks, across its chunks.
+#[derive(Debug, Default)]
+struct Chunked {
+    /// The declared sizes of its chunks so far.
+    size: u64,
+    /// Some of it was handed out ([`Action::MessageData`]).
+    handed_out: bool,
+    /// The last octet was a CR (its LF may start the next chunk).
+    cr: bool,
+    /// Octets of the current text line.
+    line_len: usize,
+}
+
+impl Chunked {
+    /// Checks the next octets of a text (not BINARYMIME) message: CRLF
+    /// line ends only, lines of at most 1000 octets with CRLF.
+    fn check_text(&mut self, bytes: &[u8]) -> Result<(), DataError> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if std::mem::take(&mut self.cr) {
+                if bytes[i] != b'\n' {
+                    return Err(DataError::BareCrLf);
+                }
+                self.line_len = 0;
+                i += 1;
+                continue;
+            }
+            let rest = &bytes[i..];
+            let run = rest
+                .iter()
+                .position(|&c| c == b'\r' || c == b'\n')
+                .unwrap_or(rest.len());
+            self.line_len += run;
+            if self.line_len > MAX_TEXT_LINE - 2 {
+                return Err(DataError::LineTooLong);
+            }
+            i += run;
+            match bytes.get(i) {
+                Some(b'\r') => {
+                    self.cr = true;
+                    i += 1;
+                }
+                Some(_) => return Err(DataError::BareCrLf),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The BDAT chunk being read.
+#[derive(Debug)]
+struct BdatChunk {
+    /// Octets of the chunk not yet read.
+    remaining: u64,
+    last: bool,
+    /// The chunk belongs to the transaction's message (false: its octets
+    /// are discarded, its reply is already queued).
+    keep: bool,
+    /// Read octets not yet handed out.
+    pending: Vec<u8>,
+    /// Why the message is refused, once known (nothing more is kept).
+    refusal: Option<DataError>,
+}
+
+impl BdatChunk {
+    fn discard(size: u64) -> Self {
+        BdatChunk {
+            remaining: size,
+            last: false,
+            keep: false,
+            pending: Vec::new(),
+            refusal: None,
+        }
+    }
 }
 
 #[derive(Debug)]
 enum Mode {
     Command,
     Data(DataReader),
+    Bdat(BdatChunk),
     StartTls { discarded: usize },
     Closed,
 }
@@ -330,7 +456,7 @@ impl Session {
         match &mut self.mode {
             Mode::StartTls { discarded } => *discarded += bytes.len(),
             Mode::Closed => {}
-            Mode::Command | Mode::Data(_) => self.input.extend_from_slice(bytes),
+            Mode::Command | Mode::Data(_) | Mode::Bdat(_) => self.input.extend_from_slice(bytes),
         }
     }
 
@@ -339,6 +465,7 @@ impl Session {
     pub fn buffered(&self) -> usize {
         let pending = match &self.mode {
             Mode::Data(reader) => reader.pending_len(),
+            Mode::Bdat(chunk) => chunk.pending.len(),
             _ => 0,
         };
         self.input.len() + pending
@@ -422,6 +549,53 @@ impl Session {
                         }
                     }
                 }
+                Mode::Bdat(chunk) => {
+                    if chunk.pending.len() >= DATA_CHUNK
+                        || (chunk.remaining == 0 && !chunk.pending.is_empty())
+                    {
+                        if let Some(c) = self.txn.as_mut().and_then(|t| t.chunked.as_mut()) {
+                            c.handed_out = true;
+                        }
+                        return Action::MessageData(std::mem::take(&mut chunk.pending));
+                    }
+                    if chunk.remaining > 0 {
+                        let available = self.input.len() - self.pos;
+                        if available == 0 {
+                            self.compact();
+                            return Action::NeedInput;
+                        }
+                        let n = available
+                            .min(DATA_CHUNK - chunk.pending.len())
+                            .min(usize::try_from(chunk.remaining).unwrap_or(usize::MAX));
+                        let bytes = &self.input[self.pos..self.pos + n];
+                        self.pos += n;
+                        chunk.remaining -= n as u64;
+                        if chunk.keep && chunk.refusal.is_none() {
+                            let binary = self
+                                .txn
+                                .as_ref()
+                                .is_some_and(|t| t.params.body == Some(Body::BinaryMime));
+                            let checked = match self.txn.as_mut().and_then(|t| t.chunked.as_mut()) {
+                                Some(c) if !binary => c.check_text(bytes),
+                                _ => Ok(()),
+                            };
+                            match checked {
+                                Ok(()) => chunk.pending.extend_from_slice(bytes),
+                                Err(e) => {
+                                    chunk.refusal = Some(e);
+                                    chunk.pending = Vec::new();
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let Mode::Bdat(chunk) = std::mem::replace(&mut self.mode, Mode::Command) else {
+                        continue;
+                    };
+                    if let Some(action) = self.end_chunk(chunk) {
+                        return action;
+                    }
+                }
                 Mode::Command => match self.next_line() {
                     None => {
                         self.compact();
@@ -468,6 +642,7 @@ impl Session {
                     from,
                     params,
                     rcpts: Vec::new(),
+                    chunked: None,
                 });
                 Reply::new(250, (2, 1, 0), "Sender OK")
             }
@@ -537,6 +712,73 @@ impl Session {
         self.input = Vec::new();
         self.pos = 0;
         self.txn = None;
+    }
+
+    /// Ends the transaction (RSET, EHLO, STARTTLS, a refused chunk); true
+    /// when chunks of its message were handed out, which the server must
+    /// now discard ([`Action::MessageRefused`]).
+    fn end_transaction(&mut self) -> bool {
+        self.txn
+            .take()
+            .and_then(|t| t.chunked)
+            .is_some_and(|c| c.handed_out)
+    }
+
+    /// A BDAT chunk has been read (and handed out): its reply, or the
+    /// message's delivery after the last one.
+    fn end_chunk(&mut self, chunk: BdatChunk) -> Option<Action> {
+        if !chunk.keep {
+            // Refused when the command arrived; its reply is queued.
+            return None;
+        }
+        let binary = self
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.params.body == Some(Body::BinaryMime));
+        let mut refusal = chunk.refusal;
+        if chunk.last && refusal.is_none() && !binary {
+            // A message ending in a bare CR.
+            if self
+                .txn
+                .as_ref()
+                .and_then(|t| t.chunked.as_ref())
+                .is_some_and(|c| c.cr)
+            {
+                refusal = Some(DataError::BareCrLf);
+            }
+        }
+        if let Some(e) = refusal {
+            self.txn = None;
+            self.reply(&e.reply());
+            return Some(Action::MessageRefused);
+        }
+        if !chunk.last {
+            let size = self
+                .txn
+                .as_ref()
+                .and_then(|t| t.chunked.as_ref())
+                .map_or(0, |c| c.size);
+            self.reply(&Reply::new(
+                250,
+                (2, 0, 0),
+                format!("{size} octets received"),
+            ));
+            return None;
+        }
+        match self.envelope() {
+            Some(envelope) => {
+                self.pending = Some(Pending::Deliver);
+                Some(Action::Deliver {
+                    envelope: Box::new(envelope),
+                })
+            }
+            None => {
+                // BDAT is only kept within a transaction; never reached.
+                self.txn = None;
+                self.reply(&Reply::new(451, (4, 3, 0), "Internal error"));
+                Some(Action::MessageRefused)
+            }
+        }
     }
 
     fn compact(&mut self) {
@@ -636,6 +878,13 @@ impl Session {
     fn handle(&mut self, parsed: Result<Command, ParseError>) -> Option<Action> {
         let cmd = match parsed {
             Ok(c) => c,
+            Err(ParseError::InvalidBdat) => {
+                // The chunk size is unknown: what follows cannot be told
+                // from commands. Answer and close (never read it).
+                self.reply(&ParseError::InvalidBdat.reply());
+                self.close();
+                return Some(Action::Close);
+            }
             Err(e) => return self.error(&e.reply()),
         };
         match cmd {
@@ -649,7 +898,7 @@ impl Session {
                 ))
             }
             Command::Ehlo(name) => {
-                self.txn = None;
+                let abandoned = self.end_transaction();
                 let mut lines = vec![
                     format!("{} Hello {name}", self.config.hostname),
                     "PIPELINING".to_string(),
@@ -657,19 +906,26 @@ impl Session {
                     "8BITMIME".to_string(),
                     "ENHANCEDSTATUSCODES".to_string(),
                 ];
+                // RFC 3030: BINARYMIME needs CHUNKING (BDAT).
+                if self.config.chunking {
+                    lines.push("CHUNKING".to_string());
+                    if self.config.binary_mime {
+                        lines.push("BINARYMIME".to_string());
+                    }
+                }
                 if self.config.offer_starttls && self.tls.is_none() {
                     lines.push("STARTTLS".to_string());
                 }
                 self.helo = Some((name, true));
                 self.reply(&Reply::multiline(250, lines));
-                None
+                abandoned.then_some(Action::MessageRefused)
             }
             Command::Helo(name) => {
-                self.txn = None;
+                let abandoned = self.end_transaction();
                 self.helo = Some((name, false));
                 let text = self.config.hostname.clone();
                 self.reply(&Reply::plain(250, text));
-                None
+                abandoned.then_some(Action::MessageRefused)
             }
             Command::Mail { from, params } => {
                 let Some((_, esmtp)) = &self.helo else {
@@ -691,6 +947,15 @@ impl Session {
                         555,
                         (5, 5, 4),
                         "MAIL parameters are not allowed after HELO",
+                    ));
+                }
+                if params.body == Some(Body::BinaryMime)
+                    && !(self.config.chunking && self.config.binary_mime)
+                {
+                    return self.error(&Reply::new(
+                        555,
+                        (5, 5, 4),
+                        "BODY=BINARYMIME is not supported here",
                     ));
                 }
                 if params
@@ -734,6 +999,15 @@ impl Session {
                     Some(t) if t.rcpts.is_empty() => {
                         return self.sequence_error("Need RCPT command (no valid recipients)");
                     }
+                    // RFC 3030 section 2: DATA and BDAT cannot be mixed in
+                    // one transaction; section 3: BINARYMIME needs BDAT.
+                    Some(t) if t.chunked.is_some() => {
+                        return self
+                            .sequence_error("DATA not allowed after BDAT, use BDAT or RSET");
+                    }
+                    Some(t) if t.params.body == Some(Body::BinaryMime) => {
+                        return self.sequence_error("BODY=BINARYMIME requires BDAT, not DATA");
+                    }
                     Some(_) => {}
                 }
                 self.reply(&Reply::plain(
@@ -743,10 +1017,11 @@ impl Session {
                 self.mode = Mode::Data(DataReader::new(self.config.max_message_size));
                 None
             }
+            Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
-                self.txn = None;
+                let abandoned = self.end_transaction();
                 self.reply(&Reply::new(250, (2, 0, 0), "OK"));
-                None
+                abandoned.then_some(Action::MessageRefused)
             }
             Command::Noop => {
                 self.reply(&Reply::new(250, (2, 0, 0), "OK"));
@@ -775,7 +1050,7 @@ impl Session {
                     code: 214,
                     enhanced: Some((2, 0, 0)),
                     lines: vec![
-                        "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"
+                        "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"
                             .into(),
                         "End of HELP info".into(),
                     ],
@@ -796,10 +1071,54 @@ impl Session {
                 let discarded = self.input.len() - self.pos;
                 self.input = Vec::new();
                 self.pos = 0;
-                self.txn = None;
+                let abandoned = self.end_transaction();
                 self.mode = Mode::StartTls { discarded };
+                if abandoned {
+                    // The next poll returns StartTls.
+                    return Some(Action::MessageRefused);
+                }
                 Some(Action::StartTls { discarded })
             }
         }
+    }
+
+    /// `BDAT <size> [LAST]`: its octets are read in every case (see the
+    /// module docs); the reply comes after them unless refused now.
+    fn bdat(&mut self, size: u64, last: bool) -> Option<Action> {
+        if !self.config.chunking {
+            self.mode = Mode::Bdat(BdatChunk::discard(size));
+            return self.error(&Reply::new(502, (5, 5, 1), "BDAT not available"));
+        }
+        let so_far = match &self.txn {
+            None => {
+                self.mode = Mode::Bdat(BdatChunk::discard(size));
+                return self.sequence_error("Need MAIL command");
+            }
+            Some(t) if t.rcpts.is_empty() => {
+                self.mode = Mode::Bdat(BdatChunk::discard(size));
+                return self.sequence_error("Need RCPT command (no valid recipients)");
+            }
+            Some(t) => t.chunked.as_ref().map_or(0, |c| c.size),
+        };
+        let total = so_far.saturating_add(size);
+        if total > self.config.max_message_size {
+            // RFC 3030 section 2 / RFC 1870: refused at this chunk; the
+            // transaction ends and this and later chunks are discarded.
+            self.mode = Mode::Bdat(BdatChunk::discard(size));
+            let abandoned = self.end_transaction();
+            self.reply(&DataError::TooBig.reply());
+            return abandoned.then_some(Action::MessageRefused);
+        }
+        if let Some(t) = self.txn.as_mut() {
+            t.chunked.get_or_insert_with(Chunked::default).size = total;
+        }
+        self.mode = Mode::Bdat(BdatChunk {
+            remaining: size,
+            last,
+            keep: true,
+            pending: Vec::new(),
+            refusal: None,
+        });
+        None
     }
 }

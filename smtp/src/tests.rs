@@ -183,13 +183,26 @@ fn ehlo_lists_extensions() {
             "250-SIZE 10000",
             "250-8BITMIME",
             "250-ENHANCEDSTATUSCODES",
+            "250-CHUNKING",
+            "250-BINARYMIME",
             "250 STARTTLS",
         ]
     );
     let mut c = config();
     c.offer_starttls = false;
     let t = run(c, HELLO);
+    assert_eq!(replies(&t).last(), Some(&"250 BINARYMIME"));
+    // BINARYMIME only with CHUNKING (RFC 3030 section 3).
+    let mut c = config();
+    c.offer_starttls = false;
+    c.chunking = false;
+    let t = run(c, HELLO);
     assert_eq!(replies(&t).last(), Some(&"250 ENHANCEDSTATUSCODES"));
+    let mut c = config();
+    c.binary_mime = false;
+    let t = run(c, HELLO);
+    assert!(replies(&t).contains(&"250-CHUNKING"));
+    assert!(!t.output.contains("BINARYMIME"));
 }
 
 #[test]
@@ -220,7 +233,7 @@ fn full_transaction() {
          Subject: hi\r\n\r\n..stuffed\r\n.\r\nQUIT\r\n",
     );
     assert_eq!(
-        replies(&t)[6..],
+        replies(&t)[8..],
         [
             "250 2.1.0 Sender OK",
             "250 2.1.5 Recipient OK",
@@ -272,11 +285,11 @@ fn wrong_sequence_is_503() {
     let r = replies(&t);
     assert_eq!(r[0], "503 5.5.1 Send EHLO/HELO first");
     assert_eq!(r[1], "503 5.5.1 Send EHLO first");
-    assert_eq!(r[8], "503 5.5.1 Need MAIL before RCPT");
-    assert_eq!(r[9], "503 5.5.1 Need MAIL command");
-    assert_eq!(r[10], "250 2.1.0 Sender OK");
-    assert_eq!(r[11], "503 5.5.1 Sender already specified");
-    assert_eq!(r[12], "503 5.5.1 Need RCPT command (no valid recipients)");
+    assert_eq!(r[10], "503 5.5.1 Need MAIL before RCPT");
+    assert_eq!(r[11], "503 5.5.1 Need MAIL command");
+    assert_eq!(r[12], "250 2.1.0 Sender OK");
+    assert_eq!(r[13], "503 5.5.1 Sender already specified");
+    assert_eq!(r[14], "503 5.5.1 Need RCPT command (no valid recipients)");
 }
 
 #[test]
@@ -304,7 +317,7 @@ fn other_commands() {
             "250 2.0.0 OK",
             "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery",
             "502 5.5.1 EXPN not available",
-            "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS",
+            "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS",
             "214 2.0.0 End of HELP info",
             "500 5.5.1 Command unrecognized",
             "221 2.0.0 mx.contoso.com closing connection",
@@ -321,10 +334,10 @@ fn syntax_errors_have_their_own_replies() {
          MAIL FROM:<a@b.example>\r\nRCPT TO:<a b@contoso.com>\r\nDATA now\r\n",
     );
     let r = replies(&t);
-    assert!(r[6].starts_with("501 5.1.7 "), "{}", r[6]);
-    assert_eq!(r[7], "555 5.5.4 Parameter FOO not recognized");
-    assert!(r[9].starts_with("501 5.1.3 "), "{}", r[9]);
-    assert_eq!(r[10], "501 5.5.4 Syntax error: no parameters allowed");
+    assert!(r[8].starts_with("501 5.1.7 "), "{}", r[8]);
+    assert_eq!(r[9], "555 5.5.4 Parameter FOO not recognized");
+    assert!(r[11].starts_with("501 5.1.3 "), "{}", r[11]);
+    assert_eq!(r[12], "501 5.5.4 Syntax error: no parameters allowed");
 }
 
 // ---- policy ----
@@ -338,7 +351,7 @@ fn policy_rejections() {
     );
     let r = replies(&t);
     assert_eq!(
-        r[6..],
+        r[8..],
         [
             "550 5.7.1 Sender refused",
             "503 5.5.1 Need MAIL before RCPT",
@@ -449,10 +462,10 @@ fn declared_size_above_max() {
     );
     let r = replies(&t);
     assert_eq!(
-        r[6],
+        r[8],
         "552 5.3.4 Message size exceeds fixed maximum message size"
     );
-    assert_eq!(r[7], "250 2.1.0 Sender OK");
+    assert_eq!(r[9], "250 2.1.0 Sender OK");
 }
 
 #[test]
@@ -499,7 +512,7 @@ fn long_command_line_is_discarded_and_answered_once() {
             [
                 "500 5.5.2 Line too long",
                 "250 2.0.0 OK",
-                "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS",
+                "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS",
                 "214 2.0.0 End of HELP info",
             ],
             "chunk {chunk}"
@@ -612,7 +625,7 @@ fn starttls_discards_injected_plaintext() {
         "{out}"
     );
     assert!(!out.contains("STARTTLS\r\n250"));
-    assert!(out.contains("250 ENHANCEDSTATUSCODES\r\n"));
+    assert!(out.contains("250 BINARYMIME\r\n"));
     assert!(out.ends_with("503 5.5.1 TLS already active\r\n"));
 }
 
@@ -678,8 +691,8 @@ fn require_tls() {
          RCPT TO:<r@contoso.com>\r\nDATA\r\nx\r\n.\r\n",
     );
     let r = replies(&t);
-    assert_eq!(r[6], "530 5.7.0 Must issue a STARTTLS command first");
-    assert_eq!(r[7], "220 2.0.0 Ready to start TLS");
+    assert_eq!(r[8], "530 5.7.0 Must issue a STARTTLS command first");
+    assert_eq!(r[9], "220 2.0.0 Ready to start TLS");
     assert_eq!(t.delivered.len(), 1);
     assert_eq!(t.delivered[0].0.tls, Some(tls_facts()));
 }
@@ -725,6 +738,303 @@ fn smuggling_variants_cannot_end_data_or_start_a_transaction() {
     }
 }
 
+// ---- BDAT (RFC 3030) ----
+
+const BDAT_TXN: &str = "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@contoso.com>\r\n";
+
+#[test]
+fn bdat_chunks_are_data_and_pipelined_commands_after_them_are_read() {
+    // Chunk octets that look like an end of data, commands and a new
+    // transaction are message content; the NOOP after the last chunk is
+    // a command again.
+    let c1 = "Subject: x\r\n\r\nline\r\n.\r\nQUIT\r\n";
+    let c2 = "MAIL FROM:<evil@b.example>\r\nRCPT TO:<v@contoso.com>\r\nDATA\r\n.\r\n";
+    let input = format!(
+        "{BDAT_TXN}BDAT {} \r\n{c1}BDAT {} LAST\r\n{c2}NOOP\r\nBDAT 0 LAST\r\nQUIT\r\n",
+        c1.len(),
+        c2.len()
+    );
+    for chunk in [1, 2, 5, 13, 4096] {
+        let t = drive(config(), input.as_bytes(), &mut || chunk);
+        let r = replies(&t);
+        assert_eq!(
+            r[r.len() - 5..],
+            [
+                format!("250 2.0.0 {} octets received", c1.len()).as_str(),
+                "250 2.0.0 Queued as Q1",
+                "250 2.0.0 OK",
+                "503 5.5.1 Need MAIL command",
+                "221 2.0.0 mx.contoso.com closing connection",
+            ],
+            "chunk {chunk}"
+        );
+        assert_eq!(t.delivered.len(), 1);
+        assert_eq!(t.delivered[0].1, format!("{c1}{c2}").as_bytes());
+        assert_eq!(
+            t.log.iter().filter(|l| l.starts_with("MAIL")).count(),
+            1,
+            "chunk content reached the policy as a command"
+        );
+        assert!(t.closed);
+    }
+}
+
+#[test]
+fn bdat_with_bare_cr_or_lf_is_refused_whole_and_commands_stay_in_step() {
+    // Without BINARYMIME, BDAT content follows DATA's strict-CRLF rule: a
+    // bare CR or LF anywhere refuses the message (550 5.6.11) in reply to
+    // the chunk it is in; the rest of its chunks are read and discarded.
+    for (bad, refused_at) in [
+        ("a\nb\r\n", 0),
+        ("a\rb\r\n", 0),
+        ("ab\r\n\n.\n", 0),
+        ("ok\r\n", 1),
+    ] {
+        let second = if refused_at == 1 { "x\ry" } else { "fine\r\n" };
+        let input = format!(
+            "{BDAT_TXN}BDAT {} \r\n{bad}BDAT {} LAST\r\n{second}RSET\r\nNOOP\r\n",
+            bad.len(),
+            second.len()
+        );
+        for chunk in [1, 3, 4096] {
+            let t = drive(config(), input.as_bytes(), &mut || chunk);
+            assert!(t.delivered.is_empty(), "{bad:?} delivered");
+            assert!(t.log.contains(&"REFUSED".to_string()));
+            let r = replies(&t);
+            let tail: Vec<&str> = r[r.len() - 4..].to_vec();
+            let expect = if refused_at == 0 {
+                [
+                    "550 5.6.11 bare CR or LF in message data",
+                    "503 5.5.1 Need MAIL command",
+                    "250 2.0.0 OK",
+                    "250 2.0.0 OK",
+                ]
+            } else {
+                [
+                    "250 2.0.0 4 octets received",
+                    "550 5.6.11 bare CR or LF in message data",
+                    "250 2.0.0 OK",
+                    "250 2.0.0 OK",
+                ]
+            };
+            assert_eq!(tail, expect, "{bad:?} chunk {chunk}");
+        }
+    }
+    // A CRLF split across two chunks is a line end; a final bare CR is not.
+    let input = format!("{BDAT_TXN}BDAT 3\r\nab\rBDAT 3 LAST\r\n\ncd");
+    let t = run(config(), &input);
+    assert_eq!(t.delivered[0].1, b"ab\r\ncd");
+    let input = format!("{BDAT_TXN}BDAT 3 LAST\r\nab\r");
+    let t = run(config(), &input);
+    assert!(t.delivered.is_empty());
+    assert_eq!(
+        replies(&t).last(),
+        Some(&"550 5.6.11 bare CR or LF in message data")
+    );
+    // Text lines are limited as with DATA.
+    let long = "x".repeat(999);
+    let input = format!("{BDAT_TXN}BDAT 1001 LAST\r\n{long}\r\n");
+    assert_eq!(
+        replies(&run(config(), &input)).last().map(|l| &l[..9]),
+        Some("500 5.5.6")
+    );
+}
+
+#[test]
+fn binarymime_takes_any_octets_and_needs_bdat() {
+    let body = b"\x00\xff\n\r\r\n.\r\n\x89PNG";
+    let mut input = b"EHLO c.example\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\n\
+        RCPT TO:<r@contoso.com>\r\nDATA\r\n"
+        .to_vec();
+    input.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+    input.extend_from_slice(body);
+    input.extend_from_slice(b"QUIT\r\n");
+    let t = run_bytes(config(), &input);
+    let r = replies(&t);
+    assert!(r.contains(&"503 5.5.1 BODY=BINARYMIME requires BDAT, not DATA"));
+    assert_eq!(t.delivered[0].1, body);
+    assert_eq!(t.delivered[0].0.params.body, Some(Body::BinaryMime));
+    // Not offered, not accepted.
+    let mut c = config();
+    c.binary_mime = false;
+    let t = run(
+        c,
+        "EHLO c.example\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\n",
+    );
+    assert_eq!(
+        replies(&t).last(),
+        Some(&"555 5.5.4 BODY=BINARYMIME is not supported here")
+    );
+}
+
+#[test]
+fn bdat_sequence_errors_size_limit_and_disabled_chunking() {
+    // DATA after a chunk: 503, the transaction stays; BDAT without a
+    // transaction or recipient: 503 and its octets are skipped (the
+    // "QUIT" and "RSET" inside them are not executed).
+    let input = "EHLO c.example\r\nBDAT 6\r\nQUIT\r\nMAIL FROM:<a@b.example>\r\nBDAT 4\r\nRSET\
+         RCPT TO:<r@contoso.com>\r\nBDAT 4\r\nab\r\nDATA\r\nBDAT 4 LAST\r\ncd\r\n";
+    let t = run(config(), input);
+    let r = replies(&t);
+    assert_eq!(
+        r[r.len() - 7..],
+        [
+            "503 5.5.1 Need MAIL command",
+            "250 2.1.0 Sender OK",
+            "503 5.5.1 Need RCPT command (no valid recipients)",
+            "250 2.1.5 Recipient OK",
+            "250 2.0.0 4 octets received",
+            "503 5.5.1 DATA not allowed after BDAT, use BDAT or RSET",
+            "250 2.0.0 Queued as Q1",
+        ]
+    );
+    assert_eq!(t.delivered[0].1, b"ab\r\ncd\r\n");
+    assert!(!t.closed);
+
+    // The chunk that passes the limit is refused at once (before its
+    // octets arrive), its octets and the next chunk's are discarded.
+    let mut c = config();
+    c.max_message_size = 10;
+    let input = format!("{BDAT_TXN}BDAT 6\r\nabcd\r\nBDAT 6\r\nQUIT\r\nBDAT 2 LAST\r\nx\nNOOP\r\n");
+    for chunk in [1, 4096] {
+        let t = drive(c.clone(), input.as_bytes(), &mut || chunk);
+        let r = replies(&t);
+        assert_eq!(
+            r[r.len() - 4..],
+            [
+                "250 2.0.0 6 octets received",
+                "552 5.3.4 Message size exceeds fixed maximum message size",
+                "503 5.5.1 Need MAIL command",
+                "250 2.0.0 OK",
+            ]
+        );
+        assert!(t.log.contains(&"REFUSED".to_string()));
+        assert!(t.delivered.is_empty() && !t.closed);
+    }
+    // Refused before the chunk is sent: the reply is out while the
+    // session still waits for the octets.
+    let mut s = Session::new(Arc::new(c.clone()), None);
+    s.feed(format!("{BDAT_TXN}BDAT 1000000 LAST\r\n").as_bytes());
+    for _ in 0..10 {
+        match s.poll() {
+            Action::NeedInput => break,
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    }
+    let out = String::from_utf8_lossy(&s.take_output()).to_string();
+    assert!(out.ends_with("552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+
+    // An unreadable chunk size closes the session: what follows is never
+    // read as commands.
+    let t = run(config(), &format!("{BDAT_TXN}BDAT 12x\r\nQUIT\r\n"));
+    assert_eq!(
+        replies(&t).last(),
+        Some(&"501 5.5.4 Syntax: BDAT <chunk-size> [LAST]; closing connection")
+    );
+    assert!(t.closed);
+
+    // ChunkingEnabled false: 502, the octets are still skipped.
+    let mut c = config();
+    c.chunking = false;
+    let t = run(c, &format!("{BDAT_TXN}BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n"));
+    let r = replies(&t);
+    assert_eq!(
+        r[r.len() - 2..],
+        ["502 5.5.1 BDAT not available", "250 2.0.0 OK"]
+    );
+}
+
+#[test]
+fn bdat_abandoned_by_rset_or_starttls_is_announced() {
+    // Chunks handed out, then RSET: the server must discard them.
+    let input = format!("{BDAT_TXN}BDAT 4\r\nab\r\nRSET\r\n");
+    let t = run(config(), &input);
+    assert_eq!(t.log.last(), Some(&"REFUSED".to_string()));
+    // STARTTLS after a chunk: MessageRefused first, then StartTls, and a
+    // BDAT pipelined after STARTTLS in plaintext is discarded unread.
+    let input = format!(
+        "{BDAT_TXN}BDAT 4\r\nab\r\nSTARTTLS\r\nBDAT 5 LAST\r\nQUIT\r\n{TLS}EHLO c.example\r\nNOOP\r\n"
+    );
+    let t = run(config(), &input);
+    let at = t.log.iter().position(|l| l == "REFUSED").expect("refused");
+    assert_eq!(t.log[at + 1], "STARTTLS discarded=19");
+    assert!(t.delivered.is_empty() && !t.closed);
+    assert_eq!(replies(&t).last(), Some(&"250 2.0.0 OK"));
+}
+
+#[test]
+fn bdat_last_is_answered_only_after_the_verdict() {
+    // Durable before the final reply: nothing is queued for the client
+    // between the last chunk and the server's decision.
+    let mut s = Session::new(Arc::new(config()), None);
+    s.feed(format!("{BDAT_TXN}BDAT 4\r\nab\r\nBDAT 2 LAST\r\ncd").as_bytes());
+    let mut data = Vec::new();
+    let envelope = loop {
+        match s.poll() {
+            Action::MessageData(d) => data.extend_from_slice(&d),
+            Action::Deliver { envelope } => break envelope,
+            Action::NeedInput => panic!("all input was fed"),
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    };
+    assert_eq!(data, b"ab\r\ncd");
+    assert_eq!(envelope.rcpt_to.len(), 1);
+    let out = String::from_utf8_lossy(&s.take_output()).to_string();
+    assert!(out.ends_with("250 2.0.0 4 octets received\r\n"), "{out}");
+    assert_eq!(s.poll(), Action::AwaitingDecision);
+    assert!(!s.has_output());
+    let queued = Reply::new(250, (2, 0, 0), "Queued as X1");
+    s.decide(Verdict::AcceptWith(queued)).expect("decide");
+    assert_eq!(s.take_output(), b"250 2.0.0 Queued as X1\r\n");
+    // A failed commit (451) ends the transaction: BDAT is 503 again.
+    s.feed(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<r@contoso.com>\r\nBDAT 1 LAST\r\nx");
+    loop {
+        match s.poll() {
+            Action::Deliver { .. } => break,
+            Action::MessageData(_) => {}
+            Action::NeedInput => panic!("all input was fed"),
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    }
+    let fail = Reply::new(451, (4, 3, 0), "queue unavailable");
+    s.decide(Verdict::Reject(fail)).expect("decide");
+    s.feed(b"BDAT 0 LAST\r\n");
+    assert_eq!(s.poll(), Action::NeedInput);
+    let out = String::from_utf8_lossy(&s.take_output()).to_string();
+    assert!(
+        out.ends_with("451 4.3.0 queue unavailable\r\n503 5.5.1 Need MAIL command\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn large_bdat_chunks_are_handed_out_in_bounded_pieces() {
+    let mut c = config();
+    c.max_message_size = 1 << 20;
+    let line = format!("{}\r\n", "y".repeat(98));
+    let body = line.repeat(3000); // 300 000 octets
+    let input = format!("{BDAT_TXN}BDAT {} LAST\r\n{body}QUIT\r\n", body.len());
+    let mut pieces = 0;
+    let mut s = Session::new(Arc::new(c), None);
+    s.feed(input.as_bytes());
+    let mut got = Vec::new();
+    for _ in 0..1000 {
+        match s.poll() {
+            Action::MessageData(d) => {
+                assert!(d.len() <= DATA_CHUNK);
+                assert!(s.buffered() <= input.len());
+                pieces += 1;
+                got.extend_from_slice(&d);
+            }
+            Action::Close => break,
+            Action::NeedInput => panic!("all input was fed"),
+            _ => s.decide(Verdict::Accept).expect("decide"),
+        }
+    }
+    assert_eq!(got, body.as_bytes());
+    assert!(pieces >= 5, "{pieces} pieces");
+}
+
 // ---- chunk-boundary invariance ----
 
 fn rich_script() -> Vec<u8> {
@@ -741,7 +1051,11 @@ fn rich_script() -> Vec<u8> {
     s.extend_from_slice(
         b"MAIL FROM:<d@fabrikam.com>\r\nRCPT TO:<e@contoso.com>\r\nDATA\r\nok\r\n.\r\n\
           STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n[[TLS]]EHLO c.example\r\n\
-          MAIL FROM:<f@fabrikam.com>\r\nRCPT TO:<g@contoso.com>\r\nDATA\r\nover tls\r\n.\r\nQUIT\r\n",
+          MAIL FROM:<f@fabrikam.com>\r\nRCPT TO:<g@contoso.com>\r\nDATA\r\nover tls\r\n.\r\n\
+          MAIL FROM:<h@fabrikam.com>\r\nRCPT TO:<i@contoso.com>\r\nBDAT 8\r\nline\r\n.\r\
+          BDAT 13 LAST\r\n\nQUIT\r\nRSET\r\n\
+          MAIL FROM:<j@fabrikam.com>\r\nRCPT TO:<k@contoso.com>\r\nBDAT 3\r\na\nb\
+          BDAT 0 LAST\r\nQUIT\r\n",
     );
     s
 }
@@ -750,7 +1064,8 @@ fn rich_script() -> Vec<u8> {
 fn every_split_point_gives_the_same_transcript() {
     let input = rich_script();
     let whole = run_bytes(config(), &input);
-    assert_eq!(whole.delivered.len(), 2);
+    assert_eq!(whole.delivered.len(), 3);
+    assert_eq!(whole.delivered[2].1, b"line\r\n.\r\nQUIT\r\nRSET\r\n");
     assert!(
         whole
             .log
@@ -806,6 +1121,10 @@ const TOKENS: &[&[u8]] = &[
     b"RCPT TO:<x@contoso.com>\r\n",
     b"RCPT TO:<Postmaster>\r\n",
     b"DATA\r\n",
+    b"BDAT 5\r\n",
+    b"BDAT 0 LAST\r\n",
+    b"BDAT 7 LAST\r\n",
+    b"MAIL FROM:<a@b.example> BODY=BINARYMIME\r\n",
     b"RSET\r\n",
     b"STARTTLS\r\n",
     b"QUIT\r\n",

@@ -310,6 +310,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                 message: Content::Spooled {
                     file: std::sync::Arc::new(file),
                     eight_bit: true,
+                    binary: false,
                 },
             }],
         ),

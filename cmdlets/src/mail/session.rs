@@ -202,7 +202,17 @@ fn write_out(
     if out.is_empty() {
         return Ok(());
     }
-    if *last_command == "DATA" && go_ahead {
+    if out.starts_with(b"BDAT ") {
+        // RFC 3030: the command line, then the message in the same write.
+        let end = out
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(out.len(), |i| i + 1);
+        let line = String::from_utf8_lossy(&out[..end]).trim_end().to_string();
+        log(format!("C: {line}"));
+        log(format!("C: <the message, {} octets>", out.len() - end));
+        last_command.clear();
+    } else if *last_command == "DATA" && go_ahead {
         log(format!(
             "C: <the message, {} octets, and the final dot>",
             out.len()
@@ -329,7 +339,7 @@ pub fn send(
                 })?,
                 None => session.quit(),
             },
-            Event::SendBody => {
+            Event::SendBody | Event::SendChunk => {
                 // In-memory messages are written by the session itself.
                 return Err(SendError::Io {
                     endpoint,

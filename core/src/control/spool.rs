@@ -57,6 +57,9 @@ pub struct SpoolMessage {
     pub next_retry_ms: Option<u64>,
     /// The receive connector that accepted it.
     pub connector: Option<String>,
+    /// The BODY parameter it was received with (`8BITMIME`,
+    /// `BINARYMIME`, ...), when one was given.
+    pub body: Option<String>,
 }
 
 /// What the queue folder holds.
@@ -90,6 +93,8 @@ struct RawEnvelope {
     next_retry_ms: Option<u64>,
     #[serde(default)]
     connector: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +291,7 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         attempts: e.attempts,
         next_retry_ms: e.next_retry_ms,
         connector: e.connector,
+        body: e.body,
     }))
 }
 

@@ -196,6 +196,10 @@ pub struct MessageInfo {
     pub retry_count: u32,
     pub last_error: Option<String>,
     pub next_retry_time: Option<String>,
+    /// The BODY type declared at MAIL (`7BIT`, `8BITMIME`, `BINARYMIME`;
+    /// RFC 6152, RFC 3030), when one was.
+    #[serde(default)]
+    pub body_type: Option<String>,
 }
 
 /// RFC 3339 (UTC) for milliseconds since the Unix epoch.
@@ -376,6 +380,7 @@ pub fn messages(
                 retry_count: p.msg.attempts,
                 last_error: p.last_error(),
                 next_retry_time: p.waiting(now_ms).and_then(rfc3339_ms),
+                body_type: p.msg.body.clone(),
             }
         })
         .collect()
@@ -426,6 +431,7 @@ mod tests {
             attempts: u32::from(next.is_some()),
             next_retry_ms: next,
             connector: None,
+            body: None,
         }
     }
 

@@ -302,6 +302,8 @@ impl RuntimeConfig {
                 .max(1) as usize;
             session.require_tls = rc.require_tls;
             session.require_ehlo_domain = rc.require_ehlo_domain;
+            session.chunking = rc.chunking_enabled;
+            session.binary_mime = rc.binary_mime_enabled;
 
             let requests_client_certificate = (rc.domain_secure_enabled
                 && !domain_secure_receive.is_empty())

@@ -551,7 +551,11 @@ impl Connection {
                         failure,
                     });
                 }
-                Event::Closed | Event::Done(_) | Event::NeedInput | Event::SendBody => {
+                Event::Closed
+                | Event::Done(_)
+                | Event::NeedInput
+                | Event::SendBody
+                | Event::SendChunk => {
                     return Err(Cause::Session {
                         host: host.to_string(),
                         failure: SessionFailure::Protocol("session closed during setup".into()),
@@ -612,9 +616,12 @@ impl Connection {
     fn log_transcript(&mut self, commit: bool) {
         if let Some(log) = self.log.as_mut() {
             for line in self.session.take_transcript() {
-                // After the 354 the message goes out; it is never logged.
-                let body_follows = line.direction == xshell_smtp::transcript::Direction::Received
-                    && line.text.starts_with("354");
+                // After the 354, or after a BDAT line (RFC 3030), the
+                // message goes out; it is never logged.
+                let body_follows = match line.direction {
+                    xshell_smtp::transcript::Direction::Received => line.text.starts_with("354"),
+                    xshell_smtp::transcript::Direction::Sent => line.text.starts_with("BDAT "),
+                };
                 log.transcript(vec![line]);
                 if body_follows {
                     log.info("", "sending message");
@@ -778,10 +785,55 @@ impl Connection {
                         .body_sent()
                         .map_err(|e| self.lost(e.to_string()))?;
                 }
+                Event::SendChunk => {
+                    let Some(file) = &spooled else {
+                        return Err(self.lost("no message to send"));
+                    };
+                    self.send_chunk(file).await?;
+                    self.session
+                        .body_sent()
+                        .map_err(|e| self.lost(e.to_string()))?;
+                }
                 Event::Failed(f) => return Err(self.lost(f.to_string())),
                 other => return Err(self.lost(format!("unexpected session state {other:?}"))),
             }
         }
+    }
+
+    /// Streams a spooled message as it is, after `BDAT <size> LAST`
+    /// (RFC 3030), in pieces of [`BODY_PIECE`]. Exactly `size` octets go
+    /// out or the connection is given up: the server never takes a cut
+    /// message (a short chunk would swallow the next command).
+    async fn send_chunk(&mut self, file: &Arc<dyn SpooledBody>) -> Result<(), Cause> {
+        let mut buf = vec![0u8; BODY_PIECE];
+        let mut at = 0u64;
+        let size = file.size();
+        while at < size {
+            let f = Arc::clone(file);
+            let read = tokio::task::spawn_blocking(move || {
+                let r = f.read_at(at, &mut buf);
+                (buf, r)
+            })
+            .await;
+            let n = match read {
+                Ok((b, Ok(n))) if n > 0 => {
+                    buf = b;
+                    n
+                }
+                Ok((_, Ok(_))) => {
+                    return Err(self.lost("the queued message is shorter than recorded"));
+                }
+                Ok((_, Err(e))) => {
+                    return Err(self.lost(format!("cannot read the queued message: {e}")));
+                }
+                Err(e) => return Err(self.lost(format!("cannot read the queued message: {e}"))),
+            };
+            // Never more than announced, whatever the file does now.
+            let n = n.min(usize::try_from(size - at).unwrap_or(usize::MAX));
+            self.write(&buf[..n], self.timeouts.data_end).await?;
+            at += n as u64;
+        }
+        Ok(())
     }
 
     /// Streams a spooled message, dot-stuffed, in pieces of

@@ -103,6 +103,10 @@ pub struct Envelope {
     /// The (single) delay notification was sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delay_notified: bool,
+    /// The BODY parameter the message was received with (RFC 6152, RFC
+    /// 3030): `BINARYMIME` is relayed only to next hops offering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<xshell_smtp::Body>,
 }
 
 impl Envelope {
@@ -121,6 +125,7 @@ impl Envelope {
             next_retry_ms: None,
             last_error: None,
             delay_notified: false,
+            body: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl Envelope {
         );
         e.helo = Some(env.helo.clone());
         e.tls = env.tls.clone();
+        e.body = env.params.body;
         e
     }
 }

@@ -68,7 +68,10 @@ fn open_item(
 ) -> std::io::Result<(Content, Vec<u8>)> {
     let file = queue.open_message(&m.id).map_err(std::io::Error::other)?;
     let head = file.head()?;
-    if file.size() <= INLINE_MAX && head.len() as u64 == file.size() {
+    // A binary MIME message is never in memory (an in-memory message is
+    // text, its line ends normalized); it keeps its BODY type.
+    let binary = m.envelope.body == Some(xshell_smtp::Body::BinaryMime);
+    if !binary && file.size() <= INLINE_MAX && head.len() as u64 == file.size() {
         return Ok((Content::Bytes(head.clone()), head));
     }
     let eight_bit = file.has_8bit()?;
@@ -76,6 +79,7 @@ fn open_item(
         Content::Spooled {
             file: Arc::new(file),
             eight_bit,
+            binary,
         },
         head,
     ))
