@@ -165,9 +165,13 @@ fn certificates(
                 )));
             };
             let plan = import.prepared.plan(cfg);
-            import
-                .prepared
-                .apply(cfg, &plan, e.friendly_name.as_ref(), import.exportable);
+            import.prepared.apply(
+                cfg,
+                &plan,
+                e.friendly_name.as_ref(),
+                import.exportable,
+                None,
+            );
         }
         let Some(i) = certs::find(cfg, tp) else {
             return Err(CmdletError::Failed(format!(

@@ -43,6 +43,7 @@ fn store_with_cert(dir: &Path) -> (Store, OrgConfig) {
         friendly_name: None,
         private_key_exportable: false,
         default_smtp: true,
+        server: None,
     });
     (store, cfg)
 }
