@@ -42,6 +42,9 @@ pub struct Registration {
     pub started: u64,
     /// The last heartbeat, Unix seconds.
     pub heartbeat: u64,
+    /// Seconds between heartbeats (0: [`HEARTBEAT_SECS`]).
+    #[serde(default)]
+    pub heartbeat_interval: u64,
     /// Its local state folder (queue, mailboxes, logs by default).
     #[serde(default)]
     pub state_folder: String,
@@ -82,8 +85,12 @@ impl Registration {
     /// Whether the engine looked alive at `now` (Unix seconds): not
     /// stopped, and a heartbeat within [`STALE_AFTER_HEARTBEATS`].
     pub fn is_running(&self, now: u64) -> bool {
-        !self.stopped
-            && now.saturating_sub(self.heartbeat) <= HEARTBEAT_SECS * STALE_AFTER_HEARTBEATS
+        let every = if self.heartbeat_interval == 0 {
+            HEARTBEAT_SECS
+        } else {
+            self.heartbeat_interval
+        };
+        !self.stopped && now.saturating_sub(self.heartbeat) <= every * STALE_AFTER_HEARTBEATS
     }
 }
 

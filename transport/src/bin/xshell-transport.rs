@@ -10,6 +10,8 @@
 //!   Name): it binds that server's receive connectors, uses its
 //!   certificates and TransportService settings, and registers itself
 //!   (Get-TransportService lists it with its last heartbeat).
+//! - `--heartbeat-interval SECONDS`: how often the registration record
+//!   is renewed (default 15 s).
 //! - `--state-dir DIR`: the server's local folder for its queue, mailboxes,
 //!   logs and control socket (default: the store folder). Two servers
 //!   sharing a store folder on one host need one each.
@@ -53,6 +55,14 @@ fn command() -> Command {
                 .long("state-dir")
                 .value_name("DIR")
                 .help("The server's local folder for its queue, mailboxes, logs and control socket [default: the store folder]"),
+        )
+        .arg(
+            Arg::new("heartbeat-interval")
+                .long("heartbeat-interval")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(u64).range(1..=3600))
+                .default_value("15")
+                .help("How often the server renews its registration record (Get-TransportService LastHeartbeat); no configuration revision"),
         )
         .arg(
             Arg::new("log-format")
@@ -135,6 +145,11 @@ fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--server {name}: {e}"))?;
     }
     opts.state_dir = m.get_one::<String>("state-dir").map(PathBuf::from);
+    opts.heartbeat = Duration::from_secs(
+        m.get_one::<u64>("heartbeat-interval")
+            .copied()
+            .unwrap_or(xshell_core::servers::HEARTBEAT_SECS),
+    );
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
     opts.certificate_check = Duration::from_secs(
         m.get_one::<u64>("certificate-check-interval")

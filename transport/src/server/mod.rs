@@ -364,6 +364,7 @@ impl Engine {
             store: Arc::clone(&store),
             started: xshell_core::servers::unix_now(),
             state_dir: state_dir.clone(),
+            interval: opts.heartbeat,
         };
         let control = crate::control::ControlServer::start(
             xshell_core::control::socket_path(&state_dir),
@@ -635,6 +636,7 @@ struct Registrar {
     store: Arc<Store>,
     started: u64,
     state_dir: PathBuf,
+    interval: Duration,
 }
 
 impl Registrar {
@@ -654,6 +656,7 @@ impl Registrar {
             process_id: std::process::id(),
             started: self.started,
             heartbeat: xshell_core::servers::unix_now(),
+            heartbeat_interval: self.interval.as_secs().max(1),
             state_folder: self.state_dir.display().to_string(),
             control_endpoint: xshell_core::control::socket_path(&self.state_dir)
                 .display()
