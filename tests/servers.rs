@@ -323,4 +323,26 @@ fn a_server_without_a_record_or_objects_is_named_as_unknown() {
         json(&lab, "Get-TransportService XSHELL01")[0]["MessageRetryInterval"],
         "00:15:00"
     );
+
+    // Export and apply carry the per-server objects and settings: the
+    // same configuration in another store, and nothing left to do.
+    lab.xshell(&[
+        "-c",
+        "New-ReceiveConnector In -Server EX02 -Usage Internet -Bindings 127.0.0.1:2525",
+    ]);
+    let file = lab.work.join("org.yaml");
+    lab.xshell(&["export", file.to_str().unwrap()]);
+    let other = Lab::new();
+    other.xshell(&["apply", file.to_str().unwrap()]);
+    let read = |l: &Lab| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(l.store.join("config.json")).unwrap())
+                .unwrap();
+        v["Revision"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(read(&lab), read(&other));
+    assert_eq!(read(&other)["ReceiveConnectors"][1]["Server"], "EX02");
+    let again = other.xshell(&["apply", file.to_str().unwrap(), "--dry-run"]);
+    assert!(again.contains("No changes"), "{again}");
 }

@@ -79,7 +79,13 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let name = b.get(p::Name).unwrap_or_default();
     let usage = usage(b)?;
     let server = match b.get(p::Server) {
-        Some(s) => Some(crate::server::for_new_object(ctx, "Server", &s)?),
+        // The default server's connectors name none (as before servers
+        // had connectors of their own), so they follow it if renamed.
+        Some(s) => {
+            let name = crate::server::for_new_object(ctx, "Server", &s)?;
+            let cfg = ctx.store.snapshot()?;
+            (!xshell_core::model::same_server(&name, cfg.default_server())).then_some(name)
+        }
         None => None,
     };
     named::create(ctx, &name, || {
