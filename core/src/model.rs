@@ -143,7 +143,7 @@ impl OrgConfig {
             return s.clone();
         }
         TransportService {
-            name: server.trim().to_string(),
+            name: self.canonical_server(server),
             fqdn: None,
             ..self.transport_service.clone()
         }

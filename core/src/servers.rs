@@ -129,3 +129,92 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        CertificateRecord, OrgConfig, ReceiveConnector, ReceiveUsage, SendConnector,
+    };
+
+    fn cert(tp: &str, server: Option<&str>) -> CertificateRecord {
+        CertificateRecord {
+            server: server.map(str::to_string),
+            thumbprint: tp.into(),
+            certificate: None,
+            chain: Vec::new(),
+            request: None,
+            key_id: None,
+            services: Vec::new(),
+            friendly_name: None,
+            private_key_exportable: false,
+            default_smtp: false,
+        }
+    }
+
+    #[test]
+    fn a_server_sees_its_objects_and_the_organizations() {
+        let mut cfg = OrgConfig::default();
+        cfg.transport_service.name = "EX01".into();
+        cfg.transport_service.fqdn = Some("ex01.contoso.com".into());
+        let mut legacy = ReceiveConnector::with_usage("Inbound", ReceiveUsage::Internet);
+        let mut ex02 = legacy.clone();
+        ex02.server = Some("EX02".into());
+        legacy.server = None;
+        cfg.receive_connectors = vec![legacy, ex02];
+        cfg.certificates = vec![cert("A", None), cert("B", Some("ex02"))];
+        let mut only1 = SendConnector::new("Only1");
+        only1.source_transport_servers = vec!["ex01".into()];
+        cfg.send_connectors = vec![SendConnector::new("All"), only1];
+
+        let v1 = cfg.for_server("ex01");
+        assert_eq!(v1.receive_connectors.len(), 1);
+        assert_eq!(v1.receive_connectors[0].server, None);
+        assert_eq!(v1.certificates[0].thumbprint, "A");
+        assert_eq!(v1.send_connectors.len(), 2);
+        assert_eq!(v1.transport_service.effective_fqdn(), "ex01.contoso.com");
+
+        let v2 = cfg.for_server("EX02");
+        assert_eq!(v2.receive_connectors.len(), 1);
+        assert_eq!(v2.certificates[0].thumbprint, "B");
+        assert_eq!(v2.send_connectors.len(), 1, "Only1 is EX01's");
+        // settings: the default's under its own name, without its Fqdn
+        assert_eq!(v2.transport_service.name, "EX02");
+        assert_eq!(v2.transport_service.fqdn, None);
+        assert!(!cfg.has_own_service("EX02"));
+        assert_eq!(cfg.server_names(), vec!["EX01", "EX02"]);
+        assert_eq!(cfg.canonical_server("ex02"), "EX02");
+    }
+
+    #[test]
+    fn registrations_round_trip_and_go_stale() {
+        let t = tempfile::tempdir().unwrap();
+        let b = crate::store::FileBackend::new(t.path());
+        let r = Registration {
+            name: "EX02".into(),
+            fqdn: "ex02.contoso.com".into(),
+            host_name: "h".into(),
+            version: "1".into(),
+            process_id: 1,
+            started: 100,
+            heartbeat: 1000,
+            heartbeat_interval: 5,
+            state_folder: "/s".into(),
+            control_endpoint: "/s/control.sock".into(),
+            queue_folder: "/s/queue".into(),
+            listening: vec![],
+            revision: 3,
+            stopped: false,
+        };
+        r.publish(&b).unwrap();
+        assert_eq!(registration(&b, "ex02").unwrap(), Some(r.clone()));
+        assert!(r.is_running(1020));
+        assert!(!r.is_running(1021));
+        assert!(!Registration { stopped: true, ..r }.is_running(1000));
+        // a damaged record is reported, not fatal
+        b.put_record("servers/bad", b"{").unwrap();
+        let (ok, bad) = registrations(&b).unwrap();
+        assert_eq!((ok.len(), bad.len()), (1, 1));
+        assert_eq!(b.revision().unwrap(), 0);
+    }
+}

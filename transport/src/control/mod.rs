@@ -70,7 +70,7 @@ impl std::fmt::Debug for ControlContext {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error(
-        "another xshell-transport answers on {0}: two engines must not share one store's queue"
+        "another xshell-transport answers on {0}: two engines must not share one state folder (queue, control socket); give each server its own --state-dir"
     )]
     InUse(PathBuf),
     #[error("{0} exists and is not a socket; remove it")]

@@ -293,6 +293,7 @@ impl Engine {
             "transport server"
         );
         log_compiled(&first);
+        warn_if_running_elsewhere(&store, &first.server_name).await;
         let paths = first.paths.clone();
         tracing::info!(
             queue = %paths.queue.display(),
@@ -675,6 +676,37 @@ impl Registrar {
             }
             Err(e) => tracing::warn!(error = %e, "registration task failed"),
         }
+    }
+}
+
+/// Logs an error when another engine looks alive under the same server
+/// name (a fresh heartbeat from another host, or another live process
+/// here): both would bind the server's connectors and split its queue. Not
+/// refused: a crashed engine's record stays fresh for a minute, and a
+/// restarted container has a new host name.
+async fn warn_if_running_elsewhere(store: &Arc<Store>, server: &str) {
+    let store = Arc::clone(store);
+    let name = server.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        xshell_core::servers::registration(store.backend(), &name)
+    })
+    .await;
+    let Ok(Ok(Some(r))) = found else {
+        return;
+    };
+    let now = xshell_core::servers::unix_now();
+    let here = host_name();
+    let other_process = r.host_name == here
+        && r.process_id != std::process::id()
+        && std::path::Path::new(&format!("/proc/{}", r.process_id)).exists();
+    if r.is_running(now) && (r.host_name != here || other_process) {
+        tracing::error!(
+            server = %r.name,
+            host = %r.host_name,
+            pid = r.process_id,
+            last_heartbeat_secs_ago = now.saturating_sub(r.heartbeat),
+            "another xshell-transport seems to run as this server: two engines for one server bind the same connectors and split its queue; give each its own --server"
+        );
     }
 }
 
