@@ -318,6 +318,22 @@ fn a_server_without_a_record_or_objects_is_named_as_unknown() {
     assert_eq!(ex02[0]["OwnSettings"], true);
     assert_eq!(ex02[0]["Running"], false);
     assert_eq!(ex02[0]["MessageRetryInterval"], "00:05:00");
+    // The default server cannot take another server's name, and only it
+    // can be renamed.
+    for (script, words) in [
+        (
+            "Set-TransportService -Name ex02",
+            "'ex02' is already a server of this organization (EX02)",
+        ),
+        (
+            "Set-TransportService EX02 -Name EX03",
+            "only the default server (XSHELL01) can be renamed",
+        ),
+    ] {
+        let (code, _, err) = lab.try_xshell(&["-c", script]);
+        assert_eq!(code, 1, "{script}: {err}");
+        assert!(err.contains(words), "{script}: {err}");
+    }
     // The default server's settings are unchanged.
     assert_eq!(
         json(&lab, "Get-TransportService XSHELL01")[0]["MessageRetryInterval"],

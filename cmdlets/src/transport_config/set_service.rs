@@ -120,6 +120,20 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             ),
         ));
     }
+    if let Some(new) = b.get(p::Name) {
+        xshell_core::model::check_server_name(new.trim())
+            .map_err(|e| CmdletError::bad_value("Name", e.message))?;
+        if let Some(other) = snap.server_names().into_iter().skip(1).find(|n| {
+            xshell_core::model::same_server(n, &new) && !xshell_core::model::same_server(n, &target)
+        }) {
+            return Err(CmdletError::bad_value(
+                "Name",
+                format!(
+                    "'{new}' is already a server of this organization ({other}); the default server needs a name of its own"
+                ),
+            ));
+        }
+    }
     ctx.commit("Set TransportService", &target, |cfg| {
         // Per-server settings (Exchange's Set-TransportService is per
         // server): a server without its own starts from the default's.
