@@ -257,6 +257,12 @@ fn two_servers_share_one_store_and_trust_each_other() {
             .all(|q| q["Identity"].as_str().unwrap().starts_with("EX02\\")),
         "{queues:?}"
     );
+    // An action on EX02's queue (the server from the identity) reaches
+    // EX02's engine, not EX01's.
+    let id = queues[0]["Identity"].as_str().unwrap().to_string();
+    lab.xshell(&["-c", &format!("Suspend-Queue '{id}' -Confirm:$false")]);
+    let after = json(&lab, &format!("Get-Queue '{id}'"));
+    assert_eq!(after[0]["Status"], "Suspended", "{after:?}");
     // EX02's tracking log: received from EX01 by Direct Trust.
     let received: Vec<serde_json::Value> = json(
         &lab,
