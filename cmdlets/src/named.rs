@@ -91,26 +91,6 @@ fn unknown_server<T: Named>(cfg: &OrgConfig, identity: &str) -> Option<CmdletErr
     )))
 }
 
-/// The part of a server-qualified identity (`EX01\\Inbound`, `EX01\\<hop>\\<id>`)
-/// after this server's name, or the identity itself when it names no
-/// server. Another server's name is an error that says so. `server` may be
-/// a wildcard (`*\\Inbound`).
-pub fn on_this_server<'a>(
-    kind: &'static str,
-    identity: &'a str,
-    this_server: &str,
-) -> Result<&'a str, CmdletError> {
-    match identity.split_once('\\') {
-        None => Ok(identity),
-        Some((server, rest)) if wildcard_match(server, this_server) => Ok(rest),
-        Some(_) => Err(CmdletError::OtherServer {
-            kind,
-            identity: identity.to_string(),
-            this_server: this_server.to_string(),
-        }),
-    }
-}
-
 /// The object as output: a server-scoped one's Identity names its server.
 fn output<T: Named>(item: &T, cfg: &OrgConfig, props: Props) -> Object {
     let mut o = item.to_object_with(props);

@@ -122,22 +122,3 @@ fn service_object(
     );
     o
 }
-
-/// Checks that a transport service's -Identity names this server (or is a
-/// wildcard that matches it).
-pub fn this_server(identity: &str, this: &str) -> Result<(), CmdletError> {
-    if crate::named::wildcard_match(identity.trim(), this) {
-        Ok(())
-    } else if identity.contains(['*', '?']) {
-        Err(CmdletError::NotFound {
-            kind: "transport service",
-            identity: identity.to_string(),
-        })
-    } else {
-        Err(CmdletError::OtherServer {
-            kind: "transport service",
-            identity: identity.to_string(),
-            this_server: this.to_string(),
-        })
-    }
-}
