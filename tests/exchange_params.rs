@@ -218,12 +218,8 @@ fn connector_parameters_apply_or_are_refused_with_the_reason() {
             vec!["SourceIPAddress", "not an IP address"],
         ),
         (
-            vec!["--source-transport-servers", "EX02"],
-            vec![
-                "SourceTransportServers",
-                "'EX02' is not this server",
-                "XSHELL01",
-            ],
+            vec!["--source-transport-servers", "EX 02"],
+            vec!["SourceTransportServers", "'EX 02' is not a server name"],
         ),
         (
             vec!["--error-policies", "DowngradeCustomFailures"],
@@ -275,7 +271,7 @@ fn usage_switches_pick_the_usage_and_one_usage_only() {
 }
 
 #[test]
-fn server_parameters_name_this_server_only() {
+fn server_parameters_name_a_server_of_the_organization() {
     let s = TestStore::new();
     s.ok(&[
         "set-transportservice",
@@ -294,7 +290,13 @@ fn server_parameters_name_this_server_only() {
         1
     );
     let e = s.fails(1, &["get-exchangecertificate", "--server", "EX02"]);
-    assert_names(&e, &["Server", "'EX02' is not this server (EX01)"]);
+    assert_names(
+        &e,
+        &[
+            "Server",
+            "'EX02' is not a server of this organization (servers: EX01)",
+        ],
+    );
     let e = s.fails(1, &["get-messagetrackinglog", "--server", "EX02"]);
     assert_names(&e, &["Server", "EX02"]);
     s.ok(&[

@@ -31,46 +31,85 @@ pub trait Named: Clone + serde::Serialize {
     /// its Identity is then `<server>\\<name>` (Exchange's form), and an
     /// identity may name the server.
     const SERVER_SCOPED: bool = false;
+    /// The server a server-scoped object names (none: the default server).
+    fn server(&self) -> Option<&str> {
+        None
+    }
 }
 
-/// The part of a server-qualified identity (`EX01\\Inbound`, `EX01\\<hop>\\<id>`)
-/// after this server's name, or the identity itself when it names no
-/// server. Another server's name is an error that says so. `server` may be
-/// a wildcard (`*\\Inbound`).
-pub fn on_this_server<'a>(
-    kind: &'static str,
-    identity: &'a str,
-    this_server: &str,
-) -> Result<&'a str, CmdletError> {
+/// The server a server-scoped object belongs to.
+fn owner<'a, T: Named>(cfg: &'a OrgConfig, item: &'a T) -> &'a str {
+    cfg.owner(item.server())
+}
+
+/// Whether `item` is the one `identity` names, comparing names with
+/// `same_name`: `<server>\<name>` (the server may be a wildcard) or
+/// `<name>` on any server, for a server-scoped type.
+fn names_item<T: Named>(
+    cfg: &OrgConfig,
+    item: &T,
+    identity: &str,
+    same_name: impl Fn(&str, &str) -> bool,
+) -> bool {
+    if !T::SERVER_SCOPED {
+        return same_name(identity, item.name());
+    }
     match identity.split_once('\\') {
-        None => Ok(identity),
-        Some((server, rest)) if wildcard_match(server, this_server) => Ok(rest),
-        Some(_) => Err(CmdletError::OtherServer {
-            kind,
-            identity: identity.to_string(),
-            this_server: this_server.to_string(),
-        }),
+        Some((server, name)) => {
+            wildcard_match(server.trim(), owner(cfg, item)) && same_name(name, item.name())
+        }
+        None => same_name(identity, item.name()),
     }
 }
 
-/// The object's name in an identity as given: without this server's name
-/// for a server-scoped type.
-fn local_name<'a, T: Named>(cfg: &OrgConfig, identity: &'a str) -> Result<&'a str, CmdletError> {
-    if T::SERVER_SCOPED {
-        on_this_server(T::KIND, identity, &cfg.transport_service.name)
-    } else {
-        Ok(identity)
+/// Whether two objects of a type are the same one by name: the same name
+/// (and, for a server-scoped type, on the same server).
+fn same_object<T: Named>(cfg: &OrgConfig, a: &T, b: &T) -> bool {
+    a.name().eq_ignore_ascii_case(b.name())
+        && (!T::SERVER_SCOPED || xshell_core::model::same_server(owner(cfg, a), owner(cfg, b)))
+}
+
+/// A server-qualified identity whose server the organization does not
+/// know: say so rather than "not found".
+fn unknown_server<T: Named>(cfg: &OrgConfig, identity: &str) -> Option<CmdletError> {
+    let (server, _) = identity.split_once('\\')?;
+    if !T::SERVER_SCOPED || server.contains(['*', '?']) {
+        return None;
     }
+    let known = cfg.server_names();
+    if known
+        .iter()
+        .any(|n| xshell_core::model::same_server(n, server))
+    {
+        return None;
+    }
+    Some(CmdletError::Failed(format!(
+        "{} '{identity}' was not found: '{}' is not a server of this organization (servers: {})",
+        T::KIND,
+        server.trim(),
+        known.join(", ")
+    )))
 }
 
 /// The object as output: a server-scoped one's Identity names its server.
 fn output<T: Named>(item: &T, cfg: &OrgConfig, props: Props) -> Object {
     let mut o = item.to_object_with(props);
-    if T::SERVER_SCOPED && o.get("Identity").is_some() {
-        o.set(
-            "Identity",
-            Value::Str(format!("{}\\{}", cfg.transport_service.name, item.name())),
-        );
+    if T::SERVER_SCOPED {
+        let server = owner(cfg, item).to_string();
+        if o.get("Identity").is_some() {
+            o.set("Identity", Value::Str(format!("{server}\\{}", item.name())));
+        }
+        if matches!(props, Props::All) {
+            // Right after Name, whether or not the object names its server.
+            o.props.retain(|(k, _)| k != "Server");
+            let at = o
+                .props
+                .iter()
+                .position(|(k, _)| k == "Name")
+                .map_or(0, |i| i + 1);
+            o.props
+                .insert(at, ("Server".to_string(), Value::Str(server)));
+        }
     }
     o
 }
@@ -103,14 +142,39 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 }
 
 pub fn find_index<T: Named>(cfg: &OrgConfig, identity: &str) -> Result<usize, CmdletError> {
-    let name = local_name::<T>(cfg, identity)?;
-    T::list(cfg)
+    let identity = identity.trim();
+    let hits: Vec<usize> = T::list(cfg)
         .iter()
-        .position(|x| x.name().eq_ignore_ascii_case(name))
-        .ok_or_else(|| CmdletError::NotFound {
-            kind: T::KIND,
-            identity: identity.to_string(),
-        })
+        .enumerate()
+        .filter(|(_, x)| names_item(cfg, *x, identity, |a, b| a.trim().eq_ignore_ascii_case(b)))
+        .map(|(i, _)| i)
+        .collect();
+    match hits.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(
+            unknown_server::<T>(cfg, identity).unwrap_or_else(|| CmdletError::NotFound {
+                kind: T::KIND,
+                identity: identity.to_string(),
+            }),
+        ),
+        many => Err(CmdletError::Conflict(format!(
+            "{} '{identity}' is ambiguous: it is on several servers ({}); name the server, e.g. {}",
+            T::KIND,
+            many.iter()
+                .map(|i| format!(
+                    "{}\\{}",
+                    owner(cfg, &T::list(cfg)[*i]),
+                    T::list(cfg)[*i].name()
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            format_args!(
+                "{}\\{}",
+                owner(cfg, &T::list(cfg)[many[0]]),
+                T::list(cfg)[many[0]].name()
+            )
+        ))),
+    }
 }
 
 fn check<T: Named>(item: &T, cfg: &OrgConfig) -> Result<(), CmdletError> {
@@ -128,14 +192,22 @@ pub fn get<T: Named>(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletE
             .iter()
             .map(|x| Value::Object(output(x, &cfg, ctx.props)))
             .collect(),
+        // A plain identity names one object (on several servers it is
+        // ambiguous: an error that lists them).
+        Some(id) if T::SERVER_SCOPED && !id.contains(['*', '?']) => {
+            let i = find_index::<T>(&cfg, &id)?;
+            vec![Value::Object(output(&items[i], &cfg, ctx.props))]
+        }
         Some(id) => {
-            let name = local_name::<T>(&cfg, &id)?;
             let hits: Vec<Value> = items
                 .iter()
-                .filter(|x| wildcard_match(name, x.name()))
+                .filter(|x| names_item(&cfg, *x, id.trim(), |p, n| wildcard_match(p.trim(), n)))
                 .map(|x| Value::Object(output(x, &cfg, ctx.props)))
                 .collect();
             if hits.is_empty() && !id.contains(['*', '?']) {
+                if let Some(e) = unknown_server::<T>(&cfg, id.trim()) {
+                    return Err(e);
+                }
                 return Err(CmdletError::NotFound {
                     kind: T::KIND,
                     identity: id,
@@ -158,14 +230,16 @@ pub fn create<T: Named>(
     item.validate()?;
     let action = format!("New {}", T::TYPE);
     let created = ctx.commit(&action, name, |cfg| {
-        if T::list(cfg)
-            .iter()
-            .any(|x| x.name().eq_ignore_ascii_case(item.name()))
-        {
+        if T::list(cfg).iter().any(|x| same_object(cfg, x, &item)) {
             return Err(CmdletError::Conflict(format!(
-                "a {} named '{}' already exists; use Set-{} to change it",
+                "a {} named '{}' already exists{}; use Set-{} to change it",
                 T::KIND,
                 item.name(),
+                if T::SERVER_SCOPED {
+                    format!(" on server {}", owner(cfg, &item))
+                } else {
+                    String::new()
+                },
                 T::TYPE
             )));
         }
@@ -189,13 +263,12 @@ pub fn update<T: Named>(
     let action = format!("Set {}", T::TYPE);
     ctx.commit(&action, &id, |cfg| {
         let i = find_index::<T>(cfg, &id)?;
-        let id = local_name::<T>(cfg, &id)?.to_string();
-        let mut item = T::list(cfg)[i].clone();
+        let before = T::list(cfg)[i].clone();
+        let id = before.name().to_string();
+        let mut item = before.clone();
         edit(&mut item)?;
         if !item.name().eq_ignore_ascii_case(&id)
-            && T::list(cfg)
-                .iter()
-                .any(|x| x.name().eq_ignore_ascii_case(item.name()))
+            && T::list(cfg).iter().any(|x| same_object(cfg, x, &item))
         {
             return Err(CmdletError::Conflict(format!(
                 "cannot rename {} '{id}' to '{}': that name is taken",
@@ -244,13 +317,17 @@ pub const FORCE: ParamDecl = ParamDecl::new("Force", Kind::Switch, "Do not ask f
 
 macro_rules! named_model {
     ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr) => {
-        named_model!($t, $kind, $type, $field, $view, $check, false);
+        named_model!($t, $kind, $type, $field, $view, $check, false, |_| None);
     };
-    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr, $scoped:expr) => {
+    ($t:ty, $kind:literal, $type:literal, $field:ident, $view:expr, $check:expr, $scoped:expr, $server:expr) => {
         impl Named for $t {
             const KIND: &'static str = $kind;
             const TYPE: &'static str = $type;
             const SERVER_SCOPED: bool = $scoped;
+            fn server(&self) -> Option<&str> {
+                let f: fn(&$t) -> Option<&str> = $server;
+                f(self)
+            }
             fn name(&self) -> &str {
                 &self.name
             }
@@ -295,7 +372,8 @@ named_model!(
     receive_connectors,
     crate::value::View::Table(&["Identity", "Bindings", "Enabled", "DomainSecureEnabled"]),
     crate::receive_connector::check_bindings,
-    true
+    true,
+    |c| c.server.as_deref()
 );
 
 named_model!(

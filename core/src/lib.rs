@@ -22,5 +22,6 @@ pub mod control;
 pub mod model;
 pub mod pki;
 pub mod routing;
+pub mod servers;
 pub mod store;
 pub mod types;

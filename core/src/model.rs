@@ -33,6 +33,12 @@ pub struct OrgConfig {
     pub certificates: Vec<CertificateRecord>,
     #[serde(default)]
     pub trusted_roots: Vec<TrustedRoot>,
+    /// Per-server TransportService settings (`Set-TransportService EX02
+    /// ...`) of the servers other than the default one
+    /// ([`OrgConfig::default_server`]); a server without an entry here uses
+    /// [`OrgConfig::transport_service`] under its own name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transport_services: Vec<TransportService>,
 }
 
 impl Default for OrgConfig {
@@ -47,7 +53,138 @@ impl Default for OrgConfig {
             receive_connectors: Vec::new(),
             certificates: Vec::new(),
             trusted_roots: Vec::new(),
+            transport_services: Vec::new(),
         }
+    }
+}
+
+// ---------------------------------------------------------------- servers
+
+/// Whether two server names are the same server (case-insensitive, as
+/// Exchange's server names).
+pub fn same_server(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// A transport server's name: 1-63 letters, digits and hyphens (a DNS
+/// label, as Exchange server names are host names).
+pub fn check_server_name(name: &str) -> Result<(), RuleViolation> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        rule(
+            &["Server"],
+            format!(
+                "'{name}' is not a server name: 1-63 letters, digits and hyphens, not starting or ending with a hyphen"
+            ),
+        )
+    }
+}
+
+impl OrgConfig {
+    /// The default server: TransportService's Name (XSHELL01 unless
+    /// renamed). Receive connectors and certificates that name no server
+    /// belong to it, so a store written before servers had objects of their
+    /// own is a single-server organization whose server is this one.
+    pub fn default_server(&self) -> &str {
+        &self.transport_service.name
+    }
+
+    /// `name` as the organization spells it (the default server's or a
+    /// per-server entry's Name), else `name` itself.
+    pub fn canonical_server(&self, name: &str) -> String {
+        self.server_names()
+            .into_iter()
+            .find(|n| same_server(n, name))
+            .unwrap_or_else(|| name.trim().to_string())
+    }
+
+    /// The servers the configuration knows: the default server, those with
+    /// their own TransportService settings, and those owning a receive
+    /// connector or a certificate (registered servers are runtime records,
+    /// see [`crate::servers`]).
+    pub fn server_names(&self) -> Vec<String> {
+        let mut out = vec![self.transport_service.name.clone()];
+        let more = self
+            .transport_services
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(
+                self.receive_connectors
+                    .iter()
+                    .filter_map(|c| c.server.as_deref()),
+            )
+            .chain(self.certificates.iter().filter_map(|c| c.server.as_deref()));
+        for n in more {
+            if !out.iter().any(|o| same_server(o, n)) {
+                out.push(n.to_string());
+            }
+        }
+        out
+    }
+
+    /// The TransportService settings `server` runs with: its own entry,
+    /// else the default server's settings under its name (and without the
+    /// default server's Fqdn, which names another host).
+    pub fn service_for(&self, server: &str) -> TransportService {
+        if same_server(server, &self.transport_service.name) {
+            return self.transport_service.clone();
+        }
+        if let Some(s) = self
+            .transport_services
+            .iter()
+            .find(|s| same_server(&s.name, server))
+        {
+            return s.clone();
+        }
+        TransportService {
+            name: self.canonical_server(server),
+            fqdn: None,
+            ..self.transport_service.clone()
+        }
+    }
+
+    /// Whether `server` has TransportService settings of its own (or is
+    /// the default server).
+    pub fn has_own_service(&self, server: &str) -> bool {
+        same_server(server, &self.transport_service.name)
+            || self
+                .transport_services
+                .iter()
+                .any(|s| same_server(&s.name, server))
+    }
+
+    /// What `server`'s engine runs: this configuration with its own
+    /// TransportService settings ([`OrgConfig::service_for`]) as
+    /// `transport_service`, only its receive connectors and certificates,
+    /// and only the send connectors whose SourceTransportServers list it
+    /// (an empty list: every server). Everything else is organization-wide.
+    pub fn for_server(&self, server: &str) -> OrgConfig {
+        let mut view = self.clone();
+        view.transport_service = self.service_for(server);
+        view.transport_services.clear();
+        view.receive_connectors
+            .retain(|c| self.belongs_to(c.server.as_deref(), server));
+        view.certificates
+            .retain(|c| self.belongs_to(c.server.as_deref(), server));
+        view.send_connectors.retain(|c| c.used_by(server));
+        view
+    }
+
+    /// The server an object naming `owner` (or none) belongs to.
+    pub fn owner<'a>(&'a self, owner: Option<&'a str>) -> &'a str {
+        owner.unwrap_or(&self.transport_service.name)
+    }
+
+    /// Whether an object naming `owner` (or none: the default server)
+    /// belongs to `server`.
+    pub fn belongs_to(&self, owner: Option<&str>, server: &str) -> bool {
+        same_server(self.owner(owner), server)
     }
 }
 
@@ -445,7 +582,8 @@ pub struct SendConnector {
     pub source_ip_address: Option<std::net::IpAddr>,
     #[serde(default)]
     pub error_policies: ErrorPolicies,
-    /// The transport servers that use the connector: this one.
+    /// The transport servers that use the connector; empty: every server
+    /// of the organization.
     #[serde(default)]
     pub source_transport_servers: Vec<String>,
     /// How we authenticate to the smart hosts.
@@ -460,6 +598,16 @@ pub struct SendConnector {
 }
 
 impl SendConnector {
+    /// Whether `server` uses this connector: SourceTransportServers lists
+    /// it, or is empty (every server of the organization).
+    pub fn used_by(&self, server: &str) -> bool {
+        self.source_transport_servers.is_empty()
+            || self
+                .source_transport_servers
+                .iter()
+                .any(|s| same_server(s, server))
+    }
+
     pub fn new(name: &str) -> SendConnector {
         SendConnector {
             name: name.to_string(),
@@ -651,6 +799,10 @@ impl PermissionGroup {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ReceiveConnector {
     pub name: String,
+    /// The transport server the connector belongs to (`New-ReceiveConnector
+    /// -Server`); none: the default server ([`OrgConfig::default_server`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     pub usage: ReceiveUsage,
     pub bindings: Vec<Binding>,
     #[serde(rename = "RemoteIPRanges")]
@@ -850,6 +1002,7 @@ impl ReceiveConnector {
             };
         ReceiveConnector {
             name: name.to_string(),
+            server: None,
             usage,
             bindings,
             remote_ip_ranges: ranges,
@@ -1010,6 +1163,11 @@ impl ReceiveConnector {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CertificateRecord {
+    /// The transport server the certificate belongs to (`-Server` of the
+    /// certificate cmdlets); none: the default server. Its private key is
+    /// that server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// SHA-1 of the DER certificate, upper-case hex. For a pending request,
     /// the SHA-1 of the request (as Exchange does).
     pub thumbprint: String,

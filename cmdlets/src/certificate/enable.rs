@@ -45,9 +45,6 @@ certificate), is enabled with a warning. -DoNotRequireSsl is accepted and has no
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let tp = thumbprint(b)?;
     let given: Vec<String> = b.get(p::Services).unwrap_or_default();
     let none = given.iter().any(|s| s == "None");
@@ -60,6 +57,9 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let smtp = given.iter().any(|s| s == "SMTP");
     let cfg = ctx.store.snapshot()?;
     let rec = cfg.certificates[find_record(&cfg, &tp)?].clone();
+    super::check_owner(ctx, &cfg, b.get(p::Server), &rec)?;
+    // The default SMTP certificate is one per server.
+    let owner = cfg.owner(rec.server.as_deref()).to_string();
     let now = OffsetDateTime::now_utc();
     let view = certs::describe(&rec, &certs::trusted_root_ders(&cfg), now).map_err(record_err)?;
     let info = match view {
@@ -100,7 +100,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
 
     let mut make_default = false;
     if smtp {
-        match certs::default_smtp(&cfg) {
+        match certs::default_smtp(&cfg.for_server(&owner)) {
             None => make_default = true,
             Some(d) if d.thumbprint == tp => {}
             Some(d) => {
@@ -145,8 +145,12 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     ctx.commit("Enable certificate", &tp, |cfg| {
         let i = find_record(cfg, &tp)?;
         if make_default {
+            let default = cfg.default_server().to_string();
             for c in &mut cfg.certificates {
-                c.default_smtp = false;
+                if xshell_core::model::same_server(c.server.as_deref().unwrap_or(&default), &owner)
+                {
+                    c.default_smtp = false;
+                }
             }
         }
         let rec = &mut cfg.certificates[i];

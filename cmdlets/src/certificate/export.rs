@@ -69,12 +69,10 @@ and also written to -Path when given.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let tp = thumbprint(b)?;
     let cfg = ctx.store.snapshot()?;
     let rec = cfg.certificates[find_record(&cfg, &tp)?].clone();
+    super::check_owner(ctx, &cfg, b.get(p::Server), &rec)?;
     let path = b.get(p::Path);
     let binary = b.switch(p::BinaryEncoded);
     let cert = certs::certificate_der(&rec).map_err(record_err)?;

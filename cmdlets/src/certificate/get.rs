@@ -60,10 +60,15 @@ function, on the same candidates, ignoring whether SMTP is enabled). No output c
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let cfg = ctx.store.snapshot()?;
+    let only = match b.get(p::Server) {
+        Some(server) => Some(
+            crate::server::find(ctx.store, &cfg, "Server", &server)?
+                .service
+                .name,
+        ),
+        None => None,
+    };
     let now = OffsetDateTime::now_utc();
     let roots = certs::trusted_root_ders(&cfg);
     let tp = b.get(p::Thumbprint);
@@ -94,7 +99,14 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         if tp.as_ref().is_some_and(|t| *t != rec.thumbprint) {
             continue;
         }
-        match cert_object(&cfg.transport_service.name, rec, &roots, now) {
+        let owner = cfg.owner(rec.server.as_deref());
+        if only
+            .as_ref()
+            .is_some_and(|s| !xshell_core::model::same_server(s, owner))
+        {
+            continue;
+        }
+        match cert_object(owner, rec, &roots, now) {
             Ok(o) => out.push(Value::Object(o)),
             Err(e) => ctx.warn(&e.to_string()),
         }

@@ -180,6 +180,7 @@ impl Prepared {
         plan: &Plan,
         friendly: Option<&String>,
         exportable: bool,
+        owner: Option<&String>,
     ) {
         let tp = self.thumbprint();
         match plan {
@@ -222,15 +223,14 @@ impl Prepared {
                 friendly_name: friendly.cloned(),
                 private_key_exportable: exportable && self.key_id.is_some(),
                 default_smtp: false,
+                server: owner.cloned(),
             }),
         }
     }
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
+    let owner = super::new_owner(ctx, b.get(p::Server))?;
     let (data, source) = match (b.get(p::Path), b.get(p::FileData).map(|d| d.0)) {
         (Some(_), Some(_)) => {
             return Err(CmdletError::Usage(
@@ -262,6 +262,26 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
 
     let snapshot = ctx.store.snapshot()?;
     let planned = prepared.plan(&snapshot);
+    // A certificate belongs to one server: importing it (or its key, or
+    // completing a request) for another is refused.
+    let existing = match &planned {
+        Plan::Present(t) | Plan::Complete(t) => certs::find(&snapshot, t),
+        Plan::AddKey => certs::find(&snapshot, &tp),
+        Plan::WithKey | Plan::NoKey => None,
+    };
+    if b.get(p::Server).is_some()
+        && let Some(i) = existing
+    {
+        let has = snapshot.owner(snapshot.certificates[i].server.as_deref());
+        let wanted = snapshot.owner(owner.as_deref());
+        if !xshell_core::model::same_server(has, wanted) {
+            return Err(CmdletError::Conflict(format!(
+                "certificate {} belongs to server {has}: a certificate (or pending request) belongs to one server; \
+                 remove it there first (Remove-ExchangeCertificate -Server {has}) to import it for {wanted}",
+                snapshot.certificates[i].thumbprint
+            )));
+        }
+    }
     if let Plan::Present(tp) = &planned {
         ctx.warn(&format!(
             "certificate {tp} is already in the store; nothing was changed"
@@ -307,7 +327,13 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
                     "the store changed while importing; run the command again".into(),
                 ));
             }
-            prepared.apply(cfg, &now_plan, friendly.as_ref(), exportable);
+            prepared.apply(
+                cfg,
+                &now_plan,
+                friendly.as_ref(),
+                exportable,
+                owner.as_ref(),
+            );
             object_for(cfg, &tp)
         },
     )?;

@@ -114,10 +114,67 @@ pub fn local_thumbprint(
         return Ok(None);
     }
     let cfg = store.snapshot()?;
-    let tp = crate::named::on_this_server("certificate", given, &cfg.transport_service.name)?;
+    let (server, tp) = given.split_once('\\').unwrap_or(("", given));
+    let server = server.trim();
+    if !cfg
+        .server_names()
+        .iter()
+        .any(|n| crate::named::wildcard_match(server, n))
+    {
+        return Err(CmdletError::Failed(format!(
+            "certificate '{given}' was not found: '{server}' is not a server of this organization (servers: {})",
+            cfg.server_names().join(", ")
+        )));
+    }
+    if let Some(i) = certs::find(&cfg, tp.trim()) {
+        let owner = cfg.owner(cfg.certificates[i].server.as_deref());
+        if !crate::named::wildcard_match(server, owner) {
+            return Err(CmdletError::Failed(format!(
+                "certificate '{given}' was not found: certificate {} belongs to server {owner}",
+                tp.trim()
+            )));
+        }
+    }
     let mut local = b.clone();
     local.insert(Thumbprint.name, crate::Arg::Str(tp.to_string()));
     Ok(Some(local))
+}
+
+/// The server a new certificate belongs to (`-Server`): None for the
+/// default server (as records written before servers had certificates of
+/// their own), else the server's name.
+pub fn new_owner(ctx: &mut Ctx<'_>, server: Option<String>) -> Result<Option<String>, CmdletError> {
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    let name = crate::server::for_new_object(ctx, "Server", &server)?;
+    let cfg = ctx.store.snapshot()?;
+    Ok((!xshell_core::model::same_server(&name, cfg.default_server())).then_some(name))
+}
+
+/// `-Server` of a cmdlet acting on an existing certificate must name the
+/// server the certificate belongs to.
+pub fn check_owner(
+    ctx: &Ctx<'_>,
+    cfg: &OrgConfig,
+    server: Option<String>,
+    rec: &xshell_core::model::CertificateRecord,
+) -> Result<(), CmdletError> {
+    let Some(server) = server else {
+        return Ok(());
+    };
+    let given = crate::server::find(ctx.store, cfg, "Server", &server)?
+        .service
+        .name;
+    let owner = cfg.owner(rec.server.as_deref());
+    if xshell_core::model::same_server(&given, owner) {
+        Ok(())
+    } else {
+        Err(CmdletError::Failed(format!(
+            "certificate '{given}\\{}' was not found: certificate {} belongs to server {owner}",
+            rec.thumbprint, rec.thumbprint
+        )))
+    }
 }
 
 /// The bound thumbprint (the binder normalized it).
@@ -315,6 +372,7 @@ pub fn cert_object(
         "Identity",
         Value::Str(format!("{server}\\{}", rec.thumbprint)),
     )
+    .with("Server", Value::str(server))
     .with("Thumbprint", Value::str(&rec.thumbprint))
     .with("Services", Value::Str(services_names(&rec.services)))
     .with(
@@ -404,7 +462,7 @@ pub fn services_names(services: &[String]) -> String {
 pub fn object_for(cfg: &OrgConfig, tp: &str) -> Result<Object, CmdletError> {
     let i = find_record(cfg, tp)?;
     cert_object(
-        &cfg.transport_service.name,
+        cfg.owner(cfg.certificates[i].server.as_deref()),
         &cfg.certificates[i],
         &certs::trusted_root_ders(cfg),
         OffsetDateTime::now_utc(),

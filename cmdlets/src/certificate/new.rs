@@ -83,9 +83,6 @@ names, services and key type.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     create(ctx, b, b.set == Some("Request"))
 }
 
@@ -97,6 +94,11 @@ pub(crate) fn create(
     request: bool,
 ) -> Result<Vec<Value>, CmdletError> {
     // Bind and check everything before generating anything.
+    let owner = super::new_owner(ctx, b.get(p::Server))?;
+    let owner_name = {
+        let cfg = ctx.store.snapshot()?;
+        cfg.owner(owner.as_deref()).to_string()
+    };
     let renewed = match b.get(p::Instance) {
         Some(tp) => Some(renewal(ctx, &tp)?),
         None => None,
@@ -116,7 +118,7 @@ pub(crate) fn create(
                 // Exchange's default is the server: CN=<its FQDN> here (a
                 // certificate name must be a DNS name; Exchange also uses
                 // the NetBIOS name, which has no meaning for SMTP TLS).
-                let service = ctx.store.snapshot()?.transport_service;
+                let service = ctx.store.snapshot()?.service_for(&owner_name);
                 let name = service
                     .fqdn
                     .clone()
@@ -181,6 +183,7 @@ pub(crate) fn create(
             friendly_name: friendly,
             private_key_exportable: exportable,
             default_smtp: false,
+            server: owner.clone(),
         };
         let pem = req.pem();
         let out_file = file.clone();
@@ -200,12 +203,7 @@ pub(crate) fn create(
             },
             |cfg| {
                 cfg.certificates.push(rec.clone());
-                cert_object(
-                    &cfg.transport_service.name,
-                    &rec,
-                    &[],
-                    OffsetDateTime::now_utc(),
-                )
+                cert_object(&owner_name, &rec, &[], OffsetDateTime::now_utc())
             },
         )?;
         // As Exchange: the request is output whether or not it also went
@@ -237,6 +235,7 @@ pub(crate) fn create(
         friendly_name: friendly,
         private_key_exportable: exportable,
         default_smtp: false,
+        server: owner.clone(),
     };
     let done = commit_with_key(
         ctx,
@@ -246,19 +245,21 @@ pub(crate) fn create(
         || Ok(()),
         |cfg| {
             let mut rec = rec.clone();
-            if smtp && (force || certs::default_smtp(cfg).is_none()) {
+            // The default SMTP certificate is one per server.
+            if smtp && (force || certs::default_smtp(&cfg.for_server(&owner_name)).is_none()) {
+                let default = cfg.default_server().to_string();
                 for c in &mut cfg.certificates {
-                    c.default_smtp = false;
+                    if xshell_core::model::same_server(
+                        c.server.as_deref().unwrap_or(&default),
+                        &owner_name,
+                    ) {
+                        c.default_smtp = false;
+                    }
                 }
                 rec.default_smtp = true;
             }
             cfg.certificates.push(rec.clone());
-            cert_object(
-                &cfg.transport_service.name,
-                &rec,
-                &[],
-                OffsetDateTime::now_utc(),
-            )
+            cert_object(&owner_name, &rec, &[], OffsetDateTime::now_utc())
         },
     )?;
     Ok(done.map(Value::Object).into_iter().collect())

@@ -56,13 +56,12 @@ fn guard(cfg: &OrgConfig, i: usize) -> Result<(), CmdletError> {
 }
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let tp = thumbprint(b)?;
     // Refuse before asking anything.
     let snap = ctx.store.snapshot()?;
-    guard(&snap, find_record(&snap, &tp)?)?;
+    let i = find_record(&snap, &tp)?;
+    super::check_owner(ctx, &snap, b.get(p::Server), &snap.certificates[i])?;
+    guard(&snap, i)?;
     let removed = ctx.commit("Remove certificate", &tp, |cfg| {
         let i = find_record(cfg, &tp)?;
         guard(cfg, i)?;

@@ -51,8 +51,5 @@ orga.req` always produces a request, never a self-signed certificate.",
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     create(ctx, b, true)
 }

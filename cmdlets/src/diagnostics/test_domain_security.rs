@@ -67,7 +67,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             format!("'{domain}' is not a domain name"),
         ));
     }
-    let site = site(ctx)?;
+    let site = site(ctx, None)?;
     let action = "Probe Domain Security (EHLO, STARTTLS, handshake, QUIT; no message)";
     if ctx.what_if {
         ctx.host.info(&format!(

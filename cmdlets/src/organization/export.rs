@@ -64,6 +64,7 @@ pub fn to_file(cfg: &OrgConfig, sources: &[(String, CertSource)]) -> (OrgFile, V
             services: rec.services.clone(),
             friendly_name: rec.friendly_name.clone(),
             default_smtp: rec.default_smtp,
+            server: rec.server.clone(),
             source: sources
                 .iter()
                 .find(|(tp, _)| *tp == rec.thumbprint)
@@ -87,6 +88,13 @@ pub fn to_file(cfg: &OrgConfig, sources: &[(String, CertSource)]) -> (OrgFile, V
         schema_version: SCHEMA_VERSION,
         transport_config: Some(Partial(cfg.transport_config.clone())),
         transport_service: Some(Partial(cfg.transport_service.clone())),
+        transport_services: (!cfg.transport_services.is_empty()).then(|| {
+            cfg.transport_services
+                .iter()
+                .cloned()
+                .map(Partial)
+                .collect()
+        }),
         accepted_domains: Some(cfg.accepted_domains.iter().cloned().map(Partial).collect()),
         send_connectors: Some(cfg.send_connectors.iter().cloned().map(Partial).collect()),
         receive_connectors: Some(

@@ -46,6 +46,10 @@ pub struct OrgFile {
     pub transport_config: Option<Partial<TransportConfig>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport_service: Option<Partial<TransportService>>,
+    /// Per-server TransportService settings (servers other than the
+    /// default one, `Set-TransportService EX02 ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_services: Option<Vec<Partial<TransportService>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_domains: Option<Vec<Partial<AcceptedDomain>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +86,9 @@ pub struct CertEntry {
     pub friendly_name: Option<String>,
     pub default_smtp: bool,
     pub source: Option<CertSource>,
+    /// The server the certificate belongs to; none: the default server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// Where a certificate is imported from: a file and a password source.
@@ -195,10 +202,13 @@ impl FileObject for ReceiveConnector {
             .get("Usage")
             .and_then(|u| serde_json::from_value::<ReceiveUsage>(u.clone()).ok())
             .unwrap_or(ReceiveUsage::Custom);
-        json_map(&ReceiveConnector::with_usage(
+        let mut m = json_map(&ReceiveConnector::with_usage(
             given_str(given, "Name").unwrap_or_default(),
             usage,
-        ))
+        ));
+        // Written only when set: the default server's connectors name none.
+        m.insert("Server".into(), Json::Null);
+        m
     }
     fn check(&mut self) -> Result<(), String> {
         self.validate().map_err(|e| e.message)
@@ -252,14 +262,18 @@ impl FileObject for CertEntry {
     const TYPE: &'static str = "Certificate";
     const REQUIRED: &'static [&'static str] = &["Thumbprint"];
     fn defaults(_: &Map<String, Json>) -> Map<String, Json> {
-        json_map(&CertEntry {
+        let mut m = json_map(&CertEntry {
             thumbprint: String::new(),
             subject: None,
             services: Vec::new(),
             friendly_name: None,
             default_smtp: false,
             source: None,
-        })
+            server: None,
+        });
+        // Written only when set: the default server's certificates name none.
+        m.insert("Server".into(), Json::Null);
+        m
     }
     fn check(&mut self) -> Result<(), String> {
         self.thumbprint =

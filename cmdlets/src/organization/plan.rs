@@ -35,6 +35,28 @@ pub fn converge(
     if let Some(t) = &file.transport_service {
         cfg.transport_service = t.0.clone();
     }
+    if let Some(list) = &file.transport_services {
+        // Per-server settings: by server name, like the named objects.
+        if prune {
+            cfg.transport_services.retain(|s| {
+                list.iter()
+                    .any(|l| xshell_core::model::same_server(&l.0.name, &s.name))
+            });
+        }
+        for Partial(s) in list {
+            xshell_core::model::check_server_name(&s.name)
+                .and_then(|()| s.validate())
+                .map_err(|e| about("TransportService", &s.name, CmdletError::Rule(e)))?;
+            match cfg
+                .transport_services
+                .iter()
+                .position(|c| xshell_core::model::same_server(&c.name, &s.name))
+            {
+                Some(i) => cfg.transport_services[i] = s.clone(),
+                None => cfg.transport_services.push(s.clone()),
+            }
+        }
+    }
     merge(&mut cfg, file.accepted_domains.as_deref(), prune)?;
     merge(&mut cfg, file.send_connectors.as_deref(), prune)?;
     merge(&mut cfg, file.receive_connectors.as_deref(), prune)?;
@@ -75,10 +97,7 @@ fn merge<T: Named + PartialEq>(
         return Ok(());
     };
     for (i, a) in items.iter().enumerate() {
-        if items[..i]
-            .iter()
-            .any(|b| b.0.name().eq_ignore_ascii_case(a.0.name()))
-        {
+        if items[..i].iter().any(|b| same_key(&b.0, &a.0)) {
             return Err(CmdletError::Conflict(format!(
                 "the file has two {}s named '{}'",
                 T::KIND,
@@ -88,17 +107,10 @@ fn merge<T: Named + PartialEq>(
     }
     let list = T::list_mut(cfg);
     if prune {
-        list.retain(|x| {
-            items
-                .iter()
-                .any(|i| i.0.name().eq_ignore_ascii_case(x.name()))
-        });
+        list.retain(|x| items.iter().any(|i| same_key(&i.0, x)));
     }
     for item in items {
-        match list
-            .iter()
-            .position(|x| x.name().eq_ignore_ascii_case(item.0.name()))
-        {
+        match list.iter().position(|x| same_key(x, &item.0)) {
             Some(i) => list[i] = item.0.clone(),
             None => list.push(item.0.clone()),
         }
@@ -150,10 +162,24 @@ fn certificates(
     entries: &[Partial<CertEntry>],
     imports: &[Import],
 ) -> Result<(), CmdletError> {
-    if entries.iter().filter(|e| e.0.default_smtp).count() > 1 {
-        return Err(CmdletError::Conflict(
-            "only one certificate can have DefaultSmtp: true".into(),
-        ));
+    // One default SMTP certificate per server.
+    for Partial(e) in entries.iter().filter(|e| e.0.default_smtp) {
+        let same = |x: &CertEntry| match (&x.server, &e.server) {
+            (None, None) => true,
+            (Some(a), Some(b)) => xshell_core::model::same_server(a, b),
+            _ => false,
+        };
+        if entries
+            .iter()
+            .filter(|x| x.0.default_smtp && same(&x.0))
+            .count()
+            > 1
+        {
+            return Err(CmdletError::Conflict(format!(
+                "only one certificate of a server can have DefaultSmtp: true ({})",
+                cfg.owner(e.server.as_deref())
+            )));
+        }
     }
     for Partial(e) in entries {
         let tp = &e.thumbprint;
@@ -165,9 +191,13 @@ fn certificates(
                 )));
             };
             let plan = import.prepared.plan(cfg);
-            import
-                .prepared
-                .apply(cfg, &plan, e.friendly_name.as_ref(), import.exportable);
+            import.prepared.apply(
+                cfg,
+                &plan,
+                e.friendly_name.as_ref(),
+                import.exportable,
+                e.server.as_ref(),
+            );
         }
         let Some(i) = certs::find(cfg, tp) else {
             return Err(CmdletError::Failed(format!(
@@ -175,8 +205,13 @@ fn certificates(
             )));
         };
         if e.default_smtp {
+            let owner = cfg.owner(e.server.as_deref()).to_string();
+            let default = cfg.default_server().to_string();
             for c in &mut cfg.certificates {
-                c.default_smtp = false;
+                if xshell_core::model::same_server(c.server.as_deref().unwrap_or(&default), &owner)
+                {
+                    c.default_smtp = false;
+                }
             }
         }
         let rec = &mut cfg.certificates[i];
@@ -197,6 +232,7 @@ fn certificates(
         }
         rec.services = e.services.clone();
         rec.friendly_name = e.friendly_name.clone();
+        rec.server = e.server.clone();
         rec.default_smtp = e.default_smtp;
     }
     Ok(())
@@ -221,6 +257,33 @@ pub fn diff(cur: &OrgConfig, next: &OrgConfig) -> Vec<String> {
         &json_map(&cur.transport_service),
         &json_map(&next.transport_service),
     );
+    for s in next
+        .transport_services
+        .iter()
+        .chain(&cur.transport_services)
+    {
+        let pick = |list: &[xshell_core::model::TransportService]| {
+            list.iter()
+                .find(|x| xshell_core::model::same_server(&x.name, &s.name))
+                .map(json_map)
+                .unwrap_or_default()
+        };
+        let (c, n) = (
+            pick(&cur.transport_services),
+            pick(&next.transport_services),
+        );
+        if out
+            .iter()
+            .any(|l| l.contains(&format!("TransportService {}", s.name)))
+        {
+            continue;
+        }
+        match (c.is_empty(), n.is_empty()) {
+            (true, false) => out.push(format!("+ TransportService {}", s.name)),
+            (false, true) => out.push(format!("- TransportService {}", s.name)),
+            _ => props(&mut out, &format!("TransportService {}", s.name), &c, &n),
+        }
+    }
     named(&mut out, &cur.accepted_domains, &next.accepted_domains);
     named(&mut out, &cur.send_connectors, &next.send_connectors);
     named(&mut out, &cur.receive_connectors, &next.receive_connectors);
@@ -310,17 +373,17 @@ fn props(out: &mut Vec<String>, what: &str, cur: &Map<String, Json>, next: &Map<
 }
 
 fn named<T: Named + PartialEq>(out: &mut Vec<String>, cur: &[T], next: &[T]) {
-    let find = |list: &[T], name: &str| {
-        list.iter()
-            .find(|x| x.name().eq_ignore_ascii_case(name))
-            .cloned()
+    let find = |list: &[T], item: &T| list.iter().find(|x| same_key(*x, item)).cloned();
+    let label = |x: &T| match x.server() {
+        Some(s) => format!("{s}\\{}", x.name()),
+        None => x.name().to_string(),
     };
     for n in next {
-        match find(cur, n.name()) {
-            None => out.push(format!("+ {} {}", T::TYPE, n.name())),
+        match find(cur, n) {
+            None => out.push(format!("+ {} {}", T::TYPE, label(n))),
             Some(c) if c != *n => props(
                 out,
-                &format!("{} {}", T::TYPE, n.name()),
+                &format!("{} {}", T::TYPE, label(n)),
                 &json_map(&c),
                 &json_map(n),
             ),
@@ -328,8 +391,20 @@ fn named<T: Named + PartialEq>(out: &mut Vec<String>, cur: &[T], next: &[T]) {
         }
     }
     for c in cur {
-        if find(next, c.name()).is_none() {
-            out.push(format!("- {} {}", T::TYPE, c.name()));
+        if find(next, c).is_none() {
+            out.push(format!("- {} {}", T::TYPE, label(c)));
         }
     }
+}
+
+/// Whether two objects of a kind are the same one: the same name and, for
+/// a server-scoped kind, the same server (as stored: none is the default
+/// server).
+fn same_key<T: Named>(a: &T, b: &T) -> bool {
+    a.name().eq_ignore_ascii_case(b.name())
+        && match (a.server(), b.server()) {
+            (None, None) => true,
+            (Some(x), Some(y)) => xshell_core::model::same_server(x, y),
+            _ => false,
+        }
 }

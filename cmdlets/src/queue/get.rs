@@ -67,10 +67,10 @@ reads the queue folder directly and warns.",
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let filter = super::parse_filter(b.get(p::Filter))?;
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
-    let queues = list(ctx)?;
+    let server = b
+        .get(p::Server)
+        .or_else(|| b.get(p::Identity).as_deref().and_then(super::server_part));
+    let queues = list(ctx, server.as_deref())?;
     let out: Vec<Value> = match b.get(p::Identity) {
         None => queues.iter().map(queue_object).collect(),
         Some(id) => {
@@ -109,8 +109,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
 
 /// Every queue: from the running engine, else from the queue folder (with
 /// a warning).
-pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<view::QueueInfo>, CmdletError> {
-    let site = site(ctx)?;
+pub(super) fn list(
+    ctx: &mut Ctx<'_>,
+    server: Option<&str>,
+) -> Result<Vec<view::QueueInfo>, CmdletError> {
+    let site = site(ctx, server)?;
     Ok(match ask(ctx, &site, Op::GetQueue)? {
         Some(Answer::Queues(q)) => q,
         Some(other) => {

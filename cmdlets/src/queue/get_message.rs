@@ -47,10 +47,13 @@ Asks the running xshell-transport; when it is not running, reads the queue folde
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let filter = super::parse_filter(b.get(p::Filter))?;
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
-    let site = site(ctx)?;
+    let server = b.get(p::Server).or_else(|| {
+        [b.get(p::Identity), b.get(p::Queue)]
+            .into_iter()
+            .flatten()
+            .find_map(|i| super::server_part(&i))
+    });
+    let site = site(ctx, server.as_deref())?;
     let mut id = b.get(p::Identity);
     let mut queue = b.get(p::Queue);
     // A queue's identity where a message's is expected (`Get-Queue X |
@@ -135,8 +138,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
 }
 
 /// Every queued message object (Remove-Message -Filter).
-pub(super) fn all(ctx: &mut Ctx<'_>) -> Result<Vec<Value>, CmdletError> {
+pub(super) fn all(ctx: &mut Ctx<'_>, server: Option<&str>) -> Result<Vec<Value>, CmdletError> {
     let mut b = Bound::default();
+    if let Some(s) = server {
+        b.insert(p::Server.name, crate::bind::Arg::Str(s.to_string()));
+    }
     b.insert(
         p::ResultSize.name,
         crate::bind::Arg::Limit(xshell_core::types::Limit::Unlimited),

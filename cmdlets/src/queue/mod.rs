@@ -51,8 +51,9 @@ pub fn act_on_queues(
     action: &str,
     op: impl Fn(String) -> Op,
 ) -> Result<Vec<Value>, CmdletError> {
-    for target in action_targets(ctx, identity, filter, server)? {
-        act(ctx, action, &target, op(target.clone()))?;
+    let server = server.or_else(|| identity.as_deref().and_then(server_part));
+    for target in action_targets(ctx, identity, filter, server.clone())? {
+        act(ctx, server.as_deref(), action, &target, op(target.clone()))?;
     }
     Ok(Vec::new())
 }
@@ -65,13 +66,13 @@ fn action_targets(
     server: Option<String>,
 ) -> Result<Vec<String>, CmdletError> {
     let filter = parse_filter(filter)?;
-    if let Some(server) = server {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let Some(f) = filter else {
         return Ok(identity.into_iter().collect());
     };
-    let queues: Vec<Value> = get::list(ctx)?.iter().map(queue_object).collect();
+    let queues: Vec<Value> = get::list(ctx, server.as_deref())?
+        .iter()
+        .map(queue_object)
+        .collect();
     let kept = filter_and_limit(ctx, queues, Some(f), None, Some(Limit::Unlimited))?;
     let ids: Vec<String> = kept
         .iter()
@@ -123,12 +124,32 @@ pub fn check_server(
         return Ok(());
     }
     let cfg = store.snapshot()?;
+    let (records, _) = xshell_core::servers::registrations(store.backend())?;
+    let mut known = cfg.server_names();
+    known.extend(records.into_iter().map(|r| r.name));
     for (kind, v) in checks {
-        if let Some(v) = v {
-            crate::named::on_this_server(kind, &v, &cfg.transport_service.name)?;
+        if let Some(v) = v
+            && let Some(server) = server_part(&v)
+            && !known
+                .iter()
+                .any(|n| crate::named::wildcard_match(&server, n))
+        {
+            return Err(CmdletError::Failed(format!(
+                "{kind} '{v}' was not found: '{server}' is not a server of this organization (servers: {})",
+                known.join(", ")
+            )));
         }
     }
     Ok(())
+}
+
+/// The server a queue or message identity names (`EX02\\contoso.com`),
+/// unless it is a wildcard.
+pub fn server_part(identity: &str) -> Option<String> {
+    identity
+        .split_once('\\')
+        .map(|(s, _)| s.trim().to_string())
+        .filter(|s| !s.is_empty() && !s.contains(['*', '?']))
 }
 
 /// Where the engine and its queue are for this store.
@@ -139,8 +160,44 @@ pub struct Site {
     pub queue_dir: PathBuf,
 }
 
-pub fn site(ctx: &Ctx<'_>) -> Result<Site, CmdletError> {
+/// Where `server`'s engine and queue are (None: the default server). A
+/// server that registered (it ran `xshell-transport --server NAME`) says
+/// where in its registration record: its control socket and queue folder.
+pub fn site(ctx: &Ctx<'_>, server: Option<&str>) -> Result<Site, CmdletError> {
     let cfg = ctx.store.snapshot()?;
+    if let Some(name) = server {
+        let found = crate::server::find(ctx.store, &cfg, "Server", name)?;
+        let name = found.service.name.clone();
+        if let Some(r) = found.registration {
+            return Ok(Site {
+                server: name.clone(),
+                socket: PathBuf::from(&r.control_endpoint),
+                queue_dir: PathBuf::from(&r.queue_folder),
+                cfg: cfg.for_server(&name),
+            });
+        }
+        if !xshell_core::model::same_server(&name, cfg.default_server()) {
+            return Err(CmdletError::Failed(format!(
+                "server {name} has not registered (no xshell-transport --server {name} has run against this store): \
+                 where its queue is is not known"
+            )));
+        }
+    }
+    let default = cfg.default_server().to_string();
+    if server.is_none()
+        && let Ok(Some(r)) = xshell_core::servers::registration(ctx.store.backend(), &default)
+        && !r.control_endpoint.is_empty()
+    {
+        // The default server ran with its own --state-dir: its record says where.
+        let cfg = cfg.for_server(&default);
+        return Ok(Site {
+            server: default,
+            socket: PathBuf::from(&r.control_endpoint),
+            queue_dir: PathBuf::from(&r.queue_folder),
+            cfg,
+        });
+    }
+    let cfg = cfg.for_server(&default);
     let state_dir = ctx.store.backend().state_dir().ok_or_else(|| {
         CmdletError::Failed(format!(
             "the store {} has no local folder: the queue cmdlets run on the transport server",
@@ -214,11 +271,12 @@ pub fn read_disk(
 /// to the running engine. Returns the engine's answer (None: not done).
 pub fn act(
     ctx: &mut Ctx<'_>,
+    server: Option<&str>,
     action: &str,
     target: &str,
     op: Op,
 ) -> Result<Option<Answer>, CmdletError> {
-    let site = site(ctx)?;
+    let site = site(ctx, server)?;
     if ctx.what_if {
         ctx.host.info(&format!(
             "What if: Performing the operation \"{action}\" on target \"{target}\"."

@@ -46,14 +46,11 @@ disappears silently. A FAIL event goes to the tracking log. Asks for confirmatio
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
     let Some(text) = b.get(p::Filter) else {
         return remove(ctx, b, b.get(p::Identity).unwrap_or_default());
     };
     let filter = super::parse_filter(Some(text))?;
-    let messages = super::get_message::all(ctx)?;
+    let messages = super::get_message::all(ctx, b.get(p::Server).as_deref())?;
     let kept = super::filter_and_limit(
         ctx,
         messages,
@@ -97,6 +94,13 @@ fn remove(ctx: &mut Ctx<'_>, b: &Bound, identity: String) -> Result<Vec<Value>, 
     } else {
         "Remove message (without a non-delivery report)"
     };
-    act(ctx, action, &identity, Op::RemoveMessage { id, with_ndr })?;
+    let server = b.get(p::Server).or_else(|| super::server_part(&identity));
+    act(
+        ctx,
+        server.as_deref(),
+        action,
+        &identity,
+        Op::RemoveMessage { id, with_ndr },
+    )?;
     Ok(Vec::new())
 }

@@ -12,7 +12,7 @@ params!(p {
     ),
     Server: String = param(
         Kind::Str,
-        "Only this server's connectors: this store's transport service (its Name); another server is an error."
+        "Only this server's connectors (its Name or Fqdn); a server the organization does not know is an error."
     ),
 });
 
@@ -20,7 +20,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-ReceiveConnector",
     aliases: &[],
     synopsis: "List receive connectors.",
-    description: "Lists all receive connectors, or those whose name matches Identity (wildcards * and ? allowed).",
+    description: "Lists the receive connectors of every transport server, or those whose name matches Identity (wildcards * and ? allowed). \
+A receive connector belongs to one server: its Identity is `<server>\\<name>`, and Identity may be given either way; a bare name \
+on several servers is ambiguous (an error that lists them). -Server keeps one server's connectors.",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
@@ -35,9 +37,23 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        let this = ctx.store.snapshot()?.transport_service.name;
-        crate::transport_config::get_service::this_server(&server, &this)?;
-    }
-    named::get::<ReceiveConnector>(ctx, b)
+    let Some(server) = b.get(p::Server) else {
+        return named::get::<ReceiveConnector>(ctx, b);
+    };
+    let cfg = ctx.store.snapshot()?;
+    let name = crate::server::find(ctx.store, &cfg, "Server", &server)?
+        .service
+        .name;
+    let all = named::get::<ReceiveConnector>(ctx, b)?;
+    Ok(all
+        .into_iter()
+        .filter(|v| match v {
+            Value::Object(o) => o
+                .get("Identity")
+                .map(ToString::to_string)
+                .and_then(|id| id.split_once('\\').map(|(s, _)| s.to_string()))
+                .is_some_and(|s| xshell_core::model::same_server(&s, &name)),
+            _ => true,
+        })
+        .collect())
 }

@@ -88,7 +88,13 @@ pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
 /// Two connectors may share a binding only if their RemoteIPRanges differ
 /// (the transport picks the most specific match); identical pairs are ambiguous.
 pub fn check_bindings(c: &ReceiveConnector, cfg: &OrgConfig) -> Result<(), CmdletError> {
-    for other in &cfg.receive_connectors {
+    // Only the connectors of the same server listen on its addresses.
+    let server = cfg.owner(c.server.as_deref());
+    for other in cfg
+        .receive_connectors
+        .iter()
+        .filter(|o| cfg.belongs_to(o.server.as_deref(), server))
+    {
         if other.name.eq_ignore_ascii_case(&c.name) {
             continue;
         }

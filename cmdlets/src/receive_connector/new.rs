@@ -8,9 +8,10 @@ use crate::value::Value;
 use xshell_core::model::{ReceiveConnector, ReceiveUsage};
 
 params!(p + super::shared {
-    Name: String = param(Kind::Str, "The connector's name (unique).")
+    Name: String = param(Kind::Str, "The connector's name (unique on its server).")
             .position(0)
             .mandatory(),
+    Server: String = param(Kind::Str, "The transport server the connector belongs to (its Name or Fqdn); only that server's xshell-transport binds it. Default: the organization's default server (Get-TransportService's Name)."),
     Usage: ReceiveUsage = param(Kind::Enum(ReceiveUsage::NAMES), "The preset to start from.")
         .default("Custom"),
     Bindings: Vec<Binding> = param(Kind::List(&Kind::Binding), "Where to listen: IP:port, e.g. 0.0.0.0:25, [::]:25."),
@@ -59,6 +60,12 @@ senders in TLSReceiveDomainSecureList.",
             expect: &["Inbound", "0.0.0.0:25"],
         },
         Example {
+            title: "A connector of the server EX02 (Identity EX02\\Inbound)",
+            code: "New-ReceiveConnector Inbound -Server EX02 -Usage Internet -Bindings 0.0.0.0:25",
+            setup: &[],
+            expect: &["EX02\\Inbound"],
+        },
+        Example {
             title: "A partner connector for one network on port 2525",
             code: "New-ReceiveConnector PartnerIn -Usage Partner -Bindings 127.0.0.1:2525 -RemoteIPRanges 127.0.0.0/8",
             setup: &[],
@@ -71,8 +78,19 @@ senders in TLSReceiveDomainSecureList.",
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let name = b.get(p::Name).unwrap_or_default();
     let usage = usage(b)?;
+    let server = match b.get(p::Server) {
+        // The default server's connectors name none (as before servers
+        // had connectors of their own), so they follow it if renamed.
+        Some(s) => {
+            let name = crate::server::for_new_object(ctx, "Server", &s)?;
+            let cfg = ctx.store.snapshot()?;
+            (!xshell_core::model::same_server(&name, cfg.default_server())).then_some(name)
+        }
+        None => None,
+    };
     named::create(ctx, &name, || {
         let mut c = ReceiveConnector::with_usage(&name, usage);
+        c.server = server.clone();
         b.assign_list(p::Bindings, &mut c.bindings);
         apply(b, &mut c)?;
         Ok(c)

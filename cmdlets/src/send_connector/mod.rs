@@ -29,7 +29,7 @@ params!(pub shared {
     MaxMessageSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_483_647, unlimited: true }, "Largest message this connector sends.").default("25MB"),
     ConnectionInactivityTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Idle time before a connection is dropped.").default("00:10:00"),
     SourceIPAddress: String = param(Kind::Str, "The local IP address outbound connections are made from (0.0.0.0: any).").default("0.0.0.0"),
-    SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector: only this server (Get-TransportService), which is also what an empty list means."),
+    SourceTransportServers: Vec<String> = param(Kind::List(&Kind::Str), "The transport servers that use this connector (Names or Fqdns); a server not listed ignores the connector. Empty (the default): every server of the organization."),
     ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
     ErrorPolicies: Vec<String> = param(Kind::List(&Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeAuthFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"])), "Default, or one or both of DowngradeDnsFailures (a DNS failure that would be permanent, such as no such domain, is retried) and DowngradeAuthFailures (a remote authentication refusal is retried).").default("Default"),
     SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, BasicAuth (AUTH PLAIN with -AuthenticationCredential, over TLS when offered), BasicAuthRequireTLS (only over TLS), or ExternalAuthoritative (the path is secured by other means).").default("None"),
@@ -66,6 +66,8 @@ pub fn apply(
         c.source_ip_address = (!ip.is_unspecified()).then_some(ip);
     }
     b.assign(shared::ProtocolLoggingLevel, &mut c.protocol_logging_level);
+    // SourceTransportServers: as given here; run() replaces the names by
+    // the servers' canonical ones (source_servers).
     b.assign_list(
         shared::SourceTransportServers,
         &mut c.source_transport_servers,
@@ -161,4 +163,24 @@ pub fn forget_unused_credential(
     {
         let _ = ctx.store.backend().delete_secret(&c.secret);
     }
+}
+
+/// -SourceTransportServers as the organization spells its servers (a Fqdn
+/// becomes the server's Name; a server that has not run yet is accepted
+/// with a warning), without duplicates; None when not given.
+pub fn source_servers(
+    ctx: &mut crate::context::Ctx<'_>,
+    b: &Bound,
+) -> Result<Option<Vec<String>>, CmdletError> {
+    let Some(given) = b.get(shared::SourceTransportServers) else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in given.iter().filter(|n| !n.trim().is_empty()) {
+        let n = crate::server::for_new_object(ctx, "SourceTransportServers", name)?;
+        if !out.iter().any(|o| xshell_core::model::same_server(o, &n)) {
+            out.push(n);
+        }
+    }
+    Ok(Some(out))
 }

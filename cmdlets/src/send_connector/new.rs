@@ -66,14 +66,15 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let credential = super::store_credential(ctx, b)?;
     let name = b.get(p::Name).unwrap_or_default();
     let usage = usage(b)?;
-    if let Some(servers) = b.get(p::SourceTransportServers) {
-        crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;
-    }
+    let servers = super::source_servers(ctx, b)?;
     let r = named::create(ctx, &name, || {
         let mut c = SendConnector::new(&name);
         b.assign_list(p::AddressSpaces, &mut c.address_spaces);
         c.usage = usage;
         apply(b, &mut c, credential.clone())?;
+        if let Some(s) = &servers {
+            c.source_transport_servers = s.clone();
+        }
         Ok(c)
     });
     super::forget_unused_credential(ctx, &credential, r.is_err());

@@ -42,13 +42,15 @@ checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector pi
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     let credential = super::store_credential(ctx, b)?;
-    if let Some(servers) = b.get(p::SourceTransportServers) {
-        crate::server::check_this_server(ctx, "SourceTransportServers", &servers)?;
-    }
+    let servers = super::source_servers(ctx, b)?;
     let r = named::update::<SendConnector>(ctx, b, |c| {
         b.assign(p::Name, &mut c.name);
         b.assign_list(p::AddressSpaces, &mut c.address_spaces);
-        apply(b, c, credential.clone())
+        apply(b, c, credential.clone())?;
+        if let Some(s) = &servers {
+            c.source_transport_servers = s.clone();
+        }
+        Ok(())
     });
     super::forget_unused_credential(ctx, &credential, r.is_err());
     r

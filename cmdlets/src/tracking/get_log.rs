@@ -233,17 +233,43 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
     Value::Object(o)
 }
 
-fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    if let Some(server) = b.get(p::Server) {
-        crate::server::check_this_server(ctx, "Server", &[server])?;
-    }
-    let cfg = ctx.store.snapshot()?;
-    let state_dir = ctx.store.backend().state_dir().ok_or_else(|| {
+/// The store's local folder (the default server's state folder).
+fn local_folder(ctx: &Ctx<'_>) -> Result<std::path::PathBuf, CmdletError> {
+    ctx.store.backend().state_dir().ok_or_else(|| {
         CmdletError::Failed(format!(
             "the store {} has no local folder: the tracking log is on the transport server",
             ctx.store.describe()
         ))
-    })?;
+    })
+}
+
+fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
+    let org = ctx.store.snapshot()?;
+    // The server's tracking log: in the state folder its registration
+    // names (xshell-transport --state-dir), else the store's folder for the
+    // default server.
+    let (cfg, state_dir) = match b.get(p::Server) {
+        Some(server) => {
+            let found = crate::server::find(ctx.store, &org, "Server", &server)?;
+            let name = found.service.name.clone();
+            match found.registration.filter(|r| !r.state_folder.is_empty()) {
+                Some(r) => (
+                    org.for_server(&name),
+                    std::path::PathBuf::from(r.state_folder),
+                ),
+                None if xshell_core::model::same_server(&name, org.default_server()) => {
+                    (org.for_server(&name), local_folder(ctx)?)
+                }
+                None => {
+                    return Err(CmdletError::Failed(format!(
+                        "server {name} has not registered (no xshell-transport --server {name} has run against this store): \
+                         where its tracking log is is not known"
+                    )));
+                }
+            }
+        }
+        None => (org.for_server(org.default_server()), local_folder(ctx)?),
+    };
     let filter = Filter {
         start: b.get(p::Start),
         end: b.get(p::End),

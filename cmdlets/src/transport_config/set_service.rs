@@ -5,7 +5,7 @@ use crate::error::CmdletError;
 use crate::value::Value;
 
 params!(p {
-    Identity: String = param(Kind::Str, "The server (there is one per store; accepted for Exchange compatibility).")
+    Identity: String = param(Kind::Str, "The server (Name or Fqdn; default: the organization's default server). A server without settings of its own gets a copy of the default server's, then this change.")
         .position(0)
         .pipeline(Pipe::Both),
     Name: String = param(Kind::Str, "The server's name."),
@@ -105,12 +105,55 @@ second, and a binding it cannot listen on is logged and retried without stopping
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let target = ctx.store.snapshot()?.transport_service.name;
-    if let Some(id) = b.get(p::Identity) {
-        super::get_service::this_server(&id, &target)?;
+    let snap = ctx.store.snapshot()?;
+    let target = match b.get(p::Identity) {
+        Some(id) => crate::server::for_new_object(ctx, "Identity", &id)?,
+        None => snap.default_server().to_string(),
+    };
+    let is_default = xshell_core::model::same_server(&target, snap.default_server());
+    if !is_default && b.get(p::Name).is_some() {
+        return Err(CmdletError::bad_value(
+            "Name",
+            format!(
+                "only the default server ({}) can be renamed; '{target}' is the name its xshell-transport --server runs under",
+                snap.default_server()
+            ),
+        ));
+    }
+    if let Some(new) = b.get(p::Name) {
+        xshell_core::model::check_server_name(new.trim())
+            .map_err(|e| CmdletError::bad_value("Name", e.message))?;
+        if let Some(other) = snap.server_names().into_iter().skip(1).find(|n| {
+            xshell_core::model::same_server(n, &new) && !xshell_core::model::same_server(n, &target)
+        }) {
+            return Err(CmdletError::bad_value(
+                "Name",
+                format!(
+                    "'{new}' is already a server of this organization ({other}); the default server needs a name of its own"
+                ),
+            ));
+        }
     }
     ctx.commit("Set TransportService", &target, |cfg| {
-        let s = &mut cfg.transport_service;
+        // Per-server settings (Exchange's Set-TransportService is per
+        // server): a server without its own starts from the default's.
+        let s = if xshell_core::model::same_server(&target, cfg.default_server()) {
+            &mut cfg.transport_service
+        } else {
+            let i = match cfg
+                .transport_services
+                .iter()
+                .position(|s| xshell_core::model::same_server(&s.name, &target))
+            {
+                Some(i) => i,
+                None => {
+                    let copy = cfg.service_for(&target);
+                    cfg.transport_services.push(copy);
+                    cfg.transport_services.len() - 1
+                }
+            };
+            &mut cfg.transport_services[i]
+        };
         b.assign(p::Name, &mut s.name);
         b.assign_opt(p::Fqdn, &mut s.fqdn);
         b.assign_list(p::ExternalDNSServers, &mut s.external_dns_servers);
@@ -182,9 +225,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             &mut s.send_protocol_log_max_file_size,
         );
         s.validate()?;
+        let view = cfg.for_server(&target);
         check_metrics_bindings(
-            &cfg.transport_service.metrics_bindings,
-            &cfg.receive_connectors,
+            &view.transport_service.metrics_bindings,
+            &view.receive_connectors,
         )?;
         Ok(())
     })?;

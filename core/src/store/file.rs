@@ -22,6 +22,9 @@ pub struct FileBackend {
 pub const CONFIG_FILE: &str = "config.json";
 const LOCK_FILE: &str = "store.lock";
 const KEY_DIR: &str = "keys";
+/// Runtime records ([`Backend::put_record`]): one file per record, outside
+/// `config.json`, so writing one is no configuration revision.
+pub const RECORD_DIR: &str = "records";
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -311,6 +314,79 @@ impl Backend for FileBackend {
     fn state_dir(&self) -> Option<PathBuf> {
         Some(self.dir.clone())
     }
+
+    fn put_record(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let file = record_file(name)?;
+        let dir = self.dir.join(RECORD_DIR);
+        self.ensure_dir(&self.dir)?;
+        self.ensure_dir(&dir)?;
+        // Leftovers of writers killed before their rename: each writer of
+        // a record is the one process that owns it (a server's engine).
+        let prefix = format!(".{file}.tmp.");
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let stale = e.file_name().to_str().is_some_and(|n| {
+                    n.starts_with(&prefix) && !n.contains(&format!(".{}.", std::process::id()))
+                });
+                if stale {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        self.write_atomic(&dir, &file, bytes, 0o600)
+    }
+
+    fn list_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let dir = self.dir.join(RECORD_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read folder", &dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("read folder", &dir))?;
+            let Some(file) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if file.starts_with('.') {
+                continue; // a temporary file
+            }
+            let name = file.replace(RECORD_SEPARATOR, "/");
+            if !name.starts_with(prefix) {
+                continue;
+            }
+            match fs::read(entry.path()) {
+                Ok(bytes) => out.push((name, bytes)),
+                // removed meanwhile
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("read", &entry.path())(e)),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// What a `/` of a record name becomes in its file name.
+const RECORD_SEPARATOR: &str = "~";
+
+/// A record's file name: the name's `/` as `~`. Names are ASCII letters,
+/// digits, `-`, `_`, `.` and `/`, at most 200 bytes, no empty segment and
+/// no segment starting with `.`.
+fn record_file(name: &str) -> Result<String, StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.'));
+    if !ok {
+        return Err(StoreError::BadRecordName(name.to_string()));
+    }
+    Ok(name.replace('/', RECORD_SEPARATOR))
 }
 
 #[cfg(test)]
@@ -318,6 +394,38 @@ mod tests {
     use super::*;
     use crate::store::{Outcome, Store};
     use crate::types::SmtpDomain;
+
+    #[test]
+    fn records_are_outside_the_configuration() {
+        let t = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(t.path());
+        b.put_record("servers/ex01", b"one").unwrap();
+        b.put_record("servers/ex02", b"two").unwrap();
+        b.put_record("servers/ex01", b"one again").unwrap();
+        b.put_record("other/x", b"x").unwrap();
+        assert_eq!(
+            b.list_records("servers/").unwrap(),
+            vec![
+                ("servers/ex01".to_string(), b"one again".to_vec()),
+                ("servers/ex02".to_string(), b"two".to_vec()),
+            ]
+        );
+        assert_eq!(b.list_records("").unwrap().len(), 3);
+        // no revision, no configuration document
+        assert_eq!(b.revision().unwrap(), 0);
+        assert!(!t.path().join(CONFIG_FILE).exists());
+        let mode = fs::metadata(t.path().join(RECORD_DIR).join("servers~ex01"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        for bad in ["", "../x", "servers/.x", "a//b", "a b", "/a"] {
+            assert!(
+                matches!(b.put_record(bad, b"x"), Err(StoreError::BadRecordName(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn fresh_store_reads_default_without_creating_anything() {

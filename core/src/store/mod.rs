@@ -107,6 +107,8 @@ pub enum StoreError {
     },
     #[error("invalid key name '{0}'")]
     BadKeyName(String),
+    #[error("invalid record name '{0}'")]
+    BadRecordName(String),
     #[error("private key '{0}' is missing from the store")]
     MissingKey(String),
 }
@@ -137,6 +139,10 @@ pub trait Backend: Send + Sync {
     fn delete_secret(&self, name: &str) -> Result<(), StoreError>;
     /// A local folder the transport may use for its queue, mailboxes and logs.
     fn state_dir(&self) -> Option<PathBuf>;
+    /// Runtime records (server heartbeats) kept outside the configuration document: writing one creates no revision.
+    fn put_record(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Every record whose name starts with `prefix`, as (name, bytes).
+    fn list_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// The latest committed revision; cheap enough to poll. A backend with
     /// native change notification (etcd's watch) can answer from it.
     fn revision(&self) -> Result<u64, StoreError> {

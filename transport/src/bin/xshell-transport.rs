@@ -1,9 +1,20 @@
 //! `xshell-transport`: the transport engine (receiving side).
 //!
 //! ```text
-//! xshell-transport [--store DIR] [--log-format text|json] [--grace SECONDS]
+//! xshell-transport [--store DIR] [--server NAME] [--state-dir DIR]
+//!                  [--log-format text|json] [--grace SECONDS]
 //!                  [--certificate-check-interval SECONDS]
 //! ```
+//! - `--server NAME`: the transport server this engine is (else
+//!   `$XSHELL_SERVER`, else the organization's default server, Get-TransportService's
+//!   Name): it binds that server's receive connectors, uses its
+//!   certificates and TransportService settings, and registers itself
+//!   (Get-TransportService lists it with its last heartbeat).
+//! - `--heartbeat-interval SECONDS`: how often the registration record
+//!   is renewed (default 15 s).
+//! - `--state-dir DIR`: the server's local folder for its queue, mailboxes,
+//!   logs and control socket (default: the store folder). Two servers
+//!   sharing a store folder on one host need one each.
 //! - `--store DIR`: the store (else `$XSHELL_STORE`, else the same default
 //!   folder as `xshell`).
 //! - `--log-format`: logs go to stderr, as text (default) or one JSON
@@ -32,6 +43,26 @@ fn command() -> Command {
                 .long("store")
                 .value_name("DIR")
                 .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+        )
+        .arg(
+            Arg::new("server")
+                .long("server")
+                .value_name("NAME")
+                .help("The transport server this engine is: its receive connectors, certificates and settings [env: XSHELL_SERVER; default: the organization's default server, Get-TransportService's Name]"),
+        )
+        .arg(
+            Arg::new("state-dir")
+                .long("state-dir")
+                .value_name("DIR")
+                .help("The server's local folder for its queue, mailboxes, logs and control socket [default: the store folder]"),
+        )
+        .arg(
+            Arg::new("heartbeat-interval")
+                .long("heartbeat-interval")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(u64).range(1..=3600))
+                .default_value("15")
+                .help("How often the server renews its registration record (Get-TransportService LastHeartbeat); no configuration revision"),
         )
         .arg(
             Arg::new("log-format")
@@ -103,6 +134,22 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(xshell_core::store::default_dir);
     let store_dir = xshell_core::store::folder_of(&store_dir).map_err(anyhow::Error::msg)?;
     let mut opts = EngineOptions::new(store_dir.clone());
+    opts.server = m
+        .get_one::<String>("server")
+        .cloned()
+        .or_else(|| std::env::var("XSHELL_SERVER").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    if let Some(name) = &opts.server {
+        xshell_core::model::check_server_name(name)
+            .map_err(|e| anyhow::anyhow!("--server {name}: {e}"))?;
+    }
+    opts.state_dir = m.get_one::<String>("state-dir").map(PathBuf::from);
+    opts.heartbeat = Duration::from_secs(
+        m.get_one::<u64>("heartbeat-interval")
+            .copied()
+            .unwrap_or(xshell_core::servers::HEARTBEAT_SECS),
+    );
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
     opts.certificate_check = Duration::from_secs(
         m.get_one::<u64>("certificate-check-interval")

@@ -266,11 +266,28 @@ impl RuntimeConfig {
         state_dir: &Path,
         now: OffsetDateTime,
     ) -> RuntimeConfig {
+        Self::compile_for(cfg, cfg.default_server(), secrets, state_dir, now)
+    }
+
+    /// Compiles what `server` runs ([`OrgConfig::for_server`]): its
+    /// TransportService settings, its receive connectors and certificates,
+    /// the send connectors it is a source server of. Direct Trust spans
+    /// the organization: a peer presenting any server's certificate
+    /// published in the configuration is one of our servers.
+    pub fn compile_for(
+        org: &OrgConfig,
+        server: &str,
+        secrets: &dyn Backend,
+        state_dir: &Path,
+        now: OffsetDateTime,
+    ) -> RuntimeConfig {
+        let view = org.for_server(server);
+        let cfg = &view;
         let mut notes = Vec::new();
         let tc = &cfg.transport_config;
         let server_fqdn = cfg.transport_service.effective_fqdn();
         let trusted_roots = certificates::trusted_root_ders(cfg);
-        let own_thumbprints: HashSet<String> = cfg
+        let own_thumbprints: HashSet<String> = org
             .certificates
             .iter()
             .filter_map(|r| certificates::certificate_der(r).ok().flatten())

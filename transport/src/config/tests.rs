@@ -43,6 +43,7 @@ fn store_with_cert(dir: &Path) -> (Store, OrgConfig) {
         friendly_name: None,
         private_key_exportable: false,
         default_smtp: true,
+        server: None,
     });
     (store, cfg)
 }
@@ -280,4 +281,42 @@ fn old_stores_load_with_the_default_warning_window() {
     let svc: xshell_core::model::TransportService =
         serde_json::from_value(serde_json::Value::Object(obj)).unwrap();
     assert_eq!(svc.certificate_expiry_warning_days, 30);
+}
+
+#[test]
+fn a_server_compiles_its_own_connectors_and_certificates_and_trusts_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mut cfg) = store_with_cert(tmp.path());
+    cfg.transport_service.name = "EX01".into();
+    // The certificate belongs to EX02; EX01 has none.
+    cfg.certificates[0].server = Some("EX02".into());
+    let ex01 = connector("In", "127.0.0.1:2525", &[]);
+    let mut ex02 = connector("In", "127.0.0.1:2526", &[]);
+    ex02.server = Some("EX02".into());
+    cfg.receive_connectors = vec![ex01, ex02];
+    let now = OffsetDateTime::now_utc();
+
+    let rt1 = RuntimeConfig::compile(&cfg, store.backend(), tmp.path(), now);
+    assert_eq!(rt1.server_name, "EX01");
+    assert_eq!(rt1.listen_addrs().len(), 1);
+    assert!(
+        rt1.listen_addrs()
+            .contains(&"127.0.0.1:2525".parse().unwrap())
+    );
+    // EX02's certificate is not EX01's to present...
+    assert!(rt1.connectors[0].tls.is_none());
+    // ...but a peer presenting it is one of the organization's servers.
+    assert!(
+        rt1.trust
+            .own_thumbprints
+            .contains(&cfg.certificates[0].thumbprint)
+    );
+
+    let rt2 = RuntimeConfig::compile_for(&cfg, "ex02", store.backend(), tmp.path(), now);
+    assert_eq!(rt2.server_name, "EX02", "as the organization spells it");
+    assert!(
+        rt2.listen_addrs()
+            .contains(&"127.0.0.1:2526".parse().unwrap())
+    );
+    assert_eq!(rt2.listen_addrs().len(), 1);
 }

@@ -70,7 +70,7 @@ impl std::fmt::Debug for ControlContext {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error(
-        "another xshell-transport answers on {0}: two engines must not share one store's queue"
+        "another xshell-transport answers on {0}: two engines must not share one state folder (queue, control socket); give each server its own --state-dir"
     )]
     InUse(PathBuf),
     #[error("{0} exists and is not a socket; remove it")]
@@ -263,8 +263,9 @@ struct Snapshot {
 }
 
 fn snapshot(ctx: &ControlContext) -> Result<Snapshot, Failure> {
-    let cfg = ctx.store.snapshot().map_err(failed)?;
-    let server = cfg.transport_service.name.clone();
+    // This engine's server and what it runs of the organization.
+    let server = ctx.config.load().server_name.clone();
+    let cfg = ctx.store.snapshot().map_err(failed)?.for_server(&server);
     let dir = ctx.queue.root();
     let spool = spool::read(dir).map_err(|e| failed(format!("cannot read the queue: {e}")))?;
     let state = QueueState::load(dir).map_err(failed)?;
@@ -309,9 +310,10 @@ impl Snapshot {
 fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
     match op {
         Op::Ping => {
-            let cfg = ctx.store.snapshot().map_err(failed)?;
+            // The store must be readable, as before; the server is ours.
+            ctx.store.snapshot().map_err(failed)?;
             Ok(Answer::Pong {
-                server: cfg.transport_service.name,
+                server: ctx.config.load().server_name.clone(),
                 engine_version: env!("CARGO_PKG_VERSION").to_string(),
             })
         }

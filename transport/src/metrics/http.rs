@@ -47,6 +47,8 @@ pub struct ScrapeContext {
     pub metrics: Arc<Metrics>,
     pub store: Arc<Store>,
     pub queue: Arc<Queue>,
+    /// This engine's server (`--server`): its queue and certificates.
+    pub server: String,
 }
 
 impl ScrapeContext {
@@ -54,7 +56,12 @@ impl ScrapeContext {
     pub fn exposition(&self) -> String {
         let now = OffsetDateTime::now_utc();
         let gauges = match self.store.snapshot() {
-            Ok(cfg) => Gauges::read(&cfg, self.queue.root(), &self.queue.active_ids(), now),
+            Ok(cfg) => Gauges::read(
+                &cfg.for_server(&self.server),
+                self.queue.root(),
+                &self.queue.active_ids(),
+                now,
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: cannot read the store");
                 Gauges {

@@ -71,6 +71,8 @@ pub enum EngineError {
     Control(#[from] crate::control::ControlError),
     #[error("internal task failed: {0}")]
     Join(String),
+    #[error("--server: {0}")]
+    Server(String),
 }
 
 /// How the engine runs.
@@ -89,6 +91,18 @@ pub struct EngineOptions {
     /// did not change (certificates expire, or become valid, with time) and
     /// the certificate findings are logged: once a day.
     pub certificate_check: Duration,
+    /// The transport server this engine is (`--server`): it binds that
+    /// server's receive connectors, uses its certificates, TransportService
+    /// settings and the send connectors it is a source server of. None:
+    /// the organization's default server (TransportService's Name), as
+    /// before servers had objects of their own.
+    pub server: Option<String>,
+    /// Its local state folder (queue, mailboxes, logs, control socket);
+    /// None: the store's local folder. Two servers on one host need one
+    /// each.
+    pub state_dir: Option<PathBuf>,
+    /// How often the server's registration record is renewed.
+    pub heartbeat: Duration,
 }
 
 impl EngineOptions {
@@ -100,6 +114,9 @@ impl EngineOptions {
             rescan: Duration::from_secs(30),
             // --- certificate lifecycle (issue 18 part 3) ---
             certificate_check: Duration::from_secs(24 * 3600),
+            server: None,
+            state_dir: None,
+            heartbeat: Duration::from_secs(xshell_core::servers::HEARTBEAT_SECS),
         }
     }
 }
@@ -240,17 +257,27 @@ impl Engine {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), EngineError> {
         let store = Arc::new(Store::open_dir(opts.store_dir.clone()));
-        let state_dir = store
-            .backend()
-            .state_dir()
-            .ok_or_else(|| EngineError::NoStateDir(store.describe()))?;
+        let state_dir = match &opts.state_dir {
+            Some(d) => d.clone(),
+            None => store
+                .backend()
+                .state_dir()
+                .ok_or_else(|| EngineError::NoStateDir(store.describe()))?,
+        };
+        if let Some(name) = &opts.server {
+            xshell_core::model::check_server_name(name)
+                .map_err(|e| EngineError::Server(e.to_string()))?;
+        }
         let first = {
             let store = Arc::clone(&store);
             let state_dir = state_dir.clone();
+            let server = opts.server.clone();
             tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, StoreError> {
                 let snap = store.snapshot()?;
-                Ok(RuntimeConfig::compile(
+                let server = server.unwrap_or_else(|| snap.default_server().to_string());
+                Ok(RuntimeConfig::compile_for(
                     &snap,
+                    &server,
                     store.backend(),
                     &state_dir,
                     OffsetDateTime::now_utc(),
@@ -259,7 +286,14 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Join(e.to_string()))??
         };
+        tracing::info!(
+            server = %first.server_name,
+            fqdn = %first.server_fqdn,
+            state = %state_dir.display(),
+            "transport server"
+        );
         log_compiled(&first);
+        warn_if_running_elsewhere(&store, &first.server_name).await;
         let paths = first.paths.clone();
         tracing::info!(
             queue = %paths.queue.display(),
@@ -327,6 +361,12 @@ impl Engine {
             protocol_log: Arc::clone(&protocol_logs.receive),
         });
 
+        let registration = Registrar {
+            store: Arc::clone(&store),
+            started: xshell_core::servers::unix_now(),
+            state_dir: state_dir.clone(),
+            interval: opts.heartbeat,
+        };
         let control = crate::control::ControlServer::start(
             xshell_core::control::socket_path(&state_dir),
             Arc::new(crate::control::ControlContext {
@@ -349,11 +389,20 @@ impl Engine {
             metrics: Arc::clone(&metrics),
             store: Arc::clone(&store),
             queue: Arc::clone(&queue),
+            server: config.load().server_name.clone(),
         }));
         metrics_server
             .reconcile(&config.load().metrics_bindings)
             .await;
 
+        registration
+            .publish(&config.load(), &listeners, false)
+            .await;
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + opts.heartbeat,
+            opts.heartbeat.max(Duration::from_millis(100)),
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_store_error: Option<String> = None;
         let mut tick = tokio::time::interval(opts.reload_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -373,13 +422,17 @@ impl Engine {
                     force = true;
                 }
                 _ = tick.tick() => {}
+                _ = heartbeat.tick() => {
+                    registration.publish(&config.load(), &listeners, false).await;
+                    continue;
+                }
             }
             {
                 // protocol logs: the last lines of idle sessions
                 protocol_logs.receive.flush_if_due();
                 protocol_logs.send.flush_if_due();
                 let current = config.load().revision;
-                match reload(&store, &state_dir, current, force).await {
+                match reload(&store, &state_dir, opts.server.as_deref(), current, force).await {
                     Ok(Some(rt)) => {
                         last_store_error = None;
                         let started = Instant::now();
@@ -397,6 +450,9 @@ impl Engine {
                         reconcile(&shared, &mut listeners, &mut bind_errors).await;
                         metrics_server
                             .reconcile(&config.load().metrics_bindings)
+                            .await;
+                        registration
+                            .publish(&config.load(), &listeners, false)
                             .await;
                         tracing::info!(
                             revision = config.load().revision,
@@ -456,6 +512,7 @@ impl Engine {
             }
         }
         control.stop().await;
+        registration.publish(&config.load(), &listeners, true).await;
         drop(shared);
         protocol_logs.receive.flush();
         let _ = runner.await;
@@ -538,11 +595,13 @@ fn log_certificates(rt: &RuntimeConfig) {
 async fn reload(
     store: &Arc<Store>,
     state_dir: &std::path::Path,
+    server: Option<&str>,
     current: u64,
     force: bool,
 ) -> Result<Option<RuntimeConfig>, StoreError> {
     let store = Arc::clone(store);
     let state_dir = state_dir.to_path_buf();
+    let server = server.map(str::to_string);
     let joined =
         tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, StoreError> {
             if !force && store.backend().revision()? == current {
@@ -552,8 +611,10 @@ async fn reload(
             if !force && snap.revision == current {
                 return Ok(None);
             }
-            Ok(Some(RuntimeConfig::compile(
+            let server = server.unwrap_or_else(|| snap.default_server().to_string());
+            Ok(Some(RuntimeConfig::compile_for(
                 &snap,
+                &server,
                 store.backend(),
                 &state_dir,
                 OffsetDateTime::now_utc(),
@@ -567,6 +628,96 @@ async fn reload(
             Ok(None)
         }
     }
+}
+
+/// Publishes this server's registration record (a runtime record: no
+/// configuration revision) at start, on each reload, at every heartbeat
+/// and, marked stopped, at a clean shutdown.
+struct Registrar {
+    store: Arc<Store>,
+    started: u64,
+    state_dir: PathBuf,
+    interval: Duration,
+}
+
+impl Registrar {
+    async fn publish(
+        &self,
+        rt: &RuntimeConfig,
+        listeners: &HashMap<SocketAddr, Listener>,
+        stopped: bool,
+    ) {
+        let mut listening: Vec<String> = listeners.keys().map(ToString::to_string).collect();
+        listening.sort();
+        let record = xshell_core::servers::Registration {
+            name: rt.server_name.clone(),
+            fqdn: rt.server_fqdn.clone(),
+            host_name: host_name(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            process_id: std::process::id(),
+            started: self.started,
+            heartbeat: xshell_core::servers::unix_now(),
+            heartbeat_interval: self.interval.as_secs().max(1),
+            state_folder: self.state_dir.display().to_string(),
+            control_endpoint: xshell_core::control::socket_path(&self.state_dir)
+                .display()
+                .to_string(),
+            queue_folder: rt.paths.queue.display().to_string(),
+            listening,
+            revision: rt.revision,
+            stopped,
+        };
+        let store = Arc::clone(&self.store);
+        let name = record.name.clone();
+        match tokio::task::spawn_blocking(move || record.publish(store.backend())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(server = %name, error = %e, "cannot write the server's registration record")
+            }
+            Err(e) => tracing::warn!(error = %e, "registration task failed"),
+        }
+    }
+}
+
+/// Logs an error when another engine looks alive under the same server
+/// name (a fresh heartbeat from another host, or another live process
+/// here): both would bind the server's connectors and split its queue. Not
+/// refused: a crashed engine's record stays fresh for a minute, and a
+/// restarted container has a new host name.
+async fn warn_if_running_elsewhere(store: &Arc<Store>, server: &str) {
+    let store = Arc::clone(store);
+    let name = server.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        xshell_core::servers::registration(store.backend(), &name)
+    })
+    .await;
+    let Ok(Ok(Some(r))) = found else {
+        return;
+    };
+    let now = xshell_core::servers::unix_now();
+    let here = host_name();
+    let other_process = r.host_name == here
+        && r.process_id != std::process::id()
+        && std::path::Path::new(&format!("/proc/{}", r.process_id)).exists();
+    if r.is_running(now) && (r.host_name != here || other_process) {
+        tracing::error!(
+            server = %r.name,
+            host = %r.host_name,
+            pid = r.process_id,
+            last_heartbeat_secs_ago = now.saturating_sub(r.heartbeat),
+            "another xshell-transport seems to run as this server: two engines for one server bind the same connectors and split its queue; give each its own --server"
+        );
+    }
+}
+
+/// This host's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
 }
 
 /// Starts listeners for new bindings and stops those no longer wanted.

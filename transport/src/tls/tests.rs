@@ -111,6 +111,7 @@ fn our_certificate_is_selected_and_loaded_from_the_store() {
             friendly_name: None,
             private_key_exportable: false,
             default_smtp: false,
+            server: None,
         });
         tp
     };
