@@ -60,8 +60,8 @@
 use std::sync::Arc;
 
 use super::command::{
-    Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, ReversePath,
-    parse_command,
+    Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, RcptParams,
+    ReversePath, parse_command,
 };
 use super::data::DataReader;
 use super::reply::Reply;
@@ -149,6 +149,9 @@ pub struct Envelope {
     /// Accepted recipients, in order (`<postmaster>` resolved to
     /// `postmaster@<hostname>`).
     pub rcpt_to: Vec<Mailbox>,
+    /// The DSN parameters of each recipient (RFC 3461), in the order and
+    /// number of `rcpt_to`.
+    pub rcpt_params: Vec<RcptParams>,
     /// TLS facts when the message came over TLS.
     pub tls: Option<TlsFacts>,
 }
@@ -216,6 +219,7 @@ struct Transaction {
     from: ReversePath,
     params: MailParams,
     rcpts: Vec<Mailbox>,
+    rcpt_params: Vec<RcptParams>,
 }
 
 #[derive(Debug)]
@@ -232,7 +236,7 @@ enum Pending {
         from: ReversePath,
         params: MailParams,
     },
-    Rcpt(Mailbox),
+    Rcpt(Mailbox, RcptParams),
     Deliver,
 }
 
@@ -468,12 +472,14 @@ impl Session {
                     from,
                     params,
                     rcpts: Vec::new(),
+                    rcpt_params: Vec::new(),
                 });
                 Reply::new(250, (2, 1, 0), "Sender OK")
             }
-            Pending::Rcpt(mb) => {
+            Pending::Rcpt(mb, params) => {
                 if let Some(t) = self.txn.as_mut() {
                     t.rcpts.push(mb);
+                    t.rcpt_params.push(params);
                 }
                 Reply::new(250, (2, 1, 5), "Recipient OK")
             }
@@ -560,6 +566,7 @@ impl Session {
             mail_from: t.from.clone(),
             params: t.params.clone(),
             rcpt_to: t.rcpts.clone(),
+            rcpt_params: t.rcpt_params.clone(),
             tls: self.tls.clone(),
         })
     }
@@ -655,6 +662,8 @@ impl Session {
                     "PIPELINING".to_string(),
                     format!("SIZE {}", self.config.max_message_size),
                     "8BITMIME".to_string(),
+                    // RFC 3461: NOTIFY/ORCPT on RCPT, RET/ENVID on MAIL.
+                    "DSN".to_string(),
                     "ENHANCEDSTATUSCODES".to_string(),
                 ];
                 if self.config.offer_starttls && self.tls.is_none() {
@@ -710,10 +719,17 @@ impl Session {
                 });
                 Some(Action::CheckMail { from, params })
             }
-            Command::Rcpt { to } => {
+            Command::Rcpt { to, params } => {
                 let Some(t) = &self.txn else {
                     return self.sequence_error("Need MAIL before RCPT");
                 };
+                if !self.helo.as_ref().is_some_and(|(_, esmtp)| *esmtp) && !params.is_empty() {
+                    return self.error(&Reply::new(
+                        555,
+                        (5, 5, 4),
+                        "RCPT parameters are not allowed after HELO",
+                    ));
+                }
                 if t.rcpts.len() >= self.config.max_recipients {
                     self.reply(&Reply::new(452, (4, 5, 3), "Too many recipients"));
                     return None;
@@ -725,7 +741,7 @@ impl Session {
                         domain: self.config.hostname.to_ascii_lowercase(),
                     },
                 };
-                self.pending = Some(Pending::Rcpt(mb.clone()));
+                self.pending = Some(Pending::Rcpt(mb.clone(), params));
                 Some(Action::CheckRcpt { to: mb })
             }
             Command::Data => {

@@ -122,6 +122,7 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         )
         .into_bytes()
         .into(),
+        dsn: Default::default(),
     }
 }
 
@@ -311,6 +312,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                     file: std::sync::Arc::new(file),
                     eight_bit: true,
                 },
+                dsn: Default::default(),
             }],
         ),
     )

@@ -486,10 +486,11 @@ impl Worker {
             // recipients meanwhile.
             let saved = self.queue.update_unsynced(&m.id, |e| {
                 e.apply(&results);
-                if e.recipients
-                    .iter()
-                    .all(|r| matches!(r.status, RecipientStatus::Delivered { .. }))
-                {
+                // A success report due (NOTIFY=SUCCESS) keeps the message
+                // for the runner, which sends it.
+                if e.recipients.iter().all(|r| {
+                    matches!(r.status, RecipientStatus::Delivered { .. }) && !r.needs_dsn()
+                }) {
                     Disposition::Remove
                 } else {
                     Disposition::Keep

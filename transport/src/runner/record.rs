@@ -8,7 +8,7 @@ use crate::config::RuntimeConfig;
 use crate::dsn::{self, Action};
 use crate::metrics::TlsClass;
 use crate::outbound::deliver::{Origin, Outcome};
-use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, now_ms};
+use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, SuccessDsn, now_ms};
 use crate::retry::{Decision, FailureKind};
 use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent};
@@ -70,6 +70,12 @@ fn apply_outcomes(
                     at_ms: now,
                     detail: format!("{}: {}", r.remote_host.clone().unwrap_or_default(), reply),
                 };
+                // RFC 3461 4.1: a next hop without DSN got no NOTIFY, so
+                // the success report is ours ("relayed"); one with DSN
+                // got the parameters and reports itself.
+                if r.wants_success() && !facts.dsn {
+                    r.success_dsn = Some(SuccessDsn::Relayed);
+                }
                 (EventId::Send, None)
             }
             Outcome::Temporary(f) => {
@@ -103,8 +109,9 @@ fn apply_outcomes(
     last_error
 }
 
-/// The report about `e`'s recipients that need one (`failed`), or about
-/// the deferred ones (`delayed`).
+/// The report about `e`'s recipients whose failure needs one (`failed`),
+/// the deferred ones that may get a delay notice (`delayed`), or those
+/// due a success report (`delivered`, which also takes the `relayed`).
 fn dsn_for(
     rt: &RuntimeConfig,
     e: &Envelope,
@@ -117,10 +124,16 @@ fn dsn_for(
         .recipients
         .iter()
         .filter(|r| match action {
-            Action::Failed => r.needs_dsn(),
-            Action::Delayed => matches!(r.status, RecipientStatus::Deferred { .. }),
+            Action::Failed => r.needs_failure_dsn(),
+            Action::Delayed => r.wants_delay_notice(),
+            Action::Delivered | Action::Relayed => r.needs_dsn() && r.success_dsn.is_some(),
         })
         .map(|r| {
+            let action = match (action, r.success_dsn) {
+                (Action::Delivered | Action::Relayed, Some(SuccessDsn::Relayed)) => Action::Relayed,
+                (Action::Delivered | Action::Relayed, _) => Action::Delivered,
+                (a, _) => a,
+            };
             let reply = replies
                 .iter()
                 .find(|(a, _)| a.eq_ignore_ascii_case(&r.address))
@@ -144,6 +157,7 @@ fn dsn_for(
                 will_retry_until_ms: (action == Action::Delayed)
                     .then(|| rt.send.schedule.expires_at(e.received_at_ms)),
                 last_attempt_ms: Some(now),
+                original_recipient: r.orcpt.clone(),
             }
         })
         .collect();
@@ -155,7 +169,33 @@ fn dsn_for(
         now_ms: now,
         recipients,
         original,
+        ret: e.ret,
+        envid: e.envid.as_deref(),
     })
+}
+
+/// The largest message a RET=FULL failure report returns whole; a larger
+/// one is returned as its header (RFC 3461 4.3 leaves it to the MTA).
+const RET_FULL_MAX: u64 = 10 * 1024 * 1024;
+
+/// The whole message, for a RET=FULL failure report (`None`: the head
+/// will do: not asked, too large, or unreadable).
+fn full_message(ctx: &Ctx, item: &Item) -> Option<Vec<u8>> {
+    let e = &item.message.envelope;
+    if e.ret != Some(xshell_smtp::Ret::Full)
+        || !e.recipients.iter().any(|r| r.needs_failure_dsn())
+        || item.message.size > RET_FULL_MAX
+        || item.head.len() as u64 == item.message.size
+    {
+        return None;
+    }
+    match ctx.queue.read_message(&item.message.id) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(id = %item.message.id, error = %e, "cannot read the message for a RET=FULL report; returning its header");
+            None
+        }
+    }
 }
 
 /// Records one message; returns its next retry time, if it has one.
@@ -166,7 +206,8 @@ pub(crate) fn record(
     result: MessageResult,
 ) -> Option<u64> {
     let id = &item.message.id;
-    let original: &[u8] = &item.head;
+    let full = full_message(ctx, item);
+    let original: &[u8] = full.as_deref().unwrap_or(&item.head);
     let schedule = rt.send.schedule;
     let now = now_ms();
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -219,11 +260,11 @@ pub(crate) fn record(
                 Some(now.saturating_add(schedule.message_retry_interval_ms.max(1000)));
         }
         // Failures not reported yet (ours, or the local worker's).
-        if e.recipients.iter().any(|r| r.needs_dsn()) {
+        if e.recipients.iter().any(|r| r.needs_failure_dsn()) {
             let reported: Vec<String> = e
                 .recipients
                 .iter()
-                .filter(|r| r.needs_dsn())
+                .filter(|r| r.needs_failure_dsn())
                 .map(|r| r.address.clone())
                 .collect();
             let sent = match dsn_for(rt, e, original, &replies, Action::Failed, now) {
@@ -248,7 +289,38 @@ pub(crate) fn record(
                 }
             }
         }
-        // One delay notice.
+        // Successes the sender asked to hear about (NOTIFY=SUCCESS): one
+        // report for those delivered here and those relayed to a next hop
+        // without DSN.
+        if e.recipients
+            .iter()
+            .any(|r| r.needs_dsn() && r.success_dsn.is_some())
+        {
+            let reported: Vec<String> = e
+                .recipients
+                .iter()
+                .filter(|r| r.needs_dsn() && r.success_dsn.is_some())
+                .map(|r| r.address.clone())
+                .collect();
+            let sent = match dsn_for(rt, e, original, &replies, Action::Delivered, now) {
+                None => true,
+                Some(d) => match enqueue_dsn(ctx, &d) {
+                    Some(dsn_id) => {
+                        dsns.push((dsn_id, Action::Delivered, reported.clone()));
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if sent {
+                for r in e.recipients.iter_mut() {
+                    if reported.contains(&r.address) {
+                        r.dsn_sent = true;
+                    }
+                }
+            }
+        }
+        // One delay notice (only for recipients whose NOTIFY allows it).
         if remote_open(e) && schedule.delay_notice_due(e.received_at_ms, now, e.delay_notified) {
             match dsn_for(rt, e, original, &replies, Action::Delayed, now) {
                 None => e.delay_notified = true,
@@ -257,7 +329,7 @@ pub(crate) fn record(
                         let delayed = e
                             .recipients
                             .iter()
-                            .filter(|r| matches!(r.status, RecipientStatus::Deferred { .. }))
+                            .filter(|r| r.wants_delay_notice())
                             .map(|r| r.address.clone())
                             .collect();
                         dsns.push((dsn_id, Action::Delayed, delayed));
@@ -449,6 +521,7 @@ fn track(
             match action {
                 Action::Failed => "non-delivery",
                 Action::Delayed => "delay",
+                Action::Delivered | Action::Relayed => "success (NOTIFY=SUCCESS)",
             },
             env.sender
         ));

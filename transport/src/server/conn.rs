@@ -523,6 +523,7 @@ impl Conn {
             mail_from: xshell_smtp::ReversePath::Null,
             params: Default::default(),
             rcpt_to: Vec::new(),
+            rcpt_params: Vec::new(),
             tls: None,
         });
         let trace = TraceInfo {
