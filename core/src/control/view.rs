@@ -171,6 +171,37 @@ pub struct RecipientInfo {
     /// the engine recorded.
     pub status: String,
     pub last_error: Option<String>,
+    /// The delivery status notifications the sender asked for (RFC 3461
+    /// NOTIFY, named as Exchange's EnvelopeRecipient.RequestedReports):
+    /// `Default` (none asked: failures, and delays at the server's
+    /// discretion), `Never`, or e.g. `Success, Failure`.
+    #[serde(default = "default_reports")]
+    pub requested_reports: String,
+    /// The sender's ORCPT (`rfc822;address`), when it gave one.
+    #[serde(default)]
+    pub original_recipient: Option<String>,
+}
+
+fn default_reports() -> String {
+    "Default".into()
+}
+
+/// RFC 3461 NOTIFY (`NEVER`, `SUCCESS,DELAY`) as RequestedReports.
+fn requested_reports(notify: Option<&str>) -> String {
+    match notify {
+        None => default_reports(),
+        Some(n) => n
+            .split(',')
+            .map(|w| {
+                let w = w.trim().to_ascii_lowercase();
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// One message in one queue (a message whose recipients go to two next
@@ -196,6 +227,17 @@ pub struct MessageInfo {
     pub retry_count: u32,
     pub last_error: Option<String>,
     pub next_retry_time: Option<String>,
+    /// RFC 3461 RET, named as Exchange's MailItem.DsnFormatRequested:
+    /// `NotSpecified`, `Full` or `Headers`.
+    #[serde(default = "not_specified")]
+    pub dsn_format_requested: String,
+    /// RFC 3461 ENVID (Exchange's MailItem.EnvelopeId), decoded.
+    #[serde(default)]
+    pub envelope_id: Option<String>,
+}
+
+fn not_specified() -> String {
+    "NotSpecified".into()
 }
 
 /// RFC 3339 (UTC) for milliseconds since the Unix epoch.
@@ -350,6 +392,8 @@ pub fn messages(
                     .recipients
                     .iter()
                     .map(|(a, s)| RecipientInfo {
+                        requested_reports: requested_reports(p.msg.dsn.recipient(a).0),
+                        original_recipient: p.msg.dsn.recipient(a).1.map(str::to_string),
                         address: (*a).to_string(),
                         status: match s {
                             RecipientState::Pending => "Ready".into(),
@@ -376,6 +420,12 @@ pub fn messages(
                 retry_count: p.msg.attempts,
                 last_error: p.last_error(),
                 next_retry_time: p.waiting(now_ms).and_then(rfc3339_ms),
+                dsn_format_requested: match p.msg.dsn.ret.as_deref() {
+                    Some("FULL") => "Full".into(),
+                    Some("HDRS") => "Headers".into(),
+                    _ => not_specified(),
+                },
+                envelope_id: p.msg.dsn.envid.clone(),
             }
         })
         .collect()
@@ -426,6 +476,7 @@ mod tests {
             attempts: u32::from(next.is_some()),
             next_retry_ms: next,
             connector: None,
+            dsn: Default::default(),
         }
     }
 

@@ -541,6 +541,7 @@ impl Worker {
             ev.message_subject = head.subject.clone();
             ev.sender = env.sender.clone();
             ev.recipients = chosen.iter().map(|(a, _)| a.clone()).collect();
+            ev.dsn_from(env);
             ev.client_ip = env.client_ip;
             ev.connector = env.connector.clone();
             ev.auth_as = env.auth.as_ref().map(|a| a.auth_as.clone());

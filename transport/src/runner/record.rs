@@ -494,6 +494,10 @@ fn track(
             ev.verified_name = tls.verified_name.clone();
         }
         ev.domain_secured = Some(f.tls.as_ref().is_some_and(|t| t.domain_secured));
+        ev.dsn_from(env);
+        if t.event == EventId::Send {
+            ev.dsn_passed_on = Some(f.dsn);
+        }
         tracing::info!(
             id = %id,
             event = ?t.event,
