@@ -10,6 +10,7 @@
 //!   passed on, and A reports "relayed".
 //! - A recipient the next hop refuses with NOTIFY=NEVER gets no report;
 //!   one with NOTIFY=FAILURE and RET=HDRS a report with the header only.
+//! - Get-Message and the tracking log show what was asked.
 #![allow(clippy::unwrap_used)]
 
 mod transport_send_support;
@@ -80,7 +81,7 @@ fn report(m: &str) -> (String, String) {
 }
 
 #[test]
-fn notify_ret_envid_orcpt_between_two_organizations_and_a_hop_without_dsn() {
+fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
     let (a, b) = Org::partners();
     // A next hop that does not offer DSN (no STARTTLS either: opportunistic).
     let (l, fake_port) = listener();
@@ -89,6 +90,14 @@ fn notify_ret_envid_orcpt_between_two_organizations_and_a_hop_without_dsn() {
         "-c",
         &format!(
             "New-SendConnector NoDsn -AddressSpaces nodsn.example -SmartHosts 127.0.0.1 -Port {fake_port} -DNSRoutingEnabled:$False"
+        ),
+    ]);
+    // A next hop that is down: its message stays queued, for Get-Message.
+    let closed_port = listener().1;
+    a.xshell(&[
+        "-c",
+        &format!(
+            "New-SendConnector Stuck -AddressSpaces stuck.example -SmartHosts 127.0.0.1 -Port {closed_port} -DNSRoutingEnabled:$False"
         ),
     ]);
     let _ea = a.start();
@@ -215,5 +224,47 @@ fn notify_ret_envid_orcpt_between_two_organizations_and_a_hop_without_dsn() {
             .as_array()
             .is_some_and(|r| r.iter().any(|x| x == "reject-never@nodsn.example"))),
         "{fails:?}"
+    );
+
+    // Get-Message shows what was asked, with Exchange's names.
+    submit(
+        &a,
+        "MAIL FROM:<alice@orga.example> RET=FULL ENVID=stuck+2B1",
+        &[
+            "RCPT TO:<dave@stuck.example> NOTIFY=FAILURE,DELAY ORCPT=rfc822;Dave@stuck.example",
+            "RCPT TO:<erin@stuck.example>",
+        ],
+        "Subject: stuck\r\n\r\nhello\r\n",
+    );
+    let mut shown = Value::Null;
+    let retried = wait_until(WAIT, || {
+        let (code, out, _) = a.lab.try_xshell(&["get-message", "--output", "json"]);
+        shown = serde_json::from_str(&out).unwrap_or(Value::Null);
+        code == 0
+            && shown[0]["Recipients"][0]["Status"] == "Retry"
+            && shown.as_array().is_some_and(|m| m.len() == 1)
+    });
+    assert!(retried, "{shown:#}");
+    let m = &shown[0];
+    assert_eq!(m["DsnFormatRequested"], "Full", "{m:#}");
+    assert_eq!(m["EnvelopeId"], "stuck+1", "{m:#}");
+    let r = &m["Recipients"];
+    assert_eq!(r[0]["Address"], "dave@stuck.example", "{m:#}");
+    assert_eq!(r[0]["RequestedReports"], "Failure, Delay", "{m:#}");
+    assert_eq!(
+        r[0]["OriginalRecipient"], "rfc822;Dave@stuck.example",
+        "{m:#}"
+    );
+    assert!(r[1].get("RequestedReports").is_none(), "{m:#}");
+    let defer = events(&a, "DEFER");
+    let d = defer
+        .iter()
+        .find(|e| e["next_hop_domain"] == "stuck.example")
+        .unwrap_or_else(|| panic!("no DEFER in {defer:?}"));
+    assert_eq!(d["dsn_ret"], "FULL", "{d}");
+    assert_eq!(
+        d["dsn_notify"],
+        serde_json::json!(["FAILURE,DELAY", "DEFAULT"]),
+        "{d}"
     );
 }

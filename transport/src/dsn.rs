@@ -133,10 +133,16 @@ pub struct Dsn {
     pub message: Vec<u8>,
 }
 
-/// The `Status:` codes of a report built by [`build`] (one per recipient).
+/// The `Status:` codes of a report built by [`build`] (one per recipient),
+/// read from its `message/delivery-status` part only (a returned message
+/// may contain anything).
 pub fn statuses(message: &[u8]) -> Vec<Enhanced> {
-    String::from_utf8_lossy(message)
-        .lines()
+    let text = String::from_utf8_lossy(message);
+    let part = text
+        .split_once("Content-Type: message/delivery-status\r\n")
+        .map_or("", |(_, rest)| rest);
+    let part = part.split_once("\r\n--").map_or(part, |(p, _)| p);
+    part.lines()
         .filter_map(|l| l.strip_prefix("Status: "))
         .filter_map(|code| {
             let mut p = code.trim().split('.');
@@ -649,7 +655,10 @@ mod tests {
         }]);
         r.ret = Some(xshell_smtp::Ret::Full);
         r.envid = Some("QQ+2B314");
+        let original = [ORIGINAL, b"Status: 5.9.9\r\n"].concat();
+        r.original = &original;
         let dsn = build(&r).unwrap();
+        assert_eq!(statuses(&dsn.message), [(5, 1, 1)]);
         let p = parts(&dsn.message);
         assert_eq!(p[2].0, "message/rfc822");
         assert!(p[2].1.contains("secret body text"), "{}", p[2].1);

@@ -574,4 +574,63 @@ mod tests {
         assert_eq!(m[0].status, QueueStatus::Suspended);
         assert_eq!(m[1].recipients[0].status, "Retry");
     }
+
+    #[test]
+    fn dsn_requests_are_shown_with_exchange_names() {
+        let c = cfg();
+        let mut m = msg(
+            "01",
+            &[
+                ("a@relay.example", RecipientState::Pending),
+                ("b@relay.example", RecipientState::Pending),
+                ("c@relay.example", RecipientState::Pending),
+            ],
+            None,
+        );
+        m.dsn = crate::control::spool::SpoolDsn {
+            ret: Some("HDRS".into()),
+            envid: Some("QQ+314".into()),
+            recipients: vec![
+                (
+                    "a@relay.example".into(),
+                    Some("SUCCESS,DELAY".into()),
+                    Some("rfc822;A+x@relay.example".into()),
+                ),
+                ("b@relay.example".into(), Some("NEVER".into()), None),
+            ],
+        };
+        let got = messages(
+            &c,
+            "MAIL",
+            &[m],
+            &QueueState::default(),
+            &HashSet::new(),
+            0,
+            |_| MessageHeaders::default(),
+        );
+        assert_eq!(got[0].dsn_format_requested, "Headers");
+        assert_eq!(got[0].envelope_id.as_deref(), Some("QQ+314"));
+        let r: Vec<(&str, Option<&str>)> = got[0]
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.requested_reports.as_str(),
+                    r.original_recipient.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            r,
+            [
+                ("Success, Delay", Some("rfc822;A+x@relay.example")),
+                ("Never", None),
+                ("Default", None),
+            ]
+        );
+        assert_eq!(
+            crate::control::spool::xtext_decode("QQ+2B314+3D"),
+            "QQ+314="
+        );
+    }
 }
