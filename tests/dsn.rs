@@ -126,11 +126,24 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
     );
 
     // Three reports reach alice: B's "delivered", A's "relayed", A's
-    // "failed" (for reject-fail only).
+    // "failed" (for reject-fail only). The tracking lines follow the queue
+    // updates (and may follow a report's delivery): wait for them too.
+    let tracked = |org: &Org, id: &str, field: &str, value: &str| {
+        events(org, id).iter().any(|e| {
+            e[field] == value
+                || e[field]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x == value))
+        })
+    };
     let done = wait_until(WAIT, || {
         a.lab.maildir("orga.example", "alice").len() >= 3
             && a.queue().is_empty()
             && b.queue().is_empty()
+            && tracked(&a, "SEND", "next_hop_domain", "orgb.example")
+            && tracked(&a, "SEND", "next_hop_domain", "nodsn.example")
+            && tracked(&a, "FAIL", "recipients", "reject-never@nodsn.example")
+            && tracked(&b, "RECEIVE", "sender", "alice@orga.example")
     });
     let got = a.lab.maildir("orga.example", "alice");
     assert!(
@@ -175,6 +188,30 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
     assert_eq!(
         r["dsn_orcpt"],
         serde_json::json!(["rfc822;Bob+dsn@orgb.example"])
+    );
+    // ... and as Get-MessageTrackingLog shows it.
+    let out = b.xshell(&[
+        "get-messagetrackinglog",
+        "--event-id",
+        "RECEIVE",
+        "--sender",
+        "alice@orga.example",
+        "--output",
+        "json",
+    ]);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    let e = &shown[0];
+    assert_eq!(e["DsnFormatRequested"], "Headers", "{e:#}");
+    assert_eq!(e["EnvelopeId"], "a+1", "{e:#}");
+    assert_eq!(
+        e["RequestedReports"],
+        serde_json::json!(["SUCCESS,FAILURE"]),
+        "{e:#}"
+    );
+    assert_eq!(
+        e["OriginalRecipients"],
+        serde_json::json!(["rfc822;Bob+dsn@orgb.example"]),
+        "{e:#}"
     );
 
     // The hop without DSN got none of it; A reported "relayed".
@@ -256,6 +293,12 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
         "{m:#}"
     );
     assert!(r[1].get("RequestedReports").is_none(), "{m:#}");
+    // The tracking line follows the queue update: wait for it too.
+    wait_until(WAIT, || {
+        events(&a, "DEFER")
+            .iter()
+            .any(|e| e["next_hop_domain"] == "stuck.example")
+    });
     let defer = events(&a, "DEFER");
     let d = defer
         .iter()

@@ -560,9 +560,17 @@ fn dsn_parameters_both_ways_with_postfix() {
     );
     assert!(ok, "postfix's smtpd:\n{t}");
 
+    // (The tracking lines follow the queue updates: wait for them too.)
     let both = wait_until(Duration::from_secs(40), || {
+        let lines = tracking_lines(&lab.tracking_log());
         dsn_with(&lab.maildir("orga.example", "bob"), "Action: delivered").is_some()
             && dsn_with(&p.pf.maildir(PARTNER, "carol"), "Action: delivered").is_some()
+            && lines
+                .iter()
+                .any(|l| l["event_id"] == "SEND" && l["next_hop_domain"] == PARTNER)
+            && lines
+                .iter()
+                .any(|l| l["event_id"] == "RECEIVE" && l["sender"] == "carol@postfix.example")
     });
     assert!(
         both,

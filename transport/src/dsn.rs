@@ -124,6 +124,10 @@ pub struct Request<'a> {
     pub envid: Option<&'a str>,
 }
 
+/// The largest message a RET=FULL failure report returns whole; a larger
+/// one is returned as its header (RFC 3461 4.3 leaves it to the MTA).
+pub const RET_FULL_MAX: u64 = 10 * 1024 * 1024;
+
 /// A report ready to be queued: envelope sender `<>`, one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {

@@ -522,19 +522,20 @@ fn remove_message(ctx: &ControlContext, id: &str, with_ndr: bool) -> Result<Answ
         let cfg = ctx.store.snapshot().map_err(failed)?;
         let postmaster = dsn::postmaster_address(&cfg.transport_config, &rt.server_fqdn);
         // The report quotes the header section, or the whole message when
-        // the sender asked RET=FULL.
-        let original = if m.envelope.ret == Some(xshell_smtp::Ret::Full) {
-            ctx.queue.read_message(&mid)
-        } else {
-            ctx.queue.open_message(&mid).and_then(|f| {
-                f.head().map_err(|source| crate::queue::QueueError::Io {
-                    op: "read",
-                    path: ctx.queue.message_path(&mid),
-                    source,
+        // the sender asked RET=FULL (up to RET_FULL_MAX).
+        let original =
+            if m.envelope.ret == Some(xshell_smtp::Ret::Full) && m.size <= dsn::RET_FULL_MAX {
+                ctx.queue.read_message(&mid)
+            } else {
+                ctx.queue.open_message(&mid).and_then(|f| {
+                    f.head().map_err(|source| crate::queue::QueueError::Io {
+                        op: "read",
+                        path: ctx.queue.message_path(&mid),
+                        source,
+                    })
                 })
-            })
-        }
-        .map_err(failed)?;
+            }
+            .map_err(failed)?;
         let now = now_ms();
         let req = dsn::Request {
             reporting_mta: &rt.server_fqdn,

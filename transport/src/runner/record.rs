@@ -174,17 +174,13 @@ fn dsn_for(
     })
 }
 
-/// The largest message a RET=FULL failure report returns whole; a larger
-/// one is returned as its header (RFC 3461 4.3 leaves it to the MTA).
-const RET_FULL_MAX: u64 = 10 * 1024 * 1024;
-
 /// The whole message, for a RET=FULL failure report (`None`: the head
 /// will do: not asked, too large, or unreadable).
 fn full_message(ctx: &Ctx, item: &Item) -> Option<Vec<u8>> {
     let e = &item.message.envelope;
     if e.ret != Some(xshell_smtp::Ret::Full)
         || !e.recipients.iter().any(|r| r.needs_failure_dsn())
-        || item.message.size > RET_FULL_MAX
+        || item.message.size > dsn::RET_FULL_MAX
         || item.head.len() as u64 == item.message.size
     {
         return None;
