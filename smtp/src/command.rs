@@ -302,14 +302,9 @@ pub fn xtext_encode(v: &str) -> String {
     out
 }
 
-#[cfg(test)]
-pub(crate) fn tests_valid_orcpt(v: &[u8]) -> bool {
-    valid_orcpt(v)
-}
-
 /// Validates an ORCPT value: `addr-type ";" xtext` (RFC 3461 4.2), the
 /// addr-type an atom, at most [`MAX_ORCPT`] characters.
-fn valid_orcpt(v: &[u8]) -> bool {
+pub(crate) fn valid_orcpt(v: &[u8]) -> bool {
     let Some(semi) = v.iter().position(|&b| b == b';') else {
         return false;
     };

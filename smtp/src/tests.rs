@@ -294,7 +294,7 @@ fn dsn_parameter_syntax_is_checked() {
     let orcpt = format!("rfc822;{}", "o".repeat(400));
     assert!(parse_command(format!("RCPT TO:<b@c.example> ORCPT={orcpt}").as_bytes()).is_ok());
     let orcpt = format!("rfc822;{}", "o".repeat(494));
-    assert!(!super::command::tests_valid_orcpt(orcpt.as_bytes()));
+    assert!(!crate::command::valid_orcpt(orcpt.as_bytes()));
     // In a session: refused, and the transaction goes on.
     let t = run(
         config(),
