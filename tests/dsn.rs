@@ -124,9 +124,21 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
         ],
         "Subject: refused by the next hop\r\n\r\nSECRET-BODY-LINE\r\n",
     );
+    // RET=FULL on a message larger than what the runner reads of a head
+    // (64 KiB): the report returns all of it.
+    let big = format!(
+        "Subject: big and refused\r\n\r\n{}END-OF-BIG-BODY\r\n",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n".repeat(2000)
+    );
+    submit(
+        &a,
+        "MAIL FROM:<alice@orga.example> RET=FULL",
+        &["RCPT TO:<reject-full@nodsn.example>"],
+        &big,
+    );
 
-    // Three reports reach alice: B's "delivered", A's "relayed", A's
-    // "failed" (for reject-fail only). The tracking lines follow the queue
+    // Four reports reach alice: B's "delivered", A's "relayed", A's
+    // "failed" for reject-fail only, and for reject-full. The tracking lines follow the queue
     // updates (and may follow a report's delivery): wait for them too.
     let tracked = |org: &Org, id: &str, field: &str, value: &str| {
         events(org, id).iter().any(|e| {
@@ -137,7 +149,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
         })
     };
     let done = wait_until(WAIT, || {
-        a.lab.maildir("orga.example", "alice").len() >= 3
+        a.lab.maildir("orga.example", "alice").len() >= 4
             && a.queue().is_empty()
             && b.queue().is_empty()
             && tracked(&a, "SEND", "next_hop_domain", "orgb.example")
@@ -152,12 +164,23 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
         a.queue(),
         b.queue()
     );
-    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got.len(), 4, "{got:#?}");
     let find = |action: &str| {
         got.iter()
-            .find(|m| m.contains(&format!("Action: {action}\r\n")))
+            .find(|m| m.contains(&format!("Action: {action}\r\n")) && !m.contains("reject-full"))
             .unwrap_or_else(|| panic!("no {action} report in {got:#?}"))
     };
+    let full = got
+        .iter()
+        .find(|m| m.contains("Final-Recipient: rfc822; reject-full@nodsn.example"))
+        .unwrap_or_else(|| panic!("no report for reject-full in {got:#?}"));
+    let (_, third) = report(full);
+    assert_eq!(third, "message/rfc822");
+    assert!(full.contains("Subject: big and refused"));
+    assert!(
+        full.contains("END-OF-BIG-BODY\r\n"),
+        "the returned message is cut"
+    );
 
     // B delivered and reported; the parameters came through A.
     let (status, third) = report(find("delivered"));
@@ -217,7 +240,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
     // The hop without DSN got none of it; A reported "relayed".
     let seen = fake.lock().unwrap().clone();
     assert_eq!(seen.delivered.len(), 1, "{seen:?}");
-    assert_eq!(seen.envelope_lines.len(), 5, "{seen:?}");
+    assert_eq!(seen.envelope_lines.len(), 7, "{seen:?}");
     assert!(
         seen.envelope_lines.iter().all(|l| !l.contains("NOTIFY")
             && !l.contains("ORCPT")

@@ -116,6 +116,7 @@ fn dsn_for(
     rt: &RuntimeConfig,
     e: &Envelope,
     original: &[u8],
+    ret: Option<xshell_smtp::Ret>,
     replies: &[(String, Reply)],
     action: Action,
     now: u64,
@@ -169,17 +170,21 @@ fn dsn_for(
         now_ms: now,
         recipients,
         original,
-        ret: e.ret,
+        ret,
         envid: e.envid.as_deref(),
     })
 }
 
 /// The whole message, for a RET=FULL failure report (`None`: the head
-/// will do: not asked, too large, or unreadable).
-fn full_message(ctx: &Ctx, item: &Item) -> Option<Vec<u8>> {
+/// will do: not asked, nothing failed, already whole in the head, too
+/// large, or unreadable). Read before the batch's outcomes are applied,
+/// so any outcome that is not a delivery counts as a possible failure.
+fn full_message(ctx: &Ctx, item: &Item, result: &MessageResult) -> Option<Vec<u8>> {
     let e = &item.message.envelope;
+    let may_fail = result.outcomes.iter().any(|(_, o, _)| !o.is_delivered())
+        || e.recipients.iter().any(|r| r.needs_failure_dsn());
     if e.ret != Some(xshell_smtp::Ret::Full)
-        || !e.recipients.iter().any(|r| r.needs_failure_dsn())
+        || !may_fail
         || item.message.size > dsn::RET_FULL_MAX
         || item.head.len() as u64 == item.message.size
     {
@@ -202,8 +207,16 @@ pub(crate) fn record(
     result: MessageResult,
 ) -> Option<u64> {
     let id = &item.message.id;
-    let full = full_message(ctx, item);
+    let full = full_message(ctx, item, &result);
+    let whole = full.is_some() || item.head.len() as u64 == item.message.size;
     let original: &[u8] = full.as_deref().unwrap_or(&item.head);
+    // Never a cut message as message/rfc822: without the whole message,
+    // RET=FULL gets the header.
+    let ret = item
+        .message
+        .envelope
+        .ret
+        .filter(|r| whole || *r != xshell_smtp::Ret::Full);
     let schedule = rt.send.schedule;
     let now = now_ms();
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -263,7 +276,7 @@ pub(crate) fn record(
                 .filter(|r| r.needs_failure_dsn())
                 .map(|r| r.address.clone())
                 .collect();
-            let sent = match dsn_for(rt, e, original, &replies, Action::Failed, now) {
+            let sent = match dsn_for(rt, e, original, ret, &replies, Action::Failed, now) {
                 // null sender: nothing to send
                 None => true,
                 Some(d) => match enqueue_dsn(ctx, &d) {
@@ -298,7 +311,7 @@ pub(crate) fn record(
                 .filter(|r| r.needs_dsn() && r.success_dsn.is_some())
                 .map(|r| r.address.clone())
                 .collect();
-            let sent = match dsn_for(rt, e, original, &replies, Action::Delivered, now) {
+            let sent = match dsn_for(rt, e, original, ret, &replies, Action::Delivered, now) {
                 None => true,
                 Some(d) => match enqueue_dsn(ctx, &d) {
                     Some(dsn_id) => {
@@ -318,7 +331,7 @@ pub(crate) fn record(
         }
         // One delay notice (only for recipients whose NOTIFY allows it).
         if remote_open(e) && schedule.delay_notice_due(e.received_at_ms, now, e.delay_notified) {
-            match dsn_for(rt, e, original, &replies, Action::Delayed, now) {
+            match dsn_for(rt, e, original, ret, &replies, Action::Delayed, now) {
                 None => e.delay_notified = true,
                 Some(d) => {
                     if let Some(dsn_id) = enqueue_dsn(ctx, &d) {
