@@ -27,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dnsmasq::Dnsmasq;
+use mail_parser::MimeHeaders;
 use postfix::{Postfix, PostfixConfig, Smtpd};
 use transport_support::*;
 
@@ -267,6 +268,12 @@ struct StrictPartner {
 }
 
 fn strict_partner() -> StrictPartner {
+    strict_partner_with(|_, _| {})
+}
+
+/// [`strict_partner`], with `more` adjusting Postfix's configuration
+/// (given our Inbound port).
+fn strict_partner_with(more: impl FnOnce(&mut PostfixConfig, u16)) -> StrictPartner {
     let lab = Lab::new();
     let (port, submit_port, partner_port) = (free_port(), free_port(), free_port());
     let partner_ca = lab.ca("postfix-ca", "Postfix Example CA");
@@ -285,7 +292,7 @@ fn strict_partner() -> StrictPartner {
     );
     // Postfix's smtpd on 127.0.0.3 takes mail only over TLS with a client
     // certificate that chains to our CA.
-    let pf = Postfix::start(&PostfixConfig {
+    let mut config = PostfixConfig {
         hostname: PARTNER_FQDN.into(),
         mailboxes: vec![(PARTNER.into(), vec!["alice".into()])],
         cert: partner.cert.clone(),
@@ -301,7 +308,9 @@ fn strict_partner() -> StrictPartner {
             ],
         }],
         ..Default::default()
-    });
+    };
+    more(&mut config, port);
+    let pf = Postfix::start(&config);
     StrictPartner {
         lab,
         port,
@@ -462,4 +471,167 @@ fn postfix_requiring_our_client_certificate_accepts_what_we_relay() {
         log.contains("Trusted TLS connection established from"),
         "{log}"
     );
+}
+
+/// Sends one message over a plaintext SMTP session to `ip:port` with
+/// these MAIL and RCPT lines (parameters included); the transcript, and
+/// whether the message was accepted.
+fn raw_submit(ip: &str, port: u16, mail: &str, rcpts: &[&str], message: &str) -> (String, bool) {
+    let mut c = Raw::connect_to(ip, port);
+    let mut t = c.reply();
+    t += &c.cmd("EHLO client.example");
+    for line in std::iter::once(&mail).chain(rcpts) {
+        t += line;
+        t += "\n";
+        t += &c.cmd(line);
+    }
+    t += &c.cmd("DATA");
+    c.send(message.as_bytes());
+    let end = c.cmd(".");
+    t += &end;
+    c.cmd("QUIT");
+    (t, end.starts_with("250"))
+}
+
+/// The delivery-status part of the first message in `msgs` that is a
+/// multipart/report with report-type=delivery-status and contains `want`.
+fn dsn_with(msgs: &[String], want: &str) -> Option<String> {
+    msgs.iter().find_map(|m| {
+        let msg = mail_parser::MessageParser::default().parse(m.as_bytes())?;
+        let ct = msg.content_type()?;
+        if ct.subtype() != Some("report") || ct.attribute("report-type") != Some("delivery-status")
+        {
+            return None;
+        }
+        let status = msg.parts.iter().find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.subtype() == Some("delivery-status"))
+        })?;
+        let text = String::from_utf8_lossy(status.contents()).into_owned();
+        text.contains(want).then_some(text)
+    })
+}
+
+/// RFC 3461 both ways with Postfix, which supports DSN:
+/// - as the next hop: our engine passes NOTIFY/ORCPT/RET/ENVID on, which
+///   Postfix proves by sending its own "delivered" report, with our
+///   ENVID and ORCPT in it, back to our sender;
+/// - as the sending partner: Postfix relays a message that asked
+///   NOTIFY=SUCCESS,DELAY,FAILURE with ORCPT and ENVID to us; we record
+///   them, deliver, and send the "delivered" report to Postfix's sender.
+#[test]
+fn dsn_parameters_both_ways_with_postfix() {
+    if skip() {
+        return;
+    }
+    let inject_port = free_port();
+    let p = strict_partner_with(|c, our_port| {
+        // Postfix relays orga.example (everything not its own) to our
+        // Inbound connector, verifying our certificate, and takes the
+        // test's mail on a second, plain smtpd.
+        c.relayhost = Some(("127.0.0.1".into(), our_port));
+        c.tls_policy = vec![format!("[127.0.0.1]:{our_port} secure match=orga.example")];
+        c.mailboxes = vec![(PARTNER.into(), vec!["alice".into(), "carol".into()])];
+        c.services.push(Smtpd {
+            addr: PARTNER_IP.into(),
+            port: inject_port,
+            overrides: vec![],
+        });
+    });
+    let lab = &p.lab;
+    let engine = lab.start_engine(p.port);
+
+    // 1. Us to Postfix.
+    let (t, ok) = raw_submit(
+        "127.0.0.1",
+        p.submit_port,
+        "MAIL FROM:<bob@orga.example> RET=HDRS ENVID=orga+2B1",
+        &["RCPT TO:<alice@postfix.example> NOTIFY=SUCCESS ORCPT=rfc822;alice+2Bx@postfix.example"],
+        "Subject: dsn to postfix\r\n\r\nhello\r\n",
+    );
+    assert!(ok, "our Submission connector:\n{t}");
+    // 2. Postfix to us.
+    let (t, ok) = raw_submit(
+        PARTNER_IP,
+        inject_port,
+        "MAIL FROM:<carol@postfix.example> RET=HDRS ENVID=pf-1",
+        &["RCPT TO:<bob@orga.example> NOTIFY=SUCCESS,DELAY,FAILURE ORCPT=rfc822;bob@orga.example"],
+        "Subject: dsn from postfix\r\n\r\nhello\r\n",
+    );
+    assert!(ok, "postfix's smtpd:\n{t}");
+
+    // (The tracking lines follow the queue updates: wait for them too.)
+    let both = wait_until(Duration::from_secs(40), || {
+        let lines = tracking_lines(&lab.tracking_log());
+        dsn_with(&lab.maildir("orga.example", "bob"), "Action: delivered").is_some()
+            && dsn_with(&p.pf.maildir(PARTNER, "carol"), "Action: delivered").is_some()
+            && lines
+                .iter()
+                .any(|l| l["event_id"] == "SEND" && l["next_hop_domain"] == PARTNER)
+            && lines
+                .iter()
+                .any(|l| l["event_id"] == "RECEIVE" && l["sender"] == "carol@postfix.example")
+    });
+    assert!(
+        both,
+        "reports missing\n--- bob: {:#?}\n--- carol: {:#?}\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+        lab.maildir("orga.example", "bob"),
+        p.pf.maildir(PARTNER, "carol"),
+        p.pf.maillog(),
+        engine.log_text()
+    );
+
+    // 1. Postfix's report names our ENVID and ORCPT: it got them.
+    let status = dsn_with(&lab.maildir("orga.example", "bob"), "Action: delivered").unwrap();
+    for want in [
+        "Original-Envelope-Id: orga+1",
+        "Reporting-MTA: dns; mail.postfix.example",
+        "Original-Recipient: rfc822;alice+x@postfix.example",
+        "Final-Recipient: rfc822; alice@postfix.example",
+    ] {
+        assert!(
+            status.contains(want),
+            "missing {want:?} in postfix's report:\n{status}"
+        );
+    }
+    let lines = tracking_lines(&lab.tracking_log());
+    let send = lines
+        .iter()
+        .find(|l| l["event_id"] == "SEND" && l["next_hop_domain"] == PARTNER)
+        .unwrap_or_else(|| panic!("no SEND in {lines:?}"));
+    assert_eq!(send["dsn_passed_on"], true, "{send}");
+    assert_eq!(send["domain_secured"], true, "{send}");
+
+    // 2. What Postfix passed on, as we recorded it, and our report.
+    let recv = lines
+        .iter()
+        .find(|l| l["event_id"] == "RECEIVE" && l["sender"] == "carol@postfix.example")
+        .unwrap_or_else(|| panic!("no RECEIVE from postfix in {lines:?}"));
+    assert_eq!(recv["auth_as"], "Partner", "{recv}");
+    assert_eq!(recv["dsn_envid"], "pf-1", "{recv}");
+    assert_eq!(recv["dsn_ret"], "HDRS", "{recv}");
+    assert_eq!(
+        recv["dsn_notify"],
+        serde_json::json!(["SUCCESS,FAILURE,DELAY"]),
+        "{recv}"
+    );
+    assert_eq!(
+        recv["dsn_orcpt"],
+        serde_json::json!(["rfc822;bob@orga.example"]),
+        "{recv}"
+    );
+    let status = dsn_with(&p.pf.maildir(PARTNER, "carol"), "Action: delivered").unwrap();
+    for want in [
+        // (Postfix stores the report with LF line ends.)
+        "Original-Envelope-Id: pf-1",
+        "Reporting-MTA: dns; mail.orga.example",
+        "Original-Recipient: rfc822; bob@orga.example",
+        "Final-Recipient: rfc822; bob@orga.example",
+        "Status: 2.0.0",
+    ] {
+        assert!(
+            status.contains(want),
+            "missing {want:?} in our report:\n{status}"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The SMTP client protocol as a sans-IO state machine (RFC 5321, 3207
 //! STARTTLS, 1870 SIZE, 6152 8BITMIME, 2034 ENHANCEDSTATUSCODES, 3030
-//! CHUNKING and BINARYMIME).
+//! CHUNKING and BINARYMIME, 3461 DSN).
 //!
 //! The driver (the engine's `outbound::deliver`) moves bytes; this module
 //! decides what to send and what the replies mean:
@@ -26,7 +26,9 @@
 //! refused with 5yz), `STARTTLS` per [`StartTlsMode`], a new `EHLO` over
 //! TLS, then for each transaction `RSET` (except the first), `MAIL FROM`
 //! (with `SIZE=` when advertised, `BODY=8BITMIME` for 8-bit content when
-//! advertised), one `RCPT TO` per recipient, `DATA` and the dot-stuffed
+//! advertised, `RET=`/`ENVID=` when DSN is advertised), one `RCPT TO` per
+//! recipient (with `NOTIFY=`/`ORCPT=` when DSN is advertised: RFC 3461 5.2
+//! says a server that does not offer DSN gets none), `DATA` and the dot-stuffed
 //! body when at least one recipient was accepted; finally `QUIT`.
 //!
 //! # CHUNKING and BINARYMIME (RFC 3030)
@@ -155,6 +157,8 @@ pub struct Extensions {
     pub chunking: bool,
     /// `BINARYMIME` (RFC 3030): `BODY=BINARYMIME` is accepted (with BDAT).
     pub binary_mime: bool,
+    /// `DSN` (RFC 3461) advertised.
+    pub dsn: bool,
     /// The SASL mechanisms of `AUTH` (upper case).
     pub auth: Vec<String>,
 }
@@ -178,6 +182,7 @@ impl Extensions {
                 "ENHANCEDSTATUSCODES" => e.enhanced_status_codes = true,
                 "CHUNKING" => e.chunking = true,
                 "BINARYMIME" => e.binary_mime = true,
+                "DSN" => e.dsn = true,
                 "AUTH" => e.auth.extend(words.map(str::to_ascii_uppercase)),
                 // The pre-RFC form some servers still add (`AUTH=LOGIN PLAIN`).
                 k if k.starts_with("AUTH=") => e.auth.extend(
@@ -192,6 +197,11 @@ impl Extensions {
     }
 }
 
+/// Non-empty xtext (RFC 3461 4), safe on a command line.
+fn xtext_ok(v: &str) -> bool {
+    !v.is_empty() && crate::command::is_xtext(v.as_bytes())
+}
+
 /// One message to send: the envelope and the message as spooled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
@@ -201,6 +211,21 @@ pub struct Transaction {
     pub recipients: Vec<String>,
     /// The message (header and body), CRLF line ends, not dot-stuffed.
     pub message: Content,
+    /// What the sender asked for in delivery status notifications; sent
+    /// only to a server that advertises DSN.
+    pub dsn: DsnRequest,
+}
+
+/// The RFC 3461 parameters of a transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsnRequest {
+    /// `RET=` on MAIL.
+    pub ret: Option<crate::command::Ret>,
+    /// `ENVID=` on MAIL (xtext).
+    pub envid: Option<String>,
+    /// `NOTIFY=` / `ORCPT=` of each recipient, in the order of
+    /// [`Transaction::recipients`] (a missing entry: none).
+    pub recipients: Vec<crate::command::RcptParams>,
 }
 
 /// A message the driver streams from where it is kept (the engine's queue
@@ -695,6 +720,15 @@ impl ClientSession {
         } else if self.extensions.eight_bit_mime && t.tx.message.eight_bit() {
             line.push_str(" BODY=8BITMIME");
         }
+        if self.extensions.dsn {
+            if let Some(ret) = t.tx.dsn.ret {
+                line.push_str(&format!(" RET={}", ret.as_str()));
+            }
+            // Re-checked: nothing but xtext is ever put on the wire.
+            if let Some(envid) = t.tx.dsn.envid.as_deref().filter(|v| xtext_ok(v)) {
+                line.push_str(&format!(" ENVID={envid}"));
+            }
+        }
         self.command(&line);
         self.state = State::Mail(t);
     }
@@ -705,7 +739,20 @@ impl ClientSession {
             t.rcpt_at += 1;
         }
         if t.rcpt_at < t.results.len() {
-            let line = format!("RCPT TO:<{}>", t.tx.recipients[t.rcpt_at]);
+            let mut line = format!("RCPT TO:<{}>", t.tx.recipients[t.rcpt_at]);
+            if self.extensions.dsn
+                && let Some(p) = t.tx.dsn.recipients.get(t.rcpt_at)
+            {
+                if let Some(n) = p.notify {
+                    line.push_str(&format!(" NOTIFY={n}"));
+                }
+                if let Some(o) = p.orcpt.as_deref().filter(|v| {
+                    v.split_once(';')
+                        .is_some_and(|(k, a)| !k.is_empty() && xtext_ok(k) && xtext_ok(a))
+                }) {
+                    line.push_str(&format!(" ORCPT={o}"));
+                }
+            }
             self.command(&line);
             self.state = State::Rcpt(t);
         } else if t.accepted.is_empty() {
@@ -1030,6 +1077,7 @@ mod tests {
             sender: "alice@orga.example".into(),
             recipients: rcpts.iter().map(|s| s.to_string()).collect(),
             message: msg.as_bytes().to_vec().into(),
+            dsn: DsnRequest::default(),
         }
     }
 
@@ -1043,6 +1091,71 @@ mod tests {
         let (o, ev) = step(&mut s, ehlo);
         assert_eq!(ev, Event::Ready, "{o}");
         s
+    }
+
+    #[test]
+    fn dsn_parameters_only_to_a_server_that_offers_dsn() {
+        use crate::command::{Notify, RcptParams, Ret};
+        let dsn = DsnRequest {
+            ret: Some(Ret::Hdrs),
+            envid: Some("QQ+2B1".into()),
+            recipients: vec![
+                RcptParams {
+                    notify: Some(Notify {
+                        success: true,
+                        failure: true,
+                        delay: false,
+                    }),
+                    orcpt: Some("rfc822;b+2B1@orgb.example".into()),
+                },
+                RcptParams::default(),
+                RcptParams {
+                    notify: Some(Notify::NEVER),
+                    // Not xtext: never put on the wire.
+                    orcpt: Some("rfc822;x\r\nDATA".into()),
+                },
+            ],
+        };
+        let with_dsn = "250-mx.orgb.example\r\n250-DSN\r\n250 8BITMIME\r\n";
+        for (ehlo, offered) in [(with_dsn, true), (EHLO, false)] {
+            let mut s = ready_plain(StartTlsMode::Never, ehlo);
+            assert_eq!(s.extensions().dsn, offered);
+            let mut t = tx(
+                &["b@orgb.example", "c@orgb.example", "d@orgb.example"],
+                "S: x\r\n\r\nb\r\n",
+            );
+            t.dsn = dsn.clone();
+            s.send(t).unwrap();
+            assert_eq!(s.poll(), Event::NeedInput);
+            let mut lines = vec![out(&mut s)];
+            for _ in 0..3 {
+                lines.push(step(&mut s, "250 2.1.0 ok\r\n").0);
+            }
+            if offered {
+                assert_eq!(
+                    lines,
+                    [
+                        "MAIL FROM:<alice@orga.example> RET=HDRS ENVID=QQ+2B1\r\n",
+                        "RCPT TO:<b@orgb.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2B1@orgb.example\r\n",
+                        "RCPT TO:<c@orgb.example>\r\n",
+                        "RCPT TO:<d@orgb.example> NOTIFY=NEVER\r\n",
+                    ]
+                );
+            } else {
+                // RFC 3461 5.2: nothing of it to a server without DSN.
+                assert!(
+                    lines
+                        .iter()
+                        .all(|l| !l.contains('=') || l.contains("SIZE=")),
+                    "{lines:?}"
+                );
+                assert!(
+                    lines
+                        .iter()
+                        .all(|l| !l.contains("NOTIFY") && !l.contains("RET"))
+                );
+            }
+        }
     }
 
     #[test]
@@ -1463,6 +1576,7 @@ mod tests {
                 eight_bit: false,
                 binary: true,
             },
+            dsn: DsnRequest::default(),
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);
@@ -1495,6 +1609,7 @@ mod tests {
                     eight_bit: true,
                     binary: true,
                 },
+                dsn: DsnRequest::default(),
             })
             .unwrap();
             let Event::Done(r) = s.poll() else {
@@ -1536,6 +1651,7 @@ mod tests {
                 eight_bit,
                 binary: false,
             },
+            dsn: DsnRequest::default(),
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);

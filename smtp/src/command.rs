@@ -1,6 +1,7 @@
 //! The SMTP command-line parser (RFC 5321 section 4.1, with the MAIL
 //! parameters of RFC 1870 SIZE, RFC 6152 8BITMIME and RFC 3030
-//! BINARYMIME, and RFC 3030's BDAT).
+//! BINARYMIME, RFC 3030's BDAT, and the MAIL / RCPT parameters of RFC
+//! 3461 DSN: RET, ENVID, NOTIFY, ORCPT).
 //!
 //! [`parse_command`] takes one command line (with or without its CRLF) and
 //! returns a [`Command`] or a [`ParseError`] that knows its own reply
@@ -125,13 +126,216 @@ pub struct MailParams {
     pub size: Option<u64>,
     /// `BODY=7BIT|8BITMIME|BINARYMIME`.
     pub body: Option<Body>,
+    /// `RET=FULL|HDRS` (RFC 3461 4.3): what a failure report returns.
+    pub ret: Option<Ret>,
+    /// `ENVID=xtext` (RFC 3461 4.4), kept in its (validated) xtext form.
+    pub envid: Option<String>,
 }
 
 impl MailParams {
     /// True when no parameter was given.
     pub fn is_empty(&self) -> bool {
-        self.size.is_none() && self.body.is_none()
+        self.size.is_none() && self.body.is_none() && self.ret.is_none() && self.envid.is_none()
     }
+}
+
+/// The RET parameter of MAIL (RFC 3461 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Ret {
+    /// Return the whole message with a failure report.
+    #[serde(rename = "FULL")]
+    Full,
+    /// Return only its header section.
+    #[serde(rename = "HDRS")]
+    Hdrs,
+}
+
+impl Ret {
+    /// The keyword as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ret::Full => "FULL",
+            Ret::Hdrs => "HDRS",
+        }
+    }
+}
+
+/// The NOTIFY parameter of RCPT (RFC 3461 4.1): `NEVER` (every flag false)
+/// or a list of SUCCESS, FAILURE, DELAY.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Notify {
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+}
+
+impl Notify {
+    /// `NOTIFY=NEVER`.
+    pub const NEVER: Notify = Notify {
+        success: false,
+        failure: false,
+        delay: false,
+    };
+
+    /// True for `NEVER`.
+    pub fn is_never(self) -> bool {
+        self == Notify::NEVER
+    }
+}
+
+impl fmt::Display for Notify {
+    /// The wire form: `NEVER` or e.g. `SUCCESS,FAILURE`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_never() {
+            return f.write_str("NEVER");
+        }
+        let words: Vec<&str> = [
+            (self.success, "SUCCESS"),
+            (self.failure, "FAILURE"),
+            (self.delay, "DELAY"),
+        ]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+        .collect();
+        f.write_str(&words.join(","))
+    }
+}
+
+impl std::str::FromStr for Notify {
+    type Err = ParseError;
+
+    /// RFC 3461 4.1: `NEVER`, or one or more of SUCCESS, FAILURE, DELAY
+    /// separated by commas (case-insensitive; NEVER alone; no repeats).
+    fn from_str(v: &str) -> Result<Self, ParseError> {
+        let bad = ParseError::InvalidParameter("NOTIFY");
+        if v.eq_ignore_ascii_case("NEVER") {
+            return Ok(Notify::NEVER);
+        }
+        let mut n = Notify::default();
+        for word in v.split(',') {
+            let flag = if word.eq_ignore_ascii_case("SUCCESS") {
+                &mut n.success
+            } else if word.eq_ignore_ascii_case("FAILURE") {
+                &mut n.failure
+            } else if word.eq_ignore_ascii_case("DELAY") {
+                &mut n.delay
+            } else {
+                return Err(bad);
+            };
+            if *flag {
+                return Err(bad);
+            }
+            *flag = true;
+        }
+        Ok(n)
+    }
+}
+
+impl From<Notify> for String {
+    fn from(n: Notify) -> String {
+        n.to_string()
+    }
+}
+
+impl TryFrom<String> for Notify {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, ParseError> {
+        s.parse()
+    }
+}
+
+/// The parameters of RCPT TO this server understands (RFC 3461).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    /// `NOTIFY=` (RFC 3461 4.1).
+    pub notify: Option<Notify>,
+    /// `ORCPT=addr-type;xtext` (RFC 3461 4.2), kept in its wire form.
+    pub orcpt: Option<String>,
+}
+
+impl RcptParams {
+    /// True when no parameter was given.
+    pub fn is_empty(&self) -> bool {
+        self.notify.is_none() && self.orcpt.is_none()
+    }
+}
+
+/// Longest ENVID value (RFC 3461 4.4: 100 characters).
+pub const MAX_ENVID: usize = 100;
+/// Longest ORCPT value (RFC 3461 4.2: 500 characters).
+pub const MAX_ORCPT: usize = 500;
+
+/// True when `v` is xtext (RFC 3461 4): printable ASCII except `+` and
+/// `=`, and `+XX` with two upper-case hex digits.
+pub fn is_xtext(v: &[u8]) -> bool {
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'+' => {
+                let hex =
+                    |b: Option<&u8>| b.is_some_and(|&c| matches!(c, b'0'..=b'9' | b'A'..=b'F'));
+                if !hex(v.get(i + 1)) || !hex(v.get(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'=' => return false,
+            0x21..=0x7e => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Decodes xtext (`+XX` hex escapes); other octets are kept. Octets that
+/// are not valid UTF-8 are replaced.
+pub fn xtext_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'+'
+            && let Some(n) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(n);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encodes text as xtext: `+`, `=`, controls, space and non-ASCII octets
+/// become `+XX`.
+pub fn xtext_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for &b in v.as_bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Validates an ORCPT value: `addr-type ";" xtext` (RFC 3461 4.2), the
+/// addr-type an atom, at most [`MAX_ORCPT`] characters.
+pub(crate) fn valid_orcpt(v: &[u8]) -> bool {
+    let Some(semi) = v.iter().position(|&b| b == b';') else {
+        return false;
+    };
+    let (kind, addr) = (&v[..semi], &v[semi + 1..]);
+    v.len() <= MAX_ORCPT
+        && !kind.is_empty()
+        && kind.iter().all(|&b| is_atext(b))
+        && !addr.is_empty()
+        && is_xtext(addr)
 }
 
 /// One parsed command line.
@@ -145,6 +349,7 @@ pub enum Command {
     },
     Rcpt {
         to: ForwardPath,
+        params: RcptParams,
     },
     Data,
     /// `BDAT <chunk-size> [LAST]` (RFC 3030 section 2): `size` octets of
@@ -391,6 +596,26 @@ fn parse_mail(rest: &[u8]) -> Result<Command, ParseError> {
             } else {
                 return Err(ParseError::InvalidParameter("BODY"));
             });
+        } else if key.eq_ignore_ascii_case(b"RET") {
+            // RFC 3461 4.3
+            let v = value.ok_or(ParseError::InvalidParameter("RET"))?;
+            if out.ret.is_some() {
+                return Err(ParseError::InvalidParameter("RET"));
+            }
+            out.ret = Some(if v.eq_ignore_ascii_case(b"FULL") {
+                Ret::Full
+            } else if v.eq_ignore_ascii_case(b"HDRS") {
+                Ret::Hdrs
+            } else {
+                return Err(ParseError::InvalidParameter("RET"));
+            });
+        } else if key.eq_ignore_ascii_case(b"ENVID") {
+            // RFC 3461 4.4: xtext, at most 100 characters.
+            let v = value.ok_or(ParseError::InvalidParameter("ENVID"))?;
+            if out.envid.is_some() || v.is_empty() || v.len() > MAX_ENVID || !is_xtext(v) {
+                return Err(ParseError::InvalidParameter("ENVID"));
+            }
+            out.envid = Some(String::from_utf8_lossy(v).into_owned());
         } else {
             return Err(ParseError::UnknownParameter(
                 String::from_utf8_lossy(key).to_ascii_uppercase(),
@@ -426,11 +651,32 @@ fn parse_bdat(rest: &[u8]) -> Result<Command, ParseError> {
 fn parse_rcpt(rest: &[u8]) -> Result<Command, ParseError> {
     let r = keyword(rest, b"TO:").ok_or(ParseError::Syntax("expected RCPT TO:<address>"))?;
     let (path, params) = split_path(r).map_err(ParseError::InvalidRecipient)?;
-    if let Some(p) = params.split(|&b| b == b' ').find(|p| !p.is_empty()) {
-        let key = p.split(|&b| b == b'=').next().unwrap_or(p);
-        return Err(ParseError::UnknownParameter(
-            String::from_utf8_lossy(key).to_ascii_uppercase(),
-        ));
+    let mut out = RcptParams::default();
+    for p in params.split(|&b| b == b' ').filter(|p| !p.is_empty()) {
+        let (key, value) = match p.iter().position(|&b| b == b'=') {
+            Some(i) => (&p[..i], Some(&p[i + 1..])),
+            None => (p, None),
+        };
+        if key.eq_ignore_ascii_case(b"NOTIFY") {
+            // RFC 3461 4.1
+            let v = value.ok_or(ParseError::InvalidParameter("NOTIFY"))?;
+            if out.notify.is_some() {
+                return Err(ParseError::InvalidParameter("NOTIFY"));
+            }
+            let v = std::str::from_utf8(v).map_err(|_| ParseError::InvalidParameter("NOTIFY"))?;
+            out.notify = Some(v.parse()?);
+        } else if key.eq_ignore_ascii_case(b"ORCPT") {
+            // RFC 3461 4.2
+            let v = value.ok_or(ParseError::InvalidParameter("ORCPT"))?;
+            if out.orcpt.is_some() || !valid_orcpt(v) {
+                return Err(ParseError::InvalidParameter("ORCPT"));
+            }
+            out.orcpt = Some(String::from_utf8_lossy(v).into_owned());
+        } else {
+            return Err(ParseError::UnknownParameter(
+                String::from_utf8_lossy(key).to_ascii_uppercase(),
+            ));
+        }
     }
     if path.is_empty() {
         return Err(ParseError::InvalidRecipient(AddressError::NullNotAllowed));
@@ -438,11 +684,13 @@ fn parse_rcpt(rest: &[u8]) -> Result<Command, ParseError> {
     if path.eq_ignore_ascii_case(b"postmaster") {
         return Ok(Command::Rcpt {
             to: ForwardPath::Postmaster,
+            params: out,
         });
     }
     let mb = parse_path(path).map_err(ParseError::InvalidRecipient)?;
     Ok(Command::Rcpt {
         to: ForwardPath::Mailbox(mb),
+        params: out,
     })
 }
 
@@ -637,7 +885,7 @@ mod tests {
 
     fn rcpt(line: &str) -> Result<ForwardPath, ParseError> {
         match parse_command(line.as_bytes())? {
-            Command::Rcpt { to } => Ok(to),
+            Command::Rcpt { to, .. } => Ok(to),
             other => panic!("not RCPT: {other:?}"),
         }
     }
@@ -841,8 +1089,8 @@ mod tests {
             Err(ParseError::InvalidRecipient(AddressError::NullNotAllowed))
         );
         assert_eq!(
-            rcpt("RCPT TO:<a@b.example> NOTIFY=NEVER"),
-            Err(ParseError::UnknownParameter("NOTIFY".into()))
+            rcpt("RCPT TO:<a@b.example> XNOTIFY=NEVER"),
+            Err(ParseError::UnknownParameter("XNOTIFY".into()))
         );
         assert_eq!(
             rcpt("RCPT TO:<bob>").map_err(|e| e.reply().to_string()),

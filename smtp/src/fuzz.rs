@@ -118,6 +118,25 @@ pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
                 if envelope.rcpt_to.is_empty() {
                     t.violations.push("message delivered without recipients");
                 }
+                if envelope.rcpt_params.len() != envelope.rcpt_to.len() {
+                    t.violations.push("DSN parameters not one per recipient");
+                }
+                let xtext = |v: &Option<String>| {
+                    v.as_deref()
+                        .is_none_or(|v| crate::command::is_xtext(v.as_bytes()))
+                };
+                if !xtext(&envelope.params.envid)
+                    || envelope.rcpt_params.iter().any(|p| {
+                        !xtext(
+                            &p.orcpt
+                                .as_ref()
+                                .and_then(|o| o.split_once(';'))
+                                .map(|(_, a)| a.to_string()),
+                        )
+                    })
+                {
+                    t.violations.push("ENVID or ORCPT kept that is not xtext");
+                }
                 t.delivered.push(message);
                 Verdict::Accept
             }

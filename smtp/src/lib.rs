@@ -37,8 +37,8 @@ pub mod fuzz;
 mod tests;
 
 pub use command::{
-    AddressError, Body, Command, ForwardPath, MailParams, Mailbox, ParseError, ReversePath,
-    parse_command,
+    AddressError, Body, Command, ForwardPath, MailParams, Mailbox, Notify, ParseError, RcptParams,
+    Ret, ReversePath, parse_command,
 };
 pub use data::{DataError, DataReader};
 pub use reply::{Enhanced, Reply, ReplyError, ReplyParser};

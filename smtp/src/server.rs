@@ -97,8 +97,8 @@
 use std::sync::Arc;
 
 use super::command::{
-    Body, Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, ReversePath,
-    parse_command,
+    Body, Command, ForwardPath, MAX_COMMAND_LINE, MailParams, Mailbox, ParseError, RcptParams,
+    ReversePath, parse_command,
 };
 use super::data::{DataError, DataReader, MAX_TEXT_LINE};
 use super::reply::Reply;
@@ -195,6 +195,9 @@ pub struct Envelope {
     /// Accepted recipients, in order (`<postmaster>` resolved to
     /// `postmaster@<hostname>`).
     pub rcpt_to: Vec<Mailbox>,
+    /// The DSN parameters of each recipient (RFC 3461), in the order and
+    /// number of `rcpt_to`.
+    pub rcpt_params: Vec<RcptParams>,
     /// TLS facts when the message came over TLS.
     pub tls: Option<TlsFacts>,
 }
@@ -262,6 +265,7 @@ struct Transaction {
     from: ReversePath,
     params: MailParams,
     rcpts: Vec<Mailbox>,
+    rcpt_params: Vec<RcptParams>,
     /// The message so far when it comes in BDAT chunks.
     chunked: Option<Chunked>,
 }
@@ -358,7 +362,7 @@ enum Pending {
         from: ReversePath,
         params: MailParams,
     },
-    Rcpt(Mailbox),
+    Rcpt(Mailbox, RcptParams),
     Deliver,
 }
 
@@ -643,12 +647,14 @@ impl Session {
                     params,
                     rcpts: Vec::new(),
                     chunked: None,
+                    rcpt_params: Vec::new(),
                 });
                 Reply::new(250, (2, 1, 0), "Sender OK")
             }
-            Pending::Rcpt(mb) => {
+            Pending::Rcpt(mb, params) => {
                 if let Some(t) = self.txn.as_mut() {
                     t.rcpts.push(mb);
+                    t.rcpt_params.push(params);
                 }
                 Reply::new(250, (2, 1, 5), "Recipient OK")
             }
@@ -802,6 +808,7 @@ impl Session {
             mail_from: t.from.clone(),
             params: t.params.clone(),
             rcpt_to: t.rcpts.clone(),
+            rcpt_params: t.rcpt_params.clone(),
             tls: self.tls.clone(),
         })
     }
@@ -904,6 +911,8 @@ impl Session {
                     "PIPELINING".to_string(),
                     format!("SIZE {}", self.config.max_message_size),
                     "8BITMIME".to_string(),
+                    // RFC 3461: NOTIFY/ORCPT on RCPT, RET/ENVID on MAIL.
+                    "DSN".to_string(),
                     "ENHANCEDSTATUSCODES".to_string(),
                 ];
                 // RFC 3030: BINARYMIME needs CHUNKING (BDAT).
@@ -975,10 +984,17 @@ impl Session {
                 });
                 Some(Action::CheckMail { from, params })
             }
-            Command::Rcpt { to } => {
+            Command::Rcpt { to, params } => {
                 let Some(t) = &self.txn else {
                     return self.sequence_error("Need MAIL before RCPT");
                 };
+                if !self.helo.as_ref().is_some_and(|(_, esmtp)| *esmtp) && !params.is_empty() {
+                    return self.error(&Reply::new(
+                        555,
+                        (5, 5, 4),
+                        "RCPT parameters are not allowed after HELO",
+                    ));
+                }
                 if t.rcpts.len() >= self.config.max_recipients {
                     self.reply(&Reply::new(452, (4, 5, 3), "Too many recipients"));
                     return None;
@@ -990,7 +1006,7 @@ impl Session {
                         domain: self.config.hostname.to_ascii_lowercase(),
                     },
                 };
-                self.pending = Some(Pending::Rcpt(mb.clone()));
+                self.pending = Some(Pending::Rcpt(mb.clone(), params));
                 Some(Action::CheckRcpt { to: mb })
             }
             Command::Data => {

@@ -158,6 +158,10 @@ fn replies(t: &Transcript) -> Vec<&str> {
 
 const HELLO: &str = "EHLO client.fabrikam.com\r\n";
 
+/// Lines of the EHLO reply with STARTTLS offered: the replies after it
+/// start at this index.
+const EHLO_LINES: usize = 9;
+
 // ---- greeting, EHLO, HELO ----
 
 #[test]
@@ -182,6 +186,7 @@ fn ehlo_lists_extensions() {
             "250-PIPELINING",
             "250-SIZE 10000",
             "250-8BITMIME",
+            "250-DSN",
             "250-ENHANCEDSTATUSCODES",
             "250-CHUNKING",
             "250-BINARYMIME",
@@ -222,6 +227,128 @@ fn helo_has_no_extensions_and_no_parameters() {
     assert!(!t.delivered.iter().any(|(e, _)| e.esmtp));
 }
 
+// ---- DSN (RFC 3461) ----
+
+#[test]
+fn dsn_parameters_are_kept_per_message_and_recipient() {
+    let t = run(
+        config(),
+        "EHLO client.fabrikam.com\r\n\
+         MAIL FROM:<a@fabrikam.com> RET=HDRS ENVID=QQ+2B314 SIZE=10\r\n\
+         RCPT TO:<b@contoso.com> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;B+2Bx@contoso.com\r\n\
+         RCPT TO:<c@contoso.com> notify=never\r\n\
+         RCPT TO:<d@contoso.com>\r\n\
+         DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n",
+    );
+    assert_eq!(t.delivered.len(), 1, "{}", t.output);
+    let e = &t.delivered[0].0;
+    assert_eq!(e.params.ret, Some(Ret::Hdrs));
+    assert_eq!(e.params.envid.as_deref(), Some("QQ+2B314"));
+    assert_eq!(e.rcpt_params.len(), 3);
+    let n = e.rcpt_params[0].notify.unwrap();
+    assert!(n.success && n.delay && !n.failure);
+    assert_eq!(n.to_string(), "SUCCESS,DELAY");
+    assert_eq!(
+        e.rcpt_params[0].orcpt.as_deref(),
+        Some("rfc822;B+2Bx@contoso.com")
+    );
+    assert_eq!(e.rcpt_params[1].notify, Some(Notify::NEVER));
+    assert!(e.rcpt_params[2].is_empty());
+    assert_eq!(
+        crate::command::xtext_decode("B+2Bx@contoso.com"),
+        "B+x@contoso.com"
+    );
+    assert_eq!(crate::command::xtext_encode("B+x=y@c"), "B+2Bx+3Dy@c");
+}
+
+#[test]
+fn dsn_parameter_syntax_is_checked() {
+    for (line, param) in [
+        ("MAIL FROM:<a@fabrikam.com> RET=BODY", "RET"),
+        ("MAIL FROM:<a@fabrikam.com> RET", "RET"),
+        ("MAIL FROM:<a@fabrikam.com> RET=FULL RET=HDRS", "RET"),
+        ("MAIL FROM:<a@fabrikam.com> ENVID=", "ENVID"),
+        ("MAIL FROM:<a@fabrikam.com> ENVID=a=b", "ENVID"),
+        ("MAIL FROM:<a@fabrikam.com> ENVID=a+2b", "ENVID"),
+        ("MAIL FROM:<a@fabrikam.com> ENVID=a+4", "ENVID"),
+        ("MAIL FROM:<a@fabrikam.com> ENVID=x ENVID=y", "ENVID"),
+        ("RCPT TO:<b@contoso.com> NOTIFY=NEVER,SUCCESS", "NOTIFY"),
+        ("RCPT TO:<b@contoso.com> NOTIFY=SUCCESS,SUCCESS", "NOTIFY"),
+        ("RCPT TO:<b@contoso.com> NOTIFY=", "NOTIFY"),
+        ("RCPT TO:<b@contoso.com> NOTIFY=SUCCESS,", "NOTIFY"),
+        ("RCPT TO:<b@contoso.com> NOTIFY=ALWAYS", "NOTIFY"),
+        (
+            "RCPT TO:<b@contoso.com> NOTIFY=NEVER NOTIFY=NEVER",
+            "NOTIFY",
+        ),
+        ("RCPT TO:<b@contoso.com> ORCPT=b@contoso.com", "ORCPT"),
+        ("RCPT TO:<b@contoso.com> ORCPT=;b@contoso.com", "ORCPT"),
+        ("RCPT TO:<b@contoso.com> ORCPT=rfc822;", "ORCPT"),
+        ("RCPT TO:<b@contoso.com> ORCPT=rfc822;a=b", "ORCPT"),
+        (
+            "RCPT TO:<b@contoso.com> ORCPT=rfc822;a ORCPT=rfc822;b",
+            "ORCPT",
+        ),
+    ] {
+        let e = parse_command(line.as_bytes()).expect_err(line);
+        assert_eq!(e, ParseError::InvalidParameter(param), "{line}");
+        assert_eq!(
+            e.reply().to_string(),
+            format!("501 5.5.4 Invalid value for {param}"),
+            "{line}"
+        );
+    }
+    // Limits: ENVID 100 characters, ORCPT 500 (RFC 3461 4.2, 4.4).
+    let envid = "e".repeat(100);
+    assert!(parse_command(format!("MAIL FROM:<a@f.example> ENVID={envid}").as_bytes()).is_ok());
+    assert!(parse_command(format!("MAIL FROM:<a@f.example> ENVID={envid}e").as_bytes()).is_err());
+    // ORCPT's own limit is 500; the 512-octet command line (kept, see
+    // RFC 5321 4.5.3.1.4) is the tighter one here.
+    let orcpt = format!("rfc822;{}", "o".repeat(400));
+    assert!(parse_command(format!("RCPT TO:<b@c.example> ORCPT={orcpt}").as_bytes()).is_ok());
+    let orcpt = format!("rfc822;{}", "o".repeat(494));
+    assert!(!crate::command::valid_orcpt(orcpt.as_bytes()));
+    // In a session: refused, and the transaction goes on.
+    let t = run(
+        config(),
+        "EHLO c.example\r\nMAIL FROM:<a@fabrikam.com> RET=ALL\r\n\
+         MAIL FROM:<a@fabrikam.com>\r\nRCPT TO:<b@contoso.com> NOTIFY=NEVER,DELAY\r\n\
+         RCPT TO:<b@contoso.com> XORCPT=1\r\nRCPT TO:<b@contoso.com> NOTIFY=FAILURE\r\n",
+    );
+    assert_eq!(
+        replies(&t)[EHLO_LINES..],
+        [
+            "501 5.5.4 Invalid value for RET",
+            "250 2.1.0 Sender OK",
+            "501 5.5.4 Invalid value for NOTIFY",
+            "555 5.5.4 Parameter XORCPT not recognized",
+            "250 2.1.5 Recipient OK",
+        ]
+    );
+    // After HELO no parameter is allowed (RFC 5321 4.1.1.11 / 3461 4).
+    let t = run(
+        config(),
+        "HELO c.example\r\nMAIL FROM:<a@fabrikam.com>\r\nRCPT TO:<b@contoso.com> NOTIFY=NEVER\r\n",
+    );
+    assert_eq!(
+        replies(&t)[2],
+        "555 5.5.4 RCPT parameters are not allowed after HELO"
+    );
+}
+
+#[test]
+fn fuzz_driver_carries_dsn_parameters() {
+    let mut input = vec![0u8, 7];
+    input.extend_from_slice(
+        b"EHLO c.example\r\nMAIL FROM:<a@b.example> RET=FULL ENVID=x+2By\r\n\
+          RCPT TO:<r@c.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r@c.example\r\n\
+          RCPT TO:<x@c.example> NOTIFY=NEVER\r\nDATA\r\nSubject: a\r\n\r\nb\r\n.\r\n",
+    );
+    let t = fuzz_session(&input);
+    assert!(t.violations.is_empty(), "{:?}", t.violations);
+    assert_eq!(t.delivered.len(), 1);
+}
+
 // ---- a whole transaction ----
 
 #[test]
@@ -233,7 +360,7 @@ fn full_transaction() {
          Subject: hi\r\n\r\n..stuffed\r\n.\r\nQUIT\r\n",
     );
     assert_eq!(
-        replies(&t)[8..],
+        replies(&t)[EHLO_LINES..],
         [
             "250 2.1.0 Sender OK",
             "250 2.1.5 Recipient OK",
@@ -285,11 +412,14 @@ fn wrong_sequence_is_503() {
     let r = replies(&t);
     assert_eq!(r[0], "503 5.5.1 Send EHLO/HELO first");
     assert_eq!(r[1], "503 5.5.1 Send EHLO first");
-    assert_eq!(r[10], "503 5.5.1 Need MAIL before RCPT");
-    assert_eq!(r[11], "503 5.5.1 Need MAIL command");
-    assert_eq!(r[12], "250 2.1.0 Sender OK");
-    assert_eq!(r[13], "503 5.5.1 Sender already specified");
-    assert_eq!(r[14], "503 5.5.1 Need RCPT command (no valid recipients)");
+    assert_eq!(r[2 + EHLO_LINES], "503 5.5.1 Need MAIL before RCPT");
+    assert_eq!(r[2 + EHLO_LINES + 1], "503 5.5.1 Need MAIL command");
+    assert_eq!(r[2 + EHLO_LINES + 2], "250 2.1.0 Sender OK");
+    assert_eq!(r[2 + EHLO_LINES + 3], "503 5.5.1 Sender already specified");
+    assert_eq!(
+        r[2 + EHLO_LINES + 4],
+        "503 5.5.1 Need RCPT command (no valid recipients)"
+    );
 }
 
 #[test]
@@ -334,10 +464,17 @@ fn syntax_errors_have_their_own_replies() {
          MAIL FROM:<a@b.example>\r\nRCPT TO:<a b@contoso.com>\r\nDATA now\r\n",
     );
     let r = replies(&t);
-    assert!(r[8].starts_with("501 5.1.7 "), "{}", r[8]);
-    assert_eq!(r[9], "555 5.5.4 Parameter FOO not recognized");
-    assert!(r[11].starts_with("501 5.1.3 "), "{}", r[11]);
-    assert_eq!(r[12], "501 5.5.4 Syntax error: no parameters allowed");
+    assert!(r[EHLO_LINES].starts_with("501 5.1.7 "), "{}", r[EHLO_LINES]);
+    assert_eq!(r[EHLO_LINES + 1], "555 5.5.4 Parameter FOO not recognized");
+    assert!(
+        r[EHLO_LINES + 3].starts_with("501 5.1.3 "),
+        "{}",
+        r[EHLO_LINES + 3]
+    );
+    assert_eq!(
+        r[EHLO_LINES + 4],
+        "501 5.5.4 Syntax error: no parameters allowed"
+    );
 }
 
 // ---- policy ----
@@ -351,7 +488,7 @@ fn policy_rejections() {
     );
     let r = replies(&t);
     assert_eq!(
-        r[8..],
+        r[EHLO_LINES..],
         [
             "550 5.7.1 Sender refused",
             "503 5.5.1 Need MAIL before RCPT",
@@ -462,10 +599,10 @@ fn declared_size_above_max() {
     );
     let r = replies(&t);
     assert_eq!(
-        r[8],
+        r[EHLO_LINES],
         "552 5.3.4 Message size exceeds fixed maximum message size"
     );
-    assert_eq!(r[9], "250 2.1.0 Sender OK");
+    assert_eq!(r[EHLO_LINES + 1], "250 2.1.0 Sender OK");
 }
 
 #[test]
@@ -691,8 +828,11 @@ fn require_tls() {
          RCPT TO:<r@contoso.com>\r\nDATA\r\nx\r\n.\r\n",
     );
     let r = replies(&t);
-    assert_eq!(r[8], "530 5.7.0 Must issue a STARTTLS command first");
-    assert_eq!(r[9], "220 2.0.0 Ready to start TLS");
+    assert_eq!(
+        r[EHLO_LINES],
+        "530 5.7.0 Must issue a STARTTLS command first"
+    );
+    assert_eq!(r[EHLO_LINES + 1], "220 2.0.0 Ready to start TLS");
     assert_eq!(t.delivered.len(), 1);
     assert_eq!(t.delivered[0].0.tls, Some(tls_facts()));
 }

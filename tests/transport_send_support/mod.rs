@@ -409,6 +409,8 @@ pub struct Seen {
     pub delivered: Vec<bool>,
     /// Every command verb received (upper-case, first four letters).
     pub commands: Vec<String>,
+    /// Every MAIL and RCPT line received, as sent.
+    pub envelope_lines: Vec<String>,
 }
 
 pub type Rec = Arc<Mutex<Seen>>;
@@ -453,6 +455,12 @@ fn dialogue(s: &mut (impl Read + Write), tls: bool, offer: bool, rec: &Rec) -> b
         };
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         rec.lock().unwrap().commands.push(verb.clone());
+        if verb == "MAIL" || verb == "RCPT" {
+            rec.lock()
+                .unwrap()
+                .envelope_lines
+                .push(line.trim_end().to_string());
+        }
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => {
                 if offer && !tls {
@@ -472,6 +480,10 @@ fn dialogue(s: &mut (impl Read + Write), tls: bool, offer: bool, rec: &Rec) -> b
                     r.plain_mail = true;
                 }
                 b"250 2.1.0 ok\r\n"
+            }
+            // A recipient whose local part starts with "reject" is unknown.
+            "RCPT" if line.to_ascii_lowercase().contains("<reject") => {
+                b"550 5.1.1 no such user\r\n"
             }
             "RCPT" => b"250 2.1.5 ok\r\n",
             "DATA" => {

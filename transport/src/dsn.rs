@@ -1,10 +1,16 @@
 //! Delivery status notifications (RFC 3464 in an RFC 6522 multipart/report).
 //!
 //! [`build`] makes the whole message: a human-readable part, the
-//! `message/delivery-status` part (Reporting-MTA, Arrival-Date, then per
-//! recipient Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code,
-//! Last-Attempt-Date, Will-Retry-Until for delays) and the original
-//! message's header (`text/rfc822-headers`). It is sent from the postmaster
+//! `message/delivery-status` part (Original-Envelope-Id when the sender
+//! gave ENVID, Reporting-MTA, Arrival-Date, then per recipient
+//! Original-Recipient when it gave ORCPT, Final-Recipient, Action, Status,
+//! Remote-MTA, Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until for
+//! delays) and the original message: its header (`text/rfc822-headers`),
+//! or the whole message (`message/rfc822`) in a failure report when the
+//! sender asked RET=FULL (RFC 3461 4.3: a report without a failure returns
+//! the header only). The actions are RFC 3464 2.3.3's `failed`, `delayed`,
+//! `delivered` and `relayed`; which reports are due follows the sender's
+//! NOTIFY (decided by the caller). It is sent from the postmaster
 //! (ExternalPostmasterAddress, else `postmaster@<server FQDN>`) to the
 //! original sender with the null reverse path `<>`, and never for a message
 //! whose sender was already null (no DSN about a DSN: RFC 3461 / 5321 6.1).
@@ -28,13 +34,21 @@ pub enum Action {
     Failed,
     /// Still being retried (the delay notification).
     Delayed,
+    /// Delivered to a mailbox here (NOTIFY=SUCCESS).
+    Delivered,
+    /// Handed to a next hop that does not offer DSN (NOTIFY=SUCCESS):
+    /// no further report can be expected (RFC 3461 4.1).
+    Relayed,
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    /// The RFC 3464 Action keyword.
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Failed => "failed",
             Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
         }
     }
 }
@@ -53,6 +67,8 @@ pub struct Recipient {
     /// For a delay: until when delivery is retried.
     pub will_retry_until_ms: Option<u64>,
     pub last_attempt_ms: Option<u64>,
+    /// The sender's ORCPT (`addr-type;xtext`), for Original-Recipient.
+    pub original_recipient: Option<String>,
 }
 
 impl Recipient {
@@ -65,7 +81,17 @@ impl Recipient {
         let class = match self.action {
             Action::Failed => 5,
             Action::Delayed => 4,
+            Action::Delivered | Action::Relayed => 2,
         };
+        if class == 2 {
+            return match &self.reply {
+                Some(Reply {
+                    enhanced: Some((2, s, d)),
+                    ..
+                }) => (2, *s, *d),
+                _ => (2, 0, 0),
+            };
+        }
         match &self.reply {
             Some(Reply {
                 enhanced: Some((_, s, d)),
@@ -89,9 +115,18 @@ pub struct Request<'a> {
     pub arrival_ms: u64,
     pub now_ms: u64,
     pub recipients: Vec<Recipient>,
-    /// The original message (only its header is included).
+    /// The original message: its header section at least; the whole
+    /// message when `ret` is FULL.
     pub original: &'a [u8],
+    /// The sender's RET (RFC 3461 4.3).
+    pub ret: Option<xshell_smtp::Ret>,
+    /// The sender's ENVID (xtext), for Original-Envelope-Id.
+    pub envid: Option<&'a str>,
 }
+
+/// The largest message a RET=FULL failure report returns whole; a larger
+/// one is returned as its header (RFC 3461 4.3 leaves it to the MTA).
+pub const RET_FULL_MAX: u64 = 10 * 1024 * 1024;
 
 /// A report ready to be queued: envelope sender `<>`, one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +137,16 @@ pub struct Dsn {
     pub message: Vec<u8>,
 }
 
-/// The `Status:` codes of a report built by [`build`] (one per recipient).
+/// The `Status:` codes of a report built by [`build`] (one per recipient),
+/// read from its `message/delivery-status` part only (a returned message
+/// may contain anything).
 pub fn statuses(message: &[u8]) -> Vec<Enhanced> {
-    String::from_utf8_lossy(message)
-        .lines()
+    let text = String::from_utf8_lossy(message);
+    let part = text
+        .split_once("Content-Type: message/delivery-status\r\n")
+        .map_or("", |(_, rest)| rest);
+    let part = part.split_once("\r\n--").map_or(part, |(p, _)| p);
+    part.lines()
         .filter_map(|l| l.strip_prefix("Status: "))
         .filter_map(|code| {
             let mut p = code.trim().split('.');
@@ -201,6 +242,10 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
     }
     let headers = header_section(req.original);
     let failed = req.recipients.iter().any(|r| r.action == Action::Failed);
+    let delayed = req.recipients.iter().any(|r| r.action == Action::Delayed);
+    // RFC 3461 4.3: the whole message only in a report of a failure.
+    let full = failed && req.ret == Some(xshell_smtp::Ret::Full);
+    let returned: &[u8] = if full { req.original } else { headers };
 
     let mut h = std::hash::DefaultHasher::new();
     (
@@ -213,7 +258,7 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
     headers.hash(&mut h);
     let token = format!("{:016x}", h.finish());
     let mut boundary = format!("=_xshell-dsn-{token}");
-    while headers
+    while returned
         .windows(boundary.len())
         .any(|w| w == boundary.as_bytes())
     {
@@ -225,8 +270,12 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
         .unwrap_or_default();
     let prefix = if failed {
         "Undeliverable"
-    } else {
+    } else if delayed {
         "Delivery delayed"
+    } else if req.recipients.iter().all(|r| r.action == Action::Relayed) {
+        "Relayed"
+    } else {
+        "Delivered"
     };
     let subject = if subject.is_empty() {
         prefix.to_string()
@@ -271,9 +320,14 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
     );
     if failed {
         m.push_str("Delivery has failed to these recipients or groups:\r\n\r\n");
-    } else {
+    } else if delayed {
         m.push_str(
             "Delivery to these recipients or groups is delayed; the server will keep trying:\r\n\r\n",
+        );
+    } else {
+        m.push_str(
+            "Your message was delivered to these recipients, or relayed to a server \
+             that will send no further notification:\r\n\r\n",
         );
     }
     for r in &req.recipients {
@@ -294,17 +348,42 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
     // machine-readable part
     let _ = write!(
         m,
-        "--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
-         Reporting-MTA: dns; {}\r\n\
+        "--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
+    );
+    // RFC 3464 2.2.1 / RFC 3461 6.3: the ENVID, decoded from xtext.
+    if let Some(envid) = req.envid {
+        let _ = write!(
+            m,
+            "Original-Envelope-Id: {}\r\n",
+            clean(&xshell_smtp::command::xtext_decode(envid))
+        );
+    }
+    let _ = write!(
+        m,
+        "Reporting-MTA: dns; {}\r\n\
          Arrival-Date: {}\r\n",
         clean(req.reporting_mta),
         date(req.arrival_ms)
     );
     for r in &req.recipients {
         let (c, s, d) = r.status();
+        m.push_str("\r\n");
+        // RFC 3464 2.3.1: the ORCPT as given (address decoded from xtext).
+        if let Some((kind, addr)) = r
+            .original_recipient
+            .as_deref()
+            .and_then(|o| o.split_once(';'))
+        {
+            let _ = write!(
+                m,
+                "Original-Recipient: {}; {}\r\n",
+                clean(kind.trim()),
+                clean(&xshell_smtp::command::xtext_decode(addr.trim()))
+            );
+        }
         let _ = write!(
             m,
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {c}.{s}.{d}\r\n",
+            "Final-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {c}.{s}.{d}\r\n",
             clean(&r.address),
             r.action.as_str()
         );
@@ -323,14 +402,19 @@ pub fn build(req: &Request<'_>) -> Option<Dsn> {
     }
     m.push_str("\r\n");
 
-    // the original header
+    // the original message, or its header
     let _ = write!(
         m,
-        "--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "--{boundary}\r\nContent-Type: {}\r\n\r\n",
+        match (full, returned.iter().any(|&b| b >= 0x80)) {
+            (true, true) => "message/rfc822\r\nContent-Transfer-Encoding: 8bit",
+            (true, false) => "message/rfc822",
+            (false, _) => "text/rfc822-headers",
+        }
     );
     let mut message = m.into_bytes();
-    message.extend_from_slice(headers);
-    if !headers.ends_with(b"\n") {
+    message.extend_from_slice(returned);
+    if !returned.ends_with(b"\n") {
         message.extend_from_slice(b"\r\n");
     }
     message.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
@@ -363,6 +447,8 @@ mod tests {
             now_ms: 1_780_000_600_000,
             recipients,
             original: ORIGINAL,
+            ret: None,
+            envid: None,
         }
     }
 
@@ -375,6 +461,7 @@ mod tests {
             detail: None,
             will_retry_until_ms: None,
             last_attempt_ms: Some(1_780_000_500_000),
+            original_recipient: None,
         }
     }
 
@@ -397,6 +484,7 @@ mod tests {
                 detail: Some("message expired".into()),
                 will_retry_until_ms: None,
                 last_attempt_ms: None,
+                original_recipient: None,
             },
         ]))
         .unwrap();
@@ -483,6 +571,7 @@ mod tests {
             detail: None,
             will_retry_until_ms: Some(1_780_172_800_000),
             last_attempt_ms: None,
+            original_recipient: None,
         }]))
         .unwrap();
         let msg = MessageParser::default().parse(&dsn.message).unwrap();
@@ -537,5 +626,91 @@ mod tests {
         let text = String::from_utf8_lossy(&dsn.message).to_string();
         assert!(!text.contains("\r\nBcc:"));
         assert!(!text.contains("\r\nB: c"));
+    }
+
+    fn parts(message: &[u8]) -> Vec<(String, String)> {
+        let msg = MessageParser::default().parse(message).unwrap();
+        let PartType::Multipart(children) = &msg.parts[0].body else {
+            panic!("not multipart")
+        };
+        children
+            .iter()
+            .map(|&i| {
+                let p = &msg.parts[i as usize];
+                let ct = p.content_type().unwrap();
+                (
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")),
+                    String::from_utf8_lossy(
+                        &message[p.offset_body as usize..p.offset_end as usize],
+                    )
+                    .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ret_envid_and_orcpt() {
+        // RET=FULL: the whole message in a failure report, as message/rfc822;
+        // ENVID and ORCPT decoded from xtext.
+        let mut r = req(vec![Recipient {
+            original_recipient: Some("rfc822;b+2Bo@orgb.example".into()),
+            ..failed("bob@orgb.example", Reply::new(550, (5, 1, 1), "no"))
+        }]);
+        r.ret = Some(xshell_smtp::Ret::Full);
+        r.envid = Some("QQ+2B314");
+        let original = [ORIGINAL, b"Status: 5.9.9\r\n"].concat();
+        r.original = &original;
+        let dsn = build(&r).unwrap();
+        assert_eq!(statuses(&dsn.message), [(5, 1, 1)]);
+        let p = parts(&dsn.message);
+        assert_eq!(p[2].0, "message/rfc822");
+        assert!(p[2].1.contains("secret body text"), "{}", p[2].1);
+        assert!(
+            p[1].1
+                .contains("Original-Envelope-Id: QQ+314\r\nReporting-MTA:")
+        );
+        assert!(p[1].1.contains(
+            "Original-Recipient: rfc822; b+o@orgb.example\r\nFinal-Recipient: rfc822; bob@orgb.example\r\n"
+        ));
+        // RET=HDRS, or no RET: the header only.
+        for ret in [Some(xshell_smtp::Ret::Hdrs), None] {
+            r.ret = ret;
+            let p = parts(&build(&r).unwrap().message);
+            assert_eq!(p[2].0, "text/rfc822-headers");
+            assert!(!p[2].1.contains("secret body text"));
+        }
+    }
+
+    #[test]
+    fn success_reports() {
+        let mut r = req(vec![Recipient {
+            address: "bob@orgb.example".into(),
+            action: Action::Relayed,
+            reply: Some(Reply::new(250, (2, 0, 0), "queued as 1234")),
+            remote_mta: Some("mx.orgb.example".into()),
+            detail: None,
+            will_retry_until_ms: None,
+            last_attempt_ms: Some(1_780_000_500_000),
+            original_recipient: None,
+        }]);
+        // RET=FULL applies to failures only (RFC 3461 4.3).
+        r.ret = Some(xshell_smtp::Ret::Full);
+        let dsn = build(&r).unwrap();
+        let msg = MessageParser::default().parse(&dsn.message).unwrap();
+        assert_eq!(msg.subject(), Some("Relayed: Quarterly report"));
+        let p = parts(&dsn.message);
+        assert!(
+            p[1].1.contains("Action: relayed\r\nStatus: 2.0.0\r\n"),
+            "{}",
+            p[1].1
+        );
+        assert_eq!(p[2].0, "text/rfc822-headers");
+        r.recipients[0].action = Action::Delivered;
+        r.recipients[0].reply = None;
+        let dsn = build(&r).unwrap();
+        let msg = MessageParser::default().parse(&dsn.message).unwrap();
+        assert_eq!(msg.subject(), Some("Delivered: Quarterly report"));
+        assert_eq!(statuses(&dsn.message), [(2, 0, 0)]);
     }
 }

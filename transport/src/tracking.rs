@@ -11,6 +11,14 @@
 //! to a trusted root, the partner domain verified). `DSN` names the
 //! notification's own queue id in `detail`.
 //!
+//! What the sender asked of delivery status notifications (RFC 3461) is
+//! recorded on `RECEIVE` and on the outbound events: `dsn_ret` (RET),
+//! `dsn_envid` (ENVID, decoded), and per recipient, in the order of
+//! `recipients`, `dsn_notify` (NOTIFY, `DEFAULT` when not given) and
+//! `dsn_orcpt` (ORCPT, decoded; empty when not given). `SEND` adds
+//! `dsn_passed_on`: the next hop offered DSN and got the parameters
+//! (otherwise a NOTIFY=SUCCESS recipient gets a `relayed` report from us).
+//!
 //! The file is opened with `O_APPEND` and every line is written with one
 //! `write` call, so lines from concurrent writers (threads, or a second
 //! process) never interleave.
@@ -95,6 +103,23 @@ pub struct TrackingEvent {
     /// Outbound: delivery attempts so far, this one included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// RFC 3461 RET (`FULL`, `HDRS`), when the sender gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dsn_ret: Option<String>,
+    /// RFC 3461 ENVID (decoded), when the sender gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dsn_envid: Option<String>,
+    /// RFC 3461 NOTIFY per recipient (`DEFAULT` when not given); only
+    /// when some recipient has NOTIFY or ORCPT.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dsn_notify: Vec<String>,
+    /// RFC 3461 ORCPT per recipient (decoded; empty when not given).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dsn_orcpt: Vec<String>,
+    /// Outbound (SEND): the next hop offered DSN, and the parameters were
+    /// passed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dsn_passed_on: Option<bool>,
 }
 
 impl TrackingEvent {
@@ -128,6 +153,49 @@ impl TrackingEvent {
             verified_name: None,
             domain_secured: None,
             attempts: None,
+            dsn_ret: None,
+            dsn_envid: None,
+            dsn_notify: Vec::new(),
+            dsn_orcpt: Vec::new(),
+            dsn_passed_on: None,
+        }
+    }
+
+    /// Fills the DSN fields from the queue envelope, for this event's
+    /// `recipients` (set them first).
+    pub fn dsn_from(&mut self, e: &crate::queue::Envelope) {
+        self.dsn_ret = e.ret.map(|r| r.as_str().to_string());
+        self.dsn_envid = e.envid.as_deref().map(xshell_smtp::command::xtext_decode);
+        let of = |a: &String| {
+            e.recipients
+                .iter()
+                .find(|r| r.address.eq_ignore_ascii_case(a))
+        };
+        if self
+            .recipients
+            .iter()
+            .filter_map(of)
+            .any(|r| r.notify.is_some() || r.orcpt.is_some())
+        {
+            self.dsn_notify = self
+                .recipients
+                .iter()
+                .map(|a| {
+                    of(a)
+                        .and_then(|r| r.notify)
+                        .map_or_else(|| "DEFAULT".to_string(), |n| n.to_string())
+                })
+                .collect();
+            self.dsn_orcpt = self
+                .recipients
+                .iter()
+                .map(|a| {
+                    of(a)
+                        .and_then(|r| r.orcpt.as_deref())
+                        .map(xshell_smtp::command::xtext_decode)
+                        .unwrap_or_default()
+                })
+                .collect();
         }
     }
 }

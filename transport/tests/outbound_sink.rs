@@ -122,6 +122,7 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         )
         .into_bytes()
         .into(),
+        dsn: Default::default(),
     }
 }
 
@@ -312,6 +313,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                     eight_bit: true,
                     binary: false,
                 },
+                dsn: Default::default(),
             }],
         ),
     )

@@ -320,6 +320,7 @@ fn message(rcpts: &[&str]) -> Transaction {
             b"From: alice@orga.example\r\nSubject: partner mail\r\n\r\n.leading dot\r\nbody\r\n"
                 .to_vec()
                 .into(),
+        dsn: Default::default(),
     }
 }
 

@@ -373,6 +373,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             sender: from.address.clone(),
             recipients,
             message: message.into(),
+            dsn: Default::default(),
         },
         &mut log,
     );

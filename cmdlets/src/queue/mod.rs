@@ -352,6 +352,15 @@ pub fn message_object(m: &view::MessageInfo) -> Value {
                     if !err.is_empty() {
                         m.push(("LastError".into(), Value::Str(err)));
                     }
+                    // What the sender asked of DSNs (RFC 3461), when it asked.
+                    let reports = get("RequestedReports");
+                    if !reports.is_empty() && reports != "Default" {
+                        m.push(("RequestedReports".into(), Value::Str(reports)));
+                    }
+                    let orcpt = get("OriginalRecipient");
+                    if !orcpt.is_empty() {
+                        m.push(("OriginalRecipient".into(), Value::Str(orcpt)));
+                    }
                     Value::Map(m)
                 }
                 other => other,

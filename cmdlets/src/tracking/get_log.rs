@@ -86,6 +86,11 @@ struct Event {
     send_connector: Option<String>,
     next_hop_domain: Option<String>,
     reply: Option<String>,
+    dsn_ret: Option<String>,
+    dsn_envid: Option<String>,
+    dsn_notify: Vec<String>,
+    dsn_orcpt: Vec<String>,
+    dsn_passed_on: Option<bool>,
 }
 
 /// The `-Source` values: the component that logged an event, as Exchange names them.
@@ -229,7 +234,26 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
     .with("AuthAs", Value::opt_str(e.auth_as))
     .with("AuthDomain", Value::opt_str(e.auth_domain))
     .with("DomainSecured", Value::Bool(domain_secured))
-    .with("Detail", Value::opt_str(e.detail));
+    .with("Detail", Value::opt_str(e.detail))
+    // RFC 3461, named as Exchange's transport API names them
+    // (MailItem.DsnFormatRequested / EnvelopeId,
+    // EnvelopeRecipient.RequestedReports / OriginalRecipient); the lists
+    // follow Recipients.
+    .with(
+        "DsnFormatRequested",
+        Value::str(match e.dsn_ret.as_deref() {
+            Some("FULL") => "Full",
+            Some("HDRS") => "Headers",
+            _ => "NotSpecified",
+        }),
+    )
+    .with("EnvelopeId", Value::opt_str(e.dsn_envid))
+    .with("RequestedReports", Value::list(e.dsn_notify))
+    .with("OriginalRecipients", Value::list(e.dsn_orcpt))
+    .with(
+        "DsnPassedOn",
+        e.dsn_passed_on.map_or(Value::Null, Value::Bool),
+    );
     Value::Object(o)
 }
 

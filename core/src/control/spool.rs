@@ -60,6 +60,51 @@ pub struct SpoolMessage {
     /// The BODY parameter it was received with (`8BITMIME`,
     /// `BINARYMIME`, ...), when one was given.
     pub body: Option<String>,
+    /// What the sender asked of delivery status notifications (RFC 3461).
+    pub dsn: SpoolDsn,
+}
+
+/// The RFC 3461 requests of a queued message, as the engine keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolDsn {
+    /// RET: `FULL` or `HDRS`.
+    pub ret: Option<String>,
+    /// ENVID, xtext-decoded.
+    pub envid: Option<String>,
+    /// Per recipient address: NOTIFY (`NEVER` or e.g. `SUCCESS,FAILURE`)
+    /// and ORCPT (`addr-type;address`, xtext-decoded).
+    pub recipients: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl SpoolDsn {
+    /// NOTIFY and ORCPT of this recipient.
+    pub fn recipient(&self, address: &str) -> (Option<&str>, Option<&str>) {
+        self.recipients
+            .iter()
+            .find(|(a, _, _)| a.eq_ignore_ascii_case(address))
+            .map_or((None, None), |(_, n, o)| (n.as_deref(), o.as_deref()))
+    }
+}
+
+/// Decodes RFC 3461 xtext (`+XX` escapes).
+pub fn xtext_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'+'
+            && let Some(n) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(n);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the queue folder holds.
@@ -95,12 +140,20 @@ struct RawEnvelope {
     connector: Option<String>,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    ret: Option<String>,
+    #[serde(default)]
+    envid: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RawRecipient {
     address: String,
     status: RawStatus,
+    #[serde(default)]
+    notify: Option<String>,
+    #[serde(default)]
+    orcpt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +331,22 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         ));
     }
     let e = raw.envelope;
+    let dsn = SpoolDsn {
+        ret: e.ret,
+        envid: e.envid.as_deref().map(xtext_decode),
+        recipients: e
+            .recipients
+            .iter()
+            .filter(|r| r.notify.is_some() || r.orcpt.is_some())
+            .map(|r| {
+                (
+                    r.address.clone(),
+                    r.notify.clone(),
+                    r.orcpt.as_deref().map(xtext_decode),
+                )
+            })
+            .collect(),
+    };
     Ok(Some(SpoolMessage {
         id: raw.id,
         size: raw.size,
@@ -292,6 +361,7 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         next_retry_ms: e.next_retry_ms,
         connector: e.connector,
         body: e.body,
+        dsn,
     }))
 }
 

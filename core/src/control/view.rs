@@ -171,6 +171,37 @@ pub struct RecipientInfo {
     /// the engine recorded.
     pub status: String,
     pub last_error: Option<String>,
+    /// The delivery status notifications the sender asked for (RFC 3461
+    /// NOTIFY, named as Exchange's EnvelopeRecipient.RequestedReports):
+    /// `Default` (none asked: failures, and delays at the server's
+    /// discretion), `Never`, or e.g. `Success, Failure`.
+    #[serde(default = "default_reports")]
+    pub requested_reports: String,
+    /// The sender's ORCPT (`rfc822;address`), when it gave one.
+    #[serde(default)]
+    pub original_recipient: Option<String>,
+}
+
+fn default_reports() -> String {
+    "Default".into()
+}
+
+/// RFC 3461 NOTIFY (`NEVER`, `SUCCESS,DELAY`) as RequestedReports.
+fn requested_reports(notify: Option<&str>) -> String {
+    match notify {
+        None => default_reports(),
+        Some(n) => n
+            .split(',')
+            .map(|w| {
+                let w = w.trim().to_ascii_lowercase();
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// One message in one queue (a message whose recipients go to two next
@@ -200,6 +231,17 @@ pub struct MessageInfo {
     /// RFC 6152, RFC 3030), when one was.
     #[serde(default)]
     pub body_type: Option<String>,
+    /// RFC 3461 RET, named as Exchange's MailItem.DsnFormatRequested:
+    /// `NotSpecified`, `Full` or `Headers`.
+    #[serde(default = "not_specified")]
+    pub dsn_format_requested: String,
+    /// RFC 3461 ENVID (Exchange's MailItem.EnvelopeId), decoded.
+    #[serde(default)]
+    pub envelope_id: Option<String>,
+}
+
+fn not_specified() -> String {
+    "NotSpecified".into()
 }
 
 /// RFC 3339 (UTC) for milliseconds since the Unix epoch.
@@ -354,6 +396,8 @@ pub fn messages(
                     .recipients
                     .iter()
                     .map(|(a, s)| RecipientInfo {
+                        requested_reports: requested_reports(p.msg.dsn.recipient(a).0),
+                        original_recipient: p.msg.dsn.recipient(a).1.map(str::to_string),
                         address: (*a).to_string(),
                         status: match s {
                             RecipientState::Pending => "Ready".into(),
@@ -381,6 +425,12 @@ pub fn messages(
                 last_error: p.last_error(),
                 next_retry_time: p.waiting(now_ms).and_then(rfc3339_ms),
                 body_type: p.msg.body.clone(),
+                dsn_format_requested: match p.msg.dsn.ret.as_deref() {
+                    Some("FULL") => "Full".into(),
+                    Some("HDRS") => "Headers".into(),
+                    _ => not_specified(),
+                },
+                envelope_id: p.msg.dsn.envid.clone(),
             }
         })
         .collect()
@@ -432,6 +482,7 @@ mod tests {
             next_retry_ms: next,
             connector: None,
             body: None,
+            dsn: Default::default(),
         }
     }
 
@@ -528,5 +579,64 @@ mod tests {
         assert_eq!(m[0].identity, "MAIL\\relay.example\\01");
         assert_eq!(m[0].status, QueueStatus::Suspended);
         assert_eq!(m[1].recipients[0].status, "Retry");
+    }
+
+    #[test]
+    fn dsn_requests_are_shown_with_exchange_names() {
+        let c = cfg();
+        let mut m = msg(
+            "01",
+            &[
+                ("a@relay.example", RecipientState::Pending),
+                ("b@relay.example", RecipientState::Pending),
+                ("c@relay.example", RecipientState::Pending),
+            ],
+            None,
+        );
+        m.dsn = crate::control::spool::SpoolDsn {
+            ret: Some("HDRS".into()),
+            envid: Some("QQ+314".into()),
+            recipients: vec![
+                (
+                    "a@relay.example".into(),
+                    Some("SUCCESS,DELAY".into()),
+                    Some("rfc822;A+x@relay.example".into()),
+                ),
+                ("b@relay.example".into(), Some("NEVER".into()), None),
+            ],
+        };
+        let got = messages(
+            &c,
+            "MAIL",
+            &[m],
+            &QueueState::default(),
+            &HashSet::new(),
+            0,
+            |_| MessageHeaders::default(),
+        );
+        assert_eq!(got[0].dsn_format_requested, "Headers");
+        assert_eq!(got[0].envelope_id.as_deref(), Some("QQ+314"));
+        let r: Vec<(&str, Option<&str>)> = got[0]
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.requested_reports.as_str(),
+                    r.original_recipient.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            r,
+            [
+                ("Success, Delay", Some("rfc822;A+x@relay.example")),
+                ("Never", None),
+                ("Default", None),
+            ]
+        );
+        assert_eq!(
+            crate::control::spool::xtext_decode("QQ+2B314+3D"),
+            "QQ+314="
+        );
     }
 }

@@ -511,23 +511,32 @@ fn remove_message(ctx: &ControlContext, id: &str, with_ndr: bool) -> Result<Answ
         .filter(|r| !r.status.is_final())
         .map(|r| r.address.clone())
         .collect();
+    // RFC 3461: no report for a recipient whose NOTIFY left FAILURE out.
+    let reported: Vec<&crate::queue::Recipient> = m
+        .envelope
+        .recipients
+        .iter()
+        .filter(|r| !r.status.is_final() && r.notify.is_none_or(|n| n.failure))
+        .collect();
     let mut ndr_id = None;
-    if with_ndr && !m.envelope.sender.is_empty() && !open.is_empty() {
+    if with_ndr && !m.envelope.sender.is_empty() && !reported.is_empty() {
         let rt = ctx.config.load();
         let cfg = ctx.store.snapshot().map_err(failed)?;
         let postmaster = dsn::postmaster_address(&cfg.transport_config, &rt.server_fqdn);
-        // The report quotes only the header section.
-        let original = ctx
-            .queue
-            .open_message(&mid)
-            .and_then(|f| {
+        // The report quotes the header section, or the whole message when
+        // the sender asked RET=FULL (up to RET_FULL_MAX).
+        let original = if m.envelope.returns_full_message() && m.size <= dsn::RET_FULL_MAX {
+            ctx.queue.read_message(&mid)
+        } else {
+            ctx.queue.open_message(&mid).and_then(|f| {
                 f.head().map_err(|source| crate::queue::QueueError::Io {
                     op: "read",
                     path: ctx.queue.message_path(&mid),
                     source,
                 })
             })
-            .map_err(failed)?;
+        }
+        .map_err(failed)?;
         let now = now_ms();
         let req = dsn::Request {
             reporting_mta: &rt.server_fqdn,
@@ -535,10 +544,11 @@ fn remove_message(ctx: &ControlContext, id: &str, with_ndr: bool) -> Result<Answ
             original_sender: &m.envelope.sender,
             arrival_ms: m.envelope.received_at_ms,
             now_ms: now,
-            recipients: open
+            recipients: reported
                 .iter()
-                .map(|a| dsn::Recipient {
-                    address: a.clone(),
+                .map(|r| dsn::Recipient {
+                    address: r.address.clone(),
+                    original_recipient: r.orcpt.clone(),
                     action: dsn::Action::Failed,
                     reply: Some(SmtpReply::new(550, (5, 3, 0), REMOVED)),
                     remote_mta: None,
@@ -548,6 +558,8 @@ fn remove_message(ctx: &ControlContext, id: &str, with_ndr: bool) -> Result<Answ
                 })
                 .collect(),
             original: &original,
+            ret: m.envelope.ret,
+            envid: m.envelope.envid.as_deref(),
         };
         if let Some(report) = dsn::build(&req) {
             let env = Envelope::new(

@@ -486,10 +486,11 @@ impl Worker {
             // recipients meanwhile.
             let saved = self.queue.update_unsynced(&m.id, |e| {
                 e.apply(&results);
-                if e.recipients
-                    .iter()
-                    .all(|r| matches!(r.status, RecipientStatus::Delivered { .. }))
-                {
+                // A success report due (NOTIFY=SUCCESS) keeps the message
+                // for the runner, which sends it.
+                if e.recipients.iter().all(|r| {
+                    matches!(r.status, RecipientStatus::Delivered { .. }) && !r.needs_dsn()
+                }) {
                     Disposition::Remove
                 } else {
                     Disposition::Keep
@@ -540,6 +541,7 @@ impl Worker {
             ev.message_subject = head.subject.clone();
             ev.sender = env.sender.clone();
             ev.recipients = chosen.iter().map(|(a, _)| a.clone()).collect();
+            ev.dsn_from(env);
             ev.client_ip = env.client_ip;
             ev.connector = env.connector.clone();
             ev.auth_as = env.auth.as_ref().map(|a| a.auth_as.clone());

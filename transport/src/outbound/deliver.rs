@@ -378,6 +378,9 @@ pub struct DeliveryReport {
     pub plaintext_next_time: Vec<String>,
     /// Plaintext octets the client discarded after STARTTLS's 220.
     pub discarded_after_starttls: usize,
+    /// The session's server advertised DSN (RFC 3461): the DSN parameters
+    /// were passed on, and success reports are its job.
+    pub dsn: bool,
 }
 
 impl DeliveryReport {
@@ -925,6 +928,8 @@ pub struct Progress {
     /// The host and address of the session.
     pub host: (String, SocketAddr),
     pub tls: Option<TlsOutcome>,
+    /// The server advertised DSN (see [`DeliveryReport::dsn`]).
+    pub dsn: bool,
 }
 
 /// [`deliver`], also sending each message's outcome to `progress` as soon
@@ -983,6 +988,7 @@ pub async fn deliver_with_progress(
     };
     report.host = Some((conn.host.clone(), conn.addr));
     report.tls = conn.tls.clone();
+    report.dsn = conn.extensions().dsn;
     let mut broken: Option<Cause> = None;
     for (index, tx) in messages.into_iter().enumerate() {
         if let Some(cause) = &broken {
@@ -1018,6 +1024,7 @@ pub async fn deliver_with_progress(
                     report: last.clone(),
                     host: host.clone(),
                     tls: report.tls.clone(),
+                    dsn: report.dsn,
                 })
                 .await;
         }

@@ -43,9 +43,31 @@ pub struct Recipient {
     /// The server that gave `last_reply`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_host: Option<String>,
-    /// A delivery status notification reported this recipient's failure.
+    /// A delivery status notification reported this recipient's failure
+    /// (or its success, when one was due).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dsn_sent: bool,
+    /// RFC 3461 NOTIFY as the sender gave it (`None`: not given, the
+    /// default: failures, and delays at our discretion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    /// RFC 3461 ORCPT as the sender gave it (`addr-type;xtext`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<String>,
+    /// A success notification is due (NOTIFY=SUCCESS): `delivered` to a
+    /// mailbox here, or `relayed` to a next hop that does not offer DSN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_dsn: Option<SuccessDsn>,
+}
+
+/// Which success notification a recipient is due (RFC 3464 2.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuccessDsn {
+    /// Delivered to a mailbox here.
+    Delivered,
+    /// Handed to a next hop that does not offer DSN (RFC 3461 4.1).
+    Relayed,
 }
 
 impl Recipient {
@@ -57,12 +79,39 @@ impl Recipient {
             last_reply: None,
             remote_host: None,
             dsn_sent: false,
+            notify: None,
+            orcpt: None,
+            success_dsn: None,
         }
     }
 
-    /// A failed recipient whose failure has not been reported yet.
+    /// A report is due and not sent yet: a failure (unless NOTIFY leaves
+    /// FAILURE out, e.g. NEVER), or a success the sender asked for.
     pub fn needs_dsn(&self) -> bool {
-        matches!(self.status, RecipientStatus::Failed { .. }) && !self.dsn_sent
+        !self.dsn_sent
+            && match self.status {
+                RecipientStatus::Failed { .. } => self.notify.is_none_or(|n| n.failure),
+                RecipientStatus::Delivered { .. } => self.success_dsn.is_some(),
+                _ => false,
+            }
+    }
+
+    /// A failure report is due and not sent yet.
+    pub fn needs_failure_dsn(&self) -> bool {
+        self.needs_dsn() && matches!(self.status, RecipientStatus::Failed { .. })
+    }
+
+    /// A delay notice may be sent for this recipient: it is deferred and
+    /// NOTIFY did not leave DELAY out (RFC 3461 4.1: without NOTIFY the
+    /// delay notice is at our discretion).
+    pub fn wants_delay_notice(&self) -> bool {
+        matches!(self.status, RecipientStatus::Deferred { .. })
+            && self.notify.is_none_or(|n| n.delay)
+    }
+
+    /// The sender asked for a success report (NOTIFY=SUCCESS).
+    pub fn wants_success(&self) -> bool {
+        self.notify.is_some_and(|n| n.success)
     }
 }
 
@@ -107,6 +156,12 @@ pub struct Envelope {
     /// 3030): `BINARYMIME` is relayed only to next hops offering it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<xshell_smtp::Body>,
+    /// RFC 3461 RET: what a failure report returns of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<Ret>,
+    /// RFC 3461 ENVID (xtext, as the sender gave it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envid: Option<String>,
 }
 
 impl Envelope {
@@ -126,6 +181,8 @@ impl Envelope {
             last_error: None,
             delay_notified: false,
             body: None,
+            ret: None,
+            envid: None,
         }
     }
 
@@ -138,6 +195,12 @@ impl Envelope {
         e.helo = Some(env.helo.clone());
         e.tls = env.tls.clone();
         e.body = env.params.body;
+        e.ret = env.params.ret;
+        e.envid = env.params.envid.clone();
+        for (r, p) in e.recipients.iter_mut().zip(&env.rcpt_params) {
+            r.notify = p.notify;
+            r.orcpt = p.orcpt.clone();
+        }
         e
     }
 }
@@ -153,13 +216,26 @@ pub struct QueuedMessage {
 }
 
 impl Envelope {
+    /// A failure report may return the whole message: the sender asked
+    /// RET=FULL (RFC 3461 4.3) and the body is text. A BODY=BINARYMIME
+    /// message (RFC 3030) is returned by its header only: its octets
+    /// cannot travel in a `message/rfc822` part of a text report.
+    pub fn returns_full_message(&self) -> bool {
+        self.ret == Some(xshell_smtp::Ret::Full) && self.body != Some(xshell_smtp::Body::BinaryMime)
+    }
+
     /// Sets the status of each listed recipient (by address,
     /// case-insensitive; unknown addresses are ignored).
+    /// A recipient delivered here that asked for NOTIFY=SUCCESS is due a
+    /// `delivered` report.
     pub fn apply(&mut self, results: &[(String, RecipientStatus)]) {
         for (address, status) in results {
             for r in self.recipients.iter_mut() {
                 if r.address.eq_ignore_ascii_case(address) {
                     r.status = status.clone();
+                    if matches!(status, RecipientStatus::Delivered { .. }) && r.wants_success() {
+                        r.success_dsn = Some(SuccessDsn::Delivered);
+                    }
                 }
             }
         }

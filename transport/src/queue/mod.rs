@@ -126,7 +126,7 @@ use xshell_core::control::spool::{
     STATE_SUFFIX, read_record_head, read_record_head_of, record_header,
 };
 
-use xshell_smtp::TlsFacts;
+use xshell_smtp::{Notify, Ret, TlsFacts};
 
 /// A queue operation failed.
 #[derive(Debug, thiserror::Error)]

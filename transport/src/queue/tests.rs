@@ -309,6 +309,7 @@ fn envelope_from_smtp_session() {
             local_part: "Bob".into(),
             domain: "contoso.com".into(),
         }],
+        rcpt_params: vec![Default::default()],
         tls: None,
     };
     let e = Envelope::from_smtp(&env);
@@ -753,4 +754,105 @@ fn streamed_records_use_recycled_files_and_open_messages_are_not_reused() {
         q.open_message(&first),
         Err(QueueError::NotFound(_))
     ));
+}
+
+#[test]
+fn dsn_requests_are_kept_and_decide_which_reports_are_due() {
+    use xshell_smtp::{MailParams, Mailbox, Notify, RcptParams, Ret, ReversePath};
+    let mb = |l: &str| Mailbox {
+        local_part: l.into(),
+        domain: "contoso.com".into(),
+    };
+    let env = xshell_smtp::Envelope {
+        helo: "mail.fabrikam.com".into(),
+        esmtp: true,
+        mail_from: ReversePath::Mailbox(mb("alice")),
+        params: MailParams {
+            ret: Some(Ret::Hdrs),
+            envid: Some("QQ314".into()),
+            ..MailParams::default()
+        },
+        rcpt_to: vec![mb("never"), mb("success"), mb("default")],
+        rcpt_params: vec![
+            RcptParams {
+                notify: Some(Notify::NEVER),
+                orcpt: None,
+            },
+            RcptParams {
+                notify: Some("SUCCESS".parse().unwrap()),
+                orcpt: Some("rfc822;success@contoso.com".into()),
+            },
+            RcptParams::default(),
+        ],
+        tls: None,
+    };
+    let mut e = Envelope::from_smtp(&env);
+    // Kept through the queue (JSON round trip).
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(json.contains(r#""notify":"NEVER""#), "{json}");
+    assert!(json.contains(r#""ret":"HDRS""#), "{json}");
+    let back: Envelope = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(e.envid.as_deref(), Some("QQ314"));
+    assert_eq!(
+        e.recipients[1].orcpt.as_deref(),
+        Some("rfc822;success@contoso.com")
+    );
+
+    let failed = RecipientStatus::Failed { reason: "x".into() };
+    let deferred = RecipientStatus::Deferred { reason: "x".into() };
+    // NEVER: no failure report, no delay notice; SUCCESS only: neither.
+    for r in &mut e.recipients {
+        r.status = deferred.clone();
+    }
+    let delay: Vec<bool> = e
+        .recipients
+        .iter()
+        .map(|r| r.wants_delay_notice())
+        .collect();
+    assert_eq!(delay, [false, false, true]);
+    for r in &mut e.recipients {
+        r.status = failed.clone();
+    }
+    let due: Vec<bool> = e.recipients.iter().map(|r| r.needs_dsn()).collect();
+    assert_eq!(due, [false, false, true]);
+    // Delivered here: a success report for the one that asked.
+    let results: Vec<(String, RecipientStatus)> = e
+        .recipients
+        .iter()
+        .map(|r| {
+            (
+                r.address.clone(),
+                RecipientStatus::Delivered {
+                    at_ms: 1,
+                    detail: "maildir".into(),
+                },
+            )
+        })
+        .collect();
+    e.apply(&results);
+    let due: Vec<bool> = e.recipients.iter().map(|r| r.needs_dsn()).collect();
+    assert_eq!(due, [false, true, false]);
+    assert_eq!(e.recipients[1].success_dsn, Some(SuccessDsn::Delivered));
+    assert!(!e.is_finished());
+    e.recipients[1].dsn_sent = true;
+    assert!(e.is_finished());
+}
+
+#[test]
+fn a_binary_message_is_never_returned_whole() {
+    use xshell_smtp::{Body, Ret};
+    let mut e = Envelope::new("alice@contoso.com", ["bob@fabrikam.com".to_string()]);
+    assert!(!e.returns_full_message(), "no RET: the header only");
+    e.ret = Some(Ret::Full);
+    assert!(e.returns_full_message());
+    e.body = Some(Body::EightBitMime);
+    assert!(e.returns_full_message());
+    e.body = Some(Body::BinaryMime);
+    assert!(
+        !e.returns_full_message(),
+        "RFC 3030: binary octets do not travel in message/rfc822"
+    );
+    e.ret = Some(Ret::Hdrs);
+    assert!(!e.returns_full_message());
 }

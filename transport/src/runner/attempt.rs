@@ -18,7 +18,8 @@ use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
 use xshell_core::model::ErrorPolicies;
-use xshell_smtp::client::{Content, Transaction};
+use xshell_smtp::RcptParams;
+use xshell_smtp::client::{Content, DsnRequest, Transaction};
 
 use super::Ctx;
 use super::record;
@@ -31,6 +32,8 @@ pub(crate) struct HopFacts {
     /// `name [ip:port]` of the host that took the session.
     pub host: Option<String>,
     pub tls: Option<TlsOutcome>,
+    /// The next hop advertised DSN: the RFC 3461 parameters were passed on.
+    pub dsn: bool,
 }
 
 /// The outcomes of one message in this batch.
@@ -108,6 +111,27 @@ fn remote_recipients(
         })
         .map(|r| r.address.clone())
         .collect()
+}
+
+/// The RFC 3461 parameters to pass on for these recipients of `e`.
+fn dsn_request(e: &crate::queue::Envelope, rcpts: &[String]) -> DsnRequest {
+    DsnRequest {
+        ret: e.ret,
+        envid: e.envid.clone(),
+        recipients: rcpts
+            .iter()
+            .map(|a| {
+                e.recipients
+                    .iter()
+                    .find(|r| r.address.eq_ignore_ascii_case(a))
+                    .map(|r| RcptParams {
+                        notify: r.notify,
+                        orcpt: r.orcpt.clone(),
+                    })
+                    .unwrap_or_default()
+            })
+            .collect(),
+    }
 }
 
 /// A group across messages: one next hop, the recipients of each message.
@@ -229,12 +253,14 @@ pub(crate) async fn batch(
             .iter()
             .filter_map(|(i, rcpts)| {
                 let item = &items[*i];
+                let env = &item.message.envelope;
                 Some((
                     *i,
                     Transaction {
-                        sender: item.message.envelope.sender.clone(),
+                        sender: env.sender.clone(),
                         recipients: rcpts.clone(),
                         message: item.content.clone()?,
+                        dsn: dsn_request(env, rcpts),
                     },
                 ))
             })
@@ -491,6 +517,7 @@ async fn deliver_hop(
                     Arc::new(HopFacts {
                         host: Some(format!("{} [{}]", p.host.0, p.host.1)),
                         tls: p.tls.clone(),
+                        dsn: p.dsn,
                         ..facts.clone()
                     })
                 });
@@ -531,6 +558,7 @@ async fn deliver_hop(
         .as_ref()
         .map(|(name, addr)| format!("{name} [{addr}]"));
     facts.tls = report.tls.clone();
+    facts.dsn = report.dsn;
     // Put the size refusals back in place.
     let mut delivered = report.messages.into_iter();
     let mut messages = Vec::with_capacity(txs.len());
@@ -561,6 +589,7 @@ async fn deliver_hop(
         connection_failed: report.connection_failed,
         plaintext_next_time: report.plaintext_next_time,
         discarded_after_starttls: report.discarded_after_starttls,
+        dsn: report.dsn,
     };
     (out, Arc::new(facts))
 }

@@ -8,7 +8,7 @@ use crate::config::RuntimeConfig;
 use crate::dsn::{self, Action};
 use crate::metrics::TlsClass;
 use crate::outbound::deliver::{Origin, Outcome};
-use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, now_ms};
+use crate::queue::{Disposition, Envelope, MessageId, RecipientStatus, SuccessDsn, now_ms};
 use crate::retry::{Decision, FailureKind};
 use crate::server::stamp::header_value;
 use crate::tracking::{EventId, TrackingEvent};
@@ -70,6 +70,12 @@ fn apply_outcomes(
                     at_ms: now,
                     detail: format!("{}: {}", r.remote_host.clone().unwrap_or_default(), reply),
                 };
+                // RFC 3461 4.1: a next hop without DSN got no NOTIFY, so
+                // the success report is ours ("relayed"); one with DSN
+                // got the parameters and reports itself.
+                if r.wants_success() && !facts.dsn {
+                    r.success_dsn = Some(SuccessDsn::Relayed);
+                }
                 (EventId::Send, None)
             }
             Outcome::Temporary(f) => {
@@ -103,12 +109,14 @@ fn apply_outcomes(
     last_error
 }
 
-/// The report about `e`'s recipients that need one (`failed`), or about
-/// the deferred ones (`delayed`).
+/// The report about `e`'s recipients whose failure needs one (`failed`),
+/// the deferred ones that may get a delay notice (`delayed`), or those
+/// due a success report (`delivered`, which also takes the `relayed`).
 fn dsn_for(
     rt: &RuntimeConfig,
     e: &Envelope,
     original: &[u8],
+    ret: Option<xshell_smtp::Ret>,
     replies: &[(String, Reply)],
     action: Action,
     now: u64,
@@ -117,10 +125,16 @@ fn dsn_for(
         .recipients
         .iter()
         .filter(|r| match action {
-            Action::Failed => r.needs_dsn(),
-            Action::Delayed => matches!(r.status, RecipientStatus::Deferred { .. }),
+            Action::Failed => r.needs_failure_dsn(),
+            Action::Delayed => r.wants_delay_notice(),
+            Action::Delivered | Action::Relayed => r.needs_dsn() && r.success_dsn.is_some(),
         })
         .map(|r| {
+            let action = match (action, r.success_dsn) {
+                (Action::Delivered | Action::Relayed, Some(SuccessDsn::Relayed)) => Action::Relayed,
+                (Action::Delivered | Action::Relayed, _) => Action::Delivered,
+                (a, _) => a,
+            };
             let reply = replies
                 .iter()
                 .find(|(a, _)| a.eq_ignore_ascii_case(&r.address))
@@ -144,6 +158,7 @@ fn dsn_for(
                 will_retry_until_ms: (action == Action::Delayed)
                     .then(|| rt.send.schedule.expires_at(e.received_at_ms)),
                 last_attempt_ms: Some(now),
+                original_recipient: r.orcpt.clone(),
             }
         })
         .collect();
@@ -155,7 +170,33 @@ fn dsn_for(
         now_ms: now,
         recipients,
         original,
+        ret,
+        envid: e.envid.as_deref(),
     })
+}
+
+/// The whole message, for a RET=FULL failure report (`None`: the head
+/// will do: not asked, nothing failed, already whole in the head, too
+/// large, or unreadable). Read before the batch's outcomes are applied,
+/// so any outcome that is not a delivery counts as a possible failure.
+fn full_message(ctx: &Ctx, item: &Item, result: &MessageResult) -> Option<Vec<u8>> {
+    let e = &item.message.envelope;
+    let may_fail = result.outcomes.iter().any(|(_, o, _)| !o.is_delivered())
+        || e.recipients.iter().any(|r| r.needs_failure_dsn());
+    if !e.returns_full_message()
+        || !may_fail
+        || item.message.size > dsn::RET_FULL_MAX
+        || item.head.len() as u64 == item.message.size
+    {
+        return None;
+    }
+    match ctx.queue.read_message(&item.message.id) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(id = %item.message.id, error = %e, "cannot read the message for a RET=FULL report; returning its header");
+            None
+        }
+    }
 }
 
 /// Records one message; returns its next retry time, if it has one.
@@ -166,7 +207,14 @@ pub(crate) fn record(
     result: MessageResult,
 ) -> Option<u64> {
     let id = &item.message.id;
-    let original: &[u8] = &item.head;
+    let full = full_message(ctx, item, &result);
+    let whole = full.is_some() || item.head.len() as u64 == item.message.size;
+    let original: &[u8] = full.as_deref().unwrap_or(&item.head);
+    // Never a cut or binary message as message/rfc822: without the whole
+    // text message, RET=FULL gets the header.
+    let ret = item.message.envelope.ret.filter(|r| {
+        *r != xshell_smtp::Ret::Full || (whole && item.message.envelope.returns_full_message())
+    });
     let schedule = rt.send.schedule;
     let now = now_ms();
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -219,14 +267,14 @@ pub(crate) fn record(
                 Some(now.saturating_add(schedule.message_retry_interval_ms.max(1000)));
         }
         // Failures not reported yet (ours, or the local worker's).
-        if e.recipients.iter().any(|r| r.needs_dsn()) {
+        if e.recipients.iter().any(|r| r.needs_failure_dsn()) {
             let reported: Vec<String> = e
                 .recipients
                 .iter()
-                .filter(|r| r.needs_dsn())
+                .filter(|r| r.needs_failure_dsn())
                 .map(|r| r.address.clone())
                 .collect();
-            let sent = match dsn_for(rt, e, original, &replies, Action::Failed, now) {
+            let sent = match dsn_for(rt, e, original, ret, &replies, Action::Failed, now) {
                 // null sender: nothing to send
                 None => true,
                 Some(d) => match enqueue_dsn(ctx, &d) {
@@ -248,16 +296,47 @@ pub(crate) fn record(
                 }
             }
         }
-        // One delay notice.
+        // Successes the sender asked to hear about (NOTIFY=SUCCESS): one
+        // report for those delivered here and those relayed to a next hop
+        // without DSN.
+        if e.recipients
+            .iter()
+            .any(|r| r.needs_dsn() && r.success_dsn.is_some())
+        {
+            let reported: Vec<String> = e
+                .recipients
+                .iter()
+                .filter(|r| r.needs_dsn() && r.success_dsn.is_some())
+                .map(|r| r.address.clone())
+                .collect();
+            let sent = match dsn_for(rt, e, original, ret, &replies, Action::Delivered, now) {
+                None => true,
+                Some(d) => match enqueue_dsn(ctx, &d) {
+                    Some(dsn_id) => {
+                        dsns.push((dsn_id, Action::Delivered, reported.clone()));
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if sent {
+                for r in e.recipients.iter_mut() {
+                    if reported.contains(&r.address) {
+                        r.dsn_sent = true;
+                    }
+                }
+            }
+        }
+        // One delay notice (only for recipients whose NOTIFY allows it).
         if remote_open(e) && schedule.delay_notice_due(e.received_at_ms, now, e.delay_notified) {
-            match dsn_for(rt, e, original, &replies, Action::Delayed, now) {
+            match dsn_for(rt, e, original, ret, &replies, Action::Delayed, now) {
                 None => e.delay_notified = true,
                 Some(d) => {
                     if let Some(dsn_id) = enqueue_dsn(ctx, &d) {
                         let delayed = e
                             .recipients
                             .iter()
-                            .filter(|r| matches!(r.status, RecipientStatus::Deferred { .. }))
+                            .filter(|r| r.wants_delay_notice())
                             .map(|r| r.address.clone())
                             .collect();
                         dsns.push((dsn_id, Action::Delayed, delayed));
@@ -422,6 +501,10 @@ fn track(
             ev.verified_name = tls.verified_name.clone();
         }
         ev.domain_secured = Some(f.tls.as_ref().is_some_and(|t| t.domain_secured));
+        ev.dsn_from(env);
+        if t.event == EventId::Send {
+            ev.dsn_passed_on = Some(f.dsn);
+        }
         tracing::info!(
             id = %id,
             event = ?t.event,
@@ -449,6 +532,7 @@ fn track(
             match action {
                 Action::Failed => "non-delivery",
                 Action::Delayed => "delay",
+                Action::Delivered | Action::Relayed => "success (NOTIFY=SUCCESS)",
             },
             env.sender
         ));

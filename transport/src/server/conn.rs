@@ -523,6 +523,7 @@ impl Conn {
             mail_from: xshell_smtp::ReversePath::Null,
             params: Default::default(),
             rcpt_to: Vec::new(),
+            rcpt_params: Vec::new(),
             tls: None,
         });
         let trace = TraceInfo {
@@ -605,6 +606,7 @@ impl Conn {
         ev.message_subject = stamper.subject().map(str::to_string);
         ev.sender = qenv.sender.clone();
         ev.recipients = qenv.recipients.iter().map(|r| r.address.clone()).collect();
+        ev.dsn_from(&qenv);
         ev.client_ip = Some(ip);
         ev.connector = qenv.connector.clone();
         ev.auth_as = Some(auth.auth_as().to_string());
