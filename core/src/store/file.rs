@@ -206,6 +206,14 @@ impl FileBackend {
         }
     }
 
+    /// Writes `name` in the folder atomically, 0600 (the etcd backend's
+    /// local cache).
+    pub(super) fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.ensure_dir(&self.dir)?;
+        self.remove_stale_temp_files(name);
+        self.write_atomic(&self.dir, name, bytes, 0o600)
+    }
+
     fn key_path(&self, name: &str) -> Result<PathBuf, StoreError> {
         if name.is_empty()
             || name.len() > 128

@@ -30,8 +30,32 @@ fn command() -> Command {
         .arg(
             Arg::new("store")
                 .long("store")
+                .value_name("DIR|URL")
+                .help("The store: a folder, file:///path, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+        )
+        .arg(
+            Arg::new("state-dir")
+                .long("state-dir")
                 .value_name("DIR")
-                .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+                .help("etcd store: this server's local folder (queue, mailboxes, logs, private keys, the cached configuration) [env: XSHELL_STATE_DIR; default: $XDG_DATA_HOME/xshell/etcd/PREFIX]"),
+        )
+        .arg(
+            Arg::new("etcd-cacert")
+                .long("etcd-cacert")
+                .value_name("PEM")
+                .help("etcd store: the CA certificate of the etcd servers; connects with TLS [env: XSHELL_ETCD_CACERT]"),
+        )
+        .arg(
+            Arg::new("etcd-cert")
+                .long("etcd-cert")
+                .value_name("PEM")
+                .help("etcd store: client certificate for etcd's client-certificate authentication [env: XSHELL_ETCD_CERT]"),
+        )
+        .arg(
+            Arg::new("etcd-key")
+                .long("etcd-key")
+                .value_name("PEM")
+                .help("etcd store: the client certificate's private key [env: XSHELL_ETCD_KEY]; an etcd user and password come only from XSHELL_ETCD_USER and XSHELL_ETCD_PASSWORD_FILE (or XSHELL_ETCD_PASSWORD)"),
         )
         .arg(
             Arg::new("log-format")
@@ -101,15 +125,47 @@ fn main() -> anyhow::Result<()> {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(xshell_core::store::default_dir);
-    let store_dir = xshell_core::store::folder_of(&store_dir).map_err(anyhow::Error::msg)?;
+    let location = xshell_core::store::Location::parse(&store_dir).map_err(anyhow::Error::msg)?;
+    let (store_dir, etcd) = match location {
+        xshell_core::store::Location::Folder(dir) => {
+            for flag in ["state-dir", "etcd-cacert", "etcd-cert", "etcd-key"] {
+                if m.contains_id(flag) {
+                    anyhow::bail!(
+                        "--{flag} applies to an etcd store (--store etcd://HOST:PORT/PREFIX)"
+                    );
+                }
+            }
+            (dir, None)
+        }
+        xshell_core::store::Location::Etcd(mut settings) => {
+            if let Some(p) = m.get_one::<String>("state-dir") {
+                settings.state_dir = PathBuf::from(p);
+            }
+            for (flag, slot) in [
+                ("etcd-cacert", &mut settings.cacert),
+                ("etcd-cert", &mut settings.cert),
+                ("etcd-key", &mut settings.key),
+            ] {
+                if let Some(p) = m.get_one::<String>(flag) {
+                    *slot = Some(PathBuf::from(p));
+                }
+            }
+            (settings.state_dir.clone(), Some(settings))
+        }
+    };
+    let described = match &etcd {
+        Some(s) => s.location(),
+        None => store_dir.display().to_string(),
+    };
     let mut opts = EngineOptions::new(store_dir.clone());
+    opts.etcd = etcd;
     opts.grace = Duration::from_secs(m.get_one::<u64>("grace").copied().unwrap_or(10));
     opts.certificate_check = Duration::from_secs(
         m.get_one::<u64>("certificate-check-interval")
             .copied()
             .unwrap_or(86_400),
     );
-    tracing::info!(store = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
+    tracing::info!(store = %described, state = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -117,6 +173,6 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime
         .block_on(Engine::run(opts, shutdown_signal()))
-        .with_context(|| format!("xshell-transport (store {})", store_dir.display()))?;
+        .with_context(|| format!("xshell-transport (store {described})"))?;
     Ok(())
 }

@@ -53,6 +53,10 @@ use crate::tracking::{TrackingError, TrackingLog};
 pub enum EngineError {
     #[error("cannot read the store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "cannot read the store: {0}; and no cached configuration exists in this server's state folder ({1}) to start from"
+    )]
+    NoCache(StoreError, PathBuf),
     #[error("the store {0} has no local folder for the queue, mailboxes and log")]
     NoStateDir(String),
     #[error(transparent)]
@@ -76,8 +80,11 @@ pub enum EngineError {
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// The store folder.
+    /// The store folder (with `etcd`: this server's local state folder).
     pub store_dir: PathBuf,
+    /// The configuration is on etcd (`--store etcd://...`), not in
+    /// `store_dir`.
+    pub etcd: Option<Box<xshell_core::store::EtcdSettings>>,
     /// How long sessions in progress may take to finish at shutdown.
     pub grace: Duration,
     /// How often the store revision is checked.
@@ -95,6 +102,7 @@ impl EngineOptions {
     pub fn new(store_dir: impl Into<PathBuf>) -> Self {
         EngineOptions {
             store_dir: store_dir.into(),
+            etcd: None,
             grace: Duration::from_secs(10),
             reload_poll: Duration::from_millis(250),
             rescan: Duration::from_secs(30),
@@ -239,7 +247,12 @@ impl Engine {
         opts: EngineOptions,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        let store = Arc::new(Store::open_dir(opts.store_dir.clone()));
+        let store = Arc::new(match &opts.etcd {
+            Some(settings) => Store::new(Box::new(xshell_core::store::EtcdBackend::new(
+                (**settings).clone(),
+            )?)),
+            None => Store::open_dir(opts.store_dir.clone()),
+        });
         let state_dir = store
             .backend()
             .state_dir()
@@ -247,8 +260,29 @@ impl Engine {
         let first = {
             let store = Arc::clone(&store);
             let state_dir = state_dir.clone();
-            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, StoreError> {
-                let snap = store.snapshot()?;
+            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, EngineError> {
+                let snap = match store.snapshot() {
+                    Ok(snap) => snap,
+                    // A store that is not here (etcd down): start from the
+                    // last configuration this server read, and say so.
+                    Err(e @ StoreError::Unreachable { .. }) => match store.backend().last_good() {
+                        Ok(Some((snap, path))) => {
+                            tracing::warn!(
+                                error = %e,
+                                cache = %path,
+                                revision = snap.revision,
+                                "the store is unreachable: running from the last good configuration cached in the state folder until it answers"
+                            );
+                            snap
+                        }
+                        Ok(None) => return Err(EngineError::NoCache(e, state_dir.clone())),
+                        Err(cache) => {
+                            tracing::error!(error = %cache, "the cached configuration cannot be read");
+                            return Err(EngineError::NoCache(e, state_dir.clone()));
+                        }
+                    },
+                    Err(e) => return Err(e.into()),
+                };
                 Ok(RuntimeConfig::compile(
                     &snap,
                     store.backend(),
@@ -355,6 +389,21 @@ impl Engine {
             .await;
 
         let mut last_store_error: Option<String> = None;
+        // A backend that can say when the configuration changed (etcd's
+        // watch) is followed by it; the file store is polled. With a watch,
+        // the store is still read every STORE_SAFETY_CHECK in case a
+        // notification was lost.
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let watched = {
+            let changed = Arc::clone(&changed);
+            store
+                .backend()
+                .subscribe(Box::new(move || changed.notify_one()))
+        };
+        if watched {
+            tracing::info!(store = %store.describe(), "following the store's changes (watch)");
+        }
+        let mut last_store_read = Instant::now();
         let mut tick = tokio::time::interval(opts.reload_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // --- certificate lifecycle (issue 18 part 3) ---
@@ -365,21 +414,39 @@ impl Engine {
         tokio::pin!(shutdown);
         loop {
             let mut force = false;
+            let mut check_store = !watched;
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = daily.tick() => {
                     // Compile again at today's date: an expired certificate
                     // is no longer preferred, a new one may have become valid.
                     force = true;
+                    check_store = true;
                 }
+                () = changed.notified() => check_store = true,
                 _ = tick.tick() => {}
+            }
+            let since = last_store_read.elapsed();
+            if watched
+                && (since >= STORE_SAFETY_CHECK
+                    || (last_store_error.is_some() && since >= STORE_RETRY))
+            {
+                check_store = true;
+            }
+            if check_store {
+                last_store_read = Instant::now();
             }
             {
                 // protocol logs: the last lines of idle sessions
                 protocol_logs.receive.flush_if_due();
                 protocol_logs.send.flush_if_due();
                 let current = config.load().revision;
-                match reload(&store, &state_dir, current, force).await {
+                let result = if check_store {
+                    reload(&store, &state_dir, current, force).await
+                } else {
+                    Ok(None)
+                };
+                match result {
                     Ok(Some(rt)) => {
                         last_store_error = None;
                         let started = Instant::now();
@@ -405,7 +472,7 @@ impl Engine {
                         );
                     }
                     Ok(None) => {
-                        if last_store_error.take().is_some() {
+                        if check_store && last_store_error.take().is_some() {
                             tracing::info!("the store is readable again");
                         }
                         // retry bindings that failed
@@ -467,6 +534,12 @@ impl Engine {
         Ok(())
     }
 }
+
+/// With a watched store, how often it is read anyway.
+const STORE_SAFETY_CHECK: Duration = Duration::from_secs(30);
+/// With a watched store that cannot be read, how often it is tried again
+/// (the watch also says when it is back).
+const STORE_RETRY: Duration = Duration::from_secs(2);
 
 fn log_compiled(rt: &RuntimeConfig) {
     for note in &rt.notes {

@@ -1,0 +1,591 @@
+//! The etcd v3 backend: the configuration document under one key in an etcd
+//! cluster, shared by every server of the organization.
+//!
+//! - The document is the same JSON as the file store's `config.json`, at
+//!   `PREFIX/config`. A transaction reads it with its etcd `mod_revision`
+//!   and commits with an etcd transaction that compares that revision and
+//!   puts the new document only if nobody wrote in between; otherwise the
+//!   commit fails with [`StoreError::Conflict`] and [`super::Store::update`]
+//!   redoes the change on a fresh read. Nothing is ever half-written.
+//! - Private keys never go to etcd: they stay in this server's local state
+//!   folder (0600 files in a 0700 folder), as Exchange keeps a certificate's
+//!   private key in the owning server's certificate store
+//!   (docs/reliability.md).
+//! - Every successful read is also cached in the state folder
+//!   (`etcd-cache.json`), so an engine started while etcd is unreachable runs
+//!   from its last good configuration ([`Backend::last_good`]).
+//! - Changes are followed with an etcd watch on the document's key
+//!   ([`Backend::subscribe`]), not by polling.
+//!
+//! The [`Backend`] trait is synchronous and is called from plain threads
+//! (the CLI) and from the engine's tokio runtime. The gRPC client therefore
+//! runs on a runtime of its own (one worker thread); a call hands its future
+//! to that runtime and waits for the answer on a channel, with a deadline, so
+//! no call ever nests `block_on` inside another runtime.
+
+use super::file::FileBackend;
+use super::layout::config_text;
+use super::{Backend, StoreError, Transaction};
+use crate::model::OrgConfig;
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// The file in the state folder holding the last configuration read from
+/// etcd.
+pub const CACHE_FILE: &str = "etcd-cache.json";
+
+/// How to reach the etcd cluster: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`
+/// plus TLS files and user credentials (never from the command line).
+#[derive(Clone)]
+pub struct EtcdSettings {
+    /// `HOST:PORT` of each member.
+    pub endpoints: Vec<String>,
+    /// The key prefix of this organization (`/PREFIX`, no trailing `/`).
+    pub prefix: String,
+    /// CA certificate (PEM) that signed the etcd servers' certificates;
+    /// with it (or a client certificate) the connection uses TLS.
+    pub cacert: Option<PathBuf>,
+    /// Client certificate and key (PEM) for etcd's client-certificate
+    /// authentication (`--client-cert-auth`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// etcd user and password (etcd's `auth enable`).
+    pub user: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    /// This server's local folder: private keys, the configuration cache,
+    /// and the transport's queue, mailboxes and logs.
+    pub state_dir: PathBuf,
+    /// How long one request may take, connecting included, before the
+    /// command fails ("a few seconds": a CLI command against an unreachable
+    /// cluster fails fast).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for EtcdSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSettings")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("cacert", &self.cacert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
+}
+
+/// The environment variables that configure the etcd connection.
+pub const ENV_CACERT: &str = "XSHELL_ETCD_CACERT";
+pub const ENV_CERT: &str = "XSHELL_ETCD_CERT";
+pub const ENV_KEY: &str = "XSHELL_ETCD_KEY";
+pub const ENV_USER: &str = "XSHELL_ETCD_USER";
+pub const ENV_PASSWORD: &str = "XSHELL_ETCD_PASSWORD";
+pub const ENV_PASSWORD_FILE: &str = "XSHELL_ETCD_PASSWORD_FILE";
+pub const ENV_STATE_DIR: &str = "XSHELL_STATE_DIR";
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl EtcdSettings {
+    /// Parses `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` and takes the TLS
+    /// files, the user and the password from the environment
+    /// (`XSHELL_ETCD_CACERT`, `XSHELL_ETCD_CERT`, `XSHELL_ETCD_KEY`,
+    /// `XSHELL_ETCD_USER`, `XSHELL_ETCD_PASSWORD` or
+    /// `XSHELL_ETCD_PASSWORD_FILE`) and the state folder from
+    /// `XSHELL_STATE_DIR` (default: a folder per prefix under the local
+    /// data folder). The command-line flags override the file paths.
+    pub fn from_location(text: &str) -> Result<EtcdSettings, String> {
+        let rest = text
+            .split_once("://")
+            .filter(|(s, _)| s.eq_ignore_ascii_case("etcd"))
+            .map(|(_, r)| r)
+            .ok_or_else(|| format!("store location '{text}': not an etcd:// URL"))?;
+        let (hosts, prefix) = rest.split_once('/').ok_or_else(|| {
+            format!("store location '{text}': give a key prefix (etcd://HOST:PORT/PREFIX)")
+        })?;
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() || prefix.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(format!(
+                "store location '{text}': the key prefix after the endpoints must be a non-empty name without spaces (etcd://HOST:PORT/PREFIX)"
+            ));
+        }
+        let mut endpoints = Vec::new();
+        for h in hosts.split(',') {
+            let ok = h.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !ok || h.contains('@') || h.contains('/') {
+                return Err(format!(
+                    "store location '{text}': endpoint '{h}' is not HOST:PORT"
+                ));
+            }
+            endpoints.push(h.to_string());
+        }
+        let password = match (env_path(ENV_PASSWORD_FILE), std::env::var(ENV_PASSWORD)) {
+            (Some(p), _) => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| format!("cannot read {ENV_PASSWORD_FILE} {}: {e}", p.display()))?;
+                Some(Zeroizing::new(
+                    text.trim_end_matches(['\r', '\n']).to_string(),
+                ))
+            }
+            (None, Ok(p)) if !p.is_empty() => Some(Zeroizing::new(p)),
+            _ => None,
+        };
+        let user = std::env::var(ENV_USER).ok().filter(|u| !u.is_empty());
+        if password.is_some() && user.is_none() {
+            return Err(format!(
+                "an etcd password is set but no user: set {ENV_USER}"
+            ));
+        }
+        if user.is_some() && password.is_none() {
+            return Err(format!(
+                "{ENV_USER} is set but no password: set {ENV_PASSWORD_FILE} (a file holding it) or {ENV_PASSWORD}"
+            ));
+        }
+        let state_dir = env_path(ENV_STATE_DIR).unwrap_or_else(|| {
+            let safe: String = prefix
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            super::default_data_dir().join("etcd").join(safe)
+        });
+        Ok(EtcdSettings {
+            endpoints,
+            prefix: format!("/{}", prefix.trim_start_matches('/')),
+            cacert: env_path(ENV_CACERT),
+            cert: env_path(ENV_CERT),
+            key: env_path(ENV_KEY),
+            user,
+            password,
+            state_dir,
+            timeout: Duration::from_secs(3),
+        })
+    }
+
+    fn tls(&self) -> bool {
+        self.cacert.is_some() || self.cert.is_some()
+    }
+
+    /// `etcd://a:1,b:2/prefix`, for messages.
+    pub fn location(&self) -> String {
+        format!("etcd://{}{}", self.endpoints.join(","), self.prefix)
+    }
+
+    fn config_key(&self) -> Vec<u8> {
+        format!("{}/config", self.prefix).into_bytes()
+    }
+}
+
+/// The etcd store backend.
+pub struct EtcdBackend {
+    settings: EtcdSettings,
+    /// The runtime the gRPC client lives on; taken at drop to shut it down
+    /// without blocking (the backend may be dropped inside another runtime).
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Arc<tokio::sync::Mutex<Option<Client>>>,
+    /// Private keys and the cache: this server's local state folder.
+    local: FileBackend,
+    /// The bytes last written to the cache, not to rewrite the same ones.
+    cached: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl Drop for EtcdBackend {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn unreachable(settings: &EtcdSettings, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable {
+        location: settings.location(),
+        message: why.to_string(),
+    }
+}
+
+impl EtcdBackend {
+    pub fn new(settings: EtcdSettings) -> Result<EtcdBackend, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("xshell-etcd")
+            .enable_all()
+            .build()
+            .map_err(|source| StoreError::Io {
+                action: "start the etcd client runtime for",
+                path: PathBuf::from(settings.location()),
+                source,
+            })?;
+        Ok(EtcdBackend {
+            local: FileBackend::new(settings.state_dir.clone()),
+            settings,
+            runtime: Some(runtime),
+            client: Arc::new(tokio::sync::Mutex::new(None)),
+            cached: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &EtcdSettings {
+        &self.settings
+    }
+
+    fn connect_options(settings: &EtcdSettings) -> Result<ConnectOptions, StoreError> {
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(settings.timeout)
+            .with_timeout(settings.timeout)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            // Requests fail at once without a leader (quorum lost) instead
+            // of waiting: the CLI says so, the engine keeps its last good
+            // configuration.
+            .with_require_leader(true);
+        if settings.tls() {
+            let read = |flag: &str, p: &PathBuf| {
+                std::fs::read(p).map_err(|source| StoreError::Io {
+                    action: match flag {
+                        "cacert" => "read the etcd CA certificate (--etcd-cacert)",
+                        "cert" => "read the etcd client certificate (--etcd-cert)",
+                        _ => "read the etcd client key (--etcd-key)",
+                    },
+                    path: p.clone(),
+                    source,
+                })
+            };
+            let mut tls = etcd_client::TlsOptions::new();
+            if let Some(ca) = &settings.cacert {
+                tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read("cacert", ca)?));
+            }
+            match (&settings.cert, &settings.key) {
+                (Some(c), Some(k)) => {
+                    let key = Zeroizing::new(read("key", k)?);
+                    tls = tls.identity(etcd_client::Identity::from_pem(
+                        read("cert", c)?,
+                        key.as_slice(),
+                    ));
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(unreachable(
+                        settings,
+                        "--etcd-cert and --etcd-key go together (client-certificate authentication needs both)",
+                    ));
+                }
+            }
+            opts = opts.with_tls(tls);
+        }
+        if let (Some(u), Some(p)) = (&settings.user, &settings.password) {
+            opts = opts.with_user(u.clone(), p.as_str());
+        }
+        Ok(opts)
+    }
+
+    /// Runs `f` with a connected client on the backend's runtime and waits
+    /// for its answer, at most the timeout (plus the connection's).
+    fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Client) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(rt) = self.runtime.as_ref() else {
+            return Err(unreachable(&self.settings, "the etcd client was shut down"));
+        };
+        let settings = self.settings.clone();
+        let slot = Arc::clone(&self.client);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deadline = settings.timeout * 2;
+        rt.spawn(async move {
+            let work = async {
+                let client = client_of(&slot, &settings).await?;
+                let r = f(client).await;
+                if let Err(StoreError::Unreachable { .. }) = &r {
+                    // Connect afresh next time (a token may have expired,
+                    // a member may have come back).
+                    *slot.lock().await = None;
+                }
+                r
+            };
+            let r = match tokio::time::timeout(deadline, work).await {
+                Ok(r) => r,
+                Err(_) => Err(unreachable(
+                    &settings,
+                    format!("no answer to {what} within {} s", deadline.as_secs()),
+                )),
+            };
+            let _ = tx.send(r);
+        });
+        rx.recv_timeout(deadline + Duration::from_secs(1))
+            .map_err(|_| {
+                unreachable(
+                    &self.settings,
+                    format!("no answer to {what} within {} s", deadline.as_secs()),
+                )
+            })?
+    }
+
+    /// The document's bytes and its etcd mod revision (0: no document yet).
+    fn fetch(&self) -> Result<(Option<Vec<u8>>, i64), StoreError> {
+        let key = self.settings.config_key();
+        let settings = self.settings.clone();
+        self.call("a read", move |mut c| async move {
+            let resp = c
+                .get(key, None)
+                .await
+                .map_err(|e| unreachable(&settings, describe_error(&e)))?;
+            Ok(match resp.kvs().first() {
+                Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
+                None => (None, 0),
+            })
+        })
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<OrgConfig, StoreError> {
+        let name = PathBuf::from(format!(
+            "{}/config",
+            self.settings.location().trim_end_matches('/')
+        ));
+        FileBackend::parse(&name, bytes)
+    }
+
+    /// Keeps the last configuration read in the state folder. Best effort:
+    /// a cache that cannot be written only matters when etcd is down at the
+    /// next start, and that start then says there is no cache.
+    fn remember(&self, bytes: &[u8]) {
+        let mut last = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(bytes) {
+            return;
+        }
+        if self.local.write_file(CACHE_FILE, bytes).is_ok() {
+            *last = Some(bytes.to_vec());
+        }
+    }
+
+    fn read_at(&self) -> Result<(OrgConfig, i64), StoreError> {
+        let (bytes, rev) = self.fetch()?;
+        match bytes {
+            None => Ok((OrgConfig::default(), 0)),
+            Some(b) => {
+                let cfg = self.parse(&b)?;
+                self.remember(&b);
+                Ok((cfg, rev))
+            }
+        }
+    }
+}
+
+/// The client, connected on first use.
+async fn client_of(
+    slot: &tokio::sync::Mutex<Option<Client>>,
+    settings: &EtcdSettings,
+) -> Result<Client, StoreError> {
+    let mut guard = slot.lock().await;
+    if let Some(c) = guard.as_ref() {
+        return Ok(c.clone());
+    }
+    let opts = EtcdBackend::connect_options(settings)?;
+    let scheme = if settings.tls() { "https" } else { "http" };
+    let urls: Vec<String> = settings
+        .endpoints
+        .iter()
+        .map(|e| format!("{scheme}://{e}"))
+        .collect();
+    let client = tokio::time::timeout(settings.timeout, Client::connect(urls, Some(opts)))
+        .await
+        .map_err(|_| {
+            unreachable(
+                settings,
+                format!("cannot connect within {} s", settings.timeout.as_secs()),
+            )
+        })?
+        .map_err(|e| unreachable(settings, describe_error(&e)))?;
+    *guard = Some(client.clone());
+    Ok(client)
+}
+
+/// An etcd client error in a line: gRPC status messages carry the reason
+/// ("etcdserver: no leader", "etcdserver: user name or password is incorrect").
+fn describe_error(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let m = s.message();
+            if m.is_empty() {
+                format!("{:?}", s.code())
+            } else {
+                m.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+struct EtcdTransaction<'a> {
+    backend: &'a EtcdBackend,
+    current: OrgConfig,
+    mod_revision: i64,
+}
+
+impl Transaction for EtcdTransaction<'_> {
+    fn current(&self) -> &OrgConfig {
+        &self.current
+    }
+
+    fn commit(self: Box<Self>, next: &OrgConfig) -> Result<(), StoreError> {
+        let settings = self.backend.settings.clone();
+        let bytes = config_text(next).map_err(|e| StoreError::Io {
+            action: "serialize",
+            path: PathBuf::from(settings.location()),
+            source: io::Error::other(e),
+        })?;
+        let key = settings.config_key();
+        let rev = self.mod_revision;
+        let value = bytes.clone();
+        let s = settings.clone();
+        let committed = self
+            .backend
+            .call("a transaction", move |mut c| async move {
+                // Compare-and-put: only if the document is still the one read
+                // (mod_revision 0 = the key does not exist yet).
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
+                    .and_then([TxnOp::put(key, value, None)]);
+                let resp = c
+                    .txn(txn)
+                    .await
+                    .map_err(|e| unreachable(&s, describe_error(&e)))?;
+                Ok(resp.succeeded())
+            })?;
+        if !committed {
+            return Err(StoreError::Conflict {
+                location: settings.location(),
+            });
+        }
+        self.backend.remember(&bytes);
+        Ok(())
+    }
+}
+
+impl Backend for EtcdBackend {
+    fn describe(&self) -> String {
+        self.settings.location()
+    }
+
+    fn read(&self) -> Result<OrgConfig, StoreError> {
+        self.read_at().map(|(c, _)| c)
+    }
+
+    fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        let (current, mod_revision) = self.read_at()?;
+        Ok(Box::new(EtcdTransaction {
+            backend: self,
+            current,
+            mod_revision,
+        }))
+    }
+
+    fn put_secret(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.local.put_secret(name, bytes)
+    }
+
+    fn get_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.local.get_secret(name)
+    }
+
+    fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        self.local.delete_secret(name)
+    }
+
+    fn state_dir(&self) -> Option<PathBuf> {
+        Some(self.settings.state_dir.clone())
+    }
+
+    fn last_good(&self) -> Result<Option<(OrgConfig, String)>, StoreError> {
+        let path = self.settings.state_dir.join(CACHE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some((
+                FileBackend::parse(&path, &bytes)?,
+                path.display().to_string(),
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    fn subscribe(&self, notify: Box<dyn Fn() + Send + Sync>) -> bool {
+        let Some(rt) = self.runtime.as_ref() else {
+            return false;
+        };
+        let settings = self.settings.clone();
+        let slot = Arc::clone(&self.client);
+        rt.spawn(watch_loop(settings, slot, notify));
+        true
+    }
+}
+
+/// Follows the document's key: `notify` runs at every change, and also when
+/// the watch breaks and is set up again (a change may have been missed), so
+/// the subscriber reads the store afresh. Runs until the runtime stops.
+async fn watch_loop(
+    settings: EtcdSettings,
+    slot: Arc<tokio::sync::Mutex<Option<Client>>>,
+    notify: Box<dyn Fn() + Send + Sync>,
+) {
+    let key = settings.config_key();
+    let mut broken = false;
+    loop {
+        let stream = async {
+            let mut client = client_of(&slot, &settings).await?;
+            client
+                .watch(key.clone(), None)
+                .await
+                .map_err(|e| unreachable(&settings, describe_error(&e)))
+        };
+        match tokio::time::timeout(settings.timeout * 2, stream).await {
+            Ok(Ok(mut stream)) => {
+                if broken {
+                    notify();
+                    broken = false;
+                }
+                loop {
+                    match stream.message().await {
+                        Ok(Some(resp)) => {
+                            if resp.canceled() {
+                                break;
+                            }
+                            if !resp.events().is_empty() {
+                                notify();
+                            }
+                        }
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+            Ok(Err(_)) | Err(_) => {}
+        }
+        if !broken {
+            broken = true;
+            notify();
+        }
+        *slot.lock().await = None;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
