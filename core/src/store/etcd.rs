@@ -421,17 +421,29 @@ async fn client_of(
 /// An etcd client error in a line: gRPC status messages carry the reason
 /// ("etcdserver: no leader", "etcdserver: user name or password is incorrect").
 fn describe_error(e: &etcd_client::Error) -> String {
-    match e {
+    let (mut text, mut source): (String, Option<&(dyn std::error::Error + 'static)>) = match e {
         etcd_client::Error::GRpcStatus(s) => {
             let m = s.message();
-            if m.is_empty() {
+            let text = if m.is_empty() {
                 format!("{:?}", s.code())
             } else {
                 m.to_string()
-            }
+            };
+            (text, std::error::Error::source(s))
         }
-        other => other.to_string(),
+        other => (other.to_string(), std::error::Error::source(other)),
+    };
+    // "tcp connect error" alone does not say why: add the causes
+    // ("Connection refused").
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
     }
+    text
 }
 
 struct EtcdTransaction<'a> {
@@ -559,27 +571,19 @@ async fn watch_loop(
                 .await
                 .map_err(|e| unreachable(&settings, describe_error(&e)))
         };
-        match tokio::time::timeout(settings.timeout * 2, stream).await {
-            Ok(Ok(mut stream)) => {
-                if broken {
-                    notify();
-                    broken = false;
+        if let Ok(Ok(mut stream)) = tokio::time::timeout(settings.timeout * 2, stream).await {
+            if broken {
+                notify();
+                broken = false;
+            }
+            while let Ok(Some(resp)) = stream.message().await {
+                if resp.canceled() {
+                    break;
                 }
-                loop {
-                    match stream.message().await {
-                        Ok(Some(resp)) => {
-                            if resp.canceled() {
-                                break;
-                            }
-                            if !resp.events().is_empty() {
-                                notify();
-                            }
-                        }
-                        Ok(None) | Err(_) => break,
-                    }
+                if !resp.events().is_empty() {
+                    notify();
                 }
             }
-            Ok(Err(_)) | Err(_) => {}
         }
         if !broken {
             broken = true;
