@@ -341,6 +341,26 @@ fn etcd_organization_moves_and_back_keys_stay_local_unreachable_fails_fast() {
             r.stderr.trim()
         );
     }
+    // A member that accepts connections but never answers: the bounded
+    // timeout, not a hang.
+    let (_silent, silent_port) = transport_support::unique_listener("127.0.0.1");
+    let silent = Target {
+        store: format!("etcd://127.0.0.1:{silent_port}/orga"),
+        state: work.join("silent-state"),
+    };
+    let t = Instant::now();
+    let r = silent.run(&["get-transportconfig"]);
+    let took = t.elapsed();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "etcd://127.0.0.1:{silent_port}/orga is unreachable"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(took < Duration::from_secs(30), "no bound: {took:?}");
+    eprintln!("silent etcd: failed in {took:?}: {}", r.stderr.trim());
     // A malformed location and a password on the command line are refused.
     let r = Target {
         store: "etcd://127.0.0.1/orga".into(),
@@ -460,9 +480,28 @@ fn etcd_engine_follows_by_watch_keeps_last_good_and_starts_from_cache() {
     // The session in progress was not dropped.
     assert!(open.cmd("NOOP").starts_with("250"));
 
-    // A configuration that does not read (written behind xshell's back) is
-    // not applied; the engine says why and keeps serving the last good one.
+    // A configuration that breaks a rule, or does not even parse (written
+    // behind xshell's back), is not applied; the engine says why and keeps
+    // serving the last good one.
     let good = etcd.get("/orgw/config").unwrap();
+    let mut bad: Value = serde_json::from_slice(&good).unwrap();
+    bad["Revision"] = Value::from(bad["Revision"].as_u64().unwrap() + 1);
+    bad["ReceiveConnectors"][0]["Bindings"] = Value::Array(Vec::new());
+    bad["ReceiveConnectors"][0]["Banner"] = Value::from("220 bad banner");
+    etcd.put("/orgw/config", &bad.to_string());
+    assert!(
+        wait_until(Duration::from_secs(5), || engine
+            .log_text()
+            .contains("fails validation; keeping the last good configuration")),
+        "{}",
+        engine.log_text()
+    );
+    assert!(
+        engine
+            .log_text()
+            .contains("ReceiveConnector Inbound: a receive connector needs at least one binding")
+    );
+    assert!(banner(port).contains("second banner"));
     etcd.put(
         "/orgw/config",
         "{\"SchemaVersion\": 1, \"Revision\": 99, \"Bogus\": [",

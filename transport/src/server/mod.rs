@@ -485,10 +485,22 @@ impl Engine {
                                 .await;
                         }
                     }
-                    Err(e) => {
+                    Err(ReloadError::Store(e)) => {
                         let text = e.to_string();
                         if last_store_error.as_deref() != Some(text.as_str()) {
                             tracing::error!(error = %text, revision = current, "the store cannot be read; keeping the last good configuration");
+                            last_store_error = Some(text);
+                        }
+                    }
+                    Err(ReloadError::Invalid { revision, why }) => {
+                        let text = format!("revision {revision}: {why}");
+                        if last_store_error.as_deref() != Some(text.as_str()) {
+                            tracing::error!(
+                                error = %why,
+                                invalid_revision = revision,
+                                revision = current,
+                                "the store's configuration fails validation; keeping the last good configuration"
+                            );
                             last_store_error = Some(text);
                         }
                     }
@@ -606,24 +618,68 @@ fn log_certificates(rt: &RuntimeConfig) {
     }
 }
 
+/// Why a reload kept the last good configuration.
+#[derive(Debug)]
+enum ReloadError {
+    /// The store cannot be read (corrupt, too new, etcd unreachable).
+    Store(StoreError),
+    /// The store reads, but a rule the cmdlets enforce is broken (a
+    /// document written behind xshell's back, by etcdctl or an editor).
+    Invalid { revision: u64, why: String },
+}
+
+/// The first rule `cfg` breaks, if any: the rules each cmdlet checks
+/// before it writes, applied again to what the store holds.
+fn rule_violation(cfg: &xshell_core::model::OrgConfig) -> Option<String> {
+    let mut checks: Vec<(String, Result<(), xshell_core::model::RuleViolation>)> = vec![
+        ("TransportConfig".into(), cfg.transport_config.validate()),
+        ("TransportService".into(), cfg.transport_service.validate()),
+    ];
+    checks.extend(
+        cfg.accepted_domains
+            .iter()
+            .map(|d| (format!("AcceptedDomain {}", d.name), d.validate())),
+    );
+    checks.extend(
+        cfg.send_connectors
+            .iter()
+            .map(|c| (format!("SendConnector {}", c.name), c.validate())),
+    );
+    checks.extend(
+        cfg.receive_connectors
+            .iter()
+            .map(|c| (format!("ReceiveConnector {}", c.name), c.validate())),
+    );
+    checks
+        .into_iter()
+        .find_map(|(what, r)| r.err().map(|v| format!("{what}: {}", v.message)))
+}
+
 /// A newer compiled configuration, if the store changed (or always, when
-/// `force`: the daily certificate check).
+/// `force`: the daily certificate check). A configuration that breaks a
+/// rule is not compiled: the caller keeps the last good one.
 async fn reload(
     store: &Arc<Store>,
     state_dir: &std::path::Path,
     current: u64,
     force: bool,
-) -> Result<Option<RuntimeConfig>, StoreError> {
+) -> Result<Option<RuntimeConfig>, ReloadError> {
     let store = Arc::clone(store);
     let state_dir = state_dir.to_path_buf();
     let joined =
-        tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, StoreError> {
-            if !force && store.backend().revision()? == current {
+        tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, ReloadError> {
+            if !force && store.backend().revision().map_err(ReloadError::Store)? == current {
                 return Ok(None);
             }
-            let snap = store.snapshot()?;
+            let snap = store.snapshot().map_err(ReloadError::Store)?;
             if !force && snap.revision == current {
                 return Ok(None);
+            }
+            if let Some(why) = rule_violation(&snap) {
+                return Err(ReloadError::Invalid {
+                    revision: snap.revision,
+                    why,
+                });
             }
             Ok(Some(RuntimeConfig::compile(
                 &snap,
