@@ -593,3 +593,34 @@ async fn watch_loop(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::EtcdSettings;
+
+    #[test]
+    fn locations_parse_or_say_what_is_wrong() {
+        let s =
+            EtcdSettings::from_location("etcd://10.0.0.1:2379,[::1]:2379,e3:2379/org/a/").unwrap();
+        assert_eq!(s.endpoints, ["10.0.0.1:2379", "[::1]:2379", "e3:2379"]);
+        assert_eq!(s.prefix, "/org/a");
+        assert_eq!(
+            s.location(),
+            "etcd://10.0.0.1:2379,[::1]:2379,e3:2379/org/a"
+        );
+        assert_eq!(s.config_key(), b"/org/a/config");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("password: Some(\""), "{debug}");
+        for (bad, why) in [
+            ("etcd://127.0.0.1:2379", "give a key prefix"),
+            ("etcd://127.0.0.1:2379/", "non-empty name"),
+            ("etcd://127.0.0.1/x", "is not HOST:PORT"),
+            ("etcd://127.0.0.1:0/x", "is not HOST:PORT"),
+            ("etcd://a:1,/x", "is not HOST:PORT"),
+            ("etcd://user:pw@h:1/x", "is not HOST:PORT"),
+        ] {
+            let e = EtcdSettings::from_location(bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
+    }
+}
