@@ -572,3 +572,171 @@ fn etcd_engine_follows_by_watch_keeps_last_good_and_starts_from_cache() {
         engine.log_text()
     );
 }
+
+/// The faults of issue 19 with a real three-member cluster and an engine:
+/// the leader killed (CLI writes fail clearly, then succeed: how long is
+/// measured; mail keeps flowing), quorum lost (reads fail clearly, the
+/// engine keeps serving and logs it; after recovery it converges), and an
+/// engine killed during a change loads the newest revision at restart.
+#[test]
+fn etcd_cluster_faults() {
+    if !etcd_or_missing() {
+        return;
+    }
+    let _g = heavy();
+    let mut etcd = Etcd::start(3);
+    let work = etcd.dir().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let url = etcd.url("orgc");
+    let state = work.join("ex01");
+    let cli = Target {
+        store: url.clone(),
+        state: state.clone(),
+    };
+    let port = free_port();
+    let binding = format!("127.0.0.1:{port}");
+    cli.ok(&["set-transportservice", "--fqdn", "mail.orga.example"]);
+    cli.ok(&[
+        "new-accepteddomain",
+        "OrgA",
+        "--domain-name",
+        "orga.example",
+    ]);
+    cli.ok(&[
+        "new-receiveconnector",
+        "Inbound",
+        "--usage",
+        "internet",
+        "--bindings",
+        &binding,
+        "--banner",
+        "220 one",
+    ]);
+    let mut engine = start_engine(&url, &state, &work.join("engine-1.log"));
+    let needle = format!("listening addr={binding}");
+    assert!(
+        wait_until(Duration::from_secs(20), || engine
+            .log_text()
+            .contains(&needle)),
+        "{}",
+        engine.log_text()
+    );
+
+    // 1. Kill the leader; write until a write succeeds.
+    let leader = etcd.leader().expect("no leader");
+    etcd.kill(leader);
+    let killed = Instant::now();
+    let mut refused = Vec::new();
+    let mut written = Vec::new();
+    let mut first_ok = None;
+    for n in 0..200 {
+        let domain = format!("k{n}.tld");
+        let edit = format!("@{{Add=\"{domain}\"}}");
+        let r = cli.run(&[
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            &edit,
+        ]);
+        if r.code == 0 {
+            written.push(domain);
+            if first_ok.is_none() {
+                first_ok = Some(killed.elapsed());
+            }
+            if written.len() == 3 {
+                break;
+            }
+        } else {
+            assert_eq!(r.code, 1, "{}", r.stderr);
+            assert!(
+                r.stderr.contains("etcd store etcd://") && r.stderr.lines().count() == 1,
+                "not a clear one-line error: {}",
+                r.stderr
+            );
+            refused.push((killed.elapsed(), r.stderr.trim().to_string()));
+        }
+        if killed.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+    }
+    let first_ok =
+        first_ok.unwrap_or_else(|| panic!("no write succeeded: {refused:?}\n{}", etcd.logs()));
+    eprintln!(
+        "leader killed: first write succeeded {first_ok:?} after the kill; {} refused before: {:?}",
+        refused.len(),
+        refused
+            .iter()
+            .map(|(t, e)| format!("{t:?} {e}"))
+            .collect::<Vec<_>>()
+    );
+    // Nothing half-written: the document is whole and has every write that
+    // was acknowledged.
+    let doc: Value = serde_json::from_slice(&etcd.get("/orgc/config").unwrap()).unwrap();
+    let list = doc["TransportConfig"]["TLSReceiveDomainSecureList"].to_string();
+    for d in &written {
+        assert!(list.contains(d.as_str()), "{d} lost: {list}");
+    }
+    // Mail keeps flowing through the engine.
+    assert!(banner(port).contains("220 one"));
+
+    // 2. Lose quorum: a second member stopped.
+    let second = (0..3).find(|&i| i != leader).unwrap();
+    etcd.kill(second);
+    let t = Instant::now();
+    let r = cli.run(&["get-transportconfig"]);
+    eprintln!(
+        "quorum lost: a read failed in {:?}: {}",
+        t.elapsed(),
+        r.stderr.trim()
+    );
+    assert_eq!(r.code, 1, "a read without quorum: {}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    assert!(
+        wait_until(Duration::from_secs(15), || engine.log_text().contains(
+            "the store cannot be read; keeping the last good configuration"
+        )),
+        "{}",
+        engine.log_text()
+    );
+    let mut c = Raw::connect(port);
+    assert!(c.reply().contains("220 one"));
+    assert!(c.cmd("EHLO client.example").starts_with("250"));
+    let _ = c.cmd("QUIT");
+
+    // 3. Recovery: the engine converges to the newest revision.
+    etcd.restart(leader);
+    etcd.restart(second);
+    assert!(
+        etcd.wait_healthy(Duration::from_secs(20)),
+        "{}",
+        etcd.logs()
+    );
+    let t = Instant::now();
+    let r = loop {
+        let r = cli.run(&["set-receiveconnector", "Inbound", "--banner", "220 two"]);
+        if r.code == 0 || t.elapsed() > Duration::from_secs(15) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        wait_until(Duration::from_secs(10), || banner(port).contains("220 two")),
+        "the engine did not converge after recovery:\n{}",
+        engine.log_text()
+    );
+
+    // 4. An engine killed, the configuration changed meanwhile: the
+    // restarted engine loads the newest revision.
+    let _ = engine.child.kill();
+    let _ = engine.child.wait();
+    cli.ok(&["set-receiveconnector", "Inbound", "--banner", "220 three"]);
+    let engine = start_engine(&url, &state, &work.join("engine-2.log"));
+    assert!(
+        wait_until(Duration::from_secs(20), || engine
+            .log_text()
+            .contains(&needle)),
+        "{}",
+        engine.log_text()
+    );
+    assert!(banner(port).contains("220 three"));
+}

@@ -200,6 +200,23 @@ impl Etcd {
         }
     }
 
+    /// The index of the current leader, asking the members that answer.
+    pub fn leader(&self) -> Option<usize> {
+        let out = self.etcdctl(&["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        for s in v.as_array()? {
+            let st = &s["Status"];
+            if st["leader"].as_u64().is_some() && st["leader"] == st["header"]["member_id"] {
+                let ep = s["Endpoint"].as_str()?;
+                return self
+                    .members
+                    .iter()
+                    .position(|m| ep.ends_with(&format!(":{}", m.client_port)));
+            }
+        }
+        None
+    }
+
     /// Kills member `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {

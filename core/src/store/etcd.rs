@@ -32,6 +32,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -199,7 +200,7 @@ pub struct EtcdBackend {
     /// The runtime the gRPC client lives on; taken at drop to shut it down
     /// without blocking (the backend may be dropped inside another runtime).
     runtime: Option<tokio::runtime::Runtime>,
-    client: Arc<tokio::sync::Mutex<Option<Client>>>,
+    pool: Arc<Pool>,
     /// Private keys and the cache: this server's local state folder.
     local: FileBackend,
     /// The bytes last written to the cache, not to rewrite the same ones.
@@ -235,10 +236,20 @@ impl EtcdBackend {
             })?;
         Ok(EtcdBackend {
             local: FileBackend::new(settings.state_dir.clone()),
-            settings,
             runtime: Some(runtime),
-            client: Arc::new(tokio::sync::Mutex::new(None)),
+            pool: Arc::new(Pool {
+                slots: settings
+                    .endpoints
+                    .iter()
+                    .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+                // Processes start at different members, spreading the load.
+                preferred: AtomicUsize::new(
+                    std::process::id() as usize % settings.endpoints.len().max(1),
+                ),
+            }),
             cached: std::sync::Mutex::new(None),
+            settings,
         })
     }
 
@@ -296,32 +307,25 @@ impl EtcdBackend {
     }
 
     /// Runs `f` with a connected client on the backend's runtime and waits
-    /// for its answer, at most the timeout (plus the connection's).
+    /// for its answer. Members are tried in turn (the last one that
+    /// answered first): a member that is down, has no leader or does not
+    /// answer within the timeout is skipped; when none answers, the error
+    /// names each member and why. The whole call is bounded.
     fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(Client) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        F: Fn(Client) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
     {
         let Some(rt) = self.runtime.as_ref() else {
             return Err(unreachable(&self.settings, "the etcd client was shut down"));
         };
         let settings = self.settings.clone();
-        let slot = Arc::clone(&self.client);
+        let pool = Arc::clone(&self.pool);
         let (tx, rx) = std::sync::mpsc::channel();
         let deadline = settings.timeout * 2;
         rt.spawn(async move {
-            let work = async {
-                let client = client_of(&slot, &settings).await?;
-                let r = f(client).await;
-                if let Err(StoreError::Unreachable { .. }) = &r {
-                    // Connect afresh next time (a token may have expired,
-                    // a member may have come back).
-                    *slot.lock().await = None;
-                }
-                r
-            };
-            let r = match tokio::time::timeout(deadline, work).await {
+            let r = match tokio::time::timeout(deadline, pool.failover(&settings, &f)).await {
                 Ok(r) => r,
                 Err(_) => Err(unreachable(
                     &settings,
@@ -342,16 +346,15 @@ impl EtcdBackend {
     /// The document's bytes and its etcd mod revision (0: no document yet).
     fn fetch(&self) -> Result<(Option<Vec<u8>>, i64), StoreError> {
         let key = self.settings.config_key();
-        let settings = self.settings.clone();
-        self.call("a read", move |mut c| async move {
-            let resp = c
-                .get(key, None)
-                .await
-                .map_err(|e| unreachable(&settings, describe_error(&e)))?;
-            Ok(match resp.kvs().first() {
-                Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
-                None => (None, 0),
-            })
+        self.call("a read", move |mut c| {
+            let key = key.clone();
+            async move {
+                let resp = c.get(key, None).await?;
+                Ok(match resp.kvs().first() {
+                    Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
+                    None => (None, 0),
+                })
+            }
         })
     }
 
@@ -389,33 +392,78 @@ impl EtcdBackend {
     }
 }
 
-/// The client, connected on first use.
-async fn client_of(
-    slot: &tokio::sync::Mutex<Option<Client>>,
-    settings: &EtcdSettings,
-) -> Result<Client, StoreError> {
-    let mut guard = slot.lock().await;
-    if let Some(c) = guard.as_ref() {
-        return Ok(c.clone());
+/// One client per member, connected on first use, so that a member that is
+/// down is skipped at once instead of taking a share of the requests.
+struct Pool {
+    slots: Vec<tokio::sync::Mutex<Option<Client>>>,
+    /// The member to try first: the last one that answered.
+    preferred: AtomicUsize,
+}
+
+impl Pool {
+    /// The client of member `i`, connected on first use.
+    async fn client(&self, settings: &EtcdSettings, i: usize) -> Result<Client, Attempt> {
+        let mut guard = self.slots[i].lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let opts = EtcdBackend::connect_options(settings).map_err(Attempt::Fatal)?;
+        let scheme = if settings.tls() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", settings.endpoints[i]);
+        let client = Client::connect([url], Some(opts))
+            .await
+            .map_err(|e| Attempt::Failed(describe_error(&e)))?;
+        *guard = Some(client.clone());
+        Ok(client)
     }
-    let opts = EtcdBackend::connect_options(settings)?;
-    let scheme = if settings.tls() { "https" } else { "http" };
-    let urls: Vec<String> = settings
-        .endpoints
-        .iter()
-        .map(|e| format!("{scheme}://{e}"))
-        .collect();
-    let client = tokio::time::timeout(settings.timeout, Client::connect(urls, Some(opts)))
-        .await
-        .map_err(|_| {
-            unreachable(
-                settings,
-                format!("cannot connect within {} s", settings.timeout.as_secs()),
-            )
-        })?
-        .map_err(|e| unreachable(settings, describe_error(&e)))?;
-    *guard = Some(client.clone());
-    Ok(client)
+
+    async fn forget(&self, i: usize) {
+        *self.slots[i].lock().await = None;
+    }
+
+    /// `f` on each member in turn until one answers.
+    async fn failover<T, F, Fut>(&self, settings: &EtcdSettings, f: &F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let n = self.slots.len();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut reasons = Vec::new();
+        for k in 0..n {
+            let i = (start + k) % n;
+            let attempt = async {
+                let c = self.client(settings, i).await?;
+                f(c).await.map_err(|e| Attempt::Failed(describe_error(&e)))
+            };
+            match tokio::time::timeout(settings.timeout, attempt).await {
+                Ok(Ok(v)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Ok(Err(Attempt::Fatal(e))) => return Err(e),
+                Ok(Err(Attempt::Failed(why))) => {
+                    reasons.push(format!("{}: {why}", settings.endpoints[i]));
+                }
+                Err(_) => reasons.push(format!(
+                    "{}: no answer within {} s",
+                    settings.endpoints[i],
+                    settings.timeout.as_secs()
+                )),
+            }
+            // Connect afresh next time (the member may come back, a token
+            // may have expired).
+            self.forget(i).await;
+        }
+        Err(unreachable(settings, reasons.join("; ")))
+    }
+}
+
+/// Why one member did not answer.
+enum Attempt {
+    /// Not the member's fault (a TLS file cannot be read): stop.
+    Fatal(StoreError),
+    Failed(String),
 }
 
 /// An etcd client error in a line: gRPC status messages carry the reason
@@ -467,21 +515,14 @@ impl Transaction for EtcdTransaction<'_> {
         let key = settings.config_key();
         let rev = self.mod_revision;
         let value = bytes.clone();
-        let s = settings.clone();
-        let committed = self
-            .backend
-            .call("a transaction", move |mut c| async move {
-                // Compare-and-put: only if the document is still the one read
-                // (mod_revision 0 = the key does not exist yet).
-                let txn = Txn::new()
-                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
-                    .and_then([TxnOp::put(key, value, None)]);
-                let resp = c
-                    .txn(txn)
-                    .await
-                    .map_err(|e| unreachable(&s, describe_error(&e)))?;
-                Ok(resp.succeeded())
-            })?;
+        let committed = self.backend.call("a transaction", move |mut c| {
+            // Compare-and-put: only if the document is still the one read
+            // (mod_revision 0 = the key does not exist yet).
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
+                .and_then([TxnOp::put(key.clone(), value.clone(), None)]);
+            async move { c.txn(txn).await.map(|r| r.succeeded()) }
+        })?;
         if !committed {
             return Err(StoreError::Conflict {
                 location: settings.location(),
@@ -547,31 +588,27 @@ impl Backend for EtcdBackend {
             return false;
         };
         let settings = self.settings.clone();
-        let slot = Arc::clone(&self.client);
-        rt.spawn(watch_loop(settings, slot, notify));
+        let pool = Arc::clone(&self.pool);
+        rt.spawn(watch_loop(settings, pool, notify));
         true
     }
 }
 
 /// Follows the document's key: `notify` runs at every change, and also when
 /// the watch breaks and is set up again (a change may have been missed), so
-/// the subscriber reads the store afresh. Runs until the runtime stops.
-async fn watch_loop(
-    settings: EtcdSettings,
-    slot: Arc<tokio::sync::Mutex<Option<Client>>>,
-    notify: Box<dyn Fn() + Send + Sync>,
-) {
+/// the subscriber reads the store afresh. A broken watch moves to the next
+/// member. Runs until the runtime stops.
+async fn watch_loop(settings: EtcdSettings, pool: Arc<Pool>, notify: Box<dyn Fn() + Send + Sync>) {
     let key = settings.config_key();
+    let n = pool.slots.len();
     let mut broken = false;
     loop {
+        let i = pool.preferred.load(Ordering::Relaxed) % n;
         let stream = async {
-            let mut client = client_of(&slot, &settings).await?;
-            client
-                .watch(key.clone(), None)
-                .await
-                .map_err(|e| unreachable(&settings, describe_error(&e)))
+            let mut client = pool.client(&settings, i).await.ok()?;
+            client.watch(key.clone(), None).await.ok()
         };
-        if let Ok(Ok(mut stream)) = tokio::time::timeout(settings.timeout * 2, stream).await {
+        if let Ok(Some(mut stream)) = tokio::time::timeout(settings.timeout, stream).await {
             if broken {
                 notify();
                 broken = false;
@@ -589,8 +626,13 @@ async fn watch_loop(
             broken = true;
             notify();
         }
-        *slot.lock().await = None;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        pool.forget(i).await;
+        // Try the next member; a request that succeeds elsewhere moves
+        // `preferred` too.
+        let _ =
+            pool.preferred
+                .compare_exchange(i, (i + 1) % n, Ordering::Relaxed, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
