@@ -11,9 +11,11 @@
 //!   folder (0600 files in a 0700 folder), as Exchange keeps a certificate's
 //!   private key in the owning server's certificate store
 //!   (docs/reliability.md).
-//! - Every successful read is also cached in the state folder
-//!   (`etcd-cache.json`), so an engine started while etcd is unreachable runs
-//!   from its last good configuration ([`Backend::last_good`]).
+//! - The engine keeps each configuration it applies in the state folder
+//!   (`etcd-cache.json`, [`Backend::keep_last_good`]), so an engine started
+//!   while etcd is unreachable runs from its last good configuration
+//!   ([`Backend::last_good`]). Not every read: a document the engine
+//!   refused must not become the one it starts from.
 //! - Changes are followed with an etcd watch on the document's key
 //!   ([`Backend::subscribe`]), not by polling.
 //!
@@ -366,17 +368,15 @@ impl EtcdBackend {
         FileBackend::parse(&name, bytes)
     }
 
-    /// Keeps the last configuration read in the state folder. Best effort:
-    /// a cache that cannot be written only matters when etcd is down at the
-    /// next start, and that start then says there is no cache.
-    fn remember(&self, bytes: &[u8]) {
+    /// Keeps `bytes` as the last good configuration in the state folder.
+    fn remember(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let mut last = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         if last.as_deref() == Some(bytes) {
-            return;
+            return Ok(());
         }
-        if self.local.write_file(CACHE_FILE, bytes).is_ok() {
-            *last = Some(bytes.to_vec());
-        }
+        self.local.write_file(CACHE_FILE, bytes)?;
+        *last = Some(bytes.to_vec());
+        Ok(())
     }
 
     fn read_at(&self) -> Result<(OrgConfig, i64), StoreError> {
@@ -385,7 +385,6 @@ impl EtcdBackend {
             None => Ok((OrgConfig::default(), 0)),
             Some(b) => {
                 let cfg = self.parse(&b)?;
-                self.remember(&b);
                 Ok((cfg, rev))
             }
         }
@@ -528,7 +527,6 @@ impl Transaction for EtcdTransaction<'_> {
                 location: settings.location(),
             });
         }
-        self.backend.remember(&bytes);
         Ok(())
     }
 }
@@ -580,6 +578,14 @@ impl Backend for EtcdBackend {
                 path,
                 source,
             }),
+        }
+    }
+
+    fn keep_last_good(&self, cfg: &OrgConfig) {
+        // Best effort: a cache that cannot be written matters only if etcd
+        // is down at the next start, and that start says there is none.
+        if let Ok(bytes) = config_text(cfg) {
+            let _ = self.remember(&bytes);
         }
     }
 

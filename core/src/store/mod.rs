@@ -203,6 +203,12 @@ pub trait Backend: Send + Sync {
     fn last_good(&self) -> Result<Option<(OrgConfig, String)>, StoreError> {
         Ok(None)
     }
+    /// Keeps `cfg` as the last good configuration (the engine calls it with
+    /// each configuration it applies), for [`Backend::last_good`]. Best
+    /// effort; the file store has nothing to keep.
+    fn keep_last_good(&self, cfg: &OrgConfig) {
+        let _ = cfg;
+    }
     /// Calls `notify` whenever the configuration may have changed (etcd's
     /// watch); returns false when the backend cannot, and the caller polls
     /// [`Backend::revision`] instead.

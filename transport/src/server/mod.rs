@@ -262,7 +262,10 @@ impl Engine {
             let state_dir = state_dir.clone();
             tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, EngineError> {
                 let snap = match store.snapshot() {
-                    Ok(snap) => snap,
+                    Ok(snap) => {
+                        store.backend().keep_last_good(&snap);
+                        snap
+                    }
                     // A store that is not here (etcd down): start from the
                     // last configuration this server read, and say so.
                     Err(e @ StoreError::Unreachable { .. }) => match store.backend().last_good() {
@@ -492,6 +495,17 @@ impl Engine {
                             last_store_error = Some(text);
                         }
                     }
+                    Err(ReloadError::Older { revision }) => {
+                        let text = format!("older revision {revision}");
+                        if last_store_error.as_deref() != Some(text.as_str()) {
+                            tracing::warn!(
+                                store_revision = revision,
+                                revision = current,
+                                "the store answered with an older revision than the one running; not applied until the store's revision passes the running one"
+                            );
+                            last_store_error = Some(text);
+                        }
+                    }
                     Err(ReloadError::Invalid { revision, why }) => {
                         let text = format!("revision {revision}: {why}");
                         if last_store_error.as_deref() != Some(text.as_str()) {
@@ -626,6 +640,9 @@ enum ReloadError {
     /// The store reads, but a rule the cmdlets enforce is broken (a
     /// document written behind xshell's back, by etcdctl or an editor).
     Invalid { revision: u64, why: String },
+    /// The store answered with a revision older than the one running (a
+    /// stale etcd member, a restored backup): never go back.
+    Older { revision: u64 },
 }
 
 /// The first rule `cfg` breaks, if any: the rules each cmdlet checks
@@ -675,12 +692,18 @@ async fn reload(
             if !force && snap.revision == current {
                 return Ok(None);
             }
+            if snap.revision < current {
+                return Err(ReloadError::Older {
+                    revision: snap.revision,
+                });
+            }
             if let Some(why) = rule_violation(&snap) {
                 return Err(ReloadError::Invalid {
                     revision: snap.revision,
                     why,
                 });
             }
+            store.backend().keep_last_good(&snap);
             Ok(Some(RuntimeConfig::compile(
                 &snap,
                 store.backend(),
