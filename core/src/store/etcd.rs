@@ -263,7 +263,10 @@ impl EtcdBackend {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(settings.timeout)
             .with_timeout(settings.timeout)
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            // HTTP/2 pings on the watch stream find a dead member; etcd
+            // refuses pings more often than every 5 s
+            // (--grpc-keepalive-min-time), so every 10 s.
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
             // Requests fail at once without a leader (quorum lost) instead
             // of waiting: the CLI says so, the engine keeps its last good
             // configuration.
@@ -607,7 +610,9 @@ impl Backend for EtcdBackend {
 async fn watch_loop(settings: EtcdSettings, pool: Arc<Pool>, notify: Box<dyn Fn() + Send + Sync>) {
     let key = settings.config_key();
     let n = pool.slots.len();
-    let mut broken = false;
+    // The first watch counts as a repair too: a change committed between
+    // the subscriber's first read and the watch's start is not missed.
+    let mut broken = true;
     loop {
         let i = pool.preferred.load(Ordering::Relaxed) % n;
         let stream = async {
