@@ -753,3 +753,180 @@ fn etcd_cluster_faults() {
     );
     assert!(banner(port).contains("220 three"));
 }
+
+/// TLS to etcd with client-certificate authentication (`--client-cert-auth`)
+/// and etcd user authentication: the CLI connects with `--etcd-cacert`,
+/// `--etcd-cert`, `--etcd-key` (or the environment), refuses to go on without
+/// its client certificate, and authenticates a user whose password comes from
+/// a file; a wrong password fails clearly.
+#[test]
+fn etcd_over_tls_with_client_certificate_and_user() {
+    if !etcd_or_missing() {
+        return;
+    }
+    let _g = heavy();
+    use transport_support::openssl::{Key, ca, issue_san};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let authority = ca(&dir, "etcd-ca", "etcd test CA", Key::EcP256);
+    let server = issue_san(
+        &dir,
+        "etcd-server",
+        &authority,
+        "etcd",
+        Some("IP:127.0.0.1,DNS:localhost"),
+        Key::EcP256,
+    );
+    // etcd takes a client certificate's CN as the user when no token is
+    // given: etcdctl is root, xshell's certificate names nobody.
+    let root = issue_san(&dir, "etcd-root", &authority, "root", None, Key::EcP256);
+    let client = issue_san(
+        &dir,
+        "xshell-client",
+        &authority,
+        "xshell-client",
+        None,
+        Key::EcP256,
+    );
+    let mut etcd = Etcd::start_tls(
+        tmp,
+        etcd::Tls {
+            ca: authority.cert.clone(),
+            cert: server.cert.clone(),
+            key: server.key.clone(),
+            client_cert: root.cert.clone(),
+            client_key: root.key.clone(),
+        },
+    );
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let (ca_s, cert_s, key_s) = (s(&authority.cert), s(&client.cert), s(&client.key));
+    let tls_flags = [
+        "--etcd-cacert",
+        ca_s.as_str(),
+        "--etcd-cert",
+        cert_s.as_str(),
+        "--etcd-key",
+        key_s.as_str(),
+    ];
+    let store = Target {
+        store: etcd.url("orgt"),
+        state: dir.join("state"),
+    };
+    let with_flags = |args: &[&str]| {
+        let mut a: Vec<&str> = tls_flags.to_vec();
+        a.extend_from_slice(args);
+        store.run(&a)
+    };
+    // Before auth is enabled: TLS with the client certificate.
+    let r = with_flags(&[
+        "set-transportconfig",
+        "--tls-receive-domain-secure-list",
+        "a.tld",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The same from the environment.
+    let o = store
+        .cmd()
+        .env("XSHELL_ETCD_CACERT", &authority.cert)
+        .env("XSHELL_ETCD_CERT", &client.cert)
+        .env("XSHELL_ETCD_KEY", &client.key)
+        .args(["get-transportconfig", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("a.tld"));
+    // Without the client certificate, or in plaintext: refused, exit 1.
+    for args in [
+        vec!["--etcd-cacert", ca_s.as_str(), "get-transportconfig"],
+        vec!["get-transportconfig"],
+    ] {
+        let r = store.run(&args);
+        assert_eq!(r.code, 1, "{args:?} succeeded: {}", r.stdout);
+        assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    }
+    // A cert without its key is a usage mistake, said as such.
+    let r = store.run(&[
+        "--etcd-cacert",
+        &ca_s,
+        "--etcd-cert",
+        &cert_s,
+        "get-transportconfig",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--etcd-cert and --etcd-key go together"),
+        "{}",
+        r.stderr
+    );
+
+    // etcd users: root, and "xadmin" with read-write on the prefix.
+    for args in [
+        &["user", "add", "root", "--new-user-password=rootpw"][..],
+        &["user", "grant-role", "root", "root"][..],
+        &["role", "add", "xshell"][..],
+        &[
+            "role",
+            "grant-permission",
+            "xshell",
+            "--prefix=true",
+            "readwrite",
+            "/orgt/",
+        ][..],
+        &["user", "add", "xadmin", "--new-user-password=S3cret-etcd"][..],
+        &["user", "grant-role", "xadmin", "xshell"][..],
+        &["auth", "enable"][..],
+    ] {
+        let o = etcd.etcdctl(args);
+        assert!(
+            o.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    etcd.etcdctl_user = Some("root:rootpw".into());
+    let pw = dir.join("etcd.pass");
+    std::fs::write(&pw, "S3cret-etcd\n").unwrap();
+    let o = store
+        .cmd()
+        .args(tls_flags)
+        .env("XSHELL_ETCD_USER", "xadmin")
+        .env("XSHELL_ETCD_PASSWORD_FILE", &pw)
+        .args([
+            "set-transportconfig",
+            "--tls-receive-domain-secure-list",
+            "@{Add=\"b.tld\"}",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = String::from_utf8(etcd.get("/orgt/config").unwrap()).unwrap();
+    assert!(doc.contains("b.tld"), "{doc}");
+    // A wrong password: exit 1, said, not echoed.
+    let bad = dir.join("bad.pass");
+    std::fs::write(&bad, "wrong-one").unwrap();
+    let o = store
+        .cmd()
+        .args(tls_flags)
+        .env("XSHELL_ETCD_USER", "xadmin")
+        .env("XSHELL_ETCD_PASSWORD_FILE", &bad)
+        .arg("get-transportconfig")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("authentication failed") || err.contains("password"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-one"), "{err}");
+    // A user without a password is refused before anything is sent.
+    let o = store
+        .cmd()
+        .args(tls_flags)
+        .env("XSHELL_ETCD_USER", "xadmin")
+        .arg("get-transportconfig")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("XSHELL_ETCD_PASSWORD_FILE"));
+}

@@ -68,12 +68,36 @@ pub struct Etcd {
     tmp: tempfile::TempDir,
     pub members: Vec<Member>,
     initial_cluster: String,
+    /// Client TLS: server certificate and key, and the CA that client
+    /// certificates must chain to (`--client-cert-auth`).
+    tls: Option<Tls>,
+    /// `user:password` for etcdctl once auth is enabled.
+    pub etcdctl_user: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The client certificate etcdctl uses.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Etcd {
     /// Starts `n` members and waits until the cluster answers.
     pub fn start(n: usize) -> Etcd {
-        let tmp = tempfile::tempdir().unwrap();
+        Etcd::start_with(n, tempfile::tempdir().unwrap(), None)
+    }
+
+    /// One member whose clients connect with TLS and must present a
+    /// certificate from `tls.ca`; `tmp` holds the certificates already.
+    pub fn start_tls(tmp: tempfile::TempDir, tls: Tls) -> Etcd {
+        Etcd::start_with(1, tmp, Some(tls))
+    }
+
+    fn start_with(n: usize, tmp: tempfile::TempDir, tls: Option<Tls>) -> Etcd {
         let ports = free_ports(2 * n);
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
@@ -93,6 +117,8 @@ impl Etcd {
             tmp,
             members,
             initial_cluster,
+            tls,
+            etcdctl_user: None,
         };
         for i in 0..n {
             e.spawn(i, "new");
@@ -113,9 +139,20 @@ impl Etcd {
             .append(true)
             .open(&m.log)
             .unwrap();
-        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", m.client_port);
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
-        let child = Command::new(etcd_bin().unwrap())
+        let mut cmd = Command::new(etcd_bin().unwrap());
+        if let Some(t) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&t.cert)
+                .arg("--key-file")
+                .arg(&t.key)
+                .arg("--trusted-ca-file")
+                .arg(&t.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&data)
@@ -152,8 +189,19 @@ impl Etcd {
     }
 
     pub fn etcdctl(&self, args: &[&str]) -> Output {
-        Command::new(etcdctl_bin().unwrap())
-            .env("ETCDCTL_API", "3")
+        let mut c = Command::new(etcdctl_bin().unwrap());
+        if let Some(t) = &self.tls {
+            c.arg("--cacert")
+                .arg(&t.ca)
+                .arg("--cert")
+                .arg(&t.client_cert)
+                .arg("--key")
+                .arg(&t.client_key);
+        }
+        if let Some(u) = &self.etcdctl_user {
+            c.arg(format!("--user={u}"));
+        }
+        c.env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoints()))
             .arg("--command-timeout=2s")
             .args(args)
