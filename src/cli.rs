@@ -126,6 +126,13 @@ fn root_command() -> Command {
                 .help("The store: a folder, file:///path, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
         )
         .arg(
+            ClapArg::new("state-dir")
+                .long("state-dir")
+                .global(true)
+                .value_name("DIR")
+                .help("etcd store: this server's local folder (private keys, the engine's control socket); the same as its xshell-transport's [env: XSHELL_STATE_DIR; default: $XDG_DATA_HOME/xshell/etcd/PREFIX]"),
+        )
+        .arg(
             ClapArg::new("etcd-cacert")
                 .long("etcd-cacert")
                 .global(true)
@@ -579,6 +586,9 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         }
     };
     if let xshell_core::store::Location::Etcd(settings) = &mut location {
+        if let Some(p) = matches.get_one::<String>("state-dir") {
+            settings.state_dir = PathBuf::from(p);
+        }
         for (flag, slot) in [
             ("etcd-cacert", &mut settings.cacert),
             ("etcd-cert", &mut settings.cert),
@@ -588,7 +598,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 *slot = Some(PathBuf::from(p));
             }
         }
-    } else if let Some(flag) = ["etcd-cacert", "etcd-cert", "etcd-key"]
+    } else if let Some(flag) = ["state-dir", "etcd-cacert", "etcd-cert", "etcd-key"]
         .into_iter()
         .find(|f| matches.contains_id(f))
     {
