@@ -122,8 +122,36 @@ fn root_command() -> Command {
             ClapArg::new("store")
                 .long("store")
                 .global(true)
+                .value_name("DIR|URL")
+                .help("The store: a folder, file:///path, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+        )
+        .arg(
+            ClapArg::new("state-dir")
+                .long("state-dir")
+                .global(true)
                 .value_name("DIR")
-                .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+                .help("etcd store: this server's local folder (private keys, the engine's control socket); the same as its xshell-transport's [env: XSHELL_STATE_DIR; default: $XDG_DATA_HOME/xshell/etcd/PREFIX]"),
+        )
+        .arg(
+            ClapArg::new("etcd-cacert")
+                .long("etcd-cacert")
+                .global(true)
+                .value_name("PEM")
+                .help("etcd store: the CA certificate of the etcd servers; connects with TLS [env: XSHELL_ETCD_CACERT]"),
+        )
+        .arg(
+            ClapArg::new("etcd-cert")
+                .long("etcd-cert")
+                .global(true)
+                .value_name("PEM")
+                .help("etcd store: client certificate for etcd's client-certificate authentication [env: XSHELL_ETCD_CERT]"),
+        )
+        .arg(
+            ClapArg::new("etcd-key")
+                .long("etcd-key")
+                .global(true)
+                .value_name("PEM")
+                .help("etcd store: the client certificate's private key [env: XSHELL_ETCD_KEY]; an etcd user and password come only from XSHELL_ETCD_USER and XSHELL_ETCD_PASSWORD_FILE (or XSHELL_ETCD_PASSWORD)"),
         )
         .arg(
             ClapArg::new("output")
@@ -485,7 +513,7 @@ fn write_docs(dir: &Path) -> Result<(), String> {
 
 /// Parses a whole script, then runs it. Exit code 2 for a syntax error
 /// (nothing ran), the failing cmdlet's code for a runtime error.
-pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) -> i32 {
+pub fn run_script_text(store: &Store, format: Format, name: &str, src: &str) -> i32 {
     let script = match crate::lang::parse_script(src) {
         Ok(s) => s,
         Err(e) => {
@@ -493,10 +521,9 @@ pub fn run_script_text(store_dir: &Path, format: Format, name: &str, src: &str) 
             return 2;
         }
     };
-    let store = Store::open_dir(store_dir);
     let mut host = TerminalHost::new();
     let mut stdout = std::io::stdout();
-    let mut shell = Shell::new(&store, &mut host, &mut stdout, format);
+    let mut shell = Shell::new(store, &mut host, &mut stdout, format);
     match shell.run(&script, name, src) {
         // Errors continued past (-ErrorAction Continue) still fail the script.
         Ok(()) => shell.continued_exit_code(),
@@ -551,11 +578,42 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(xshell_core::store::default_dir);
-    let store_dir = match xshell_core::store::folder_of(&store_dir) {
-        Ok(dir) => dir,
+    let mut location = match xshell_core::store::Location::parse(&store_dir) {
+        Ok(l) => l,
         Err(e) => {
             write_err(&format!("error: {e}"));
             return 2;
+        }
+    };
+    if let xshell_core::store::Location::Etcd(settings) = &mut location {
+        if let Some(p) = matches.get_one::<String>("state-dir") {
+            settings.state_dir = PathBuf::from(p);
+        }
+        for (flag, slot) in [
+            ("etcd-cacert", &mut settings.cacert),
+            ("etcd-cert", &mut settings.cert),
+            ("etcd-key", &mut settings.key),
+        ] {
+            if let Some(p) = matches.get_one::<String>(flag) {
+                *slot = Some(PathBuf::from(p));
+            }
+        }
+    } else if let Some(flag) = ["state-dir", "etcd-cacert", "etcd-cert", "etcd-key"]
+        .into_iter()
+        .find(|f| matches.contains_id(f))
+    {
+        write_err(&format!(
+            "error: --{flag} applies to an etcd store (--store etcd://HOST:PORT/PREFIX)"
+        ));
+        return 2;
+    }
+    let local_dir = location.local_dir();
+    // The store is opened once it is needed (help and completions need none).
+    let open = move || match location.open() {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            write_err(&format!("error: {e}"));
+            Err(1)
         }
     };
     if matches.subcommand().is_some()
@@ -565,7 +623,11 @@ fn run_matches(matches: &ArgMatches) -> i32 {
         return 2;
     }
     if let Some(code) = matches.get_one::<String>("command") {
-        return run_script_text(&store_dir, format, "<command>", code);
+        let store = match open() {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        return run_script_text(&store, format, "<command>", code);
     }
     if let Some(file) = matches.get_one::<String>("file") {
         let (name, text) = if file == "-" {
@@ -586,15 +648,22 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 }
             }
         };
-        return run_script_text(&store_dir, format, &name, &text);
+        let store = match open() {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        return run_script_text(&store, format, &name, &text);
     }
     let Some((sub, sm)) = matches.subcommand() else {
+        let store = match open() {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
         if std::io::stdin().is_terminal() {
-            let store = Store::open_dir(&store_dir);
             let mut host = TerminalHost::new();
             let mut stdout = std::io::stdout();
             let mut shell = Shell::new(&store, &mut host, &mut stdout, format);
-            return crate::shell::prompt::run(&mut shell, Some(store_dir.join("history")));
+            return crate::shell::prompt::run(&mut shell, Some(local_dir.join("history")));
         }
         let mut s = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
@@ -603,7 +672,7 @@ fn run_matches(matches: &ArgMatches) -> i32 {
             ));
             return 1;
         }
-        return run_script_text(&store_dir, format, "<stdin>", &s);
+        return run_script_text(&store, format, "<stdin>", &s);
     };
     match sub {
         "help" => {
@@ -680,7 +749,10 @@ fn run_matches(matches: &ArgMatches) -> i32 {
                 write_err(&format!("error: unknown command '{sub}'"));
                 return 2;
             };
-            let store = Store::open_dir(&store_dir);
+            let store = match open() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
             let mut host = TerminalHost::new();
             // Shown as a table, the objects need only their table's columns.
             let props = match format {

@@ -771,11 +771,12 @@ fn cli_list_edits_are_read_by_the_language() {
 
 /// A store location with a scheme this build does not know is refused by
 /// both programs (usage error, exit 2 for xshell), and nothing is created:
-/// before, `etcd://...` made a local folder named `etcd:` and exited 0.
+/// before, `etcd://...` made a local folder named `etcd:` and exited 0 (etcd
+/// is a store now: tests/etcd_store.rs).
 #[test]
 fn a_store_location_with_an_unknown_scheme_is_refused() {
     let cwd = tempfile::tempdir().unwrap();
-    let location = "etcd://127.0.0.1:2379/x";
+    let location = "consul://127.0.0.1:8500/x";
     let out = std::process::Command::new(common::xshell_bin())
         .args([
             "set-transportconfig",
@@ -788,7 +789,7 @@ fn a_store_location_with_an_unknown_scheme_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("'etcd://' is not supported"), "{err}");
+    assert!(err.contains("'consul://' is not supported"), "{err}");
     let out = std::process::Command::new(common::xshell_bin())
         .args(["--store", location, "get-transportconfig"])
         .current_dir(cwd.path())
@@ -802,7 +803,7 @@ fn a_store_location_with_an_unknown_scheme_is_refused() {
         .unwrap();
     assert!(!out.status.success(), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("'etcd://' is not supported"),
+        String::from_utf8_lossy(&out.stderr).contains("'consul://' is not supported"),
         "{out:?}"
     );
     assert_eq!(

@@ -2,7 +2,9 @@
 //! `set-sendconnector` on stores holding 1,000 and 50 send connectors (each
 //! provisioned in one `xshell apply`), against their targets (1,000: at most
 //! 10 ms; 50: at most 5 ms), and of an RSA-2048 `xshell request-cert`
-//! against `openssl req -newkey rsa:2048`.
+//! against `openssl req -newkey rsa:2048`; and the same get and set on an
+//! etcd store (a one-member etcd on loopback, issue 19) beside the file
+//! store, when etcd is installed.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -197,5 +199,104 @@ pub fn figures(bins: &Bins, work: &Path, sizes: &[usize], runs: usize) -> Result
             ),
         ],
     )?);
+    out.extend(etcd_figures(bins, work, runs)?);
     Ok(out)
+}
+
+/// An etcd member started for the figures; killed on drop.
+struct EtcdMember(std::process::Child);
+
+impl Drop for EtcdMember {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// get-sendconnector and set-sendconnector on 50 connectors, on the file
+/// store and on a one-member etcd on loopback, interleaved round by round.
+/// Nothing (and a note on stderr) when etcd is not installed.
+fn etcd_figures(bins: &Bins, work: &Path, runs: usize) -> Result<Vec<CliFigure>> {
+    let Some(etcd) = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+    else {
+        eprintln!("cli: etcd is not installed (apt-get install etcd-server): no etcd figures");
+        return Ok(Vec::new());
+    };
+    let (client, peer) = (free_port()?, free_port()?);
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let log = std::fs::File::create(work.join("etcd.log"))?;
+    let _member = EtcdMember(
+        Command::new(etcd)
+            .args(["--name", "bench", "--data-dir"])
+            .arg(work.join("etcd-data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("bench={peer_url}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?,
+    );
+    let store = std::path::PathBuf::from(format!("etcd://127.0.0.1:{client}/bench50"));
+    // Wait (bounded) until it answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while xshell(bins, &store, &["get-transportconfig"]).is_err() {
+        if Instant::now() > deadline {
+            anyhow::bail!("etcd on 127.0.0.1:{client} did not answer within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let file_store = work.join("cli-etcd-side-file");
+    let mut yaml = String::from("SchemaVersion: 1\nSendConnectors:\n");
+    for i in 0..50 {
+        let _ = writeln!(
+            yaml,
+            "- Name: Connector{i:04}\n  AddressSpaces: 'c{i:04}.example'\n  Usage: Internet"
+        );
+    }
+    let file = work.join("connectors-etcd-50.yaml");
+    std::fs::write(&file, yaml)?;
+    let file_arg = file.display().to_string();
+    xshell(bins, &store, &["apply", &file_arg])?;
+    xshell(bins, &file_store, &["apply", &file_arg])?;
+    let mut steps: Vec<(String, Step<'_>)> = Vec::new();
+    for (label, st) in [
+        ("file store", &file_store),
+        ("etcd, one member on loopback", &store),
+    ] {
+        steps.push((
+            format!("`xshell get-sendconnector` (50 connectors, table; {label})"),
+            Box::new(move |_| xshell(bins, st, &["get-sendconnector"]).map(drop)),
+        ));
+        steps.push((
+            format!(
+                "`xshell set-sendconnector Connector0025 --comment ...` (50 connectors; {label})"
+            ),
+            Box::new(move |i| {
+                xshell(
+                    bins,
+                    st,
+                    &[
+                        "set-sendconnector",
+                        "Connector0025",
+                        "--comment",
+                        &format!("run {i}"),
+                    ],
+                )
+                .map(drop)
+            }),
+        ));
+    }
+    interleaved(runs, steps)
 }

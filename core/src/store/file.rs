@@ -209,6 +209,14 @@ impl FileBackend {
         }
     }
 
+    /// Writes `name` in the folder atomically, 0600 (the etcd backend's
+    /// local cache).
+    pub(super) fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.ensure_dir(&self.dir)?;
+        self.remove_stale_temp_files(name);
+        self.write_atomic(&self.dir, name, bytes, 0o600)
+    }
+
     fn key_path(&self, name: &str) -> Result<PathBuf, StoreError> {
         if name.is_empty()
             || name.len() > 128
@@ -374,7 +382,7 @@ const RECORD_SEPARATOR: &str = "~";
 /// A record's file name: the name's `/` as `~`. Names are ASCII letters,
 /// digits, `-`, `_`, `.` and `/`, at most 200 bytes, no empty segment and
 /// no segment starting with `.`.
-fn record_file(name: &str) -> Result<String, StoreError> {
+pub(super) fn record_file(name: &str) -> Result<String, StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 200
         && name

@@ -12,9 +12,11 @@
 //! - `file`: the embedded backend, a folder on disk ([`FileBackend`]).
 //! - `layout`: the text of `config.json`.
 
+mod etcd;
 mod file;
 mod layout;
 
+pub use etcd::{CACHE_FILE, EtcdBackend, EtcdSettings};
 pub use file::{CONFIG_FILE, FileBackend};
 
 use crate::model::{OrgConfig, SCHEMA_VERSION};
@@ -28,6 +30,11 @@ pub fn default_dir() -> PathBuf {
     if let Some(s) = std::env::var_os("XSHELL_STORE").filter(|s| !s.is_empty()) {
         return PathBuf::from(s);
     }
+    default_data_dir()
+}
+
+/// `$XDG_DATA_HOME/xshell`, else `~/.local/share/xshell`.
+pub fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
         return PathBuf::from(x).join("xshell");
     }
@@ -37,10 +44,50 @@ pub fn default_dir() -> PathBuf {
     home.join(".local/share/xshell")
 }
 
+/// Where the store is: a local folder, or an etcd cluster.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Folder(PathBuf),
+    Etcd(Box<EtcdSettings>),
+}
+
+impl Location {
+    /// Parses `--store`/`XSHELL_STORE`: a folder path, `file:///path`, or
+    /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (the etcd TLS files, user
+    /// and password then come from the environment, see [`EtcdSettings`]).
+    pub fn parse(location: &std::path::Path) -> Result<Location, String> {
+        let text = location.to_string_lossy();
+        if let Some((scheme, _)) = text.split_once("://")
+            && scheme.eq_ignore_ascii_case("etcd")
+        {
+            return EtcdSettings::from_location(&text).map(|s| Location::Etcd(Box::new(s)));
+        }
+        folder_of(location).map(Location::Folder)
+    }
+
+    /// The store at this location. An etcd store is not contacted yet: the
+    /// first read says whether it is reachable.
+    pub fn open(self) -> Result<Store, StoreError> {
+        Ok(match self {
+            Location::Folder(dir) => Store::open_dir(dir),
+            Location::Etcd(s) => Store::new(Box::new(EtcdBackend::new(*s)?)),
+        })
+    }
+
+    /// A local folder for files that belong to this machine (the shell's
+    /// history): the store folder, or the etcd store's state folder.
+    pub fn local_dir(&self) -> PathBuf {
+        match self {
+            Location::Folder(d) => d.clone(),
+            Location::Etcd(s) => s.state_dir.clone(),
+        }
+    }
+}
+
 /// A store location (`--store`, `XSHELL_STORE`) as a folder: a path, or a
-/// `file://` URL. A location with another scheme (`etcd://...`) is
-/// refused: this build has only the file store, and taking the text as a
-/// folder would create a local folder named `etcd:` and carry on.
+/// `file://` URL. A location with another scheme is refused (etcd:// is
+/// handled by [`Location::parse`]): taking the text as a folder would
+/// create a local folder named `etcd:` and carry on.
 pub fn folder_of(location: &std::path::Path) -> Result<PathBuf, String> {
     let text = location.to_string_lossy();
     let Some((scheme, rest)) = text.split_once("://") else {
@@ -65,8 +112,8 @@ pub fn folder_of(location: &std::path::Path) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(rest));
     }
     Err(format!(
-        "store location '{text}': this build has only the file store (a folder path or file:///path); \
-         '{scheme}://' is not supported"
+        "store location '{text}': '{scheme}://' is not supported; give a folder path, file:///path \
+         or etcd://HOST:PORT[,HOST:PORT...]/PREFIX"
     ))
 }
 
@@ -105,6 +152,14 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    /// The etcd cluster did not answer (down, no leader, refused
+    /// credentials) within the timeout.
+    #[error("etcd store {location} is unreachable: {message}")]
+    Unreachable { location: String, message: String },
+    /// Another writer committed between this transaction's read and its
+    /// commit; [`Store::update`] retries from a fresh read.
+    #[error("etcd store {location}: another writer changed the configuration meanwhile")]
+    Conflict { location: String },
     #[error("invalid key name '{0}'")]
     BadKeyName(String),
     #[error("invalid record name '{0}'")]
@@ -148,7 +203,30 @@ pub trait Backend: Send + Sync {
     fn revision(&self) -> Result<u64, StoreError> {
         self.read().map(|c| c.revision)
     }
+    /// The last configuration this machine read, kept locally for a start
+    /// while the store is unreachable, and where it is kept. The file store
+    /// is local: it has none.
+    fn last_good(&self) -> Result<Option<(OrgConfig, String)>, StoreError> {
+        Ok(None)
+    }
+    /// Keeps `cfg` as the last good configuration (the engine calls it with
+    /// each configuration it applies), for [`Backend::last_good`]. Best
+    /// effort; the file store has nothing to keep.
+    fn keep_last_good(&self, cfg: &OrgConfig) {
+        let _ = cfg;
+    }
+    /// Calls `notify` whenever the configuration may have changed (etcd's
+    /// watch); returns false when the backend cannot, and the caller polls
+    /// [`Backend::revision`] instead.
+    fn subscribe(&self, notify: Box<dyn Fn() + Send + Sync>) -> bool {
+        let _ = notify;
+        false
+    }
 }
+
+/// How many times [`Store::update`] redoes a change that lost a race with
+/// another writer (etcd) before giving up.
+const MAX_CONFLICT_RETRIES: u32 = 200;
 
 /// The outcome of an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,31 +317,53 @@ impl Store {
                 },
             ));
         }
-        let tx = self.backend.begin()?;
-        let before = tx.current();
-        let (value, mut next) = if *before == snapshot {
-            (value, next)
-        } else {
-            // Another writer committed since the snapshot: redo the change
-            // on what is there now.
-            apply_change(before, &mut change)?
-        };
-        if next == *before {
-            return Ok((
-                value,
-                Outcome::Unchanged {
-                    revision: before.revision,
-                },
-            ));
+        // The change as computed on `base`; redone when the store moved on.
+        let mut base = snapshot;
+        let mut done = (value, next);
+        let mut conflicts = 0u32;
+        loop {
+            let tx = self.backend.begin()?;
+            let before = tx.current().clone();
+            if before != base {
+                // Another writer committed since `base`: redo the change on
+                // what is there now.
+                done = apply_change(&before, &mut change)?;
+                base = before.clone();
+            }
+            let (value, mut next) = done;
+            if next == before {
+                return Ok((
+                    value,
+                    Outcome::Unchanged {
+                        revision: before.revision,
+                    },
+                ));
+            }
+            next.revision = before.revision + 1;
+            match tx.commit(&next) {
+                Ok(()) => {
+                    return Ok((
+                        value,
+                        Outcome::Committed {
+                            revision: next.revision,
+                        },
+                    ));
+                }
+                // Lost a race (etcd's compare failed): nothing was written;
+                // read afresh and redo. A short pause that grows with the
+                // conflicts spreads out writers that keep colliding.
+                Err(StoreError::Conflict { .. }) if conflicts < MAX_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    next.revision = base.revision;
+                    done = (value, next);
+                    let jitter = u64::from(std::process::id() ^ conflicts.wrapping_mul(7919)) % 7;
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        u64::from(conflicts.min(20)) + jitter,
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        next.revision = before.revision + 1;
-        tx.commit(&next)?;
-        Ok((
-            value,
-            Outcome::Committed {
-                revision: next.revision,
-            },
-        ))
     }
 }
 
@@ -292,6 +392,8 @@ mod tests {
         assert!(f("file://srv/x").unwrap_err().contains("absolute path"));
         let e = f("etcd://127.0.0.1:2379/x").unwrap_err();
         assert!(e.contains("'etcd://' is not supported"), "{e}");
+        let e = f("consul://127.0.0.1:8500/x").unwrap_err();
+        assert!(e.contains("'consul://' is not supported"), "{e}");
         assert!(f("HTTPS://example").is_err());
         // Not a scheme: a relative folder with "://" later in its path.
         assert_eq!(f("./a://b").unwrap(), Path::new("./a://b"));

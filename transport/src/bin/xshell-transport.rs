@@ -41,20 +41,38 @@ fn command() -> Command {
         .arg(
             Arg::new("store")
                 .long("store")
+                .value_name("DIR|URL")
+                .help("The store: a folder, file:///path, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+        )
+        .arg(
+            Arg::new("state-dir")
+                .long("state-dir")
                 .value_name("DIR")
-                .help("The store folder, a path or file:///path [env: XSHELL_STORE; default: $XDG_DATA_HOME/xshell or ~/.local/share/xshell]"),
+                .help("This server's local folder: its queue, mailboxes, logs and control socket; on an etcd store also its private keys and cached configuration [env: XSHELL_STATE_DIR; default: the store folder, or $XDG_DATA_HOME/xshell/etcd/PREFIX for an etcd store]"),
+        )
+        .arg(
+            Arg::new("etcd-cacert")
+                .long("etcd-cacert")
+                .value_name("PEM")
+                .help("etcd store: the CA certificate of the etcd servers; connects with TLS [env: XSHELL_ETCD_CACERT]"),
+        )
+        .arg(
+            Arg::new("etcd-cert")
+                .long("etcd-cert")
+                .value_name("PEM")
+                .help("etcd store: client certificate for etcd's client-certificate authentication [env: XSHELL_ETCD_CERT]"),
+        )
+        .arg(
+            Arg::new("etcd-key")
+                .long("etcd-key")
+                .value_name("PEM")
+                .help("etcd store: the client certificate's private key [env: XSHELL_ETCD_KEY]; an etcd user and password come only from XSHELL_ETCD_USER and XSHELL_ETCD_PASSWORD_FILE (or XSHELL_ETCD_PASSWORD)"),
         )
         .arg(
             Arg::new("server")
                 .long("server")
                 .value_name("NAME")
                 .help("The transport server this engine is: its receive connectors, certificates and settings [env: XSHELL_SERVER; default: the organization's default server, Get-TransportService's Name]"),
-        )
-        .arg(
-            Arg::new("state-dir")
-                .long("state-dir")
-                .value_name("DIR")
-                .help("The server's local folder for its queue, mailboxes, logs and control socket [default: the store folder]"),
         )
         .arg(
             Arg::new("heartbeat-interval")
@@ -132,8 +150,40 @@ fn main() -> anyhow::Result<()> {
         .get_one::<String>("store")
         .map(PathBuf::from)
         .unwrap_or_else(xshell_core::store::default_dir);
-    let store_dir = xshell_core::store::folder_of(&store_dir).map_err(anyhow::Error::msg)?;
+    let location = xshell_core::store::Location::parse(&store_dir).map_err(anyhow::Error::msg)?;
+    let (store_dir, etcd) = match location {
+        xshell_core::store::Location::Folder(dir) => {
+            for flag in ["etcd-cacert", "etcd-cert", "etcd-key"] {
+                if m.contains_id(flag) {
+                    anyhow::bail!(
+                        "--{flag} applies to an etcd store (--store etcd://HOST:PORT/PREFIX)"
+                    );
+                }
+            }
+            (dir, None)
+        }
+        xshell_core::store::Location::Etcd(mut settings) => {
+            if let Some(p) = m.get_one::<String>("state-dir") {
+                settings.state_dir = PathBuf::from(p);
+            }
+            for (flag, slot) in [
+                ("etcd-cacert", &mut settings.cacert),
+                ("etcd-cert", &mut settings.cert),
+                ("etcd-key", &mut settings.key),
+            ] {
+                if let Some(p) = m.get_one::<String>(flag) {
+                    *slot = Some(PathBuf::from(p));
+                }
+            }
+            (settings.state_dir.clone(), Some(settings))
+        }
+    };
+    let described = match &etcd {
+        Some(s) => s.location(),
+        None => store_dir.display().to_string(),
+    };
     let mut opts = EngineOptions::new(store_dir.clone());
+    opts.etcd = etcd;
     opts.server = m
         .get_one::<String>("server")
         .cloned()
@@ -144,7 +194,18 @@ fn main() -> anyhow::Result<()> {
         xshell_core::model::check_server_name(name)
             .map_err(|e| anyhow::anyhow!("--server {name}: {e}"))?;
     }
-    opts.state_dir = m.get_one::<String>("state-dir").map(PathBuf::from);
+    if opts.etcd.is_none() {
+        // A file store: the server's local folder may be apart from the
+        // shared store folder (an etcd store has it in its settings).
+        opts.state_dir = m
+            .get_one::<String>("state-dir")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XSHELL_STATE_DIR")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            });
+    }
     opts.heartbeat = Duration::from_secs(
         m.get_one::<u64>("heartbeat-interval")
             .copied()
@@ -156,7 +217,7 @@ fn main() -> anyhow::Result<()> {
             .copied()
             .unwrap_or(86_400),
     );
-    tracing::info!(store = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
+    tracing::info!(store = %described, state = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,6 +225,6 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime
         .block_on(Engine::run(opts, shutdown_signal()))
-        .with_context(|| format!("xshell-transport (store {})", store_dir.display()))?;
+        .with_context(|| format!("xshell-transport (store {described})"))?;
     Ok(())
 }

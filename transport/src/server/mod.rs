@@ -53,6 +53,10 @@ use crate::tracking::{TrackingError, TrackingLog};
 pub enum EngineError {
     #[error("cannot read the store: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "cannot read the store: {0}; and no cached configuration exists in this server's state folder ({1}) to start from"
+    )]
+    NoCache(StoreError, PathBuf),
     #[error("the store {0} has no local folder for the queue, mailboxes and log")]
     NoStateDir(String),
     #[error(transparent)]
@@ -78,8 +82,11 @@ pub enum EngineError {
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// The store folder.
+    /// The store folder (with `etcd`: this server's local state folder).
     pub store_dir: PathBuf,
+    /// The configuration is on etcd (`--store etcd://...`), not in
+    /// `store_dir`.
+    pub etcd: Option<Box<xshell_core::store::EtcdSettings>>,
     /// How long sessions in progress may take to finish at shutdown.
     pub grace: Duration,
     /// How often the store revision is checked.
@@ -109,6 +116,7 @@ impl EngineOptions {
     pub fn new(store_dir: impl Into<PathBuf>) -> Self {
         EngineOptions {
             store_dir: store_dir.into(),
+            etcd: None,
             grace: Duration::from_secs(10),
             reload_poll: Duration::from_millis(250),
             rescan: Duration::from_secs(30),
@@ -256,7 +264,12 @@ impl Engine {
         opts: EngineOptions,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        let store = Arc::new(Store::open_dir(opts.store_dir.clone()));
+        let store = Arc::new(match &opts.etcd {
+            Some(settings) => Store::new(Box::new(xshell_core::store::EtcdBackend::new(
+                (**settings).clone(),
+            )?)),
+            None => Store::open_dir(opts.store_dir.clone()),
+        });
         let state_dir = match &opts.state_dir {
             Some(d) => d.clone(),
             None => store
@@ -272,8 +285,32 @@ impl Engine {
             let store = Arc::clone(&store);
             let state_dir = state_dir.clone();
             let server = opts.server.clone();
-            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, StoreError> {
-                let snap = store.snapshot()?;
+            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, EngineError> {
+                let snap = match store.snapshot() {
+                    Ok(snap) => {
+                        store.backend().keep_last_good(&snap);
+                        snap
+                    }
+                    // A store that is not here (etcd down): start from the
+                    // last configuration this server read, and say so.
+                    Err(e @ StoreError::Unreachable { .. }) => match store.backend().last_good() {
+                        Ok(Some((snap, path))) => {
+                            tracing::warn!(
+                                error = %e,
+                                cache = %path,
+                                revision = snap.revision,
+                                "the store is unreachable: running from the last good configuration cached in the state folder until it answers"
+                            );
+                            snap
+                        }
+                        Ok(None) => return Err(EngineError::NoCache(e, state_dir.clone())),
+                        Err(cache) => {
+                            tracing::error!(error = %cache, "the cached configuration cannot be read");
+                            return Err(EngineError::NoCache(e, state_dir.clone()));
+                        }
+                    },
+                    Err(e) => return Err(e.into()),
+                };
                 let server = server.unwrap_or_else(|| snap.default_server().to_string());
                 Ok(RuntimeConfig::compile_for(
                     &snap,
@@ -404,6 +441,21 @@ impl Engine {
         );
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_store_error: Option<String> = None;
+        // A backend that can say when the configuration changed (etcd's
+        // watch) is followed by it; the file store is polled. With a watch,
+        // the store is still read every STORE_SAFETY_CHECK in case a
+        // notification was lost.
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let watched = {
+            let changed = Arc::clone(&changed);
+            store
+                .backend()
+                .subscribe(Box::new(move || changed.notify_one()))
+        };
+        if watched {
+            tracing::info!(store = %store.describe(), "following the store's changes (watch)");
+        }
+        let mut last_store_read = Instant::now();
         let mut tick = tokio::time::interval(opts.reload_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // --- certificate lifecycle (issue 18 part 3) ---
@@ -414,25 +466,43 @@ impl Engine {
         tokio::pin!(shutdown);
         loop {
             let mut force = false;
+            let mut check_store = !watched;
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = daily.tick() => {
                     // Compile again at today's date: an expired certificate
                     // is no longer preferred, a new one may have become valid.
                     force = true;
+                    check_store = true;
                 }
+                () = changed.notified() => check_store = true,
                 _ = tick.tick() => {}
                 _ = heartbeat.tick() => {
                     registration.publish(&config.load(), &listeners, false).await;
                     continue;
                 }
             }
+            let since = last_store_read.elapsed();
+            if watched
+                && (since >= STORE_SAFETY_CHECK
+                    || (last_store_error.is_some() && since >= STORE_RETRY))
+            {
+                check_store = true;
+            }
+            if check_store {
+                last_store_read = Instant::now();
+            }
             {
                 // protocol logs: the last lines of idle sessions
                 protocol_logs.receive.flush_if_due();
                 protocol_logs.send.flush_if_due();
                 let current = config.load().revision;
-                match reload(&store, &state_dir, opts.server.as_deref(), current, force).await {
+                let result = if check_store {
+                    reload(&store, &state_dir, opts.server.as_deref(), current, force).await
+                } else {
+                    Ok(None)
+                };
+                match result {
                     Ok(Some(rt)) => {
                         last_store_error = None;
                         let started = Instant::now();
@@ -461,7 +531,7 @@ impl Engine {
                         );
                     }
                     Ok(None) => {
-                        if last_store_error.take().is_some() {
+                        if check_store && last_store_error.take().is_some() {
                             tracing::info!("the store is readable again");
                         }
                         // retry bindings that failed
@@ -474,10 +544,33 @@ impl Engine {
                                 .await;
                         }
                     }
-                    Err(e) => {
+                    Err(ReloadError::Store(e)) => {
                         let text = e.to_string();
                         if last_store_error.as_deref() != Some(text.as_str()) {
                             tracing::error!(error = %text, revision = current, "the store cannot be read; keeping the last good configuration");
+                            last_store_error = Some(text);
+                        }
+                    }
+                    Err(ReloadError::Older { revision }) => {
+                        let text = format!("older revision {revision}");
+                        if last_store_error.as_deref() != Some(text.as_str()) {
+                            tracing::warn!(
+                                store_revision = revision,
+                                revision = current,
+                                "the store answered with an older revision than the one running; not applied until the store's revision passes the running one"
+                            );
+                            last_store_error = Some(text);
+                        }
+                    }
+                    Err(ReloadError::Invalid { revision, why }) => {
+                        let text = format!("revision {revision}: {why}");
+                        if last_store_error.as_deref() != Some(text.as_str()) {
+                            tracing::error!(
+                                error = %why,
+                                invalid_revision = revision,
+                                revision = current,
+                                "the store's configuration fails validation; keeping the last good configuration"
+                            );
                             last_store_error = Some(text);
                         }
                     }
@@ -524,6 +617,12 @@ impl Engine {
         Ok(())
     }
 }
+
+/// With a watched store, how often it is read anyway.
+const STORE_SAFETY_CHECK: Duration = Duration::from_secs(30);
+/// With a watched store that cannot be read, how often it is tried again
+/// (the watch also says when it is back).
+const STORE_RETRY: Duration = Duration::from_secs(2);
 
 fn log_compiled(rt: &RuntimeConfig) {
     for note in &rt.notes {
@@ -590,27 +689,80 @@ fn log_certificates(rt: &RuntimeConfig) {
     }
 }
 
+/// Why a reload kept the last good configuration.
+#[derive(Debug)]
+enum ReloadError {
+    /// The store cannot be read (corrupt, too new, etcd unreachable).
+    Store(StoreError),
+    /// The store reads, but a rule the cmdlets enforce is broken (a
+    /// document written behind xshell's back, by etcdctl or an editor).
+    Invalid { revision: u64, why: String },
+    /// The store answered with a revision older than the one running (a
+    /// stale etcd member, a restored backup): never go back.
+    Older { revision: u64 },
+}
+
+/// The first rule `cfg` breaks, if any: the rules each cmdlet checks
+/// before it writes, applied again to what the store holds.
+fn rule_violation(cfg: &xshell_core::model::OrgConfig) -> Option<String> {
+    let mut checks: Vec<(String, Result<(), xshell_core::model::RuleViolation>)> = vec![
+        ("TransportConfig".into(), cfg.transport_config.validate()),
+        ("TransportService".into(), cfg.transport_service.validate()),
+    ];
+    checks.extend(
+        cfg.accepted_domains
+            .iter()
+            .map(|d| (format!("AcceptedDomain {}", d.name), d.validate())),
+    );
+    checks.extend(
+        cfg.send_connectors
+            .iter()
+            .map(|c| (format!("SendConnector {}", c.name), c.validate())),
+    );
+    checks.extend(
+        cfg.receive_connectors
+            .iter()
+            .map(|c| (format!("ReceiveConnector {}", c.name), c.validate())),
+    );
+    checks
+        .into_iter()
+        .find_map(|(what, r)| r.err().map(|v| format!("{what}: {}", v.message)))
+}
+
 /// A newer compiled configuration, if the store changed (or always, when
-/// `force`: the daily certificate check).
+/// `force`: the daily certificate check). A configuration that breaks a
+/// rule is not compiled: the caller keeps the last good one.
 async fn reload(
     store: &Arc<Store>,
     state_dir: &std::path::Path,
     server: Option<&str>,
     current: u64,
     force: bool,
-) -> Result<Option<RuntimeConfig>, StoreError> {
+) -> Result<Option<RuntimeConfig>, ReloadError> {
     let store = Arc::clone(store);
     let state_dir = state_dir.to_path_buf();
     let server = server.map(str::to_string);
     let joined =
-        tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, StoreError> {
-            if !force && store.backend().revision()? == current {
+        tokio::task::spawn_blocking(move || -> Result<Option<RuntimeConfig>, ReloadError> {
+            if !force && store.backend().revision().map_err(ReloadError::Store)? == current {
                 return Ok(None);
             }
-            let snap = store.snapshot()?;
+            let snap = store.snapshot().map_err(ReloadError::Store)?;
             if !force && snap.revision == current {
                 return Ok(None);
             }
+            if snap.revision < current {
+                return Err(ReloadError::Older {
+                    revision: snap.revision,
+                });
+            }
+            if let Some(why) = rule_violation(&snap) {
+                return Err(ReloadError::Invalid {
+                    revision: snap.revision,
+                    why,
+                });
+            }
+            store.backend().keep_last_good(&snap);
             let server = server.unwrap_or_else(|| snap.default_server().to_string());
             Ok(Some(RuntimeConfig::compile_for(
                 &snap,
