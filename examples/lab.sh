@@ -39,7 +39,7 @@ die() {
 }
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || die "'$1' is not installed (${2:-apt-get install $1})"; }
 # What the lab needs from the system: dnsmasq (the MX and A records on
-# loopback). Mail is sent with xshell's own Send-MailMessage. As root with
+# loopback), and protoc to build. Mail is sent with xshell's own Send-MailMessage. As root with
 # apt-get, a missing dnsmasq is installed; otherwise the lab says how.
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 need_pkg() { # need_pkg COMMAND PACKAGE
@@ -59,6 +59,8 @@ DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 # --- binaries --------------------------------------------------------------
 if [ -z "${XSHELL_BIN:-}" ] || [ -z "${XSHELL_TRANSPORT_BIN:-}" ]; then
+  # The build needs protoc (the etcd store's gRPC client is generated at build time).
+  [ -n "${PROTOC:-}" ] || need_pkg protoc protobuf-compiler
   echo "lab: building xshell and xshell-transport (the first build takes several minutes; later runs seconds)"
   (cd "$ROOT" && cargo build --quiet -p xshell -p xshell-transport) || die "cargo build failed"
   TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
