@@ -16,7 +16,7 @@ use xshell_core::types::{HostPort, SmtpDomain};
 
 use crate::dsn::postmaster_address;
 use crate::outbound::deliver::Timeouts;
-use crate::outbound::tls::{TlsMaterial, TlsPolicy, TlsSetupError, client_config};
+use crate::outbound::tls::{RemotePin, TlsMaterial, TlsPolicy, TlsSetupError, client_config};
 use crate::retry::Schedule;
 use crate::tls::{self, CertificateName, ClientIdentity};
 
@@ -189,6 +189,10 @@ impl SendRuntime {
                 material: TlsMaterial {
                     roots: roots.clone(),
                     client,
+                    pin: sc
+                        .tls_remote_certificate_name
+                        .as_deref()
+                        .and_then(RemotePin::parse),
                 },
                 client_certificate,
                 client_certificate_subject,

@@ -160,6 +160,7 @@ fn our_certificate_is_selected_and_loaded_from_the_store() {
     let material = crate::outbound::tls::TlsMaterial {
         roots: trusted_roots(&cfg),
         client: Some(id),
+        pin: None,
     };
     let policy = crate::outbound::tls::TlsPolicy::DomainSecure {
         domain: "orgb.example".into(),
