@@ -288,3 +288,35 @@ fn the_server_chooses_the_cipher_suite_not_the_client() {
         );
     }
 }
+
+#[test]
+fn a_server_auth_only_certificate_is_told_apart() {
+    use xshell_core::pki::ca::LeafUsage;
+    let ca = LabCa::create("Public CA", 365).unwrap();
+    let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let dn = SubjectName::parse("CN=mail.partner.example").unwrap();
+    let csr = create_request(&dn, &["mail.partner.example".to_string()], &key).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let leaf = ca
+        .sign_csr_with(
+            csr.pem().as_bytes(),
+            now - time::Duration::hours(1),
+            now + time::Duration::days(10),
+            LeafUsage::ServerOnly,
+        )
+        .unwrap();
+    let chain = [CertificateDer::from(leaf)];
+    let trusted = TrustContext {
+        trusted_roots: vec![der(&ca.cert_pem)],
+        own_thumbprints: HashSet::new(),
+    };
+    let c = assess_client_certificate(&chain, &trusted, now).unwrap();
+    assert!(!c.chain_verified && c.server_auth_only);
+    assert_eq!(
+        client_certificate_problem(&chain, &trusted, now).as_deref(),
+        Some(SERVER_AUTH_ONLY_PROBLEM)
+    );
+    // untrusted: neither
+    let c = assess_client_certificate(&chain, &TrustContext::default(), now).unwrap();
+    assert!(!c.chain_verified && !c.server_auth_only);
+}
