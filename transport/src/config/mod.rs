@@ -533,14 +533,21 @@ pub struct SenderRestriction {
 }
 
 impl SenderRestriction {
-    /// `None` unless RestrictDomainsToCertificate is set with a valid
-    /// TlsSenderCertificateName (validation makes sure of both).
+    /// `None` unless RestrictDomainsToCertificate is set. Validation
+    /// makes sure TlsSenderCertificateName is there and valid; a store
+    /// edited by hand without it fails closed: no certificate matches.
     pub fn compile(rc: &ReceiveConnector) -> Option<SenderRestriction> {
         if !rc.restrict_domains_to_certificate {
             return None;
         }
-        let name = rc.tls_sender_certificate_name.clone()?;
-        let certificate = SenderCertificateName::parse(&name)?;
+        let name = rc.tls_sender_certificate_name.clone().unwrap_or_default();
+        let certificate = SenderCertificateName::parse(&name).unwrap_or(
+            // matches nothing: every certificate has an issuer
+            SenderCertificateName::IssuerSubject {
+                issuer: String::new(),
+                subject: String::new(),
+            },
+        );
         Some(SenderRestriction {
             domains: rc
                 .sender_domains

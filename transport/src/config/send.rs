@@ -189,10 +189,20 @@ impl SendRuntime {
                 material: TlsMaterial {
                     roots: roots.clone(),
                     client,
-                    pin: sc
-                        .tls_remote_certificate_name
-                        .as_deref()
-                        .and_then(RemotePin::parse),
+                    // An unreadable pin (a store edited by hand) fails
+                    // closed: no certificate has an empty issuer.
+                    pin: sc.tls_remote_certificate_name.as_deref().map(|n| {
+                        RemotePin::parse(n).unwrap_or_else(|| {
+                            notes.push(format!(
+                                "send connector '{}': TlsRemoteCertificateName '{n}' is not <I>issuer<S>subject: every delivery will be deferred",
+                                sc.name
+                            ));
+                            RemotePin {
+                                issuer: String::new(),
+                                subject: n.to_string(),
+                            }
+                        })
+                    }),
                 },
                 client_certificate,
                 client_certificate_subject,
