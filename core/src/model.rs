@@ -846,12 +846,12 @@ pub struct ReceiveConnector {
     /// when RestrictDomainsToCertificate is set: `<I>issuer<S>subject`, or
     /// a domain (`contoso.com`, `*.contoso.com`) one of its subject
     /// alternative names must match (Exchange Online's inbound connector).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tls_sender_certificate_name: Option<String>,
     /// The sender domains restricted to TlsSenderCertificateName.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub sender_domains: Vec<SmtpDomain>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub restrict_domains_to_certificate: bool,
     pub max_message_size: SizeLimit,
     pub max_recipients_per_message: u32,
