@@ -81,11 +81,12 @@ fn walkthrough_domain_security_lines() {
     let tc = s.ok(&["get-transportconfig"]);
     assert!(
         tc.lines()
-            .any(|l| l == "TLSReceiveDomainSecureList : {domaene.tld}"),
+            .any(|l| l == "TLSReceiveDomainSecureList               : {domaene.tld}"),
         "{tc}"
     );
     assert!(
-        tc.lines().any(|l| l == "TLSSendDomainSecureList    : {}"),
+        tc.lines()
+            .any(|l| l == "TLSSendDomainSecureList                  : {}"),
         "{tc}"
     );
 

@@ -61,9 +61,10 @@ fn format_list_with_a_wildcard_shows_the_values() {
     );
     let out = ok(t.path(), "Get-TransportConfig | fl TLS*");
     assert!(
-        out.contains(
-            "TLSReceiveDomainSecureList : {}\nTLSSendDomainSecureList    : {a.tld, b.tld}\n"
-        ) || out.contains("TLSSendDomainSecureList    : {a.tld, b.tld}\n"),
+        out.contains(&format!(
+            "{:40} : {{}}\n{:40} : {{a.tld, b.tld}}\n",
+            "TLSReceiveDomainSecureList", "TLSSendDomainSecureList"
+        )),
         "{out}"
     );
     assert!(!out.contains("Identity"), "{out}");

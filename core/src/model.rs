@@ -214,6 +214,11 @@ pub struct TransportConfig {
     pub tls_receive_domain_secure_list: Vec<SmtpDomain>,
     #[serde(rename = "TLSSendDomainSecureList")]
     pub tls_send_domain_secure_list: Vec<SmtpDomain>,
+    /// Partner domains whose certificate may lack the clientAuth extended
+    /// key usage (serverAuth only) and still authenticate them as TLS
+    /// clients (Domain Security, TlsSenderCertificateName).
+    #[serde(default, rename = "TLSReceiveDomainSecureServerAuthOnlyList")]
+    pub tls_receive_domain_secure_server_auth_only_list: Vec<SmtpDomain>,
     pub max_send_size: SizeLimit,
     pub max_receive_size: SizeLimit,
     pub max_recipient_envelope_limit: u32,
@@ -279,6 +284,7 @@ impl Default for TransportConfig {
         TransportConfig {
             tls_receive_domain_secure_list: Vec::new(),
             tls_send_domain_secure_list: Vec::new(),
+            tls_receive_domain_secure_server_auth_only_list: Vec::new(),
             max_send_size: SizeLimit::mb(10),
             max_receive_size: SizeLimit::mb(10),
             max_recipient_envelope_limit: 500,
@@ -572,6 +578,10 @@ pub struct SendConnector {
     pub tls_auth_level: Option<TlsAuthLevel>,
     pub tls_domain: Option<DomainPattern>,
     pub tls_certificate_name: Option<String>,
+    /// The certificate every next hop must present, `<I>issuer<S>subject`
+    /// (TlsCertificateName names ours).
+    #[serde(default)]
+    pub tls_remote_certificate_name: Option<String>,
     pub domain_secure_enabled: bool,
     pub enabled: bool,
     pub max_message_size: SizeLimit,
@@ -621,6 +631,7 @@ impl SendConnector {
             tls_auth_level: None,
             tls_domain: None,
             tls_certificate_name: None,
+            tls_remote_certificate_name: None,
             domain_secure_enabled: false,
             enabled: true,
             max_message_size: SizeLimit::mb(25),
@@ -732,6 +743,22 @@ impl SendConnector {
         if let Some(n) = &self.tls_certificate_name {
             check_tls_certificate_name(n)?;
         }
+        if let Some(n) = &self.tls_remote_certificate_name {
+            if parse_tls_certificate_name(n).is_none() {
+                return rule(
+                    &["TlsRemoteCertificateName"],
+                    format!(
+                        "TlsRemoteCertificateName '{n}' must have the form <I>issuer<S>subject"
+                    ),
+                );
+            }
+            if self.ignore_starttls {
+                return rule(
+                    &["TlsRemoteCertificateName", "IgnoreSTARTTLS"],
+                    "TlsRemoteCertificateName cannot be combined with IgnoreSTARTTLS: the pinned certificate needs STARTTLS",
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -815,6 +842,17 @@ pub struct ReceiveConnector {
     pub require_tls: bool,
     pub domain_secure_enabled: bool,
     pub tls_certificate_name: Option<String>,
+    /// The partner certificate the senders of SenderDomains must present
+    /// when RestrictDomainsToCertificate is set: `<I>issuer<S>subject`, or
+    /// a domain (`contoso.com`, `*.contoso.com`) one of its subject
+    /// alternative names must match (Exchange Online's inbound connector).
+    #[serde(default)]
+    pub tls_sender_certificate_name: Option<String>,
+    /// The sender domains restricted to TlsSenderCertificateName.
+    #[serde(default)]
+    pub sender_domains: Vec<SmtpDomain>,
+    #[serde(default)]
+    pub restrict_domains_to_certificate: bool,
     pub max_message_size: SizeLimit,
     pub max_recipients_per_message: u32,
     pub max_inbound_connection_per_source: Limit,
@@ -1013,6 +1051,9 @@ impl ReceiveConnector {
             require_tls: false,
             domain_secure_enabled: false,
             tls_certificate_name: None,
+            tls_sender_certificate_name: None,
+            sender_domains: Vec::new(),
+            restrict_domains_to_certificate: false,
             max_message_size: SizeLimit::mb(36),
             max_recipients_per_message: 200,
             max_inbound_connection_per_source: Limit::Count(20),
@@ -1151,7 +1192,69 @@ impl ReceiveConnector {
         if let Some(n) = &self.tls_certificate_name {
             check_tls_certificate_name(n)?;
         }
+        if let Some(n) = &self.tls_sender_certificate_name
+            && SenderCertificateName::parse(n).is_none()
+        {
+            return rule(
+                &["TlsSenderCertificateName"],
+                format!(
+                    "TlsSenderCertificateName '{n}' must be <I>issuer<S>subject or a domain (contoso.com, *.contoso.com)"
+                ),
+            );
+        }
+        if self.restrict_domains_to_certificate {
+            if self.tls_sender_certificate_name.is_none() {
+                return rule(
+                    &["RestrictDomainsToCertificate", "TlsSenderCertificateName"],
+                    "RestrictDomainsToCertificate needs TlsSenderCertificateName (the certificate the partner must present)",
+                );
+            }
+            if self.sender_domains.is_empty() {
+                return rule(
+                    &["RestrictDomainsToCertificate", "SenderDomains"],
+                    "RestrictDomainsToCertificate needs SenderDomains (the partner domains it restricts)",
+                );
+            }
+            if !tls {
+                return rule(
+                    &["RestrictDomainsToCertificate", "AuthMechanism"],
+                    "RestrictDomainsToCertificate needs Tls in AuthMechanism (the partner's certificate comes with STARTTLS)",
+                );
+            }
+        }
         Ok(())
+    }
+}
+
+/// TlsSenderCertificateName parsed: what a partner's client certificate
+/// must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderCertificateName {
+    /// `<I>issuer<S>subject`: both distinguished names, case-insensitive.
+    IssuerSubject { issuer: String, subject: String },
+    /// A domain a subject alternative DNS name must match; with
+    /// `subdomains` (`*.contoso.com`) any name under it.
+    Domain { name: String, subdomains: bool },
+}
+
+impl SenderCertificateName {
+    pub fn parse(n: &str) -> Option<SenderCertificateName> {
+        if n.starts_with("<I>") {
+            let (i, s) = parse_tls_certificate_name(n)?;
+            return Some(SenderCertificateName::IssuerSubject {
+                issuer: i.trim().to_string(),
+                subject: s.trim().to_string(),
+            });
+        }
+        let (rest, subdomains) = match n.trim().strip_prefix("*.") {
+            Some(r) => (r, true),
+            None => (n.trim(), false),
+        };
+        let d: SmtpDomain = rest.parse().ok()?;
+        Some(SenderCertificateName::Domain {
+            name: d.as_str().trim_end_matches('.').to_ascii_lowercase(),
+            subdomains,
+        })
     }
 }
 
@@ -1366,6 +1469,62 @@ mod tests {
         assert_eq!(
             c.validate().unwrap_err().params,
             vec!["ConnectionInactivityTimeout", "ConnectionTimeout"]
+        );
+    }
+
+    #[test]
+    fn pinning_rules() {
+        let mut c = sc();
+        c.tls_remote_certificate_name = Some("CN=mail.fabrikam.example".into());
+        assert_eq!(
+            c.validate().unwrap_err().params,
+            vec!["TlsRemoteCertificateName"]
+        );
+        c.tls_remote_certificate_name = Some("<I>CN=CA<S>CN=mail.fabrikam.example".into());
+        c.validate().unwrap();
+        c.ignore_starttls = true;
+        assert_eq!(
+            c.validate().unwrap_err().params,
+            vec!["TlsRemoteCertificateName", "IgnoreSTARTTLS"]
+        );
+
+        let mut r = ReceiveConnector::with_usage("Partner", ReceiveUsage::Internet);
+        r.bindings = vec!["0.0.0.0:25".parse().unwrap()];
+        r.restrict_domains_to_certificate = true;
+        assert_eq!(
+            r.validate().unwrap_err().params,
+            vec!["RestrictDomainsToCertificate", "TlsSenderCertificateName"]
+        );
+        r.tls_sender_certificate_name = Some("not a name!".into());
+        assert_eq!(
+            r.validate().unwrap_err().params,
+            vec!["TlsSenderCertificateName"]
+        );
+        r.tls_sender_certificate_name = Some("*.Fabrikam.Example".into());
+        assert_eq!(
+            r.validate().unwrap_err().params,
+            vec!["RestrictDomainsToCertificate", "SenderDomains"]
+        );
+        r.sender_domains = vec!["fabrikam.example".parse().unwrap()];
+        r.validate().unwrap();
+        r.auth_mechanism = vec![AuthMechanism::None];
+        assert_eq!(
+            r.validate().unwrap_err().params,
+            vec!["RestrictDomainsToCertificate", "AuthMechanism"]
+        );
+        assert_eq!(
+            SenderCertificateName::parse("*.Fabrikam.Example"),
+            Some(SenderCertificateName::Domain {
+                name: "fabrikam.example".into(),
+                subdomains: true
+            })
+        );
+        assert_eq!(
+            SenderCertificateName::parse("<I>CN=CA <S> CN=x"),
+            Some(SenderCertificateName::IssuerSubject {
+                issuer: "CN=CA".into(),
+                subject: "CN=x".into()
+            })
         );
     }
 

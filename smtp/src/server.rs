@@ -177,8 +177,14 @@ pub struct ClientCertificate {
     pub thumbprint: String,
     /// SAN DNS names only (a CN-only certificate names no domain).
     pub names: Vec<String>,
-    /// The chain verified to a trusted root.
+    /// The chain verified to a trusted root (and the certificate is for
+    /// client authentication).
     pub chain_verified: bool,
+    /// The chain verified to a trusted root, but the certificate has no
+    /// clientAuth extended key usage (serverAuth only): it authenticates
+    /// a partner only where the administrator opted in.
+    #[serde(default)]
+    pub server_auth_only: bool,
     /// The certificate is one of this organization's own (Direct Trust).
     pub direct_trust: bool,
 }

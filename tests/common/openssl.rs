@@ -107,6 +107,20 @@ pub fn issue_san(
     san: Option<&str>,
     key: Key,
 ) -> CertFiles {
+    issue_eku(dir, name, ca, cn, san, key, "serverAuth,clientAuth")
+}
+
+/// [`issue_san`] with the extended key usage `eku` (`serverAuth` alone:
+/// a certificate as public CAs issue them since 2026, without clientAuth).
+pub fn issue_eku(
+    dir: &Path,
+    name: &str,
+    ca: &CertFiles,
+    cn: &str,
+    san: Option<&str>,
+    key: Key,
+    eku: &str,
+) -> CertFiles {
     let f = files(dir, name, "pem");
     let csr = dir.join(format!("{name}.csr"));
     let ext = dir.join(format!("{name}.ext"));
@@ -115,9 +129,8 @@ pub fn issue_san(
     } else {
         "digitalSignature"
     };
-    let mut text = format!(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,{usage}\nextendedKeyUsage=serverAuth,clientAuth\n"
-    );
+    let mut text =
+        format!("basicConstraints=CA:FALSE\nkeyUsage=critical,{usage}\nextendedKeyUsage={eku}\n");
     if let Some(san) = san {
         text.push_str(&format!("subjectAltName={san}\n"));
     }

@@ -237,6 +237,7 @@ async fn serve(tcp: TcpStream, setup: Arc<ServerSetup>, rec: Record) {
                             thumbprint: info.thumbprint,
                             names: info.dns_names,
                             chain_verified: true,
+                            server_auth_only: false,
                             direct_trust: false,
                         }
                     });
@@ -377,6 +378,7 @@ impl Lab {
                 chain: self.ours.chain.clone(),
                 key: self.ours.key.clone_key(),
             }),
+            pin: None,
         }
     }
     /// B's server: STARTTLS with `cert`, client certificates required from our CA.
@@ -641,6 +643,7 @@ async fn require_tls_levels_against_real_servers() {
     let material = TlsMaterial {
         roots: vec![root(&lab.ca)],
         client: None,
+        pin: None,
     };
     let required = |level, name: Option<&str>| TlsPolicy::Required {
         level,
@@ -733,4 +736,108 @@ async fn failover_to_the_next_host_and_connection_failures() {
     .await;
     assert!(report.connection_failed);
     assert_eq!(only_outcome(&report).reply().code, 451);
+}
+
+/// The detail of a deferred recipient (what the tracking DEFER event and
+/// Get-Message's LastError carry after the reply).
+fn deferred_detail(report: &DeliveryReport) -> String {
+    match only_outcome(report) {
+        Outcome::Temporary(f) => f.detail.clone(),
+        other => panic!("not deferred: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn remote_certificate_pin_accepts_the_named_certificate_and_defers_any_other() {
+    use xshell_core::model::{SendConnector, TlsAuthLevel};
+    use xshell_core::pki::cert::parse_certificate;
+    use xshell_transport::outbound::tls::RemotePin;
+    let lab = lab();
+    let good = issue(&lab.ca, &["mail.orgb.example"]);
+    // Same CA, a name under the partner's domain: only the pin tells them apart.
+    let other = issue(&lab.ca, &["mx.orgb.example"]);
+    let pinned = parse_certificate(good.chain[0].as_ref())
+        .unwrap()
+        .tls_certificate_name();
+    let presented = parse_certificate(other.chain[0].as_ref())
+        .unwrap()
+        .tls_certificate_name();
+    let mut c = SendConnector::new("Partner");
+    c.address_spaces = vec!["orgb.example".parse().unwrap()];
+    c.tls_remote_certificate_name = Some(pinned.to_ascii_uppercase());
+    c.validate().unwrap();
+    // Neither opportunistic nor the plaintext fallback: STARTTLS and a
+    // validated chain.
+    let policy = decide("orgb.example", &c, &[], true).unwrap();
+    assert_eq!(
+        policy,
+        TlsPolicy::Required {
+            level: TlsAuthLevel::CertificateValidation,
+            name: None
+        }
+    );
+    let mut material = lab.material();
+    material.pin = RemotePin::parse(c.tls_remote_certificate_name.as_deref().unwrap());
+
+    // the pinned certificate (names compared case-insensitively): delivered
+    let (addr, rec) = start(ServerSetup {
+        cert: Some(good.clone()),
+        ..ServerSetup::default()
+    })
+    .await;
+    let report = run(
+        host("mx1.orgb.example", addr),
+        options(policy.clone(), &material),
+        vec![message(&["bob@orgb.example"])],
+    )
+    .await;
+    assert!(only_outcome(&report).is_delivered(), "{report:?}");
+    assert_eq!(rec.lock().unwrap().delivered.len(), 1);
+
+    // another certificate: deferred, saying what was expected and presented
+    let (addr, rec) = start(ServerSetup {
+        cert: Some(other.clone()),
+        ..ServerSetup::default()
+    })
+    .await;
+    let report = run(
+        host("mx1.orgb.example", addr),
+        options(policy.clone(), &material),
+        vec![message(&["bob@orgb.example"])],
+    )
+    .await;
+    assert_transient(&report, "454 4.7.5 Certificate validation failure");
+    let detail = deferred_detail(&report);
+    assert!(
+        detail.contains(&format!(
+            "TlsRemoteCertificateName mismatch: expected {}, presented {presented}",
+            pinned.to_ascii_uppercase()
+        )),
+        "{detail}"
+    );
+    assert_eq!(rec.lock().unwrap().mail_commands, 0);
+
+    // no STARTTLS: never plaintext
+    let (addr, rec) = start(ServerSetup::default()).await;
+    let report = run(
+        host("mx1.orgb.example", addr),
+        options(policy, &material),
+        vec![message(&["bob@orgb.example"])],
+    )
+    .await;
+    assert!(only_outcome(&report).is_temporary(), "{report:?}");
+    assert_eq!(rec.lock().unwrap().mail_commands, 0);
+
+    // Domain Security alone accepts `other` (mx.orgb.example is in
+    // orgb.example); the pin still refuses it.
+    let (addr, rec) = start(lab.partner(other)).await;
+    let report = run(
+        host("mx1.orgb.example", addr),
+        options(domain_secure(), &material),
+        vec![message(&["bob@orgb.example"])],
+    )
+    .await;
+    assert_transient(&report, "454 4.7.5 Certificate validation failure");
+    assert!(deferred_detail(&report).contains("TlsRemoteCertificateName mismatch"));
+    assert_eq!(rec.lock().unwrap().mail_commands, 0);
 }

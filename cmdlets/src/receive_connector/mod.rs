@@ -22,6 +22,9 @@ params!(pub shared {
     RequireTLS: bool = param(Kind::Bool, "Refuse mail before STARTTLS (needs Tls in AuthMechanism).").default("$false"),
     DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for senders in TLSReceiveDomainSecureList (needs Tls).").default("$false"),
     TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
+    TlsSenderCertificateName: String = param(Kind::Str, "With RestrictDomainsToCertificate: the certificate the senders of SenderDomains must present, as <I>issuer<S>subject or as a domain one of its subject alternative names must match (contoso.com, *.contoso.com)."),
+    SenderDomains: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "With RestrictDomainsToCertificate: the partner sender domains (MAIL FROM) restricted to TlsSenderCertificateName."),
+    RestrictDomainsToCertificate: bool = param(Kind::Bool, "Accept mail from SenderDomains on this connector only from a client that presented TlsSenderCertificateName with a chain to a trusted root (needs Tls); others are refused with 550 5.7.1.").default("$false"),
     MaxMessageSize: SizeLimit = param(Kind::Size { min: 65_536, max: 2_147_483_647, unlimited: false }, "Largest message accepted.").default("36MB"),
     MaxRecipientsPerMessage: u32 = param(Kind::Int { min: 1, max: 512_000 }, "Recipients accepted per message.").default("200"),
     MaxInboundConnection: Limit = param(Kind::Limit { min: 1, max: 2_147_483_647 }, "Simultaneous connections to this connector, from all sources together; more are refused with 421 4.3.2.").default("5000"),
@@ -50,6 +53,15 @@ pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
     b.assign(shared::RequireTLS, &mut c.require_tls);
     b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
     b.assign_opt(shared::TlsCertificateName, &mut c.tls_certificate_name);
+    b.assign_opt(
+        shared::TlsSenderCertificateName,
+        &mut c.tls_sender_certificate_name,
+    );
+    b.assign_list(shared::SenderDomains, &mut c.sender_domains);
+    b.assign(
+        shared::RestrictDomainsToCertificate,
+        &mut c.restrict_domains_to_certificate,
+    );
     b.assign(shared::MaxMessageSize, &mut c.max_message_size);
     b.assign(
         shared::MaxRecipientsPerMessage,

@@ -24,6 +24,7 @@ params!(pub shared {
     TlsAuthLevel: TlsAuthLevel = param(Kind::Enum(xshell_core::model::TlsAuthLevel::NAMES), "How the remote certificate is checked when RequireTLS is set. Not with DomainSecureEnabled."),
     TlsDomain: DomainPattern = param(Kind::DomainPattern, "The name the remote certificate must carry, with TlsAuthLevel DomainValidation."),
     TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
+    TlsRemoteCertificateName: String = param(Kind::Str, "The certificate every next hop of this connector must present, as <I>issuer<S>subject (pinning; TlsCertificateName names ours). Makes STARTTLS and a chain to a trusted root mandatory; another certificate defers the message with 454 4.7.5. $null removes the pin."),
     DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for the domains in TLSSendDomainSecureList routed through this connector.").default("$false"),
     Enabled: bool = param(Kind::Bool, "Whether the connector is used.").default("$true"),
     MaxMessageSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_483_647, unlimited: true }, "Largest message this connector sends.").default("25MB"),
@@ -52,6 +53,10 @@ pub fn apply(
     b.assign_opt(shared::TlsAuthLevel, &mut c.tls_auth_level);
     b.assign_opt(shared::TlsDomain, &mut c.tls_domain);
     b.assign_opt(shared::TlsCertificateName, &mut c.tls_certificate_name);
+    b.assign_opt(
+        shared::TlsRemoteCertificateName,
+        &mut c.tls_remote_certificate_name,
+    );
     b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
     b.assign(shared::Enabled, &mut c.enabled);
     b.assign(shared::MaxMessageSize, &mut c.max_message_size);

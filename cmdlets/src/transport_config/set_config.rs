@@ -8,6 +8,7 @@ use xshell_core::model::DsnCode;
 params!(p {
     TLSReceiveDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains whose mail must arrive domain-secured."),
     TLSSendDomainSecureList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains mail must be sent to domain-secured."),
+    TLSReceiveDomainSecureServerAuthOnlyList: Vec<SmtpDomain> = param(Kind::List(&Kind::Domain), "Partner domains whose TLS client certificate may lack the clientAuth extended key usage (serverAuth only, as public CAs issue them since 2026) and still authenticate them (Domain Security, RestrictDomainsToCertificate)."),
     MaxSendSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_482_624, unlimited: true }, "Largest message sent.").default("10MB"),
     MaxReceiveSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_482_624, unlimited: true }, "Largest message received.").default("10MB"),
     MaxRecipientEnvelopeLimit: u32 = param(Kind::Int {
@@ -100,6 +101,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign_list(
             p::TLSSendDomainSecureList,
             &mut t.tls_send_domain_secure_list,
+        );
+        b.assign_list(
+            p::TLSReceiveDomainSecureServerAuthOnlyList,
+            &mut t.tls_receive_domain_secure_server_auth_only_list,
         );
         b.assign(p::MaxSendSize, &mut t.max_send_size);
         b.assign(p::MaxReceiveSize, &mut t.max_receive_size);

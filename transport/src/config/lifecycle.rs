@@ -148,7 +148,8 @@ pub fn certificate_checks(
             } else {
                 format!(
                     "send connector(s) {} present it as the Domain Security client certificate, \
-                     which partners will refuse",
+                     which partners will refuse unless they accept serverAuth-only \
+                     certificates from us (in xshell: TLSReceiveDomainSecureServerAuthOnlyList)",
                     client_of.into_iter().collect::<Vec<_>>().join(", ")
                 )
             };

@@ -25,7 +25,8 @@ use time::OffsetDateTime;
 use xshell_core::certificates;
 use xshell_core::model::{
     AcceptedDomainType, AuthMechanism, CertificateRecord, OrgConfig, PermissionGroup,
-    ProtocolLoggingLevel, ReceiveConnector, TransportService, parse_tls_certificate_name,
+    ProtocolLoggingLevel, ReceiveConnector, SenderCertificateName, TransportService,
+    parse_tls_certificate_name,
 };
 use xshell_core::pki::cert::parse_certificate;
 use xshell_core::pki::select::{self, Candidate, SelectOptions, select_certificates};
@@ -152,6 +153,9 @@ pub struct ConnectorRuntime {
     /// Whether STARTTLS asks for a (never required) client certificate.
     pub requests_client_certificate: bool,
     pub domain_secure_enabled: bool,
+    /// RestrictDomainsToCertificate: these sender domains only with that
+    /// certificate.
+    pub sender_restriction: Option<SenderRestriction>,
     /// PermissionGroups has AnonymousUsers: unauthenticated senders may
     /// submit.
     pub anonymous_allowed: bool,
@@ -236,6 +240,9 @@ pub struct RuntimeConfig {
     pub accepted_domains: Vec<(DomainPattern, AcceptedDomainType)>,
     /// TLSReceiveDomainSecureList, lower-case.
     pub domain_secure_receive: HashSet<String>,
+    /// TLSReceiveDomainSecureServerAuthOnlyList, lower-case: partners
+    /// whose serverAuth-only certificate authenticates them as a client.
+    pub server_auth_only_receive: HashSet<String>,
     pub trust: Arc<TrustContext>,
     pub paths: Paths,
     /// The sending side: send connectors, TLS client configurations, retry
@@ -303,6 +310,11 @@ impl RuntimeConfig {
             .iter()
             .map(|d| d.as_str().to_ascii_lowercase())
             .collect();
+        let server_auth_only_receive: HashSet<String> = tc
+            .tls_receive_domain_secure_server_auth_only_list
+            .iter()
+            .map(|d| d.as_str().trim_end_matches('.').to_ascii_lowercase())
+            .collect();
         let candidates = certificates::candidates(cfg, now);
         let hints = tls::root_hints(&trust.trusted_roots);
 
@@ -322,9 +334,11 @@ impl RuntimeConfig {
             session.chunking = rc.chunking_enabled;
             session.binary_mime = rc.binary_mime_enabled;
 
+            let sender_restriction = SenderRestriction::compile(rc);
             let requests_client_certificate = (rc.domain_secure_enabled
                 && !domain_secure_receive.is_empty())
-                || direct_trust_applies(rc);
+                || direct_trust_applies(rc)
+                || sender_restriction.is_some();
             let (tls, certificate) = if rc.has_auth(AuthMechanism::Tls) {
                 match select_for_connector(cfg, rc, &candidates, &server_fqdn) {
                     Some((rec, why)) => match tls::load_own(rec, secrets).and_then(|own| {
@@ -380,6 +394,7 @@ impl RuntimeConfig {
                 protocol_logging: rc.protocol_logging_level == ProtocolLoggingLevel::Verbose,
                 requests_client_certificate,
                 domain_secure_enabled: rc.domain_secure_enabled,
+                sender_restriction,
                 anonymous_allowed: rc
                     .permission_groups
                     .contains(&PermissionGroup::AnonymousUsers),
@@ -428,6 +443,7 @@ impl RuntimeConfig {
                 .map(|d| (d.domain_name.clone(), d.domain_type))
                 .collect(),
             domain_secure_receive,
+            server_auth_only_receive,
             trust,
             paths: Paths::resolve(cfg, state_dir),
             send,
@@ -490,11 +506,63 @@ impl RuntimeConfig {
         self.accepted_domain(domain) == Some(AcceptedDomainType::Authoritative)
     }
 
+    /// Whether a partner in `domain` may authenticate with a certificate
+    /// without the clientAuth extended key usage
+    /// (TLSReceiveDomainSecureServerAuthOnlyList, exact, case-insensitive).
+    pub fn accepts_server_auth_only(&self, domain: &str) -> bool {
+        self.server_auth_only_receive
+            .contains(&domain.trim_end_matches('.').to_ascii_lowercase())
+    }
+
     /// Whether `domain` is in TLSReceiveDomainSecureList (exact,
     /// case-insensitive).
     pub fn is_domain_secure_sender(&self, domain: &str) -> bool {
         self.domain_secure_receive
             .contains(&domain.to_ascii_lowercase())
+    }
+}
+
+/// A receive connector's RestrictDomainsToCertificate, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderRestriction {
+    /// SenderDomains, lower-case.
+    pub domains: HashSet<String>,
+    /// TlsSenderCertificateName as the administrator wrote it (the log).
+    pub name: String,
+    pub certificate: SenderCertificateName,
+}
+
+impl SenderRestriction {
+    /// `None` unless RestrictDomainsToCertificate is set. Validation
+    /// makes sure TlsSenderCertificateName is there and valid; a store
+    /// edited by hand without it fails closed: no certificate matches.
+    pub fn compile(rc: &ReceiveConnector) -> Option<SenderRestriction> {
+        if !rc.restrict_domains_to_certificate {
+            return None;
+        }
+        let name = rc.tls_sender_certificate_name.clone().unwrap_or_default();
+        let certificate = SenderCertificateName::parse(&name).unwrap_or(
+            // matches nothing: every certificate has an issuer
+            SenderCertificateName::IssuerSubject {
+                issuer: String::new(),
+                subject: String::new(),
+            },
+        );
+        Some(SenderRestriction {
+            domains: rc
+                .sender_domains
+                .iter()
+                .map(|d| d.as_str().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+            name,
+            certificate,
+        })
+    }
+
+    /// Whether mail from `domain` is restricted to the certificate.
+    pub fn covers(&self, domain: &str) -> bool {
+        self.domains
+            .contains(&domain.trim_end_matches('.').to_ascii_lowercase())
     }
 }
 

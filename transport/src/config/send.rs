@@ -16,7 +16,7 @@ use xshell_core::types::{HostPort, SmtpDomain};
 
 use crate::dsn::postmaster_address;
 use crate::outbound::deliver::Timeouts;
-use crate::outbound::tls::{TlsMaterial, TlsPolicy, TlsSetupError, client_config};
+use crate::outbound::tls::{RemotePin, TlsMaterial, TlsPolicy, TlsSetupError, client_config};
 use crate::retry::Schedule;
 use crate::tls::{self, CertificateName, ClientIdentity};
 
@@ -189,6 +189,20 @@ impl SendRuntime {
                 material: TlsMaterial {
                     roots: roots.clone(),
                     client,
+                    // An unreadable pin (a store edited by hand) fails
+                    // closed: no certificate has an empty issuer.
+                    pin: sc.tls_remote_certificate_name.as_deref().map(|n| {
+                        RemotePin::parse(n).unwrap_or_else(|| {
+                            notes.push(format!(
+                                "send connector '{}': TlsRemoteCertificateName '{n}' is not <I>issuer<S>subject: every delivery will be deferred",
+                                sc.name
+                            ));
+                            RemotePin {
+                                issuer: String::new(),
+                                subject: n.to_string(),
+                            }
+                        })
+                    }),
                 },
                 client_certificate,
                 client_certificate_subject,

@@ -449,6 +449,10 @@ fn server_name(host: &str, addr: SocketAddr) -> ServerName<'static> {
 /// The text of a TLS error, and whether it is about the certificate.
 fn tls_error_detail(e: &std::io::Error) -> String {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        // Our own verifier's reasons (TlsRemoteCertificateName) in words.
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o))) => {
+            format!("server certificate refused: {o}")
+        }
         Some(rustls::Error::InvalidCertificate(c)) => format!("server certificate refused: {c:?}"),
         Some(other) => format!("TLS: {other}"),
         None => format!("TLS: {e}"),

@@ -22,6 +22,15 @@
 //!    handshake the caller records the host and the next attempt to it is
 //!    plaintext ([`decide`]'s `plaintext_fallback`).
 //!
+//! **TlsRemoteCertificateName** (`<I>issuer<S>subject`) pins the
+//! certificate every next hop of the connector must present, on top of
+//! whichever rule applies: it makes STARTTLS mandatory and the chain
+//! validated (an opportunistic, plaintext or EncryptionOnly policy becomes
+//! RequireTLS with CertificateValidation), and a certificate with another
+//! issuer or subject fails the handshake, so the message is deferred with
+//! `454 4.7.5` naming the expected and the presented certificate. It never
+//! falls back to plaintext.
+//!
 //! TLS 1.2 and 1.3 only, aws-lc-rs provider.
 //!
 //! Chain validation wraps rustls' `WebPkiServerVerifier` built from the
@@ -108,9 +117,14 @@ pub fn decide(
         return Ok(TlsPolicy::DomainSecure { domain });
     }
     if connector.require_tls {
-        let level = connector
+        let mut level = connector
             .tls_auth_level
             .unwrap_or(TlsAuthLevel::EncryptionOnly);
+        if level == TlsAuthLevel::EncryptionOnly && connector.tls_remote_certificate_name.is_some()
+        {
+            // An issuer and subject prove nothing without a chain.
+            level = TlsAuthLevel::CertificateValidation;
+        }
         let name = (level == TlsAuthLevel::DomainValidation).then(|| {
             match connector.tls_domain.as_ref().map(|p| p.as_str()) {
                 // `*.contoso.com`: any name under contoso.com
@@ -129,6 +143,14 @@ pub fn decide(
             }
         });
         return Ok(TlsPolicy::Required { level, name });
+    }
+    if connector.tls_remote_certificate_name.is_some() {
+        // The pin needs a validated chain: never opportunistic or
+        // plaintext (validation refuses IgnoreSTARTTLS with it).
+        return Ok(TlsPolicy::Required {
+            level: TlsAuthLevel::CertificateValidation,
+            name: None,
+        });
     }
     if connector.ignore_starttls || plaintext_fallback {
         return Ok(TlsPolicy::Plaintext);
@@ -190,6 +212,46 @@ pub struct TlsMaterial {
     pub roots: Vec<CertificateDer<'static>>,
     /// Our SMTP certificate, if one was selected.
     pub client: Option<ClientIdentity>,
+    /// TlsRemoteCertificateName: what every next hop must present.
+    pub pin: Option<RemotePin>,
+}
+
+/// The next hop's certificate pinned by issuer and subject
+/// (TlsRemoteCertificateName).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePin {
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl RemotePin {
+    /// From `<I>issuer<S>subject`; `None` when it does not have that form.
+    pub fn parse(name: &str) -> Option<RemotePin> {
+        let (i, s) = xshell_core::model::parse_tls_certificate_name(name)?;
+        Some(RemotePin {
+            issuer: i.trim().to_string(),
+            subject: s.trim().to_string(),
+        })
+    }
+
+    /// Whether a certificate with this issuer and subject is the pinned
+    /// one (distinguished names compared case-insensitively).
+    pub fn matches(&self, issuer: &str, subject: &str) -> bool {
+        self.issuer.eq_ignore_ascii_case(issuer.trim())
+            && self.subject.eq_ignore_ascii_case(subject.trim())
+    }
+}
+
+/// The next hop presented another certificate than TlsRemoteCertificateName.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "TlsRemoteCertificateName mismatch: expected <I>{expected_issuer}<S>{expected_subject}, presented <I>{issuer}<S>{subject}"
+)]
+pub struct PinMismatch {
+    pub expected_issuer: String,
+    pub expected_subject: String,
+    pub issuer: String,
+    pub subject: String,
 }
 
 /// Building a TLS client configuration failed (our side's fault).
@@ -217,7 +279,7 @@ pub fn client_config(
     material: &TlsMaterial,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let provider = provider();
-    let chain = if policy.validates_chain() {
+    let chain = if policy.validates_chain() || material.pin.is_some() {
         let mut roots = RootCertStore::empty();
         for r in &material.roots {
             // A root rustls cannot parse is skipped (it cannot anchor anything).
@@ -236,6 +298,7 @@ pub fn client_config(
     let verifier = Arc::new(PolicyVerifier {
         chain,
         name: policy.name_check(),
+        pin: material.pin.clone(),
         provider: provider.clone(),
     });
     let builder = ClientConfig::builder_with_provider(provider)
@@ -258,6 +321,8 @@ struct PolicyVerifier {
     /// Chain validation to the store's roots; None accepts any chain.
     chain: Option<Arc<WebPkiServerVerifier>>,
     name: Option<NameCheck>,
+    /// TlsRemoteCertificateName.
+    pin: Option<RemotePin>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -295,6 +360,20 @@ impl ServerCertVerifier for PolicyVerifier {
                 return Err(rustls::Error::InvalidCertificate(
                     CertificateError::NotValidForName,
                 ));
+            }
+        }
+        if let Some(pin) = &self.pin {
+            let info = parse_certificate(end_entity.as_ref())
+                .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+            if !pin.matches(&info.issuer, &info.subject) {
+                return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    rustls::OtherError(Arc::new(PinMismatch {
+                        expected_issuer: pin.issuer.clone(),
+                        expected_subject: pin.subject.clone(),
+                        issuer: info.issuer,
+                        subject: info.subject,
+                    })),
+                )));
             }
         }
         Ok(ServerCertVerified::assertion())

@@ -312,20 +312,39 @@ impl Conn {
                         Ok(auth) => {
                             tracing::debug!(peer = %self.peer, sender = %from, auth_as = auth.auth_as(), "sender accepted");
                             if let Some(log) = self.log.as_mut() {
-                                log.info(&auth_verdict(&auth), "Sender authenticated");
+                                let mut verdict = auth_verdict(&auth);
+                                if auth.domain().is_some()
+                                    && session
+                                        .tls()
+                                        .and_then(|t| t.client_certificate.as_ref())
+                                        .is_some_and(|c| c.server_auth_only)
+                                {
+                                    // Accepted by TLSReceiveDomainSecureServerAuthOnlyList.
+                                    verdict.push_str("; ServerAuthOnlyCertificate=true");
+                                }
+                                log.info(&verdict, "Sender authenticated");
                             }
                             self.auth = Some(auth);
                             Verdict::Accept
                         }
                         Err(reply) => {
-                            tracing::info!(peer = %self.peer, sender = %from, code = reply.code, reply = ?reply.lines, "sender refused");
+                            let detail = policy::refusal_detail(
+                                &self.rt,
+                                &self.connector,
+                                session.tls(),
+                                &from,
+                            );
+                            tracing::info!(peer = %self.peer, sender = %from, code = reply.code, reply = ?reply.lines, why = detail.as_deref().unwrap_or(""), "sender refused");
                             if let Some(log) = self.log.as_mut() {
-                                let why = refusal_reason(
-                                    &reply,
-                                    session.tls(),
-                                    &from,
-                                    self.certificate_problem.as_deref(),
-                                );
+                                let why = match &detail {
+                                    Some(d) => format!("{reply}; {d}"),
+                                    None => refusal_reason(
+                                        &reply,
+                                        session.tls(),
+                                        &from,
+                                        self.certificate_problem.as_deref(),
+                                    ),
+                                };
                                 log.info(&why, "Sender refused");
                             }
                             self.auth = None;

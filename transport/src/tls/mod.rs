@@ -368,9 +368,11 @@ pub fn assess_client_certificate(
     let info = parse_certificate(leaf.as_ref()).ok()?;
     let intermediates: Vec<Vec<u8>> = intermediates.iter().map(|c| c.as_ref().to_vec()).collect();
     let v = validate_certificate(leaf.as_ref(), &intermediates, &trust.trusted_roots, now);
-    let chain_verified = v.status == CertStatus::Valid
-        && v.root_ca_type == RootCaType::Registry
-        && info.has_client_auth;
+    let chain_ok = v.status == CertStatus::Valid && v.root_ca_type == RootCaType::Registry;
+    let chain_verified = chain_ok && info.has_client_auth;
+    // Public CAs no longer issue clientAuth (2026): such a certificate is
+    // accepted per partner domain (TLSReceiveDomainSecureServerAuthOnlyList).
+    let server_auth_only = chain_ok && !info.has_client_auth && info.has_server_auth;
     // Only subjectAltName DNS names authenticate a peer: a certificate
     // without them (CN only) proves no domain (RFC 9525; webpki, which
     // checks the outbound chain, ignores the CN too).
@@ -382,8 +384,14 @@ pub fn assess_client_certificate(
         thumbprint: info.thumbprint,
         names,
         chain_verified,
+        server_auth_only,
     })
 }
+
+/// What the protocol log and the refusal say about a certificate that
+/// verifies but has no clientAuth extended key usage.
+pub const SERVER_AUTH_ONLY_PROBLEM: &str =
+    "the certificate is not for client authentication (no clientAuth extended key usage)";
 
 /// Why a presented client chain (leaf first) is not verified, in the
 /// words of the checks [`assess_client_certificate`] makes (for the
@@ -414,10 +422,7 @@ pub fn client_certificate_problem(
         ));
     }
     if !info.has_client_auth {
-        return Some(
-            "the certificate is not for client authentication (no clientAuth extended key usage)"
-                .into(),
-        );
+        return Some(SERVER_AUTH_ONLY_PROBLEM.into());
     }
     None
 }

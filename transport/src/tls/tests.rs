@@ -160,6 +160,7 @@ fn our_certificate_is_selected_and_loaded_from_the_store() {
     let material = crate::outbound::tls::TlsMaterial {
         roots: trusted_roots(&cfg),
         client: Some(id),
+        pin: None,
     };
     let policy = crate::outbound::tls::TlsPolicy::DomainSecure {
         domain: "orgb.example".into(),
@@ -286,4 +287,36 @@ fn the_server_chooses_the_cipher_suite_not_the_client() {
             "{version:?}"
         );
     }
+}
+
+#[test]
+fn a_server_auth_only_certificate_is_told_apart() {
+    use xshell_core::pki::ca::LeafUsage;
+    let ca = LabCa::create("Public CA", 365).unwrap();
+    let key = generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let dn = SubjectName::parse("CN=mail.partner.example").unwrap();
+    let csr = create_request(&dn, &["mail.partner.example".to_string()], &key).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let leaf = ca
+        .sign_csr_with(
+            csr.pem().as_bytes(),
+            now - time::Duration::hours(1),
+            now + time::Duration::days(10),
+            LeafUsage::ServerOnly,
+        )
+        .unwrap();
+    let chain = [CertificateDer::from(leaf)];
+    let trusted = TrustContext {
+        trusted_roots: vec![der(&ca.cert_pem)],
+        own_thumbprints: HashSet::new(),
+    };
+    let c = assess_client_certificate(&chain, &trusted, now).unwrap();
+    assert!(!c.chain_verified && c.server_auth_only);
+    assert_eq!(
+        client_certificate_problem(&chain, &trusted, now).as_deref(),
+        Some(SERVER_AUTH_ONLY_PROBLEM)
+    );
+    // untrusted: neither
+    let c = assess_client_certificate(&chain, &TrustContext::default(), now).unwrap();
+    assert!(!c.chain_verified && !c.server_auth_only);
 }

@@ -15,11 +15,23 @@
 //!    (e.g. a submission port reachable only by internal clients), so every
 //!    session is `Internal` and may relay, as in Exchange. No
 //!    AuthMechanism header is stamped (no certificate proved anything).
+//! 2. **RestrictDomainsToCertificate** (Exchange Online's inbound
+//!    connector setting, here on a receive connector): the sender's domain
+//!    is in the connector's SenderDomains, and the client did not present
+//!    a certificate that verifies (clientAuth, or serverAuth only where
+//!    TLSReceiveDomainSecureServerAuthOnlyList allows) and matches
+//!    TlsSenderCertificateName (`<I>issuer<S>subject`, or a domain a SAN
+//!    DNS name must match) → `550 5.7.1`; the protocol log and the
+//!    transport log say which certificate was expected and which came.
 //! 2. **Domain Security**: the sender's domain is in
 //!    TLSReceiveDomainSecureList (exact, case-insensitive):
 //!    connector DomainSecureEnabled false → `451 4.7.3`; STARTTLS not
 //!    offered on the connector → `454 4.7.0`; offered but not used →
 //!    `530 5.7.1 Not authenticated`; no client certificate → `530 5.7.1`;
+//!    a certificate that verifies but has no clientAuth extended key usage
+//!    and the domain is not in TLSReceiveDomainSecureServerAuthOnlyList →
+//!    `454 4.7.5 Certificate validation failure: the certificate is not for
+//!    client authentication (no clientAuth extended key usage)`;
 //!    chain not verified to a trusted root, or no certificate name matches
 //!    the sender's domain (SAN DNS names only, never the CN; subdomain and
 //!    wildcard matches allowed) → `454 4.7.5 Certificate validation
@@ -44,10 +56,11 @@
 use xshell_core::model::AcceptedDomainType;
 use xshell_core::pki::names::name_matches;
 
-use crate::config::{ConnectorRuntime, RuntimeConfig};
+use crate::config::{ConnectorRuntime, RuntimeConfig, SenderRestriction};
 use crate::maildir;
 use crate::queue::AuthFacts;
-use xshell_smtp::{Mailbox, Reply, ReversePath, TlsFacts};
+use xshell_core::model::SenderCertificateName;
+use xshell_smtp::{ClientCertificate, Mailbox, Reply, ReversePath, TlsFacts};
 
 /// How the session's sender was authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +142,20 @@ pub fn check_mail(
     if conn.externally_secured {
         return Ok(Auth::ExternallySecured);
     }
-    if let Some(domain) = from.mailbox().map(|m| m.domain.to_ascii_lowercase())
+    let sender_domain = from.mailbox().map(|m| m.domain.to_ascii_lowercase());
+    if let (Some(r), Some(domain)) = (&conn.sender_restriction, &sender_domain)
+        && r.covers(domain)
+        && restriction_problem(rt, r, cert, domain).is_some()
+    {
+        return Err(Reply::new(
+            550,
+            (5, 7, 1),
+            format!(
+                "Sender domain {domain} is accepted on this connector only with its partner TLS certificate"
+            ),
+        ));
+    }
+    if let Some(domain) = sender_domain
         && rt.is_domain_secure_sender(&domain)
     {
         if !conn.domain_secure_enabled {
@@ -156,7 +182,17 @@ pub fn check_mail(
                 "Not authenticated: a client certificate is required for this secure domain",
             ));
         };
-        if !cert.chain_verified || !name_matches(&cert.names, None, &domain, true) {
+        if cert.server_auth_only && !rt.accepts_server_auth_only(&domain) {
+            return Err(Reply::new(
+                454,
+                (4, 7, 5),
+                format!(
+                    "Certificate validation failure: {}",
+                    crate::tls::SERVER_AUTH_ONLY_PROBLEM
+                ),
+            ));
+        }
+        if !trusted_for(rt, cert, &domain) || !name_matches(&cert.names, None, &domain, true) {
             return Err(Reply::new(454, (4, 7, 5), "Certificate validation failure"));
         }
         return Ok(Auth::Partner { domain });
@@ -165,6 +201,93 @@ pub fn check_mail(
         return Err(Reply::new(530, (5, 7, 1), "Client was not authenticated"));
     }
     Ok(Auth::Anonymous)
+}
+
+/// Whether `cert`'s chain authenticates a partner in `domain`: verified
+/// for client authentication, or verified with serverAuth only where the
+/// domain is in TLSReceiveDomainSecureServerAuthOnlyList.
+fn trusted_for(rt: &RuntimeConfig, cert: &ClientCertificate, domain: &str) -> bool {
+    cert.chain_verified || (cert.server_auth_only && rt.accepts_server_auth_only(domain))
+}
+
+/// Why the client does not satisfy RestrictDomainsToCertificate for
+/// `domain` (`None`: it does): what was expected and what was presented.
+pub fn restriction_problem(
+    rt: &RuntimeConfig,
+    r: &SenderRestriction,
+    cert: Option<&ClientCertificate>,
+    domain: &str,
+) -> Option<String> {
+    let expected = format!(
+        "RestrictDomainsToCertificate: {domain} must present TlsSenderCertificateName {}",
+        r.name
+    );
+    let Some(cert) = cert else {
+        return Some(format!("{expected}; no client certificate was presented"));
+    };
+    let presented = format!("<I>{}<S>{}", cert.issuer, cert.subject);
+    if !trusted_for(rt, cert, domain) {
+        let why = if cert.server_auth_only {
+            format!(
+                "{}; add {domain} to TLSReceiveDomainSecureServerAuthOnlyList to accept it",
+                crate::tls::SERVER_AUTH_ONLY_PROBLEM
+            )
+        } else {
+            "its chain does not verify to a trusted root".to_string()
+        };
+        return Some(format!("{expected}; presented {presented}: {why}"));
+    }
+    let matches = match &r.certificate {
+        SenderCertificateName::IssuerSubject { issuer, subject } => {
+            cert.issuer.eq_ignore_ascii_case(issuer) && cert.subject.eq_ignore_ascii_case(subject)
+        }
+        // `*.contoso.com`: contoso.com or any name under it
+        SenderCertificateName::Domain { name, subdomains } => {
+            name_matches(&cert.names, None, name, *subdomains)
+        }
+    };
+    if matches {
+        return None;
+    }
+    Some(format!(
+        "{expected}; presented {presented} (subject alternative names: {})",
+        if cert.names.is_empty() {
+            "none".to_string()
+        } else {
+            cert.names.join(" ")
+        }
+    ))
+}
+
+/// Why MAIL FROM was refused, in more words than the reply, where the
+/// policy knows more: RestrictDomainsToCertificate (expected and
+/// presented certificate) and a serverAuth-only Domain Security
+/// certificate (how to accept it). `None`: nothing to add.
+pub fn refusal_detail(
+    rt: &RuntimeConfig,
+    conn: &ConnectorRuntime,
+    tls: Option<&TlsFacts>,
+    from: &ReversePath,
+) -> Option<String> {
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    let domain = from.mailbox().map(|m| m.domain.to_ascii_lowercase())?;
+    if let Some(r) = &conn.sender_restriction
+        && r.covers(&domain)
+        && let Some(why) = restriction_problem(rt, r, cert, &domain)
+    {
+        return Some(why);
+    }
+    if rt.is_domain_secure_sender(&domain)
+        && let Some(c) = cert
+        && c.server_auth_only
+        && !rt.accepts_server_auth_only(&domain)
+    {
+        return Some(format!(
+            "Domain Security for {domain}: {}; add {domain} to TLSReceiveDomainSecureServerAuthOnlyList to accept it",
+            crate::tls::SERVER_AUTH_ONLY_PROBLEM
+        ));
+    }
+    None
 }
 
 /// Decides RCPT TO for a sender authenticated as `auth`.

@@ -29,6 +29,7 @@ fn rt() -> RuntimeConfig {
             ),
         ],
         domain_secure_receive: HashSet::from(["partner.example".to_string()]),
+        server_auth_only_receive: HashSet::new(),
         trust: Arc::new(TrustContext::default()),
         paths: Paths {
             queue: PathBuf::from("q"),
@@ -58,6 +59,7 @@ fn conn(domain_secure: bool, starttls: bool) -> ConnectorRuntime {
         protocol_logging: false,
         requests_client_certificate: domain_secure,
         domain_secure_enabled: domain_secure,
+        sender_restriction: None,
         anonymous_allowed: true,
         direct_trust: false,
         externally_secured: false,
@@ -78,6 +80,7 @@ fn cert(names: &[&str], verified: bool, direct: bool) -> ClientCertificate {
         thumbprint: "AB".into(),
         names: names.iter().map(|s| s.to_string()).collect(),
         chain_verified: verified,
+        server_auth_only: false,
         direct_trust: direct,
     }
 }
@@ -268,4 +271,88 @@ fn an_externally_secured_connector_makes_every_session_internal() {
         check_rcpt(&rt, &Auth::Anonymous, &to).unwrap_err().code,
         550
     );
+}
+
+#[test]
+fn server_auth_only_certificates_need_the_per_domain_opt_in() {
+    let mut rt = rt();
+    let sender = from("alice@partner.example");
+    let mut c = cert(&["mail.partner.example"], false, false);
+    c.server_auth_only = true;
+    let facts = tls(Some(c));
+    let r = check_mail(&rt, &conn(true, true), Some(&facts), &sender).unwrap_err();
+    assert_eq!((r.code, r.enhanced), (454, Some((4, 7, 5))));
+    assert!(
+        r.to_string().contains("no clientAuth extended key usage"),
+        "{r}"
+    );
+    let why = refusal_detail(&rt, &conn(true, true), Some(&facts), &sender).unwrap();
+    assert!(
+        why.contains("add partner.example to TLSReceiveDomainSecureServerAuthOnlyList"),
+        "{why}"
+    );
+    rt.server_auth_only_receive.insert("partner.example".into());
+    assert_eq!(
+        check_mail(&rt, &conn(true, true), Some(&facts), &sender),
+        Ok(Auth::Partner {
+            domain: "partner.example".into()
+        })
+    );
+    // the opt-in does not excuse a certificate for another domain
+    let mut other = cert(&["mail.other.example"], false, false);
+    other.server_auth_only = true;
+    assert_eq!(
+        code(check_mail(
+            &rt,
+            &conn(true, true),
+            Some(&tls(Some(other))),
+            &sender
+        )),
+        (454, (4, 7, 5))
+    );
+}
+
+#[test]
+fn restrict_domains_to_certificate() {
+    let rt = rt();
+    let mut rc = xshell_core::model::ReceiveConnector::with_usage(
+        "Partner",
+        xshell_core::model::ReceiveUsage::Partner,
+    );
+    rc.restrict_domains_to_certificate = true;
+    rc.sender_domains = vec!["fabrikam.example".parse().unwrap()];
+    rc.tls_sender_certificate_name = Some("<I>CN=Partner CA<S>CN=mail.fabrikam.example".into());
+    let mut c = conn(false, true);
+    c.sender_restriction = crate::config::SenderRestriction::compile(&rc);
+    assert!(c.sender_restriction.is_some());
+    let sender = from("alice@Fabrikam.Example");
+    let good = tls(Some(cert(&["mail.fabrikam.example"], true, false)));
+    // the named certificate: accepted (anonymously: it proves, grants nothing)
+    assert_eq!(
+        check_mail(&rt, &c, Some(&good), &sender),
+        Ok(Auth::Anonymous)
+    );
+    // another certificate, none, or plaintext: 550 5.7.1 with the reason
+    let other = tls(Some(cert(&["mail.evil.example"], true, false)));
+    for t in [Some(&other), Some(&tls(None)), None] {
+        let r = check_mail(&rt, &c, t, &sender).unwrap_err();
+        assert_eq!((r.code, r.enhanced), (550, Some((5, 7, 1))), "{r}");
+    }
+    let why = refusal_detail(&rt, &c, Some(&other), &sender).unwrap();
+    assert!(
+        why.contains(
+            "must present TlsSenderCertificateName <I>CN=Partner CA<S>CN=mail.fabrikam.example"
+        ) && why.contains("presented <I>CN=Partner CA<S>CN=mail.evil.example"),
+        "{why}"
+    );
+    // an unverified chain with the right names is not the certificate
+    let forged = tls(Some(cert(&["mail.fabrikam.example"], false, false)));
+    assert!(check_mail(&rt, &c, Some(&forged), &sender).is_err());
+    // other sender domains are not restricted
+    assert!(check_mail(&rt, &c, Some(&other), &from("bob@contoso.example")).is_ok());
+    // the domain form matches a subject alternative name
+    rc.tls_sender_certificate_name = Some("*.fabrikam.example".into());
+    c.sender_restriction = crate::config::SenderRestriction::compile(&rc);
+    assert!(check_mail(&rt, &c, Some(&good), &sender).is_ok());
+    assert!(check_mail(&rt, &c, Some(&other), &sender).is_err());
 }

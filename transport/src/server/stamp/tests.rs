@@ -98,6 +98,7 @@ fn received_header_states_tls_and_the_client_certificate() {
         thumbprint: "00".into(),
         names: vec!["mail.partner.example".into()],
         chain_verified: true,
+        server_auth_only: false,
         direct_trust: false,
     }));
     let t = TraceInfo {
