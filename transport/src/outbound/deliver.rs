@@ -807,6 +807,29 @@ impl Connection {
         }
     }
 
+    /// Reads the next piece of a spooled message at `at` into `buf` (on a
+    /// blocking thread); a message shorter than recorded, or unreadable,
+    /// gives the connection up.
+    async fn read_piece(
+        &mut self,
+        file: &Arc<dyn SpooledBody>,
+        at: u64,
+        mut buf: Vec<u8>,
+    ) -> Result<(Vec<u8>, usize), Cause> {
+        let f = Arc::clone(file);
+        let read = tokio::task::spawn_blocking(move || {
+            let r = f.read_at(at, &mut buf);
+            (buf, r)
+        })
+        .await;
+        match read {
+            Ok((b, Ok(n))) if n > 0 => Ok((b, n)),
+            Ok((_, Ok(_))) => Err(self.lost("the queued message is shorter than recorded")),
+            Ok((_, Err(e))) => Err(self.lost(format!("cannot read the queued message: {e}"))),
+            Err(e) => Err(self.lost(format!("cannot read the queued message: {e}"))),
+        }
+    }
+
     /// Streams a spooled message as it is, after `BDAT <size> LAST`
     /// (RFC 3030), in pieces of [`BODY_PIECE`]. Exactly `size` octets go
     /// out or the connection is given up: the server never takes a cut
@@ -816,25 +839,8 @@ impl Connection {
         let mut at = 0u64;
         let size = file.size();
         while at < size {
-            let f = Arc::clone(file);
-            let read = tokio::task::spawn_blocking(move || {
-                let r = f.read_at(at, &mut buf);
-                (buf, r)
-            })
-            .await;
-            let n = match read {
-                Ok((b, Ok(n))) if n > 0 => {
-                    buf = b;
-                    n
-                }
-                Ok((_, Ok(_))) => {
-                    return Err(self.lost("the queued message is shorter than recorded"));
-                }
-                Ok((_, Err(e))) => {
-                    return Err(self.lost(format!("cannot read the queued message: {e}")));
-                }
-                Err(e) => return Err(self.lost(format!("cannot read the queued message: {e}"))),
-            };
+            let n;
+            (buf, n) = self.read_piece(file, at, buf).await?;
             // Never more than announced, whatever the file does now.
             let n = n.min(usize::try_from(size - at).unwrap_or(usize::MAX));
             self.write(&buf[..n], self.timeouts.data_end).await?;
@@ -853,25 +859,8 @@ impl Connection {
         let mut out = Vec::with_capacity(BODY_PIECE + BODY_PIECE / 8 + 8);
         let mut at = 0u64;
         while at < file.size() {
-            let f = Arc::clone(file);
-            let read = tokio::task::spawn_blocking(move || {
-                let r = f.read_at(at, &mut buf);
-                (buf, r)
-            })
-            .await;
-            let n = match read {
-                Ok((b, Ok(n))) if n > 0 => {
-                    buf = b;
-                    n
-                }
-                Ok((_, Ok(_))) => {
-                    return Err(self.lost("the queued message is shorter than recorded"));
-                }
-                Ok((_, Err(e))) => {
-                    return Err(self.lost(format!("cannot read the queued message: {e}")));
-                }
-                Err(e) => return Err(self.lost(format!("cannot read the queued message: {e}"))),
-            };
+            let n;
+            (buf, n) = self.read_piece(file, at, buf).await?;
             out.clear();
             encoder.encode(&buf[..n], &mut out);
             self.write(&out, self.timeouts.data_end).await?;
