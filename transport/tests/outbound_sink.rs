@@ -123,6 +123,7 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         .into_bytes()
         .into(),
         dsn: Default::default(),
+        smtputf8: false,
     }
 }
 
@@ -314,6 +315,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                     binary: false,
                 },
                 dsn: Default::default(),
+                smtputf8: false,
             }],
         ),
     )

@@ -555,6 +555,7 @@ impl Conn {
                 .then(|| envelope.rcpt_to.first().map(ToString::to_string))
                 .flatten(),
             now: OffsetDateTime::now_utc(),
+            smtputf8: envelope.params.smtputf8,
         };
         let stamper = Stamper::new(
             stamp::received_header(&trace),

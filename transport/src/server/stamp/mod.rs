@@ -397,6 +397,23 @@ fn header_section_ends(
 /// Makes untrusted text (HELO name, certificate names) safe inside a
 /// header comment or quoted string: printable ASCII only, no quotes,
 /// backslashes or parentheses.
+/// [`clean`], keeping non-ASCII letters and digits (UTF-8 header fields of
+/// an SMTPUTF8 message, RFC 6532).
+fn clean_utf8(s: &str) -> String {
+    s.chars()
+        .take(256)
+        .map(|c| {
+            if (!c.is_ascii() && c.is_alphanumeric())
+                || (c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '(' | ')'))
+            {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 pub fn clean(s: &str) -> String {
     s.chars()
         .take(256)
@@ -427,6 +444,9 @@ pub struct TraceInfo<'a> {
     pub tls: Option<&'a TlsFacts>,
     /// The single recipient, when there is exactly one.
     pub single_recipient: Option<String>,
+    /// The transaction used SMTPUTF8 (RFC 6531): `with UTF8SMTP(S)`, and
+    /// the `for` clause may keep UTF-8 letters (RFC 6532 3.2).
+    pub smtputf8: bool,
     pub now: OffsetDateTime,
 }
 
@@ -462,18 +482,24 @@ pub fn received_header(t: &TraceInfo<'_>) -> String {
             None => h.push_str("\r\n\t(No client certificate presented)"),
         }
     }
-    let with = match (t.esmtp, t.tls.is_some()) {
-        (true, true) => "ESMTPS",
-        (true, false) => "ESMTP",
-        (false, true) => "SMTPS",
-        (false, false) => "SMTP",
+    // RFC 6531 4.3 registers UTF8SMTP / UTF8SMTPS (and the A forms) for
+    // the `with` clause of a transaction that used SMTPUTF8 (only
+    // possible after EHLO).
+    let with = match (t.esmtp && t.smtputf8, t.esmtp, t.tls.is_some()) {
+        (true, _, true) => "UTF8SMTPS",
+        (true, _, false) => "UTF8SMTP",
+        (false, true, true) => "ESMTPS",
+        (false, true, false) => "ESMTP",
+        (false, false, true) => "SMTPS",
+        (false, false, false) => "SMTP",
     };
     h.push_str(&format!(
         "\r\n\tby {} (xshell-transport) with {with}",
         clean(t.by)
     ));
     if let Some(r) = &t.single_recipient {
-        h.push_str(&format!("\r\n\tfor <{}>", clean(r)));
+        let r = if t.smtputf8 { clean_utf8(r) } else { clean(r) };
+        h.push_str(&format!("\r\n\tfor <{r}>"));
     }
     let date = t
         .now

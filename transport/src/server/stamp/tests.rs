@@ -109,6 +109,7 @@ fn received_header_states_tls_and_the_client_certificate() {
         tls: Some(&tls),
         single_recipient: Some("bob@orga.example".into()),
         now: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+        smtputf8: false,
     };
     let h = received_header(&t);
     assert_eq!(
@@ -125,6 +126,20 @@ fn received_header_states_tls_and_the_client_certificate() {
         ..t
     };
     assert!(received_header(&plain).contains("with ESMTP;"));
+    // RFC 6531 4.3: a transaction with SMTPUTF8; the recipient keeps its
+    // UTF-8 letters, still never a line break.
+    let utf8 = TraceInfo {
+        smtputf8: true,
+        single_recipient: Some("jürgen@bücher.example\r\nX: 1".into()),
+        ..t
+    };
+    let h = received_header(&utf8);
+    assert!(
+        h.contains("with UTF8SMTPS\r\n\tfor <jürgen@bücher.example??X:?1>"),
+        "{h}"
+    );
+    let utf8_plain = TraceInfo { tls: None, ..utf8 };
+    assert!(received_header(&utf8_plain).contains("with UTF8SMTP\r\n"));
 }
 
 #[test]
