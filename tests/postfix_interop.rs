@@ -635,3 +635,80 @@ fn dsn_parameters_both_ways_with_postfix() {
         );
     }
 }
+
+/// RFC 6531 towards a real Postfix next hop. With `smtputf8_enable = yes`
+/// Postfix gets our relayed SMTPUTF8 message (a UTF-8 sender) with the
+/// parameter and stamps it `UTF8SMTPS` (RFC 6531 4.3); with `smtputf8_enable = no` a
+/// message for a non-ASCII recipient is not sent: our sender gets a
+/// non-delivery report with 5.6.7, and an ASCII-envelope SMTPUTF8 message
+/// still goes through.
+#[test]
+fn postfix_as_next_hop_gets_smtputf8_only_when_it_offers_it() {
+    if skip() {
+        return;
+    }
+    for utf8 in [true, false] {
+        let p = strict_partner_with(|c, _| {
+            let yes_no = if utf8 { "yes" } else { "no" };
+            c.services[0]
+                .overrides
+                .push(("smtputf8_enable".into(), yes_no.into()));
+        });
+        let lab = &p.lab;
+        let engine = lab.start_engine(p.port);
+        let mut s = transport_support::Raw::connect_to("127.0.0.1", p.submit_port);
+        assert!(s.reply().starts_with("220"));
+        assert!(s.cmd("EHLO client.orga.example").contains("SMTPUTF8"));
+        let (from, to) = if utf8 {
+            ("jürgen@orga.example", "alice@postfix.example")
+        } else {
+            ("bob@orga.example", "jörg@postfix.example")
+        };
+        for (from, to, subject) in [
+            (from, to, "Grüße"),
+            ("bob@orga.example", "alice@postfix.example", "ascii"),
+        ] {
+            let r = s.cmd(&format!("MAIL FROM:<{from}> SMTPUTF8"));
+            assert!(r.starts_with("250"), "{r}");
+            let r = s.cmd(&format!("RCPT TO:<{to}>"));
+            assert!(r.starts_with("250"), "{r}");
+            assert!(s.cmd("DATA").starts_with("354"));
+            let r = s.cmd(&format!(
+                "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\nbody\r\n."
+            ));
+            assert!(r.contains("Queued as"), "{r}");
+        }
+        s.cmd("QUIT");
+        let want = if utf8 { 2 } else { 1 };
+        let arrived = wait_until(Duration::from_secs(30), || {
+            p.pf.maildir(PARTNER, "alice").len() == want
+        });
+        assert!(
+            arrived,
+            "smtputf8={utf8}: not delivered to postfix\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+            p.pf.maillog(),
+            engine.log_text()
+        );
+        let all = p.pf.maildir(PARTNER, "alice").join("\n----\n");
+        if utf8 {
+            assert!(all.contains("Subject: Grüße"), "{all}");
+            assert!(all.contains("Return-Path: <jürgen@orga.example>"), "{all}");
+            assert!(all.contains("(Postfix) with UTF8SMTPS"), "{all}");
+        } else {
+            assert!(!all.contains("Grüße"), "{all}");
+            assert!(all.contains("Subject: ascii"), "{all}");
+            // The non-delivery report to our own sender names 5.6.7.
+            let ndr = wait_until(Duration::from_secs(30), || {
+                lab.maildir("orga.example", "bob")
+                    .iter()
+                    .any(|m| m.contains("5.6.7"))
+            });
+            assert!(
+                ndr,
+                "no NDR with 5.6.7 for bob: {:?}\n--- engine log:\n{}",
+                lab.maildir("orga.example", "bob"),
+                engine.log_text()
+            );
+        }
+    }
+}
