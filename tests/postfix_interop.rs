@@ -181,7 +181,13 @@ fn postfix_sends_to_us_with_secure_tls_and_is_accepted_as_a_partner() {
         ca_file: our_ca,
         relayhost: Some(("127.0.0.1".into(), port)),
         tls_policy: vec![format!("[127.0.0.1]:{port} secure match=orga.example")],
-        main_extra: vec!["smtp_tls_security_level = secure".into()],
+        main_extra: vec![
+            "smtp_tls_security_level = secure".into(),
+            // RFC 6531: Postfix flags a message with UTF-8 header fields
+            // as SMTPUTF8 and sends it with the parameter.
+            "smtputf8_enable = yes".into(),
+            "smtputf8_autodetect_classes = all".into(),
+        ],
         services: vec![Smtpd {
             addr: PARTNER_IP.into(),
             port: inject_port,
@@ -253,6 +259,45 @@ fn postfix_sends_to_us_with_secure_tls_and_is_accepted_as_a_partner() {
     assert_eq!(r["auth_as"], "Partner", "{r}");
     assert_eq!(r["auth_domain"], PARTNER, "{r}");
     assert_eq!(r["sender"], "alice@postfix.example", "{r}");
+
+    // Postfix as an SMTPUTF8 sender: a UTF-8 Subject makes it send
+    // MAIL ... SMTPUTF8 to us; we stamp `with UTF8SMTPS` (RFC 6531 4.3).
+    let t = swaks_to(
+        PARTNER_IP,
+        inject_port,
+        &[
+            "--helo",
+            "client.postfix.example",
+            "--from",
+            "alice@postfix.example",
+            "--to",
+            "bob@orga.example",
+            "--header",
+            "Subject: Grüße aus München",
+        ],
+    );
+    assert!(accepted(&t), "postfix did not take the UTF-8 message:\n{t}");
+    let arrived = wait_until(Duration::from_secs(30), || {
+        lab.maildir("orga.example", "bob").len() == 2
+    });
+    assert!(
+        arrived,
+        "postfix's UTF-8 message did not arrive\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+        pf.maillog(),
+        engine.log_text()
+    );
+    let all = lab.maildir("orga.example", "bob");
+    let m = all
+        .iter()
+        .find(|m| m.contains("München"))
+        .unwrap_or_else(|| panic!("no UTF-8 subject in {all:?}"));
+    for want in [
+        "by mail.orga.example (xshell-transport) with UTF8SMTPS",
+        "X-MS-Exchange-Organization-AuthAs: Partner\r\n",
+        "Subject: Grüße aus München",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in:\n{m}");
+    }
 }
 
 /// Postfix as a partner that requires a client certificate from our CA,
