@@ -68,6 +68,16 @@ fn smtputf8_mail_to_a_u_label_partner_is_domain_secured_by_its_a_label() {
     let r = s.cmd("RCPT TO:<bob@bücher.example>");
     assert!(r.starts_with("553 5.6.7 "), "{r}");
     assert!(s.cmd("RSET").starts_with("250"));
+    // UTF-8 header fields without it (RFC 6532): refused after the data.
+    assert!(s.cmd("MAIL FROM:<alice@orga.example>").starts_with("250"));
+    assert!(s.cmd("RCPT TO:<bob@bücher.example>").starts_with("553"));
+    assert!(
+        s.cmd("RCPT TO:<bob@xn--bcher-kva.example>")
+            .starts_with("250")
+    );
+    assert!(s.cmd("DATA").starts_with("354"));
+    let r = s.cmd("Subject: Grüße\r\n\r\nhi\r\n.");
+    assert!(r.starts_with("550 5.6.7 "), "{r}");
     // With it.
     let r = s.cmd("MAIL FROM:<jürgen@orga.example> SMTPUTF8");
     assert!(r.starts_with("250"), "{r}");

@@ -562,6 +562,7 @@ impl Conn {
             stamp::org_headers(&auth, &self.rt.server_fqdn),
         )
         .with_max_hops(self.connector.max_hop_count)
+        .requiring_ascii_header(!envelope.params.smtputf8)
         .assigning_message_id(format!(
             "<{}@{}>",
             queue::MessageId::generate(),

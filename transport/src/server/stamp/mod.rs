@@ -187,6 +187,11 @@ pub enum Refusal {
     /// bounces it to its sender).
     #[error("{0} or more Received header fields (a mail loop)")]
     TooManyHops(usize),
+    /// UTF-8 (8-bit octets) in the header section of a message whose
+    /// transaction did not ask for SMTPUTF8: RFC 6532 header fields only
+    /// travel under RFC 6531 (`550 5.6.7`).
+    #[error("non-ASCII header fields without SMTPUTF8")]
+    Utf8HeaderWithoutSmtpUtf8,
 }
 
 impl Refusal {
@@ -202,6 +207,11 @@ impl Refusal {
                 554,
                 (5, 4, 6),
                 format!("Too many hops: {limit} or more Received header fields (mail loop)"),
+            ),
+            Refusal::Utf8HeaderWithoutSmtpUtf8 => xshell_smtp::Reply::new(
+                550,
+                (5, 6, 7),
+                "Non-ASCII header fields need the SMTPUTF8 parameter of MAIL (RFC 6531, RFC 6532)",
             ),
         }
     }
@@ -238,6 +248,9 @@ pub struct Stamper {
     assign_message_id: Option<String>,
     message_id: Option<String>,
     subject: Option<String>,
+    /// Refuse 8-bit octets in header fields (a transaction without
+    /// SMTPUTF8).
+    ascii_header: bool,
 }
 
 impl Stamper {
@@ -256,7 +269,25 @@ impl Stamper {
             assign_message_id: None,
             message_id: None,
             subject: None,
+            ascii_header: false,
         }
+    }
+
+    /// Refuses a message whose header fields contain 8-bit octets
+    /// ([`Refusal::Utf8HeaderWithoutSmtpUtf8`]): for a transaction
+    /// without SMTPUTF8 (RFC 6532 3, RFC 6531 3.4).
+    pub fn requiring_ascii_header(mut self, ascii: bool) -> Self {
+        self.ascii_header = ascii;
+        self
+    }
+
+    /// The header fields of the buffered section carry 8-bit octets that
+    /// this stamper must refuse.
+    fn utf8_header_refused(&self) -> bool {
+        let StampState::Header { buf, .. } = &self.state else {
+            return false;
+        };
+        self.ascii_header && parse(buf).fields.iter().any(|f| !f.raw.is_ascii())
     }
 
     /// Refuses messages with `max_hops` or more `Received:` fields
@@ -316,6 +347,10 @@ impl Stamper {
             return Err(r);
         }
         if ended {
+            if self.utf8_header_refused() {
+                self.state = StampState::Refused(Refusal::Utf8HeaderWithoutSmtpUtf8);
+                return Err(Refusal::Utf8HeaderWithoutSmtpUtf8);
+            }
             return Ok(self.emit());
         }
         Ok(Vec::new())
@@ -323,6 +358,10 @@ impl Stamper {
 
     /// The end of the message: returns what is left to store.
     pub fn finish(&mut self) -> Result<Vec<u8>, Refusal> {
+        if self.utf8_header_refused() {
+            self.state = StampState::Refused(Refusal::Utf8HeaderWithoutSmtpUtf8);
+            return Err(Refusal::Utf8HeaderWithoutSmtpUtf8);
+        }
         match self.state {
             StampState::Header { .. } => Ok(self.emit()),
             StampState::Body => Ok(Vec::new()),

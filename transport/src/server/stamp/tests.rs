@@ -347,3 +347,36 @@ fn a_message_without_message_id_gets_one_and_the_subject_is_kept() {
     assert_eq!(s(&out), "Received: x\r\nMessage-ID: <own@a>\r\n\r\nb\r\n");
     assert_eq!(st.message_id(), Some("<own@a>"));
 }
+
+/// RFC 6532 header fields only under SMTPUTF8: 8-bit octets in a header
+/// field are refused (550 5.6.7) when the transaction did not ask for it,
+/// however the message is chunked, and also when the message ends inside
+/// its header section; the body may carry 8-bit text (8BITMIME); with
+/// SMTPUTF8 the same message passes.
+#[test]
+fn utf8_header_fields_need_smtputf8() {
+    let utf8 = "Subject: Grüße\r\nFrom: a@b.example\r\n\r\nbody\r\n".as_bytes();
+    let body_only = "Subject: hi\r\n\r\nGrüße\r\n".as_bytes();
+    let run = |msg: &[u8], step: usize, ascii: bool| {
+        let mut st = Stamper::new("Received: x".into(), Vec::new()).requiring_ascii_header(ascii);
+        let mut out = Vec::new();
+        for c in msg.chunks(step) {
+            out.extend(st.push(c.to_vec())?);
+        }
+        out.extend(st.finish()?);
+        Ok::<_, Refusal>(out)
+    };
+    for step in [1, 5, utf8.len()] {
+        assert_eq!(
+            run(utf8, step, true),
+            Err(Refusal::Utf8HeaderWithoutSmtpUtf8),
+            "step {step}"
+        );
+        assert!(run(utf8, step, false).is_ok());
+        assert!(run(body_only, step, true).is_ok());
+    }
+    let cut = "Subject: Grüße".as_bytes();
+    assert_eq!(run(cut, 3, true), Err(Refusal::Utf8HeaderWithoutSmtpUtf8));
+    let reply = Refusal::Utf8HeaderWithoutSmtpUtf8.reply();
+    assert_eq!((reply.code, reply.enhanced), (550, Some((5, 6, 7))));
+}
