@@ -181,7 +181,13 @@ fn postfix_sends_to_us_with_secure_tls_and_is_accepted_as_a_partner() {
         ca_file: our_ca,
         relayhost: Some(("127.0.0.1".into(), port)),
         tls_policy: vec![format!("[127.0.0.1]:{port} secure match=orga.example")],
-        main_extra: vec!["smtp_tls_security_level = secure".into()],
+        main_extra: vec![
+            "smtp_tls_security_level = secure".into(),
+            // RFC 6531: Postfix flags a message with UTF-8 header fields
+            // as SMTPUTF8 and sends it with the parameter.
+            "smtputf8_enable = yes".into(),
+            "smtputf8_autodetect_classes = all".into(),
+        ],
         services: vec![Smtpd {
             addr: PARTNER_IP.into(),
             port: inject_port,
@@ -253,6 +259,45 @@ fn postfix_sends_to_us_with_secure_tls_and_is_accepted_as_a_partner() {
     assert_eq!(r["auth_as"], "Partner", "{r}");
     assert_eq!(r["auth_domain"], PARTNER, "{r}");
     assert_eq!(r["sender"], "alice@postfix.example", "{r}");
+
+    // Postfix as an SMTPUTF8 sender: a UTF-8 Subject makes it send
+    // MAIL ... SMTPUTF8 to us; we stamp `with UTF8SMTPS` (RFC 6531 4.3).
+    let t = swaks_to(
+        PARTNER_IP,
+        inject_port,
+        &[
+            "--helo",
+            "client.postfix.example",
+            "--from",
+            "alice@postfix.example",
+            "--to",
+            "bob@orga.example",
+            "--header",
+            "Subject: Grüße aus München",
+        ],
+    );
+    assert!(accepted(&t), "postfix did not take the UTF-8 message:\n{t}");
+    let arrived = wait_until(Duration::from_secs(30), || {
+        lab.maildir("orga.example", "bob").len() == 2
+    });
+    assert!(
+        arrived,
+        "postfix's UTF-8 message did not arrive\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+        pf.maillog(),
+        engine.log_text()
+    );
+    let all = lab.maildir("orga.example", "bob");
+    let m = all
+        .iter()
+        .find(|m| m.contains("München"))
+        .unwrap_or_else(|| panic!("no UTF-8 subject in {all:?}"));
+    for want in [
+        "by mail.orga.example (xshell-transport) with UTF8SMTPS",
+        "X-MS-Exchange-Organization-AuthAs: Partner\r\n",
+        "Subject: Grüße aus München",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in:\n{m}");
+    }
 }
 
 /// Postfix as a partner that requires a client certificate from our CA,
@@ -633,5 +678,82 @@ fn dsn_parameters_both_ways_with_postfix() {
             status.contains(want),
             "missing {want:?} in our report:\n{status}"
         );
+    }
+}
+
+/// RFC 6531 towards a real Postfix next hop. With `smtputf8_enable = yes`
+/// Postfix gets our relayed SMTPUTF8 message (a UTF-8 sender) with the
+/// parameter and stamps it `UTF8SMTPS` (RFC 6531 4.3); with `smtputf8_enable = no` a
+/// message for a non-ASCII recipient is not sent: our sender gets a
+/// non-delivery report with 5.6.7, and an ASCII-envelope SMTPUTF8 message
+/// still goes through.
+#[test]
+fn postfix_as_next_hop_gets_smtputf8_only_when_it_offers_it() {
+    if skip() {
+        return;
+    }
+    for utf8 in [true, false] {
+        let p = strict_partner_with(|c, _| {
+            let yes_no = if utf8 { "yes" } else { "no" };
+            c.services[0]
+                .overrides
+                .push(("smtputf8_enable".into(), yes_no.into()));
+        });
+        let lab = &p.lab;
+        let engine = lab.start_engine(p.port);
+        let mut s = transport_support::Raw::connect_to("127.0.0.1", p.submit_port);
+        assert!(s.reply().starts_with("220"));
+        assert!(s.cmd("EHLO client.orga.example").contains("SMTPUTF8"));
+        let (from, to) = if utf8 {
+            ("jürgen@orga.example", "alice@postfix.example")
+        } else {
+            ("bob@orga.example", "jörg@postfix.example")
+        };
+        for (from, to, subject) in [
+            (from, to, "Grüße"),
+            ("bob@orga.example", "alice@postfix.example", "ascii"),
+        ] {
+            let r = s.cmd(&format!("MAIL FROM:<{from}> SMTPUTF8"));
+            assert!(r.starts_with("250"), "{r}");
+            let r = s.cmd(&format!("RCPT TO:<{to}>"));
+            assert!(r.starts_with("250"), "{r}");
+            assert!(s.cmd("DATA").starts_with("354"));
+            let r = s.cmd(&format!(
+                "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\nbody\r\n."
+            ));
+            assert!(r.contains("Queued as"), "{r}");
+        }
+        s.cmd("QUIT");
+        let want = if utf8 { 2 } else { 1 };
+        let arrived = wait_until(Duration::from_secs(30), || {
+            p.pf.maildir(PARTNER, "alice").len() == want
+        });
+        assert!(
+            arrived,
+            "smtputf8={utf8}: not delivered to postfix\n--- postfix maillog:\n{}\n--- engine log:\n{}",
+            p.pf.maillog(),
+            engine.log_text()
+        );
+        let all = p.pf.maildir(PARTNER, "alice").join("\n----\n");
+        if utf8 {
+            assert!(all.contains("Subject: Grüße"), "{all}");
+            assert!(all.contains("Return-Path: <jürgen@orga.example>"), "{all}");
+            assert!(all.contains("(Postfix) with UTF8SMTPS"), "{all}");
+        } else {
+            assert!(!all.contains("Grüße"), "{all}");
+            assert!(all.contains("Subject: ascii"), "{all}");
+            // The non-delivery report to our own sender names 5.6.7.
+            let ndr = wait_until(Duration::from_secs(30), || {
+                lab.maildir("orga.example", "bob")
+                    .iter()
+                    .any(|m| m.contains("5.6.7"))
+            });
+            assert!(
+                ndr,
+                "no NDR with 5.6.7 for bob: {:?}\n--- engine log:\n{}",
+                lab.maildir("orga.example", "bob"),
+                engine.log_text()
+            );
+        }
     }
 }

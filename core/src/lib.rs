@@ -4,7 +4,8 @@
 //! - The organization's configuration and its rules: [`model`] (connectors,
 //!   accepted domains, transport settings, certificates as stored records),
 //!   [`types`] (domains, address spaces, sizes, time spans as typed values)
-//!   and [`routing`] (which send connector carries a domain).
+//!   and [`routing`] (which send connector carries a domain); [`idn`] is
+//!   the one rule for internationalized domain names.
 //! - The store: [`store`] (the [`store::Backend`] trait, the transactional
 //!   [`store::Store`] and the embedded file backend with its 0600 secrets).
 //! - The PKI: [`pki`] (keys, requests, self-signed and lab-CA certificates,
@@ -19,6 +20,7 @@
 
 pub mod certificates;
 pub mod control;
+pub mod idn;
 pub mod model;
 pub mod pki;
 pub mod routing;

@@ -24,7 +24,8 @@ pub fn select_connector<'a>(
     domain: &str,
     connectors: &'a [SendConnector],
 ) -> Option<&'a SendConnector> {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    // U-labels route like their A-labels (crate::idn).
+    let domain = crate::idn::comparison_key(domain.trim_end_matches('.'));
     connectors
         .iter()
         .filter(|c| c.enabled)

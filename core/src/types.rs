@@ -159,13 +159,18 @@ fn is_kept_domain(t: &str) -> bool {
 
 /// Whether `t` is a domain pattern exactly as [`DomainPattern`] keeps one.
 fn is_kept_pattern(t: &str) -> bool {
-    t == "*" || is_kept_domain(t.strip_prefix("*.").unwrap_or(t))
+    t == "*" || {
+        let d = t.strip_prefix("*.").unwrap_or(t);
+        is_kept_domain(d) && !crate::idn::needs_idna(d)
+    }
 }
 
 impl FromStr for SmtpDomain {
     type Err = ParseValueError;
+    /// U-labels and A-labels are both accepted and kept as the A-label
+    /// (see [`crate::idn`]): `bücher.example` is `xn--bcher-kva.example`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_kept_domain(s) {
+        if is_kept_domain(s) && !crate::idn::needs_idna(s) {
             return Ok(SmtpDomain(s.to_string()));
         }
         let t = s.trim();
@@ -178,6 +183,9 @@ impl FromStr for SmtpDomain {
             ));
         }
         let t = t.strip_suffix('.').unwrap_or(t);
+        let ascii = crate::idn::to_ascii(t)
+            .map_err(|e| ParseValueError(format!("'{t}' is not a valid domain name: {e}")))?;
+        let t = ascii.as_ref();
         if t.len() > 253 {
             return err(format!(
                 "'{t}' is not a valid domain name: longer than 253 characters"
@@ -187,6 +195,14 @@ impl FromStr for SmtpDomain {
             check_label(label, t)?;
         }
         Ok(SmtpDomain(t.to_ascii_lowercase()))
+    }
+}
+
+impl SmtpDomain {
+    /// The name with its U-labels (`bücher.example`), for display next to
+    /// the A-label the store keeps.
+    pub fn unicode(&self) -> std::borrow::Cow<'_, str> {
+        crate::idn::to_unicode(&self.0)
     }
 }
 
@@ -208,9 +224,11 @@ impl DomainPattern {
     pub fn is_wildcard(&self) -> bool {
         self.0.starts_with('*')
     }
-    /// Whether `domain` (lower-case) falls under this pattern.
+    /// Whether `domain` falls under this pattern. The domain is compared in
+    /// its A-label form ([`crate::idn::comparison_key`]): mail to
+    /// `user@bücher.example` matches `xn--bcher-kva.example`.
     pub fn matches(&self, domain: &str) -> bool {
-        let domain = domain.to_ascii_lowercase();
+        let domain = crate::idn::comparison_key(domain);
         if self.0 == "*" {
             return true;
         }
@@ -976,11 +994,37 @@ mod tests {
             "-a.b",
             "a b.c",
             "*.a.b",
-            "ä.de",
+            "\u{43e}rg.de",
+            "xn--rgb5-45d.example",
+            "i\u{2665}.de",
             &"x".repeat(64),
         ] {
             assert!(bad.parse::<SmtpDomain>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn internationalized_domains_are_kept_as_a_labels() {
+        let d: SmtpDomain = "Bücher.Example".parse().unwrap();
+        assert_eq!(d.as_str(), "xn--bcher-kva.example");
+        assert_eq!(d.unicode(), "bücher.example");
+        assert_eq!(d, "xn--bcher-kva.example".parse::<SmtpDomain>().unwrap());
+        let p: DomainPattern = "*.bücher.example".parse().unwrap();
+        assert_eq!(p.as_str(), "*.xn--bcher-kva.example");
+        assert!(p.matches("mail.bücher.example") && p.matches("xn--bcher-kva.example"));
+        let a: AddressSpace = "SMTP:bücher.example;5".parse().unwrap();
+        assert_eq!(a.to_string(), "SMTP:xn--bcher-kva.example;5");
+        assert!(a.domain.matches("BÜCHER.example"));
+        let e = "i\u{2665}.de"
+            .parse::<SmtpDomain>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not allowed in a domain name"), "{e}");
+        let e = "\u{43e}rg.de"
+            .parse::<SmtpDomain>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("look-alike"), "{e}");
     }
 
     #[test]
@@ -1113,7 +1157,14 @@ mod tests {
         assert_eq!((all.domain.as_str(), all.cost), ("*", 100));
         // Near misses of the kept forms: refused as before.
         for bad in [
-            "-a.com", "a-.com", "a..com", ".a.com", "a.*.com", "a b.com", "é.com", "",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".a.com",
+            "a.*.com",
+            "a b.com",
+            "\u{43e}k.com",
+            "",
         ]
         .into_iter()
         .map(String::from)

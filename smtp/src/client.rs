@@ -159,6 +159,8 @@ pub struct Extensions {
     pub binary_mime: bool,
     /// `DSN` (RFC 3461) advertised.
     pub dsn: bool,
+    /// `SMTPUTF8` (RFC 6531) advertised.
+    pub smtputf8: bool,
     /// The SASL mechanisms of `AUTH` (upper case).
     pub auth: Vec<String>,
 }
@@ -183,6 +185,7 @@ impl Extensions {
                 "CHUNKING" => e.chunking = true,
                 "BINARYMIME" => e.binary_mime = true,
                 "DSN" => e.dsn = true,
+                "SMTPUTF8" => e.smtputf8 = true,
                 "AUTH" => e.auth.extend(words.map(str::to_ascii_uppercase)),
                 // The pre-RFC form some servers still add (`AUTH=LOGIN PLAIN`).
                 k if k.starts_with("AUTH=") => e.auth.extend(
@@ -214,6 +217,13 @@ pub struct Transaction {
     /// What the sender asked for in delivery status notifications; sent
     /// only to a server that advertises DSN.
     pub dsn: DsnRequest,
+    /// The message was received with `SMTPUTF8` (RFC 6531): the parameter
+    /// is passed on to a server that offers it. A non-ASCII sender or
+    /// recipient needs it whatever this says; such a transaction is not
+    /// sent to a server without SMTPUTF8 (every recipient fails locally
+    /// with `550 5.6.7`, RFC 6531 3.4), while an ASCII envelope goes
+    /// without the parameter, as before.
+    pub smtputf8: bool,
 }
 
 /// The RFC 3461 parameters of a transaction.
@@ -226,6 +236,14 @@ pub struct DsnRequest {
     /// `NOTIFY=` / `ORCPT=` of each recipient, in the order of
     /// [`Transaction::recipients`] (a missing entry: none).
     pub recipients: Vec<crate::command::RcptParams>,
+}
+
+impl Transaction {
+    /// A sender or recipient address is not ASCII: only a server offering
+    /// SMTPUTF8 may get it.
+    pub fn needs_smtputf8(&self) -> bool {
+        !self.sender.is_ascii() || self.recipients.iter().any(|r| !r.is_ascii())
+    }
 }
 
 /// A message the driver streams from where it is kept (the engine's queue
@@ -639,9 +657,18 @@ impl ClientSession {
         // without BINARYMIME (and BDAT).
         let unconvertible =
             t.tx.message.binary() && !(self.extensions.chunking && self.extensions.binary_mime);
+        let no_utf8 = t.tx.needs_smtputf8() && !self.extensions.smtputf8;
         for i in 0..n {
             let r = if !sender_ok {
                 Some(local(501, (5, 1, 7), "invalid sender address (not sent)"))
+            } else if no_utf8 {
+                // RFC 6531 3.4: not to a server without SMTPUTF8; X.6.7
+                // (RFC 6533 3) in the non-delivery report.
+                Some(local(
+                    550,
+                    (5, 6, 7),
+                    "SMTPUTF8 not supported by next hop (not sent)",
+                ))
             } else if unconvertible {
                 Some(local(
                     554,
@@ -728,6 +755,9 @@ impl ClientSession {
             if let Some(envid) = t.tx.dsn.envid.as_deref().filter(|v| xtext_ok(v)) {
                 line.push_str(&format!(" ENVID={envid}"));
             }
+        }
+        if self.extensions.smtputf8 && (t.tx.smtputf8 || t.tx.needs_smtputf8()) {
+            line.push_str(" SMTPUTF8");
         }
         self.command(&line);
         self.state = State::Mail(t);
@@ -1078,6 +1108,7 @@ mod tests {
             recipients: rcpts.iter().map(|s| s.to_string()).collect(),
             message: msg.as_bytes().to_vec().into(),
             dsn: DsnRequest::default(),
+            smtputf8: false,
         }
     }
 
@@ -1091,6 +1122,37 @@ mod tests {
         let (o, ev) = step(&mut s, ehlo);
         assert_eq!(ev, Event::Ready, "{o}");
         s
+    }
+
+    /// RFC 6531 3.4: the SMTPUTF8 parameter to a server offering it; a
+    /// non-ASCII envelope to no other (550 5.6.7, nothing sent); an ASCII
+    /// envelope of an SMTPUTF8 message goes without the parameter.
+    #[test]
+    fn smtputf8_only_to_a_server_that_offers_it() {
+        let utf8 = |rcpt: &str| Transaction {
+            smtputf8: true,
+            ..tx(&[rcpt], "Subject: x\r\n\r\nx\r\n")
+        };
+        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 SMTPUTF8\r\n");
+        s.send(utf8("jörg@bücher.example")).unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example> SMTPUTF8\r\n");
+
+        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 8BITMIME\r\n");
+        s.send(utf8("jörg@bücher.example")).unwrap();
+        let Event::Done(r) = s.poll() else {
+            panic!("not decided locally")
+        };
+        assert_eq!(out(&mut s), "", "nothing on the wire");
+        assert_eq!(r.recipients[0].stage, Stage::Local);
+        assert_eq!(
+            (r.recipients[0].reply.code, r.recipients[0].reply.enhanced),
+            (550, Some((5, 6, 7)))
+        );
+        assert_eq!(s.poll(), Event::Ready);
+        s.send(utf8("bob@orgb.example")).unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
     }
 
     #[test]
@@ -1577,6 +1639,7 @@ mod tests {
                 binary: true,
             },
             dsn: DsnRequest::default(),
+            smtputf8: false,
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);
@@ -1610,6 +1673,7 @@ mod tests {
                     binary: true,
                 },
                 dsn: DsnRequest::default(),
+                smtputf8: false,
             })
             .unwrap();
             let Event::Done(r) = s.poll() else {
@@ -1652,6 +1716,7 @@ mod tests {
                 binary: false,
             },
             dsn: DsnRequest::default(),
+            smtputf8: false,
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);

@@ -17,8 +17,13 @@
 //!   (common client behaviour), nothing else is;
 //! - local part: dot-string of atext, or a quoted string of printable
 //!   ASCII, at most 64 octets; domain: LDH labels (at most 63 octets each,
-//!   255 in all) or an IPv4 / `IPv6:` address literal. No SMTPUTF8: 8-bit
-//!   octets in an address are refused.
+//!   255 in all) or an IPv4 / `IPv6:` address literal;
+//! - SMTPUTF8 (RFC 6531 3.3): UTF-8 is accepted in local parts (atext and
+//!   quoted strings) and in domains (U-labels, valid IDNA2008 / UTS 46).
+//!   The parser only checks that the UTF-8 is well formed and the domain
+//!   valid; MAIL with a non-ASCII sender and no `SMTPUTF8` parameter is
+//!   refused here with `553 5.6.7` (RFC 6531 3.5), and the session refuses
+//!   a non-ASCII recipient in a transaction without it the same way.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -42,6 +47,12 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// True when local part and domain are ASCII: the address needs no
+    /// SMTPUTF8 (RFC 6531).
+    pub fn is_ascii(&self) -> bool {
+        self.local_part.is_ascii() && self.domain.is_ascii()
+    }
+
     /// True when the domain is an address literal (`[...]`).
     pub fn is_address_literal(&self) -> bool {
         self.domain.starts_with('[')
@@ -130,12 +141,19 @@ pub struct MailParams {
     pub ret: Option<Ret>,
     /// `ENVID=xtext` (RFC 3461 4.4), kept in its (validated) xtext form.
     pub envid: Option<String>,
+    /// `SMTPUTF8` (RFC 6531 3.4): the transaction may carry UTF-8
+    /// addresses and header fields.
+    pub smtputf8: bool,
 }
 
 impl MailParams {
     /// True when no parameter was given.
     pub fn is_empty(&self) -> bool {
-        self.size.is_none() && self.body.is_none() && self.ret.is_none() && self.envid.is_none()
+        self.size.is_none()
+            && self.body.is_none()
+            && self.ret.is_none()
+            && self.envid.is_none()
+            && !self.smtputf8
     }
 }
 
@@ -415,6 +433,10 @@ pub enum ParseError {
     /// cannot be told apart from commands, so the session closes.
     #[error("invalid BDAT command")]
     InvalidBdat,
+    /// A non-ASCII address in a transaction without `SMTPUTF8` (RFC 6531
+    /// 3.5); `sender` tells MAIL from RCPT.
+    #[error("non-ASCII address without SMTPUTF8")]
+    NeedsSmtpUtf8 { sender: bool },
 }
 
 impl ParseError {
@@ -444,6 +466,16 @@ impl ParseError {
                 501,
                 (5, 5, 4),
                 "Syntax: BDAT <chunk-size> [LAST]; closing connection",
+            ),
+            // RFC 6531 3.5: 553, and X.6.7 "Non-ASCII addresses not
+            // permitted for that sender/recipient" (RFC 6533 3).
+            ParseError::NeedsSmtpUtf8 { sender } => Reply::new(
+                553,
+                (5, 6, 7),
+                format!(
+                    "Non-ASCII {} address requires the SMTPUTF8 parameter of MAIL",
+                    if *sender { "sender" } else { "recipient" }
+                ),
             ),
         }
     }
@@ -616,11 +648,20 @@ fn parse_mail(rest: &[u8]) -> Result<Command, ParseError> {
                 return Err(ParseError::InvalidParameter("ENVID"));
             }
             out.envid = Some(String::from_utf8_lossy(v).into_owned());
+        } else if key.eq_ignore_ascii_case(b"SMTPUTF8") {
+            // RFC 6531 3.4: no value.
+            if value.is_some() || out.smtputf8 {
+                return Err(ParseError::InvalidParameter("SMTPUTF8"));
+            }
+            out.smtputf8 = true;
         } else {
             return Err(ParseError::UnknownParameter(
                 String::from_utf8_lossy(key).to_ascii_uppercase(),
             ));
         }
+    }
+    if !out.smtputf8 && from.mailbox().is_some_and(|m| !m.is_ascii()) {
+        return Err(ParseError::NeedsSmtpUtf8 { sender: true });
     }
     Ok(Command::Mail { from, params: out })
 }
@@ -727,7 +768,11 @@ fn split_path(r: &[u8]) -> Result<(&[u8], &[u8]), AddressError> {
 /// Parses the inside of `<...>` (not empty): optional source route, then
 /// `local@domain`.
 fn parse_path(path: &[u8]) -> Result<Mailbox, AddressError> {
-    if path.iter().any(|&b| (b < 0x21 && b != b' ') || b >= 0x7f) {
+    if path.iter().any(|&b| (b < 0x21 && b != b' ') || b == 0x7f) {
+        return Err(AddressError::InvalidCharacter);
+    }
+    // 8-bit octets only as well-formed UTF-8 (RFC 6531 3.3 UTF8-non-ascii).
+    if !path.is_ascii() && std::str::from_utf8(path).is_err() {
         return Err(AddressError::InvalidCharacter);
     }
     let mailbox = if path.first() == Some(&b'@') {
@@ -765,13 +810,17 @@ fn parse_mailbox(s: &[u8]) -> Result<Mailbox, AddressError> {
     }
     let domain = parse_domain_or_literal(domain)?;
     Ok(Mailbox {
-        local_part: String::from_utf8_lossy(local).into_owned(),
+        local_part: std::str::from_utf8(local)
+            .map_err(|_| AddressError::InvalidCharacter)?
+            .to_string(),
         domain,
     })
 }
 
+/// atext, with RFC 6531 3.3's UTF8-non-ascii (the octets of a multi-octet
+/// UTF-8 sequence; the whole path was checked to be well-formed UTF-8).
 fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
 }
 
 /// Returns the index just past the local part (a dot-string or a quoted
@@ -795,7 +844,8 @@ fn local_part_end(s: &[u8]) -> Result<usize, AddressError> {
                         Ok(i + 1)
                     };
                 }
-                b if (0x20..=0x7e).contains(&b) => i += 1,
+                // qtextSMTP, with UTF8-non-ascii (RFC 6531 3.3).
+                b if (0x20..=0x7e).contains(&b) || b >= 0x80 => i += 1,
                 _ => return Err(AddressError::InvalidLocalPart),
             }
         }
@@ -816,9 +866,34 @@ fn local_part_end(s: &[u8]) -> Result<usize, AddressError> {
 fn parse_domain_or_literal(d: &[u8]) -> Result<String, AddressError> {
     if d.first() == Some(&b'[') {
         parse_address_literal(d)
+    } else if !d.is_ascii() {
+        parse_u_label_domain(d)
     } else {
         parse_domain(d, false)
     }
+}
+
+/// A domain with U-labels (RFC 6531 3.3): valid when UTS 46 turns it into
+/// an A-label domain that is itself a valid LDH domain; kept in its UTS 46
+/// Unicode form (lower case, NFC) so that routing converts it the same way.
+fn parse_u_label_domain(d: &[u8]) -> Result<String, AddressError> {
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+    if d.len() > MAX_DOMAIN {
+        return Err(AddressError::InvalidDomain);
+    }
+    let uts46 = Uts46::new();
+    let ascii = uts46
+        .to_ascii(
+            d,
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .map_err(|_| AddressError::InvalidDomain)?;
+    parse_domain(ascii.as_bytes(), false)?;
+    let (unicode, ok) = uts46.to_unicode(d, AsciiDenyList::STD3, Hyphens::CheckFirstLast);
+    ok.map_err(|_| AddressError::InvalidDomain)?;
+    Ok(unicode.into_owned())
 }
 
 /// LDH domain (RFC 5321 `Domain`), lower-cased. `underscore` tolerates `_`
@@ -1023,9 +1098,48 @@ mod tests {
         let (_, p) = mail("MAIL FROM:<a@b.example> BODY=binarymime").expect("ok");
         assert_eq!(p.body, Some(Body::BinaryMime));
         assert_eq!(Body::BinaryMime.to_string(), "BINARYMIME");
-        let e = mail("MAIL FROM:<a@b.example> SMTPUTF8").expect_err("unknown");
-        assert_eq!(e, ParseError::UnknownParameter("SMTPUTF8".into()));
-        assert_eq!(e.reply().code, 555);
+        let (_, p) = mail("MAIL FROM:<a@b.example> smtputf8").unwrap();
+        assert!(p.smtputf8 && !p.is_empty());
+        for bad in [
+            "MAIL FROM:<a@b.example> SMTPUTF8=yes",
+            "MAIL FROM:<a@b.example> SMTPUTF8 SMTPUTF8",
+        ] {
+            assert_eq!(
+                mail(bad),
+                Err(ParseError::InvalidParameter("SMTPUTF8")),
+                "{bad}"
+            );
+        }
+        // RFC 6531 3.3: UTF-8 local parts and U-label domains with
+        // SMTPUTF8; RFC 6531 3.5: 553 5.6.7 without it.
+        let (from, _) = mail("MAIL FROM:<jürgen@Bücher.example> SMTPUTF8").unwrap();
+        let m = from.mailbox().unwrap();
+        assert_eq!(
+            (m.local_part.as_str(), m.domain.as_str()),
+            ("jürgen", "bücher.example")
+        );
+        assert!(!m.is_ascii());
+        let e = mail("MAIL FROM:<jürgen@bücher.example>").unwrap_err();
+        assert_eq!(e, ParseError::NeedsSmtpUtf8 { sender: true });
+        assert_eq!(
+            e.reply().to_string().trim_end(),
+            "553 5.6.7 Non-ASCII sender address requires the SMTPUTF8 parameter of MAIL"
+        );
+        assert!(mail("MAIL FROM:<\"j\u{fc}rgen x\"@b.example> SMTPUTF8").is_ok());
+        // Invalid IDNA in the domain, and malformed UTF-8.
+        for bad in [
+            "MAIL FROM:<a@i\u{2028}.example> SMTPUTF8",
+            "MAIL FROM:<a@-\u{fc}.example> SMTPUTF8",
+        ] {
+            assert!(
+                matches!(mail(bad), Err(ParseError::InvalidSender(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_command(b"MAIL FROM:<j\xc3rgen@b.example> SMTPUTF8"),
+            Err(ParseError::InvalidSender(AddressError::InvalidCharacter))
+        );
         // Parameters must be separated from the path.
         assert!(mail("MAIL FROM:<a@b.example>SIZE=1").is_err());
     }
@@ -1148,9 +1262,11 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // 8-bit octets (no SMTPUTF8 offered).
+        // 8-bit octets: only well-formed UTF-8 (RFC 6531 3.3); whether the
+        // transaction allows it is the session's check.
+        assert!(parse_command("RCPT TO:<jörg@example.com>".as_bytes()).is_ok());
         assert_eq!(
-            parse_command("RCPT TO:<jörg@example.com>".as_bytes()),
+            parse_command(b"RCPT TO:<j\xf6rg@example.com>"),
             Err(ParseError::InvalidRecipient(AddressError::InvalidCharacter))
         );
         // A space outside quotes is not part of a dot-string.

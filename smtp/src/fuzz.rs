@@ -1,4 +1,5 @@
-//! A driver for fuzzing the server session (DATA and BDAT chunks alike):
+//! A driver for fuzzing the server session (DATA and BDAT chunks alike,
+//! SMTPUTF8 addresses with and without the parameter):
 //! arbitrary input in, the
 //! session's output and delivered messages out, with every broken invariant
 //! named. Built for tests and with the `fuzz` feature only.
@@ -85,7 +86,13 @@ pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
                 at = end;
                 continue;
             }
-            Action::CheckMail { .. } => Verdict::Accept,
+            Action::CheckMail { from, params } => {
+                // RFC 6531 3.5: no non-ASCII sender without SMTPUTF8.
+                if !params.smtputf8 && from.mailbox().is_some_and(|m| !m.is_ascii()) {
+                    t.violations.push("non-ASCII sender without SMTPUTF8");
+                }
+                Verdict::Accept
+            }
             Action::CheckRcpt { to } => {
                 if to.local_part.starts_with(['x', 'X']) {
                     Verdict::Reject(Reply::new(550, (5, 7, 1), "Relay denied"))
@@ -114,6 +121,10 @@ pub fn fuzz_session(data: &[u8]) -> FuzzTranscript {
                 if require_tls && envelope.tls.is_none() {
                     t.violations
                         .push("message accepted without TLS under RequireTLS");
+                }
+                if !envelope.params.smtputf8 && envelope.rcpt_to.iter().any(|r| !r.is_ascii()) {
+                    t.violations
+                        .push("non-ASCII recipient accepted without SMTPUTF8");
                 }
                 if envelope.rcpt_to.is_empty() {
                     t.violations.push("message delivered without recipients");

@@ -920,6 +920,8 @@ impl Session {
                     // RFC 3461: NOTIFY/ORCPT on RCPT, RET/ENVID on MAIL.
                     "DSN".to_string(),
                     "ENHANCEDSTATUSCODES".to_string(),
+                    // RFC 6531 3.1: UTF-8 addresses and header fields.
+                    "SMTPUTF8".to_string(),
                 ];
                 // RFC 3030: BINARYMIME needs CHUNKING (BDAT).
                 if self.config.chunking {
@@ -1006,6 +1008,11 @@ impl Session {
                     return None;
                 }
                 let mb = match to {
+                    // RFC 6531 3.5: 553 5.6.7 for a non-ASCII recipient in a
+                    // transaction that did not ask for SMTPUTF8.
+                    ForwardPath::Mailbox(m) if !m.is_ascii() && !t.params.smtputf8 => {
+                        return self.error(&ParseError::NeedsSmtpUtf8 { sender: false }.reply());
+                    }
                     ForwardPath::Mailbox(m) => m,
                     ForwardPath::Postmaster => Mailbox {
                         local_part: "postmaster".into(),

@@ -160,7 +160,7 @@ const HELLO: &str = "EHLO client.fabrikam.com\r\n";
 
 /// Lines of the EHLO reply with STARTTLS offered: the replies after it
 /// start at this index.
-const EHLO_LINES: usize = 9;
+const EHLO_LINES: usize = 10;
 
 // ---- greeting, EHLO, HELO ----
 
@@ -188,6 +188,7 @@ fn ehlo_lists_extensions() {
             "250-8BITMIME",
             "250-DSN",
             "250-ENHANCEDSTATUSCODES",
+            "250-SMTPUTF8",
             "250-CHUNKING",
             "250-BINARYMIME",
             "250 STARTTLS",
@@ -202,7 +203,7 @@ fn ehlo_lists_extensions() {
     c.offer_starttls = false;
     c.chunking = false;
     let t = run(c, HELLO);
-    assert_eq!(replies(&t).last(), Some(&"250 ENHANCEDSTATUSCODES"));
+    assert_eq!(replies(&t).last(), Some(&"250 SMTPUTF8"));
     let mut c = config();
     c.binary_mime = false;
     let t = run(c, HELLO);
@@ -398,6 +399,55 @@ fn null_sender_and_two_transactions_per_connection() {
         "no recipient carried over"
     );
     assert_eq!(t.delivered[1].1, b"y\r\n");
+}
+
+/// RFC 6531: UTF-8 addresses only in a transaction that asked for
+/// SMTPUTF8 (553 5.6.7 otherwise, sender and recipient); the flag is in the
+/// envelope; it does not outlive its transaction; HELO clients cannot ask.
+#[test]
+fn smtputf8_transactions() {
+    let t = run(
+        config(),
+        "EHLO c.example\r\n\
+         MAIL FROM:<jürgen@bücher.example>\r\n\
+         MAIL FROM:<alice@fabrikam.com>\r\n\
+         RCPT TO:<jörg@contoso.com>\r\n\
+         RSET\r\n\
+         MAIL FROM:<jürgen@bücher.example> SMTPUTF8\r\n\
+         RCPT TO:<jörg@contoso.com>\r\n\
+         RCPT TO:<bob@contoso.com>\r\n\
+         DATA\r\nSubject: Grüße\r\n\r\nhi\r\n.\r\n\
+         MAIL FROM:<alice@fabrikam.com>\r\n\
+         RCPT TO:<jörg@contoso.com>\r\n\
+         HELO c.example\r\n\
+         MAIL FROM:<alice@fabrikam.com> SMTPUTF8\r\n",
+    );
+    let r = replies(&t);
+    assert_eq!(
+        r[EHLO_LINES..],
+        [
+            "553 5.6.7 Non-ASCII sender address requires the SMTPUTF8 parameter of MAIL",
+            "250 2.1.0 Sender OK",
+            "553 5.6.7 Non-ASCII recipient address requires the SMTPUTF8 parameter of MAIL",
+            "250 2.0.0 OK",
+            "250 2.1.0 Sender OK",
+            "250 2.1.5 Recipient OK",
+            "250 2.1.5 Recipient OK",
+            "354 Start mail input; end with <CRLF>.<CRLF>",
+            "250 2.0.0 Queued as Q1",
+            "250 2.1.0 Sender OK",
+            "553 5.6.7 Non-ASCII recipient address requires the SMTPUTF8 parameter of MAIL",
+            "250 mx.contoso.com",
+            "555 5.5.4 MAIL parameters are not allowed after HELO",
+        ]
+    );
+    assert_eq!(t.delivered.len(), 1);
+    let (env, msg) = &t.delivered[0];
+    assert!(env.params.smtputf8);
+    assert_eq!(env.mail_from.to_string(), "jürgen@bücher.example");
+    let rcpts: Vec<String> = env.rcpt_to.iter().map(ToString::to_string).collect();
+    assert_eq!(rcpts, ["jörg@contoso.com", "bob@contoso.com"]);
+    assert_eq!(msg, "Subject: Grüße\r\n\r\nhi\r\n".as_bytes());
 }
 
 // ---- sequencing ----
@@ -1265,6 +1315,13 @@ const TOKENS: &[&[u8]] = &[
     b"BDAT 0 LAST\r\n",
     b"BDAT 7 LAST\r\n",
     b"MAIL FROM:<a@b.example> BODY=BINARYMIME\r\n",
+    // SMTPUTF8 (RFC 6531): with and without the parameter.
+    "MAIL FROM:<jürgen@bücher.example> SMTPUTF8\r\n".as_bytes(),
+    "MAIL FROM:<jürgen@bücher.example>\r\n".as_bytes(),
+    b"MAIL FROM:<a@b.example> SMTPUTF8\r\n",
+    "RCPT TO:<jörg@xn--bcher-kva.example>\r\n".as_bytes(),
+    "RCPT TO:<\"ö x\"@münchen.de>\r\n".as_bytes(),
+    b"RCPT TO:<j\xc3@b.example>\r\n",
     b"RSET\r\n",
     b"STARTTLS\r\n",
     b"QUIT\r\n",

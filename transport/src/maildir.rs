@@ -105,6 +105,20 @@ pub fn sanitize_domain(domain: &str) -> Result<String, MaildirError> {
             reason,
         })
     };
+    // A U-label domain (SMTPUTF8 mail to `bob@bücher.example`) has the
+    // folder of its A-label, `xn--bcher-kva.example` (core::idn).
+    let a_label;
+    let domain = if xshell_core::idn::needs_idna(domain) {
+        match xshell_core::idn::to_ascii(domain) {
+            Ok(a) => {
+                a_label = a.into_owned();
+                a_label.as_str()
+            }
+            Err(_) => return refuse("it is not a valid internationalized domain name"),
+        }
+    } else {
+        domain
+    };
     if domain.is_empty() || domain.len() > 253 {
         return refuse("it is empty or longer than 253 octets");
     }

@@ -55,10 +55,14 @@ pub enum RouteError {
     NoConnector(String),
 }
 
-/// The recipient domain of an address, lower-case, trailing dot removed.
+/// The recipient domain of an address, lower-case, trailing dot removed,
+/// as its A-label ([`xshell_core::idn`]): `jörg@bücher.example` routes,
+/// looks up MX records and is checked against the Domain Security lists
+/// as `xn--bcher-kva.example`, while the address itself keeps its UTF-8
+/// form for an SMTPUTF8 next hop.
 pub fn recipient_domain(address: &str) -> Option<String> {
     let (_, domain) = address.rsplit_once('@')?;
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let d = xshell_core::idn::comparison_key(domain.trim_end_matches('.')).into_owned();
     (!d.is_empty()).then_some(d)
 }
 

@@ -123,6 +123,7 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         .into_bytes()
         .into(),
         dsn: Default::default(),
+        smtputf8: false,
     }
 }
 
@@ -314,6 +315,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                     binary: false,
                 },
                 dsn: Default::default(),
+                smtputf8: false,
             }],
         ),
     )
@@ -346,4 +348,50 @@ async fn a_queued_message_is_streamed_to_the_peer() {
             .map(|d| String::from_utf8_lossy(&got[d.saturating_sub(40)..(d + 40).min(got.len())])),
         differ.map(|d| String::from_utf8_lossy(&msg[d.saturating_sub(40)..d + 40])),
     );
+}
+
+/// RFC 6531 3.4 against a real peer that does not offer SMTPUTF8
+/// (smtp-sink): a non-ASCII envelope is not sent and fails permanently
+/// with 550 5.6.7 (what the NDR reports); an SMTPUTF8 message with an
+/// ASCII envelope is delivered as before, without the parameter.
+#[tokio::test]
+async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
+    let Some(bin) = smtp_sink() else {
+        peers::missing("smtp-sink is not installed (apt-get install postfix)");
+        return;
+    };
+    let dir = workdir();
+    let dump = dir.path().join("dump");
+    let sink = start_sink(&bin, &dump, &[]);
+    let utf8 = |subject: &str, rcpt: &str| Transaction {
+        smtputf8: true,
+        ..tx(subject, &[rcpt])
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        deliver(
+            &host(sink.addr),
+            &options(),
+            vec![
+                utf8("utf8", "jörg@bücher.example"),
+                utf8("ascii", "bob@orgc.example"),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let (a, o) = &report.messages[0].recipients[0];
+    assert!(o.is_permanent(), "{a}: {o:?}");
+    assert_eq!((o.reply().code, o.reply().enhanced), (550, Some((5, 6, 7))));
+    assert!(
+        o.reply()
+            .to_string()
+            .contains("SMTPUTF8 not supported by next hop")
+    );
+    let (a, o) = &report.messages[1].recipients[0];
+    assert!(o.is_delivered(), "{a}: {o:?}");
+    drop(sink);
+    let text = String::from_utf8_lossy(&std::fs::read(&dump).unwrap()).into_owned();
+    assert!(text.contains("Subject: ascii"), "{text}");
+    assert!(!text.contains("Subject: utf8"), "{text}");
 }

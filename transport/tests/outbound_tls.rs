@@ -322,6 +322,7 @@ fn message(rcpts: &[&str]) -> Transaction {
                 .to_vec()
                 .into(),
         dsn: Default::default(),
+        smtputf8: false,
     }
 }
 

@@ -374,6 +374,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             recipients,
             message: message.into(),
             dsn: Default::default(),
+            smtputf8: false,
         },
         &mut log,
     );

@@ -50,6 +50,7 @@ pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
     b.assign_list(shared::AuthMechanism, &mut c.auth_mechanism);
     b.assign_opt(shared::Banner, &mut c.banner);
     b.assign_opt(shared::Fqdn, &mut c.fqdn);
+    xshell_core::idn::keep_as_a_label(&mut c.fqdn);
     b.assign(shared::RequireTLS, &mut c.require_tls);
     b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
     b.assign_opt(shared::TlsCertificateName, &mut c.tls_certificate_name);

@@ -48,6 +48,7 @@ pub fn apply(
     b.assign_list(shared::SmartHosts, &mut c.smart_hosts);
     b.assign(shared::Port, &mut c.port);
     b.assign_opt(shared::Fqdn, &mut c.fqdn);
+    xshell_core::idn::keep_as_a_label(&mut c.fqdn);
     b.assign(shared::RequireTLS, &mut c.require_tls);
     b.assign(shared::IgnoreSTARTTLS, &mut c.ignore_starttls);
     b.assign_opt(shared::TlsAuthLevel, &mut c.tls_auth_level);

@@ -156,6 +156,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         };
         b.assign(p::Name, &mut s.name);
         b.assign_opt(p::Fqdn, &mut s.fqdn);
+        xshell_core::idn::keep_as_a_label(&mut s.fqdn);
         b.assign_list(p::ExternalDNSServers, &mut s.external_dns_servers);
         b.assign(
             p::TransientFailureRetryInterval,

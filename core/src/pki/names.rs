@@ -28,8 +28,10 @@ fn is_ldh_label(label: &str) -> bool {
 /// Checks a DNS name for use in a certificate request (a DomainName or the CN)
 /// and returns it in lower case without a trailing dot.
 ///
-/// Rules: ASCII letters, digits and `-` only (internationalized names must be
-/// given in their `xn--` form), labels of 1 to 63 characters not starting or
+/// Rules: ASCII letters, digits and `-` only; an internationalized name may
+/// be given with U-labels and becomes its A-label (`bücher.example` is
+/// `xn--bcher-kva.example`, [`crate::idn`]; certificates carry A-labels,
+/// RFC 5280 7.2), and an `xn--` label must be valid IDNA; labels of 1 to 63 characters not starting or
 /// ending with `-`, at most 253 characters, at least two labels, not an IP
 /// address. A wildcard is allowed only as the whole left-most label and needs
 /// at least two labels after it (`*.orga.example`).
@@ -43,11 +45,18 @@ pub fn validate_dns_name(name: &str) -> Result<String> {
     if trimmed.is_empty() {
         return Err(bad("it is empty"));
     }
-    if !trimmed.is_ascii() {
-        return Err(bad(
-            "it contains non-ASCII characters (give internationalized names in their xn-- form)",
-        ));
-    }
+    let idn_checked;
+    let trimmed = if crate::idn::needs_idna(trimmed) {
+        let (wild, rest) = match trimmed.strip_prefix("*.") {
+            Some(rest) => ("*.", rest),
+            None => ("", trimmed),
+        };
+        let ascii = crate::idn::to_ascii(rest).map_err(|e| bad(&e.to_string()))?;
+        idn_checked = format!("{wild}{ascii}");
+        idn_checked.as_str()
+    } else {
+        trimmed
+    };
     if trimmed.len() > 253 {
         return Err(bad("it is longer than 253 characters"));
     }
@@ -168,7 +177,12 @@ pub fn best_match(
     wanted: &str,
     allow_subdomain: bool,
 ) -> Option<NameMatch> {
-    let wanted = normalize_for_match(wanted, false)?;
+    // The wanted name may come with U-labels (a partner typed as
+    // `bücher.example`): compare its A-label with the certificate's names,
+    // which must be A-labels themselves (RFC 6125 6.4.2; a raw UTF-8 SAN
+    // never matches).
+    let wanted = crate::idn::to_ascii(wanted.strip_suffix('.').unwrap_or(wanted)).ok()?;
+    let wanted = normalize_for_match(&wanted, false)?;
     let from_cn;
     let names: &[String] = if cert_names.is_empty() {
         from_cn = cn.map(|c| vec![c.to_string()]).unwrap_or_default();
@@ -215,6 +229,14 @@ mod tests {
             validate_dns_name("xn--mnchen-3ya.de").unwrap(),
             "xn--mnchen-3ya.de"
         );
+        assert_eq!(
+            validate_dns_name("München.de").unwrap(),
+            "xn--mnchen-3ya.de"
+        );
+        assert_eq!(
+            validate_dns_name("*.bücher.example").unwrap(),
+            "*.xn--bcher-kva.example"
+        );
         for bad in [
             "",
             "localhost",
@@ -227,7 +249,9 @@ mod tests {
             "mail..orga.example",
             ".orga.example",
             "mail_1.orga.example",
-            "münchen.de",
+            "\u{43e}rga.example",
+            "xn--rgb5-45d.example",
+            "i\u{2665}.example",
             "mail orga.example",
             "mail\0.orga.example",
             "10.0.0.1",
@@ -238,6 +262,34 @@ mod tests {
         assert!(validate_dns_name(&long).is_err());
         let err = validate_dns_name("mail.*.example").unwrap_err().to_string();
         assert!(err.contains("left-most"), "{err}");
+    }
+
+    #[test]
+    fn u_label_partners_match_a_label_certificates() {
+        let names = v(&["mail.xn--bcher-kva.example"]);
+        assert_eq!(
+            best_match(&names, None, "bücher.example", true),
+            Some(NameMatch::Subdomain)
+        );
+        let names = v(&["xn--bcher-kva.example"]);
+        assert_eq!(
+            best_match(&names, None, "BÜCHER.example.", false),
+            Some(NameMatch::Exact)
+        );
+        // A certificate carrying the raw UTF-8 form never matches, nor does
+        // a Cyrillic look-alike of a Latin name, in either form.
+        assert_eq!(
+            best_match(&v(&["bücher.example"]), None, "bücher.example", false),
+            None
+        );
+        assert_eq!(
+            best_match(&v(&["xn--rgb5-45d.example"]), None, "orgb5.example", false),
+            None
+        );
+        assert_eq!(
+            best_match(&v(&["orgb5.example"]), None, "\u{43e}rgb5.example", false),
+            None
+        );
     }
 
     #[test]
@@ -315,7 +367,7 @@ mod tests {
             "*.orga.example",
             false
         ));
-        assert!(!name_matches(
+        assert!(name_matches(
             &v(&["xn--mnchen-3ya.de"]),
             None,
             "münchen.de",

@@ -515,10 +515,11 @@ impl RuntimeConfig {
     }
 
     /// Whether `domain` is in TLSReceiveDomainSecureList (exact,
-    /// case-insensitive).
+    /// case-insensitive, compared as A-labels: a sender at `bücher.example`
+    /// is the listed `xn--bcher-kva.example`).
     pub fn is_domain_secure_sender(&self, domain: &str) -> bool {
         self.domain_secure_receive
-            .contains(&domain.to_ascii_lowercase())
+            .contains(xshell_core::idn::comparison_key(domain).as_ref())
     }
 }
 

@@ -162,6 +162,10 @@ pub struct Envelope {
     /// RFC 3461 ENVID (xtext, as the sender gave it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envid: Option<String>,
+    /// Received with the `SMTPUTF8` parameter (RFC 6531): passed on to next
+    /// hops that offer it; a non-ASCII envelope goes to no other.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub smtputf8: bool,
 }
 
 impl Envelope {
@@ -183,6 +187,7 @@ impl Envelope {
             body: None,
             ret: None,
             envid: None,
+            smtputf8: false,
         }
     }
 
@@ -201,6 +206,7 @@ impl Envelope {
             r.notify = p.notify;
             r.orcpt = p.orcpt.clone();
         }
+        e.smtputf8 = env.params.smtputf8;
         e
     }
 }

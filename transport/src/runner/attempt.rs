@@ -261,6 +261,7 @@ pub(crate) async fn batch(
                         recipients: rcpts.clone(),
                         message: item.content.clone()?,
                         dsn: dsn_request(env, rcpts),
+                        smtputf8: item.message.envelope.smtputf8,
                     },
                 ))
             })

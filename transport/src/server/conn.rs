@@ -555,12 +555,14 @@ impl Conn {
                 .then(|| envelope.rcpt_to.first().map(ToString::to_string))
                 .flatten(),
             now: OffsetDateTime::now_utc(),
+            smtputf8: envelope.params.smtputf8,
         };
         let stamper = Stamper::new(
             stamp::received_header(&trace),
             stamp::org_headers(&auth, &self.rt.server_fqdn),
         )
         .with_max_hops(self.connector.max_hop_count)
+        .requiring_ascii_header(!envelope.params.smtputf8)
         .assigning_message_id(format!(
             "<{}@{}>",
             queue::MessageId::generate(),

@@ -187,6 +187,11 @@ pub enum Refusal {
     /// bounces it to its sender).
     #[error("{0} or more Received header fields (a mail loop)")]
     TooManyHops(usize),
+    /// UTF-8 (8-bit octets) in the header section of a message whose
+    /// transaction did not ask for SMTPUTF8: RFC 6532 header fields only
+    /// travel under RFC 6531 (`550 5.6.7`).
+    #[error("non-ASCII header fields without SMTPUTF8")]
+    Utf8HeaderWithoutSmtpUtf8,
 }
 
 impl Refusal {
@@ -202,6 +207,11 @@ impl Refusal {
                 554,
                 (5, 4, 6),
                 format!("Too many hops: {limit} or more Received header fields (mail loop)"),
+            ),
+            Refusal::Utf8HeaderWithoutSmtpUtf8 => xshell_smtp::Reply::new(
+                550,
+                (5, 6, 7),
+                "Non-ASCII header fields need the SMTPUTF8 parameter of MAIL (RFC 6531, RFC 6532)",
             ),
         }
     }
@@ -238,6 +248,9 @@ pub struct Stamper {
     assign_message_id: Option<String>,
     message_id: Option<String>,
     subject: Option<String>,
+    /// Refuse 8-bit octets in header fields (a transaction without
+    /// SMTPUTF8).
+    ascii_header: bool,
 }
 
 impl Stamper {
@@ -256,7 +269,25 @@ impl Stamper {
             assign_message_id: None,
             message_id: None,
             subject: None,
+            ascii_header: false,
         }
+    }
+
+    /// Refuses a message whose header fields contain 8-bit octets
+    /// ([`Refusal::Utf8HeaderWithoutSmtpUtf8`]): for a transaction
+    /// without SMTPUTF8 (RFC 6532 3, RFC 6531 3.4).
+    pub fn requiring_ascii_header(mut self, ascii: bool) -> Self {
+        self.ascii_header = ascii;
+        self
+    }
+
+    /// The header fields of the buffered section carry 8-bit octets that
+    /// this stamper must refuse.
+    fn utf8_header_refused(&self) -> bool {
+        let StampState::Header { buf, .. } = &self.state else {
+            return false;
+        };
+        self.ascii_header && parse(buf).fields.iter().any(|f| !f.raw.is_ascii())
     }
 
     /// Refuses messages with `max_hops` or more `Received:` fields
@@ -316,6 +347,10 @@ impl Stamper {
             return Err(r);
         }
         if ended {
+            if self.utf8_header_refused() {
+                self.state = StampState::Refused(Refusal::Utf8HeaderWithoutSmtpUtf8);
+                return Err(Refusal::Utf8HeaderWithoutSmtpUtf8);
+            }
             return Ok(self.emit());
         }
         Ok(Vec::new())
@@ -323,6 +358,10 @@ impl Stamper {
 
     /// The end of the message: returns what is left to store.
     pub fn finish(&mut self) -> Result<Vec<u8>, Refusal> {
+        if self.utf8_header_refused() {
+            self.state = StampState::Refused(Refusal::Utf8HeaderWithoutSmtpUtf8);
+            return Err(Refusal::Utf8HeaderWithoutSmtpUtf8);
+        }
         match self.state {
             StampState::Header { .. } => Ok(self.emit()),
             StampState::Body => Ok(Vec::new()),
@@ -397,6 +436,23 @@ fn header_section_ends(
 /// Makes untrusted text (HELO name, certificate names) safe inside a
 /// header comment or quoted string: printable ASCII only, no quotes,
 /// backslashes or parentheses.
+/// [`clean`], keeping non-ASCII letters and digits (UTF-8 header fields of
+/// an SMTPUTF8 message, RFC 6532).
+fn clean_utf8(s: &str) -> String {
+    s.chars()
+        .take(256)
+        .map(|c| {
+            if (!c.is_ascii() && c.is_alphanumeric())
+                || (c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '(' | ')'))
+            {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 pub fn clean(s: &str) -> String {
     s.chars()
         .take(256)
@@ -427,6 +483,9 @@ pub struct TraceInfo<'a> {
     pub tls: Option<&'a TlsFacts>,
     /// The single recipient, when there is exactly one.
     pub single_recipient: Option<String>,
+    /// The transaction used SMTPUTF8 (RFC 6531): `with UTF8SMTP(S)`, and
+    /// the `for` clause may keep UTF-8 letters (RFC 6532 3.2).
+    pub smtputf8: bool,
     pub now: OffsetDateTime,
 }
 
@@ -462,18 +521,24 @@ pub fn received_header(t: &TraceInfo<'_>) -> String {
             None => h.push_str("\r\n\t(No client certificate presented)"),
         }
     }
-    let with = match (t.esmtp, t.tls.is_some()) {
-        (true, true) => "ESMTPS",
-        (true, false) => "ESMTP",
-        (false, true) => "SMTPS",
-        (false, false) => "SMTP",
+    // RFC 6531 4.3 registers UTF8SMTP / UTF8SMTPS (and the A forms) for
+    // the `with` clause of a transaction that used SMTPUTF8 (only
+    // possible after EHLO).
+    let with = match (t.esmtp && t.smtputf8, t.esmtp, t.tls.is_some()) {
+        (true, _, true) => "UTF8SMTPS",
+        (true, _, false) => "UTF8SMTP",
+        (false, true, true) => "ESMTPS",
+        (false, true, false) => "ESMTP",
+        (false, false, true) => "SMTPS",
+        (false, false, false) => "SMTP",
     };
     h.push_str(&format!(
         "\r\n\tby {} (xshell-transport) with {with}",
         clean(t.by)
     ));
     if let Some(r) = &t.single_recipient {
-        h.push_str(&format!("\r\n\tfor <{}>", clean(r)));
+        let r = if t.smtputf8 { clean_utf8(r) } else { clean(r) };
+        h.push_str(&format!("\r\n\tfor <{r}>"));
     }
     let date = t
         .now

@@ -109,6 +109,7 @@ fn received_header_states_tls_and_the_client_certificate() {
         tls: Some(&tls),
         single_recipient: Some("bob@orga.example".into()),
         now: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+        smtputf8: false,
     };
     let h = received_header(&t);
     assert_eq!(
@@ -125,6 +126,20 @@ fn received_header_states_tls_and_the_client_certificate() {
         ..t
     };
     assert!(received_header(&plain).contains("with ESMTP;"));
+    // RFC 6531 4.3: a transaction with SMTPUTF8; the recipient keeps its
+    // UTF-8 letters, still never a line break.
+    let utf8 = TraceInfo {
+        smtputf8: true,
+        single_recipient: Some("jürgen@bücher.example\r\nX: 1".into()),
+        ..t
+    };
+    let h = received_header(&utf8);
+    assert!(
+        h.contains("with UTF8SMTPS\r\n\tfor <jürgen@bücher.example??X:?1>"),
+        "{h}"
+    );
+    let utf8_plain = TraceInfo { tls: None, ..utf8 };
+    assert!(received_header(&utf8_plain).contains("with UTF8SMTP\r\n"));
 }
 
 #[test]
@@ -331,4 +346,37 @@ fn a_message_without_message_id_gets_one_and_the_subject_is_kept() {
     out.extend(st.finish().unwrap());
     assert_eq!(s(&out), "Received: x\r\nMessage-ID: <own@a>\r\n\r\nb\r\n");
     assert_eq!(st.message_id(), Some("<own@a>"));
+}
+
+/// RFC 6532 header fields only under SMTPUTF8: 8-bit octets in a header
+/// field are refused (550 5.6.7) when the transaction did not ask for it,
+/// however the message is chunked, and also when the message ends inside
+/// its header section; the body may carry 8-bit text (8BITMIME); with
+/// SMTPUTF8 the same message passes.
+#[test]
+fn utf8_header_fields_need_smtputf8() {
+    let utf8 = "Subject: Grüße\r\nFrom: a@b.example\r\n\r\nbody\r\n".as_bytes();
+    let body_only = "Subject: hi\r\n\r\nGrüße\r\n".as_bytes();
+    let run = |msg: &[u8], step: usize, ascii: bool| {
+        let mut st = Stamper::new("Received: x".into(), Vec::new()).requiring_ascii_header(ascii);
+        let mut out = Vec::new();
+        for c in msg.chunks(step) {
+            out.extend(st.push(c.to_vec())?);
+        }
+        out.extend(st.finish()?);
+        Ok::<_, Refusal>(out)
+    };
+    for step in [1, 5, utf8.len()] {
+        assert_eq!(
+            run(utf8, step, true),
+            Err(Refusal::Utf8HeaderWithoutSmtpUtf8),
+            "step {step}"
+        );
+        assert!(run(utf8, step, false).is_ok());
+        assert!(run(body_only, step, true).is_ok());
+    }
+    let cut = "Subject: Grüße".as_bytes();
+    assert_eq!(run(cut, 3, true), Err(Refusal::Utf8HeaderWithoutSmtpUtf8));
+    let reply = Refusal::Utf8HeaderWithoutSmtpUtf8.reply();
+    assert_eq!((reply.code, reply.enhanced), (550, Some((5, 6, 7))));
 }
