@@ -12,10 +12,16 @@
 //!   BINARYMIME message is not converted: 554 5.6.3 and a bounce (NDR) to
 //!   its sender.
 //!
+//! - Exim (GnuTLS) as the sending partner: its smtp transport sends BDAT
+//!   when CHUNKING is offered, over STARTTLS; the message arrives whole.
+//!
 //! Postfix's own smtp client never sends BDAT (only its smtpd implements
-//! RFC 3030), so it cannot be the BDAT-sending partner; the engine is.
+//! RFC 3030), so it cannot be the BDAT-sending partner; Exim and the
+//! engine are.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/exim.rs"]
+mod exim;
 #[path = "common/peers.rs"]
 mod peers;
 #[path = "common/postfix.rs"]
@@ -407,4 +413,72 @@ fn postfix_next_hop_takes_bdat_and_a_binarymime_message_is_bounced() {
     assert!(!send.contains(",>,DATA,"), "{send}");
     assert!(!send.contains("BODY=BINARYMIME"), "{send}");
     assert!(pf.maillog().contains("status=sent"), "{}", pf.maillog());
+}
+
+#[test]
+fn exim_sends_bdat_over_starttls_and_the_message_arrives_whole() {
+    let bin = match exim::binary() {
+        Ok(b) => b,
+        Err(why) => {
+            peers::missing(&why);
+            return;
+        }
+    };
+    let (_a, b) = Org::partners();
+    b.xshell(&[
+        "-c",
+        "Set-ReceiveConnector Inbound -ProtocolLoggingLevel Verbose",
+    ]);
+    let _eb = b.start();
+    // A body of 4,000 lines: dot-stuffing would touch the ones starting
+    // with '.', BDAT must not.
+    let mut message = String::from(
+        "From: <erin@fabrikam.example>\r\nTo: <bob@orgb.example>\r\nSubject: chunked by exim\r\n\r\n",
+    );
+    for i in 0..4000 {
+        message += &format!(".{i} a line of the body that starts with a dot\r\n");
+    }
+    message += ".\r\nlast line\r\n";
+    let log = exim::send(
+        &bin,
+        &b.ip,
+        b.port,
+        "erin@fabrikam.example",
+        "bob@orgb.example",
+        message.as_bytes(),
+    );
+    // Exim pipelines MAIL, RCPT and a first chunk (the header), then the
+    // body as BDAT ... LAST and QUIT.
+    assert!(log.contains("SMTP+> BDAT "), "{log}");
+    assert!(log.contains(" LAST"), "{log}");
+    // Exim's delivery line: K = sent with CHUNKING, X = the TLS cipher.
+    let delivered = log
+        .lines()
+        .find(|l| l.contains(" => bob@orgb.example"))
+        .unwrap_or_else(|| panic!("exim did not deliver:\n{log}"));
+    assert!(delivered.contains(" K "), "not sent with BDAT: {delivered}");
+    assert!(delivered.contains(" X=TLS1."), "not over TLS: {delivered}");
+
+    let mailboxes = b.lab.mailboxes();
+    assert!(
+        wait_until(WAIT, || !maildir_bytes(&mailboxes, "orgb.example", "bob")
+            .is_empty()),
+        "not delivered: {log}"
+    );
+    let got = maildir_bytes(&mailboxes, "orgb.example", "bob");
+    let text = String::from_utf8_lossy(&got[0]);
+    let body = &message[message.find("\r\n\r\n").unwrap()..];
+    assert!(text.ends_with(body), "the body changed on the way");
+    assert!(text.contains("Subject: chunked by exim"), "{text}");
+    let recv = protolog(
+        &b.lab
+            .store
+            .join("log")
+            .join("ProtocolLog")
+            .join("SmtpReceive"),
+        "RECV",
+    );
+    assert!(recv.contains(",<,STARTTLS,"), "{recv}");
+    assert!(recv.contains(",<,BDAT "), "{recv}");
+    assert!(!recv.contains(",<,DATA,"), "{recv}");
 }
