@@ -279,7 +279,7 @@ pub static BUILTINS: &[Spec] = &[
         switches: &["Force"],
         examples: &[
             Example {
-                command: "Get-TransportConfig | Format-List TLS*",
+                command: "Get-TransportConfig | Format-List TLS*DomainSecureList",
                 output: "\nTLSReceiveDomainSecureList : {}\nTLSSendDomainSecureList    : {}\n\n",
                 files: false,
             },
