@@ -217,12 +217,14 @@ pub struct Transaction {
     /// What the sender asked for in delivery status notifications; sent
     /// only to a server that advertises DSN.
     pub dsn: DsnRequest,
-    /// The message was received with `SMTPUTF8` (RFC 6531): the parameter
-    /// is passed on to a server that offers it. A non-ASCII sender or
-    /// recipient needs it whatever this says; such a transaction is not
-    /// sent to a server without SMTPUTF8 (every recipient fails locally
-    /// with `550 5.6.7`, RFC 6531 3.4), while an ASCII envelope goes
-    /// without the parameter, as before.
+    /// The message needs `SMTPUTF8` (RFC 6531) beyond its addresses: it
+    /// was received with the parameter and its header section holds UTF-8
+    /// (RFC 6532). A non-ASCII sender or recipient needs it whatever this
+    /// says. A transaction that needs it goes only to a server offering
+    /// SMTPUTF8, with the parameter; to any other every recipient fails
+    /// locally with `550 5.6.7` (RFC 6531 3.4). One that does not need it
+    /// goes without the parameter, as before (RFC 6531 3.4: not supplied
+    /// when nothing needs it).
     pub smtputf8: bool,
 }
 
@@ -239,10 +241,11 @@ pub struct DsnRequest {
 }
 
 impl Transaction {
-    /// A sender or recipient address is not ASCII: only a server offering
+    /// A sender or recipient address is not ASCII, or the header section
+    /// is UTF-8 ([`Transaction::smtputf8`]): only a server offering
     /// SMTPUTF8 may get it.
     pub fn needs_smtputf8(&self) -> bool {
-        !self.sender.is_ascii() || self.recipients.iter().any(|r| !r.is_ascii())
+        self.smtputf8 || !self.sender.is_ascii() || self.recipients.iter().any(|r| !r.is_ascii())
     }
 }
 
@@ -756,7 +759,7 @@ impl ClientSession {
                 line.push_str(&format!(" ENVID={envid}"));
             }
         }
-        if self.extensions.smtputf8 && (t.tx.smtputf8 || t.tx.needs_smtputf8()) {
+        if self.extensions.smtputf8 && t.tx.needs_smtputf8() {
             line.push_str(" SMTPUTF8");
         }
         self.command(&line);
@@ -1125,34 +1128,53 @@ mod tests {
     }
 
     /// RFC 6531 3.4: the SMTPUTF8 parameter to a server offering it; a
-    /// non-ASCII envelope to no other (550 5.6.7, nothing sent); an ASCII
-    /// envelope of an SMTPUTF8 message goes without the parameter.
+    /// message that needs it (a non-ASCII address, or UTF-8 header fields:
+    /// `smtputf8`) to no other (550 5.6.7, nothing sent); an ASCII message
+    /// goes without the parameter.
     #[test]
     fn smtputf8_only_to_a_server_that_offers_it() {
-        let utf8 = |rcpt: &str| Transaction {
-            smtputf8: true,
+        let msg = |rcpt: &str, utf8_header: bool| Transaction {
+            smtputf8: utf8_header,
             ..tx(&[rcpt], "Subject: x\r\n\r\nx\r\n")
         };
-        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 SMTPUTF8\r\n");
-        s.send(utf8("jörg@bücher.example")).unwrap();
-        assert_eq!(s.poll(), Event::NeedInput);
-        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example> SMTPUTF8\r\n");
-
-        let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 8BITMIME\r\n");
-        s.send(utf8("jörg@bücher.example")).unwrap();
-        let Event::Done(r) = s.poll() else {
-            panic!("not decided locally")
+        let refused = |t: Transaction| {
+            let mut s = ready_plain(StartTlsMode::Never, "250-mx\r\n250 8BITMIME\r\n");
+            s.send(t).unwrap();
+            let Event::Done(r) = s.poll() else {
+                panic!("not decided locally")
+            };
+            assert_eq!(out(&mut s), "", "nothing on the wire");
+            assert_eq!(r.recipients[0].stage, Stage::Local);
+            assert_eq!(
+                (r.recipients[0].reply.code, r.recipients[0].reply.enhanced),
+                (550, Some((5, 6, 7)))
+            );
         };
-        assert_eq!(out(&mut s), "", "nothing on the wire");
-        assert_eq!(r.recipients[0].stage, Stage::Local);
-        assert_eq!(
-            (r.recipients[0].reply.code, r.recipients[0].reply.enhanced),
-            (550, Some((5, 6, 7)))
-        );
-        assert_eq!(s.poll(), Event::Ready);
-        s.send(utf8("bob@orgb.example")).unwrap();
-        assert_eq!(s.poll(), Event::NeedInput);
-        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
+        let mail_line = |ehlo: &str, t: Transaction| {
+            let mut s = ready_plain(StartTlsMode::Never, ehlo);
+            s.send(t).unwrap();
+            assert_eq!(s.poll(), Event::NeedInput);
+            out(&mut s)
+        };
+        let offers = "250-mx\r\n250 SMTPUTF8\r\n";
+        let plain = "250-mx\r\n250 8BITMIME\r\n";
+        for t in [
+            msg("jörg@bücher.example", false),
+            msg("bob@orgb.example", true),
+        ] {
+            assert_eq!(
+                mail_line(offers, t.clone()),
+                "MAIL FROM:<alice@orga.example> SMTPUTF8\r\n"
+            );
+            refused(t);
+        }
+        // Nothing needs it: no parameter, to either kind of server.
+        for ehlo in [offers, plain] {
+            assert_eq!(
+                mail_line(ehlo, msg("bob@orgb.example", false)),
+                "MAIL FROM:<alice@orga.example>\r\n"
+            );
+        }
     }
 
     #[test]

@@ -352,8 +352,9 @@ async fn a_queued_message_is_streamed_to_the_peer() {
 
 /// RFC 6531 3.4 against a real peer that does not offer SMTPUTF8
 /// (smtp-sink): a non-ASCII envelope is not sent and fails permanently
-/// with 550 5.6.7 (what the NDR reports); an SMTPUTF8 message with an
-/// ASCII envelope is delivered as before, without the parameter.
+/// with 550 5.6.7 (what the NDR reports), nor is an ASCII envelope whose
+/// header fields are UTF-8 (`smtputf8`: RFC 6532); an ASCII message is
+/// delivered as before, without the parameter.
 #[tokio::test]
 async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
     let Some(bin) = smtp_sink() else {
@@ -363,8 +364,8 @@ async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
     let dir = workdir();
     let dump = dir.path().join("dump");
     let sink = start_sink(&bin, &dump, &[]);
-    let utf8 = |subject: &str, rcpt: &str| Transaction {
-        smtputf8: true,
+    let msg = |subject: &str, rcpt: &str, utf8_header: bool| Transaction {
+        smtputf8: utf8_header,
         ..tx(subject, &[rcpt])
     };
     let report = tokio::time::timeout(
@@ -373,8 +374,9 @@ async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
             &host(sink.addr),
             &options(),
             vec![
-                utf8("utf8", "jörg@bücher.example"),
-                utf8("ascii", "bob@orgc.example"),
+                msg("utf8", "jörg@bücher.example", false),
+                msg("ascii", "bob@orgc.example", false),
+                msg("utf8 header", "bob@orgc.example", true),
             ],
         ),
     )
@@ -390,6 +392,9 @@ async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
     );
     let (a, o) = &report.messages[1].recipients[0];
     assert!(o.is_delivered(), "{a}: {o:?}");
+    let (a, o) = &report.messages[2].recipients[0];
+    assert!(o.is_permanent(), "{a}: {o:?}");
+    assert_eq!((o.reply().code, o.reply().enhanced), (550, Some((5, 6, 7))));
     drop(sink);
     let text = String::from_utf8_lossy(&std::fs::read(&dump).unwrap()).into_owned();
     assert!(text.contains("Subject: ascii"), "{text}");

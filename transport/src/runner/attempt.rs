@@ -261,7 +261,7 @@ pub(crate) async fn batch(
                         recipients: rcpts.clone(),
                         message: item.content.clone()?,
                         dsn: dsn_request(env, rcpts),
-                        smtputf8: item.message.envelope.smtputf8,
+                        smtputf8: item.message.envelope.smtputf8 && utf8_header(&item.head),
                     },
                 ))
             })
@@ -664,4 +664,29 @@ async fn resolve(ctx: &Ctx, rt: &RuntimeConfig, hop: &Hop) -> Result<Vec<Host>, 
         Targets::SmartHosts { hosts, port } => resolve_smart_hosts(&resolver, hosts, *port).await,
     };
     r.map_err(Cause::Dns)
+}
+
+/// The header section (up to the first empty line, within the start of the
+/// message read) holds octets that are not ASCII: UTF-8 header fields
+/// (RFC 6532), which only an SMTPUTF8 next hop may get.
+fn utf8_header(head: &[u8]) -> bool {
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    !head[..end].is_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utf8_header_looks_at_the_header_section_only() {
+        assert!(!super::utf8_header(b"Subject: hi\r\n\r\nbody \xc3\xa9\r\n"));
+        assert!(super::utf8_header(
+            "Subject: caf\u{e9}\r\n\r\nbody\r\n".as_bytes()
+        ));
+        // No empty line within what was read: all of it is header.
+        assert!(super::utf8_header("Subject: caf\u{e9}".as_bytes()));
+        assert!(!super::utf8_header(b""));
+    }
 }
