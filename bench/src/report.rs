@@ -347,6 +347,36 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
         }
         let _ = writeln!(o);
     }
+
+    if !res.follow.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Following changes: three engines (issue 19)\n\nTime from `xshell set-transportconfig --max-receive-size N` returning to a new session on each engine (`--server EX01/EX02/EX03`, own state folder, own receive connector and port) advertising `SIZE N` in its EHLO reply; one probing thread per engine opens sessions back to back.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| Store | Changes | EX01 median / p99 ms | EX02 median / p99 ms | EX03 median / p99 ms | All three: median / p99 / max ms |\n|---|---:|---:|---:|---:|---:|"
+        );
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        for f in &res.follow {
+            let per: Vec<String> = f
+                .per_engine
+                .iter()
+                .map(|(_, m, p)| format!("{:.1} / {:.1}", ms(*m), ms(*p)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.1} / {:.1} / {:.1} |",
+                f.store,
+                f.changes,
+                per.join(" | "),
+                ms(f.all.0),
+                ms(f.all.1),
+                ms(f.all.2)
+            );
+        }
+        let _ = writeln!(o);
+    }
     o
 }
 

@@ -40,6 +40,9 @@ pub struct Plan {
     /// The same for sweep cells (acceptance is what the sweep is about).
     pub sweep_drain: Duration,
     pub cli_runs: usize,
+    /// Changes of the follow section (issue 19: change to live on three
+    /// engines).
+    pub follow_changes: usize,
     pub client_threads: usize,
 }
 
@@ -61,6 +64,7 @@ impl Plan {
             drain: Duration::from_secs(if quick { 45 } else { 60 }),
             sweep_drain: Duration::from_secs(if quick { 10 } else { 20 }),
             cli_runs: if quick { 5 } else { 31 },
+            follow_changes: 100,
             client_threads: 2,
         }
     }
@@ -132,6 +136,7 @@ pub struct Results {
     pub scenarios: Vec<Scenario>,
     pub sweep: Vec<SweepCell>,
     pub cli: Vec<CliFigure>,
+    pub follow: Vec<crate::follow::FollowFigure>,
     pub loadavg_start: String,
     pub loadavg_end: String,
     pub postfix_version: String,
@@ -455,6 +460,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         scenarios: Vec::new(),
         sweep: Vec::new(),
         cli: Vec::new(),
+        follow: Vec::new(),
         loadavg_start,
         loadavg_end: String::new(),
         postfix_version,
@@ -469,6 +475,13 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         let _ = Command::new("sync").status();
         eprintln!("CLI figures");
         results.cli = cli::figures(&bins, &work, &[1000, 50], plan.cli_runs)?;
+    }
+    if plan.has("follow") {
+        eprintln!(
+            "Following changes: three engines, {} changes",
+            plan.follow_changes
+        );
+        results.follow = crate::follow::figures(&bins, &work, plan.follow_changes)?;
     }
     if needs_servers {
         eprintln!("provisioning (work folder {})", work.display());
