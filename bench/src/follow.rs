@@ -33,7 +33,7 @@ pub struct FollowFigure {
     pub all: (Duration, Duration, Duration),
 }
 
-struct Proc(Child);
+pub struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ impl Drop for Proc {
     }
 }
 
-fn etcd_bin() -> Option<PathBuf> {
+pub fn etcd_bin() -> Option<PathBuf> {
     ["/usr/bin/etcd", "/usr/local/bin/etcd"]
         .into_iter()
         .map(PathBuf::from)
@@ -50,7 +50,7 @@ fn etcd_bin() -> Option<PathBuf> {
 }
 
 /// A one-member etcd on loopback, its data in `work`; killed on drop.
-fn start_etcd(bin: &Path, work: &Path) -> Result<(Proc, u16)> {
+pub fn start_etcd(bin: &Path, work: &Path) -> Result<(Proc, u16)> {
     let (client, peer) = (free_port()?, free_port()?);
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
@@ -109,6 +109,16 @@ fn median_p99(mut t: Vec<Duration>) -> (Duration, Duration, Duration) {
     t.sort();
     let p99 = ((t.len() * 99).div_ceil(100)).clamp(1, t.len()) - 1;
     (t[t.len() / 2], t[p99], t[t.len() - 1])
+}
+
+/// `store` answers (bounded: 20 s).
+pub fn wait_for_store(bins: &Bins, store: &Path) -> Result<()> {
+    if !wait_until(Duration::from_secs(20), || {
+        xshell(bins, store, &["get-transportconfig"]).is_ok()
+    }) {
+        bail!("{} did not answer within 20 s", store.display());
+    }
+    Ok(())
 }
 
 /// Three engines on `store` (state folders under `dir`), `changes`
@@ -250,11 +260,7 @@ pub fn figures(bins: &Bins, work: &Path, changes: usize) -> Result<Vec<FollowFig
         Some(bin) => {
             let (_etcd, port) = start_etcd(&bin, work)?;
             let store = PathBuf::from(format!("etcd://127.0.0.1:{port}/follow"));
-            if !wait_until(Duration::from_secs(20), || {
-                xshell(bins, &store, &["get-transportconfig"]).is_ok()
-            }) {
-                bail!("etcd on 127.0.0.1:{port} did not answer within 20 s");
-            }
+            wait_for_store(bins, &store)?;
             eprintln!("  etcd, one member (watch) ...");
             out.push(measure(
                 bins,

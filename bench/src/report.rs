@@ -254,6 +254,21 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
                 ratio(Some(v.pss_mb()), Some(n.pss_mb())),
             );
         }
+        if let (Some(e), Some(f)) = (
+            find(&s.rows, crate::scenarios::ETCD_ROW),
+            find(&s.rows, "xshell"),
+        ) {
+            let _ = writeln!(
+                o,
+                "| **etcd / file store** | | **{}** | **{}** | {} | {} | {} | {} | |",
+                ratio(Some(e.outcome.rate()), Some(f.outcome.rate())),
+                ratio(e.e2e_rate(), f.e2e_rate()),
+                ratio(e.p(50.0), f.p(50.0)),
+                ratio(e.p(99.0), f.p(99.0)),
+                ratio(Some(e.rss_mb()), Some(f.rss_mb())),
+                ratio(Some(e.pss_mb()), Some(f.pss_mb())),
+            );
+        }
         if let Some(u) = &s.unavailable {
             let _ = writeln!(o, "\n{u}");
         }
