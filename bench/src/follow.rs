@@ -7,6 +7,7 @@
 //! engine opens new sessions (banner, EHLO, QUIT) back to back until the
 //! reply shows the new size. The figure is the time from the command
 //! returning to that reply, per engine and for the slowest of the three.
+//! Changes are spaced by a pseudo-random 0-299 ms pause.
 //! Run on a one-member etcd on loopback (the engines follow it by watch)
 //! and on the file store (the engines poll it every 250 ms, the default).
 
@@ -194,7 +195,15 @@ fn measure(
     }
     let mut per: Vec<Vec<Duration>> = vec![Vec::new(); SERVERS.len()];
     let mut slowest = Vec::new();
+    // A pseudo-random pause (0-299 ms) before each change, so that changes
+    // do not fall at the same phase of the file store's 250 ms polling
+    // (waiting for the slowest engine would otherwise lock the phase).
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in 0..changes {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(seed % 300));
         // 20 MB plus i KB: below the connectors' own limit (36 MB).
         let size = 20 * 1024 * 1024 + 1024 * (i as u64 + 1);
         xshell(
