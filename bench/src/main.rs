@@ -2,11 +2,12 @@
 //! run (issue 8). See bench/README.md and docs/performance.md.
 //!
 //! ```text
-//! bench/run [--quick] [--only smtp,tls,relay,handshake,protolog,sweep,cli] [--out FILE] [--keep]
+//! bench/run [--quick] [--only smtp,tls,relay,handshake,protolog,sweep,cli,follow] [--out FILE] [--keep]
 //! ```
 
 mod cli;
 mod client;
+mod follow;
 mod lab;
 mod measure;
 mod report;
@@ -29,7 +30,7 @@ fn command() -> Command {
             Arg::new("only")
                 .long("only")
                 .value_name("SECTIONS")
-                .help("Comma-separated: smtp, tls, relay, handshake, protolog, sweep, cli (default: all)"),
+                .help("Comma-separated: smtp, tls, relay, handshake, protolog, sweep, cli, follow (default: all)"),
         )
         .arg(Arg::new("out").long("out").value_name("FILE").help("Where to write the report [default: docs/performance.md]"))
         .arg(Arg::new("no-write").long("no-write").action(ArgAction::SetTrue).help("Print the report only"))
@@ -83,6 +84,7 @@ fn real_main() -> Result<()> {
                 "protolog",
                 "sweep",
                 "cli",
+                "follow",
             ]
             .map(String::from)
             .to_vec()

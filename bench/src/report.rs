@@ -254,6 +254,21 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
                 ratio(Some(v.pss_mb()), Some(n.pss_mb())),
             );
         }
+        if let (Some(e), Some(f)) = (
+            find(&s.rows, crate::scenarios::ETCD_ROW),
+            find(&s.rows, "xshell"),
+        ) {
+            let _ = writeln!(
+                o,
+                "| **etcd / file store** | | **{}** | **{}** | {} | {} | {} | {} | |",
+                ratio(Some(e.outcome.rate()), Some(f.outcome.rate())),
+                ratio(e.e2e_rate(), f.e2e_rate()),
+                ratio(e.p(50.0), f.p(50.0)),
+                ratio(e.p(99.0), f.p(99.0)),
+                ratio(Some(e.rss_mb()), Some(f.rss_mb())),
+                ratio(Some(e.pss_mb()), Some(f.pss_mb())),
+            );
+        }
         if let Some(u) = &s.unavailable {
             let _ = writeln!(o, "\n{u}");
         }
@@ -343,6 +358,36 @@ pub fn render(plan: &Plan, res: &Results, command: &str) -> String {
                 o,
                 "\nrequest-cert / openssl req (median): **{}** (RSA key generation time varies widely from run to run)",
                 ratio(Some(a.median.as_secs_f64()), Some(b.median.as_secs_f64()))
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    if !res.follow.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Following changes: three engines (issue 19)\n\nTime from `xshell set-transportconfig --max-receive-size N` returning to a new session on each engine (`--server EX01/EX02/EX03`, own state folder, own receive connector and port) advertising `SIZE N` in its EHLO reply; one probing thread per engine opens sessions back to back.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| Store | Changes | EX01 median / p99 ms | EX02 median / p99 ms | EX03 median / p99 ms | All three: median / p99 / max ms |\n|---|---:|---:|---:|---:|---:|"
+        );
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        for f in &res.follow {
+            let per: Vec<String> = f
+                .per_engine
+                .iter()
+                .map(|(_, m, p)| format!("{:.1} / {:.1}", ms(*m), ms(*p)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.1} / {:.1} / {:.1} |",
+                f.store,
+                f.changes,
+                per.join(" | "),
+                ms(f.all.0),
+                ms(f.all.1),
+                ms(f.all.2)
             );
         }
         let _ = writeln!(o);

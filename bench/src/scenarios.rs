@@ -40,6 +40,9 @@ pub struct Plan {
     /// The same for sweep cells (acceptance is what the sweep is about).
     pub sweep_drain: Duration,
     pub cli_runs: usize,
+    /// Changes of the follow section (issue 19: change to live on three
+    /// engines).
+    pub follow_changes: usize,
     pub client_threads: usize,
 }
 
@@ -61,6 +64,7 @@ impl Plan {
             drain: Duration::from_secs(if quick { 45 } else { 60 }),
             sweep_drain: Duration::from_secs(if quick { 10 } else { 20 }),
             cli_runs: if quick { 5 } else { 31 },
+            follow_changes: 100,
             client_threads: 2,
         }
     }
@@ -132,6 +136,7 @@ pub struct Results {
     pub scenarios: Vec<Scenario>,
     pub sweep: Vec<SweepCell>,
     pub cli: Vec<CliFigure>,
+    pub follow: Vec<crate::follow::FollowFigure>,
     pub loadavg_start: String,
     pub loadavg_end: String,
     pub postfix_version: String,
@@ -163,6 +168,10 @@ struct Env<'a> {
     bins: &'a Bins,
     lab: &'a Lab,
     engine: &'a Engine,
+    /// The same engine's configuration on a one-member etcd (relay only).
+    etcd_engine: Option<&'a Engine>,
+    /// That etcd's client port (its /metrics count the engine's requests).
+    etcd_port: Option<u16>,
     postfix: &'a Postfix,
     sink: &'a Sink,
     tls_sink: &'a TlsSink,
@@ -455,6 +464,7 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         scenarios: Vec::new(),
         sweep: Vec::new(),
         cli: Vec::new(),
+        follow: Vec::new(),
         loadavg_start,
         loadavg_end: String::new(),
         postfix_version,
@@ -469,6 +479,13 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         let _ = Command::new("sync").status();
         eprintln!("CLI figures");
         results.cli = cli::figures(&bins, &work, &[1000, 50], plan.cli_runs)?;
+    }
+    if plan.has("follow") {
+        eprintln!(
+            "Following changes: three engines, {} changes",
+            plan.follow_changes
+        );
+        results.follow = crate::follow::figures(&bins, &work, plan.follow_changes)?;
     }
     if needs_servers {
         eprintln!("provisioning (work folder {})", work.display());
@@ -487,11 +504,18 @@ pub fn run_all(plan: &Plan, keep: bool) -> Result<Results> {
         )
         .context("starting the private Postfix instance (needs root and the postfix user)")?;
         let tls_sink = TlsSink::start(&lab.server, &lab.ca_pem(), free_port()?)?;
+        let etcd = if plan.has("relay") {
+            etcd_relay_engine(&bins, &work, sink.port)?
+        } else {
+            None
+        };
         let env = Env {
             plan,
             bins: &bins,
             lab: &lab,
             engine: &engine,
+            etcd_engine: etcd.as_ref().map(|(_, e, _)| e),
+            etcd_port: etcd.as_ref().map(|(_, _, p)| *p),
             postfix: &postfix,
             sink: &sink,
             tls_sink: &tls_sink,
@@ -684,12 +708,135 @@ fn relay(env: &Env<'_>, available: bool) -> Result<Scenario> {
         let d = env.source(p.messages, true, format!("r@{RELAY_DOMAIN}"));
         rows.push(env.measure(&t, d, env.sink_dest())?);
     }
+    // The same engine with its configuration on etcd: the hot path reads
+    // the compiled configuration, never the store, so this should match
+    // the file store's row.
+    if let (true, Some(e)) = (available, env.etcd_engine) {
+        let t = Target {
+            name: ETCD_ROW.to_string(),
+            port: e.port(),
+            root_pid: e.pids().first().copied().unwrap_or(0),
+            server: Some(e),
+        };
+        // one probe first, not measured (connection set-up, page cache)
+        let before = env.sink.messages();
+        let l = env.load(t.port, 1, 1, 1024, &format!("probe@{RELAY_DOMAIN}"));
+        let o = client::run(&l, 1)?;
+        if o.accepted == 1 && wait_until(Duration::from_secs(15), || env.sink.messages() > before) {
+            let before = env.etcd_port.map(etcd_requests);
+            let d = env.source(p.messages, true, format!("r@{RELAY_DOMAIN}"));
+            let mut row = env.measure(&t, d, env.sink_dest())?;
+            if let (Some(Some(a)), Some(Some(b))) = (before, env.etcd_port.map(etcd_requests)) {
+                let n = b.saturating_sub(a);
+                eprintln!("    etcd requests during the run: {n}");
+                if !row.note.is_empty() {
+                    row.note.push_str("; ");
+                }
+                row.note.push_str(&format!(
+                    "{n} etcd requests during the run (registration heartbeats; none per message)"
+                ));
+            }
+            rows.push(row);
+        } else {
+            eprintln!(
+                "  {ETCD_ROW}: the probe did not reach the sink: {:?}",
+                o.first_error
+            );
+        }
+    }
     Ok(Scenario {
         title: title.into(),
         load,
         rows,
         unavailable,
     })
+}
+
+/// The relay row of the engine whose configuration is on etcd.
+pub const ETCD_ROW: &str = "xshell, configuration on etcd";
+
+/// A one-member etcd on loopback and an engine on it, configured for the
+/// relay scenario as the lab's file store is (the same accepted domains,
+/// send connector to the sink and limits; no certificate: the relay load
+/// is plaintext). None when etcd is not installed.
+fn etcd_relay_engine(
+    bins: &Bins,
+    work: &std::path::Path,
+    sink_port: u16,
+) -> Result<Option<(crate::follow::Proc, Engine, u16)>> {
+    let Some(bin) = crate::follow::etcd_bin() else {
+        eprintln!("relay: etcd is not installed (apt-get install etcd-server): no etcd row");
+        return Ok(None);
+    };
+    let dir = work.join("relay-etcd");
+    std::fs::create_dir_all(&dir)?;
+    let (etcd, client_port) = crate::follow::start_etcd(&bin, &dir)?;
+    let store = std::path::PathBuf::from(format!("etcd://127.0.0.1:{client_port}/relay"));
+    crate::follow::wait_for_store(bins, &store)?;
+    let port = free_port()?;
+    let x = |args: &[&str]| crate::lab::xshell(bins, &store, args).map(drop);
+    x(&["set-transportservice", "--fqdn", crate::lab::ORG_FQDN])?;
+    x(&["new-accepteddomain", "OrgA", "--domain-name", LOCAL_DOMAIN])?;
+    x(&[
+        "new-accepteddomain",
+        "Relay",
+        "--domain-name",
+        RELAY_DOMAIN,
+        "--domain-type",
+        "InternalRelay",
+    ])?;
+    x(&[
+        "new-sendconnector",
+        "ToSink",
+        "--address-spaces",
+        RELAY_DOMAIN,
+        "--dns-routing-enabled=false",
+        "--smart-hosts",
+        "127.0.0.1",
+        "--port",
+        &sink_port.to_string(),
+    ])?;
+    x(&["set-transportconfig", "--max-receive-size", "64MB"])?;
+    x(&[
+        "new-receiveconnector",
+        "Inbound",
+        "--usage",
+        "internet",
+        "--bindings",
+        &format!("127.0.0.1:{port}"),
+        "--fqdn",
+        crate::lab::ORG_FQDN,
+        "--max-inbound-connection-per-source",
+        "1000",
+        "--max-message-size",
+        "64MB",
+    ])?;
+    let engine = Engine::start_with_state(
+        bins,
+        &store,
+        Some(&dir.join("state")),
+        port,
+        dir.join("engine.log"),
+    )?;
+    Ok(Some((etcd, engine, client_port)))
+}
+
+/// Requests etcd has handled (its /metrics: grpc_server_handled_total,
+/// every method), if it answers.
+fn etcd_requests(port: u16) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let total = text
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_handled_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    Some(total as u64)
 }
 
 /// The name of the row measured with the protocol logs off.

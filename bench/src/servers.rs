@@ -73,6 +73,8 @@ pub struct Engine {
     child: RefCell<Child>,
     bin: PathBuf,
     store: PathBuf,
+    /// `--state-dir` (an etcd store has no local folder of its own).
+    state_dir: Option<PathBuf>,
     port: u16,
     log: PathBuf,
     starts: Cell<u32>,
@@ -80,21 +82,47 @@ pub struct Engine {
 
 impl Engine {
     pub fn start(bins: &Bins, store: &Path, port: u16, log: PathBuf) -> Result<Engine> {
-        let child = Self::spawn(&bins.engine, store, port, &log)?;
+        Self::start_with_state(bins, store, None, port, log)
+    }
+
+    /// The same with `--state-dir` (queue, mailboxes, log and keys there).
+    pub fn start_with_state(
+        bins: &Bins,
+        store: &Path,
+        state_dir: Option<&Path>,
+        port: u16,
+        log: PathBuf,
+    ) -> Result<Engine> {
+        let child = Self::spawn(&bins.engine, store, state_dir, port, &log)?;
         Ok(Engine {
             child: RefCell::new(child),
             bin: bins.engine.clone(),
             store: store.to_path_buf(),
+            state_dir: state_dir.map(Path::to_path_buf),
             port,
             log,
             starts: Cell::new(1),
         })
     }
 
-    fn spawn(bin: &Path, store: &Path, port: u16, log: &Path) -> Result<Child> {
-        let mut child = Command::new(bin)
-            .arg("--store")
-            .arg(store)
+    /// Where the queue and mailboxes are.
+    fn root(&self) -> &Path {
+        self.state_dir.as_deref().unwrap_or(&self.store)
+    }
+
+    fn spawn(
+        bin: &Path,
+        store: &Path,
+        state_dir: Option<&Path>,
+        port: u16,
+        log: &Path,
+    ) -> Result<Child> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--store").arg(store);
+        if let Some(d) = state_dir {
+            cmd.arg("--state-dir").arg(d);
+        }
+        let mut child = cmd
             .env_remove("XSHELL_STORE")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -128,7 +156,7 @@ impl Server for Engine {
         vec![self.child.borrow().id()]
     }
     fn maildir_new(&self, local: &str) -> PathBuf {
-        self.store
+        self.root()
             .join("mailboxes")
             .join(LOCAL_DOMAIN)
             .join(local)
@@ -138,7 +166,7 @@ impl Server for Engine {
     fn reset(&self) -> Result<()> {
         stop_child(&mut self.child.borrow_mut(), Duration::from_secs(10));
         for d in ["queue", "mailboxes"] {
-            let p = self.store.join(d);
+            let p = self.root().join(d);
             if p.exists() {
                 fs::remove_dir_all(&p).with_context(|| format!("emptying {}", p.display()))?;
             }
@@ -146,7 +174,13 @@ impl Server for Engine {
         let n = self.starts.get();
         self.starts.set(n + 1);
         let log = self.log.with_extension(format!("{n}.log"));
-        *self.child.borrow_mut() = Self::spawn(&self.bin, &self.store, self.port, &log)?;
+        *self.child.borrow_mut() = Self::spawn(
+            &self.bin,
+            &self.store,
+            self.state_dir.as_deref(),
+            self.port,
+            &log,
+        )?;
         Ok(())
     }
 }

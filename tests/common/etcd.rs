@@ -273,6 +273,36 @@ impl Etcd {
         }
     }
 
+    /// Freezes member `i` (SIGSTOP): its sockets stay open but it answers
+    /// nothing, as a member cut off by a network split; `resume` undoes it.
+    pub fn freeze(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    pub fn resume(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        let pid = self.members[i].child.as_ref().expect("member running").id();
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    /// `etcd://` URL of every member but `i`, with `prefix`.
+    pub fn url_without(&self, i: usize, prefix: &str) -> String {
+        let eps: Vec<String> = (0..self.members.len())
+            .filter(|&j| j != i)
+            .map(|j| format!("127.0.0.1:{}", self.members[j].client_port))
+            .collect();
+        format!("etcd://{}/{prefix}", eps.join(","))
+    }
+
     /// Starts member `i` again on its data folder.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);

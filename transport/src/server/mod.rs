@@ -77,6 +77,12 @@ pub enum EngineError {
     Join(String),
     #[error("--server: {0}")]
     Server(String),
+    /// The store's configuration breaks a rule the cmdlets enforce (written
+    /// behind xshell's back) and no cached last good configuration exists.
+    #[error(
+        "the configuration in the store (revision {revision}) breaks a rule: {why}; no cached last good configuration to start from: correct it (or `xshell apply` a good one)"
+    )]
+    Invalid { revision: u64, why: String },
 }
 
 /// How the engine runs.
@@ -287,10 +293,33 @@ impl Engine {
             let server = opts.server.clone();
             tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, EngineError> {
                 let snap = match store.snapshot() {
-                    Ok(snap) => {
-                        store.backend().keep_last_good(&snap);
-                        snap
-                    }
+                    // A configuration that breaks a rule is not applied at
+                    // start either: the cached last good one (etcd) is, and
+                    // the log says why; with none, the engine does not start.
+                    Ok(snap) => match rule_violation(&snap) {
+                        None => {
+                            store.backend().keep_last_good(&snap);
+                            snap
+                        }
+                        Some(why) => match store.backend().last_good() {
+                            Ok(Some((cached, path))) if rule_violation(&cached).is_none() => {
+                                tracing::warn!(
+                                    error = %why,
+                                    store_revision = snap.revision,
+                                    cache = %path,
+                                    revision = cached.revision,
+                                    "the store's configuration fails validation: running from the last good configuration cached in the state folder"
+                                );
+                                cached
+                            }
+                            _ => {
+                                return Err(EngineError::Invalid {
+                                    revision: snap.revision,
+                                    why,
+                                });
+                            }
+                        },
+                    },
                     // A store that is not here (etcd down): start from the
                     // last configuration this server read, and say so.
                     Err(e @ StoreError::Unreachable { .. }) => match store.backend().last_good() {
