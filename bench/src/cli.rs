@@ -203,51 +203,15 @@ pub fn figures(bins: &Bins, work: &Path, sizes: &[usize], runs: usize) -> Result
     Ok(out)
 }
 
-/// An etcd member started for the figures; killed on drop.
-struct EtcdMember(std::process::Child);
-
-impl Drop for EtcdMember {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
-}
-
 /// get-sendconnector and set-sendconnector on 50 connectors, on the file
 /// store and on a one-member etcd on loopback, interleaved round by round.
 /// Nothing (and a note on stderr) when etcd is not installed.
 fn etcd_figures(bins: &Bins, work: &Path, runs: usize) -> Result<Vec<CliFigure>> {
-    let Some(etcd) = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.is_file())
-    else {
+    let Some(etcd) = crate::follow::etcd_bin() else {
         eprintln!("cli: etcd is not installed (apt-get install etcd-server): no etcd figures");
         return Ok(Vec::new());
     };
-    let (client, peer) = (free_port()?, free_port()?);
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let log = std::fs::File::create(work.join("etcd.log"))?;
-    let _member = EtcdMember(
-        Command::new(etcd)
-            .args(["--name", "bench", "--data-dir"])
-            .arg(work.join("etcd-data"))
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("bench={peer_url}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()?,
-    );
+    let (_member, client) = crate::follow::start_etcd(&etcd, work, "cli")?;
     let store = std::path::PathBuf::from(format!("etcd://127.0.0.1:{client}/bench50"));
     // Wait (bounded) until it answers.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -50,20 +50,21 @@ pub fn etcd_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A one-member etcd on loopback, its data in `work`; killed on drop.
-pub fn start_etcd(bin: &Path, work: &Path) -> Result<(Proc, u16)> {
+/// A one-member etcd named `name` on loopback, its data and log in
+/// `work`; killed on drop. Returns its client port.
+pub fn start_etcd(bin: &Path, work: &Path, name: &str) -> Result<(Proc, u16)> {
     let (client, peer) = (free_port()?, free_port()?);
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
-    let log = std::fs::File::create(work.join("follow-etcd.log"))?;
+    let log = std::fs::File::create(work.join(format!("{name}-etcd.log")))?;
     let child = Command::new(bin)
-        .args(["--name", "follow", "--data-dir"])
-        .arg(work.join("follow-etcd-data"))
+        .args(["--name", name, "--data-dir"])
+        .arg(work.join(format!("{name}-etcd-data")))
         .args(["--listen-client-urls", &client_url])
         .args(["--advertise-client-urls", &client_url])
         .args(["--listen-peer-urls", &peer_url])
         .args(["--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("follow={peer_url}")])
+        .args(["--initial-cluster", &format!("{name}={peer_url}")])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -267,7 +268,7 @@ pub fn figures(bins: &Bins, work: &Path, changes: usize) -> Result<Vec<FollowFig
     let mut out = Vec::new();
     match etcd_bin() {
         Some(bin) => {
-            let (_etcd, port) = start_etcd(&bin, work)?;
+            let (_etcd, port) = start_etcd(&bin, work, "follow")?;
             let store = PathBuf::from(format!("etcd://127.0.0.1:{port}/follow"));
             wait_for_store(bins, &store)?;
             eprintln!("  etcd, one member (watch) ...");

@@ -770,7 +770,7 @@ fn etcd_relay_engine(
     };
     let dir = work.join("relay-etcd");
     std::fs::create_dir_all(&dir)?;
-    let (etcd, client_port) = crate::follow::start_etcd(&bin, &dir)?;
+    let (etcd, client_port) = crate::follow::start_etcd(&bin, &dir, "relay")?;
     let store = std::path::PathBuf::from(format!("etcd://127.0.0.1:{client_port}/relay"));
     crate::follow::wait_for_store(bins, &store)?;
     let port = free_port()?;
