@@ -147,27 +147,7 @@ impl Lab {
     /// connector on 127.0.0.1:`port` (Domain Security, TLS, room for 1,000
     /// connections from one source and 64 MB messages).
     pub fn provision(&self, port: u16, sink_port: u16) -> Result<()> {
-        self.xshell(&["set-transportservice", "--fqdn", ORG_FQDN])?;
-        self.xshell(&["new-accepteddomain", "OrgA", "--domain-name", LOCAL_DOMAIN])?;
-        self.xshell(&[
-            "new-accepteddomain",
-            "Relay",
-            "--domain-name",
-            RELAY_DOMAIN,
-            "--domain-type",
-            "InternalRelay",
-        ])?;
-        self.xshell(&[
-            "new-sendconnector",
-            "ToSink",
-            "--address-spaces",
-            RELAY_DOMAIN,
-            "--dns-routing-enabled=false",
-            "--smart-hosts",
-            "127.0.0.1",
-            "--port",
-            &sink_port.to_string(),
-        ])?;
+        provision_routing(&self.bins, &self.store, sink_port)?;
         // the organization-wide limit (Exchange's 10 MB default) would
         // refuse the sweep's 10 MB messages with their headers
         self.xshell(&[
@@ -246,6 +226,34 @@ impl Lab {
             server_name: ServerName::try_from(ORG_FQDN)?.to_owned(),
         })
     }
+}
+
+/// The routing part of organization A, on any store: FQDN, the local
+/// domain (Authoritative: Maildir delivery), the relay domain
+/// (InternalRelay) and the send connector to the sink at `sink_port`.
+pub fn provision_routing(bins: &Bins, store: &Path, sink_port: u16) -> Result<()> {
+    let x = |args: &[&str]| xshell(bins, store, args).map(drop);
+    x(&["set-transportservice", "--fqdn", ORG_FQDN])?;
+    x(&["new-accepteddomain", "OrgA", "--domain-name", LOCAL_DOMAIN])?;
+    x(&[
+        "new-accepteddomain",
+        "Relay",
+        "--domain-name",
+        RELAY_DOMAIN,
+        "--domain-type",
+        "InternalRelay",
+    ])?;
+    x(&[
+        "new-sendconnector",
+        "ToSink",
+        "--address-spaces",
+        RELAY_DOMAIN,
+        "--dns-routing-enabled=false",
+        "--smart-hosts",
+        "127.0.0.1",
+        "--port",
+        &sink_port.to_string(),
+    ])
 }
 
 pub fn xshell(bins: &Bins, store: &Path, args: &[&str]) -> Result<String> {

@@ -775,27 +775,7 @@ fn etcd_relay_engine(
     crate::follow::wait_for_store(bins, &store)?;
     let port = free_port()?;
     let x = |args: &[&str]| crate::lab::xshell(bins, &store, args).map(drop);
-    x(&["set-transportservice", "--fqdn", crate::lab::ORG_FQDN])?;
-    x(&["new-accepteddomain", "OrgA", "--domain-name", LOCAL_DOMAIN])?;
-    x(&[
-        "new-accepteddomain",
-        "Relay",
-        "--domain-name",
-        RELAY_DOMAIN,
-        "--domain-type",
-        "InternalRelay",
-    ])?;
-    x(&[
-        "new-sendconnector",
-        "ToSink",
-        "--address-spaces",
-        RELAY_DOMAIN,
-        "--dns-routing-enabled=false",
-        "--smart-hosts",
-        "127.0.0.1",
-        "--port",
-        &sink_port.to_string(),
-    ])?;
+    crate::lab::provision_routing(bins, &store, sink_port)?;
     x(&["set-transportconfig", "--max-receive-size", "64MB"])?;
     x(&[
         "new-receiveconnector",
