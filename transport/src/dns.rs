@@ -85,6 +85,10 @@ pub trait Resolver: Send + Sync {
     fn mx(&self, domain: &str) -> impl Future<Output = Result<Vec<MxRecord>, DnsError>> + Send;
     /// A and AAAA records of `host`.
     fn ips(&self, host: &str) -> impl Future<Output = Result<Vec<IpAddr>, DnsError>> + Send;
+    /// TXT records of `name`, each record's strings joined (RFC 7208 3.3,
+    /// RFC 8461 3.1, RFC 8460 3). `Err(NoRecords)` when the name exists
+    /// without TXT records.
+    fn txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, DnsError>> + Send;
 }
 
 fn norm(name: &str) -> String {
@@ -372,6 +376,28 @@ impl Resolver for HickoryResolver {
             .map_err(|e| classify_hickory(host, e))?;
         Ok(lookup.iter().collect())
     }
+
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let lookup = self
+            .inner
+            .txt_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify_hickory(name, e))?;
+        use hickory_resolver::proto::rr::RData;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 // ------------------------------------------------------------------ static
@@ -382,6 +408,7 @@ impl Resolver for HickoryResolver {
 pub struct StaticResolver {
     pub mx: HashMap<String, Result<Vec<MxRecord>, DnsError>>,
     pub ips: HashMap<String, Result<Vec<IpAddr>, DnsError>>,
+    pub txt: HashMap<String, Result<Vec<String>, DnsError>>,
 }
 
 impl StaticResolver {
@@ -407,6 +434,14 @@ impl StaticResolver {
     /// Adds addresses of a host.
     pub fn with_ips(mut self, host: &str, ips: &[IpAddr]) -> Self {
         self.ips.insert(norm(host), Ok(ips.to_vec()));
+        self
+    }
+
+    /// Adds a TXT record.
+    pub fn with_txt(mut self, name: &str, text: &str) -> Self {
+        if let Ok(list) = self.txt.entry(norm(name)).or_insert_with(|| Ok(Vec::new())) {
+            list.push(text.to_string());
+        }
         self
     }
 
@@ -443,6 +478,13 @@ impl Resolver for StaticResolver {
                 name: host.to_string(),
             }),
             None => Err(Self::nx(host)),
+        }
+    }
+
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        match self.txt.get(&norm(name)) {
+            Some(r) => r.clone(),
+            None => Err(Self::nx(name)),
         }
     }
 }

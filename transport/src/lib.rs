@@ -37,6 +37,7 @@ pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;
+pub mod https;
 pub mod maildir;
 pub mod metrics;
 pub mod outbound;

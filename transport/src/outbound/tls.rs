@@ -97,6 +97,70 @@ fn norm(d: &str) -> String {
     d.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// Which rule decided a next hop's TLS: what tracking events, Get-Message,
+/// Test-OutboundTlsPolicy and TLS reports (RFC 8460) say applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PolicyKind {
+    /// TLSSendDomainSecureList: mutual TLS, chain and domain verified.
+    DomainSecure,
+    /// RFC 7672: DNSSEC-validated TLSA records of the MX host.
+    Dane,
+    /// RFC 8461 `mode: enforce`.
+    MtaStsEnforce,
+    /// RFC 8461 `mode: testing`: reported, never blocks.
+    MtaStsTesting,
+    /// The send connector's RequireTLS with its TlsAuthLevel.
+    RequireTls,
+    /// RFC 8689: the message itself asked for verified TLS.
+    RequireTlsExtension,
+    /// STARTTLS when offered, any certificate.
+    Opportunistic,
+    /// No TLS at all (IgnoreSTARTTLS, or plaintext after a failed handshake).
+    None,
+}
+
+impl PolicyKind {
+    /// The name shown to administrators (tracking, Get-Message).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::DomainSecure => "DomainSecure",
+            PolicyKind::Dane => "DANE",
+            PolicyKind::MtaStsEnforce => "MTA-STS enforce",
+            PolicyKind::MtaStsTesting => "MTA-STS testing",
+            PolicyKind::RequireTls => "RequireTLS",
+            PolicyKind::RequireTlsExtension => "REQUIRETLS",
+            PolicyKind::Opportunistic => "Opportunistic",
+            PolicyKind::None => "None",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The policy that applied to a next hop and why: carried from the
+/// decision to the tracking log, the queue (Get-Message) and TLS reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppliedPolicy {
+    /// `None` until a decision was made (e.g. the route failed first).
+    pub kind: Option<PolicyKind>,
+    /// One line: why this policy and not a stronger one, or why the hop
+    /// went without verified TLS (e.g. "DANE: orgc.example is not
+    /// DNSSEC-signed; MTA-STS: no _mta-sts TXT record").
+    pub reason: Option<String>,
+    /// RFC 8460 4.3 `policy-string`: the TLSA records or the MTA-STS
+    /// policy lines that applied, as reported.
+    pub policy_strings: Vec<String>,
+}
+
+/// What was looked up for a next hop before [`decide_with`] (DANE's TLSA
+/// records, the MTA-STS policy). Empty: only the connector's own rules.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInputs {}
+
 /// Applies the rules (see the module docs). `plaintext_fallback`: an
 /// opportunistic handshake with this host failed before, so go plaintext;
 /// it never weakens Domain Security or RequireTLS.
@@ -105,6 +169,23 @@ pub fn decide(
     connector: &SendConnector,
     secure_list: &[SmtpDomain],
     plaintext_fallback: bool,
+) -> Result<TlsPolicy, PolicyRefusal> {
+    decide_with(
+        next_hop_domain,
+        connector,
+        secure_list,
+        plaintext_fallback,
+        &PolicyInputs::default(),
+    )
+}
+
+/// [`decide`] with what was looked up for the next hop.
+pub fn decide_with(
+    next_hop_domain: &str,
+    connector: &SendConnector,
+    secure_list: &[SmtpDomain],
+    plaintext_fallback: bool,
+    _inputs: &PolicyInputs,
 ) -> Result<TlsPolicy, PolicyRefusal> {
     let domain = norm(next_hop_domain);
     if secure_list.iter().any(|d| norm(d.as_str()) == domain) {
@@ -176,6 +257,24 @@ impl TlsPolicy {
             TlsPolicy::Opportunistic => StartTlsMode::IfOffered,
             TlsPolicy::Plaintext => StartTlsMode::Never,
         }
+    }
+
+    /// Which rule this is (say why).
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            TlsPolicy::DomainSecure { .. } => PolicyKind::DomainSecure,
+            TlsPolicy::Required { .. } => PolicyKind::RequireTls,
+            TlsPolicy::Opportunistic => PolicyKind::Opportunistic,
+            TlsPolicy::Plaintext => PolicyKind::None,
+        }
+    }
+
+    /// True when a session under this policy authenticates the next hop
+    /// (RFC 8689 4.2: what a REQUIRETLS message needs): the chain is
+    /// validated (and names checked where the policy has names), or DANE
+    /// matched.
+    pub fn verifies_peer(&self) -> bool {
+        self.validates_chain()
     }
 
     /// True when a failed handshake may lead to plaintext next time.

@@ -13,7 +13,7 @@ use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
 use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
-use crate::outbound::tls::{TlsOutcome, TlsPolicy, decide};
+use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
@@ -34,6 +34,8 @@ pub(crate) struct HopFacts {
     pub tls: Option<TlsOutcome>,
     /// The next hop advertised DSN: the RFC 3461 parameters were passed on.
     pub dsn: bool,
+    /// The TLS policy that applied, and why (say why).
+    pub policy: AppliedPolicy,
 }
 
 /// The outcomes of one message in this batch.
@@ -434,11 +436,14 @@ async fn deliver_hop(
             facts,
         );
     };
-    let mut policy = match decide(
+    // What the policy lookups found (DANE, MTA-STS), before the decision.
+    let inputs = PolicyInputs::default();
+    let mut policy = match decide_with(
         &hop.next_hop_domain,
         &conn.connector,
         &rt.send.secure_list,
         false,
+        &inputs,
     ) {
         Ok(p) => p,
         Err(e) => return failed(Cause::Policy(e), facts),
@@ -454,16 +459,18 @@ async fn deliver_hop(
             .first()
             .is_some_and(|h| ctx.plaintext_next_time(&h.name))
     {
-        match decide(
+        match decide_with(
             &hop.next_hop_domain,
             &conn.connector,
             &rt.send.secure_list,
             true,
+            &inputs,
         ) {
             Ok(p) => policy = p,
             Err(e) => return failed(Cause::Policy(e), facts),
         }
     }
+    facts.policy.kind = Some(policy.kind());
     let tls = match conn.client_config(&policy) {
         Ok(c) => c,
         Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
