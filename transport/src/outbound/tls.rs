@@ -159,7 +159,12 @@ pub struct AppliedPolicy {
 /// What was looked up for a next hop before [`decide_with`] (DANE's TLSA
 /// records, the MTA-STS policy). Empty: only the connector's own rules.
 #[derive(Debug, Clone, Default)]
-pub struct PolicyInputs {}
+pub struct PolicyInputs {
+    /// What the lookups found that an administrator should read, one short
+    /// clause each, in policy order (e.g. "DANE: orgc.example is not
+    /// DNSSEC-signed"); [`AppliedPolicy::reason`] is made from them.
+    pub notes: Vec<String>,
+}
 
 /// Applies the rules (see the module docs). `plaintext_fallback`: an
 /// opportunistic handshake with this host failed before, so go plaintext;
