@@ -292,7 +292,7 @@ impl Cache {
         if let Some(path) = self.file(domain)
             && let Err(e) = write_atomically(&path, &c)
         {
-            tracing::warn!(domain, path = %path.display(), error = %e, "MTA-STS: cannot persist the policy cache");
+            tracing::warn!(domain = %domain, path = %path.display(), error = %e, "MTA-STS: cannot persist the policy cache");
         }
         self.mem
             .lock()
@@ -394,7 +394,7 @@ pub async fn find<R: Resolver>(
     let now = now_secs();
     let cached = cache.get(&domain).filter(|c| !c.expired(now));
     let use_cached = |c: Cached, why: String| {
-        tracing::info!(domain = %domain, id = %c.id, mode = c.policy.mode.as_str(), "MTA-STS: {why}; using the cached policy");
+        tracing::info!(domain = %domain, id = %c.id, mode = %c.policy.mode.as_str(), "MTA-STS: {why}; using the cached policy");
         Found::Policy(
             c.policy.clone(),
             Some(format!("{why}; the cached policy id {} was used", c.id)),
@@ -423,7 +423,7 @@ pub async fn find<R: Resolver>(
     };
     match fetch(resolver, rt, &domain).await {
         Ok(policy) => {
-            tracing::info!(domain = %domain, id = %id, mode = policy.mode.as_str(), max_age = policy.max_age, mx = ?policy.mx, "MTA-STS: policy fetched");
+            tracing::info!(domain = %domain, id = %id, mode = %policy.mode.as_str(), max_age = policy.max_age, mx = ?policy.mx, "MTA-STS: policy fetched");
             cache.put(
                 &domain,
                 Cached {
@@ -578,7 +578,7 @@ pub fn filter_hosts(
             "MTA-STS testing: MX {} not in the policy of {domain}",
             names.join(", ")
         );
-        tracing::warn!(domain, "{note}; sent anyway (testing mode)");
+        tracing::warn!(domain = %domain, "{note}; sent anyway (testing mode)");
         add_reason(applied, &note);
         return Ok(hosts);
     }
@@ -589,7 +589,7 @@ pub fn filter_hosts(
             patterns: p.mx.join(", "),
         });
     }
-    tracing::info!(domain, skipped = ?names, "MTA-STS enforce: MX hosts not in the policy are not used");
+    tracing::info!(domain = %domain, skipped = ?names, "MTA-STS enforce: MX hosts not in the policy are not used");
     Ok(matching)
 }
 
@@ -846,6 +846,113 @@ mod tests {
         again.put("../x", c.clone());
         assert!(Cache::new(Some(dir.clone())).get("../x").is_none());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn inputs(mode: Mode) -> PolicyInputs {
+        PolicyInputs {
+            mta_sts: Some(MtaStsInput {
+                mandatory: false,
+                policy: Some(Policy {
+                    mode,
+                    mx: vec!["*.a.example".into()],
+                    max_age: 60,
+                }),
+                note: None,
+            }),
+            ..PolicyInputs::default()
+        }
+    }
+
+    #[test]
+    fn precedence_after_domain_security_before_require_tls() {
+        use super::super::tls::{PolicyKind, decide_with};
+        use xshell_smtp::client::StartTlsMode;
+        let mut c = xshell_core::model::SendConnector::new("Out");
+        c.address_spaces = vec!["*".parse().unwrap()];
+        c.domain_secure_enabled = true;
+        let ds = vec!["a.example".parse().unwrap()];
+        let enforce = inputs(Mode::Enforce);
+        let testing = inputs(Mode::Testing);
+        assert_eq!(
+            decide_with("a.example", &c, &ds, false, &enforce).unwrap(),
+            TlsPolicy::DomainSecure {
+                domain: "a.example".into()
+            }
+        );
+        c.require_tls = true;
+        let p = decide_with("a.example", &c, &[], false, &enforce).unwrap();
+        assert_eq!(p, TlsPolicy::MtaSts { enforce: true });
+        assert_eq!(p.kind(), PolicyKind::MtaStsEnforce);
+        assert!(p.verifies_peer() && p.starttls() == StartTlsMode::Required);
+        // testing never weakens RequireTLS
+        assert!(matches!(
+            decide_with("a.example", &c, &[], false, &testing).unwrap(),
+            TlsPolicy::Required { .. }
+        ));
+        c.require_tls = false;
+        let p = decide_with("a.example", &c, &[], false, &testing).unwrap();
+        assert_eq!(p.kind(), PolicyKind::MtaStsTesting);
+        assert!(!p.verifies_peer() && p.starttls() == StartTlsMode::IfOffered);
+        // after a failed opportunistic handshake: plaintext, as without it
+        assert_eq!(
+            decide_with("a.example", &c, &[], true, &testing).unwrap(),
+            TlsPolicy::Plaintext
+        );
+        // enforce is never plaintext
+        assert_eq!(
+            decide_with("a.example", &c, &[], true, &enforce).unwrap(),
+            TlsPolicy::MtaSts { enforce: true }
+        );
+    }
+
+    #[test]
+    fn only_listed_mx_hosts_under_enforce() {
+        let host = |n: &str| Host {
+            name: n.into(),
+            preference: 10,
+            addrs: vec!["127.0.0.1:25".parse().unwrap()],
+        };
+        let hosts = vec![host("mx1.a.example"), host("mx.other.example")];
+        let enforce = TlsPolicy::MtaSts { enforce: true };
+        let mut applied = AppliedPolicy::default();
+        let kept = filter_hosts(
+            "a.example",
+            &enforce,
+            &inputs(Mode::Enforce),
+            hosts.clone(),
+            &mut applied,
+        )
+        .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].name, "mx1.a.example");
+        assert_eq!(applied.policy_strings[1], "mode: enforce");
+        let e = filter_hosts(
+            "a.example",
+            &enforce,
+            &inputs(Mode::Enforce),
+            vec![host("mx.other.example")],
+            &mut applied,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("MX mx.other.example"), "{e}");
+        // testing: every host, the mismatch noted
+        let mut applied = AppliedPolicy::default();
+        let testing = TlsPolicy::MtaSts { enforce: false };
+        let kept = filter_hosts(
+            "a.example",
+            &testing,
+            &inputs(Mode::Testing),
+            hosts,
+            &mut applied,
+        )
+        .unwrap();
+        assert_eq!(kept.len(), 2);
+        assert!(
+            applied
+                .reason
+                .unwrap()
+                .contains("mx.other.example not in the policy")
+        );
     }
 
     #[test]

@@ -13,11 +13,16 @@
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
-//! 2. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
+//! 2. **MTA-STS** (RFC 8461, [`super::mta_sts`]), when the connector's
+//!    MtaStsMode looked the domain's policy up: `enforce` gives
+//!    [`TlsPolicy::MtaSts`] (STARTTLS, chain and MX name); `testing` only
+//!    where the connector would otherwise be opportunistic; Mandatory
+//!    without an enforce policy is refused.
+//! 3. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
 //!    CertificateValidation (chain only), DomainValidation (chain and the
 //!    name TlsDomain, else the next-hop domain). No STARTTLS: transient
 //!    failure.
-//! 3. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
+//! 4. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
 //!    certificate is accepted (the chain is still recorded). After a failed
 //!    handshake the caller records the host and the next attempt to it is
 //!    plaintext ([`decide`]'s `plaintext_fallback`).
