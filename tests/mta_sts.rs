@@ -9,7 +9,8 @@
 //! Cases: enforce with a matching certificate is sent; enforce with a
 //! certificate that does not name the MX is deferred (454 4.7.5 naming the
 //! host); an MX the enforced policy does not list is never connected to;
-//! testing with a mismatch is sent and the failure logged; Mandatory
+//! testing with a mismatch, or with an MX that does not offer STARTTLS,
+//! is sent and the failure logged; Mandatory
 //! without a policy is deferred (451 4.7.5, saying why); the policy is
 //! persisted in the state folder; a fetch failure keeps the cached policy;
 //! a new TXT id and an expired max_age fetch the policy again.
@@ -215,7 +216,9 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     );
     // Mandatory, no policy
     zone.mx("orgf.example", &[(10, "mail.orgb.example", lo(2))]);
-    for (i, d) in ["orgb", "orgc", "orgd", "orge"].iter().enumerate() {
+    // testing, an MX without STARTTLS
+    zone.mx("orgg.example", &[(10, "mx.orgg.example", lo(4))]);
+    for (i, d) in ["orgb", "orgc", "orgd", "orge", "orgg"].iter().enumerate() {
         zone.sts_id(&format!("{d}.example"), "1");
         zone.a(&format!("mta-sts.{d}.example"), sts_ip(i as u8 + 1));
     }
@@ -230,7 +233,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     // The policy servers' CA, trusted by MTA-STS only, with B's CA (the MX
     // certificates).
     let ca = a.lab.ca("sts-ca", "MTA-STS Test CA");
-    let names: Vec<String> = ["orgb", "orgc", "orgd", "orge"]
+    let names: Vec<String> = ["orgb", "orgc", "orgd", "orge", "orgg"]
         .iter()
         .map(|d| format!("mta-sts.{d}.example"))
         .collect();
@@ -250,7 +253,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
         "new-sendconnector",
         "To partners",
         "--address-spaces",
-        "orgb.example,orgc.example,orgd.example,orge.example",
+        "orgb.example,orgc.example,orgd.example,orge.example,orgg.example",
         "--port",
         &port,
         "--mta-sts-mode",
@@ -287,6 +290,11 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     let _orgc = server(2, "orgc", &policy("enforce", &["mx.orgc.example"], long));
     let _orgd = server(3, "orgd", &policy("testing", &["*.orgd.example"], long));
     let _orge = server(4, "orge", &policy("enforce", &["mail.orgb.example"], long));
+    let _orgg = server(5, "orgg", &policy("testing", &["mx.orgg.example"], long));
+    let plain_mx = transport_send_support::fake_server(
+        TcpListener::bind(("127.0.0.4", b.port)).unwrap(),
+        None,
+    );
 
     // The MX an enforced policy does not list: counts connections.
     let bad = TcpListener::bind(("127.0.0.3", b.port)).unwrap();
@@ -301,7 +309,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
 
     let _eb = b.start();
     let ea = a.start();
-    for d in ["orgb", "orgc", "orgd", "orge", "orgf"] {
+    for d in ["orgb", "orgc", "orgd", "orge", "orgf", "orgg"] {
         let t = a.submit("alice@orga.example", &format!("bob@{d}.example"), d);
         assert!(t.contains("250 2.0.0 Queued as"), "{t}");
     }
@@ -335,6 +343,19 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
             log.contains("MTA-STS testing: the MX certificate fails the policy")
                 && log.contains("host=mx.orgd.example")
         }),
+        "{}",
+        ea.log_text()
+    );
+    // testing, an MX without STARTTLS: sent in plaintext, and logged
+    assert!(
+        wait_until(WAIT, || plain_mx.lock().unwrap().delivered == vec![false]),
+        "{:?}",
+        plain_mx.lock().unwrap()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ea.log_text().contains(
+            "MTA-STS testing: the MX did not offer STARTTLS; sent in plaintext host=mx.orgg.example"
+        )),
         "{}",
         ea.log_text()
     );

@@ -601,9 +601,10 @@ fn add_reason(applied: &mut AppliedPolicy, clause: &str) {
 }
 
 /// What a testing-mode session's certificate check found (RFC 8461 5:
-/// reported, never blocking).
+/// reported, never blocking). Only a testing-mode configuration
+/// ([`client_config`] with it) arms it.
 #[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<String>>>);
+pub struct Recorder(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Recorder {
     /// The failures seen so far.
@@ -611,8 +612,26 @@ impl Recorder {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Adds what it found to `applied`'s reason.
-    pub fn report(&self, applied: &mut AppliedPolicy) {
+    /// Keeps `failure`; false when it was already kept.
+    fn record(&self, failure: String) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let new = !seen.contains(&failure);
+        if new {
+            seen.push(failure);
+        }
+        new
+    }
+
+    /// Adds what it found to `applied`'s reason. `plaintext`: the host a
+    /// session went to without TLS (the MX did not offer STARTTLS, which
+    /// the policy would have refused).
+    pub fn report(&self, plaintext: Option<&String>, applied: &mut AppliedPolicy) {
+        let armed = self.1.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(host) = plaintext.filter(|_| armed)
+            && self.record(format!("{host}: STARTTLS not offered"))
+        {
+            tracing::warn!(host = %host, "MTA-STS testing: the MX did not offer STARTTLS; sent in plaintext");
+        }
         for f in self.failures() {
             add_reason(applied, &format!("MTA-STS testing: {f}"));
         }
@@ -639,13 +658,13 @@ pub fn client_config(
         // testing: every certificate fails the check, and is recorded
         Err(_) => None,
     };
+    let recorder = (!enforce).then(|| recorder.unwrap_or_default());
+    if let Some(r) = &recorder {
+        r.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let verifier = Arc::new(StsVerifier {
         chain,
-        recorder: if enforce {
-            None
-        } else {
-            Some(recorder.unwrap_or_default())
-        },
+        recorder,
         pin: material.pin.clone(),
         provider: provider.clone(),
     });
@@ -690,11 +709,7 @@ impl ServerCertVerifier for StsVerifier {
             (Err(e), Some(r)) => {
                 let host = server_name.to_str();
                 tracing::warn!(host = %host, error = %e, "MTA-STS testing: the MX certificate fails the policy; sent anyway");
-                let mut seen = r.0.lock().unwrap_or_else(|p| p.into_inner());
-                let f = format!("{host}: {e}");
-                if !seen.contains(&f) {
-                    seen.push(f);
-                }
+                r.record(format!("{host}: {e}"));
             }
             (Err(e), None) => return Err(e),
         }

@@ -550,7 +550,7 @@ async fn deliver_hop(
                         dsn: p.dsn,
                         ..facts.clone()
                     };
-                    sts_testing.report(&mut f.policy);
+                    sts_testing.report(p.tls.is_none().then_some(&p.host.0), &mut f.policy);
                     Arc::new(f)
                 });
                 // A batch that stopped listening (shutdown) is fine: the
@@ -591,7 +591,8 @@ async fn deliver_hop(
         .map(|(name, addr)| format!("{name} [{addr}]"));
     facts.tls = report.tls.clone();
     facts.dsn = report.dsn;
-    sts_testing.report(&mut facts.policy);
+    let plain_host = report.host.as_ref().filter(|_| report.tls.is_none());
+    sts_testing.report(plain_host.map(|h| &h.0), &mut facts.policy);
     // Put the size refusals back in place.
     let mut delivered = report.messages.into_iter();
     let mut messages = Vec::with_capacity(txs.len());
