@@ -17,7 +17,7 @@ use xshell_core::pki::cert::{parse_certificate, thumbprint};
 use crate::config::RuntimeConfig;
 use crate::dns::{HickoryResolver, Host, resolve_mx, resolve_smart_hosts};
 use crate::outbound::deliver::{Cause, Connection, SendOptions};
-use crate::outbound::tls::{PolicyRefusal, TlsPolicy, decide};
+use crate::outbound::tls::{TlsPolicy, decide};
 use crate::routing::{Targets, group_recipients};
 use xshell_smtp::client::SessionFailure;
 
@@ -31,6 +31,7 @@ fn policy_name(p: &TlsPolicy) -> &'static str {
         TlsPolicy::Required { .. } => "Required",
         TlsPolicy::Opportunistic => "Opportunistic",
         TlsPolicy::Plaintext => "Plaintext",
+        TlsPolicy::MtaSts { .. } => "MTA-STS",
     }
 }
 
@@ -119,7 +120,8 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                 .into(),
         ),
         Ok(p @ TlsPolicy::Plaintext) => (policy_name(p), "the connector has IgnoreSTARTTLS".into()),
-        Err(e @ PolicyRefusal::DomainSecureDisabled { .. }) => ("Refused", e.to_string()),
+        Ok(p @ TlsPolicy::MtaSts { .. }) => (policy_name(p), "the domain's MTA-STS policy".into()),
+        Err(e) => ("Refused", e.to_string()),
     };
     r.tls_policy = Some(policy_text.to_string());
     r.policy_reason = Some(policy_reason.clone());

@@ -380,6 +380,7 @@ impl Lab {
                 key: self.ours.key.clone_key(),
             }),
             pin: None,
+            ..Default::default()
         }
     }
     /// B's server: STARTTLS with `cert`, client certificates required from our CA.
@@ -645,6 +646,7 @@ async fn require_tls_levels_against_real_servers() {
         roots: vec![root(&lab.ca)],
         client: None,
         pin: None,
+        ..Default::default()
     };
     let required = |level, name: Option<&str>| TlsPolicy::Required {
         level,

@@ -10,7 +10,8 @@ use crate::bind::Credential;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
 use xshell_core::model::{
-    ProtocolLoggingLevel, SendConnector, SmartHostAuthMechanism, StoredCredential, TlsAuthLevel,
+    MtaStsMode, ProtocolLoggingLevel, SendConnector, SmartHostAuthMechanism, StoredCredential,
+    TlsAuthLevel,
 };
 
 // The parameters New- and Set-SendConnector share, after each cmdlet's own.
@@ -35,6 +36,7 @@ params!(pub shared {
     ErrorPolicies: Vec<String> = param(Kind::List(&Kind::Enum(&["Default", "DowngradeDnsFailures", "DowngradeAuthFailures", "DowngradeCustomFailures", "UpgradeCustomFailures"])), "Default, or one or both of DowngradeDnsFailures (a DNS failure that would be permanent, such as no such domain, is retried) and DowngradeAuthFailures (a remote authentication refusal is retried).").default("Default"),
     SmartHostAuthMechanism: String = param(Kind::Enum(&["None", "BasicAuth", "BasicAuthRequireTLS", "ExchangeServer", "ExternalAuthoritative"]), "How we authenticate to the smart hosts: None, BasicAuth (AUTH PLAIN with -AuthenticationCredential, over TLS when offered), BasicAuthRequireTLS (only over TLS), or ExternalAuthoritative (the path is secured by other means).").default("None"),
     AuthenticationCredential: Credential = param(Kind::Credential, "The user name and password for BasicAuth: a PSCredential (on the CLI the user name, with the password in XSHELL_SMTP_AUTH_PASSWORD). The password is kept as a store secret (0600), never shown."),
+    MtaStsMode: MtaStsMode = param(Kind::Enum(xshell_core::model::MtaStsMode::NAMES), "MTA-STS (RFC 8461) for the recipient domains' MX hosts: None (not looked up), Opportunistic (a domain's policy applies where it publishes one: in enforce mode only the MX hosts it lists, over STARTTLS with a certificate valid for the host name; testing mode is reported, never blocks), Mandatory (a domain without a policy in enforce mode is not sent to: deferred with 451 4.7.5). Domain Security and DANE come first. Needs DNSRoutingEnabled.").default("None"),
     Comment: String = param(Kind::Str, "Free text."),
 });
 
@@ -115,6 +117,7 @@ pub fn apply(
     if let Some(stored) = credential {
         c.authentication_credential = Some(stored);
     }
+    b.assign(shared::MtaStsMode, &mut c.mta_sts_mode);
     b.assign_opt(shared::Comment, &mut c.comment);
     Ok(())
 }

@@ -36,6 +36,12 @@ checks. Lists replace (a,b) or edit (@{Add=\"x\"; Remove=\"y\"}). A connector pi
             setup: &["New-SendConnector Outbound -AddressSpaces contoso.com"],
             expect: &[],
         },
+        Example {
+            title: "Apply the recipient domains' MTA-STS policies (RFC 8461) where they publish one",
+            code: "Set-SendConnector Outbound -MtaStsMode Opportunistic",
+            setup: &["New-SendConnector Outbound -AddressSpaces *"],
+            expect: &[],
+        },
     ],
     run,
 };

@@ -59,6 +59,8 @@ params!(p {
         .default("10MB"),
     SendProtocolLogMaxFileSize: SizeLimit = param(Kind::Size { min: 1, max: 9_223_372_036_854_775_807, unlimited: true }, "Size at which a new send protocol log file is started (at most SendProtocolLogMaxDirectorySize).")
         .default("10MB"),
+    MtaStsTrustedRootsPath: String = param(Kind::Str, "A PEM file of the root certificates MTA-STS trusts, for fetching policies over HTTPS and for the MX certificates of domains with a policy (RFC 8461 3.3, 4.2). $null: the system's bundle, /etc/ssl/certs/ca-certificates.crt.")
+        .default("/etc/ssl/certs/ca-certificates.crt"),
 });
 
 pub static DECL: CmdletDecl = CmdletDecl {
@@ -225,6 +227,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             p::SendProtocolLogMaxFileSize,
             &mut s.send_protocol_log_max_file_size,
         );
+        b.assign_opt(p::MtaStsTrustedRootsPath, &mut s.mta_sts_trusted_roots_path);
         s.validate()?;
         let view = cfg.for_server(&target);
         check_metrics_bindings(

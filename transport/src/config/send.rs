@@ -16,6 +16,7 @@ use xshell_core::types::{HostPort, SmtpDomain};
 
 use crate::dsn::postmaster_address;
 use crate::outbound::deliver::Timeouts;
+use crate::outbound::mta_sts::MtaStsRuntime;
 use crate::outbound::tls::{RemotePin, TlsMaterial, TlsPolicy, TlsSetupError, client_config};
 use crate::retry::Schedule;
 use crate::tls::{self, CertificateName, ClientIdentity};
@@ -93,6 +94,8 @@ pub struct SendRuntime {
     /// GenerateCopyOfDSNFor: non-delivery reports with these status codes
     /// are also sent to the postmaster.
     pub copy_dsn_for: Vec<(u8, u16, u16)>,
+    /// MTA-STS's trust store (read only when a connector uses MTA-STS).
+    pub mta_sts: MtaStsRuntime,
 }
 
 impl Default for SendRuntime {
@@ -105,6 +108,7 @@ impl Default for SendRuntime {
             dns_servers: Vec::new(),
             postmaster: "postmaster@localhost".into(),
             copy_dsn_for: Vec::new(),
+            mta_sts: MtaStsRuntime::default(),
         }
     }
 }
@@ -130,6 +134,18 @@ impl SendRuntime {
         let tc = &cfg.transport_config;
         let roots = tls::trusted_roots(cfg);
         let secure_list = tc.tls_send_domain_secure_list.clone();
+        let mta_sts = if cfg
+            .send_connectors
+            .iter()
+            .any(|c| c.enabled && c.mta_sts_mode != xshell_core::model::MtaStsMode::None)
+        {
+            MtaStsRuntime::load(
+                cfg.transport_service.mta_sts_trusted_roots_path.as_deref(),
+                notes,
+            )
+        } else {
+            MtaStsRuntime::default()
+        };
         let mut compiled = HashMap::new();
         for sc in cfg.send_connectors.iter().filter(|c| c.enabled) {
             let name = CertificateName::for_connector(sc, server_fqdn);
@@ -203,6 +219,7 @@ impl SendRuntime {
                             }
                         })
                     }),
+                    mta_sts_roots: Arc::clone(&mta_sts.roots),
                 },
                 client_certificate,
                 client_certificate_subject,
@@ -244,6 +261,7 @@ impl SendRuntime {
                 .iter()
                 .map(|c| (c.0, c.1, c.2))
                 .collect(),
+            mta_sts,
         }
     }
 }

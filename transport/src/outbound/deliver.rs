@@ -241,6 +241,23 @@ pub fn classify(cause: &Cause) -> Outcome {
             ),
             e.to_string(),
         )),
+        // MTA-STS (RFC 8461): retried; the policy or the MX may change.
+        Cause::Policy(e @ PolicyRefusal::MtaStsRequired { .. }) => Outcome::Temporary(local(
+            r(
+                451,
+                (4, 7, 5),
+                "MTA-STS is mandatory: the domain has no policy in enforce mode",
+            ),
+            e.to_string(),
+        )),
+        Cause::Policy(e @ PolicyRefusal::MtaStsNoMatchingMx { .. }) => Outcome::Temporary(local(
+            r(
+                451,
+                (4, 7, 5),
+                "MTA-STS: no MX host matches the domain's policy",
+            ),
+            e.to_string(),
+        )),
         Cause::TlsSetup(d) => Outcome::Temporary(local(
             r(451, (4, 7, 0), "Local TLS configuration error"),
             d.clone(),

@@ -3,8 +3,11 @@
 //!
 //! - [`tls`]: which TLS a next hop gets (Domain Security, RequireTLS,
 //!   opportunistic) and the rustls client configurations that enforce it.
+//! - [`mta_sts`]: MTA-STS (RFC 8461): policy discovery, fetch, cache and
+//!   enforcement.
 //! - [`deliver`]: connects to MX or smart hosts, drives the session over
 //!   TCP/TLS and classifies every failure once ([`deliver::classify`]).
 
 pub mod deliver;
+pub mod mta_sts;
 pub mod tls;

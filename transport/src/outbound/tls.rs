@@ -13,11 +13,16 @@
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
-//! 2. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
+//! 2. **MTA-STS** (RFC 8461, [`super::mta_sts`]), when the connector's
+//!    MtaStsMode looked the domain's policy up: `enforce` gives
+//!    [`TlsPolicy::MtaSts`] (STARTTLS, chain and MX name); `testing` only
+//!    where the connector would otherwise be opportunistic; Mandatory
+//!    without an enforce policy is refused.
+//! 3. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
 //!    CertificateValidation (chain only), DomainValidation (chain and the
 //!    name TlsDomain, else the next-hop domain). No STARTTLS: transient
 //!    failure.
-//! 3. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
+//! 4. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
 //!    certificate is accepted (the chain is still recorded). After a failed
 //!    handshake the caller records the host and the next attempt to it is
 //!    plaintext ([`decide`]'s `plaintext_fallback`).
@@ -82,6 +87,10 @@ pub enum TlsPolicy {
     Opportunistic,
     /// No STARTTLS (IgnoreSTARTTLS, or plaintext after a failed handshake).
     Plaintext,
+    /// MTA-STS (RFC 8461, [`super::mta_sts`]). `enforce`: STARTTLS
+    /// required, the chain to the MTA-STS trust store and the MX host name
+    /// in a SAN; testing: opportunistic, the same checks recorded.
+    MtaSts { enforce: bool },
 }
 
 /// Why the policy refuses to send at all.
@@ -91,6 +100,18 @@ pub enum PolicyRefusal {
         "'{domain}' is in TLSSendDomainSecureList but send connector '{connector}' does not have DomainSecureEnabled"
     )]
     DomainSecureDisabled { domain: String, connector: String },
+    /// MtaStsMode Mandatory and the domain has no policy in enforce mode.
+    #[error("MtaStsMode is Mandatory but {domain} has no MTA-STS policy in enforce mode: {why}")]
+    MtaStsRequired { domain: String, why: String },
+    /// RFC 8461 4.1: no MX host matches the enforced policy.
+    #[error(
+        "MTA-STS enforce: no MX host of {domain} matches its policy (MX {hosts}; policy mx {patterns})"
+    )]
+    MtaStsNoMatchingMx {
+        domain: String,
+        hosts: String,
+        patterns: String,
+    },
 }
 
 fn norm(d: &str) -> String {
@@ -164,6 +185,8 @@ pub struct PolicyInputs {
     /// clause each, in policy order (e.g. "DANE: orgc.example is not
     /// DNSSEC-signed"); [`AppliedPolicy::reason`] is made from them.
     pub notes: Vec<String>,
+    /// What MTA-STS found ([`super::mta_sts::look_up`]).
+    pub mta_sts: Option<super::mta_sts::MtaStsInput>,
 }
 
 /// Applies the rules (see the module docs). `plaintext_fallback`: an
@@ -190,7 +213,7 @@ pub fn decide_with(
     connector: &SendConnector,
     secure_list: &[SmtpDomain],
     plaintext_fallback: bool,
-    _inputs: &PolicyInputs,
+    inputs: &PolicyInputs,
 ) -> Result<TlsPolicy, PolicyRefusal> {
     let domain = norm(next_hop_domain);
     if secure_list.iter().any(|d| norm(d.as_str()) == domain) {
@@ -201,6 +224,15 @@ pub fn decide_with(
             });
         }
         return Ok(TlsPolicy::DomainSecure { domain });
+    }
+    // MTA-STS: enforce decides; testing only where the connector would
+    // otherwise send opportunistically.
+    let plain_without = connector.require_tls
+        || connector.tls_remote_certificate_name.is_some()
+        || connector.ignore_starttls
+        || plaintext_fallback;
+    if let Some(p) = super::mta_sts::decide(&domain, inputs.mta_sts.as_ref(), plain_without)? {
+        return Ok(p);
     }
     if connector.require_tls {
         let mut level = connector
@@ -252,14 +284,20 @@ impl TlsPolicy {
             TlsPolicy::Required { level, .. } => format!("RequireTLS({level:?})"),
             TlsPolicy::Opportunistic => "Opportunistic".into(),
             TlsPolicy::Plaintext => "Plaintext".into(),
+            TlsPolicy::MtaSts { enforce: true } => "MTA-STS(enforce)".into(),
+            TlsPolicy::MtaSts { enforce: false } => "MTA-STS(testing)".into(),
         }
     }
 
     /// How the client session treats STARTTLS.
     pub fn starttls(&self) -> StartTlsMode {
         match self {
-            TlsPolicy::DomainSecure { .. } | TlsPolicy::Required { .. } => StartTlsMode::Required,
-            TlsPolicy::Opportunistic => StartTlsMode::IfOffered,
+            TlsPolicy::DomainSecure { .. }
+            | TlsPolicy::Required { .. }
+            | TlsPolicy::MtaSts { enforce: true } => StartTlsMode::Required,
+            TlsPolicy::Opportunistic | TlsPolicy::MtaSts { enforce: false } => {
+                StartTlsMode::IfOffered
+            }
             TlsPolicy::Plaintext => StartTlsMode::Never,
         }
     }
@@ -271,6 +309,8 @@ impl TlsPolicy {
             TlsPolicy::Required { .. } => PolicyKind::RequireTls,
             TlsPolicy::Opportunistic => PolicyKind::Opportunistic,
             TlsPolicy::Plaintext => PolicyKind::None,
+            TlsPolicy::MtaSts { enforce: true } => PolicyKind::MtaStsEnforce,
+            TlsPolicy::MtaSts { enforce: false } => PolicyKind::MtaStsTesting,
         }
     }
 
@@ -284,7 +324,10 @@ impl TlsPolicy {
 
     /// True when a failed handshake may lead to plaintext next time.
     pub fn is_opportunistic(&self) -> bool {
-        matches!(self, TlsPolicy::Opportunistic)
+        matches!(
+            self,
+            TlsPolicy::Opportunistic | TlsPolicy::MtaSts { enforce: false }
+        )
     }
 
     /// The name the server certificate must match, if any.
@@ -304,6 +347,7 @@ impl TlsPolicy {
         match self {
             TlsPolicy::DomainSecure { .. } => true,
             TlsPolicy::Required { level, .. } => *level != TlsAuthLevel::EncryptionOnly,
+            TlsPolicy::MtaSts { enforce } => *enforce,
             _ => false,
         }
     }
@@ -318,6 +362,8 @@ pub struct TlsMaterial {
     pub client: Option<ClientIdentity>,
     /// TlsRemoteCertificateName: what every next hop must present.
     pub pin: Option<RemotePin>,
+    /// The MTA-STS trust store (MtaStsTrustedRootsPath).
+    pub mta_sts_roots: Arc<Vec<CertificateDer<'static>>>,
 }
 
 /// The next hop's certificate pinned by issuer and subject
@@ -382,6 +428,9 @@ pub fn client_config(
     policy: &TlsPolicy,
     material: &TlsMaterial,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    if let TlsPolicy::MtaSts { enforce } = policy {
+        return super::mta_sts::client_config(*enforce, material, None);
+    }
     let provider = provider();
     let chain = if policy.validates_chain() || material.pin.is_some() {
         let mut roots = RootCertStore::empty();

@@ -13,6 +13,7 @@ use crate::dns::{Host, resolve_mx, resolve_smart_hosts};
 use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
+use crate::outbound::mta_sts;
 use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
@@ -437,7 +438,14 @@ async fn deliver_hop(
         );
     };
     // What the policy lookups found (DANE, MTA-STS), before the decision.
-    let inputs = PolicyInputs::default();
+    let mut inputs = PolicyInputs::default();
+    if matches!(hop.targets, Targets::Mx { .. }) {
+        let resolver = ctx.resolver(&rt.send.dns_servers).ok();
+        let (cache, sts) = (&ctx.mta_sts, &rt.send.mta_sts);
+        let mode = conn.connector.mta_sts_mode;
+        let domain = &hop.next_hop_domain;
+        mta_sts::look_up(mode, resolver.as_ref(), cache, sts, domain, &mut inputs).await;
+    }
     let mut policy = match decide_with(
         &hop.next_hop_domain,
         &conn.connector,
@@ -453,6 +461,11 @@ async fn deliver_hop(
         Err(cause) => {
             return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
         }
+    };
+    let domain = &hop.next_hop_domain;
+    let hosts = match mta_sts::filter_hosts(domain, &policy, &inputs, hosts, &mut facts.policy) {
+        Ok(h) => h,
+        Err(e) => return failed(Cause::Policy(e), facts),
     };
     if policy.is_opportunistic()
         && hosts
@@ -471,7 +484,16 @@ async fn deliver_hop(
         }
     }
     facts.policy.kind = Some(policy.kind());
-    let tls = match conn.client_config(&policy) {
+    // MTA-STS testing: a configuration of its own that records what the
+    // policy would have refused.
+    let sts_testing = mta_sts::Recorder::default();
+    let tls = match policy {
+        TlsPolicy::MtaSts { enforce: false } => {
+            mta_sts::client_config(false, &conn.material, Some(sts_testing.clone())).map(Some)
+        }
+        _ => conn.client_config(&policy),
+    };
+    let tls = match tls {
         Ok(c) => c,
         Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
     };
@@ -522,12 +544,14 @@ async fn deliver_hop(
                     continue;
                 };
                 let facts = session_facts.get_or_insert_with(|| {
-                    Arc::new(HopFacts {
+                    let mut f = HopFacts {
                         host: Some(format!("{} [{}]", p.host.0, p.host.1)),
                         tls: p.tls.clone(),
                         dsn: p.dsn,
                         ..facts.clone()
-                    })
+                    };
+                    sts_testing.report(p.tls.is_none().then_some(&p.host.0), &mut f.policy);
+                    Arc::new(f)
                 });
                 // A batch that stopped listening (shutdown) is fine: the
                 // final report carries everything.
@@ -567,6 +591,8 @@ async fn deliver_hop(
         .map(|(name, addr)| format!("{name} [{addr}]"));
     facts.tls = report.tls.clone();
     facts.dsn = report.dsn;
+    let plain_host = report.host.as_ref().filter(|_| report.tls.is_none());
+    sts_testing.report(plain_host.map(|h| &h.0), &mut facts.policy);
     // Put the size refusals back in place.
     let mut delivered = report.messages.into_iter();
     let mut messages = Vec::with_capacity(txs.len());

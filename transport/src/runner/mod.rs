@@ -96,6 +96,8 @@ pub struct RunnerOptions {
     pub metrics: Arc<Metrics>,
     /// The send protocol log (connectors with ProtocolLoggingLevel Verbose).
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
+    /// Where MTA-STS policies are persisted (None: memory only).
+    pub mta_sts_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RunnerOptions {
@@ -109,6 +111,7 @@ impl Default for RunnerOptions {
             send_protocol_log: Arc::new(crate::protolog::ProtocolLog::new(
                 crate::protolog::LogKind::Send,
             )),
+            mta_sts_cache_dir: None,
         }
     }
 }
@@ -161,6 +164,8 @@ pub(crate) struct Ctx {
     // metrics
     pub metrics: Arc<Metrics>,
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
+    /// MTA-STS policies by domain.
+    pub mta_sts: crate::outbound::mta_sts::Cache,
 }
 
 impl Ctx {
@@ -240,6 +245,7 @@ impl Runner {
             resolver: Mutex::new(None),
             metrics: Arc::clone(&opts.metrics),
             send_protocol_log: Arc::clone(&opts.send_protocol_log),
+            mta_sts: crate::outbound::mta_sts::Cache::new(opts.mta_sts_cache_dir.clone()),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

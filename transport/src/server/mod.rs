@@ -408,6 +408,7 @@ impl Engine {
                 grace: opts.grace,
                 metrics: Arc::clone(&metrics),
                 send_protocol_log: Arc::clone(&protocol_logs.send),
+                mta_sts_cache_dir: Some(state_dir.join("mta-sts")),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,

@@ -161,6 +161,7 @@ fn our_certificate_is_selected_and_loaded_from_the_store() {
         roots: trusted_roots(&cfg),
         client: Some(id),
         pin: None,
+        ..Default::default()
     };
     let policy = crate::outbound::tls::TlsPolicy::DomainSecure {
         domain: "orgb.example".into(),
