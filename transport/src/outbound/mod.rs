@@ -5,6 +5,9 @@
 //!   opportunistic) and the rustls client configurations that enforce it.
 //! - [`deliver`]: connects to MX or smart hosts, drives the session over
 //!   TCP/TLS and classifies every failure once ([`deliver::classify`]).
+//! - [`requiretls`]: what a message asks of its next hops' TLS (RFC 8689
+//!   REQUIRETLS, `TLS-Required: No`).
 
 pub mod deliver;
+pub mod requiretls;
 pub mod tls;
