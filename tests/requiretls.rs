@@ -7,7 +7,8 @@
 //!   message's recipient behind an opportunistic connector fails at once
 //!   with 5.7.10 and its report returns the header only although RET=FULL
 //!   was asked; one behind a verifying connector that cannot be reached
-//!   waits, and Get-Message shows RequireTls.
+//!   waits, and Get-Message shows RequireTls. A verified next hop that
+//!   does not offer REQUIRETLS is passed over for the next host.
 //! - Postfix as the next hop (it does not offer REQUIRETLS): a REQUIRETLS
 //!   message over RequireTLS with CertificateValidation fails with 5.7.10;
 //!   `TLS-Required: No` lets a message through a RequireTLS connector whose
@@ -158,6 +159,25 @@ fn requiretls_between_two_engines_and_its_bounce() {
         "-c",
         "Set-SendConnector 'To orgb.example' -ProtocolLoggingLevel Verbose",
     ]);
+    // orgb2.example (B's too): first a verified host without REQUIRETLS
+    // (a fake server with a certificate A trusts), then B.
+    b.xshell(&[
+        "new-accepteddomain",
+        "Org2",
+        "--domain-name",
+        "orgb2.example",
+    ]);
+    let fake_ca = pki::ca("Fake Next Hop CA");
+    a.trust(&pki::ca_file(&fake_ca, &a.lab.work, "fake-ca"));
+    let (l, fake_port) = listener();
+    let fake = fake_server(l, Some(pki::issue(&fake_ca, &["mail.fake.example"])));
+    a.xshell(&[
+        "-c",
+        &format!(
+            "New-SendConnector ToOrgb2 -AddressSpaces orgb2.example -DNSRoutingEnabled $false -SmartHosts 127.0.0.1:{fake_port},127.0.0.2:{} -RequireTLS $true -TlsAuthLevel CertificateValidation",
+            b.port
+        ),
+    ]);
     submission_tls(&a);
     let _ea = a.start();
     let _eb = b.start();
@@ -212,6 +232,26 @@ fn requiretls_between_two_engines_and_its_bounce() {
         ),
         "{sendlog}"
     );
+
+    // RFC 8689 4.2.1: the host without REQUIRETLS is passed over for the
+    // next one, which offers it.
+    submit_tls(
+        &a,
+        "MAIL FROM:<ext@elsewhere.example> REQUIRETLS",
+        &["RCPT TO:<zoe@orgb2.example>"],
+        "Subject: next host\r\n\r\nhello\r\n",
+    );
+    assert!(
+        wait_until(WAIT, || b.lab.maildir("orgb2.example", "zoe").len() == 1),
+        "not delivered to B's second domain; fake saw {:?}; A's events {:?}",
+        fake.lock().unwrap(),
+        tracking_lines(&a.lab.tracking_log())
+    );
+    {
+        let seen = fake.lock().unwrap();
+        assert_eq!(seen.tls_sessions, 1, "{seen:?}");
+        assert!(!seen.commands.iter().any(|c| c == "MAIL"), "{seen:?}");
+    }
 
     // Opportunistic to orgd: 5.7.10 at once, and the report has the header
     // only (RFC 8689 5), RET=FULL notwithstanding.
