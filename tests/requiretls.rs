@@ -10,7 +10,7 @@
 //!   waits, and Get-Message shows RequireTls. A verified next hop that
 //!   does not offer REQUIRETLS is passed over for the next host.
 //! - Postfix as the next hop (it does not offer REQUIRETLS): a REQUIRETLS
-//!   message over RequireTLS with CertificateValidation fails with 5.7.10;
+//!   message over RequireTLS with CertificateValidation fails with 5.7.30;
 //!   `TLS-Required: No` lets a message through a RequireTLS connector whose
 //!   certificate check fails, while a message without it waits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -379,7 +379,7 @@ fn requiretls_to_postfix_and_tls_required_no() {
     );
     let ndr = &a.lab.maildir("orga.example", "alice")[0];
     let (status, third) = report(ndr);
-    assert!(status.contains("Status: 5.7.10"), "{status}");
+    assert!(status.contains("Status: 5.7.30"), "{status}");
     assert!(ndr.contains("did not offer REQUIRETLS"), "{ndr}");
     assert_eq!(third, "text/rfc822-headers");
     assert!(pf.maildir("postfix.example", "dave").is_empty());

@@ -232,7 +232,8 @@ pub struct Transaction {
     /// The message was received with `REQUIRETLS` (RFC 8689): it goes
     /// only in a TLS session to a server that advertised REQUIRETLS after
     /// STARTTLS, with the parameter; otherwise every recipient fails
-    /// locally with `550 5.7.10` and nothing is sent (RFC 8689 4.2.1).
+    /// locally with `550 5.7.30` ("REQUIRETLS support required", RFC 8689
+    /// 4.2.1 and its IANA registration) and nothing is sent.
     /// Whether the TLS was verified is the caller's policy.
     pub requiretls: bool,
 }
@@ -678,7 +679,7 @@ impl ClientSession {
             } else if no_requiretls {
                 Some(local(
                     550,
-                    (5, 7, 10),
+                    (5, 7, 30),
                     "REQUIRETLS support required: the next hop did not offer REQUIRETLS after STARTTLS (not sent)",
                 ))
             } else if no_utf8 {
@@ -1355,7 +1356,7 @@ mod tests {
 
     /// RFC 8689 4.2.1: a REQUIRETLS transaction goes, with the
     /// parameter, only over TLS to a server that advertised REQUIRETLS
-    /// after STARTTLS; otherwise 550 5.7.10 locally and nothing is sent. A
+    /// after STARTTLS; otherwise 550 5.7.30 locally and nothing is sent. A
     /// transaction without it is unaffected.
     #[test]
     fn requiretls_only_over_tls_to_a_server_that_offers_it() {
@@ -1382,7 +1383,7 @@ mod tests {
             assert_eq!(r.recipients[0].stage, Stage::Local);
             assert_eq!(
                 (r.recipients[0].reply.code, r.recipients[0].reply.enhanced),
-                (550, Some((5, 7, 10)))
+                (550, Some((5, 7, 30)))
             );
         };
         // Advertised over TLS: the parameter goes.

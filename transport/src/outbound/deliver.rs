@@ -950,7 +950,7 @@ pub async fn deliver_with_progress(
             match Connection::open(&host.name, *addr, opts).await {
                 // RFC 8689 4.2.1: a REQUIRETLS batch looks for a host that
                 // offers REQUIRETLS; the last one tried fails it (550
-                // 5.7.10 from the session).
+                // 5.7.30 from the session).
                 Ok(c)
                     if requiretls
                         && tried < last
@@ -965,7 +965,7 @@ pub async fn deliver_with_progress(
                             stage: Stage::Local,
                             reply: Reply::new(
                                 550,
-                                (5, 7, 10),
+                                (5, 7, 30),
                                 "REQUIRETLS not offered after STARTTLS; trying the next host",
                             ),
                         },

@@ -11,8 +11,9 @@
 //!   after STARTTLS (checked by the client session, which passes the
 //!   parameter on). A policy that never verifies cannot succeed on a
 //!   later try: the message fails at once with `550 5.7.10`, nothing is
-//!   sent. A verified server without the extension is refused the same
-//!   way, by the session.
+//!   sent. A verified server without the extension is passed over for the
+//!   next host, and the last one fails the message with `550 5.7.30`
+//!   ("REQUIRETLS support required"), by the session.
 //! - `TLS-Required: No` (RFC 8689 3 and 4.2.2), on a message without
 //!   REQUIRETLS (which wins, RFC 8689 4.1): the connector's RequireTLS,
 //!   TlsAuthLevel, DANE and MTA-STS are disregarded and the message goes
@@ -102,8 +103,9 @@ pub fn apply(
                 "REQUIRETLS: the next hop's policy is {under}, which does not verify its certificate (needs Domain Security, DANE, MTA-STS enforce or RequireTLS with CertificateValidation)"
             );
             add_reason(applied, why.clone());
-            // RFC 8689 4.2.1: not sent; 5.7.10 "REQUIRETLS support
-            // required". Permanent: this policy never verifies.
+            // RFC 8689 4.2.1: not sent; 5.7.10 "Encryption needed"
+            // (no verified TLS session). Permanent: this policy never
+            // verifies.
             Err(Reply::new(550, (5, 7, 10), format!("{why} (not sent)")))
         }
         TlsRequest::Optional => {
