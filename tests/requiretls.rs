@@ -8,7 +8,8 @@
 //!   with 5.7.10 and its report returns the header only although RET=FULL
 //!   was asked; one behind a verifying connector that cannot be reached
 //!   waits, and Get-Message shows RequireTls. A verified next hop that
-//!   does not offer REQUIRETLS is passed over for the next host.
+//!   does not offer REQUIRETLS is passed over for the next host. A report
+//!   about a REQUIRETLS message is relayed with REQUIRETLS itself.
 //! - Postfix as the next hop (it does not offer REQUIRETLS): a REQUIRETLS
 //!   message over RequireTLS with CertificateValidation fails with 5.7.30;
 //!   `TLS-Required: No` lets a message through a RequireTLS connector whose
@@ -272,6 +273,39 @@ fn requiretls_between_two_engines_and_its_bounce() {
     assert!(ndr.contains("Subject: protected"), "{ndr}");
     assert!(!ndr.contains("SECRET-BODY-LINE"), "{ndr}");
     assert!(ndr.contains("does not verify"), "{ndr}");
+
+    // A report about a REQUIRETLS message goes with REQUIRETLS itself
+    // (RFC 8689 5): bob at B sent one that fails at A; the report travels
+    // A -> B over Domain Security with the parameter.
+    submit_tls(
+        &a,
+        "MAIL FROM:<bob@orgb.example> REQUIRETLS",
+        &["RCPT TO:<dave@orgd.example>"],
+        "Subject: from bob\r\n\r\nSECRET-BODY-LINE\r\n",
+    );
+    assert!(
+        wait_until(WAIT, || b.lab.maildir("orgb.example", "bob").len() == 2),
+        "no report to bob at B; A's events {:?}",
+        tracking_lines(&a.lab.tracking_log())
+    );
+    let to_bob = b
+        .lab
+        .maildir("orgb.example", "bob")
+        .into_iter()
+        .find(|m| m.contains("multipart/report"))
+        .unwrap();
+    assert!(!to_bob.contains("SECRET-BODY-LINE"), "{to_bob}");
+    let sendlog = std::fs::read_dir(a.lab.store.join("log/ProtocolLog/SmtpSend"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        sendlog
+            .lines()
+            .any(|l| l.contains(",>,MAIL FROM:<> ") && l.ends_with(" REQUIRETLS,")),
+        "{sendlog}"
+    );
 
     // The verified but unreachable hop: the message waits, and
     // Get-Message says it asked for REQUIRETLS.
