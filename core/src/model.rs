@@ -923,6 +923,11 @@ pub struct ReceiveConnector {
     /// BINARYMIME (RFC 3030) is advertised and accepted, with CHUNKING.
     #[serde(default = "enabled_by_default", rename = "BinaryMimeEnabled")]
     pub binary_mime_enabled: bool,
+    /// REQUIRETLS (RFC 8689) is advertised after STARTTLS and its MAIL
+    /// parameter accepted (the message is then relayed only over
+    /// verified TLS). Records written before the setting load as on.
+    #[serde(default = "enabled_by_default")]
+    pub require_tls_extension_enabled: bool,
     pub enabled: bool,
     pub connection_timeout: TimeSpan,
     pub connection_inactivity_timeout: TimeSpan,
@@ -1109,6 +1114,7 @@ impl ReceiveConnector {
             protocol_logging_level: ProtocolLoggingLevel::None,
             chunking_enabled: true,
             binary_mime_enabled: true,
+            require_tls_extension_enabled: true,
             enabled: true,
             connection_timeout: TimeSpan::minutes(10),
             connection_inactivity_timeout: TimeSpan::minutes(5),

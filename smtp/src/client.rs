@@ -161,6 +161,8 @@ pub struct Extensions {
     pub dsn: bool,
     /// `SMTPUTF8` (RFC 6531) advertised.
     pub smtputf8: bool,
+    /// `REQUIRETLS` (RFC 8689) advertised.
+    pub requiretls: bool,
     /// The SASL mechanisms of `AUTH` (upper case).
     pub auth: Vec<String>,
 }
@@ -186,6 +188,7 @@ impl Extensions {
                 "BINARYMIME" => e.binary_mime = true,
                 "DSN" => e.dsn = true,
                 "SMTPUTF8" => e.smtputf8 = true,
+                "REQUIRETLS" => e.requiretls = true,
                 "AUTH" => e.auth.extend(words.map(str::to_ascii_uppercase)),
                 // The pre-RFC form some servers still add (`AUTH=LOGIN PLAIN`).
                 k if k.starts_with("AUTH=") => e.auth.extend(
@@ -226,6 +229,13 @@ pub struct Transaction {
     /// goes without the parameter, as before (RFC 6531 3.4: not supplied
     /// when nothing needs it).
     pub smtputf8: bool,
+    /// The message was received with `REQUIRETLS` (RFC 8689): it goes
+    /// only in a TLS session to a server that advertised REQUIRETLS after
+    /// STARTTLS, with the parameter; otherwise every recipient fails
+    /// locally with `550 5.7.30` ("REQUIRETLS support required", RFC 8689
+    /// 4.2.1 and its IANA registration) and nothing is sent.
+    /// Whether the TLS was verified is the caller's policy.
+    pub requiretls: bool,
 }
 
 /// The RFC 3461 parameters of a transaction.
@@ -661,9 +671,17 @@ impl ClientSession {
         let unconvertible =
             t.tx.message.binary() && !(self.extensions.chunking && self.extensions.binary_mime);
         let no_utf8 = t.tx.needs_smtputf8() && !self.extensions.smtputf8;
+        // RFC 8689 4.2.1: REQUIRETLS advertised after STARTTLS.
+        let no_requiretls = t.tx.requiretls && !(self.tls && self.extensions.requiretls);
         for i in 0..n {
             let r = if !sender_ok {
                 Some(local(501, (5, 1, 7), "invalid sender address (not sent)"))
+            } else if no_requiretls {
+                Some(local(
+                    550,
+                    (5, 7, 30),
+                    "REQUIRETLS support required: the next hop did not offer REQUIRETLS after STARTTLS (not sent)",
+                ))
             } else if no_utf8 {
                 // RFC 6531 3.4: not to a server without SMTPUTF8; X.6.7
                 // (RFC 6533 3) in the non-delivery report.
@@ -761,6 +779,10 @@ impl ClientSession {
         }
         if self.extensions.smtputf8 && t.tx.needs_smtputf8() {
             line.push_str(" SMTPUTF8");
+        }
+        if t.tx.requiretls {
+            // Only reached over TLS to a server offering it (see `send`).
+            line.push_str(" REQUIRETLS");
         }
         self.command(&line);
         self.state = State::Mail(t);
@@ -1112,6 +1134,7 @@ mod tests {
             message: msg.as_bytes().to_vec().into(),
             dsn: DsnRequest::default(),
             smtputf8: false,
+            requiretls: false,
         }
     }
 
@@ -1329,6 +1352,58 @@ mod tests {
         let Event::Done(r) = ev else { panic!("{ev:?}") };
         assert_eq!(r.recipients[0].stage, Stage::DataEnd);
         assert!(!r.recipients[0].delivered());
+    }
+
+    /// RFC 8689 4.2.1: a REQUIRETLS transaction goes, with the
+    /// parameter, only over TLS to a server that advertised REQUIRETLS
+    /// after STARTTLS; otherwise 550 5.7.30 locally and nothing is sent. A
+    /// transaction without it is unaffected.
+    #[test]
+    fn requiretls_only_over_tls_to_a_server_that_offers_it() {
+        let req = || Transaction {
+            requiretls: true,
+            ..tx(&["bob@orgb.example"], "Subject: x\r\n\r\nx\r\n")
+        };
+        let over_tls = |ehlo: &str| {
+            let mut s = ready_plain_until_starttls();
+            let (_, ev) = step(&mut s, "220 go ahead\r\n");
+            assert_eq!(ev, Event::StartTls);
+            s.tls_established().unwrap();
+            out(&mut s);
+            let (_, ev) = step(&mut s, ehlo);
+            assert_eq!(ev, Event::Ready);
+            s
+        };
+        let refused = |mut s: ClientSession| {
+            s.send(req()).unwrap();
+            let Event::Done(r) = s.poll() else {
+                panic!("not decided locally")
+            };
+            assert_eq!(out(&mut s), "", "nothing on the wire");
+            assert_eq!(r.recipients[0].stage, Stage::Local);
+            assert_eq!(
+                (r.recipients[0].reply.code, r.recipients[0].reply.enhanced),
+                (550, Some((5, 7, 30)))
+            );
+        };
+        // Advertised over TLS: the parameter goes.
+        let mut s = over_tls("250-mx\r\n250 REQUIRETLS\r\n");
+        assert!(s.extensions().requiretls);
+        s.send(req()).unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example> REQUIRETLS\r\n");
+        // Not advertised after STARTTLS.
+        refused(over_tls("250-mx\r\n250 8BITMIME\r\n"));
+        // Advertised, but in plaintext: not believed.
+        refused(ready_plain(
+            StartTlsMode::Never,
+            "250-mx\r\n250 REQUIRETLS\r\n",
+        ));
+        // A message without REQUIRETLS goes to the same server as before.
+        let mut s = over_tls("250-mx\r\n250 8BITMIME\r\n");
+        s.send(tx(&["bob@orgb.example"], "x\r\n")).unwrap();
+        assert_eq!(s.poll(), Event::NeedInput);
+        assert_eq!(out(&mut s), "MAIL FROM:<alice@orga.example>\r\n");
     }
 
     #[test]
@@ -1662,6 +1737,7 @@ mod tests {
             },
             dsn: DsnRequest::default(),
             smtputf8: false,
+            requiretls: false,
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);
@@ -1696,6 +1772,7 @@ mod tests {
                 },
                 dsn: DsnRequest::default(),
                 smtputf8: false,
+                requiretls: false,
             })
             .unwrap();
             let Event::Done(r) = s.poll() else {
@@ -1739,6 +1816,7 @@ mod tests {
             },
             dsn: DsnRequest::default(),
             smtputf8: false,
+            requiretls: false,
         })
         .unwrap();
         assert_eq!(s.poll(), Event::NeedInput);

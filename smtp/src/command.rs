@@ -1,7 +1,7 @@
 //! The SMTP command-line parser (RFC 5321 section 4.1, with the MAIL
 //! parameters of RFC 1870 SIZE, RFC 6152 8BITMIME and RFC 3030
 //! BINARYMIME, RFC 3030's BDAT, and the MAIL / RCPT parameters of RFC
-//! 3461 DSN: RET, ENVID, NOTIFY, ORCPT).
+//! 3461 DSN: RET, ENVID, NOTIFY, ORCPT, and RFC 8689's REQUIRETLS).
 //!
 //! [`parse_command`] takes one command line (with or without its CRLF) and
 //! returns a [`Command`] or a [`ParseError`] that knows its own reply
@@ -144,6 +144,11 @@ pub struct MailParams {
     /// `SMTPUTF8` (RFC 6531 3.4): the transaction may carry UTF-8
     /// addresses and header fields.
     pub smtputf8: bool,
+    /// `REQUIRETLS` (RFC 8689 2): the message may be relayed only over
+    /// TLS to a verified next hop that offers REQUIRETLS. The parser takes
+    /// it once and without a value; whether the session may accept it
+    /// (TLS active, the extension offered) is the session's rule.
+    pub requiretls: bool,
 }
 
 impl MailParams {
@@ -154,6 +159,7 @@ impl MailParams {
             && self.ret.is_none()
             && self.envid.is_none()
             && !self.smtputf8
+            && !self.requiretls
     }
 }
 
@@ -654,6 +660,12 @@ fn parse_mail(rest: &[u8]) -> Result<Command, ParseError> {
                 return Err(ParseError::InvalidParameter("SMTPUTF8"));
             }
             out.smtputf8 = true;
+        } else if key.eq_ignore_ascii_case(b"REQUIRETLS") {
+            // RFC 8689 2: no value, and at most once.
+            if value.is_some() || out.requiretls {
+                return Err(ParseError::InvalidParameter("REQUIRETLS"));
+            }
+            out.requiretls = true;
         } else {
             return Err(ParseError::UnknownParameter(
                 String::from_utf8_lossy(key).to_ascii_uppercase(),
@@ -1072,6 +1084,31 @@ mod tests {
             mail("MAIL FROM: <a@b.example>").map(|x| x.0),
             Ok(ReversePath::Mailbox(mb("a", "b.example")))
         );
+    }
+
+    /// RFC 8689 2: REQUIRETLS takes no value and is given once; 501
+    /// 5.5.4 otherwise (whether the session accepts it is its rule).
+    #[test]
+    fn requiretls_parameter() {
+        let (_, p) = mail("MAIL FROM:<a@b.example> REQUIRETLS").expect("ok");
+        assert!(p.requiretls && !p.is_empty());
+        let (_, p) = mail("MAIL FROM:<> requiretls BODY=8BITMIME RET=HDRS").expect("ok");
+        assert!(p.requiretls);
+        assert_eq!(p.ret, Some(Ret::Hdrs));
+        assert!(!mail("MAIL FROM:<a@b.example>").expect("ok").1.requiretls);
+        for bad in [
+            "MAIL FROM:<a@b.example> REQUIRETLS=YES",
+            "MAIL FROM:<a@b.example> REQUIRETLS=",
+            "MAIL FROM:<a@b.example> REQUIRETLS REQUIRETLS",
+            "MAIL FROM:<a@b.example> RequireTLS SIZE=1 requiretls",
+        ] {
+            let e = mail(bad).expect_err(bad);
+            assert_eq!(e, ParseError::InvalidParameter("REQUIRETLS"), "{bad}");
+            assert_eq!(
+                e.reply().to_string().trim_end(),
+                "501 5.5.4 Invalid value for REQUIRETLS"
+            );
+        }
     }
 
     #[test]

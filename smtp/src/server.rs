@@ -133,6 +133,11 @@ pub struct SessionConfig {
     /// BinaryMimeEnabled: `BINARYMIME` is advertised and `BODY=BINARYMIME`
     /// accepted (only together with `chunking`).
     pub binary_mime: bool,
+    /// RequireTlsExtensionEnabled: `REQUIRETLS` (RFC 8689 2) is advertised
+    /// in the EHLO reply of a TLS session (never before STARTTLS) and the
+    /// MAIL parameter accepted there; in plaintext it is refused with
+    /// `530 5.7.10`, and where the extension is off with `555 5.5.4`.
+    pub requiretls: bool,
 }
 
 impl SessionConfig {
@@ -150,6 +155,7 @@ impl SessionConfig {
             require_ehlo_domain: false,
             chunking: true,
             binary_mime: true,
+            requiretls: true,
         }
     }
 }
@@ -933,6 +939,10 @@ impl Session {
                 if self.config.offer_starttls && self.tls.is_none() {
                     lines.push("STARTTLS".to_string());
                 }
+                // RFC 8689 2: only in a session that uses TLS.
+                if self.config.requiretls && self.tls.is_some() {
+                    lines.push("REQUIRETLS".to_string());
+                }
                 self.helo = Some((name, true));
                 self.reply(&Reply::multiline(250, lines));
                 abandoned.then_some(Action::MessageRefused)
@@ -964,6 +974,22 @@ impl Session {
                         555,
                         (5, 5, 4),
                         "MAIL parameters are not allowed after HELO",
+                    ));
+                }
+                if params.requiretls && !self.config.requiretls {
+                    return self.error(&Reply::new(
+                        555,
+                        (5, 5, 4),
+                        "REQUIRETLS is not supported here",
+                    ));
+                }
+                if params.requiretls && self.tls.is_none() {
+                    // RFC 8689 2: REQUIRETLS only in a session using TLS;
+                    // 5.7.10 "Encryption needed" (RFC 5248 registry).
+                    return self.error(&Reply::new(
+                        530,
+                        (5, 7, 10),
+                        "REQUIRETLS needs a TLS session: issue STARTTLS first",
                     ));
                 }
                 if params.body == Some(Body::BinaryMime)

@@ -812,7 +812,8 @@ fn starttls_discards_injected_plaintext() {
         "{out}"
     );
     assert!(!out.contains("STARTTLS\r\n250"));
-    assert!(out.contains("250 BINARYMIME\r\n"));
+    // After TLS, REQUIRETLS (RFC 8689 2) ends the list.
+    assert!(out.contains("250-BINARYMIME\r\n250 REQUIRETLS\r\n"));
     assert!(out.ends_with("503 5.5.1 TLS already active\r\n"));
 }
 
@@ -885,6 +886,45 @@ fn require_tls() {
     assert_eq!(r[EHLO_LINES + 1], "220 2.0.0 Ready to start TLS");
     assert_eq!(t.delivered.len(), 1);
     assert_eq!(t.delivered[0].0.tls, Some(tls_facts()));
+}
+
+/// RFC 8689 2: REQUIRETLS is advertised only in a TLS session; its MAIL
+/// parameter before TLS is refused (530 5.7.10), after TLS accepted and
+/// handed to the engine; where the connector turns it off it is neither
+/// advertised nor accepted (555 5.5.4).
+#[test]
+fn requiretls_only_after_starttls() {
+    let t = run(
+        config(),
+        "EHLO c.example\r\nMAIL FROM:<a@b.example> REQUIRETLS\r\nSTARTTLS\r\n[[TLS]]EHLO c.example\r\n\
+         MAIL FROM:<a@b.example> REQUIRETLS\r\nRCPT TO:<r@contoso.com>\r\nDATA\r\nx\r\n.\r\n",
+    );
+    let r = replies(&t);
+    assert!(!r[..EHLO_LINES].contains(&"250-REQUIRETLS"), "{r:?}");
+    assert!(!r[..EHLO_LINES].contains(&"250 REQUIRETLS"), "{r:?}");
+    assert_eq!(
+        r[EHLO_LINES],
+        "530 5.7.10 REQUIRETLS needs a TLS session: issue STARTTLS first"
+    );
+    assert_eq!(r[EHLO_LINES + 1], "220 2.0.0 Ready to start TLS");
+    assert!(r[EHLO_LINES + 2..].contains(&"250 REQUIRETLS"), "{r:?}");
+    assert_eq!(t.delivered.len(), 1);
+    assert!(t.delivered[0].0.params.requiretls);
+    assert!(t.delivered[0].0.tls.is_some());
+
+    let mut c = config();
+    c.requiretls = false;
+    let t = run(
+        c,
+        "EHLO c.example\r\nSTARTTLS\r\n[[TLS]]EHLO c.example\r\nMAIL FROM:<a@b.example> REQUIRETLS\r\n",
+    );
+    assert!(!t.output.contains("REQUIRETLS\r\n"), "{}", t.output);
+    assert!(
+        t.output
+            .ends_with("555 5.5.4 REQUIRETLS is not supported here\r\n"),
+        "{}",
+        t.output
+    );
 }
 
 #[test]

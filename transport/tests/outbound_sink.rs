@@ -124,6 +124,7 @@ fn tx(subject: &str, rcpts: &[&str]) -> Transaction {
         .into(),
         dsn: Default::default(),
         smtputf8: false,
+        requiretls: false,
     }
 }
 
@@ -316,6 +317,7 @@ async fn a_queued_message_is_streamed_to_the_peer() {
                 },
                 dsn: Default::default(),
                 smtputf8: false,
+                requiretls: false,
             }],
         ),
     )
@@ -366,6 +368,7 @@ async fn smtputf8_envelope_is_refused_for_a_hop_without_smtputf8() {
     let sink = start_sink(&bin, &dump, &[]);
     let msg = |subject: &str, rcpt: &str, utf8_header: bool| Transaction {
         smtputf8: utf8_header,
+        requiretls: false,
         ..tx(subject, &[rcpt])
     };
     let report = tokio::time::timeout(

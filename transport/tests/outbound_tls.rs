@@ -323,6 +323,7 @@ fn message(rcpts: &[&str]) -> Transaction {
                 .into(),
         dsn: Default::default(),
         smtputf8: false,
+        requiretls: false,
     }
 }
 

@@ -375,6 +375,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             message: message.into(),
             dsn: Default::default(),
             smtputf8: false,
+            requiretls: false,
         },
         &mut log,
     );

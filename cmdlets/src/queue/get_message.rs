@@ -32,7 +32,8 @@ go to two next hops is in two queues, as in Exchange): Identity `<server>\\<next
 recipients of that queue with their status (Ready, Retry) and last error, size, subject, Message-ID, retry count \
 and next retry time, and what the sender asked of delivery status notifications (RFC 3461): DsnFormatRequested \
 (RET: NotSpecified, Full, Headers) and EnvelopeId (ENVID), and per recipient RequestedReports (NOTIFY: Default, \
-Never, or e.g. Success, Failure) and OriginalRecipient (ORCPT). -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
+Never, or e.g. Success, Failure) and OriginalRecipient (ORCPT); RequireTls is True for a message received with \
+REQUIRETLS (RFC 8689), which is relayed only over verified TLS. -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
 Asks the running xshell-transport; when it is not running, reads the queue folder directly and warns.",
     params: p::LIST,
     sets: &["Identity", "Queue", "Filter"],

@@ -36,6 +36,7 @@ params!(pub shared {
     ProtocolLoggingLevel: ProtocolLoggingLevel = param(Kind::Enum(xshell_core::model::ProtocolLoggingLevel::NAMES), "Whether the connector's SMTP conversations are logged (Verbose) or not (None).").default("None"),
     ChunkingEnabled: bool = param(Kind::Bool, "Advertise CHUNKING and accept BDAT (RFC 3030). Without it BDAT is refused with 502 5.5.1, and BINARYMIME is not advertised either.").default("$true"),
     BinaryMimeEnabled: bool = param(Kind::Bool, "Advertise BINARYMIME and accept BODY=BINARYMIME (RFC 3030), only together with ChunkingEnabled: binary messages arrive by BDAT.").default("$true"),
+    RequireTlsExtensionEnabled: bool = param(Kind::Bool, "Advertise REQUIRETLS after STARTTLS and accept the REQUIRETLS parameter of MAIL (RFC 8689): such a message is then relayed only over verified TLS to a next hop that offers REQUIRETLS, or returned with 5.7.10. Never offered before STARTTLS.").default("$true"),
     TlsDomainCapabilities: Vec<String> = param(Kind::List(&Kind::Str), "Refused: grants Exchange Online header capabilities (domain:capability), which xshell has no use for."),
     Enabled: bool = param(Kind::Bool, "Whether the connector listens.").default("$true"),
     ConnectionTimeout: TimeSpan = param(Kind::TimeSpan { min: 1, max: 86_400 }, "Longest a connection may stay open.").default("00:10:00"),
@@ -80,6 +81,10 @@ pub fn apply(b: &Bound, c: &mut ReceiveConnector) -> Result<(), CmdletError> {
     b.assign(shared::ProtocolLoggingLevel, &mut c.protocol_logging_level);
     b.assign(shared::ChunkingEnabled, &mut c.chunking_enabled);
     b.assign(shared::BinaryMimeEnabled, &mut c.binary_mime_enabled);
+    b.assign(
+        shared::RequireTlsExtensionEnabled,
+        &mut c.require_tls_extension_enabled,
+    );
     if b.is_set(shared::TlsDomainCapabilities) {
         return Err(CmdletError::bad_value(
             "TlsDomainCapabilities",

@@ -62,6 +62,8 @@ pub struct SpoolMessage {
     pub body: Option<String>,
     /// What the sender asked of delivery status notifications (RFC 3461).
     pub dsn: SpoolDsn,
+    /// Received with REQUIRETLS (RFC 8689).
+    pub requiretls: bool,
 }
 
 /// The RFC 3461 requests of a queued message, as the engine keeps them.
@@ -144,6 +146,8 @@ struct RawEnvelope {
     ret: Option<String>,
     #[serde(default)]
     envid: Option<String>,
+    #[serde(default)]
+    requiretls: bool,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +366,7 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         connector: e.connector,
         body: e.body,
         dsn,
+        requiretls: e.requiretls,
     }))
 }
 

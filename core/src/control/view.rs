@@ -238,6 +238,10 @@ pub struct MessageInfo {
     /// RFC 3461 ENVID (Exchange's MailItem.EnvelopeId), decoded.
     #[serde(default)]
     pub envelope_id: Option<String>,
+    /// Received with REQUIRETLS (RFC 8689): relayed only over verified
+    /// TLS to next hops offering REQUIRETLS.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 fn not_specified() -> String {
@@ -431,6 +435,7 @@ pub fn messages(
                     _ => not_specified(),
                 },
                 envelope_id: p.msg.dsn.envid.clone(),
+                require_tls: p.msg.requiretls,
             }
         })
         .collect()
@@ -483,6 +488,7 @@ mod tests {
             connector: None,
             body: None,
             dsn: Default::default(),
+            requiretls: false,
         }
     }
 

@@ -333,6 +333,7 @@ impl RuntimeConfig {
             session.require_ehlo_domain = rc.require_ehlo_domain;
             session.chunking = rc.chunking_enabled;
             session.binary_mime = rc.binary_mime_enabled;
+            session.requiretls = rc.require_tls_extension_enabled;
 
             let sender_restriction = SenderRestriction::compile(rc);
             let requests_client_certificate = (rc.domain_secure_enabled

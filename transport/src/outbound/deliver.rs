@@ -958,9 +958,36 @@ pub async fn deliver_with_progress(
 ) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let mut conn = None;
+    let requiretls = !messages.is_empty() && messages.iter().all(|t| t.requiretls);
+    let last = hosts.iter().map(|h| h.addrs.len()).sum::<usize>();
+    let mut tried = 0;
     'hosts: for host in hosts {
         for addr in &host.addrs {
+            tried += 1;
             match Connection::open(&host.name, *addr, opts).await {
+                // RFC 8689 4.2.1: a REQUIRETLS batch looks for a host that
+                // offers REQUIRETLS; the last one tried fails it (550
+                // 5.7.30 from the session).
+                Ok(c)
+                    if requiretls
+                        && tried < last
+                        && !(c.tls.is_some() && c.extensions().requiretls) =>
+                {
+                    c.quit().await;
+                    report.attempts.push(Attempt {
+                        host: host.name.clone(),
+                        addr: *addr,
+                        cause: Cause::Reply {
+                            host: host.name.clone(),
+                            stage: Stage::Local,
+                            reply: Reply::new(
+                                550,
+                                (5, 7, 30),
+                                "REQUIRETLS not offered after STARTTLS; trying the next host",
+                            ),
+                        },
+                    });
+                }
                 Ok(c) => {
                     conn = Some(c);
                     break 'hosts;

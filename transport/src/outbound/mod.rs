@@ -7,7 +7,10 @@
 //!   enforcement.
 //! - [`deliver`]: connects to MX or smart hosts, drives the session over
 //!   TCP/TLS and classifies every failure once ([`deliver::classify`]).
+//! - [`requiretls`]: what a message asks of its next hops' TLS (RFC 8689
+//!   REQUIRETLS, `TLS-Required: No`).
 
 pub mod deliver;
 pub mod mta_sts;
+pub mod requiretls;
 pub mod tls;

@@ -166,6 +166,11 @@ pub struct Envelope {
     /// hops that offer it; a non-ASCII envelope goes to no other.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub smtputf8: bool,
+    /// Received with `REQUIRETLS` (RFC 8689): relayed only over verified
+    /// TLS to next hops offering REQUIRETLS, with the parameter; its
+    /// reports go with REQUIRETLS and return its header only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requiretls: bool,
 }
 
 impl Envelope {
@@ -188,6 +193,7 @@ impl Envelope {
             ret: None,
             envid: None,
             smtputf8: false,
+            requiretls: false,
         }
     }
 
@@ -207,6 +213,7 @@ impl Envelope {
             r.orcpt = p.orcpt.clone();
         }
         e.smtputf8 = env.params.smtputf8;
+        e.requiretls = env.params.requiretls;
         e
     }
 }
@@ -225,9 +232,13 @@ impl Envelope {
     /// A failure report may return the whole message: the sender asked
     /// RET=FULL (RFC 3461 4.3) and the body is text. A BODY=BINARYMIME
     /// message (RFC 3030) is returned by its header only: its octets
-    /// cannot travel in a `message/rfc822` part of a text report.
+    /// cannot travel in a `message/rfc822` part of a text report. Nor is
+    /// a REQUIRETLS message's body ever returned (RFC 8689 5: the report
+    /// is redacted to the header section).
     pub fn returns_full_message(&self) -> bool {
-        self.ret == Some(xshell_smtp::Ret::Full) && self.body != Some(xshell_smtp::Body::BinaryMime)
+        self.ret == Some(xshell_smtp::Ret::Full)
+            && self.body != Some(xshell_smtp::Body::BinaryMime)
+            && !self.requiretls
     }
 
     /// Sets the status of each listed recipient (by address,

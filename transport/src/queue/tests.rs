@@ -317,6 +317,24 @@ fn envelope_from_smtp_session() {
     assert_eq!(e.recipients[0].address, "Bob@contoso.com");
     assert_eq!(e.recipients[0].status, RecipientStatus::Pending);
     assert_eq!(e.helo.as_deref(), Some("mail.fabrikam.com"));
+    assert!(!e.requiretls);
+    // RFC 8689 4.1: the message is tagged, and the tag survives a write
+    // and a read; a record without it loads as untagged.
+    let tagged = Envelope::from_smtp(&xshell_smtp::Envelope {
+        params: MailParams {
+            requiretls: true,
+            ..MailParams::default()
+        },
+        ..env
+    });
+    assert!(tagged.requiretls);
+    let json = serde_json::to_string(&tagged).expect("json");
+    assert!(json.contains("\"requiretls\":true"), "{json}");
+    let back: Envelope = serde_json::from_str(&json).expect("load");
+    assert!(back.requiretls);
+    let untagged: Envelope =
+        serde_json::from_str(&json.replace(",\"requiretls\":true", "")).expect("load");
+    assert!(!untagged.requiretls);
 }
 
 /// N threads enqueue at once through one committer; returns the number of

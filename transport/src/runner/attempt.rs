@@ -14,6 +14,7 @@ use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
 use crate::outbound::mta_sts;
+use crate::outbound::requiretls::{self, TlsRequest};
 use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
@@ -142,6 +143,8 @@ struct Hop {
     connector: String,
     next_hop_domain: String,
     targets: Targets,
+    /// What its messages ask of the TLS (RFC 8689): one hop per request.
+    request: TlsRequest,
     /// (index in the batch, recipients).
     parts: Vec<(usize, Vec<String>)>,
 }
@@ -202,6 +205,7 @@ pub(crate) async fn batch(
             continue;
         }
         let (groups, unroutable) = group_recipients(&rcpts, &rt.send.connectors);
+        let request = TlsRequest::of(&item.message.envelope, &item.head);
         for (address, e) in unroutable {
             let facts = Arc::new(HopFacts {
                 next_hop_domain: recipient_domain(&address),
@@ -218,15 +222,17 @@ pub(crate) async fn batch(
             recipients,
         } in groups
         {
-            match hops
-                .iter_mut()
-                .find(|h| h.connector == connector && h.next_hop_domain == next_hop_domain)
-            {
+            match hops.iter_mut().find(|h| {
+                h.connector == connector
+                    && h.next_hop_domain == next_hop_domain
+                    && h.request == request
+            }) {
                 Some(h) => h.parts.push((i, recipients)),
                 None => hops.push(Hop {
                     connector,
                     next_hop_domain,
                     targets,
+                    request,
                     parts: vec![(i, recipients)],
                 }),
             }
@@ -265,6 +271,7 @@ pub(crate) async fn batch(
                         message: item.content.clone()?,
                         dsn: dsn_request(env, rcpts),
                         smtputf8: item.message.envelope.smtputf8 && utf8_header(&item.head),
+                        requiretls: hop.request == TlsRequest::RequireTls,
                     },
                 ))
             })
@@ -484,6 +491,26 @@ async fn deliver_hop(
         }
     }
     facts.policy.kind = Some(policy.kind());
+    // RFC 8689: REQUIRETLS only under a verifying policy; TLS-Required: No
+    // waives the connector's requirements.
+    let plaintext_next = hosts
+        .first()
+        .is_some_and(|h| ctx.plaintext_next_time(&h.name));
+    let pinned = conn.connector.tls_remote_certificate_name.is_some();
+    policy = match requiretls::apply(
+        hop.request,
+        policy,
+        pinned,
+        plaintext_next,
+        &mut facts.policy,
+    ) {
+        Ok(p) => p,
+        Err(reply) => {
+            let host = String::new();
+            let stage = xshell_smtp::client::Stage::Local;
+            return failed(Cause::Reply { host, stage, reply }, facts);
+        }
+    };
     // MTA-STS testing: a configuration of its own that records what the
     // policy would have refused.
     let sts_testing = mta_sts::Recorder::default();

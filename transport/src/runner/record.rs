@@ -277,10 +277,10 @@ pub(crate) fn record(
             let sent = match dsn_for(rt, e, original, ret, &replies, Action::Failed, now) {
                 // null sender: nothing to send
                 None => true,
-                Some(d) => match enqueue_dsn(ctx, &d) {
+                Some(d) => match enqueue_dsn(ctx, &d, e.requiretls) {
                     Some(dsn_id) => {
                         dsns.push((dsn_id, Action::Failed, reported.clone()));
-                        if let Some(copy_id) = copy_to_postmaster(ctx, rt, &d) {
+                        if let Some(copy_id) = copy_to_postmaster(ctx, rt, &d, e.requiretls) {
                             dsns.push((copy_id, Action::Failed, reported.clone()));
                         }
                         true
@@ -311,7 +311,7 @@ pub(crate) fn record(
                 .collect();
             let sent = match dsn_for(rt, e, original, ret, &replies, Action::Delivered, now) {
                 None => true,
-                Some(d) => match enqueue_dsn(ctx, &d) {
+                Some(d) => match enqueue_dsn(ctx, &d, e.requiretls) {
                     Some(dsn_id) => {
                         dsns.push((dsn_id, Action::Delivered, reported.clone()));
                         true
@@ -332,7 +332,7 @@ pub(crate) fn record(
             match dsn_for(rt, e, original, ret, &replies, Action::Delayed, now) {
                 None => e.delay_notified = true,
                 Some(d) => {
-                    if let Some(dsn_id) = enqueue_dsn(ctx, &d) {
+                    if let Some(dsn_id) = enqueue_dsn(ctx, &d, e.requiretls) {
                         let delayed = e
                             .recipients
                             .iter()
@@ -410,7 +410,12 @@ fn count_sent(ctx: &Ctx, item: &Item, tracked: &[Tracked], now: u64) {
 /// be queued (retried at the next pass).
 /// GenerateCopyOfDSNFor: a copy of the report to the postmaster when one
 /// of its `Status:` codes is listed.
-fn copy_to_postmaster(ctx: &Ctx, rt: &RuntimeConfig, d: &dsn::Dsn) -> Option<MessageId> {
+fn copy_to_postmaster(
+    ctx: &Ctx,
+    rt: &RuntimeConfig,
+    d: &dsn::Dsn,
+    requiretls: bool,
+) -> Option<MessageId> {
     if rt.send.copy_dsn_for.is_empty()
         || d.envelope_recipient
             .eq_ignore_ascii_case(&rt.send.postmaster)
@@ -428,13 +433,16 @@ fn copy_to_postmaster(ctx: &Ctx, rt: &RuntimeConfig, d: &dsn::Dsn) -> Option<Mes
         envelope_recipient: rt.send.postmaster.clone(),
         message: d.message.clone(),
     };
-    let id = enqueue_dsn(ctx, &copy)?;
+    let id = enqueue_dsn(ctx, &copy, requiretls)?;
     tracing::info!(postmaster = %rt.send.postmaster, "copy of a non-delivery report to the postmaster (GenerateCopyOfDSNFor)");
     Some(id)
 }
 
-fn enqueue_dsn(ctx: &Ctx, d: &dsn::Dsn) -> Option<MessageId> {
-    let env = Envelope::new(d.envelope_sender.clone(), [d.envelope_recipient.clone()]);
+/// `requiretls`: the report is about a REQUIRETLS message, and goes with
+/// REQUIRETLS itself (RFC 8689 5): only over verified TLS, or not at all.
+fn enqueue_dsn(ctx: &Ctx, d: &dsn::Dsn, requiretls: bool) -> Option<MessageId> {
+    let mut env = Envelope::new(d.envelope_sender.clone(), [d.envelope_recipient.clone()]);
+    env.requiretls = requiretls;
     match ctx.queue.enqueue(&env, &d.message) {
         Ok(id) => Some(id),
         Err(e) => {
