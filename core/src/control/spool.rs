@@ -62,6 +62,20 @@ pub struct SpoolMessage {
     pub body: Option<String>,
     /// What the sender asked of delivery status notifications (RFC 3461).
     pub dsn: SpoolDsn,
+    /// Per recipient address that was attempted: the TLS policy of its
+    /// last attempt and why it went without verified TLS or was held
+    /// (say why; absent in records written before these were kept).
+    pub tls_policies: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl SpoolMessage {
+    /// TLS policy and its reason of this recipient's last attempt.
+    pub fn tls_policy(&self, address: &str) -> (Option<&str>, Option<&str>) {
+        self.tls_policies
+            .iter()
+            .find(|(a, _, _)| a.eq_ignore_ascii_case(address))
+            .map_or((None, None), |(_, p, r)| (p.as_deref(), r.as_deref()))
+    }
 }
 
 /// The RFC 3461 requests of a queued message, as the engine keeps them.
@@ -154,6 +168,10 @@ struct RawRecipient {
     notify: Option<String>,
     #[serde(default)]
     orcpt: Option<String>,
+    #[serde(default)]
+    tls_policy: Option<String>,
+    #[serde(default)]
+    tls_policy_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -347,6 +365,18 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
             })
             .collect(),
     };
+    let tls_policies = e
+        .recipients
+        .iter()
+        .filter(|r| r.tls_policy.is_some() || r.tls_policy_reason.is_some())
+        .map(|r| {
+            (
+                r.address.clone(),
+                r.tls_policy.clone(),
+                r.tls_policy_reason.clone(),
+            )
+        })
+        .collect();
     Ok(Some(SpoolMessage {
         id: raw.id,
         size: raw.size,
@@ -362,6 +392,7 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         connector: e.connector,
         body: e.body,
         dsn,
+        tls_policies,
     }))
 }
 

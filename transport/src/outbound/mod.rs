@@ -5,6 +5,8 @@
 //!   opportunistic) and the rustls client configurations that enforce it.
 //! - [`deliver`]: connects to MX or smart hosts, drives the session over
 //!   TCP/TLS and classifies every failure once ([`deliver::classify`]).
+//! - [`why`]: which policy applied to a next hop and why (say why).
 
 pub mod deliver;
 pub mod tls;
+pub mod why;

@@ -14,6 +14,7 @@ use crate::outbound::deliver::{
     Cause, DeliveryReport, Outcome, Progress, SendOptions, classify, deliver_with_progress,
 };
 use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
+use crate::outbound::why;
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
@@ -438,6 +439,13 @@ async fn deliver_hop(
     };
     // What the policy lookups found (DANE, MTA-STS), before the decision.
     let inputs = PolicyInputs::default();
+    // say why
+    let why = why::Basis::new(
+        &hop.next_hop_domain,
+        &conn.connector,
+        &rt.send.secure_list,
+        &inputs,
+    );
     let mut policy = match decide_with(
         &hop.next_hop_domain,
         &conn.connector,
@@ -446,14 +454,19 @@ async fn deliver_hop(
         &inputs,
     ) {
         Ok(p) => p,
-        Err(e) => return failed(Cause::Policy(e), facts),
+        Err(e) => {
+            facts.policy = why.applied(Err(&e), false, why::Session::NotTried);
+            return failed(Cause::Policy(e), facts);
+        }
     };
+    facts.policy = why.applied(Ok(&policy), false, why::Session::NotTried);
     let hosts = match resolve(ctx, rt, hop).await {
         Ok(h) => h,
         Err(cause) => {
             return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
         }
     };
+    let mut fallback = false;
     if policy.is_opportunistic()
         && hosts
             .first()
@@ -469,8 +482,10 @@ async fn deliver_hop(
             Ok(p) => policy = p,
             Err(e) => return failed(Cause::Policy(e), facts),
         }
+        fallback = true;
     }
-    facts.policy.kind = Some(policy.kind());
+    facts.policy = why.applied(Ok(&policy), fallback, why::Session::NotTried);
+    let decided = policy.clone();
     let tls = match conn.client_config(&policy) {
         Ok(c) => c,
         Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
@@ -522,8 +537,14 @@ async fn deliver_hop(
                     continue;
                 };
                 let facts = session_facts.get_or_insert_with(|| {
+                    let host = format!("{} [{}]", p.host.0, p.host.1);
+                    let session = why::Session::Up {
+                        host: &host,
+                        tls: p.tls.as_ref(),
+                    };
                     Arc::new(HopFacts {
-                        host: Some(format!("{} [{}]", p.host.0, p.host.1)),
+                        policy: why.applied(Ok(&decided), fallback, session),
+                        host: Some(host.clone()),
                         tls: p.tls.clone(),
                         dsn: p.dsn,
                         ..facts.clone()
@@ -567,6 +588,11 @@ async fn deliver_hop(
         .map(|(name, addr)| format!("{name} [{addr}]"));
     facts.tls = report.tls.clone();
     facts.dsn = report.dsn;
+    facts.policy = why.applied(
+        Ok(&decided),
+        fallback,
+        why::Session::of(&report, facts.host.as_deref()),
+    );
     // Put the size refusals back in place.
     let mut delivered = report.messages.into_iter();
     let mut messages = Vec::with_capacity(txs.len());

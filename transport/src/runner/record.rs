@@ -63,6 +63,9 @@ fn apply_outcomes(
         let reply = outcome.reply().clone();
         r.last_reply = Some(reply.to_string());
         r.remote_host = remote_host(outcome, facts);
+        // say why: the policy of this attempt (Get-Message)
+        r.tls_policy = facts.policy.kind.map(|k| k.as_str().to_string());
+        r.tls_policy_reason = facts.policy.reason.clone();
         replies.push((r.address.clone(), reply.clone()));
         let (event, detail) = match outcome {
             Outcome::Delivered { .. } => {
@@ -501,6 +504,9 @@ fn track(
             ev.verified_name = tls.verified_name.clone();
         }
         ev.domain_secured = Some(f.tls.as_ref().is_some_and(|t| t.domain_secured));
+        // say why
+        ev.tls_policy = f.policy.kind.map(|k| k.as_str().to_string());
+        ev.tls_policy_reason = f.policy.reason.clone();
         ev.dsn_from(env);
         if t.event == EventId::Send {
             ev.dsn_passed_on = Some(f.dsn);
@@ -513,6 +519,7 @@ fn track(
             reply = %t.reply,
             tls = ?ev.tls_version,
             domain_secured = ?ev.domain_secured,
+            tls_policy = ?ev.tls_policy,
             "outbound"
         );
         write(&ev);
