@@ -11,9 +11,10 @@
 //! precedence order with whether it applies and why
 //! (Test-OutboundTlsPolicy).
 //!
-//! A hop whose peer was verified (Domain Security, a validating
-//! RequireTLS level, DANE, MTA-STS enforce: [`TlsPolicy::verifies_peer`]
-//! with TLS up) gets no reason: there is nothing to explain.
+//! A hop under a policy that verifies the peer (Domain Security, a
+//! validating RequireTLS level, DANE, MTA-STS enforce:
+//! [`TlsPolicy::verifies_peer`]) gets no reason unless its session failed
+//! on TLS (then it was held, and the reason says why).
 
 use xshell_core::model::{SendConnector, TlsAuthLevel};
 use xshell_core::types::SmtpDomain;
@@ -254,16 +255,17 @@ impl<'a> Basis<'a> {
                 };
             }
         };
-        let verified =
-            matches!(session, Session::Up { tls: Some(_), .. }) && policy.verifies_peer();
-        let reason = (!verified).then(|| {
-            let mut why = self.why_policy(policy, plaintext_fallback);
-            if let Some(s) = session_clause(policy, session) {
-                why.push_str("; ");
-                why.push_str(&s);
-            }
-            why
-        });
+        // A policy that verifies the peer needs no reason unless the
+        // session showed something (held for want of STARTTLS, a
+        // certificate that failed).
+        let reason = match session_clause(policy, session) {
+            None if policy.verifies_peer() => None,
+            None => Some(self.why_policy(policy, plaintext_fallback)),
+            Some(s) => Some(format!(
+                "{}; {s}",
+                self.why_policy(policy, plaintext_fallback)
+            )),
+        };
         AppliedPolicy {
             kind: Some(policy.kind()),
             reason,
