@@ -138,6 +138,23 @@ fn tracking_get_message_and_test_outbound_tls_policy_say_why() {
     assert_eq!(rule(&r, "DANE")["Detail"], "not configured", "{r:#}");
     assert_eq!(rule(&r, "Opportunistic")["Applies"], false, "{r:#}");
     assert!(r["Host"].is_null(), "no probe without -Connect: {r:#}");
+    // The shell form: the rules as a table, and ConvertTo-Json.
+    let text = a.xshell(&[
+        "-c",
+        "(Test-OutboundTlsPolicy orgb.example).Rules | Format-Table Name,Applies,Detail",
+    ]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Domain Security") && l.contains("True")),
+        "{text}"
+    );
+    let text = a.xshell(&[
+        "-c",
+        "Test-OutboundTlsPolicy orgb.example | ConvertTo-Json -Depth 4",
+    ]);
+    let j: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(j["TlsPolicy"], "DomainSecure", "{j:#}");
+    assert_eq!(j["Rules"][0]["Applies"], true, "{j:#}");
 
     // -Connect against the real engine B: verified under Domain Security.
     let (code, r, err) = policy(&a, "orgb.example", true);
@@ -171,6 +188,16 @@ fn tracking_get_message_and_test_outbound_tls_policy_say_why() {
         "{r:#}"
     );
     assert_eq!(r["StarttlsOffered"], false, "{r:#}");
+    // The list view shows the rules and the reason.
+    let text = a.xshell(&["test-outboundtlspolicy", "plain.example", "--connect"]);
+    for want in [
+        "TlsPolicyReason",
+        "did not offer STARTTLS",
+        "MTA-STS",
+        "Applies",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
     // A RequireTLS domain whose next hop has no STARTTLS: held, exit 0
     // (the decision was made).
     let (code, r, _) = policy(&a, "strict.example", true);
