@@ -488,7 +488,8 @@ mod tests {
             format!(
                 r#"{{"version":1,"id":"{ID}","size":12,"envelope":{{"sender":"a@x.example",
                 "recipients":[{{"address":"b@y.example","status":{{"state":"pending"}}}},
-                {{"address":"c@y.example","status":{{"state":"deferred","reason":"451 busy"}}}},
+                {{"address":"c@y.example","status":{{"state":"deferred","reason":"451 busy"}},
+                "tls_policy":"RequireTLS","tls_policy_reason":"x did not offer STARTTLS; held"}},
                 {{"address":"d@y.example","status":{{"state":"delivered","at_ms":1,"detail":"x"}}}}],
                 "received_at_ms":5,"attempts":2,"next_retry_ms":99,"future_field":true}}}}"#
             ),
@@ -513,6 +514,13 @@ mod tests {
             RecipientState::Deferred("451 busy".into())
         );
         assert!(m.recipients[2].1.is_final());
+        // say why: kept per recipient; a recipient (or an older record)
+        // without them has none
+        assert_eq!(
+            m.tls_policy("C@y.example"),
+            (Some("RequireTLS"), Some("x did not offer STARTTLS; held"))
+        );
+        assert_eq!(m.tls_policy("b@y.example"), (None, None));
         assert_eq!(read_one(t.path(), "../../etc/passwd").unwrap(), None);
         assert_eq!(
             read_headers(t.path(), ID).subject.as_deref(),

@@ -290,8 +290,11 @@ fn session_clause(policy: &TlsPolicy, session: Session<'_>) -> Option<String> {
             TlsPolicy::Required { .. } => {
                 "TLS without certificate verification (TlsAuthLevel EncryptionOnly)".to_string()
             }
-            _ => "TLS, certificate not verified (opportunistic TLS accepts any certificate)"
-                .to_string(),
+            _ if policy.kind() == PolicyKind::Opportunistic => {
+                "TLS, certificate not verified (opportunistic TLS accepts any certificate)"
+                    .to_string()
+            }
+            _ => format!("TLS, certificate not verified under {}", policy.kind()),
         }),
         Session::Failed(cause) => match cause {
             Cause::Session {

@@ -529,6 +529,13 @@ fn track(
         ev.recipients = expired.to_vec();
         ev.detail = Some("message expired (MessageExpirationTimeout)".into());
         ev.reply = env.last_error.clone();
+        // say why: the policy of the last attempt
+        if let Some(r) = env.recipients.iter().find(|r| {
+            r.tls_policy.is_some() && expired.iter().any(|a| a.eq_ignore_ascii_case(&r.address))
+        }) {
+            ev.tls_policy = r.tls_policy.clone();
+            ev.tls_policy_reason = r.tls_policy_reason.clone();
+        }
         write(&ev);
     }
     for (dsn_id, action, rcpts) in dsns {
