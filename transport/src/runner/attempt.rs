@@ -488,7 +488,11 @@ async fn deliver_hop(
     let decided = policy.clone();
     let tls = match conn.client_config(&policy) {
         Ok(c) => c,
-        Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
+        Err(e) => {
+            let cause = Cause::TlsSetup(e.to_string());
+            facts.policy = why.applied(Ok(&policy), fallback, why::Session::Failed(&cause));
+            return failed(cause, facts);
+        }
     };
     // MaxMessageSize: too large is permanent, and never sent.
     let mut sizes: Vec<Option<Outcome>> = Vec::with_capacity(txs.len());
