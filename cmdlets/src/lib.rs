@@ -77,6 +77,7 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &tracking::get_log::DECL,
     &diagnostics::test_smtp::DECL,
     &diagnostics::test_domain_security::DECL,
+    &diagnostics::test_outbound_tls_policy::DECL,
     &mail::send::DECL,
 ];
 

@@ -441,6 +441,31 @@ pub fn fake_server(listener: TcpListener, cert: Option<Issued>) -> Rec {
     rec
 }
 
+/// A fake SMTP server that offers STARTTLS but answers the client's
+/// handshake with bytes that are not TLS: an opportunistic client's
+/// handshake fails, and its plaintext retry is accepted.
+pub fn broken_tls_server(listener: TcpListener) -> Rec {
+    let rec: Rec = Arc::default();
+    let r = Arc::clone(&rec);
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+                r.lock().unwrap().connections += 1;
+                if s.write_all(b"220 fake.test ESMTP\r\n").is_err() {
+                    return;
+                }
+                if dialogue(&mut s, false, true, &r) {
+                    let _ = s.write_all(b"this is not TLS\r\n");
+                }
+            });
+        }
+    });
+    rec
+}
+
 /// A listener on a loopback port handed out once in this process (its
 /// port alone, the listener dropped, is a closed port).
 pub fn listener() -> (TcpListener, u16) {

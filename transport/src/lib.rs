@@ -41,6 +41,7 @@ pub mod https;
 pub mod maildir;
 pub mod metrics;
 pub mod outbound;
+pub mod policy_probe;
 pub mod probe;
 pub mod protolog;
 pub mod queue;

@@ -15,10 +15,11 @@ use xshell_core::control::StepResult::{Fail, Pass, Warning};
 use xshell_core::pki::cert::{parse_certificate, thumbprint};
 
 use crate::config::RuntimeConfig;
+use crate::config::SendConnectorRuntime;
 use crate::dns::{HickoryResolver, Host, resolve_mx, resolve_smart_hosts};
 use crate::outbound::deliver::{Cause, Connection, SendOptions};
 use crate::outbound::tls::{TlsPolicy, decide};
-use crate::routing::{Targets, group_recipients};
+use crate::routing::{RouteGroup, Targets, group_recipients};
 use xshell_smtp::client::SessionFailure;
 
 /// The probe's own time limits (shorter than a delivery's).
@@ -60,40 +61,30 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
     );
 
     // Route.
-    let (groups, unroutable) =
-        group_recipients(&[format!("postmaster@{domain}")], &send.connectors);
-    let Some(group) = groups.into_iter().next() else {
-        let why = unroutable
-            .first()
-            .map(|(_, e)| e.to_string())
-            .unwrap_or_else(|| format!("no route to '{domain}'"));
-        r.step("Send connector", Fail, format!("none ({why})"));
-        r.reason = why;
-        r.fix = Some(format!(
-            "New-SendConnector -AddressSpaces {domain} (or '*') -DomainSecureEnabled:$true"
-        ));
-        finish(&mut r);
-        return r;
-    };
-    let Some(conn) = send.compiled.get(&group.connector) else {
-        r.reason = format!("send connector '{}' is not compiled", group.connector);
-        finish(&mut r);
-        return r;
+    let Route {
+        group,
+        conn,
+        address_space,
+    } = match route(rt, &domain) {
+        Ok(route) => route,
+        Err(NoRoute::Unroutable(why)) => {
+            r.step("Send connector", Fail, format!("none ({why})"));
+            r.reason = why;
+            r.fix = Some(format!(
+                "New-SendConnector -AddressSpaces {domain} (or '*') -DomainSecureEnabled:$true"
+            ));
+            finish(&mut r);
+            return r;
+        }
+        Err(e @ NoRoute::NotCompiled(_)) => {
+            r.reason = e.to_string();
+            finish(&mut r);
+            return r;
+        }
     };
     r.send_connector = Some(group.connector.clone());
     r.domain_secure_enabled = conn.connector.domain_secure_enabled;
-    r.address_space = conn
-        .connector
-        .address_spaces
-        .iter()
-        .filter(|a| a.domain.matches(&domain))
-        .max_by(|a, b| {
-            a.domain
-                .specificity()
-                .cmp(&b.domain.specificity())
-                .then(b.cost.cmp(&a.cost))
-        })
-        .map(|a| a.to_string());
+    r.address_space = address_space;
     let detail = format!(
         "{} (address space {}, DomainSecureEnabled {})",
         group.connector,
@@ -154,13 +145,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
             return r;
         }
     };
-    r.next_hops = hosts
-        .iter()
-        .map(|h| {
-            let addrs: Vec<String> = h.addrs.iter().map(|a| a.to_string()).collect();
-            format!("{} [{}]", h.name, addrs.join(", "))
-        })
-        .collect();
+    r.next_hops = host_list(&hosts);
     let hops = r.next_hops.join("; ");
     r.step("Next hops", Pass, hops);
 
@@ -184,41 +169,11 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
     };
     r.client_certificate_presented = conn.client_certificate.is_some();
     let own_problem = own_certificate_step(&mut r, conn, rt.certificate_expiry_warning_days);
-    let opts = SendOptions {
-        helo_name: conn.helo_name.clone(),
-        auth: conn.auth.clone(),
-        source_ip: conn.connector.source_ip_address,
-        loop_detection: conn.loop_detection,
-        policy: ds.clone(),
-        tls,
-        timeouts: crate::outbound::deliver::Timeouts {
-            connect: CONNECT.min(conn.timeouts.connect),
-            command: COMMAND.min(conn.timeouts.command),
-            data_end: COMMAND,
-        },
-        protocol_log: None,
-    };
-    let mut last: Option<(String, Cause)> = None;
-    let mut opened = None;
-    'hosts: for h in &hosts {
-        for addr in &h.addrs {
-            let label = format!("{} [{addr}]", h.name);
-            match Connection::open(&h.name, *addr, &opts).await {
-                Ok(c) => {
-                    opened = Some((label, c));
-                    break 'hosts;
-                }
-                Err(cause @ Cause::Connect { .. }) => {
-                    r.step("Connect", Warning, format!("{label}: {cause:?}"));
-                    last = Some((label, cause));
-                }
-                Err(cause) => {
-                    last = Some((label, cause));
-                    break 'hosts;
-                }
-            }
-        }
-    }
+    let opts = options(conn, ds.clone(), tls);
+    let (opened, last) = open_first(&hosts, &opts, |label, cause| {
+        r.step("Connect", Warning, format!("{label}: {cause:?}"));
+    })
+    .await;
     match opened {
         Some((label, c)) => {
             r.host = Some(label.clone());
@@ -555,7 +510,124 @@ async fn inspect(
     }
 }
 
-async fn resolve(rt: &RuntimeConfig, domain: &str, targets: &Targets) -> Result<Vec<Host>, String> {
+/// Why a domain has no route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NoRoute {
+    /// No enabled send connector covers it (the routing error).
+    #[error("{0}")]
+    Unroutable(String),
+    #[error("send connector '{0}' is not compiled")]
+    NotCompiled(String),
+}
+
+/// The route of a domain, as a message to it would take.
+pub(crate) struct Route<'a> {
+    pub group: RouteGroup,
+    pub conn: &'a SendConnectorRuntime,
+    /// The connector's address space that matched (most specific, then
+    /// cheapest).
+    pub address_space: Option<String>,
+}
+
+/// Routes `domain` like a message to `postmaster@domain`.
+pub(crate) fn route<'a>(rt: &'a RuntimeConfig, domain: &str) -> Result<Route<'a>, NoRoute> {
+    let send = &rt.send;
+    let (groups, unroutable) =
+        group_recipients(&[format!("postmaster@{domain}")], &send.connectors);
+    let Some(group) = groups.into_iter().next() else {
+        return Err(NoRoute::Unroutable(
+            unroutable
+                .first()
+                .map(|(_, e)| e.to_string())
+                .unwrap_or_else(|| format!("no route to '{domain}'")),
+        ));
+    };
+    let Some(conn) = send.compiled.get(&group.connector) else {
+        return Err(NoRoute::NotCompiled(group.connector));
+    };
+    let address_space = conn
+        .connector
+        .address_spaces
+        .iter()
+        .filter(|a| a.domain.matches(domain))
+        .max_by(|a, b| {
+            a.domain
+                .specificity()
+                .cmp(&b.domain.specificity())
+                .then(b.cost.cmp(&a.cost))
+        })
+        .map(|a| a.to_string());
+    Ok(Route {
+        group,
+        conn,
+        address_space,
+    })
+}
+
+/// `name [ip, ...]` per host.
+pub(crate) fn host_list(hosts: &[Host]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| {
+            let addrs: Vec<String> = h.addrs.iter().map(|a| a.to_string()).collect();
+            format!("{} [{}]", h.name, addrs.join(", "))
+        })
+        .collect()
+}
+
+/// A probe's session options under `policy` (the probe's time limits).
+pub(crate) fn options(
+    conn: &SendConnectorRuntime,
+    policy: TlsPolicy,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> SendOptions {
+    SendOptions {
+        helo_name: conn.helo_name.clone(),
+        auth: conn.auth.clone(),
+        source_ip: conn.connector.source_ip_address,
+        loop_detection: conn.loop_detection,
+        policy,
+        tls,
+        timeouts: crate::outbound::deliver::Timeouts {
+            connect: CONNECT.min(conn.timeouts.connect),
+            command: COMMAND.min(conn.timeouts.command),
+            data_end: COMMAND,
+        },
+        protocol_log: None,
+    }
+}
+
+/// Opens a session with the first host (and address) that answers: the
+/// session and its `name [ip:port]`, else the last failure. A failure to
+/// connect tries the next address (`connect_failed` hears of it); any
+/// other failure ends the probe there.
+pub(crate) async fn open_first(
+    hosts: &[Host],
+    opts: &SendOptions,
+    mut connect_failed: impl FnMut(&str, &Cause),
+) -> (Option<(String, Connection)>, Option<(String, Cause)>) {
+    let mut last: Option<(String, Cause)> = None;
+    for h in hosts {
+        for addr in &h.addrs {
+            let label = format!("{} [{addr}]", h.name);
+            match Connection::open(&h.name, *addr, opts).await {
+                Ok(c) => return (Some((label, c)), last),
+                Err(cause @ Cause::Connect { .. }) => {
+                    connect_failed(&label, &cause);
+                    last = Some((label, cause));
+                }
+                Err(cause) => return (None, Some((label, cause))),
+            }
+        }
+    }
+    (None, last)
+}
+
+pub(crate) async fn resolve(
+    rt: &RuntimeConfig,
+    domain: &str,
+    targets: &Targets,
+) -> Result<Vec<Host>, String> {
     let resolver = HickoryResolver::new(&rt.send.dns_servers, Duration::from_secs(5), 2)
         .map_err(|e| e.to_string())?;
     match targets {

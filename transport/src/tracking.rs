@@ -19,6 +19,11 @@
 //! `dsn_passed_on`: the next hop offered DSN and got the parameters
 //! (otherwise a NOTIFY=SUCCESS recipient gets a `relayed` report from us).
 //!
+//! Say why: the outbound events carry `tls_policy`, the TLS policy that
+//! applied to the next hop, and `tls_policy_reason`, when the message went
+//! without verified TLS or was held, why in one line
+//! ([`crate::outbound::why`]).
+//!
 //! The file is opened with `O_APPEND` and every line is written with one
 //! `write` call, so lines from concurrent writers (threads, or a second
 //! process) never interleave.
@@ -120,6 +125,16 @@ pub struct TrackingEvent {
     /// passed on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dsn_passed_on: Option<bool>,
+    /// Outbound: the TLS policy that applied to the next hop
+    /// (`DomainSecure`, `DANE`, `MTA-STS enforce`, `MTA-STS testing`,
+    /// `RequireTLS`, `REQUIRETLS`, `Opportunistic`, `None`); absent when
+    /// no policy was decided (no route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_policy: Option<String>,
+    /// Outbound: when the message went without verified TLS or was held,
+    /// why, in one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_policy_reason: Option<String>,
 }
 
 impl TrackingEvent {
@@ -158,6 +173,8 @@ impl TrackingEvent {
             dsn_notify: Vec::new(),
             dsn_orcpt: Vec::new(),
             dsn_passed_on: None,
+            tls_policy: None,
+            tls_policy_reason: None,
         }
     }
 

@@ -33,7 +33,10 @@ recipients of that queue with their status (Ready, Retry) and last error, size, 
 and next retry time, and what the sender asked of delivery status notifications (RFC 3461): DsnFormatRequested \
 (RET: NotSpecified, Full, Headers) and EnvelopeId (ENVID), and per recipient RequestedReports (NOTIFY: Default, \
 Never, or e.g. Success, Failure) and OriginalRecipient (ORCPT); RequireTls is True for a message received with \
-REQUIRETLS (RFC 8689), which is relayed only over verified TLS. -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
+REQUIRETLS (RFC 8689), which is relayed only over verified TLS. TlsPolicy says which TLS policy applied to the last \
+attempt (DomainSecure, DANE, MTA-STS enforce, MTA-STS testing, RequireTLS, REQUIRETLS, Opportunistic, None) and \
+TlsPolicyReason, when that attempt went without verified TLS or was held, why (per recipient, and for the message \
+from its first attempted recipient, like LastError). -Identity takes a message identity or its id; -Queue a queue identity (wildcards allowed). \
 Asks the running xshell-transport; when it is not running, reads the queue folder directly and warns.",
     params: p::LIST,
     sets: &["Identity", "Queue", "Filter"],

@@ -361,6 +361,13 @@ pub fn message_object(m: &view::MessageInfo) -> Value {
                     if !orcpt.is_empty() {
                         m.push(("OriginalRecipient".into(), Value::Str(orcpt)));
                     }
+                    // say why: the TLS policy of the last attempt
+                    for k in ["TlsPolicy", "TlsPolicyReason"] {
+                        let v = get(k);
+                        if !v.is_empty() {
+                            m.push((k.into(), Value::Str(v)));
+                        }
+                    }
                     Value::Map(m)
                 }
                 other => other,

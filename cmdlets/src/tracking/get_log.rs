@@ -40,7 +40,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "Reads the tracking log (`tracking.jsonl` in MessageTrackingLogPath, default `<store>/log`) and \
 returns the events that match every filter given, oldest first and newest last. Each event carries the TLS facts \
 that prove how the message moved: TlsVersion, Cipher, PeerCertificateSubject and Issuer, Verified (the peer's \
-certificate chains to a trusted root), DirectTrust, AuthAs, AuthDomain and DomainSecured. -Start and -End take \
+certificate chains to a trusted root), DirectTrust, AuthAs, AuthDomain and DomainSecured; outbound events (SEND, DEFER, FAIL) add TlsPolicy (the TLS policy that \
+applied: DomainSecure, DANE, MTA-STS enforce, MTA-STS testing, RequireTLS, REQUIRETLS, Opportunistic, None) and, when the \
+message went without verified TLS or was held, TlsPolicyReason (why, in one line). -Start and -End take \
 dates: date values (`(Get-Date).AddHours(-1)`) or text as Microsoft's examples write it (`03/13/2018 09:00:00`, \
 `3/13/2018 9:00 AM`) or ISO 8601 (`2018-03-13T09:00:00Z`, `2018-03-13 09:00`); UTC unless an offset is given. \
 Timestamp is a date value. -ResultSize (default 1000, or Unlimited) keeps the newest \
@@ -91,6 +93,8 @@ struct Event {
     dsn_notify: Vec<String>,
     dsn_orcpt: Vec<String>,
     dsn_passed_on: Option<bool>,
+    tls_policy: Option<String>,
+    tls_policy_reason: Option<String>,
 }
 
 /// The `-Source` values: the component that logged an event, as Exchange names them.
@@ -253,7 +257,10 @@ fn to_object(e: Event, at: OffsetDateTime) -> Value {
     .with(
         "DsnPassedOn",
         e.dsn_passed_on.map_or(Value::Null, Value::Bool),
-    );
+    )
+    // say why (outbound events)
+    .with("TlsPolicy", Value::opt_str(e.tls_policy))
+    .with("TlsPolicyReason", Value::opt_str(e.tls_policy_reason));
     Value::Object(o)
 }
 

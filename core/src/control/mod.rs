@@ -134,6 +134,15 @@ pub enum Op {
     /// first reachable next hop, EHLO, STARTTLS under the TLS policy, QUIT;
     /// never sends a message ([`Answer::DomainSecurity`]).
     ProbeDomain { domain: String },
+    /// Test-OutboundTlsPolicy: the TLS policy decision for `domain` before
+    /// any mail is sent (route, each rule, the result); with `connect`, a
+    /// probe of the first next hop under that policy (EHLO, STARTTLS,
+    /// QUIT; no message) ([`Answer::OutboundTlsPolicy`]).
+    OutboundTlsPolicy {
+        domain: String,
+        #[serde(default)]
+        connect: bool,
+    },
 }
 
 /// A reply line.
@@ -185,6 +194,79 @@ pub enum Answer {
     },
     /// The result of [`Op::ProbeDomain`].
     DomainSecurity(Box<DomainSecurityReport>),
+    /// The result of [`Op::OutboundTlsPolicy`].
+    OutboundTlsPolicy(Box<OutboundPolicyReport>),
+}
+
+/// What Test-OutboundTlsPolicy found (field names are the cmdlet's
+/// properties).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OutboundPolicyReport {
+    pub domain: String,
+    /// A send connector covers the domain; when false, `Reason` says why
+    /// and nothing else was decided.
+    pub routed: bool,
+    #[serde(default)]
+    pub send_connector: Option<String>,
+    #[serde(default)]
+    pub address_space: Option<String>,
+    /// `MX` or `SmartHost`.
+    #[serde(default)]
+    pub route_type: Option<String>,
+    /// `name [ip, ...]` per next hop, in order (empty when they could not
+    /// be resolved: `NextHopsError` says why).
+    #[serde(default)]
+    pub next_hops: Vec<String>,
+    #[serde(default)]
+    pub next_hops_error: Option<String>,
+    /// Every rule in precedence order: Domain Security, DANE, MTA-STS,
+    /// RequireTLS, Opportunistic.
+    #[serde(default)]
+    pub rules: Vec<PolicyRule>,
+    /// The policy mail to the domain gets (DomainSecure, DANE, MTA-STS
+    /// enforce, MTA-STS testing, RequireTLS, Opportunistic, None).
+    #[serde(default)]
+    pub tls_policy: Option<String>,
+    /// The policy authenticates the next hop (chain and name, or DANE).
+    pub verifies_peer: bool,
+    /// Why mail would go without verified TLS or be held (as the tracking
+    /// log would say it); none when the next hop is verified.
+    #[serde(default)]
+    pub tls_policy_reason: Option<String>,
+    /// One sentence: what mail to the domain gets.
+    pub reason: String,
+    /// With -Connect: `name [ip:port]` of the host probed.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub starttls_offered: Option<bool>,
+    #[serde(default)]
+    pub tls_version: Option<String>,
+    #[serde(default)]
+    pub cipher: Option<String>,
+    /// The certificate the host presented.
+    #[serde(default)]
+    pub server_subject: Option<String>,
+    #[serde(default)]
+    pub server_issuer: Option<String>,
+    /// The certificate verified under the policy (None: the policy does
+    /// not verify certificates, or no handshake).
+    #[serde(default)]
+    pub certificate_verified: Option<bool>,
+    /// With -Connect: what the probe saw, one line.
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+/// One rule of an outbound TLS policy decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyRule {
+    pub name: String,
+    /// This rule decided the policy.
+    pub applies: bool,
+    pub detail: String,
 }
 
 /// What Test-DomainSecurity found (field names are the cmdlet's

@@ -64,6 +64,20 @@ pub struct SpoolMessage {
     pub dsn: SpoolDsn,
     /// Received with REQUIRETLS (RFC 8689).
     pub requiretls: bool,
+    /// Per recipient address that was attempted: the TLS policy of its
+    /// last attempt and why it went without verified TLS or was held
+    /// (say why; absent in records written before these were kept).
+    pub tls_policies: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl SpoolMessage {
+    /// TLS policy and its reason of this recipient's last attempt.
+    pub fn tls_policy(&self, address: &str) -> (Option<&str>, Option<&str>) {
+        self.tls_policies
+            .iter()
+            .find(|(a, _, _)| a.eq_ignore_ascii_case(address))
+            .map_or((None, None), |(_, p, r)| (p.as_deref(), r.as_deref()))
+    }
 }
 
 /// The RFC 3461 requests of a queued message, as the engine keeps them.
@@ -158,6 +172,10 @@ struct RawRecipient {
     notify: Option<String>,
     #[serde(default)]
     orcpt: Option<String>,
+    #[serde(default)]
+    tls_policy: Option<String>,
+    #[serde(default)]
+    tls_policy_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +369,18 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
             })
             .collect(),
     };
+    let tls_policies = e
+        .recipients
+        .iter()
+        .filter(|r| r.tls_policy.is_some() || r.tls_policy_reason.is_some())
+        .map(|r| {
+            (
+                r.address.clone(),
+                r.tls_policy.clone(),
+                r.tls_policy_reason.clone(),
+            )
+        })
+        .collect();
     Ok(Some(SpoolMessage {
         id: raw.id,
         size: raw.size,
@@ -367,6 +397,7 @@ pub fn read_one(queue_dir: &Path, id: &str) -> io::Result<Option<SpoolMessage>> 
         body: e.body,
         dsn,
         requiretls: e.requiretls,
+        tls_policies,
     }))
 }
 
@@ -462,7 +493,8 @@ mod tests {
             format!(
                 r#"{{"version":1,"id":"{ID}","size":12,"envelope":{{"sender":"a@x.example",
                 "recipients":[{{"address":"b@y.example","status":{{"state":"pending"}}}},
-                {{"address":"c@y.example","status":{{"state":"deferred","reason":"451 busy"}}}},
+                {{"address":"c@y.example","status":{{"state":"deferred","reason":"451 busy"}},
+                "tls_policy":"RequireTLS","tls_policy_reason":"x did not offer STARTTLS; held"}},
                 {{"address":"d@y.example","status":{{"state":"delivered","at_ms":1,"detail":"x"}}}}],
                 "received_at_ms":5,"attempts":2,"next_retry_ms":99,"future_field":true}}}}"#
             ),
@@ -487,6 +519,13 @@ mod tests {
             RecipientState::Deferred("451 busy".into())
         );
         assert!(m.recipients[2].1.is_final());
+        // say why: kept per recipient; a recipient (or an older record)
+        // without them has none
+        assert_eq!(
+            m.tls_policy("C@y.example"),
+            (Some("RequireTLS"), Some("x did not offer STARTTLS; held"))
+        );
+        assert_eq!(m.tls_policy("b@y.example"), (None, None));
         assert_eq!(read_one(t.path(), "../../etc/passwd").unwrap(), None);
         assert_eq!(
             read_headers(t.path(), ID).subject.as_deref(),

@@ -180,6 +180,13 @@ pub struct RecipientInfo {
     /// The sender's ORCPT (`rfc822;address`), when it gave one.
     #[serde(default)]
     pub original_recipient: Option<String>,
+    /// The TLS policy of the last attempt (DomainSecure, DANE, MTA-STS
+    /// enforce/testing, RequireTLS, REQUIRETLS, Opportunistic, None).
+    #[serde(default)]
+    pub tls_policy: Option<String>,
+    /// Why the last attempt went without verified TLS or was held.
+    #[serde(default)]
+    pub tls_policy_reason: Option<String>,
 }
 
 fn default_reports() -> String {
@@ -242,6 +249,13 @@ pub struct MessageInfo {
     /// TLS to next hops offering REQUIRETLS.
     #[serde(default)]
     pub require_tls: bool,
+    /// The TLS policy of the last attempt (of the first recipient that
+    /// has one, like LastError).
+    #[serde(default)]
+    pub tls_policy: Option<String>,
+    /// Why that attempt went without verified TLS or was held.
+    #[serde(default)]
+    pub tls_policy_reason: Option<String>,
 }
 
 fn not_specified() -> String {
@@ -266,6 +280,16 @@ impl Part<'_> {
             RecipientState::Deferred(r) if !r.is_empty() => Some(r.clone()),
             _ => None,
         })
+    }
+    /// The TLS policy and reason of the first recipient attempted.
+    fn tls_policy(&self) -> (Option<String>, Option<String>) {
+        self.recipients
+            .iter()
+            .map(|(a, _)| self.msg.tls_policy(a))
+            .find(|(p, _)| p.is_some())
+            .map_or((None, None), |(p, r)| {
+                (p.map(str::to_string), r.map(str::to_string))
+            })
     }
     /// Waiting for a retry time in the future.
     fn waiting(&self, now_ms: u64) -> Option<u64> {
@@ -402,6 +426,8 @@ pub fn messages(
                     .map(|(a, s)| RecipientInfo {
                         requested_reports: requested_reports(p.msg.dsn.recipient(a).0),
                         original_recipient: p.msg.dsn.recipient(a).1.map(str::to_string),
+                        tls_policy: p.msg.tls_policy(a).0.map(str::to_string),
+                        tls_policy_reason: p.msg.tls_policy(a).1.map(str::to_string),
                         address: (*a).to_string(),
                         status: match s {
                             RecipientState::Pending => "Ready".into(),
@@ -436,6 +462,8 @@ pub fn messages(
                 },
                 envelope_id: p.msg.dsn.envid.clone(),
                 require_tls: p.msg.requiretls,
+                tls_policy: p.tls_policy().0,
+                tls_policy_reason: p.tls_policy().1,
             }
         })
         .collect()
@@ -489,6 +517,7 @@ mod tests {
             body: None,
             dsn: Default::default(),
             requiretls: false,
+            tls_policies: Vec::new(),
         }
     }
 

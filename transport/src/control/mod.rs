@@ -332,6 +332,19 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
                 handle.block_on(crate::probe::probe_domain(&rt, &domain)),
             )))
         }
+        Op::OutboundTlsPolicy { domain, connect } => {
+            if domain.trim().is_empty() || domain.contains('@') {
+                return Err(Failure(
+                    ErrorKind::BadRequest,
+                    format!("'{domain}' is not a domain"),
+                ));
+            }
+            let rt = ctx.config.load_full();
+            let handle = tokio::runtime::Handle::try_current().map_err(failed)?;
+            Ok(Answer::OutboundTlsPolicy(Box::new(handle.block_on(
+                crate::policy_probe::outbound_policy(&rt, &domain, connect),
+            ))))
+        }
         Op::GetMessage { id, queue } => {
             let s = snapshot(ctx)?;
             let key = match &queue {

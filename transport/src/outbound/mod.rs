@@ -9,8 +9,10 @@
 //!   TCP/TLS and classifies every failure once ([`deliver::classify`]).
 //! - [`requiretls`]: what a message asks of its next hops' TLS (RFC 8689
 //!   REQUIRETLS, `TLS-Required: No`).
+//! - [`why`]: which policy applied to a next hop and why (say why).
 
 pub mod deliver;
 pub mod mta_sts;
 pub mod requiretls;
 pub mod tls;
+pub mod why;

@@ -579,7 +579,7 @@ pub fn filter_hosts(
             names.join(", ")
         );
         tracing::warn!(domain = %domain, "{note}; sent anyway (testing mode)");
-        add_reason(applied, &note);
+        applied.add_reason(&note);
         return Ok(hosts);
     }
     if matching.is_empty() {
@@ -591,13 +591,6 @@ pub fn filter_hosts(
     }
     tracing::info!(domain = %domain, skipped = ?names, "MTA-STS enforce: MX hosts not in the policy are not used");
     Ok(matching)
-}
-
-fn add_reason(applied: &mut AppliedPolicy, clause: &str) {
-    applied.reason = Some(match applied.reason.take() {
-        Some(r) if !r.is_empty() => format!("{r}; {clause}"),
-        _ => clause.to_string(),
-    });
 }
 
 /// What a testing-mode session's certificate check found (RFC 8461 5:
@@ -633,7 +626,7 @@ impl Recorder {
             tracing::warn!(host = %host, "MTA-STS testing: the MX did not offer STARTTLS; sent in plaintext");
         }
         for f in self.failures() {
-            add_reason(applied, &format!("MTA-STS testing: {f}"));
+            applied.add_reason(&format!("MTA-STS testing: {f}"));
         }
     }
 }

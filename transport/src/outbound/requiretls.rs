@@ -93,16 +93,15 @@ pub fn apply(
             applied.kind = Some(PolicyKind::RequireTlsExtension);
             let under = policy.kind();
             if policy.verifies_peer() {
-                add_reason(
-                    applied,
-                    format!("REQUIRETLS: sent only under {under}, which verifies the next hop"),
-                );
+                applied.add_reason(&format!(
+                    "REQUIRETLS: sent only under {under}, which verifies the next hop"
+                ));
                 return Ok(policy);
             }
             let why = format!(
                 "REQUIRETLS: the next hop's policy is {under}, which does not verify its certificate (needs Domain Security, DANE, MTA-STS enforce or RequireTLS with CertificateValidation)"
             );
-            add_reason(applied, why.clone());
+            applied.add_reason(&why);
             // RFC 8689 4.2.1: not sent; 5.7.10 "Encryption needed"
             // (no verified TLS session). Permanent: this policy never
             // verifies.
@@ -112,23 +111,17 @@ pub fn apply(
             let keep = matches!(policy, TlsPolicy::DomainSecure { .. }) || pinned;
             if keep || matches!(policy, TlsPolicy::Opportunistic | TlsPolicy::Plaintext) {
                 if keep {
-                    add_reason(
-                        applied,
-                        format!(
-                            "TLS-Required: No not applied: {} is a partner agreement",
-                            policy.kind()
-                        ),
-                    );
+                    applied.add_reason(&format!(
+                        "TLS-Required: No not applied: {} is a partner agreement",
+                        policy.kind()
+                    ));
                 }
                 return Ok(policy);
             }
-            add_reason(
-                applied,
-                format!(
-                    "TLS-Required: No: the sender waived {} (RFC 8689 4.2.2)",
-                    policy.kind()
-                ),
-            );
+            applied.add_reason(&format!(
+                "TLS-Required: No: the sender waived {} (RFC 8689 4.2.2)",
+                policy.kind()
+            ));
             if plaintext_next_time {
                 applied.kind = Some(PolicyKind::None);
                 Ok(TlsPolicy::Plaintext)
@@ -138,13 +131,6 @@ pub fn apply(
             }
         }
     }
-}
-
-fn add_reason(applied: &mut AppliedPolicy, clause: String) {
-    applied.reason = Some(match applied.reason.take() {
-        Some(r) if !r.is_empty() => format!("{r}; {clause}"),
-        _ => clause,
-    });
 }
 
 #[cfg(test)]

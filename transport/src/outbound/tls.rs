@@ -177,6 +177,32 @@ pub struct AppliedPolicy {
     pub policy_strings: Vec<String>,
 }
 
+impl AppliedPolicy {
+    /// Appends one clause to the reason.
+    pub fn add_reason(&mut self, clause: &str) {
+        self.reason = Some(match self.reason.take() {
+            Some(r) if !r.is_empty() => format!("{r}; {clause}"),
+            _ => clause.to_string(),
+        });
+    }
+
+    /// `self` with what a later step found laid over it: its kind (when
+    /// set) wins, its reason clauses follow, its policy strings replace
+    /// empty ones.
+    pub fn overlaid(mut self, extra: &AppliedPolicy) -> AppliedPolicy {
+        if extra.kind.is_some() {
+            self.kind = extra.kind;
+        }
+        if let Some(r) = &extra.reason {
+            self.add_reason(r);
+        }
+        if self.policy_strings.is_empty() {
+            self.policy_strings = extra.policy_strings.clone();
+        }
+        self
+    }
+}
+
 /// What was looked up for a next hop before [`decide_with`] (DANE's TLSA
 /// records, the MTA-STS policy). Empty: only the connector's own rules.
 #[derive(Debug, Clone, Default)]

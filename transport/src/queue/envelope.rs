@@ -58,6 +58,13 @@ pub struct Recipient {
     /// mailbox here, or `relayed` to a next hop that does not offer DSN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_dsn: Option<SuccessDsn>,
+    /// The TLS policy of the last attempt (`DomainSecure`,
+    /// `Opportunistic`, ...: [`crate::outbound::tls::PolicyKind::as_str`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_policy: Option<String>,
+    /// Why the last attempt went without verified TLS or was held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_policy_reason: Option<String>,
 }
 
 /// Which success notification a recipient is due (RFC 3464 2.3.3).
@@ -82,6 +89,8 @@ impl Recipient {
             notify: None,
             orcpt: None,
             success_dsn: None,
+            tls_policy: None,
+            tls_policy_reason: None,
         }
     }
 

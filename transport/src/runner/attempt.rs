@@ -16,6 +16,7 @@ use crate::outbound::deliver::{
 use crate::outbound::mta_sts;
 use crate::outbound::requiretls::{self, TlsRequest};
 use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
+use crate::outbound::why;
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
@@ -453,6 +454,16 @@ async fn deliver_hop(
         let domain = &hop.next_hop_domain;
         mta_sts::look_up(mode, resolver.as_ref(), cache, sts, domain, &mut inputs).await;
     }
+    // say why
+    let why = why::Basis::new(
+        &hop.next_hop_domain,
+        &conn.connector,
+        &rt.send.secure_list,
+        &inputs,
+    );
+    // What the steps after the decision add (MTA-STS host filtering and
+    // testing, REQUIRETLS): laid over the reason `why` gives.
+    let mut extra = AppliedPolicy::default();
     let mut policy = match decide_with(
         &hop.next_hop_domain,
         &conn.connector,
@@ -461,8 +472,12 @@ async fn deliver_hop(
         &inputs,
     ) {
         Ok(p) => p,
-        Err(e) => return failed(Cause::Policy(e), facts),
+        Err(e) => {
+            facts.policy = why.applied(Err(&e), false, why::Session::NotTried);
+            return failed(Cause::Policy(e), facts);
+        }
     };
+    facts.policy = why.applied(Ok(&policy), false, why::Session::NotTried);
     let hosts = match resolve(ctx, rt, hop).await {
         Ok(h) => h,
         Err(cause) => {
@@ -470,10 +485,14 @@ async fn deliver_hop(
         }
     };
     let domain = &hop.next_hop_domain;
-    let hosts = match mta_sts::filter_hosts(domain, &policy, &inputs, hosts, &mut facts.policy) {
+    let hosts = match mta_sts::filter_hosts(domain, &policy, &inputs, hosts, &mut extra) {
         Ok(h) => h,
-        Err(e) => return failed(Cause::Policy(e), facts),
+        Err(e) => {
+            facts.policy = std::mem::take(&mut facts.policy).overlaid(&extra);
+            return failed(Cause::Policy(e), facts);
+        }
     };
+    let mut fallback = false;
     if policy.is_opportunistic()
         && hosts
             .first()
@@ -489,28 +508,28 @@ async fn deliver_hop(
             Ok(p) => policy = p,
             Err(e) => return failed(Cause::Policy(e), facts),
         }
+        fallback = true;
     }
-    facts.policy.kind = Some(policy.kind());
+    facts.policy = why.applied(Ok(&policy), fallback, why::Session::NotTried);
     // RFC 8689: REQUIRETLS only under a verifying policy; TLS-Required: No
     // waives the connector's requirements.
     let plaintext_next = hosts
         .first()
         .is_some_and(|h| ctx.plaintext_next_time(&h.name));
     let pinned = conn.connector.tls_remote_certificate_name.is_some();
-    policy = match requiretls::apply(
-        hop.request,
-        policy,
-        pinned,
-        plaintext_next,
-        &mut facts.policy,
-    ) {
+    policy = match requiretls::apply(hop.request, policy, pinned, plaintext_next, &mut extra) {
         Ok(p) => p,
         Err(reply) => {
+            facts.policy = std::mem::take(&mut facts.policy).overlaid(&extra);
             let host = String::new();
             let stage = xshell_smtp::client::Stage::Local;
             return failed(Cause::Reply { host, stage, reply }, facts);
         }
     };
+    facts.policy = why
+        .applied(Ok(&policy), fallback, why::Session::NotTried)
+        .overlaid(&extra);
+    let decided = policy.clone();
     // MTA-STS testing: a configuration of its own that records what the
     // policy would have refused.
     let sts_testing = mta_sts::Recorder::default();
@@ -522,7 +541,11 @@ async fn deliver_hop(
     };
     let tls = match tls {
         Ok(c) => c,
-        Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),
+        Err(e) => {
+            let cause = Cause::TlsSetup(e.to_string());
+            facts.policy = why.applied(Ok(&policy), fallback, why::Session::Failed(&cause));
+            return failed(cause, facts);
+        }
     };
     // MaxMessageSize: too large is permanent, and never sent.
     let mut sizes: Vec<Option<Outcome>> = Vec::with_capacity(txs.len());
@@ -571,14 +594,22 @@ async fn deliver_hop(
                     continue;
                 };
                 let facts = session_facts.get_or_insert_with(|| {
-                    let mut f = HopFacts {
-                        host: Some(format!("{} [{}]", p.host.0, p.host.1)),
+                    let host = format!("{} [{}]", p.host.0, p.host.1);
+                    let session = why::Session::Up {
+                        host: &host,
+                        tls: p.tls.as_ref(),
+                    };
+                    let mut extra = extra.clone();
+                    sts_testing.report(p.tls.is_none().then_some(&p.host.0), &mut extra);
+                    Arc::new(HopFacts {
+                        policy: why
+                            .applied(Ok(&decided), fallback, session)
+                            .overlaid(&extra),
+                        host: Some(host.clone()),
                         tls: p.tls.clone(),
                         dsn: p.dsn,
                         ..facts.clone()
-                    };
-                    sts_testing.report(p.tls.is_none().then_some(&p.host.0), &mut f.policy);
-                    Arc::new(f)
+                    })
                 });
                 // A batch that stopped listening (shutdown) is fine: the
                 // final report carries everything.
@@ -619,7 +650,14 @@ async fn deliver_hop(
     facts.tls = report.tls.clone();
     facts.dsn = report.dsn;
     let plain_host = report.host.as_ref().filter(|_| report.tls.is_none());
-    sts_testing.report(plain_host.map(|h| &h.0), &mut facts.policy);
+    sts_testing.report(plain_host.map(|h| &h.0), &mut extra);
+    facts.policy = why
+        .applied(
+            Ok(&decided),
+            fallback,
+            why::Session::of(&report, facts.host.as_deref()),
+        )
+        .overlaid(&extra);
     // Put the size refusals back in place.
     let mut delivered = report.messages.into_iter();
     let mut messages = Vec::with_capacity(txs.len());

@@ -63,6 +63,9 @@ fn apply_outcomes(
         let reply = outcome.reply().clone();
         r.last_reply = Some(reply.to_string());
         r.remote_host = remote_host(outcome, facts);
+        // say why: the policy of this attempt (Get-Message)
+        r.tls_policy = facts.policy.kind.map(|k| k.as_str().to_string());
+        r.tls_policy_reason = facts.policy.reason.clone();
         replies.push((r.address.clone(), reply.clone()));
         let (event, detail) = match outcome {
             Outcome::Delivered { .. } => {
@@ -509,6 +512,9 @@ fn track(
             ev.verified_name = tls.verified_name.clone();
         }
         ev.domain_secured = Some(f.tls.as_ref().is_some_and(|t| t.domain_secured));
+        // say why
+        ev.tls_policy = f.policy.kind.map(|k| k.as_str().to_string());
+        ev.tls_policy_reason = f.policy.reason.clone();
         ev.dsn_from(env);
         if t.event == EventId::Send {
             ev.dsn_passed_on = Some(f.dsn);
@@ -521,6 +527,7 @@ fn track(
             reply = %t.reply,
             tls = ?ev.tls_version,
             domain_secured = ?ev.domain_secured,
+            tls_policy = ?ev.tls_policy,
             "outbound"
         );
         write(&ev);
@@ -530,6 +537,13 @@ fn track(
         ev.recipients = expired.to_vec();
         ev.detail = Some("message expired (MessageExpirationTimeout)".into());
         ev.reply = env.last_error.clone();
+        // say why: the policy of the last attempt
+        if let Some(r) = env.recipients.iter().find(|r| {
+            r.tls_policy.is_some() && expired.iter().any(|a| a.eq_ignore_ascii_case(&r.address))
+        }) {
+            ev.tls_policy = r.tls_policy.clone();
+            ev.tls_policy_reason = r.tls_policy_reason.clone();
+        }
         write(&ev);
     }
     for (dsn_id, action, rcpts) in dsns {
