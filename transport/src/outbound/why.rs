@@ -391,6 +391,7 @@ connector 'Internet' has RequireTLS off; mx.orgc.example [127.0.0.1:25] did not 
         // notes from the lookups replace the "None" modes
         let inputs = PolicyInputs {
             notes: vec!["DANE: orgc.example is not DNSSEC-signed".into()],
+            ..PolicyInputs::default()
         };
         let b = Basis::new("orgc.example", &c, &[], &inputs);
         let a = b.applied(Ok(&p), false, Session::NotTried);
