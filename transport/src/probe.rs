@@ -28,6 +28,7 @@ const COMMAND: Duration = Duration::from_secs(30);
 fn policy_name(p: &TlsPolicy) -> &'static str {
     match p {
         TlsPolicy::DomainSecure { .. } => "DomainSecure",
+        TlsPolicy::Dane(_) => "DANE",
         TlsPolicy::Required { .. } => "Required",
         TlsPolicy::Opportunistic => "Opportunistic",
         TlsPolicy::Plaintext => "Plaintext",
@@ -119,7 +120,13 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
                 .into(),
         ),
         Ok(p @ TlsPolicy::Plaintext) => (policy_name(p), "the connector has IgnoreSTARTTLS".into()),
-        Err(e @ PolicyRefusal::DomainSecureDisabled { .. }) => ("Refused", e.to_string()),
+        Ok(p @ TlsPolicy::Dane(_)) => (
+            policy_name(p),
+            "the MX hosts publish usable TLSA records (SmtpDaneMode)".into(),
+        ),
+        Err(e @ (PolicyRefusal::DomainSecureDisabled { .. } | PolicyRefusal::Dane { .. })) => {
+            ("Refused", e.to_string())
+        }
     };
     r.tls_policy = Some(policy_text.to_string());
     r.policy_reason = Some(policy_reason.clone());

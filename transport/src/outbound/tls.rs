@@ -13,6 +13,10 @@
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
+//! 1. **DANE** (SmtpDaneMode): the MX hosts publish usable DNSSEC-validated
+//!    TLSA records ([`super::dane`]): STARTTLS required, the certificate
+//!    matched against them; a bogus lookup, or Mandatory without records,
+//!    refuses (`451 4.7.5`).
 //! 2. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
 //!    CertificateValidation (chain only), DomainValidation (chain and the
 //!    name TlsDomain, else the next-hop domain). No STARTTLS: transient
@@ -72,6 +76,10 @@ pub struct NameCheck {
 pub enum TlsPolicy {
     /// Mutual TLS, chain to our roots, names checked against `domain`.
     DomainSecure { domain: String },
+    /// DANE (RFC 7672): STARTTLS mandatory, the certificate matched against
+    /// the DNSSEC-validated TLSA records of the MX host
+    /// ([`super::dane::verify`]).
+    Dane(Arc<super::dane::DaneHosts>),
     /// RequireTLS: STARTTLS mandatory; the certificate is checked per level.
     Required {
         level: TlsAuthLevel,
@@ -91,6 +99,10 @@ pub enum PolicyRefusal {
         "'{domain}' is in TLSSendDomainSecureList but send connector '{connector}' does not have DomainSecureEnabled"
     )]
     DomainSecureDisabled { domain: String, connector: String },
+    /// DANE lookups failed (bogus DNSSEC, failed lookups), or SmtpDaneMode
+    /// Mandatory found no usable TLSA records.
+    #[error("DANE: {reason} (send connector '{connector}')")]
+    Dane { reason: String, connector: String },
 }
 
 fn norm(d: &str) -> String {
@@ -160,6 +172,9 @@ pub struct AppliedPolicy {
 /// records, the MTA-STS policy). Empty: only the connector's own rules.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyInputs {
+    /// What the DANE lookups found (SmtpDaneMode); `None`: DANE does not
+    /// apply.
+    pub dane: Option<super::dane::DaneInput>,
     /// What the lookups found that an administrator should read, one short
     /// clause each, in policy order (e.g. "DANE: orgc.example is not
     /// DNSSEC-signed"); [`AppliedPolicy::reason`] is made from them.
@@ -190,7 +205,7 @@ pub fn decide_with(
     connector: &SendConnector,
     secure_list: &[SmtpDomain],
     plaintext_fallback: bool,
-    _inputs: &PolicyInputs,
+    inputs: &PolicyInputs,
 ) -> Result<TlsPolicy, PolicyRefusal> {
     let domain = norm(next_hop_domain);
     if secure_list.iter().any(|d| norm(d.as_str()) == domain) {
@@ -202,6 +217,32 @@ pub fn decide_with(
         }
         return Ok(TlsPolicy::DomainSecure { domain });
     }
+    // DANE where the domain publishes usable TLSA records (RFC 7672).
+    use super::dane::DaneInput;
+    match &inputs.dane {
+        Some(DaneInput::Verified(hosts)) => return Ok(TlsPolicy::Dane(Arc::clone(hosts))),
+        Some(DaneInput::Refuse(reason)) => {
+            return Err(PolicyRefusal::Dane {
+                reason: reason.clone(),
+                connector: connector.name.clone(),
+            });
+        }
+        _ => {}
+    }
+    // RFC 7672 3.1.3: TLSA records, none usable: whatever applies next,
+    // TLS stays mandatory (RequireTLS EncryptionOnly at least).
+    let upgraded;
+    let connector = if matches!(inputs.dane, Some(DaneInput::EncryptOnly)) && !connector.require_tls
+    {
+        upgraded = SendConnector {
+            require_tls: true,
+            tls_auth_level: None,
+            ..connector.clone()
+        };
+        &upgraded
+    } else {
+        connector
+    };
     if connector.require_tls {
         let mut level = connector
             .tls_auth_level
@@ -249,6 +290,7 @@ impl TlsPolicy {
     pub fn describe(&self) -> String {
         match self {
             TlsPolicy::DomainSecure { domain } => format!("DomainSecure({domain})"),
+            TlsPolicy::Dane(d) => format!("DANE({})", d.domain),
             TlsPolicy::Required { level, .. } => format!("RequireTLS({level:?})"),
             TlsPolicy::Opportunistic => "Opportunistic".into(),
             TlsPolicy::Plaintext => "Plaintext".into(),
@@ -258,7 +300,9 @@ impl TlsPolicy {
     /// How the client session treats STARTTLS.
     pub fn starttls(&self) -> StartTlsMode {
         match self {
-            TlsPolicy::DomainSecure { .. } | TlsPolicy::Required { .. } => StartTlsMode::Required,
+            TlsPolicy::DomainSecure { .. } | TlsPolicy::Dane(_) | TlsPolicy::Required { .. } => {
+                StartTlsMode::Required
+            }
             TlsPolicy::Opportunistic => StartTlsMode::IfOffered,
             TlsPolicy::Plaintext => StartTlsMode::Never,
         }
@@ -268,6 +312,7 @@ impl TlsPolicy {
     pub fn kind(&self) -> PolicyKind {
         match self {
             TlsPolicy::DomainSecure { .. } => PolicyKind::DomainSecure,
+            TlsPolicy::Dane(_) => PolicyKind::Dane,
             TlsPolicy::Required { .. } => PolicyKind::RequireTls,
             TlsPolicy::Opportunistic => PolicyKind::Opportunistic,
             TlsPolicy::Plaintext => PolicyKind::None,
@@ -279,7 +324,15 @@ impl TlsPolicy {
     /// validated (and names checked where the policy has names), or DANE
     /// matched.
     pub fn verifies_peer(&self) -> bool {
-        self.validates_chain()
+        matches!(self, TlsPolicy::Dane(_)) || self.validates_chain()
+    }
+
+    /// RFC 8460 section 4.3 `policy-string`: DANE's TLSA records.
+    pub fn policy_strings(&self) -> Vec<String> {
+        match self {
+            TlsPolicy::Dane(d) => d.policy_strings(),
+            _ => Vec::new(),
+        }
     }
 
     /// True when a failed handshake may lead to plaintext next time.
@@ -400,6 +453,10 @@ pub fn client_config(
         None
     };
     let verifier = Arc::new(PolicyVerifier {
+        dane: match policy {
+            TlsPolicy::Dane(d) => Some(Arc::clone(d)),
+            _ => None,
+        },
         chain,
         name: policy.name_check(),
         pin: material.pin.clone(),
@@ -427,6 +484,8 @@ struct PolicyVerifier {
     name: Option<NameCheck>,
     /// TlsRemoteCertificateName.
     pin: Option<RemotePin>,
+    /// DANE: the TLSA records of each MX host.
+    dane: Option<Arc<super::dane::DaneHosts>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -439,6 +498,21 @@ impl ServerCertVerifier for PolicyVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(d) = &self.dane {
+            super::dane::verify(
+                d,
+                server_name,
+                end_entity,
+                intermediates,
+                now,
+                &self.provider,
+            )
+            .map_err(|e| {
+                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                    Arc::new(e),
+                )))
+            })?;
+        }
         if let Some(v) = &self.chain {
             match v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
                 Ok(_) => {}
@@ -648,6 +722,83 @@ mod tests {
         assert_eq!(
             decide("x.example", &c, &[], false).unwrap().starttls(),
             StartTlsMode::Never
+        );
+    }
+
+    #[test]
+    fn dane_after_domain_security_and_before_the_connector_rules() {
+        use crate::dnssec::Tlsa;
+        use crate::outbound::dane::{DaneHost, DaneHosts, DaneInput};
+        let hosts = Arc::new(DaneHosts {
+            domain: "orgb.example".into(),
+            hosts: vec![DaneHost {
+                name: "mx.orgb.example".into(),
+                preference: 10,
+                addrs: vec![],
+                tlsa: vec![Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: vec![0xab; 32],
+                }],
+            }],
+        });
+        let with = |d: DaneInput| PolicyInputs {
+            dane: Some(d),
+            notes: Vec::new(),
+        };
+        let mut c = conn();
+        c.require_tls = true;
+        let p = decide_with(
+            "orgb.example",
+            &c,
+            &[],
+            true,
+            &with(DaneInput::Verified(hosts.clone())),
+        )
+        .unwrap();
+        assert_eq!(p.kind(), PolicyKind::Dane);
+        assert!(p.verifies_peer() && !p.validates_chain());
+        assert_eq!(p.starttls(), StartTlsMode::Required);
+        assert_eq!(p.policy_strings(), [format!("3 1 1 {}", "AB".repeat(32))]);
+        // Domain Security wins over DANE
+        c.domain_secure_enabled = true;
+        c.require_tls = false;
+        let l = list(&["orgb.example"]);
+        let p = decide_with(
+            "orgb.example",
+            &c,
+            &l,
+            false,
+            &with(DaneInput::Verified(hosts)),
+        )
+        .unwrap();
+        assert_eq!(p.kind(), PolicyKind::DomainSecure);
+        // a refusal names the connector
+        let e = decide_with(
+            "orgb.example",
+            &conn(),
+            &[],
+            false,
+            &with(DaneInput::Refuse("bogus".into())),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("'Out'"), "{e}");
+        // unusable records only: TLS stays mandatory, never plaintext
+        let p = decide_with(
+            "orgb.example",
+            &conn(),
+            &[],
+            true,
+            &with(DaneInput::EncryptOnly),
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            TlsPolicy::Required {
+                level: TlsAuthLevel::EncryptionOnly,
+                name: None
+            }
         );
     }
 

@@ -437,7 +437,16 @@ async fn deliver_hop(
         );
     };
     // What the policy lookups found (DANE, MTA-STS), before the decision.
-    let inputs = PolicyInputs::default();
+    let mut inputs = PolicyInputs::default();
+    crate::outbound::dane::for_hop(
+        ctx,
+        rt,
+        &conn.connector,
+        &hop.next_hop_domain,
+        &hop.targets,
+        &mut inputs,
+    )
+    .await;
     let mut policy = match decide_with(
         &hop.next_hop_domain,
         &conn.connector,
@@ -448,11 +457,15 @@ async fn deliver_hop(
         Ok(p) => p,
         Err(e) => return failed(Cause::Policy(e), facts),
     };
-    let hosts = match resolve(ctx, rt, hop).await {
-        Ok(h) => h,
-        Err(cause) => {
-            return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
-        }
+    // DANE: the validated MX hosts that have usable TLSA records.
+    let hosts = match crate::outbound::dane::targets(&policy, &hop.targets) {
+        Some(h) => h,
+        None => match resolve(ctx, rt, hop).await {
+            Ok(h) => h,
+            Err(cause) => {
+                return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
+            }
+        },
     };
     if policy.is_opportunistic()
         && hosts
@@ -471,6 +484,7 @@ async fn deliver_hop(
         }
     }
     facts.policy.kind = Some(policy.kind());
+    facts.policy.policy_strings = policy.policy_strings();
     let tls = match conn.client_config(&policy) {
         Ok(c) => c,
         Err(e) => return failed(Cause::TlsSetup(e.to_string()), facts),

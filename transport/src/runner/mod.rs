@@ -158,6 +158,8 @@ pub(crate) struct Ctx {
     pub plaintext_memory: Duration,
     /// The resolver for the current ExternalDNSServers.
     pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
+    /// The validating resolver of DANE.
+    pub dnssec: crate::outbound::dane::ResolverSlot,
     // metrics
     pub metrics: Arc<Metrics>,
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
@@ -238,6 +240,7 @@ impl Runner {
             plaintext: Mutex::new(HashMap::new()),
             plaintext_memory: opts.plaintext_memory,
             resolver: Mutex::new(None),
+            dnssec: Default::default(),
             metrics: Arc::clone(&opts.metrics),
             send_protocol_log: Arc::clone(&opts.send_protocol_log),
         });
