@@ -13,6 +13,9 @@
 //! | plain.test | unsigned child zone (insecure delegation) | Opportunistic | sent (opportunistic TLS) |
 //! | mand.plain.test | unsigned | Mandatory | deferred 451 4.7.5 |
 //! | bogus.test | DS in the root, child zone unsigned (bogus) | Opportunistic | deferred 451 4.7.5 |
+//!
+//! Then, with the IANA root keys as the anchor again, a message to
+//! good.test is deferred (the lab's root is bogus to them).
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/peers.rs"]
@@ -401,4 +404,23 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         "{:?}",
         transport_support::tracking_lines(&a.lab.tracking_log())
     );
+
+    // Without the lab's anchor (back to the IANA root keys) the same zone
+    // is bogus: the next message waits, DANE is never skipped.
+    let reloads = || engine.log_text().matches("configuration reloaded").count();
+    let before = reloads();
+    a.xshell(&["-c", "Set-TransportService -DnssecTrustAnchorFile $null"]);
+    assert!(
+        wait_until(WAIT, || reloads() > before),
+        "{}",
+        engine.log_text()
+    );
+    let t = a.submit("alice@orga.example", "v@good.test", "DANE, other anchor");
+    assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    assert!(
+        deferred("v@good.test", &["451 4.7.5", "DNSSEC validation failed"]),
+        "{:?}",
+        a.lab.queued_envelopes()
+    );
+    assert_eq!(delivered("good"), [true]);
 }
