@@ -1,7 +1,7 @@
 //! DANE (RFC 7672) end to end: a DNSSEC-signed root zone served by Knot DNS
 //! (automatic signing) on a loopback port is the whole DNS of the test;
 //! its key is the engine's trust anchor (Set-TransportService
-//! -DnssecTrustAnchorFile). One message to seven domains, each with its own
+//! -DnssecTrustAnchorFile). One message to eight domains, each with its own
 //! send connector (SmtpDaneMode) and loopback SMTP server:
 //!
 //! | domain | DNS | mode | expected |
@@ -10,6 +10,7 @@
 //! | ta.test | signed, TLSA 2 0 1 of the CA the server's chain includes | Opportunistic | sent |
 //! | bad.test | signed, TLSA 3 1 1 of another key | Opportunistic | deferred 454 4.7.5, no MAIL |
 //! | nostls.test | signed, TLSA 3 1 1; the server offers no STARTTLS | Opportunistic | deferred 451 5.7.3, no MAIL |
+//! | pkix.test | signed, only TLSA 1 1 1 (unusable); no STARTTLS | Opportunistic | deferred 451 5.7.3 (TLS stays mandatory) |
 //! | plain.test | unsigned child zone (insecure delegation) | Opportunistic | sent (opportunistic TLS) |
 //! | mand.plain.test | unsigned | Mandatory | deferred 451 4.7.5 |
 //! | bogus.test | DS in the root, child zone unsigned (bogus) | Opportunistic | deferred 451 4.7.5 |
@@ -197,10 +198,12 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         recs.insert(name, fake_server(l, Some(cert)));
         ports.insert(name, port);
     }
-    // A server without STARTTLS.
-    let (l, port) = listener();
-    recs.insert("nostls", fake_server(l, None));
-    ports.insert("nostls", port);
+    // Servers without STARTTLS.
+    for name in ["nostls", "pkix"] {
+        let (l, port) = listener();
+        recs.insert(name, fake_server(l, None));
+        ports.insert(name, port);
+    }
 
     // The zones.
     let good_tlsa = sha256(tmp.path(), &spki(&good_cert.chain[0]));
@@ -222,6 +225,9 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
          nostls.test. MX 10 mx.nostls.test.\n\
          mx.nostls.test. A 127.0.0.1\n\
          _25._tcp.mx.nostls.test. TLSA 3 1 1 {good_tlsa}\n\
+         pkix.test. MX 10 mx.pkix.test.\n\
+         mx.pkix.test. A 127.0.0.1\n\
+         _25._tcp.mx.pkix.test. TLSA 1 1 1 {good_tlsa}\n\
          bad.test. MX 10 mx.bad.test.\n\
          mx.bad.test. A 127.0.0.1\n\
          _25._tcp.mx.bad.test. TLSA 3 1 1 {wrong_tlsa}\n\
@@ -284,6 +290,7 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         ("ta", "ta.test", "Opportunistic"),
         ("bad", "bad.test", "Opportunistic"),
         ("nostls", "nostls.test", "Opportunistic"),
+        ("pkix", "pkix.test", "Opportunistic"),
         ("plain", "plain.test", "Opportunistic"),
         ("mand", "mand.plain.test", "Mandatory"),
         ("bogus", "bogus.test", "Opportunistic"),
@@ -306,7 +313,8 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     );
 
     let engine = a.start();
-    let to = "u@good.test,u@ta.test,u@bad.test,u@nostls.test,u@plain.test,u@mand.plain.test,\
+    let to = "u@good.test,u@ta.test,u@bad.test,u@nostls.test,u@pkix.test,\
+              u@plain.test,u@mand.plain.test,\
               u@bogus.test";
     let t = a.submit("alice@orga.example", to, "DANE");
     assert!(t.contains("250 2.0.0 Queued as"), "{t}");
@@ -367,7 +375,14 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         "{:?}",
         a.lab.queued_envelopes()
     );
-    for n in ["bad", "nostls", "mand", "bogus"] {
+    // Only unusable (PKIX-EE) records: no DANE, but TLS stays mandatory
+    // (RFC 7672 3.1.3); opportunistic would have sent in plaintext.
+    assert!(
+        deferred("u@pkix.test", &["451 5.7.3"]),
+        "{:?}",
+        a.lab.queued_envelopes()
+    );
+    for n in ["bad", "nostls", "pkix", "mand", "bogus"] {
         let seen = recs[n].lock().unwrap().clone();
         assert!(
             seen.delivered.is_empty() && !seen.plain_mail,
