@@ -13,15 +13,15 @@
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
-//! 1. **DANE** (SmtpDaneMode): the MX hosts publish usable DNSSEC-validated
+//! 2. **DANE** (SmtpDaneMode): the MX hosts publish usable DNSSEC-validated
 //!    TLSA records ([`super::dane`]): STARTTLS required, the certificate
 //!    matched against them; a bogus lookup, or Mandatory without records,
 //!    refuses (`451 4.7.5`).
-//! 2. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
+//! 3. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
 //!    CertificateValidation (chain only), DomainValidation (chain and the
 //!    name TlsDomain, else the next-hop domain). No STARTTLS: transient
 //!    failure.
-//! 3. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
+//! 4. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
 //!    certificate is accepted (the chain is still recorded). After a failed
 //!    handshake the caller records the host and the next attempt to it is
 //!    plaintext ([`decide`]'s `plaintext_fallback`).
