@@ -939,5 +939,6 @@ from_arg_enum!(
     xshell_core::model::AcceptedDomainType,
     xshell_core::model::ProtocolLoggingLevel,
     xshell_core::model::SmartHostAuthMechanism,
-    xshell_core::model::MtaStsMode
+    xshell_core::model::MtaStsMode,
+    xshell_core::model::SmtpDaneMode
 );

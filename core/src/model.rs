@@ -316,6 +316,10 @@ pub struct TransportService {
     pub fqdn: Option<String>,
     #[serde(rename = "ExternalDNSServers")]
     pub external_dns_servers: Vec<HostPort>,
+    /// DNSKEY records (zone file format) DANE's DNSSEC validation trusts
+    /// instead of the IANA root keys (xshell extension).
+    #[serde(default)]
+    pub dnssec_trust_anchor_file: Option<String>,
     pub transient_failure_retry_interval: TimeSpan,
     /// Quick retries (Exchange's TransientFailureRetryCount; stores
     /// written before the rename say TransientFailureRetryAttempts).
@@ -395,6 +399,7 @@ impl Default for TransportService {
             name: "XSHELL01".into(),
             fqdn: None,
             external_dns_servers: Vec::new(),
+            dnssec_trust_anchor_file: None,
             transient_failure_retry_interval: TimeSpan::minutes(5),
             transient_failure_retry_count: 6,
             outbound_connection_failure_retry_interval: TimeSpan::minutes(10),
@@ -614,6 +619,9 @@ pub struct SendConnector {
     pub authentication_credential: Option<StoredCredential>,
     #[serde(default)]
     pub protocol_logging_level: ProtocolLoggingLevel,
+    /// DANE (RFC 7672) for the MX hosts of the connector's domains.
+    #[serde(default)]
+    pub smtp_dane_mode: SmtpDaneMode,
     /// MTA-STS (RFC 8461) for the MX hosts of the next-hop domains.
     #[serde(default)]
     pub mta_sts_mode: MtaStsMode,
@@ -633,6 +641,23 @@ pub enum MtaStsMode {
     Mandatory,
 }
 impl MtaStsMode {
+    pub const NAMES: &'static [&'static str] = &["None", "Opportunistic", "Mandatory"];
+}
+
+/// SmtpDaneMode (Exchange Online's connector setting): whether DANE
+/// (RFC 7672) secures the connector's MX deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SmtpDaneMode {
+    /// No TLSA lookups.
+    #[default]
+    None,
+    /// DANE where the domain publishes usable TLSA records under DNSSEC;
+    /// otherwise the next policy applies.
+    Opportunistic,
+    /// No delivery without usable, DNSSEC-validated TLSA records.
+    Mandatory,
+}
+impl SmtpDaneMode {
     pub const NAMES: &'static [&'static str] = &["None", "Opportunistic", "Mandatory"];
 }
 
@@ -672,6 +697,7 @@ impl SendConnector {
             smart_host_auth_mechanism: SmartHostAuthMechanism::None,
             authentication_credential: None,
             protocol_logging_level: ProtocolLoggingLevel::None,
+            smtp_dane_mode: SmtpDaneMode::None,
             mta_sts_mode: MtaStsMode::None,
             comment: None,
         }
@@ -718,6 +744,21 @@ impl SendConnector {
                 &["DomainSecureEnabled", "DNSRoutingEnabled"],
                 "DomainSecureEnabled requires DNSRoutingEnabled: Domain Security validates the partner's MX, not a smart host",
             );
+        }
+        if self.smtp_dane_mode != SmtpDaneMode::None {
+            // RFC 7672 2.2: DANE authenticates MX hosts found in DNS.
+            if !self.dns_routing_enabled {
+                return rule(
+                    &["SmtpDaneMode", "DNSRoutingEnabled"],
+                    "SmtpDaneMode needs DNSRoutingEnabled: DANE authenticates the MX hosts of the recipient domain, not smart hosts",
+                );
+            }
+            if self.ignore_starttls {
+                return rule(
+                    &["SmtpDaneMode", "IgnoreSTARTTLS"],
+                    "SmtpDaneMode cannot be combined with IgnoreSTARTTLS: DANE needs STARTTLS",
+                );
+            }
         }
         if self.domain_secure_enabled && self.ignore_starttls {
             return rule(

@@ -36,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod dns;
+pub mod dnssec;
 pub mod dsn;
 pub mod https;
 pub mod maildir;

@@ -29,6 +29,7 @@ const COMMAND: Duration = Duration::from_secs(30);
 fn policy_name(p: &TlsPolicy) -> &'static str {
     match p {
         TlsPolicy::DomainSecure { .. } => "DomainSecure",
+        TlsPolicy::Dane(_) => "DANE",
         TlsPolicy::Required { .. } => "Required",
         TlsPolicy::Opportunistic => "Opportunistic",
         TlsPolicy::Plaintext => "Plaintext",
@@ -112,6 +113,10 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
         ),
         Ok(p @ TlsPolicy::Plaintext) => (policy_name(p), "the connector has IgnoreSTARTTLS".into()),
         Ok(p @ TlsPolicy::MtaSts { .. }) => (policy_name(p), "the domain's MTA-STS policy".into()),
+        Ok(p @ TlsPolicy::Dane(_)) => (
+            policy_name(p),
+            "the MX hosts publish usable TLSA records (SmtpDaneMode)".into(),
+        ),
         Err(e) => ("Refused", e.to_string()),
     };
     r.tls_policy = Some(policy_text.to_string());

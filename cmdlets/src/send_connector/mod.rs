@@ -10,8 +10,8 @@ use crate::bind::Credential;
 use crate::decl::{Kind, param, params};
 use crate::error::CmdletError;
 use xshell_core::model::{
-    MtaStsMode, ProtocolLoggingLevel, SendConnector, SmartHostAuthMechanism, StoredCredential,
-    TlsAuthLevel,
+    MtaStsMode, ProtocolLoggingLevel, SendConnector, SmartHostAuthMechanism, SmtpDaneMode,
+    StoredCredential, TlsAuthLevel,
 };
 
 // The parameters New- and Set-SendConnector share, after each cmdlet's own.
@@ -26,6 +26,7 @@ params!(pub shared {
     TlsDomain: DomainPattern = param(Kind::DomainPattern, "The name the remote certificate must carry, with TlsAuthLevel DomainValidation."),
     TlsCertificateName: String = param(Kind::Str, "Our certificate, as <I>issuer<S>subject."),
     TlsRemoteCertificateName: String = param(Kind::Str, "The certificate every next hop of this connector must present, as <I>issuer<S>subject (pinning; TlsCertificateName names ours). Makes STARTTLS and a chain to a trusted root mandatory; another certificate defers the message with 454 4.7.5. $null removes the pin."),
+    SmtpDaneMode: SmtpDaneMode = param(Kind::Enum(xshell_core::model::SmtpDaneMode::NAMES), "DANE (RFC 7672) for the MX hosts: None; Opportunistic (authenticate the MX host by its DNSSEC-signed TLSA records where the domain publishes usable ones, else the next policy applies); Mandatory (never deliver without them: deferred with 451 4.7.5). A bogus DNSSEC answer or a certificate matching no TLSA record defers in both modes. Needs DNSRoutingEnabled; trust anchor: Set-TransportService -DnssecTrustAnchorFile.").default("None"),
     DomainSecureEnabled: bool = param(Kind::Bool, "Enforce Domain Security (mutual TLS) for the domains in TLSSendDomainSecureList routed through this connector.").default("$false"),
     Enabled: bool = param(Kind::Bool, "Whether the connector is used.").default("$true"),
     MaxMessageSize: SizeLimit = param(Kind::Size { min: 0, max: 2_147_483_647, unlimited: true }, "Largest message this connector sends.").default("25MB"),
@@ -60,6 +61,7 @@ pub fn apply(
         shared::TlsRemoteCertificateName,
         &mut c.tls_remote_certificate_name,
     );
+    b.assign(shared::SmtpDaneMode, &mut c.smtp_dane_mode);
     b.assign(shared::DomainSecureEnabled, &mut c.domain_secure_enabled);
     b.assign(shared::Enabled, &mut c.enabled);
     b.assign(shared::MaxMessageSize, &mut c.max_message_size);

@@ -11,6 +11,7 @@ params!(p {
     Name: String = param(Kind::Str, "The server's name."),
     Fqdn: String = param(Kind::Str, "The server's fully qualified domain name."),
     ExternalDNSServers: Vec<HostPort> = param(Kind::List(&Kind::HostPort), "Resolvers for MX lookups, ip[:port]; empty means the system's."),
+    DnssecTrustAnchorFile: String = param(Kind::Path, "xshell extension: a file of DNSKEY records (zone file format, e.g. `. 3600 IN DNSKEY 257 3 13 ...`) that DANE's DNSSEC validation trusts instead of the IANA root keys: a lab's own signed root, or an island of trust. $null: the IANA root keys."),
     TransientFailureRetryInterval: TimeSpan = param(Kind::TimeSpan { min: 1, max: 43_200 }, "Wait between quick retries.")
         .default("00:05:00"),
     TransientFailureRetryCount: u32 = param(Kind::Int { min: 0, max: 15 }, "Quick retries before the longer MessageRetryInterval.")
@@ -136,6 +137,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             ));
         }
     }
+    let anchor = match b.get(p::DnssecTrustAnchorFile) {
+        Some(path) => Some(check_trust_anchor(&path)?),
+        None => None,
+    };
     ctx.commit("Set TransportService", &target, |cfg| {
         // Per-server settings (Exchange's Set-TransportService is per
         // server): a server without its own starts from the default's.
@@ -160,6 +165,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         b.assign_opt(p::Fqdn, &mut s.fqdn);
         xshell_core::idn::keep_as_a_label(&mut s.fqdn);
         b.assign_list(p::ExternalDNSServers, &mut s.external_dns_servers);
+        b.assign_opt(p::DnssecTrustAnchorFile, &mut s.dnssec_trust_anchor_file);
+        if anchor.is_some() {
+            s.dnssec_trust_anchor_file = anchor.clone();
+        }
         b.assign(
             p::TransientFailureRetryInterval,
             &mut s.transient_failure_retry_interval,
@@ -237,6 +246,31 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         Ok(())
     })?;
     Ok(Vec::new())
+}
+
+/// DnssecTrustAnchorFile must be a readable file with at least one DNSKEY
+/// record; it is stored as an absolute path (the engine runs elsewhere).
+fn check_trust_anchor(path: &str) -> Result<String, CmdletError> {
+    let bad = |why: String| CmdletError::bad_value("DnssecTrustAnchorFile", why);
+    let full = std::fs::canonicalize(path.trim())
+        .map_err(|e| bad(format!("cannot read '{path}': {e}")))?;
+    let text = std::fs::read_to_string(&full)
+        .map_err(|e| bad(format!("cannot read '{}': {e}", full.display())))?;
+    let dnskeys = text
+        .lines()
+        .filter(|l| {
+            let l = l.split(';').next().unwrap_or("");
+            l.split_whitespace()
+                .any(|w| w.eq_ignore_ascii_case("DNSKEY"))
+        })
+        .count();
+    if dnskeys == 0 {
+        return Err(bad(format!(
+            "'{}' holds no DNSKEY record (zone file format: `. 3600 IN DNSKEY 257 3 13 <key>`)",
+            full.display()
+        )));
+    }
+    Ok(full.to_string_lossy().into_owned())
 }
 
 // metrics

@@ -89,6 +89,8 @@ pub struct SendRuntime {
     pub schedule: Schedule,
     /// ExternalDNSServers (empty: the system's resolvers).
     pub dns_servers: Vec<HostPort>,
+    /// DnssecTrustAnchorFile (None: the IANA root keys).
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
     /// Where delivery status notifications come from.
     pub postmaster: String,
     /// GenerateCopyOfDSNFor: non-delivery reports with these status codes
@@ -106,6 +108,7 @@ impl Default for SendRuntime {
             secure_list: Vec::new(),
             schedule: Schedule::from_service(&TransportService::default()),
             dns_servers: Vec::new(),
+            dnssec_trust_anchor: None,
             postmaster: "postmaster@localhost".into(),
             copy_dsn_for: Vec::new(),
             mta_sts: MtaStsRuntime::default(),
@@ -255,6 +258,11 @@ impl SendRuntime {
             secure_list,
             schedule: Schedule::from_service(&cfg.transport_service),
             dns_servers: cfg.transport_service.external_dns_servers.clone(),
+            dnssec_trust_anchor: cfg
+                .transport_service
+                .dnssec_trust_anchor_file
+                .as_ref()
+                .map(std::path::PathBuf::from),
             postmaster: postmaster_address(tc, server_fqdn),
             copy_dsn_for: tc
                 .generate_copy_of_dsn_for

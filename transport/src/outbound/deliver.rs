@@ -12,12 +12,13 @@
 //! | DNS: NXDOMAIN, no MX/A/AAAA, null MX, no address for any MX | permanent `550 5.1.2` / `556 5.1.10` (null MX) |
 //! | DNS: SERVFAIL, timeout | temporary `451 4.4.3` |
 //! | next hop in TLSSendDomainSecureList, connector DomainSecureEnabled off | temporary `451 4.7.3` |
+//! | DANE: bogus or failed DNSSEC lookups, or SmtpDaneMode Mandatory without usable TLSA records | temporary `451 4.7.5` (the reason names the domain or host) |
 //! | our TLS material missing (no client certificate, no roots) | temporary `451 4.7.0` |
 //! | TCP connect refused / unreachable / timed out | temporary `451 4.4.1` |
 //! | greeting or EHLO/HELO refused, server closing (421), protocol error | temporary `451 4.4.0` (the reply is kept) |
 //! | the next hop greets us or answers EHLO with our own name (a loop back to this server) | temporary `451 4.4.6` (held, never sent to ourselves; a loop through other servers ends at the receiving side's hop limit) |
 //! | STARTTLS required but not offered or refused | temporary `451 5.7.3 STARTTLS is required to send mail` |
-//! | TLS handshake or certificate failure, chain-validating policy (Domain Security, CertificateValidation, DomainValidation) | temporary `454 4.7.5 Certificate validation failure` |
+//! | TLS handshake or certificate failure, verifying policy (Domain Security, DANE, CertificateValidation, DomainValidation) | temporary `454 4.7.5 Certificate validation failure` |
 //! | TLS handshake failure, EncryptionOnly or opportunistic | temporary `451 4.4.0`; opportunistic: the host goes plaintext next time |
 //! | a policy that needs TLS given no TLS configuration | temporary `451 4.7.0` (fails closed, nothing is sent) |
 //! | connection lost or timed out during a transaction | temporary `451 4.4.2` |
@@ -255,6 +256,15 @@ pub fn classify(cause: &Cause) -> Outcome {
                 451,
                 (4, 7, 5),
                 "MTA-STS: no MX host matches the domain's policy",
+            ),
+            e.to_string(),
+        )),
+        // RFC 7672 2.1.1: never downgrade; retried until DNS is fixed.
+        Cause::Policy(e @ PolicyRefusal::Dane { .. }) => Outcome::Temporary(local(
+            r(
+                451,
+                (4, 7, 5),
+                "DANE: the next hop cannot be authenticated, not sent",
             ),
             e.to_string(),
         )),
@@ -678,7 +688,7 @@ impl Connection {
     }
 
     async fn start_tls(&mut self, opts: &SendOptions) -> Result<(), Cause> {
-        let verified = opts.policy.validates_chain();
+        let verified = opts.policy.verifies_peer();
         use crate::metrics::TlsFailure;
         let fail = |detail: String, reason: TlsFailure| Cause::TlsHandshake {
             host: self.host.clone(),

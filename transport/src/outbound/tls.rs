@@ -13,16 +13,20 @@
 //!    domain**, never the MX host name (`454 4.7.5` otherwise); our SMTP
 //!    certificate is presented as the client certificate. Never plaintext,
 //!    never unverified.
-//! 2. **MTA-STS** (RFC 8461, [`super::mta_sts`]), when the connector's
+//! 2. **DANE** (SmtpDaneMode): the MX hosts publish usable DNSSEC-validated
+//!    TLSA records ([`super::dane`]): STARTTLS required, the certificate
+//!    matched against them; a bogus lookup, or Mandatory without records,
+//!    refuses (`451 4.7.5`).
+//! 3. **MTA-STS** (RFC 8461, [`super::mta_sts`]), when the connector's
 //!    MtaStsMode looked the domain's policy up: `enforce` gives
 //!    [`TlsPolicy::MtaSts`] (STARTTLS, chain and MX name); `testing` only
 //!    where the connector would otherwise be opportunistic; Mandatory
 //!    without an enforce policy is refused.
-//! 3. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
+//! 4. **RequireTLS** with TlsAuthLevel: EncryptionOnly (any certificate),
 //!    CertificateValidation (chain only), DomainValidation (chain and the
 //!    name TlsDomain, else the next-hop domain). No STARTTLS: transient
 //!    failure.
-//! 4. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
+//! 5. **Opportunistic**: STARTTLS when offered unless IgnoreSTARTTLS; any
 //!    certificate is accepted (the chain is still recorded). After a failed
 //!    handshake the caller records the host and the next attempt to it is
 //!    plaintext ([`decide`]'s `plaintext_fallback`).
@@ -77,6 +81,10 @@ pub struct NameCheck {
 pub enum TlsPolicy {
     /// Mutual TLS, chain to our roots, names checked against `domain`.
     DomainSecure { domain: String },
+    /// DANE (RFC 7672): STARTTLS mandatory, the certificate matched against
+    /// the DNSSEC-validated TLSA records of the MX host
+    /// ([`super::dane::verify`]).
+    Dane(Arc<super::dane::DaneHosts>),
     /// RequireTLS: STARTTLS mandatory; the certificate is checked per level.
     Required {
         level: TlsAuthLevel,
@@ -112,6 +120,10 @@ pub enum PolicyRefusal {
         hosts: String,
         patterns: String,
     },
+    /// DANE lookups failed (bogus DNSSEC, failed lookups), or SmtpDaneMode
+    /// Mandatory found no usable TLSA records.
+    #[error("DANE: {reason} (send connector '{connector}')")]
+    Dane { reason: String, connector: String },
 }
 
 fn norm(d: &str) -> String {
@@ -207,6 +219,9 @@ impl AppliedPolicy {
 /// records, the MTA-STS policy). Empty: only the connector's own rules.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyInputs {
+    /// What the DANE lookups found (SmtpDaneMode); `None`: DANE does not
+    /// apply.
+    pub dane: Option<super::dane::DaneInput>,
     /// What the lookups found that an administrator should read, one short
     /// clause each, in policy order (e.g. "DANE: orgc.example is not
     /// DNSSEC-signed"); [`AppliedPolicy::reason`] is made from them.
@@ -251,6 +266,32 @@ pub fn decide_with(
         }
         return Ok(TlsPolicy::DomainSecure { domain });
     }
+    // DANE where the domain publishes usable TLSA records (RFC 7672).
+    use super::dane::DaneInput;
+    match &inputs.dane {
+        Some(DaneInput::Verified(hosts)) => return Ok(TlsPolicy::Dane(Arc::clone(hosts))),
+        Some(DaneInput::Refuse(reason)) => {
+            return Err(PolicyRefusal::Dane {
+                reason: reason.clone(),
+                connector: connector.name.clone(),
+            });
+        }
+        _ => {}
+    }
+    // RFC 7672 3.1.3: TLSA records, none usable: whatever applies next,
+    // TLS stays mandatory (RequireTLS EncryptionOnly at least).
+    let upgraded;
+    let connector = if matches!(inputs.dane, Some(DaneInput::EncryptOnly)) && !connector.require_tls
+    {
+        upgraded = SendConnector {
+            require_tls: true,
+            tls_auth_level: None,
+            ..connector.clone()
+        };
+        &upgraded
+    } else {
+        connector
+    };
     // MTA-STS: enforce decides; testing only where the connector would
     // otherwise send opportunistically.
     let plain_without = connector.require_tls
@@ -307,6 +348,7 @@ impl TlsPolicy {
     pub fn describe(&self) -> String {
         match self {
             TlsPolicy::DomainSecure { domain } => format!("DomainSecure({domain})"),
+            TlsPolicy::Dane(d) => format!("DANE({})", d.domain),
             TlsPolicy::Required { level, .. } => format!("RequireTLS({level:?})"),
             TlsPolicy::Opportunistic => "Opportunistic".into(),
             TlsPolicy::Plaintext => "Plaintext".into(),
@@ -319,6 +361,7 @@ impl TlsPolicy {
     pub fn starttls(&self) -> StartTlsMode {
         match self {
             TlsPolicy::DomainSecure { .. }
+            | TlsPolicy::Dane(_)
             | TlsPolicy::Required { .. }
             | TlsPolicy::MtaSts { enforce: true } => StartTlsMode::Required,
             TlsPolicy::Opportunistic | TlsPolicy::MtaSts { enforce: false } => {
@@ -332,6 +375,7 @@ impl TlsPolicy {
     pub fn kind(&self) -> PolicyKind {
         match self {
             TlsPolicy::DomainSecure { .. } => PolicyKind::DomainSecure,
+            TlsPolicy::Dane(_) => PolicyKind::Dane,
             TlsPolicy::Required { .. } => PolicyKind::RequireTls,
             TlsPolicy::Opportunistic => PolicyKind::Opportunistic,
             TlsPolicy::Plaintext => PolicyKind::None,
@@ -345,7 +389,15 @@ impl TlsPolicy {
     /// validated (and names checked where the policy has names), or DANE
     /// matched.
     pub fn verifies_peer(&self) -> bool {
-        self.validates_chain()
+        matches!(self, TlsPolicy::Dane(_)) || self.validates_chain()
+    }
+
+    /// RFC 8460 section 4.3 `policy-string`: DANE's TLSA records.
+    pub fn policy_strings(&self) -> Vec<String> {
+        match self {
+            TlsPolicy::Dane(d) => d.policy_strings(),
+            _ => Vec::new(),
+        }
     }
 
     /// True when a failed handshake may lead to plaintext next time.
@@ -475,6 +527,10 @@ pub fn client_config(
         None
     };
     let verifier = Arc::new(PolicyVerifier {
+        dane: match policy {
+            TlsPolicy::Dane(d) => Some(Arc::clone(d)),
+            _ => None,
+        },
         chain,
         name: policy.name_check(),
         pin: material.pin.clone(),
@@ -502,6 +558,8 @@ struct PolicyVerifier {
     name: Option<NameCheck>,
     /// TlsRemoteCertificateName.
     pin: Option<RemotePin>,
+    /// DANE: the TLSA records of each MX host.
+    dane: Option<Arc<super::dane::DaneHosts>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -514,6 +572,21 @@ impl ServerCertVerifier for PolicyVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(d) = &self.dane {
+            super::dane::verify(
+                d,
+                server_name,
+                end_entity,
+                intermediates,
+                now,
+                &self.provider,
+            )
+            .map_err(|e| {
+                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                    Arc::new(e),
+                )))
+            })?;
+        }
         if let Some(v) = &self.chain {
             match v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
                 Ok(_) => {}
@@ -723,6 +796,83 @@ mod tests {
         assert_eq!(
             decide("x.example", &c, &[], false).unwrap().starttls(),
             StartTlsMode::Never
+        );
+    }
+
+    #[test]
+    fn dane_after_domain_security_and_before_the_connector_rules() {
+        use crate::dnssec::Tlsa;
+        use crate::outbound::dane::{DaneHost, DaneHosts, DaneInput};
+        let hosts = Arc::new(DaneHosts {
+            domain: "orgb.example".into(),
+            hosts: vec![DaneHost {
+                name: "mx.orgb.example".into(),
+                preference: 10,
+                addrs: vec![],
+                tlsa: vec![Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: vec![0xab; 32],
+                }],
+            }],
+        });
+        let with = |d: DaneInput| PolicyInputs {
+            dane: Some(d),
+            notes: Vec::new(),
+        };
+        let mut c = conn();
+        c.require_tls = true;
+        let p = decide_with(
+            "orgb.example",
+            &c,
+            &[],
+            true,
+            &with(DaneInput::Verified(hosts.clone())),
+        )
+        .unwrap();
+        assert_eq!(p.kind(), PolicyKind::Dane);
+        assert!(p.verifies_peer() && !p.validates_chain());
+        assert_eq!(p.starttls(), StartTlsMode::Required);
+        assert_eq!(p.policy_strings(), [format!("3 1 1 {}", "AB".repeat(32))]);
+        // Domain Security wins over DANE
+        c.domain_secure_enabled = true;
+        c.require_tls = false;
+        let l = list(&["orgb.example"]);
+        let p = decide_with(
+            "orgb.example",
+            &c,
+            &l,
+            false,
+            &with(DaneInput::Verified(hosts)),
+        )
+        .unwrap();
+        assert_eq!(p.kind(), PolicyKind::DomainSecure);
+        // a refusal names the connector
+        let e = decide_with(
+            "orgb.example",
+            &conn(),
+            &[],
+            false,
+            &with(DaneInput::Refuse("bogus".into())),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("'Out'"), "{e}");
+        // unusable records only: TLS stays mandatory, never plaintext
+        let p = decide_with(
+            "orgb.example",
+            &conn(),
+            &[],
+            true,
+            &with(DaneInput::EncryptOnly),
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            TlsPolicy::Required {
+                level: TlsAuthLevel::EncryptionOnly,
+                name: None
+            }
         );
     }
 

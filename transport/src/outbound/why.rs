@@ -269,7 +269,7 @@ impl<'a> Basis<'a> {
         AppliedPolicy {
             kind: Some(policy.kind()),
             reason,
-            policy_strings: Vec::new(),
+            policy_strings: policy.policy_strings(),
         }
     }
 }

@@ -447,6 +447,15 @@ async fn deliver_hop(
     };
     // What the policy lookups found (DANE, MTA-STS), before the decision.
     let mut inputs = PolicyInputs::default();
+    crate::outbound::dane::for_hop(
+        ctx,
+        rt,
+        &conn.connector,
+        &hop.next_hop_domain,
+        &hop.targets,
+        &mut inputs,
+    )
+    .await;
     if matches!(hop.targets, Targets::Mx { .. }) {
         let resolver = ctx.resolver(&rt.send.dns_servers).ok();
         let (cache, sts) = (&ctx.mta_sts, &rt.send.mta_sts);
@@ -478,11 +487,15 @@ async fn deliver_hop(
         }
     };
     facts.policy = why.applied(Ok(&policy), false, why::Session::NotTried);
-    let hosts = match resolve(ctx, rt, hop).await {
-        Ok(h) => h,
-        Err(cause) => {
-            return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
-        }
+    // DANE: the validated MX hosts that have usable TLSA records.
+    let hosts = match crate::outbound::dane::targets(&policy, &hop.targets) {
+        Some(h) => h,
+        None => match resolve(ctx, rt, hop).await {
+            Ok(h) => h,
+            Err(cause) => {
+                return failed(downgrade_dns(cause, conn.connector.error_policies), facts);
+            }
+        },
     };
     let domain = &hop.next_hop_domain;
     let hosts = match mta_sts::filter_hosts(domain, &policy, &inputs, hosts, &mut extra) {

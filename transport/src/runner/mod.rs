@@ -161,6 +161,8 @@ pub(crate) struct Ctx {
     pub plaintext_memory: Duration,
     /// The resolver for the current ExternalDNSServers.
     pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
+    /// The validating resolver of DANE.
+    pub dnssec: crate::outbound::dane::ResolverSlot,
     // metrics
     pub metrics: Arc<Metrics>,
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
@@ -243,6 +245,7 @@ impl Runner {
             plaintext: Mutex::new(HashMap::new()),
             plaintext_memory: opts.plaintext_memory,
             resolver: Mutex::new(None),
+            dnssec: Default::default(),
             metrics: Arc::clone(&opts.metrics),
             send_protocol_log: Arc::clone(&opts.send_protocol_log),
             mta_sts: crate::outbound::mta_sts::Cache::new(opts.mta_sts_cache_dir.clone()),
