@@ -819,7 +819,7 @@ mod tests {
         });
         let with = |d: DaneInput| PolicyInputs {
             dane: Some(d),
-            notes: Vec::new(),
+            ..PolicyInputs::default()
         };
         let mut c = conn();
         c.require_tls = true;
