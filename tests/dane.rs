@@ -420,6 +420,59 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         transport_support::tracking_lines(&a.lab.tracking_log())
     );
 
+    // Say why: the tracking log names the policy and, for the unsigned
+    // domain, why it went without DANE; Test-OutboundTlsPolicy shows the
+    // same decision, made with the same lookups, before any mail.
+    let send_of = |domain: &str| {
+        transport_support::tracking_lines(&a.lab.tracking_log())
+            .into_iter()
+            .find(|e| e["event_id"] == "SEND" && e["next_hop_domain"] == domain)
+            .unwrap_or_else(|| panic!("no SEND to {domain}"))
+    };
+    let good = send_of("good.test");
+    assert_eq!(good["tls_policy"], "DANE", "{good}");
+    let plain = send_of("plain.test");
+    assert_eq!(plain["tls_policy"], "Opportunistic", "{plain}");
+    assert!(
+        plain["tls_policy_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("plain.test is not DNSSEC-signed")),
+        "{plain}"
+    );
+    let test = |domain: &str| -> serde_json::Value {
+        let out = a.xshell(&[
+            "-c",
+            &format!("Test-OutboundTlsPolicy {domain} | ConvertTo-Json -Depth 4"),
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let rule = |r: &serde_json::Value, name: &str| {
+        r["Rules"]
+            .as_array()
+            .and_then(|rules| rules.iter().find(|x| x["Name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no rule {name}: {r:#}"))
+    };
+    let r = test("good.test");
+    assert_eq!(r["TlsPolicy"], "DANE", "{r:#}");
+    assert_eq!(r["VerifiesPeer"], true, "{r:#}");
+    assert_eq!(rule(&r, "DANE")["Applies"], true, "{r:#}");
+    let r = test("mand.plain.test");
+    assert_eq!(r["TlsPolicy"], "DANE", "{r:#}");
+    assert_eq!(rule(&r, "DANE")["Applies"], true, "{r:#}");
+    assert_eq!(rule(&r, "Domain Security")["Applies"], false, "{r:#}");
+    assert!(
+        rule(&r, "DANE")["Detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not DNSSEC-signed") && d.ends_with("held")),
+        "{r:#}"
+    );
+    assert!(
+        r["TlsPolicyReason"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("DANE: ") && d.ends_with("; held")),
+        "{r:#}"
+    );
+
     // Without the lab's anchor (back to the IANA root keys) the same zone
     // is bogus: the next message waits, DANE is never skipped.
     let reloads = || engine.log_text().matches("configuration reloaded").count();

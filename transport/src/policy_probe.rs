@@ -13,7 +13,8 @@ use xshell_core::control::{OutboundPolicyReport, PolicyRule};
 
 use crate::config::RuntimeConfig;
 use crate::outbound::deliver::Cause;
-use crate::outbound::tls::{PolicyInputs, TlsPolicy, decide_with};
+use crate::outbound::lookups::PolicyLookups;
+use crate::outbound::tls::{TlsPolicy, decide_with};
 use crate::outbound::why::{Basis, Session};
 use crate::probe::{NoRoute, Route, host_list, open_first, options, resolve, route};
 use crate::routing::Targets;
@@ -21,6 +22,7 @@ use crate::routing::Targets;
 /// The decision for `domain` (and with `connect`, the probe).
 pub async fn outbound_policy(
     rt: &RuntimeConfig,
+    lookups: &PolicyLookups,
     domain: &str,
     connect: bool,
 ) -> OutboundPolicyReport {
@@ -61,9 +63,11 @@ pub async fn outbound_policy(
         }
     };
 
-    // What the policy lookups find (DANE, MTA-STS): the same call as in
-    // the runner's deliver_hop goes here; their notes fill the rows.
-    let inputs = PolicyInputs::default();
+    // What the policy lookups find (DANE, MTA-STS), as a delivery would:
+    // their notes fill the rows.
+    let inputs = lookups
+        .inputs(rt, &conn.connector, &group.next_hop_domain, &group.targets)
+        .await;
     let basis = Basis::new(
         &group.next_hop_domain,
         &conn.connector,

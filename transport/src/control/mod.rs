@@ -55,6 +55,8 @@ pub struct ControlContext {
     pub delivery: DeliveryNotifier,
     /// Serializes actions (the queue-state file's read-modify-write).
     pub actions: Mutex<()>,
+    /// The DANE/MTA-STS lookups the runner uses (Test-OutboundTlsPolicy).
+    pub lookups: Arc<crate::outbound::lookups::PolicyLookups>,
 }
 
 impl std::fmt::Debug for ControlContext {
@@ -342,7 +344,7 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
             let rt = ctx.config.load_full();
             let handle = tokio::runtime::Handle::try_current().map_err(failed)?;
             Ok(Answer::OutboundTlsPolicy(Box::new(handle.block_on(
-                crate::policy_probe::outbound_policy(&rt, &domain, connect),
+                crate::policy_probe::outbound_policy(&rt, &ctx.lookups, &domain, connect),
             ))))
         }
         Op::GetMessage { id, queue } => {

@@ -292,7 +292,7 @@ pub async fn look_up(
 /// connector with smart hosts cannot have SmtpDaneMode). Logged: what an
 /// administrator reads when mail waits.
 pub(crate) async fn for_hop(
-    ctx: &crate::runner::Ctx,
+    lookups: &super::lookups::PolicyLookups,
     rt: &crate::config::RuntimeConfig,
     connector: &xshell_core::model::SendConnector,
     domain: &str,
@@ -304,7 +304,7 @@ pub(crate) async fn for_hop(
     {
         return;
     }
-    let input = match ctx
+    let input = match lookups
         .dnssec
         .get(&rt.send.dns_servers, rt.send.dnssec_trust_anchor.as_ref())
     {

@@ -126,6 +126,19 @@ pub enum PolicyRefusal {
     Dane { reason: String, connector: String },
 }
 
+impl PolicyRefusal {
+    /// The rule that refused.
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            PolicyRefusal::DomainSecureDisabled { .. } => PolicyKind::DomainSecure,
+            PolicyRefusal::MtaStsRequired { .. } | PolicyRefusal::MtaStsNoMatchingMx { .. } => {
+                PolicyKind::MtaStsEnforce
+            }
+            PolicyRefusal::Dane { .. } => PolicyKind::Dane,
+        }
+    }
+}
+
 fn norm(d: &str) -> String {
     d.trim_end_matches('.').to_ascii_lowercase()
 }

@@ -99,9 +99,10 @@ impl<'a> Basis<'a> {
     /// What the DANE and MTA-STS lookups noted, or that none was made.
     fn lookups(&self) -> String {
         if self.inputs.notes.is_empty() {
-            // Until the connector has SmtpDaneMode and MtaStsMode, no
-            // lookup is made: both are None.
-            "SmtpDaneMode and MtaStsMode None".to_string()
+            format!(
+                "SmtpDaneMode {:?} and MtaStsMode {:?}",
+                self.connector.smtp_dane_mode, self.connector.mta_sts_mode
+            )
         } else {
             self.inputs.notes.join("; ")
         }
@@ -112,7 +113,11 @@ impl<'a> Basis<'a> {
     /// opportunistic). `decided`: the decision's result.
     pub fn rules(&self, decided: Result<&TlsPolicy, &PolicyRefusal>) -> Vec<Rule> {
         let c = self.connector;
-        let kind = decided.ok().map(TlsPolicy::kind);
+        let kind = match decided {
+            Ok(p) => Some(p.kind()),
+            Err(e) => Some(e.kind()),
+        };
+        let refused = decided.err();
         let listed = self.listed();
         let mut rules = vec![Rule {
             name: "Domain Security",
@@ -130,12 +135,22 @@ impl<'a> Basis<'a> {
             },
         }];
         // DANE and MTA-STS: filled from what their lookups noted.
-        for (name, prefix, kinds) in [
-            ("DANE", "DANE", &[PolicyKind::Dane][..]),
+        let dane_off = c.smtp_dane_mode == xshell_core::model::SmtpDaneMode::None;
+        let sts_off = c.mta_sts_mode == xshell_core::model::MtaStsMode::None;
+        for (name, prefix, kinds, off, setting) in [
+            (
+                "DANE",
+                "DANE",
+                &[PolicyKind::Dane][..],
+                dane_off,
+                "SmtpDaneMode",
+            ),
             (
                 "MTA-STS",
                 "MTA-STS",
                 &[PolicyKind::MtaStsEnforce, PolicyKind::MtaStsTesting][..],
+                sts_off,
+                "MtaStsMode",
             ),
         ] {
             let noted: Vec<&str> = self
@@ -145,13 +160,18 @@ impl<'a> Basis<'a> {
                 .map(String::as_str)
                 .filter(|n| n.starts_with(prefix))
                 .collect();
+            let applies = kind.is_some_and(|k| kinds.contains(&k));
             rules.push(Rule {
                 name,
-                applies: kind.is_some_and(|k| kinds.contains(&k)),
-                detail: if noted.is_empty() {
-                    "not configured".to_string()
-                } else {
+                applies,
+                detail: if let Some(e) = refused.filter(|_| applies) {
+                    format!("{e}: held")
+                } else if !noted.is_empty() {
                     noted.join("; ")
+                } else if off {
+                    format!("connector '{}' has {setting} None: not looked up", c.name)
+                } else {
+                    format!("{setting} is on; nothing to report for {}", self.domain)
                 },
             });
         }
@@ -248,9 +268,15 @@ impl<'a> Basis<'a> {
         let policy = match decided {
             Ok(p) => p,
             Err(refusal) => {
+                let kind = refusal.kind();
+                let reason = match kind {
+                    PolicyKind::DomainSecure => format!("Domain Security: {refusal}; held"),
+                    // their texts name the rule already
+                    _ => format!("{refusal}; held"),
+                };
                 return AppliedPolicy {
-                    kind: Some(PolicyKind::DomainSecure),
-                    reason: Some(format!("Domain Security: {refusal}; held")),
+                    kind: Some(kind),
+                    reason: Some(reason),
                     policy_strings: Vec::new(),
                 };
             }
@@ -370,7 +396,7 @@ mod tests {
         assert_eq!(
             a.reason.as_deref(),
             Some(
-                "no TLS policy: orgc.example is not in TLSSendDomainSecureList, SmtpDaneMode and MtaStsMode None, \
+                "no TLS policy: orgc.example is not in TLSSendDomainSecureList, SmtpDaneMode None and MtaStsMode None, \
 connector 'Internet' has RequireTLS off; mx.orgc.example [127.0.0.1:25] did not offer STARTTLS: sent in plaintext"
             )
         );
@@ -400,7 +426,10 @@ connector 'Internet' has RequireTLS off; mx.orgc.example [127.0.0.1:25] did not 
         ));
         let rules = b.rules(Ok(&p));
         assert_eq!(rules[1].detail, "DANE: orgc.example is not DNSSEC-signed");
-        assert_eq!(rules[2].detail, "not configured");
+        assert_eq!(
+            rules[2].detail,
+            format!("connector '{}' has MtaStsMode None: not looked up", c.name)
+        );
         assert!(rules[4].applies && !rules[0].applies);
     }
 

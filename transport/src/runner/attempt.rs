@@ -15,7 +15,7 @@ use crate::outbound::deliver::{
 };
 use crate::outbound::mta_sts;
 use crate::outbound::requiretls::{self, TlsRequest};
-use crate::outbound::tls::{AppliedPolicy, PolicyInputs, TlsOutcome, TlsPolicy, decide_with};
+use crate::outbound::tls::{AppliedPolicy, TlsOutcome, TlsPolicy, decide_with};
 use crate::outbound::why;
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
@@ -446,23 +446,10 @@ async fn deliver_hop(
         );
     };
     // What the policy lookups found (DANE, MTA-STS), before the decision.
-    let mut inputs = PolicyInputs::default();
-    crate::outbound::dane::for_hop(
-        ctx,
-        rt,
-        &conn.connector,
-        &hop.next_hop_domain,
-        &hop.targets,
-        &mut inputs,
-    )
-    .await;
-    if matches!(hop.targets, Targets::Mx { .. }) {
-        let resolver = ctx.resolver(&rt.send.dns_servers).ok();
-        let (cache, sts) = (&ctx.mta_sts, &rt.send.mta_sts);
-        let mode = conn.connector.mta_sts_mode;
-        let domain = &hop.next_hop_domain;
-        mta_sts::look_up(mode, resolver.as_ref(), cache, sts, domain, &mut inputs).await;
-    }
+    let inputs = ctx
+        .lookups
+        .inputs(rt, &conn.connector, &hop.next_hop_domain, &hop.targets)
+        .await;
     // say why
     let why = why::Basis::new(
         &hop.next_hop_domain,
@@ -756,7 +743,7 @@ fn send_options(
 }
 
 async fn resolve(ctx: &Ctx, rt: &RuntimeConfig, hop: &Hop) -> Result<Vec<Host>, Cause> {
-    let resolver = ctx.resolver(&rt.send.dns_servers).map_err(|e| {
+    let resolver = ctx.lookups.resolver(&rt.send.dns_servers).map_err(|e| {
         Cause::Dns(crate::dns::DnsError::Temporary {
             name: hop.next_hop_domain.clone(),
             detail: e.to_string(),

@@ -56,12 +56,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use xshell_core::types::HostPort;
 
 use crate::config::RuntimeConfig;
 use crate::delivery::DeliveryNotifier;
-use crate::dns::HickoryResolver;
 use crate::metrics::Metrics;
+use crate::outbound::lookups::PolicyLookups;
 use crate::queue::{MessageId, Queue, QueuedMessage, now_ms};
 use crate::routing::recipient_domain;
 use crate::tracking::TrackingLog;
@@ -96,8 +95,9 @@ pub struct RunnerOptions {
     pub metrics: Arc<Metrics>,
     /// The send protocol log (connectors with ProtocolLoggingLevel Verbose).
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
-    /// Where MTA-STS policies are persisted (None: memory only).
-    pub mta_sts_cache_dir: Option<std::path::PathBuf>,
+    /// The DANE/MTA-STS lookups (shared with the control socket); None:
+    /// the runner's own, MTA-STS policies in memory only.
+    pub lookups: Option<Arc<PolicyLookups>>,
 }
 
 impl Default for RunnerOptions {
@@ -111,7 +111,7 @@ impl Default for RunnerOptions {
             send_protocol_log: Arc::new(crate::protolog::ProtocolLog::new(
                 crate::protolog::LogKind::Send,
             )),
-            mta_sts_cache_dir: None,
+            lookups: None,
         }
     }
 }
@@ -159,34 +159,14 @@ pub(crate) struct Ctx {
     /// Hosts whose opportunistic handshake failed, until when.
     pub plaintext: Mutex<HashMap<String, Instant>>,
     pub plaintext_memory: Duration,
-    /// The resolver for the current ExternalDNSServers.
-    pub resolver: Mutex<Option<(Vec<HostPort>, HickoryResolver)>>,
-    /// The validating resolver of DANE.
-    pub dnssec: crate::outbound::dane::ResolverSlot,
     // metrics
     pub metrics: Arc<Metrics>,
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
-    /// MTA-STS policies by domain.
-    pub mta_sts: crate::outbound::mta_sts::Cache,
+    /// Resolvers and the MTA-STS cache (shared with the control socket).
+    pub lookups: Arc<PolicyLookups>,
 }
 
 impl Ctx {
-    /// The resolver for `servers` (built once per change of the list).
-    pub fn resolver(
-        &self,
-        servers: &[HostPort],
-    ) -> Result<HickoryResolver, crate::dns::ResolverSetupError> {
-        let mut slot = self.resolver.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, r)) = slot.as_ref()
-            && s.as_slice() == servers
-        {
-            return Ok(r.clone());
-        }
-        let r = HickoryResolver::new(servers, Duration::from_secs(5), 2)?;
-        *slot = Some((servers.to_vec(), r.clone()));
-        Ok(r)
-    }
-
     pub fn plaintext_next_time(&self, host: &str) -> bool {
         let mut m = self.plaintext.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -244,11 +224,12 @@ impl Runner {
             permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             plaintext: Mutex::new(HashMap::new()),
             plaintext_memory: opts.plaintext_memory,
-            resolver: Mutex::new(None),
-            dnssec: Default::default(),
             metrics: Arc::clone(&opts.metrics),
             send_protocol_log: Arc::clone(&opts.send_protocol_log),
-            mta_sts: crate::outbound::mta_sts::Cache::new(opts.mta_sts_cache_dir.clone()),
+            lookups: opts
+                .lookups
+                .clone()
+                .unwrap_or_else(|| Arc::new(PolicyLookups::new(None))),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

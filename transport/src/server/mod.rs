@@ -397,6 +397,9 @@ impl Engine {
         )
         .map_err(EngineError::Worker)?;
         let (runner_stop, runner_stop_rx) = watch::channel(false);
+        let lookups = Arc::new(crate::outbound::lookups::PolicyLookups::new(Some(
+            state_dir.join("mta-sts"),
+        )));
         let runner = Runner::spawn(
             runner_inbox,
             to_runner,
@@ -408,7 +411,7 @@ impl Engine {
                 grace: opts.grace,
                 metrics: Arc::clone(&metrics),
                 send_protocol_log: Arc::clone(&protocol_logs.send),
-                mta_sts_cache_dir: Some(state_dir.join("mta-sts")),
+                lookups: Some(Arc::clone(&lookups)),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -444,6 +447,7 @@ impl Engine {
                 tracking: Arc::clone(&shared.tracking),
                 delivery: worker.notifier(),
                 actions: Default::default(),
+                lookups,
             }),
         )
         .await?;
