@@ -25,6 +25,7 @@ pub mod queue;
 pub mod receive_connector;
 pub mod send_connector;
 pub mod server;
+pub mod tlsrpt;
 pub mod tracking;
 pub mod transport_config;
 
@@ -77,6 +78,8 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &tracking::get_log::DECL,
     &diagnostics::test_smtp::DECL,
     &diagnostics::test_domain_security::DECL,
+    &tlsrpt::get::DECL,
+    &tlsrpt::send::DECL,
     &mail::send::DECL,
 ];
 

@@ -55,6 +55,8 @@ pub struct ControlContext {
     pub delivery: DeliveryNotifier,
     /// Serializes actions (the queue-state file's read-modify-write).
     pub actions: Mutex<()>,
+    /// TLS reports (Get-TlsReport, Send-TlsReport).
+    pub tlsrpt: Arc<crate::tlsrpt::send::Reporter>,
 }
 
 impl std::fmt::Debug for ControlContext {
@@ -461,6 +463,12 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
         Op::RemoveMessage { id, with_ndr } => {
             let _guard = ctx.actions.lock().unwrap_or_else(|p| p.into_inner());
             remove_message(ctx, view::message_id_of(&id), with_ndr)
+        }
+        Op::GetTlsReport { domain, date } => {
+            crate::tlsrpt::control::get(ctx, domain, date).map_err(|(kind, m)| Failure(kind, m))
+        }
+        Op::SendTlsReport { domain, date } => {
+            crate::tlsrpt::control::send(ctx, domain, date).map_err(|(kind, m)| Failure(kind, m))
         }
     }
 }

@@ -554,6 +554,12 @@ async fn deliver_hop(
                 .tls_failure(crate::metrics::Direction::Outbound, *reason);
         }
     }
+    // TLS reporting (RFC 8460): MX routes only (a smart host is not the
+    // policy domain's MX).
+    if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
+        let src = conn.connector.source_ip_address;
+        crate::tlsrpt::record_hop(log, &hop.next_hop_domain, &facts.policy, &report, src);
+    }
     if report.discarded_after_starttls > 0 {
         tracing::warn!(
             next_hop = %hop.next_hop_domain,

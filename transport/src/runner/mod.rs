@@ -96,6 +96,8 @@ pub struct RunnerOptions {
     pub metrics: Arc<Metrics>,
     /// The send protocol log (connectors with ProtocolLoggingLevel Verbose).
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
+    /// Where outbound TLS sessions are recorded for TLS reports (RFC 8460).
+    pub tlsrpt: Option<Arc<crate::tlsrpt::log::SessionLog>>,
 }
 
 impl Default for RunnerOptions {
@@ -109,6 +111,7 @@ impl Default for RunnerOptions {
             send_protocol_log: Arc::new(crate::protolog::ProtocolLog::new(
                 crate::protolog::LogKind::Send,
             )),
+            tlsrpt: None,
         }
     }
 }
@@ -161,6 +164,7 @@ pub(crate) struct Ctx {
     // metrics
     pub metrics: Arc<Metrics>,
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
+    pub tlsrpt: Option<Arc<crate::tlsrpt::log::SessionLog>>,
 }
 
 impl Ctx {
@@ -240,6 +244,7 @@ impl Runner {
             resolver: Mutex::new(None),
             metrics: Arc::clone(&opts.metrics),
             send_protocol_log: Arc::clone(&opts.send_protocol_log),
+            tlsrpt: opts.tlsrpt.clone(),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

@@ -397,6 +397,11 @@ impl Engine {
         )
         .map_err(EngineError::Worker)?;
         let (runner_stop, runner_stop_rx) = watch::channel(false);
+        // TLS reporting (RFC 8460): sessions recorded by the runner.
+        let tlsrpt_log = Arc::new(crate::tlsrpt::log::SessionLog::new(
+            state_dir.join("tlsrpt"),
+        ));
+        let tlsrpt_stop = runner_stop_rx.clone();
         let runner = Runner::spawn(
             runner_inbox,
             to_runner,
@@ -408,6 +413,7 @@ impl Engine {
                 grace: opts.grace,
                 metrics: Arc::clone(&metrics),
                 send_protocol_log: Arc::clone(&protocol_logs.send),
+                tlsrpt: Some(Arc::clone(&tlsrpt_log)),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -433,6 +439,14 @@ impl Engine {
             state_dir: state_dir.clone(),
             interval: opts.heartbeat,
         };
+        let reporter = Arc::new(crate::tlsrpt::send::Reporter {
+            log: tlsrpt_log,
+            store: Arc::clone(&store),
+            config: Arc::clone(&config),
+            committer: Arc::clone(&shared.committer),
+            delivery: worker.notifier(),
+        });
+        let reporter_task = tokio::spawn(Arc::clone(&reporter).run(tlsrpt_stop));
         let control = crate::control::ControlServer::start(
             xshell_core::control::socket_path(&state_dir),
             Arc::new(crate::control::ControlContext {
@@ -443,6 +457,7 @@ impl Engine {
                 tracking: Arc::clone(&shared.tracking),
                 delivery: worker.notifier(),
                 actions: Default::default(),
+                tlsrpt: reporter,
             }),
         )
         .await?;
@@ -638,6 +653,7 @@ impl Engine {
         drop(shared);
         protocol_logs.receive.flush();
         let _ = runner.await;
+        let _ = reporter_task.await;
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;
