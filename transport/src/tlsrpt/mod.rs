@@ -17,7 +17,9 @@
 //! policy domain's MX.
 //!
 //! Sessions are appended to `<state>/tlsrpt/<YYYY-MM-DD>.jsonl` (UTC day),
-//! see [`log`].
+//! see [`log`]. Failures no delivery `Cause` carries (a DNSSEC or MTA-STS
+//! policy lookup that failed before any session, what MTA-STS `testing`
+//! would have refused) go through [`record_failure`].
 //!
 //! # Reports ([`report`], [`send`])
 //! Once a UTC day is over (RFC 8460 4.1), for each policy domain recorded
@@ -145,6 +147,35 @@ pub fn record_hop(
 ) {
     let sessions = sessions_of_hop(domain, policy, report, sending_ip, crate::queue::now_ms());
     if let Err(e) = log.append(&sessions) {
+        tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
+    }
+}
+
+/// Records a failure found before or beside a session, which no delivery
+/// `Cause` carries: a policy lookup that failed (`dnssec-invalid`,
+/// `sts-policy-fetch-error`, `sts-policy-invalid`), or what MTA-STS
+/// `testing` would have refused while the session went on (RFC 8461 5:
+/// reported, not enforced). `mx`: the host and address, when known.
+pub fn record_failure(
+    log: &log::SessionLog,
+    domain: &str,
+    policy: &AppliedPolicy,
+    result: ResultType,
+    mx: Option<(&str, IpAddr)>,
+) {
+    let Some(kind) = policy.kind else { return };
+    let session = Session {
+        time_ms: crate::queue::now_ms(),
+        domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        policy: policy_type(kind),
+        policy_strings: policy.policy_strings.clone(),
+        mx: mx.map(|(h, _)| h.trim_end_matches('.').to_ascii_lowercase()),
+        receiving_ip: mx.map(|(_, ip)| ip),
+        sending_ip: None,
+        result: Some(result),
+        count: 1,
+    };
+    if let Err(e) = log.append(&[session]) {
         tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
     }
 }

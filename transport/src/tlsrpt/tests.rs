@@ -184,6 +184,32 @@ fn the_log_survives_a_torn_line_and_compacts() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
+    // A policy failure without a session (e.g. the MTA-STS policy fetch).
+    let sts = AppliedPolicy {
+        kind: Some(PolicyKind::MtaStsEnforce),
+        policy_strings: vec!["version: STSv1".into(), "mode: enforce".into()],
+        ..AppliedPolicy::default()
+    };
+    let log2 = SessionLog::new(dir.path().join("sts"));
+    record_failure(
+        &log2,
+        "C.example.",
+        &sts,
+        ResultType::StsPolicyFetchError,
+        None,
+    );
+    let today = day_of(crate::queue::now_ms());
+    let got = log2.read(today).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].domain.as_str(), got[0].policy, got[0].result),
+        (
+            "c.example",
+            PolicyType::Sts,
+            Some(ResultType::StsPolicyFetchError)
+        )
+    );
+
     // Bounded: past the limit the day is aggregated, counts kept.
     let small = SessionLog::with_limit(dir.path().join("small"), 2000);
     for _ in 0..60 {
