@@ -265,7 +265,7 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
     a_org.trust(&b_org.ca_pem);
     let rpt_ca = pki::ca("Report Receiver CA");
     a_org.trust(&pki::ca_file(&rpt_ca, &a_org.lab.work, "rpt-ca"));
-    let posts = https_server(https, pki::issue(&rpt_ca, &["rpt.orga.example"]));
+    let posts_seen = https_server(https, pki::issue(&rpt_ca, &["rpt.orga.example"]));
 
     // B takes orgb.example (accepted) and, for the TLS session, orgc.example.
     b_org.xshell(&[
@@ -352,7 +352,7 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
     );
 
     // https: one POST of application/tlsrpt+gzip.
-    let posts = posts.lock().unwrap().clone();
+    let posts = posts_seen.lock().unwrap().clone();
     assert_eq!(posts.len(), 1, "{posts:?}");
     let (head, body) = &posts[0];
     assert!(head.starts_with("POST /tlsrpt HTTP/1.1"), "{head}");
@@ -421,6 +421,64 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
     assert_eq!(
         b["policies"][0]["summary"]["total-failure-session-count"],
         0
+    );
+
+    // A day that is over: its reports go once, marked sent. (Yesterday's
+    // record made from today's: reading takes the day from the file name.)
+    let dir = a_org.lab.store.join("tlsrpt");
+    let yesterday = {
+        let d = time::OffsetDateTime::now_utc()
+            .date()
+            .previous_day()
+            .unwrap();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    std::fs::copy(
+        dir.join(format!("{today}.jsonl")),
+        dir.join(format!("{yesterday}.jsonl")),
+    )
+    .unwrap();
+    let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err.matches("sent: ").count(), 2, "{err}");
+    let (code, out, err) = a_org
+        .lab
+        .try_xshell(&["send-tlsreport", "--date", &yesterday]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err.matches("already sent: ").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("sent: ").count(),
+        2,
+        "nothing sent again: {err}"
+    );
+    let posts = posts_seen.lock().unwrap().clone();
+    assert_eq!(posts.len(), 2, "yesterday once, not twice: {posts:?}");
+    if let Some(c) = validated(&posts[1].1, work, "orgc-yesterday") {
+        assert_eq!(
+            c["date-range"]["start-datetime"],
+            format!("{yesterday}T00:00:00Z")
+        );
+        assert_eq!(
+            c["date-range"]["end-datetime"],
+            format!("{yesterday}T23:59:59Z")
+        );
+    }
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "-c",
+        &format!("(Get-TlsReport orgc.example -Date {yesterday}).SentTo"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("https://rpt.orga.example:{https_port}/tlsrpt")),
+        "{out}"
+    );
+    assert!(
+        wait_until(WAIT, || b_org
+            .lab
+            .maildir("orgb.example", "tls-reports")
+            .len()
+            == 2),
+        "yesterday's mailed report did not arrive"
     );
 
     // Get-TlsReport -Json writes the report as it would be sent.

@@ -74,6 +74,7 @@ pub fn send(
         })?;
     let mut lines = Vec::new();
     lines.extend(summary.sent.iter().map(|s| format!("sent: {s}")));
+    lines.extend(summary.already.iter().map(|s| format!("already sent: {s}")));
     lines.extend(summary.skipped.iter().map(|s| format!("not reported: {s}")));
     lines.extend(summary.failed.iter().map(|s| format!("FAILED: {s}")));
     if !summary.failed.is_empty() {
@@ -83,7 +84,7 @@ pub fn send(
         return Err((
             ErrorKind::NotFound,
             format!(
-                "no TLS sessions were recorded on {}{} (or their reports were already sent)",
+                "no TLS sessions were recorded on {}{}",
                 day_name(day),
                 domain.map(|d| format!(" for {d}")).unwrap_or_default()
             ),

@@ -34,6 +34,9 @@ use crate::queue::{Envelope, GroupCommitter};
 pub const CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// How many days after it ended a day's unsent reports are still tried.
 pub const RETRY_DAYS: i64 = 2;
+/// At most this many rua of one record are used (a record listing
+/// hundreds must not make us send hundreds of reports).
+pub const MAX_RUAS: usize = 8;
 /// The system's CA bundle (Debian's ca-certificates).
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -61,6 +64,8 @@ pub struct SendSummary {
     pub skipped: Vec<String>,
     /// Sends that failed (why).
     pub failed: Vec<String>,
+    /// Reports of a day that is over, sent before (not sent again).
+    pub already: Vec<String>,
 }
 
 /// Reporting's reach: the record, the configuration, the queue.
@@ -160,9 +165,13 @@ impl Reporter {
                     continue;
                 }
             };
-            for rua in ruas {
+            if ruas.len() > MAX_RUAS {
+                tracing::warn!(domain = %r.domain, ruas = ruas.len(), "TLS report: only the first {MAX_RUAS} rua of the _smtp._tls record are used");
+            }
+            for rua in ruas.into_iter().take(MAX_RUAS) {
                 let key = format!("{} {rua}", r.domain);
                 if over && done.contains(&key) {
+                    summary.already.push(format!("{} -> {rua}", r.domain));
                     continue;
                 }
                 match self.send_one(&cfg, &resolver, r, &meta, &rua).await {
