@@ -289,7 +289,7 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         "DomainValidation",
     ]);
     // Reporting is off until the address is set: Send-TlsReport says so.
-    let _ea = a_org.start();
+    let ea = a_org.start();
     let _eb = b_org.start();
     let t = a_org.submit("alice@orga.example", "bob@orgb.example", "to B");
     assert!(t.contains("250 2.0.0 Queued as"), "{t}");
@@ -494,4 +494,14 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         .try_xshell(&["get-tlsreport", "--date", "yesterday"]);
     assert_ne!(code, 0);
     assert!(err.contains("'Date'"), "{err}");
+
+    // With the engine stopped, Get-TlsReport reads the record itself.
+    drop(ea);
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "-c",
+        &format!("(Get-TlsReport orgb.example -Date {yesterday}).SuccessfulSessions"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not running"), "{err}");
+    assert!(out.trim().parse::<u64>().is_ok_and(|n| n >= 1), "{out}");
 }

@@ -315,3 +315,15 @@ fn https_config(
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_daily_check_comes_within_the_hour() {
+        let d = super::until_next_check();
+        assert!(
+            d <= super::CHECK_EVERY && d > std::time::Duration::ZERO,
+            "{d:?}"
+        );
+    }
+}
