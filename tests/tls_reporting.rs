@@ -395,6 +395,7 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         "Subject: Report Domain: orgb.example\r\n    Submitter: mail.orga.example\r\n    Report-ID: <",
         "report-type=\"tlsrpt\"",
         "From: tlsrpt@orga.example\r\n",
+        "TLS-Required: No\r\n",
     ] {
         assert!(raw.contains(want), "missing {want:?} in:\n{raw}");
     }

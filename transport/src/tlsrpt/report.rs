@@ -164,6 +164,9 @@ pub fn message(
     h(format!("TLS-Report-Domain: {}", r.domain));
     h(format!("TLS-Report-Submitter: {}", meta.submitter));
     h("Auto-Submitted: auto-generated".into());
+    // RFC 8460 5.3: reports are delivered despite TLS failures; RFC 8689 5:
+    // `TLS-Required: No` asks next hops to set DANE and MTA-STS aside.
+    h("TLS-Required: No".into());
     h("MIME-Version: 1.0".into());
     h(format!(
         "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n    boundary=\"{boundary}\""

@@ -295,6 +295,7 @@ fn reports_aggregate_per_domain_and_policy() {
     .unwrap();
     assert!(msg.contains("TLS-Report-Domain: b.example\r\n"), "{msg}");
     assert!(msg.contains("TLS-Report-Submitter: mail.orga.example\r\n"));
+    assert!(msg.contains("TLS-Required: No\r\n"));
     assert!(msg.contains("Subject: Report Domain: b.example\r\n    Submitter: mail.orga.example\r\n    Report-ID: <20261207.b.example@mail.orga.example>\r\n"));
     assert!(msg.contains("multipart/report; report-type=\"tlsrpt\""));
     assert!(msg.contains("Content-Type: application/tlsrpt+gzip\r\n"));
