@@ -399,7 +399,7 @@ impl Engine {
         let (runner_stop, runner_stop_rx) = watch::channel(false);
         // TLS reporting (RFC 8460): sessions recorded by the runner.
         let tlsrpt_log = Arc::new(crate::tlsrpt::log::SessionLog::new(
-            state_dir.join("tlsrpt"),
+            xshell_core::tlsrpt::dir(&state_dir),
         ));
         let tlsrpt_stop = runner_stop_rx.clone();
         let runner = Runner::spawn(
@@ -446,7 +446,6 @@ impl Engine {
             committer: Arc::clone(&shared.committer),
             delivery: worker.notifier(),
         });
-        let reporter_task = tokio::spawn(Arc::clone(&reporter).run(tlsrpt_stop));
         let control = crate::control::ControlServer::start(
             xshell_core::control::socket_path(&state_dir),
             Arc::new(crate::control::ControlContext {
@@ -457,10 +456,11 @@ impl Engine {
                 tracking: Arc::clone(&shared.tracking),
                 delivery: worker.notifier(),
                 actions: Default::default(),
-                tlsrpt: reporter,
+                tlsrpt: Arc::clone(&reporter),
             }),
         )
         .await?;
+        let reporter_task = tokio::spawn(reporter.run(tlsrpt_stop));
 
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         let mut bind_errors: HashMap<SocketAddr, String> = HashMap::new();
@@ -653,7 +653,15 @@ impl Engine {
         drop(shared);
         protocol_logs.receive.flush();
         let _ = runner.await;
-        let _ = reporter_task.await;
+        // A report being sent may finish within the grace period; one cut
+        // short is not marked sent and goes at the next start.
+        let reporter_abort = reporter_task.abort_handle();
+        if tokio::time::timeout(opts.grace, reporter_task)
+            .await
+            .is_err()
+        {
+            reporter_abort.abort();
+        }
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;
