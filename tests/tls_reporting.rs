@@ -143,9 +143,15 @@ fn https_server(listener: TcpListener, cert: Issued) -> Posts {
             };
             let head = String::from_utf8_lossy(&got[..end]).into_owned();
             let body = got[end + 4..].to_vec();
-            seen.lock().unwrap().push((head, body));
-            let _ =
-                tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            seen.lock().unwrap().push((head.clone(), body));
+            // /fail: the receiver refuses the report.
+            let status: &[u8] = if head.starts_with("POST /fail ") {
+                b"HTTP/1.1 500 Internal Server Error\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\n"
+            };
+            let _ = tls
+                .write_all(&[status, b"Content-Length: 0\r\nConnection: close\r\n\r\n"].concat());
             let _ = tls.flush();
             conn.send_close_notify();
             let _ = conn.complete_io(&mut s);
@@ -259,6 +265,15 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         ),
         // Not a TLSRPT record: orga.example gets no report.
         ("_smtp._tls.orga.example", txt("v=spf1 -all")),
+        // orgd.example (B's engine again) refuses its reports.
+        ("orgd.example", mx("mail.orgd.example")),
+        ("mail.orgd.example", a(2)),
+        (
+            "_smtp._tls.orgd.example",
+            txt(&format!(
+                "v=TLSRPTv1; rua=https://rpt.orga.example:{https_port}/fail"
+            )),
+        ),
     ]);
     let a_org = Org::new("orga.example", "127.0.0.1", dns);
     let b_org = Org::new("orgb.example", "127.0.0.2", dns);
@@ -495,6 +510,32 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         .try_xshell(&["get-tlsreport", "--date", "yesterday"]);
     assert_ne!(code, 0);
     assert!(err.contains("'Date'"), "{err}");
+
+    // A report the receiver refuses: Send-TlsReport fails and says so.
+    // (B refuses the recipient; the TLS session before RCPT counts.)
+    a_org.send_connector("To D", "orgd.example", b_org.port, false);
+    let t = a_org.submit("alice@orga.example", "dave@orgd.example", "to D");
+    assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    assert!(
+        wait_until(WAIT, || shown("orgd.example")
+            .first()
+            .is_some_and(|r| r["SuccessfulSessions"].as_u64() >= Some(1))),
+        "no session to orgd.example recorded"
+    );
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "send-tlsreport",
+        "--date",
+        &today,
+        "--domain",
+        "orgd.example",
+    ]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "FAILED: orgd.example -> https://rpt.orga.example:{https_port}/fail: the server answered HTTP 500"
+        )),
+        "{err}"
+    );
 
     // With the engine stopped, Get-TlsReport reads the record itself.
     drop(ea);
