@@ -147,7 +147,9 @@ pub fn day_file(dir: &Path, day: Date) -> PathBuf {
     dir.join(format!("{}.jsonl", day_name(day)))
 }
 
-/// `<dir>/<day>.sent`: what of the day was sent (`<domain> <rua>` each).
+/// `<dir>/<day>.sent`: what of the day was sent: `<domain> <rua>` per
+/// report sent, `<domain> *` once every rua of the domain got it (or the
+/// domain publishes no TLSRPT record).
 pub fn sent_file(dir: &Path, day: Date) -> PathBuf {
     dir.join(format!("{}.sent", day_name(day)))
 }
@@ -432,7 +434,7 @@ pub fn info(r: &DomainReport, sent: &BTreeSet<String>) -> TlsReportInfo {
         sent_to: sent
             .iter()
             .filter_map(|e| e.strip_prefix(&prefix))
-            .filter(|rua| *rua != "-")
+            .filter(|rua| *rua != "*")
             .map(str::to_string)
             .collect(),
         json: serde_json::to_string_pretty(&r.json).unwrap_or_default(),

@@ -145,9 +145,16 @@ impl Reporter {
         let resolver =
             crate::dns::HickoryResolver::new(&rt.send.dns_servers, Duration::from_secs(5), 2)
                 .map_err(|e| ReportError::Resolver(e.to_string()))?;
-        let mut done = self.log.sent(day);
+        let before = self.log.sent(day);
+        let mut done = before.clone();
         let mut summary = SendSummary::default();
         for r in &reports {
+            // Every rua of the domain done (or it has no record): no lookup.
+            let complete = format!("{} *", r.domain);
+            if over && done.contains(&complete) {
+                summary.already.push(r.domain.clone());
+                continue;
+            }
             let name = format!("_smtp._tls.{}", r.domain);
             let ruas = match resolver.txt(&name).await {
                 Ok(txt) => report::parse_record(&txt).map_err(|e| e.to_string()),
@@ -161,13 +168,14 @@ impl Reporter {
                 Ok(r) => r,
                 Err(why) => {
                     summary.skipped.push(format!("{}: {name}: {why}", r.domain));
-                    done.insert(format!("{} -", r.domain));
+                    done.insert(complete);
                     continue;
                 }
             };
             if ruas.len() > MAX_RUAS {
                 tracing::warn!(domain = %r.domain, ruas = ruas.len(), "TLS report: only the first {MAX_RUAS} rua of the _smtp._tls record are used");
             }
+            let mut all_done = true;
             for rua in ruas.into_iter().take(MAX_RUAS) {
                 let key = format!("{} {rua}", r.domain);
                 if over && done.contains(&key) {
@@ -183,11 +191,15 @@ impl Reporter {
                     Err(why) => {
                         tracing::warn!(domain = %r.domain, rua = %rua, error = %why, "TLS report not sent");
                         summary.failed.push(format!("{} -> {rua}: {why}", r.domain));
+                        all_done = false;
                     }
                 }
             }
+            if all_done {
+                done.insert(complete);
+            }
         }
-        if over {
+        if over && done != before {
             self.log.mark_sent(day, &done)?;
         }
         Ok(summary)
