@@ -473,6 +473,39 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         "{r:#}"
     );
 
+    // TLS reporting (RFC 8460): the DANE policy and its failures, as the
+    // day's reports would carry them.
+    let report = |domain: &str| -> serde_json::Value {
+        let out = a.xshell(&[
+            "-c",
+            &format!("Get-TlsReport -Domain {domain} | ConvertTo-Json"),
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let r = report("good.test");
+    assert_eq!(r["PolicyTypes"], serde_json::json!(["tlsa"]), "{r:#}");
+    assert_eq!(r["SuccessfulSessions"], 1, "{r:#}");
+    assert!(
+        r["Json"].as_str().is_some_and(|j| j.contains(&good_tlsa)),
+        "{r:#}"
+    );
+    let failures = |domain: &str| report(domain)["Failures"].to_string();
+    assert!(
+        failures("bogus.test").contains("dnssec-invalid"),
+        "{}",
+        failures("bogus.test")
+    );
+    assert!(
+        failures("mand.plain.test").contains("dane-required"),
+        "{}",
+        failures("mand.plain.test")
+    );
+    assert!(
+        failures("bad.test").contains("tlsa-invalid"),
+        "{}",
+        failures("bad.test")
+    );
+
     // Without the lab's anchor (back to the IANA root keys) the same zone
     // is bogus: the next message waits, DANE is never skipped.
     let reloads = || engine.log_text().matches("configuration reloaded").count();

@@ -25,6 +25,7 @@ pub mod queue;
 pub mod receive_connector;
 pub mod send_connector;
 pub mod server;
+pub mod tlsrpt;
 pub mod tracking;
 pub mod transport_config;
 
@@ -78,6 +79,8 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &diagnostics::test_smtp::DECL,
     &diagnostics::test_domain_security::DECL,
     &diagnostics::test_outbound_tls_policy::DECL,
+    &tlsrpt::get::DECL,
+    &tlsrpt::send::DECL,
     &mail::send::DECL,
 ];
 

@@ -26,4 +26,5 @@ pub mod pki;
 pub mod routing;
 pub mod servers;
 pub mod store;
+pub mod tlsrpt;
 pub mod types;

@@ -227,6 +227,13 @@ pub struct TransportConfig {
     /// sent to the postmaster (ExternalPostmasterAddress).
     #[serde(default, rename = "GenerateCopyOfDSNFor")]
     pub generate_copy_of_dsn_for: Vec<DsnCode>,
+    /// SMTP TLS Reporting (RFC 8460): the address daily TLS reports are
+    /// sent from (and their contact-info); reporting is off without it.
+    #[serde(default, rename = "TlsRptReportingAddress")]
+    pub tls_rpt_reporting_address: Option<SmtpAddress>,
+    /// The reports' organization-name (else the server's FQDN).
+    #[serde(default, rename = "TlsRptOrganizationName")]
+    pub tls_rpt_organization_name: Option<String>,
 }
 
 /// An enhanced status code as GenerateCopyOfDSNFor lists it: `5.7.1`.
@@ -290,6 +297,8 @@ impl Default for TransportConfig {
             max_recipient_envelope_limit: 500,
             external_postmaster_address: None,
             generate_copy_of_dsn_for: Vec::new(),
+            tls_rpt_reporting_address: None,
+            tls_rpt_organization_name: None,
         }
     }
 }

@@ -28,6 +28,8 @@
 //! - [`tracking`]: the message tracking log.
 //! - [`protolog`]: the protocol logs (SMTP conversations, as Exchange's).
 //! - [`control`]: the control socket the queue cmdlets talk to.
+//! - [`tlsrpt`]: SMTP TLS Reporting (RFC 8460): outbound TLS sessions
+//!   recorded per UTC day, the daily aggregate reports.
 //! - [`metrics`]: the counters and the Prometheus endpoint (MetricsBindings).
 //!
 //! The binary is `xshell-transport` (`src/bin/xshell-transport.rs`).
@@ -51,4 +53,5 @@ pub mod routing;
 pub mod runner;
 pub mod server;
 pub mod tls;
+pub mod tlsrpt;
 pub mod tracking;

@@ -18,6 +18,8 @@ params!(p {
         .default("500"),
     ExternalPostmasterAddress: SmtpAddress = param(Kind::Address, "Sender of delivery status notifications."),
     GenerateCopyOfDSNFor: Vec<String> = param(Kind::List(&Kind::Str), "Delivery status codes (5.7.1, 5.4.8) whose non-delivery reports also go to the postmaster (ExternalPostmasterAddress, else postmaster@<server FQDN>)."),
+    TlsRptReportingAddress: SmtpAddress = param(Kind::Address, "xshell extension (SMTP TLS Reporting, RFC 8460): the address the daily TLS reports are sent from, also their contact-info. Reporting is off until it is set; $null turns it off."),
+    TlsRptOrganizationName: String = param(Kind::Str, "xshell extension: the organization-name of the TLS reports (RFC 8460 4.4); default the server's FQDN."),
     InternalSMTPServers: Vec<String> = param(Kind::List(&Kind::Str), "Refused: it lists internal servers for Exchange's anti-spam agents (Sender ID, connection filtering), which xshell does not have."),
 });
 
@@ -28,7 +30,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
     description: "TLSReceiveDomainSecureList names the partner domains whose mail is accepted only over mutual TLS \
 with a valid certificate for that domain (on receive connectors with DomainSecureEnabled); TLSSendDomainSecureList \
 names the domains mail is sent to only that way (through send connectors with DomainSecureEnabled). Lists replace \
-(a.tld,b.tld) or edit (@{Add=\"c.tld\"; Remove=\"a.tld\"}); no wildcards.",
+(a.tld,b.tld) or edit (@{Add=\"c.tld\"; Remove=\"a.tld\"}); no wildcards. TlsRptReportingAddress turns on SMTP TLS \
+Reporting (RFC 8460): once a day the engine sends each domain it sent mail to, and that publishes a \
+_smtp._tls TXT record, the aggregate report of its TLS sessions (see Get-TlsReport, Send-TlsReport).",
     params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
@@ -37,6 +41,12 @@ names the domains mail is sent to only that way (through send connectors with Do
         Example {
             title: "Require Domain Security for mail from domaene.tld (walkthrough step 5)",
             code: "Set-TransportConfig -TLSReceiveDomainSecureList domaene.tld",
+            setup: &[],
+            expect: &[],
+        },
+        Example {
+            title: "Send daily TLS reports (RFC 8460) from tlsrpt@contoso.com",
+            code: "Set-TransportConfig -TlsRptReportingAddress tlsrpt@contoso.com -TlsRptOrganizationName \"Contoso Ltd\"",
             setup: &[],
             expect: &[],
         },
@@ -116,6 +126,8 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             p::ExternalPostmasterAddress,
             &mut t.external_postmaster_address,
         );
+        b.assign_opt(p::TlsRptReportingAddress, &mut t.tls_rpt_reporting_address);
+        b.assign_opt(p::TlsRptOrganizationName, &mut t.tls_rpt_organization_name);
         t.validate()?;
         Ok(())
     })?;

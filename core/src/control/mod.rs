@@ -143,6 +143,22 @@ pub enum Op {
         #[serde(default)]
         connect: bool,
     },
+    /// Get-TlsReport: the TLS reports (RFC 8460) of a UTC day (`YYYY-MM-DD`,
+    /// default today) as they would be sent ([`Answer::TlsReports`]).
+    GetTlsReport {
+        #[serde(default)]
+        domain: Option<String>,
+        #[serde(default)]
+        date: Option<String>,
+    },
+    /// Send-TlsReport: send a day's TLS reports now (default: yesterday,
+    /// UTC), [`Answer::Done`].
+    SendTlsReport {
+        #[serde(default)]
+        domain: Option<String>,
+        #[serde(default)]
+        date: Option<String>,
+    },
 }
 
 /// A reply line.
@@ -196,6 +212,8 @@ pub enum Answer {
     DomainSecurity(Box<DomainSecurityReport>),
     /// The result of [`Op::OutboundTlsPolicy`].
     OutboundTlsPolicy(Box<OutboundPolicyReport>),
+    /// The result of [`Op::GetTlsReport`], one per policy domain.
+    TlsReports(Vec<TlsReportInfo>),
 }
 
 /// What Test-OutboundTlsPolicy found (field names are the cmdlet's
@@ -267,6 +285,28 @@ pub struct PolicyRule {
     /// This rule decided the policy.
     pub applies: bool,
     pub detail: String,
+}
+
+/// One policy domain's TLS report of a day (Get-TlsReport; field names
+/// are the cmdlet's properties).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TlsReportInfo {
+    /// The policy domain.
+    pub domain: String,
+    /// The UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    pub report_id: String,
+    /// `sts`, `tlsa`, `no-policy-found`: each policy type reported.
+    pub policy_types: Vec<String>,
+    pub successful_sessions: u64,
+    pub failed_sessions: u64,
+    /// `result-type (count)` per failure kind.
+    pub failures: Vec<String>,
+    /// Already sent (after the day ended): `<rua>` each.
+    pub sent_to: Vec<String>,
+    /// The RFC 8460 4.4 report as it would be sent (JSON text).
+    pub json: String,
 }
 
 /// What Test-DomainSecurity found (field names are the cmdlet's

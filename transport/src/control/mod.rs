@@ -57,6 +57,8 @@ pub struct ControlContext {
     pub actions: Mutex<()>,
     /// The DANE/MTA-STS lookups the runner uses (Test-OutboundTlsPolicy).
     pub lookups: Arc<crate::outbound::lookups::PolicyLookups>,
+    /// TLS reports (Get-TlsReport, Send-TlsReport).
+    pub tlsrpt: Arc<crate::tlsrpt::send::Reporter>,
 }
 
 impl std::fmt::Debug for ControlContext {
@@ -476,6 +478,12 @@ fn handle(ctx: &ControlContext, op: Op) -> Result<Answer, Failure> {
         Op::RemoveMessage { id, with_ndr } => {
             let _guard = ctx.actions.lock().unwrap_or_else(|p| p.into_inner());
             remove_message(ctx, view::message_id_of(&id), with_ndr)
+        }
+        Op::GetTlsReport { domain, date } => {
+            crate::tlsrpt::control::get(ctx, domain, date).map_err(|(kind, m)| Failure(kind, m))
+        }
+        Op::SendTlsReport { domain, date } => {
+            crate::tlsrpt::control::send(ctx, domain, date).map_err(|(kind, m)| Failure(kind, m))
         }
     }
 }

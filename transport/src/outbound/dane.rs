@@ -112,9 +112,12 @@ pub enum DaneInput {
     /// TLSA records exist, none usable: TLS without authentication is
     /// still mandatory (RFC 7672 section 3.1.3).
     EncryptOnly,
-    /// Do not send (bogus DNSSEC, failed lookups, or Mandatory without
-    /// usable records); the reason names the domain or host.
+    /// Do not send: bogus DNSSEC or failed lookups (TLS reports:
+    /// `dnssec-invalid`); the reason names the domain or host.
     Refuse(String),
+    /// Do not send: SmtpDaneMode Mandatory and no usable records (TLS
+    /// reports: `dane-required`).
+    Required(String),
 }
 
 /// The validating resolver for these servers and trust anchor, kept
@@ -166,7 +169,7 @@ pub async fn look_up(
     // No usable DANE: Mandatory refuses, Opportunistic notes and goes on.
     let without = |why: String, notes: &mut Vec<String>| {
         if mandatory {
-            Some(DaneInput::Refuse(format!(
+            Some(DaneInput::Required(format!(
                 "{why}; SmtpDaneMode is Mandatory"
             )))
         } else {
@@ -270,7 +273,7 @@ pub async fn look_up(
             unusable.join(", ")
         );
         if mandatory {
-            return Some(DaneInput::Refuse(format!(
+            return Some(DaneInput::Required(format!(
                 "{why}; SmtpDaneMode is Mandatory"
             )));
         }
@@ -333,7 +336,7 @@ pub(crate) async fn for_hop(
                 tracing::info!(next_hop = %domain, note = %n, "DANE: hosts not used");
             }
         }
-        Some(DaneInput::Refuse(reason)) => {
+        Some(DaneInput::Refuse(reason) | DaneInput::Required(reason)) => {
             tracing::warn!(next_hop = %domain, %reason, "DANE: not sending")
         }
         Some(DaneInput::EncryptOnly) | None => {

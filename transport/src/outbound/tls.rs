@@ -121,9 +121,13 @@ pub enum PolicyRefusal {
         patterns: String,
     },
     /// DANE lookups failed (bogus DNSSEC, failed lookups), or SmtpDaneMode
-    /// Mandatory found no usable TLSA records.
+    /// Mandatory found no usable TLSA records (`required`).
     #[error("DANE: {reason} (send connector '{connector}')")]
-    Dane { reason: String, connector: String },
+    Dane {
+        reason: String,
+        connector: String,
+        required: bool,
+    },
 }
 
 impl PolicyRefusal {
@@ -287,6 +291,14 @@ pub fn decide_with(
             return Err(PolicyRefusal::Dane {
                 reason: reason.clone(),
                 connector: connector.name.clone(),
+                required: false,
+            });
+        }
+        Some(DaneInput::Required(reason)) => {
+            return Err(PolicyRefusal::Dane {
+                reason: reason.clone(),
+                connector: connector.name.clone(),
+                required: true,
             });
         }
         _ => {}

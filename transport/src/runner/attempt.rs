@@ -15,12 +15,13 @@ use crate::outbound::deliver::{
 };
 use crate::outbound::mta_sts;
 use crate::outbound::requiretls::{self, TlsRequest};
-use crate::outbound::tls::{AppliedPolicy, TlsOutcome, TlsPolicy, decide_with};
+use crate::outbound::tls::{AppliedPolicy, PolicyRefusal, TlsOutcome, TlsPolicy, decide_with};
 use crate::outbound::why;
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
 use xshell_core::model::ErrorPolicies;
+use xshell_core::tlsrpt::ResultType;
 use xshell_smtp::RcptParams;
 use xshell_smtp::client::{Content, DsnRequest, Transaction};
 
@@ -470,6 +471,16 @@ async fn deliver_hop(
         Ok(p) => p,
         Err(e) => {
             facts.policy = why.applied(Err(&e), false, why::Session::NotTried);
+            // TLS reporting (RFC 8460 4.3.2): DANE refused before any session.
+            if let (Some(log), PolicyRefusal::Dane { required, .. }) = (&ctx.tlsrpt, &e) {
+                let result = if *required {
+                    ResultType::DaneRequired
+                } else {
+                    ResultType::DnssecInvalid
+                };
+                let domain = &hop.next_hop_domain;
+                crate::tlsrpt::record_failure(log, domain, &facts.policy, result, None);
+            }
             return failed(Cause::Policy(e), facts);
         }
     };
@@ -635,6 +646,12 @@ async fn deliver_hop(
             ctx.metrics
                 .tls_failure(crate::metrics::Direction::Outbound, *reason);
         }
+    }
+    // TLS reporting (RFC 8460): MX routes only (a smart host is not the
+    // policy domain's MX).
+    if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
+        let src = conn.connector.source_ip_address;
+        crate::tlsrpt::record_hop(log, &hop.next_hop_domain, &facts.policy, &report, src);
     }
     if report.discarded_after_starttls > 0 {
         tracing::warn!(

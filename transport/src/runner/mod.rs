@@ -98,6 +98,8 @@ pub struct RunnerOptions {
     /// The DANE/MTA-STS lookups (shared with the control socket); None:
     /// the runner's own, MTA-STS policies in memory only.
     pub lookups: Option<Arc<PolicyLookups>>,
+    /// Where outbound TLS sessions are recorded for TLS reports (RFC 8460).
+    pub tlsrpt: Option<Arc<crate::tlsrpt::log::SessionLog>>,
 }
 
 impl Default for RunnerOptions {
@@ -112,6 +114,7 @@ impl Default for RunnerOptions {
                 crate::protolog::LogKind::Send,
             )),
             lookups: None,
+            tlsrpt: None,
         }
     }
 }
@@ -164,6 +167,7 @@ pub(crate) struct Ctx {
     pub send_protocol_log: Arc<crate::protolog::ProtocolLog>,
     /// Resolvers and the MTA-STS cache (shared with the control socket).
     pub lookups: Arc<PolicyLookups>,
+    pub tlsrpt: Option<Arc<crate::tlsrpt::log::SessionLog>>,
 }
 
 impl Ctx {
@@ -230,6 +234,7 @@ impl Runner {
                 .lookups
                 .clone()
                 .unwrap_or_else(|| Arc::new(PolicyLookups::new(None))),
+            tlsrpt: opts.tlsrpt.clone(),
         });
         tokio::spawn(run(ctx, inbox, opts, stop))
     }

@@ -400,6 +400,11 @@ impl Engine {
         let lookups = Arc::new(crate::outbound::lookups::PolicyLookups::new(Some(
             state_dir.join("mta-sts"),
         )));
+        // TLS reporting (RFC 8460): sessions recorded by the runner.
+        let tlsrpt_log = Arc::new(crate::tlsrpt::log::SessionLog::new(
+            xshell_core::tlsrpt::dir(&state_dir),
+        ));
+        let tlsrpt_stop = runner_stop_rx.clone();
         let runner = Runner::spawn(
             runner_inbox,
             to_runner,
@@ -412,6 +417,7 @@ impl Engine {
                 metrics: Arc::clone(&metrics),
                 send_protocol_log: Arc::clone(&protocol_logs.send),
                 lookups: Some(Arc::clone(&lookups)),
+                tlsrpt: Some(Arc::clone(&tlsrpt_log)),
                 ..RunnerOptions::default()
             },
             runner_stop_rx,
@@ -437,6 +443,13 @@ impl Engine {
             state_dir: state_dir.clone(),
             interval: opts.heartbeat,
         };
+        let reporter = Arc::new(crate::tlsrpt::send::Reporter {
+            log: tlsrpt_log,
+            store: Arc::clone(&store),
+            config: Arc::clone(&config),
+            committer: Arc::clone(&shared.committer),
+            delivery: worker.notifier(),
+        });
         let control = crate::control::ControlServer::start(
             xshell_core::control::socket_path(&state_dir),
             Arc::new(crate::control::ControlContext {
@@ -448,9 +461,11 @@ impl Engine {
                 delivery: worker.notifier(),
                 actions: Default::default(),
                 lookups,
+                tlsrpt: Arc::clone(&reporter),
             }),
         )
         .await?;
+        let reporter_task = tokio::spawn(reporter.run(tlsrpt_stop));
 
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         let mut bind_errors: HashMap<SocketAddr, String> = HashMap::new();
@@ -643,6 +658,15 @@ impl Engine {
         drop(shared);
         protocol_logs.receive.flush();
         let _ = runner.await;
+        // A report being sent may finish within the grace period; one cut
+        // short is not marked sent and goes at the next start.
+        let reporter_abort = reporter_task.abort_handle();
+        if tokio::time::timeout(opts.grace, reporter_task)
+            .await
+            .is_err()
+        {
+            reporter_abort.abort();
+        }
         tokio::task::spawn_blocking(move || worker.stop())
             .await
             .map_err(|e| EngineError::Join(e.to_string()))?;

@@ -1,0 +1,549 @@
+//! SMTP TLS Reporting (RFC 8460) end to end: organization A's engine sends
+//! to orgb.example (B's engine, TLS succeeds) and to orgc.example (also
+//! B's engine, under RequireTLS with DomainValidation: B's certificate
+//! does not name orgc.example, a certificate-host-mismatch). A loopback
+//! DNS server publishes MX, A and the `_smtp._tls` TXT records: orgb wants
+//! its reports by mail (to B's engine), orgc over HTTPS (a tiny rustls
+//! server in the test, its certificate from a CA A trusts).
+//! Send-TlsReport triggers the reports without waiting for the day to
+//! end; both reports must gunzip to JSON that validates against the
+//! RFC 8460 4.4 schema (tests/data/tlsrpt-schema.json, Debian's
+//! python3-jsonschema) and carry the counts, date range and domains.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/peers.rs"]
+mod peers;
+mod transport_send_support;
+mod transport_support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::{A, MX, TXT};
+use hickory_proto::rr::{Name, RData, Record};
+use mail_parser::MimeHeaders;
+use serde_json::Value;
+use transport_send_support::{Issued, Org, pki};
+use transport_support::wait_until;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A DNS responder on 127.0.0.1 answering from `records` (name, type,
+/// data); a known name without the type gets an empty answer, an unknown
+/// one NXDOMAIN.
+fn dns_server(records: Vec<(&'static str, RData)>) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mut zone: HashMap<String, Vec<RData>> = HashMap::new();
+    for (n, rd) in records {
+        zone.entry(n.to_string()).or_default().push(rd);
+    }
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                return;
+            };
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
+            resp.metadata.recursion_desired = query.metadata.recursion_desired;
+            resp.metadata.recursion_available = true;
+            for q in &query.queries {
+                resp.add_query(q.clone());
+                let qn = q.name.to_ascii().to_ascii_lowercase();
+                match zone.get(qn.trim_end_matches('.')) {
+                    Some(rds) => {
+                        for rd in rds.iter().filter(|rd| rd.record_type() == q.query_type) {
+                            resp.add_answer(Record::from_rdata(q.name.clone(), 60, rd.clone()));
+                        }
+                    }
+                    None => resp.metadata.response_code = ResponseCode::NXDomain,
+                }
+            }
+            if let Ok(bytes) = resp.to_vec() {
+                let _ = sock.send_to(&bytes, peer);
+            }
+        }
+    });
+    addr
+}
+
+fn mx(host: &str) -> RData {
+    RData::MX(MX::new(10, Name::from_str(&format!("{host}.")).unwrap()))
+}
+
+fn a(last: u8) -> RData {
+    RData::A(A(Ipv4Addr::new(127, 0, 0, last)))
+}
+
+fn txt(s: &str) -> RData {
+    RData::TXT(TXT::new(vec![s.to_string()]))
+}
+
+/// What the HTTPS server got: (request head, body) per request.
+type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A one-purpose HTTPS server: reads a request (head, Content-Length
+/// body), answers 200, records it.
+fn https_server(listener: TcpListener, cert: Issued) -> Posts {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(cert.chain, cert.key)
+            .unwrap(),
+    );
+    let posts: Posts = Arc::default();
+    let seen = Arc::clone(&posts);
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let Ok(mut conn) = rustls::ServerConnection::new(Arc::clone(&config)) else {
+                continue;
+            };
+            let mut tls = rustls::Stream::new(&mut conn, &mut s);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            let mut want: Option<usize> = None;
+            // Bounded: at most 1 MB, and the read timeout.
+            while got.len() < (1 << 20) {
+                let Ok(n) = tls.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                if want.is_none()
+                    && let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+                {
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    want = Some(end + 4 + len);
+                }
+                if want.is_some_and(|w| got.len() >= w) {
+                    break;
+                }
+            }
+            let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&got[..end]).into_owned();
+            let body = got[end + 4..].to_vec();
+            seen.lock().unwrap().push((head.clone(), body));
+            // /fail: the receiver refuses the report.
+            let status: &[u8] = if head.starts_with("POST /fail ") {
+                b"HTTP/1.1 500 Internal Server Error\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\n"
+            };
+            let _ = tls
+                .write_all(&[status, b"Content-Length: 0\r\nConnection: close\r\n\r\n"].concat());
+            let _ = tls.flush();
+            conn.send_close_notify();
+            let _ = conn.complete_io(&mut s);
+        }
+    });
+    posts
+}
+
+/// Gunzips `gz` and validates the JSON against RFC 8460's schema with
+/// python3-jsonschema; the JSON. `None` when python3-jsonschema is missing.
+fn validated(gz: &[u8], dir: &Path, name: &str) -> Option<Value> {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tlsrpt-schema.json");
+    let path = dir.join(format!("{name}.json.gz"));
+    std::fs::write(&path, gz).unwrap();
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        return None;
+    }
+    let script = r#"
+import gzip, json, sys, jsonschema
+report = json.loads(gzip.open(sys.argv[1]).read())
+schema = json.load(open(sys.argv[2]))
+jsonschema.validate(report, schema, format_checker=jsonschema.FormatChecker())
+print(json.dumps(report))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: not a valid RFC 8460 report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// Field checks shared by both reports.
+fn check_report(r: &Value, domain: &str, today: &str) {
+    assert_eq!(r["organization-name"], "Org A Ltd", "{r}");
+    assert_eq!(r["contact-info"], "tlsrpt@orga.example");
+    assert_eq!(
+        r["date-range"]["start-datetime"],
+        format!("{today}T00:00:00Z"),
+        "{r}"
+    );
+    assert!(
+        r["date-range"]["end-datetime"]
+            .as_str()
+            .unwrap()
+            .starts_with(today)
+    );
+    assert!(r["report-id"].as_str().unwrap().contains(domain));
+    let policies = r["policies"].as_array().unwrap();
+    for p in policies {
+        assert_eq!(p["policy"]["policy-domain"], domain, "{r}");
+        assert_eq!(p["policy"]["policy-type"], "no-policy-found", "{r}");
+        let fails: u64 = p["failure-details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|x| x["failed-session-count"].as_u64().unwrap())
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(
+            p["summary"]["total-failure-session-count"].as_u64(),
+            Some(fails),
+            "{r}"
+        );
+    }
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+#[test]
+fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
+    if std::process::Command::new("swaks")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return peers::missing("swaks (Debian package swaks)");
+    }
+    let (https, https_port) = transport_send_support::listener();
+    let dns = dns_server(vec![
+        ("orga.example", mx("mail.orga.example")),
+        ("mail.orga.example", a(1)),
+        ("orgb.example", mx("mail.orgb.example")),
+        ("mail.orgb.example", a(2)),
+        ("orgc.example", mx("mail.orgc.example")),
+        ("mail.orgc.example", a(2)),
+        ("rpt.orga.example", a(1)),
+        (
+            "_smtp._tls.orgb.example",
+            txt("v=TLSRPTv1; rua=mailto:tls-reports@orgb.example"),
+        ),
+        (
+            "_smtp._tls.orgc.example",
+            txt(&format!(
+                "v=TLSRPTv1;rua=https://rpt.orga.example:{https_port}/tlsrpt"
+            )),
+        ),
+        // Not a TLSRPT record: orga.example gets no report.
+        ("_smtp._tls.orga.example", txt("v=spf1 -all")),
+        // orgd.example (B's engine again) refuses its reports.
+        ("orgd.example", mx("mail.orgd.example")),
+        ("mail.orgd.example", a(2)),
+        (
+            "_smtp._tls.orgd.example",
+            txt(&format!(
+                "v=TLSRPTv1; rua=https://rpt.orga.example:{https_port}/fail"
+            )),
+        ),
+    ]);
+    let a_org = Org::new("orga.example", "127.0.0.1", dns);
+    let b_org = Org::new("orgb.example", "127.0.0.2", dns);
+    a_org.trust(&b_org.ca_pem);
+    let rpt_ca = pki::ca("Report Receiver CA");
+    a_org.trust(&pki::ca_file(&rpt_ca, &a_org.lab.work, "rpt-ca"));
+    let posts_seen = https_server(https, pki::issue(&rpt_ca, &["rpt.orga.example"]));
+
+    // B takes orgb.example (accepted) and, for the TLS session, orgc.example.
+    b_org.xshell(&[
+        "new-accepteddomain",
+        "OrgC",
+        "--domain-name",
+        "orgc.example",
+    ]);
+    a_org.send_connector("To B", "orgb.example", b_org.port, false);
+    a_org.xshell(&[
+        "new-sendconnector",
+        "To C",
+        "--address-spaces",
+        "orgc.example",
+        "--port",
+        &b_org.port.to_string(),
+        "--usage",
+        "internet",
+        "--require-tls",
+        "--tls-auth-level",
+        "DomainValidation",
+    ]);
+    // Reporting is off until the address is set: Send-TlsReport says so.
+    let ea = a_org.start();
+    let _eb = b_org.start();
+    let t = a_org.submit("alice@orga.example", "bob@orgb.example", "to B");
+    assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    let t = a_org.submit("alice@orga.example", "carol@orgc.example", "to C");
+    assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    assert!(
+        wait_until(WAIT, || b_org.lab.maildir("orgb.example", "bob").len() == 1),
+        "not delivered to B: {:?}",
+        a_org.queue()
+    );
+    let today = today();
+    // The failed sessions to orgc.example are recorded (retried each second).
+    let shown = |domain: &str| -> Vec<Value> {
+        let (code, out, err) = a_org.lab.try_xshell(&[
+            "-c",
+            &format!("Get-TlsReport -Domain {domain} | ConvertTo-Json"),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        match serde_json::from_str::<Value>(&out) {
+            Ok(Value::Array(v)) => v,
+            Ok(v @ Value::Object(_)) => vec![v],
+            _ => Vec::new(),
+        }
+    };
+    assert!(
+        wait_until(WAIT, || shown("orgc.example")
+            .first()
+            .is_some_and(|r| r["FailedSessions"].as_u64() >= Some(1))),
+        "no failed session to orgc.example recorded: {:?}",
+        shown("orgc.example")
+    );
+    let b_view = shown("orgb.example");
+    assert_eq!(b_view.len(), 1, "{b_view:?}");
+    assert!(
+        b_view[0]["SuccessfulSessions"].as_u64() >= Some(1),
+        "{b_view:?}"
+    );
+    assert_eq!(b_view[0]["FailedSessions"], 0, "{b_view:?}");
+    assert_eq!(b_view[0]["Date"], today);
+
+    let (code, _, err) = a_org.lab.try_xshell(&["send-tlsreport", "--date", &today]);
+    assert_ne!(code, 0);
+    assert!(err.contains("TlsRptReportingAddress"), "{err}");
+    a_org.xshell(&[
+        "set-transportconfig",
+        "--tls-rpt-reporting-address",
+        "tlsrpt@orga.example",
+        "--tls-rpt-organization-name",
+        "Org A Ltd",
+    ]);
+    let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport", "--date", &today]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("orgb.example -> mailto:tls-reports@orgb.example: queued as")
+            && err.contains(&format!(
+                "orgc.example -> https://rpt.orga.example:{https_port}/tlsrpt: HTTP 200"
+            ))
+            && !err.contains("FAILED"),
+        "{out}{err}"
+    );
+
+    // https: one POST of application/tlsrpt+gzip.
+    let posts = posts_seen.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let (head, body) = &posts[0];
+    assert!(head.starts_with("POST /tlsrpt HTTP/1.1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/tlsrpt+gzip"),
+        "{head}"
+    );
+    let work = &a_org.lab.work;
+    if let Some(c) = validated(body, work, "orgc") {
+        check_report(&c, "orgc.example", &today);
+        let details = &c["policies"][0]["failure-details"];
+        assert_eq!(
+            details[0]["result-type"], "certificate-host-mismatch",
+            "{c}"
+        );
+        assert_eq!(
+            details[0]["receiving-mx-hostname"], "mail.orgc.example",
+            "{c}"
+        );
+        assert_eq!(details[0]["receiving-ip"], "127.0.0.2", "{c}");
+    } else {
+        return peers::missing("python3-jsonschema (Debian package python3-jsonschema)");
+    }
+
+    // mailto: a multipart/report message delivered by B's engine.
+    assert!(
+        wait_until(WAIT, || b_org
+            .lab
+            .maildir("orgb.example", "tls-reports")
+            .len()
+            == 1),
+        "the mailed report did not arrive; A's queue {:?}",
+        a_org.queue()
+    );
+    let raw = b_org.lab.maildir("orgb.example", "tls-reports").remove(0);
+    for want in [
+        "TLS-Report-Domain: orgb.example\r\n",
+        "TLS-Report-Submitter: mail.orga.example\r\n",
+        "Subject: Report Domain: orgb.example\r\n    Submitter: mail.orga.example\r\n    Report-ID: <",
+        "report-type=\"tlsrpt\"",
+        "From: tlsrpt@orga.example\r\n",
+        "TLS-Required: No\r\n",
+    ] {
+        assert!(raw.contains(want), "missing {want:?} in:\n{raw}");
+    }
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let att = msg.attachment(0).expect("an attachment");
+    assert_eq!(
+        att.content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))),
+        Some("application/tlsrpt+gzip".to_string())
+    );
+    let fname = att.attachment_name().unwrap_or_default();
+    assert!(
+        fname.starts_with("mail.orga.example!orgb.example!") && fname.ends_with(".json.gz"),
+        "{fname}"
+    );
+    let b = validated(att.contents(), work, "orgb").unwrap();
+    check_report(&b, "orgb.example", &today);
+    assert!(
+        b["policies"][0]["summary"]["total-successful-session-count"].as_u64() >= Some(1),
+        "{b}"
+    );
+    assert_eq!(
+        b["policies"][0]["summary"]["total-failure-session-count"],
+        0
+    );
+
+    // A day that is over: its reports go once, marked sent. (Yesterday's
+    // record made from today's: reading takes the day from the file name.)
+    let dir = a_org.lab.store.join("tlsrpt");
+    let yesterday = {
+        let d = time::OffsetDateTime::now_utc()
+            .date()
+            .previous_day()
+            .unwrap();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    std::fs::copy(
+        dir.join(format!("{today}.jsonl")),
+        dir.join(format!("{yesterday}.jsonl")),
+    )
+    .unwrap();
+    let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err.matches("sent: ").count(), 2, "{err}");
+    let (code, out, err) = a_org
+        .lab
+        .try_xshell(&["send-tlsreport", "--date", &yesterday]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err.matches("already sent: ").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("sent: ").count(),
+        2,
+        "nothing sent again: {err}"
+    );
+    let posts = posts_seen.lock().unwrap().clone();
+    assert_eq!(posts.len(), 2, "yesterday once, not twice: {posts:?}");
+    if let Some(c) = validated(&posts[1].1, work, "orgc-yesterday") {
+        assert_eq!(
+            c["date-range"]["start-datetime"],
+            format!("{yesterday}T00:00:00Z")
+        );
+        assert_eq!(
+            c["date-range"]["end-datetime"],
+            format!("{yesterday}T23:59:59Z")
+        );
+    }
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "-c",
+        &format!("(Get-TlsReport orgc.example -Date {yesterday}).SentTo"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("https://rpt.orga.example:{https_port}/tlsrpt")),
+        "{out}"
+    );
+    assert!(
+        wait_until(WAIT, || b_org
+            .lab
+            .maildir("orgb.example", "tls-reports")
+            .len()
+            == 2),
+        "yesterday's mailed report did not arrive"
+    );
+
+    // Get-TlsReport -Json writes the report as it would be sent.
+    let (code, out, err) = a_org
+        .lab
+        .try_xshell(&["get-tlsreport", "orgc.example", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(j["policies"][0]["policy"]["policy-domain"], "orgc.example");
+    // A bad -Date names the parameter.
+    let (code, _, err) = a_org
+        .lab
+        .try_xshell(&["get-tlsreport", "--date", "yesterday"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("'Date'"), "{err}");
+
+    // A report the receiver refuses: Send-TlsReport fails and says so.
+    // (B refuses the recipient; the TLS session before RCPT counts.)
+    a_org.send_connector("To D", "orgd.example", b_org.port, false);
+    let t = a_org.submit("alice@orga.example", "dave@orgd.example", "to D");
+    assert!(t.contains("250 2.0.0 Queued as"), "{t}");
+    assert!(
+        wait_until(WAIT, || shown("orgd.example")
+            .first()
+            .is_some_and(|r| r["SuccessfulSessions"].as_u64() >= Some(1))),
+        "no session to orgd.example recorded"
+    );
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "send-tlsreport",
+        "--date",
+        &today,
+        "--domain",
+        "orgd.example",
+    ]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "FAILED: orgd.example -> https://rpt.orga.example:{https_port}/fail: the server answered HTTP 500"
+        )),
+        "{err}"
+    );
+
+    // With the engine stopped, Get-TlsReport reads the record itself.
+    drop(ea);
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "-c",
+        &format!("(Get-TlsReport orgb.example -Date {yesterday}).SuccessfulSessions"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not running"), "{err}");
+    assert!(out.trim().parse::<u64>().is_ok_and(|n| n >= 1), "{out}");
+}

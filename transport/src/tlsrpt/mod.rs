@@ -1,0 +1,188 @@
+//! SMTP TLS Reporting (RFC 8460): what the engine records of each outbound
+//! session's TLS, and the daily aggregate reports it sends from that.
+//!
+//! # Recording ([`sessions_of_hop`], [`log`])
+//! After each next hop's delivery the runner hands this module the hop's
+//! [`AppliedPolicy`] and the [`DeliveryReport`]; every session attempt that
+//! says something about the receiving domain's TLS becomes one
+//! [`Session`]: the policy domain (the recipient domain, RFC 8460 4.3),
+//! the policy type (`sts`, `tlsa`, `no-policy-found`) and strings, the MX
+//! host and its address, and success or the RFC 8460 4.3 result type of
+//! the failure ([`result_type`], the one mapping from a delivery
+//! [`Cause`]). Attempts that never reached TLS (connection refused, DNS)
+//! and sessions we chose to run in plaintext (IgnoreSTARTTLS, the
+//! plaintext retry after a failed opportunistic handshake) are not TLS
+//! outcomes of the receiver and are not recorded. Smart-host routes are
+//! not recorded either: the session is with the smart host, not with the
+//! policy domain's MX.
+//!
+//! Sessions are appended to `<state>/tlsrpt/<YYYY-MM-DD>.jsonl` (UTC day),
+//! see [`log`]. Failures no delivery `Cause` carries (a DNSSEC or MTA-STS
+//! policy lookup that failed before any session, what MTA-STS `testing`
+//! would have refused) go through [`record_failure`].
+//!
+//! # Reports ([`report`], [`send`])
+//! Once a UTC day is over (RFC 8460 4.1), for each policy domain recorded
+//! that day the engine looks up `_smtp._tls.<domain>` TXT (RFC 8460 3) and
+//! sends the aggregate JSON report (RFC 8460 4.4), gzip-compressed, to
+//! each `rua`: `mailto:` as a message queued from TlsRptReportingAddress
+//! (RFC 8460 5.3), `https:` as a POST (RFC 8460 5.4). Nothing is sent
+//! unless Set-TransportConfig -TlsRptReportingAddress is set.
+
+pub mod control;
+pub mod log;
+pub mod report;
+pub mod send;
+
+use std::net::IpAddr;
+
+use crate::metrics::TlsFailure;
+use crate::outbound::deliver::{Cause, DeliveryReport};
+use crate::outbound::tls::{AppliedPolicy, PolicyKind};
+use xshell_smtp::client::SessionFailure;
+
+pub use xshell_core::tlsrpt::{PolicyType, ResultType, Session};
+
+/// The policy type an applied policy is reported as.
+pub fn policy_type(kind: PolicyKind) -> PolicyType {
+    match kind {
+        PolicyKind::Dane => PolicyType::Tlsa,
+        PolicyKind::MtaStsEnforce | PolicyKind::MtaStsTesting => PolicyType::Sts,
+        PolicyKind::DomainSecure
+        | PolicyKind::RequireTls
+        | PolicyKind::RequireTlsExtension
+        | PolicyKind::Opportunistic
+        | PolicyKind::None => PolicyType::NoPolicyFound,
+    }
+}
+
+/// The RFC 8460 result type of a failed attempt, or `None` when the
+/// failure says nothing about TLS (refused connection, lost session, a
+/// reply to MAIL...). The one mapping: DANE and MTA-STS add their own
+/// failures here (e.g. a `Cause` for a TLSA mismatch becomes
+/// [`ResultType::TlsaInvalid`] when the policy was DANE).
+pub fn result_type(policy: Option<PolicyKind>, cause: &Cause) -> Option<ResultType> {
+    match cause {
+        Cause::Session {
+            failure: SessionFailure::StartTlsNotOffered | SessionFailure::StartTlsRefused(_),
+            ..
+        } => Some(ResultType::StarttlsNotSupported),
+        Cause::TlsHandshake { reason, .. } => Some(match (policy, reason) {
+            (_, TlsFailure::NameMismatch) => ResultType::CertificateHostMismatch,
+            (_, TlsFailure::Expired) => ResultType::CertificateExpired,
+            // RFC 7672 2.2 / RFC 8460 4.3.2: under DANE, a certificate
+            // that matches no TLSA record is tlsa-invalid.
+            // The DANE verifier's own refusal (no record matched) reaches
+            // us as Other.
+            (Some(PolicyKind::Dane), TlsFailure::UntrustedCertificate | TlsFailure::Other) => {
+                ResultType::TlsaInvalid
+            }
+            (
+                Some(PolicyKind::MtaStsEnforce | PolicyKind::MtaStsTesting),
+                TlsFailure::UntrustedCertificate,
+            ) => ResultType::StsWebpkiInvalid,
+            (_, TlsFailure::UntrustedCertificate) => ResultType::CertificateNotTrusted,
+            (
+                _,
+                TlsFailure::NoClientCertificate
+                | TlsFailure::Protocol
+                | TlsFailure::Timeout
+                | TlsFailure::Other,
+            ) => ResultType::ValidationFailure,
+        }),
+        _ => None,
+    }
+}
+
+/// The sessions of one next hop's delivery worth reporting (see the
+/// module docs). `domain`: the recipient domain of the hop.
+pub fn sessions_of_hop(
+    domain: &str,
+    policy: &AppliedPolicy,
+    report: &DeliveryReport,
+    sending_ip: Option<IpAddr>,
+    now_ms: u64,
+) -> Vec<Session> {
+    let Some(kind) = policy.kind else {
+        return Vec::new();
+    };
+    let base = |mx: &str, ip: IpAddr, result: Option<ResultType>| Session {
+        time_ms: now_ms,
+        domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        policy: policy_type(kind),
+        policy_strings: policy.policy_strings.clone(),
+        mx: Some(mx.trim_end_matches('.').to_ascii_lowercase()),
+        receiving_ip: Some(ip),
+        sending_ip,
+        result,
+        count: 1,
+    };
+    let mut out: Vec<Session> = report
+        .attempts
+        .iter()
+        .filter_map(|a| {
+            result_type(Some(kind), &a.cause).map(|r| base(&a.host, a.addr.ip(), Some(r)))
+        })
+        .collect();
+    if let Some((host, addr)) = &report.host {
+        if report.tls.is_some() {
+            out.push(base(host, addr.ip(), None));
+        } else if kind == PolicyKind::Opportunistic {
+            // We would have used STARTTLS: the MX did not offer it.
+            out.push(base(
+                host,
+                addr.ip(),
+                Some(ResultType::StarttlsNotSupported),
+            ));
+        }
+    }
+    out
+}
+
+/// Records what a next hop's delivery says about the domain's TLS (see
+/// the module docs); a log that cannot be written is said in the engine's
+/// log, never fails the delivery.
+pub fn record_hop(
+    log: &log::SessionLog,
+    domain: &str,
+    policy: &AppliedPolicy,
+    report: &DeliveryReport,
+    sending_ip: Option<IpAddr>,
+) {
+    let sessions = sessions_of_hop(domain, policy, report, sending_ip, crate::queue::now_ms());
+    if let Err(e) = log.append(&sessions) {
+        tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
+    }
+}
+
+/// Records a failure found before or beside a session, which no delivery
+/// `Cause` carries: a policy lookup that failed (`dnssec-invalid`,
+/// `sts-policy-fetch-error`, `sts-policy-invalid`), or what MTA-STS
+/// `testing` would have refused while the session went on (RFC 8461 5:
+/// reported, not enforced). `mx`: the host and address, when known.
+pub fn record_failure(
+    log: &log::SessionLog,
+    domain: &str,
+    policy: &AppliedPolicy,
+    result: ResultType,
+    mx: Option<(&str, IpAddr)>,
+) {
+    let Some(kind) = policy.kind else { return };
+    let session = Session {
+        time_ms: crate::queue::now_ms(),
+        domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        policy: policy_type(kind),
+        policy_strings: policy.policy_strings.clone(),
+        mx: mx.map(|(h, _)| h.trim_end_matches('.').to_ascii_lowercase()),
+        receiving_ip: mx.map(|(_, ip)| ip),
+        sending_ip: None,
+        result: Some(result),
+        count: 1,
+    };
+    if let Err(e) = log.append(&[session]) {
+        tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
+    }
+}
+
+#[cfg(test)]
+mod tests;
