@@ -759,8 +759,9 @@ fn applied_revisions(engine: &Engine) -> Vec<u64> {
 /// delivering mail with the last good configuration and log it; after
 /// recovery both converge to the newest revision, as their registration
 /// records say), a member frozen by a network split (no engine goes back
-/// to an older configuration), and an engine killed during a change loads
-/// the newest revision at restart.
+/// to an older configuration), an engine killed during a change loads the
+/// newest revision at restart; then the stopped server is removed
+/// (Remove-TransportService), its registration record with it.
 #[test]
 fn etcd_cluster_faults() {
     if !etcd_or_missing() {
@@ -1061,6 +1062,26 @@ fn etcd_cluster_faults() {
         );
     }
     flows(&engines, "after-restart");
+
+    // 6. EX02 leaves the organization: refused while it runs; stopped,
+    // Remove-TransportService -Force takes its connector, settings and
+    // registration record out of etcd; EX01 serves on.
+    let r = cli.run(&["-c", "Remove-TransportService EX02 -Confirm:$false"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("EX02 is running"), "{}", r.stderr);
+    assert!(etcd.get("/orgc/records/servers/ex02").is_some());
+    engines[1].signal("TERM");
+    assert_eq!(engines[1].wait_exit(Duration::from_secs(20)), Some(0));
+    cli.ok(&["-c", "Remove-TransportService EX02 -Force"]);
+    assert!(etcd.get("/orgc/records/servers/ex02").is_none());
+    let names: Vec<Value> = cli
+        .json(&["get-transportservice"])
+        .iter()
+        .map(|s| s["Name"].clone())
+        .collect();
+    assert_eq!(names, [Value::from("EX01")]);
+    assert_eq!(cli.json(&["get-receiveconnector"]).len(), 1);
+    assert!(banner(ports[0]).contains("220 EX01 four"));
 }
 
 /// TLS to etcd with client-certificate authentication (`--client-cert-auth`)

@@ -402,7 +402,8 @@ fn refused(mut e: Engine) -> String {
 /// with another `--server` and no `--state-dir` would share the queue and
 /// the control socket); a server without receive connectors starts, says
 /// so and shows it in Get-TransportService; a server name the organization
-/// does not know is refused unless `--new-server`.
+/// does not know is refused unless `--new-server`; Remove-TransportService
+/// takes a stopped server out, with its objects only when forced.
 #[test]
 fn a_state_folder_is_one_servers_and_unknown_or_idle_servers_are_named() {
     let lab = Lab::new();
@@ -511,5 +512,61 @@ fn a_state_folder_is_one_servers_and_unknown_or_idle_servers_are_named() {
         "{}",
         ex07.log_text()
     );
-    drop((ex01, ex02, ex07));
+
+    // Remove-TransportService: refused while the server runs.
+    let (code, _, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Confirm:$false"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("EX02 is running") && err.contains("stop its xshell-transport"),
+        "{err}"
+    );
+    let mut ex02 = ex02;
+    ex02.signal("TERM");
+    assert_eq!(
+        ex02.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        ex02.log_text()
+    );
+    // ... while it owns objects, unless -Force; -WhatIf changes nothing.
+    lab.xshell(&[
+        "-c",
+        "New-ReceiveConnector X -Server EX02 -Usage Internet -Bindings 127.0.0.1:1",
+    ]);
+    let (code, _, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Confirm:$false"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("EX02 still owns: receive connector EX02\\X") && err.contains("-Force"),
+        "{err}"
+    );
+    let before = revision(&lab);
+    let (code, out, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Force -WhatIf"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        format!("{out}{err}").contains(
+            "What if: Performing the operation \"Remove transport service\" on target \"EX02\""
+        ),
+        "{out}{err}"
+    );
+    assert_eq!(revision(&lab), before);
+    lab.xshell(&["-c", "Remove-TransportService ex02.orga.example -Force"]);
+    let (code, _, err) = lab.try_xshell(&["-c", "Get-TransportService EX02"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("'EX02' is not a server of this organization"),
+        "{err}"
+    );
+    assert!(json(&lab, "Get-ReceiveConnector -Server EX01").len() == 1);
+    assert!(!lab.store.join("records/servers~ex02").exists());
+    // A server known only by its registration: stopped, its record goes.
+    let mut ex07 = ex07;
+    ex07.signal("TERM");
+    assert_eq!(ex07.wait_exit(Duration::from_secs(20)), Some(0));
+    lab.xshell(&["-c", "Remove-TransportService EX07 -Confirm:$false"]);
+    let names: Vec<String> = json(&lab, "Get-TransportService")
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["EX01"]);
+    drop(ex01);
 }

@@ -123,6 +123,12 @@ pub fn registration(
         .find(|r| crate::model::same_server(&r.name, server)))
 }
 
+/// Deletes `server`'s registration (a removed server): Get-TransportService
+/// no longer lists it. No configuration revision.
+pub fn unregister(backend: &dyn Backend, server: &str) -> Result<(), StoreError> {
+    backend.delete_record(&record_name(server))
+}
+
 /// Now, Unix seconds.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -216,5 +222,9 @@ mod tests {
         let (ok, bad) = registrations(&b).unwrap();
         assert_eq!((ok.len(), bad.len()), (1, 1));
         assert_eq!(b.revision().unwrap(), 0);
+        // a removed server's record goes; deleting it twice is no error
+        unregister(&b, "Ex02").unwrap();
+        unregister(&b, "EX02").unwrap();
+        assert_eq!(registration(&b, "ex02").unwrap(), None);
     }
 }

@@ -580,6 +580,15 @@ impl Backend for EtcdBackend {
         })
     }
 
+    fn delete_record(&self, name: &str) -> Result<(), StoreError> {
+        super::file::record_file(name)?;
+        let key = self.settings.records_key(name);
+        self.call("a record delete", move |mut c| {
+            let key = key.clone();
+            async move { c.delete(key, None).await.map(|_| ()) }
+        })
+    }
+
     fn list_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let base = self.settings.records_key("");
         let key = self.settings.records_key(prefix);
