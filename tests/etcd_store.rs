@@ -805,6 +805,8 @@ fn etcd_cluster_faults() {
         e
     };
     let mut engines = vec![start(0, "ex01-1.log"), start(1, "ex02-1.log")];
+    let began = Instant::now();
+    let stage = |name: &str| eprintln!("stage {name}: {:?}", began.elapsed());
     let store_revision = |etcd: &Etcd| -> u64 {
         let doc: Value = serde_json::from_slice(&etcd.get("/orgc/config").unwrap()).unwrap();
         doc["Revision"].as_u64().unwrap()
@@ -816,8 +818,9 @@ fn etcd_cluster_faults() {
         let one = v.as_array().map_or(&v, |a| &a[0]);
         one["Revision"].as_u64()
     };
-    // Mail through both engines: accepted, then in each one's Maildir.
-    let flows = |engines: &[Engine], what: &str| {
+    // Mail through both engines: accepted by each, then in each one's
+    // Maildir.
+    let submit_both = |what: &str| {
         for i in 0..2 {
             let tag = format!("{what}-{}", servers[i]);
             let r = submit(ports[i], "user@orga.example", &tag);
@@ -827,6 +830,8 @@ fn etcd_cluster_faults() {
                 servers[i]
             );
         }
+    };
+    let delivered_both = |engines: &[Engine], what: &str| {
         for i in 0..2 {
             let tag = format!("{what}-{}", servers[i]);
             assert!(
@@ -839,13 +844,18 @@ fn etcd_cluster_faults() {
             );
         }
     };
+    let flows = |engines: &[Engine], what: &str| {
+        submit_both(what);
+        delivered_both(engines, what);
+    };
 
     // 1. Kill the leader; mail submitted to each engine during the
     // election; write until a write succeeds.
     let leader = etcd.leader().expect("no leader");
     etcd.kill(leader);
     let killed = Instant::now();
-    flows(&engines, "election");
+    submit_both("election");
+    let submitted = killed.elapsed();
     let mut refused = Vec::new();
     let mut written = Vec::new();
     let mut first_ok = None;
@@ -880,8 +890,10 @@ fn etcd_cluster_faults() {
     }
     let first_ok =
         first_ok.unwrap_or_else(|| panic!("no write succeeded: {refused:?}\n{}", etcd.logs()));
+    delivered_both(&engines, "election");
     eprintln!(
-        "leader killed: first write succeeded {first_ok:?} after the kill; {} refused before: {:?}",
+        "leader killed: mail accepted by both engines {submitted:?} after the kill; \
+         first write succeeded {first_ok:?} after the kill; {} refused before: {:?}",
         refused.len(),
         refused
             .iter()
@@ -896,6 +908,7 @@ fn etcd_cluster_faults() {
         assert!(list.contains(d.as_str()), "{d} lost: {list}");
     }
 
+    stage("quorum");
     // 2. Lose quorum: a second member stopped.
     let second = (0..3).find(|&i| i != leader).unwrap();
     etcd.kill(second);
@@ -922,6 +935,7 @@ fn etcd_cluster_faults() {
         assert!(banner(*port).contains(&format!("220 {} one", servers[i])));
     }
 
+    stage("recovery");
     // 3. Recovery: both engines converge to the newest revision.
     etcd.restart(leader);
     etcd.restart(second);
@@ -944,6 +958,7 @@ fn etcd_cluster_faults() {
         };
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
+    let written_after = t.elapsed();
     let newest = store_revision(&etcd);
     for i in 0..2 {
         assert!(
@@ -956,8 +971,13 @@ fn etcd_cluster_faults() {
             engines[i].log_text()
         );
     }
-    eprintln!("recovered: both engines run revision {newest}");
+    eprintln!(
+        "recovered: writes succeeded {written_after:?} after the cluster was healthy; \
+         both engines run revision {newest} {:?} after it",
+        t.elapsed()
+    );
 
+    stage("split");
     // 4. A network split, simulated by freezing a member (SIGSTOP: its
     // connections stay open, it answers nothing and falls behind): changes
     // are written through the other two; when it comes back, stale, no
@@ -1024,6 +1044,7 @@ fn etcd_cluster_faults() {
         );
     }
 
+    stage("engine-killed");
     // 5. EX02 killed during a change, the configuration changed again
     // while it is down: restarted, it loads the newest revision; EX01 ran
     // on and follows too.
@@ -1063,6 +1084,30 @@ fn etcd_cluster_faults() {
     }
     flows(&engines, "after-restart");
 
+    // A smart-host password set on EX01's state folder stays there (etcd
+    // keeps no secrets): the command says which servers lack it.
+    let on_ex01 = Target {
+        store: url.clone(),
+        state: states[0].clone(),
+    };
+    let r = on_ex01.run(&[
+        "-c",
+        "New-SendConnector Relay -AddressSpaces relay.example -DNSRoutingEnabled $false \
+         -SmartHosts 127.0.0.1:1 -SmartHostAuthMechanism BasicAuth -SourceTransportServers EX01,EX02 \
+         -AuthenticationCredential (New-Object PSCredential('relay', (ConvertTo-SecureString 'pw' -AsPlainText -Force)))",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kept only in server EX01's state folder")
+            && r.stderr
+                .contains("Servers that use the connector and lack it: EX02.")
+            && r.stderr
+                .contains(&states[0].join("keys/smtp-auth-").display().to_string()),
+        "{}",
+        r.stderr
+    );
+    cli.ok(&["-c", "Remove-SendConnector Relay -Force"]);
+    stage("remove");
     // 6. EX02 leaves the organization: refused while it runs; stopped,
     // Remove-TransportService -Force takes its connector, settings and
     // registration record out of etcd; EX01 serves on.

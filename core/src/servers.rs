@@ -129,6 +129,22 @@ pub fn unregister(backend: &dyn Backend, server: &str) -> Result<(), StoreError>
     backend.delete_record(&record_name(server))
 }
 
+/// The lock file in a state folder that names the server whose engine runs
+/// (or last ran) there: `server=NAME` and `pid=N` lines. The engine holds
+/// an exclusive lock on it while it runs.
+pub const STATE_LOCK_FILE: &str = "server.lock";
+
+/// The server that runs, or last ran, on the state folder `dir`, from its
+/// lock file.
+pub fn state_folder_server(dir: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(STATE_LOCK_FILE))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("server="))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// Now, Unix seconds.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -1018,8 +1018,7 @@ fn servers_with_connectors(snap: &xshell_core::model::OrgConfig) -> Vec<String> 
     out
 }
 
-/// The lock file that says which server runs on a state folder.
-pub const STATE_LOCK_FILE: &str = "server.lock";
+pub use xshell_core::servers::STATE_LOCK_FILE;
 
 /// Takes the state folder for `server` while the engine runs: an exclusive
 /// lock on `<state>/server.lock` (released when the returned file is
