@@ -1085,7 +1085,8 @@ fn etcd_cluster_faults() {
     flows(&engines, "after-restart");
 
     // A smart-host password set on EX01's state folder stays there (etcd
-    // keeps no secrets): the command says which servers lack it.
+    // keeps no secrets): the command says which servers lack it, and
+    // Get-SendConnector which servers hold it.
     let on_ex01 = Target {
         store: url.clone(),
         state: states[0].clone(),
@@ -1105,6 +1106,15 @@ fn etcd_cluster_faults() {
                 .contains(&states[0].join("keys/smtp-auth-").display().to_string()),
         "{}",
         r.stderr
+    );
+    // Each engine says in its registration whether it holds the password:
+    // Get-SendConnector shows EX01 only.
+    assert!(
+        wait_until(Duration::from_secs(10), || cli
+            .json(&["get-sendconnector", "Relay"])[0]["CredentialHeldBy"]
+            == serde_json::json!(["EX01"])),
+        "{:?}",
+        cli.json(&["get-sendconnector", "Relay"])
     );
     cli.ok(&["-c", "Remove-SendConnector Relay -Force"]);
     stage("remove");

@@ -63,6 +63,12 @@ pub struct Registration {
     /// Set at a clean shutdown: the server is not running.
     #[serde(default)]
     pub stopped: bool,
+    /// The send connectors whose smart-host password
+    /// (AuthenticationCredential) this server holds in its secrets: on an
+    /// etcd store a password stays where it was set (Get-SendConnector's
+    /// CredentialHeldBy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
 }
 
 /// The record name of `server`'s registration (names are
@@ -127,6 +133,20 @@ pub fn registration(
 /// no longer lists it. No configuration revision.
 pub fn unregister(backend: &dyn Backend, server: &str) -> Result<(), StoreError> {
     backend.delete_record(&record_name(server))
+}
+
+/// The send connectors of `cfg` whose AuthenticationCredential password
+/// `backend` holds (a secret it can read), by name.
+pub fn held_credentials(cfg: &crate::model::OrgConfig, backend: &dyn Backend) -> Vec<String> {
+    cfg.send_connectors
+        .iter()
+        .filter(|c| {
+            c.authentication_credential
+                .as_ref()
+                .is_some_and(|a| backend.get_secret(&a.secret).is_ok())
+        })
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// The lock file in a state folder that names the server whose engine runs
@@ -227,6 +247,7 @@ mod tests {
             listening: vec![],
             revision: 3,
             stopped: false,
+            credentials: vec![],
         };
         r.publish(&b).unwrap();
         assert_eq!(registration(&b, "ex02").unwrap(), Some(r.clone()));

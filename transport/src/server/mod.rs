@@ -909,10 +909,25 @@ impl Registrar {
             listening,
             revision: rt.revision,
             stopped,
+            credentials: Vec::new(),
         };
         let store = Arc::clone(&self.store);
         let name = record.name.clone();
-        match tokio::task::spawn_blocking(move || record.publish(store.backend())).await {
+        let published = tokio::task::spawn_blocking(move || {
+            // The smart-host passwords this server holds, checked against
+            // the configuration it last applied (etcd: the local cache, no
+            // etcd read; the file store: its local document).
+            let mut record = record;
+            let applied = match store.backend().last_good() {
+                Ok(Some((cfg, _))) => Some(cfg),
+                _ => store.snapshot().ok(),
+            };
+            if let Some(cfg) = applied {
+                record.credentials = xshell_core::servers::held_credentials(&cfg, store.backend());
+            }
+            record.publish(store.backend())
+        });
+        match published.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(server = %name, error = %e, "cannot write the server's registration record")
