@@ -368,3 +368,205 @@ fn a_server_without_a_record_or_objects_is_named_as_unknown() {
     let again = other.xshell(&["apply", file.to_str().unwrap(), "--dry-run"]);
     assert!(again.contains("No changes"), "{again}");
 }
+
+/// Starts `xshell-transport` on the lab's store with `args`, logging to
+/// `log` in the work folder.
+fn spawn(lab: &Lab, args: &[&str], log: &str) -> Engine {
+    let log = lab.work.join(log);
+    let child = Command::new(engine_bin())
+        .arg("--store")
+        .arg(&lab.store)
+        .args(["--heartbeat-interval", "1", "--grace", "1"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("XSHELL_STORE")
+        .env_remove("XSHELL_SERVER")
+        .env_remove("XSHELL_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Engine { child, log }
+}
+
+/// An engine that must refuse to start: exit 1, and its error.
+fn refused(mut e: Engine) -> String {
+    let code = e.wait_exit(Duration::from_secs(20));
+    let log = e.log_text();
+    assert_eq!(code, Some(1), "the engine did not refuse to start:\n{log}");
+    log
+}
+
+/// A state folder is one server's while its engine runs (a second engine
+/// with another `--server` and no `--state-dir` would share the queue and
+/// the control socket); a server without receive connectors starts, says
+/// so and shows it in Get-TransportService; a server name the organization
+/// does not know is refused unless `--new-server`; Remove-TransportService
+/// takes a stopped server out, with its objects only when forced.
+#[test]
+fn a_state_folder_is_one_servers_and_unknown_or_idle_servers_are_named() {
+    let lab = Lab::new();
+    let port = free_port();
+    lab.xshell(&[
+        "-c",
+        "Set-TransportService -Name EX01 -Fqdn ex01.orga.example",
+    ]);
+    lab.xshell(&["-c", "Set-TransportService EX02 -Fqdn ex02.orga.example"]);
+    lab.xshell(&[
+        "-c",
+        &format!("New-ReceiveConnector In -Server EX01 -Usage Internet -Bindings 127.0.0.1:{port}"),
+    ]);
+    // EX01 on the store folder (no --state-dir).
+    let ex01 = spawn(&lab, &["--server", "EX01"], "ex01.log");
+    let needle = format!("listening addr=127.0.0.1:{port}");
+    assert!(
+        wait_until(Duration::from_secs(20), || ex01
+            .log_text()
+            .contains(&needle)),
+        "{}",
+        ex01.log_text()
+    );
+    // EX02 on the same folder: refused, naming both and --state-dir.
+    let err = refused(spawn(&lab, &["--server", "EX02"], "ex02-shared.log"));
+    assert!(
+        err.contains(&format!(
+            "state folder {} is in use by the transport server EX01",
+            lab.store.display()
+        )) && err.contains("server EX02 cannot share it")
+            && err.contains("--state-dir"),
+        "{err}"
+    );
+    // EX01 twice on one folder: refused as already running.
+    let err = refused(spawn(&lab, &["--server", "ex01"], "ex01-twice.log"));
+    assert!(
+        err.contains("transport server EX01 already runs on state folder"),
+        "{err}"
+    );
+    // EX01 still serves.
+    assert!(swaks(port, &["--quit-after", "EHLO"]).contains("250"));
+
+    // EX02 with a folder of its own starts, though it has no receive
+    // connector: it says so, naming the servers that have some.
+    let state2 = lab.work.join("ex02");
+    let ex02 = spawn(
+        &lab,
+        &["--server", "EX02", "--state-dir", state2.to_str().unwrap()],
+        "ex02.log",
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || ex02
+            .log_text()
+            .contains("has no enabled receive connector")),
+        "{}",
+        ex02.log_text()
+    );
+    let warning = ex02
+        .log_text()
+        .lines()
+        .find(|l| l.contains("has no enabled receive connector"))
+        .unwrap()
+        .to_string();
+    assert!(
+        warning.contains("server=EX02") && warning.contains("servers_with_receive_connectors=EX01"),
+        "{warning}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || json(
+        &lab,
+        "Get-TransportService EX02"
+    )[0]["Running"]
+        == true));
+    let ex02_info = json(&lab, "Get-TransportService EX02");
+    assert_eq!(ex02_info[0]["ReceiveConnectors"], serde_json::json!([]));
+    assert_eq!(ex02_info[0]["Listening"], serde_json::json!([]));
+    assert_eq!(
+        json(&lab, "Get-TransportService EX01")[0]["ReceiveConnectors"],
+        serde_json::json!(["EX01\\In"])
+    );
+
+    // A name the organization does not know (a typo, or a new server):
+    // refused, unless --new-server says it joins.
+    let state7 = lab.work.join("ex07");
+    let args = ["--server", "EX07", "--state-dir", state7.to_str().unwrap()];
+    let err = refused(spawn(&lab, &args, "ex07-unknown.log"));
+    assert!(
+        err.contains(
+            "--server EX07: the organization has no transport server EX07 (it knows EX01, EX02)"
+        ) && err.contains("--new-server"),
+        "{err}"
+    );
+    assert!(
+        !state7.join("queue").exists(),
+        "a refused engine made a queue"
+    );
+    let mut joined = args.to_vec();
+    joined.push("--new-server");
+    let ex07 = spawn(&lab, &joined, "ex07.log");
+    assert!(
+        wait_until(Duration::from_secs(20), || json(
+            &lab,
+            "Get-TransportService"
+        )
+        .iter()
+        .any(|s| s["Name"] == "EX07" && s["Running"] == true)),
+        "{}",
+        ex07.log_text()
+    );
+
+    // Remove-TransportService: refused while the server runs.
+    let (code, _, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Confirm:$false"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("EX02 is running") && err.contains("stop its xshell-transport"),
+        "{err}"
+    );
+    let mut ex02 = ex02;
+    ex02.signal("TERM");
+    assert_eq!(
+        ex02.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        ex02.log_text()
+    );
+    // ... while it owns objects, unless -Force; -WhatIf changes nothing.
+    lab.xshell(&[
+        "-c",
+        "New-ReceiveConnector X -Server EX02 -Usage Internet -Bindings 127.0.0.1:1",
+    ]);
+    let (code, _, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Confirm:$false"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("EX02 still owns: receive connector EX02\\X") && err.contains("-Force"),
+        "{err}"
+    );
+    let before = revision(&lab);
+    let (code, out, err) = lab.try_xshell(&["-c", "Remove-TransportService EX02 -Force -WhatIf"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        format!("{out}{err}").contains(
+            "What if: Performing the operation \"Remove transport service\" on target \"EX02\""
+        ),
+        "{out}{err}"
+    );
+    assert_eq!(revision(&lab), before);
+    lab.xshell(&["-c", "Remove-TransportService ex02.orga.example -Force"]);
+    let (code, _, err) = lab.try_xshell(&["-c", "Get-TransportService EX02"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("'EX02' is not a server of this organization"),
+        "{err}"
+    );
+    assert!(json(&lab, "Get-ReceiveConnector -Server EX01").len() == 1);
+    assert!(!lab.store.join("records/servers~ex02").exists());
+    // A server known only by its registration: stopped, its record goes.
+    let mut ex07 = ex07;
+    ex07.signal("TERM");
+    assert_eq!(ex07.wait_exit(Duration::from_secs(20)), Some(0));
+    lab.xshell(&["-c", "Remove-TransportService EX07 -Confirm:$false"]);
+    let names: Vec<String> = json(&lab, "Get-TransportService")
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["EX01"]);
+    drop(ex01);
+}

@@ -43,6 +43,7 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &transport_config::set_config::DECL,
     &transport_config::get_service::DECL,
     &transport_config::set_service::DECL,
+    &transport_config::remove_service::DECL,
     &accepted_domain::new::DECL,
     &accepted_domain::get::DECL,
     &accepted_domain::set::DECL,

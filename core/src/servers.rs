@@ -63,6 +63,12 @@ pub struct Registration {
     /// Set at a clean shutdown: the server is not running.
     #[serde(default)]
     pub stopped: bool,
+    /// The send connectors whose smart-host password
+    /// (AuthenticationCredential) this server holds in its secrets: on an
+    /// etcd store a password stays where it was set (Get-SendConnector's
+    /// CredentialHeldBy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
 }
 
 /// The record name of `server`'s registration (names are
@@ -121,6 +127,42 @@ pub fn registration(
     Ok(all
         .into_iter()
         .find(|r| crate::model::same_server(&r.name, server)))
+}
+
+/// Deletes `server`'s registration (a removed server): Get-TransportService
+/// no longer lists it. No configuration revision.
+pub fn unregister(backend: &dyn Backend, server: &str) -> Result<(), StoreError> {
+    backend.delete_record(&record_name(server))
+}
+
+/// The send connectors of `cfg` whose AuthenticationCredential password
+/// `backend` holds (a secret it can read), by name.
+pub fn held_credentials(cfg: &crate::model::OrgConfig, backend: &dyn Backend) -> Vec<String> {
+    cfg.send_connectors
+        .iter()
+        .filter(|c| {
+            c.authentication_credential
+                .as_ref()
+                .is_some_and(|a| backend.get_secret(&a.secret).is_ok())
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The lock file in a state folder that names the server whose engine runs
+/// (or last ran) there: `server=NAME` and `pid=N` lines. The engine holds
+/// an exclusive lock on it while it runs.
+pub const STATE_LOCK_FILE: &str = "server.lock";
+
+/// The server that runs, or last ran, on the state folder `dir`, from its
+/// lock file.
+pub fn state_folder_server(dir: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(STATE_LOCK_FILE))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("server="))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Now, Unix seconds.
@@ -205,6 +247,7 @@ mod tests {
             listening: vec![],
             revision: 3,
             stopped: false,
+            credentials: vec![],
         };
         r.publish(&b).unwrap();
         assert_eq!(registration(&b, "ex02").unwrap(), Some(r.clone()));
@@ -216,5 +259,9 @@ mod tests {
         let (ok, bad) = registrations(&b).unwrap();
         assert_eq!((ok.len(), bad.len()), (1, 1));
         assert_eq!(b.revision().unwrap(), 0);
+        // a removed server's record goes; deleting it twice is no error
+        unregister(&b, "Ex02").unwrap();
+        unregister(&b, "EX02").unwrap();
+        assert_eq!(registration(&b, "ex02").unwrap(), None);
     }
 }

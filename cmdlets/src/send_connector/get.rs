@@ -14,7 +14,9 @@ pub static DECL: CmdletDecl = CmdletDecl {
     name: "Get-SendConnector",
     aliases: &[],
     synopsis: "List send connectors.",
-    description: "Lists all send connectors, or those whose name matches Identity (wildcards * and ? allowed).",
+    description: "Lists all send connectors, or those whose name matches Identity (wildcards * and ? allowed). A \
+connector with an AuthenticationCredential also shows CredentialHeldBy: the servers that hold its password, as their registration records say \
+(it stays in the state folder where it was set; each server says so in its registration record).",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
@@ -29,5 +31,36 @@ pub static DECL: CmdletDecl = CmdletDecl {
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    named::get::<SendConnector>(ctx, b)
+    let mut out = named::get::<SendConnector>(ctx, b)?;
+    // Where each smart-host password is: the servers whose registration
+    // says they hold it (a password stays in the state folder where it
+    // was set).
+    let cfg = ctx.store.snapshot()?;
+    if !cfg
+        .send_connectors
+        .iter()
+        .any(|c| c.authentication_credential.is_some())
+    {
+        return Ok(out);
+    }
+    let (records, _) = xshell_core::servers::registrations(ctx.store.backend())?;
+    for v in &mut out {
+        let Value::Object(o) = v else { continue };
+        let Some(Value::Str(name)) = o.get("Name").cloned() else {
+            continue;
+        };
+        let Some(c) = cfg.send_connectors.iter().find(|c| c.name == name) else {
+            continue;
+        };
+        if c.authentication_credential.is_none() {
+            continue;
+        }
+        let held: Vec<Value> = records
+            .iter()
+            .filter(|r| r.credentials.contains(&c.name))
+            .map(|r| Value::str(&r.name))
+            .collect();
+        o.set("CredentialHeldBy", Value::List(held));
+    }
+    Ok(out)
 }

@@ -176,6 +176,69 @@ pub fn forget_unused_credential(
     }
 }
 
+/// After -AuthenticationCredential was stored on an etcd store: the
+/// password is in this host's state folder only (etcd keeps no secrets),
+/// so a warning names the servers that use the connector and lack it, and
+/// the file to copy to them. The state folder's owner comes from its
+/// server lock file (the engine that runs there).
+pub fn warn_where_credential_is(
+    ctx: &mut crate::context::Ctx<'_>,
+    credential: &Option<StoredCredential>,
+) -> Result<(), CmdletError> {
+    let Some(stored) = credential else {
+        return Ok(());
+    };
+    if ctx.what_if || !ctx.store.describe().starts_with("etcd://") {
+        return Ok(());
+    }
+    let cfg = ctx.store.snapshot()?;
+    let Some(connector) = cfg.send_connectors.iter().find(|c| {
+        c.authentication_credential
+            .as_ref()
+            .is_some_and(|a| a.secret == stored.secret)
+    }) else {
+        return Ok(()); // declined: the connector does not use it
+    };
+    let Some(state) = ctx.store.backend().state_dir() else {
+        return Ok(());
+    };
+    let here = xshell_core::servers::state_folder_server(&state);
+    let users: Vec<String> = if connector.source_transport_servers.is_empty() {
+        crate::server::servers(ctx.store, &cfg)?
+            .into_iter()
+            .map(|s| s.service.name)
+            .collect()
+    } else {
+        connector.source_transport_servers.clone()
+    };
+    let lacking: Vec<String> = users
+        .into_iter()
+        .filter(|u| {
+            !here
+                .as_deref()
+                .is_some_and(|h| xshell_core::model::same_server(h, u))
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let whose = match &here {
+        Some(h) => format!("server {h}'s state folder"),
+        None => "a state folder no server runs on".to_string(),
+    };
+    let file = state.join("keys").join(&stored.secret);
+    ctx.warn(&format!(
+        "send connector '{}': the AuthenticationCredential password is kept only in {whose} on this host ({}); \
+         etcd keeps no secrets. Servers that use the connector and lack it: {}. Copy the file (mode 0600) into \
+         the keys folder of each one's state folder, or their deliveries through this connector fail for want of \
+         the password",
+        connector.name,
+        file.display(),
+        lacking.join(", ")
+    ));
+    Ok(())
+}
+
 /// -SourceTransportServers as the organization spells its servers (a Fqdn
 /// becomes the server's Name; a server that has not run yet is accepted
 /// with a warning), without duplicates; None when not given.

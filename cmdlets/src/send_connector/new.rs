@@ -78,5 +78,7 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         Ok(c)
     });
     super::forget_unused_credential(ctx, &credential, r.is_err());
-    r
+    let out = r?;
+    super::warn_where_credential_is(ctx, &credential)?;
+    Ok(out)
 }

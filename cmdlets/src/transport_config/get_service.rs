@@ -23,7 +23,8 @@ after `Set-TransportService NAME ...`, else the default server's; OwnSettings sa
 servers for MX lookups, retry and expiry intervals, paths, where the engine serves Prometheus metrics (MetricsBindings), \
 and from its registration record: Running (a heartbeat within the last minute), LastHeartbeat, HostName, \
 ControlEndpoint (the control socket the queue cmdlets' -Server use), StateFolder, QueueFolder, Listening (its SMTP \
-addresses) and Revision (the configuration revision it runs).",
+addresses) and Revision (the configuration revision it runs). ReceiveConnectors lists the server's receive \
+connectors (`EX02\\Inbound`): a server with none listens for SMTP on nothing.",
     params: p::LIST,
     sets: &[],
     impact: Impact::None,
@@ -95,6 +96,16 @@ fn service_object(
         )),
     );
     o.set("OwnSettings", Value::Bool(cfg.has_own_service(&svc.name)));
+    o.set(
+        "ReceiveConnectors",
+        Value::List(
+            cfg.for_server(&svc.name)
+                .receive_connectors
+                .iter()
+                .map(|c| Value::str(format!("{}\\{}", svc.name, c.name)))
+                .collect(),
+        ),
+    );
     o.set("Running", Value::Bool(r.is_some_and(|r| r.is_running(now))));
     let heartbeat = r
         .and_then(|r| i64::try_from(r.heartbeat).ok())

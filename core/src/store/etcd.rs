@@ -213,6 +213,12 @@ pub struct EtcdBackend {
     local: FileBackend,
     /// The bytes last written to the cache, not to rewrite the same ones.
     cached: std::sync::Mutex<Option<Vec<u8>>>,
+    /// The document [`Backend::read`] last returned and its etcd
+    /// mod_revision: the next [`Backend::begin`] starts from it instead of
+    /// reading again ([`super::Store::update`] reads, then begins). Taken
+    /// once; when it is stale the commit's compare fails and the retry
+    /// reads afresh, so a write costs a read and a transaction.
+    last_read: std::sync::Mutex<Option<(OrgConfig, i64)>>,
 }
 
 impl Drop for EtcdBackend {
@@ -257,6 +263,7 @@ impl EtcdBackend {
                 ),
             }),
             cached: std::sync::Mutex::new(None),
+            last_read: std::sync::Mutex::new(None),
             settings,
         })
     }
@@ -546,11 +553,22 @@ impl Backend for EtcdBackend {
     }
 
     fn read(&self) -> Result<OrgConfig, StoreError> {
-        self.read_at().map(|(c, _)| c)
+        let (cfg, mod_revision) = self.read_at()?;
+        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((cfg.clone(), mod_revision));
+        Ok(cfg)
     }
 
     fn begin(&self) -> Result<Box<dyn Transaction + '_>, StoreError> {
-        let (current, mod_revision) = self.read_at()?;
+        let last = self
+            .last_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let (current, mod_revision) = match last {
+            Some(read) => read,
+            None => self.read_at()?,
+        };
         Ok(Box::new(EtcdTransaction {
             backend: self,
             current,
@@ -577,6 +595,15 @@ impl Backend for EtcdBackend {
         self.call("a record write", move |mut c| {
             let (key, value) = (key.clone(), value.clone());
             async move { c.put(key, value, None).await.map(|_| ()) }
+        })
+    }
+
+    fn delete_record(&self, name: &str) -> Result<(), StoreError> {
+        super::file::record_file(name)?;
+        let key = self.settings.records_key(name);
+        self.call("a record delete", move |mut c| {
+            let key = key.clone();
+            async move { c.delete(key, None).await.map(|_| ()) }
         })
     }
 

@@ -344,6 +344,18 @@ impl Backend for FileBackend {
         self.write_atomic(&dir, &file, bytes, 0o600)
     }
 
+    fn delete_record(&self, name: &str) -> Result<(), StoreError> {
+        let dir = self.dir.join(RECORD_DIR);
+        let path = dir.join(record_file(name)?);
+        match fs::remove_file(&path) {
+            Ok(()) => File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err("sync folder", &dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+
     fn list_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let dir = self.dir.join(RECORD_DIR);
         let entries = match fs::read_dir(&dir) {

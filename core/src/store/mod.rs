@@ -198,6 +198,9 @@ pub trait Backend: Send + Sync {
     fn put_record(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
     /// Every record whose name starts with `prefix`, as (name, bytes).
     fn list_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Deletes the record `name` (a removed server's registration); a
+    /// record that is not there is no error. No configuration revision.
+    fn delete_record(&self, name: &str) -> Result<(), StoreError>;
     /// The latest committed revision; cheap enough to poll. A backend with
     /// native change notification (etcd's watch) can answer from it.
     fn revision(&self) -> Result<u64, StoreError> {

@@ -10,6 +10,9 @@
 //!   Name): it binds that server's receive connectors, uses its
 //!   certificates and TransportService settings, and registers itself
 //!   (Get-TransportService lists it with its last heartbeat).
+//! - `--new-server`: `--server` may name a server the organization does
+//!   not know yet (no settings, connectors, certificates or registration);
+//!   without it such a name is refused.
 //! - `--heartbeat-interval SECONDS`: how often the registration record
 //!   is renewed (default 15 s).
 //! - `--state-dir DIR`: the server's local folder for its queue, mailboxes,
@@ -73,6 +76,12 @@ fn command() -> Command {
                 .long("server")
                 .value_name("NAME")
                 .help("The transport server this engine is: its receive connectors, certificates and settings [env: XSHELL_SERVER; default: the organization's default server, Get-TransportService's Name]"),
+        )
+        .arg(
+            Arg::new("new-server")
+                .long("new-server")
+                .action(ArgAction::SetTrue)
+                .help("--server may name a server the organization does not know yet: it joins by registering (without this flag such a name is refused, as a typo would listen on nothing)"),
         )
         .arg(
             Arg::new("heartbeat-interval")
@@ -193,6 +202,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(name) = &opts.server {
         xshell_core::model::check_server_name(name)
             .map_err(|e| anyhow::anyhow!("--server {name}: {e}"))?;
+    }
+    opts.new_server = m.get_flag("new-server");
+    if opts.new_server && opts.server.is_none() {
+        anyhow::bail!("--new-server needs --server NAME (or XSHELL_SERVER)");
     }
     if opts.etcd.is_none() {
         // A file store: the server's local folder may be apart from the

@@ -77,6 +77,40 @@ pub enum EngineError {
     Join(String),
     #[error("--server: {0}")]
     Server(String),
+    /// `--server` names a server the organization does not know.
+    #[error(
+        "--server {server}: the organization has no transport server {server} (it knows {known}); \
+         create its objects first (Set-TransportService {server} -Fqdn ..., New-ReceiveConnector -Server {server} ...), \
+         or start it with --new-server to register it as a new server"
+    )]
+    UnknownServer { server: String, known: String },
+    /// Another engine holds the state folder.
+    #[error(
+        "state folder {path} is in use by the transport server {holder} (process {pid}); \
+         server {server} cannot share it (one queue, one control socket per server): give each server its own --state-dir"
+    )]
+    StateFolderTaken {
+        path: PathBuf,
+        holder: String,
+        pid: String,
+        server: String,
+    },
+    /// Another engine runs as this server on this state folder.
+    #[error(
+        "transport server {server} already runs on state folder {path} (process {pid}); stop it first, or give this engine another --server and --state-dir"
+    )]
+    AlreadyRunning {
+        path: PathBuf,
+        server: String,
+        pid: String,
+    },
+    #[error("cannot {action} the state folder lock {path}: {source}")]
+    StateLock {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The store's configuration breaks a rule the cmdlets enforce (written
     /// behind xshell's back) and no cached last good configuration exists.
     #[error(
@@ -116,6 +150,11 @@ pub struct EngineOptions {
     pub state_dir: Option<PathBuf>,
     /// How often the server's registration record is renewed.
     pub heartbeat: Duration,
+    /// `--new-server`: `server` may be a server the organization does not
+    /// know yet (no settings, connectors, certificates or registration of
+    /// its own); it joins by registering. Without it such a name is refused
+    /// (most often a typo, which would listen on nothing).
+    pub new_server: bool,
 }
 
 impl EngineOptions {
@@ -131,6 +170,7 @@ impl EngineOptions {
             server: None,
             state_dir: None,
             heartbeat: Duration::from_secs(xshell_core::servers::HEARTBEAT_SECS),
+            new_server: false,
         }
     }
 }
@@ -291,7 +331,8 @@ impl Engine {
             let store = Arc::clone(&store);
             let state_dir = state_dir.clone();
             let server = opts.server.clone();
-            tokio::task::spawn_blocking(move || -> Result<RuntimeConfig, EngineError> {
+            let new_server = opts.new_server;
+            tokio::task::spawn_blocking(move || -> Result<(RuntimeConfig, Vec<String>), EngineError> {
                 let snap = match store.snapshot() {
                     // A configuration that breaks a rule is not applied at
                     // start either: the cached last good one (etcd) is, and
@@ -340,18 +381,27 @@ impl Engine {
                     },
                     Err(e) => return Err(e.into()),
                 };
+                let named = server.is_some();
                 let server = server.unwrap_or_else(|| snap.default_server().to_string());
-                Ok(RuntimeConfig::compile_for(
+                if named {
+                    check_known_server(&snap, &store, &server, new_server)?;
+                }
+                let rt = RuntimeConfig::compile_for(
                     &snap,
                     &server,
                     store.backend(),
                     &state_dir,
                     OffsetDateTime::now_utc(),
-                ))
+                );
+                Ok((rt, servers_with_connectors(&snap)))
             })
             .await
             .map_err(|e| EngineError::Join(e.to_string()))??
         };
+        let (first, with_connectors) = first;
+        // The state folder belongs to one server while it runs: a second
+        // engine on it would share its queue and control socket.
+        let _state_lock = claim_state_folder(&state_dir, &first.server_name)?;
         tracing::info!(
             server = %first.server_name,
             fqdn = %first.server_fqdn,
@@ -359,6 +409,18 @@ impl Engine {
             "transport server"
         );
         log_compiled(&first);
+        if first.listen_addrs().is_empty() {
+            tracing::warn!(
+                server = %first.server_name,
+                servers_with_receive_connectors = %if with_connectors.is_empty() {
+                    "none".to_string()
+                } else {
+                    with_connectors.join(", ")
+                },
+                "this server has no enabled receive connector: it listens for SMTP on no address (it still delivers its queue); \
+                 create one with New-ReceiveConnector -Server NAME, or start the engine with the --server that owns them"
+            );
+        }
         warn_if_running_elsewhere(&store, &first.server_name).await;
         let paths = first.paths.clone();
         tracing::info!(
@@ -876,10 +938,25 @@ impl Registrar {
             listening,
             revision: rt.revision,
             stopped,
+            credentials: Vec::new(),
         };
         let store = Arc::clone(&self.store);
         let name = record.name.clone();
-        match tokio::task::spawn_blocking(move || record.publish(store.backend())).await {
+        let published = tokio::task::spawn_blocking(move || {
+            // The smart-host passwords this server holds, checked against
+            // the configuration it last applied (etcd: the local cache, no
+            // etcd read; the file store: its local document).
+            let mut record = record;
+            let applied = match store.backend().last_good() {
+                Ok(Some((cfg, _))) => Some(cfg),
+                _ => store.snapshot().ok(),
+            };
+            if let Some(cfg) = applied {
+                record.credentials = xshell_core::servers::held_credentials(&cfg, store.backend());
+            }
+            record.publish(store.backend())
+        });
+        match published.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(server = %name, error = %e, "cannot write the server's registration record")
@@ -918,6 +995,150 @@ async fn warn_if_running_elsewhere(store: &Arc<Store>, server: &str) {
             "another xshell-transport seems to run as this server: two engines for one server bind the same connectors and split its queue; give each its own --server"
         );
     }
+}
+
+/// Refuses a `--server` name the organization does not know: not in its
+/// configuration (settings, receive connectors, certificates) and never
+/// registered. A store whose records cannot be read (etcd down, the
+/// engine starting from its cache) does not refuse a name on that ground.
+fn check_known_server(
+    snap: &xshell_core::model::OrgConfig,
+    store: &Store,
+    server: &str,
+    new_server: bool,
+) -> Result<(), EngineError> {
+    let names = snap.server_names();
+    if names
+        .iter()
+        .any(|n| xshell_core::model::same_server(n, server))
+    {
+        return Ok(());
+    }
+    match xshell_core::servers::registration(store.backend(), server) {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(server, error = %e, "cannot read the server registrations to check that this server is known");
+            return Ok(());
+        }
+    }
+    if new_server {
+        tracing::info!(
+            server,
+            "--new-server: registering a server the organization did not know"
+        );
+        return Ok(());
+    }
+    let mut known = names;
+    if let Ok((regs, _)) = xshell_core::servers::registrations(store.backend()) {
+        for r in regs {
+            if !known
+                .iter()
+                .any(|n| xshell_core::model::same_server(n, &r.name))
+            {
+                known.push(r.name);
+            }
+        }
+    }
+    Err(EngineError::UnknownServer {
+        server: server.to_string(),
+        known: known.join(", "),
+    })
+}
+
+/// The servers that own at least one receive connector (a connector that
+/// names no server is the default server's).
+fn servers_with_connectors(snap: &xshell_core::model::OrgConfig) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in &snap.receive_connectors {
+        let name = snap.canonical_server(c.server.as_deref().unwrap_or(snap.default_server()));
+        if !out
+            .iter()
+            .any(|o| xshell_core::model::same_server(o, &name))
+        {
+            out.push(name);
+        }
+    }
+    out
+}
+
+pub use xshell_core::servers::STATE_LOCK_FILE;
+
+/// Takes the state folder for `server` while the engine runs: an exclusive
+/// lock on `<state>/server.lock` (released when the returned file is
+/// dropped or the process dies), which names the server and the process.
+/// A folder another engine holds is refused, naming both servers.
+fn claim_state_folder(
+    state_dir: &std::path::Path,
+    server: &str,
+) -> Result<std::fs::File, EngineError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = state_dir.join(STATE_LOCK_FILE);
+    let err = |action: &'static str| {
+        let path = path.clone();
+        move |source| EngineError::StateLock {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(err("create the folder of"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(err("open"))?;
+    let mut held = String::new();
+    let _ = file.read_to_string(&mut held);
+    let field = |key: &str| {
+        held.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("?")
+            .trim()
+            .to_string()
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let (holder, pid) = (field("server="), field("pid="));
+            return Err(if xshell_core::model::same_server(&holder, server) {
+                EngineError::AlreadyRunning {
+                    path: state_dir.to_path_buf(),
+                    server: server.to_string(),
+                    pid,
+                }
+            } else {
+                EngineError::StateFolderTaken {
+                    path: state_dir.to_path_buf(),
+                    holder,
+                    pid,
+                    server: server.to_string(),
+                }
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err("lock")(e)),
+    }
+    let last = field("server=");
+    if last != "?" && !xshell_core::model::same_server(&last, server) {
+        tracing::warn!(
+            state = %state_dir.display(),
+            previous_server = %last,
+            server,
+            "this state folder was last used by another server: its queue and mailboxes are now this server's"
+        );
+    }
+    file.set_len(0).map_err(err("truncate"))?;
+    file.rewind().map_err(err("rewind"))?;
+    write!(file, "server={server}\npid={}\n", std::process::id()).map_err(err("write"))?;
+    Ok(file)
 }
 
 /// This host's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
