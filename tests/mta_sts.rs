@@ -218,14 +218,27 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     zone.mx("orgf.example", &[(10, "mail.orgb.example", lo(2))]);
     // testing, an MX without STARTTLS
     zone.mx("orgg.example", &[(10, "mx.orgg.example", lo(4))]);
-    for (i, d) in ["orgb", "orgc", "orgd", "orge", "orgg"].iter().enumerate() {
+    // a policy announced that cannot be fetched (nothing listens at its
+    // address), and one that is not a policy: both sent opportunistically
+    zone.mx("orgh.example", &[(10, "mail.orgb.example", lo(2))]);
+    zone.mx("orgi.example", &[(10, "mail.orgb.example", lo(2))]);
+    for (i, d) in ["orgb", "orgc", "orgd", "orge", "orgg", "orgh", "orgi"]
+        .iter()
+        .enumerate()
+    {
         zone.sts_id(&format!("{d}.example"), "1");
         zone.a(&format!("mta-sts.{d}.example"), sts_ip(i as u8 + 1));
     }
     let dns = zone.serve();
 
     let b = Org::new("orgb.example", "127.0.0.2", dns);
-    for d in ["orgd.example", "orge.example", "orgf.example"] {
+    for d in [
+        "orgd.example",
+        "orge.example",
+        "orgf.example",
+        "orgh.example",
+        "orgi.example",
+    ] {
         b.xshell(&["new-accepteddomain", d, "--domain-name", d]);
     }
     let a = Org::new("orga.example", "127.0.0.1", dns);
@@ -233,7 +246,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     // The policy servers' CA, trusted by MTA-STS only, with B's CA (the MX
     // certificates).
     let ca = a.lab.ca("sts-ca", "MTA-STS Test CA");
-    let names: Vec<String> = ["orgb", "orgc", "orgd", "orge", "orgg"]
+    let names: Vec<String> = ["orgb", "orgc", "orgd", "orge", "orgg", "orgh", "orgi"]
         .iter()
         .map(|d| format!("mta-sts.{d}.example"))
         .collect();
@@ -253,7 +266,8 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
         "new-sendconnector",
         "To partners",
         "--address-spaces",
-        "orgb.example,orgc.example,orgd.example,orge.example,orgg.example",
+        "orgb.example,orgc.example,orgd.example,orge.example,orgg.example,orgh.example,\
+         orgi.example",
         "--port",
         &port,
         "--mta-sts-mode",
@@ -291,6 +305,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
     let _orgd = server(3, "orgd", &policy("testing", &["*.orgd.example"], long));
     let _orge = server(4, "orge", &policy("enforce", &["mail.orgb.example"], long));
     let _orgg = server(5, "orgg", &policy("testing", &["mx.orgg.example"], long));
+    let _orgi = server(7, "orgi", "version: STSv1\nmode: enforce\n");
     let plain_mx = transport_send_support::fake_server(
         TcpListener::bind(("127.0.0.4", b.port)).unwrap(),
         None,
@@ -309,7 +324,9 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
 
     let _eb = b.start();
     let ea = a.start();
-    for d in ["orgb", "orgc", "orgd", "orge", "orgf", "orgg"] {
+    for d in [
+        "orgb", "orgc", "orgd", "orge", "orgf", "orgg", "orgh", "orgi",
+    ] {
         let t = a.submit("alice@orga.example", &format!("bob@{d}.example"), d);
         assert!(t.contains("250 2.0.0 Queued as"), "{t}");
     }
@@ -381,6 +398,54 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
         events(&a, "DEFER")
     );
     assert!(b.lab.maildir("orgc.example", "bob").is_empty());
+
+    // A policy that cannot be had: sent as without one, and reported.
+    for d in ["orgh.example", "orgi.example"] {
+        assert!(
+            wait_until(WAIT, || b.lab.maildir(d, "bob").len() == 1),
+            "{d} not delivered: {:?}",
+            events(&a, "DEFER")
+        );
+    }
+    // TLS reporting (RFC 8460): what each domain's report would say.
+    let failures = |domain: &str| -> (Value, String) {
+        let out = a.xshell(&[
+            "-c",
+            &format!("Get-TlsReport -Domain {domain} | ConvertTo-Json"),
+        ]);
+        let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        (r["PolicyTypes"].clone(), r["Failures"].to_string())
+    };
+    for (domain, policy_type, failure) in [
+        (
+            "orgc.example",
+            "sts",
+            "certificate-host-mismatch mx.orgc.example",
+        ),
+        (
+            "orgd.example",
+            "sts",
+            "certificate-host-mismatch mx.orgd.example",
+        ),
+        (
+            "orgg.example",
+            "sts",
+            "starttls-not-supported mx.orgg.example",
+        ),
+        ("orgh.example", "sts", "sts-policy-fetch-error"),
+        ("orgi.example", "sts", "sts-policy-invalid"),
+    ] {
+        let mut shown = (Value::Null, String::new());
+        let found = wait_until(WAIT, || {
+            shown = failures(domain);
+            shown.1.contains(failure)
+                && shown
+                    .0
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == policy_type))
+        });
+        assert!(found, "{domain}: {shown:?}");
+    }
 
     // The policy is kept in the state folder.
     let cached = a.lab.store.join("mta-sts").join("orgb.example.json");

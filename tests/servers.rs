@@ -570,3 +570,114 @@ fn a_state_folder_is_one_servers_and_unknown_or_idle_servers_are_named() {
     assert_eq!(names, ["EX01"]);
     drop(ex01);
 }
+
+/// A command run on a host named `host` (a UTS namespace of its own:
+/// `unshare --uts`, as root), as on a transport server of that name.
+fn on_host(host: &str, program: &Path) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", host])
+        .arg(program);
+    c
+}
+
+/// Without `--server`, an engine is the server named after its host when
+/// the organization knows one (Exchange names servers after their hosts),
+/// else the organization's default server; the queue cmdlets without
+/// `-Server` follow the same rule.
+#[test]
+fn without_server_an_engine_is_the_server_named_after_its_host() {
+    let lab = Lab::new();
+    let (port, port5) = (free_port(), free_port());
+    lab.xshell(&[
+        "-c",
+        &format!("New-ReceiveConnector In -Usage Internet -Bindings 127.0.0.1:{port}"),
+    ]);
+    let run = |host: &str, state: &Path, log: &str| -> Engine {
+        let log = lab.work.join(log);
+        let child = on_host(host, &engine_bin())
+            .arg("--store")
+            .arg(&lab.store)
+            .args(["--heartbeat-interval", "1", "--grace", "1"])
+            .arg("--state-dir")
+            .arg(state)
+            .env("RUST_LOG", "info")
+            .env_remove("XSHELL_STORE")
+            .env_remove("XSHELL_SERVER")
+            .env_remove("XSHELL_STATE_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Engine { child, log }
+    };
+    let listening = |e: &Engine, port: u16| {
+        let needle = format!("listening addr=127.0.0.1:{port}");
+        wait_until(Duration::from_secs(20), || e.log_text().contains(&needle))
+    };
+
+    // No server is named after host ex05: the default server (XSHELL01).
+    let default = run("ex05", &lab.work.join("default"), "default.log");
+    assert!(listening(&default, port), "{}", default.log_text());
+    assert!(
+        default.log_text().contains(
+            "no --server: this engine is the organization's default server (no server is named after this host) server=XSHELL01"
+        ),
+        "{}",
+        default.log_text()
+    );
+    drop(default);
+
+    // EX05 exists now: on host ex05 (or ex05.orga.example) the engine is
+    // EX05, binds EX05's connector and not the default server's.
+    lab.xshell(&["-c", "Set-TransportService EX05 -Fqdn ex05.orga.example"]);
+    lab.xshell(&[
+        "-c",
+        &format!(
+            "New-ReceiveConnector In5 -Server EX05 -Usage Internet -Bindings 127.0.0.1:{port5}"
+        ),
+    ]);
+    let ex05 = run("ex05.orga.example", &lab.work.join("ex05"), "ex05.log");
+    assert!(listening(&ex05, port5), "{}", ex05.log_text());
+    let log = ex05.log_text();
+    assert!(
+        log.contains("no --server: this engine is the server named after this host server=EX05")
+            && !log.contains(&format!("listening addr=127.0.0.1:{port} ")),
+        "{log}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || json(
+        &lab,
+        "Get-TransportService EX05"
+    )[0]["Running"]
+        == true));
+    // Get-Queue without -Server reads the queue of the server named after
+    // the host it runs on: with the engines stopped it says which folder
+    // it read instead (EX05's state folder on ex05, the default server's
+    // elsewhere).
+    drop(ex05);
+    let queue_on = |host: &str| {
+        let out = on_host(host, &transport_support::xshell_bin())
+            .arg("--store")
+            .arg(&lab.store)
+            .args(["-c", "Get-Queue"])
+            .env_remove("XSHELL_STORE")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let ex05_folder = lab.work.join("ex05").display().to_string();
+    let default_folder = lab.work.join("default").display().to_string();
+    let warned = queue_on("ex05");
+    assert!(
+        warned.contains("is not running") && warned.contains(&format!("{ex05_folder}/")),
+        "{warned}"
+    );
+    let warned = queue_on("elsewhere");
+    assert!(
+        warned.contains("is not running") && warned.contains(&format!("{default_folder}/")),
+        "{warned}"
+    );
+}

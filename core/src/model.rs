@@ -108,6 +108,20 @@ impl OrgConfig {
     /// their own TransportService settings, and those owning a receive
     /// connector or a certificate (registered servers are runtime records,
     /// see [`crate::servers`]).
+    /// The server named after `host` (its short name, as Exchange names
+    /// servers after their hosts), when the organization knows one: what
+    /// an engine started without `--server`, and the queue and tracking
+    /// cmdlets without `-Server`, are on that host.
+    pub fn server_named_after(&self, host: &str) -> Option<String> {
+        let short = host.split('.').next().unwrap_or_default();
+        if short.is_empty() {
+            return None;
+        }
+        self.server_names()
+            .into_iter()
+            .find(|n| same_server(n, short))
+    }
+
     pub fn server_names(&self) -> Vec<String> {
         let mut out = vec![self.transport_service.name.clone()];
         let more = self

@@ -165,7 +165,12 @@ pub struct Site {
 /// where in its registration record: its control socket and queue folder.
 pub fn site(ctx: &Ctx<'_>, server: Option<&str>) -> Result<Site, CmdletError> {
     let cfg = ctx.store.snapshot()?;
-    if let Some(name) = server {
+    // Without -Server: the server named after this host, as the engine.
+    let here = server
+        .is_none()
+        .then(|| cfg.server_named_after(&xshell_core::servers::host_name()))
+        .flatten();
+    if let Some(name) = server.or(here.as_deref()) {
         let found = crate::server::find(ctx.store, &cfg, "Server", name)?;
         let name = found.service.name.clone();
         if let Some(r) = found.registration {

@@ -279,7 +279,11 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     // The server's tracking log: in the state folder its registration
     // names (xshell-transport --state-dir), else the store's folder for the
     // default server.
-    let (cfg, state_dir) = match b.get(p::Server) {
+    // Without -Server: the server named after this host, as the engine.
+    let server = b
+        .get(p::Server)
+        .or_else(|| org.server_named_after(&xshell_core::servers::host_name()));
+    let (cfg, state_dir) = match server {
         Some(server) => {
             let found = crate::server::find(ctx.store, &org, "Server", &server)?;
             let name = found.service.name.clone();

@@ -6,7 +6,8 @@
 //!                  [--certificate-check-interval SECONDS]
 //! ```
 //! - `--server NAME`: the transport server this engine is (else
-//!   `$XSHELL_SERVER`, else the organization's default server, Get-TransportService's
+//!   `$XSHELL_SERVER`, else the server named after this host when the
+//!   organization has one, else its default server, Get-TransportService's
 //!   Name): it binds that server's receive connectors, uses its
 //!   certificates and TransportService settings, and registers itself
 //!   (Get-TransportService lists it with its last heartbeat).
@@ -75,7 +76,7 @@ fn command() -> Command {
             Arg::new("server")
                 .long("server")
                 .value_name("NAME")
-                .help("The transport server this engine is: its receive connectors, certificates and settings [env: XSHELL_SERVER; default: the organization's default server, Get-TransportService's Name]"),
+                .help("The transport server this engine is: its receive connectors, certificates and settings [env: XSHELL_SERVER; default: the server named after this host when the organization has one, else the organization's default server]"),
         )
         .arg(
             Arg::new("new-server")

@@ -40,10 +40,11 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use xshell_core::model::MtaStsMode;
 use xshell_core::pki::cert::parse_certificate;
+use xshell_core::tlsrpt::ResultType;
 
 use super::tls::{
-    AppliedPolicy, PinMismatch, PolicyInputs, PolicyRefusal, TlsMaterial, TlsPolicy, TlsSetupError,
-    provider,
+    AppliedPolicy, PinMismatch, PolicyInputs, PolicyKind, PolicyRefusal, TlsMaterial, TlsPolicy,
+    TlsSetupError, provider,
 };
 use crate::dns::{DnsError, Host, Resolver};
 
@@ -331,13 +332,20 @@ pub struct MtaStsInput {
     /// Why there is no policy, or what was odd (e.g. the cached policy
     /// was used because the fetch failed).
     pub note: Option<String>,
+    /// The domain announced a policy (its TXT record) that could not be
+    /// fetched or was invalid, and no cached one stood in: what TLS
+    /// reports say (`sts-policy-fetch-error`, `sts-policy-invalid`,
+    /// `sts-webpki-invalid`).
+    pub failure: Option<ResultType>,
 }
 
 /// What the look-up found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
-    /// The domain has no usable policy, and why.
-    NoPolicy(String),
+    /// The domain has no usable policy, and why; with the TLS-report
+    /// failure when it announced one that could not be had (RFC 8460
+    /// 4.3.2.2).
+    NoPolicy(String, Option<ResultType>),
     /// The policy, and what to say about how it was found.
     Policy(Policy, Option<String>),
 }
@@ -409,7 +417,7 @@ pub async fn find<R: Resolver>(
             let why = format!("the _mta-sts TXT lookup failed: {e}");
             return match cached {
                 Some(c) => use_cached(c, why),
-                None => Found::NoPolicy(why),
+                None => Found::NoPolicy(why, None),
             };
         }
     };
@@ -419,7 +427,7 @@ pub async fn find<R: Resolver>(
         // RFC 8461 5.1: without a valid record, an unexpired cached
         // policy still applies.
         (Err(why), Some(c)) => return use_cached(c, why),
-        (Err(why), None) => return Found::NoPolicy(why),
+        (Err(why), None) => return Found::NoPolicy(why, None),
     };
     match fetch(resolver, rt, &domain).await {
         Ok(policy) => {
@@ -435,12 +443,12 @@ pub async fn find<R: Resolver>(
             Found::Policy(policy, None)
         }
         Err(e) => {
-            let why = format!("the policy could not be fetched: {e}");
+            let why = format!("the policy could not be fetched: {}", e.detail);
             tracing::warn!(domain = %domain, "MTA-STS: {why}");
             // RFC 8461 5.1: a fetch failure keeps the unexpired policy.
             match cache.get(&domain).filter(|c| !c.expired(now)) {
                 Some(c) => use_cached(c, why),
-                None => Found::NoPolicy(why),
+                None => Found::NoPolicy(why, Some(e.result)),
             }
         }
     }
@@ -451,11 +459,14 @@ async fn fetch<R: Resolver>(
     resolver: &R,
     rt: &MtaStsRuntime,
     domain: &str,
-) -> Result<Policy, String> {
-    let roots = root_store(&rt.roots).map_err(|e| e.to_string())?;
+) -> Result<Policy, FetchFailure> {
+    let failed = |result: ResultType| move |detail: String| FetchFailure { result, detail };
+    let fetch_error = failed(ResultType::StsPolicyFetchError);
+    let invalid = failed(ResultType::StsPolicyInvalid);
+    let roots = root_store(&rt.roots).map_err(|e| fetch_error(e.to_string()))?;
     let config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .map_err(|e| fetch_error(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     let url = format!("https://mta-sts.{domain}/.well-known/mta-sts.txt");
@@ -469,26 +480,37 @@ async fn fetch<R: Resolver>(
         },
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e {
+        // The policy host could not be authenticated (RFC 8460 4.3.2.2).
+        crate::https::HttpsError::Tls { .. } => failed(ResultType::StsWebpkiInvalid)(e.to_string()),
+        e => fetch_error(e.to_string()),
+    })?;
     if r.status != 200 {
-        return Err(format!(
+        return Err(fetch_error(format!(
             "{url}: HTTP status {} (only 200 is accepted)",
             r.status
-        ));
+        )));
     }
     let media = r
         .content_type
         .as_deref()
         .map(|t| t.split(';').next().unwrap_or("").trim().to_string());
     if media.as_deref() != Some("text/plain") {
-        return Err(format!(
+        return Err(invalid(format!(
             "{url}: Content-Type {} is not text/plain",
             media.unwrap_or_else(|| "missing".into())
-        ));
+        )));
     }
-    let text =
-        std::str::from_utf8(&r.body).map_err(|_| format!("{url}: the policy is not UTF-8"))?;
-    Policy::parse(text).map_err(|e| format!("{url}: {e}"))
+    let text = std::str::from_utf8(&r.body)
+        .map_err(|_| invalid(format!("{url}: the policy is not UTF-8")))?;
+    Policy::parse(text).map_err(|e| invalid(format!("{url}: {e}")))
+}
+
+/// Why a policy could not be had, and what TLS reports call it.
+#[derive(Debug, Clone)]
+struct FetchFailure {
+    result: ResultType,
+    detail: String,
 }
 
 /// Looks up the policy of `domain` when the connector's MtaStsMode asks
@@ -506,10 +528,12 @@ pub async fn look_up<R: Resolver>(
         return;
     };
     let mandatory = mode == MtaStsMode::Mandatory;
-    let (policy, note) = match find(resolver, cache, rt, domain).await {
-        Found::Policy(p, _) if p.mode == Mode::None => (None, Some("policy mode is none".into())),
-        Found::Policy(p, note) => (Some(p), note),
-        Found::NoPolicy(why) => (None, Some(why)),
+    let (policy, note, failure) = match find(resolver, cache, rt, domain).await {
+        Found::Policy(p, _) if p.mode == Mode::None => {
+            (None, Some("policy mode is none".into()), None)
+        }
+        Found::Policy(p, note) => (Some(p), note, None),
+        Found::NoPolicy(why, failure) => (None, Some(why), failure),
     };
     if let Some(n) = &note {
         inputs.notes.push(format!("MTA-STS: {n}"));
@@ -518,6 +542,7 @@ pub async fn look_up<R: Resolver>(
         mandatory,
         policy,
         note,
+        failure,
     });
 }
 
@@ -597,20 +622,30 @@ pub fn filter_hosts(
 /// reported, never blocking). Only a testing-mode configuration
 /// ([`client_config`] with it) arms it.
 #[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
+pub struct Recorder(
+    Arc<Mutex<Vec<(String, ResultType)>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
 
 impl Recorder {
     /// The failures seen so far.
     pub fn failures(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter().map(|(f, _)| f.clone()).collect()
+    }
+
+    /// What TLS reports call the first failure seen (RFC 8460 4.3.1).
+    pub fn result(&self) -> Option<ResultType> {
+        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.first().map(|(_, r)| *r)
     }
 
     /// Keeps `failure`; false when it was already kept.
-    fn record(&self, failure: String) -> bool {
+    fn record(&self, failure: String, result: ResultType) -> bool {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let new = !seen.contains(&failure);
+        let new = !seen.iter().any(|(f, _)| *f == failure);
         if new {
-            seen.push(failure);
+            seen.push((failure, result));
         }
         new
     }
@@ -621,7 +656,10 @@ impl Recorder {
     pub fn report(&self, plaintext: Option<&String>, applied: &mut AppliedPolicy) {
         let armed = self.1.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(host) = plaintext.filter(|_| armed)
-            && self.record(format!("{host}: STARTTLS not offered"))
+            && self.record(
+                format!("{host}: STARTTLS not offered"),
+                ResultType::StarttlsNotSupported,
+            )
         {
             tracing::warn!(host = %host, "MTA-STS testing: the MX did not offer STARTTLS; sent in plaintext");
         }
@@ -702,7 +740,10 @@ impl ServerCertVerifier for StsVerifier {
             (Err(e), Some(r)) => {
                 let host = server_name.to_str();
                 tracing::warn!(host = %host, error = %e, "MTA-STS testing: the MX certificate fails the policy; sent anyway");
-                r.record(format!("{host}: {e}"));
+                let reason = crate::metrics::TlsFailure::of_rustls(&e);
+                let result =
+                    crate::tlsrpt::certificate_result(Some(PolicyKind::MtaStsTesting), reason);
+                r.record(format!("{host}: {e}"), result);
             }
             (Err(e), None) => return Err(e),
         }
@@ -860,6 +901,7 @@ mod tests {
         PolicyInputs {
             mta_sts: Some(MtaStsInput {
                 mandatory: false,
+                failure: None,
                 policy: Some(Policy {
                     mode,
                     mx: vec!["*.a.example".into()],
@@ -967,6 +1009,7 @@ mod tests {
     fn mandatory_without_enforce_is_refused() {
         let input = |mode: Option<Mode>, mandatory| MtaStsInput {
             mandatory,
+            failure: None,
             policy: mode.map(|mode| Policy {
                 mode,
                 mx: vec!["a.b".into()],

@@ -15,13 +15,12 @@ use crate::outbound::deliver::{
 };
 use crate::outbound::mta_sts;
 use crate::outbound::requiretls::{self, TlsRequest};
-use crate::outbound::tls::{AppliedPolicy, PolicyRefusal, TlsOutcome, TlsPolicy, decide_with};
+use crate::outbound::tls::{AppliedPolicy, TlsOutcome, TlsPolicy, decide_with};
 use crate::outbound::why;
 use crate::queue::QueuedMessage;
 use crate::routing::{RouteGroup, Targets, group_recipients, recipient_domain};
 use xshell_core::control::QueueState;
 use xshell_core::model::ErrorPolicies;
-use xshell_core::tlsrpt::ResultType;
 use xshell_smtp::RcptParams;
 use xshell_smtp::client::{Content, DsnRequest, Transaction};
 
@@ -451,6 +450,10 @@ async fn deliver_hop(
         .lookups
         .inputs(rt, &conn.connector, &hop.next_hop_domain, &hop.targets)
         .await;
+    // TLS reporting: an announced MTA-STS policy that could not be had.
+    if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
+        crate::tlsrpt::record_lookups(log, &hop.next_hop_domain, &inputs);
+    }
     // say why
     let why = why::Basis::new(
         &hop.next_hop_domain,
@@ -471,15 +474,9 @@ async fn deliver_hop(
         Ok(p) => p,
         Err(e) => {
             facts.policy = why.applied(Err(&e), false, why::Session::NotTried);
-            // TLS reporting (RFC 8460 4.3.2): DANE refused before any session.
-            if let (Some(log), PolicyRefusal::Dane { required, .. }) = (&ctx.tlsrpt, &e) {
-                let result = if *required {
-                    ResultType::DaneRequired
-                } else {
-                    ResultType::DnssecInvalid
-                };
-                let domain = &hop.next_hop_domain;
-                crate::tlsrpt::record_failure(log, domain, &facts.policy, result, None);
+            // TLS reporting: DANE refused before any session.
+            if let Some(log) = &ctx.tlsrpt {
+                crate::tlsrpt::record_refusal(log, &hop.next_hop_domain, &facts.policy, &e);
             }
             return failed(Cause::Policy(e), facts);
         }
@@ -647,11 +644,14 @@ async fn deliver_hop(
                 .tls_failure(crate::metrics::Direction::Outbound, *reason);
         }
     }
+    let plain_host = report.host.as_ref().filter(|_| report.tls.is_none());
+    sts_testing.report(plain_host.map(|h| &h.0), &mut extra);
     // TLS reporting (RFC 8460): MX routes only (a smart host is not the
     // policy domain's MX).
     if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
         let src = conn.connector.source_ip_address;
-        crate::tlsrpt::record_hop(log, &hop.next_hop_domain, &facts.policy, &report, src);
+        let (domain, testing) = (&hop.next_hop_domain, sts_testing.result());
+        crate::tlsrpt::record_hop(log, domain, &facts.policy, &report, src, testing);
     }
     if report.discarded_after_starttls > 0 {
         tracing::warn!(
@@ -666,8 +666,6 @@ async fn deliver_hop(
         .map(|(name, addr)| format!("{name} [{addr}]"));
     facts.tls = report.tls.clone();
     facts.dsn = report.dsn;
-    let plain_host = report.host.as_ref().filter(|_| report.tls.is_none());
-    sts_testing.report(plain_host.map(|h| &h.0), &mut extra);
     facts.policy = why
         .applied(
             Ok(&decided),

@@ -382,7 +382,11 @@ impl Engine {
                     Err(e) => return Err(e.into()),
                 };
                 let named = server.is_some();
-                let server = server.unwrap_or_else(|| snap.default_server().to_string());
+                let server = server.unwrap_or_else(|| {
+                    let (name, why) = unnamed_server(&snap, &host_name());
+                    tracing::info!(server = %name, "no --server: this engine is {why}");
+                    name
+                });
                 if named {
                     check_known_server(&snap, &store, &server, new_server)?;
                 }
@@ -883,7 +887,7 @@ async fn reload(
                 });
             }
             store.backend().keep_last_good(&snap);
-            let server = server.unwrap_or_else(|| snap.default_server().to_string());
+            let server = server.unwrap_or_else(|| unnamed_server(&snap, &host_name()).0);
             Ok(Some(RuntimeConfig::compile_for(
                 &snap,
                 &server,
@@ -1141,14 +1145,22 @@ fn claim_state_folder(
     Ok(file)
 }
 
-/// This host's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+/// The server an engine started without `--server` is, and why: the
+/// server named after this host when the organization knows one, else the
+/// organization's default server (a single-server store, and every store
+/// from before servers, keeps working unchanged).
+fn unnamed_server(snap: &xshell_core::model::OrgConfig, host: &str) -> (String, &'static str) {
+    match snap.server_named_after(host) {
+        Some(n) => (n, "the server named after this host"),
+        None => (
+            snap.default_server().to_string(),
+            "the organization's default server (no server is named after this host)",
+        ),
+    }
+}
+
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default()
+    xshell_core::servers::host_name()
 }
 
 /// Starts listeners for new bindings and stops those no longer wanted.

@@ -38,7 +38,7 @@ use std::net::IpAddr;
 
 use crate::metrics::TlsFailure;
 use crate::outbound::deliver::{Cause, DeliveryReport};
-use crate::outbound::tls::{AppliedPolicy, PolicyKind};
+use crate::outbound::tls::{AppliedPolicy, PolicyInputs, PolicyKind, PolicyRefusal};
 use xshell_smtp::client::SessionFailure;
 
 pub use xshell_core::tlsrpt::{PolicyType, ResultType, Session};
@@ -67,30 +67,34 @@ pub fn result_type(policy: Option<PolicyKind>, cause: &Cause) -> Option<ResultTy
             failure: SessionFailure::StartTlsNotOffered | SessionFailure::StartTlsRefused(_),
             ..
         } => Some(ResultType::StarttlsNotSupported),
-        Cause::TlsHandshake { reason, .. } => Some(match (policy, reason) {
-            (_, TlsFailure::NameMismatch) => ResultType::CertificateHostMismatch,
-            (_, TlsFailure::Expired) => ResultType::CertificateExpired,
-            // RFC 7672 2.2 / RFC 8460 4.3.2: under DANE, a certificate
-            // that matches no TLSA record is tlsa-invalid.
-            // The DANE verifier's own refusal (no record matched) reaches
-            // us as Other.
-            (Some(PolicyKind::Dane), TlsFailure::UntrustedCertificate | TlsFailure::Other) => {
-                ResultType::TlsaInvalid
-            }
-            (
-                Some(PolicyKind::MtaStsEnforce | PolicyKind::MtaStsTesting),
-                TlsFailure::UntrustedCertificate,
-            ) => ResultType::StsWebpkiInvalid,
-            (_, TlsFailure::UntrustedCertificate) => ResultType::CertificateNotTrusted,
-            (
-                _,
-                TlsFailure::NoClientCertificate
-                | TlsFailure::Protocol
-                | TlsFailure::Timeout
-                | TlsFailure::Other,
-            ) => ResultType::ValidationFailure,
-        }),
+        Cause::TlsHandshake { reason, .. } => Some(certificate_result(policy, *reason)),
         _ => None,
+    }
+}
+
+/// The RFC 8460 4.3 result type of a failed TLS handshake (or, under
+/// MTA-STS `testing`, of a certificate check that would have failed it).
+pub fn certificate_result(policy: Option<PolicyKind>, reason: TlsFailure) -> ResultType {
+    match (policy, reason) {
+        (_, TlsFailure::NameMismatch) => ResultType::CertificateHostMismatch,
+        (_, TlsFailure::Expired) => ResultType::CertificateExpired,
+        // RFC 7672 2.2 / RFC 8460 4.3.2.1: under DANE, a certificate that
+        // matches no TLSA record is tlsa-invalid; the DANE verifier's own
+        // refusal reaches us as Other.
+        (Some(PolicyKind::Dane), TlsFailure::UntrustedCertificate | TlsFailure::Other) => {
+            ResultType::TlsaInvalid
+        }
+        // Under MTA-STS too the MX certificate's failures are negotiation
+        // failures (4.3.1); sts-webpki-invalid is the policy host's
+        // (4.3.2.2).
+        (_, TlsFailure::UntrustedCertificate) => ResultType::CertificateNotTrusted,
+        (
+            _,
+            TlsFailure::NoClientCertificate
+            | TlsFailure::Protocol
+            | TlsFailure::Timeout
+            | TlsFailure::Other,
+        ) => ResultType::ValidationFailure,
     }
 }
 
@@ -101,6 +105,7 @@ pub fn sessions_of_hop(
     policy: &AppliedPolicy,
     report: &DeliveryReport,
     sending_ip: Option<IpAddr>,
+    testing_failure: Option<ResultType>,
     now_ms: u64,
 ) -> Vec<Session> {
     let Some(kind) = policy.kind else {
@@ -125,7 +130,11 @@ pub fn sessions_of_hop(
         })
         .collect();
     if let Some((host, addr)) = &report.host {
-        if report.tls.is_some() {
+        if let Some(f) = testing_failure {
+            // MTA-STS testing: sent, but what the policy would have
+            // refused is a failed session (RFC 8460 4.3.2.2, RFC 8461 5).
+            out.push(base(host, addr.ip(), Some(f)));
+        } else if report.tls.is_some() {
             out.push(base(host, addr.ip(), None));
         } else if kind == PolicyKind::Opportunistic {
             // We would have used STARTTLS: the MX did not offer it.
@@ -148,8 +157,10 @@ pub fn record_hop(
     policy: &AppliedPolicy,
     report: &DeliveryReport,
     sending_ip: Option<IpAddr>,
+    testing_failure: Option<ResultType>,
 ) {
-    let sessions = sessions_of_hop(domain, policy, report, sending_ip, crate::queue::now_ms());
+    let now = crate::queue::now_ms();
+    let sessions = sessions_of_hop(domain, policy, report, sending_ip, testing_failure, now);
     if let Err(e) = log.append(&sessions) {
         tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
     }
@@ -181,6 +192,38 @@ pub fn record_failure(
     };
     if let Err(e) = log.append(&[session]) {
         tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
+    }
+}
+
+/// Records what the policy lookups found wrong before any session: an
+/// MTA-STS policy the domain announced but that could not be fetched or
+/// was invalid (RFC 8460 4.3.2.2).
+pub fn record_lookups(log: &log::SessionLog, domain: &str, inputs: &PolicyInputs) {
+    if let Some(failure) = inputs.mta_sts.as_ref().and_then(|m| m.failure) {
+        let sts = AppliedPolicy {
+            kind: Some(PolicyKind::MtaStsEnforce),
+            ..AppliedPolicy::default()
+        };
+        record_failure(log, domain, &sts, failure, None);
+    }
+}
+
+/// Records a refusal by DANE (RFC 8460 4.3.2.1): `dnssec-invalid` for
+/// bogus or failed lookups, `dane-required` for SmtpDaneMode Mandatory
+/// without usable records. Other refusals are not TLS reporting matters.
+pub fn record_refusal(
+    log: &log::SessionLog,
+    domain: &str,
+    policy: &AppliedPolicy,
+    refusal: &PolicyRefusal,
+) {
+    if let PolicyRefusal::Dane { required, .. } = refusal {
+        let result = if *required {
+            ResultType::DaneRequired
+        } else {
+            ResultType::DnssecInvalid
+        };
+        record_failure(log, domain, policy, result, None);
     }
 }
 

@@ -40,15 +40,20 @@ fn failures_map_to_rfc8460_result_types() {
         result_type(k, &no_tls),
         Some(ResultType::StarttlsNotSupported)
     );
-    // Under DANE and MTA-STS an untrusted certificate is their failure.
+    // Under DANE a certificate no TLSA record matches is tlsa-invalid
+    // (the DANE verifier's refusal arrives as Other); under MTA-STS the MX
+    // certificate's failures are negotiation failures (4.3.1), and
+    // sts-webpki-invalid is kept for the policy host (4.3.2.2).
     let untrusted = handshake(TlsFailure::UntrustedCertificate);
-    assert_eq!(
-        result_type(Some(PolicyKind::Dane), &untrusted),
-        Some(ResultType::TlsaInvalid)
-    );
+    for reason in [TlsFailure::UntrustedCertificate, TlsFailure::Other] {
+        assert_eq!(
+            result_type(Some(PolicyKind::Dane), &handshake(reason)),
+            Some(ResultType::TlsaInvalid)
+        );
+    }
     assert_eq!(
         result_type(Some(PolicyKind::MtaStsEnforce), &untrusted),
-        Some(ResultType::StsWebpkiInvalid)
+        Some(ResultType::CertificateNotTrusted)
     );
     // Not a TLS outcome.
     let refused = Cause::Connect {
@@ -105,7 +110,7 @@ fn a_hop_gives_its_failed_attempts_and_its_session() {
         ],
         ..DeliveryReport::default()
     };
-    let s = sessions_of_hop("OrgC.example.", &policy, &report, None, 0);
+    let s = sessions_of_hop("OrgC.example.", &policy, &report, None, None, 0);
     assert_eq!(s.len(), 2, "{s:?}");
     assert_eq!(s[0].result, Some(ResultType::CertificateExpired));
     assert_eq!(s[0].mx.as_deref(), Some("mx1.orgc.example"));
@@ -120,16 +125,24 @@ fn a_hop_gives_its_failed_attempts_and_its_session() {
         attempts: Vec::new(),
         ..report.clone()
     };
-    let s = sessions_of_hop("orgc.example", &policy, &plain, None, 0);
+    let s = sessions_of_hop("orgc.example", &policy, &plain, None, None, 0);
     assert_eq!(s[0].result, Some(ResultType::StarttlsNotSupported));
     let none = AppliedPolicy {
         kind: Some(PolicyKind::None),
         ..AppliedPolicy::default()
     };
-    assert!(sessions_of_hop("orgc.example", &none, &plain, None, 0).is_empty());
+    assert!(sessions_of_hop("orgc.example", &none, &plain, None, None, 0).is_empty());
     // No decision (the route failed first): nothing.
     assert!(
-        sessions_of_hop("orgc.example", &AppliedPolicy::default(), &report, None, 0).is_empty()
+        sessions_of_hop(
+            "orgc.example",
+            &AppliedPolicy::default(),
+            &report,
+            None,
+            None,
+            0
+        )
+        .is_empty()
     );
 }
 
