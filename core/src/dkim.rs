@@ -171,7 +171,8 @@ impl SigningKey {
         }
     }
 
-    /// The key record's text (RFC 6376 3.6.1). `s=tlsrpt` (RFC 8460 3)
+    /// The key record's text (RFC 6376 3.6.1). `s=tlsrpt` (the service type
+    /// RFC 8460 registers)
     /// limits the key to TLS reports.
     pub fn txt_record(&self) -> Result<String, DkimError> {
         Ok(format!(
