@@ -673,6 +673,35 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
     )
     .unwrap();
 
+    // The selected key missing from this server's state folder: the report
+    // still goes, unsigned, and Send-TlsReport and Get-TlsReport say why.
+    let sel2 = a_org
+        .lab
+        .store
+        .join("keys/sel2._domainkey.orga.example.dkim");
+    std::fs::remove_file(&sel2).unwrap();
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "send-tlsreport",
+        "--date",
+        &today,
+        "--domain",
+        "orgb.example",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("queued as") && err.contains("not signed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING")
+            && err.contains("sel2._domainkey.orga.example.dkim")
+            && err.contains("receivers may discard them"),
+        "{err}"
+    );
+    let (code, _, err) = a_org.lab.try_xshell(&["get-tlsreport", "orgb.example"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("WARNING") && err.contains("sel2"), "{err}");
+
     // Get-TlsReport -Json writes the report as it would be sent.
     let (code, out, err) = a_org
         .lab
