@@ -484,6 +484,16 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("TlsRptDkimSelector"), "{err}");
+    // A selector without a key on this server: accepted, with a warning.
+    let (code, _, err) =
+        a_org
+            .lab
+            .try_xshell(&["set-transportconfig", "--tls-rpt-dkim-selector", "nokey"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("nokey._domainkey.orga.example.dkim"),
+        "{err}"
+    );
     a_org.xshell(&["set-transportconfig", "--tls-rpt-dkim-selector", "sel1"]);
     let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport", "--date", &today]);
     assert_eq!(code, 0, "{out}{err}");

@@ -171,9 +171,8 @@ impl SigningKey {
         }
     }
 
-    /// The key record's text (RFC 6376 3.6.1). `s=tlsrpt` (the service type
-    /// RFC 8460 registers)
-    /// limits the key to TLS reports.
+    /// The key record's text (RFC 6376 3.6.1). `s=tlsrpt`, the service
+    /// type RFC 8460 registers, limits the key to TLS reports.
     pub fn txt_record(&self) -> Result<String, DkimError> {
         Ok(format!(
             "v=DKIM1; k={}; s=tlsrpt; p={}",
@@ -336,7 +335,7 @@ pub fn relaxed_header(raw: &[u8]) -> Vec<u8> {
 
 /// Relaxed body canonicalization (RFC 6376 3.4.4): WSP runs become one
 /// SP, WSP at line ends goes, empty lines at the end go; a non-empty body
-/// ends in CRLF, an empty one is empty (erratum 1384... as verifiers do).
+/// ends in CRLF (one is added if missing), an empty one stays empty.
 pub fn relaxed_body(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     for line in lines(body) {

@@ -138,5 +138,15 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         t.validate()?;
         Ok(())
     })?;
+    // A selector whose key this server lacks: said now, not at the next
+    // report (RFC 8460 5.3: receivers discard unsigned reports).
+    if b.is_set(p::TlsRptDkimSelector)
+        && let Ok(cfg) = ctx.store.snapshot()
+        && cfg.transport_config.tls_rpt_dkim_selector.is_some()
+        && cfg.transport_config.tls_rpt_reporting_address.is_some()
+        && let Err(why) = xshell_core::tlsrpt::signing_key(&cfg, ctx.store.backend())
+    {
+        ctx.warn(&why);
+    }
     Ok(Vec::new())
 }
