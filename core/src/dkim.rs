@@ -671,5 +671,20 @@ b=";
             signer.sign(b"To: x\r\n\r\nbody", 0).unwrap_err(),
             DkimError::NoFrom
         );
+        // Odd shapes: an answer, never a panic.
+        for odd in [
+            &b""[..],
+            b"\r\n",
+            b"\r\n\r\n",
+            b":\r\n\r\n",
+            b"From\r\n\r\n",
+            b" From: a\r\n\r\n",
+            b"From: a\r\n \r\n\r\n",
+            b"From:\r\n\r\n\r\n\r\n",
+            b"From: a\n\nbody",
+        ] {
+            let _ = signer.sign(odd, 0);
+        }
+        assert!(signer.sign(b"From:\r\n\r\n", 0).is_ok());
     }
 }
