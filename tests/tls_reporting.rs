@@ -9,6 +9,10 @@
 //! end; both reports must gunzip to JSON that validates against the
 //! RFC 8460 4.4 schema (tests/data/tlsrpt-schema.json, Debian's
 //! python3-jsonschema) and carry the counts, date range and domains.
+//! The mailed reports must carry a DKIM signature (RFC 8460 5.3) that
+//! Debian's dkimpy verifies against the records New-DkimSigningKey printed
+//! (RSA, then Ed25519 after a selector rotation), and tampered copies must
+//! fail; without the key the report goes unsigned and the cmdlets warn.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/peers.rs"]
