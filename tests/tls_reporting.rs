@@ -9,6 +9,10 @@
 //! end; both reports must gunzip to JSON that validates against the
 //! RFC 8460 4.4 schema (tests/data/tlsrpt-schema.json, Debian's
 //! python3-jsonschema) and carry the counts, date range and domains.
+//! The mailed reports must carry a DKIM signature (RFC 8460 5.3) that
+//! Debian's dkimpy verifies against the records New-DkimSigningKey printed
+//! (RSA, then Ed25519 after a selector rotation), and tampered copies must
+//! fail; without the key the report goes unsigned and the cmdlets warn.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/peers.rs"]
@@ -194,6 +198,105 @@ print(json.dumps(report))
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// Verifies the DKIM signature of `raw` with Debian's dkimpy (RFC 8460
+/// 5.3: reports must be signed; `tlsrpt='strict'` also wants the key
+/// record's `s=tlsrpt`), the key records given as (name, TXT) instead of
+/// DNS; then a copy with `tamper` applied must fail. `None` when
+/// python3-dkim is missing.
+fn dkim_verified(
+    raw: &str,
+    records: &[(String, String)],
+    tamper: (&str, &str),
+    dir: &Path,
+    name: &str,
+) -> Option<()> {
+    let py = "/usr/bin/python3";
+    let has = std::process::Command::new(py)
+        .args(["-c", "import dkim, nacl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        return None;
+    }
+    let script = r#"
+import json, sys, dkim
+records = json.load(open(sys.argv[2]))
+def dnsfunc(name, timeout=5):
+    return records.get(name.decode().rstrip('.'), '').encode()
+ok = dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dnsfunc, tlsrpt='strict')
+print('pass' if ok else 'fail')
+"#;
+    let recs = dir.join(format!("{name}-records.json"));
+    let map: serde_json::Map<String, Value> = records
+        .iter()
+        .map(|(n, t)| (n.clone(), Value::String(t.clone())))
+        .collect();
+    std::fs::write(&recs, serde_json::to_vec(&map).unwrap()).unwrap();
+    assert!(
+        raw.contains(tamper.0),
+        "{name}: {:?} not in:\n{raw}",
+        tamper.0
+    );
+    for (file, text, want) in [
+        (format!("{name}.eml"), raw.to_string(), "pass"),
+        (
+            format!("{name}-tampered.eml"),
+            raw.replacen(tamper.0, tamper.1, 1),
+            "fail",
+        ),
+    ] {
+        let path = dir.join(&file);
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new(py)
+            .args(["-c", script])
+            .arg(&path)
+            .arg(&recs)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want,
+            "{file}: dkimpy: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(())
+}
+
+/// New-DkimSigningKey's output: (DNS name, TXT record); checks the key
+/// file is 0600 and the zone line.
+fn new_dkim_key(org: &Org, selector: &str, alg: &str) -> (String, String) {
+    let (code, out, err) = org.lab.try_xshell(&[
+        "-c",
+        &format!(
+            "New-DkimSigningKey -Domain orga.example -Selector {selector} -Algorithm {alg} | ConvertTo-Json"
+        ),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let k: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let name = k["DnsName"].as_str().unwrap().to_string();
+    assert_eq!(name, format!("{selector}._domainkey.orga.example"));
+    let txt = k["TxtRecord"].as_str().unwrap().to_string();
+    assert!(txt.starts_with("v=DKIM1; k="), "{txt}");
+    assert!(
+        k["ZoneLine"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{name}. IN TXT \"v=DKIM1;")),
+        "{k}"
+    );
+    let file = k["KeyFile"].as_str().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{file}");
+    let pem = std::fs::read_to_string(file).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN PRIVATE KEY-----") && !out.contains("PRIVATE"),
+        "the key is in the file, never in the output"
+    );
+    (name, txt)
+}
+
 /// Field checks shared by both reports.
 fn check_report(r: &Value, domain: &str, today: &str) {
     assert_eq!(r["organization-name"], "Org A Ltd", "{r}");
@@ -355,6 +458,47 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         "--tls-rpt-organization-name",
         "Org A Ltd",
     ]);
+    // Reporting on, no DKIM key: Get-TlsReport says reports would go
+    // unsigned (RFC 8460 5.3).
+    let (code, out, err) = a_org.lab.try_xshell(&["get-tlsreport", "orgb.example"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("unsigned") && err.contains("New-DkimSigningKey"),
+        "{err}"
+    );
+    let mut records = vec![new_dkim_key(&a_org, "sel1", "Rsa2048")];
+    assert!(records[0].1.starts_with("v=DKIM1; k=rsa; s=tlsrpt; p="));
+    // The same selector again: refused (its record may be published).
+    let (code, _, err) = a_org.lab.try_xshell(&[
+        "new-dkimsigningkey",
+        "--domain",
+        "orga.example",
+        "--selector",
+        "sel1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'Selector'") && err.contains("exists"),
+        "{err}"
+    );
+    let (code, _, err) = a_org.lab.try_xshell(&[
+        "set-transportconfig",
+        "--tls-rpt-dkim-selector",
+        "bad selector",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("TlsRptDkimSelector"), "{err}");
+    // A selector without a key on this server: accepted, with a warning.
+    let (code, _, err) =
+        a_org
+            .lab
+            .try_xshell(&["set-transportconfig", "--tls-rpt-dkim-selector", "nokey"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("nokey._domainkey.orga.example.dkim"),
+        "{err}"
+    );
+    a_org.xshell(&["set-transportconfig", "--tls-rpt-dkim-selector", "sel1"]);
     let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport", "--date", &today]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -362,7 +506,9 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
             && err.contains(&format!(
                 "orgc.example -> https://rpt.orga.example:{https_port}/tlsrpt: HTTP 200"
             ))
-            && !err.contains("FAILED"),
+            && !err.contains("FAILED")
+            && err.contains("DKIM-signed")
+            && !err.contains("WARNING"),
         "{out}{err}"
     );
 
@@ -428,6 +574,25 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         fname.starts_with("mail.orga.example!orgb.example!") && fname.ends_with(".json.gz"),
         "{fname}"
     );
+    assert!(
+        raw.starts_with("DKIM-Signature:")
+            || raw.contains("\r\nDKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;"),
+        "{raw}"
+    );
+    if dkim_verified(
+        &raw,
+        &records,
+        (
+            "TLS-Report-Domain: orgb.example",
+            "TLS-Report-Domain: orgx.example",
+        ),
+        work,
+        "orgb-rsa",
+    )
+    .is_none()
+    {
+        return peers::missing("python3-dkim and python3-nacl (Debian packages)");
+    }
     let b = validated(att.contents(), work, "orgb").unwrap();
     check_report(&b, "orgb.example", &today);
     assert!(
@@ -454,6 +619,11 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         dir.join(format!("{yesterday}.jsonl")),
     )
     .unwrap();
+    // Selector rotation to an Ed25519 key (RFC 8463): yesterday's report
+    // is signed with it.
+    records.push(new_dkim_key(&a_org, "sel2", "Ed25519"));
+    assert!(records[1].1.starts_with("v=DKIM1; k=ed25519; s=tlsrpt; p="));
+    a_org.xshell(&["set-transportconfig", "--tls-rpt-dkim-selector", "sel2"]);
     let (code, out, err) = a_org.lab.try_xshell(&["send-tlsreport"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(err.matches("sent: ").count(), 2, "{err}");
@@ -496,6 +666,55 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
             == 2),
         "yesterday's mailed report did not arrive"
     );
+    let second = b_org
+        .lab
+        .maildir("orgb.example", "tls-reports")
+        .into_iter()
+        .find(|m| m.contains("a=ed25519-sha256") && m.contains("s=sel2"))
+        .expect("the report signed with sel2");
+    // A changed body breaks the body hash.
+    let body_line = second
+        .lines()
+        .find(|l| l.starts_with("This is an aggregate TLS report"))
+        .unwrap()
+        .to_string();
+    dkim_verified(
+        &second,
+        &records,
+        (&body_line, &body_line.replace("successful", "failed")),
+        work,
+        "orgb-ed25519",
+    )
+    .unwrap();
+
+    // The selected key missing from this server's state folder: the report
+    // still goes, unsigned, and Send-TlsReport and Get-TlsReport say why.
+    let sel2 = a_org
+        .lab
+        .store
+        .join("keys/sel2._domainkey.orga.example.dkim");
+    std::fs::remove_file(&sel2).unwrap();
+    let (code, out, err) = a_org.lab.try_xshell(&[
+        "send-tlsreport",
+        "--date",
+        &today,
+        "--domain",
+        "orgb.example",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("queued as") && err.contains("not signed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING")
+            && err.contains("sel2._domainkey.orga.example.dkim")
+            && err.contains("receivers may discard them"),
+        "{err}"
+    );
+    let (code, _, err) = a_org.lab.try_xshell(&["get-tlsreport", "orgb.example"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("WARNING") && err.contains("sel2"), "{err}");
 
     // Get-TlsReport -Json writes the report as it would be sent.
     let (code, out, err) = a_org

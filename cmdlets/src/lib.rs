@@ -82,6 +82,7 @@ pub static CATALOGUE: &[&CmdletDecl] = &[
     &diagnostics::test_outbound_tls_policy::DECL,
     &tlsrpt::get::DECL,
     &tlsrpt::send::DECL,
+    &tlsrpt::dkim::DECL,
     &mail::send::DECL,
 ];
 

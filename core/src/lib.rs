@@ -20,6 +20,7 @@
 
 pub mod certificates;
 pub mod control;
+pub mod dkim;
 pub mod idn;
 pub mod model;
 pub mod pki;

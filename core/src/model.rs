@@ -248,6 +248,11 @@ pub struct TransportConfig {
     /// The reports' organization-name (else the server's FQDN).
     #[serde(default, rename = "TlsRptOrganizationName")]
     pub tls_rpt_organization_name: Option<String>,
+    /// The DKIM selector the reports are signed with (RFC 8460 5.3): the
+    /// key `<selector>._domainkey.<domain of TlsRptReportingAddress>`
+    /// made by New-DkimSigningKey in the server's state folder.
+    #[serde(default, rename = "TlsRptDkimSelector")]
+    pub tls_rpt_dkim_selector: Option<String>,
 }
 
 /// An enhanced status code as GenerateCopyOfDSNFor lists it: `5.7.1`.
@@ -313,6 +318,7 @@ impl Default for TransportConfig {
             generate_copy_of_dsn_for: Vec::new(),
             tls_rpt_reporting_address: None,
             tls_rpt_organization_name: None,
+            tls_rpt_dkim_selector: None,
         }
     }
 }
@@ -324,6 +330,11 @@ impl TransportConfig {
                 &["MaxRecipientEnvelopeLimit"],
                 "MaxRecipientEnvelopeLimit must be at least 1",
             );
+        }
+        if let Some(s) = &self.tls_rpt_dkim_selector
+            && let Err(e) = crate::dkim::check_name(s, "selector")
+        {
+            return rule(&["TlsRptDkimSelector"], e.to_string());
         }
         Ok(())
     }

@@ -440,3 +440,38 @@ pub fn info(r: &DomainReport, sent: &BTreeSet<String>) -> TlsReportInfo {
         json: serde_json::to_string_pretty(&r.json).unwrap_or_default(),
     }
 }
+
+/// The DKIM key mailed reports are signed with (RFC 8460 5.3): the key
+/// `<TlsRptDkimSelector>._domainkey.<domain of TlsRptReportingAddress>`
+/// in this server's state folder (New-DkimSigningKey). `Err`: why the
+/// reports go unsigned, in one line an administrator can act on.
+pub fn signing_key(
+    cfg: &OrgConfig,
+    secrets: &dyn crate::store::Backend,
+) -> Result<(String, String, crate::dkim::SigningKey), String> {
+    let tc = &cfg.transport_config;
+    let Some(addr) = &tc.tls_rpt_reporting_address else {
+        return Err("TLS reporting is off".into());
+    };
+    let domain = addr.domain().trim_end_matches('.').to_ascii_lowercase();
+    let unsigned = "mailed TLS reports go unsigned and receivers may discard them (RFC 8460 5.3)";
+    let Some(selector) = tc.tls_rpt_dkim_selector.as_deref() else {
+        return Err(format!(
+            "no DKIM key (TlsRptDkimSelector is not set): {unsigned}. Make one with New-DkimSigningKey \
+             -Domain {domain} -Selector <name>, publish its TXT record, then Set-TransportConfig \
+             -TlsRptDkimSelector <name>"
+        ));
+    };
+    let name = crate::dkim::key_file_name(selector, &domain);
+    let pem = secrets.get_secret(&name).map_err(|e| {
+        format!(
+            "the DKIM key {name} (TlsRptDkimSelector {selector}, domain {domain}) is not in this server's \
+             state folder ({e}): {unsigned}. Run New-DkimSigningKey -Domain {domain} -Selector {selector} \
+             here, or copy the key file from the server that made it"
+        )
+    })?;
+    let pem = zeroize::Zeroizing::new(pem);
+    let key = crate::dkim::SigningKey::from_pem(&pem)
+        .map_err(|e| format!("the DKIM key {name} cannot be used: {e}: {unsigned}"))?;
+    Ok((domain, selector.to_string(), key))
+}

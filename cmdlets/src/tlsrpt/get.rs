@@ -92,6 +92,13 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         }
         Err(e) => return Err(CmdletError::Failed(e.to_string())),
     };
+    // RFC 8460 5.3: say when mailed reports would go unsigned.
+    if let Ok(cfg) = ctx.store.snapshot()
+        && cfg.transport_config.tls_rpt_reporting_address.is_some()
+        && let Err(why) = tlsrpt::signing_key(&cfg, ctx.store.backend())
+    {
+        ctx.warn(&why);
+    }
     if reports.is_empty()
         && let Some(d) = &domain
     {

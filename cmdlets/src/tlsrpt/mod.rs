@@ -2,6 +2,7 @@
 //! ask the running xshell-transport over its control socket, which keeps
 //! the record of outbound TLS sessions (`<state>/tlsrpt/`).
 
+pub mod dkim;
 pub mod get;
 pub mod send;
 

@@ -64,7 +64,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
     match super::call(ctx, "Send-TlsReport", Op::SendTlsReport { domain, date })? {
         Answer::Done { message, .. } => {
             for line in message.split("; ") {
-                ctx.host.info(line);
+                match line.strip_prefix("WARNING: ") {
+                    Some(w) => ctx.warn(w),
+                    None => ctx.host.info(line),
+                }
             }
             Ok(Vec::new())
         }

@@ -20,6 +20,7 @@ params!(p {
     GenerateCopyOfDSNFor: Vec<String> = param(Kind::List(&Kind::Str), "Delivery status codes (5.7.1, 5.4.8) whose non-delivery reports also go to the postmaster (ExternalPostmasterAddress, else postmaster@<server FQDN>)."),
     TlsRptReportingAddress: SmtpAddress = param(Kind::Address, "xshell extension (SMTP TLS Reporting, RFC 8460): the address the daily TLS reports are sent from, also their contact-info. Reporting is off until it is set; $null turns it off."),
     TlsRptOrganizationName: String = param(Kind::Str, "xshell extension: the organization-name of the TLS reports (RFC 8460 4.4); default the server's FQDN."),
+    TlsRptDkimSelector: String = param(Kind::Str, "xshell extension: the DKIM selector the mailed TLS reports are signed with (RFC 8460 5.3): the key New-DkimSigningKey made for the domain of TlsRptReportingAddress and this selector. Without it, or without that key on a server, reports go unsigned (a warning says so) and receivers may discard them."),
     InternalSMTPServers: Vec<String> = param(Kind::List(&Kind::Str), "Refused: it lists internal servers for Exchange's anti-spam agents (Sender ID, connection filtering), which xshell does not have."),
 });
 
@@ -32,7 +33,8 @@ with a valid certificate for that domain (on receive connectors with DomainSecur
 names the domains mail is sent to only that way (through send connectors with DomainSecureEnabled). Lists replace \
 (a.tld,b.tld) or edit (@{Add=\"c.tld\"; Remove=\"a.tld\"}); no wildcards. TlsRptReportingAddress turns on SMTP TLS \
 Reporting (RFC 8460): once a day the engine sends each domain it sent mail to, and that publishes a \
-_smtp._tls TXT record, the aggregate report of its TLS sessions (see Get-TlsReport, Send-TlsReport).",
+_smtp._tls TXT record, the aggregate report of its TLS sessions (see Get-TlsReport, Send-TlsReport). \
+TlsRptDkimSelector names the DKIM key (New-DkimSigningKey) the mailed reports are signed with.",
     params: p::LIST,
     sets: &[],
     impact: Impact::Medium,
@@ -91,6 +93,10 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
             Some(Arg::List(items)) => Some((codes(items)?, Vec::new(), true)),
             Some(one) => Some((codes(std::slice::from_ref(one))?, Vec::new(), true)),
         };
+    if let Some(sel) = b.get(p::TlsRptDkimSelector) {
+        xshell_core::dkim::check_name(sel.trim(), "selector")
+            .map_err(|e| CmdletError::bad_value("TlsRptDkimSelector", e.to_string()))?;
+    }
     ctx.commit("Set TransportConfig", "TransportConfig", |cfg| {
         let t = &mut cfg.transport_config;
         if let Some((add, remove, replace)) = &dsn_copies {
@@ -128,8 +134,19 @@ fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
         );
         b.assign_opt(p::TlsRptReportingAddress, &mut t.tls_rpt_reporting_address);
         b.assign_opt(p::TlsRptOrganizationName, &mut t.tls_rpt_organization_name);
+        b.assign_opt(p::TlsRptDkimSelector, &mut t.tls_rpt_dkim_selector);
         t.validate()?;
         Ok(())
     })?;
+    // A selector whose key this server lacks: said now, not at the next
+    // report (RFC 8460 5.3: receivers discard unsigned reports).
+    if b.is_set(p::TlsRptDkimSelector)
+        && let Ok(cfg) = ctx.store.snapshot()
+        && cfg.transport_config.tls_rpt_dkim_selector.is_some()
+        && cfg.transport_config.tls_rpt_reporting_address.is_some()
+        && let Err(why) = xshell_core::tlsrpt::signing_key(&cfg, ctx.store.backend())
+    {
+        ctx.warn(&why);
+    }
     Ok(Vec::new())
 }

@@ -77,6 +77,9 @@ pub fn send(
     lines.extend(summary.already.iter().map(|s| format!("already sent: {s}")));
     lines.extend(summary.skipped.iter().map(|s| format!("not reported: {s}")));
     lines.extend(summary.failed.iter().map(|s| format!("FAILED: {s}")));
+    if let Some(why) = &summary.unsigned {
+        lines.push(format!("WARNING: {why}"));
+    }
     if !summary.failed.is_empty() {
         return Err((ErrorKind::Failed, lines.join("; ")));
     }

@@ -66,7 +66,14 @@ pub struct SendSummary {
     pub failed: Vec<String>,
     /// Reports of a day that is over, sent before (not sent again).
     pub already: Vec<String>,
+    /// Why mailed reports went without a DKIM signature (RFC 8460 5.3),
+    /// when any did.
+    pub unsigned: Option<String>,
 }
+
+/// The DKIM key of the reporting domain (domain, selector, key), or why
+/// there is none.
+type Signing = Result<(String, String, xshell_core::dkim::SigningKey), String>;
 
 /// Reporting's reach: the record, the configuration, the queue.
 pub struct Reporter {
@@ -145,6 +152,9 @@ impl Reporter {
         let resolver =
             crate::dns::HickoryResolver::new(&rt.send.dns_servers, Duration::from_secs(5), 2)
                 .map_err(|e| ReportError::Resolver(e.to_string()))?;
+        // RFC 8460 5.3: mailed reports carry the reporting domain's DKIM
+        // signature; without a key they still go (a warning says so).
+        let signing = xshell_core::tlsrpt::signing_key(&cfg, self.store.backend());
         let before = self.log.sent(day);
         let mut done = before.clone();
         let mut summary = SendSummary::default();
@@ -182,8 +192,14 @@ impl Reporter {
                     summary.already.push(format!("{} -> {rua}", r.domain));
                     continue;
                 }
-                match self.send_one(&cfg, &resolver, r, &meta, &rua).await {
-                    Ok(what) => {
+                match self
+                    .send_one(&cfg, &resolver, r, &meta, &rua, &signing)
+                    .await
+                {
+                    Ok((what, unsigned)) => {
+                        if let Some(why) = unsigned {
+                            summary.unsigned = Some(why);
+                        }
                         tracing::info!(domain = %r.domain, rua = %rua, report_id = %r.report_id, "TLS report sent: {what}");
                         summary.sent.push(format!("{} -> {rua}: {what}", r.domain));
                         done.insert(key);
@@ -202,6 +218,9 @@ impl Reporter {
         if over && done != before {
             self.log.mark_sent(day, &done)?;
         }
+        if let Some(why) = &summary.unsigned {
+            tracing::warn!(day = %day_name(day), "TLS reports sent without a DKIM signature: {why}");
+        }
         Ok(summary)
     }
 
@@ -212,10 +231,32 @@ impl Reporter {
         r: &DomainReport,
         meta: &ReportMeta,
         rua: &Rua,
-    ) -> Result<String, String> {
+        signing: &Signing,
+    ) -> Result<(String, Option<String>), String> {
         match rua {
             Rua::Mailto(to) => {
-                let msg = report::message(r, meta, &meta.contact, to, Self::now());
+                let now = Self::now();
+                let mut msg = report::message(r, meta, &meta.contact, to, now);
+                let unsigned = match signing {
+                    Ok((domain, selector, key)) => {
+                        let signer = xshell_core::dkim::Signer {
+                            key,
+                            domain,
+                            selector,
+                            headers: xshell_core::dkim::TLSRPT_HEADERS,
+                        };
+                        match signer.sign(&msg, now.unix_timestamp()) {
+                            Ok(field) => {
+                                let mut signed = field.into_bytes();
+                                signed.extend_from_slice(&msg);
+                                msg = signed;
+                                None
+                            }
+                            Err(e) => Some(format!("cannot DKIM-sign the report: {e}")),
+                        }
+                    }
+                    Err(why) => Some(why.clone()),
+                };
                 let env = Envelope::new(meta.contact.clone(), [to.clone()]);
                 let committer = Arc::clone(&self.committer);
                 let id = tokio::task::spawn_blocking(move || committer.enqueue(&env, &msg))
@@ -223,7 +264,11 @@ impl Reporter {
                     .map_err(|e| e.to_string())?
                     .map_err(|e| format!("cannot queue the report: {e}"))?;
                 self.delivery.queued(id.clone());
-                Ok(format!("queued as {id}"))
+                let what = match &unsigned {
+                    None => format!("queued as {id}, DKIM-signed"),
+                    Some(_) => format!("queued as {id}, not signed"),
+                };
+                Ok((what, unsigned))
             }
             Rua::Https(url) => {
                 let tls = https_config(cfg).map_err(|e| format!("TLS setup: {e}"))?;
@@ -242,7 +287,7 @@ impl Reporter {
                 .await
                 .map_err(|e| e.to_string())?;
                 if (200..300).contains(&resp.status) {
-                    Ok(format!("HTTP {}", resp.status))
+                    Ok((format!("HTTP {}", resp.status), None))
                 } else {
                     Err(format!("the server answered HTTP {}", resp.status))
                 }

@@ -313,6 +313,30 @@ fn reports_aggregate_per_domain_and_policy() {
     assert!(msg.contains("multipart/report; report-type=\"tlsrpt\""));
     assert!(msg.contains("Content-Type: application/tlsrpt+gzip\r\n"));
     assert!(!msg.replace("\r\n", "").contains('\n'), "bare LF");
+
+    // RFC 8460 5.3: the signature covers every report header RFC 8460
+    // names, From over-signed (verified by dkimpy in tests/tls_reporting.rs).
+    let key =
+        xshell_core::dkim::SigningKey::generate(xshell_core::dkim::Algorithm::Ed25519).unwrap();
+    let signer = xshell_core::dkim::Signer {
+        key: &key,
+        domain: "orga.example",
+        selector: "sel1",
+        headers: xshell_core::dkim::TLSRPT_HEADERS,
+    };
+    let field = signer.sign(msg.as_bytes(), noon.unix_timestamp()).unwrap();
+    let tags: String = field.split_whitespace().collect();
+    assert!(
+        tags.contains(
+            "h=from:from:to:subject:date:message-id:mime-version:content-type:tls-report-domain:tls-report-submitter;"
+        ),
+        "{field}"
+    );
+    assert!(tags.contains("d=orga.example;s=sel1;"), "{field}");
+    assert!(
+        tags.contains(&format!("t={};", noon.unix_timestamp())),
+        "{field}"
+    );
 }
 
 #[test]
