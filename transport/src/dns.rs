@@ -287,26 +287,7 @@ impl HickoryResolver {
         timeout: Duration,
         attempts: usize,
     ) -> Result<Self, ResolverSetupError> {
-        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-        use hickory_resolver::net::runtime::TokioRuntimeProvider;
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = if servers.is_empty() {
-            hickory_resolver::TokioResolver::builder_tokio()
-                .map_err(|e| ResolverSetupError::System(e.to_string()))?
-        } else {
-            let mut config = ResolverConfig::default();
-            for s in servers {
-                let ip = s
-                    .ip()
-                    .ok_or_else(|| ResolverSetupError::NotAnAddress(s.to_string()))?;
-                let mut ns = NameServerConfig::udp_and_tcp(ip);
-                for c in &mut ns.connections {
-                    c.port = s.port.unwrap_or(53);
-                }
-                config.name_servers.push(ns);
-            }
-            hickory_resolver::TokioResolver::builder_with_config(config, provider)
-        };
+        let mut builder = resolver_builder(servers)?;
         let opts = builder.options_mut();
         opts.timeout = timeout;
         opts.attempts = attempts.max(1);
@@ -317,6 +298,38 @@ impl HickoryResolver {
             .map_err(|e| ResolverSetupError::Build(e.to_string()))?;
         Ok(HickoryResolver { inner })
     }
+}
+
+/// A hickory resolver builder querying `servers` (ExternalDNSServers,
+/// `ip[:port]`, UDP with TCP on truncation), or the system's resolvers
+/// when the list is empty: the plain resolver's and the DNSSEC one's.
+pub(crate) fn resolver_builder(
+    servers: &[HostPort],
+) -> Result<
+    hickory_resolver::ResolverBuilder<hickory_resolver::net::runtime::TokioRuntimeProvider>,
+    ResolverSetupError,
+> {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    if servers.is_empty() {
+        return hickory_resolver::TokioResolver::builder_tokio()
+            .map_err(|e| ResolverSetupError::System(e.to_string()));
+    }
+    let mut config = ResolverConfig::default();
+    for s in servers {
+        let ip = s
+            .ip()
+            .ok_or_else(|| ResolverSetupError::NotAnAddress(s.to_string()))?;
+        let mut ns = NameServerConfig::udp_and_tcp(ip);
+        for c in &mut ns.connections {
+            c.port = s.port.unwrap_or(53);
+        }
+        config.name_servers.push(ns);
+    }
+    Ok(hickory_resolver::TokioResolver::builder_with_config(
+        config,
+        TokioRuntimeProvider::default(),
+    ))
 }
 
 /// The one mapping of hickory's errors onto [`DnsError`].

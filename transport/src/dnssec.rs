@@ -109,8 +109,6 @@ impl DnssecResolver {
         timeout: Duration,
         attempts: usize,
     ) -> Result<Self, ResolverSetupError> {
-        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-        use hickory_resolver::net::runtime::TokioRuntimeProvider;
         let anchors = match trust_anchor {
             Some(path) => {
                 let anchors = TrustAnchors::from_file(path).map_err(|e| {
@@ -123,26 +121,7 @@ impl DnssecResolver {
             }
             None => Arc::new(TrustAnchors::default()),
         };
-        let builder = if servers.is_empty() {
-            hickory_resolver::TokioResolver::builder_tokio()
-                .map_err(|e| ResolverSetupError::System(e.to_string()))?
-        } else {
-            let mut config = ResolverConfig::default();
-            for s in servers {
-                let ip = s
-                    .ip()
-                    .ok_or_else(|| ResolverSetupError::NotAnAddress(s.to_string()))?;
-                let mut ns = NameServerConfig::udp_and_tcp(ip);
-                for c in &mut ns.connections {
-                    c.port = s.port.unwrap_or(53);
-                }
-                config.name_servers.push(ns);
-            }
-            hickory_resolver::TokioResolver::builder_with_config(
-                config,
-                TokioRuntimeProvider::default(),
-            )
-        };
+        let builder = crate::dns::resolver_builder(servers)?;
         let mut builder = builder.with_trust_anchor(anchors);
         let opts = builder.options_mut();
         opts.validate = true;

@@ -39,12 +39,11 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use xshell_core::model::MtaStsMode;
-use xshell_core::pki::cert::parse_certificate;
 use xshell_core::tlsrpt::ResultType;
 
 use super::tls::{
-    AppliedPolicy, PinMismatch, PolicyInputs, PolicyKind, PolicyRefusal, TlsMaterial, TlsPolicy,
-    TlsSetupError, provider,
+    AppliedPolicy, PolicyInputs, PolicyKind, PolicyRefusal, TlsMaterial, TlsPolicy, TlsSetupError,
+    provider,
 };
 use crate::dns::{DnsError, Host, Resolver};
 
@@ -748,19 +747,7 @@ impl ServerCertVerifier for StsVerifier {
             (Err(e), None) => return Err(e),
         }
         if let Some(pin) = &self.pin {
-            let info = parse_certificate(end_entity.as_ref()).map_err(|_| {
-                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-            })?;
-            if !pin.matches(&info.issuer, &info.subject) {
-                return Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
-                        expected_issuer: pin.issuer.clone(),
-                        expected_subject: pin.subject.clone(),
-                        issuer: info.issuer,
-                        subject: info.subject,
-                    }))),
-                ));
-            }
+            pin.check(end_entity)?;
         }
         Ok(ServerCertVerified::assertion())
     }

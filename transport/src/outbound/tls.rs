@@ -487,6 +487,24 @@ impl RemotePin {
         })
     }
 
+    /// The handshake's check: `end_entity` is the pinned certificate, else
+    /// a [`PinMismatch`] naming both.
+    pub fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        let info = parse_certificate(end_entity.as_ref())
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        if self.matches(&info.issuer, &info.subject) {
+            return Ok(());
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(PinMismatch {
+                expected_issuer: self.issuer.clone(),
+                expected_subject: self.subject.clone(),
+                issuer: info.issuer,
+                subject: info.subject,
+            })),
+        )))
+    }
+
     /// Whether a certificate with this issuer and subject is the pinned
     /// one (distinguished names compared case-insensitively).
     pub fn matches(&self, issuer: &str, subject: &str) -> bool {
@@ -640,18 +658,7 @@ impl ServerCertVerifier for PolicyVerifier {
             }
         }
         if let Some(pin) = &self.pin {
-            let info = parse_certificate(end_entity.as_ref())
-                .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-            if !pin.matches(&info.issuer, &info.subject) {
-                return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    rustls::OtherError(Arc::new(PinMismatch {
-                        expected_issuer: pin.issuer.clone(),
-                        expected_subject: pin.subject.clone(),
-                        issuer: info.issuer,
-                        subject: info.subject,
-                    })),
-                )));
-            }
+            pin.check(end_entity)?;
         }
         Ok(ServerCertVerified::assertion())
     }
