@@ -19,99 +19,23 @@
 mod transport_send_support;
 mod transport_support;
 
-use std::collections::HashMap;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::Value;
-use transport_send_support::Org;
+use transport_send_support::{Org, Zone};
 use transport_support::{tracking_lines, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-// ------------------------------------------------------------------ DNS
-
-/// Records by (lower-case name without the final dot, type); a name with
-/// no record at all is NXDOMAIN.
-#[derive(Clone, Default)]
-struct Zone(Arc<Mutex<Records>>);
-
-type Records = HashMap<(String, RecordType), Vec<RData>>;
-
-impl Zone {
-    fn set(&self, name: &str, t: RecordType, data: Vec<RData>) {
-        self.0.lock().unwrap().insert((name.to_string(), t), data);
-    }
-    fn mx(&self, domain: &str, hosts: &[(u16, &str, Ipv4Addr)]) {
-        let mut mx = Vec::new();
-        for (pref, host, ip) in hosts {
-            let name = Name::from_str(&format!("{host}.")).unwrap();
-            mx.push(RData::MX(MX::new(*pref, name)));
-            self.a(host, *ip);
-        }
-        self.set(domain, RecordType::MX, mx);
-    }
-    fn a(&self, host: &str, ip: Ipv4Addr) {
-        self.set(host, RecordType::A, vec![RData::A(A(ip))]);
-    }
-    fn sts_id(&self, domain: &str, id: &str) {
-        let txt = format!("v=STSv1; id={id};");
-        self.set(
-            &format!("_mta-sts.{domain}"),
-            RecordType::TXT,
-            vec![RData::TXT(TXT::new(vec![txt]))],
-        );
-    }
-
-    /// Serves the zone on a UDP port of 127.0.0.1 until the test process
-    /// ends. TTL 0: the engine's resolver sees every change at once.
-    fn serve(&self) -> SocketAddr {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = sock.local_addr().unwrap();
-        let zone = self.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
-                    return;
-                };
-                let Ok(query) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
-                resp.metadata.recursion_desired = query.metadata.recursion_desired;
-                resp.metadata.recursion_available = true;
-                for q in &query.queries {
-                    resp.add_query(q.clone());
-                    let qn = q.name.to_ascii().to_ascii_lowercase();
-                    let qn = qn.trim_end_matches('.').to_string();
-                    let z = zone.0.lock().unwrap();
-                    match z.get(&(qn.clone(), q.query_type)) {
-                        Some(data) => {
-                            for d in data {
-                                resp.add_answer(Record::from_rdata(q.name.clone(), 0, d.clone()));
-                            }
-                        }
-                        None if z.keys().any(|(n, _)| *n == qn) => {}
-                        None => resp.metadata.response_code = ResponseCode::NXDomain,
-                    }
-                }
-                if let Ok(bytes) = resp.to_vec() {
-                    let _ = sock.send_to(&bytes, peer);
-                }
-            }
-        });
-        addr
-    }
+/// `_mta-sts.<domain>` announcing policy `id`.
+fn sts_id(zone: &Zone, domain: &str, id: &str) {
+    zone.set_txt(&format!("_mta-sts.{domain}"), &format!("v=STSv1; id={id};"));
 }
 
 // ------------------------------------------------------------------ HTTPS
@@ -226,7 +150,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
         .iter()
         .enumerate()
     {
-        zone.sts_id(&format!("{d}.example"), "1");
+        sts_id(&zone, &format!("{d}.example"), "1");
         zone.a(&format!("mta-sts.{d}.example"), sts_ip(i as u8 + 1));
     }
     let dns = zone.serve();
@@ -457,7 +381,7 @@ fn mta_sts_policies_are_found_cached_and_enforced() {
 
     // A new id while the policy server is down: the cached policy applies.
     drop(orgb);
-    zone.sts_id("orgb.example", "2");
+    sts_id(&zone, "orgb.example", "2");
     a.submit("alice@orga.example", "bob@orgb.example", "cached");
     assert!(
         wait_until(WAIT, || b.lab.maildir("orgb.example", "bob").len() == 2),

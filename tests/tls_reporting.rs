@@ -20,77 +20,18 @@ mod peers;
 mod transport_send_support;
 mod transport_support;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX, TXT};
-use hickory_proto::rr::{Name, RData, Record};
 use mail_parser::MimeHeaders;
 use serde_json::Value;
-use transport_send_support::{Issued, Org, pki};
+use transport_send_support::{Issued, Org, Zone, pki};
 use transport_support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A DNS responder on 127.0.0.1 answering from `records` (name, type,
-/// data); a known name without the type gets an empty answer, an unknown
-/// one NXDOMAIN.
-fn dns_server(records: Vec<(&'static str, RData)>) -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    let mut zone: HashMap<String, Vec<RData>> = HashMap::new();
-    for (n, rd) in records {
-        zone.entry(n.to_string()).or_default().push(rd);
-    }
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
-                return;
-            };
-            let Ok(query) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
-            resp.metadata.recursion_desired = query.metadata.recursion_desired;
-            resp.metadata.recursion_available = true;
-            for q in &query.queries {
-                resp.add_query(q.clone());
-                let qn = q.name.to_ascii().to_ascii_lowercase();
-                match zone.get(qn.trim_end_matches('.')) {
-                    Some(rds) => {
-                        for rd in rds.iter().filter(|rd| rd.record_type() == q.query_type) {
-                            resp.add_answer(Record::from_rdata(q.name.clone(), 60, rd.clone()));
-                        }
-                    }
-                    None => resp.metadata.response_code = ResponseCode::NXDomain,
-                }
-            }
-            if let Ok(bytes) = resp.to_vec() {
-                let _ = sock.send_to(&bytes, peer);
-            }
-        }
-    });
-    addr
-}
-
-fn mx(host: &str) -> RData {
-    RData::MX(MX::new(10, Name::from_str(&format!("{host}.")).unwrap()))
-}
-
-fn a(last: u8) -> RData {
-    RData::A(A(Ipv4Addr::new(127, 0, 0, last)))
-}
-
-fn txt(s: &str) -> RData {
-    RData::TXT(TXT::new(vec![s.to_string()]))
-}
 
 /// What the HTTPS server got: (request head, body) per request.
 type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -348,36 +289,29 @@ fn daily_tls_reports_by_mail_and_https_validate_against_rfc8460() {
         return peers::missing("swaks (Debian package swaks)");
     }
     let (https, https_port) = transport_send_support::listener();
-    let dns = dns_server(vec![
-        ("orga.example", mx("mail.orga.example")),
-        ("mail.orga.example", a(1)),
-        ("orgb.example", mx("mail.orgb.example")),
-        ("mail.orgb.example", a(2)),
-        ("orgc.example", mx("mail.orgc.example")),
-        ("mail.orgc.example", a(2)),
-        ("rpt.orga.example", a(1)),
-        (
-            "_smtp._tls.orgb.example",
-            txt("v=TLSRPTv1; rua=mailto:tls-reports@orgb.example"),
-        ),
-        (
-            "_smtp._tls.orgc.example",
-            txt(&format!(
-                "v=TLSRPTv1;rua=https://rpt.orga.example:{https_port}/tlsrpt"
-            )),
-        ),
-        // Not a TLSRPT record: orga.example gets no report.
-        ("_smtp._tls.orga.example", txt("v=spf1 -all")),
-        // orgd.example (B's engine again) refuses its reports.
-        ("orgd.example", mx("mail.orgd.example")),
-        ("mail.orgd.example", a(2)),
-        (
-            "_smtp._tls.orgd.example",
-            txt(&format!(
-                "v=TLSRPTv1; rua=https://rpt.orga.example:{https_port}/fail"
-            )),
-        ),
-    ]);
+    let zone = Zone::default();
+    let lo = |d: u8| Ipv4Addr::new(127, 0, 0, d);
+    zone.mx("orga.example", &[(10, "mail.orga.example", lo(1))]);
+    zone.mx("orgb.example", &[(10, "mail.orgb.example", lo(2))]);
+    zone.mx("orgc.example", &[(10, "mail.orgc.example", lo(2))]);
+    zone.a("rpt.orga.example", lo(1));
+    zone.txt(
+        "_smtp._tls.orgb.example",
+        "v=TLSRPTv1; rua=mailto:tls-reports@orgb.example",
+    );
+    zone.txt(
+        "_smtp._tls.orgc.example",
+        &format!("v=TLSRPTv1;rua=https://rpt.orga.example:{https_port}/tlsrpt"),
+    );
+    // Not a TLSRPT record: orga.example gets no report.
+    zone.txt("_smtp._tls.orga.example", "v=spf1 -all");
+    // orgd.example (B's engine again) refuses its reports.
+    zone.mx("orgd.example", &[(10, "mail.orgd.example", lo(2))]);
+    zone.txt(
+        "_smtp._tls.orgd.example",
+        &format!("v=TLSRPTv1; rua=https://rpt.orga.example:{https_port}/fail"),
+    );
+    let dns = zone.serve();
     let a_org = Org::new("orga.example", "127.0.0.1", dns);
     let b_org = Org::new("orgb.example", "127.0.0.2", dns);
     a_org.trust(&b_org.ca_pem);

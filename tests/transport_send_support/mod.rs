@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX};
+use hickory_proto::rr::rdata::{A, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -25,55 +25,98 @@ use crate::transport_support::{Engine, Lab, engine_bin, read_line, wait_until};
 
 // ------------------------------------------------------------------ DNS
 
+/// A zone the tests change as they go: records by (lower-case name without the final dot, type); a name with
+/// no record at all is NXDOMAIN.
+#[derive(Clone, Default)]
+pub struct Zone(Arc<Mutex<Records>>);
+
+type Records = HashMap<(String, RecordType), Vec<RData>>;
+
+impl Zone {
+    pub fn set(&self, name: &str, t: RecordType, data: Vec<RData>) {
+        self.0.lock().unwrap().insert((name.to_string(), t), data);
+    }
+    pub fn mx(&self, domain: &str, hosts: &[(u16, &str, Ipv4Addr)]) {
+        let mut mx = Vec::new();
+        for (pref, host, ip) in hosts {
+            let name = Name::from_str(&format!("{host}.")).unwrap();
+            mx.push(RData::MX(MX::new(*pref, name)));
+            self.a(host, *ip);
+        }
+        self.set(domain, RecordType::MX, mx);
+    }
+    pub fn a(&self, host: &str, ip: Ipv4Addr) {
+        self.set(host, RecordType::A, vec![RData::A(A(ip))]);
+    }
+    /// A TXT record (one string) at `name`, besides those it has.
+    pub fn txt(&self, name: &str, text: &str) {
+        let mut z = self.0.lock().unwrap();
+        z.entry((name.to_string(), RecordType::TXT))
+            .or_default()
+            .push(RData::TXT(TXT::new(vec![text.to_string()])));
+    }
+
+    /// Replaces the TXT records at `name` with one.
+    pub fn set_txt(&self, name: &str, text: &str) {
+        self.set(
+            name,
+            RecordType::TXT,
+            vec![RData::TXT(TXT::new(vec![text.to_string()]))],
+        );
+    }
+
+    /// Serves the zone on a UDP port of 127.0.0.1 until the test process
+    /// ends. TTL 0: the engine's resolver sees every change at once.
+    pub fn serve(&self) -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let zone = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    return;
+                };
+                let Ok(query) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
+                resp.metadata.recursion_desired = query.metadata.recursion_desired;
+                resp.metadata.recursion_available = true;
+                for q in &query.queries {
+                    resp.add_query(q.clone());
+                    let qn = q.name.to_ascii().to_ascii_lowercase();
+                    let qn = qn.trim_end_matches('.').to_string();
+                    let z = zone.0.lock().unwrap();
+                    match z.get(&(qn.clone(), q.query_type)) {
+                        Some(data) => {
+                            for d in data {
+                                resp.add_answer(Record::from_rdata(q.name.clone(), 0, d.clone()));
+                            }
+                        }
+                        None if z.keys().any(|(n, _)| *n == qn) => {}
+                        None => resp.metadata.response_code = ResponseCode::NXDomain,
+                    }
+                }
+                if let Ok(bytes) = resp.to_vec() {
+                    let _ = sock.send_to(&bytes, peer);
+                }
+            }
+        });
+        addr
+    }
+}
+
 /// Answers MX `domain` -> `mail.<domain>` and A `mail.<domain>` -> ip, for
 /// the domains given; everything else is NXDOMAIN. Runs until the test
 /// process ends.
 pub fn dns_server(zone: &[(&str, Ipv4Addr)]) -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    let zone: HashMap<String, Ipv4Addr> = zone
-        .iter()
-        .map(|(d, ip)| (d.to_ascii_lowercase(), *ip))
-        .collect();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
-                return;
-            };
-            let Ok(query) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
-            resp.metadata.recursion_desired = query.metadata.recursion_desired;
-            resp.metadata.recursion_available = true;
-            for q in &query.queries {
-                resp.add_query(q.clone());
-                let qn = q.name.to_ascii().to_ascii_lowercase();
-                let qn = qn.trim_end_matches('.');
-                let host_of = qn.strip_prefix("mail.").and_then(|d| zone.get(d));
-                match (zone.get(qn), host_of, q.query_type) {
-                    (Some(_), _, RecordType::MX) => {
-                        let mx = Name::from_str(&format!("mail.{qn}.")).unwrap();
-                        resp.add_answer(Record::from_rdata(
-                            q.name.clone(),
-                            60,
-                            RData::MX(MX::new(10, mx)),
-                        ));
-                    }
-                    (_, Some(ip), RecordType::A) => {
-                        resp.add_answer(Record::from_rdata(q.name.clone(), 60, RData::A(A(*ip))));
-                    }
-                    (Some(_), _, _) | (_, Some(_), _) => {}
-                    _ => resp.metadata.response_code = ResponseCode::NXDomain,
-                }
-            }
-            if let Ok(bytes) = resp.to_vec() {
-                let _ = sock.send_to(&bytes, peer);
-            }
-        }
-    });
-    addr
+    let z = Zone::default();
+    for (d, ip) in zone {
+        let d = d.to_ascii_lowercase();
+        z.mx(&d, &[(10, &format!("mail.{d}"), *ip)]);
+    }
+    z.serve()
 }
 
 // ------------------------------------------------------------------ organizations
