@@ -8,3 +8,17 @@ pub mod probe;
 pub mod test_domain_security;
 pub mod test_outbound_tls_policy;
 pub mod test_smtp;
+
+/// The -Domain of the Test- cmdlets that ask the engine about a domain:
+/// trimmed, without the final dot; not an address or empty.
+pub(crate) fn domain_param(domain: Option<String>) -> Result<String, crate::CmdletError> {
+    let domain = domain.unwrap_or_default();
+    let domain = domain.trim().trim_end_matches('.').to_string();
+    if domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace) {
+        return Err(crate::CmdletError::bad_value(
+            "Domain",
+            format!("'{domain}' is not a domain name"),
+        ));
+    }
+    Ok(domain)
+}

@@ -59,14 +59,7 @@ configuration, resolver and client certificate. -WhatIf shows the probe without 
 };
 
 fn run(ctx: &mut Ctx<'_>, b: &Bound) -> Result<Vec<Value>, CmdletError> {
-    let domain = b.get(p::Domain).unwrap_or_default();
-    let domain = domain.trim().trim_end_matches('.').to_string();
-    if domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace) {
-        return Err(CmdletError::bad_value(
-            "Domain",
-            format!("'{domain}' is not a domain name"),
-        ));
-    }
+    let domain = super::domain_param(b.get(p::Domain))?;
     let site = site(ctx, None)?;
     let action = "Probe Domain Security (EHLO, STARTTLS, handshake, QUIT; no message)";
     if ctx.what_if {
