@@ -183,6 +183,9 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     let ca_der = CertificateDer::from(ca.cert_der().unwrap());
     ta_cert.chain.push(ca_der.clone());
     let plain_cert = pki::self_signed("mx.plain.test");
+    // sts.test: no TLSA records, an MTA-STS policy (the next rule).
+    let sts_ca = pki::ca("MTA-STS Test CA");
+    let sts_cert = pki::issue(&sts_ca, &["mx.sts.test"]);
     let servers: Vec<(&str, Issued)> = vec![
         ("good", good_cert.clone()),
         ("ta", ta_cert),
@@ -190,6 +193,7 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         ("plain", plain_cert),
         ("mand", pki::self_signed("mx.mand.plain.test")),
         ("bogus", pki::self_signed("mx.bogus.test")),
+        ("sts", sts_cert),
     ];
     let mut recs = std::collections::HashMap::new();
     let mut ports = std::collections::HashMap::new();
@@ -209,6 +213,8 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     let good_tlsa = sha256(tmp.path(), &spki(&good_cert.chain[0]));
     let wrong_tlsa = sha256(tmp.path(), &spki(&other_key.chain[0]));
     let ta_tlsa = sha256(tmp.path(), ca_der.as_ref());
+    // The policy host: its own loopback address (port 443).
+    let sts_ip = std::net::Ipv4Addr::new(127, 84, (std::process::id() % 250) as u8, 1);
     let root = format!(
         "$TTL 60\n\
          . SOA ns. hostmaster. 1 3600 600 86400 60\n\
@@ -235,7 +241,11 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
          ns.plain.test. A 127.0.0.1\n\
          bogus.test. NS ns.bogus.test.\n\
          ns.bogus.test. A 127.0.0.1\n\
-         bogus.test. DS 4711 13 2 {good_tlsa}\n"
+         bogus.test. DS 4711 13 2 {good_tlsa}\n\
+         sts.test. MX 10 mx.sts.test.\n\
+         mx.sts.test. A 127.0.0.1\n\
+         _mta-sts.sts.test. TXT \"v=STSv1; id=1;\"\n\
+         mta-sts.sts.test. A {sts_ip}\n"
     );
     let child = |d: &str, extra: &str| {
         format!(
@@ -294,10 +304,31 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         ("plain", "plain.test", "Opportunistic"),
         ("mand", "mand.plain.test", "Mandatory"),
         ("bogus", "bogus.test", "Opportunistic"),
+        ("sts", "sts.test", "Opportunistic"),
     ] {
         a.send_connector(name, domain, ports[name], false);
         a.xshell(&["set-sendconnector", name, "--smtp-dane-mode", mode]);
     }
+    // sts.test: DANE first, then MTA-STS, whose policy host is found through
+    // the same signed zone.
+    a.xshell(&[
+        "set-sendconnector",
+        "sts",
+        "--mta-sts-mode",
+        "Opportunistic",
+    ]);
+    let sts_roots = pki::ca_file(&sts_ca, tmp.path(), "sts-ca");
+    a.xshell(&[
+        "set-transportservice",
+        "--mta-sts-trusted-roots-path",
+        sts_roots.to_str().unwrap(),
+    ]);
+    let web = pki::issue(&sts_ca, &["mta-sts.sts.test"]);
+    let (web_cert, web_key) = (tmp.path().join("web.der"), tmp.path().join("web-key.der"));
+    fs::write(&web_cert, web.chain[0].as_ref()).unwrap();
+    fs::write(&web_key, web.key.secret_der()).unwrap();
+    let policy_host = PolicyServer::start(&tmp.path().join("sts-web"), sts_ip, &web_cert, &web_key);
+    policy_host.policy("version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n");
     let shown = a.xshell(&["-c", "(Get-SendConnector good).SmtpDaneMode"]);
     assert!(shown.contains("Mandatory"), "{shown}");
     // DANE authenticates MX hosts, never smart hosts.
@@ -315,7 +346,7 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     let engine = a.start();
     let to = "u@good.test,u@ta.test,u@bad.test,u@nostls.test,u@pkix.test,\
               u@plain.test,u@mand.plain.test,\
-              u@bogus.test";
+              u@bogus.test,u@sts.test";
     let t = a.submit("alice@orga.example", to, "DANE");
     assert!(t.contains("250 2.0.0 Queued as"), "{t}");
 
@@ -326,7 +357,7 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
         })
     };
     assert!(
-        wait_until(WAIT, || ["good", "ta", "plain"]
+        wait_until(WAIT, || ["good", "ta", "plain", "sts"]
             .iter()
             .all(|n| delivered(n) == [true])),
         "good {:?} ta {:?} plain {:?}; queue {:?}\n{}",
@@ -439,6 +470,11 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
             .is_some_and(|r| r.contains("plain.test is not DNSSEC-signed")),
         "{plain}"
     );
+    // sts.test has no TLSA records: DANE fell through to its MTA-STS
+    // policy (enforce), which verified mx.sts.test, and said so.
+    let sts = send_of("sts.test");
+    assert_eq!(sts["tls_policy"], "MTA-STS enforce", "{sts}");
+    assert!(sts["tls_policy_reason"].is_null(), "{sts}");
     let test = |domain: &str| -> serde_json::Value {
         let out = a.xshell(&[
             "-c",
@@ -456,6 +492,15 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     assert_eq!(r["TlsPolicy"], "DANE", "{r:#}");
     assert_eq!(r["VerifiesPeer"], true, "{r:#}");
     assert_eq!(rule(&r, "DANE")["Applies"], true, "{r:#}");
+    let r = test("sts.test");
+    assert_eq!(r["TlsPolicy"], "MTA-STS enforce", "{r:#}");
+    assert_eq!(rule(&r, "MTA-STS")["Applies"], true, "{r:#}");
+    assert!(
+        rule(&r, "DANE")["Detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no DNSSEC-signed TLSA records for mx.sts.test")),
+        "{r:#}"
+    );
     let r = test("mand.plain.test");
     assert_eq!(r["TlsPolicy"], "DANE", "{r:#}");
     assert_eq!(rule(&r, "DANE")["Applies"], true, "{r:#}");
@@ -487,6 +532,14 @@ fn dane_modes_against_a_signed_zone_served_by_knot() {
     assert_eq!(r["SuccessfulSessions"], 1, "{r:#}");
     assert!(
         r["Json"].as_str().is_some_and(|j| j.contains(&good_tlsa)),
+        "{r:#}"
+    );
+    let r = report("sts.test");
+    assert_eq!(r["PolicyTypes"], serde_json::json!(["sts"]), "{r:#}");
+    assert!(
+        r["Json"]
+            .as_str()
+            .is_some_and(|j| j.contains("mx: mx.sts.test")),
         "{r:#}"
     );
     let failures = |domain: &str| report(domain)["Failures"].to_string();

@@ -21,14 +21,12 @@ mod transport_support;
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use transport_send_support::{Org, Zone};
+use transport_send_support::{Org, PolicyServer, Zone};
 use transport_support::{tracking_lines, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -39,55 +37,6 @@ fn sts_id(zone: &Zone, domain: &str, id: &str) {
 }
 
 // ------------------------------------------------------------------ HTTPS
-
-/// `openssl s_server -WWW` on `ip`:443 serving `dir`; killed on drop.
-struct PolicyServer {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl PolicyServer {
-    fn start(dir: &Path, ip: Ipv4Addr, cert: &Path, key: &Path) -> PolicyServer {
-        fs::create_dir_all(dir.join(".well-known")).unwrap();
-        let out = dir.join("s_server.out");
-        let child = Command::new("openssl")
-            .args(["s_server", "-WWW", "-accept"])
-            .arg(format!("{ip}:443"))
-            .arg("-cert")
-            .arg(cert)
-            .arg("-key")
-            .arg(key)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(dir.join("s_server.err")).unwrap())
-            .spawn()
-            .expect("openssl runs (apt-get install openssl)");
-        let s = PolicyServer {
-            child,
-            dir: dir.to_path_buf(),
-        };
-        assert!(
-            wait_until(Duration::from_secs(10), || fs::read_to_string(&out)
-                .unwrap_or_default()
-                .contains("ACCEPT")),
-            "openssl s_server did not start on {ip}:443: {}",
-            fs::read_to_string(dir.join("s_server.err")).unwrap_or_default()
-        );
-        s
-    }
-
-    fn policy(&self, text: &str) {
-        fs::write(self.dir.join(".well-known").join("mta-sts.txt"), text).unwrap();
-    }
-}
-
-impl Drop for PolicyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn policy(mode: &str, mx: &[&str], max_age: u64) -> String {
     let mut s = format!("version: STSv1\r\nmode: {mode}\r\n");

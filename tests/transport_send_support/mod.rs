@@ -119,6 +119,64 @@ pub fn dns_server(zone: &[(&str, Ipv4Addr)]) -> SocketAddr {
     z.serve()
 }
 
+// ------------------------------------------------------------------ MTA-STS
+
+/// An MTA-STS policy host (RFC 8461 3.3): `openssl s_server -WWW` on
+/// `ip`:443 serving `dir`, with `cert` and `key` (PEM, or DER when the file
+/// names end in `.der`); killed on drop.
+pub struct PolicyServer {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl PolicyServer {
+    pub fn start(dir: &Path, ip: Ipv4Addr, cert: &Path, key: &Path) -> PolicyServer {
+        fs::create_dir_all(dir.join(".well-known")).unwrap();
+        let out = dir.join("s_server.out");
+        let child = Command::new("openssl")
+            .args(["s_server", "-WWW", "-accept"])
+            .arg(format!("{ip}:443"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .args(if cert.extension().is_some_and(|e| e == "der") {
+                &["-certform", "DER", "-keyform", "DER"][..]
+            } else {
+                &[]
+            })
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(dir.join("s_server.err")).unwrap())
+            .spawn()
+            .expect("openssl runs (apt-get install openssl)");
+        let s = PolicyServer {
+            child,
+            dir: dir.to_path_buf(),
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || fs::read_to_string(&out)
+                .unwrap_or_default()
+                .contains("ACCEPT")),
+            "openssl s_server did not start on {ip}:443: {}",
+            fs::read_to_string(dir.join("s_server.err")).unwrap_or_default()
+        );
+        s
+    }
+
+    pub fn policy(&self, text: &str) {
+        fs::write(self.dir.join(".well-known").join("mta-sts.txt"), text).unwrap();
+    }
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 // ------------------------------------------------------------------ organizations
 
 /// One organization: a store provisioned with xshell, its engine's ports.
