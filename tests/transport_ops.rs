@@ -276,6 +276,45 @@ fn sigterm_grace_period_closes_idle_sessions_with_421() {
     assert_eq!(engine.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
+/// SIGTERM while the engine is still starting (loading the store, binding
+/// its ports) is a graceful shutdown too, never the signal's default
+/// action: the handlers are installed before anything else.
+#[test]
+fn sigterm_during_start_shuts_down_gracefully() {
+    let lab = Lab::new();
+    let port = free_port();
+    lab.provision(port);
+    let log = lab.work.join("early-term.log");
+    let child = std::process::Command::new(transport_support::engine_bin())
+        .arg("--store")
+        .arg(&lab.store)
+        .args(["--grace", "1"])
+        .env("RUST_LOG", "info")
+        .env_remove("XSHELL_STORE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut engine = transport_support::Engine { child, log };
+    assert!(wait_until(Duration::from_secs(10), || engine
+        .log_text()
+        .contains("xshell-transport starting")));
+    engine.signal("TERM");
+    // Exit code 0 (a process killed by the signal has none: -1 here).
+    assert_eq!(
+        engine.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        engine.log_text()
+    );
+    let text = engine.log_text();
+    assert!(
+        text.contains("SIGTERM received") && text.contains("stopped"),
+        "{text}"
+    );
+}
+
 #[test]
 fn connection_limit_per_source_and_inactivity_timeout() {
     let lab = Lab::new();

@@ -126,21 +126,29 @@ fn command() -> Command {
         .disable_version_flag(true)
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once (inside the runtime,
+/// before the engine loads anything or binds a port) and returns what
+/// completes at the first of them. A signal that comes while the engine is
+/// still starting is kept and shuts it down gracefully as soon as it runs;
+/// without the handlers it would kill the process, sessions and all.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
             }
-        }
-        _ => {
-            tracing::error!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await;
+            _ => {
+                tracing::error!("cannot install signal handlers; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }
@@ -231,14 +239,19 @@ fn main() -> anyhow::Result<()> {
             .copied()
             .unwrap_or(86_400),
     );
-    tracing::info!(store = %described, state = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // From here on SIGTERM and SIGINT shut down gracefully.
+    let shutdown = {
+        let _inside = runtime.enter();
+        shutdown_signal()
+    };
+    tracing::info!(store = %described, state = %store_dir.display(), version = env!("CARGO_PKG_VERSION"), "xshell-transport starting");
     runtime
-        .block_on(Engine::run(opts, shutdown_signal()))
+        .block_on(Engine::run(opts, shutdown))
         .with_context(|| format!("xshell-transport (store {described})"))?;
     Ok(())
 }
