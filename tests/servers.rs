@@ -372,8 +372,17 @@ fn a_server_without_a_record_or_objects_is_named_as_unknown() {
 /// Starts `xshell-transport` on the lab's store with `args`, logging to
 /// `log` in the work folder.
 fn spawn(lab: &Lab, args: &[&str], log: &str) -> Engine {
+    spawn_on(lab, None, args, log)
+}
+
+/// [`spawn`] on a host of its own name ([`on_host`]) when `host` is given.
+fn spawn_on(lab: &Lab, host: Option<&str>, args: &[&str], log: &str) -> Engine {
     let log = lab.work.join(log);
-    let child = Command::new(engine_bin())
+    let mut command = match host {
+        Some(h) => on_host(h, &engine_bin()),
+        None => Command::new(engine_bin()),
+    };
+    let child = command
         .arg("--store")
         .arg(&lab.store)
         .args(["--heartbeat-interval", "1", "--grace", "1"])
@@ -593,23 +602,8 @@ fn without_server_an_engine_is_the_server_named_after_its_host() {
         &format!("New-ReceiveConnector In -Usage Internet -Bindings 127.0.0.1:{port}"),
     ]);
     let run = |host: &str, state: &Path, log: &str| -> Engine {
-        let log = lab.work.join(log);
-        let child = on_host(host, &engine_bin())
-            .arg("--store")
-            .arg(&lab.store)
-            .args(["--heartbeat-interval", "1", "--grace", "1"])
-            .arg("--state-dir")
-            .arg(state)
-            .env("RUST_LOG", "info")
-            .env_remove("XSHELL_STORE")
-            .env_remove("XSHELL_SERVER")
-            .env_remove("XSHELL_STATE_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Engine { child, log }
+        let state = state.to_str().unwrap();
+        spawn_on(&lab, Some(host), &["--state-dir", state], log)
     };
     let listening = |e: &Engine, port: u16| {
         let needle = format!("listening addr=127.0.0.1:{port}");
@@ -626,6 +620,12 @@ fn without_server_an_engine_is_the_server_named_after_its_host() {
         "{}",
         default.log_text()
     );
+    // registered (its record says where its queue is) before it stops
+    assert!(wait_until(Duration::from_secs(10), || json(
+        &lab,
+        "Get-TransportService XSHELL01"
+    )[0]["Running"]
+        == true));
     drop(default);
 
     // EX05 exists now: on host ex05 (or ex05.orga.example) the engine is
