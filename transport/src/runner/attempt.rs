@@ -452,7 +452,8 @@ async fn deliver_hop(
         .await;
     // TLS reporting: an announced MTA-STS policy that could not be had.
     if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
-        crate::tlsrpt::record_lookups(log, &hop.next_hop_domain, &inputs);
+        let failures = crate::tlsrpt::lookup_failures(&hop.next_hop_domain, &inputs);
+        crate::tlsrpt::record(log, failures).await;
     }
     // say why
     let why = why::Basis::new(
@@ -476,7 +477,9 @@ async fn deliver_hop(
             facts.policy = why.applied(Err(&e), false, why::Session::NotTried);
             // TLS reporting: DANE refused before any session.
             if let Some(log) = &ctx.tlsrpt {
-                crate::tlsrpt::record_refusal(log, &hop.next_hop_domain, &facts.policy, &e);
+                let domain = &hop.next_hop_domain;
+                let failures = crate::tlsrpt::refusal_failures(domain, &facts.policy, &e);
+                crate::tlsrpt::record(log, failures).await;
             }
             return failed(Cause::Policy(e), facts);
         }
@@ -651,7 +654,10 @@ async fn deliver_hop(
     if let (Some(log), Targets::Mx { .. }) = (&ctx.tlsrpt, &hop.targets) {
         let src = conn.connector.source_ip_address;
         let (domain, testing) = (&hop.next_hop_domain, sts_testing.result());
-        crate::tlsrpt::record_hop(log, domain, &facts.policy, &report, src, testing);
+        let now = crate::queue::now_ms();
+        let sessions =
+            crate::tlsrpt::sessions_of_hop(domain, &facts.policy, &report, src, testing, now);
+        crate::tlsrpt::record(log, sessions).await;
     }
     if report.discarded_after_starttls > 0 {
         tracing::warn!(

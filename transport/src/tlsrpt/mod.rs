@@ -16,10 +16,11 @@
 //! not recorded either: the session is with the smart host, not with the
 //! policy domain's MX.
 //!
-//! Sessions are appended to `<state>/tlsrpt/<YYYY-MM-DD>.jsonl` (UTC day),
-//! see [`log`]. Failures no delivery `Cause` carries (a DNSSEC or MTA-STS
-//! policy lookup that failed before any session, what MTA-STS `testing`
-//! would have refused) go through [`record_failure`].
+//! Sessions are appended to `<state>/tlsrpt/<YYYY-MM-DD>.jsonl` (UTC day)
+//! by [`record`], off the async threads, see [`log`]. Failures no delivery
+//! `Cause` carries (a DNSSEC or MTA-STS policy lookup that failed before
+//! any session) are [`failure_session`]s; what MTA-STS `testing` would
+//! have refused makes the hop's session a failed one in [`sessions_of_hop`].
 //!
 //! # Reports ([`report`], [`send`])
 //! Once a UTC day is over (RFC 8460 4.1), for each policy domain recorded
@@ -35,6 +36,7 @@ pub mod report;
 pub mod send;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::metrics::TlsFailure;
 use crate::outbound::deliver::{Cause, DeliveryReport};
@@ -148,83 +150,78 @@ pub fn sessions_of_hop(
     out
 }
 
-/// Records what a next hop's delivery says about the domain's TLS (see
-/// the module docs); a log that cannot be written is said in the engine's
-/// log, never fails the delivery.
-pub fn record_hop(
-    log: &log::SessionLog,
-    domain: &str,
-    policy: &AppliedPolicy,
-    report: &DeliveryReport,
-    sending_ip: Option<IpAddr>,
-    testing_failure: Option<ResultType>,
-) {
-    let now = crate::queue::now_ms();
-    let sessions = sessions_of_hop(domain, policy, report, sending_ip, testing_failure, now);
-    if let Err(e) = log.append(&sessions) {
-        tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
+/// Appends `sessions` to the log, off the async threads: the file I/O
+/// (and, now and then, a compaction of the day) has no place on the
+/// delivery's worker threads. A log that cannot be written is said in the
+/// engine's log and never fails the delivery.
+pub async fn record(log: &Arc<log::SessionLog>, sessions: Vec<Session>) {
+    if sessions.is_empty() {
+        return;
+    }
+    let log = Arc::clone(log);
+    match tokio::task::spawn_blocking(move || log.append(&sessions)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting"),
+        Err(e) => tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting"),
     }
 }
 
-/// Records a failure found before or beside a session, which no delivery
-/// `Cause` carries: a policy lookup that failed (`dnssec-invalid`,
-/// `sts-policy-fetch-error`, `sts-policy-invalid`), or what MTA-STS
-/// `testing` would have refused while the session went on (RFC 8461 5:
-/// reported, not enforced). `mx`: the host and address, when known.
-pub fn record_failure(
-    log: &log::SessionLog,
+/// A failure found before any session, which no delivery `Cause`
+/// carries: a policy lookup that failed (`dnssec-invalid`, `dane-required`,
+/// `sts-policy-fetch-error`, `sts-policy-invalid`, `sts-webpki-invalid`).
+/// `None` when no policy was decided.
+pub fn failure_session(
     domain: &str,
     policy: &AppliedPolicy,
     result: ResultType,
-    mx: Option<(&str, IpAddr)>,
-) {
-    let Some(kind) = policy.kind else { return };
-    let session = Session {
+) -> Option<Session> {
+    let kind = policy.kind?;
+    Some(Session {
         time_ms: crate::queue::now_ms(),
         domain: domain.trim_end_matches('.').to_ascii_lowercase(),
         policy: policy_type(kind),
         policy_strings: policy.policy_strings.clone(),
-        mx: mx.map(|(h, _)| h.trim_end_matches('.').to_ascii_lowercase()),
-        receiving_ip: mx.map(|(_, ip)| ip),
+        mx: None,
+        receiving_ip: None,
         sending_ip: None,
         result: Some(result),
         count: 1,
+    })
+}
+
+/// What the policy lookups found wrong before any session: an MTA-STS
+/// policy the domain announced but that could not be fetched or was
+/// invalid (RFC 8460 4.3.2.2).
+pub fn lookup_failures(domain: &str, inputs: &PolicyInputs) -> Vec<Session> {
+    let Some(failure) = inputs.mta_sts.as_ref().and_then(|m| m.failure) else {
+        return Vec::new();
     };
-    if let Err(e) = log.append(&[session]) {
-        tracing::error!(error = %e, "cannot record TLS sessions for TLS reporting");
-    }
+    let sts = AppliedPolicy {
+        kind: Some(PolicyKind::MtaStsEnforce),
+        ..AppliedPolicy::default()
+    };
+    failure_session(domain, &sts, failure).into_iter().collect()
 }
 
-/// Records what the policy lookups found wrong before any session: an
-/// MTA-STS policy the domain announced but that could not be fetched or
-/// was invalid (RFC 8460 4.3.2.2).
-pub fn record_lookups(log: &log::SessionLog, domain: &str, inputs: &PolicyInputs) {
-    if let Some(failure) = inputs.mta_sts.as_ref().and_then(|m| m.failure) {
-        let sts = AppliedPolicy {
-            kind: Some(PolicyKind::MtaStsEnforce),
-            ..AppliedPolicy::default()
-        };
-        record_failure(log, domain, &sts, failure, None);
-    }
-}
-
-/// Records a refusal by DANE (RFC 8460 4.3.2.1): `dnssec-invalid` for
-/// bogus or failed lookups, `dane-required` for SmtpDaneMode Mandatory
-/// without usable records. Other refusals are not TLS reporting matters.
-pub fn record_refusal(
-    log: &log::SessionLog,
+/// A refusal by DANE (RFC 8460 4.3.2.1): `dnssec-invalid` for bogus or
+/// failed lookups, `dane-required` for SmtpDaneMode Mandatory without
+/// usable records. Other refusals are not TLS reporting matters.
+pub fn refusal_failures(
     domain: &str,
     policy: &AppliedPolicy,
     refusal: &PolicyRefusal,
-) {
-    if let PolicyRefusal::Dane { required, .. } = refusal {
-        let result = if *required {
-            ResultType::DaneRequired
-        } else {
-            ResultType::DnssecInvalid
-        };
-        record_failure(log, domain, policy, result, None);
-    }
+) -> Vec<Session> {
+    let PolicyRefusal::Dane { required, .. } = refusal else {
+        return Vec::new();
+    };
+    let result = if *required {
+        ResultType::DaneRequired
+    } else {
+        ResultType::DnssecInvalid
+    };
+    failure_session(domain, policy, result)
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -204,13 +204,8 @@ fn the_log_survives_a_torn_line_and_compacts() {
         ..AppliedPolicy::default()
     };
     let log2 = SessionLog::new(dir.path().join("sts"));
-    record_failure(
-        &log2,
-        "C.example.",
-        &sts,
-        ResultType::StsPolicyFetchError,
-        None,
-    );
+    let failure = failure_session("C.example.", &sts, ResultType::StsPolicyFetchError);
+    log2.append(&[failure.unwrap()]).unwrap();
     let today = day_of(crate::queue::now_ms());
     let got = log2.read(today).unwrap();
     assert_eq!(got.len(), 1);
