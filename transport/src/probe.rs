@@ -45,11 +45,7 @@ pub async fn probe_domain(rt: &RuntimeConfig, domain: &str) -> DomainSecurityRep
         ..DomainSecurityReport::default()
     };
     let send = &rt.send;
-    r.in_secure_list = send.secure_list.iter().any(|d| {
-        d.as_str()
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(&domain)
-    });
+    r.in_secure_list = crate::outbound::tls::domain_secure_listed(&domain, &send.secure_list);
     let listed = r.in_secure_list;
     r.step(
         "TLSSendDomainSecureList",

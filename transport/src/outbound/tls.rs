@@ -147,6 +147,13 @@ fn norm(d: &str) -> String {
     d.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// The next-hop domain is in TLSSendDomainSecureList (exact,
+/// case-insensitive, a final dot ignored): Domain Security decides.
+pub fn domain_secure_listed(next_hop_domain: &str, secure_list: &[SmtpDomain]) -> bool {
+    let domain = norm(next_hop_domain);
+    secure_list.iter().any(|d| norm(d.as_str()) == domain)
+}
+
 /// Which rule decided a next hop's TLS: what tracking events, Get-Message,
 /// Test-OutboundTlsPolicy and TLS reports (RFC 8460) say applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -274,7 +281,7 @@ pub fn decide_with(
     inputs: &PolicyInputs,
 ) -> Result<TlsPolicy, PolicyRefusal> {
     let domain = norm(next_hop_domain);
-    if secure_list.iter().any(|d| norm(d.as_str()) == domain) {
+    if domain_secure_listed(&domain, secure_list) {
         if !connector.domain_secure_enabled {
             return Err(PolicyRefusal::DomainSecureDisabled {
                 domain,

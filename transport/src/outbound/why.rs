@@ -72,10 +72,6 @@ pub struct Rule {
     pub detail: String,
 }
 
-fn norm(d: &str) -> String {
-    d.trim_end_matches('.').to_ascii_lowercase()
-}
-
 impl<'a> Basis<'a> {
     pub fn new(
         domain: &'a str,
@@ -92,8 +88,7 @@ impl<'a> Basis<'a> {
     }
 
     fn listed(&self) -> bool {
-        let d = norm(self.domain);
-        self.secure_list.iter().any(|s| norm(s.as_str()) == d)
+        super::tls::domain_secure_listed(self.domain, self.secure_list)
     }
 
     /// What the DANE and MTA-STS lookups noted, or that none was made.
