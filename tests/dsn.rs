@@ -18,7 +18,6 @@ mod transport_support;
 
 use std::time::Duration;
 
-use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 use transport_send_support::*;
 use transport_support::{Raw, tracking_lines, wait_until};
@@ -48,36 +47,6 @@ fn submit(org: &Org, mail: &str, rcpts: &[&str], message: &str) {
     let r = c.cmd(".");
     assert!(r.starts_with("250 2.0.0 Queued as"), "{r}");
     c.cmd("QUIT");
-}
-
-/// The `message/delivery-status` part of a report, and its third part's
-/// content type; panics unless it is a multipart/report with
-/// report-type=delivery-status.
-fn report(m: &str) -> (String, String) {
-    let msg = MessageParser::default().parse(m.as_bytes()).unwrap();
-    let ct = msg.content_type().unwrap();
-    assert_eq!(
-        (ct.ctype(), ct.subtype(), ct.attribute("report-type")),
-        ("multipart", Some("report"), Some("delivery-status")),
-        "{m}"
-    );
-    let status = msg
-        .parts
-        .iter()
-        .find(|p| {
-            p.content_type()
-                .is_some_and(|c| c.subtype() == Some("delivery-status"))
-        })
-        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
-        .unwrap_or_else(|| panic!("no delivery-status part in {m}"));
-    let third = msg
-        .parts
-        .iter()
-        .filter_map(|p| p.content_type())
-        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
-        .nth(3)
-        .unwrap_or_default();
-    (status, third)
 }
 
 #[test]
@@ -174,7 +143,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
         .iter()
         .find(|m| m.contains("Final-Recipient: rfc822; reject-full@nodsn.example"))
         .unwrap_or_else(|| panic!("no report for reject-full in {got:#?}"));
-    let (_, third) = report(full);
+    let (_, third) = dsn_parts(full);
     assert_eq!(third, "message/rfc822");
     assert!(full.contains("Subject: big and refused"));
     assert!(
@@ -183,7 +152,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
     );
 
     // B delivered and reported; the parameters came through A.
-    let (status, third) = report(find("delivered"));
+    let (status, third) = dsn_parts(find("delivered"));
     for want in [
         "Original-Envelope-Id: a+1\r\n",
         "Reporting-MTA: dns; mail.orgb.example\r\n",
@@ -248,7 +217,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
             && !l.contains("RET=")),
         "{seen:?}"
     );
-    let (status, _) = report(find("relayed"));
+    let (status, _) = dsn_parts(find("relayed"));
     for want in [
         "Original-Envelope-Id: relayed-1\r\n",
         "Reporting-MTA: dns; mail.orga.example\r\n",
@@ -265,7 +234,7 @@ fn dsn_requests_across_two_organizations_a_hop_without_dsn_and_get_message() {
 
     // NOTIFY=NEVER: not in any report; RET=HDRS: no body.
     let failed = find("failed");
-    let (status, third) = report(failed);
+    let (status, third) = dsn_parts(failed);
     assert!(
         status.contains("Final-Recipient: rfc822; reject-fail@nodsn.example"),
         "{status}"

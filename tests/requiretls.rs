@@ -27,7 +27,6 @@ use std::io::Write;
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use mail_parser::{MessageParser, MimeHeaders};
 use postfix::{Postfix, PostfixConfig, Smtpd};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
@@ -105,28 +104,6 @@ fn submit_plain(org: &Org, rcpt: &str, message: &str) {
     let r = c.cmd(".");
     assert!(r.starts_with("250 2.0.0 Queued as"), "{r}");
     c.cmd("QUIT");
-}
-
-/// The status part and the returned part's type of a report.
-fn report(m: &str) -> (String, String) {
-    let msg = MessageParser::default().parse(m.as_bytes()).unwrap();
-    let status = msg
-        .parts
-        .iter()
-        .find(|p| {
-            p.content_type()
-                .is_some_and(|c| c.subtype() == Some("delivery-status"))
-        })
-        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
-        .unwrap_or_else(|| panic!("no delivery-status part in {m}"));
-    let third = msg
-        .parts
-        .iter()
-        .filter_map(|p| p.content_type())
-        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
-        .nth(3)
-        .unwrap_or_default();
-    (status, third)
 }
 
 #[test]
@@ -262,7 +239,7 @@ fn requiretls_between_two_engines_and_its_bounce() {
         events(&a, "FAIL")
     );
     let ndr = &a.lab.maildir("orga.example", "alice")[0];
-    let (status, third) = report(ndr);
+    let (status, third) = dsn_parts(ndr);
     assert!(
         status.contains("Final-Recipient: rfc822; dave@orgd.example"),
         "{status}"
@@ -412,7 +389,7 @@ fn requiretls_to_postfix_and_tls_required_no() {
         engine.log_text()
     );
     let ndr = &a.lab.maildir("orga.example", "alice")[0];
-    let (status, third) = report(ndr);
+    let (status, third) = dsn_parts(ndr);
     assert!(status.contains("Status: 5.7.30"), "{status}");
     assert!(ndr.contains("did not offer REQUIRETLS"), "{ndr}");
     assert_eq!(third, "text/rfc822-headers");

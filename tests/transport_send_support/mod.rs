@@ -119,6 +119,41 @@ pub fn dns_server(zone: &[(&str, Ipv4Addr)]) -> SocketAddr {
     z.serve()
 }
 
+// ------------------------------------------------------------------ reports
+
+/// The `message/delivery-status` part of a report, and its third part's
+/// content type; panics unless it is a multipart/report with
+/// report-type=delivery-status.
+pub fn dsn_parts(m: &str) -> (String, String) {
+    let msg = mail_parser::MessageParser::default()
+        .parse(m.as_bytes())
+        .unwrap();
+    use mail_parser::MimeHeaders;
+    let ct = msg.content_type().unwrap();
+    assert_eq!(
+        (ct.ctype(), ct.subtype(), ct.attribute("report-type")),
+        ("multipart", Some("report"), Some("delivery-status")),
+        "{m}"
+    );
+    let status = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.subtype() == Some("delivery-status"))
+        })
+        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .unwrap_or_else(|| panic!("no delivery-status part in {m}"));
+    let third = msg
+        .parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+        .nth(3)
+        .unwrap_or_default();
+    (status, third)
+}
+
 // ------------------------------------------------------------------ MTA-STS
 
 /// An MTA-STS policy host (RFC 8461 3.3): `openssl s_server -WWW` on
