@@ -373,15 +373,22 @@ fn etcd_organization_moves_and_back_keys_stay_local_unreachable_fails_fast() {
 
 /// The engine against etcd: `--store etcd://... --state-dir DIR`.
 fn start_engine(etcd_url: &str, state: &Path, log: &Path) -> Engine {
+    spawn_engine(etcd_url, state, log, &[])
+}
+
+/// `xshell-transport --store URL --state-dir DIR --grace 1` and `args`.
+fn spawn_engine(etcd_url: &str, state: &Path, log: &Path, args: &[&str]) -> Engine {
     let child = Command::new(engine_bin())
         .arg("--store")
         .arg(etcd_url)
         .arg("--state-dir")
         .arg(state)
         .args(["--grace", "1"])
+        .args(args)
         .env("RUST_LOG", "info")
         .env_remove("XSHELL_STORE")
         .env_remove("XSHELL_STATE_DIR")
+        .env_remove("XSHELL_SERVER")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -682,32 +689,8 @@ fn etcd_engine_follows_by_watch_keeps_last_good_and_starts_from_cache() {
 /// `xshell-transport --server NAME` against etcd, its own state folder,
 /// heartbeats every second.
 fn start_server(etcd_url: &str, server: &str, state: &Path, log: &Path) -> Engine {
-    let child = Command::new(engine_bin())
-        .arg("--store")
-        .arg(etcd_url)
-        .args([
-            "--server",
-            server,
-            "--heartbeat-interval",
-            "1",
-            "--grace",
-            "1",
-        ])
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_LOG", "info")
-        .env_remove("XSHELL_STORE")
-        .env_remove("XSHELL_STATE_DIR")
-        .env_remove("XSHELL_SERVER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    Engine {
-        child,
-        log: log.to_path_buf(),
-    }
+    let args = ["--server", server, "--heartbeat-interval", "1"];
+    spawn_engine(etcd_url, state, log, &args)
 }
 
 /// Submits one message for `rcpt` whose subject is `tag` to the engine on
